@@ -1,0 +1,97 @@
+"""The Connector protocol every CRM connector implements.
+
+Connectors only translate: they read records and activities into domain objects and write
+RecordUpdates back, in the API's largest batch. They make no qualification decisions and
+keep no state between runs; the pipeline owns cursors, retries of parked records and audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """Everything a connector needs, resolved from the config (secrets already read).
+
+    `writeback_fields` are the CRM field names syncer writes; connectors read their current
+    values into `Person.crm_values` so the pipeline can diff against the CRM.
+    `credentials` must never be logged: it holds the resolved secrets.
+    """
+
+    name: str
+    kind: str
+    base_url: str
+    credentials: Mapping[str, str] = field(repr=False)
+    writeback_fields: tuple[str, ...] = ()
+    ca_file: str | None = None
+    timeout_seconds: float = 30.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ConnectorError(Exception):
+    """A failure talking to a CRM that retrying will not fix (auth, bad request, config)."""
+
+
+class Connector(Protocol):
+    """What the pipeline relies on. Every method may raise ConnectorError."""
+
+    name: str
+    #: the most records one write call accepts (HubSpot 100, Salesforce 200).
+    max_batch: int
+
+    def people(self) -> Iterator[list[Person]]:
+        """Yield every person record, a page at a time, as the API pages them."""
+        ...
+
+    def activities(self, since: datetime) -> Iterator[list[Activity]]:
+        """Yield the activities that occurred at or after `since`, a page at a time."""
+        ...
+
+    def owners(self) -> list[Owner]:
+        """Every user who can own records, with whether they are active."""
+        ...
+
+    def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
+        """Write the updates in batches of at most `max_batch`; one result per update,
+        in order. Transient failures of a whole call are retried inside; per-record
+        failures are reported, not raised."""
+        ...
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests made so far by this connector instance (for the run summary)."""
+        ...
+
+
+class Sandbox(Protocol):
+    """A local emulator of one CRM's API: a real HTTP(S) server on 127.0.0.1.
+
+    Built as `SandboxClass(world, port=0)`; port 0 picks a free port. After `start()`,
+    `base_url`, `credentials` and `ca_file` are what a ConnectorSettings needs to reach it.
+    """
+
+    kind: str
+    base_url: str
+    credentials: Mapping[str, str]
+    ca_file: str | None
+
+    def start(self) -> None:
+        """Serve in a background thread until stop()."""
+        ...
+
+    def stop(self) -> None:
+        ...
+
+    def records(self) -> list[dict[str, Any]]:
+        """Current field values of every person record, bypassing API limits (tests)."""
+        ...
+
+    def edit(self, record_id: str, field: str, value: str | None) -> None:
+        """Change a field as a person in the CRM UI would (bumps its modification time)."""
+        ...

@@ -1,0 +1,192 @@
+"""The domain model every part of syncer speaks.
+
+Connectors translate CRM records into these types and back; the qualification core reads
+and returns them; the pipeline stores and diffs them. They are small frozen values so that
+the core can be a pure function of its inputs and a decision can be compared and replayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Mapping
+
+
+class ActivityType(StrEnum):
+    """The ONE normalized activity vocabulary all connectors map into.
+
+    Scoring rules are written against these names, so a HubSpot form submission and a
+    Salesforce campaign response that mean the same thing score the same.
+    """
+
+    FORM_FILL = "form_fill"
+    CONTENT_DOWNLOAD = "content_download"
+    WEBINAR_REGISTRATION = "webinar_registration"
+    WEBINAR_ATTENDANCE = "webinar_attendance"
+    PRICING_PAGE_VIEW = "pricing_page_view"
+    PAGE_VIEW = "page_view"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    EMAIL_BOUNCE = "email_bounce"
+    UNSUBSCRIBE = "unsubscribe"
+    NEWSLETTER_SIGNUP = "newsletter_signup"
+    DEMO_REQUEST = "demo_request"
+    PRICING_REQUEST = "pricing_request"
+    CONTACT_SALES = "contact_sales"
+    MEETING = "meeting"
+
+
+class Stage(StrEnum):
+    """Lifecycle stages in funnel order; `rank` gives the order."""
+
+    SUBSCRIBER = "subscriber"
+    LEAD = "lead"
+    MQL = "mql"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+
+    @property
+    def rank(self) -> int:
+        return _STAGE_ORDER.index(self)
+
+
+_STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
+
+#: Stages that belong to sales: scoring never moves a person out of them.
+SALES_OWNED_STAGES: frozenset[Stage] = frozenset(
+    {Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One thing a person did, as seen by one connector.
+
+    `record_id` links it to the connector's person record; `source_id` is the id of the
+    activity in that system, so re-pulling the same activity never counts it twice.
+    """
+
+    source: str
+    source_id: str
+    record_id: str
+    type: ActivityType
+    occurred_at: datetime
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One person record in one CRM (a HubSpot contact, a Salesforce Lead or Contact).
+
+    `crm_values` holds the current CRM values of the fields syncer writes, keyed by the
+    CRM field name, so the pipeline can diff against what is really there now.
+    """
+
+    source: str
+    record_id: str
+    object_type: str
+    email: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    country: str | None = None
+    updated_at: datetime | None = None
+    crm_values: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A CRM user who can own records. Reps are matched across CRMs by email."""
+
+    source: str
+    owner_id: str
+    email: str
+    name: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One real person: every record of them across connectors and all their activities.
+
+    `current_stage` is the furthest stage known for the person (from what syncer decided
+    before or what the CRM says now): the core never moves a person back from it.
+    `owner_email` is the owner already assigned, if any.
+    """
+
+    key: str
+    records: tuple[Person, ...]
+    activities: tuple[Activity, ...]
+    current_stage: Stage | None = None
+    owner_email: str | None = None
+
+    def first(self, attribute: str) -> object | None:
+        """The first non-empty value of a person attribute across the records.
+
+        Records are ordered by the pipeline (most recently updated first), so the freshest
+        non-empty value wins.
+        """
+        for record in self.records:
+            value = getattr(record, attribute)
+            if value not in (None, ""):
+                return value
+        return None
+
+    @property
+    def email(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why points were given or a stage was chosen: shown to reps and in the audit log."""
+
+    rule_id: str
+    points: float
+    detail: str
+    evidence_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the core decided for one profile at one instant under one model version."""
+
+    key: str
+    score: int
+    fit_points: float
+    engagement_points: float
+    fit_grade: str
+    stage: Stage
+    owner_email: str | None
+    reasons: tuple[Reason, ...]
+    model_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordUpdate:
+    """Field values to write to one CRM record, keyed by CRM field name."""
+
+    record_id: str
+    object_type: str
+    values: Mapping[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """The outcome of writing one RecordUpdate.
+
+    `retryable` says whether trying the same write again may succeed (a lock, a 5xx),
+    as opposed to a validation error that will fail the same way every time.
+    """
+
+    record_id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+    retryable: bool = False
