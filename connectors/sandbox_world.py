@@ -57,6 +57,11 @@ COMPANY_WORDS = (
 )
 COMPANY_SUFFIXES = ("Labs", "Systems", "Group", "Analytics", "Health", "Capital", "Works",
                     "Logistics", "Software", "Partners")
+#: The sales team of the sandbox company; index 6 has left (inactive).
+SALES_REPS = (
+    ("Dana", "Whitfield"), ("Marco", "Bellini"), ("Keiko", "Arai"), ("Samuel", "Osei"),
+    ("Ingrid", "Holm"), ("Rafael", "Duarte"), ("Olga", "Petrova"), ("Priya", "Raman"),
+)
 FREE_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com")
 COMPETITOR_DOMAINS = ("leadscorely.com", "routewise.io")
 CONTENT_ASSETS = ("State of RevOps 2026 report", "Lead scoring playbook",
@@ -143,11 +148,12 @@ class World:
             value = (value * 1_000_003 + part) & 0xFFFFFFFFFFFF
         return random.Random(value)
 
-    def _user(self, i: int) -> WorldUser:
-        rng = self._rng(7, i)
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        # The last user is inactive so routing must skip someone.
-        return WorldUser(i, f"{first.lower()}.{last.lower()}{i}@syncer-sandbox.test", first,
+    @staticmethod
+    def _user(i: int) -> WorldUser:
+        """Reps are the same for every seed, so example configs can name them."""
+        first, last = SALES_REPS[i % len(SALES_REPS)]
+        # One rep is inactive (left the company) so routing must skip someone.
+        return WorldUser(i, f"{first.lower()}.{last.lower()}@syncer-sandbox.test", first,
                          last, active=(i != 6))
 
     def people(self) -> list[WorldPerson]:
