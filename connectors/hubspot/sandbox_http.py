@@ -1,0 +1,154 @@
+"""HTTP conventions of the HubSpot API as the sandbox serves them.
+
+Error bodies, rate-limit headers and timestamp formats are what clients parse and what the
+connector's retry decisions depend on, so they live in one place and follow HubSpot's
+published shapes (see shared/specs/HUBSPOT.md).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+
+class ApiFailure(Exception):
+    """Raised by a handler to answer with a HubSpot error body."""
+
+    def __init__(self, status: int, category: str, message: str, *,
+                 context: Mapping[str, Sequence[str]] | None = None,
+                 extra: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.message = message
+        self.context = context
+        self.extra = extra or {}
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": "error", "message": self.message,
+                                "correlationId": str(uuid.uuid4()),
+                                "category": self.category}
+        if self.context:
+            data["context"] = {key: list(values) for key, values in self.context.items()}
+        data.update(self.extra)
+        return data
+
+
+def validation_error(message: str, **context: Sequence[str]) -> ApiFailure:
+    return ApiFailure(400, "VALIDATION_ERROR", message, context=context or None)
+
+
+def not_found(message: str = "Resource not found") -> ApiFailure:
+    return ApiFailure(404, "OBJECT_NOT_FOUND", message)
+
+
+def json_response(data: Any, status: int = 200,
+                  headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(json.dumps(data), status=status, mimetype="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def error_response(failure: ApiFailure, headers: Mapping[str, str] | None = None) -> Response:
+    merged = dict(headers or {})
+    merged.update(failure.headers)
+    return json_response(failure.body(), failure.status, merged)
+
+
+def iso_millis(moment: datetime) -> str:
+    """HubSpot's timestamp format: UTC with milliseconds and a Z (2026-01-31T09:15:00.000Z)."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_instant(value: object) -> datetime:
+    """A filter or query value as an instant: epoch milliseconds or an ISO 8601 string."""
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise validation_error(f"Invalid date-time value: '{text}'") from error
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    headers: dict[str, str]
+
+
+class RollingRateLimiter:
+    """HubSpot's per-app limits: N requests in any rolling window, and a daily total.
+
+    Only admitted requests count, so a client that backs off recovers as soon as the
+    oldest admitted request leaves the window.
+    """
+
+    def __init__(self, per_window: int | None, window_seconds: float = 10.0,
+                 daily: int = 1_000_000) -> None:
+        self.per_window = per_window
+        self.window_seconds = window_seconds
+        self.daily = daily
+        self._admitted: deque[float] = deque()
+        self._daily_used = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> RateDecision:
+        """Count one request if it fits; say so, with the headers to send either way."""
+        with self._lock:
+            now = time.monotonic()
+            while self._admitted and now - self._admitted[0] >= self.window_seconds:
+                self._admitted.popleft()
+            allowed = self.per_window is None or len(self._admitted) < self.per_window
+            allowed = allowed and self._daily_used < self.daily
+            if allowed:
+                self._admitted.append(now)
+                self._daily_used += 1
+            return RateDecision(allowed, self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"X-HubSpot-RateLimit-Daily": str(self.daily),
+                   "X-HubSpot-RateLimit-Daily-Remaining": str(
+                       max(0, self.daily - self._daily_used))}
+        if self.per_window is not None:
+            headers.update({
+                "X-HubSpot-RateLimit-Max": str(self.per_window),
+                "X-HubSpot-RateLimit-Remaining": str(
+                    max(0, self.per_window - len(self._admitted))),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(
+                    int(self.window_seconds * 1000)),
+            })
+        return headers
+
+    def seconds_until_free(self) -> float:
+        """How long until the oldest admitted request leaves the window (for Retry-After)."""
+        with self._lock:
+            if not self._admitted:
+                return 0.0
+            return max(0.0, self.window_seconds - (time.monotonic() - self._admitted[0]))
+
+    def exhausted_daily(self) -> bool:
+        with self._lock:
+            return self._daily_used >= self.daily
+
+
+def rate_limited(policy: str, message: str) -> ApiFailure:
+    """HubSpot's 429 body; `category` is added so schema-driven clients can parse it."""
+    return ApiFailure(429, "RATE_LIMITS", message,
+                      extra={"errorType": "RATE_LIMIT", "policyName": policy})

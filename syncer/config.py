@@ -1,0 +1,291 @@
+"""Configuration: one YAML file naming connectors, schedules, field mappings and the model.
+
+Everything is validated up front with pydantic and every problem is reported at once, each
+as `file: path.inside.file: what is wrong. Fix: what to do`, because the person reading it
+is a revops admin editing YAML, not a Python developer. Secrets are only ever references
+(an environment variable or a file); their values are resolved when a connector is built
+and never enter a message, a log line or the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors import CONNECTOR_KINDS
+from connectors.base import ConnectorSettings
+from syncer.domain import Stage
+
+#: The shipped example (an editable install or the Docker image keeps config/ beside syncer/).
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "syncer.example.yaml"
+
+#: Logical fields syncer writes; each connector maps them to its CRM's field names.
+WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used. `problems` holds one actionable line per issue."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''} in the configuration:"
+        super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret lives: exactly one of an environment variable or a file."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env: VARIABLE_NAME` or `file: /path/to/secret`")
+        return self
+
+
+class Schedule(_Strict):
+    every_minutes: float = Field(15, gt=0, le=24 * 60)
+
+
+class FieldMap(_Strict):
+    """CRM field names holding what syncer decides. Leave one out to not write it."""
+
+    stage: str | None = None
+    score: str | None = None
+    fit_grade: str | None = None
+    owner: str | None = None
+    reasons: str | None = None
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(name, crm) for name in WRITEBACK_FIELDS
+                if (crm := getattr(self, name)) is not None]
+
+
+class ConnectorConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+    kind: str
+    sandbox: bool = False
+    base_url: str | None = None
+    ca_file: str | None = None
+    credentials: dict[str, SecretRef] = Field(default_factory=dict)
+    schedule: Schedule = Schedule()
+    fields: FieldMap
+    stage_values: dict[Stage, str] = Field(default_factory=dict)
+    reasons_max_length: int = Field(255, ge=20, le=65_536)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in CONNECTOR_KINDS:
+            known = ", ".join(sorted(CONNECTOR_KINDS))
+            raise ValueError(f"unknown connector kind {value!r}; use one of: {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ConnectorConfig:
+        if not self.sandbox and not self.base_url:
+            raise ValueError("set `base_url` to the CRM's API address, or `sandbox: true` to "
+                             "use the built-in sandbox")
+        if not self.sandbox and not self.credentials:
+            raise ValueError("set `credentials` (each as `env:` or `file:`), or `sandbox: true`")
+        if self.fields.stage and not self.stage_values:
+            raise ValueError("`fields.stage` is set but `stage_values` is empty; map each "
+                             "stage (lead, mql, sql, ...) to the CRM's value")
+        return self
+
+
+class StateConfig(_Strict):
+    url: str = "sqlite:///.syncer/state.db"
+
+
+class SandboxConfig(_Strict):
+    seed: int = 1
+    people: int = Field(500, ge=1, le=5_000_000)
+
+
+class SyncerConfig(_Strict):
+    state: StateConfig = StateConfig()
+    model: str = "model.example.yaml"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sandbox: SandboxConfig = SandboxConfig()
+    connectors: list[ConnectorConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SyncerConfig:
+        names = [c.name for c in self.connectors]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"connector names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class LoadedConfig:
+    """A validated config plus the folder it came from (relative paths resolve there)."""
+
+    def __init__(self, config: SyncerConfig, path: Path) -> None:
+        self.config = config
+        self.path = path
+        self.folder = path.parent
+
+    @property
+    def model_path(self) -> Path:
+        return (self.folder / self.config.model).resolve()
+
+    @property
+    def state_url(self) -> str:
+        """The state URL; a relative SQLite path resolves against the config's folder...
+        unless SYNCER_STATE_URL overrides it (containers, tests)."""
+        url = os.environ.get("SYNCER_STATE_URL") or self.config.state.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str((Path.cwd() / url[len(prefix):]).resolve())
+        return url
+
+    def connector(self, name: str) -> ConnectorConfig:
+        for connector in self.config.connectors:
+            if connector.name == name:
+                return connector
+        raise KeyError(name)
+
+
+def _format_location(location: Sequence[int | str], data: Any) -> str:
+    """Turn pydantic's location into the admin's view: connectors[0] (name: hubspot).fields"""
+    parts: list[str] = []
+    node: Any = data
+    for item in location:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node):
+                node = node[item]
+                if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                    label += f" (name: {node['name']})"
+            parts.append(label)
+        else:
+            if parts:
+                parts.append(".")
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, Mapping) else None
+    return "".join(parts) or "(top level)"
+
+
+_FIXES: dict[str, str] = {
+    "extra_forbidden": "remove it or check its spelling against the configuration reference "
+                       "in README.md",
+    "missing": "add it",
+    "enum": "use one of the listed values",
+    "greater_than": "use a larger number",
+    "less_than_equal": "use a smaller number",
+    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
+}
+
+
+def _problems_from(error: ValidationError, source: str, data: Any) -> list[str]:
+    problems = []
+    for issue in error.errors():
+        location = [loc for loc in issue["loc"] if not str(loc).startswith("function-")]
+        # pydantic puts model-level validator errors at the model's own location.
+        where = _format_location(location, data)
+        message = issue["msg"].removeprefix("Value error, ")
+        fix = _FIXES.get(issue["type"], "")
+        if issue["type"] == "extra_forbidden":
+            message = f"unknown setting {location[-1]!r}"
+        problems.append(f"{source}: {where}: {message}" + (f". Fix: {fix}" if fix else ""))
+    return problems
+
+
+def parse_config(data: Any, path: Path) -> LoadedConfig:
+    """Validate an already-parsed YAML document. Raises ConfigError listing every problem."""
+    source = str(path)
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"{source}: (top level): expected a mapping of settings. Fix: start "
+                           "from config/syncer.example.yaml"])
+    try:
+        config = SyncerConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_problems_from(error, source, data)) from None
+    return LoadedConfig(config, path)
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate the YAML config at `path`. Raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found. Fix: pass --config with the path to your "
+                           "syncer.yaml (see config/syncer.example.yaml)"]) from None
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read it ({error.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{path}: {where}: {problem}. Fix: correct the YAML syntax "
+                           "(indentation, quotes, colons)"]) from None
+    return parse_config(data, path)
+
+
+def resolve_secret(ref: SecretRef, where: str) -> str:
+    """Read a secret's value. The error names the reference, never a value."""
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise ConfigError([f"{where}: environment variable {ref.env} is not set. Fix: export "
+                               f"{ref.env}=... before starting syncer, or use `file:`"])
+        return value
+    assert ref.file is not None
+    try:
+        value = Path(ref.file).read_text(encoding="utf-8").strip()
+    except OSError:
+        raise ConfigError([f"{where}: secret file {ref.file} cannot be read. Fix: create it "
+                           "(readable by syncer) or use `env:`"]) from None
+    if not value:
+        raise ConfigError([f"{where}: secret file {ref.file} is empty. Fix: put the secret in it"])
+    return value
+
+
+def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
+                       sandbox_endpoint: Mapping[str, Any] | None = None) -> ConnectorSettings:
+    """Resolve one connector's settings, reading its secrets.
+
+    `sandbox_endpoint` (base_url, credentials, ca_file of a running sandbox) replaces the
+    address and secrets when the connector is configured with `sandbox: true`.
+    """
+    problems: list[str] = []
+    credentials: dict[str, str] = {}
+    base_url = connector.base_url or ""
+    ca_file = connector.ca_file
+    if sandbox_endpoint is not None:
+        base_url = str(sandbox_endpoint["base_url"])
+        credentials = dict(sandbox_endpoint["credentials"])
+        ca_file = sandbox_endpoint.get("ca_file")
+    else:
+        index = loaded.config.connectors.index(connector)
+        for key, ref in connector.credentials.items():
+            where = f"{loaded.path}: connectors[{index}] (name: {connector.name}).credentials.{key}"
+            try:
+                credentials[key] = resolve_secret(ref, where)
+            except ConfigError as error:
+                problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return ConnectorSettings(
+        name=connector.name, kind=connector.kind, base_url=base_url.rstrip("/"),
+        credentials=credentials, writeback_fields=tuple(crm for _, crm in connector.fields.items()),
+        ca_file=ca_file, timeout_seconds=connector.timeout_seconds,
+    )

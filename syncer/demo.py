@@ -1,0 +1,74 @@
+"""`syncer demo`: both sandbox CRMs in-process, one full sync with the example config,
+and a summary a revops admin can read in ten seconds."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from syncer.config import EXAMPLE_CONFIG, LoadedConfig, SandboxConfig, StateConfig, load_config
+from syncer.logs import configure_logging
+from syncer.pipeline import RunSummary, run_sync
+from syncer.runtime import Runtime
+
+def format_summary(summary: RunSummary, state_url: str) -> str:
+    """The run summary as aligned text lines."""
+    stages = summary.stages
+    lines = [
+        f"run {summary.run_id}{' (dry run: nothing written)' if summary.dry_run else ''}",
+        f"  people qualified : {summary.people}",
+        f"  stages           : " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())),
+        f"  MQLs / SQLs      : {stages.get('mql', 0)} / {stages.get('sql', 0)}",
+        f"  owners assigned  : {summary.owners_assigned}",
+    ]
+    verb = "would write" if summary.dry_run else "wrote"
+    for name in sorted(set(summary.api_calls) | set(summary.records_pulled)):
+        if summary.dry_run:
+            planned = [p for p in summary.planned if p.connector == name]
+            fields, records = len(planned), len({p.record_id for p in planned})
+        else:
+            fields, records = summary.fields_written[name], summary.records_written[name]
+        lines.append(
+            f"  {name:<17}: pulled {summary.records_pulled[name]} records and "
+            f"{summary.activities_pulled[name]} activities; {verb} {fields} fields on "
+            f"{records} records; {summary.failures[name]} failed; "
+            f"{summary.api_calls[name]} API calls")
+    url = make_url(state_url)
+    lines.append(f"  state and audit  : {url.render_as_string(hide_password=True)}")
+    return "\n".join(lines)
+
+
+def run_demo(people: int, seed: int, state_dir: Path) -> int:
+    """Run the demo on a fresh state database in `state_dir`; print the summary."""
+    configure_logging("warning", sys.stderr)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    database = (state_dir / "demo.db").resolve()
+    for stale in (database, database.with_suffix(".db-wal"), database.with_suffix(".db-shm")):
+        stale.unlink(missing_ok=True)
+    example = load_config(EXAMPLE_CONFIG)
+    config = example.config.model_copy(update={
+        "state": StateConfig(url=f"sqlite:///{database}"),
+        "sandbox": SandboxConfig(seed=seed, people=people),
+        "connectors": [c.model_copy(update={"sandbox": True})
+                       for c in example.config.connectors],
+    })
+    loaded = LoadedConfig(config, example.path)
+    now = datetime.now(timezone.utc)
+    with Runtime(loaded, now=now) as runtime:
+        print(f"syncer demo: {people} synthetic people (seed {seed}) in sandbox CRMs: "
+              + ", ".join(f"{n} at {s.base_url}" for n, s in runtime.sandboxes.items()))
+        summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
+                           now)
+        print(format_summary(summary, f"sqlite:///{database}"))
+        store = runtime.require_store()
+        mqls = [d for d in store.decisions(store.person_keys()).values()
+                if d.stage.value in ("mql", "sql")]
+        if mqls:
+            example_key = max(mqls, key=lambda d: d.score).key
+            print(f"\nWhy is a lead qualified? Try:\n  syncer explain {example_key} "
+                  f"--state sqlite:///{database}\n  syncer audit --email {example_key} "
+                  f"--state sqlite:///{database}")
+    return 0 if not summary.failures else 1

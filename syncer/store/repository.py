@@ -1,0 +1,270 @@
+"""The store: every piece of syncer's state, behind one small API.
+
+Keeping all state here (none in process memory) is what lets a run be killed and restarted,
+and what lets N replicas share one PostgreSQL later. Writes that belong together happen in
+one transaction: `transaction()` hands out a connection for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from syncer.domain import Activity, ActivityType, Decision, Person, Reason, Stage
+from syncer.store import tables as t
+from syncer.store.migrations import migrate
+
+_PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
+                  "employees", "country")
+_CHUNK = 500
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything in syncer is aware UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def reason_to_json(reason: Reason) -> dict[str, Any]:
+    return {"rule_id": reason.rule_id, "points": reason.points, "detail": reason.detail,
+            "evidence_at": reason.evidence_at.isoformat() if reason.evidence_at else None}
+
+
+def reason_from_json(data: Mapping[str, Any]) -> Reason:
+    at = data.get("evidence_at")
+    return Reason(str(data["rule_id"]), float(data["points"]), str(data["detail"]),
+                  datetime.fromisoformat(at) if at else None)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class Store:
+    """Repository over the state database (SQLite file or PostgreSQL URL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and migrate. A SQLite file's folder is created if needed."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- generic upsert ---------------------------------------------------------------
+    def _upsert(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                keys: Sequence[str]) -> None:
+        if not rows:
+            return
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        for chunk in _chunks(rows):
+            statement = dialect.insert(table).values(list(chunk))
+            updates = {c.name: statement.excluded[c.name] for c in table.columns
+                       if c.name not in keys}
+            connection.execute(statement.on_conflict_do_update(index_elements=list(keys),
+                                                               set_=updates))
+
+    # -- records and activities -----------------------------------------------------------
+    def save_records(self, connection: Connection, people: Sequence[Person],
+                     keys: Sequence[str], pulled_at: datetime) -> None:
+        rows = [{
+            "connector": p.source, "record_id": p.record_id, "object_type": p.object_type,
+            "person_key": key, "fields": {f: getattr(p, f) for f in _PERSON_FIELDS},
+            "crm_values": dict(p.crm_values), "updated_at": p.updated_at, "pulled_at": pulled_at,
+        } for p, key in zip(people, keys, strict=True)]
+        self._upsert(connection, t.records, rows, ("connector", "record_id"))
+
+    def save_activities(self, connection: Connection, activities: Sequence[Activity]) -> None:
+        rows = [{
+            "connector": a.source, "source_id": a.source_id, "record_id": a.record_id,
+            "type": a.type.value, "occurred_at": a.occurred_at, "attributes": dict(a.attributes),
+        } for a in activities]
+        self._upsert(connection, t.activities, rows, ("connector", "source_id"))
+
+    def person_keys(self, connectors: Iterable[str] | None = None) -> list[str]:
+        """Every person key with a record in one of `connectors` (all when None), sorted."""
+        query = select(t.records.c.person_key).distinct()
+        if connectors is not None:
+            query = query.where(t.records.c.connector.in_(list(connectors)))
+        with self.engine.connect() as connection:
+            return sorted(connection.execute(query).scalars())
+
+    def person_key_for_email(self, email: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(t.records.c.person_key).where(t.records.c.person_key == email.lower())
+                .limit(1)).scalar()
+
+    def load_people(self, keys: Sequence[str]
+                    ) -> dict[str, tuple[list[Person], list[Activity]]]:
+        """Records and activities of each person key, records freshest first."""
+        out: dict[str, tuple[list[Person], list[Activity]]] = {k: ([], []) for k in keys}
+        owner: dict[tuple[str, str], str] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(keys):
+                for row in connection.execute(
+                        select(t.records).where(t.records.c.person_key.in_(list(chunk)))):
+                    person = Person(
+                        source=row.connector, record_id=row.record_id,
+                        object_type=row.object_type, updated_at=_utc(row.updated_at),
+                        crm_values=dict(row.crm_values), **row.fields)
+                    out[row.person_key][0].append(person)
+                    owner[(row.connector, row.record_id)] = row.person_key
+            pairs = list(owner)
+            for chunk in _chunks(pairs):
+                condition = t.activities.c.record_id.in_([r for _, r in chunk])
+                for row in connection.execute(select(t.activities).where(condition)):
+                    key = owner.get((row.connector, row.record_id))
+                    if key is None:
+                        continue
+                    out[key][1].append(Activity(
+                        source=row.connector, source_id=row.source_id, record_id=row.record_id,
+                        type=ActivityType(row.type), occurred_at=_utc(row.occurred_at),  # type: ignore[arg-type]
+                        attributes=dict(row.attributes)))
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        for records, acts in out.values():
+            records.sort(key=lambda p: (p.updated_at or epoch, p.source, p.record_id),
+                         reverse=True)
+            acts.sort(key=lambda a: (a.occurred_at, a.source, a.source_id))
+        return out
+
+    # -- cursors and counters ----------------------------------------------------------------
+    def cursor(self, connector: str, stream: str) -> datetime | None:
+        with self.engine.connect() as connection:
+            return _utc(connection.execute(select(t.cursors.c.value).where(
+                t.cursors.c.connector == connector, t.cursors.c.stream == stream)).scalar())
+
+    def set_cursor(self, connection: Connection, connector: str, stream: str,
+                   value: datetime) -> None:
+        self._upsert(connection, t.cursors,
+                     [{"connector": connector, "stream": stream, "value": value}],
+                     ("connector", "stream"))
+
+    def counter(self, name: str) -> int:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(t.counters.c.value).where(t.counters.c.name == name)).scalar()
+            return int(value or 0)
+
+    def set_counter(self, connection: Connection, name: str, value: int) -> None:
+        self._upsert(connection, t.counters, [{"name": name, "value": value}], ("name",))
+
+    # -- decisions and written values --------------------------------------------------------
+    def decisions(self, keys: Sequence[str]) -> dict[str, Decision]:
+        found: dict[str, Decision] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(keys):
+                for row in connection.execute(
+                        select(t.decisions).where(t.decisions.c.person_key.in_(list(chunk)))):
+                    found[row.person_key] = Decision(
+                        key=row.person_key, score=row.score, fit_points=row.fit_points,
+                        engagement_points=row.engagement_points, fit_grade=row.fit_grade,
+                        stage=Stage(row.stage), owner_email=row.owner_email,
+                        reasons=tuple(reason_from_json(r) for r in row.reasons),
+                        model_version=row.model_version)
+        return found
+
+    def save_decisions(self, connection: Connection, decisions: Sequence[Decision],
+                       at: datetime) -> None:
+        rows = [{
+            "person_key": d.key, "stage": d.stage.value, "score": d.score,
+            "fit_points": d.fit_points, "engagement_points": d.engagement_points,
+            "fit_grade": d.fit_grade, "owner_email": d.owner_email,
+            "reasons": [reason_to_json(r) for r in d.reasons],
+            "model_version": d.model_version, "decided_at": at,
+        } for d in decisions]
+        self._upsert(connection, t.decisions, rows, ("person_key",))
+
+    def written_values(self, connector: str, record_ids: Sequence[str]
+                       ) -> dict[tuple[str, str], str | None]:
+        """(record_id, field) -> the value syncer last wrote there."""
+        found: dict[tuple[str, str], str | None] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(record_ids):
+                for row in connection.execute(select(t.written).where(
+                        t.written.c.connector == connector,
+                        t.written.c.record_id.in_(list(chunk)))):
+                    found[(row.record_id, row.field)] = row.value
+        return found
+
+    def record_write(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Remember written values and, in the same transaction, update the cached CRM
+        values, so the next run diffs against what is now in the CRM."""
+        self._upsert(connection, t.written, rows, ("connector", "record_id", "field"))
+        by_record: dict[tuple[str, str], dict[str, str | None]] = {}
+        for row in rows:
+            by_record.setdefault((row["connector"], row["record_id"]), {})[row["field"]] = \
+                row["value"]
+        for (connector, record_id), values in by_record.items():
+            current = connection.execute(select(t.records.c.crm_values).where(
+                t.records.c.connector == connector, t.records.c.record_id == record_id)).scalar()
+            if current is not None:
+                connection.execute(update(t.records).where(
+                    t.records.c.connector == connector, t.records.c.record_id == record_id
+                ).values(crm_values={**current, **values}))
+
+    # -- audit and runs ----------------------------------------------------------------------
+    def append_audit(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            connection.execute(t.audit.insert(), list(rows))
+
+    def audit_rows(self, *, person_key: str | None = None, run_id: str | None = None
+                   ) -> list[dict[str, Any]]:
+        query = select(t.audit).order_by(t.audit.c.id)
+        if person_key is not None:
+            query = query.where(t.audit.c.person_key == person_key)
+        if run_id is not None:
+            query = query.where(t.audit.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) | {"at": _utc(row.at)}
+                    for row in connection.execute(query)]
+
+    def start_run(self, run_id: str, connectors: Sequence[str], at: datetime,
+                  dry_run: bool) -> None:
+        with self.transaction() as connection:
+            connection.execute(t.runs.insert(), [{
+                "run_id": run_id, "connectors": ",".join(connectors), "started_at": at,
+                "status": "running", "dry_run": int(dry_run), "stats": {}}])
+
+    def finish_run(self, run_id: str, at: datetime, status: str,
+                   stats: Mapping[str, Any]) -> None:
+        with self.transaction() as connection:
+            connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
+                finished_at=at, status=status, stats=dict(stats)))
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(
+                select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit))]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

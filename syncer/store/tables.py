@@ -1,0 +1,130 @@
+"""The state schema: one database for records, activities, decisions, writes, audit and runs.
+
+SQLAlchemy Core tables that work the same on SQLite (the zero-set-up default) and
+PostgreSQL (production). Times are stored as timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+TZ = DateTime(timezone=True)
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", TZ, nullable=False),
+)
+
+#: One row per person record in one connector, as last pulled.
+records = Table(
+    "records", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("object_type", String(40), nullable=False),
+    Column("person_key", String(320), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("crm_values", JSON, nullable=False),
+    Column("updated_at", TZ),
+    Column("pulled_at", TZ, nullable=False),
+    Index("ix_records_person_key", "person_key"),
+)
+
+#: Activities keyed by their id in the source system, so re-pulls never double count.
+activities = Table(
+    "activities", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("source_id", String(128), primary_key=True),
+    Column("record_id", String(64), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("occurred_at", TZ, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Index("ix_activities_record", "connector", "record_id"),
+)
+
+#: The latest decision per person (the history of changes lives in the audit log).
+decisions = Table(
+    "decisions", metadata,
+    Column("person_key", String(320), primary_key=True),
+    Column("stage", String(20), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("fit_points", Float, nullable=False),
+    Column("engagement_points", Float, nullable=False),
+    Column("fit_grade", String(8), nullable=False),
+    Column("owner_email", String(320)),
+    Column("reasons", JSON, nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Column("decided_at", TZ, nullable=False),
+)
+
+#: What syncer last wrote to each CRM field: the base for respecting manual edits.
+written = Table(
+    "written", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("field", String(80), primary_key=True),
+    Column("value", Text),
+    Column("written_at", TZ, nullable=False),
+    Column("run_id", String(40), nullable=False),
+)
+
+#: One row per field written (or that failed for good). Append-only.
+audit = Table(
+    "audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", TZ, nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("connector", String(40), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("person_key", String(320), nullable=False),
+    Column("field", String(80), nullable=False),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("outcome", String(20), nullable=False),
+    Column("error", Text),
+    Column("reasons", JSON, nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Index("ix_audit_person", "person_key"),
+    Index("ix_audit_run", "run_id"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("connectors", String(400), nullable=False),
+    Column("started_at", TZ, nullable=False),
+    Column("finished_at", TZ),
+    Column("status", String(20), nullable=False),
+    Column("dry_run", Integer, nullable=False),
+    Column("stats", JSON, nullable=False),
+)
+
+#: Per connector and stream, how far pulls have got.
+cursors = Table(
+    "cursors", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("stream", String(40), primary_key=True),
+    Column("value", TZ, nullable=False),
+)
+
+#: Persisted counters (e.g. the round-robin position), so rotation survives restarts.
+counters = Table(
+    "counters", metadata,
+    Column("name", String(80), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

@@ -1,0 +1,108 @@
+"""From a decision to the CRM field values it implies, and the diff against the CRM.
+
+Pure functions: which value each configured CRM field should hold for a decision, which
+owner a record already has, and which values really change. The pipeline calls them; they
+know no CRM by name, only the connector's field map, stage values and owner directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from syncer.config import ConnectorConfig
+from syncer.domain import Decision, Owner, Person, RecordUpdate, Stage
+from syncer.qualify.explain import summarize
+
+
+@dataclass(frozen=True)
+class OwnerDirectory:
+    """One connector's users: owner id <-> email, and who is active."""
+
+    email_by_id: Mapping[str, str]
+    active_id_by_email: Mapping[str, str]
+
+    @classmethod
+    def build(cls, owners: Iterable[Owner]) -> OwnerDirectory:
+        email_by_id: dict[str, str] = {}
+        active: dict[str, str] = {}
+        for owner in owners:
+            email = owner.email.strip().lower()
+            email_by_id[owner.owner_id] = email
+            if owner.active:
+                active.setdefault(email, owner.owner_id)
+        return cls(email_by_id, active)
+
+    def active_email(self, owner_id: str | None) -> str | None:
+        """The email of an active user with this id; None for queues, unknown or inactive."""
+        if not owner_id:
+            return None
+        email = self.email_by_id.get(owner_id)
+        return email if email is not None and email in self.active_id_by_email else None
+
+
+def canonical(value: object | None) -> str | None:
+    """Compare CRM values as text, with numbers in one form ("42" == "42.0")."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return text
+
+
+def stage_from_crm(connector: ConnectorConfig, person: Person) -> Stage | None:
+    """The domain stage a record's CRM stage field holds, if it maps to one."""
+    field = connector.fields.stage
+    if field is None:
+        return None
+    value = canonical(person.crm_values.get(field))
+    for stage, crm_value in connector.stage_values.items():
+        if crm_value == value:
+            return stage
+    return None
+
+
+def existing_owner(connector: ConnectorConfig, person: Person,
+                   directory: OwnerDirectory) -> str | None:
+    """The email of the active human who owns this record now (set by syncer or by hand)."""
+    field = connector.fields.owner
+    if field is None:
+        return None
+    return directory.active_email(canonical(person.crm_values.get(field)))
+
+
+def desired_values(connector: ConnectorConfig, decision: Decision,
+                   directory: OwnerDirectory) -> dict[str, str | None]:
+    """CRM field -> value the decision implies. A field is left out when there is nothing
+    to write there (stage with no CRM value mapped, owner who is not a user in this CRM)."""
+    fields = connector.fields
+    values: dict[str, str | None] = {}
+    if fields.stage is not None and decision.stage in connector.stage_values:
+        values[fields.stage] = connector.stage_values[decision.stage]
+    if fields.score is not None:
+        values[fields.score] = str(decision.score)
+    if fields.fit_grade is not None:
+        values[fields.fit_grade] = decision.fit_grade
+    if fields.reasons is not None:
+        values[fields.reasons] = summarize(decision, connector.reasons_max_length)
+    if fields.owner is not None and decision.owner_email is not None:
+        owner_id = directory.active_id_by_email.get(decision.owner_email.lower())
+        if owner_id is not None:
+            values[fields.owner] = owner_id
+    return values
+
+
+def record_update(person: Person, desired: Mapping[str, str | None]) -> RecordUpdate | None:
+    """Only the fields whose value really changes; None when nothing does."""
+    changed = {field: value for field, value in desired.items()
+               if canonical(value) != canonical(person.crm_values.get(field))}
+    if not changed:
+        return None
+    return RecordUpdate(person.record_id, person.object_type, changed)
