@@ -1,0 +1,184 @@
+"""Properties of the core that must hold for every profile, checked with hypothesis on the
+shipped model and on a model that exercises caps, groups and `where` filters."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from syncer.domain import SALES_OWNED_STAGES, Activity, ActivityType, Person, Profile, Stage
+from syncer.qualify import Model, load_model, parse_model, qualify, route, summarize
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
+DAY = 86_400
+
+EXAMPLE = load_model(ROOT / "config" / "model.example.yaml")
+CAPPED = parse_model({
+    "name": "capped",
+    "fit": {"rules": [
+        {"id": "senior", "field": "title", "contains": ["vp", "director"], "points": 20,
+         "group": "seniority"},
+        {"id": "manager", "field": "title", "contains": "manager", "points": 7.5,
+         "group": "seniority"},
+        {"id": "size", "field": "employees", "min": 50, "points": 10},
+        {"id": "free", "field": "email", "email_domain_in": ["gmail.com"], "points": -12},
+        {"id": "no_company", "field": "company", "missing": True, "points": -3}],
+        "grades": [{"grade": "A", "min": 20}, {"grade": "B", "min": 0}]},
+    "engagement": {"half_life_days": 7, "lookback_days": 60, "rules": [
+        {"id": "pricing", "activity": "pricing_page_view", "points": 9, "max_count": 2},
+        {"id": "product", "activity": "page_view", "where": {"url": "/product"},
+         "points": 2.5, "max_points": 6},
+        {"id": "views", "activity": "page_view", "points": 1, "max_points": 3.3},
+        {"id": "opens", "activity": "email_open", "points": 0.7},
+        {"id": "demo", "activity": "demo_request", "points": 30},
+        {"id": "bounce", "activity": "email_bounce", "points": -15, "max_points": 20},
+        {"id": "unsub", "activity": "unsubscribe", "points": -25, "max_count": 1}]},
+    "qualification": {"mql_score": 25, "min_fit": 0, "min_engagement": 2,
+                      "hand_raise_days": 30},
+    "routing": {"reps": [{"email": "a@x.test", "weight": 3}, {"email": "b@x.test"}]},
+})
+MODELS = (EXAMPLE, CAPPED)
+
+TITLES = ("VP Sales", "Director of Marketing", "Marketing Manager", "Intern", "Student",
+          "Founder & CEO", "Software Engineer", "", "Head of Revenue Operations")
+URLS = ("https://w.test/product", "https://w.test/pricing", "https://w.test/careers",
+        "https://w.test/integrations")
+FORMS = ("Contact us", "Event sign-up", "Request a demo")
+
+persons = st.builds(
+    Person, source=st.just("hubspot"), record_id=st.just("1"), object_type=st.just("contact"),
+    email=st.sampled_from(("kim@acme.example", "kim@gmail.com", "kim@routewise.io", None)),
+    title=st.sampled_from(TITLES) | st.none(),
+    company=st.sampled_from(("Acme", "", None)),
+    industry=st.sampled_from(("Software", "Retail", "Healthcare", None)),
+    employees=st.integers(1, 20_000) | st.none(),
+    country=st.sampled_from(("United States", "Germany", "Brazil", None)),
+)
+attributes = st.fixed_dictionaries({}, optional={"url": st.sampled_from(URLS),
+                                                 "form": st.sampled_from(FORMS)})
+
+
+@st.composite
+def activity_lists(draw: st.DrawFn, min_age_days: float = -5.0) -> list[Activity]:
+    """Activities from 5 days in the future (ignored) to 200 days back (some out of window)."""
+    specs = draw(st.lists(st.tuples(
+        st.sampled_from(list(ActivityType)),
+        st.floats(min_age_days * DAY, 200 * DAY, allow_nan=False),
+        attributes), max_size=14))
+    return [Activity("hubspot", f"a{n}", "1", kind, NOW - timedelta(seconds=age), attrs)
+            for n, (kind, age, attrs) in enumerate(specs)]
+
+
+def make_profile(person: Person, activities: list[Activity],
+                 stage: Stage | None = None) -> Profile:
+    return Profile(key="kim@acme.example", records=(person,), activities=tuple(activities),
+                   current_stage=stage)
+
+
+def only_positive(model: Model, kind: ActivityType) -> bool:
+    matchers = model.plan.by_activity.get(kind, ())
+    return all(m.points > 0 for m in matchers)
+
+
+common = settings(max_examples=150, deadline=None)
+
+
+@common
+@given(st.sampled_from(MODELS), persons, activity_lists(), st.data())
+def test_same_input_same_output_whatever_the_activity_order(
+        model: Model, person: Person, activities: list[Activity], data: st.DataObject) -> None:
+    first = qualify(make_profile(person, activities), model, NOW)
+    assert qualify(make_profile(person, activities), model, NOW) == first
+    shuffled = data.draw(st.permutations(activities))
+    assert qualify(make_profile(person, shuffled), model, NOW) == first
+
+
+@common
+@given(st.sampled_from(MODELS), persons, activity_lists(), st.sampled_from(list(ActivityType)),
+       st.floats(-5 * DAY, 200 * DAY, allow_nan=False), attributes)
+def test_a_positive_activity_never_lowers_the_score(
+        model: Model, person: Person, activities: list[Activity], kind: ActivityType,
+        age: float, attrs: dict[str, str]) -> None:
+    assume(only_positive(model, kind))
+    before = qualify(make_profile(person, activities), model, NOW)
+    extra = Activity("hubspot", "extra", "1", kind, NOW - timedelta(seconds=age), attrs)
+    after = qualify(make_profile(person, [*activities, extra]), model, NOW)
+    assert after.engagement_points >= before.engagement_points - 1e-9
+    assert after.score >= before.score
+    assert after.stage.rank >= before.stage.rank or before.stage is Stage.SQL
+
+
+@common
+@given(st.sampled_from(MODELS), persons, activity_lists(min_age_days=0.0),
+       st.floats(0, 120 * DAY, allow_nan=False))
+def test_time_passing_never_raises_the_score(
+        model: Model, person: Person, activities: list[Activity], later: float) -> None:
+    """Without new activities the score can only fall as `now` moves on. Exception by
+    design: a negative activity leaving the lookback window stops counting, so those
+    cases are excluded."""
+    lookback = model.plan.lookback_seconds
+    then = NOW + timedelta(seconds=later)
+    for activity in activities:
+        if not only_positive(model, activity.type):
+            age_now = (NOW - activity.occurred_at).total_seconds()
+            assume(age_now > lookback or age_now + later <= lookback)
+    profile = make_profile(person, activities)
+    before, after = qualify(profile, model, NOW), qualify(profile, model, then)
+    assert after.engagement_points <= before.engagement_points + 1e-9
+    assert after.score <= before.score
+    assert after.fit_points == before.fit_points
+
+
+@common
+@given(st.sampled_from(MODELS), persons, activity_lists(), st.sampled_from(list(Stage)))
+def test_stage_never_regresses_and_sales_stages_are_kept(
+        model: Model, person: Person, activities: list[Activity], current: Stage) -> None:
+    decision = qualify(make_profile(person, activities, current), model, NOW)
+    assert decision.stage.rank >= current.rank
+    if current in SALES_OWNED_STAGES:
+        assert decision.stage is current
+        assert decision.reasons[-1].rule_id in ("lifecycle.sales_owned", "stage.sql")
+
+
+@common
+@given(st.sampled_from(MODELS), persons, activity_lists(), st.integers(1, 300))
+def test_every_point_is_accounted_for(model: Model, person: Person,
+                                      activities: list[Activity], limit: int) -> None:
+    decision = qualify(make_profile(person, activities), model, NOW)
+    fit = math.fsum(r.points for r in decision.reasons if r.rule_id.startswith("fit."))
+    engagement = math.fsum(r.points for r in decision.reasons
+                           if r.rule_id.startswith("engagement."))
+    assert fit == decision.fit_points
+    assert engagement == decision.engagement_points
+    assert math.isclose(math.fsum(r.points for r in decision.reasons),
+                        decision.fit_points + decision.engagement_points, abs_tol=1e-9)
+    assert decision.score == round(decision.fit_points + decision.engagement_points)
+    assert all(r.points == 0 for r in decision.reasons
+               if not r.rule_id.startswith(("fit.", "engagement.")))
+    assert sum(r.rule_id.startswith("stage.") for r in decision.reasons) == 1
+    assert len(summarize(decision, limit)) <= limit
+
+
+@common
+@given(st.sampled_from(MODELS), persons, activity_lists(), st.integers(0, 10_000),
+       st.lists(st.sampled_from(("a@x.test", "b@x.test", "dana.whitfield@syncer-sandbox.test",
+                                 "olga.petrova@syncer-sandbox.test")), unique=True))
+def test_routing_only_picks_available_model_reps(
+        model: Model, person: Person, activities: list[Activity], position: int,
+        available: list[str]) -> None:
+    profile = make_profile(person, activities)
+    decision = qualify(profile, model, NOW)
+    routed, next_position = route(decision, profile, model, available, position)
+    assert route(decision, profile, model, available, position) == (routed, next_position)
+    if routed.owner_email is None:
+        assert next_position == position
+    else:
+        assert next_position == position + 1
+        assert routed.owner_email in available
+        assert routed.owner_email in {rep.email for rep in model.routing.reps}
+        assert decision.stage.rank >= model.plan.assign_at.rank
