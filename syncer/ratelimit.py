@@ -64,7 +64,7 @@ class RetryPolicy:
         self.initial = initial
         self.maximum = maximum
         self._sleep = sleep
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self._backoff = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
 
     def _wait(self, state: RetryCallState) -> float:
         backoff: float = self._backoff(state)

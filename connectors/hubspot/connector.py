@@ -1,0 +1,310 @@
+"""The HubSpot connector: contacts, owners and events in; contact properties out.
+
+Built on hubspot-api-client with exactly one retry layer: urllib3's own retries are turned
+off and every HTTP request goes through `RetryPolicy.call`, which retries only what
+`_classify` calls transient (429, 5xx, timeouts, dropped connections). Before each request
+the connector spends the budget HubSpot reports in its rate-limit headers, so a sync that
+runs alone waits instead of collecting 429s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+import urllib3
+from hubspot import HubSpot  # type: ignore[import-untyped]
+from hubspot.crm.contacts import (  # type: ignore[import-untyped]
+    ApiException as ContactsApiException,
+)
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInput,
+)
+from hubspot.crm.owners import ApiException as OwnersApiException  # type: ignore[import-untyped]
+from hubspot.events import ApiException as EventsApiException  # type: ignore[import-untyped]
+
+from connectors.base import ConnectorError, ConnectorSettings
+from connectors.hubspot import mapping
+from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
+from syncer.ratelimit import (
+    DEFAULT_POLICY,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    TransientError,
+    retry_after_seconds,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+API_EXCEPTIONS = (ContactsApiException, OwnersApiException, EventsApiException)
+PAGE_SIZE = 100
+#: Error categories of a batch input that a later attempt may get through.
+RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TIMEOUT"})
+
+
+class RequestBudget:
+    """Spend the request budget from X-HubSpot-RateLimit-* headers before HubSpot says 429.
+
+    HubSpot's window is rolling, so when the last response said none are left the
+    connector waits until its own oldest answered request in the window has aged out.
+    A request is timed when its answer arrives: HubSpot counted it no later than that.
+    """
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._sleep = sleep
+        self._answered: deque[float] = deque(maxlen=1000)
+        self._remaining: int | None = None
+        self._maximum: int | None = None
+        self._window: float | None = None
+
+    def before_request(self) -> None:
+        if self._remaining is None or self._remaining > 0 or not self._window:
+            return
+        now = time.monotonic()
+        recent = [t for t in self._answered if now - t < self._window]
+        if self._maximum and len(recent) >= self._maximum:
+            wait = recent[-self._maximum] + self._window - now
+        else:  # others share the app's budget: wait for a slot's worth of the window
+            wait = self._window / (self._maximum or 1)
+        if wait > 0:
+            log.info("api.budget_wait", wait_seconds=round(wait, 3))
+            self._sleep(wait)
+        self._remaining = None
+
+    def after_response(self, headers: Mapping[str, str] | None) -> None:
+        self._answered.append(time.monotonic())
+        remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers else None
+        if headers is None or remaining is None:
+            return  # search answers carry no rate-limit headers
+        try:
+            self._remaining = int(remaining)
+            self._maximum = int(headers.get("X-HubSpot-RateLimit-Max", "0")) or None
+            self._window = int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds",
+                                           "10000")) / 1000
+        except ValueError:
+            self._remaining = None
+
+
+class HubSpotConnector:
+    """Connector protocol over a HubSpot portal (or the sandbox) with a private-app token.
+
+    `settings.options` may hold `retry_policy` (a RetryPolicy), `page_size` (int, at most
+    100) and `respect_rate_limit_headers` (bool, default True).
+    """
+
+    max_batch = 100
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        token = settings.credentials.get("access_token")
+        if not token:
+            raise ConnectorError(f"connector {settings.name}: credentials.access_token is "
+                                 "missing; set it to a HubSpot private app token")
+        self.name = settings.name
+        self._settings = settings
+        self._token = token
+        options = settings.options
+        self._retry: RetryPolicy = options.get("retry_policy") or DEFAULT_POLICY
+        self._page_size = max(1, min(int(options.get("page_size", PAGE_SIZE)), PAGE_SIZE))
+        self._budget = (RequestBudget() if options.get("respect_rate_limit_headers", True)
+                        else None)
+        self._api_calls = 0
+        self._timeout = settings.timeout_seconds
+        extra = {"ssl_ca_cert": settings.ca_file} if settings.ca_file else {}
+        # retry=False: urllib3 neither retries nor follows redirects (one retry layer only).
+        client = HubSpot(access_token=token, retry=False, host=settings.base_url, **extra)
+        self._contacts = client.crm.contacts.basic_api
+        self._batch = client.crm.contacts.batch_api
+        self._owners = client.crm.owners.owners_api
+        self._events = client.events.events_api
+        for api in self._apis():
+            api.api_client.configuration.host = settings.base_url
+
+    def _apis(self) -> tuple[Any, ...]:
+        return self._contacts, self._batch, self._owners, self._events
+
+    @property
+    def api_calls(self) -> int:
+        return self._api_calls
+
+    def close(self) -> None:
+        """Close pooled connections (the pipeline may simply drop the connector)."""
+        for api in self._apis():
+            api.api_client.rest_client.pool_manager.clear()
+
+    # -- calling ---------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], tuple[T, int, Any]]) -> tuple[T, int]:
+        """One API request through the retry policy; returns (data, status)."""
+        def attempt() -> tuple[T, int]:
+            if self._budget is not None:
+                self._budget.before_request()
+            self._api_calls += 1
+            try:
+                data, status, headers = fn()
+            except API_EXCEPTIONS as error:
+                if self._budget is not None:
+                    self._budget.after_response(error.headers)
+                raise self._classify(what, error) from None
+            except urllib3.exceptions.HTTPError as error:
+                raise TransientError(f"{what}: {type(error).__name__} talking to HubSpot at "
+                                     f"{self._settings.base_url}") from None
+            if self._budget is not None:
+                self._budget.after_response(headers)
+            return data, status
+        return self._retry.call(attempt)
+
+    def _classify(self, what: str, error: Any) -> Exception:
+        status = int(error.status or 0)
+        category, message = _error_summary(error.body)
+        detail = f"{what}: HubSpot answered {status} {category}: {message}"
+        detail = detail.replace(self._token, "<redacted>")
+        if status in RETRYABLE_STATUSES:
+            return TransientError(detail, status=status,
+                                  retry_after=retry_after_seconds(error.headers))
+        if status in (401, 403):
+            return ConnectorError(f"{detail}. Check credentials.access_token of connector "
+                                  f"{self.name} (a private app token with CRM scopes)")
+        if status == 0:
+            return ConnectorError(f"{what}: cannot reach HubSpot at "
+                                  f"{self._settings.base_url}: {error.reason}")
+        return _RequestRejected(detail, category, message) if status == 400 else \
+            ConnectorError(detail)
+
+    # -- reading ---------------------------------------------------------------------------
+    def people(self) -> Iterator[list[Person]]:
+        fields = tuple(dict.fromkeys([*mapping.MODEL_PROPERTIES,
+                                      *self._settings.writeback_fields]))
+        for page in self._pages("contacts.list", lambda after: self._contacts
+                                .get_page_with_http_info(limit=self._page_size, after=after,
+                                                         properties=list(fields),
+                                                         archived=False,
+                                                         _request_timeout=self._timeout)):
+            people = [mapping.to_person(self.name, str(c.id), c.properties or {},
+                                        c.updated_at, self._settings.writeback_fields)
+                      for c in page]
+            if people:
+                yield people
+
+    def activities(self, since: datetime) -> Iterator[list[Activity]]:
+        since = mapping.as_utc(since)
+        # The API filters strictly after; ask from 1 ms earlier to include `since` itself.
+        start = since - timedelta(milliseconds=1)
+        for page in self._pages("events.list", lambda after: self._events
+                                .get_page_with_http_info(object_type="contact",
+                                                         occurred_after=start,
+                                                         sort=["ASCENDING"],
+                                                         limit=self._page_size, after=after,
+                                                         _request_timeout=self._timeout)):
+            activities = []
+            for event in page:
+                activity = mapping.to_activity(self.name, str(event.id), str(event.object_id),
+                                               str(event.event_type), event.occurred_at,
+                                               event.properties)
+                if activity is not None and activity.occurred_at >= since:
+                    activities.append(activity)
+            if activities:
+                yield activities
+
+    def owners(self) -> list[Owner]:
+        found: list[Owner] = []
+        for archived in (False, True):
+            def fetch(after: str | None, archived: bool = archived) -> Any:
+                return self._owners.get_page_with_http_info(
+                    limit=100, after=after, archived=archived, _request_timeout=self._timeout)
+            for page in self._pages("owners.list", fetch):
+                found.extend(
+                    Owner(source=self.name, owner_id=str(o.id), email=o.email,
+                          name=" ".join(p for p in (o.first_name, o.last_name) if p),
+                          active=not o.archived)
+                    for o in page if o.email)
+        return found
+
+    def _pages(self, what: str, fetch: Callable[[str | None], Any]) -> Iterator[list[Any]]:
+        """Walk `after` cursors; a cursor HubSpot hands out twice stops the walk loudly."""
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            def request(cursor: str | None = after) -> Any:
+                return fetch(cursor)
+            body, _ = self._call(what, request)
+            yield list(body.results or [])
+            paging = body.paging
+            after = paging.next.after if paging is not None and paging.next else None
+            if not after:
+                return
+            if after in seen:
+                raise ConnectorError(f"{what}: HubSpot repeated paging cursor {after!r}; "
+                                     "stopping instead of looping")
+            seen.add(after)
+
+    # -- writing ---------------------------------------------------------------------------
+    def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
+        merged: dict[str, dict[str, str | None]] = {}
+        for update in updates:  # one input per record: HubSpot rejects duplicate ids
+            merged.setdefault(update.record_id, {}).update(update.values)
+        ids = list(merged)
+        outcome: dict[str, PushResult] = {}
+        for start in range(0, len(ids), self.max_batch):
+            chunk = ids[start:start + self.max_batch]
+            outcome.update(self._push_chunk({i: merged[i] for i in chunk}))
+        log.info("push.batch", connector=self.name, records=len(ids),
+                 failed=sum(1 for r in outcome.values() if not r.ok))
+        return [outcome[u.record_id] for u in updates]
+
+    def _push_chunk(self, values: dict[str, dict[str, str | None]]) -> dict[str, PushResult]:
+        body = BatchInputSimplePublicObjectBatchInput(inputs=[
+            SimplePublicObjectBatchInput(id=record_id, properties=props)
+            for record_id, props in values.items()])
+        try:
+            data, status = self._call("contacts.batch_update",
+                                      lambda: self._batch.update_with_http_info(
+                                          body, _request_timeout=self._timeout))
+        except _RequestRejected as rejected:
+            if len(values) == 1:  # HubSpot may refuse a whole batch for one bad input
+                record_id = next(iter(values))
+                return {record_id: PushResult(record_id, False, mapping.error_code(
+                    rejected.category, rejected.message), rejected.message, False)}
+            items = list(values.items())
+            half = len(items) // 2
+            return {**self._push_chunk(dict(items[:half])),
+                    **self._push_chunk(dict(items[half:]))}
+        outcome = {str(r.id): PushResult(str(r.id), True) for r in data.results or []}
+        errors = (getattr(data, "errors", None) or []) if status == 207 else []
+        for error in errors:  # a 207 names the failed inputs in each error's context.ids
+            code = mapping.error_code(error.category, error.message)
+            retryable = error.category in RETRYABLE_CATEGORIES
+            for record_id in (error.context or {}).get("ids", []):
+                outcome[str(record_id)] = PushResult(str(record_id), False, code,
+                                                     error.message, retryable)
+        unconfirmed = PushResult("", False, "UNCONFIRMED",
+                                 "HubSpot reported neither success nor failure", True)
+        return {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
+                for record_id in values}
+
+
+class _RequestRejected(ConnectorError):
+    """A 400 for a whole request. For a push HubSpot may refuse a whole batch for one bad
+    input, so the push bisects the batch to find the bad inputs."""
+
+    def __init__(self, detail: str, category: str, message: str) -> None:
+        super().__init__(detail)
+        self.category = category
+        self.message = message
+
+
+def _error_summary(body: Any) -> tuple[str, str]:
+    """(category, message) from a HubSpot error body; never the whole body."""
+    try:
+        data = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    return str(data.get("category") or "UNKNOWN"), str(data.get("message") or "")[:500]

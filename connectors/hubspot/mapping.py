@@ -1,0 +1,143 @@
+"""How HubSpot contacts and events translate into syncer's domain.
+
+Plain functions over plain values (no client objects), so the rules a revops admin cares
+about (which form counts as a demo request, what a pricing page view is) are readable in
+one place and testable without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+
+from syncer.domain import Activity, ActivityType, Person
+
+#: Contact properties the domain Person is built from (read on every pull).
+MODEL_PROPERTIES: tuple[str, ...] = (
+    "email", "firstname", "lastname", "jobtitle", "company", "industry", "numemployees",
+    "country", "lastmodifieddate",
+)
+
+#: HubSpot event type -> activity type (before the refinements below).
+EVENT_TYPES: Mapping[str, ActivityType] = {
+    "e_visited_page": ActivityType.PAGE_VIEW,
+    "e_submitted_form": ActivityType.FORM_FILL,
+    "e_registered_marketing_event": ActivityType.WEBINAR_REGISTRATION,
+    "e_attended_marketing_event": ActivityType.WEBINAR_ATTENDANCE,
+    "e_opened_email": ActivityType.EMAIL_OPEN,
+    "e_clicked_email": ActivityType.EMAIL_CLICK,
+    "e_bounced_email": ActivityType.EMAIL_BOUNCE,
+    "e_unsubscribed_email": ActivityType.UNSUBSCRIBE,
+}
+
+#: Form title fragment (case-insensitive) -> what submitting that form means. First match
+#: wins; any other form is a plain form_fill.
+FORM_TITLE_RULES: tuple[tuple[str, ActivityType], ...] = (
+    ("request a demo", ActivityType.DEMO_REQUEST),
+    ("contact sales", ActivityType.CONTACT_SALES),
+    ("pricing request", ActivityType.PRICING_REQUEST),
+    ("newsletter", ActivityType.NEWSLETTER_SIGNUP),
+    ("content download", ActivityType.CONTENT_DOWNLOAD),
+)
+
+#: A page view whose URL contains this is a pricing page view.
+PRICING_URL_FRAGMENT = "/pricing"
+
+#: Event property -> Activity attribute kept for reasons and audit.
+EVENT_ATTRIBUTES: Mapping[str, str] = {
+    "hs_url": "url", "hs_form_title": "form", "hs_email_name": "email",
+    "hs_asset_title": "asset", "hs_marketing_event_name": "campaign",
+}
+
+
+def activity_type(event_type: str, properties: Mapping[str, str | None]) -> ActivityType | None:
+    """The activity an event means, or None for event types syncer does not score."""
+    base = EVENT_TYPES.get(event_type)
+    if base is ActivityType.PAGE_VIEW:
+        url = (properties.get("hs_url") or "").lower()
+        return ActivityType.PRICING_PAGE_VIEW if PRICING_URL_FRAGMENT in url else base
+    if base is ActivityType.FORM_FILL:
+        title = (properties.get("hs_form_title") or "").lower()
+        for fragment, kind in FORM_TITLE_RULES:
+            if fragment in title:
+                return kind
+    return base
+
+
+def to_activity(source: str, event_id: str, contact_id: str, event_type: str,
+                occurred_at: datetime,
+                properties: Mapping[str, str | None] | None) -> Activity | None:
+    """One HubSpot event as a domain Activity (None when the type is not mapped)."""
+    props = dict(properties or {})
+    kind = activity_type(event_type, props)
+    if kind is None:
+        return None
+    attributes = {name: str(props[key]) for key, name in EVENT_ATTRIBUTES.items()
+                  if props.get(key)}
+    return Activity(source=source, source_id=event_id, record_id=contact_id, type=kind,
+                    occurred_at=as_utc(occurred_at), attributes=attributes)
+
+
+def employees_from_range(value: str | None) -> int | None:
+    """Head count from `numemployees`: the lower bound of a range ("25-50" -> 25,
+    "10000+" -> 10000); a plain number is taken as is; anything else is unknown."""
+    if not value:
+        return None
+    head = value.strip().rstrip("+").split("-")[0].replace(",", "").strip()
+    return int(head) if head.isdigit() else None
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """HubSpot datetimes arrive as ISO strings (with Z) or epoch milliseconds."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    try:
+        return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _text(properties: Mapping[str, str | None], name: str) -> str | None:
+    value = properties.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def to_person(source: str, contact_id: str, properties: Mapping[str, str | None],
+              updated_at: datetime | None, writeback_fields: Sequence[str]) -> Person:
+    """One contact as a domain Person; `crm_values` holds the writeback fields as they are."""
+    modified = parse_timestamp(properties.get("lastmodifieddate"))
+    return Person(
+        source=source, record_id=contact_id, object_type="contact",
+        email=_text(properties, "email"), first_name=_text(properties, "firstname"),
+        last_name=_text(properties, "lastname"), title=_text(properties, "jobtitle"),
+        company=_text(properties, "company"), industry=_text(properties, "industry"),
+        employees=employees_from_range(properties.get("numemployees")),
+        country=_text(properties, "country"),
+        updated_at=modified or (as_utc(updated_at) if updated_at else None),
+        crm_values={name: properties.get(name) for name in writeback_fields},
+    )
+
+
+def error_code(category: str | None, message: str | None) -> str:
+    """The most specific code in a HubSpot error: the first per-property `error` named in
+    a "Property values were not valid: [...]" message, else the error's category."""
+    if message and "[" in message:
+        try:
+            details = json.loads(message[message.index("["):])
+        except ValueError:
+            details = None
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            code = details[0].get("error")
+            if isinstance(code, str) and code:
+                return code
+    return category or "UNKNOWN"

@@ -1,0 +1,398 @@
+"""The HubSpot endpoints the sandbox answers, as plain request -> JSON handlers.
+
+Each handler reads a werkzeug Request and returns (status, body) in the shapes of
+hubspot-api-client 12's models (generated from HubSpot's OpenAPI documents), or raises
+ApiFailure for a HubSpot error body. Authentication, rate limits and the server itself are
+the sandbox's concern (sandbox.py), so these stay easy to read against the API reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request
+
+from connectors.hubspot.sandbox_http import (
+    ApiFailure,
+    iso_millis,
+    not_found,
+    parse_instant,
+    validation_error,
+)
+from connectors.hubspot.sandbox_schema import (
+    ALWAYS_RETURNED,
+    CONTACT_PROPERTIES,
+    DEFAULT_RETURNED,
+    EVENT_TYPES,
+    PROPERTY_BY_NAME,
+    PropertyDef,
+)
+from connectors.hubspot.sandbox_search import parse_search, run_search
+from connectors.hubspot.sandbox_state import (
+    Contact,
+    EventRecord,
+    InputRejected,
+    OwnerRecord,
+    PortalState,
+)
+
+MAX_BATCH_INPUTS = 100
+CONTACT_OBJECT_TYPES = frozenset({"contacts", "contact", "0-1", "CONTACT"})
+Json = dict[str, Any]
+Handler = Callable[[Request, dict[str, str]], tuple[int, Any]]
+
+
+def _flag(args: MultiDict[str, str], name: str) -> bool:
+    return args.get(name, "false").lower() == "true"
+
+
+def _int_arg(args: MultiDict[str, str], name: str, default: int, maximum: int) -> int:
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise validation_error(f"{name} must be an integer, got '{raw}'") from error
+    if value < 1:
+        raise validation_error(f"{name} must be at least 1")
+    return min(value, maximum)  # HubSpot quietly caps an oversized page
+
+
+def _names(args: MultiDict[str, str], name: str = "properties") -> list[str] | None:
+    """`properties` arrives repeated (the Python client) or comma-separated (curl)."""
+    values = [part.strip() for raw in args.getlist(name) for part in raw.split(",")]
+    values = [v for v in values if v]
+    return values or None
+
+
+def _json_body(request: Request) -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise validation_error("Invalid input JSON: the request body is not valid JSON")
+    return body
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        kind, _, value = base64.urlsafe_b64decode(padded).decode().partition(":")
+        if kind == "offset":
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise validation_error(f"Invalid paging cursor: '{token}'")
+
+
+class HubSpotApi:
+    """Request handlers over one PortalState; `base_url` is used in paging links."""
+
+    def __init__(self, state: PortalState, base_url: Callable[[], str],
+                 search_cap: int = 10_000) -> None:
+        self.state = state
+        self._base_url = base_url
+        self.search_cap = search_cap
+        self._contact_ints = [int(cid) for cid in state.contact_ids]
+
+    # -- shapes ------------------------------------------------------------------------
+    @staticmethod
+    def contact_json(contact: Contact, names: list[str] | None) -> Json:
+        wanted = dict.fromkeys([*(names or DEFAULT_RETURNED), *ALWAYS_RETURNED])
+        # HubSpot omits names it does not know and returns null for known but unset ones.
+        properties = {n: contact.properties.get(n) for n in wanted if n in PROPERTY_BY_NAME}
+        return {"id": contact.id, "properties": properties,
+                "createdAt": iso_millis(contact.created_at),
+                "updatedAt": iso_millis(contact.updated_at), "archived": False}
+
+    @staticmethod
+    def owner_json(owner: OwnerRecord) -> Json:
+        return {"id": owner.id, "email": owner.email, "firstName": owner.first_name,
+                "lastName": owner.last_name, "userId": owner.user_id,
+                "userIdIncludingInactive": owner.user_id, "type": "PERSON",
+                "archived": owner.archived, "teams": [],
+                "createdAt": iso_millis(owner.created_at),
+                "updatedAt": iso_millis(owner.updated_at)}
+
+    @staticmethod
+    def event_json(event: EventRecord) -> Json:
+        return {"occurredAt": iso_millis(event.occurred_at), "eventType": event.event_type,
+                "id": event.id, "objectId": event.object_id, "objectType": "CONTACT",
+                "properties": dict(event.properties)}
+
+    def property_json(self, prop: PropertyDef, order: int) -> Json:
+        options = prop.options
+        if prop.owner_options:
+            options = tuple((o.id, f"{o.first_name} {o.last_name} ({o.email})")
+                            for o in self.state.owners if not o.archived)
+        data: Json = {
+            "name": prop.name, "label": prop.label, "type": prop.type,
+            "fieldType": prop.field_type, "groupName": prop.group_name,
+            "description": prop.description, "displayOrder": order, "hidden": False,
+            "formField": not prop.read_only, "calculated": False,
+            "externalOptions": prop.owner_options, "hasUniqueValue": prop.name == "email",
+            "archived": False,
+            "options": [{"label": label, "value": value, "displayOrder": i, "hidden": False}
+                        for i, (value, label) in enumerate(options)],
+            "modificationMetadata": {"archivable": not prop.hubspot_defined,
+                                     "readOnlyDefinition": prop.hubspot_defined,
+                                     "readOnlyValue": prop.read_only},
+        }
+        if prop.hubspot_defined:
+            data["hubspotDefined"] = True
+        return data
+
+    # -- contacts ----------------------------------------------------------------------
+    def list_contacts(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        query = request.args
+        limit = _int_arg(query, "limit", 10, 100)
+        after = query.get("after")
+        if _flag(query, "archived"):
+            return 200, {"results": []}  # the sandbox never archives contacts
+        start = 0
+        if after:
+            if not after.isdigit():
+                raise validation_error(f"Invalid paging cursor: '{after}'")
+            start = bisect.bisect_left(self._contact_ints, int(after))
+        names = _names(query)
+        with self.state.lock:
+            ids = self.state.contact_ids[start:start + limit + 1]
+            results = [self.contact_json(self.state.contacts[i], names) for i in ids[:limit]]
+        body: Json = {"results": results}
+        if len(ids) > limit:
+            nxt = ids[limit]
+            body["paging"] = {"next": {
+                "after": nxt,
+                "link": f"{self._base_url()}/crm/v3/objects/contacts?after={nxt}"}}
+        return 200, body
+
+    def get_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        id_property = request.args.get("idProperty")
+        wanted = args["record_id"]
+        with self.state.lock:
+            if id_property and id_property != "hs_object_id":
+                match = [c for c in self.state.contacts.values()
+                         if (c.properties.get(id_property) or "").lower() == wanted.lower()]
+                contact = match[0] if match else None
+            else:
+                contact = self.state.contacts.get(wanted)
+            if contact is None:
+                raise not_found()
+            return 200, self.contact_json(contact, _names(request.args))
+
+    def batch_update(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        body = _json_body(request)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list):
+            raise validation_error("Invalid input JSON: 'inputs' must be a list")
+        if len(inputs) > MAX_BATCH_INPUTS:
+            raise validation_error(
+                f"Too many inputs: a batch accepts at most {MAX_BATCH_INPUTS}, "
+                f"got {len(inputs)}")
+        ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise validation_error(f"Duplicate IDs found in batch input: {duplicates}",
+                                   ids=duplicates)
+        started = iso_millis(datetime.now(timezone.utc))
+        results: list[Json] = []
+        errors: list[Json] = []
+        missing: list[str] = []
+        with self.state.lock:
+            for item, record_id in zip(inputs, ids, strict=True):
+                if record_id not in self.state.contacts:
+                    missing.append(record_id)
+                    continue
+                properties = item.get("properties") or {}
+                try:
+                    clean = self.state.check(dict(properties))
+                except InputRejected as rejected:
+                    errors.append(self._batch_error(rejected.category, rejected.message,
+                                                    [record_id]))
+                    continue
+                contact = self.state.apply(record_id, clean)
+                results.append(self.contact_json(contact, list(clean)))
+        if missing:
+            errors.insert(0, self._batch_error(
+                "OBJECT_NOT_FOUND", "Could not get some CONTACT objects, they may be "
+                "deleted or not exist. Check that ids are valid.", missing))
+        response: Json = {"status": "COMPLETE", "results": results, "startedAt": started,
+                          "completedAt": iso_millis(datetime.now(timezone.utc))}
+        if not errors:
+            return 200, response
+        response.update(numErrors=sum(len(e["context"]["ids"]) for e in errors),
+                        errors=errors)
+        return 207, response
+
+    @staticmethod
+    def _batch_error(category: str, message: str, ids: list[str]) -> Json:
+        return {"status": "error", "category": category, "message": message,
+                "context": {"ids": ids}, "errors": [], "links": {}}
+
+    def search(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        search = parse_search(_json_body(request))
+        if search.offset >= self.search_cap:
+            raise validation_error(
+                f"Search results are limited to {self.search_cap}: 'after' {search.offset} "
+                "is past the last result that can be returned. Narrow the search instead.")
+        with self.state.lock:
+            found = run_search(self.state.contacts.values(), search)
+            end = min(search.offset + search.limit, len(found), self.search_cap)
+            results = [self.contact_json(c, search.properties)
+                       for c in found[search.offset:end]]
+        body: Json = {"total": len(found), "results": results}
+        if end < len(found):
+            body["paging"] = {"next": {"after": str(end)}}
+        return 200, body
+
+    # -- properties, schemas, associations ---------------------------------------------
+    def list_properties(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        if _flag(request.args, "archived"):
+            return 200, {"results": []}
+        return 200, {"results": [self.property_json(p, i)
+                                 for i, p in enumerate(CONTACT_PROPERTIES)]}
+
+    def legacy_properties(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        """`/properties/v2/contact/properties`: a plain JSON list, older field names."""
+        listed = []
+        for i, prop in enumerate(CONTACT_PROPERTIES):
+            data = self.property_json(prop, i)
+            listed.append({
+                "name": data["name"], "label": data["label"], "type": data["type"],
+                "fieldType": data["fieldType"], "groupName": data["groupName"],
+                "description": data["description"], "options": data["options"],
+                "readOnlyValue": prop.read_only, "readOnlyDefinition": prop.hubspot_defined,
+                "hidden": False, "deleted": False, "formField": data["formField"],
+                "displayOrder": i, "calculated": False, "externalOptions": prop.owner_options,
+                "hubspotDefined": prop.hubspot_defined})
+        return 200, listed
+
+    def schemas(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        return 200, {"results": []}  # no custom objects in the sandbox portal
+
+    def association_batch_read(self, request: Request,
+                               args: dict[str, str]) -> tuple[int, Any]:
+        _json_body(request)
+        now = iso_millis(datetime.now(timezone.utc))
+        # Sandbox contacts have no associated companies or contacts.
+        return 200, {"status": "COMPLETE", "results": [], "startedAt": now,
+                     "completedAt": now}
+
+    # -- owners --------------------------------------------------------------------------
+    def list_owners(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        query = request.args
+        limit = _int_arg(query, "limit", 100, 500)
+        start = _offset(query.get("after"))
+        archived = _flag(query, "archived")
+        email = (query.get("email") or "").lower()
+        chosen = [o for o in self.state.owners if o.archived == archived
+                  and (not email or o.email.lower() == email)]
+        body: Json = {"results": [self.owner_json(o) for o in chosen[start:start + limit]]}
+        if start + limit < len(chosen):
+            token = _token(start + limit)
+            link = f"{self._base_url()}/crm/v3/owners/?after={token}"
+            body["paging"] = {"next": {"after": token, "link": link}}
+        return 200, body
+
+    def get_owner(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        by_user = request.args.get("idProperty") == "userId"
+        archived = _flag(request.args, "archived")
+        for owner in self.state.owners:
+            key = str(owner.user_id) if by_user else owner.id
+            if key == args["owner_id"] and owner.archived == archived:
+                return 200, self.owner_json(owner)
+        raise not_found()
+
+    # -- events --------------------------------------------------------------------------
+    def list_events(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        query = request.args
+        limit = _int_arg(query, "limit", 100, 1000)
+        start = _offset(query.get("after"))
+        events = self._filtered_events(query)
+        sort = ",".join(query.getlist("sort")).upper()
+        if sort in ("", "DESCENDING", "-OCCURREDAT"):
+            events = events[::-1]  # newest first unless asked otherwise
+        elif sort not in ("ASCENDING", "OCCURREDAT"):
+            raise validation_error(f"Invalid sort '{sort}': use ASCENDING or DESCENDING")
+        body: Json = {"results": [self.event_json(e) for e in events[start:start + limit]]}
+        if start + limit < len(events):
+            token = _token(start + limit)
+            link = f"{self._base_url()}/events/v3/events/?after={token}"
+            body["paging"] = {"next": {"after": token, "link": link}}
+        return 200, body
+
+    def _filtered_events(self, query: MultiDict[str, str]) -> list[EventRecord]:
+        object_type = query.get("objectType")
+        object_id = query.get("objectId")
+        if object_id and not object_type:
+            raise validation_error("objectId requires objectType")
+        if object_type and object_type not in CONTACT_OBJECT_TYPES:
+            return []  # the sandbox portal records events on contacts only
+        after = parse_instant(query["occurredAfter"]) if query.get("occurredAfter") else None
+        before = (parse_instant(query["occurredBefore"]) if query.get("occurredBefore")
+                  else None)
+        event_type = query.get("eventType")
+        ids = set(query.getlist("id"))
+        object_filters = {k.split(".", 1)[1]: v.lower() for k, v in query.items()
+                          if k.startswith("objectProperty.")}
+        event_filters = {k.split(".", 1)[1]: v for k, v in query.items()
+                         if k.startswith("property.")}
+        with self.state.lock:
+            objects = None
+            if object_filters:
+                objects = {c.id for c in self.state.contacts.values()
+                           if all((c.properties.get(k) or "").lower() == v
+                                  for k, v in object_filters.items())}
+            return [e for e in self.state.events
+                    if (not object_id or e.object_id == object_id)
+                    and (objects is None or e.object_id in objects)
+                    and (not event_type or e.event_type == event_type)
+                    and (after is None or e.occurred_at > after)
+                    and (before is None or e.occurred_at < before)
+                    and (not ids or e.id in ids)
+                    and all(e.properties.get(k) == v for k, v in event_filters.items())]
+
+    def event_types(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        return 200, {"eventTypes": list(EVENT_TYPES)}
+
+
+#: (path, methods, handler name). Rules ending in / also match without it.
+ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("/crm/v3/objects/<object_type>", ("GET",), "list_contacts"),
+    ("/crm/v3/objects/<object_type>/<record_id>", ("GET",), "get_contact"),
+    ("/crm/v3/objects/<object_type>/batch/update", ("POST",), "batch_update"),
+    ("/crm/v3/objects/<object_type>/search", ("POST",), "search"),
+    ("/crm/v3/properties/<object_type>", ("GET",), "list_properties"),
+    ("/properties/v2/<object_type>/properties", ("GET",), "legacy_properties"),
+    ("/crm/v3/schemas", ("GET",), "schemas"),
+    ("/crm/v4/associations/<object_type>/<to_type>/batch/read", ("POST",),
+     "association_batch_read"),
+    ("/crm/v3/owners/", ("GET",), "list_owners"),
+    ("/crm/owners/v3/owners/", ("GET",), "list_owners"),
+    ("/crm/v3/owners/<owner_id>", ("GET",), "get_owner"),
+    ("/events/v3/events/", ("GET",), "list_events"),
+    ("/events/v3/events/event-types", ("GET",), "event_types"),
+)
+SEARCH_ENDPOINTS = frozenset({"search"})
+CONTACT_ENDPOINTS = frozenset({"list_contacts", "get_contact", "batch_update", "search",
+                               "list_properties", "legacy_properties",
+                               "association_batch_read"})
+
+
+def handler_for(api: HubSpotApi, endpoint: str, args: dict[str, str]) -> Handler:
+    """The bound handler for a matched route; unknown object types are a 404."""
+    if endpoint in CONTACT_ENDPOINTS and args.get("object_type") not in CONTACT_OBJECT_TYPES:
+        raise ApiFailure(404, "OBJECT_NOT_FOUND",
+                         f"Unable to infer object type from: {args.get('object_type')}")
+    handler: Handler = getattr(api, endpoint)
+    return handler
