@@ -1,0 +1,213 @@
+"""How Salesforce records map to syncer's domain, and field values back to Salesforce.
+
+People: Leads carry their company facts themselves (Company, Industry, NumberOfEmployees,
+Country); Contacts get them from their Account (Account.Name, ...) and MailingCountry.
+
+Activities: marketing engagement lives in CampaignMember rows, where the Campaign's Type
+says the channel and the member Status says what the person did; website page views are
+Tasks of Type "Web Activity" with the URL in the Subject. Website forms are told apart by
+campaign name keywords (a "Request a demo" form is a hand raise, "Contact us" is a plain
+form fill). Rows that mean nothing to scoring (an email merely "Sent") map to None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlparse
+
+from syncer.domain import Activity, ActivityType, Person, RecordUpdate
+
+#: Fields read for every person, before the configured writeback fields.
+LEAD_FIELDS: tuple[str, ...] = (
+    "Id", "Email", "FirstName", "LastName", "Title", "Company", "Industry",
+    "NumberOfEmployees", "Country", "OwnerId", "CreatedDate", "LastModifiedDate",
+    "SystemModstamp")
+CONTACT_FIELDS: tuple[str, ...] = (
+    "Id", "Email", "FirstName", "LastName", "Title", "Account.Name", "Account.Industry",
+    "Account.NumberOfEmployees", "MailingCountry", "OwnerId", "CreatedDate",
+    "LastModifiedDate", "SystemModstamp")
+PERSON_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
+
+CAMPAIGN_MEMBER_FIELDS: tuple[str, ...] = (
+    "Id", "LeadId", "ContactId", "Status", "CreatedDate", "Campaign.Name", "Campaign.Type")
+TASK_FIELDS: tuple[str, ...] = ("Id", "WhoId", "Subject", "Type", "CreatedDate")
+
+_MEMBER_STATUS: Mapping[tuple[str, str], ActivityType] = {
+    ("webinar", "registered"): ActivityType.WEBINAR_REGISTRATION,
+    ("webinar", "attended"): ActivityType.WEBINAR_ATTENDANCE,
+    ("content", "responded"): ActivityType.CONTENT_DOWNLOAD,
+    ("content", "downloaded"): ActivityType.CONTENT_DOWNLOAD,
+    ("email", "opened"): ActivityType.EMAIL_OPEN,
+    ("email", "clicked"): ActivityType.EMAIL_CLICK,
+    ("email", "bounced"): ActivityType.EMAIL_BOUNCE,
+    ("email", "unsubscribed"): ActivityType.UNSUBSCRIBE,
+}
+#: Website form campaigns by name keyword, first match wins; anything else is a form fill.
+_FORM_KEYWORDS: tuple[tuple[str, ActivityType], ...] = (
+    ("demo", ActivityType.DEMO_REQUEST),
+    ("contact sales", ActivityType.CONTACT_SALES),
+    ("talk to sales", ActivityType.CONTACT_SALES),
+    ("pricing", ActivityType.PRICING_REQUEST),
+    ("quote", ActivityType.PRICING_REQUEST),
+    ("newsletter", ActivityType.NEWSLETTER_SIGNUP),
+)
+_WEBSITE_TYPES = frozenset({"website", "web", "web form"})
+_RESPONDED = frozenset({"responded", "submitted", "completed"})
+PAGE_VIEW_PREFIX = "Visited page:"
+NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+
+
+def parse_datetime(text: str) -> datetime:
+    """A Salesforce datetime ("2026-05-01T12:00:00.000+0000") as an aware UTC datetime."""
+    value = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z") if "." in text else \
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    return value.astimezone(timezone.utc)
+
+
+def crm_value(value: Any) -> str | None:
+    """A field value as the string syncer compares: 42.0 -> "42", True -> "true"."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def person_fields(object_type: str, writeback_fields: Sequence[str]) -> list[str]:
+    """The SELECT list for people of `object_type`, without duplicates (SOQL refuses them)."""
+    base = LEAD_FIELDS if object_type == "Lead" else CONTACT_FIELDS
+    fields = list(base)
+    seen = {name.lower() for name in fields}
+    for name in writeback_fields:
+        if name.lower() not in seen:
+            fields.append(name)
+            seen.add(name.lower())
+    return fields
+
+
+def _get(record: Mapping[str, Any], name: str) -> Any:
+    """A field of a query record by case-insensitive name, following Relationship.Field."""
+    current: Any = record
+    for part in name.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = next((v for k, v in current.items() if k.lower() == part.lower()), None)
+    return current
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def to_person(source: str, object_type: str, record: Mapping[str, Any],
+              writeback_fields: Sequence[str]) -> Person:
+    """One Lead or Contact query record as a Person."""
+    if object_type == "Lead":
+        company, industry = _get(record, "Company"), _get(record, "Industry")
+        employees, country = _get(record, "NumberOfEmployees"), _get(record, "Country")
+    else:
+        company, industry = _get(record, "Account.Name"), _get(record, "Account.Industry")
+        employees = _get(record, "Account.NumberOfEmployees")
+        country = _get(record, "MailingCountry")
+    stamp = _get(record, "SystemModstamp") or _get(record, "LastModifiedDate")
+    return Person(
+        source=source, record_id=str(record["Id"]), object_type=object_type,
+        email=_text(_get(record, "Email")), first_name=_text(_get(record, "FirstName")),
+        last_name=_text(_get(record, "LastName")), title=_text(_get(record, "Title")),
+        company=_text(company), industry=_text(industry),
+        employees=int(employees) if employees is not None else None,
+        country=_text(country), updated_at=parse_datetime(stamp) if stamp else None,
+        crm_values={name: crm_value(_get(record, name)) for name in writeback_fields})
+
+
+def campaign_activity_type(campaign_type: str | None, status: str | None,
+                           campaign_name: str | None) -> ActivityType | None:
+    """What a campaign membership means, or None if it is not engagement."""
+    kind = (campaign_type or "").strip().lower()
+    state = (status or "").strip().lower()
+    if kind in _WEBSITE_TYPES:
+        if state not in _RESPONDED:
+            return None
+        name = (campaign_name or "").lower()
+        return next((activity for keyword, activity in _FORM_KEYWORDS if keyword in name),
+                    ActivityType.FORM_FILL)
+    return _MEMBER_STATUS.get((kind, state))
+
+
+def campaign_member_activity(source: str, record: Mapping[str, Any]) -> Activity | None:
+    """A CampaignMember row as an Activity of the Contact (if converted) or Lead."""
+    campaign_type, name = _get(record, "Campaign.Type"), _get(record, "Campaign.Name")
+    status = _get(record, "Status")
+    activity_type = campaign_activity_type(campaign_type, status, name)
+    record_id = _get(record, "ContactId") or _get(record, "LeadId")
+    if activity_type is None or not record_id:
+        return None
+    attributes = {"campaign": str(name or ""), "campaign_type": str(campaign_type or ""),
+                  "status": str(status or "")}
+    if (campaign_type or "").lower() in _WEBSITE_TYPES:
+        attributes["form"] = str(name or "")
+    return Activity(source=source, source_id=str(record["Id"]), record_id=str(record_id),
+                    type=activity_type, occurred_at=parse_datetime(record["CreatedDate"]),
+                    attributes=attributes)
+
+
+def task_activity(source: str, record: Mapping[str, Any]) -> Activity | None:
+    """A Task as a page view (Web Activity), a meeting, or None."""
+    task_type = (_get(record, "Type") or "").lower()
+    subject = str(_get(record, "Subject") or "")
+    who = _get(record, "WhoId")
+    if not who:
+        return None
+    attributes: dict[str, str] = {}
+    if task_type == "web activity" or subject.startswith(PAGE_VIEW_PREFIX):
+        url = subject.removeprefix(PAGE_VIEW_PREFIX).strip()
+        attributes["url"] = url
+        path = urlparse(url).path if "//" in url else url
+        activity_type = (ActivityType.PRICING_PAGE_VIEW if path.startswith("/pricing")
+                         else ActivityType.PAGE_VIEW)
+    elif task_type == "meeting":
+        activity_type = ActivityType.MEETING
+        attributes["subject"] = subject
+    else:
+        return None
+    return Activity(source=source, source_id=str(record["Id"]), record_id=str(who),
+                    type=activity_type, occurred_at=parse_datetime(record["CreatedDate"]),
+                    attributes=attributes)
+
+
+def api_value(field_type: str, value: str | None) -> Any:
+    """A syncer string value as the JSON value a field of `field_type` takes.
+
+    Raises ValueError for a value the field cannot hold (a score that is not a number).
+    """
+    if value is None:
+        return None
+    if field_type in NUMBER_TYPES or field_type == "int":
+        number = float(value)
+        if field_type == "int" and not number.is_integer():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number) if number.is_integer() else number
+    if field_type == "boolean":
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError(f"{value!r} is not a boolean")
+        return lowered in ("true", "1")
+    return value
+
+
+def api_record(update: RecordUpdate, field_types: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """An sObject Collections record for one update. `field_types`: lower-case field name
+    -> (canonical name, describe type). Raises ValueError for an unconvertible value."""
+    record: dict[str, Any] = {"attributes": {"type": update.object_type},
+                              "id": update.record_id}
+    for name, value in update.values.items():
+        canonical, field_type = field_types[name.lower()]
+        try:
+            record[canonical] = api_value(field_type, value)
+        except ValueError as error:
+            raise ValueError(f"{canonical}: {error}") from error
+    return record

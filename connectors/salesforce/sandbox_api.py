@@ -1,0 +1,297 @@
+"""The REST resources under /services/data/vNN.N/ that the Salesforce sandbox answers.
+
+Authentication, limits and fault injection happen before a request gets here (sandbox.py);
+this module only turns an admitted request into the response a real org would give:
+query pages with cursor locators, describe, record PATCH and sObject Collections PATCH.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from connectors.salesforce import soql
+from connectors.salesforce.sandbox_org import (
+    RecordRejected, RequestRejected, SalesforceOrg, SaveError, StagedWrite)
+from connectors.salesforce.sandbox_query import BoundPath, QueryEngine, Row
+from connectors.salesforce.sandbox_schema import (
+    SCHEMAS, ObjectSchema, describe_global_entry, describe_object, make_id, object_urls, schema_for)
+
+DEFAULT_BATCH = 2000
+MIN_BATCH = 200
+MAX_COLLECTION = 200
+#: how many query cursors stay open; older ones answer INVALID_QUERY_LOCATOR.
+OPEN_CURSORS = 50
+ROLLED_BACK = SaveError(
+    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "Record rolled back because not all records were valid and the request was using "
+    "AllOrNone header")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def error_response(status: int, error_code: str, message: str,
+                   fields: list[str] | None = None) -> Response:
+    """Salesforce's error body: a JSON list of {message, errorCode[, fields]}."""
+    error: dict[str, Any] = {"message": message, "errorCode": error_code}
+    if fields is not None:
+        error["fields"] = fields
+    return json_response([error], status)
+
+
+def not_found() -> Response:
+    return error_response(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+def method_not_allowed(method: str, allowed: str) -> Response:
+    return error_response(405, "METHOD_NOT_ALLOWED",
+                          f"HTTP Method '{method}' not allowed. Allowed are {allowed}")
+
+
+def versions() -> list[dict[str, str]]:
+    return [{"label": f"Release {v}", "url": f"/services/data/v{v}", "version": v}
+            for v in ("57.0", "58.0", "59.0", "60.0")]
+
+
+def route_name(rest: str) -> str:
+    """A path under vNN.N as a route template, for call_counts."""
+    parts = rest.split("/") if rest else []
+    if not parts:
+        return "resources"
+    head = parts[0]
+    if head in ("query", "queryAll"):
+        return head if len(parts) == 1 else f"{head}/<locator>"
+    if head == "sobjects":
+        templates = {1: "sobjects", 2: "sobjects/<type>", 3: "sobjects/<type>/<id>"}
+        if len(parts) == 3 and parts[2] == "describe":
+            return "sobjects/<type>/describe"
+        return templates.get(len(parts), "unknown")
+    if rest == "composite/sobjects":
+        return rest
+    return head if head == "limits" and len(parts) == 1 else "unknown"
+
+
+@dataclass
+class _Cursor:
+    """What a query locator remembers: the matching rows (rendered page by page, so a
+    large result never sits in memory as JSON), the fields and the page size."""
+
+    schema: ObjectSchema
+    rows: list[Row]
+    selected: list[BoundPath]
+    batch_size: int
+    endpoint: str
+
+
+class RestApi:
+    """The data API of one org. Thread-safe: every org access holds the org's lock."""
+
+    def __init__(self, org: SalesforceOrg, clock: Callable[[], datetime],
+                 usage: Callable[[], tuple[int, int]]) -> None:
+        self.org = org
+        self.clock = clock
+        self.usage = usage
+        self.engine = QueryEngine(org)
+        self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
+        self._cursor_lock = threading.Lock()
+        self._cursor_count = 0
+
+    def handle(self, request: Request, version: str, rest: str) -> Response:
+        parts = rest.split("/") if rest else []
+        method = request.method
+        if not parts:
+            return json_response({name: f"/services/data/v{version}/{name}" for name in (
+                "sobjects", "query", "queryAll", "limits", "composite")})
+        if parts[0] in ("query", "queryAll") and len(parts) <= 2:
+            if method != "GET":
+                return method_not_allowed(method, "GET")
+            if len(parts) == 2:
+                return self._more(parts[1], version)
+            return self._query(request, version, parts[0])
+        if parts == ["limits"]:
+            used, allowed = self.usage()
+            return json_response({
+                "DailyApiRequests": {"Max": allowed, "Remaining": max(0, allowed - used)},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200}})
+        if parts[0] == "sobjects":
+            return self._sobjects(request, version, parts[1:])
+        if parts == ["composite", "sobjects"]:
+            if method != "PATCH":
+                return method_not_allowed(method, "PATCH")
+            return self._collection_update(request)
+        return not_found()
+
+    # -- query ---------------------------------------------------------------------------
+
+    def _query(self, request: Request, version: str, endpoint: str) -> Response:
+        text = request.args.get("q")
+        if not text:
+            return error_response(400, "MALFORMED_QUERY", "A query string is required")
+        try:
+            parsed = soql.parse(text)
+            with self.org.lock:
+                schema, rows, selected = self.engine.run(parsed)
+        except soql.SoqlError as error:
+            return error_response(400, error.error_code, error.message)
+        if parsed.count_only:
+            return json_response({"totalSize": len(rows), "done": True, "records": []})
+        batch = _batch_size(request.headers.get("Sforce-Query-Options", ""))
+        cursor = _Cursor(schema, rows, selected, batch, endpoint)
+        return json_response(self._page(cursor, self._open(cursor), 0, version))
+
+    def _open(self, cursor: _Cursor) -> str:
+        with self._cursor_lock:
+            self._cursor_count += 1
+            locator = make_id("01g", self._cursor_count)
+            self._cursors[locator] = cursor
+            while len(self._cursors) > OPEN_CURSORS:
+                self._cursors.popitem(last=False)
+        return locator
+
+    def _more(self, token: str, version: str) -> Response:
+        locator, _, offset_text = token.rpartition("-")
+        with self._cursor_lock:
+            cursor = self._cursors.get(locator)
+        if cursor is None or not offset_text.isdigit():
+            return error_response(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        offset = int(offset_text)
+        return json_response(self._page(cursor, locator, offset, version))
+
+    def _page(self, cursor: _Cursor, locator: str, offset: int,
+              version: str) -> dict[str, Any]:
+        end = offset + cursor.batch_size
+        page: dict[str, Any] = {"totalSize": len(cursor.rows),
+                                "done": end >= len(cursor.rows)}
+        if not page["done"]:  # cursors stay open (until evicted) so a page can be re-read
+            page["nextRecordsUrl"] = (
+                f"/services/data/v{version}/{cursor.endpoint}/{locator}-{end}")
+        with self.org.lock:
+            page["records"] = [self.engine.render(cursor.schema, row, cursor.selected, version)
+                               for row in cursor.rows[offset:end]]
+        return page
+
+    # -- sObjects ------------------------------------------------------------------------
+
+    def _sobjects(self, request: Request, version: str, parts: list[str]) -> Response:
+        if not parts:
+            return json_response({
+                "encoding": "UTF-8", "maxBatchSize": MAX_COLLECTION,
+                "sobjects": [describe_global_entry(s, version) for s in SCHEMAS.values()]})
+        schema = schema_for(parts[0])
+        if schema is None:
+            return error_response(404, "NOT_FOUND", "The requested resource does not exist")
+        if len(parts) == 1:
+            return json_response({"objectDescribe": describe_global_entry(schema, version),
+                                  "recentItems": []})
+        if len(parts) == 2 and parts[1] == "describe":
+            return json_response(describe_object(schema, version))
+        if len(parts) != 2:
+            return not_found()
+        if request.method == "GET":
+            return self._retrieve(schema.name, parts[1], request, version)
+        if request.method == "PATCH":
+            return self._update_one(schema.name, parts[1], request)
+        return method_not_allowed(request.method, "GET, PATCH")
+
+    def _retrieve(self, object_name: str, record_id: str, request: Request,
+                  version: str) -> Response:
+        with self.org.lock:
+            found = self.org.lookup(record_id)
+            if found is None or found[0].name != object_name:
+                return not_found()
+            rendered = self.org.rendered(record_id)
+        rendered.pop("type")
+        wanted = request.args.get("fields")
+        if wanted:
+            names = {name.strip().lower() for name in wanted.split(",")}
+            rendered = {k: v for k, v in rendered.items() if k.lower() in names | {"id"}}
+        schema = found[0]
+        url = object_urls(schema, version)["sobject"] + "/" + found[1]["Id"]
+        return json_response({"attributes": {"type": schema.name, "url": url}, **rendered})
+
+    def _update_one(self, object_name: str, record_id: str, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return error_response(400, "JSON_PARSER_ERROR", "The request body is not a "
+                                  "JSON object")
+        schema = schema_for(object_name)
+        assert schema is not None
+        with self.org.lock:
+            found = self.org.lookup(record_id)
+            if found is None or found[0].name != schema.name:
+                return not_found()
+            try:
+                staged = self.org.prepare(schema, record_id, body)
+            except RequestRejected as error:
+                return error_response(400, error.error_code, error.message)
+            except RecordRejected as error:
+                return json_response([{"message": e.message, "errorCode": e.status_code,
+                                       "fields": list(e.fields)} for e in error.errors], 400)
+            self.org.apply(staged, self.clock())
+        return Response(status=204)
+
+    def _collection_update(self, request: Request) -> Response:
+        """PATCH composite/sobjects: one SaveResult per record, in request order."""
+        body = request.get_json(silent=True)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            return error_response(400, "JSON_PARSER_ERROR",
+                                  "Expected a JSON object with a records array")
+        if len(records) > MAX_COLLECTION:
+            return error_response(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot "
+                                  f"submit more than {MAX_COLLECTION} records into this call")
+        all_or_none = bool(body.get("allOrNone", False)) if isinstance(body, dict) else False
+        with self.org.lock:
+            try:
+                outcomes = [self._prepare_member(record) for record in records]
+            except RequestRejected as error:
+                return error_response(400, error.error_code, error.message)
+            failed = any(isinstance(outcome, list) for outcome in outcomes)
+            results = []
+            now = self.clock()
+            for outcome in outcomes:
+                if isinstance(outcome, list):
+                    results.append({"success": False,
+                                    "errors": [e.as_json() for e in outcome]})
+                elif all_or_none and failed:
+                    results.append({"id": outcome.row["Id"], "success": False,
+                                    "errors": [ROLLED_BACK.as_json()]})
+                else:
+                    self.org.apply(outcome, now)
+                    results.append({"id": outcome.row["Id"], "success": True, "errors": []})
+        return json_response(results)
+
+    def _prepare_member(self, record: dict[str, Any]) -> StagedWrite | list[SaveError]:
+        attributes = record.get("attributes")
+        type_name = attributes.get("type") if isinstance(attributes, dict) else None
+        if not isinstance(type_name, str):
+            raise RequestRejected("INVALID_TYPE", "Must send a concrete entity type.")
+        schema = schema_for(type_name)
+        if schema is None:
+            raise RequestRejected("INVALID_TYPE", f"sObject type '{type_name}' is not "
+                                  "supported.")
+        record_id = next((v for k, v in record.items() if k.lower() == "id"), None)
+        values = {k: v for k, v in record.items() if k.lower() not in ("id", "attributes")}
+        try:
+            return self.org.prepare(schema, record_id, values)
+        except RecordRejected as error:
+            return error.errors
+
+
+def _batch_size(options: str) -> int:
+    """`Sforce-Query-Options: batchSize=N`, clamped to Salesforce's 200..2000."""
+    for option in options.split(","):
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "batchsize" and value.strip().isdigit():
+            return max(MIN_BATCH, min(DEFAULT_BATCH, int(value.strip())))
+    return DEFAULT_BATCH

@@ -1,0 +1,260 @@
+"""The sandbox's in-memory org: rows by sObject type, and the validation every write passes.
+
+Writes are split in two steps, `prepare` (validate, change nothing) and `apply`, so that an
+allOrNone collection can check every record before touching any: a failure then rolls
+back nothing because nothing was written. Errors mirror the real API's two levels: a body
+the JSON deserializer rejects (unknown field, wrong JSON type) fails the whole request;
+everything else is a per-record SaveResult error.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from connectors.salesforce.sandbox_schema import (
+    NUMBER_TYPES, TEXT_TYPES, FieldSpec, ObjectSchema, is_valid_id, to_18, to_json)
+
+Row = dict[str, Any]
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class SaveError:
+    """One entry of a SaveResult's `errors` list."""
+
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"statusCode": self.status_code, "message": self.message,
+                "fields": list(self.fields)}
+
+
+class RequestRejected(Exception):
+    """The whole request is refused (HTTP 400), before any record is looked at."""
+
+    def __init__(self, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.message = message
+
+
+class RecordRejected(Exception):
+    """One record of a write cannot be saved; the others may be."""
+
+    def __init__(self, errors: list[SaveError]) -> None:
+        super().__init__("; ".join(error.message for error in errors))
+        self.errors = errors
+
+
+@dataclass
+class StagedWrite:
+    """A validated change to one row, not yet applied."""
+
+    schema: ObjectSchema
+    row: Row
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+class SalesforceOrg:
+    """Rows of every sObject type, an id index across types, and row locks for tests."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[str, Row]] = {}
+        self._index: dict[str, tuple[ObjectSchema, Row]] = {}
+        #: record ids that answer UNABLE_TO_LOCK_ROW on write (fault injection).
+        self.locked: set[str] = set()
+        self.lock = threading.RLock()
+
+    def insert(self, schema: ObjectSchema, row: Row) -> None:
+        derive(schema, row)
+        self._tables.setdefault(schema.name, {})[row["Id"]] = row
+        self._index[row["Id"]] = (schema, row)
+
+    def rows(self, object_name: str) -> Iterable[Row]:
+        return self._tables.get(object_name, {}).values()
+
+    def lookup(self, record_id: str) -> tuple[ObjectSchema, Row] | None:
+        if not isinstance(record_id, str) or not is_valid_id(record_id):
+            return None
+        return self._index.get(to_18(record_id))
+
+    def rendered(self, record_id: str) -> dict[str, Any]:
+        """Every field of one row as the API renders it, plus its type under "type"."""
+        found = self.lookup(record_id)
+        if found is None:
+            raise KeyError(record_id)
+        schema, row = found
+        rendered: dict[str, Any] = {"type": schema.name}
+        for spec in schema.fields:
+            rendered[spec.name] = to_json(spec, row.get(spec.name))
+        return rendered
+
+    def prepare(self, schema: ObjectSchema, record_id: Any, values: Mapping[str, Any], *,
+                check_lock: bool = True) -> StagedWrite:
+        """Validate an update; raises RequestRejected or RecordRejected, changes nothing."""
+        coerced = {spec.name: (spec, _coerce(schema, spec, value))
+                   for spec, value in ((_field(schema, key), value)
+                                       for key, value in values.items())}
+        row = self._target(schema, record_id, check_lock)
+        errors: list[SaveError] = []
+        changes: dict[str, Any] = {}
+        for name, (spec, value) in coerced.items():
+            error = self._check_field(schema, spec, value)
+            if error is not None:
+                errors.append(error)
+            else:
+                changes[name] = to_18(value) if spec.type == "reference" and value else value
+        if errors:
+            raise RecordRejected(errors)
+        return StagedWrite(schema, row, changes)
+
+    def apply(self, staged: StagedWrite, now: datetime) -> None:
+        staged.row.update(staged.changes)
+        staged.row["LastModifiedDate"] = now
+        staged.row["SystemModstamp"] = now
+        derive(staged.schema, staged.row)
+
+    def _target(self, schema: ObjectSchema, record_id: Any, check_lock: bool) -> Row:
+        if not record_id or not isinstance(record_id, str):
+            raise RecordRejected([SaveError("MISSING_ARGUMENT",
+                                            "Id not specified in an update call")])
+        if not is_valid_id(record_id):
+            raise RecordRejected([SaveError("MALFORMED_ID", f"malformed id {record_id}")])
+        if record_id[:3] != schema.key_prefix:
+            raise RecordRejected([SaveError(
+                "MALFORMED_ID", f"{schema.name} ID: id value of incorrect type: {record_id}",
+                ("Id",))])
+        found = self._index.get(to_18(record_id))
+        if found is None:
+            raise RecordRejected([SaveError("ENTITY_IS_DELETED", "entity is deleted")])
+        row = found[1]
+        if check_lock and row["Id"] in self.locked:
+            raise RecordRejected([SaveError(
+                "UNABLE_TO_LOCK_ROW",
+                "unable to obtain exclusive access to this record or 1 records")])
+        if row.get("IsConverted"):
+            raise RecordRejected([SaveError("CANNOT_UPDATE_CONVERTED_LEAD",
+                                            "cannot reference converted lead")])
+        return row
+
+    def _check_field(self, schema: ObjectSchema, spec: FieldSpec,
+                     value: Any) -> SaveError | None:
+        fields = (spec.name,)
+        if not spec.updateable:
+            return SaveError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {spec.name}. Please check the security "
+                "settings of this field and verify that it is read/write for your profile "
+                "or permission set.", fields)
+        if value is None:
+            if spec.name == "OwnerId":
+                return SaveError("INVALID_CROSS_REFERENCE_KEY",
+                                 "Owner ID: owner cannot be blank", fields)
+            if not spec.nillable:
+                return SaveError("REQUIRED_FIELD_MISSING",
+                                 f"Required fields are missing: [{spec.name}]", fields)
+            return None
+        if spec.type == "picklist" and spec.restricted and value not in spec.picklist:
+            return SaveError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                             f"{spec.label}: bad value for restricted picklist field: {value}",
+                             fields)
+        if spec.type in TEXT_TYPES and spec.length and len(value) > spec.length:
+            return SaveError("STRING_TOO_LONG", f"{spec.label}: data value too large: "
+                             f"{value[:40]} (max length={spec.length})", fields)
+        if spec.type == "email" and not _EMAIL_RE.match(value):
+            return SaveError("INVALID_EMAIL_ADDRESS",
+                             f"{spec.label}: invalid email address: {value}", fields)
+        if spec.type in NUMBER_TYPES and spec.precision and \
+                abs(value) >= 10 ** (spec.precision - spec.scale):
+            return SaveError("NUMBER_OUTSIDE_VALID_RANGE", f"{spec.label}: value outside of "
+                             f"valid range on numeric field: {value}", fields)
+        if spec.type == "reference":
+            return self._check_reference(schema, spec, value)
+        return None
+
+    def _check_reference(self, schema: ObjectSchema, spec: FieldSpec,
+                         value: str) -> SaveError | None:
+        fields = (spec.name,)
+        if not is_valid_id(value):
+            return SaveError("MALFORMED_ID", f"{spec.label}: id value of incorrect type: "
+                             f"{value}", fields)
+        found = self._index.get(to_18(value))
+        if found is None:
+            return SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                             fields)
+        target_schema, target = found
+        if target_schema.name not in spec.reference_to or (
+                target_schema.name == "Group" and target.get("Type") != "Queue"):
+            return SaveError("INVALID_CROSS_REFERENCE_KEY", f"{spec.label}: id value of "
+                             f"incorrect type: {value}", fields)
+        if target_schema.name == "User" and not target.get("IsActive"):
+            return SaveError("INACTIVE_OWNER_OR_USER",
+                             f"operation performed with inactive user [{target['Id']}] as "
+                             f"owner of {schema.name.lower()}", fields)
+        return None
+
+
+def _field(schema: ObjectSchema, key: str) -> FieldSpec:
+    spec = schema.field(key)
+    if spec is None:
+        raise RequestRejected("INVALID_FIELD",
+                              f"No such column '{key}' on sobject of type {schema.name}")
+    return spec
+
+
+def _coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
+    """A JSON value as the field's Python type, leniently like Salesforce's deserializer."""
+    if value is None:
+        return None
+    kind = "VALUE_STRING" if isinstance(value, str) else type(value).__name__.upper()
+    problem = RequestRejected(
+        "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from {kind} value "
+        f"{value} or request may be missing a required field")
+    try:
+        if spec.type in ("double", "currency", "percent"):
+            if isinstance(value, bool):
+                raise problem
+            return float(value)
+        if spec.type == "int":
+            number = float(value) if not isinstance(value, bool) else None
+            if number is None or not number.is_integer():
+                raise problem
+            return int(number)
+        if spec.type == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise problem
+            return value
+        if spec.type == "datetime":
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if spec.type == "date":
+            return date.fromisoformat(str(value))
+    except (TypeError, ValueError) as error:
+        raise problem from error
+    if isinstance(value, (dict, list)):
+        raise problem
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def derive(schema: ObjectSchema, row: Row) -> None:
+    """Recompute the read-only compound fields (Name, Address) from their parts."""
+    if schema.field("Name") is not None and schema.field("FirstName") is not None:
+        row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+    for compound, country in (("Address", "Country"), ("MailingAddress", "MailingCountry")):
+        if schema.field(compound) is not None:
+            row[compound] = None if not row.get(country) else {
+                "city": None, "country": row[country], "countryCode": None,
+                "geocodeAccuracy": None, "latitude": None, "longitude": None,
+                "postalCode": None, "state": None, "stateCode": None, "street": None}

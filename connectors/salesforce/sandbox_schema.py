@@ -1,0 +1,297 @@
+"""The sObject schemas the Salesforce sandbox serves, and how their values look on the wire.
+
+One table of field definitions drives everything the emulator does with a field: describe
+answers, SOQL type checks, JSON rendering and write validation. Keeping it in one place is
+what keeps those four consistent with each other, as they are in a real org.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+#: Field types whose values are strings on the wire and compare case-insensitively.
+TEXT_TYPES: frozenset[str] = frozenset(
+    {"string", "email", "picklist", "textarea", "url", "phone", "combobox"})
+ID_TYPES: frozenset[str] = frozenset({"id", "reference"})
+NUMBER_TYPES: frozenset[str] = frozenset({"double", "int", "currency", "percent"})
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
+
+
+def to_18(record_id: str) -> str:
+    """The case-safe 18-character form of a 15- or 18-character Salesforce id."""
+    base = record_id[:15]
+    suffix = ""
+    for chunk in range(3):
+        flags = 0
+        for position in range(5):
+            if "A" <= base[chunk * 5 + position] <= "Z":
+                flags |= 1 << position
+        suffix += _CHECKSUM[flags]
+    return base + suffix
+
+
+def is_valid_id(value: str) -> bool:
+    """True for a well-formed 15-char id or an 18-char id whose checksum matches."""
+    if not _ID_RE.match(value):
+        return False
+    return len(value) == 15 or to_18(value[:15]) == value
+
+
+def make_id(prefix: str, number: int) -> str:
+    """A deterministic 18-char id: key prefix, a fixed pod part, `number` in base 62."""
+    digits = ""
+    while True:
+        number, rest = divmod(number, 62)
+        digits = _BASE62[rest] + digits
+        if number == 0:
+            break
+    return to_18(prefix + "8c0" + digits.rjust(9, "0"))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of an sObject as describe() would report it."""
+
+    name: str
+    type: str
+    label: str = ""
+    length: int = 0
+    updateable: bool = False
+    nillable: bool = True
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    custom: bool = False
+    precision: int = 0
+    scale: int = 0
+
+    @property
+    def filterable(self) -> bool:
+        return self.type != "address"
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    """An sObject type: its key prefix and fields, looked up case-insensitively like SOQL."""
+
+    name: str
+    key_prefix: str
+    label_plural: str
+    fields: tuple[FieldSpec, ...]
+    _by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
+    _by_relationship: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {f.name.lower(): f for f in self.fields})
+        object.__setattr__(self, "_by_relationship", {
+            f.relationship_name.lower(): f for f in self.fields if f.relationship_name})
+
+    def field(self, name: str) -> FieldSpec | None:
+        return self._by_name.get(name.lower())
+
+    def relationship(self, name: str) -> FieldSpec | None:
+        return self._by_relationship.get(name.lower())
+
+
+def _label(name: str) -> str:
+    """'Syncer_Fit_Grade__c' -> 'Syncer Fit Grade'; 'NumberOfEmployees' -> 'Number Of Employees'."""
+    base = name.removesuffix("__c").replace("_", " ")
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", base)
+
+
+def _f(name: str, type_: str, length: int = 0, *, rw: bool = False, required: bool = False,
+       picklist: tuple[str, ...] = (), restricted: bool = False, to: tuple[str, ...] = (),
+       rel: str | None = None, precision: int = 0, scale: int = 0) -> FieldSpec:
+    return FieldSpec(name=name, type=type_, label=_label(name), length=length, updateable=rw,
+                     nillable=not required, picklist=picklist, restricted=restricted,
+                     reference_to=to, relationship_name=rel, custom=name.endswith("__c"),
+                     precision=precision, scale=scale)
+
+
+INDUSTRY_VALUES = (
+    "Agriculture", "Banking", "Consulting", "Education", "Financial Services", "Government",
+    "Healthcare", "Manufacturing", "Media", "Non-Profit", "Professional Services", "Retail",
+    "Software", "Technology", "Telecommunications", "Other")
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+                 "Closed - Not Converted")
+LEAD_SOURCES = ("Web", "Webinar", "Content", "Partner Referral", "Purchased List", "Other")
+SYNCER_STAGES = ("Subscriber", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer")
+CAMPAIGN_TYPES = ("Webinar", "Content", "Email", "Website", "Conference", "Advertisement",
+                  "Other")
+CAMPAIGN_MEMBER_STATUSES = ("Sent", "Registered", "Attended", "Responded", "Opened",
+                            "Clicked", "Bounced", "Unsubscribed")
+TASK_TYPES = ("Call", "Email", "Meeting", "Web Activity", "Other")
+
+
+def _audit_fields() -> tuple[FieldSpec, ...]:
+    return (_f("CreatedDate", "datetime", required=True),
+            _f("LastModifiedDate", "datetime", required=True),
+            _f("SystemModstamp", "datetime", required=True))
+
+
+def _syncer_fields() -> tuple[FieldSpec, ...]:
+    """The custom fields a syncer install adds to Lead and Contact."""
+    return (_f("Syncer_Stage__c", "picklist", 255, rw=True, picklist=SYNCER_STAGES,
+               restricted=True),
+            _f("Syncer_Score__c", "double", rw=True, precision=3, scale=0),
+            _f("Syncer_Fit_Grade__c", "string", 2, rw=True),
+            _f("Syncer_Reasons__c", "string", 255, rw=True))
+
+
+def _person_fields() -> tuple[FieldSpec, ...]:
+    return (_f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+            _f("LastName", "string", 80, rw=True, required=True),
+            _f("FirstName", "string", 40, rw=True), _f("Name", "string", 121, required=True),
+            _f("Title", "string", 128, rw=True), _f("Email", "email", 80, rw=True),
+            _f("LeadSource", "picklist", 255, rw=True, picklist=LEAD_SOURCES))
+
+
+LEAD = ObjectSchema("Lead", "00Q", "Leads", (
+    *_person_fields(),
+    _f("Company", "string", 255, rw=True, required=True),
+    _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
+    _f("NumberOfEmployees", "int", rw=True, precision=8),
+    _f("Country", "string", 80, rw=True), _f("Address", "address"),
+    _f("Status", "picklist", 255, rw=True, required=True, picklist=LEAD_STATUSES),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("Group", "User"), rel="Owner"),
+    _f("IsConverted", "boolean", required=True), _f("ConvertedDate", "date"),
+    _f("ConvertedContactId", "reference", 18, to=("Contact",), rel="ConvertedContact"),
+    _f("ConvertedAccountId", "reference", 18, to=("Account",), rel="ConvertedAccount"),
+    *_audit_fields(), *_syncer_fields()))
+
+CONTACT = ObjectSchema("Contact", "003", "Contacts", (
+    *_person_fields(),
+    _f("AccountId", "reference", 18, rw=True, to=("Account",), rel="Account"),
+    _f("MailingCountry", "string", 80, rw=True), _f("MailingAddress", "address"),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
+    *_audit_fields(), *_syncer_fields()))
+
+ACCOUNT = ObjectSchema("Account", "001", "Accounts", (
+    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+    _f("Name", "string", 255, rw=True, required=True),
+    _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
+    _f("NumberOfEmployees", "int", rw=True, precision=8),
+    _f("BillingCountry", "string", 80, rw=True), _f("Website", "url", 255, rw=True),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
+    *_audit_fields()))
+
+USER = ObjectSchema("User", "005", "Users", (
+    _f("Id", "id", 18, required=True), _f("Username", "string", 80, required=True),
+    _f("Email", "email", 128, required=True), _f("FirstName", "string", 40),
+    _f("LastName", "string", 80, required=True), _f("Name", "string", 121, required=True),
+    _f("IsActive", "boolean", required=True),
+    _f("UserType", "picklist", 40, picklist=("Standard", "AutomatedProcess")),
+    *_audit_fields()))
+
+GROUP = ObjectSchema("Group", "00G", "Groups", (
+    _f("Id", "id", 18, required=True), _f("Name", "string", 40, required=True),
+    _f("DeveloperName", "string", 80), _f("Type", "picklist", 40, picklist=("Queue", "Regular")),
+    _f("Email", "email", 255), *_audit_fields()))
+
+CAMPAIGN = ObjectSchema("Campaign", "701", "Campaigns", (
+    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+    _f("Name", "string", 80, rw=True, required=True),
+    _f("Type", "picklist", 255, rw=True, picklist=CAMPAIGN_TYPES),
+    _f("Status", "picklist", 255, rw=True,
+       picklist=("Planned", "In Progress", "Completed", "Aborted")),
+    _f("IsActive", "boolean", rw=True, required=True), _f("StartDate", "date", rw=True),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
+    *_audit_fields()))
+
+CAMPAIGN_MEMBER = ObjectSchema("CampaignMember", "00v", "Campaign Members", (
+    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+    _f("CampaignId", "reference", 18, required=True, to=("Campaign",), rel="Campaign"),
+    _f("LeadId", "reference", 18, to=("Lead",), rel="Lead"),
+    _f("ContactId", "reference", 18, to=("Contact",), rel="Contact"),
+    _f("Status", "picklist", 40, rw=True, picklist=CAMPAIGN_MEMBER_STATUSES),
+    _f("HasResponded", "boolean", required=True), _f("FirstRespondedDate", "date"),
+    *_audit_fields()))
+
+TASK = ObjectSchema("Task", "00T", "Tasks", (
+    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+    _f("WhoId", "reference", 18, rw=True, to=("Contact", "Lead"), rel="Who"),
+    _f("Subject", "combobox", 255, rw=True),
+    _f("Type", "picklist", 255, rw=True, picklist=TASK_TYPES),
+    _f("TaskSubtype", "picklist", 40, picklist=("Task", "Email", "Call")),
+    _f("Status", "picklist", 40, rw=True, required=True,
+       picklist=("Not Started", "In Progress", "Completed")),
+    _f("Priority", "picklist", 40, rw=True, required=True, picklist=("High", "Normal", "Low")),
+    _f("ActivityDate", "date", rw=True), _f("Description", "textarea", 32000, rw=True),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
+    *_audit_fields()))
+
+SCHEMAS: dict[str, ObjectSchema] = {
+    schema.name.lower(): schema
+    for schema in (LEAD, CONTACT, ACCOUNT, USER, GROUP, CAMPAIGN, CAMPAIGN_MEMBER, TASK)}
+BY_PREFIX: dict[str, ObjectSchema] = {schema.key_prefix: schema for schema in SCHEMAS.values()}
+
+
+def schema_for(name: str) -> ObjectSchema | None:
+    return SCHEMAS.get(name.lower())
+
+
+def format_datetime(value: datetime) -> str:
+    """Salesforce's wire format: millisecond precision, numeric UTC offset."""
+    value = value.astimezone(timezone.utc)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}+0000"
+
+
+def to_json(spec: FieldSpec, value: Any) -> Any:
+    """A stored value as the REST API renders it (datetimes as strings, doubles as floats)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if spec.type in ("double", "currency", "percent"):
+        return float(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def describe_field(spec: FieldSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name, "label": spec.label, "type": spec.type, "length": spec.length,
+        "updateable": spec.updateable, "createable": spec.updateable,
+        "nillable": spec.nillable, "custom": spec.custom, "calculated": False,
+        "filterable": spec.filterable, "sortable": spec.filterable,
+        "precision": spec.precision, "scale": spec.scale,
+        "digits": spec.precision if spec.type == "int" else 0,
+        "referenceTo": list(spec.reference_to), "relationshipName": spec.relationship_name,
+        "restrictedPicklist": spec.restricted, "unique": spec.name == "Id",
+        "externalId": False, "idLookup": spec.name == "Id",
+        "picklistValues": [
+            {"active": True, "defaultValue": False, "label": value, "validFor": None,
+             "value": value} for value in spec.picklist],
+    }
+
+
+def object_urls(schema: ObjectSchema, version: str) -> dict[str, str]:
+    base = f"/services/data/v{version}/sobjects/{schema.name}"
+    return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
+
+
+def describe_global_entry(schema: ObjectSchema, version: str) -> dict[str, Any]:
+    updateable = any(spec.updateable for spec in schema.fields)
+    return {
+        "name": schema.name, "label": schema.name, "labelPlural": schema.label_plural,
+        "keyPrefix": schema.key_prefix, "custom": False, "queryable": True,
+        "retrieveable": True, "searchable": True, "updateable": updateable,
+        "createable": updateable, "deletable": updateable, "layoutable": True,
+        "urls": object_urls(schema, version),
+    }
+
+
+def describe_object(schema: ObjectSchema, version: str) -> dict[str, Any]:
+    return {**describe_global_entry(schema, version),
+            "fields": [describe_field(spec) for spec in schema.fields],
+            "childRelationships": [], "recordTypeInfos": []}
