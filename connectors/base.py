@@ -68,6 +68,10 @@ class Connector(Protocol):
         """HTTP requests made so far by this connector instance (for the run summary)."""
         ...
 
+    def close(self) -> None:
+        """Release connections; the instance is not used afterwards."""
+        ...
+
 
 class Sandbox(Protocol):
     """A local emulator of one CRM's API: a real HTTP(S) server on 127.0.0.1.

@@ -129,11 +129,11 @@ class Profile:
     def first(self, attribute: str) -> object | None:
         """The first non-empty value of a person attribute across the records.
 
-        Records are ordered by the pipeline (most recently updated first), so the freshest
-        non-empty value wins.
+        Records are in precedence order (see identity.merge_order), so the value from the
+        most trusted source wins.
         """
         for record in self.records:
-            value = getattr(record, attribute)
+            value: object | None = getattr(record, attribute)
             if value not in (None, ""):
                 return value
         return None

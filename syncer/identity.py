@@ -8,6 +8,8 @@ guessed into someone else's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from syncer.domain import Person
 
 
@@ -25,3 +27,15 @@ def normalize_email(email: str | None) -> str | None:
 def person_key(person: Person) -> str:
     """The key of the profile a record belongs to."""
     return normalize_email(person.email) or f"record:{person.source}:{person.record_id}"
+
+
+def merge_order(records: Iterable[Person], connector_order: Sequence[str]) -> list[Person]:
+    """Records in precedence order for merged person fields: the connectors' order in the
+    config, then record id.
+
+    Deliberately not "most recently modified first": syncer's own writes bump modification
+    times, so a freshness order would flip a person's company size between two CRMs that
+    store it differently, and with it the score, on every run.
+    """
+    rank = {name: index for index, name in enumerate(connector_order)}
+    return sorted(records, key=lambda r: (rank.get(r.source, len(rank)), r.source, r.record_id))

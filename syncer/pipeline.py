@@ -18,7 +18,7 @@ import structlog
 from connectors.base import Connector
 from syncer.config import LoadedConfig
 from syncer.domain import Activity, Decision, Person, Profile, RecordUpdate, Stage
-from syncer.identity import person_key
+from syncer.identity import merge_order, person_key
 from syncer.qualify import Model, qualify, route
 from syncer.store.repository import Store, reason_to_json
 from syncer.writeback import (
@@ -88,6 +88,7 @@ class Sync:
                  model: Model, now: datetime, dry_run: bool,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
         self.should_stop = should_stop
+        self.connector_order = [c.name for c in loaded.config.connectors]
         self.loaded = loaded
         self.store = store
         self.connectors = connectors
@@ -163,9 +164,10 @@ class Sync:
         decisions: list[Decision] = []
         updates: dict[str, list[tuple[RecordUpdate, Person, Decision]]] = {}
         for key in keys:
-            records, activities = people[key]
-            if not records:
+            stored_records, activities = people[key]
+            if not stored_records:
                 continue
+            records = merge_order(stored_records, self.connector_order)
             decision = self.decide(key, records, activities, previous.get(key))
             decisions.append(decision)
             self.summary.people += 1

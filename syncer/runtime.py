@@ -58,6 +58,9 @@ class Runtime:
         return self.store
 
     def close(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
+        self.connectors.clear()
         for sandbox in self.sandboxes.values():
             sandbox.stop()
         self.sandboxes.clear()
