@@ -14,13 +14,14 @@ from syncer.logs import configure_logging
 from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
 
+
 def format_summary(summary: RunSummary, state_url: str) -> str:
     """The run summary as aligned text lines."""
     stages = summary.stages
     lines = [
         f"run {summary.run_id}{' (dry run: nothing written)' if summary.dry_run else ''}",
         f"  people qualified : {summary.people}",
-        f"  stages           : " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())),
+        "  stages           : " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())),
         f"  MQLs / SQLs      : {stages.get('mql', 0)} / {stages.get('sql', 0)}",
         f"  owners assigned  : {summary.owners_assigned}",
     ]

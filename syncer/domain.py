@@ -7,10 +7,10 @@ the core can be a pure function of its inputs and a decision can be compared and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Mapping
 
 
 class ActivityType(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -101,4 +102,4 @@ def test_daemon_runs_jobs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "daemon.started" in events and events[-1] == "daemon.stopped"
     # Runs never overlapped: one worker, one run at a time.
     intervals = sorted((r.started_at, r.finished_at) for r in finished)
-    assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:]))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(intervals))

@@ -19,12 +19,11 @@ from hubspot.crm.contacts.exceptions import ApiException
 
 from connectors.base import ConnectorError, ConnectorSettings
 from connectors.hubspot import mapping
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox_state import contact_id_for
 from connectors.sandbox_world import World
 from syncer.domain import ActivityType, RecordUpdate
-
-from connectors.hubspot.connector import HubSpotConnector
 from syncer.ratelimit import RetriesExhausted, RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=10, initial=0.05, maximum=0.5)

@@ -12,11 +12,10 @@ import pytest
 import requests
 
 from connectors.base import ConnectorError, ConnectorSettings
+from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sandbox_world import World
 from syncer.domain import ActivityType, Person, RecordUpdate
-
-from connectors.salesforce.connector import SalesforceConnector
 from syncer.ratelimit import RetryPolicy
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
@@ -240,9 +239,8 @@ def test_bad_credentials_never_leak_secrets(sandbox: SalesforceSandbox) -> None:
     secret = "very-secret-value-123"
     credentials = {**sandbox.credentials, "client_secret": secret}
     with SalesforceConnector(settings_for(sandbox, credentials=credentials),
-                             retry=NO_WAIT) as connector:
-        with pytest.raises(ConnectorError) as raised:
-            connector.owners()
+                             retry=NO_WAIT) as connector, pytest.raises(ConnectorError) as raised:
+        connector.owners()
     assert "invalid_client" in str(raised.value)
     assert secret not in str(raised.value)
     assert sandbox.credentials["refresh_token"] not in str(raised.value)

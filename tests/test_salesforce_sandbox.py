@@ -20,8 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
-    SalesforceExpiredSession, SalesforceGeneralError, SalesforceMalformedRequest,
-    SalesforceRefusedRequest, SalesforceResourceNotFound)
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
 
 from connectors.salesforce import soql
 from connectors.salesforce.sandbox import SalesforceSandbox

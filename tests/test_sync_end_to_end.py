@@ -160,7 +160,7 @@ def test_dry_run_writes_nothing_and_reports_the_writes(sandbox_config: LoadedCon
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 def test_manual_owner_edit_is_kept(sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
-    first, _ = run(sandbox_config)
+    run(sandbox_config)
     records = crm_records(sandboxes)["hubspot"]
     owned = [rid for rid, r in records.items() if r.get("hubspot_owner_id")]
     with Runtime(sandbox_config) as runtime:

@@ -29,7 +29,12 @@ from connectors.base import ConnectorError, ConnectorSettings
 from connectors.salesforce import mapping, soql
 from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
 from syncer.ratelimit import (
-    DEFAULT_POLICY, RETRYABLE_STATUSES, RetryPolicy, TransientError, retry_after_seconds)
+    DEFAULT_POLICY,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    TransientError,
+    retry_after_seconds,
+)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

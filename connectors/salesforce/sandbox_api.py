@@ -19,10 +19,22 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce import soql
 from connectors.salesforce.sandbox_org import (
-    RecordRejected, RequestRejected, SalesforceOrg, SaveError, StagedWrite)
+    RecordRejected,
+    RequestRejected,
+    SalesforceOrg,
+    SaveError,
+    StagedWrite,
+)
 from connectors.salesforce.sandbox_query import BoundPath, QueryEngine, Row
 from connectors.salesforce.sandbox_schema import (
-    SCHEMAS, ObjectSchema, describe_global_entry, describe_object, make_id, object_urls, schema_for)
+    SCHEMAS,
+    ObjectSchema,
+    describe_global_entry,
+    describe_object,
+    make_id,
+    object_urls,
+    schema_for,
+)
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200

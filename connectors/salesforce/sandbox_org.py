@@ -17,7 +17,14 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.salesforce.sandbox_schema import (
-    NUMBER_TYPES, TEXT_TYPES, FieldSpec, ObjectSchema, is_valid_id, to_18, to_json)
+    NUMBER_TYPES,
+    TEXT_TYPES,
+    FieldSpec,
+    ObjectSchema,
+    is_valid_id,
+    to_18,
+    to_json,
+)
 
 Row = dict[str, Any]
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -18,8 +18,16 @@ from typing import Any, Protocol
 
 from connectors.salesforce import soql
 from connectors.salesforce.sandbox_schema import (
-    ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldSpec, ObjectSchema, is_valid_id, schema_for,
-    to_18, to_json)
+    ID_TYPES,
+    NUMBER_TYPES,
+    TEXT_TYPES,
+    FieldSpec,
+    ObjectSchema,
+    is_valid_id,
+    schema_for,
+    to_18,
+    to_json,
+)
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]

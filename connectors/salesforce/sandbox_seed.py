@@ -28,7 +28,16 @@ from typing import Any
 
 from connectors.salesforce.sandbox_org import SalesforceOrg
 from connectors.salesforce.sandbox_schema import (
-    ACCOUNT, CAMPAIGN, CAMPAIGN_MEMBER, CONTACT, GROUP, LEAD, TASK, USER, make_id)
+    ACCOUNT,
+    CAMPAIGN,
+    CAMPAIGN_MEMBER,
+    CONTACT,
+    GROUP,
+    LEAD,
+    TASK,
+    USER,
+    make_id,
+)
 from connectors.sandbox_world import World, WorldActivity, WorldPerson
 from syncer.domain import ActivityType
 

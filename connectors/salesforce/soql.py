@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Union
 
 
 class SoqlError(Exception):
@@ -66,7 +65,7 @@ class Junction:
     parts: tuple[Condition, ...]
 
 
-Condition = Union[Comparison, InList, Like, Not, Junction]
+Condition = Comparison | InList | Like | Not | Junction
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,9 @@ def route(decision: Decision, profile: Profile, model: Model,
     if not reps:
         reason = Reason("routing.unassigned", 0.0,
                         "no rep in routing.reps is available; left unassigned")
-        return replace(decision, reasons=decision.reasons + (reason,)), position
+        return replace(decision, reasons=(*decision.reasons, reason)), position
     cycle = rotation(reps)
     slot = position % len(cycle)
     owner = cycle[slot]
     reason = Reason("routing.round_robin", 0.0, f"round robin {slot + 1}/{len(cycle)}: {owner}")
-    return replace(decision, owner_email=owner, reasons=decision.reasons + (reason,)), position + 1
+    return replace(decision, owner_email=owner, reasons=(*decision.reasons, reason)), position + 1

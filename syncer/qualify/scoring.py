@@ -92,7 +92,7 @@ def compile_plan(model: Model) -> Plan:
         for i, r in enumerate(model.engagement.rules))
     by_activity: dict[ActivityType, tuple[ActivityMatcher, ...]] = {}
     for matcher in engagement:
-        by_activity[matcher.activity] = by_activity.get(matcher.activity, ()) + (matcher,)
+        by_activity[matcher.activity] = (*by_activity.get(matcher.activity, ()), matcher)
     q = model.qualification
     return Plan(
         fit_fields=tuple(dict.fromkeys(r.field for r in model.fit.rules)), fit=fit,

@@ -1,0 +1,79 @@
+"""`syncer demo`, `sync --once`, `run` and `check-config`: running syncs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from syncer.commands.common import add_config_option, config_path
+from syncer.config import load_config
+from syncer.logs import configure_logging
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from syncer.runtime import Runtime
+
+    loaded = load_config(config_path(args.config))
+    with Runtime(loaded, open_store=False) as runtime:
+        print(f"{loaded.path}: OK")
+        print(f"  model: {runtime.model.version} ({loaded.model_path})")
+        for connector in loaded.config.connectors:
+            where = "built-in sandbox" if connector.sandbox else connector.base_url
+            print(f"  connector {connector.name} ({connector.kind}) -> {where}, every "
+                  f"{connector.schedule.every_minutes:g} min")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from syncer.demo import format_summary
+    from syncer.pipeline import run_sync
+    from syncer.runtime import Runtime
+
+    if not args.once:
+        print("syncer sync runs one sync and needs --once; `syncer run` is the daemon.",
+              file=sys.stderr)
+        return 2
+    loaded = load_config(config_path(args.config))
+    configure_logging(loaded.config.log_level, sys.stderr)
+    with Runtime(loaded) as runtime:
+        summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
+                           datetime.now(timezone.utc), dry_run=args.dry_run)
+        print(format_summary(summary, loaded.state_url))
+    return 0 if not summary.failures else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from syncer.runtime import Runtime
+    from syncer.scheduler import Daemon
+
+    loaded = load_config(config_path(args.config))
+    configure_logging(loaded.config.log_level)
+    with Runtime(loaded) as runtime:
+        Daemon(runtime).run_forever()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from syncer.demo import run_demo
+
+    return run_demo(people=args.people, seed=args.seed, state_dir=Path(args.state_dir))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="run one full sync against the built-in sandboxes")
+    demo.add_argument("--people", type=int, default=500)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--state-dir", default=".syncer")
+    demo.set_defaults(func=cmd_demo)
+
+    sync = add_config_option(sub.add_parser("sync", help="run one sync now"))
+    sync.add_argument("--once", action="store_true", help="run one sync and exit")
+    sync.add_argument("--dry-run", action="store_true", help="write nothing; show what would be")
+    sync.set_defaults(func=cmd_sync)
+
+    add_config_option(sub.add_parser("run", help="the daemon: scheduled syncs until SIGTERM")
+                      ).set_defaults(func=cmd_run)
+    add_config_option(sub.add_parser("check-config", help="validate config, model and secrets")
+                      ).set_defaults(func=cmd_check_config)
