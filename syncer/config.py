@@ -25,7 +25,8 @@ from syncer.domain import Stage
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "syncer.example.yaml"
 
 #: Logical fields syncer writes; each connector maps them to its CRM's field names.
-WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons")
+WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons",
+                                     "owner_reason")
 
 
 class ConfigError(ValueError):
@@ -67,6 +68,7 @@ class FieldMap(_Strict):
     fit_grade: str | None = None
     owner: str | None = None
     reasons: str | None = None
+    owner_reason: str | None = None
 
     def items(self) -> list[tuple[str, str]]:
         return [(name, crm) for name in WRITEBACK_FIELDS
@@ -84,6 +86,9 @@ class ConnectorConfig(_Strict):
     fields: FieldMap
     stage_values: dict[Stage, str] = Field(default_factory=dict)
     reasons_max_length: int = Field(255, ge=20, le=65_536)
+    #: CRM owner id for a person routed to someone who is not a user in this CRM (e.g. a
+    #: Salesforce lead queue); without it the owner field is left alone there.
+    fallback_owner_id: str | None = None
     timeout_seconds: float = Field(30.0, gt=0, le=600)
 
     @field_validator("kind")

@@ -10,19 +10,22 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import structlog
 
 from connectors.base import Connector
 from syncer.config import LoadedConfig
-from syncer.domain import Activity, Decision, Person, Profile, RecordUpdate, Stage
+from syncer.domain import Activity, Decision, Person, Profile, Reason, RecordUpdate, Stage
 from syncer.identity import merge_order, person_key
-from syncer.qualify import Model, qualify, route
+from syncer.qualify import Model, qualify
+from syncer.qualify.routing import Assignment, RoutingState, account_keys, assign_owner
+from syncer.store import routing as routing_store
 from syncer.store.repository import Store, reason_to_json
 from syncer.writeback import (
     OwnerDirectory,
+    canonical,
     desired_values,
     existing_owner,
     record_update,
@@ -37,7 +40,6 @@ CURSOR_OVERLAP = timedelta(minutes=5)
 FIRST_PULL_HISTORY = timedelta(days=365)
 #: Profiles are qualified and pushed in chunks of this many, bounding memory.
 CHUNK = 500
-ROUND_ROBIN_COUNTER = "routing.round_robin"
 
 
 class SyncStopped(Exception):
@@ -96,7 +98,10 @@ class Sync:
         self.now = now
         self.summary = RunSummary(run_id=uuid.uuid4().hex[:16], dry_run=dry_run)
         self.directories: dict[str, OwnerDirectory] = {}
-        self.position = store.counter(ROUND_ROBIN_COUNTER)
+        self.positions: dict[str, int] = {}
+        self.assigned_today: Counter[str] = Counter()
+        self.account_owners: dict[str, str] = {}
+        self.new_assignments: list[dict[str, object]] = []
         self._log = log.bind(run_id=self.summary.run_id)
 
     # -- pull --------------------------------------------------------------------------
@@ -147,15 +152,74 @@ class Sync:
                 for r in records if r.source in self.directories]
         return sorted(set.intersection(*sets)) if sets else []
 
+    def prepare_routing(self) -> None:
+        """Load what routing needs once per run: positions, today's counts, account owners."""
+        routing = self.model.routing
+        self.positions = routing_store.positions(
+            self.store, [team.name for team in routing.all_teams])
+        day = self.now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                        microsecond=0)
+        self.assigned_today = Counter(routing_store.assigned_on(self.store, day))
+        if routing.account_match.enabled:
+            self.account_owners = routing_store.account_owners(
+                self.store, self._record_owner,
+                lambda fields, key: account_keys(key, fields.get("company"), routing))
+
+    def _record_owner(self, connector: str, crm_values: Mapping[str, object]) -> str | None:
+        directory = self.directories.get(connector)
+        if directory is None or connector not in self.connector_order:
+            return None
+        field = self.loaded.connector(connector).fields.owner
+        return directory.active_email(canonical(crm_values.get(field))) if field else None
+
     def decide(self, key: str, records: list[Person], activities: list[Activity],
                previous: Decision | None) -> Decision:
         profile = self._profile(key, records, activities, previous)
         decision = qualify(profile, self.model, self.now)
-        routed, self.position = route(decision, profile, self.model,
-                                      self._available_reps(records), self.position)
-        if routed.owner_email != decision.owner_email:
-            self.summary.owners_assigned += 1
-        return routed
+        state = RoutingState(frozenset(self._available_reps(records)), self.account_owners,
+                             self.positions, self.assigned_today)
+        assignment = assign_owner(decision, profile, self.model.routing, state,
+                                  self.now.date())
+        if assignment.assigned:
+            self._remember(assignment, profile)
+        elif assignment.rule == "kept":
+            return self._explain_kept_owner(assignment.decision, previous)
+        return assignment.decision
+
+    @staticmethod
+    def _explain_kept_owner(decision: Decision, previous: Decision | None) -> Decision:
+        """Keep saying why the owner is who they are: the routing reason of the run that
+        assigned them, or that a person set the owner in the CRM."""
+        if previous is not None and previous.owner_email == decision.owner_email:
+            carried = tuple(r for r in previous.reasons if r.rule_id.startswith("routing."))
+            if carried:
+                return replace(decision, reasons=(*decision.reasons, *carried))
+        reason = Reason("routing.kept", 0.0,
+                        f"owner {decision.owner_email} was set in the CRM; kept")
+        return replace(decision, reasons=(*decision.reasons, reason))
+
+    def _remember(self, assignment: Assignment, profile: Profile) -> None:
+        """Carry an assignment into the rest of this run (rotation, caps, account index)
+        and queue its row for the decision transaction."""
+        decision = assignment.decision
+        owner = decision.owner_email
+        assert owner is not None
+        self.summary.owners_assigned += 1
+        if assignment.team is not None and assignment.new_position is not None:
+            self.positions[assignment.team] = assignment.new_position
+        self.assigned_today[owner] += 1
+        company = profile.first("company")
+        for account in account_keys(profile.key, str(company) if company else None,
+                                    self.model.routing):
+            self.account_owners.setdefault(account, owner)
+        evidence = [r.evidence_at for r in decision.reasons if r.evidence_at is not None]
+        self.new_assignments.append({
+            "person_key": decision.key, "owner_email": owner, "team": assignment.team,
+            "rule": assignment.rule, "reason": decision.reasons[-1].detail,
+            "stage": decision.stage.value,
+            "qualified_at": min(max(evidence), self.now) if evidence else self.now,
+            "assigned_at": self.now, "owner_written_at": None,
+            "run_id": self.summary.run_id})
 
     # -- push ----------------------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:
@@ -187,7 +251,9 @@ class Sync:
             return
         with self.store.transaction() as tx:
             self.store.save_decisions(tx, decisions, self.now)
-            self.store.set_counter(tx, ROUND_ROBIN_COUNTER, self.position)
+            routing_store.save_positions(self.store, tx, self.positions)
+            routing_store.save_assignments(tx, self.new_assignments)
+        self.new_assignments = []
         for name, items in updates.items():
             self.push(name, items)
 
@@ -230,9 +296,13 @@ class Sync:
                 self.summary.failures[name] += 1
                 self._log.warning("push.record_failed", connector=name,
                                   record_id=update.record_id, error_code=result.error_code)
+        owner_field = self.loaded.connector(name).fields.owner
+        owners_written = [str(row["person_key"]) for row in audit_rows
+                          if row["field"] == owner_field and row["outcome"] == "written"]
         with self.store.transaction() as tx:
             self.store.record_write(tx, written_rows)
             self.store.append_audit(tx, audit_rows)
+            routing_store.mark_owner_written(tx, owners_written, self.now)
         self._log.info("push.done", connector=name, records=len(items),
                        failed=sum(1 for r in results if not r.ok))
 
@@ -254,6 +324,7 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
             sync.pull(name)
         for name, connector in connectors.items():
             sync.directories[name] = OwnerDirectory.build(connector.owners())
+        sync.prepare_routing()
         keys = store.person_keys(selected)
         for start in range(0, len(keys), CHUNK):
             if should_stop():

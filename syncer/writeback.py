@@ -93,9 +93,14 @@ def desired_values(connector: ConnectorConfig, decision: Decision,
     if fields.reasons is not None:
         values[fields.reasons] = summarize(decision, connector.reasons_max_length)
     if fields.owner is not None and decision.owner_email is not None:
-        owner_id = directory.active_id_by_email.get(decision.owner_email.lower())
+        owner_id = (directory.active_id_by_email.get(decision.owner_email.lower())
+                    or connector.fallback_owner_id)
         if owner_id is not None:
             values[fields.owner] = owner_id
+    if fields.owner_reason is not None:
+        routing = [r.detail for r in decision.reasons if r.rule_id.startswith("routing.")]
+        if routing:
+            values[fields.owner_reason] = routing[-1][:connector.reasons_max_length]
     return values
 
 

@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from syncer.domain import ActivityType
+from syncer.qualify.routing_model import Routing
 from syncer.qualify.scoring import Plan, compile_plan
 
 PERSON_FIELDS: tuple[str, ...] = (
@@ -243,26 +244,6 @@ class Qualification(_Spec):
     @classmethod
     def _types(cls, value: object) -> object:
         return [_activity_type(v) for v in value] if isinstance(value, list) else value
-
-
-class Rep(_Spec):
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-    weight: int = Field(default=1, ge=1, le=100, strict=True)
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.strip().lower()
-
-
-class Routing(_Spec):
-    assign_at: Literal["mql", "sql"] = "mql"
-    reps: tuple[Rep, ...] = ()
-
-    @model_validator(mode="after")
-    def _unique_reps(self) -> Routing:
-        _unique([r.email for r in self.reps], "rep email")
-        return self
 
 
 def _unique(values: list[str], what: str) -> None:

@@ -128,3 +128,23 @@ counters = Table(
     Column("name", String(80), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+#: Owner assignments made by routing: why each owner was chosen and how fast the owner
+#: reached the CRM (speed to lead). A person recycled and qualified again gets a new row.
+assignments = Table(
+    "assignments", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("person_key", String(320), nullable=False),
+    Column("owner_email", String(320), nullable=False),
+    Column("team", String(64)),
+    Column("rule", String(80), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("qualified_at", TZ, nullable=False),
+    Column("assigned_at", TZ, nullable=False),
+    Column("owner_written_at", TZ),
+    Column("run_id", String(40), nullable=False),
+    Index("ix_assignments_person", "person_key"),
+    Index("ix_assignments_owner_day", "owner_email", "assigned_at"),
+)

@@ -1,0 +1,110 @@
+"""KPIs from the assignments: speed to lead per team and MQL -> SQL per owner.
+
+Pure functions over rows the store hands out, so the figures can be checked by hand.
+Speed to lead is measured from the moment a person qualified (their hand-raise or the
+latest activity that counted toward the decision) to the moment their owner was written
+into a CRM: it includes the sync's own delay, which is what a prospect waits for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from syncer.domain import Stage
+
+
+@dataclass(frozen=True)
+class SpeedToLead:
+    team: str
+    people: int
+    median: timedelta
+    p90: timedelta
+
+
+@dataclass(frozen=True)
+class OwnerFunnel:
+    owner: str
+    assigned: int
+    mqls: int
+    now_sql_or_later: int
+
+    @property
+    def mql_to_sql(self) -> float | None:
+        return self.now_sql_or_later / self.mqls if self.mqls else None
+
+
+def percentile(sorted_values: Sequence[timedelta], fraction: float) -> timedelta:
+    """Nearest-rank percentile: the smallest value with at least `fraction` of values at or
+    below it (the median of [1, 2, 3, 4] is 2)."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def team_label(row: Mapping[str, Any]) -> str:
+    return str(row["team"] or row["rule"])
+
+
+def speed_to_lead(rows: Iterable[Mapping[str, Any]]) -> list[SpeedToLead]:
+    """Per team (or rule, for account matches and single-rep territories)."""
+    waits: dict[str, list[timedelta]] = defaultdict(list)
+    for row in rows:
+        if row["owner_written_at"] is not None:
+            waits[team_label(row)].append(row["owner_written_at"] - row["qualified_at"])
+    out = []
+    for team, values in sorted(waits.items()):
+        values.sort()
+        out.append(SpeedToLead(team, len(values), percentile(values, 0.5),
+                               percentile(values, 0.9)))
+    return out
+
+
+def owner_funnel(rows: Iterable[Mapping[str, Any]],
+                 current_stage: Mapping[str, Stage]) -> list[OwnerFunnel]:
+    """Per owner: people assigned, how many were assigned as MQLs, and how many of those
+    are now SQL or further (the MQL -> SQL ratio). Hand-raisers routed straight at SQL count
+    as assigned but not as MQLs."""
+    assigned: dict[str, int] = defaultdict(int)
+    mqls: dict[str, int] = defaultdict(int)
+    converted: dict[str, int] = defaultdict(int)
+    for row in rows:
+        owner = str(row["owner_email"])
+        assigned[owner] += 1
+        if row["stage"] == Stage.MQL.value:
+            mqls[owner] += 1
+            stage = current_stage.get(str(row["person_key"]))
+            if stage is not None and stage.rank >= Stage.SQL.rank:
+                converted[owner] += 1
+    return [OwnerFunnel(owner, assigned[owner], mqls[owner], converted[owner])
+            for owner in sorted(assigned)]
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if abs(seconds) < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if abs(seconds) < 86_400 * 2:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds / 86_400:.1f}d"
+
+
+def format_report(speed: Sequence[SpeedToLead], funnel: Sequence[OwnerFunnel]) -> str:
+    lines = ["Speed to lead (qualified -> owner written in the CRM)",
+             f"  {'team':<28} {'people':>7} {'median':>10} {'p90':>10}"]
+    lines += [f"  {s.team:<28} {s.people:>7} {_duration(s.median):>10} {_duration(s.p90):>10}"
+              for s in speed] or ["  (no owner written yet)"]
+    lines += ["", "Owners", f"  {'owner':<40} {'assigned':>8} {'MQLs':>6} {'now SQL+':>8} "
+                            f"{'MQL->SQL':>9}"]
+    for f in funnel:
+        ratio = f"{f.mql_to_sql:.0%}" if f.mql_to_sql is not None else "-"
+        lines.append(f"  {f.owner:<40} {f.assigned:>8} {f.mqls:>6} {f.now_sql_or_later:>8} "
+                     f"{ratio:>9}")
+    if not funnel:
+        lines.append("  (no assignments yet)")
+    return "\n".join(lines)
