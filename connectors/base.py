@@ -45,8 +45,9 @@ class Connector(Protocol):
     #: the most records one write call accepts (HubSpot 100, Salesforce 200).
     max_batch: int
 
-    def people(self) -> Iterator[list[Person]]:
-        """Yield every person record, a page at a time, as the API pages them."""
+    def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
+        """Yield person records a page at a time: all of them, or with `since` those
+        modified at or after it (an incremental pull; the same record may come twice)."""
         ...
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:

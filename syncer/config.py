@@ -29,6 +29,15 @@ WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "re
                                      "owner_reason")
 
 
+LogicalField = Literal["stage", "score", "fit_grade", "owner", "reasons", "owner_reason"]
+EditPolicy = Literal["keep", "overwrite"]
+
+
+def _default_edit_policy() -> dict[LogicalField, EditPolicy]:
+    """Stage and owner are where sales acts by hand; the rest is syncer's to recompute."""
+    return {"stage": "keep", "owner": "keep"}
+
+
 class ConfigError(ValueError):
     """The configuration cannot be used. `problems` holds one actionable line per issue."""
 
@@ -89,6 +98,17 @@ class ConnectorConfig(_Strict):
     #: CRM owner id for a person routed to someone who is not a user in this CRM (e.g. a
     #: Salesforce lead queue); without it the owner field is left alone there.
     fallback_owner_id: str | None = None
+    #: per logical field: a value a person set in the CRM after syncer's last write is
+    #: kept ("keep") or replaced by syncer's decision ("overwrite").
+    manual_edits: dict[LogicalField, EditPolicy] = Field(default_factory=_default_edit_policy)
+    #: API requests this connector may spend per UTC day (None: no budget of syncer's own).
+    daily_api_budget: int | None = Field(None, ge=10)
+
+    def kept_crm_fields(self) -> frozenset[str]:
+        """CRM field names whose manual edits are respected."""
+        mapped = dict(self.fields.items())
+        return frozenset(mapped[name] for name, policy in self.manual_edits.items()
+                         if policy == "keep" and name in mapped)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
 
     @field_validator("kind")
@@ -121,11 +141,39 @@ class SandboxConfig(_Strict):
     people: int = Field(500, ge=1, le=5_000_000)
 
 
+class HealthConfig(_Strict):
+    """The /healthz and /metrics endpoint `syncer run` serves."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65_535)
+
+
+class AlertsConfig(_Strict):
+    """Where and when to send alerts. The webhook URL is a secret (Slack's carries a token)."""
+
+    webhook: SecretRef | None = None
+    on_failed_run: bool = True
+    failed_runs_in_a_row: int = Field(3, ge=1, le=1000)
+    dead_letters_above: int | None = Field(None, ge=0)
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+
+class AuditConfig(_Strict):
+    """Retention of the audit log: rows older than `retention_days` move to archive files."""
+
+    retention_days: int | None = Field(None, ge=1, le=36_500)
+    archive_path: str = ".syncer/audit-archive"
+
+
 class SyncerConfig(_Strict):
     state: StateConfig = StateConfig()
     model: str = "model.example.yaml"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sandbox: SandboxConfig = SandboxConfig()
+    health: HealthConfig = HealthConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    audit: AuditConfig = AuditConfig()
     connectors: list[ConnectorConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
@@ -18,25 +19,30 @@ import structlog
 REDACTED = "[redacted]"
 
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|authorization|api[_-]?key|session[_-]?id|credential|cookie)",
-    re.IGNORECASE)
-_SECRET_IN_TEXT = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=!-]{8,}"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key|session[_-]?id|"
-               r"refresh[_-]?token|access[_-]?token|client[_-]?secret)[\"']?\s*[:=]\s*[\"']?)"
-               r"[^\s\"'&,;}]+"),
-    re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}"),  # Salesforce session id
-    re.compile(r"\bpat-[a-z0-9]{2,4}-[0-9a-f-]{20,}"),  # HubSpot private app token
+    r"(pass(word)?|secret|token|authorization|api[_-]?key|session[_-]?id|credential|cookie|"
+    r"webhook)", re.IGNORECASE)
+#: (pattern, replacement): what in free text looks like a credential, and its masked form.
+_SECRET_IN_TEXT: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=!-]{8,}"), rf"\1{REDACTED}"),
+    (re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key|session[_-]?id|"
+                r"refresh[_-]?token|access[_-]?token|client[_-]?secret|authorization)"
+                r"[\"']?\s*[:=]\s*[\"']?)(?!bearer\b|basic\b)[^\s\"'&,;}]+"),
+     rf"\1{REDACTED}"),
+    (re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}"), REDACTED),  # Salesforce session
+    (re.compile(r"\bpat-[a-z0-9]{2,4}-[0-9a-f-]{20,}"), REDACTED),  # HubSpot private app token
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), REDACTED),  # JWT
+    # user:password@ in a URL (database URLs, proxies)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
+    # Slack (and look-alike) webhook paths: the path is the credential
+    (re.compile(r"(?i)(hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"']+"),
+     rf"\1{REDACTED}"),
 )
 
 
 def redact_text(text: str) -> str:
     """Mask credential-looking substrings of free text."""
-    for pattern in _SECRET_IN_TEXT:
-        if pattern.groups:
-            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-        else:
-            text = pattern.sub(REDACTED, text)
+    for pattern, replacement in _SECRET_IN_TEXT:
+        text = pattern.sub(replacement, text)
     return text
 
 
@@ -58,6 +64,14 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     for key in list(event_dict):
         event_dict[key] = _redact_value(key, event_dict[key])
     return event_dict
+
+
+@contextmanager
+def log_context(**fields: str) -> Iterator[None]:
+    """Bind fields (run_id, connector) on every event logged inside the block, in this
+    thread (structlog contextvars); the previous values come back afterwards."""
+    with structlog.contextvars.bound_contextvars(**fields):
+        yield
 
 
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:

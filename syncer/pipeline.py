@@ -12,23 +12,32 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import structlog
 
 from connectors.base import Connector
+from syncer.budget import BudgetExhausted, DailyBudget
 from syncer.config import LoadedConfig
-from syncer.domain import Activity, Decision, Person, Profile, Reason, RecordUpdate, Stage
+from syncer.domain import Activity, Decision, Person, Profile, Reason, Stage
 from syncer.identity import merge_order, person_key
+from syncer.logs import log_context, redact_text
+from syncer.metrics import SyncMetrics
+from syncer.push import Item, Writer, WriteTally, planned_writes
 from syncer.qualify import Model, qualify
 from syncer.qualify.routing import Assignment, RoutingState, account_keys, assign_owner
+from syncer.ratelimit import open_usage_windows, usage_stats
+from syncer.recovery import reconcile_interrupted_writes
 from syncer.store import routing as routing_store
-from syncer.store.repository import Store, reason_to_json
+from syncer.store import written as written_store
+from syncer.store.repository import Store
 from syncer.writeback import (
     OwnerDirectory,
     canonical,
     desired_values,
     existing_owner,
     record_update,
+    respect_manual_edits,
     stage_from_crm,
 )
 
@@ -40,47 +49,49 @@ CURSOR_OVERLAP = timedelta(minutes=5)
 FIRST_PULL_HISTORY = timedelta(days=365)
 #: Profiles are qualified and pushed in chunks of this many, bounding memory.
 CHUNK = 500
+#: counter per connector: the UTC day (ordinal) everyone was last re-scored.
+RESCORED_PREFIX = "rescored."
 
 
 class SyncStopped(Exception):
     """A stop was requested; the run ended after its current batch, state consistent."""
 
 
-@dataclass(frozen=True)
-class PlannedWrite:
-    """A field change the run made (or, in a dry run, would make)."""
+@dataclass(kw_only=True)
+class RunSummary(WriteTally):
+    """Everything one run did; `stats()` is what the runs table and the logs keep."""
 
-    connector: str
-    record_id: str
-    person_key: str
-    field: str
-    old: str | None
-    new: str | None
-
-
-@dataclass
-class RunSummary:
     run_id: str
     dry_run: bool
     people: int = 0
     stages: Counter[str] = field(default_factory=Counter)
     owners_assigned: int = 0
-    fields_written: Counter[str] = field(default_factory=Counter)
-    records_written: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
     api_calls: Counter[str] = field(default_factory=Counter)
     records_pulled: Counter[str] = field(default_factory=Counter)
     activities_pulled: Counter[str] = field(default_factory=Counter)
-    planned: list[PlannedWrite] = field(default_factory=list)
+    decisions_changed: int = 0
+    api_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
 
     def stats(self) -> dict[str, object]:
         return {"people": self.people, "stages": dict(self.stages),
                 "owners_assigned": self.owners_assigned,
                 "fields_written": dict(self.fields_written),
                 "records_written": dict(self.records_written),
-                "failures": dict(self.failures), "api_calls": dict(self.api_calls),
+                "failures": dict(self.failures),
+                "failures_by_code": dict(self.failures_by_code),
+                "manual_edits_kept": dict(self.manual_edits_kept),
+                "api_calls": dict(self.api_calls),
                 "records_pulled": dict(self.records_pulled),
-                "activities_pulled": dict(self.activities_pulled)}
+                "activities_pulled": dict(self.activities_pulled),
+                "decisions_changed": self.decisions_changed, **usage_stats(self.api_usage)}
+
+
+def decision_changed(before: Decision | None, after: Decision) -> int:
+    """1 when what syncer writes (stage, score, grade, owner) differs from before."""
+    def written(d: Decision) -> tuple[object, ...]:
+        return d.stage, d.score, d.fit_grade, d.owner_email
+    return int(before is None or written(before) != written(after))
 
 
 class Sync:
@@ -88,8 +99,10 @@ class Sync:
 
     def __init__(self, loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
                  model: Model, now: datetime, dry_run: bool,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, full: bool = False) -> None:
         self.should_stop = should_stop
+        self.full = full
+        self.touched: set[str] = set()
         self.connector_order = [c.name for c in loaded.config.connectors]
         self.loaded = loaded
         self.store = store
@@ -103,30 +116,71 @@ class Sync:
         self.account_owners: dict[str, str] = {}
         self.new_assignments: list[dict[str, object]] = []
         self._log = log.bind(run_id=self.summary.run_id)
+        self.writer = Writer(loaded, store, connectors, now, self.summary.run_id, self.summary)
+        self.budgets = {name: DailyBudget(store, name, loaded.connector(name).daily_api_budget,
+                                          now, connector.api_calls)
+                        for name, connector in connectors.items()}
 
     # -- pull --------------------------------------------------------------------------
     def pull(self, name: str) -> None:
-        """Store every page as it arrives; advance the activity cursor only afterwards,
-        capped at the run's start so what changes during the run is seen next time."""
+        with log_context(connector=name):
+            self._pull(name)
+
+    def _pull(self, name: str) -> None:
+        """Store every page as it arrives; advance cursors only after the whole stream is
+        stored. People resume from the newest modification time seen (the CRM's clock),
+        minus an overlap; a record seen twice is simply stored again."""
         connector = self.connectors[name]
-        for page in connector.people():
+        budget = self.budgets[name]
+        people_cursor = None if self.full else self.store.cursor(name, "people")
+        newest = people_cursor
+        budget.ensure(connector.api_calls, 1)
+        for page in connector.people(people_cursor - CURSOR_OVERLAP if people_cursor
+                                     else None):
+            if people_cursor is not None:  # drop what the overlap hands back unchanged
+                known = self.store.updated_at_of(name, [p.record_id for p in page])
+                page = [p for p in page if p.updated_at is None
+                        or known.get(p.record_id) != p.updated_at]
+            keys = [person_key(p) for p in page]
             with self.store.transaction() as tx:
-                self.store.save_records(tx, page, [person_key(p) for p in page], self.now)
-            self.summary.records_pulled[name] += len(page)
+                self.store.save_records(tx, page, keys, self.now)
+            self.touched.update(keys)
+            stamps = [p.updated_at for p in page if p.updated_at is not None]
+            if stamps:
+                newest = max(newest, *stamps) if newest else max(stamps)
+            self.summary.records_pulled[name] += len(keys)
             if self.should_stop():
                 raise SyncStopped
+            budget.ensure(connector.api_calls, 1)
         cursor = self.store.cursor(name, "activities")
         since = cursor - CURSOR_OVERLAP if cursor else self.now - FIRST_PULL_HISTORY
         for activities in connector.activities(since):
             with self.store.transaction() as tx:
                 self.store.save_activities(tx, activities)
+            self.touched.update(self.store.person_keys_of(
+                name, sorted({a.record_id for a in activities})))
             self.summary.activities_pulled[name] += len(activities)
             if self.should_stop():
                 raise SyncStopped
+            budget.ensure(connector.api_calls, 1)
         with self.store.transaction() as tx:
             self.store.set_cursor(tx, name, "activities", self.now)
+            if newest is not None:
+                self.store.set_cursor(tx, name, "people", newest)
         self._log.info("pull.done", connector=name, records=self.summary.records_pulled[name],
-                       activities=self.summary.activities_pulled[name])
+                       activities=self.summary.activities_pulled[name],
+                       incremental=people_cursor is not None)
+
+    def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
+        """Everyone in the pulled connectors on a full run or the day's first run (scores
+        decay with time, so each person is re-scored at least daily); otherwise only the
+        people whose records or activities changed. Returns (keys, everyone?)."""
+        today = self.now.date().toordinal()
+        everyone = self.full or any(
+            self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
+        if everyone:
+            return self.store.person_keys(selected), True
+        return sorted(self.touched), False
 
     # -- qualify -------------------------------------------------------------------------
     def _profile(self, key: str, records: list[Person], activities: list[Activity],
@@ -221,12 +275,12 @@ class Sync:
             "assigned_at": self.now, "owner_written_at": None,
             "run_id": self.summary.run_id})
 
-    # -- push ----------------------------------------------------------------------------
+    # -- diff and push -------------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:
         people = self.store.load_people(keys)
         previous = self.store.decisions(keys)
         decisions: list[Decision] = []
-        updates: dict[str, list[tuple[RecordUpdate, Person, Decision]]] = {}
+        wanted: dict[str, list[tuple[Person, Decision, dict[str, str | None]]]] = {}
         for key in keys:
             stored_records, activities = people[key]
             if not stored_records:
@@ -234,109 +288,113 @@ class Sync:
             records = merge_order(stored_records, self.connector_order)
             decision = self.decide(key, records, activities, previous.get(key))
             decisions.append(decision)
+            self.summary.decisions_changed += decision_changed(previous.get(key), decision)
             self.summary.people += 1
             self.summary.stages[decision.stage.value] += 1
             for record in records:
-                if record.source not in self.connectors:
-                    continue
-                config = self.loaded.connector(record.source)
-                wanted = desired_values(config, decision, self.directories[record.source])
-                update = record_update(record, wanted)
-                if update is not None:
-                    updates.setdefault(record.source, []).append((update, record, decision))
+                if record.source in self.connectors:
+                    config = self.loaded.connector(record.source)
+                    values = desired_values(config, decision, self.directories[record.source])
+                    wanted.setdefault(record.source, []).append((record, decision, values))
+        updates = {name: self._diff(name, items) for name, items in wanted.items()}
         if self.summary.dry_run:
-            for name, items in updates.items():
+            for name, (items, _) in updates.items():
                 for update, record, decision in items:
-                    self._plan(name, update, record, decision)
+                    self.summary.planned.extend(planned_writes(name, update, record, decision))
             return
         with self.store.transaction() as tx:
             self.store.save_decisions(tx, decisions, self.now)
             routing_store.save_positions(self.store, tx, self.positions)
             routing_store.save_assignments(tx, self.new_assignments)
         self.new_assignments = []
-        for name, items in updates.items():
-            self.push(name, items)
+        for name, (items, held) in updates.items():
+            self.writer.hold(name, held)
+            if items:
+                connector = self.connectors[name]
+                batches = -(-len(items) // connector.max_batch)
+                # Room for one retry per batch, so a retry cannot cross the budget either.
+                self.budgets[name].ensure(connector.api_calls, 2 * batches)
+                with log_context(connector=name):
+                    self.writer.push(name, items)
 
-    def _plan(self, name: str, update: RecordUpdate, record: Person,
-              decision: Decision) -> list[PlannedWrite]:
-        planned = [PlannedWrite(name, update.record_id, decision.key, f,
-                                record.crm_values.get(f), v) for f, v in update.values.items()]
-        self.summary.planned.extend(planned)
-        return planned
-
-    def push(self, name: str, items: list[tuple[RecordUpdate, Person, Decision]]) -> None:
-        connector = self.connectors[name]
-        results = connector.push([update for update, _, _ in items])
-        retry = [i for i, r in enumerate(results) if not r.ok and r.retryable]
-        if retry:  # a lock or a blip on one record: try those alone once more
-            again = connector.push([items[i][0] for i in retry])
-            for i, result in zip(retry, again, strict=True):
-                results[i] = result
-        written_rows: list[dict[str, object]] = []
-        audit_rows: list[dict[str, object]] = []
-        for (update, record, decision), result in zip(items, results, strict=True):
-            reasons = [reason_to_json(r) for r in decision.reasons]
-            for change in self._plan(name, update, record, decision):
-                audit_rows.append({
-                    "at": self.now, "run_id": self.summary.run_id, "connector": name,
-                    "record_id": update.record_id, "person_key": decision.key,
-                    "field": change.field, "old_value": change.old, "new_value": change.new,
-                    "outcome": "written" if result.ok else "failed",
-                    "error": None if result.ok else f"{result.error_code}: {result.message}",
-                    "reasons": reasons, "model_version": decision.model_version})
-                if result.ok:
-                    written_rows.append({
-                        "connector": name, "record_id": update.record_id,
-                        "field": change.field, "value": change.new, "written_at": self.now,
-                        "run_id": self.summary.run_id})
-            if result.ok:
-                self.summary.records_written[name] += 1
-                self.summary.fields_written[name] += len(update.values)
-            else:
-                self.summary.failures[name] += 1
-                self._log.warning("push.record_failed", connector=name,
-                                  record_id=update.record_id, error_code=result.error_code)
-        owner_field = self.loaded.connector(name).fields.owner
-        owners_written = [str(row["person_key"]) for row in audit_rows
-                          if row["field"] == owner_field and row["outcome"] == "written"]
-        with self.store.transaction() as tx:
-            self.store.record_write(tx, written_rows)
-            self.store.append_audit(tx, audit_rows)
-            routing_store.mark_owner_written(tx, owners_written, self.now)
-        self._log.info("push.done", connector=name, records=len(items),
-                       failed=sum(1 for r in results if not r.ok))
+    def _diff(self, name: str, wanted: list[tuple[Person, Decision, dict[str, str | None]]]
+              ) -> tuple[list[Item], list[tuple[Person, Decision, dict[str, str | None],
+                                                 dict[str, str | None]]]]:
+        """Only real changes, minus fields a person set by hand that the config keeps."""
+        keep = self.loaded.connector(name).kept_crm_fields()
+        written = written_store.written_state(self.store, name,
+                                              [record.record_id for record, _, _ in wanted])
+        items: list[Item] = []
+        held = []
+        for record, decision, values in wanted:
+            update = record_update(record, values)
+            if update is None:
+                continue
+            update, kept = respect_manual_edits(update, record, written, keep)
+            if kept:
+                held.append((record, decision, kept, values))
+            if update is not None:
+                items.append((update, record, decision))
+        return items, held
 
 
 def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
              model: Model, now: datetime, *, only: Sequence[str] | None = None,
              dry_run: bool = False,
-             should_stop: Callable[[], bool] = lambda: False) -> RunSummary:
+             should_stop: Callable[[], bool] = lambda: False, full: bool = False,
+             metrics: SyncMetrics | None = None) -> RunSummary:
     """Pull the `only` connectors (all when None), then qualify every person they hold and
     push the changed fields to every CRM that person lives in."""
     selected = list(only) if only is not None else list(connectors)
-    sync = Sync(loaded, store, connectors, model, now, dry_run, should_stop)
+    sync = Sync(loaded, store, connectors, model, now, dry_run, should_stop, full)
     summary = sync.summary
     calls_before = {name: c.api_calls for name, c in connectors.items()}
+    usage = open_usage_windows(connectors)
+    context = structlog.contextvars.bind_contextvars(
+        run_id=summary.run_id, **({"connector": selected[0]} if len(selected) == 1 else {}))
     store.start_run(summary.run_id, selected, datetime.now(timezone.utc), dry_run)
     status = "failed"
     try:
         for name in selected:
             sync.pull(name)
+        if not dry_run:
+            reconcile_interrupted_writes(
+                store, selected, {n: loaded.connector(n).fields.owner for n in selected}, now)
         for name, connector in connectors.items():
+            sync.budgets[name].ensure(connector.api_calls, 2)
             sync.directories[name] = OwnerDirectory.build(connector.owners())
         sync.prepare_routing()
-        keys = store.person_keys(selected)
+        keys, everyone = sync.keys_to_qualify(selected)
         for start in range(0, len(keys), CHUNK):
             if should_stop():
                 raise SyncStopped
             sync.process_chunk(keys[start:start + CHUNK])
+        if everyone and not dry_run:
+            with store.transaction() as tx:
+                for name in selected:
+                    store.set_counter(tx, RESCORED_PREFIX + name, now.date().toordinal())
         status = "succeeded" if not summary.failures else "partial"
     except SyncStopped:
         status = "stopped"
+    except BudgetExhausted as exhausted:
+        status = "budget_exhausted"
+        summary.error = str(exhausted)
+        log.warning("sync.budget_exhausted", connector=exhausted.connector,
+                    used=exhausted.used, budget=exhausted.budget,
+                    resumes_at=exhausted.resumes_at.isoformat())
+    except Exception as error:
+        summary.error = redact_text(f"{type(error).__name__}: {error}")[:2000]
+        raise
     finally:
         for name, connector in connectors.items():
             summary.api_calls[name] = connector.api_calls - calls_before[name]
-        store.finish_run(summary.run_id, datetime.now(timezone.utc), status, summary.stats())
+            sync.budgets[name].record(connector.api_calls)
+        summary.api_usage = {name: window.close() for name, window in usage.items()}
+        run = store.finish_run(summary.run_id, datetime.now(timezone.utc), status,
+                               summary.stats(), summary.error)
+        if metrics is not None:
+            metrics.observe_run(run)
         log.info("sync.done", run_id=summary.run_id, status=status, dry_run=dry_run,
                  **summary.stats())
+        structlog.contextvars.reset_contextvars(**context)
     return summary

@@ -8,8 +8,10 @@ server's Retry-After when it gives one.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from tenacity import (
@@ -81,16 +83,23 @@ class RetryPolicy:
                     status=getattr(error, "status", None),
                     wait_seconds=round(state.upcoming_sleep, 3))
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run `fn`, retrying TransientError; raise RetriesExhausted when it persists."""
+    def call(self, fn: Callable[[], T], usage: ApiUsage | None = None) -> T:
+        """Run `fn`, retrying TransientError; raise RetriesExhausted when it persists.
+        Each retry is counted in `usage` when given."""
         kwargs: dict[str, object] = {}
         if self._sleep is not None:
             kwargs["sleep"] = self._sleep
+
+        def before_sleep(state: RetryCallState) -> None:
+            if usage is not None:
+                usage.record_retry()
+            self._before_sleep(state)
+
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
-            before_sleep=self._before_sleep,
+            before_sleep=before_sleep,
             reraise=True,
             **kwargs,  # type: ignore[arg-type]
         )
@@ -102,3 +111,91 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+
+
+class ApiUsage:
+    """What one connector's API traffic looked like, for run history and metrics.
+
+    Counts responses by HTTP status ("error" for no response at all), retries and 429s,
+    and the lowest rate-limit headroom (requests left in the API's window or daily
+    allocation) the responses reported. Totals only grow; `window()` opens a view that
+    also tracks the lowest headroom seen while it is open (one run).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.statuses: Counter[str] = Counter()
+        self.retries = 0
+        self.rate_limited = 0
+        self._windows: list[UsageWindow] = []
+
+    def record_response(self, status: int | None) -> None:
+        with self._lock:
+            self.statuses[str(status) if status else "error"] += 1
+            if status == 429:
+                self.rate_limited += 1
+
+    def record_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def record_headroom(self, remaining: int, limit: int | None) -> None:
+        with self._lock:
+            for window in self._windows:
+                window.see_headroom(remaining, limit)
+
+    def window(self) -> UsageWindow:
+        with self._lock:
+            window = UsageWindow(self, Counter(self.statuses), self.retries, self.rate_limited)
+            self._windows.append(window)
+            return window
+
+    def _close(self, window: UsageWindow) -> dict[str, Any]:
+        with self._lock:
+            if window in self._windows:
+                self._windows.remove(window)
+            return {"statuses": dict(self.statuses - window.statuses_before),
+                    "retries": self.retries - window.retries_before,
+                    "rate_limited": self.rate_limited - window.rate_limited_before,
+                    "headroom": window.headroom()}
+
+
+class UsageWindow:
+    """ApiUsage over one span (a run): `close()` returns what happened during it."""
+
+    def __init__(self, usage: ApiUsage, statuses: Counter[str], retries: int,
+                 rate_limited: int) -> None:
+        self.usage = usage
+        self.statuses_before = statuses
+        self.retries_before = retries
+        self.rate_limited_before = rate_limited
+        self.lowest: tuple[int, int | None] | None = None
+
+    def see_headroom(self, remaining: int, limit: int | None) -> None:
+        if self.lowest is None or remaining < self.lowest[0]:
+            self.lowest = (remaining, limit)
+
+    def headroom(self) -> dict[str, int | None] | None:
+        if self.lowest is None:
+            return None
+        return {"remaining_min": self.lowest[0], "limit": self.lowest[1]}
+
+    def close(self) -> dict[str, Any]:
+        """{"statuses": {status: n}, "retries": n, "rate_limited": n, "headroom": {...}}"""
+        return self.usage._close(self)
+
+
+def open_usage_windows(connectors: Mapping[str, object]) -> dict[str, UsageWindow]:
+    """A usage window on every connector that reports ApiUsage (as `usage`)."""
+    return {name: usage.window() for name, connector in connectors.items()
+            if isinstance(usage := getattr(connector, "usage", None), ApiUsage)}
+
+
+def usage_stats(usage: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Closed usage windows ({connector: window.close()}) as run-history stats, each
+    {connector: value} like the pipeline's other stats."""
+    return {"api_calls_by_status": {n: dict(u["statuses"]) for n, u in usage.items()},
+            "api_retries": {n: u["retries"] for n, u in usage.items()},
+            "api_rate_limited": {n: u["rate_limited"] for n, u in usage.items()},
+            "rate_limit_headroom": {n: u["headroom"] for n, u in usage.items()
+                                    if u["headroom"] is not None}}

@@ -111,3 +111,32 @@ def record_update(person: Person, desired: Mapping[str, str | None]) -> RecordUp
     if not changed:
         return None
     return RecordUpdate(person.record_id, person.object_type, changed)
+
+
+def respect_manual_edits(update: RecordUpdate, record: Person,
+                         written: Mapping[tuple[str, str], tuple[str | None, str]],
+                         keep_fields: frozenset[str]
+                         ) -> tuple[RecordUpdate | None, dict[str, str | None]]:
+    """Take out of `update` the fields a person set by hand after syncer's last write.
+
+    Only fields in `keep_fields` (the config's `manual_edits: keep`) are protected. A field
+    is a new manual edit when syncer wrote it before and the CRM now holds something else;
+    it stays held (quietly) while the CRM keeps that value, and is syncer's again once a
+    person clears it. Returns the remaining update and the newly held {field: CRM value}.
+    """
+    remaining: dict[str, str | None] = {}
+    held: dict[str, str | None] = {}
+    for field, value in update.values.items():
+        last = written.get((record.record_id, field))
+        current = canonical(record.crm_values.get(field))
+        if field in keep_fields and last is not None and current is not None:
+            last_value, origin = last
+            if current != canonical(last_value):
+                held[field] = record.crm_values.get(field)
+                continue
+            if origin == "manual":
+                continue
+        remaining[field] = value
+    if not remaining:
+        return None, held
+    return RecordUpdate(update.record_id, update.object_type, remaining), held

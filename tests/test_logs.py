@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
+import pytest
 import structlog
 
+from syncer.config import LoadedConfig
 from syncer.logs import REDACTED, configure_logging
+from syncer.pipeline import run_sync
+from syncer.runtime import Runtime
+from tests.conftest import NOW
 
 TOKENS = {
     "hubspot": "pat-na1-0f8e2c3a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
@@ -36,3 +42,77 @@ def test_redaction_masks_keys_headers_and_tokens_in_text() -> None:
     assert events[1]["headers"]["Accept"] == "application/json"
     assert "login failed" in events[2]["message"]
     assert [e["event"] for e in events] == ["auth", "request", "error", "client"]
+
+
+MORE_SECRETS = {
+    "webhook": "https://hooks.slack.com/services/T0AAAA1/B0BBBB2/QwErTyUiOp1234567890",
+    "database_password": "s3cr3t-DB-pass",
+    "basic": "dXNlcjpodW50ZXIyLXBhc3N3b3Jk",
+    "refresh": "5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJvtR0Ly",
+}
+
+
+def test_redaction_covers_urls_basic_auth_exceptions_and_bound_context() -> None:
+    stream = io.StringIO()
+    configure_logging("debug", stream)
+    logger = structlog.get_logger("test")
+    with structlog.contextvars.bound_contextvars(session_id=TOKENS["salesforce_session"]):
+        logger.info("bound")
+    logger.info("alert", webhook_url=MORE_SECRETS["webhook"],
+                detail=f"posting to {MORE_SECRETS['webhook']}")
+    logger.info("store", url=f"postgresql+psycopg://syncer:{MORE_SECRETS['database_password']}"
+                             "@db.internal:5432/syncer")
+    logger.info("request", headers=[("Authorization", f"Basic {MORE_SECRETS['basic']}")],
+                text=f"Authorization: Basic {MORE_SECRETS['basic']}")
+    logger.info("oauth", body=f"grant_type=refresh_token&refresh_token={MORE_SECRETS['refresh']}"
+                              f"&client_secret={TOKENS['password']}")
+    logger.info("jwt", detail=f"assertion {TOKENS['bearer']} rejected")
+    try:
+        raise RuntimeError(f"login failed: Authorization: Bearer {TOKENS['bearer']}")
+    except RuntimeError:
+        logger.exception("crash")
+    output = stream.getvalue()
+    for secret in (*TOKENS.values(), *MORE_SECRETS.values()):
+        assert secret not in output, secret
+    events = {e["event"]: e for e in map(json.loads, output.splitlines())}
+    assert events["store"]["url"] == f"postgresql+psycopg://syncer:{REDACTED}@db.internal:5432/syncer"
+    assert "RuntimeError: login failed" in events["crash"]["exception"]
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_every_event_of_a_run_carries_its_run_id_and_connector(
+        sandbox_config: LoadedConfig) -> None:
+    stream = io.StringIO()
+    configure_logging("debug", stream)
+    with Runtime(sandbox_config) as runtime:
+        single = run_sync(sandbox_config, runtime.require_store(), runtime.connectors,
+                          runtime.model, NOW, only=["hubspot"])
+        structlog.get_logger("test").info("between")
+        both = run_sync(sandbox_config, runtime.require_store(), runtime.connectors,
+                        runtime.model, NOW)
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    between = next(i for i, e in enumerate(events) if e["event"] == "between")
+    first, second = events[:between], events[between + 1:]
+    assert len(first) > 3 and {e["event"] for e in first} >= {"pull.done", "push.batch",
+                                                               "push.done", "sync.done"}
+    # A run of one connector binds it for the whole run; pushes to the other CRM the same
+    # people live in are bound to that CRM while they last.
+    assert all(e.get("run_id") == single.run_id and e.get("connector") in
+               ("hubspot", "salesforce") for e in first)
+    assert [e["connector"] for e in first if e["event"] in ("pull.done", "sync.done")] == \
+        ["hubspot", "hubspot"]
+    assert "run_id" not in events[between] and "connector" not in events[between]
+    assert all(e.get("run_id") == both.run_id for e in second)
+    assert all(e.get("connector") in ("hubspot", "salesforce")
+               for e in second if e["event"] != "sync.done")
+    assert {e["connector"] for e in second if e["event"] == "pull.done"} == \
+        {"hubspot", "salesforce"}
+    output = stream.getvalue()
+    for name in ("hubspot", "salesforce"):  # the real credentials of both sandboxes
+        for secret in sandbox_config_secrets(sandbox_config, name):
+            assert secret not in output
+
+
+def sandbox_config_secrets(loaded: LoadedConfig, name: str) -> list[str]:
+    return [os.environ[ref.env] for ref in loaded.connector(name).credentials.values()
+            if ref.env]

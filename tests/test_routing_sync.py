@@ -40,6 +40,7 @@ def model_file(tmp_path: Path, routing: dict[str, Any], everyone_qualifies: bool
     model["routing"] = routing
     if everyone_qualifies:
         model["qualification"] = {"mql_score": -1000}
+        model.pop("lifecycle", None)
     path = tmp_path / f"model-{len(list(tmp_path.glob('model-*')))}.yaml"
     path.write_text(yaml.safe_dump(model))
     return str(path)

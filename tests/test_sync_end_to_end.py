@@ -62,7 +62,7 @@ def test_full_sync_writes_core_decisions_to_both_crms(sandbox_config: LoadedConf
         keys = store.person_keys()
         decisions = store.decisions(keys)
         people = store.load_people(keys)
-        audit = store.audit_rows()
+        trail = store.audit_rows()
         owners = {name: {o.owner_id: o.email.lower() for o in c.owners()}
                   for name, c in runtime.connectors.items()}
 
@@ -114,7 +114,17 @@ def test_full_sync_writes_core_decisions_to_both_crms(sandbox_config: LoadedConf
             values["owner"].add(owners[record.source].get(str(crm[fields.owner])))
         assert all(len(v) == 1 for v in values.values()), (key, values)
 
-    # 4. Audit rows match the writes one to one.
+    # 4. Audit rows match the writes one to one, each announced by an intent row first.
+    audit = [row for row in trail if row["outcome"] != "intent"]
+    intents = [row for row in trail if row["outcome"] == "intent"]
+    assert sorted((r["run_id"], r["connector"], r["record_id"], r["field"], r["new_value"])
+                  for r in intents) == \
+        sorted((r["run_id"], r["connector"], r["record_id"], r["field"], r["new_value"])
+               for r in audit)
+    first_seen = {}
+    for row in trail:
+        first_seen.setdefault((row["record_id"], row["field"]), row["outcome"])
+    assert set(first_seen.values()) == {"intent"}
     changed = {(name, rid, f): v for name, recs in after.items() for rid, rec in recs.items()
                for f, v in rec.items()
                if canonical(v) != canonical(before[name][rid].get(f))

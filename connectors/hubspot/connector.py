@@ -32,10 +32,12 @@ from hubspot.events import ApiException as EventsApiException  # type: ignore[im
 
 from connectors.base import ConnectorError, ConnectorSettings
 from connectors.hubspot import mapping
+from connectors.hubspot.search import SearchGate, modified_since
 from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
 from syncer.ratelimit import (
     DEFAULT_POLICY,
     RETRYABLE_STATUSES,
+    ApiUsage,
     RetryPolicy,
     TransientError,
     retry_after_seconds,
@@ -116,11 +118,15 @@ class HubSpotConnector:
         self._budget = (RequestBudget() if options.get("respect_rate_limit_headers", True)
                         else None)
         self._api_calls = 0
+        #: responses by status, retries, 429s and rate-limit headroom (run history, metrics)
+        self.usage = ApiUsage()
         self._timeout = settings.timeout_seconds
         extra = {"ssl_ca_cert": settings.ca_file} if settings.ca_file else {}
         # retry=False: urllib3 neither retries nor follows redirects (one retry layer only).
         client = HubSpot(access_token=token, retry=False, host=settings.base_url, **extra)
         self._contacts = client.crm.contacts.basic_api
+        self._search = client.crm.contacts.search_api
+        self._search_gate = SearchGate()
         self._batch = client.crm.contacts.batch_api
         self._owners = client.crm.owners.owners_api
         self._events = client.events.events_api
@@ -128,7 +134,7 @@ class HubSpotConnector:
             api.api_client.configuration.host = settings.base_url
 
     def _apis(self) -> tuple[Any, ...]:
-        return self._contacts, self._batch, self._owners, self._events
+        return self._contacts, self._search, self._batch, self._owners, self._events
 
     @property
     def api_calls(self) -> int:
@@ -149,16 +155,26 @@ class HubSpotConnector:
             try:
                 data, status, headers = fn()
             except API_EXCEPTIONS as error:
+                self._note_usage(int(error.status or 0), error.headers)
                 if self._budget is not None:
                     self._budget.after_response(error.headers)
                 raise self._classify(what, error) from None
             except urllib3.exceptions.HTTPError as error:
+                self.usage.record_response(None)
                 raise TransientError(f"{what}: {type(error).__name__} talking to HubSpot at "
                                      f"{self._settings.base_url}") from None
+            self._note_usage(status, headers)
             if self._budget is not None:
                 self._budget.after_response(headers)
             return data, status
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, usage=self.usage)
+
+    def _note_usage(self, status: int, headers: Mapping[str, str] | None) -> None:
+        self.usage.record_response(status or None)
+        remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers else None
+        if headers is not None and remaining is not None and remaining.isdigit():
+            limit = headers.get("X-HubSpot-RateLimit-Max", "")
+            self.usage.record_headroom(int(remaining), int(limit) if limit.isdigit() else None)
 
     def _classify(self, what: str, error: Any) -> Exception:
         status = int(error.status or 0)
@@ -178,14 +194,28 @@ class HubSpotConnector:
             ConnectorError(detail)
 
     # -- reading ---------------------------------------------------------------------------
-    def people(self) -> Iterator[list[Person]]:
+    def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
+        """Every contact (list API), or with `since` those modified at or after it
+        (search API, around its 10,000-result cap)."""
         fields = tuple(dict.fromkeys([*mapping.MODEL_PROPERTIES,
                                       *self._settings.writeback_fields]))
-        for page in self._pages("contacts.list", lambda after: self._contacts
+        pages: Iterator[list[Any]]
+        if since is not None:
+            def search(request: Any) -> Any:
+                self._search_gate.wait()
+                body, _ = self._call("contacts.search", lambda: self._search
+                                     .do_search_with_http_info(
+                                         public_object_search_request=request,
+                                         _request_timeout=self._timeout))
+                return body
+            pages = modified_since(mapping.as_utc(since), list(fields), search)
+        else:
+            pages = self._pages("contacts.list", lambda after: self._contacts
                                 .get_page_with_http_info(limit=self._page_size, after=after,
                                                          properties=list(fields),
                                                          archived=False,
-                                                         _request_timeout=self._timeout)):
+                                                         _request_timeout=self._timeout))
+        for page in pages:
             people = [mapping.to_person(self.name, str(c.id), c.properties or {},
                                         c.updated_at, self._settings.writeback_fields)
                       for c in page]

@@ -31,6 +31,7 @@ from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
 from syncer.ratelimit import (
     DEFAULT_POLICY,
     RETRYABLE_STATUSES,
+    ApiUsage,
     RetryPolicy,
     TransientError,
     retry_after_seconds,
@@ -52,8 +53,9 @@ _REFRESH_KEYS = ("client_id", "client_secret", "refresh_token")
 class _CountingSession(requests.Session):
     """A session that counts requests, applies the timeout and never retries by itself."""
 
-    def __init__(self, timeout: float, verify: str | bool) -> None:
+    def __init__(self, timeout: float, verify: str | bool, usage: ApiUsage | None = None) -> None:
         super().__init__()
+        self.usage = usage or ApiUsage()
         self.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
         self.verify = verify
         self.default_timeout = timeout
@@ -67,8 +69,17 @@ class _CountingSession(requests.Session):
                 *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.default_timeout)
         self.requests_made += 1
-        response = super().request(method, url, *args, **kwargs)
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.RequestException:
+            self.usage.record_response(None)
+            raise
         self.last_headers = response.headers
+        self.usage.record_response(response.status_code)
+        used, _, limit = response.headers.get("Sforce-Limit-Info", "").partition(
+            "api-usage=")[2].partition("/")
+        if used.isdigit() and limit.isdigit():
+            self.usage.record_headroom(int(limit) - int(used), int(limit))
         return response
 
 
@@ -95,7 +106,10 @@ class SalesforceConnector:
         page_size = settings.options.get("page_size")
         self._query_headers = ({"Sforce-Query-Options": f"batchSize={int(page_size)}"}
                                if page_size else {})
-        self._session = _CountingSession(settings.timeout_seconds, settings.ca_file or True)
+        #: responses by status, retries, 429s and the daily API headroom (run history, metrics)
+        self.usage = ApiUsage()
+        self._session = _CountingSession(settings.timeout_seconds, settings.ca_file or True,
+                                         self.usage)
         # Close pooled TLS connections even if the owner never calls close().
         self._finalizer = weakref.finalize(self, self._session.close)
         self._sf: Salesforce | None = None
@@ -199,7 +213,7 @@ class SalesforceConnector:
                     from error
             except SalesforceError as error:
                 raise self._classify(operation, error) from error
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, usage=self.usage)
 
     def _classify(self, operation: str, error: SalesforceError) -> Exception:
         code, message = _first_error(error.content)
@@ -257,12 +271,17 @@ class SalesforceConnector:
                                  f"{' and '.join(problems)} listed in writeback_fields")
         return {name: (spec[0], spec[1]) for name, spec in fields.items()}
 
-    def people(self) -> Iterator[list[Person]]:
+    def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
+        """Leads (not converted) and Contacts; with `since`, only those whose
+        SystemModstamp is at or after it (incremental pulls)."""
         writeback = self.settings.writeback_fields
         for object_type in mapping.PERSON_OBJECTS:
             self._check_writeback(object_type)
             fields = ", ".join(mapping.person_fields(object_type, writeback))
-            where = " WHERE IsConverted = false" if object_type == "Lead" else ""
+            conditions = ["IsConverted = false"] if object_type == "Lead" else []
+            if since is not None:
+                conditions.append(f"SystemModstamp >= {soql.datetime_literal(since)}")
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
             query = f"SELECT {fields} FROM {object_type}{where}"
             for records in self._pages("people", query):
                 yield [mapping.to_person(self.name, object_type, record, writeback)

@@ -39,7 +39,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     configure_logging(loaded.config.log_level, sys.stderr)
     with Runtime(loaded) as runtime:
         summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                           datetime.now(timezone.utc), dry_run=args.dry_run)
+                           datetime.now(timezone.utc), dry_run=args.dry_run, full=args.full)
         print(format_summary(summary, loaded.state_url))
     return 0 if not summary.failures else 1
 
@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sync = add_config_option(sub.add_parser("sync", help="run one sync now"))
     sync.add_argument("--once", action="store_true", help="run one sync and exit")
     sync.add_argument("--dry-run", action="store_true", help="write nothing; show what would be")
+    sync.add_argument("--full", action="store_true",
+                      help="pull every record (not only those changed since the last run) "
+                           "and re-score everyone")
     sync.set_defaults(func=cmd_sync)
 
     add_config_option(sub.add_parser("run", help="the daemon: scheduled syncs until SIGTERM")

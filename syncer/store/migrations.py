@@ -8,17 +8,61 @@ tables.py AND append a step that alters existing databases the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
+from syncer.store import tables
+from syncer.store.audit import AuditLog
 from syncer.store.tables import metadata, schema_version
+
+
+def _add_columns(connection: Connection, table: Table, names: Sequence[str]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of `names` the table lacks (as in tables.py)."""
+    present = {c["name"] for c in inspect(connection).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
+def _audit_chain_and_run_errors(connection: Connection) -> None:
+    """Schema 2: hash-chained audit rows (existing rows are sealed into the chain now),
+    the chain head and archive manifest tables, run errors, and query indexes."""
+    _add_columns(connection, tables.audit, ("prev_hash", "row_hash"))
+    _add_columns(connection, tables.runs, ("error",))
+    tables.audit_chain.create(connection, checkfirst=True)
+    tables.audit_archives.create(connection, checkfirst=True)
+    existing = {ix["name"] for name in ("audit", "runs")
+                for ix in inspect(connection).get_indexes(name)}
+    for index in (*tables.audit.indexes, *tables.runs.indexes):
+        if index.name not in existing:
+            index.create(connection)
+    AuditLog.ensure_head(connection)
+    AuditLog.seal_unchained(connection)
+
+
+def _routing_dead_letters_manual_edits(connection: Connection) -> None:
+    """Schema 3: owner assignments (routing, speed to lead), dead letters, and the origin
+    of written values (a person's hand edit that syncer respects)."""
+    tables.assignments.create(connection, checkfirst=True)
+    tables.dead_letters.create(connection, checkfirst=True)
+    present = {c["name"] for c in inspect(connection).get_columns("written")}
+    if "origin" not in present:
+        connection.execute(text(
+            "ALTER TABLE written ADD COLUMN origin VARCHAR(10) NOT NULL DEFAULT 'syncer'"))
+
 
 #: (version, description, step). Version 1 is the baseline created by create_all.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "baseline: records, activities, decisions, written, audit, runs, cursors, counters",
      lambda connection: None),
+    (2, "audit hash chain, chain head, archive manifests, run errors, audit indexes",
+     _audit_chain_and_run_errors),
+    (3, "owner assignments, dead letters, origin of written values",
+     _routing_dead_letters_manual_edits),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -43,6 +87,7 @@ def migrate(engine: Engine) -> int:
         if version is None:
             metadata.create_all(connection)
             connection.execute(schema_version.insert(), [{"version": LATEST, "applied_at": now}])
+            AuditLog.ensure_head(connection)
             return LATEST
         if version > LATEST:
             raise SchemaTooNew(

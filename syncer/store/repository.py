@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from syncer.domain import Activity, ActivityType, Decision, Person, Reason, Stage
 from syncer.store import tables as t
+from syncer.store.audit import AuditFilter, AuditLog
 from syncer.store.migrations import migrate
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
@@ -54,6 +56,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.audit_log = AuditLog(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -112,6 +115,29 @@ class Store:
             query = query.where(t.records.c.connector.in_(list(connectors)))
         with self.engine.connect() as connection:
             return sorted(connection.execute(query).scalars())
+
+    def updated_at_of(self, connector: str, record_ids: Sequence[str]) -> dict[str, datetime]:
+        """Stored modification times of these records (as the CRM stamped them)."""
+        found: dict[str, datetime] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(record_ids)):
+                for row in connection.execute(select(
+                        t.records.c.record_id, t.records.c.updated_at).where(
+                        t.records.c.connector == connector,
+                        t.records.c.record_id.in_(list(chunk)))):
+                    if row.updated_at is not None:
+                        found[row.record_id] = _utc(row.updated_at)  # type: ignore[assignment]
+        return found
+
+    def person_keys_of(self, connector: str, record_ids: Sequence[str]) -> set[str]:
+        """The person keys of these records of one connector (unknown ids are skipped)."""
+        keys: set[str] = set()
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(record_ids)):
+                keys.update(connection.execute(select(t.records.c.person_key).where(
+                    t.records.c.connector == connector,
+                    t.records.c.record_id.in_(list(chunk)))).scalars())
+        return keys
 
     def person_key_for_email(self, email: str) -> str | None:
         with self.engine.connect() as connection:
@@ -211,10 +237,13 @@ class Store:
                     found[(row.record_id, row.field)] = row.value
         return found
 
+    def upsert_written(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        self._upsert(connection, t.written, rows, ("connector", "record_id", "field"))
+
     def record_write(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Remember written values and, in the same transaction, update the cached CRM
         values, so the next run diffs against what is now in the CRM."""
-        self._upsert(connection, t.written, rows, ("connector", "record_id", "field"))
+        self.upsert_written(connection, rows)
         by_record: dict[tuple[str, str], dict[str, str | None]] = {}
         for row in rows:
             by_record.setdefault((row["connector"], row["record_id"]), {})[row["field"]] = \
@@ -227,22 +256,19 @@ class Store:
                     t.records.c.connector == connector, t.records.c.record_id == record_id
                 ).values(crm_values={**current, **values}))
 
-    # -- audit and runs ----------------------------------------------------------------------
-    def append_audit(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            connection.execute(t.audit.insert(), list(rows))
+    # -- audit (the hash-chained log lives in syncer/store/audit.py) --------------------------
+    def append_audit(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append audit rows in the caller's transaction, chained after the current head."""
+        self.audit_log.append(connection, rows)
 
-    def audit_rows(self, *, person_key: str | None = None, run_id: str | None = None
-                   ) -> list[dict[str, Any]]:
-        query = select(t.audit).order_by(t.audit.c.id)
-        if person_key is not None:
-            query = query.where(t.audit.c.person_key == person_key)
-        if run_id is not None:
-            query = query.where(t.audit.c.run_id == run_id)
-        with self.engine.connect() as connection:
-            return [dict(row._mapping) | {"at": _utc(row.at)}
-                    for row in connection.execute(query)]
+    def audit_rows(self, *, person_key: str | None = None, run_id: str | None = None,
+                   limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Audit rows in id order; keywords are the AuditFilter fields (person, record_id,
+        field, connector, outcome, since, until)."""
+        where = AuditFilter(person_key=person_key, run_id=run_id, **filters)
+        return self.audit_log.rows(where, limit=limit)
 
+    # -- runs ---------------------------------------------------------------------------------
     def start_run(self, run_id: str, connectors: Sequence[str], at: datetime,
                   dry_run: bool) -> None:
         with self.transaction() as connection:
@@ -251,15 +277,102 @@ class Store:
                 "status": "running", "dry_run": int(dry_run), "stats": {}}])
 
     def finish_run(self, run_id: str, at: datetime, status: str,
-                   stats: Mapping[str, Any]) -> None:
+                   stats: Mapping[str, Any], error: str | None = None) -> RunRecord:
+        """Record how a run ended; returns the run as stored (what metrics observe)."""
         with self.transaction() as connection:
             connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
-                finished_at=at, status=status, stats=dict(stats)))
+                finished_at=at, status=status, stats=dict(stats), error=error))
+            row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)).one()
+        return RunRecord.from_row(row)
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def run(self, run_id: str) -> RunRecord | None:
         with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(
-                select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit))]
+            row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)
+                                     ).one_or_none()
+        return RunRecord.from_row(row) if row is not None else None
+
+    def runs(self, limit: int | None = 20, *, connector: str | None = None,
+             status: str | None = None, finished: bool = False) -> list[RunRecord]:
+        """Runs newest first; only those that included `connector` / ended in `status` /
+        have finished, when given."""
+        query = select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.run_id.desc())
+        if connector is not None:
+            query = query.where(t.runs.c.connectors.contains(connector, autoescape=True))
+        if status is not None:
+            query = query.where(t.runs.c.status == status)
+        if finished:
+            query = query.where(t.runs.c.finished_at.is_not(None))
+        found: list[RunRecord] = []
+        with self.engine.connect() as connection:
+            result = connection.execution_options(stream_results=True).execute(query)
+            for row in result:
+                record = RunRecord.from_row(row)
+                if connector is None or connector in record.connectors:
+                    found.append(record)
+                    if limit is not None and len(found) >= limit:
+                        break
+            result.close()
+        return found
+
+    def last_runs(self, connectors: Iterable[str]) -> dict[str, RunRecord]:
+        """The latest finished run of each connector that has one."""
+        latest: dict[str, RunRecord] = {}
+        for name in connectors:
+            runs = self.runs(1, connector=name, finished=True)
+            if runs:
+                latest[name] = runs[0]
+        return latest
+
+    def failure_streak(self, connector: str, cap: int = 1000) -> int:
+        """How many of the connector's latest finished runs failed in a row."""
+        streak = 0
+        for run in self.runs(cap, connector=connector, finished=True):
+            if run.status != "failed":
+                break
+            streak += 1
+        return streak
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of run history. `stats` holds the counters the pipeline reports, mostly as
+    {connector: number}; `total` adds them up."""
+
+    run_id: str
+    connectors: tuple[str, ...]
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    dry_run: bool
+    stats: Mapping[str, Any]
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunRecord:
+        started = _utc(row.started_at)
+        assert started is not None
+        return cls(run_id=row.run_id, connectors=tuple(filter(None, row.connectors.split(","))),
+                   started_at=started, finished_at=_utc(row.finished_at), status=row.status,
+                   dry_run=bool(row.dry_run), stats=dict(row.stats or {}),
+                   error=row.error)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def per_connector(self, name: str) -> dict[str, Any]:
+        """The stat `name` as {connector: value} (empty when the run did not report it)."""
+        value = self.stats.get(name)
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    def total(self, name: str) -> int:
+        """A stat summed over connectors (or the number itself for run-wide stats)."""
+        value = self.stats.get(name, 0)
+        if isinstance(value, Mapping):
+            return int(sum(v for v in value.values() if isinstance(v, (int, float))))
+        return int(value) if isinstance(value, (int, float)) else 0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

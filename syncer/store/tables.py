@@ -80,6 +80,8 @@ written = Table(
     Column("value", Text),
     Column("written_at", TZ, nullable=False),
     Column("run_id", String(40), nullable=False),
+    #: "syncer" for our writes; "manual" when a person's later edit is being respected.
+    Column("origin", String(10), nullable=False, server_default="syncer"),
 )
 
 #: One row per field written (or that failed for good). Append-only.
@@ -99,8 +101,41 @@ audit = Table(
     Column("error", Text),
     Column("reasons", JSON, nullable=False),
     Column("model_version", String(80), nullable=False),
+    # The hash chain (syncer/store/audit.py): sha256 of this row's canonical form and
+    # prev_hash, so an edited, removed or inserted row breaks the chain. Always set by
+    # AuditLog.append; nullable only because migrated databases gained them later.
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
     Index("ix_audit_person", "person_key"),
     Index("ix_audit_run", "run_id"),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_record", "record_id"),
+)
+
+#: The head of the audit hash chain: one row, locked by every append so appends from
+#: several processes are serialised and each links to the true previous row.
+audit_chain = Table(
+    "audit_chain", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+#: One row per archive file written by the retention job: the chain head at the cut, so
+#: the remaining rows still verify, and the file's checksum, so the archive can be checked.
+audit_archives = Table(
+    "audit_archives", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("created_at", TZ, nullable=False),
+    Column("cutoff", TZ, nullable=False),
+    Column("first_id", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("cut_hash", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
 )
 
 runs = Table(
@@ -112,6 +147,8 @@ runs = Table(
     Column("status", String(20), nullable=False),
     Column("dry_run", Integer, nullable=False),
     Column("stats", JSON, nullable=False),
+    Column("error", Text),
+    Index("ix_runs_started", "started_at"),
 )
 
 #: Per connector and stream, how far pulls have got.
@@ -147,4 +184,24 @@ assignments = Table(
     Column("run_id", String(40), nullable=False),
     Index("ix_assignments_person", "person_key"),
     Index("ix_assignments_owner_day", "owner_email", "assigned_at"),
+)
+
+#: Writes that failed for good (after a retry on their own), kept for `syncer dead-letters`.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("connector", String(40), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("person_key", String(320), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("error_code", String(80)),
+    Column("message", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", TZ, nullable=False),
+    Column("last_failed_at", TZ, nullable=False),
+    Column("resolved_at", TZ),
+    Column("run_id", String(40), nullable=False),
+    Index("ix_dead_letters_open", "connector", "record_id", "resolved_at"),
 )

@@ -1,0 +1,137 @@
+"""Benchmark of the hash-chained audit log: append, verify, query, export, archive.
+
+    /tmp/venv/bin/python -m bench.bench_audit [--rows N] [--batch B] [--postgres URL]
+
+Appends N audit rows in transactions of B rows (a push of 200 records x 5 fields is 1,000
+rows), then times `verify` over all of them, a query by person (indexed), a JSON Lines
+export of everything and an archive of the older half. The baseline is a plain
+executemany INSERT of the same rows without the chain, so the chain's cost is the
+difference. SQLite is a file in a temporary folder; PostgreSQL (when --postgres or
+SYNCER_TEST_POSTGRES_URL is given) runs in a fresh schema that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from syncer.store import tables
+from syncer.store.audit import AuditFilter
+from syncer.store.audit_archive import archive_older_than, export
+from syncer.store.repository import Store
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def rows(count: int) -> list[dict[str, Any]]:
+    fields = ("lifecyclestage", "syncer_score", "syncer_fit_grade", "hubspot_owner_id",
+              "syncer_reasons")
+    return [{"at": START + timedelta(seconds=i), "run_id": f"run{i // 10_000:06d}",
+             "connector": "hubspot" if i % 3 else "salesforce",
+             "record_id": str(100_000 + i // 5), "person_key": f"p{i // 5}@example.com",
+             "field": fields[i % 5], "old_value": None if i % 7 == 0 else str(i % 90),
+             "new_value": str(i % 100), "outcome": "written", "error": None,
+             "model_version": "example@3f2a9c",
+             "reasons": [{"rule_id": "fit.seniority", "points": 15.0, "detail": "VP title +15",
+                          "evidence_at": None},
+                         {"rule_id": "engagement.demo_request", "points": 40.0,
+                          "detail": "demo request 2026-11-02 +40",
+                          "evidence_at": "2026-11-02T10:00:00+00:00"}]}
+            for i in range(count)]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+@contextmanager
+def databases(postgres: str | None) -> Iterator[list[tuple[str, str]]]:
+    with tempfile.TemporaryDirectory() as folder:
+        found = [("sqlite", f"sqlite:///{folder}/audit.db")]
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        engine = create_engine(postgres) if postgres else None
+        if engine is not None and postgres is not None:
+            with engine.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            separator = "&" if "?" in postgres else "?"
+            found.append(("postgresql", f"{postgres}{separator}options=-csearch_path%3D{schema}"))
+        try:
+            yield found
+        finally:
+            if engine is not None:
+                with engine.begin() as connection:
+                    connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                engine.dispose()
+
+
+def bench(url: str, data: list[dict[str, Any]], batch: int, folder: Path) -> dict[str, float]:
+    store = Store.open(url)
+    try:
+        plain = [dict(r, id=i + 1_000_000_000) for i, r in enumerate(data)]
+        baseline, _ = timed(lambda: _plain_insert(store, plain, batch))
+        with store.transaction() as tx:
+            tx.execute(tables.audit.delete())
+
+        def append() -> None:
+            for start in range(0, len(data), batch):
+                with store.transaction() as tx:
+                    store.append_audit(tx, data[start:start + batch])
+        appended, _ = timed(append)
+        verified, report = timed(store.audit_log.verify)
+        assert report.ok and report.checked == len(data)
+        queried, found = timed(lambda: store.audit_rows(person="p4242@example.com"))
+        assert len(found) == 5
+        exported, count = timed(lambda: export(store.audit_log, AuditFilter(), "jsonl",
+                                               io.StringIO()))
+        assert count == len(data)
+        cutoff = START + timedelta(seconds=len(data) // 2)
+        archived, result = timed(lambda: archive_older_than(store.audit_log, cutoff, folder))
+        assert result is not None and result.rows == len(data) // 2
+        return {"baseline": baseline, "append": appended, "verify": verified,
+                "query": queried, "export": exported, "archive": archived}
+    finally:
+        store.close()
+
+
+def _plain_insert(store: Store, plain: list[dict[str, Any]], batch: int) -> None:
+    for start in range(0, len(plain), batch):
+        with store.transaction() as tx:
+            tx.execute(tables.audit.insert(), plain[start:start + batch])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--postgres", default=os.environ.get("SYNCER_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    data = rows(args.rows)
+    print(f"audit log, {args.rows:,} rows in transactions of {args.batch:,}; "
+          f"Python {platform.python_version()}, {os.cpu_count()} cores")
+    print(f"{'backend':<11} {'plain insert':>13} {'chained append':>15} {'verify':>10} "
+          f"{'person query':>13} {'export jsonl':>13} {'archive half':>13}")
+    with databases(args.postgres) as found, tempfile.TemporaryDirectory() as archive:
+        for name, url in found:
+            t = bench(url, data, args.batch, Path(archive) / name)
+            rate = {k: args.rows / v for k, v in t.items()}
+            print(f"{name:<11} {rate['baseline']:>8,.0f} r/s {rate['append']:>10,.0f} r/s "
+                  f"{rate['verify']:>6,.0f} r/s {t['query'] * 1000:>10.1f} ms "
+                  f"{rate['export']:>8,.0f} r/s {t['archive']:>11.2f} s")
+
+
+if __name__ == "__main__":
+    main()

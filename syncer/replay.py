@@ -1,0 +1,57 @@
+"""`syncer dead-letters retry`: write parked records again, through the same Writer.
+
+A replay writes the values that failed, not a fresh decision: the admin fixed what the CRM
+objected to (a validation rule, a locked record) and wants exactly that write to go
+through. Each replay is a run of its own in the run history; its writes are audited and
+resolve their letters, and what fails again stays parked with one more attempt counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from connectors.base import Connector
+from syncer.config import LoadedConfig
+from syncer.domain import Person, RecordUpdate
+from syncer.push import Item, Writer, WriteTally
+from syncer.store import dead_letters
+from syncer.store.repository import Store
+
+
+def replay_dead_letters(loaded: LoadedConfig, store: Store,
+                        connectors: Mapping[str, Connector], now: datetime,
+                        connector: str | None = None) -> tuple[str, WriteTally]:
+    """Push every open letter (of `connector`, or all); returns (run id, tally)."""
+    letters = [letter for letter in dead_letters.open_letters(store, connector)
+               if letter.connector in connectors]
+    run_id = "replay-" + uuid.uuid4().hex[:9]
+    tally = WriteTally()
+    store.start_run(run_id, sorted({letter.connector for letter in letters}),
+                    datetime.now(timezone.utc), False)
+    status = "failed"
+    try:
+        keys = sorted({letter.person_key for letter in letters})
+        people = store.load_people(keys)
+        decisions = store.decisions(keys)
+        writer = Writer(loaded, store, connectors, now, run_id, tally)
+        by_connector: dict[str, list[Item]] = {}
+        for letter in letters:
+            decision = decisions.get(letter.person_key)
+            record = next((r for r in people[letter.person_key][0]
+                           if r.source == letter.connector and r.record_id == letter.record_id),
+                          Person(letter.connector, letter.record_id, letter.object_type, None))
+            if decision is None:
+                continue
+            update = RecordUpdate(letter.record_id, letter.object_type, letter.fields)
+            by_connector.setdefault(letter.connector, []).append((update, record, decision))
+        for name, items in by_connector.items():
+            writer.push(name, items)
+        status = "succeeded" if not tally.failures else "partial"
+    finally:
+        store.finish_run(run_id, datetime.now(timezone.utc), status,
+                         {"fields_written": dict(tally.fields_written),
+                          "records_written": dict(tally.records_written),
+                          "failures": dict(tally.failures)})
+    return run_id, tally

@@ -1,0 +1,64 @@
+"""A run killed between the CRM call and the audit commit leaves no unaudited write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer.config import LoadedConfig
+from syncer.pipeline import run_sync
+from syncer.push import Writer
+from syncer.recovery import LOST, RECOVERED
+from syncer.runtime import Runtime
+from syncer.writeback import canonical
+from tests.conftest import NOW, Sandboxes
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it in the process runs."""
+
+
+def sync(loaded: LoadedConfig) -> Any:
+    with Runtime(loaded) as runtime:
+        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_interrupted_writes_are_reconciled_from_the_crm(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Writer._record
+    calls = {"n": 0}
+
+    def record_then_die(self: Writer, name: str, items: Any, results: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the CRM took the second batch; the process dies before audit
+            raise Killed
+        original(self, name, items, results)
+
+    monkeypatch.setattr(Writer, "_record", record_then_die)
+    with pytest.raises(Killed):
+        sync(sandbox_config)
+    monkeypatch.setattr(Writer, "_record", original)
+    sync(sandbox_config)
+
+    with Runtime(sandbox_config) as runtime:
+        trail = runtime.require_store().audit_rows()
+    intents = {(r["run_id"], r["connector"], r["record_id"], r["field"]) for r in trail
+               if r["outcome"] == "intent"}
+    closed = {(r["run_id"], r["connector"], r["record_id"], r["field"]) for r in trail
+              if r["outcome"] != "intent"}
+    assert intents == closed  # every announced write has its outcome
+    recovered = [r for r in trail if r["error"] == RECOVERED]
+    assert recovered and all(r["outcome"] == "written" for r in recovered)
+    assert not [r for r in trail if r["error"] == LOST]  # the batch did land
+    # The CRM holds exactly what the audit says was written last, field by field.
+    last: dict[tuple[str, str], Any] = {}
+    for row in trail:
+        if row["outcome"] == "written":
+            last[(row["record_id"], row["field"])] = row["new_value"]
+    records = {str(r.get("id") or r.get("Id")): r for r in
+               [*sandboxes.hubspot.records(), *sandboxes.salesforce.records()]}
+    for (record_id, field), value in last.items():
+        assert canonical(records[record_id][field]) == canonical(value), (record_id, field)

@@ -1,0 +1,110 @@
+"""What happens to a write besides success: a person's hand edit, a record that keeps
+failing (dead letters and their replay)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncer.cli import main
+from syncer.config import LoadedConfig
+from syncer.pipeline import RunSummary, run_sync
+from syncer.runtime import Runtime
+from syncer.store import dead_letters
+from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
+
+
+def sync(loaded: LoadedConfig) -> RunSummary:
+    with Runtime(loaded) as runtime:
+        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
+
+
+def audit(loaded: LoadedConfig, **filters: Any) -> list[dict[str, Any]]:
+    with Runtime(loaded) as runtime:
+        return runtime.require_store().audit_rows(**filters)
+
+
+def salesforce_mql(sandboxes: Sandboxes) -> dict[str, Any]:
+    return next(r for r in sandboxes.salesforce.records()
+                if r.get("Syncer_Stage__c") == "MQL" and r["type"] == "Lead")
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_a_stage_set_by_hand_is_kept_and_audited_once(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+    sync(sandbox_config)
+    lead = salesforce_mql(sandboxes)
+    sandboxes.salesforce.edit(lead["Id"], "Syncer_Stage__c", "Lead")  # sales sends it back
+    second = sync(sandbox_config)
+    assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "Lead"
+    assert second.manual_edits_kept["salesforce"] == 1
+    (kept,) = [r for r in audit(sandbox_config, run_id=second.run_id)
+               if r["outcome"] == "kept_manual_edit"]
+    assert (kept["record_id"], kept["field"], kept["old_value"], kept["new_value"]) == \
+        (lead["Id"], "Syncer_Stage__c", "Lead", "MQL")
+    third = sync(sandbox_config)  # held quietly: no write, no new audit row
+    assert third.manual_edits_kept["salesforce"] == 0
+    assert audit(sandbox_config, run_id=third.run_id) == []
+    assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "Lead"
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_overwrite_policy_replaces_a_hand_edit(
+        sandboxes: Sandboxes, state_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = sandbox_config_data(sandboxes, state_url, monkeypatch)
+    for connector in data["connectors"]:
+        connector["manual_edits"] = {"stage": "overwrite", "owner": "keep"}
+    loaded = write_config(tmp_path / "overwrite.yaml", data)
+    sync(loaded)
+    lead = salesforce_mql(sandboxes)
+    sandboxes.salesforce.edit(lead["Id"], "Syncer_Stage__c", "Lead")
+    again = sync(loaded)
+    assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "MQL"
+    assert again.manual_edits_kept["salesforce"] == 0
+
+
+def test_a_record_that_keeps_failing_is_parked_then_replayed(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    leads = [r for r in sandboxes.salesforce.records() if r["type"] == "Lead"]
+    locked = leads[:2]
+    sandboxes.salesforce.lock_rows(*(r["Id"] for r in locked))  # type: ignore[attr-defined]
+    first = sync(sandbox_config)
+    assert first.failures["salesforce"] == 2
+    with Runtime(sandbox_config) as runtime:
+        letters = dead_letters.open_letters(runtime.require_store())
+    assert {letter.record_id for letter in letters} == {r["Id"] for r in locked}
+    assert all(letter.error_code == "UNABLE_TO_LOCK_ROW" for letter in letters)
+    failed = [r for r in audit(sandbox_config, run_id=first.run_id) if r["outcome"] == "failed"]
+    assert {r["record_id"] for r in failed} == {r["Id"] for r in locked}
+    assert all(sandboxes.salesforce.record(r["Id"]).get("Syncer_Score__c") is None
+               for r in locked)
+
+    state = ["--state", sandbox_config.state_url]
+    assert main(["dead-letters", *state]) == 0
+    listing = capsys.readouterr().out
+    assert "2 dead letters" in listing and "UNABLE_TO_LOCK_ROW" in listing
+
+    # Still locked: the replay counts one more attempt and keeps them parked.
+    assert main(["dead-letters", "retry", "--config", str(sandbox_config.path)]) == 1
+    with Runtime(sandbox_config) as runtime:
+        assert [letter.attempts for letter in
+                dead_letters.open_letters(runtime.require_store())] == [2, 2]
+    sandboxes.salesforce.unlock_rows(*(r["Id"] for r in locked))  # type: ignore[attr-defined]
+    assert main(["dead-letters", "retry", "--config", str(sandbox_config.path)]) == 0
+    assert "2 records written, 0 still failing" in capsys.readouterr().out
+    with Runtime(sandbox_config) as runtime:
+        store = runtime.require_store()
+        assert dead_letters.open_letters(store) == []
+        decisions = store.decisions(store.person_keys())
+    for record in locked:
+        value = sandboxes.salesforce.record(record["Id"])["Syncer_Score__c"]
+        key = str(record["Email"]).lower()
+        assert str(int(float(value))) == str(decisions[key].score)
+    written = [r for r in audit(sandbox_config) if r["outcome"] == "written"
+               and r["record_id"] in {x["Id"] for x in locked}]
+    assert {r["field"] for r in written} >= {"Syncer_Score__c", "Syncer_Stage__c"}
+    assert sync(sandbox_config).fields_written["salesforce"] == 0
