@@ -195,6 +195,11 @@ class Sync:
             directory = self.directories.get(record.source)
             if owner is None and directory is not None:
                 owner = existing_owner(config, record, directory)
+        # Routed earlier but not (yet) in any CRM, e.g. the run died before its push: keep
+        # that owner rather than rotate again, if they can still take people.
+        if (owner is None and previous is not None and previous.owner_email is not None
+                and previous.owner_email in self._available_reps(records)):
+            owner = previous.owner_email
         return Profile(key=key, records=tuple(records), activities=tuple(activities),
                        current_stage=max(stages, key=lambda s: s.rank) if stages else None,
                        owner_email=owner)

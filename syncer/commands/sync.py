@@ -39,7 +39,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     configure_logging(loaded.config.log_level, sys.stderr)
     with Runtime(loaded) as runtime:
         summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                           datetime.now(timezone.utc), dry_run=args.dry_run, full=args.full)
+                           args.as_of or datetime.now(timezone.utc), dry_run=args.dry_run,
+                           full=args.full)
         print(format_summary(summary, loaded.state_url))
     return 0 if not summary.failures else 1
 
@@ -61,6 +62,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(people=args.people, seed=args.seed, state_dir=Path(args.state_dir))
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant; a time without an offset is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO time; use e.g. 2026-11-20T12:00:00+00:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="run one full sync against the built-in sandboxes")
     demo.add_argument("--people", type=int, default=500)
@@ -71,6 +82,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sync = add_config_option(sub.add_parser("sync", help="run one sync now"))
     sync.add_argument("--once", action="store_true", help="run one sync and exit")
     sync.add_argument("--dry-run", action="store_true", help="write nothing; show what would be")
+    sync.add_argument("--as-of", type=_instant, default=None, metavar="ISO_TIME",
+                      help="score as of this instant instead of now (replays, tests)")
     sync.add_argument("--full", action="store_true",
                       help="pull every record (not only those changed since the last run) "
                            "and re-score everyone")
