@@ -217,8 +217,11 @@ class SalesforceConnector:
 
     def _classify(self, operation: str, error: SalesforceError) -> Exception:
         code, message = _first_error(error.content)
+        # REQUEST_LIMIT_EXCEEDED is transient for the concurrent-request cap (it clears in
+        # seconds) but final for the daily allocation ("TotalRequests Limit exceeded").
+        concurrent = code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in message
         if error.status in RETRYABLE_STATUSES or error.status >= 500 or \
-                code in _TRANSIENT_CODES:
+                code in _TRANSIENT_CODES or concurrent:
             return TransientError(f"Salesforce {operation}: HTTP {error.status} {code}",
                                   status=error.status,
                                   retry_after=retry_after_seconds(self._session.last_headers))

@@ -1,0 +1,111 @@
+"""Syncing through injected faults (5xx, 429 bursts, timeouts, dropped connections,
+per-record failures) ends in exactly the CRM state of a fault-free run, with every write
+audited and no value written that was never decided."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.salesforce.sandbox import SalesforceSandbox
+from connectors.sandbox_faults import FaultConfig
+from connectors.sandbox_world import World
+from syncer.config import LoadedConfig
+from syncer.pipeline import RunSummary, run_sync
+from syncer.replay import replay_dead_letters
+from syncer.runtime import Runtime
+from syncer.store import dead_letters
+from syncer.writeback import canonical
+from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
+from tests.test_kill_restart import state_of
+
+SCENARIOS = {
+    "20% 5xx": FaultConfig(seed=1, error_rate=0.2),
+    "429 bursts": FaultConfig(seed=2, burst_every=6, burst_length=2),
+    "timeouts": FaultConfig(seed=3, timeout_rate=0.1, timeout_seconds=1.5),
+    "dropped connections": FaultConfig(seed=8, drop_rate=0.15),
+    "per-record failures": FaultConfig(seed=5, record_failure_rate=0.15),
+}
+
+
+def boxes(faults: FaultConfig | None) -> Sandboxes:
+    world = World(seed=12, size=120, now=NOW)
+    hubspot = HubSpotSandbox(world, faults=faults)
+    salesforce = SalesforceSandbox(world, faults=faults)
+    hubspot.start()
+    salesforce.start()
+    return Sandboxes(world, hubspot, salesforce)
+
+
+def config(sandboxes: Sandboxes, tmp_path: Path, name: str,
+           monkeypatch: pytest.MonkeyPatch) -> LoadedConfig:
+    data: dict[str, Any] = sandbox_config_data(
+        sandboxes, f"sqlite:///{tmp_path / (name + '.db')}", monkeypatch)
+    for connector in data["connectors"]:
+        connector["timeout_seconds"] = 0.5  # below the sandbox's injected 1.5 s stall
+    return write_config(tmp_path / f"{name}.yaml", data)
+
+
+def sync(loaded: LoadedConfig) -> RunSummary:
+    with Runtime(loaded) as runtime:
+        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """(the CRMs' state before any sync, after a fault-free sync)."""
+    clean = boxes(None)
+    try:
+        original = state_of(clean)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            sync(config(clean, tmp_path_factory.mktemp("clean"), "clean", monkeypatch))
+        return original, state_of(clean)
+    finally:
+        clean.hubspot.stop()
+        clean.salesforce.stop()
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_faults_end_in_the_fault_free_state(scenario: str,
+                                            reference: tuple[dict[Any, Any], dict[Any, Any]],
+                                            tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    original, expected = reference
+    faulty = boxes(SCENARIOS[scenario])
+    try:
+        loaded = config(faulty, tmp_path, "faulty", monkeypatch)
+        first = sync(loaded)
+        injected = faulty.hubspot.faults.counts() + faulty.salesforce.faults.counts()  # type: ignore[attr-defined]
+        assert sum(injected.values()) > 0, "the scenario injected nothing"
+        # Faults off (the outage is over): replay what was parked, then sync again.
+        for sandbox in (faulty.hubspot, faulty.salesforce):
+            sandbox.faults.config = FaultConfig()  # type: ignore[attr-defined]
+        with Runtime(loaded) as runtime:
+            store = runtime.require_store()
+            parked = len(dead_letters.open_letters(store))
+            replay_dead_letters(loaded, store, runtime.connectors, NOW)
+            assert dead_letters.open_letters(store) == []
+        sync(loaded)
+        got = state_of(faulty)
+        with Runtime(loaded) as runtime:
+            trail = runtime.require_store().audit_rows()
+    finally:
+        faulty.hubspot.stop()
+        faulty.salesforce.stop()
+    if scenario == "per-record failures":
+        assert parked > 0 and sum(first.failures.values()) == parked
+    assert got == expected
+    key = lambda r: (r["run_id"], r["connector"], r["record_id"], r["field"])  # noqa: E731
+    intents = {key(r) for r in trail if r["outcome"] == "intent"}
+    assert intents <= {key(r) for r in trail if r["outcome"] != "intent"}
+    decided: dict[tuple[str, str, str], set[Any]] = {}
+    for row in trail:
+        if row["outcome"] == "intent":
+            decided.setdefault((row["connector"], row["record_id"], row["field"]),
+                               set()).add(canonical(row["new_value"]))
+    for where, value in got.items():
+        if value != original[where]:
+            assert value in decided.get(where, set()), where
