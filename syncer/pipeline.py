@@ -137,17 +137,16 @@ class Sync:
         budget.ensure(connector.api_calls, 1)
         for page in connector.people(people_cursor - CURSOR_OVERLAP if people_cursor
                                      else None):
-            if people_cursor is not None:  # drop what the overlap hands back unchanged
-                known = self.store.updated_at_of(name, [p.record_id for p in page])
-                page = [p for p in page if p.updated_at is None
-                        or known.get(p.record_id) != p.updated_at]
+            stamps = [p.updated_at for p in page if p.updated_at is not None]
+            if stamps:
+                newest = max(newest, *stamps) if newest else max(stamps)
+            if people_cursor is not None:  # drop re-reads that change nothing
+                same = self.store.unchanged(name, page)
+                page = [p for p in page if p.record_id not in same]
             keys = [person_key(p) for p in page]
             with self.store.transaction() as tx:
                 self.store.save_records(tx, page, keys, self.now)
             self.touched.update(keys)
-            stamps = [p.updated_at for p in page if p.updated_at is not None]
-            if stamps:
-                newest = max(newest, *stamps) if newest else max(stamps)
             self.summary.records_pulled[name] += len(keys)
             if self.should_stop():
                 raise SyncStopped
@@ -364,7 +363,8 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
             sync.pull(name)
         if not dry_run:
             reconcile_interrupted_writes(
-                store, selected, {n: loaded.connector(n).fields.owner for n in selected}, now)
+                store, selected, {n: loaded.connector(n).fields.owner for n in selected}, now,
+                summary.run_id)
         for name, connector in connectors.items():
             sync.budgets[name].ensure(connector.api_calls, 2)
             sync.directories[name] = OwnerDirectory.build(connector.owners())

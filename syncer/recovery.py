@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from syncer.store import routing as routing_store
@@ -29,10 +29,23 @@ RECOVERED = "recovered: the write reached the CRM before its run was interrupted
 LOST = "interrupted before the write reached the CRM; the next diff writes it again"
 
 
-def orphan_intents(store: Store, connectors: Sequence[str]) -> list[dict[str, Any]]:
-    """Intent rows of these connectors that have no outcome row."""
+def unfinished_runs(store: Store, current_run: str) -> list[str]:
+    """Runs that may have left intents open: killed ones still say `running`, and a run
+    that failed may have died inside a CRM call. (Runs end their writes with outcomes.)"""
+    with store.engine.connect() as connection:
+        return list(connection.execute(select(t.runs.c.run_id).where(
+            t.runs.c.status.in_(("running", "failed")),
+            t.runs.c.run_id != current_run)).scalars())
+
+
+def orphan_intents(store: Store, connectors: Sequence[str],
+                   runs: Sequence[str]) -> list[dict[str, Any]]:
+    """Intent rows of these connectors and runs that have no outcome row."""
+    if not runs:
+        return []
     outcome = aliased(t.audit)
     query = select(t.audit).where(
+        t.audit.c.run_id.in_(list(runs)),
         t.audit.c.outcome == "intent", t.audit.c.connector.in_(list(connectors)),
         ~exists().where(and_(outcome.c.run_id == t.audit.c.run_id,
                              outcome.c.connector == t.audit.c.connector,
@@ -44,10 +57,14 @@ def orphan_intents(store: Store, connectors: Sequence[str]) -> list[dict[str, An
 
 
 def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_fields:
-                                 dict[str, str | None], now: datetime) -> int:
-    """Close every orphan intent with its real outcome; returns how many were closed."""
-    orphans = orphan_intents(store, connectors)
+                                 dict[str, str | None], now: datetime,
+                                 current_run: str) -> int:
+    """Close every orphan intent with its real outcome; returns how many were closed.
+    Killed runs (`running`) are marked `interrupted` once nothing of theirs is open."""
+    runs = unfinished_runs(store, current_run)
+    orphans = orphan_intents(store, connectors, runs)
     if not orphans:
+        _mark_interrupted(store, runs, connectors)
         return 0
     current: dict[tuple[str, str], dict[str, Any]] = {}
     with store.engine.connect() as connection:
@@ -76,4 +93,25 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
         store.record_write(tx, written_rows)
         routing_store.mark_owner_written(tx, owners, now)
     log.warning("recovery.reconciled", intents=len(orphans), landed=len(written_rows))
+    _mark_interrupted(store, runs, connectors)
     return len(orphans)
+
+
+def _mark_interrupted(store: Store, runs: Sequence[str], connectors: Sequence[str]) -> None:
+    """A killed run's intents on these connectors are all closed now; once none of its
+    intents anywhere is open, it stops being a candidate."""
+    if not runs:
+        return
+    every = [name for (name,) in _connector_names(store)]
+    done = [run for run in runs if not orphan_intents(store, every, [run])]
+    if done:
+        with store.transaction() as tx:
+            tx.execute(update(t.runs).where(t.runs.c.run_id.in_(done),
+                                            t.runs.c.status == "running")
+                       .values(status="interrupted"))
+
+
+def _connector_names(store: Store) -> list[tuple[str]]:
+    with store.engine.connect() as connection:
+        return [(name,) for name in connection.execute(
+            select(t.audit.c.connector).distinct()).scalars()]

@@ -116,18 +116,23 @@ class Store:
         with self.engine.connect() as connection:
             return sorted(connection.execute(query).scalars())
 
-    def updated_at_of(self, connector: str, record_ids: Sequence[str]) -> dict[str, datetime]:
-        """Stored modification times of these records (as the CRM stamped them)."""
-        found: dict[str, datetime] = {}
+    def unchanged(self, connector: str, people: Sequence[Person]) -> set[str]:
+        """Ids of these records whose stored copy already holds the same person fields and
+        CRM values: re-reads (cursor overlap, or the echo of syncer's own writes, which bump
+        the CRM's modification time) that change nothing."""
+        by_id = {p.record_id: p for p in people}
+        same: set[str] = set()
         with self.engine.connect() as connection:
-            for chunk in _chunks(list(record_ids)):
+            for chunk in _chunks(list(by_id)):
                 for row in connection.execute(select(
-                        t.records.c.record_id, t.records.c.updated_at).where(
+                        t.records.c.record_id, t.records.c.fields, t.records.c.crm_values).where(
                         t.records.c.connector == connector,
                         t.records.c.record_id.in_(list(chunk)))):
-                    if row.updated_at is not None:
-                        found[row.record_id] = _utc(row.updated_at)  # type: ignore[assignment]
-        return found
+                    person = by_id[row.record_id]
+                    fields = {f: getattr(person, f) for f in _PERSON_FIELDS}
+                    if row.fields == fields and row.crm_values == dict(person.crm_values):
+                        same.add(row.record_id)
+        return same
 
     def person_keys_of(self, connector: str, record_ids: Sequence[str]) -> set[str]:
         """The person keys of these records of one connector (unknown ids are skipped)."""

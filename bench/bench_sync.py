@@ -1,0 +1,157 @@
+"""Full and incremental sync against sandboxes that enforce the documented limits.
+
+    python bench/bench_sync.py --people 100000
+
+The sandboxes run in this process (HubSpot at 190 requests per 10 s, Salesforce
+collections of 200); each sync runs as `syncer sync --once` in a child process, so its wall
+time and peak memory are syncer's own. Reported per run: API calls against the minimum
+possible (every read and write at the API's largest page or batch), wall time against the
+minimum HubSpot's rate limit allows, 429s received, peak RSS. The incremental run follows
+after 1% of the people were edited in each CRM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.salesforce.sandbox import SalesforceSandbox
+from connectors.sandbox_world import World
+from syncer.store.repository import Store
+
+REPO = Path(__file__).resolve().parents[1]
+HUBSPOT_PER_SECOND = 19.0  # 190 requests per rolling 10 s
+
+
+def write_config(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSandbox) -> Path:
+    data: dict[str, Any] = yaml.safe_load((REPO / "config" / "syncer.example.yaml").read_text())
+    data["model"] = str(REPO / "config" / "model.example.yaml")
+    data["state"] = {"url": f"sqlite:///{folder / 'state.db'}"}
+    data["log_level"] = os.environ.get("BENCH_LOG_LEVEL", "warning")
+    data.pop("health", None)
+    for connector, sandbox in zip(data["connectors"], (hubspot, salesforce), strict=True):
+        connector.pop("sandbox", None)
+        connector["base_url"] = sandbox.base_url
+        if sandbox.ca_file:
+            connector["ca_file"] = sandbox.ca_file
+        connector["credentials"] = {}
+        for key, value in sandbox.credentials.items():
+            variable = f"BENCH_{connector['name'].upper()}_{key.upper()}"
+            os.environ[variable] = value
+            connector["credentials"][key] = {"env": variable}
+    path = folder / "syncer.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_sync(config: Path, as_of: datetime) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one `syncer sync --once` child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "syncer.cli", "sync", "--once", "--as-of",
+                    as_of.isoformat(), "--config", str(config)], check=False,
+                   stdout=None if os.environ.get("BENCH_LOG_LEVEL") else subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def last_run(state: Path) -> dict[str, Any]:
+    store = Store.open(f"sqlite:///{state}")
+    try:
+        run = store.runs(limit=1)[0]
+        return {"status": run.status, **dict(run.stats)}
+    finally:
+        store.close()
+
+
+def minimum_calls(stats: dict[str, Any], hubspot_events: int, salesforce_rows: dict[str, int]
+                  ) -> dict[str, int]:
+    """Reads and writes at the largest page / batch each API allows, plus the fixed calls
+    (owners, and for Salesforce sign-in, describe of Lead and Contact, users)."""
+    pulled = stats.get("records_pulled", {})
+    written = stats.get("records_written", {})
+    hubspot = (math.ceil(pulled.get("hubspot", 0) / 100) + math.ceil(hubspot_events / 1000)
+               + math.ceil(written.get("hubspot", 0) / 100) + 2)
+    salesforce = (sum(math.ceil(n / 2000) for n in salesforce_rows.values())
+                  + math.ceil(written.get("salesforce", 0) / 200) + 4)
+    return {"hubspot": max(hubspot, 1), "salesforce": max(salesforce, 1)}
+
+
+def report(name: str, wall: float, peak: float, stats: dict[str, Any],
+           minimum: dict[str, int]) -> list[str]:
+    calls = stats.get("api_calls", {})
+    limited = stats.get("api_rate_limited", {})
+    hub_min_wall = minimum["hubspot"] / HUBSPOT_PER_SECOND
+    lines = [f"{name}: status {stats['status']}, wall {wall:.1f} s "
+             f"(HubSpot rate-limit minimum {hub_min_wall:.1f} s: {wall / hub_min_wall:.2f}x), "
+             f"peak RSS {peak:.0f} MB, 429s {sum(limited.values())}"]
+    for crm in ("hubspot", "salesforce"):
+        used = calls.get(crm, 0)
+        lines.append(f"  {crm:<10} calls {used:>6} / minimum {minimum[crm]:>6} = "
+                     f"{used / minimum[crm]:.3f}x; pulled {stats['records_pulled'].get(crm, 0)}"
+                     f" records, wrote {stats['records_written'].get(crm, 0)}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    started = time.monotonic()
+    world = World(args.seed, args.people, now)
+    hubspot, salesforce = HubSpotSandbox(world), SalesforceSandbox(world)
+    hubspot.start()
+    salesforce.start()
+    print(f"sandboxes for {args.people} people ready in {time.monotonic() - started:.1f} s",
+          flush=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            config = write_config(folder, hubspot, salesforce)
+            wall, peak = run_sync(config, now)
+            stats = last_run(folder / "state.db")
+            events = stats["activities_pulled"].get("hubspot", 0)
+            rows = {"people": stats["records_pulled"].get("salesforce", 0),
+                    "activities": stats["activities_pulled"].get("salesforce", 0)}
+            lines = report("full sync", wall, peak, stats, minimum_calls(stats, events, rows))
+            print("\n".join(lines), flush=True)
+
+            rng = random.Random(args.seed)
+            hub_records = hubspot.records()
+            sf_records = salesforce.records()
+            for record in rng.sample(hub_records, max(1, len(hub_records) // 100)):
+                hubspot.edit(str(record["id"]), "jobtitle", "VP Marketing")
+            for record in rng.sample(sf_records, max(1, len(sf_records) // 100)):
+                salesforce.edit(str(record["Id"]), "Title", "VP Marketing")
+            time.sleep(1.1)
+            wall2, peak2 = run_sync(config, now)
+            stats2 = last_run(folder / "state.db")
+            rows2 = {"people": stats2["records_pulled"].get("salesforce", 0),
+                     "activities": stats2["activities_pulled"].get("salesforce", 0)}
+            lines2 = report("incremental sync after 1% changed", wall2, peak2, stats2,
+                            minimum_calls(stats2, stats2["activities_pulled"].get("hubspot", 0),
+                                          rows2))
+            print("\n".join(lines2), flush=True)
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+if __name__ == "__main__":
+    main()
