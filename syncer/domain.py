@@ -38,10 +38,26 @@ class ActivityType(StrEnum):
 
 
 class Stage(StrEnum):
-    """Lifecycle stages in funnel order; `rank` gives the order."""
+    """Lifecycle stages in funnel order; `rank` gives the order.
 
+    The ladder is subscriber, lead, MQL, SAL, SQL, opportunity, customer. Two stages sit
+    off the ladder and rank where they do so that "a higher rank is further along" stays
+    true for everything that compares ranks (never-backwards, routing's `assign_at`, the
+    pipeline's "furthest stage known"):
+
+    - DISQUALIFIED ranks first (0): it is an exit, not progress; nothing routes it, and any
+      other stage a CRM reports outranks it. The core puts a person there only by a
+      disqualify rule (a person may also set it in a CRM that maps it).
+    - RECYCLED ranks between LEAD and MQL: someone who was qualified once and went cold is
+      further along than a fresh lead (scoring a LEAD does not undo it) but is not
+      qualified (not routed); qualifying again moves them up to MQL. The core puts a person
+      there only by a recycle rule.
+    """
+
+    DISQUALIFIED = "disqualified"
     SUBSCRIBER = "subscriber"
     LEAD = "lead"
+    RECYCLED = "recycled"
     MQL = "mql"
     SAL = "sal"
     SQL = "sql"

@@ -67,10 +67,26 @@ def test_example_model_loads_with_the_sandbox_reps() -> None:
     emails = [rep.email for rep in model.routing.reps]
     assert len(emails) == 8 and "olga.petrova@syncer-sandbox.test" in emails
     assert sorted(rep.weight for rep in model.routing.reps) == [1, 1, 1, 1, 1, 1, 2, 2]
-    assert model.engagement.half_life_days == 30
-    assert {r.activity for r in model.engagement.rules if r.points < 0} == {
-        ActivityType.UNSUBSCRIBE, ActivityType.EMAIL_BOUNCE}
     assert model.plan.assign_at is Stage.MQL
+
+
+def test_example_model_uses_the_lifecycle_features_admins_expect() -> None:
+    model = load_model(EXAMPLE)
+    engagement, lifecycle = model.engagement, model.lifecycle
+    assert engagement.decay_steps is not None and engagement.half_life_days is None
+    assert [s.factor for s in engagement.decay_steps] == [1.0, 0.7, 0.4, 0.2]
+    negatives = {r.activity for r in engagement.rules if r.points < 0}
+    assert negatives == {ActivityType.UNSUBSCRIBE, ActivityType.EMAIL_BOUNCE,
+                         ActivityType.PAGE_VIEW, None}  # careers pages; None: inactivity
+    assert ActivityType.EMAIL_OPEN not in engagement.engaged()
+    assert [(r.from_, r.inactive_days, r.to) for r in lifecycle.recycle] == [
+        (("mql",), 90.0, "recycled")]
+    competitor = lifecycle.disqualify[0]
+    assert competitor.id == "competitor"
+    assert competitor.email_domain_in == ("leadscorely.com", "routewise.io")
+    assert lifecycle.keep_disqualified is True
+    assert ActivityType.NEWSLETTER_SIGNUP in lifecycle.subscriber_activities
+    assert model.qualification.mode == "total" and model.qualification.mql_score == 30
 
 
 def test_version_depends_on_content_only() -> None:
@@ -172,9 +188,17 @@ def test_unknown_key_suggests_the_right_one() -> None:
 
 def test_missing_required_key() -> None:
     raw = data()
+    del raw["fit"]["grades"]
+    message = str(problems_of(raw))
+    assert "fit.grades: is required but missing. Fix: add `grades:`" in message
+
+
+def test_total_mode_needs_mql_score() -> None:
+    raw = data()
     del raw["qualification"]["mql_score"]
     message = str(problems_of(raw))
-    assert "qualification.mql_score: is required but missing. Fix: add `mql_score:`" in message
+    assert "qualification: `mql_score` is required with `mode: total` (the default)" in message
+    assert "Fix: add `mql_score: 30` under qualification, or set `mode: matrix`" in message
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -314,3 +338,248 @@ def test_example_model_qualifies_a_plausible_share_of_the_sandbox_world() -> Non
     mql_share = stages.count(Stage.MQL) / len(stages)
     assert 0.10 <= mql_share <= 0.25
     assert 0.01 <= stages.count(Stage.SQL) / len(stages) <= 0.10
+
+
+# ---------------------------------------------------------------- later features: errors
+
+INACTIVE = {"id": "quiet", "inactive_days": 60, "points": -5}
+BANDS = [{"band": "1", "min": 20}, {"band": "2", "min": 5}, {"band": "3", "min": -100}]
+
+
+def matrix(cells: list[Any], bands: list[dict[str, Any]] | None = None,
+           **qualification: Any) -> dict[str, Any]:
+    raw = data(**{"qualification": {"mode": "matrix", "matrix": cells, **qualification}})
+    raw["engagement"]["bands"] = BANDS if bands is None else bands
+    return raw
+
+
+@pytest.mark.parametrize(("changes", "path", "expected"), [
+    # engagement rules: activity or inactivity, and what goes with each
+    ({"engagement.rules.0.activity": None}, "engagement.rules[0] (rule 'pricing')",
+     "needs exactly one of `activity` (points per activity) or `inactive_days`"),
+    ({"engagement.rules.0.inactive_days": 30}, "engagement.rules[0]",
+     "needs exactly one of `activity`"),
+    ({"engagement.rules": [dict(INACTIVE, points=5)]}, "engagement.rules[0] (rule 'quiet')",
+     "an inactivity rule must give negative points, got 5. Fix: write e.g. `points: -10`"),
+    ({"engagement.rules": [dict(INACTIVE, max_points=5, where={"url": "x"})]},
+     "engagement.rules[0]", "where, max_points do not apply to an inactivity rule"),
+    ({"engagement.rules": [dict(INACTIVE), {"id": "x", "activity": "email_open",
+                                            "points": -1}]},
+     "(top level)", "engagement.rules (quiet) measure time since the last engagement, but "
+     "nothing counts as engagement"),
+    ({"engagement.rules.0.inactive_days": 0, "engagement.rules.0.activity": None},
+     "engagement.rules[0].inactive_days", "> 0"),
+    # caps
+    ({"engagement.rules.0.max_count": 2,
+      "engagement.rules.0.max_points_per": {"days": 7, "points": 10}},
+     "engagement.rules[0]", "use `max_count` or `max_points_per`, not both"),
+    ({"engagement.rules.0.max_points_per": {"days": 0, "points": 10}},
+     "engagement.rules[0].max_points_per.days", "> 0"),
+    ({"engagement.rules.0.max_points_per": {"days": 7}},
+     "engagement.rules[0].max_points_per.points", "is required but missing"),
+    ({"engagement.rules.0.max_points_per": {"days": 7, "points": 3, "weeks": 1}},
+     "engagement.rules[0].max_points_per.weeks", "remove it or use one of: days, points"),
+    # decay
+    ({"engagement.decay_steps": [{"max_age_days": 7, "factor": 1}]}, "engagement",
+     "give `half_life_days` or `decay_steps`, not both"),
+    ({"engagement.half_life_days": None,
+      "engagement.decay_steps": [{"max_age_days": 30, "factor": 1},
+                                 {"max_age_days": 7, "factor": 0.5}]},
+     "engagement", "decay_steps must have strictly rising max_age_days (got [30.0, 7.0])"),
+    ({"engagement.half_life_days": None,
+      "engagement.decay_steps": [{"max_age_days": 7, "factor": 0.5},
+                                 {"max_age_days": 30, "factor": 0.8}]},
+     "engagement", "decay_steps factors must not rise with age (got [0.5, 0.8])"),
+    ({"engagement.half_life_days": None,
+      "engagement.decay_steps": [{"max_age_days": 7, "factor": 1.5}]},
+     "engagement.decay_steps[0].factor", "<= 1"),
+    ({"engagement.half_life_days": None, "engagement.decay_steps": []},
+     "engagement.decay_steps", "must list at least 1 item(s)"),
+    # what counts as engagement, bands
+    ({"engagement.engaged_activities": ["page_view", "web_visit"]},
+     "engagement.engaged_activities", "unknown activity type 'web_visit'"),
+    ({"engagement.bands": [{"band": "1", "min": 0}, {"band": "2", "min": 5}]},
+     "engagement", "engagement bands must be listed from best to worst"),
+    ({"engagement.bands": [{"band": "1", "min": 5}, {"band": "1", "min": 0}]},
+     "engagement", "duplicate engagement band: 1"),
+    # qualification modes
+    ({"qualification.mode": "points"}, "qualification.mode", "'total' or 'matrix'"),
+    ({"qualification.matrix": ["A1"]}, "qualification",
+     "`matrix` is only used with `mode: matrix`"),
+    ({"qualification": {"mode": "matrix", "matrix": ["A1"], "mql_score": 5, "min_fit": 1}},
+     "qualification", "mql_score, min_fit not used with `mode: matrix`"),
+    ({"qualification": {"mode": "matrix"}}, "qualification",
+     "`mode: matrix` needs `matrix`: the cells that qualify"),
+    ({"qualification": {"mode": "matrix", "matrix": ["A1"]}}, "(top level)",
+     "qualification.mode is matrix but engagement.bands is missing"),
+    # lifecycle
+    ({"lifecycle": {"subscriber_activities": ["newsletter"]}},
+     "lifecycle.subscriber_activities", "did you mean 'newsletter_signup'?"),
+    ({"lifecycle": {"recycle": [{"id": "r", "from": ["mql"], "inactive_days": 90,
+                                 "to": "mql"}]}}, "lifecycle.recycle[0].to (rule 'r')",
+     "input should be 'subscriber', 'lead' or 'recycled'"),
+    ({"lifecycle": {"recycle": [{"id": "r", "from": ["sql"], "inactive_days": 90,
+                                 "to": "lead"}]}}, "lifecycle.recycle[0].from[0] (rule 'r')",
+     "input should be 'lead', 'recycled' or 'mql'"),
+    ({"lifecycle": {"recycle": [{"id": "r", "from": ["lead", "mql"], "inactive_days": 90,
+                                 "to": "recycled"}]}}, "lifecycle.recycle[0] (rule 'r')",
+     "`to: recycled` is not earlier in the funnel than lead"),
+    ({"lifecycle": {"recycle": [{"id": "r", "from": [], "inactive_days": 90,
+                                 "to": "lead"}]}}, "lifecycle.recycle[0].from",
+     "must list at least 1 item(s)"),
+    ({"lifecycle": {"recycle": [{"id": "r", "from": ["mql"], "inactive_days": -1,
+                                 "to": "lead"}]}}, "lifecycle.recycle[0].inactive_days", "> 0"),
+    ({"lifecycle": {"recycle": [{"id": "r", "from": ["mql"], "inactive_days": 9,
+                                 "to": "lead"}] * 2}}, "lifecycle", "duplicate recycle rule id: r"),
+    ({"lifecycle": {"recycle": [{"id": "r", "form": ["mql"], "inactive_days": 9,
+                                 "to": "lead"}]}}, "lifecycle.recycle[0].form",
+     "did you mean `from`?"),
+    ({"lifecycle": {"disqualify": [{"id": "d"}]}}, "lifecycle.disqualify[0] (rule 'd')",
+     "a disqualify rule needs exactly one of `field` (with one condition, as in fit rules) "
+     "or `activity`"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "field": "email", "activity": "email_bounce",
+                                    "email_domain_in": ["x.io"]}]}}, "lifecycle.disqualify[0]",
+     "needs exactly one of `field`"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "activity": "email_bounce", "missing": True}]}},
+     "lifecycle.disqualify[0]", "an activity disqualify rule takes no person condition"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "field": "email", "where": {"a": "b"},
+                                    "email_domain_in": ["x.io"]}]}},
+     "lifecycle.disqualify[0]", "`where` applies only with `activity`"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "field": "title"}]}}, "lifecycle.disqualify[0]",
+     "a disqualify rule needs exactly one condition, found: none"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "field": "company",
+                                    "email_domain_in": ["x.io"]}]}}, "lifecycle.disqualify[0]",
+     "email_domain_in applies only to field 'email'"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "activity": "bounce"}]}},
+     "lifecycle.disqualify[0].activity (rule 'd')", "unknown activity type 'bounce'"),
+    ({"lifecycle": {"disqualify": [{"id": "d", "activity": "email_bounce"}] * 2}},
+     "lifecycle", "duplicate disqualify rule id: d"),
+    ({"lifecycle": {"keep_disqualified": "yes"}}, "lifecycle.keep_disqualified",
+     "write true or false"),
+])
+def test_later_feature_validation(changes: dict[str, Any], path: str, expected: str) -> None:
+    raw = data(**{k: v for k, v in changes.items() if v is not None})
+    for key, value in changes.items():
+        if value is None:  # None means: remove the key
+            node: Any = raw
+            parts = [int(p) if p.isdigit() else p for p in key.split(".")]
+            for part in parts[:-1]:
+                node = node[part]
+            del node[parts[-1]]
+    message = str(problems_of(raw))
+    assert f"{path}:" in message or f"{path} " in message, message
+    assert expected in message, message
+    assert "Fix:" in message
+
+
+@pytest.mark.parametrize(("cells", "bands", "expected"), [
+    (["A1", "A4"], None, "qualification.matrix: unknown cell(s) A4: a cell is a fit grade "
+     "followed by an engagement band. Fix: use cells such as A1, A2, A3, B1"),
+    (["A2"], None, "qualification.matrix lists A2 but not A1: a better fit grade or "
+     "engagement band would qualify less. Fix: add A1"),
+    (["A1", "B1", "B2"], None, "lists B2 but not A2"),
+    (["A11"], [{"band": "1", "min": 9}, {"band": "11", "min": 5}],
+     "lists A11 but not A1"),  # cells split on the defined bands: A + 11
+])
+def test_matrix_cells_are_checked(cells: list[str], bands: list[dict[str, Any]] | None,
+                                  expected: str) -> None:
+    message = str(problems_of(matrix(cells, bands)))
+    assert expected in message and "Fix:" in message
+
+
+def test_ambiguous_matrix_cells_are_rejected() -> None:
+    raw = matrix(["AB1"], bands=[{"band": "B1", "min": 5}, {"band": "1", "min": 0}])
+    raw["fit"]["grades"] = [{"grade": "AB", "min": 10}, {"grade": "A", "min": 0}]
+    message = str(problems_of(raw))
+    assert "cell(s) AB1 can be read as more than one grade and band" in message
+
+
+def test_matrix_accepts_numbers_and_text_for_bands() -> None:
+    model = parse_model(matrix(["A1", "A2", "B1"], bands=[
+        {"band": 1, "min": 20}, {"band": 2, "min": 5}, {"band": 3, "min": -100}]))
+    assert model.matrix_cells == (("A", "1"), ("A", "2"), ("B", "1"))
+    assert model.plan.matrix == frozenset(model.matrix_cells)
+    assert model.plan.bands == (("1", 20.0), ("2", 5.0), ("3", -100.0))
+
+
+def test_later_features_load_and_compile() -> None:
+    raw = matrix(["A1", "A2", "B1"])
+    raw["engagement"].pop("half_life_days")
+    raw["engagement"]["decay_steps"] = [{"max_age_days": 7, "factor": 1},
+                                        {"max_age_days": 30, "factor": 0.5}]
+    raw["engagement"]["rules"] += [
+        {"id": "clicks", "activity": "email_click", "points": 2,
+         "max_points_per": {"days": 7, "points": 4}, "max_points": 10},
+        dict(INACTIVE)]
+    raw["lifecycle"] = {
+        "subscriber_activities": ["newsletter_signup", "email_open"],
+        "recycle": [{"id": "cold", "from": ["mql"], "inactive_days": 60, "to": "recycled"},
+                    {"id": "colder", "from": ["recycled"], "inactive_days": 120, "to": "lead"}],
+        "disqualify": [{"id": "rival", "field": "email", "email_domain_in": ["rival.io"]},
+                       {"id": "bounced", "activity": "email_bounce",
+                        "where": {"reason": "hard"}}],
+        "keep_disqualified": False}
+    model = parse_model(raw)
+    plan = model.plan
+    assert [m.rule_id for m in plan.inactivity] == ["engagement.quiet"]
+    assert [(m.rule_id, m.target) for m in plan.recycle] == [
+        ("lifecycle.recycle.cold", Stage.RECYCLED), ("lifecycle.recycle.colder", Stage.LEAD)]
+    assert plan.disqualify_fields == ("email",)
+    assert plan.disqualify_activities == {ActivityType.EMAIL_BOUNCE}
+    assert plan.engaged == {ActivityType.PRICING_PAGE_VIEW, ActivityType.EMAIL_CLICK}
+    assert plan.tracks_engagement and plan.keep_disqualified is False
+    clicks = next(m for m in plan.engagement if m.rule_id == "engagement.clicks")
+    assert clicks.window == 7 * 86_400 and clicks.window_points == 4
+    assert clicks.horizon == 30 * 86_400  # beyond the last step positive points stop
+    # Defaults written out give the same version; a lifecycle change gives another.
+    again = parse_model({**raw, "lifecycle": {**raw["lifecycle"]}})
+    assert again.version == model.version
+    changed = dict(raw, lifecycle=dict(raw["lifecycle"], keep_disqualified=True))
+    assert parse_model(changed).version != model.version
+
+
+def test_lifecycle_rule_errors_in_a_file_name_the_rule_and_line(tmp_path: pathlib.Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace("      to: recycled",
+                                                       "      to: nurture")
+    line = next(n for n, value in enumerate(text.splitlines(), 1) if "to: nurture" in value)
+    with pytest.raises(ModelError) as info:
+        load_model(write(tmp_path, text))
+    (problem,) = info.value.problems
+    assert problem.startswith(f"line {line}, lifecycle.recycle[0].to (rule 'stale_mql'): ")
+    assert "input should be 'subscriber', 'lead' or 'recycled', got 'nurture'" in problem
+    assert "Fix: use one of the values listed" in problem
+
+
+def test_stage_ranks_keep_the_funnel_order() -> None:
+    ladder = [Stage.SUBSCRIBER, Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL,
+              Stage.OPPORTUNITY, Stage.CUSTOMER]
+    assert [s.rank for s in ladder] == sorted(s.rank for s in ladder)
+    assert Stage.DISQUALIFIED.rank < Stage.SUBSCRIBER.rank
+    assert Stage.LEAD.rank < Stage.RECYCLED.rank < Stage.MQL.rank
+
+
+@pytest.mark.parametrize(("changes", "path", "expected"), [
+    ({"fit.grades": [{"grade": "A", "min": 10}, {"grade": "A", "min": 0}]}, "fit",
+     "duplicate grade: A"),
+    ({"engagement.rules": [BASE["engagement"]["rules"][0]] * 2}, "engagement",
+     "duplicate engagement rule id: pricing"),
+    ({"fit": [1, 2]}, "fit", "must be a mapping (key: value lines), got list"),
+    ({"engagement.rules": "pricing"}, "engagement.rules", "must be a list, got 'pricing'"),
+    ({"engagement.rules.0.where": {"url": ""}}, "engagement.rules[0].where.url",
+     "string should have at least 1 character"),
+    ({"fit.grades.0.grade": "EXCELLENT!"}, "fit.grades[0].grade",
+     "string should have at most 8 characters"),
+])
+def test_shape_errors_name_the_path_and_a_fix(changes: dict[str, Any], path: str,
+                                              expected: str) -> None:
+    message = str(problems_of(data(**changes)))
+    assert f"{path}" in message and expected in message and "Fix:" in message
+
+
+def test_a_file_that_is_not_text_is_reported(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_bytes(b"name: \xff\xfe\x00binary")
+    with pytest.raises(ModelError) as info:
+        load_model(path)
+    assert "cannot read the file (UnicodeDecodeError). Fix: make it a readable UTF-8 text " \
+           "file" in str(info.value)

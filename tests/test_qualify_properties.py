@@ -1,5 +1,7 @@
 """Properties of the core that must hold for every profile, checked with hypothesis on the
-shipped model and on a model that exercises caps, groups and `where` filters."""
+shipped model, on a v1-style model (half-life, caps, groups, `where`), and on a model that
+uses every later feature (matrix qualification, window caps, stepwise decay, inactivity,
+recycle chains, disqualify rules on people and on activities)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
 DAY = 86_400
 
 EXAMPLE = load_model(ROOT / "config" / "model.example.yaml")
+REPS = {"reps": [{"email": "a@x.test", "weight": 3}, {"email": "b@x.test"}]}
 CAPPED = parse_model({
     "name": "capped",
     "fit": {"rules": [
@@ -40,9 +43,48 @@ CAPPED = parse_model({
         {"id": "unsub", "activity": "unsubscribe", "points": -25, "max_count": 1}]},
     "qualification": {"mql_score": 25, "min_fit": 0, "min_engagement": 2,
                       "hand_raise_days": 30},
-    "routing": {"reps": [{"email": "a@x.test", "weight": 3}, {"email": "b@x.test"}]},
+    "routing": REPS,
 })
-MODELS = (EXAMPLE, CAPPED)
+FULL = parse_model({
+    "name": "full",
+    "fit": {"rules": [
+        {"id": "senior", "field": "title", "regex": r"\b(vp|director|ceo)\b", "points": 25},
+        {"id": "size", "field": "employees", "min": 100, "points": 15},
+        {"id": "intern", "field": "title", "contains": ["intern", "student"], "points": -20}],
+        "grades": [{"grade": "A", "min": 30}, {"grade": "B", "min": 15},
+                   {"grade": "C", "min": 0}]},
+    "engagement": {
+        "decay_steps": [{"max_age_days": 3, "factor": 1}, {"max_age_days": 20, "factor": 0.6},
+                        {"max_age_days": 90, "factor": 0.25}],
+        "lookback_days": 120,
+        "bands": [{"band": 1, "min": 12}, {"band": 2, "min": 4}, {"band": 3, "min": -1000}],
+        "rules": [
+            {"id": "pricing", "activity": "pricing_page_view", "points": 12,
+             "max_points_per": {"days": 7, "points": 15}},
+            {"id": "clicks", "activity": "email_click", "points": 4,
+             "max_points_per": {"days": 3.5, "points": 6}, "max_points": 14},
+            {"id": "views", "activity": "page_view", "points": 1.5, "max_count": 4},
+            {"id": "careers", "activity": "page_view", "where": {"url": "/careers"},
+             "points": -4, "max_points_per": {"days": 30, "points": 5}},
+            {"id": "webinar", "activity": "webinar_attendance", "points": 9},
+            {"id": "demo", "activity": "demo_request", "points": 30},
+            {"id": "unsub", "activity": "unsubscribe", "points": -20, "max_count": 1},
+            {"id": "quiet_30", "inactive_days": 30, "points": -4},
+            {"id": "quiet_75", "inactive_days": 75, "points": -6}]},
+    "qualification": {"mode": "matrix", "matrix": ["A1", "A2", "B1", "C1"],
+                      "hand_raise": ["demo_request"], "hand_raise_days": 45},
+    "lifecycle": {
+        "subscriber_activities": ["email_open", "email_click", "newsletter_signup"],
+        "recycle": [
+            {"id": "cold_mql", "from": ["mql"], "inactive_days": 40, "to": "recycled"},
+            {"id": "cold_recycled", "from": ["recycled"], "inactive_days": 100, "to": "lead"}],
+        "disqualify": [
+            {"id": "competitor", "field": "email", "email_domain_in": ["routewise.io"]},
+            {"id": "bounced", "activity": "email_bounce", "where": {"email": "product"}}],
+        "keep_disqualified": False},
+    "routing": REPS,
+})
+MODELS = (EXAMPLE, CAPPED, FULL)
 
 TITLES = ("VP Sales", "Director of Marketing", "Marketing Manager", "Intern", "Student",
           "Founder & CEO", "Software Engineer", "", "Head of Revenue Operations")
@@ -59,16 +101,19 @@ persons = st.builds(
     employees=st.integers(1, 20_000) | st.none(),
     country=st.sampled_from(("United States", "Germany", "Brazil", None)),
 )
-attributes = st.fixed_dictionaries({}, optional={"url": st.sampled_from(URLS),
-                                                 "form": st.sampled_from(FORMS)})
+attributes = st.fixed_dictionaries({}, optional={
+    "url": st.sampled_from(URLS), "form": st.sampled_from(FORMS),
+    "email": st.sampled_from(("Product update", "Monthly newsletter"))})
+#: Some ages from a small set, so that activities at the same instant (ties) occur.
+ages = st.floats(-5 * DAY, 200 * DAY, allow_nan=False) | st.sampled_from(
+    [0.0, 3 * DAY, 3.5 * DAY, 7 * DAY, 40 * DAY])
 
 
 @st.composite
 def activity_lists(draw: st.DrawFn, min_age_days: float = -5.0) -> list[Activity]:
     """Activities from 5 days in the future (ignored) to 200 days back (some out of window)."""
     specs = draw(st.lists(st.tuples(
-        st.sampled_from(list(ActivityType)),
-        st.floats(min_age_days * DAY, 200 * DAY, allow_nan=False),
+        st.sampled_from(list(ActivityType)), ages.filter(lambda a: a >= min_age_days * DAY),
         attributes), max_size=14))
     return [Activity("hubspot", f"a{n}", "1", kind, NOW - timedelta(seconds=age), attrs)
             for n, (kind, age, attrs) in enumerate(specs)]
@@ -81,8 +126,14 @@ def make_profile(person: Person, activities: list[Activity],
 
 
 def only_positive(model: Model, kind: ActivityType) -> bool:
+    """An activity type every rule scores positively and no disqualify rule names."""
     matchers = model.plan.by_activity.get(kind, ())
-    return all(m.points > 0 for m in matchers)
+    return (all(m.points > 0 for m in matchers)
+            and kind not in model.plan.disqualify_activities)
+
+
+def qualified(stage: Stage) -> bool:
+    return stage.rank >= Stage.MQL.rank
 
 
 common = settings(max_examples=150, deadline=None)
@@ -100,17 +151,22 @@ def test_same_input_same_output_whatever_the_activity_order(
 
 @common
 @given(st.sampled_from(MODELS), persons, activity_lists(), st.sampled_from(list(ActivityType)),
-       st.floats(-5 * DAY, 200 * DAY, allow_nan=False), attributes)
+       ages, attributes)
 def test_a_positive_activity_never_lowers_the_score(
         model: Model, person: Person, activities: list[Activity], kind: ActivityType,
         age: float, attrs: dict[str, str]) -> None:
+    """Also with window caps, max_count, max_points, stepwise decay and inactivity rules (a
+    new engagement can only end a period of inactivity)."""
     assume(only_positive(model, kind))
     before = qualify(make_profile(person, activities), model, NOW)
     extra = Activity("hubspot", "extra", "1", kind, NOW - timedelta(seconds=age), attrs)
     after = qualify(make_profile(person, [*activities, extra]), model, NOW)
     assert after.engagement_points >= before.engagement_points - 1e-9
     assert after.score >= before.score
-    assert after.stage.rank >= before.stage.rank or before.stage is Stage.SQL
+    # Qualified stays qualified (LEAD and SUBSCRIBER are both "not yet": a first newsletter
+    # sign-up makes a LEAD without activity a SUBSCRIBER).
+    assert qualified(after.stage) or not qualified(before.stage)
+    assert (after.stage is Stage.DISQUALIFIED) == (before.stage is Stage.DISQUALIFIED)
 
 
 @common
@@ -118,9 +174,9 @@ def test_a_positive_activity_never_lowers_the_score(
        st.floats(0, 120 * DAY, allow_nan=False))
 def test_time_passing_never_raises_the_score(
         model: Model, person: Person, activities: list[Activity], later: float) -> None:
-    """Without new activities the score can only fall as `now` moves on. Exception by
-    design: a negative activity leaving the lookback window stops counting, so those
-    cases are excluded."""
+    """Without new activities the score can only fall as `now` moves on (decay, fixed
+    windows, inactivity). Exception by design: a negative activity leaving the lookback
+    window stops counting, so those cases are excluded."""
     lookback = model.plan.lookback_seconds
     then = NOW + timedelta(seconds=later)
     for activity in activities:
@@ -136,20 +192,37 @@ def test_time_passing_never_raises_the_score(
 
 @common
 @given(st.sampled_from(MODELS), persons, activity_lists(), st.sampled_from(list(Stage)))
-def test_stage_never_regresses_and_sales_stages_are_kept(
+def test_stage_never_regresses_without_a_recycle_rule_and_sales_stages_are_kept(
         model: Model, person: Person, activities: list[Activity], current: Stage) -> None:
     decision = qualify(make_profile(person, activities, current), model, NOW)
-    assert decision.stage.rank >= current.rank
+    lifecycle = [r for r in decision.reasons if r.rule_id.startswith("lifecycle.")]
     if current in SALES_OWNED_STAGES:
         assert decision.stage is current
         assert decision.reasons[-1].rule_id in ("lifecycle.sales_owned", "stage.sql")
+        return
+    recycled = [r for r in lifecycle if r.rule_id.startswith("lifecycle.recycle.")]
+    disqualified = [r for r in lifecycle if r.rule_id.startswith("lifecycle.disqualify.")]
+    if decision.stage is Stage.DISQUALIFIED:
+        # An exit, not a step back: only a disqualify rule (or keeping it) puts one there.
+        assert disqualified or current is Stage.DISQUALIFIED
+    elif decision.stage.rank < current.rank:
+        assert recycled, decision.reasons
+        rules = {m.rule_id: m for m in model.plan.recycle}
+        assert rules[recycled[-1].rule_id].target is decision.stage
+    else:
+        assert not disqualified
+    for reason in recycled:
+        assert reason.detail.split(":")[0].split(" -> ")[1] in ("RECYCLED", "LEAD",
+                                                                 "SUBSCRIBER")
 
 
 @common
-@given(st.sampled_from(MODELS), persons, activity_lists(), st.integers(1, 300))
+@given(st.sampled_from(MODELS), persons, activity_lists(), st.integers(1, 300),
+       st.sampled_from([None, *Stage]))
 def test_every_point_is_accounted_for(model: Model, person: Person,
-                                      activities: list[Activity], limit: int) -> None:
-    decision = qualify(make_profile(person, activities), model, NOW)
+                                      activities: list[Activity], limit: int,
+                                      current: Stage | None) -> None:
+    decision = qualify(make_profile(person, activities, current), model, NOW)
     fit = math.fsum(r.points for r in decision.reasons if r.rule_id.startswith("fit."))
     engagement = math.fsum(r.points for r in decision.reasons
                            if r.rule_id.startswith("engagement."))
@@ -161,6 +234,13 @@ def test_every_point_is_accounted_for(model: Model, person: Person,
     assert all(r.points == 0 for r in decision.reasons
                if not r.rule_id.startswith(("fit.", "engagement.")))
     assert sum(r.rule_id.startswith("stage.") for r in decision.reasons) == 1
+    # Reasons come in order: fit, engagement, the one stage reason, lifecycle reasons.
+    kinds = [r.rule_id.split(".")[0] for r in decision.reasons]
+    assert kinds == sorted(kinds, key=["fit", "engagement", "stage", "lifecycle"].index)
+    # Every engagement reason for activities cites its latest activity and its date.
+    for reason in decision.reasons:
+        if reason.rule_id.startswith("engagement.") and reason.evidence_at is not None:
+            assert reason.evidence_at.date().isoformat() in reason.detail
     assert len(summarize(decision, limit)) <= limit
 
 

@@ -2,7 +2,8 @@
 
 No I/O (except `load_model` reading the model file), no clock reads, no globals, no
 randomness: the same profile, model and time always give the same decision, so decisions
-can be replayed from the audit log and compared across model versions.
+can be replayed from the audit log and compared across model versions (`syncer model
+diff` does exactly that).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from datetime import datetime
 
 from syncer.domain import Decision, Profile
 from syncer.qualify.explain import breakdown, summarize
-from syncer.qualify.lifecycle import latest_hand_raise, scored_stage, settle_stage
+from syncer.qualify.lifecycle import scored_stage, settle_stage
 from syncer.qualify.model import Model, ModelError, load_model, parse_model
 from syncer.qualify.routing import route
-from syncer.qualify.scoring import engagement_points, fit_grade, fit_points
+from syncer.qualify.scoring import engagement_from, fit_from, fit_grade, person_values, scan
 
 __all__ = [
     "Model", "ModelError", "breakdown", "load_model", "parse_model", "qualify", "route",
@@ -27,22 +28,24 @@ def qualify(profile: Profile, model: Model, now: datetime) -> Decision:
 
     The decision keeps the profile's current owner; assigning one is `route`'s job. Every
     point is one Reason: sum of reason points == fit_points + engagement_points, and
-    score == round(fit_points + engagement_points).
+    score == round(fit_points + engagement_points). Reasons come in this order: fit rules,
+    engagement rules (inactivity last), exactly one "stage.*" reason (what the score
+    earns), then any "lifecycle.*" reasons (why the final stage differs from it).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     plan = model.plan
     now_ts = now.timestamp()
-    fit, fit_reasons = fit_points(profile, plan)
-    engagement, engagement_reasons = engagement_points(profile, plan, now_ts)
+    found = scan(profile, plan, now_ts)
+    values = person_values(profile, plan.person_fields)
+    fit, fit_reasons = fit_from(values, plan)
+    engagement, engagement_reasons = engagement_from(found, plan, now_ts)
     score = round(fit + engagement)
-    raised = latest_hand_raise(profile, plan, now_ts)
-    scored, stage_reason = scored_stage(score, fit, engagement, raised, plan)
-    stage, kept_reason = settle_stage(scored, profile.current_stage)
-    reasons = (*fit_reasons, *engagement_reasons, stage_reason)
-    if kept_reason is not None:
-        reasons += (kept_reason,)
+    grade = fit_grade(fit, plan)
+    scored, stage_reason = scored_stage(score, fit, engagement, grade, found, plan)
+    stage, lifecycle_reasons = settle_stage(scored, profile, plan, found, now_ts, values)
     return Decision(
         key=profile.key, score=score, fit_points=fit, engagement_points=engagement,
-        fit_grade=fit_grade(fit, plan), stage=stage, owner_email=profile.owner_email,
-        reasons=reasons, model_version=model.version)
+        fit_grade=grade, stage=stage, owner_email=profile.owner_email,
+        reasons=(*fit_reasons, *engagement_reasons, stage_reason, *lifecycle_reasons),
+        model_version=model.version)

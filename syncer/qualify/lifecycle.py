@@ -1,15 +1,39 @@
-"""Which lifecycle stage a score earns, and the rule that stages never move backwards.
+"""Which lifecycle stage a person gets: what the score earns, then the lifecycle rules.
 
-Scoring proposes a stage (SQL on a recent hand-raise, MQL on enough score and fit, LEAD
-otherwise); the lifecycle then keeps what is already known: a person never goes back to an
-earlier stage, and a stage owned by sales (SAL and later) is never changed by scoring,
-because a rep has taken the person on and the CRM's stage is now the rep's call.
+Scoring proposes a stage: SQL on a recent hand-raise; MQL when the total (or the fit x
+engagement matrix cell) qualifies; SUBSCRIBER when every activity is a subscriber activity
+(newsletter sign-up, email); LEAD otherwise. The lifecycle then decides, in this order:
+
+1. a stage owned by sales (SAL and later) is kept: a rep has taken the person on and the
+   CRM's stage is now the rep's call;
+2. a disqualify rule that holds makes the person DISQUALIFIED (even over a hand-raise: a
+   competitor asking for a demo is still a competitor);
+3. a DISQUALIFIED person stays so (unless `keep_disqualified: false`): scoring does not
+   bring back someone taken out of the funnel; a person changing the CRM stage by hand does;
+4. otherwise the later of the current and the scored stage: never backwards...
+5. ...except by a recycle rule: people at its `from` stages with no engagement for its
+   `inactive_days` move back to its `to` stage. Rules apply in order, each at most once,
+   to the stage reached so far; this also catches someone whose score says MQL although
+   they went quiet long ago, so they do not become MQL for one run and flip back the next.
+
+Each step that changes the outcome adds a 0-point "lifecycle.*" Reason saying why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from syncer.domain import SALES_OWNED_STAGES, Activity, Profile, Reason, Stage
-from syncer.qualify.scoring import Plan
+from syncer.qualify.plan import DisqualifyMatcher, Plan
+from syncer.qualify.scoring import (
+    Scan,
+    activity_evidence,
+    engagement_band,
+    idle_text,
+    person_values,
+    scan,
+    where_holds,
+)
 
 
 def latest_hand_raise(profile: Profile, plan: Plan, now_ts: float) -> Activity | None:
@@ -17,57 +41,118 @@ def latest_hand_raise(profile: Profile, plan: Plan, now_ts: float) -> Activity |
 
     Ties on time are broken by (source, source_id) so the cited evidence is deterministic.
     """
-    best: Activity | None = None
-    best_key: tuple[float, str, str] | None = None
-    for activity in profile.activities:
-        if activity.type not in plan.hand_raise:
-            continue
-        occurred = activity.occurred_at.timestamp()
-        age = now_ts - occurred
-        if age < 0.0 or age > plan.hand_raise_seconds:
-            continue
-        key = (occurred, activity.source, activity.source_id)
-        if best_key is None or key > best_key:
-            best, best_key = activity, key
-    return best
+    return scan(profile, plan, now_ts).hand_raise
 
 
-def scored_stage(score: int, fit: float, engagement: float, hand_raise: Activity | None,
+def scored_stage(score: int, fit: float, engagement: float, grade: str, found: Scan,
                  plan: Plan) -> tuple[Stage, Reason]:
     """The stage the score alone earns, with the Reason (0 points) that explains it."""
-    if hand_raise is not None:
-        day = hand_raise.occurred_at.date().isoformat()
-        return Stage.SQL, Reason("stage.sql", 0.0,
-                                 f"hand-raise: {hand_raise.type.value} {day}",
-                                 hand_raise.occurred_at)
-    checks = [("score", float(score), plan.mql_score)]
-    if plan.min_fit is not None:
-        checks.append(("fit", fit, plan.min_fit))
-    if plan.min_engagement is not None:
-        checks.append(("engagement", engagement, plan.min_engagement))
-    missed = [f"{name} {value:.4g} below {low:g}" for name, value, low in checks
-              if value < low]
-    if missed:
-        return Stage.LEAD, Reason("stage.lead", 0.0, "not MQL: " + ", ".join(missed))
-    met = ", ".join(f"{name} {value:.4g} >= {low:g}" for name, value, low in checks)
-    return Stage.MQL, Reason("stage.mql", 0.0, met)
+    raised = found.hand_raise
+    if raised is not None:
+        day = raised.occurred_at.date().isoformat()
+        return Stage.SQL, Reason("stage.sql", 0.0, f"hand-raise: {raised.type.value} {day}",
+                                 raised.occurred_at)
+    if plan.mode == "matrix":
+        band = engagement_band(engagement, plan)
+        cell = f"fit {grade} x engagement {band} ({engagement:.4g})"
+        if (grade, band) in plan.matrix:
+            return Stage.MQL, Reason("stage.mql", 0.0, f"{cell} is in the matrix "
+                                                        f"({plan.matrix_text})")
+        why = f"not MQL: {cell} is not in the matrix ({plan.matrix_text})"
+    else:
+        assert plan.mql_score is not None
+        checks = [("score", float(score), plan.mql_score)]
+        if plan.min_fit is not None:
+            checks.append(("fit", fit, plan.min_fit))
+        if plan.min_engagement is not None:
+            checks.append(("engagement", engagement, plan.min_engagement))
+        missed = [f"{name} {value:.4g} below {low:g}" for name, value, low in checks
+                  if value < low]
+        if not missed:
+            met = ", ".join(f"{name} {value:.4g} >= {low:g}" for name, value, low in checks)
+            return Stage.MQL, Reason("stage.mql", 0.0, met)
+        why = "not MQL: " + ", ".join(missed)
+    if found.only_subscriber:
+        return Stage.SUBSCRIBER, Reason("stage.subscriber", 0.0,
+                                        f"only subscriber activities; {why}")
+    return Stage.LEAD, Reason("stage.lead", 0.0, why)
 
 
-def settle_stage(scored: Stage, current: Stage | None) -> tuple[Stage, Reason | None]:
-    """Final stage: sales-owned stages are kept; otherwise the later of current and scored.
-
-    Returns the Reason (0 points) when the final stage differs from the scored one.
-    """
-    if current is None or current == scored:
-        return scored, None
+def settle_stage(scored: Stage, profile: Profile, plan: Plan, found: Scan, now_ts: float,
+                 values: Mapping[str, object | None] | None = None
+                 ) -> tuple[Stage, list[Reason]]:
+    """The final stage and the lifecycle Reasons (see the module docstring for the order).
+    `values`: the person's field values if already read (see scoring.person_values)."""
+    current = profile.current_stage
     if current in SALES_OWNED_STAGES:
-        return current, Reason(
+        assert current is not None
+        if current == scored:
+            return current, []
+        return current, [Reason(
             "lifecycle.sales_owned", 0.0,
             f"{current.value.upper()} is owned by sales; scoring would say "
-            f"{scored.value.upper()}")
-    if current.rank > scored.rank:
-        return current, Reason(
+            f"{scored.value.upper()}")]
+    if plan.disqualify:
+        if values is None:
+            values = person_values(profile, plan.disqualify_fields)
+        hit = disqualified(values, plan, found)
+        if hit is not None:
+            return Stage.DISQUALIFIED, [hit]
+    if current is Stage.DISQUALIFIED and plan.keep_disqualified:
+        return current, [Reason(
+            "lifecycle.disqualified_kept", 0.0,
+            f"stays DISQUALIFIED (scored {scored.value.upper()}): a disqualified person "
+            "comes back only when someone changes the stage in the CRM")]
+    stage, reasons = scored, []
+    if current is not None and current.rank > scored.rank:
+        stage = current
+        reasons.append(Reason(
             "lifecycle.never_backwards", 0.0,
             f"stays {current.value.upper()} (scored {scored.value.upper()}): stages never "
-            "move backwards")
-    return scored, None
+            "move backwards"))
+    if plan.recycle:
+        last = found.last_engaged
+        idle = now_ts - found.last_engaged_ts  # inf without any engagement
+        for rule in plan.recycle:
+            if stage in rule.sources and idle >= rule.seconds:
+                reasons = [r for r in reasons if r.rule_id != "lifecycle.never_backwards"]
+                reasons.append(Reason(
+                    rule.rule_id, 0.0,
+                    f"{stage.value.upper()} -> {rule.target.value.upper()}: "
+                    f"{idle_text(idle, last, rule.days_text)}",
+                    last.occurred_at if last is not None else None))
+                stage = rule.target
+    return stage, reasons
+
+
+def disqualified(values: Mapping[str, object | None], plan: Plan,
+                 found: Scan) -> Reason | None:
+    """The Reason of the first disqualify rule that holds, or None."""
+    for rule in plan.disqualify:
+        if rule.test is None:
+            reason = _activity_hit(rule, found.disqualifying)
+        else:
+            how = rule.test(values[rule.field or ""])
+            reason = None if how is None else Reason(rule.rule_id, 0.0,
+                                                     f"disqualified: {rule.field} {how}")
+        if reason is not None:
+            return reason
+    return None
+
+
+def _activity_hit(rule: DisqualifyMatcher, activities: list[Activity]) -> Reason | None:
+    latest: Activity | None = None
+    for activity in activities:
+        if activity.type is not rule.activity:
+            continue
+        if rule.where and not where_holds(rule.where, activity.attributes):
+            continue
+        if latest is None or (activity.occurred_at, activity.source, activity.source_id) > (
+                latest.occurred_at, latest.source, latest.source_id):
+            latest = activity
+    if latest is None:
+        return None
+    evidence = activity_evidence(latest.attributes) if latest.attributes else ""
+    return Reason(rule.rule_id, 0.0, f"disqualified: {latest.type.value}{evidence} "
+                                     f"{latest.occurred_at.date().isoformat()}",
+                  latest.occurred_at)

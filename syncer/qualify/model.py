@@ -2,21 +2,27 @@
 
 The model is data, not code: `load_model` turns YAML into a frozen `Model`, reporting every
 problem at once with the file, the line, the path inside the file and a fix. Building a
-`Model` also compiles it into a `Plan` (regexes, lower-cased lookups, rules indexed by
-activity type) so that scoring a profile does no parsing and little allocation.
+`Model` also compiles it into a `Plan` (plan.py: regexes, lower-cased lookups, rules indexed
+by activity type, decay as one function) so that scoring a profile does no parsing and
+little allocation.
 
-Schema v1 and where later features go (every section forbids unknown keys, so a model
-written for a newer syncer fails loudly on an older one instead of being half applied):
+Sections (schema.py validates each; README "The qualification model" documents them):
 
-- ``fit.rules``: one condition per rule on a person attribute; ``group`` makes a ladder
-  (first match wins). Later: lookup tables (``table:``) as one more operator.
-- ``engagement.rules``: points per activity, recency decay, caps per rule. Later: stepwise
-  decay (``engagement.decay.steps``, next to ``half_life_days``) and caps per time window
-  (``max_points_per: {days: 30, points: 20}``) are new optional keys of a rule.
-- ``qualification``: one MQL threshold plus hand-raise stages. Later: a fit x engagement
-  ``matrix`` replaces the single threshold when present.
-- ``lifecycle`` (not yet a section): v1 only enforces "never backwards"; recycle rules
-  (MQL with no engagement for N days goes back to nurture) will live there.
+- ``fit``: rules with one condition on a person attribute (``group`` makes a ladder, first
+  match wins) and grade bands (A-D or any labels).
+- ``engagement``: points per activity (``where`` on attributes, ``max_count``,
+  ``max_points``, ``max_points_per`` a fixed window), inactivity rules (negative points
+  after N days without engagement), decay (``half_life_days`` or ``decay_steps``), and the
+  engagement bands a matrix uses.
+- ``qualification``: ``mode: total`` (score, fit and engagement thresholds) or ``mode:
+  matrix`` (fit grade x engagement band cells), plus hand-raises that make SQL.
+- ``lifecycle``: subscriber activities, recycle rules (the only way back down the
+  ladder), disqualify rules, whether disqualified is kept.
+- ``routing``: routing_model.py (owned with routing.py).
+
+Every section forbids unknown keys, so a model written for a newer syncer fails loudly on
+an older one instead of being half applied. Later: lookup tables (``table:``) as one more
+fit operator; recycle rules on other conditions than inactivity.
 """
 
 from __future__ import annotations
@@ -26,34 +32,49 @@ import hashlib
 import itertools
 import json
 import pathlib
-import re
 import typing
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from syncer.domain import ActivityType
+from syncer.qualify.plan import Plan, compile_plan
 from syncer.qualify.routing_model import Routing
-from syncer.qualify.scoring import Plan, compile_plan
-
-PERSON_FIELDS: tuple[str, ...] = (
-    "title", "company", "industry", "employees", "country", "email", "first_name", "last_name",
+from syncer.qualify.schema import (
+    ACTIVITY_TYPES,
+    DEFAULT_HAND_RAISE,
+    NUMERIC_FIELDS,
+    PERSON_FIELDS,
+    Band,
+    DecayStep,
+    DisqualifyRule,
+    Engagement,
+    EngagementRule,
+    Fit,
+    FitRule,
+    GradeBand,
+    Lifecycle,
+    Number,
+    PersonField,
+    Qualification,
+    RecycleRule,
+    RuleId,
+    Spec,
+    WindowCap,
 )
-NUMERIC_FIELDS: frozenset[str] = frozenset({"employees"})  # scoring.py assumes this set
-ACTIVITY_TYPES: tuple[str, ...] = tuple(t.value for t in ActivityType)
-DEFAULT_HAND_RAISE: tuple[ActivityType, ...] = (
-    ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES, ActivityType.PRICING_REQUEST,
-)
-EXAMPLE = "config/model.example.yaml"
 
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
-PersonField = Literal[
-    "title", "company", "industry", "employees", "country", "email", "first_name", "last_name"
+__all__ = [
+    "ACTIVITY_TYPES", "DEFAULT_HAND_RAISE", "EXAMPLE", "NUMERIC_FIELDS", "PERSON_FIELDS",
+    "Band", "DecayStep", "DisqualifyRule", "Engagement", "EngagementRule", "Fit", "FitRule",
+    "GradeBand", "Lifecycle", "Model", "ModelError", "Number", "PersonField", "Qualification",
+    "RecycleRule", "Routing", "RuleId", "WindowCap", "load_model", "parse_model",
 ]
+
+EXAMPLE = "config/model.example.yaml"
+#: Lists of rules whose entries an error message names by `id`.
+RULE_LISTS = ("rules", "recycle", "disqualify")
 
 
 class ModelError(ValueError):
@@ -68,191 +89,40 @@ class ModelError(ValueError):
                          f"{lines}")
 
 
-def _activity_type(value: object) -> ActivityType:
-    """Validate one activity type name, naming the valid ones (and the likely one) if wrong."""
-    if isinstance(value, ActivityType):
-        return value
-    if isinstance(value, str) and value in ACTIVITY_TYPES:
-        return ActivityType(value)
-    guess = difflib.get_close_matches(str(value), ACTIVITY_TYPES, n=1)
-    hint = f" (did you mean '{guess[0]}'?)" if guess else ""
-    raise ValueError(f"unknown activity type {value!r}. Fix: use one of: "
-                     f"{', '.join(ACTIVITY_TYPES)}{hint}")
+def matrix_cells(cells: tuple[str, ...], grades: list[str], bands: list[str]
+                 ) -> list[tuple[str, str]]:
+    """Split each cell ("A2") into (fit grade, engagement band); ValueError naming the bad
+    cells and every valid one when a cell matches no pair, or two."""
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for g, b in itertools.product(grades, bands):
+        pairs.setdefault(f"{g}{b}", []).append((g, b))
+    ambiguous = sorted(c for c, found in pairs.items() if len(found) > 1 and c in cells)
+    if ambiguous:
+        raise ValueError(f"qualification.matrix: cell(s) {', '.join(ambiguous)} can be read as "
+                         "more than one grade and band. Fix: rename grades or bands so that "
+                         "no grade+band spells another")
+    unknown = [c for c in cells if c not in pairs]
+    if unknown:
+        raise ValueError(f"qualification.matrix: unknown cell(s) {', '.join(unknown)}: a cell "
+                         "is a fit grade followed by an engagement band. Fix: use cells such "
+                         f"as {', '.join(list(pairs)[:12])}")
+    return [pairs[c][0] for c in cells]
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def _monotone(cells: set[tuple[str, str]], grades: list[str], bands: list[str]) -> None:
+    """A better grade or band must never stop a person from qualifying: more engagement or a
+    better fit lowering the stage is always a mistake in the matrix."""
+    for g, b in sorted(cells):
+        gi, bi = grades.index(g), bands.index(b)
+        missing = [f"{grades[i]}{b}" for i in range(gi) if (grades[i], b) not in cells]
+        missing += [f"{g}{bands[i]}" for i in range(bi) if (g, bands[i]) not in cells]
+        if missing:
+            raise ValueError(f"qualification.matrix lists {g}{b} but not {', '.join(missing)}: "
+                             "a better fit grade or engagement band would qualify less. Fix: "
+                             f"add {', '.join(missing)}")
 
 
-class FitRule(_Spec):
-    """Points for who the person is. Exactly one condition operator per rule.
-
-    Text comparisons ignore case and surrounding spaces; `regex` is searched (not
-    anchored) ignoring case; `min`/`max` are inclusive; `email_domain_in` also matches
-    subdomains. A condition on a missing value never fires, except `missing: true`.
-    """
-
-    id: RuleId
-    field: PersonField
-    equals: str | int | None = None
-    in_: tuple[str | int, ...] | None = Field(default=None, alias="in", min_length=1)
-    contains: tuple[str, ...] | None = Field(default=None, min_length=1)
-    regex: str | None = None
-    at_least: int | None = Field(default=None, alias="min", strict=True)
-    at_most: int | None = Field(default=None, alias="max", strict=True)
-    email_domain_in: tuple[str, ...] | None = Field(default=None, min_length=1)
-    missing: bool | None = Field(default=None, strict=True)
-    points: Number
-    group: str | None = None
-    description: str = ""
-
-    @field_validator("equals", mode="before")
-    @classmethod
-    def _scalar(cls, value: object) -> object:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
-            raise ValueError(f"must be text or a whole number, got {value!r}. Fix: write "
-                             "one value; for several use `in: [a, b]`")
-        return value
-
-    @field_validator("in_", mode="before")
-    @classmethod
-    def _scalars(cls, value: object) -> object:
-        if isinstance(value, list):
-            for item in value:
-                cls._scalar(item)
-        return value
-
-    @field_validator("contains", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        items = [value] if isinstance(value, str) else value
-        if isinstance(items, list) and any(not isinstance(i, str) or not i.strip()
-                                           for i in items):
-            raise ValueError("every `contains` entry must be non-empty text. Fix: quote "
-                             "numbers and remove empty entries")
-        return items
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regex does not compile: {exc}. Fix: check brackets and "
-                                 "escape special characters such as '.' as '\\.'") from None
-        return value
-
-    @model_validator(mode="after")
-    def _one_condition(self) -> FitRule:
-        present = [name for name, value in (
-            ("equals", self.equals), ("in", self.in_), ("contains", self.contains),
-            ("regex", self.regex), ("min/max", self.at_least if self.at_least is not None
-                                    else self.at_most),
-            ("email_domain_in", self.email_domain_in), ("missing", self.missing),
-        ) if value is not None]
-        if len(present) != 1:
-            found = ", ".join(present) if present else "none"
-            raise ValueError(f"a fit rule needs exactly one condition, found: {found}. Fix: "
-                             "use one of equals, in, contains, regex, min/max, "
-                             "email_domain_in, missing (split it into several rules)")
-        numeric = self.field in NUMERIC_FIELDS
-        values = [self.equals] if self.equals is not None else list(self.in_ or ())
-        if numeric and present[0] in ("contains", "regex", "email_domain_in"):
-            raise ValueError(f"`{present[0]}` does not apply to the number field "
-                             f"'{self.field}'. Fix: use min/max, equals, in or missing")
-        if numeric and any(not isinstance(v, int) for v in values):
-            raise ValueError(f"'{self.field}' is a number. Fix: compare with whole numbers")
-        if not numeric and any(not isinstance(v, str) for v in values):
-            raise ValueError(f"'{self.field}' is text. Fix: quote the values")
-        if present[0] == "min/max" and not numeric:
-            raise ValueError(f"min/max apply only to employees, not '{self.field}'. Fix: "
-                             "use equals, in, contains or regex")
-        if present[0] == "email_domain_in" and self.field != "email":
-            raise ValueError("email_domain_in applies only to field 'email'. Fix: set "
-                             "`field: email`")
-        if (self.at_least is not None and self.at_most is not None
-                and self.at_least > self.at_most):
-            raise ValueError(f"min {self.at_least} is above max {self.at_most}. Fix: swap them")
-        return self
-
-
-class GradeBand(_Spec):
-    grade: Annotated[str, Field(min_length=1, max_length=8)]
-    min: Number
-
-
-class Fit(_Spec):
-    rules: tuple[FitRule, ...] = ()
-    grades: tuple[GradeBand, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Fit:
-        _unique([r.id for r in self.rules], "fit rule id")
-        _unique([b.grade for b in self.grades], "grade")
-        mins = [b.min for b in self.grades]
-        if any(a <= b for a, b in itertools.pairwise(mins)):
-            raise ValueError("grades must be listed from best to worst with strictly falling "
-                             f"`min` (got {mins}). Fix: reorder the bands; a fit below the "
-                             "last band's min still gets the last grade")
-        return self
-
-
-class EngagementRule(_Spec):
-    """Points per activity of one type. Rules are cumulative: an activity matching two
-    rules scores in both. `where` requires each attribute to contain the text (ignoring
-    case). `max_count` counts only the most recent N; `max_points` caps the rule's total
-    (its absolute value for a negative rule)."""
-
-    id: RuleId
-    activity: ActivityType
-    where: dict[str, Annotated[str, Field(min_length=1)]] | None = None
-    points: Number
-    max_count: int | None = Field(default=None, ge=1, strict=True)
-    max_points: Number | None = Field(default=None, gt=0)
-    description: str = ""
-
-    @field_validator("activity", mode="before")
-    @classmethod
-    def _known_activity(cls, value: object) -> ActivityType:
-        return _activity_type(value)
-
-
-class Engagement(_Spec):
-    half_life_days: Number | None = Field(default=None, gt=0)
-    lookback_days: Number = Field(default=180.0, gt=0)
-    rules: tuple[EngagementRule, ...] = ()
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Engagement:
-        _unique([r.id for r in self.rules], "engagement rule id")
-        return self
-
-
-class Qualification(_Spec):
-    """MQL needs the score and, when set, a minimum fit and a minimum engagement (so a
-    perfect-fit person who never engaged is not marketing-qualified). A hand-raise within
-    `hand_raise_days` (default: the engagement lookback) makes the person SQL."""
-
-    mql_score: Number
-    min_fit: Number | None = None
-    min_engagement: Number | None = None
-    hand_raise: tuple[ActivityType, ...] = DEFAULT_HAND_RAISE
-    hand_raise_days: Number | None = Field(default=None, gt=0)
-
-    @field_validator("hand_raise", mode="before")
-    @classmethod
-    def _types(cls, value: object) -> object:
-        return [_activity_type(v) for v in value] if isinstance(value, list) else value
-
-
-def _unique(values: list[str], what: str) -> None:
-    seen = sorted({v for v in values if values.count(v) > 1})
-    if seen:
-        raise ValueError(f"duplicate {what}: {', '.join(seen)}. Fix: make each one unique")
-
-
-class Model(_Spec):
+class Model(Spec):
     """A validated, immutable qualification model (see the module docstring for the schema)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
@@ -260,12 +130,8 @@ class Model(_Spec):
     fit: Fit
     engagement: Engagement = Engagement()
     qualification: Qualification
+    lifecycle: Lifecycle = Lifecycle()
     routing: Routing = Routing()
-
-    def model_post_init(self, context: Any, /) -> None:
-        # Compile eagerly: a model that loads is a model that scores.
-        self.plan  # noqa: B018
-        self.version  # noqa: B018
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
                    deep: bool = False) -> Model:
@@ -281,17 +147,48 @@ class Model(_Spec):
         """Pickle the content only; the compiled plan (closures) is rebuilt on first use."""
         state = super().__getstate__()
         state["__dict__"] = {k: v for k, v in state["__dict__"].items()
-                             if k not in ("plan", "version")}
+                             if k not in ("plan", "version", "matrix_cells")}
         return state
 
     @model_validator(mode="after")
-    def _windows(self) -> Model:
+    def _consistent(self) -> Model:
+        """Checks that need two sections: windows, the matrix, what counts as engagement."""
         days = self.qualification.hand_raise_days
         if days is not None and days > self.engagement.lookback_days:
             raise ValueError(f"qualification.hand_raise_days ({days:g}) is longer than "
                              f"engagement.lookback_days ({self.engagement.lookback_days:g}). "
                              "Fix: lower hand_raise_days or raise lookback_days")
+        if self.qualification.mode == "matrix":
+            if self.engagement.bands is None:
+                raise ValueError("qualification.mode is matrix but engagement.bands is "
+                                 "missing. Fix: add engagement bands best first, e.g. bands: "
+                                 "[{band: '1', min: 40}, {band: '2', min: 15}, {band: '3', "
+                                 "min: -1000}]")
+            self.matrix_cells  # noqa: B018 (validates the cells)
+        needs = [f"engagement.rules ({r.id})" for r in self.engagement.rules
+                 if r.inactive_days is not None]
+        needs += [f"lifecycle.recycle ({r.id})" for r in self.lifecycle.recycle]
+        if needs and not self.engagement.engaged():
+            raise ValueError(f"{', '.join(needs)} measure time since the last engagement, "
+                             "but nothing counts as engagement: no rule gives positive "
+                             "points. Fix: add positive engagement rules or list "
+                             "engagement.engaged_activities")
+        # Compile eagerly, after every check: a model that loads is a model that scores.
+        self.plan  # noqa: B018
+        self.version  # noqa: B018
         return self
+
+    @cached_property
+    def matrix_cells(self) -> tuple[tuple[str, str], ...]:
+        """The qualifying (fit grade, engagement band) pairs of a matrix model."""
+        cells = self.qualification.matrix
+        if cells is None or self.engagement.bands is None:
+            return ()
+        grades = [b.grade for b in self.fit.grades]
+        bands = [b.band for b in self.engagement.bands]
+        parsed = matrix_cells(cells, grades, bands)
+        _monotone(set(parsed), grades, bands)
+        return tuple(parsed)
 
     @cached_property
     def version(self) -> str:
@@ -462,7 +359,7 @@ def _flatten(annotation: Any) -> list[Any]:
 def _rule_id(data: object, loc: tuple[Any, ...]) -> str | None:
     """The `id` of the rule an error is in, so the admin can find it by name."""
     for depth in range(len(loc) - 1, 0, -1):
-        if loc[depth - 1] == "rules" and isinstance(loc[depth], int):
+        if loc[depth - 1] in RULE_LISTS and isinstance(loc[depth], int):
             item: Any = data
             try:
                 for part in loc[:depth + 1]:

@@ -1,0 +1,286 @@
+"""The compiled model: what the core runs, built once per Model.
+
+`compile_plan` turns validated rules into matchers (regexes compiled, text lower-cased,
+rules indexed by activity type, decay turned into one function of age, the matrix into a
+set of cells), so that qualifying a profile does no parsing and little allocation.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from syncer.domain import ActivityType, Stage
+from syncer.qualify.schema import Engagement, PersonCondition
+
+if TYPE_CHECKING:
+    from syncer.qualify.model import Model
+
+DAY = 86_400.0
+#: Window caps count in fixed windows from this instant: Monday 1970-01-05 00:00 UTC, so
+#: 7-day windows are Monday-to-Sunday UTC weeks. Fixed windows (rather than "the last N
+#: days" from now) are what keep "time passing never raises a score" true.
+WINDOW_ORIGIN = 4 * DAY
+
+#: A compiled person condition: how the value matched (for the Reason), or None.
+PersonTest = Callable[[object], str | None]
+FitTest = PersonTest  # v1 name
+#: Age in seconds -> the share of its points an activity keeps (0 = not counted).
+Decay = Callable[[float], float]
+#: (matcher index, horizon in seconds, where pairs) of one engagement rule.
+RouteMatcher = tuple[int, float, tuple[tuple[str, str], ...]]
+#: Everything the scan needs to know about one activity type, in one lookup:
+#: (engagement rules counting it, is engagement, is a hand-raise, named by a disqualify
+#: rule, is a subscriber activity).
+Route = tuple[tuple[RouteMatcher, ...], bool, bool, bool, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FitMatcher:
+    rule_id: str
+    field: str
+    points: float
+    group: str | None
+    test: PersonTest
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityMatcher:
+    """A compiled engagement rule; `where` holds (attribute, lower-cased text) pairs.
+
+    `decay` is None for rules that do not fade (negative points, or no decay configured);
+    `horizon` is the age (seconds) beyond which the rule does not count an activity.
+    """
+
+    rule_id: str
+    index: int
+    activity: ActivityType
+    activity_text: str
+    points: float
+    points_text: str
+    decay: Decay | None
+    horizon: float
+    where: tuple[tuple[str, str], ...]
+    max_count: int | None
+    max_points: float | None
+    window: float | None
+    window_points: float | None
+    window_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InactivityMatcher:
+    rule_id: str
+    seconds: float
+    days_text: str
+    points: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecycleMatcher:
+    rule_id: str
+    sources: frozenset[Stage]
+    seconds: float
+    days_text: str
+    target: Stage
+
+
+@dataclass(frozen=True, slots=True)
+class DisqualifyMatcher:
+    """Either `field` + `test` (a person condition) or `activity` (+ `where`)."""
+
+    rule_id: str
+    field: str | None
+    test: PersonTest | None
+    activity: ActivityType | None
+    where: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the core needs from a model, precomputed once per model."""
+
+    fit_fields: tuple[str, ...]
+    fit: tuple[FitMatcher, ...]
+    #: person fields that fit or disqualify rules read
+    person_fields: tuple[str, ...]
+    engagement: tuple[ActivityMatcher, ...]
+    #: a plain dict (read-only by convention): a mappingproxy costs a lookup per activity
+    by_activity: Mapping[ActivityType, tuple[ActivityMatcher, ...]]
+    inactivity: tuple[InactivityMatcher, ...]
+    lookback_seconds: float
+    #: activity types that count as engagement for inactivity and recycle rules
+    engaged: frozenset[ActivityType]
+    hand_raise: frozenset[ActivityType]
+    hand_raise_seconds: float
+    mode: str
+    mql_score: float | None
+    min_fit: float | None
+    min_engagement: float | None
+    grades: tuple[tuple[str, float], ...]
+    bands: tuple[tuple[str, float], ...]
+    matrix: frozenset[tuple[str, str]]
+    matrix_text: str
+    subscriber: frozenset[ActivityType]
+    recycle: tuple[RecycleMatcher, ...]
+    disqualify: tuple[DisqualifyMatcher, ...]
+    disqualify_fields: tuple[str, ...]
+    disqualify_activities: frozenset[ActivityType]
+    keep_disqualified: bool
+    assign_at: Stage
+    #: whether the scan must find the latest engagement (inactivity or recycle rules)
+    tracks_engagement: bool
+    #: activity type -> Route, for every type
+    routes: Mapping[ActivityType, Route]
+
+
+def compile_plan(model: Model) -> Plan:
+    """Compile a validated model; called once when the Model is built."""
+    fit = tuple(FitMatcher(f"fit.{r.id}", r.field, r.points, r.group, person_test(r))
+                for r in model.fit.rules)
+    engagement, inactivity = _engagement(model.engagement)
+    by_activity: dict[ActivityType, tuple[ActivityMatcher, ...]] = {}
+    for matcher in engagement:
+        by_activity[matcher.activity] = (*by_activity.get(matcher.activity, ()), matcher)
+    q, life = model.qualification, model.lifecycle
+    recycle = tuple(RecycleMatcher(f"lifecycle.recycle.{r.id}",
+                                   frozenset(Stage(s) for s in r.from_), r.inactive_days * DAY,
+                                   f"{r.inactive_days:g}", Stage(r.to))
+                    for r in life.recycle)
+    disqualify = tuple(DisqualifyMatcher(
+        f"lifecycle.disqualify.{r.id}", r.field,
+        person_test(r) if r.field is not None else None, r.activity, _where(r.where))
+        for r in life.disqualify)
+    fit_fields = tuple(dict.fromkeys(r.field for r in model.fit.rules))
+    disqualify_fields = tuple(dict.fromkeys(d.field for d in disqualify if d.field))
+    return Plan(
+        fit_fields=fit_fields, fit=fit,
+        person_fields=tuple(dict.fromkeys((*fit_fields, *disqualify_fields))),
+        engagement=engagement, by_activity=by_activity,
+        inactivity=inactivity,
+        lookback_seconds=model.engagement.lookback_days * DAY,
+        engaged=model.engagement.engaged(),
+        hand_raise=frozenset(q.hand_raise),
+        hand_raise_seconds=(q.hand_raise_days or model.engagement.lookback_days) * DAY,
+        mode=q.mode, mql_score=q.mql_score, min_fit=q.min_fit,
+        min_engagement=q.min_engagement,
+        grades=tuple((b.grade, b.min) for b in model.fit.grades),
+        bands=tuple((b.band, b.min) for b in model.engagement.bands or ()),
+        matrix=frozenset(model.matrix_cells), matrix_text=", ".join(q.matrix or ()),
+        subscriber=frozenset(life.subscriber_activities), recycle=recycle,
+        disqualify=disqualify,
+        disqualify_fields=disqualify_fields,
+        disqualify_activities=frozenset(d.activity for d in disqualify if d.activity),
+        keep_disqualified=life.keep_disqualified,
+        assign_at=Stage(model.routing.assign_at),
+        tracks_engagement=bool(inactivity or recycle),
+        routes=_routes(by_activity, model, bool(inactivity or recycle)))
+
+
+def _routes(by_activity: Mapping[ActivityType, tuple[ActivityMatcher, ...]], model: Model,
+            tracks_engagement: bool) -> dict[ActivityType, Route]:
+    engaged = model.engagement.engaged() if tracks_engagement else frozenset()
+    hand_raise = frozenset(model.qualification.hand_raise)
+    disqualify = {r.activity for r in model.lifecycle.disqualify if r.activity is not None}
+    subscriber = frozenset(model.lifecycle.subscriber_activities)
+    return {kind: (tuple((m.index, m.horizon, m.where) for m in by_activity.get(kind, ())),
+                   kind in engaged, kind in hand_raise, kind in disqualify,
+                   kind in subscriber)
+            for kind in ActivityType}
+
+
+def _where(where: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v.strip().lower()) for k, v in sorted((where or {}).items()))
+
+
+def _decay(engagement: Engagement) -> tuple[Decay | None, float]:
+    """The decay function and the age beyond which decaying points are not counted."""
+    lookback = engagement.lookback_days * DAY
+    if engagement.half_life_days is not None:
+        rate = math.log(2) / (engagement.half_life_days * DAY)
+        return (lambda age: math.exp(-age * rate)), lookback
+    if engagement.decay_steps is not None:
+        ages = tuple(s.max_age_days * DAY for s in engagement.decay_steps)
+        factors = (*(s.factor for s in engagement.decay_steps), 0.0)
+
+        def stepwise(age: float) -> float:
+            return factors[bisect.bisect_left(ages, age)]
+        return stepwise, min(lookback, ages[-1])
+    return None, lookback
+
+
+def _engagement(engagement: Engagement
+                ) -> tuple[tuple[ActivityMatcher, ...], tuple[InactivityMatcher, ...]]:
+    decay, decay_horizon = _decay(engagement)
+    lookback = engagement.lookback_days * DAY
+    matchers: list[ActivityMatcher] = []
+    inactivity: list[InactivityMatcher] = []
+    for r in engagement.rules:
+        if r.activity is None:
+            assert r.inactive_days is not None
+            inactivity.append(InactivityMatcher(f"engagement.{r.id}", r.inactive_days * DAY,
+                                                f"{r.inactive_days:g}", r.points))
+            continue
+        decays = r.points > 0 and decay is not None
+        cap = r.max_points_per
+        matchers.append(ActivityMatcher(
+            rule_id=f"engagement.{r.id}", index=len(matchers), activity=r.activity,
+            activity_text=r.activity.value, points=r.points,
+            points_text=f"{r.points:g}", decay=decay if decays else None,
+            horizon=decay_horizon if decays else lookback, where=_where(r.where),
+            max_count=r.max_count, max_points=r.max_points,
+            window=cap.days * DAY if cap else None, window_points=cap.points if cap else None,
+            window_text=f"at most {cap.points:g} per {cap.days:g} days" if cap else ""))
+    return tuple(matchers), tuple(inactivity)
+
+
+def person_test(rule: PersonCondition) -> PersonTest:
+    """Build the matcher for one person condition; each closure does one cheap comparison."""
+    if rule.missing is not None:
+        want_missing = rule.missing
+        return lambda v: ("is missing" if v is None else None) if want_missing else (
+            None if v is None else "is present")
+    if rule.at_least is not None or rule.at_most is not None:
+        low = rule.at_least if rule.at_least is not None else -math.inf
+        high = rule.at_most if rule.at_most is not None else math.inf
+        shown = (f">= {rule.at_least}" if rule.at_most is None
+                 else f"<= {rule.at_most}" if rule.at_least is None
+                 else f"in {rule.at_least}..{rule.at_most}")
+        return lambda v: f"{v} {shown}" if isinstance(v, int) and low <= v <= high else None
+    if rule.email_domain_in is not None:
+        domains = frozenset(d.strip().lower().lstrip("@") for d in rule.email_domain_in)
+        suffixes = tuple("." + d for d in domains)
+
+        def email_domain(v: object) -> str | None:
+            if not isinstance(v, str):
+                return None
+            domain = v.rpartition("@")[2].strip().lower()
+            hit = domain in domains or domain.endswith(suffixes)
+            return f"domain {domain} is listed" if hit else None
+        return email_domain
+    if rule.regex is not None:
+        pattern, source = re.compile(rule.regex, re.IGNORECASE), rule.regex
+        return lambda v: (f"{v!r} matches /{source}/"
+                          if isinstance(v, str) and pattern.search(v) else None)
+    if rule.contains is not None:
+        needles = tuple(n.strip().lower() for n in rule.contains)
+
+        def contains(v: object) -> str | None:
+            if isinstance(v, str):
+                text = v.lower()
+                for needle in needles:
+                    if needle in text:
+                        return f"{v!r} contains '{needle}'"
+            return None
+        return contains
+    wanted = [rule.equals] if rule.equals is not None else list(rule.in_ or ())
+    if rule.field == "employees":
+        numbers = frozenset(w for w in wanted if isinstance(w, int))
+        return lambda v: f"{v} is listed" if isinstance(v, int) and v in numbers else None
+    texts = frozenset(str(w).strip().lower() for w in wanted)
+    return lambda v: (f"{v!r} is listed"
+                      if isinstance(v, str) and v.strip().lower() in texts else None)
