@@ -2,16 +2,29 @@
 
 One seed and one size give the same people, companies, sales users and 180 days of
 activity every time. Each person is generated from their own index (no shared random
-stream), so any person can be produced on its own: the sandboxes can generate lazily and
-tests can recompute what a record should hold. A share of people exist in both CRMs with
-the same email, which is what identity resolution must merge.
+stream), so any person can be produced on its own: the sandboxes generate lazily (a
+million people cost no memory until asked for) and tests can recompute what a record
+should hold. A share of people exist in both CRMs with the same email, which is what
+identity resolution must merge.
+
+Generation is on the hot path of the sandboxes at scale, so weighted choices use
+precomputed cumulative weights; they draw exactly what `random.choices` would, so a seed
+gives the same world as before the speed-up.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import threading
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    from connectors.sandbox_index import WorldIndex
 
 from syncer.domain import ActivityType
 
@@ -83,6 +96,63 @@ HAND_RAISES = (ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
                ActivityType.PRICING_REQUEST)
 
 
+T = TypeVar("T")
+#: How active a person is; the count of their activities scales with it.
+ENGAGEMENT_LEVELS = (0, 1, 1, 2, 2, 3, 5, 8)
+#: Mean activities per person at activity_scale 1.0 (measured over 100,000 people).
+BASE_MEAN_ACTIVITIES = 5.19
+
+
+def activity_scale_for(mean: float) -> float:
+    """The activity_scale that gives about `mean` activities per person (a linear fit of
+    measured means: 5.19 at 1.0, 10.02 at 1.88)."""
+    return max(0.0, (mean + 0.30) / 5.49)
+
+
+class _Weighted(Generic[T]):
+    """A weighted choice drawing exactly as `rng.choices(values, weights)[0]` does."""
+
+    __slots__ = ("_cumulative", "_hi", "_total", "values")
+
+    def __init__(self, options: Sequence[tuple[T, int]]) -> None:
+        self.values = tuple(value for value, _ in options)
+        running, cumulative = 0, []
+        for _, weight in options:
+            running += weight
+            cumulative.append(running)
+        self._cumulative = cumulative
+        self._total = cumulative[-1] + 0.0
+        self._hi = len(cumulative) - 1
+
+    def pick(self, rng: random.Random) -> T:
+        return self.values[bisect_right(self._cumulative, rng.random() * self._total, 0,
+                                        self._hi)]
+
+
+_TITLE = _Weighted(TITLES)
+_INDUSTRY = _Weighted(INDUSTRIES)
+_COUNTRY = _Weighted(COUNTRIES)
+_ACTIVITY_KIND = _Weighted(ACTIVITY_MIX)
+_EMAIL_KINDS = frozenset({ActivityType.EMAIL_OPEN, ActivityType.EMAIL_CLICK,
+                          ActivityType.EMAIL_BOUNCE, ActivityType.UNSUBSCRIBE})
+_WEBINAR_KINDS = frozenset({ActivityType.WEBINAR_REGISTRATION,
+                            ActivityType.WEBINAR_ATTENDANCE})
+_FIXED_FORMS = {ActivityType.NEWSLETTER_SIGNUP: "Newsletter",
+                ActivityType.DEMO_REQUEST: "Request a demo",
+                ActivityType.CONTACT_SALES: "Contact sales",
+                ActivityType.PRICING_REQUEST: "Pricing request"}
+_SITE = "https://www.syncer-sandbox.test"
+_HISTORY_SECONDS = HISTORY_DAYS * 86_400
+_HISTORY_BITS = _HISTORY_SECONDS.bit_length()
+COMPANY_CACHE_SIZE = 50_000
+
+
+def _below(rng: random.Random, n: int) -> int:
+    """`rng.randrange(n)` (and the index `rng.choice` draws), without the wrappers."""
+    below: int = rng._randbelow(n)  # type: ignore[attr-defined]
+    return below
+
+
 @dataclass(frozen=True, slots=True)
 class WorldUser:
     """A sales rep; the same human exists in both CRMs (matched by email)."""
@@ -106,6 +176,9 @@ class WorldActivity:
 
 @dataclass(frozen=True, slots=True)
 class WorldPerson:
+    """One person. `activities` is empty when generated with `with_activities=False`;
+    `company_index` identifies the company (its Account in Salesforce)."""
+
     index: int
     email: str
     first_name: str
@@ -121,26 +194,69 @@ class WorldPerson:
     in_salesforce: bool
     salesforce_object: str
     activities: tuple[WorldActivity, ...]
+    company_index: int = -1
 
 
-def _weighted(rng: random.Random, options: tuple[tuple[str, int], ...]) -> str:
-    values = [value for value, _ in options]
-    weights = [weight for _, weight in options]
-    return rng.choices(values, weights=weights, k=1)[0]
+@dataclass(frozen=True, slots=True)
+class WorldCompany:
+    index: int
+    name: str
+    domain: str
+    industry: str
+    employees: int
+    country: str
+
+
+#: Placement bits of a person (World.flags).
+IN_HUBSPOT = 1
+IN_SALESFORCE = 2
+SALESFORCE_CONTACT = 4
+_KNOWN = 0x80  # set on every computed flags byte, so 0 means "not drawn yet"
+FLAGS_BLOCK = 1024
+
+#: One activity before it becomes a WorldActivity: seconds before `now`, type, channel,
+#: detail. The index works on these; they are cheaper than datetimes.
+RawActivity = tuple[int, ActivityType, str, dict[str, str]]
+
+
+class Drawn(NamedTuple):
+    """Every value drawn for one person, before it becomes a WorldPerson."""
+
+    first: str
+    last: str
+    company_index: int
+    domain: str | None  # a free-mail or competitor domain instead of the company's
+    flags: int
+    created_offset: int  # seconds before now
+    title: str
+    activities: list[RawActivity]
 
 
 class World:
-    """The synthetic world for one (seed, size, now). People are generated on demand."""
+    """The synthetic world for one (seed, size, now). People are generated on demand.
+
+    `activity_scale` multiplies how many activities each person has (1.0: about 5.2 on
+    average; 1.93: about 10); other values of a person do not depend on it.
+    """
 
     def __init__(self, seed: int, size: int, now: datetime, *, users: int = 8,
-                 shared_share: float = 0.3) -> None:
+                 shared_share: float = 0.3, activity_scale: float = 1.0) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
+        if activity_scale < 0:
+            raise ValueError("activity_scale must not be negative")
         self.seed = seed
         self.size = size
         self.now = now.astimezone(timezone.utc).replace(microsecond=0)
         self.shared_share = shared_share
+        self.activity_scale = activity_scale
         self.users = tuple(self._user(i) for i in range(users))
+        self.companies = max(3, size // 6)
+        self._company_cache: dict[int, WorldCompany] = {}
+        self._flags: bytearray | None = None
+        self._flags_lock = threading.Lock()
+        self._index: WorldIndex | None = None
+        self._index_lock = threading.Lock()
 
     def _rng(self, *parts: int) -> random.Random:
         value = self.seed
@@ -157,79 +273,171 @@ class World:
                          last, active=(i != 6))
 
     def people(self) -> list[WorldPerson]:
+        """Every person, materialised: for small worlds and tests (see `index()` at scale)."""
         return [self.person(i) for i in range(self.size)]
 
-    def person(self, i: int) -> WorldPerson:
-        rng = self._rng(11, i)
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        company_index = rng.randrange(max(3, self.size // 6))
-        crng = self._rng(13, company_index)
-        company = f"{crng.choice(COMPANY_WORDS)} {crng.choice(COMPANY_SUFFIXES)}"
-        domain = company.lower().replace(" ", "") + f"{company_index}.example"
-        industry = _weighted(crng, INDUSTRIES)
+    def index(self, workers: int | None = None) -> WorldIndex:
+        """The compact activity-time index of this world, built once on first use (one pass
+        over every person: about 30 s for a million people in one process; worlds of
+        200,000 and more use up to two processes unless `workers` says). Thread-safe."""
+        with self._index_lock:
+            if self._index is None:
+                from connectors.sandbox_index import WorldIndex
+                if workers is None:
+                    workers = min(2, os.cpu_count() or 1) if self.size >= 200_000 else 1
+                self._index = WorldIndex.build(self, workers)
+            return self._index
+
+    def index_ready(self) -> bool:
+        return self._index is not None
+
+    def company(self, index: int) -> WorldCompany:
+        """The company with this index: the same for every person who works there."""
+        cached = self._company_cache.get(index)
+        if cached is not None:
+            return cached
+        if len(self._company_cache) >= COMPANY_CACHE_SIZE:
+            self._company_cache.clear()  # bounded memory; a refill costs microseconds
+        crng = self._rng(13, index)
+        name = f"{COMPANY_WORDS[_below(crng, len(COMPANY_WORDS))]} " \
+               f"{COMPANY_SUFFIXES[_below(crng, len(COMPANY_SUFFIXES))]}"
+        industry = _INDUSTRY.pick(crng)
         employees = int(crng.lognormvariate(4.5, 1.6)) + 1
-        country = _weighted(crng, COUNTRIES)
+        country = _COUNTRY.pick(crng)
+        domain = name.lower().replace(" ", "") + f"{index}.example"
+        made = WorldCompany(index, name, domain, industry, employees, country)
+        self._company_cache[index] = made
+        return made
+
+    def person(self, i: int, *, with_activities: bool = True) -> WorldPerson:
+        """Person `i`. Without activities it costs a fraction: what the CRM records need."""
+        drawn = self.draw(i, with_activities)
+        company = self.company(drawn.company_index)
+        domain = drawn.domain or company.domain
+        now = self.now
+        activities = tuple(WorldActivity(kind, now - timedelta(seconds=offset), channel, detail)
+                           for offset, kind, channel, detail in drawn.activities)
+        return WorldPerson(
+            index=i, email=f"{drawn.first.lower()}.{drawn.last.lower()}.{i}@{domain}",
+            first_name=drawn.first, last_name=drawn.last, title=drawn.title,
+            company=company.name, domain=domain, industry=company.industry,
+            employees=company.employees, country=company.country,
+            created_at=now - timedelta(seconds=drawn.created_offset),
+            in_hubspot=bool(drawn.flags & IN_HUBSPOT),
+            in_salesforce=bool(drawn.flags & IN_SALESFORCE),
+            salesforce_object="Contact" if drawn.flags & SALESFORCE_CONTACT else "Lead",
+            activities=activities, company_index=company.index)
+
+    def flags(self, i: int) -> int:
+        """Where person `i` lives (IN_HUBSPOT | IN_SALESFORCE | SALESFORCE_CONTACT bits).
+
+        Kept in one byte per person, filled a block at a time on first use, so scanning
+        a CRM's records costs the draws once and an array lookup afterwards.
+        """
+        held = self._flags
+        if held is None:
+            held = self._flag_bytes()
+        value = held[i]
+        if not value:
+            start = i - i % FLAGS_BLOCK
+            for j in range(start, min(start + FLAGS_BLOCK, self.size)):
+                held[j] = self.draw(j, False).flags | _KNOWN
+            value = held[i]
+        return value & ~_KNOWN
+
+    def remember_flag_block(self, start: int, flags: bytes) -> None:
+        """Record the flags of people start.. at once (from the index build)."""
+        held = self._flags if self._flags is not None else self._flag_bytes()
+        held[start:start + len(flags)] = bytes(value | _KNOWN for value in flags)
+
+    def spec(self) -> dict[str, object]:
+        """The constructor arguments: another process rebuilds the same world from them."""
+        return {"seed": self.seed, "size": self.size, "now": self.now,
+                "users": len(self.users), "shared_share": self.shared_share,
+                "activity_scale": self.activity_scale}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, object]) -> World:
+        return cls(**spec)  # type: ignore[arg-type]
+
+    def _flag_bytes(self) -> bytearray:
+        with self._flags_lock:
+            if self._flags is None:
+                self._flags = bytearray(self.size)
+            return self._flags
+
+    def raw_activities(self, i: int) -> list[RawActivity]:
+        """Person `i`'s activities as (seconds before now, type, channel, detail), in the
+        order of `person(i).activities` (oldest first)."""
+        return self.draw(i, True).activities
+
+    def draw(self, i: int, with_activities: bool = True) -> Drawn:
+        """Every random draw for person `i`, in the one fixed order the seed defines: the
+        cheap way to learn where a person lives and when their activities happened."""
+        rng = self._rng(11, i)
+        first = FIRST_NAMES[_below(rng, len(FIRST_NAMES))]
+        last = LAST_NAMES[_below(rng, len(LAST_NAMES))]
+        company_index = _below(rng, self.companies)
+        domain = None
         roll = rng.random()
         if roll < 0.06:
-            domain = rng.choice(FREE_MAIL_DOMAINS)
+            domain = FREE_MAIL_DOMAINS[_below(rng, len(FREE_MAIL_DOMAINS))]
         elif roll < 0.08:
-            domain = rng.choice(COMPETITOR_DOMAINS)
-        email = f"{first.lower()}.{last.lower()}.{i}@{domain}"
+            domain = COMPETITOR_DOMAINS[_below(rng, len(COMPETITOR_DOMAINS))]
         placement = rng.random()
         shared = placement < self.shared_share
         in_hubspot = shared or placement < self.shared_share + (1 - self.shared_share) / 2
         in_salesforce = shared or not in_hubspot
-        created_at = self.now - timedelta(days=HISTORY_DAYS + rng.randrange(0, 365),
-                                          seconds=rng.randrange(86_400))
-        return WorldPerson(
-            index=i, email=email, first_name=first, last_name=last,
-            title=_weighted(rng, TITLES), company=company, domain=domain,
-            industry=industry, employees=employees, country=country, created_at=created_at,
-            in_hubspot=in_hubspot, in_salesforce=in_salesforce,
-            salesforce_object="Contact" if rng.random() < 0.25 else "Lead",
-            activities=self._activities(rng, in_hubspot, in_salesforce),
-        )
+        days = HISTORY_DAYS + _below(rng, 365)
+        created_offset = days * 86_400 + _below(rng, 86_400)
+        title = _TITLE.pick(rng)
+        contact = rng.random() < 0.25
+        flags = (IN_HUBSPOT if in_hubspot else 0) | (IN_SALESFORCE if in_salesforce else 0) \
+            | (SALESFORCE_CONTACT if contact else 0)
+        raw = self._raw_activities(rng, in_hubspot, in_salesforce) if with_activities else []
+        return Drawn(first, last, company_index, domain, flags, created_offset, title, raw)
 
-    def _activities(self, rng: random.Random, in_hubspot: bool,
-                    in_salesforce: bool) -> tuple[WorldActivity, ...]:
-        engagement = rng.choice((0, 1, 1, 2, 2, 3, 5, 8))  # how active this person is
-        count = int(engagement * rng.uniform(1.0, 3.0))
+    def _raw_activities(self, rng: random.Random, in_hubspot: bool,
+                        in_salesforce: bool) -> list[RawActivity]:
+        below = rng._randbelow  # type: ignore[attr-defined]  # what choice/randrange draw
+        engagement = ENGAGEMENT_LEVELS[below(len(ENGAGEMENT_LEVELS))]
+        spread = 1.0 + 2.0 * rng.random()  # rng.uniform(1.0, 3.0)
+        count = int(engagement * spread * self.activity_scale) if self.activity_scale != 1.0 \
+            else int(engagement * spread)
         channels = [c for c, on in (("hubspot", in_hubspot), ("salesforce", in_salesforce))
                     if on]
-        mix = tuple((t.value, w) for t, w in ACTIVITY_MIX)
-        made: list[WorldActivity] = []
+        pick_kind, activity = _ACTIVITY_KIND.pick, self._raw_activity
+        made: list[RawActivity] = []
         for _ in range(count):
-            kind = ActivityType(_weighted(rng, mix))
-            made.append(self._activity(rng, kind, rng.choice(channels)))
+            kind = pick_kind(rng)
+            made.append(activity(rng, below, kind, channels[below(len(channels))]))
         if engagement >= 5 and rng.random() < 0.35:
-            made.append(self._activity(rng, rng.choice(HAND_RAISES), rng.choice(channels)))
-        made.sort(key=lambda a: a.occurred_at)
-        return tuple(made)
+            kind = HAND_RAISES[below(len(HAND_RAISES))]
+            made.append(activity(rng, below, kind, channels[below(len(channels))]))
+        made.sort(key=lambda a: -a[0])  # oldest first; stable for equal moments
+        return made
 
-    def _activity(self, rng: random.Random, kind: ActivityType,
-                  channel: str) -> WorldActivity:
-        at = self.now - timedelta(seconds=rng.randrange(HISTORY_DAYS * 86_400))
+    @staticmethod
+    def _raw_activity(rng: random.Random, below: Callable[[int], int], kind: ActivityType,
+                      channel: str) -> RawActivity:
+        getrandbits = rng.getrandbits  # inlined below(_HISTORY_SECONDS): the same draws
+        offset = getrandbits(_HISTORY_BITS)
+        while offset >= _HISTORY_SECONDS:
+            offset = getrandbits(_HISTORY_BITS)
         detail: dict[str, str] = {}
-        if kind in (ActivityType.PAGE_VIEW,):
-            detail["url"] = "https://www.syncer-sandbox.test" + rng.choice(PAGES)
+        if kind is ActivityType.PAGE_VIEW:
+            detail["url"] = _SITE + PAGES[below(len(PAGES))]
         elif kind is ActivityType.PRICING_PAGE_VIEW:
-            detail["url"] = "https://www.syncer-sandbox.test/pricing"
-        elif kind in (ActivityType.EMAIL_OPEN, ActivityType.EMAIL_CLICK,
-                      ActivityType.EMAIL_BOUNCE, ActivityType.UNSUBSCRIBE):
-            detail["email"] = rng.choice(EMAILS)
+            detail["url"] = _SITE + "/pricing"
+        elif kind in _EMAIL_KINDS:
+            detail["email"] = EMAILS[below(len(EMAILS))]
         elif kind is ActivityType.CONTENT_DOWNLOAD:
-            detail["asset"] = rng.choice(CONTENT_ASSETS)
+            detail["asset"] = CONTENT_ASSETS[below(len(CONTENT_ASSETS))]
             detail["form"] = "Content download"
-        elif kind in (ActivityType.WEBINAR_REGISTRATION, ActivityType.WEBINAR_ATTENDANCE):
-            detail["campaign"] = rng.choice(WEBINARS)
+        elif kind in _WEBINAR_KINDS:
+            detail["campaign"] = WEBINARS[below(len(WEBINARS))]
         elif kind is ActivityType.FORM_FILL:
             detail["form"] = "Contact us" if rng.random() < 0.5 else "Event sign-up"
-        elif kind is ActivityType.NEWSLETTER_SIGNUP:
-            detail["form"] = "Newsletter"
-        elif kind is ActivityType.DEMO_REQUEST:
-            detail["form"] = "Request a demo"
-        elif kind is ActivityType.CONTACT_SALES:
-            detail["form"] = "Contact sales"
-        elif kind is ActivityType.PRICING_REQUEST:
-            detail["form"] = "Pricing request"
-        return WorldActivity(kind, at, channel, detail)
+        elif kind in _FIXED_FORMS:
+            detail["form"] = _FIXED_FORMS[kind]
+        return offset, kind, channel, detail

@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import hubspot.crm.associations.v4 as associations_pkg
 import hubspot.crm.contacts as contacts_pkg
 import hubspot.crm.owners as owners_pkg
 import hubspot.crm.properties as properties_pkg
+import hubspot.crm.schemas as schemas_pkg
 import hubspot.events as events_pkg
 import pytest
 import urllib3
+from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     PublicObjectSearchRequest,
@@ -28,9 +31,11 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import ApiException
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
+from hubspot.events.exceptions import ApiException as EventsApiException
 
 from connectors.hubspot.sandbox import UNMATCHED_RULE, HubSpotSandbox
 from connectors.hubspot.sandbox_state import contact_id_for
+from connectors.sandbox_faults import HubSpotLimits
 from connectors.sandbox_world import World
 
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=timezone.utc)
@@ -42,6 +47,7 @@ class Clients:
 
     def __init__(self, sandbox: HubSpotSandbox, token: str | None = None) -> None:
         self._made: list[Any] = []
+        self.base_url = sandbox.base_url
         self.contacts = self._api(contacts_pkg, "BasicApi", sandbox, token)
         self.batch = self._api(contacts_pkg, "BatchApi", sandbox, token)
         self.search = self._api(contacts_pkg, "SearchApi", sandbox, token)
@@ -504,3 +510,182 @@ def test_stop_releases_the_port_and_sandboxes_restart(world: World) -> None:
         sandbox.stop()  # idempotent
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+# -- limits by tier and configuration --------------------------------------------------
+def test_tier_limits_show_in_the_headers(world: World) -> None:
+    sandbox = start(world, limits=HubSpotLimits.for_tier("starter"))
+    clients = Clients(sandbox)
+    try:
+        _, _, headers = clients.contacts.get_page_with_http_info(limit=1)
+        assert (headers["X-HubSpot-RateLimit-Max"], headers["X-HubSpot-RateLimit-Daily"],
+                headers["X-HubSpot-RateLimit-Daily-Remaining"]) == ("100", "250000", "249999")
+    finally:
+        clients.close()
+        sandbox.stop()
+
+
+def test_daily_limit_is_shared_by_search_and_answers_429_daily(world: World) -> None:
+    sandbox = start(world, limits=HubSpotLimits(daily=3))
+    clients = Clients(sandbox)
+    try:
+        clients.contacts.get_page(limit=1)
+        clients.search.do_search(PublicObjectSearchRequest(limit=1))
+        clients.owners.get_page()
+        for call in (lambda: clients.contacts.get_page(limit=1),
+                     lambda: clients.search.do_search(PublicObjectSearchRequest(limit=1))):
+            with pytest.raises((ApiException, OwnersApiException)) as caught:
+                call()
+            assert caught.value.status == 429
+            assert error_body(caught.value)["policyName"] == "DAILY"
+    finally:
+        clients.close()
+        sandbox.stop()
+
+
+def test_page_and_batch_sizes_are_capped(world: World) -> None:
+    sandbox = start(world, limits=HubSpotLimits(list_page_max=20, batch_max=5,
+                                                search_page_max=30))
+    clients = Clients(sandbox)
+    try:
+        assert len(clients.contacts.get_page(limit=500).results) == 20
+        ids = [r["id"] for r in sandbox.records()[:6]]
+        with pytest.raises(ApiException) as caught:
+            clients.batch.update(batch(*[(i, {"syncer_score": "1"}) for i in ids]))
+        assert caught.value.status == 400 and "at most 5" in error_body(caught.value)["message"]
+        with pytest.raises(ApiException):
+            clients.search.do_search(PublicObjectSearchRequest(limit=31))
+    finally:
+        clients.close()
+        sandbox.stop()
+    default = start(world)
+    clients = Clients(default)
+    try:
+        assert len(clients.contacts.get_page(limit=500).results) == 100
+    finally:
+        clients.close()
+        default.stop()
+
+
+# -- the rest of the emulated endpoints, through the real client ----------------------
+def test_schemas_associations_legacy_properties_and_aliases(sandbox: HubSpotSandbox) -> None:
+    configuration = schemas_pkg.Configuration(host=sandbox.base_url)
+    configuration.access_token = sandbox.credentials["access_token"]
+    configuration.client_side_validation = True
+    schemas = schemas_pkg.CoreApi(api_client=schemas_pkg.ApiClient(configuration))
+    assert schemas.get_all().results == []
+    configuration = associations_pkg.Configuration(host=sandbox.base_url)
+    configuration.access_token = sandbox.credentials["access_token"]
+    configuration.client_side_validation = True
+    associations = associations_pkg.BatchApi(api_client=associations_pkg.ApiClient(
+        configuration))
+    first = sandbox.records()[0]["id"]
+    linked = associations.get_page("contact", "companies",
+                                   associations_pkg.BatchInputPublicFetchAssociationsBatchRequest(
+                                       inputs=[{"id": first}]))
+    assert linked.status == "COMPLETE" and linked.results == []
+    client = HubSpot(access_token=sandbox.credentials["access_token"])
+    client.config["base_url"] = sandbox.base_url
+    legacy = client.api_request({"method": "GET",
+                                 "path": "/properties/v2/contact/properties"}).json()
+    assert isinstance(legacy, list) and {p["name"] for p in legacy} >= {"email",
+                                                                       "lifecyclestage"}
+    owners = client.api_request({"method": "GET", "path": "/crm/owners/v3/owners/"}).json()
+    assert {o["email"] for o in owners["results"]} == {u.email for u in sandbox.world.users
+                                                       if u.active}
+    singular = client.api_request({"method": "GET",
+                                   "path": f"/crm/v3/objects/contact/{first}"}).json()
+    assert singular["id"] == first
+
+
+# -- events: paging both ways and filters ---------------------------------------------
+def test_events_page_backwards_and_filter(clients: Clients, world: World) -> None:
+    def walk(**kwargs: Any) -> list[Any]:
+        got, after = [], None
+        while True:
+            page = clients.events.get_page(object_type="contact", limit=60, after=after,
+                                           **kwargs)
+            got.extend(page.results)
+            if page.paging is None:
+                return got
+            after = page.paging.next.after
+    ascending = walk(sort=["ASCENDING"])
+    descending = walk()
+    assert [e.id for e in descending] == [e.id for e in reversed(ascending)]
+    pivot = ascending[len(ascending) // 2].occurred_at
+    before = walk(occurred_before=pivot, sort=["ASCENDING"])
+    assert [e.id for e in before] == [e.id for e in ascending if e.occurred_at < pivot]
+    stage = {r["id"]: r["lifecyclestage"] for r in clients_records(clients)}
+    # the generated client cannot send objectProperty.<name> (it sends the placeholder)
+    response = urllib3.request(
+        "GET", clients.base_url + "/events/v3/events/?objectType=contact&limit=1000"
+        "&objectProperty.lifecyclestage=lead", retries=False,
+        headers={"Authorization": "Bearer hubspot-sandbox-token"})
+    leads = response.json()["results"]
+    assert leads and all(stage[e["objectId"]] == "lead" for e in leads)
+    assert {e["objectId"] for e in leads} == {e.object_id for e in ascending
+                                               if stage[e.object_id] == "lead"}
+    with pytest.raises(EventsApiException) as caught:
+        clients.events.get_page(object_type="contact", after="not-a-cursor")
+    assert caught.value.status == 400
+
+
+def clients_records(clients: Clients) -> list[dict[str, Any]]:
+    records, after = [], None
+    while True:
+        page = clients.contacts.get_page(limit=100, after=after, properties=["lifecyclestage"])
+        records.extend({"id": c.id, **c.properties} for c in page.results)
+        if page.paging is None:
+            return records
+        after = page.paging.next.after
+
+
+def test_search_sorts_descending_with_missing_values_last(world: World) -> None:
+    sandbox = start(world, search_requests_per_second=None)
+    sandbox.edit(sandbox.records()[4]["id"], "syncer_score", "70")
+    sandbox.edit(sandbox.records()[9]["id"], "syncer_score", "9")
+    sandbox.edit(sandbox.records()[2]["id"], "syncer_score", "70")
+    clients = Clients(sandbox)
+    try:
+        found = clients.search.do_search(PublicObjectSearchRequest(
+            sorts=[{"propertyName": "syncer_score", "direction": "DESCENDING"}],
+            properties=["syncer_score"], limit=5))
+    finally:
+        clients.close()
+        sandbox.stop()
+    records = sandbox.records()
+    assert [r.id for r in found.results] == [records[2]["id"], records[4]["id"],
+                                            records[9]["id"], records[0]["id"],
+                                            records[1]["id"]]
+    assert found.total == len(records)
+
+
+# -- scale: a million contacts, generated lazily --------------------------------------
+def test_a_million_contacts_serve_at_once_and_only_changes_are_held() -> None:
+    big = World(seed=2, size=1_000_000, now=NOW)
+    sandbox = start(big)
+    clients = Clients(sandbox)
+    try:
+        first = clients.contacts.get_page(limit=100, properties=["email"])
+        assert [c.id for c in first.results][:2] == [
+            contact_id_for(i) for i in range(40) if big.person(i).in_hubspot][:2]
+        tail = clients.contacts.get_page(limit=100, after=contact_id_for(999_950))
+        expected_tail = [contact_id_for(i) for i in range(999_950, 1_000_000)
+                         if big.person(i, with_activities=False).in_hubspot]
+        assert [c.id for c in tail.results] == expected_tail and tail.paging is None
+        last = big.person(max(i for i in range(999_900, 1_000_000)
+                              if big.person(i, with_activities=False).in_hubspot))
+        by_email = clients.contacts.get_by_id(last.email, id_property="email")
+        assert by_email.id == contact_id_for(last.index)
+        clients.batch.update(batch((by_email.id, {"syncer_score": "88"}),
+                                   (first.results[0].id, {"syncer_fit_grade": "A"})))
+        assert [r["id"] for r in sandbox.changed_records()] == sorted(
+            [by_email.id, first.results[0].id], key=int)
+        own = [a for a in last.activities if a.channel == "hubspot"]
+        events = clients.events.get_page(object_type="contact", object_id=int(by_email.id),
+                                         limit=100).results
+        assert sorted(e.occurred_at for e in events) == sorted(a.occurred_at for a in own)
+        assert not big.index_ready()  # one contact's events need no index
+    finally:
+        clients.close()
+        sandbox.stop()

@@ -27,9 +27,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.salesforce import soql
+from connectors.salesforce import sandbox_results, soql
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.salesforce.sandbox_schema import format_datetime, make_id
+from connectors.sandbox_faults import SalesforceLimits
 from connectors.sandbox_world import World
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -595,3 +596,135 @@ def test_datetime_literal_parses_back(moment: datetime) -> None:
                         f"{soql.datetime_literal(moment)}")
     assert isinstance(parsed.where, soql.Comparison)
     assert parsed.where.value.value == moment.replace(microsecond=0)
+
+
+# -- the rest of the emulated endpoints ----------------------------------------------------
+
+def test_versions_resources_and_object_info(sf: Salesforce, shared: SalesforceSandbox) -> None:
+    with http_session(shared) as session:
+        versions = session.get(shared.base_url + "/services/data").json()
+    assert {"label", "url", "version"} <= versions[-1].keys()
+    assert "59.0" in {v["version"] for v in versions}
+    resources = sf.restful("")
+    assert {"sobjects", "query", "queryAll", "limits", "composite"} <= resources.keys()
+    info = sf.Lead.metadata()
+    assert info["objectDescribe"]["keyPrefix"] == "00Q" and info["recentItems"] == []
+    assert sf.describe()["maxBatchSize"] == 200
+    lead = rows(shared)[0]
+    fetched = sf.Lead.get(lead["Id"])
+    assert fetched["attributes"] == {"type": "Lead",
+                                     "url": f"/services/data/v59.0/sobjects/Lead/{lead['Id']}"}
+    assert fetched["Email"] == lead["Email"]
+
+
+def test_limits_are_configurable(world: World) -> None:
+    limits = SalesforceLimits(query_batch=300, collection_max=50, daily=500)
+    with SalesforceSandbox(world, limits=limits) as sandbox:
+        client = Client(sandbox)
+        page = client.sf.query("SELECT Id FROM CampaignMember")
+        assert len(page["records"]) == 300 and page["totalSize"] > 300
+        bigger = client.sf.query("SELECT Id FROM CampaignMember",
+                                 headers={"Sforce-Query-Options": "batchSize=1000"})
+        assert len(bigger["records"]) == 300
+        assert client.sf.describe()["maxBatchSize"] == 50
+        leads = [r for r in sandbox.records() if r["type"] == "Lead"][:51]
+        with pytest.raises(SalesforceMalformedRequest) as raised:
+            client.sf.restful("composite/sobjects", method="PATCH", json=collection(
+                [lead_update(r["Id"], Syncer_Stage__c="MQL") for r in leads]))
+        assert error_code(raised.value) == "EXCEEDED_ID_LIMIT" and "50" in str(
+            raised.value.content)
+        assert client.sf.api_usage["api-usage"].total == 500
+        client.session.close()
+
+
+# -- query plans: streamed pages must equal the plain answer -----------------------------
+
+def ordered(records: list[dict[str, Any]]) -> list[str]:
+    return [r["Id"] for r in sorted(records, key=lambda r: (r["CreatedDate"], r["Id"]))]
+
+
+def test_time_ordered_activity_pages_match_a_full_scan(fresh: SalesforceSandbox,
+                                                        wsf: Salesforce) -> None:
+    everything = wsf.query_all("SELECT Id, WhoId, CreatedDate FROM Task")["records"]
+    cutoff = sorted(r["CreatedDate"] for r in everything)[len(everything) // 3]
+    since = cutoff.replace(".000+0000", "Z")
+    gone = next(r for r in everything if r["CreatedDate"] > cutoff)
+    wsf.restful(f"sobjects/Task/{gone['Id']}", method="PATCH", json={"WhoId": None})
+    query = (f"SELECT Id, WhoId, CreatedDate FROM Task WHERE CreatedDate >= {since} "
+             "AND WhoId != null ORDER BY CreatedDate, Id")
+    first = wsf.query(query, headers={"Sforce-Query-Options": "batchSize=200"})
+    streamed = wsf.query_all(query, headers={"Sforce-Query-Options": "batchSize=200"})
+    expected = ordered([r for r in everything if r["CreatedDate"] >= cutoff
+                        and r["Id"] != gone["Id"]])
+    assert [r["Id"] for r in streamed["records"]] == expected
+    assert first["totalSize"] == len(expected) and len(first["records"]) == 200
+    members = wsf.query_all("SELECT Id, CreatedDate FROM CampaignMember")["records"]
+    low, high = sorted(r["CreatedDate"] for r in members)[100], \
+        sorted(r["CreatedDate"] for r in members)[-100]
+    window = wsf.query_all(
+        f"SELECT Id, CreatedDate FROM CampaignMember WHERE CreatedDate > "
+        f"{low.replace('.000+0000', 'Z')} AND CreatedDate <= {high.replace('.000+0000', 'Z')}")
+    assert sorted(r["Id"] for r in window["records"]) == sorted(
+        r["Id"] for r in members if low < r["CreatedDate"] <= high)
+
+
+def test_sorted_pages_are_the_same_in_memory_and_by_selection(
+        sf: Salesforce, monkeypatch: pytest.MonkeyPatch) -> None:
+    query = ("SELECT Id, Title, NumberOfEmployees FROM Lead WHERE IsConverted = false "
+             "ORDER BY Title DESC NULLS FIRST, NumberOfEmployees")
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    in_memory = [r["Id"] for r in sf.query_all(query, headers=headers)["records"]]
+    monkeypatch.setattr(sandbox_results, "SORT_IN_MEMORY_LIMIT", 0)
+    monkeypatch.setattr(sandbox_results, "SELECTION_CHUNK", 45)
+    selected = [r["Id"] for r in sf.query_all(query, headers=headers)["records"]]
+    assert selected == in_memory and len(in_memory) > 200
+
+
+def test_limit_and_offset_page_through_a_stream(sf: Salesforce) -> None:
+    every = [r["Id"] for r in sf.query_all("SELECT Id FROM CampaignMember ORDER BY Id")[
+        "records"]]
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    window = sf.query_all("SELECT Id FROM CampaignMember ORDER BY Id LIMIT 450 OFFSET 10",
+                          headers=headers)
+    assert window["totalSize"] == 450
+    assert [r["Id"] for r in window["records"]] == every[10:460]
+
+
+# -- scale: a million people, generated lazily ---------------------------------------------
+
+def test_a_million_people_serve_at_once_and_only_changes_are_held() -> None:
+    big = World(seed=4, size=1_000_000, now=NOW)
+    index = next(i for i in range(999_000, 1_000_000)
+                 if big.person(i, with_activities=False).in_salesforce)
+    person = big.person(index, with_activities=False)
+    prefix = "003" if person.salesforce_object == "Contact" else "00Q"
+    record_id = make_id(prefix, index + 1)
+    with SalesforceSandbox(big) as sandbox:
+        client = Client(sandbox)
+        sobject = client.sf.Contact if prefix == "003" else client.sf.Lead
+        assert sobject.get(record_id)["Email"] == person.email
+        assert sobject.update(record_id, {"Syncer_Score__c": 61}) == 204
+        assert [r["Id"] for r in sandbox.changed_records()] == [record_id]
+        accounts = client.sf.query("SELECT Id, Name FROM Account ORDER BY Id LIMIT 3")
+        assert [a["Name"] for a in accounts["records"]] == [big.company(i).name
+                                                            for i in range(3)]
+        client.session.close()
+    assert not big.index_ready()
+
+
+def test_id_order_and_id_comparisons_agree(sf: Salesforce) -> None:
+    """Chunking by `Id > last ORDER BY Id` must visit every row once."""
+    every = [r["Id"] for r in sf.query_all("SELECT Id FROM Contact ORDER BY Id")["records"]]
+    chunked: list[str] = []
+    last = None
+    while True:
+        where = f" WHERE Id > {soql.quote(last)}" if last else ""
+        page = sf.query(f"SELECT Id FROM Contact{where} ORDER BY Id LIMIT 7")["records"]
+        if not page:
+            break
+        chunked.extend(r["Id"] for r in page)
+        last = page[-1]["Id"]
+    assert chunked == every and len(set(every)) == len(every) > 7
+    owners = sf.query_all("SELECT Id, OwnerId FROM Contact ORDER BY OwnerId, Id")["records"]
+    keys = [(r["OwnerId"], r["Id"]) for r in owners]
+    assert keys == sorted(keys)

@@ -2,7 +2,10 @@
 
 Tests, the demo and the benchmarks point the real hubspot-api-client at it, so it answers
 with HubSpot's shapes, errors, paging and rate limits (see shared/specs/HUBSPOT.md), and
-offers introspection (`records`, `edit`, `call_counts`) that bypasses the API for tests.
+offers introspection (`records`, `edit`, `call_counts`, `faults`) that bypasses the API.
+Limits come from a `HubSpotLimits` (or the shared `SandboxLimits`); faults from a
+`FaultConfig` (connectors/sandbox_faults.py). Contacts are generated lazily from the world
+and only changed ones are kept, so a portal of a million contacts starts at once.
 
     sandbox = HubSpotSandbox(World(1, 200, now)); sandbox.start()
     ...  # ConnectorSettings(base_url=sandbox.base_url, credentials=sandbox.credentials)
@@ -13,9 +16,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -24,16 +28,37 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.hubspot.sandbox_api import ROUTES, SEARCH_ENDPOINTS, HubSpotApi, handler_for
 from connectors.hubspot.sandbox_http import (
+    PLAN_KEY,
     ApiFailure,
+    DailyBudget,
     RollingRateLimiter,
     error_response,
     json_response,
     rate_limited,
+    server_error,
 )
-from connectors.hubspot.sandbox_state import InputRejected, PortalState
-from connectors.sandbox_world import World
+from connectors.hubspot.sandbox_schema import LIFECYCLE_STAGES
+from connectors.hubspot.sandbox_state import (
+    Contact,
+    InputRejected,
+    PortalState,
+    contact_id_for,
+)
+from connectors.sandbox_faults import (
+    UNSET,
+    FaultConfig,
+    FaultInjector,
+    HubSpotLimits,
+    RequestPlan,
+    SandboxLimits,
+    Unset,
+    drop_connection,
+)
+from connectors.sandbox_world import IN_HUBSPOT, World
 
 UNMATCHED_RULE = "<unmatched>"
+#: call_counts status of a request answered with nothing (a dropped connection).
+NO_ANSWER = 0
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -43,21 +68,34 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
+def _resolve_limits(limits: HubSpotLimits | SandboxLimits | None,
+                    **overrides: Any) -> HubSpotLimits:
+    """The limits object, then any keyword given explicitly (the older constructor API)."""
+    base = limits.hubspot if isinstance(limits, SandboxLimits) else limits or HubSpotLimits()
+    return replace(base, **{k: v for k, v in overrides.items() if v is not UNSET})
+
+
 class HubSpotSandbox:
     """The HubSpot API over one World: contacts, owners, events; private-app token auth.
 
-    `requests_per_10s` is the app's rolling limit (190: Pro/Enterprise; None disables it),
-    counted over `rate_window_seconds` so tests can use a short window. Search has its own
-    per-second limit and, like HubSpot, sends no rate-limit headers. HubSpot does not
-    promise Retry-After on a 429; `send_retry_after=True` adds it.
+    Limits: `limits` (a HubSpotLimits, e.g. `HubSpotLimits.for_tier("starter")`, or a
+    SandboxLimits) and, for compatibility, the keywords `requests_per_10s` (None disables
+    it), `rate_window_seconds`, `daily_limit`, `search_requests_per_second`, `search_cap`
+    and `send_retry_after`, which override it. Search has its own per-second limit and,
+    like HubSpot, sends no rate-limit headers. `faults` injects failures (FaultConfig).
     """
 
     kind = "hubspot"
 
     def __init__(self, world: World, port: int = 0, *, token: str = "hubspot-sandbox-token",
-                 requests_per_10s: int | None = 190, rate_window_seconds: float = 10.0,
-                 daily_limit: int = 1_000_000, search_requests_per_second: int | None = 5,
-                 search_cap: int = 10_000, send_retry_after: bool = False,
+                 limits: HubSpotLimits | SandboxLimits | None = None,
+                 faults: FaultConfig | None = None,
+                 requests_per_10s: int | Literal[Unset.UNSET] | None = UNSET,
+                 rate_window_seconds: float | Literal[Unset.UNSET] = UNSET,
+                 daily_limit: int | Literal[Unset.UNSET] = UNSET,
+                 search_requests_per_second: int | Literal[Unset.UNSET] | None = UNSET,
+                 search_cap: int | Literal[Unset.UNSET] = UNSET,
+                 send_retry_after: bool | Literal[Unset.UNSET] = UNSET,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.world = world
         self.port = port
@@ -65,11 +103,16 @@ class HubSpotSandbox:
         self.base_url = ""
         self.credentials: dict[str, str] = {"access_token": token}
         self.ca_file: str | None = None
-        self.search_cap = search_cap
-        self.send_retry_after = send_retry_after
+        self.limits = _resolve_limits(
+            limits, requests_per_10s=requests_per_10s, window_seconds=rate_window_seconds,
+            daily=daily_limit, search_per_second=search_requests_per_second,
+            search_cap=search_cap, send_retry_after=send_retry_after)
         self.call_counts: Counter[tuple[str, str, int]] = Counter()
-        self.limiter = RollingRateLimiter(requests_per_10s, rate_window_seconds, daily_limit)
-        self.search_limiter = RollingRateLimiter(search_requests_per_second, 1.0, daily_limit)
+        budget = DailyBudget(self.limits.daily)
+        self.limiter = RollingRateLimiter(self.limits.requests_per_10s,
+                                          self.limits.window_seconds, budget)
+        self.search_limiter = RollingRateLimiter(self.limits.search_per_second, 1.0, budget)
+        self.faults = FaultInjector(faults, self.kind)
         #: Writes are stamped with the wall clock, like the Salesforce sandbox, so records
         #: of one person in both CRMs order by modification time consistently.
         self._clock = clock or (lambda: datetime.now(timezone.utc))
@@ -82,6 +125,14 @@ class HubSpotSandbox:
         self._url_map = Map([Rule(path, methods=methods, endpoint=endpoint)
                              for path, methods, endpoint in ROUTES],
                             strict_slashes=False)
+
+    @property
+    def search_cap(self) -> int:
+        return self.limits.search_cap
+
+    @property
+    def send_retry_after(self) -> bool:
+        return self.limits.send_retry_after
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -97,14 +148,16 @@ class HubSpotSandbox:
         state = self.state
         with self._build_lock:
             if self._api is None:
-                self._api = HubSpotApi(state, lambda: self.base_url, self.search_cap)
+                self._api = HubSpotApi(state, lambda: self.base_url, self.limits)
             return self._api
 
     def start(self) -> None:
-        """Build the records, bind 127.0.0.1:port and serve in a daemon thread."""
+        """Bind 127.0.0.1:port and serve in a daemon thread (records are generated lazily,
+        so this is immediate for any size)."""
         if self._server is not None:
             return
         self.api  # noqa: B018 - build before the first request, not during it
+        self.faults.restart()
         server = make_server("127.0.0.1", self.port, self._wsgi, threaded=True,
                              request_handler=_QuietHandler)
         self._server = server
@@ -119,6 +172,7 @@ class HubSpotSandbox:
         server, self._server = self._server, None
         if server is None:
             return
+        self.faults.stop()  # wake requests hanging in a latency or timeout fault
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -133,17 +187,27 @@ class HubSpotSandbox:
         self.stop()
 
     # -- introspection (no auth, no limits) ---------------------------------------------
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Every contact as {"id": ..., <property>: value, ...}, in id order, lazily."""
+        for contact in self.state.iter_contacts():
+            yield {"id": contact.id, **contact.properties}
+
     def records(self) -> list[dict[str, Any]]:
-        """Every contact as {"id": ..., <property>: value, ...}, in id order."""
-        state = self.state
-        with state.lock:
-            return [{"id": cid, **state.contacts[cid].properties} for cid in state.contact_ids]
+        """Every contact as {"id": ..., <property>: value, ...}, in id order (small worlds;
+        use iter_records at scale)."""
+        return list(self.iter_records())
 
     def record(self, record_id: str) -> dict[str, Any]:
         contact = self.state.snapshot(record_id)
         if contact is None:
             raise KeyError(f"no contact with id {record_id}")
         return {"id": contact.id, **contact.properties}
+
+    def changed_records(self) -> list[dict[str, Any]]:
+        """Only the contacts changed since generation (API writes, edits, the editor)."""
+        with self.state.lock:
+            changed = sorted(self.state.overlay.values(), key=lambda c: int(c.id))
+            return [{"id": c.id, **c.properties} for c in changed]
 
     def edit(self, record_id: str, field: str, value: str | None) -> None:
         """Set a property as a person in HubSpot's UI would; validation as for the API."""
@@ -170,12 +234,12 @@ class HubSpotSandbox:
     # -- serving -------------------------------------------------------------------------
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        rule_name = UNMATCHED_RULE
+        rule_name, endpoint, args = UNMATCHED_RULE, None, {}
+        adapter = self._url_map.bind_to_environ(environ)
+        response: Response | None = None
         try:
-            adapter = self._url_map.bind_to_environ(environ)
-            rule, args = adapter.match(return_rule=True)
-            rule_name = rule.rule
-            response = self._dispatch(request, str(rule.endpoint), dict(args))
+            rule, matched = adapter.match(return_rule=True)
+            rule_name, endpoint, args = rule.rule, str(rule.endpoint), dict(matched)
         except NotFound:
             response = error_response(ApiFailure(404, "OBJECT_NOT_FOUND",
                                                  f"No route for {request.path}"))
@@ -184,24 +248,83 @@ class HubSpotSandbox:
                                                  f"{request.method} is not allowed here"))
         except HTTPException as error:  # e.g. a redirect or a malformed request
             response = error.get_response(environ)
-        with self._counts_lock:
-            self.call_counts[(request.method, rule_name, response.status_code)] += 1
+        plan = self.faults.plan(request.method, rule_name)
+        self._delay(plan, environ)
+        if response is None and endpoint is not None:
+            environ[PLAN_KEY] = plan
+            response = self._dispatch(request, endpoint, args, plan)
+        assert response is not None
+        self._count(request.method, rule_name, response.status_code)
         return response(environ, start_response)
 
-    def _dispatch(self, request: Request, endpoint: str, args: dict[str, str]) -> Response:
+    def _delay(self, plan: RequestPlan, environ: dict[str, Any]) -> None:
+        """Latency, a hung request or a dropped connection, as the plan says."""
+        if plan.latency_seconds:
+            self.faults.sleep(plan.latency_seconds)
+        if plan.action == "drop":
+            plan.record("drop")
+            self._count(plan.method, plan.endpoint, NO_ANSWER)
+            drop_connection(environ)
+        if plan.action == "timeout":
+            plan.record("timeout", detail=f"{self.faults.config.timeout_seconds:g} s")
+            self.faults.sleep(self.faults.config.timeout_seconds)
+
+    def _count(self, method: str, rule: str, status: int) -> None:
+        with self._counts_lock:
+            self.call_counts[(method, rule, status)] += 1
+
+    def _dispatch(self, request: Request, endpoint: str, args: dict[str, str],
+                  plan: RequestPlan) -> Response:
         denied = self._auth_failure(request)
         if denied is not None:
             return error_response(denied)
         is_search = endpoint in SEARCH_ENDPOINTS
-        decision = (self.search_limiter if is_search else self.limiter).admit()
+        limiter = self.search_limiter if is_search else self.limiter
+        if plan.action == "burst":
+            plan.record("burst_429")
+            return error_response(self._limit_failure(is_search, burst=True),
+                                  {} if is_search else limiter.headers())
+        decision = limiter.admit()
         headers = {} if is_search else decision.headers
         if not decision.allowed:
             return error_response(self._limit_failure(is_search), headers)
+        if plan.action == "error":
+            plan.record("error_5xx", detail=str(plan.error_status))
+            return error_response(server_error(plan.error_status), headers)
+        if plan.editor:
+            self._simulate_editor(plan)
         try:
             status, body = handler_for(self.api, endpoint, args)(request, args)
         except ApiFailure as failure:
             return error_response(failure, headers)
         return json_response(body, status, headers)
+
+    def _simulate_editor(self, plan: RequestPlan) -> None:
+        """A colleague changes one contact's owner or lifecycle stage in HubSpot's UI."""
+        rng, world, state = plan.rng, self.world, self.state
+        recent = list(self.api.recent_writes)
+        record_id = None
+        if recent and rng.random() < 0.5:
+            record_id = recent[rng.randrange(len(recent))]
+        else:
+            for _ in range(32):
+                index = rng.randrange(world.size) if world.size else 0
+                if world.size and world.flags(index) & IN_HUBSPOT:
+                    record_id = contact_id_for(index)
+                    break
+        contact: Contact | None = state.snapshot(record_id) if record_id else None
+        if contact is None:
+            return
+        if rng.random() < 0.5:
+            field = "hubspot_owner_id"
+            choices = sorted(state.owner_ids(include_archived=False))
+        else:
+            field = "lifecyclestage"
+            choices = [value for value, _ in LIFECYCLE_STAGES if value != "other"]
+        value = choices[rng.randrange(len(choices))]
+        state.apply(contact.id, {field: value})
+        plan.record("editor", contact.id,
+                    f"{field}: {contact.properties.get(field)} -> {value}")
 
     def _auth_failure(self, request: Request) -> ApiFailure | None:
         header = request.headers.get("Authorization", "")
@@ -216,9 +339,9 @@ class HubSpotSandbox:
                               "The access token provided is invalid or has expired.")
         return None
 
-    def _limit_failure(self, is_search: bool) -> ApiFailure:
+    def _limit_failure(self, is_search: bool, burst: bool = False) -> ApiFailure:
         limiter = self.search_limiter if is_search else self.limiter
-        if limiter.exhausted_daily():
+        if limiter.exhausted_daily() and not burst:
             failure = rate_limited("DAILY", "You have reached your daily limit.")
         elif is_search:
             failure = rate_limited("SECONDLY", "You have reached your secondly limit.")

@@ -9,7 +9,7 @@ the sandbox's concern (sandbox.py), so these stay easy to read against the API r
 from __future__ import annotations
 
 import base64
-import bisect
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -17,11 +17,14 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
 
+from connectors.hubspot.sandbox_events import EventLog, EventQuery, EventRecord
 from connectors.hubspot.sandbox_http import (
+    PLAN_KEY,
     ApiFailure,
     iso_millis,
     not_found,
     parse_instant,
+    record_failure,
     validation_error,
 )
 from connectors.hubspot.sandbox_schema import (
@@ -34,14 +37,14 @@ from connectors.hubspot.sandbox_schema import (
 )
 from connectors.hubspot.sandbox_search import parse_search, run_search
 from connectors.hubspot.sandbox_state import (
+    CONTACT_ID_BASE,
     Contact,
-    EventRecord,
     InputRejected,
     OwnerRecord,
     PortalState,
 )
+from connectors.sandbox_faults import HubSpotLimits, RequestPlan
 
-MAX_BATCH_INPUTS = 100
 CONTACT_OBJECT_TYPES = frozenset({"contacts", "contact", "0-1", "CONTACT"})
 Json = dict[str, Any]
 Handler = Callable[[Request, dict[str, str]], tuple[int, Any]]
@@ -96,14 +99,19 @@ def _offset(token: str | None) -> int:
 
 
 class HubSpotApi:
-    """Request handlers over one PortalState; `base_url` is used in paging links."""
+    """Request handlers over one PortalState; `base_url` is used in paging links.
+
+    `recent_writes` remembers the contacts the API wrote last (the simulated editor picks
+    from them, so its edits collide with a sync's writes as a real colleague's would).
+    """
 
     def __init__(self, state: PortalState, base_url: Callable[[], str],
-                 search_cap: int = 10_000) -> None:
+                 limits: HubSpotLimits | None = None) -> None:
         self.state = state
         self._base_url = base_url
-        self.search_cap = search_cap
-        self._contact_ints = [int(cid) for cid in state.contact_ids]
+        self.limits = limits or HubSpotLimits()
+        self.events = EventLog(state)
+        self.recent_writes: deque[str] = deque(maxlen=256)
 
     # -- shapes ------------------------------------------------------------------------
     @staticmethod
@@ -154,8 +162,10 @@ class HubSpotApi:
 
     # -- contacts ----------------------------------------------------------------------
     def list_contacts(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        """Pages in id order; `after` is the id of the page's first contact, so a page
+        costs generating its own contacts, however large the portal."""
         query = request.args
-        limit = _int_arg(query, "limit", 10, 100)
+        limit = _int_arg(query, "limit", 10, self.limits.list_page_max)
         after = query.get("after")
         if _flag(query, "archived"):
             return 200, {"results": []}  # the sandbox never archives contacts
@@ -163,14 +173,16 @@ class HubSpotApi:
         if after:
             if not after.isdigit():
                 raise validation_error(f"Invalid paging cursor: '{after}'")
-            start = bisect.bisect_left(self._contact_ints, int(after))
+            start = int(after) - CONTACT_ID_BASE
         names = _names(query)
-        with self.state.lock:
-            ids = self.state.contact_ids[start:start + limit + 1]
-            results = [self.contact_json(self.state.contacts[i], names) for i in ids[:limit]]
-        body: Json = {"results": results}
-        if len(ids) > limit:
-            nxt = ids[limit]
+        page: list[Contact] = []
+        for contact in self.state.iter_contacts(start):
+            page.append(contact)
+            if len(page) > limit:
+                break
+        body: Json = {"results": [self.contact_json(c, names) for c in page[:limit]]}
+        if len(page) > limit:
+            nxt = page[limit].id
             body["paging"] = {"next": {
                 "after": nxt,
                 "link": f"{self._base_url()}/crm/v3/objects/contacts?after={nxt}"}}
@@ -179,25 +191,22 @@ class HubSpotApi:
     def get_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         id_property = request.args.get("idProperty")
         wanted = args["record_id"]
-        with self.state.lock:
-            if id_property and id_property != "hs_object_id":
-                match = [c for c in self.state.contacts.values()
-                         if (c.properties.get(id_property) or "").lower() == wanted.lower()]
-                contact = match[0] if match else None
-            else:
-                contact = self.state.contacts.get(wanted)
-            if contact is None:
-                raise not_found()
-            return 200, self.contact_json(contact, _names(request.args))
+        if id_property and id_property != "hs_object_id":
+            contact = self.state.find(id_property, wanted)
+        else:
+            contact = self.state.contact(wanted)
+        if contact is None:
+            raise not_found()
+        return 200, self.contact_json(contact, _names(request.args))
 
     def batch_update(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         body = _json_body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list):
             raise validation_error("Invalid input JSON: 'inputs' must be a list")
-        if len(inputs) > MAX_BATCH_INPUTS:
+        if len(inputs) > self.limits.batch_max:
             raise validation_error(
-                f"Too many inputs: a batch accepts at most {MAX_BATCH_INPUTS}, "
+                f"Too many inputs: a batch accepts at most {self.limits.batch_max}, "
                 f"got {len(inputs)}")
         ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -208,9 +217,10 @@ class HubSpotApi:
         results: list[Json] = []
         errors: list[Json] = []
         missing: list[str] = []
+        plan: RequestPlan | None = request.environ.get(PLAN_KEY)
         with self.state.lock:
             for item, record_id in zip(inputs, ids, strict=True):
-                if record_id not in self.state.contacts:
+                if self.state.contact(record_id) is None:
                     missing.append(record_id)
                     continue
                 properties = item.get("properties") or {}
@@ -220,7 +230,12 @@ class HubSpotApi:
                     errors.append(self._batch_error(rejected.category, rejected.message,
                                                     [record_id]))
                     continue
+                fault = plan.record_fault(record_id) if plan is not None else None
+                if fault is not None:
+                    errors.append(self._batch_error(*record_failure(fault), [record_id]))
+                    continue
                 contact = self.state.apply(record_id, clean)
+                self.recent_writes.append(record_id)
                 results.append(self.contact_json(contact, list(clean)))
         if missing:
             errors.insert(0, self._batch_error(
@@ -240,18 +255,18 @@ class HubSpotApi:
                 "context": {"ids": ids}, "errors": [], "links": {}}
 
     def search(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
-        search = parse_search(_json_body(request))
-        if search.offset >= self.search_cap:
+        search = parse_search(_json_body(request), self.limits.search_page_max)
+        cap = self.limits.search_cap
+        if search.offset >= cap:
             raise validation_error(
-                f"Search results are limited to {self.search_cap}: 'after' {search.offset} "
+                f"Search results are limited to {cap}: 'after' {search.offset} "
                 "is past the last result that can be returned. Narrow the search instead.")
-        with self.state.lock:
-            found = run_search(self.state.contacts.values(), search)
-            end = min(search.offset + search.limit, len(found), self.search_cap)
-            results = [self.contact_json(c, search.properties)
-                       for c in found[search.offset:end]]
-        body: Json = {"total": len(found), "results": results}
-        if end < len(found):
+        keep = min(search.offset + search.limit, cap)
+        total, found = run_search(self.state.iter_contacts(), search, keep)
+        end = min(search.offset + search.limit, total, cap)
+        results = [self.contact_json(c, search.properties) for c in found[search.offset:end]]
+        body: Json = {"total": total, "results": results}
+        if end < total:
             body["paging"] = {"next": {"after": str(end)}}
         return 200, body
 
@@ -317,50 +332,40 @@ class HubSpotApi:
     def list_events(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         query = request.args
         limit = _int_arg(query, "limit", 100, 1000)
-        start = _offset(query.get("after"))
-        events = self._filtered_events(query)
-        sort = ",".join(query.getlist("sort")).upper()
-        if sort in ("", "DESCENDING", "-OCCURREDAT"):
-            events = events[::-1]  # newest first unless asked otherwise
-        elif sort not in ("ASCENDING", "OCCURREDAT"):
-            raise validation_error(f"Invalid sort '{sort}': use ASCENDING or DESCENDING")
-        body: Json = {"results": [self.event_json(e) for e in events[start:start + limit]]}
-        if start + limit < len(events):
-            token = _token(start + limit)
+        events, token = self.events.page(self._event_query(query), query.get("after"), limit)
+        body: Json = {"results": [self.event_json(e) for e in events]}
+        if token is not None:
             link = f"{self._base_url()}/events/v3/events/?after={token}"
             body["paging"] = {"next": {"after": token, "link": link}}
         return 200, body
 
-    def _filtered_events(self, query: MultiDict[str, str]) -> list[EventRecord]:
+    def _event_query(self, query: MultiDict[str, str]) -> EventQuery:
         object_type = query.get("objectType")
         object_id = query.get("objectId")
         if object_id and not object_type:
             raise validation_error("objectId requires objectType")
+        sort = ",".join(query.getlist("sort")).upper()
+        if sort not in ("", "DESCENDING", "-OCCURREDAT", "ASCENDING", "OCCURREDAT"):
+            raise validation_error(f"Invalid sort '{sort}': use ASCENDING or DESCENDING")
+        nothing = EventQuery(matches_nothing=True)
         if object_type and object_type not in CONTACT_OBJECT_TYPES:
-            return []  # the sandbox portal records events on contacts only
-        after = parse_instant(query["occurredAfter"]) if query.get("occurredAfter") else None
-        before = (parse_instant(query["occurredBefore"]) if query.get("occurredBefore")
-                  else None)
-        event_type = query.get("eventType")
-        ids = set(query.getlist("id"))
-        object_filters = {k.split(".", 1)[1]: v.lower() for k, v in query.items()
-                          if k.startswith("objectProperty.")}
-        event_filters = {k.split(".", 1)[1]: v for k, v in query.items()
-                         if k.startswith("property.")}
-        with self.state.lock:
-            objects = None
-            if object_filters:
-                objects = {c.id for c in self.state.contacts.values()
-                           if all((c.properties.get(k) or "").lower() == v
-                                  for k, v in object_filters.items())}
-            return [e for e in self.state.events
-                    if (not object_id or e.object_id == object_id)
-                    and (objects is None or e.object_id in objects)
-                    and (not event_type or e.event_type == event_type)
-                    and (after is None or e.occurred_at > after)
-                    and (before is None or e.occurred_at < before)
-                    and (not ids or e.id in ids)
-                    and all(e.properties.get(k) == v for k, v in event_filters.items())]
+            return nothing  # the sandbox portal records events on contacts only
+        object_index = None
+        if object_id:
+            object_index = self.state.index_of(object_id)
+            if object_index is None:
+                return nothing
+        return EventQuery(
+            object_index=object_index, event_type=query.get("eventType") or None,
+            after=parse_instant(query["occurredAfter"]) if query.get("occurredAfter") else None,
+            before=(parse_instant(query["occurredBefore"]) if query.get("occurredBefore")
+                    else None),
+            ids=frozenset(query.getlist("id")),
+            properties={k.split(".", 1)[1]: v for k, v in query.items()
+                        if k.startswith("property.")},
+            object_properties={k.split(".", 1)[1]: v.lower() for k, v in query.items()
+                               if k.startswith("objectProperty.")},
+            descending=sort in ("", "DESCENDING", "-OCCURREDAT"))
 
     def event_types(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         return 200, {"eventTypes": list(EVENT_TYPES)}
@@ -375,6 +380,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("/crm/v3/properties/<object_type>", ("GET",), "list_properties"),
     ("/properties/v2/<object_type>/properties", ("GET",), "legacy_properties"),
     ("/crm/v3/schemas", ("GET",), "schemas"),
+    ("/crm-object-schemas/v3/schemas", ("GET",), "schemas"),  # hubspot-api-client's path
     ("/crm/v4/associations/<object_type>/<to_type>/batch/read", ("POST",),
      "association_batch_read"),
     ("/crm/v3/owners/", ("GET",), "list_owners"),

@@ -93,21 +93,48 @@ class RateDecision:
     headers: dict[str, str]
 
 
+class DailyBudget:
+    """The app's daily request allowance, shared by every endpoint (search included)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def spend(self) -> bool:
+        with self._lock:
+            if self.used >= self.limit:
+                return False
+            self.used += 1
+            return True
+
+    def exhausted(self) -> bool:
+        with self._lock:
+            return self.used >= self.limit
+
+    def remaining(self) -> int:
+        with self._lock:
+            return max(0, self.limit - self.used)
+
+
 class RollingRateLimiter:
     """HubSpot's per-app limits: N requests in any rolling window, and a daily total.
 
     Only admitted requests count, so a client that backs off recovers as soon as the
-    oldest admitted request leaves the window.
+    oldest admitted request leaves the window. Limiters built on one DailyBudget share it.
     """
 
     def __init__(self, per_window: int | None, window_seconds: float = 10.0,
-                 daily: int = 1_000_000) -> None:
+                 daily: int | DailyBudget = 1_000_000) -> None:
         self.per_window = per_window
         self.window_seconds = window_seconds
-        self.daily = daily
+        self.budget = daily if isinstance(daily, DailyBudget) else DailyBudget(daily)
         self._admitted: deque[float] = deque()
-        self._daily_used = 0
         self._lock = threading.Lock()
+
+    @property
+    def daily(self) -> int:
+        return self.budget.limit
 
     def admit(self) -> RateDecision:
         """Count one request if it fits; say so, with the headers to send either way."""
@@ -116,16 +143,14 @@ class RollingRateLimiter:
             while self._admitted and now - self._admitted[0] >= self.window_seconds:
                 self._admitted.popleft()
             allowed = self.per_window is None or len(self._admitted) < self.per_window
-            allowed = allowed and self._daily_used < self.daily
+            allowed = allowed and self.budget.spend()
             if allowed:
                 self._admitted.append(now)
-                self._daily_used += 1
             return RateDecision(allowed, self._headers())
 
     def _headers(self) -> dict[str, str]:
-        headers = {"X-HubSpot-RateLimit-Daily": str(self.daily),
-                   "X-HubSpot-RateLimit-Daily-Remaining": str(
-                       max(0, self.daily - self._daily_used))}
+        headers = {"X-HubSpot-RateLimit-Daily": str(self.budget.limit),
+                   "X-HubSpot-RateLimit-Daily-Remaining": str(self.budget.remaining())}
         if self.per_window is not None:
             headers.update({
                 "X-HubSpot-RateLimit-Max": str(self.per_window),
@@ -136,6 +161,11 @@ class RollingRateLimiter:
             })
         return headers
 
+    def headers(self) -> dict[str, str]:
+        """The rate-limit headers as they stand (for answers that did not spend)."""
+        with self._lock:
+            return self._headers()
+
     def seconds_until_free(self) -> float:
         """How long until the oldest admitted request leaves the window (for Retry-After)."""
         with self._lock:
@@ -144,8 +174,31 @@ class RollingRateLimiter:
             return max(0.0, self.window_seconds - (time.monotonic() - self._admitted[0]))
 
     def exhausted_daily(self) -> bool:
-        with self._lock:
-            return self._daily_used >= self.daily
+        return self.budget.exhausted()
+
+
+#: where the sandbox hands a request's fault plan to the handlers (the WSGI environ).
+PLAN_KEY = "syncer.fault_plan"
+
+_SERVER_ERRORS = {
+    500: "internal error", 502: "Bad Gateway: the upstream service did not answer",
+    503: "Service Unavailable: HubSpot is temporarily unable to handle the request",
+    504: "Gateway Timeout: the request took too long"}
+
+
+def server_error(status: int) -> ApiFailure:
+    """A 5xx as HubSpot's API answers it (an injected fault)."""
+    return ApiFailure(status, "INTERNAL_ERROR", _SERVER_ERRORS.get(status, "internal error"))
+
+
+def record_failure(kind: str) -> tuple[str, str]:
+    """(category, message) of an injected per-record failure in a batch answer: a lock
+    (retryable) or a validation rule (permanent)."""
+    if kind == "lock":
+        return "LOCKED", ("The record is being updated by another process; try again "
+                          "later")
+    return "VALIDATION_ERROR", ("Property values were not valid: a validation rule of "
+                                "this portal rejected the change")
 
 
 def rate_limited(policy: str, message: str) -> ApiFailure:

@@ -4,13 +4,18 @@ Integration tools page through search with `lastmodifieddate`/`hs_object_id` win
 must cope with its limits (200 per page, 5 filter groups, 10 filters a group, 25 in all, no
 result past the 10,000th), so the sandbox enforces the same rules and compares values by
 the property's type: numbers as numbers, datetimes as instants, text case-insensitively.
+
+A search scans the contacts lazily and keeps only the results up to the requested page
+(at most the 10,000 cap), so it works on a portal of a million contacts without holding it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from connectors.hubspot.sandbox_http import parse_instant, validation_error
@@ -37,7 +42,7 @@ class SearchRequest:
     query: str | None
 
 
-def parse_search(body: Any) -> SearchRequest:
+def parse_search(body: Any, max_limit: int = MAX_LIMIT) -> SearchRequest:
     """Check a search body against HubSpot's limits; raise a 400 ApiFailure otherwise."""
     if not isinstance(body, Mapping):
         raise validation_error("Invalid input JSON: expected an object")
@@ -59,8 +64,8 @@ def parse_search(body: Any) -> SearchRequest:
     if query is not None and len(str(query)) > MAX_QUERY_CHARS:
         raise validation_error(f"query is longer than {MAX_QUERY_CHARS} characters")
     limit = _int(body.get("limit", 10), "limit")
-    if not 0 < limit <= MAX_LIMIT:
-        raise validation_error(f"limit must be between 1 and {MAX_LIMIT}")
+    if not 0 < limit <= max_limit:
+        raise validation_error(f"limit must be between 1 and {max_limit}")
     after = body.get("after")
     offset = _int(after, "after") if after not in (None, "") else 0
     properties = body.get("properties")
@@ -168,13 +173,58 @@ def _matches(contact: Contact, request: SearchRequest) -> bool:
         for group in request.filter_groups)
 
 
-def run_search(contacts: Iterable[Contact], request: SearchRequest) -> list[Contact]:
-    """Every matching contact in the requested order (hs_object_id ascending by default)."""
-    found = [c for c in contacts if _matches(c, request)]
-    found.sort(key=lambda c: int(c.id))
-    for name, descending in reversed(request.sorts):
-        present = [c for c in found if _value(c, name) is not None]
-        missing = [c for c in found if _value(c, name) is None]
-        present.sort(key=lambda c: _value(c, name), reverse=descending)  # type: ignore[arg-type,return-value]
-        found = present + missing
-    return found
+class _Descending:
+    """A sort value compared the other way round (for DESCENDING sorts)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Comparable) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.value < self.value)  # type: ignore[operator]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _sort_key(request: SearchRequest) -> Callable[[Contact], tuple[Any, ...]]:
+    """Each sort in turn (contacts without a value last), then hs_object_id ascending."""
+    def key(contact: Contact) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for name, descending in request.sorts:
+            value = _value(contact, name)
+            if value is None:
+                parts.append((1, 0))
+            else:
+                parts.append((0, _Descending(value) if descending else value))
+        parts.append(int(contact.id))
+        return tuple(parts)
+    return key
+
+
+def run_search(contacts: Iterable[Contact], request: SearchRequest,
+               keep: int) -> tuple[int, list[Contact]]:
+    """(how many contacts match, the first `keep` of them in the requested order).
+
+    `contacts` must come in id order (hs_object_id ascending, the default order). Only
+    `keep` contacts are held at any time, however many match.
+    """
+    total = 0
+
+    def matching() -> Iterator[Contact]:
+        nonlocal total
+        for contact in contacts:
+            if _matches(contact, request):
+                total += 1
+                yield contact
+    found = matching()
+    if request.sorts:
+        first = heapq.nsmallest(keep, found, key=_sort_key(request))
+    else:
+        first = list(islice(found, keep))
+        for _ in found:  # count the rest
+            pass
+    return total, first

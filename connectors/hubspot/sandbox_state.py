@@ -1,44 +1,34 @@
-"""The records of one sandbox HubSpot portal, built from the synthetic World.
+"""The contacts and owners of one sandbox HubSpot portal, generated from the synthetic World.
 
-Contacts (people with `in_hubspot`), owners (the world's sales users) and events (the
-hubspot-channel activities) are derived deterministically from the world's seed, so a test
-can recompute what the sandbox should hold. All access goes through `PortalState`'s methods,
-which hold its lock: the HTTP server answers from several threads at once.
+Contacts (people with `in_hubspot`) and owners (the world's sales users) are derived
+deterministically from the world's seed, so a test can recompute what the sandbox should
+hold. Nothing is materialised: a contact is generated from its person when asked for, and
+only contacts changed since (by the API, by `edit` or by the simulated editor) are kept,
+in an overlay. A portal of a million contacts costs memory only for what was written.
+Writes go through `PortalState.apply`, under its lock: the server answers from several
+threads at once.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import threading
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from connectors.hubspot.sandbox_http import iso_millis
-from connectors.hubspot.sandbox_schema import (
-    EVENT_ATTENDED_MARKETING_EVENT,
-    EVENT_BOUNCED_EMAIL,
-    EVENT_CLICKED_EMAIL,
-    EVENT_OPENED_EMAIL,
-    EVENT_REGISTERED_MARKETING_EVENT,
-    EVENT_SUBMITTED_FORM,
-    EVENT_UNSUBSCRIBED_EMAIL,
-    EVENT_VISITED_PAGE,
-    PAGE_TITLES,
-    PROPERTY_BY_NAME,
-    numemployees_range,
-)
-from connectors.sandbox_world import World, WorldActivity, WorldPerson
-from syncer.domain import ActivityType
+from connectors.hubspot.sandbox_schema import PROPERTY_BY_NAME, numemployees_range
+from connectors.sandbox_world import IN_HUBSPOT, World, WorldPerson
 
 #: Contact ids are numeric strings like HubSpot's; the world index is offset by this.
 CONTACT_ID_BASE = 1001
 OWNER_ID_BASE = 71_000_100
 USER_ID_BASE = 9_100_400
-_ID_NAMESPACE = uuid.UUID("6f1c2d9e-3b7a-4f51-9a0e-2c5d8b7e4a10")
-SITE = "https://www.syncer-sandbox.test"
+#: generated emails end in ".<world index>@domain".
+_EMAIL_INDEX = re.compile(r"\.(\d+)@[^@]+$")
 
 
 class InputRejected(Exception):
@@ -71,21 +61,12 @@ class OwnerRecord:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    id: str
-    event_type: str
-    object_id: str
-    occurred_at: datetime
-    properties: dict[str, str] = field(default_factory=dict)
-
-
 def contact_id_for(index: int) -> str:
     """The contact id the sandbox gives the world person with this index."""
     return str(CONTACT_ID_BASE + index)
 
 
-def _millis(moment: datetime) -> datetime:
+def millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -96,57 +77,19 @@ def _starting_stage(rng: random.Random) -> str:
     return "lead" if roll < 0.45 else "subscriber"
 
 
-def _event_properties(activity: WorldActivity) -> tuple[str, dict[str, str]]:
-    """How HubSpot would record one world activity: event type name and its properties."""
-    detail = activity.detail
-    kind = activity.type
-    if kind in (ActivityType.PAGE_VIEW, ActivityType.PRICING_PAGE_VIEW):
-        url = detail.get("url", SITE + "/")
-        path = url.removeprefix(SITE) or "/"
-        return EVENT_VISITED_PAGE, {"hs_url": url, "hs_page_title": PAGE_TITLES.get(path, path)}
-    email_events = {ActivityType.EMAIL_OPEN: EVENT_OPENED_EMAIL,
-                    ActivityType.EMAIL_CLICK: EVENT_CLICKED_EMAIL,
-                    ActivityType.EMAIL_BOUNCE: EVENT_BOUNCED_EMAIL,
-                    ActivityType.UNSUBSCRIBE: EVENT_UNSUBSCRIBED_EMAIL}
-    if kind in email_events:
-        return email_events[kind], {"hs_email_name": detail.get("email", "")}
-    if kind in (ActivityType.WEBINAR_REGISTRATION, ActivityType.WEBINAR_ATTENDANCE):
-        name = (EVENT_REGISTERED_MARKETING_EVENT if kind is ActivityType.WEBINAR_REGISTRATION
-                else EVENT_ATTENDED_MARKETING_EVENT)
-        return name, {"hs_marketing_event_name": detail.get("campaign", ""),
-                      "hs_marketing_event_type": "WEBINAR"}
-    title = detail.get("form", "Contact us")
-    properties = {"hs_form_title": title,
-                  "hs_form_id": str(uuid.uuid5(_ID_NAMESPACE, "form:" + title)),
-                  "hs_url": SITE + "/" + title.lower().replace(" ", "-")}
-    if "asset" in detail:
-        properties["hs_asset_title"] = detail["asset"]
-    return EVENT_SUBMITTED_FORM, properties
-
-
 class PortalState:
-    """Contacts, owners and events of the sandbox portal, guarded by one lock."""
+    """Contacts (lazy, with an overlay of changed ones) and owners of the sandbox portal."""
 
     def __init__(self, world: World, clock: Callable[[], datetime]) -> None:
+        self.world = world
         self.lock = threading.RLock()
         self._clock = clock
         self.owners: list[OwnerRecord] = [self._owner(world, u.index, u.email, u.first_name,
                                                       u.last_name, not u.active)
                                           for u in world.users]
-        self.contacts: dict[str, Contact] = {}
-        events: list[EventRecord] = []
-        for person in world.people():
-            if not person.in_hubspot:
-                continue
-            contact = self._contact(world, person)
-            self.contacts[contact.id] = contact
-            events.extend(self._events(world, person, contact.id))
-        events.sort(key=lambda e: (e.occurred_at, e.id))
-        self.events: list[EventRecord] = events
-        #: contact ids in ascending numeric order (the order lists page in).
-        self.contact_ids: list[str] = sorted(self.contacts, key=int)
+        #: contacts changed since generation, by id: the only contacts held in memory.
+        self.overlay: dict[str, Contact] = {}
 
-    # -- building ----------------------------------------------------------------------
     @staticmethod
     def _owner(world: World, index: int, email: str, first: str, last: str,
                archived: bool) -> OwnerRecord:
@@ -155,11 +98,13 @@ class PortalState:
         return OwnerRecord(str(OWNER_ID_BASE + index * 7), USER_ID_BASE + index, email, first,
                            last, archived, created, updated)
 
-    def _contact(self, world: World, person: WorldPerson) -> Contact:
+    def _generate(self, person: WorldPerson) -> Contact:
+        """The contact as seeded, before any change."""
+        world = self.world
         rng = random.Random(f"hubspot-contact:{world.seed}:{person.index}")
-        created = _millis(person.created_at)
+        created = millis(person.created_at)
         age = (world.now - created).total_seconds()
-        modified = _millis(created + timedelta(seconds=age * rng.random() ** 0.5))
+        modified = millis(created + timedelta(seconds=age * rng.random() ** 0.5))
         owner = rng.choice(self.owners).id if rng.random() < 0.10 else None
         cid = contact_id_for(person.index)
         properties: dict[str, str | None] = {
@@ -176,30 +121,73 @@ class PortalState:
         self._stamp(contact)
         return contact
 
-    @staticmethod
-    def _events(world: World, person: WorldPerson, contact_id: str) -> list[EventRecord]:
-        made = []
-        for k, activity in enumerate(person.activities):
-            if activity.channel != "hubspot":
-                continue
-            event_type, properties = _event_properties(activity)
-            event_id = str(uuid.uuid5(_ID_NAMESPACE, f"{world.seed}:{person.index}:{k}"))
-            made.append(EventRecord(event_id, event_type, contact_id,
-                                    _millis(activity.occurred_at), properties))
-        return made
-
     # -- reading -----------------------------------------------------------------------
     def owner_ids(self, *, include_archived: bool) -> set[str]:
         return {o.id for o in self.owners if include_archived or not o.archived}
 
-    def snapshot(self, contact_id: str) -> Contact | None:
-        """A copy of one contact, safe to read outside the lock."""
+    def index_of(self, contact_id: str) -> int | None:
+        """The world index of a contact id, or None if there is no such contact."""
+        if not contact_id.isdigit():
+            return None
+        index = int(contact_id) - CONTACT_ID_BASE
+        if not 0 <= index < self.world.size or not self.world.flags(index) & IN_HUBSPOT:
+            return None
+        return index
+
+    def contact(self, contact_id: str) -> Contact | None:
+        """The current contact (the overlay's, else freshly generated). Callers must not
+        mutate it; `snapshot` gives a copy."""
         with self.lock:
-            contact = self.contacts.get(contact_id)
+            changed = self.overlay.get(contact_id)
+        if changed is not None:
+            return changed
+        index = self.index_of(contact_id)
+        if index is None:
+            return None
+        return self._generate(self.world.person(index, with_activities=False))
+
+    def snapshot(self, contact_id: str) -> Contact | None:
+        """A copy of one contact, safe to keep."""
+        with self.lock:
+            contact = self.contact(contact_id)
             if contact is None:
                 return None
             return Contact(contact.id, dict(contact.properties), contact.created_at,
                            contact.updated_at)
+
+    def iter_contacts(self, start_index: int = 0) -> Iterator[Contact]:
+        """Every contact from world index `start_index` on, in id order, generated lazily."""
+        world = self.world
+        for index in range(max(0, start_index), world.size):
+            if world.flags(index) & IN_HUBSPOT:
+                contact = self.contact(contact_id_for(index))
+                if contact is not None:
+                    yield contact
+
+    def find(self, name: str, value: str) -> Contact | None:
+        """The contact whose property `name` equals `value` (case-insensitive), lowest id.
+
+        Email lookups are direct: generated emails carry the person index (x.y.42@z), so
+        only the overlay and that one person are checked. Other properties scan lazily.
+        """
+        wanted = value.lower()
+
+        def matches(contact: Contact) -> bool:
+            return (contact.properties.get(name) or "").lower() == wanted
+        with self.lock:
+            changed = {c.id for c in self.overlay.values()}
+            hits = [c for c in self.overlay.values() if matches(c)]
+        if name != "email":
+            first = next((c for c in self.iter_contacts()
+                          if c.id not in changed and matches(c)), None)
+            hits += [first] if first is not None else []
+        else:
+            found = _EMAIL_INDEX.search(wanted)
+            candidate = (self.contact(contact_id_for(int(found.group(1)))) if found
+                         else None)
+            if candidate is not None and candidate.id not in changed and matches(candidate):
+                hits.append(candidate)
+        return min(hits, key=lambda c: int(c.id)) if hits else None
 
     # -- writing -----------------------------------------------------------------------
     def check(self, values: dict[str, object]) -> dict[str, str | None]:
@@ -248,19 +236,23 @@ class PortalState:
         return None
 
     def apply(self, contact_id: str, values: dict[str, str | None]) -> Contact:
-        """Write checked values to one contact and bump its modification time."""
+        """Write checked values to one contact (kept in the overlay from now on) and bump
+        its modification time."""
         with self.lock:
-            contact = self.contacts.get(contact_id)
+            contact = self.overlay.get(contact_id)
             if contact is None:
-                raise InputRejected("OBJECT_NOT_FOUND", "OBJECT_NOT_FOUND",
-                                    f"No contact with id {contact_id}")
+                base = self.snapshot(contact_id)
+                if base is None:
+                    raise InputRejected("OBJECT_NOT_FOUND", "OBJECT_NOT_FOUND",
+                                        f"No contact with id {contact_id}")
+                contact = self.overlay[contact_id] = base
             contact.properties.update(values)
             self._touch(contact)
             return contact
 
     def _touch(self, contact: Contact) -> None:
         """Bump updatedAt to now, strictly later than before (1 ms resolution)."""
-        now = _millis(self._clock().astimezone(timezone.utc))
+        now = millis(self._clock().astimezone(timezone.utc))
         contact.updated_at = max(now, contact.updated_at + timedelta(milliseconds=1))
         self._stamp(contact)
 

@@ -9,13 +9,17 @@ a daily request allocation and expiring sessions.
 
 Tests drive it without the API too: `records()` and `record()` read what is stored,
 `edit()` changes a field as a person in the UI would, `lock_rows()` and `fail_next()` inject
-the failures a real org produces, and `call_counts` says what was called.
+the failures a real org produces, `call_counts` says what was called and `faults` what the
+fault injection (a `FaultConfig`) did. Limits come from `SalesforceLimits` (or the shared
+`SandboxLimits`). Rows are generated lazily from the world and only changed ones are kept,
+so an org of a million people starts at once.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import hashlib
 import hmac
 import json
@@ -26,10 +30,10 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import trustme
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -37,16 +41,60 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce import sandbox_api
 from connectors.salesforce.sandbox_org import RecordRejected, RequestRejected, SalesforceOrg
-from connectors.salesforce.sandbox_schema import make_id
-from connectors.salesforce.sandbox_seed import OrgSeeder, seed_org
-from connectors.sandbox_world import World
+from connectors.salesforce.sandbox_schema import SYNCER_STAGES, make_id
+from connectors.salesforce.sandbox_seed import OrgSeeder
+from connectors.salesforce.sandbox_tables import seed_org
+from connectors.sandbox_faults import (
+    UNSET,
+    FaultConfig,
+    FaultInjector,
+    RequestPlan,
+    SalesforceLimits,
+    SandboxLimits,
+    Unset,
+    drop_connection,
+)
+from connectors.sandbox_world import IN_SALESFORCE, World
 
 ORG_ID = make_id("00D", 1)
+HANDSHAKE_TIMEOUT = 10.0
+#: call_counts status of a request answered with nothing (a dropped connection).
+NO_ANSWER = 0
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d+)(?:/(.*))?$")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: the sandbox serves thousands of them in a run."""
+class _TlsHandler(WSGIRequestHandler):
+    """TLS per connection, in the connection's own thread, and no access log line.
+
+    Werkzeug wraps the listening socket, so the TLS handshake runs in the accept loop and
+    one client that connects but never finishes it (a timed-out or killed client) stops
+    the whole server. Here the handshake runs in the request thread, with a timeout.
+    """
+
+    _tls_ok = False
+
+    def setup(self) -> None:
+        context = self.server.ssl_context
+        assert isinstance(context, ssl.SSLContext)
+        self.request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            self.request = context.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
+            self._tls_ok = True
+        except (ssl.SSLError, OSError):
+            self._tls_ok = False
+        super().setup()
+
+    def handle(self) -> None:
+        if self._tls_ok:
+            super().handle()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with contextlib.suppress(OSError):
+                self.request.close()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
@@ -63,14 +111,22 @@ class _Failure:
 
 
 class SalesforceSandbox:
-    """Salesforce REST API emulator over one World. See the module docstring."""
+    """Salesforce REST API emulator over one World. See the module docstring.
+
+    Limits: `limits` (SalesforceLimits or SandboxLimits); the keywords
+    `session_ttl_seconds` and `daily_api_limit` override it. `latency_seconds` is added to
+    every answer; `faults` injects failures (FaultConfig).
+    """
 
     kind = "salesforce"
 
     def __init__(self, world: World, port: int = 0, *, client_id: str = "syncer-sandbox",
                  client_secret: str = "sandbox-secret",
                  refresh_token: str = "sandbox-refresh-token",
-                 session_ttl_seconds: float | None = None, daily_api_limit: int = 100_000,
+                 limits: SalesforceLimits | SandboxLimits | None = None,
+                 faults: FaultConfig | None = None,
+                 session_ttl_seconds: float | Literal[Unset.UNSET] | None = UNSET,
+                 daily_api_limit: int | Literal[Unset.UNSET] = UNSET,
                  latency_seconds: float = 0.0,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.world = world
@@ -78,9 +134,17 @@ class SalesforceSandbox:
         self._client_id = client_id
         self._client_secret = client_secret
         self._refresh_token = refresh_token
-        self.session_ttl_seconds = session_ttl_seconds
-        self.daily_api_limit = daily_api_limit
+        base = limits.salesforce if isinstance(limits, SandboxLimits) else \
+            limits or SalesforceLimits()
+        if session_ttl_seconds is not UNSET:
+            base = replace(base, session_ttl_seconds=session_ttl_seconds)
+        if daily_api_limit is not UNSET:
+            base = replace(base, daily=daily_api_limit)
+        self.limits = base
+        self.session_ttl_seconds = self.limits.session_ttl_seconds
+        self.daily_api_limit = self.limits.daily
         self.latency_seconds = latency_seconds
+        self.faults = FaultInjector(faults, self.kind)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.base_url = ""
         self.ca_file: str | None = None
@@ -97,7 +161,8 @@ class SalesforceSandbox:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.api = sandbox_api.RestApi(self.org, self.clock,
-                                       lambda: (self.api_used, self.daily_api_limit))
+                                       lambda: (self.api_used, self.daily_api_limit),
+                                       self.limits)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -105,6 +170,7 @@ class SalesforceSandbox:
         """Serve in a background thread; sets base_url and ca_file."""
         if self._server is not None:
             return
+        self.faults.restart()
         authority = trustme.CA()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         authority.issue_cert("127.0.0.1").configure_cert(context)
@@ -113,7 +179,8 @@ class SalesforceSandbox:
         authority.cert_pem.write_to_path(path)
         self.ca_file = path
         self._server = make_server("127.0.0.1", self._port, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler, ssl_context=context)
+                                   request_handler=_TlsHandler)
+        self._server.ssl_context = context  # https in the environ; _TlsHandler wraps
         self.base_url = f"https://127.0.0.1:{self._server.server_port}"
         server = self._server
         self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05),
@@ -122,6 +189,7 @@ class SalesforceSandbox:
 
     def stop(self) -> None:
         """Stop serving, wait for the server thread, remove the CA file."""
+        self.faults.stop()  # wake requests hanging in a latency or timeout fault
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -142,13 +210,23 @@ class SalesforceSandbox:
 
     # -- introspection and fault injection (no API, no limits) --------------------------
 
-    def records(self, *, include_converted: bool = False) -> list[dict[str, Any]]:
+    def iter_records(self, *, include_converted: bool = False) -> Iterator[dict[str, Any]]:
         """Every Lead and Contact with all fields as the API renders them, type under
-        "type". Converted leads (locked history rows) only when asked for."""
+        "type", generated one at a time. Converted leads only when asked for."""
+        for name in ("Lead", "Contact"):
+            for row in self.org.rows(name):
+                if include_converted or not row.get("IsConverted"):
+                    yield self.org.rendered(row["Id"])
+
+    def records(self, *, include_converted: bool = False) -> list[dict[str, Any]]:
+        """iter_records as a list (small worlds; use iter_records at scale)."""
         with self.org.lock:
-            return [self.org.rendered(row["Id"])
-                    for name in ("Lead", "Contact") for row in self.org.rows(name)
-                    if include_converted or not row.get("IsConverted")]
+            return list(self.iter_records(include_converted=include_converted))
+
+    def changed_records(self) -> list[dict[str, Any]]:
+        """Only the generated rows changed since (API writes, edits, the editor)."""
+        with self.org.lock:
+            return [self.org.rendered(record_id) for record_id in sorted(self.org.overlay)]
 
     def record(self, record_id: str) -> dict[str, Any]:
         """One row of any type by id (15 or 18 chars); KeyError if there is none."""
@@ -193,9 +271,10 @@ class SalesforceSandbox:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        if self.latency_seconds:
-            time.sleep(self.latency_seconds)
-        route, response = self._dispatch(request)
+        plan = self.faults.plan(request.method, _route_of(request.path))
+        environ[sandbox_api.PLAN_KEY] = plan
+        self._delay(plan, environ)
+        route, response = self._dispatch(request, plan)
         with self._state_lock:
             response.headers["Sforce-Limit-Info"] = (
                 f"api-usage={self.api_used}/{self.daily_api_limit}")
@@ -203,11 +282,28 @@ class SalesforceSandbox:
         result: Iterable[bytes] = response(environ, start_response)
         return result
 
-    def _dispatch(self, request: Request) -> tuple[str, Response]:
+    def _delay(self, plan: RequestPlan, environ: dict[str, Any]) -> None:
+        """Latency, a hung request or a dropped connection, as the plan says."""
+        pause = self.latency_seconds + plan.latency_seconds
+        if pause:
+            self.faults.sleep(pause)
+        if plan.action == "drop":
+            plan.record("drop")
+            with self._state_lock:
+                self.call_counts[(plan.method, plan.endpoint, NO_ANSWER)] += 1
+            drop_connection(environ)
+        if plan.action == "timeout":
+            plan.record("timeout", detail=f"{self.faults.config.timeout_seconds:g} s")
+            self.faults.sleep(self.faults.config.timeout_seconds)
+
+    def _dispatch(self, request: Request, plan: RequestPlan) -> tuple[str, Response]:
         path = request.path
         if path.rstrip("/") == "/services/oauth2/token":
             if request.method != "POST":
                 return "oauth2/token", sandbox_api.method_not_allowed(request.method, "POST")
+            if plan.action == "error":  # sign-in can fail too; API limits do not apply
+                plan.record("error_5xx", detail=str(plan.error_status))
+                return "oauth2/token", _server_error(plan.error_status)
             return "oauth2/token", self._token(request)
         if path.rstrip("/") == "/services/data":
             return "versions", sandbox_api.json_response(sandbox_api.versions())
@@ -216,25 +312,38 @@ class SalesforceSandbox:
             return "unknown", sandbox_api.not_found()
         version, rest = match.group(1), (match.group(2) or "").strip("/")
         route = sandbox_api.route_name(rest)
-        refusal = self._admit(request)
+        refusal = self._admit(request, plan)
         if refusal is not None:
             return route, refusal
+        if plan.editor:
+            self._simulate_editor(plan)
         return route, self.api.handle(request, version, rest)
 
-    def _admit(self, request: Request) -> Response | None:
+    def _admit(self, request: Request, plan: RequestPlan) -> Response | None:
         """Session check, then the daily allocation, then any injected failure."""
         header = request.headers.get("Authorization", "")
         token = header.split(" ", 1)[1].strip() if " " in header else ""
         with self._state_lock:
             issued = self._sessions.get(token)
             ttl = self.session_ttl_seconds
+            if issued is not None and plan.action == "session_expiry":
+                del self._sessions[token]
+                plan.record("session_expiry")
+                issued = None
             if issued is None or (ttl is not None and time.monotonic() - issued > ttl):
                 return sandbox_api.error_response(401, "INVALID_SESSION_ID",
                                                   "Session expired or invalid")
+            if plan.action == "burst":
+                plan.record("burst_429", detail="403 ConcurrentPerOrgLongTxn")
+                return sandbox_api.error_response(403, "REQUEST_LIMIT_EXCEEDED",
+                                                  "ConcurrentPerOrgLongTxn Limit exceeded.")
             if self.api_used >= self.daily_api_limit:
                 return sandbox_api.error_response(403, "REQUEST_LIMIT_EXCEEDED",
                                                   "TotalRequests Limit exceeded.")
             self.api_used += 1
+            if plan.action == "error":
+                plan.record("error_5xx", detail=str(plan.error_status))
+                return _server_error(plan.error_status)
             if self._failures:
                 failure = self._failures[0]
                 failure.remaining -= 1
@@ -272,6 +381,60 @@ class SalesforceSandbox:
             "access_token": token, "instance_url": self.base_url, "id": identity,
             "token_type": "Bearer", "issued_at": issued_at,
             "signature": base64.b64encode(digest).decode(), "scope": "api refresh_token"})
+
+
+    def _simulate_editor(self, plan: RequestPlan) -> None:
+        """A colleague changes one Lead's or Contact's owner or stage in Salesforce."""
+        rng, world, org = plan.rng, self.world, self.org
+        recent = list(self.api.recent_writes)
+        record_id = None
+        if recent and rng.random() < 0.5:
+            record_id = recent[rng.randrange(len(recent))]
+        else:
+            for _ in range(32):
+                index = rng.randrange(world.size) if world.size else 0
+                if world.size and world.flags(index) & IN_SALESFORCE:
+                    record_id = self.seeder.record_id(index)
+                    break
+        if record_id is None:
+            return
+        if rng.random() < 0.5:
+            field = "OwnerId"
+            value = self.seeder.active_reps[rng.randrange(len(self.seeder.active_reps))]
+        else:
+            field, value = "Syncer_Stage__c", SYNCER_STAGES[rng.randrange(len(SYNCER_STAGES))]
+        with org.lock:
+            found = org.lookup(record_id)
+            if found is None or found[0].name not in ("Lead", "Contact"):
+                return
+            before = found[1].get(field)
+            try:
+                staged = org.prepare(found[0], record_id, {field: value}, check_lock=False)
+            except (RecordRejected, RequestRejected):
+                return  # e.g. a converted lead: the UI would refuse too
+            org.apply(staged, self.clock())
+        plan.record("editor", record_id, f"{field}: {before} -> {value}")
+
+
+def _route_of(path: str) -> str:
+    """The route name of a path (for fault records, before the request is handled)."""
+    if path.rstrip("/") == "/services/oauth2/token":
+        return "oauth2/token"
+    match = _DATA_PATH.match(path)
+    if match is None:
+        return "versions" if path.rstrip("/") == "/services/data" else "unknown"
+    return sandbox_api.route_name((match.group(2) or "").strip("/"))
+
+
+def _server_error(status: int) -> Response:
+    """A 5xx as Salesforce answers it (an injected fault)."""
+    if status == 503:
+        return sandbox_api.error_response(503, "SERVER_UNAVAILABLE",
+                                          "Server temporarily unavailable; retry later")
+    return sandbox_api.error_response(status, "UNKNOWN_EXCEPTION",
+                                      "An unexpected error occurred. Please include this "
+                                      "ErrorId if you contact support: 1234567890-12345 "
+                                      "(-1234567890)")
 
 
 def _oauth_error(code: str, description: str) -> Response:

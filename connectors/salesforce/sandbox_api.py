@@ -25,7 +25,8 @@ from connectors.salesforce.sandbox_org import (
     SaveError,
     StagedWrite,
 )
-from connectors.salesforce.sandbox_query import BoundPath, QueryEngine, Row
+from connectors.salesforce.sandbox_query import BoundPath, QueryEngine
+from connectors.salesforce.sandbox_results import QueryResult
 from connectors.salesforce.sandbox_schema import (
     SCHEMAS,
     ObjectSchema,
@@ -35,6 +36,7 @@ from connectors.salesforce.sandbox_schema import (
     object_urls,
     schema_for,
 )
+from connectors.sandbox_faults import RequestPlan, SalesforceLimits
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
@@ -92,27 +94,48 @@ def route_name(rest: str) -> str:
     return head if head == "limits" and len(parts) == 1 else "unknown"
 
 
+#: where the sandbox hands a request's fault plan to the API (the WSGI environ).
+PLAN_KEY = "syncer.fault_plan"
+
+
 @dataclass
 class _Cursor:
-    """What a query locator remembers: the matching rows (rendered page by page, so a
-    large result never sits in memory as JSON), the fields and the page size."""
+    """What a query locator remembers: the result (a stream that generates rows page by
+    page, so a large result is never held), the fields and the page size."""
 
     schema: ObjectSchema
-    rows: list[Row]
+    result: QueryResult
     selected: list[BoundPath]
     batch_size: int
     endpoint: str
 
 
+def injected_save_error(kind: str) -> SaveError:
+    """The SaveError of an injected per-record failure: a row lock (retryable) or a
+    validation rule (permanent)."""
+    if kind == "lock":
+        return SaveError("UNABLE_TO_LOCK_ROW",
+                         "unable to obtain exclusive access to this record or 1 records")
+    return SaveError("FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                     "Syncer sandbox validation rule: this record cannot be changed now")
+
+
 class RestApi:
-    """The data API of one org. Thread-safe: every org access holds the org's lock."""
+    """The data API of one org. Thread-safe: every org access holds the org's lock.
+
+    `recent_writes` remembers the records the API wrote last (the simulated editor picks
+    from them, so its edits collide with a sync's writes as a colleague's would).
+    """
 
     def __init__(self, org: SalesforceOrg, clock: Callable[[], datetime],
-                 usage: Callable[[], tuple[int, int]]) -> None:
+                 usage: Callable[[], tuple[int, int]],
+                 limits: SalesforceLimits | None = None) -> None:
         self.org = org
         self.clock = clock
         self.usage = usage
+        self.limits = limits or SalesforceLimits()
         self.engine = QueryEngine(org)
+        self.recent_writes: collections.deque[str] = collections.deque(maxlen=256)
         self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
         self._cursor_lock = threading.Lock()
         self._cursor_count = 0
@@ -152,13 +175,14 @@ class RestApi:
         try:
             parsed = soql.parse(text)
             with self.org.lock:
-                schema, rows, selected = self.engine.run(parsed)
+                schema, result, selected = self.engine.run(parsed)
         except soql.SoqlError as error:
             return error_response(400, error.error_code, error.message)
         if parsed.count_only:
-            return json_response({"totalSize": len(rows), "done": True, "records": []})
-        batch = _batch_size(request.headers.get("Sforce-Query-Options", ""))
-        cursor = _Cursor(schema, rows, selected, batch, endpoint)
+            return json_response({"totalSize": result.total, "done": True, "records": []})
+        batch = _batch_size(request.headers.get("Sforce-Query-Options", ""),
+                            self.limits.query_batch)
+        cursor = _Cursor(schema, result, selected, batch, endpoint)
         return json_response(self._page(cursor, self._open(cursor), 0, version))
 
     def _open(self, cursor: _Cursor) -> str:
@@ -182,14 +206,15 @@ class RestApi:
     def _page(self, cursor: _Cursor, locator: str, offset: int,
               version: str) -> dict[str, Any]:
         end = offset + cursor.batch_size
-        page: dict[str, Any] = {"totalSize": len(cursor.rows),
-                                "done": end >= len(cursor.rows)}
+        total = cursor.result.total
+        page: dict[str, Any] = {"totalSize": total, "done": end >= total}
         if not page["done"]:  # cursors stay open (until evicted) so a page can be re-read
             page["nextRecordsUrl"] = (
                 f"/services/data/v{version}/{cursor.endpoint}/{locator}-{end}")
         with self.org.lock:
+            rows = cursor.result.page(offset, cursor.batch_size)
             page["records"] = [self.engine.render(cursor.schema, row, cursor.selected, version)
-                               for row in cursor.rows[offset:end]]
+                               for row in rows]
         return page
 
     # -- sObjects ------------------------------------------------------------------------
@@ -197,7 +222,7 @@ class RestApi:
     def _sobjects(self, request: Request, version: str, parts: list[str]) -> Response:
         if not parts:
             return json_response({
-                "encoding": "UTF-8", "maxBatchSize": MAX_COLLECTION,
+                "encoding": "UTF-8", "maxBatchSize": self.limits.collection_max,
                 "sobjects": [describe_global_entry(s, version) for s in SCHEMAS.values()]})
         schema = schema_for(parts[0])
         if schema is None:
@@ -244,13 +269,23 @@ class RestApi:
                 return not_found()
             try:
                 staged = self.org.prepare(schema, record_id, body)
+                self._injected_failure(request, staged.row["Id"])
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             except RecordRejected as error:
                 return json_response([{"message": e.message, "errorCode": e.status_code,
                                        "fields": list(e.fields)} for e in error.errors], 400)
             self.org.apply(staged, self.clock())
+            self.recent_writes.append(staged.row["Id"])
         return Response(status=204)
+
+    @staticmethod
+    def _injected_failure(request: Request, record_id: str) -> None:
+        """Raise the per-record failure the request's fault plan draws for this record."""
+        plan: RequestPlan | None = request.environ.get(PLAN_KEY)
+        fault = plan.record_fault(record_id) if plan is not None else None
+        if fault is not None:
+            raise RecordRejected([injected_save_error(fault)])
 
     def _collection_update(self, request: Request) -> Response:
         """PATCH composite/sobjects: one SaveResult per record, in request order."""
@@ -259,13 +294,14 @@ class RestApi:
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             return error_response(400, "JSON_PARSER_ERROR",
                                   "Expected a JSON object with a records array")
-        if len(records) > MAX_COLLECTION:
+        limit = self.limits.collection_max
+        if len(records) > limit:
             return error_response(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot "
-                                  f"submit more than {MAX_COLLECTION} records into this call")
+                                  f"submit more than {limit} records into this call")
         all_or_none = bool(body.get("allOrNone", False)) if isinstance(body, dict) else False
         with self.org.lock:
             try:
-                outcomes = [self._prepare_member(record) for record in records]
+                outcomes = [self._prepare_member(request, record) for record in records]
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             failed = any(isinstance(outcome, list) for outcome in outcomes)
@@ -280,10 +316,12 @@ class RestApi:
                                     "errors": [ROLLED_BACK.as_json()]})
                 else:
                     self.org.apply(outcome, now)
+                    self.recent_writes.append(outcome.row["Id"])
                     results.append({"id": outcome.row["Id"], "success": True, "errors": []})
         return json_response(results)
 
-    def _prepare_member(self, record: dict[str, Any]) -> StagedWrite | list[SaveError]:
+    def _prepare_member(self, request: Request,
+                        record: dict[str, Any]) -> StagedWrite | list[SaveError]:
         attributes = record.get("attributes")
         type_name = attributes.get("type") if isinstance(attributes, dict) else None
         if not isinstance(type_name, str):
@@ -295,15 +333,18 @@ class RestApi:
         record_id = next((v for k, v in record.items() if k.lower() == "id"), None)
         values = {k: v for k, v in record.items() if k.lower() not in ("id", "attributes")}
         try:
-            return self.org.prepare(schema, record_id, values)
+            staged = self.org.prepare(schema, record_id, values)
+            self._injected_failure(request, staged.row["Id"])
+            return staged
         except RecordRejected as error:
             return error.errors
 
 
-def _batch_size(options: str) -> int:
-    """`Sforce-Query-Options: batchSize=N`, clamped to Salesforce's 200..2000."""
+def _batch_size(options: str, default: int = DEFAULT_BATCH) -> int:
+    """`Sforce-Query-Options: batchSize=N`, clamped to Salesforce's 200..2000 (the
+    sandbox's configured page size as the maximum)."""
     for option in options.split(","):
         name, _, value = option.partition("=")
         if name.strip().lower() == "batchsize" and value.strip().isdigit():
-            return max(MIN_BATCH, min(DEFAULT_BATCH, int(value.strip())))
-    return DEFAULT_BATCH
+            return max(min(MIN_BATCH, default), min(default, int(value.strip())))
+    return default

@@ -1,4 +1,9 @@
-"""The sandbox's in-memory org: rows by sObject type, and the validation every write passes.
+"""The sandbox's org: stored and generated rows, the overlay of changed ones, and the
+validation every write passes.
+
+The small tables (users, the queue, campaigns) are stored; everything else comes from the
+generated tables of sandbox_tables.py, and a generated row that is written is copied into
+`overlay`, which wins from then on: memory grows with what was changed, not with the org.
 
 Writes are split in two steps, `prepare` (validate, change nothing) and `apply`, so that an
 allOrNone collection can check every record before touching any: a failure then rolls
@@ -11,7 +16,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,12 +27,17 @@ from connectors.salesforce.sandbox_schema import (
     TEXT_TYPES,
     FieldSpec,
     ObjectSchema,
+    id_number,
     is_valid_id,
     to_18,
     to_json,
 )
+from connectors.salesforce.sandbox_tables import ActivityTable, VirtualTable
+from connectors.salesforce.sandbox_timeline import ActivityTimeline
 
 Row = dict[str, Any]
+#: generated rows kept after use (relationship lookups hit the same Accounts and Users).
+RECENT_ROWS = 4096
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -70,27 +81,96 @@ class StagedWrite:
 
 
 class SalesforceOrg:
-    """Rows of every sObject type, an id index across types, and row locks for tests."""
+    """Stored rows (users, queues, campaigns), generated tables (everything from the
+    world), an overlay of generated rows changed since, and row locks for tests.
+
+    Generated rows are never mutated: a write copies the row into `overlay`, which wins
+    over generation from then on. `changed` lists the changed id numbers per table, so
+    scans know where the overlay must be consulted. Every method takes `lock`.
+    """
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, Row]] = {}
         self._index: dict[str, tuple[ObjectSchema, Row]] = {}
+        self._virtual: dict[str, VirtualTable] = {}
+        self._by_prefix: dict[str, VirtualTable] = {}
+        self.timelines: dict[str, ActivityTimeline] = {}
+        #: generated rows changed since, by 18-char id (the only generated rows held).
+        self.overlay: dict[str, Row] = {}
+        self.changed: dict[str, set[int]] = {}
+        self._recent: OrderedDict[str, Row] = OrderedDict()
         #: record ids that answer UNABLE_TO_LOCK_ROW on write (fault injection).
         self.locked: set[str] = set()
         self.lock = threading.RLock()
 
     def insert(self, schema: ObjectSchema, row: Row) -> None:
+        """Store a row (the small tables)."""
         derive(schema, row)
         self._tables.setdefault(schema.name, {})[row["Id"]] = row
         self._index[row["Id"]] = (schema, row)
 
-    def rows(self, object_name: str) -> Iterable[Row]:
-        return self._tables.get(object_name, {}).values()
+    def attach(self, table: VirtualTable) -> None:
+        """Serve `table`'s rows by generation."""
+        self._virtual[table.schema.name] = table
+        self._by_prefix[table.schema.key_prefix] = table
+        self.changed[table.schema.name] = set()
+        if isinstance(table, ActivityTable):
+            self.timelines[table.schema.name] = ActivityTimeline(table, self.current)
+
+    def virtual(self, object_name: str) -> VirtualTable | None:
+        return self._virtual.get(object_name)
+
+    def rows(self, object_name: str) -> Iterator[Row]:
+        """Every row of a type as it stands, in id order (generated ones one by one)."""
+        table = self._virtual.get(object_name)
+        if table is None:
+            yield from list(self._tables.get(object_name, {}).values())
+            return
+        for number, cheap in table.scan():
+            row = self.full(table, number, cheap["Id"])
+            if row is not None:
+                yield row
+
+    def current(self, row: Row) -> Row:
+        """A generated row as it stands now (its overlay copy if it was changed)."""
+        with self.lock:
+            return self.overlay.get(row["Id"], row)
+
+    def full(self, table: VirtualTable, number: int, record_id: str) -> Row | None:
+        """The current row of a generated table, by number (generating it if unchanged;
+        the last few thousand generated rows are kept)."""
+        with self.lock:
+            changed = self.overlay.get(record_id)
+            if changed is not None:
+                return changed
+            row = self._recent.get(record_id)
+            if row is not None:
+                self._recent.move_to_end(record_id)
+                return row
+        row = table.generate(number)
+        if row is None or row["Id"] != record_id:
+            return None
+        derive(table.schema, row)
+        with self.lock:
+            self._recent[record_id] = row
+            while len(self._recent) > RECENT_ROWS:
+                self._recent.popitem(last=False)
+        return row
 
     def lookup(self, record_id: str) -> tuple[ObjectSchema, Row] | None:
         if not isinstance(record_id, str) or not is_valid_id(record_id):
             return None
-        return self._index.get(to_18(record_id))
+        key = to_18(record_id)
+        with self.lock:
+            found = self._index.get(key)
+        if found is not None:
+            return found
+        table = self._by_prefix.get(key[:3])
+        number = id_number(key)
+        if table is None or number is None:
+            return None
+        row = self.full(table, number, key)
+        return None if row is None else (table.schema, row)
 
     def rendered(self, record_id: str) -> dict[str, Any]:
         """Every field of one row as the API renders it, plus its type under "type"."""
@@ -122,11 +202,22 @@ class SalesforceOrg:
             raise RecordRejected(errors)
         return StagedWrite(schema, row, changes)
 
-    def apply(self, staged: StagedWrite, now: datetime) -> None:
-        staged.row.update(staged.changes)
-        staged.row["LastModifiedDate"] = now
-        staged.row["SystemModstamp"] = now
-        derive(staged.schema, staged.row)
+    def apply(self, staged: StagedWrite, now: datetime) -> Row:
+        """Write a prepared change; a generated row is copied into the overlay first."""
+        with self.lock:
+            row = staged.row
+            record_id = row["Id"]
+            table = self._by_prefix.get(record_id[:3])
+            if record_id not in self._index and table is not None:
+                row = self.overlay.get(record_id) or dict(row)
+                self.overlay[record_id] = row
+                self.changed[table.schema.name].add(id_number(record_id) or 0)
+                self._recent.pop(record_id, None)
+            row.update(staged.changes)
+            row["LastModifiedDate"] = now
+            row["SystemModstamp"] = now
+            derive(staged.schema, row)
+            return row
 
     def _target(self, schema: ObjectSchema, record_id: Any, check_lock: bool) -> Row:
         if not record_id or not isinstance(record_id, str):
@@ -138,7 +229,7 @@ class SalesforceOrg:
             raise RecordRejected([SaveError(
                 "MALFORMED_ID", f"{schema.name} ID: id value of incorrect type: {record_id}",
                 ("Id",))])
-        found = self._index.get(to_18(record_id))
+        found = self.lookup(record_id)
         if found is None:
             raise RecordRejected([SaveError("ENTITY_IS_DELETED", "entity is deleted")])
         row = found[1]
@@ -192,7 +283,7 @@ class SalesforceOrg:
         if not is_valid_id(value):
             return SaveError("MALFORMED_ID", f"{spec.label}: id value of incorrect type: "
                              f"{value}", fields)
-        found = self._index.get(to_18(value))
+        found = self.lookup(value)
         if found is None:
             return SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
                              fields)

@@ -1,44 +1,55 @@
-"""Runs parsed SOQL against the sandbox's in-memory org and renders REST query records.
+"""Runs parsed SOQL against the sandbox's org and renders REST query records.
 
 Binding checks every path against the schema first (unknown field -> INVALID_FIELD, a
 datetime compared with a quoted string -> INVALID_FIELD), as Salesforce does before it
-reads a row; then the WHERE clause is compiled into one predicate and applied to each row.
-Semantics follow SOQL rather than SQL where they differ: text compares case-insensitively,
-`!=` matches nulls (NOT IN does not), ORDER BY puts nulls first ascending and last
-descending.
+reads a row; then the WHERE clause is compiled into one predicate. Semantics follow SOQL
+rather than SQL where they differ: text compares case-insensitively, `!=` matches nulls
+(NOT IN does not), ORDER BY puts nulls first ascending and last descending.
+
+Generated tables are never held: a query becomes a plan that streams rows (see
+sandbox_results.py). In id order it scans the table, filtering on the fields known without
+generating a row when the WHERE clause needs no others; `CreatedDate` ranges and order on
+CampaignMember and Task come from the world's time index; any other ORDER BY sorts
+(sort key, id) pairs, or selects page by page past 200,000 matches.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from connectors.salesforce import soql
+from connectors.salesforce.sandbox_results import (
+    MaterializedResult,
+    QueryResult,
+    StreamResult,
+    count,
+    sorted_stream,
+)
 from connectors.salesforce.sandbox_schema import (
     ID_TYPES,
     NUMBER_TYPES,
     TEXT_TYPES,
     FieldSpec,
     ObjectSchema,
+    id_number,
     is_valid_id,
+    make_id,
     schema_for,
     to_18,
     to_json,
 )
+from connectors.salesforce.sandbox_tables import VirtualTable
+from connectors.salesforce.sandbox_timeline import TimeRange
+
+if TYPE_CHECKING:
+    from connectors.salesforce.sandbox_org import SalesforceOrg
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
-
-
-class RowSource(Protocol):
-    """What the engine needs from the org: the rows of a type, and any row by id."""
-
-    def rows(self, object_name: str) -> Iterable[Row]: ...
-
-    def lookup(self, record_id: str) -> tuple[ObjectSchema, Row] | None: ...
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,40 @@ def _no_such_column(name: str, schema: ObjectSchema) -> soql.SoqlError:
         "custom field, be sure to append the '__c' after the custom field name.")
 
 
-class QueryEngine:
-    """Executes one parsed query over a RowSource."""
+@dataclass(frozen=True)
+class _SortItem:
+    path: BoundPath
+    descending: bool
+    nulls_first: bool
 
-    def __init__(self, source: RowSource) -> None:
+
+class _Descending:
+    """A sort value compared the other way round."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.value < self.value)
+
+    def __gt__(self, other: _Descending) -> bool:
+        return bool(other.value > self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    def __le__(self, other: _Descending) -> bool:
+        return self == other or self < other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class QueryEngine:
+    """Plans and executes one parsed query over the org."""
+
+    def __init__(self, source: SalesforceOrg) -> None:
         self.source = source
 
     def value(self, row: Row, path: BoundPath) -> Any:
@@ -91,21 +132,107 @@ class QueryEngine:
             current = found[1] if found else None
         return current.get(path.leaf.name) if current else None
 
-    def run(self, query: soql.Query) -> tuple[ObjectSchema, list[Row], list[BoundPath]]:
-        """The matching rows in result order (after ORDER BY, OFFSET and LIMIT)."""
+    def run(self, query: soql.Query) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:
+        """The query's result (rows in result order, after ORDER BY, OFFSET and LIMIT)."""
         schema = schema_for(query.sobject)
         if schema is None:
             raise soql.SoqlError("INVALID_TYPE",
                                  f"sObject type '{query.sobject}' is not supported.")
         selected = [bind_path(schema, path) for path in query.fields]
         predicate = self._compile(schema, query.where) if query.where else None
-        rows = [row for row in self.source.rows(schema.name)
-                if predicate is None or predicate(row)]
-        if query.order_by:
-            rows = self._sorted(schema, rows, query.order_by)
-        start = query.offset or 0
-        end = None if query.limit is None else start + query.limit
-        return schema, rows[start:end], selected
+        order = self._sort_items(schema, query.order_by)
+        table = self.source.virtual(schema.name)
+        skip, cap = query.offset or 0, query.limit
+        if table is None:
+            rows = [row for row in self.source.rows(schema.name)
+                    if predicate is None or predicate(row)]
+            if order:
+                rows.sort(key=self._sort_key(order))
+            end = None if cap is None else skip + cap
+            return schema, MaterializedResult(rows[skip:end]), selected
+        return schema, self._plan(schema, table, query, predicate, order), selected
+
+    def _plan(self, schema: ObjectSchema, table: VirtualTable, query: soql.Query,
+              predicate: Predicate | None, order: list[_SortItem]) -> QueryResult:
+        skip, cap = query.offset or 0, query.limit
+        timeline = self.source.timelines.get(schema.name)
+        if timeline is not None:
+            window, rest = _time_window(query.where)
+            if _order_is(order, "CreatedDate") or _order_is(order, "CreatedDate", "Id") \
+                    or (not order and window is not None):
+                window = window or TimeRange()
+                residual = self._compile(schema, rest) if rest is not None else None
+                fields = _field_names(rest) if rest is not None else frozenset()
+                matches = timeline.count(window, residual, fields,
+                                         self.source.changed[schema.name])
+
+                def timed(after: Any) -> Iterator[tuple[Any, Row]]:
+                    return ((key, row) for key, row in timeline.rows(window, after)
+                            if residual is None or residual(row))
+                return StreamResult(timed, matches, skip, cap)
+        cheap = query.where is None or (
+            _field_names(query.where) <= {f.lower() for f in table.cheap_fields})
+        start = _id_floor(query.where, table)
+        if not order or _order_is(order, "Id"):
+            def natural(after: Any) -> Iterator[tuple[Any, Row]]:
+                return self._scan(table, predicate, cheap, after or start, full=True)
+            matches = count(self._scan(table, predicate, cheap, start, full=False))
+            return StreamResult(natural, matches, skip, cap)
+        sort_key = self._sort_key(order)
+
+        def candidates() -> Iterator[tuple[Any, int]]:
+            for number, row in self._scan(table, predicate, cheap, start, full=True):
+                yield (*sort_key(row), number), number
+
+        def fetch(number: int) -> Row | None:
+            return self.source.full(table, number, _id_of(table, number))
+        matches = count(self._scan(table, predicate, cheap, start, full=False))
+        return StreamResult(sorted_stream(candidates, fetch, matches), matches, skip, cap)
+
+    def _scan(self, table: VirtualTable, predicate: Predicate | None, cheap: bool,
+              after: int, *, full: bool) -> Iterator[tuple[int, Row]]:
+        """(id number, row) of matching rows after `after`, in id order. Rows are only
+        generated when the filter needs them or `full` asks for them."""
+        changed = self.source.changed[table.schema.name]
+        for number, known in table.scan(after):
+            row: Row | None = known
+            if number in changed or not cheap:
+                row = self.source.full(table, number, known["Id"])
+                if row is None:
+                    continue
+            assert row is not None
+            if predicate is not None and not predicate(row):
+                continue
+            if full and row is known:
+                row = self.source.full(table, number, known["Id"])
+                if row is None:
+                    continue
+            yield number, row
+
+    def _sort_items(self, schema: ObjectSchema,
+                    items: tuple[soql.OrderItem, ...]) -> list[_SortItem]:
+        bound = []
+        for item in items:
+            path = bind_path(schema, item.path)
+            if not path.leaf.filterable:
+                raise soql.SoqlError("INVALID_FIELD",
+                                     f"field '{path.leaf.name}' can not be sorted in a query")
+            bound.append(_SortItem(path, item.descending, item.nulls_first))
+        return bound
+
+    def _sort_key(self, order: list[_SortItem]) -> Callable[[Row], tuple[Any, ...]]:
+        """A key giving SOQL's order: per item nulls first or last, then the value (case-
+        insensitive text, descending reversed)."""
+        def key(row: Row) -> tuple[Any, ...]:
+            parts: list[Any] = []
+            for item in order:
+                value = _key(item.path.leaf, self.value(row, item.path))
+                if value is None:
+                    parts.append((0 if item.nulls_first else 2, 0))
+                else:
+                    parts.append((1, _Descending(value) if item.descending else value))
+            return tuple(parts)
+        return key
 
     def render(self, schema: ObjectSchema, row: Row, selected: list[BoundPath],
                version: str) -> dict[str, Any]:
@@ -156,19 +283,23 @@ class QueryEngine:
             if condition.negated:  # unlike !=, NOT IN leaves out null values
                 return lambda row: (value := getter(row)) is not None and value not in wanted
             return lambda row: getter(row) in wanted
-        return self._comparison(path, condition, getter)
+        return self._comparison(path, condition, getter, lambda row: self.value(row, path))
 
     def _normalized_value(self, row: Row, path: BoundPath) -> Any:
         return _key(path.leaf, self.value(row, path))
 
     @staticmethod
     def _comparison(path: BoundPath, condition: soql.Comparison,
-                    getter: Callable[[Row], Any]) -> Predicate:
+                    getter: Callable[[Row], Any], raw: Callable[[Row], Any]) -> Predicate:
         wanted = _literal_key(path.leaf, condition.value)
         op = condition.op
         if path.leaf.type == "boolean" and op not in ("=", "!="):
             raise soql.SoqlError("INVALID_FIELD",
                                  f"invalid operator on boolean field '{path.leaf.name}': {op}")
+        if wanted is None and op in ("=", "!="):  # a null test needs no normalizing
+            if op == "=":
+                return lambda row: raw(row) is None
+            return lambda row: raw(row) is not None
         if op == "=":
             return lambda row: getter(row) == wanted
         if op == "!=":
@@ -185,29 +316,6 @@ class QueryEngine:
             return actual is not None and check(actual, wanted)
         return predicate
 
-    def _sorted(self, schema: ObjectSchema, rows: list[Row],
-                items: tuple[soql.OrderItem, ...]) -> list[Row]:
-        bound = [(bind_path(schema, item.path), item) for item in items]
-        for path, _ in bound:
-            if not path.leaf.filterable:
-                raise soql.SoqlError("INVALID_FIELD",
-                                     f"field '{path.leaf.name}' can not be sorted in a query")
-        keyed = [([_key(path.leaf, self.value(row, path)) for path, _ in bound], row)
-                 for row in rows]
-
-        def compare(left: tuple[list[Any], Row], right: tuple[list[Any], Row]) -> int:
-            for position, (_, item) in enumerate(bound):
-                a, b = left[0][position], right[0][position]
-                if a == b:
-                    continue
-                if a is None or b is None:
-                    return (-1 if a is None else 1) * (1 if item.nulls_first else -1)
-                result = -1 if a < b else 1
-                return -result if item.descending else result
-            return 0
-        keyed.sort(key=functools.cmp_to_key(compare))
-        return [row for _, row in keyed]
-
 
 def _attributes(object_name: str, record_id: str, version: str) -> dict[str, str]:
     return {"type": object_name,
@@ -215,11 +323,13 @@ def _attributes(object_name: str, record_id: str, version: str) -> dict[str, str
 
 
 def _key(spec: FieldSpec, value: Any) -> Any:
-    """A value normalized for SOQL comparison (case-insensitive text, 18-char ids)."""
+    """A value normalized for SOQL comparison: case-insensitive text; ids in their
+    18-character form, compared case-sensitively, so `ORDER BY Id` and `Id > '...'` follow
+    the order ids were issued in (the order of an id-order scan)."""
     if value is None:
         return None
     if spec.type in ID_TYPES:
-        return to_18(value).lower() if is_valid_id(value) else value.lower()
+        return to_18(value) if is_valid_id(value) else value
     if spec.type in TEXT_TYPES:
         return str(value).casefold()
     if spec.type in NUMBER_TYPES:
@@ -258,3 +368,71 @@ def _literal_key(spec: FieldSpec, literal: soql.Literal) -> Any:
 
 def _like(pattern: Any, value: Any) -> bool:
     return value is not None and pattern.fullmatch(str(value)) is not None
+
+
+def _id_of(table: VirtualTable, number: int) -> str:
+    return make_id(table.schema.key_prefix, number)
+
+
+def _order_is(order: list[_SortItem], *fields: str) -> bool:
+    """True if ORDER BY is exactly these fields of the object itself, ascending."""
+    return [(i.path.names, i.descending) for i in order] == [((f,), False) for f in fields]
+
+
+def _id_floor(where: soql.Condition | None, table: VirtualTable) -> int:
+    """Where an id-order scan may start: past the bound of a top-level `Id > '...'` or
+    `Id >= '...'` (the chunking pattern), so each chunk does not rescan the table."""
+    floor = 0
+    for part in _conjuncts(where) if where is not None else []:
+        if isinstance(part, soql.Comparison) and part.path.lower() == "id" \
+                and part.op in (">", ">=") and isinstance(part.value.value, str) \
+                and is_valid_id(part.value.value) \
+                and part.value.value[:3] == table.schema.key_prefix:
+            number = id_number(to_18(part.value.value))
+            if number is not None:
+                floor = max(floor, number if part.op == ">" else number - 1)
+    return floor
+
+
+def _conjuncts(condition: soql.Condition) -> list[soql.Condition]:
+    if isinstance(condition, soql.Junction) and condition.op == "AND":
+        return [part for inner in condition.parts for part in _conjuncts(inner)]
+    return [condition]
+
+
+def _time_window(where: soql.Condition | None
+                 ) -> tuple[TimeRange | None, soql.Condition | None]:
+    """The CreatedDate bounds among the top-level AND conditions, and what remains."""
+    if where is None:
+        return None, None
+    window: TimeRange | None = None
+    rest: list[soql.Condition] = []
+    for part in _conjuncts(where):
+        value = part.value.value if isinstance(part, soql.Comparison) else None
+        if not (isinstance(part, soql.Comparison) and part.path.lower() == "createddate"
+                and isinstance(value, datetime) and part.op in ("=", ">", ">=", "<", "<=")):
+            rest.append(part)
+            continue
+        window = window or TimeRange()
+        if part.op in ("=", ">", ">=") and (window.low is None or value >= window.low):
+            strict = part.op == ">"
+            if value != window.low or strict:
+                window = TimeRange(value, not strict, window.high, window.high_inclusive)
+        if part.op in ("=", "<", "<=") and (window.high is None or value <= window.high):
+            strict = part.op == "<"
+            if value != window.high or strict:
+                window = TimeRange(window.low, window.low_inclusive, value, not strict)
+    remaining = None if not rest else rest[0] if len(rest) == 1 else soql.Junction(
+        "AND", tuple(rest))
+    return window, remaining
+
+
+def _field_names(condition: soql.Condition | None) -> frozenset[str]:
+    """Lower-case field paths a condition reads (relationship paths kept whole)."""
+    if condition is None:
+        return frozenset()
+    if isinstance(condition, soql.Junction):
+        return frozenset().union(*(_field_names(p) for p in condition.parts))
+    if isinstance(condition, soql.Not):
+        return _field_names(condition.inner)
+    return frozenset({condition.path.lower()})

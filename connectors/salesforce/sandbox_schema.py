@@ -54,6 +54,19 @@ def make_id(prefix: str, number: int) -> str:
     return to_18(prefix + "8c0" + digits.rjust(9, "0"))
 
 
+def id_number(record_id: str) -> int | None:
+    """The number `make_id` encoded in an id (15 or 18 chars), or None if it is not one."""
+    if not isinstance(record_id, str) or len(record_id) < 15 or record_id[3:6] != "8c0":
+        return None
+    number = 0
+    for char in record_id[6:15]:
+        digit = _BASE62.find(char)
+        if digit < 0:
+            return None
+        number = number * 62 + digit
+    return number
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One field of an sObject as describe() would report it."""

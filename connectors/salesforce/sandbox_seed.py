@@ -1,8 +1,8 @@
-"""How the synthetic World looks inside a Salesforce org.
+"""How the synthetic World looks inside a Salesforce org, generated lazily row by row.
 
-People in Salesforce become Leads (00Q) or Contacts (003, each under one Account per
-company); reps become Users (005); every salesforce-channel activity becomes exactly one
-row whose CreatedDate is the moment it happened:
+People in Salesforce become Leads (00Q) or Contacts (003, each under the Account (001) of
+their company); reps become Users (005); every salesforce-channel activity becomes exactly
+one row whose CreatedDate is the moment it happened:
 
 - webinars, content downloads, marketing emails and website forms are CampaignMember rows
   (00v) of a Campaign (701) whose Type says the channel ("Webinar", "Content", "Email",
@@ -17,30 +17,41 @@ Ownership looks like a real org: Leads sit in the "Unassigned Leads" queue (00G)
 Contacts with the integration user until routed; about one in ten records already has a
 rep, and about one in twenty is already in a sales-owned stage. About a fifth of Contacts
 came from a converted Lead, which stays behind with IsConverted = true (locked for writes).
+
+Users, the queue and the campaigns are a few dozen rows, stored. Everything else is
+generated on demand by the tables of sandbox_tables.py from the row builders here: a row's
+id encodes the world person (and activity) it comes from.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from connectors.salesforce.sandbox_org import SalesforceOrg
 from connectors.salesforce.sandbox_schema import (
-    ACCOUNT,
     CAMPAIGN,
     CAMPAIGN_MEMBER,
-    CONTACT,
     GROUP,
-    LEAD,
     TASK,
     USER,
+    ObjectSchema,
     make_id,
 )
-from connectors.sandbox_world import World, WorldActivity, WorldPerson
+from connectors.sandbox_index import pack
+from connectors.sandbox_world import (
+    CONTENT_ASSETS,
+    EMAILS,
+    IN_SALESFORCE,
+    SALESFORCE_CONTACT,
+    WEBINARS,
+    World,
+    WorldActivity,
+    WorldPerson,
+)
 from syncer.domain import ActivityType
 
+Row = dict[str, Any]
 INTEGRATION_EMAIL = "integration@syncer-sandbox.test"
 QUEUE_NAME = "Unassigned Leads"
 #: the share of records already owned by a rep, and already in a sales-owned stage.
@@ -55,6 +66,16 @@ _WEBSITE_FORMS = (ActivityType.FORM_FILL, ActivityType.NEWSLETTER_SIGNUP,
                   ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
                   ActivityType.PRICING_REQUEST)
 _RESPONDED = frozenset({"Registered", "Attended", "Responded", "Clicked"})
+#: activity types recorded as CampaignMember rows; every other type is a Task.
+MEMBER_KINDS = frozenset({ActivityType.WEBINAR_REGISTRATION, ActivityType.WEBINAR_ATTENDANCE,
+                          ActivityType.CONTENT_DOWNLOAD, *_EMAIL_STATUSES, *_WEBSITE_FORMS})
+#: every campaign the world's activities can belong to, in id order.
+CAMPAIGNS: tuple[tuple[str, str], ...] = (
+    *(("Webinar", name) for name in WEBINARS), *(("Content", name) for name in CONTENT_ASSETS),
+    *(("Email", name) for name in EMAILS),
+    *(("Website", name) for name in ("Contact us", "Event sign-up", "Newsletter",
+                                     "Request a demo", "Contact sales", "Pricing request",
+                                     "Website form")))
 
 
 def campaign_membership(activity: WorldActivity) -> tuple[str, str, str] | None:
@@ -82,20 +103,31 @@ def task_fields(activity: WorldActivity) -> tuple[str, str]:
     return "Other", activity.type.value
 
 
-class OrgSeeder:
-    """Fills a SalesforceOrg from a World, deterministically for a given seed."""
+class SalesforceDraws(NamedTuple):
+    """What the org adds to a world person, from the person's own Salesforce stream."""
 
-    def __init__(self, world: World, org: SalesforceOrg) -> None:
+    lead_source: str
+    modified_fraction: float
+    owner: str
+    stage: str | None
+    converted: bool  # a Contact that came from a (now converted) Lead
+
+
+class OrgSeeder:
+    """Stores the org's small tables and generates the rest of it from a World on demand."""
+
+    def __init__(self, world: World, org: Any) -> None:
         self.world = world
         self.org = org
         self.setup_time = world.now - timedelta(days=900)
         self.counters: dict[str, int] = {}
-        self.accounts: dict[tuple[str, str, int], str] = {}
         self.campaigns: dict[tuple[str, str], str] = {}
         self.integration_user = ""
         self.queue = ""
         self.reps: list[str] = []
         self.active_reps: list[str] = []
+        #: per person: 0 not yet drawn, 1 no converted lead, 2 a converted lead.
+        self._converted = bytearray(world.size)
 
     def _next_id(self, prefix: str) -> str:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
@@ -106,10 +138,10 @@ class OrgSeeder:
                 "SystemModstamp": modified or created, "IsDeleted": False}
 
     def seed(self) -> None:
+        """Store users, the queue and campaigns (the generated tables are attached by
+        sandbox_tables.seed_org)."""
         self._users()
-        for person in self.world.people():
-            if person.in_salesforce:
-                self._person(person)
+        self._campaigns()
 
     def _users(self) -> None:
         self.integration_user = self._next_id("005")
@@ -133,6 +165,27 @@ class OrgSeeder:
                                 "Type": "Queue", "Email": None,
                                 **self._stamps(self.setup_time)})
 
+    def _campaigns(self) -> None:
+        start = self.world.now - timedelta(days=200)
+        for campaign_type, name in CAMPAIGNS:
+            campaign_id = self._next_id("701")
+            self.campaigns[(campaign_type, name)] = campaign_id
+            self.org.insert(CAMPAIGN, {
+                "Id": campaign_id, "Name": name, "Type": campaign_type,
+                "Status": "In Progress", "IsActive": True, "StartDate": start.date(),
+                "OwnerId": self.integration_user, **self._stamps(start)})
+
+    # -- one person --------------------------------------------------------------------
+    def draws(self, index: int) -> SalesforceDraws:
+        """The person's Salesforce-only values; cheap (no world generation)."""
+        rng = random.Random(f"salesforce:{self.world.seed}:{index}")
+        lead_source = rng.choice(("Web", "Webinar", "Content", "Other"))
+        fraction = rng.random()
+        contact = bool(self.world.flags(index) & SALESFORCE_CONTACT)
+        owner, stage = self._ownership(rng, self.integration_user if contact else self.queue)
+        converted = contact and rng.random() < CONVERTED_LEAD_SHARE
+        return SalesforceDraws(lead_source, fraction, owner, stage, converted)
+
     def _ownership(self, rng: random.Random, default_owner: str) -> tuple[str, str | None]:
         """(OwnerId, Syncer_Stage__c): sales-owned stages always come with an active rep."""
         roll = rng.random()
@@ -142,111 +195,122 @@ class OrgSeeder:
             return rng.choice(self.reps), None
         return default_owner, None
 
-    def _modified(self, rng: random.Random, created: datetime) -> datetime:
-        span = max(0.0, (self.world.now - created).total_seconds())
-        return created + timedelta(seconds=int(span * rng.random()))
+    def has_converted_lead(self, index: int) -> bool:
+        """Whether Contact person `index` came from a converted Lead (remembered)."""
+        known = self._converted[index]
+        if not known:
+            known = self._converted[index] = 2 if self.draws(index).converted else 1
+        return known == 2
 
-    def _person(self, person: WorldPerson) -> None:
-        rng = random.Random(f"salesforce:{self.world.seed}:{person.index}")
-        common = {
+    def record_id(self, index: int) -> str:
+        """The Lead or Contact id of a person who is in Salesforce."""
+        prefix = "003" if self.world.flags(index) & SALESFORCE_CONTACT else "00Q"
+        return make_id(prefix, index + 1)
+
+    def converted_lead_id(self, index: int) -> str:
+        return make_id("00Q", self.world.size + index + 1)
+
+    def _common(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
+        span = max(0.0, (self.world.now - person.created_at).total_seconds())
+        modified = person.created_at + timedelta(seconds=int(span * draws.modified_fraction))
+        return {
             "FirstName": person.first_name or None, "LastName": person.last_name,
             "Title": person.title or None, "Email": person.email,
-            "LeadSource": rng.choice(("Web", "Webinar", "Content", "Other")),
+            "LeadSource": draws.lead_source,
             "Syncer_Score__c": None, "Syncer_Fit_Grade__c": None, "Syncer_Reasons__c": None,
-            **self._stamps(person.created_at, self._modified(rng, person.created_at)),
+            **self._stamps(person.created_at, modified),
         }
-        if person.salesforce_object == "Contact":
-            owner, stage = self._ownership(rng, self.integration_user)
-            record_id = make_id("003", person.index + 1)
-            account_id = self._account(person, owner)
-            self.org.insert(CONTACT, {
-                **common, "Id": record_id, "AccountId": account_id,
-                "MailingCountry": person.country or None, "OwnerId": owner,
-                "Syncer_Stage__c": stage})
-            lead_id = None
-            if rng.random() < CONVERTED_LEAD_SHARE:
-                lead_id = self._converted_lead(person, common, record_id, account_id)
-            member = {"LeadId": lead_id, "ContactId": record_id}
-        else:
-            owner, stage = self._ownership(rng, self.queue)
-            record_id = make_id("00Q", person.index + 1)
-            self.org.insert(LEAD, {
-                **common, "Id": record_id, "Company": person.company,
-                "Industry": person.industry or None, "NumberOfEmployees": person.employees,
-                "Country": person.country or None, "OwnerId": owner,
-                "Status": "Working - Contacted" if stage else "Open - Not Contacted",
-                "IsConverted": False, "ConvertedDate": None, "ConvertedContactId": None,
-                "ConvertedAccountId": None, "Syncer_Stage__c": stage})
-            member = {"LeadId": record_id, "ContactId": None}
-        task_owner = owner if owner.startswith("005") else self.integration_user
-        for activity in self._salesforce_activities(person):
-            self._activity(activity, member, record_id, task_owner)
 
-    def _salesforce_activities(self, person: WorldPerson) -> Iterator[WorldActivity]:
-        return (a for a in person.activities if a.channel == "salesforce")
+    def lead_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
+        return {
+            **self._common(person, draws), "Id": make_id("00Q", person.index + 1),
+            "Company": person.company, "Industry": person.industry or None,
+            "NumberOfEmployees": person.employees, "Country": person.country or None,
+            "OwnerId": draws.owner,
+            "Status": "Working - Contacted" if draws.stage else "Open - Not Contacted",
+            "IsConverted": False, "ConvertedDate": None, "ConvertedContactId": None,
+            "ConvertedAccountId": None, "Syncer_Stage__c": draws.stage}
 
-    def _account(self, person: WorldPerson, owner: str) -> str:
-        key = (person.company, person.industry, person.employees)
-        if key not in self.accounts:
-            account_id = self._next_id("001")
-            self.accounts[key] = account_id
-            website = "https://www." + person.company.lower().replace(" ", "") + ".example"
-            self.org.insert(ACCOUNT, {
-                "Id": account_id, "Name": person.company, "Industry": person.industry or None,
-                "NumberOfEmployees": person.employees, "BillingCountry": person.country or None,
-                "Website": website, "OwnerId": owner if owner.startswith("005")
-                else self.integration_user, **self._stamps(person.created_at)})
-        return self.accounts[key]
+    def contact_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
+        return {
+            **self._common(person, draws), "Id": make_id("003", person.index + 1),
+            "AccountId": account_id(person.company_index),
+            "MailingCountry": person.country or None, "OwnerId": draws.owner,
+            "Syncer_Stage__c": draws.stage}
 
-    def _converted_lead(self, person: WorldPerson, common: dict[str, Any], contact_id: str,
-                        account_id: str) -> str:
-        lead_id = make_id("00Q", self.world.size + person.index + 1)
+    def converted_lead_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
         created = person.created_at - timedelta(days=3)
-        self.org.insert(LEAD, {
-            **common, **self._stamps(created, person.created_at), "Id": lead_id,
+        return {
+            **self._common(person, draws), **self._stamps(created, person.created_at),
+            "Id": self.converted_lead_id(person.index),
             "Company": person.company, "Industry": person.industry or None,
             "NumberOfEmployees": person.employees, "Country": person.country or None,
             "OwnerId": self.integration_user, "Status": "Closed - Converted",
             "IsConverted": True, "ConvertedDate": person.created_at.date(),
-            "ConvertedContactId": contact_id, "ConvertedAccountId": account_id,
-            "Syncer_Stage__c": None})
-        return lead_id
+            "ConvertedContactId": make_id("003", person.index + 1),
+            "ConvertedAccountId": account_id(person.company_index), "Syncer_Stage__c": None}
 
-    def _campaign(self, campaign_type: str, name: str) -> str:
-        key = (campaign_type, name)
-        if key not in self.campaigns:
-            campaign_id = self._next_id("701")
-            self.campaigns[key] = campaign_id
-            start = self.world.now - timedelta(days=200)
-            self.org.insert(CAMPAIGN, {
-                "Id": campaign_id, "Name": name, "Type": campaign_type,
-                "Status": "In Progress", "IsActive": True, "StartDate": start.date(),
-                "OwnerId": self.integration_user, **self._stamps(start)})
-        return self.campaigns[key]
+    def account_row(self, company_index: int) -> Row:
+        company = self.world.company(company_index)
+        website = "https://www." + company.name.lower().replace(" ", "") + ".example"
+        return {
+            "Id": account_id(company_index), "Name": company.name,
+            "Industry": company.industry or None, "NumberOfEmployees": company.employees,
+            "BillingCountry": company.country or None, "Website": website,
+            "OwnerId": self.integration_user,
+            **self._stamps(self.setup_time + timedelta(minutes=company_index))}
 
-    def _activity(self, activity: WorldActivity, member: dict[str, str | None],
-                  record_id: str, task_owner: str) -> None:
+    def activity_rows(self, index: int, ordinals: set[int] | None = None
+                      ) -> list[tuple[ObjectSchema, int, Row]]:
+        """(table, id number, row) for the person's salesforce activities (all, or only
+        those with the given ordinals)."""
+        flags = self.world.flags(index)
+        if not flags & IN_SALESFORCE:
+            return []
+        person = self.world.person(index)
+        draws = self.draws(index)
+        record_id = self.record_id(index)
+        if flags & SALESFORCE_CONTACT:
+            member = {"LeadId": self.converted_lead_id(index) if draws.converted else None,
+                      "ContactId": record_id}
+        else:
+            member = {"LeadId": record_id, "ContactId": None}
+        task_owner = draws.owner if draws.owner.startswith("005") else self.integration_user
+        made = []
+        for ordinal, activity in enumerate(person.activities):
+            if activity.channel != "salesforce" or (ordinals is not None
+                                                    and ordinal not in ordinals):
+                continue
+            number = pack(index, ordinal) + 1
+            membership = campaign_membership(activity)
+            if membership is None:
+                made.append((TASK, number, self._task(activity, number, record_id,
+                                                      task_owner)))
+            else:
+                made.append((CAMPAIGN_MEMBER, number,
+                             self._member(activity, membership, number, member)))
+        return made
+
+    def _member(self, activity: WorldActivity, membership: tuple[str, str, str], number: int,
+                member: dict[str, str | None]) -> Row:
+        campaign_type, name, status = membership
+        responded = status in _RESPONDED
         at = activity.occurred_at
-        membership = campaign_membership(activity)
-        if membership is not None:
-            campaign_type, name, status = membership
-            responded = status in _RESPONDED
-            self.org.insert(CAMPAIGN_MEMBER, {
-                "Id": self._next_id("00v"), "CampaignId": self._campaign(campaign_type, name),
-                **member, "Status": status, "HasResponded": responded,
-                "FirstRespondedDate": at.date() if responded else None, **self._stamps(at)})
-            return
+        return {"Id": make_id("00v", number),
+                "CampaignId": self.campaigns[(campaign_type, name)], **member,
+                "Status": status, "HasResponded": responded,
+                "FirstRespondedDate": at.date() if responded else None, **self._stamps(at)}
+
+    def _task(self, activity: WorldActivity, number: int, record_id: str,
+              task_owner: str) -> Row:
         task_type, subject = task_fields(activity)
-        self.org.insert(TASK, {
-            "Id": self._next_id("00T"), "WhoId": record_id, "Subject": subject,
-            "Type": task_type, "TaskSubtype": "Task", "Status": "Completed",
-            "Priority": "Normal", "ActivityDate": at.date(),
-            "Description": activity.detail.get("url"), "OwnerId": task_owner,
-            **self._stamps(at)})
+        at = activity.occurred_at
+        return {"Id": make_id("00T", number), "WhoId": record_id, "Subject": subject,
+                "Type": task_type, "TaskSubtype": "Task", "Status": "Completed",
+                "Priority": "Normal", "ActivityDate": at.date(),
+                "Description": activity.detail.get("url"), "OwnerId": task_owner,
+                **self._stamps(at)}
 
 
-def seed_org(world: World, org: SalesforceOrg) -> OrgSeeder:
-    """Fill `org` from `world`; returns the seeder (its ids of the queue and users)."""
-    seeder = OrgSeeder(world, org)
-    seeder.seed()
-    return seeder
+def account_id(company_index: int) -> str:
+    return make_id("001", company_index + 1)
