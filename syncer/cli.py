@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from connectors.base import ConnectorError
-from syncer.commands import dead_letters, inspect, report, sandbox, sync
+from syncer.commands import dead_letters, inspect, model, report, sandbox, sync
 from syncer.config import ConfigError
 from syncer.qualify import ModelError
 from syncer.ratelimit import RetriesExhausted
 
 #: Command modules, in the order their commands appear in --help.
-COMMANDS = (sync, sandbox, inspect, report, dead_letters)
+COMMANDS = (sync, sandbox, inspect, report, dead_letters, model)
 
 
 def build_parser() -> argparse.ArgumentParser:
