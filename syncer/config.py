@@ -102,7 +102,7 @@ class ConnectorConfig(_Strict):
     #: kept ("keep") or replaced by syncer's decision ("overwrite").
     manual_edits: dict[LogicalField, EditPolicy] = Field(default_factory=_default_edit_policy)
     #: API requests this connector may spend per UTC day (None: no budget of syncer's own).
-    daily_api_budget: int | None = Field(None, ge=10)
+    daily_api_budget: int | None = Field(None, ge=1)
 
     def kept_crm_fields(self) -> frozenset[str]:
         """CRM field names whose manual edits are respected."""

@@ -18,7 +18,7 @@ import structlog
 
 from connectors.base import Connector
 from syncer.budget import BudgetExhausted, DailyBudget
-from syncer.config import LoadedConfig
+from syncer.config import ConnectorConfig, LoadedConfig
 from syncer.domain import Activity, Decision, Person, Profile, Reason, Stage
 from syncer.identity import merge_order, person_key
 from syncer.logs import log_context, redact_text
@@ -103,6 +103,8 @@ class Sync:
         self.should_stop = should_stop
         self.full = full
         self.touched: set[str] = set()
+        #: per connector, (record id, field) -> (value syncer last wrote, origin)
+        self.written: dict[str, written_store.WrittenState] = {}
         self.connector_order = [c.name for c in loaded.config.connectors]
         self.loaded = loaded
         self.store = store
@@ -189,7 +191,7 @@ class Sync:
         for record in records:
             config = self.loaded.connector(record.source)
             stage = stage_from_crm(config, record)
-            if stage is not None:
+            if stage is not None and not self._syncer_wrote_stage(config, record):
                 stages.append(stage)
             directory = self.directories.get(record.source)
             if owner is None and directory is not None:
@@ -202,6 +204,17 @@ class Sync:
         return Profile(key=key, records=tuple(records), activities=tuple(activities),
                        current_stage=max(stages, key=lambda s: s.rank) if stages else None,
                        owner_email=owner)
+
+    def _syncer_wrote_stage(self, config: ConnectorConfig, record: Person) -> bool:
+        """True when the CRM's stage is just what syncer last wrote there. Only a stage a
+        person (or another tool) set counts as the CRM's say: otherwise an MQL syncer once
+        wrote would outrank a later recycle or disqualify decision forever."""
+        field = config.fields.stage
+        if field is None:
+            return False
+        last = self.written.get(record.source, {}).get((record.record_id, field))
+        return last is not None and canonical(last[0]) == canonical(
+            record.crm_values.get(field))
 
     def _available_reps(self, records: Sequence[Person]) -> list[str]:
         """Reps active in every CRM this person lives in, so the same human owns them
@@ -283,6 +296,12 @@ class Sync:
     def process_chunk(self, keys: Sequence[str]) -> None:
         people = self.store.load_people(keys)
         previous = self.store.decisions(keys)
+        ids: dict[str, list[str]] = {}
+        for records, _ in people.values():
+            for record in records:
+                ids.setdefault(record.source, []).append(record.record_id)
+        self.written = {name: written_store.written_state(self.store, name, record_ids)
+                        for name, record_ids in ids.items()}
         decisions: list[Decision] = []
         wanted: dict[str, list[tuple[Person, Decision, dict[str, str | None]]]] = {}
         for key in keys:
@@ -326,8 +345,7 @@ class Sync:
                                                  dict[str, str | None]]]]:
         """Only real changes, minus fields a person set by hand that the config keeps."""
         keep = self.loaded.connector(name).kept_crm_fields()
-        written = written_store.written_state(self.store, name,
-                                              [record.record_id for record, _, _ in wanted])
+        written = self.written.get(name, {})
         items: list[Item] = []
         held = []
         for record, decision, values in wanted:

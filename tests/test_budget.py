@@ -22,7 +22,7 @@ def test_sync_never_exceeds_the_daily_budget(sandboxes: Sandboxes, state_url: st
                                              tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     data = sandbox_config_data(sandboxes, state_url, monkeypatch)
-    data["connectors"][0]["daily_api_budget"] = 12
+    data["connectors"][0]["daily_api_budget"] = 6
     loaded = write_config(tmp_path / "budget.yaml", data)
     with Runtime(loaded) as runtime:
         store = runtime.require_store()
@@ -30,9 +30,9 @@ def test_sync_never_exceeds_the_daily_budget(sandboxes: Sandboxes, state_url: st
         after_first = hubspot_requests(sandboxes)
         again = run_sync(loaded, store, runtime.connectors, runtime.model, NOW)
         runs = {r.run_id: r for r in store.runs()}
-    assert 0 < after_first <= 12
+    assert 0 < after_first <= 6
     same_day = hubspot_requests(sandboxes)
-    assert same_day <= 12  # the budget holds across runs of the same day
+    assert same_day <= 6  # the budget holds across runs of the same day
     for summary in (first, again):
         assert runs[summary.run_id].status == "budget_exhausted"
         assert summary.error is not None
@@ -40,4 +40,4 @@ def test_sync_never_exceeds_the_daily_budget(sandboxes: Sandboxes, state_url: st
     with Runtime(loaded) as runtime:  # the next UTC day has a fresh allowance
         run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
                  NOW + timedelta(days=1))
-    assert same_day < hubspot_requests(sandboxes) <= same_day + 12
+    assert same_day < hubspot_requests(sandboxes) <= same_day + 6

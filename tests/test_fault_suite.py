@@ -23,7 +23,7 @@ from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
 from tests.test_kill_restart import state_of
 
 SCENARIOS = {
-    "20% 5xx": FaultConfig(seed=1, error_rate=0.2),
+    "20% 5xx": FaultConfig(seed=2, error_rate=0.2),
     "429 bursts": FaultConfig(seed=2, burst_every=6, burst_length=2),
     "timeouts": FaultConfig(seed=3, timeout_rate=0.1, timeout_seconds=1.5),
     "dropped connections": FaultConfig(seed=8, drop_rate=0.15),

@@ -55,8 +55,10 @@ def state_of(boxes: Sandboxes) -> dict[tuple[str, str, str], str | None]:
 def sync_process(config: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("SYNCER_STATE_URL",)}
     return subprocess.Popen(
-        [sys.executable, "-m", "syncer.cli", "sync", "--once", "--as-of", NOW.isoformat(),
-         "--config", str(config)], env=env, stdout=subprocess.DEVNULL,
+        # --full: every restart re-reads and re-scores everyone, so each run lasts about as
+        # long as the first and the random kill points land inside the work.
+        [sys.executable, "-m", "syncer.cli", "sync", "--once", "--full", "--as-of",
+         NOW.isoformat(), "--config", str(config)], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
 
 
