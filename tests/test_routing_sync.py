@@ -114,6 +114,8 @@ def test_account_match_beats_territory_beats_round_robin(
     assert rows[hand_raiser.email]["rule"] == "account_match"
     assert rows[hand_raiser.email]["owner_email"] == email("dana.whitfield")
     assert records[hand_raiser.email]["hubspot_owner_id"] == owners[email("dana.whitfield")]
+    assert records[hand_raiser.email]["syncer_owner_reason"] == \
+        f"account match (domain {hand_raiser.domain}): {email('dana.whitfield')}"
     countries = {p.email: p.country for p in people}
     by_rule = collections.Counter(row["rule"] for row in rows.values())
     assert by_rule["account_match"] >= 1 and by_rule["round_robin"] >= 10

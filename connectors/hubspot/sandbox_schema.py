@@ -90,6 +90,8 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
                 "Fit grade written by syncer", hubspot_defined=False),
     PropertyDef("syncer_reasons", "Syncer reasons", "string", "textarea", "syncer",
                 "Why syncer scored the contact as it did", hubspot_defined=False),
+    PropertyDef("syncer_owner_reason", "Syncer owner reason", "string", "text", "syncer",
+                "Which routing rule chose the owner, and why", hubspot_defined=False),
 )
 
 PROPERTY_BY_NAME: dict[str, PropertyDef] = {p.name: p for p in CONTACT_PROPERTIES}

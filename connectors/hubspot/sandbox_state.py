@@ -116,6 +116,7 @@ class PortalState:
             "hubspot_owner_id": owner, "hs_object_id": cid,
             "createdate": None, "lastmodifieddate": None,
             "syncer_score": None, "syncer_fit_grade": None, "syncer_reasons": None,
+            "syncer_owner_reason": None,
         }
         contact = Contact(cid, properties, created, modified)
         self._stamp(contact)

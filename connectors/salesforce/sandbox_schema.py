@@ -155,7 +155,8 @@ def _syncer_fields() -> tuple[FieldSpec, ...]:
                restricted=True),
             _f("Syncer_Score__c", "double", rw=True, precision=3, scale=0),
             _f("Syncer_Fit_Grade__c", "string", 2, rw=True),
-            _f("Syncer_Reasons__c", "string", 255, rw=True))
+            _f("Syncer_Reasons__c", "string", 255, rw=True),
+            _f("Syncer_Owner_Reason__c", "string", 255, rw=True))
 
 
 def _person_fields() -> tuple[FieldSpec, ...]:

@@ -218,6 +218,7 @@ class OrgSeeder:
             "Title": person.title or None, "Email": person.email,
             "LeadSource": draws.lead_source,
             "Syncer_Score__c": None, "Syncer_Fit_Grade__c": None, "Syncer_Reasons__c": None,
+            "Syncer_Owner_Reason__c": None,
             **self._stamps(person.created_at, modified),
         }
 
