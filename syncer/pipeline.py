@@ -103,6 +103,8 @@ class Sync:
         self.should_stop = should_stop
         self.full = full
         self.touched: set[str] = set()
+        #: per connector, writes decided but not yet pushed (see flush)
+        self.pending: dict[str, list[Item]] = {}
         #: per connector, (record id, field) -> (value syncer last wrote, origin)
         self.written: dict[str, written_store.WrittenState] = {}
         self.connector_order = [c.name for c in loaded.config.connectors]
@@ -332,13 +334,26 @@ class Sync:
         self.new_assignments = []
         for name, (items, held) in updates.items():
             self.writer.hold(name, held)
-            if items:
-                connector = self.connectors[name]
-                batches = -(-len(items) // connector.max_batch)
-                # Room for one retry per batch, so a retry cannot cross the budget either.
-                self.budgets[name].ensure(connector.api_calls, 2 * batches)
-                with log_context(connector=name):
-                    self.writer.push(name, items)
+            self.pending.setdefault(name, []).extend(items)
+        self.flush(final=False)
+
+    def flush(self, final: bool) -> None:
+        """Push what is pending in whole batches of the API's largest size; the remainder
+        waits for the next chunk (or the end of the run, `final`), so a run of many chunks
+        spends no more calls than one big push would. Decisions are already stored, so a
+        run that stops before a flush leaves nothing that the next diff would not redo."""
+        for name, items in self.pending.items():
+            connector = self.connectors[name]
+            size = len(items) if final else len(items) // connector.max_batch \
+                * connector.max_batch
+            if size == 0:
+                continue
+            batch, self.pending[name] = items[:size], items[size:]
+            batches = -(-size // connector.max_batch)
+            # Room for one retry per batch, so a retry cannot cross the budget either.
+            self.budgets[name].ensure(connector.api_calls, 2 * batches)
+            with log_context(connector=name):
+                self.writer.push(name, batch)
 
     def _diff(self, name: str, wanted: list[tuple[Person, Decision, dict[str, str | None]]]
               ) -> tuple[list[Item], list[tuple[Person, Decision, dict[str, str | None],
@@ -392,6 +407,8 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
             if should_stop():
                 raise SyncStopped
             sync.process_chunk(keys[start:start + CHUNK])
+        if not dry_run:
+            sync.flush(final=True)
         if everyone and not dry_run:
             with store.transaction() as tx:
                 for name in selected:

@@ -91,6 +91,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             world, port=ports.get(kind, 0), limits=limits, faults=faults)
         sandboxes.append(made)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Explicitly, too: a process started in the background of a non-interactive shell (CI,
+    # nohup) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
+    previous_int = signal.signal(signal.SIGINT, _stop_on_sigterm)
     try:
         for sandbox in sandboxes:
             sandbox.start()
@@ -114,6 +117,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         for sandbox in sandboxes:
             sandbox.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     _emit({"event": "stopped",
            "faults_injected": {s.kind: dict(s.faults.counts()) for s in sandboxes}})
     return 0

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -84,12 +84,15 @@ class Store:
         if not rows:
             return
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        for chunk in _chunks(rows):
-            statement = dialect.insert(table).values(list(chunk))
-            updates = {c.name: statement.excluded[c.name] for c in table.columns
-                       if c.name not in keys}
-            connection.execute(statement.on_conflict_do_update(index_elements=list(keys),
-                                                               set_=updates))
+        insert = dialect.insert(table)
+        present = set(rows[0])
+        updates = {c.name: insert.excluded[c.name] for c in table.columns
+                   if c.name not in keys and (c.name in present or c.server_default is not None)}
+        # One statement executed for many rows: compiled once and cached, where a VALUES
+        # list per call would be compiled anew every time (most of a large sync's CPU).
+        statement = insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
+        for chunk in _chunks(rows, 2000):
+            connection.execute(statement, list(chunk))
 
     # -- records and activities -----------------------------------------------------------
     def save_records(self, connection: Connection, people: Sequence[Person],
@@ -253,13 +256,22 @@ class Store:
         for row in rows:
             by_record.setdefault((row["connector"], row["record_id"]), {})[row["field"]] = \
                 row["value"]
-        for (connector, record_id), values in by_record.items():
-            current = connection.execute(select(t.records.c.crm_values).where(
-                t.records.c.connector == connector, t.records.c.record_id == record_id)).scalar()
-            if current is not None:
-                connection.execute(update(t.records).where(
-                    t.records.c.connector == connector, t.records.c.record_id == record_id
-                ).values(crm_values={**current, **values}))
+        by_connector: dict[str, list[str]] = {}
+        for connector, record_id in by_record:
+            by_connector.setdefault(connector, []).append(record_id)
+        changed: list[dict[str, Any]] = []
+        for connector, record_ids in by_connector.items():
+            for chunk in _chunks(record_ids):
+                for record_id, values in connection.execute(select(
+                        t.records.c.record_id, t.records.c.crm_values).where(
+                        t.records.c.connector == connector,
+                        t.records.c.record_id.in_(list(chunk)))):
+                    changed.append({"c": connector, "r": record_id, "v": {
+                        **values, **by_record[(connector, record_id)]}})
+        if changed:
+            connection.execute(update(t.records).where(
+                t.records.c.connector == bindparam("c"), t.records.c.record_id == bindparam("r")
+            ).values(crm_values=bindparam("v")), changed)
 
     # -- audit (the hash-chained log lives in syncer/store/audit.py) --------------------------
     def append_audit(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
