@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,8 +40,9 @@ def world() -> World:
     return World(seed=7, size=160, now=NOW)
 
 
-@pytest.fixture
-def sandboxes(world: World) -> Iterator[Sandboxes]:
+@contextmanager
+def running_sandboxes(world: World) -> Iterator[Sandboxes]:
+    """Both sandbox CRMs serving `world` on free ports until the block ends."""
     hubspot = build_sandbox("hubspot", world)
     salesforce = build_sandbox("salesforce", world)
     hubspot.start()
@@ -50,6 +52,12 @@ def sandboxes(world: World) -> Iterator[Sandboxes]:
     finally:
         hubspot.stop()
         salesforce.stop()
+
+
+@pytest.fixture
+def sandboxes(world: World) -> Iterator[Sandboxes]:
+    with running_sandboxes(world) as running:
+        yield running
 
 
 def _postgres_url() -> str:

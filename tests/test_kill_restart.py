@@ -14,31 +14,17 @@ from typing import Any
 
 import pytest
 
-from connectors import build_sandbox
 from connectors.sandbox_world import World
 from syncer.pipeline import run_sync
 from syncer.runtime import Runtime
 from syncer.writeback import canonical
-from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
+from tests.conftest import NOW, Sandboxes, running_sandboxes, sandbox_config_data, write_config
 
 KILLS = 20
 FIELDS = {"hubspot": ("lifecyclestage", "syncer_score", "syncer_fit_grade", "hubspot_owner_id",
                       "syncer_reasons"),
           "salesforce": ("Syncer_Stage__c", "Syncer_Score__c", "Syncer_Fit_Grade__c", "OwnerId",
                          "Syncer_Reasons__c")}
-
-
-def start(world: World) -> Sandboxes:
-    hubspot = build_sandbox("hubspot", world)
-    salesforce = build_sandbox("salesforce", world)
-    hubspot.start()
-    salesforce.start()
-    return Sandboxes(world, hubspot, salesforce)
-
-
-def stop(boxes: Sandboxes) -> None:
-    boxes.hubspot.stop()
-    boxes.salesforce.stop()
 
 
 def state_of(boxes: Sandboxes) -> dict[tuple[str, str, str], str | None]:
@@ -64,34 +50,29 @@ def sync_process(config: Path) -> subprocess.Popen[bytes]:
 
 def test_sigkill_at_random_points_converges_to_the_fault_free_state(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    world = World(seed=9, size=260, now=NOW)
-    reference = start(world)
-    try:
+    def world() -> World:
+        return World(seed=9, size=260, now=NOW)
+
+    with running_sandboxes(world()) as reference:
         original = state_of(reference)
         loaded = write_config(tmp_path / "reference.yaml", sandbox_config_data(
             reference, f"sqlite:///{tmp_path / 'reference.db'}", monkeypatch))
         with Runtime(loaded) as runtime:
             run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
         expected = state_of(reference)
-    finally:
-        stop(reference)
     assert expected != original
 
-    boxes = start(World(seed=9, size=260, now=NOW))
-    try:
-        config = tmp_path / "killed.yaml"
-        loaded = write_config(config, sandbox_config_data(
-            boxes, f"sqlite:///{tmp_path / 'killed.db'}", monkeypatch))
+    config = tmp_path / "killed.yaml"
+    with running_sandboxes(world()) as boxes:
+        write_config(config, sandbox_config_data(
+            boxes, f"sqlite:///{tmp_path / 'timed.db'}", monkeypatch))
         began = time.monotonic()  # how long one uninterrupted process takes, start to end
         assert sync_process(config).wait(timeout=120) == 0
         full_run = time.monotonic() - began
-    finally:
-        stop(boxes)
 
-    boxes = start(World(seed=9, size=260, now=NOW))
     rng = random.Random(20261126)
     kills: list[float] = []
-    try:
+    with running_sandboxes(world()) as boxes:
         loaded = write_config(config, sandbox_config_data(
             boxes, f"sqlite:///{tmp_path / 'restarted.db'}", monkeypatch))
         for _ in range(KILLS):
@@ -108,8 +89,6 @@ def test_sigkill_at_random_points_converges_to_the_fault_free_state(
         got = state_of(boxes)
         with Runtime(loaded) as runtime:
             trail = runtime.require_store().audit_rows()
-    finally:
-        stop(boxes)
 
     assert len(kills) >= KILLS // 2, kills  # most runs really were killed midway
     assert got == expected

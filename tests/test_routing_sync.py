@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,6 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from connectors import build_sandbox
 from connectors.sandbox_world import World
 from syncer.cli import main
 from syncer.config import LoadedConfig
@@ -22,7 +19,14 @@ from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
 from syncer.store import routing as routing_store
 from syncer.store import tables as t
-from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes, sandbox_config_data, write_config
+from tests.conftest import (
+    EXAMPLE_MODEL,
+    NOW,
+    Sandboxes,
+    running_sandboxes,
+    sandbox_config_data,
+    write_config,
+)
 
 EMEA = ["United Kingdom", "Germany", "France", "Netherlands", "Sweden", "Spain", "Nigeria"]
 HAND_RAISES = {ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
@@ -44,18 +48,6 @@ def model_file(tmp_path: Path, routing: dict[str, Any], everyone_qualifies: bool
     path = tmp_path / f"model-{len(list(tmp_path.glob('model-*')))}.yaml"
     path.write_text(yaml.safe_dump(model))
     return str(path)
-
-
-@contextmanager
-def sandboxes_for(world: World) -> Iterator[Sandboxes]:
-    hubspot, salesforce = build_sandbox("hubspot", world), build_sandbox("salesforce", world)
-    hubspot.start()
-    salesforce.start()
-    try:
-        yield Sandboxes(world, hubspot, salesforce)
-    finally:
-        hubspot.stop()
-        salesforce.stop()
 
 
 def configure(tmp_path: Path, name: str, boxes: Sandboxes, model: str,
@@ -88,7 +80,7 @@ def test_account_match_beats_territory_beats_round_robin(
                                               ("marco.bellini", "samuel.osei", "rafael.duarte")]}],
         "default_team": "global",
     }
-    with sandboxes_for(world) as boxes:
+    with running_sandboxes(world) as boxes:
         hubspot = {r["email"]: r for r in boxes.hubspot.records()}
         people = world.people()
         by_domain = collections.defaultdict(list)
@@ -130,7 +122,7 @@ def test_rotation_is_fair_over_1000_and_survives_a_restart(
     routing = {"account_match": {"enabled": False},
                "reps": [{"email": email(n), "weight": w} for n, w in REPS.items()]}
     model = model_file(tmp_path, routing, everyone_qualifies=True)
-    with sandboxes_for(world) as boxes:
+    with running_sandboxes(world) as boxes:
         loaded = configure(tmp_path, "restarted", boxes, model, monkeypatch)
         with Runtime(loaded) as runtime:
             engine = runtime.require_store().engine
@@ -148,7 +140,7 @@ def test_rotation_is_fair_over_1000_and_survives_a_restart(
     assert stopped.owners_assigned == first_half and 0 < first_half < len(restarted)
     assert finished.owners_assigned == len(restarted) - first_half
 
-    with sandboxes_for(World(seed=5, size=1250, now=NOW)) as boxes:
+    with running_sandboxes(World(seed=5, size=1250, now=NOW)) as boxes:
         straight = configure(tmp_path, "straight", boxes, model, monkeypatch)
         sync(straight)
         uninterrupted = {r["person_key"]: r["owner_email"] for r in assignments(straight)}
