@@ -9,6 +9,7 @@ id on. `seed_org` stores the org's small tables and attaches these.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from connectors.sandbox_world import IN_SALESFORCE, SALESFORCE_CONTACT, World
 from syncer.domain import ActivityType
 
 
-class VirtualTable:
+class VirtualTable(ABC):
     """One generated sObject table: rows by id number, and a scan in id order.
 
     `scan` yields (number, cheap) where `cheap` holds the fields known without generating
@@ -43,11 +44,13 @@ class VirtualTable:
         self.seeder = seeder
         self.world = seeder.world
 
+    @abstractmethod
     def generate(self, number: int) -> Row | None:
-        raise NotImplementedError
+        """The full row with this id number, or None when no such record exists."""
 
+    @abstractmethod
     def scan(self, after: int = 0) -> Iterator[tuple[int, Row]]:
-        raise NotImplementedError
+        """(number, cheap fields) of every record after `after`, in id order."""
 
     def _cheap(self, number: int, **extra: Any) -> Row:
         return {"Id": make_id(self.schema.key_prefix, number), "IsDeleted": False, **extra}
