@@ -28,6 +28,7 @@ SCENARIOS = {
     "timeouts": FaultConfig(seed=3, timeout_rate=0.1, timeout_seconds=1.5),
     "dropped connections": FaultConfig(seed=8, drop_rate=0.15),
     "per-record failures": FaultConfig(seed=5, record_failure_rate=0.15),
+    "revoked sessions": FaultConfig(seed=6, session_expiry_rate=0.4),
 }
 
 

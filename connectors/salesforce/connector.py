@@ -205,7 +205,16 @@ class SalesforceConnector:
                             f"connector '{self.name}': the Salesforce session expired and "
                             "no refresh token is configured") from None
                     self._sf = None
-                    return fn(self._connect())
+                    try:
+                        return fn(self._connect())
+                    except SalesforceExpiredSession:
+                        # Revoked again straight after the refresh (an org revoking
+                        # sessions, a race with another client): try again later, with a
+                        # new refresh, under the retry policy instead of failing the run.
+                        self._sf = None
+                        raise TransientError(f"Salesforce {operation}: session expired "
+                                             "again right after a refresh", status=401) \
+                            from None
             except requests.exceptions.SSLError as error:
                 raise self._tls_error() from error
             except requests.RequestException as error:
