@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from syncer.config import EXAMPLE_CONFIG, LoadedConfig, SandboxConfig, StateConfig, load_config
+from syncer.errors import by_cause
 from syncer.logs import configure_logging
 from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
@@ -37,6 +38,10 @@ def format_summary(summary: RunSummary, state_url: str) -> str:
             f"{summary.activities_pulled[name]} activities; {verb} {fields} fields on "
             f"{records} records; {summary.failures[name]} failed; "
             f"{summary.api_calls[name]} API calls")
+    if summary.failures_by_code:
+        causes = by_cause(summary.failures_by_code.elements())
+        lines.append("  failures by cause: " + ", ".join(
+            f"{count} {cause}" for cause, count in causes.most_common()))
     url = make_url(state_url)
     lines.append(f"  state and audit  : {url.render_as_string(hide_password=True)}")
     return "\n".join(lines)

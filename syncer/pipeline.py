@@ -20,6 +20,7 @@ from connectors.base import Connector
 from syncer.budget import BudgetExhausted, DailyBudget
 from syncer.config import ConnectorConfig, LoadedConfig
 from syncer.domain import Activity, Decision, Person, Profile, Reason, Stage
+from syncer.errors import by_cause
 from syncer.identity import merge_order, person_key
 from syncer.logs import log_context, redact_text
 from syncer.metrics import SyncMetrics
@@ -80,6 +81,7 @@ class RunSummary(WriteTally):
                 "records_written": dict(self.records_written),
                 "failures": dict(self.failures),
                 "failures_by_code": dict(self.failures_by_code),
+                "failures_by_cause": dict(by_cause(self.failures_by_code.elements())),
                 "manual_edits_kept": dict(self.manual_edits_kept),
                 "api_calls": dict(self.api_calls),
                 "records_pulled": dict(self.records_pulled),

@@ -10,6 +10,8 @@ import pytest
 
 from syncer.cli import main
 from syncer.config import LoadedConfig
+from syncer.demo import format_summary
+from syncer.errors import cause_of
 from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
 from syncer.store import dead_letters
@@ -74,6 +76,10 @@ def test_a_record_that_keeps_failing_is_parked_then_replayed(
     sandboxes.salesforce.lock_rows(*(r["Id"] for r in locked))  # type: ignore[attr-defined]
     first = sync(sandbox_config)
     assert first.failures["salesforce"] == 2
+    assert first.stats()["failures_by_cause"] == {"locked or converted": 2}
+    assert "failures by cause: 2 locked or converted" in format_summary(first, "sqlite://")
+    assert cause_of("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST") == "bad picklist value"
+    assert cause_of("SOMETHING_NEW") == cause_of(None) == "other"
     with Runtime(sandbox_config) as runtime:
         letters = dead_letters.open_letters(runtime.require_store())
     assert {letter.record_id for letter in letters} == {r["Id"] for r in locked}
