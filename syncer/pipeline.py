@@ -199,7 +199,7 @@ class Sync:
                 stages.append(stage)
             directory = self.directories.get(record.source)
             if owner is None and directory is not None:
-                owner = existing_owner(config, record, directory)
+                owner = existing_owner(config, record.crm_values, directory)
         # Routed earlier but not (yet) in any CRM, e.g. the run died before its push: keep
         # that owner rather than rotate again, if they can still take people.
         if (owner is None and previous is not None and previous.owner_email is not None
@@ -244,8 +244,7 @@ class Sync:
         directory = self.directories.get(connector)
         if directory is None or connector not in self.connector_order:
             return None
-        field = self.loaded.connector(connector).fields.owner
-        return directory.active_email(canonical(crm_values.get(field))) if field else None
+        return existing_owner(self.loaded.connector(connector), crm_values, directory)
 
     def decide(self, key: str, records: list[Person], activities: list[Activity],
                previous: Decision | None) -> Decision:

@@ -69,13 +69,14 @@ def stage_from_crm(connector: ConnectorConfig, person: Person) -> Stage | None:
     return None
 
 
-def existing_owner(connector: ConnectorConfig, person: Person,
+def existing_owner(connector: ConnectorConfig, crm_values: Mapping[str, object],
                    directory: OwnerDirectory) -> str | None:
-    """The email of the active human who owns this record now (set by syncer or by hand)."""
+    """The email of the active human who owns a record with these CRM values now (set by
+    syncer or by hand)."""
     field = connector.fields.owner
     if field is None:
         return None
-    return directory.active_email(canonical(person.crm_values.get(field)))
+    return directory.active_email(canonical(crm_values.get(field)))
 
 
 def desired_values(connector: ConnectorConfig, decision: Decision,
