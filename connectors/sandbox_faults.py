@@ -21,10 +21,10 @@ import random
 import socket
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import yaml
 
@@ -374,3 +374,21 @@ class FaultInjector:
     def restart(self) -> None:
         self._stopping.clear()
 
+
+
+if TYPE_CHECKING:
+    from connectors.sandbox_world import World
+
+
+def editor_target(rng: random.Random, recent: Sequence[str], world: World, flag: int,
+                  record_id_for: Callable[[int], str]) -> str | None:
+    """The record a simulated colleague edits: half the time one the API wrote recently
+    (the conflict a sync must handle), otherwise a random person present in this CRM
+    (`flag`: IN_HUBSPOT or IN_SALESFORCE), found within 32 draws."""
+    if recent and rng.random() < 0.5:
+        return recent[rng.randrange(len(recent))]
+    for _ in range(32):
+        index = rng.randrange(world.size) if world.size else 0
+        if world.size and world.flags(index) & flag:
+            return record_id_for(index)
+    return None

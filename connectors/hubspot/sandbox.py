@@ -53,6 +53,7 @@ from connectors.sandbox_faults import (
     SandboxLimits,
     Unset,
     drop_connection,
+    editor_target,
 )
 from connectors.sandbox_world import IN_HUBSPOT, World
 
@@ -301,17 +302,9 @@ class HubSpotSandbox:
 
     def _simulate_editor(self, plan: RequestPlan) -> None:
         """A colleague changes one contact's owner or lifecycle stage in HubSpot's UI."""
-        rng, world, state = plan.rng, self.world, self.state
-        recent = list(self.api.recent_writes)
-        record_id = None
-        if recent and rng.random() < 0.5:
-            record_id = recent[rng.randrange(len(recent))]
-        else:
-            for _ in range(32):
-                index = rng.randrange(world.size) if world.size else 0
-                if world.size and world.flags(index) & IN_HUBSPOT:
-                    record_id = contact_id_for(index)
-                    break
+        rng, state = plan.rng, self.state
+        record_id = editor_target(rng, list(self.api.recent_writes), self.world, IN_HUBSPOT,
+                                  contact_id_for)
         contact: Contact | None = state.snapshot(record_id) if record_id else None
         if contact is None:
             return

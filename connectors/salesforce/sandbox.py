@@ -53,6 +53,7 @@ from connectors.sandbox_faults import (
     SandboxLimits,
     Unset,
     drop_connection,
+    editor_target,
 )
 from connectors.sandbox_world import IN_SALESFORCE, World
 
@@ -385,17 +386,9 @@ class SalesforceSandbox:
 
     def _simulate_editor(self, plan: RequestPlan) -> None:
         """A colleague changes one Lead's or Contact's owner or stage in Salesforce."""
-        rng, world, org = plan.rng, self.world, self.org
-        recent = list(self.api.recent_writes)
-        record_id = None
-        if recent and rng.random() < 0.5:
-            record_id = recent[rng.randrange(len(recent))]
-        else:
-            for _ in range(32):
-                index = rng.randrange(world.size) if world.size else 0
-                if world.size and world.flags(index) & IN_SALESFORCE:
-                    record_id = self.seeder.record_id(index)
-                    break
+        rng, org = plan.rng, self.org
+        record_id = editor_target(rng, list(self.api.recent_writes), self.world,
+                                  IN_SALESFORCE, self.seeder.record_id)
         if record_id is None:
             return
         if rng.random() < 0.5:
