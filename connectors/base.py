@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
+from syncer.domain import (
+    Activity,
+    CreateResult,
+    NewPerson,
+    Owner,
+    Person,
+    PushResult,
+    RecordUpdate,
+    Succession,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,21 @@ class Connector(Protocol):
         """Write the updates in batches of at most `max_batch`; one result per update,
         in order. Transient failures of a whole call are retried inside; per-record
         failures are reported, not raised."""
+        ...
+
+    def successions(self, since: datetime) -> Iterator[list[Succession]]:
+        """Yield, a page at a time, the records that stopped taking writes at or after
+        `since` because the person carries on as another record of this CRM (a converted
+        Salesforce lead, a merged-away duplicate). The pipeline moves identity, score and
+        history along; without this, writes would keep going to a locked or deleted record."""
+        ...
+
+    def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:
+        """Create these people in the API's largest batch; one result per person, in order.
+        Salesforce decides Lead or Contact by the connector's `create_as` rule (default:
+        a Contact under a matching Account, else a Lead). A person the CRM already holds
+        (same email) is linked, not duplicated. Per-record failures are reported, not
+        raised."""
         ...
 
     @property

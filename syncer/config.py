@@ -69,6 +69,18 @@ class Schedule(_Strict):
     every_minutes: float = Field(15, gt=0, le=24 * 60)
 
 
+class ScoreFields(_Strict):
+    """CRM fields holding one named score (model `scores:`). Leave one out to not write it."""
+
+    score: str | None = None
+    fit: str | None = None
+    engagement: str | None = None
+    grade: str | None = None
+
+    def names(self) -> list[str]:
+        return [crm for crm in (self.score, self.fit, self.engagement, self.grade) if crm]
+
+
 class FieldMap(_Strict):
     """CRM field names holding what syncer decides. Leave one out to not write it."""
 
@@ -78,10 +90,34 @@ class FieldMap(_Strict):
     owner: str | None = None
     reasons: str | None = None
     owner_reason: str | None = None
+    #: named score (as in the model's `scores:`) -> the CRM fields that hold it
+    scores: dict[str, ScoreFields] = Field(default_factory=dict)
 
     def items(self) -> list[tuple[str, str]]:
         return [(name, crm) for name in WRITEBACK_FIELDS
                 if (crm := getattr(self, name)) is not None]
+
+    def decided(self) -> list[str]:
+        """Every CRM field whose value syncer decides (the fields above and named scores)."""
+        return [crm for _, crm in self.items()] + [
+            crm for fields in self.scores.values() for crm in fields.names()]
+
+
+class CreateConfig(_Strict):
+    """Create people syncer knows from another CRM in this one, once they pass the gate.
+
+    The gate is deliberately strict by default (MQL or further along): pushing every
+    form-filler into Salesforce is what buries sales in junk leads.
+    """
+
+    enabled: bool = True
+    min_stage: Stage = Stage.MQL
+    min_score: int | None = None
+    #: fit grades allowed through (empty: any grade)
+    fit_grades: list[str] = Field(default_factory=list)
+    #: Salesforce: what a new person becomes. account_match: a Contact under the Account
+    #: whose name (or website domain) matches the person's company, else a Lead.
+    create_as: Literal["account_match", "lead", "contact"] = "account_match"
 
 
 class ConnectorConfig(_Strict):
@@ -103,6 +139,8 @@ class ConnectorConfig(_Strict):
     manual_edits: dict[LogicalField, EditPolicy] = Field(default_factory=_default_edit_policy)
     #: API requests this connector may spend per UTC day (None: no budget of syncer's own).
     daily_api_budget: int | None = Field(None, ge=1)
+    #: create qualified people from the other CRMs here (None: never create)
+    create: CreateConfig | None = None
 
     def kept_crm_fields(self) -> frozenset[str]:
         """CRM field names whose manual edits are respected."""
@@ -130,6 +168,25 @@ class ConnectorConfig(_Strict):
             raise ValueError("`fields.stage` is set but `stage_values` is empty; map each "
                              "stage (lead, mql, sql, ...) to the CRM's value")
         return self
+
+
+SharedPolicy = Literal["hubspot_wins", "salesforce_wins", "latest", "fill_if_blank", "never"]
+
+
+class SharedField(_Strict):
+    """A person field both CRMs hold (title, phone, ...) and how a difference is settled.
+
+    hubspot_wins / salesforce_wins: the connector of that kind is the truth and a value
+    there is copied to the others (a blank there erases nothing); latest: the side changed
+    since the last sync wins, and if both changed, the record modified last; fill_if_blank:
+    copied only into records where the field is empty; never: left alone everywhere (a
+    field sales owns).
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    policy: SharedPolicy
+    #: connector name -> the CRM field holding it there
+    fields: dict[str, str] = Field(min_length=2)
 
 
 class StateConfig(_Strict):
@@ -175,6 +232,8 @@ class SyncerConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     audit: AuditConfig = AuditConfig()
     connectors: list[ConnectorConfig] = Field(min_length=1)
+    #: person fields kept in step across the CRMs, each with its policy
+    shared_fields: list[SharedField] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> SyncerConfig:
@@ -182,6 +241,37 @@ class SyncerConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"connector names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _shared_fields_consistent(self) -> SyncerConfig:
+        """Shared fields name known connectors, never a field syncer decides, and a
+        `<kind>_wins` policy needs a connector of that kind among its fields."""
+        by_name = {c.name: c for c in self.connectors}
+        problems: list[str] = []
+        seen: set[str] = set()
+        for index, shared in enumerate(self.shared_fields):
+            where = f"shared_fields[{index}] (name: {shared.name})"
+            if shared.name in seen:
+                problems.append(f"{where}: repeated name. Fix: list each field once")
+            seen.add(shared.name)
+            for connector, crm in shared.fields.items():
+                config = by_name.get(connector)
+                if config is None:
+                    problems.append(f"{where}.fields.{connector}: no connector of that name. "
+                                    f"Fix: use one of {', '.join(by_name)}")
+                elif crm.lower() in {f.lower() for f in config.fields.decided()}:
+                    problems.append(f"{where}.fields.{connector}: {crm} holds what syncer "
+                                    "decides (connectors[].fields); it is syncer's, not "
+                                    "shared. Fix: remove it from shared_fields")
+            if shared.policy.endswith("_wins"):
+                kind = shared.policy.removesuffix("_wins")
+                kinds = [by_name[c].kind for c in shared.fields if c in by_name]
+                if kinds.count(kind) != 1:
+                    problems.append(f"{where}.policy: {shared.policy} needs exactly one "
+                                    f"{kind} connector in `fields`. Fix: add it or use latest")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -339,6 +429,21 @@ def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
         raise ConfigError(problems)
     return ConnectorSettings(
         name=connector.name, kind=connector.kind, base_url=base_url.rstrip("/"),
-        credentials=credentials, writeback_fields=tuple(crm for _, crm in connector.fields.items()),
+        credentials=credentials, writeback_fields=writeback_fields(loaded, connector),
         ca_file=ca_file, timeout_seconds=connector.timeout_seconds,
+        options={"create_as": connector.create.create_as} if connector.create else {},
     )
+
+
+def writeback_fields(loaded: LoadedConfig, connector: ConnectorConfig) -> tuple[str, ...]:
+    """Every CRM field syncer reads and may write on this connector: the decided fields,
+    named scores, and shared fields (each once, in that order)."""
+    names = list(connector.fields.decided())
+    for shared in loaded.config.shared_fields:
+        crm = shared.fields.get(connector.name)
+        if crm is not None and shared.policy != "never":
+            names.append(crm)
+    unique: dict[str, str] = {}
+    for name in names:
+        unique.setdefault(name.lower(), name)
+    return tuple(unique.values())

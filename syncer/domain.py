@@ -170,8 +170,40 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One line of a score's ledger: the points one rule gave (or took), on which activity,
+    when, and by how much decay shrank them. A score is exactly the sum of its entries,
+    so a rep or an admin can reconcile any number with its log."""
+
+    rule_id: str
+    points: float
+    detail: str = ""
+    activity_id: str | None = None
+    at: datetime | None = None
+    decay: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCard:
+    """One named score of a person (for example per product line): fit, engagement, the
+    total written to the CRM, the fit grade, and the ledger the total is the sum of."""
+
+    name: str
+    fit: float
+    engagement: float
+    total: int
+    grade: str
+    ledger: tuple[LedgerEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
-    """What the core decided for one profile at one instant under one model version."""
+    """What the core decided for one profile at one instant under one model version.
+
+    `score`, `fit_points`, `engagement_points` and `fit_grade` are the primary score (the
+    one the lifecycle and routing read); `scores` holds every named score, the primary
+    one first, each with its ledger.
+    """
 
     key: str
     score: int
@@ -182,6 +214,55 @@ class Decision:
     owner_email: str | None
     reasons: tuple[Reason, ...]
     model_version: str
+    scores: tuple[ScoreCard, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Succession:
+    """Record `old_id` no longer takes writes: the person carries on as `new_id` in the same
+    CRM. A Salesforce lead conversion (cause "converted", the new record is the Contact), a
+    Salesforce merge (MasterRecordId) or a HubSpot merge (hs_merged_object_ids) (cause
+    "merged"). The pipeline moves the identity, score and history to the new record."""
+
+    source: str
+    old_id: str
+    new_id: str
+    cause: str
+    new_object_type: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    """A person to create in a CRM where syncer has not seen them yet (they live in another
+    one and passed the creation gate). `key` is syncer's person key; `values` are the CRM
+    field values syncer decided (score, stage, owner, ...) to set at creation."""
+
+    key: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    country: str | None = None
+    values: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    """The outcome of creating one NewPerson. `record_id`/`object_type` name the created
+    record, or the existing one the CRM matched (`existed`: HubSpot answers 409 for an email
+    it already has; that record is linked instead of failing)."""
+
+    key: str
+    ok: bool
+    record_id: str | None = None
+    object_type: str | None = None
+    existed: bool = False
+    error_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,3 +287,6 @@ class PushResult:
     error_code: str | None = None
     message: str | None = None
     retryable: bool = False
+    #: the CRM fields the error names (Salesforce `fields`, HubSpot `propertyName`), so
+    #: failures can be grouped as "37 bad picklist values on Industry"
+    fields: tuple[str, ...] = ()

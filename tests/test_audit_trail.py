@@ -27,6 +27,7 @@ from syncer.runtime import Runtime
 from syncer.store import tables
 from syncer.store.audit import GENESIS, AuditError, row_hash
 from syncer.store.audit_archive import archive_older_than, read_archive, verify_with_archives
+from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
 from tests.conftest import NOW
 
@@ -334,6 +335,13 @@ def test_migration_seals_rows_written_before_the_chain(state_url: str) -> None:
         db.execute(text("DROP TABLE assignments"))  # schema 3's additions go too
         db.execute(text("DROP TABLE dead_letters"))
         db.execute(text("ALTER TABLE written DROP COLUMN origin"))
+        db.execute(text("DROP INDEX ix_records_email"))  # and schema 4's
+        for table, column in (("records", "email"), ("records", "successor_id"),
+                              ("records", "retired_cause"), ("records", "duplicate_of"),
+                              ("decisions", "scores")):
+            db.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        for name in ("stage_history", "model_publications", "shared_values"):
+            db.execute(text(f"DROP TABLE {name}"))
         db.execute(delete(tables.schema_version))
         db.execute(insert(tables.schema_version).values(version=1, applied_at=NOW))
         legacy = [{k: v for k, v in synthetic(i, NOW).items()} | {"id": i + 1} for i in range(5)]
@@ -349,9 +357,12 @@ def test_migration_seals_rows_written_before_the_chain(state_url: str) -> None:
     try:
         with store.engine.connect() as db:
             assert db.execute(select(tables.schema_version.c.version)
-                              .order_by(tables.schema_version.c.version.desc())).scalar() == 3
+                              .order_by(tables.schema_version.c.version.desc())).scalar() == LATEST
             assert {"assignments", "dead_letters"} <= set(inspect(db).get_table_names())
             assert "origin" in {c["name"] for c in inspect(db).get_columns("written")}
+            assert {"stage_history", "model_publications", "shared_values"} <= set(
+                inspect(db).get_table_names())
+            assert "successor_id" in {c["name"] for c in inspect(db).get_columns("records")}
         rows = store.audit_rows()
         assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
         assert rows[0]["prev_hash"] == GENESIS and all(r["row_hash"] for r in rows)

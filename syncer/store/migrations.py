@@ -55,6 +55,20 @@ def _routing_dead_letters_manual_edits(connection: Connection) -> None:
             "ALTER TABLE written ADD COLUMN origin VARCHAR(10) NOT NULL DEFAULT 'syncer'"))
 
 
+def _identity_history_models(connection: Connection) -> None:
+    """Schema 4: identity by ids (record email, successor, duplicate), named scores on
+    decisions, stage history, model publications, shared field values."""
+    _add_columns(connection, tables.records,
+                 ("email", "successor_id", "retired_cause", "duplicate_of"))
+    _add_columns(connection, tables.decisions, ("scores",))
+    existing = {ix["name"] for ix in inspect(connection).get_indexes("records")}
+    for index in tables.records.indexes:
+        if index.name not in existing:
+            index.create(connection)
+    for table in (tables.stage_history, tables.model_publications, tables.shared_values):
+        table.create(connection, checkfirst=True)
+
+
 #: (version, description, step). Version 1 is the baseline created by create_all.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "baseline: records, activities, decisions, written, audit, runs, cursors, counters",
@@ -63,6 +77,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
      _audit_chain_and_run_errors),
     (3, "owner assignments, dead letters, origin of written values",
      _routing_dead_letters_manual_edits),
+    (4, "record email, successor and duplicate; named scores; stage history; model "
+        "publications; shared field values", _identity_history_models),
 ]
 LATEST = MIGRATIONS[-1][0]
 

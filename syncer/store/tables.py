@@ -41,7 +41,16 @@ records = Table(
     Column("crm_values", JSON, nullable=False),
     Column("updated_at", TZ),
     Column("pulled_at", TZ, nullable=False),
+    #: the normalized email (identity lookups); a changed email keeps the record's person
+    Column("email", String(320)),
+    #: set when the record stopped taking writes (converted lead, merged-away duplicate):
+    #: the record the person carries on as, and why
+    Column("successor_id", String(64)),
+    Column("retired_cause", String(20)),
+    #: set while another record of the same connector is this person's primary record
+    Column("duplicate_of", String(64)),
     Index("ix_records_person_key", "person_key"),
+    Index("ix_records_email", "email"),
 )
 
 #: Activities keyed by their id in the source system, so re-pulls never double count.
@@ -69,6 +78,8 @@ decisions = Table(
     Column("reasons", JSON, nullable=False),
     Column("model_version", String(80), nullable=False),
     Column("decided_at", TZ, nullable=False),
+    #: every named score with its ledger (null for decisions made before schema 4)
+    Column("scores", JSON),
 )
 
 #: What syncer last wrote to each CRM field: the base for respecting manual edits.
@@ -204,4 +215,49 @@ dead_letters = Table(
     Column("resolved_at", TZ),
     Column("run_id", String(40), nullable=False),
     Index("ix_dead_letters_open", "connector", "record_id", "resolved_at"),
+)
+
+#: Every lifecycle transition, append-only: re-entries stay (recycled, then MQL again is a
+#: second MQL row). The funnel report (conversion, time in stage) reads from here.
+stage_history = Table(
+    "stage_history", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("person_key", String(320), nullable=False),
+    Column("from_stage", String(20)),
+    Column("to_stage", String(20), nullable=False),
+    Column("at", TZ, nullable=False),
+    #: what moved the stage: scoring, hand_raise, recycle, disqualify, crm (set by a person
+    #: in a CRM), rollback, merge
+    Column("cause", String(40), nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("detail", Text),
+    Index("ix_stage_history_person", "person_key", "id"),
+    Index("ix_stage_history_at", "at"),
+)
+
+#: Model publications and rollbacks, append-only; the newest row names the active model.
+model_publications = Table(
+    "model_publications", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", TZ, nullable=False),
+    #: publish | rollback
+    Column("action", String(20), nullable=False),
+    Column("version", String(80), nullable=False),
+    Column("previous_version", String(80)),
+    #: the model file's text as published, so a rollback needs no file on disk
+    Column("content", Text, nullable=False),
+    Column("note", Text),
+)
+
+#: Per person and shared field, the value both CRMs agreed on after the last sync: the base
+#: that tells which side changed since (field policies, `latest`).
+shared_values = Table(
+    "shared_values", metadata,
+    Column("person_key", String(320), primary_key=True),
+    Column("field", String(40), primary_key=True),
+    Column("value", Text),
+    Column("synced_at", TZ, nullable=False),
 )
