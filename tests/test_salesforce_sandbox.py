@@ -536,6 +536,114 @@ def test_single_record_patch(fresh: SalesforceSandbox, wsf: Salesforce) -> None:
     assert fresh.call_counts[("PATCH", "sobjects/<type>/<id>", 204)] == 1
 
 
+# -- inserts -----------------------------------------------------------------------------
+
+def test_inserted_records_are_visible_to_every_read(fresh: SalesforceSandbox,
+                                                    wsf: Salesforce) -> None:
+    generated = {r["Id"] for r in fresh.records(include_converted=True)}
+    leads_before = wsf.query("SELECT COUNT() FROM Lead WHERE IsConverted = false")["totalSize"]
+    since = format_datetime(datetime.now(timezone.utc) - timedelta(seconds=1))
+    created = wsf.Lead.create({"LastName": "Nguyen", "FirstName": "Kim", "Company": "Northwind",
+                               "Email": "kim@northwind.example", "Syncer_Stage__c": "MQL",
+                               "Syncer_Score__c": 61})
+    assert created["success"] is True and created["errors"] == []
+    lead_id = created["id"]
+    assert lead_id.startswith("00Q") and lead_id not in generated
+    assert fresh.call_counts[("POST", "sobjects/<type>", 201)] == 1
+    fetched = wsf.Lead.get(lead_id)
+    integration = wsf.query("SELECT Id FROM User WHERE Username = "
+                            "'integration@syncer-sandbox.test'")["records"][0]["Id"]
+    assert (fetched["Name"], fetched["Status"], fetched["OwnerId"], fetched["IsConverted"],
+            fetched["Syncer_Score__c"]) == ("Kim Nguyen", "Open - Not Contacted", integration,
+                                            False, 61.0)
+    assert fetched["CreatedDate"] == fetched["SystemModstamp"] >= since
+    since_literal = since[:19] + "Z"
+    for where in ("Email = 'KIM@northwind.example'", "Name = 'kim nguyen'",
+                  f"SystemModstamp >= {since_literal} AND IsConverted = false"):
+        assert ids(wsf.query(f"SELECT Id FROM Lead WHERE {where}")) == [lead_id], where
+    assert wsf.query("SELECT COUNT() FROM Lead WHERE IsConverted = false")["totalSize"] == \
+        leads_before + 1
+    newest = wsf.query("SELECT Id FROM Lead ORDER BY CreatedDate DESC LIMIT 1")
+    assert ids(newest) == [lead_id]
+    paged = ids(wsf.query_all("SELECT Id FROM Lead WHERE IsConverted = false",
+                              headers={"Sforce-Query-Options": "batchSize=200"}))
+    assert len(paged) == leads_before + 1 and paged[-1] == lead_id  # ids sort after
+    assert wsf.Lead.update(lead_id, {"Syncer_Fit_Grade__c": "B"}) == 204
+    assert fresh.record(lead_id)["Syncer_Fit_Grade__c"] == "B"
+    # Duplicate rules are off by default: a second Lead may share the Email.
+    twin = wsf.Lead.create({"LastName": "Nguyen", "Company": "Northwind",
+                            "Email": "kim@northwind.example"})["id"]
+    assert sorted(ids(wsf.query("SELECT Id FROM Lead WHERE Email = 'kim@northwind.example'"))) \
+        == sorted([lead_id, twin])
+    account = wsf.Account.create({"Name": "Northwind Traders",
+                                  "Website": "https://northwind.example"})["id"]
+    contact = wsf.Contact.create({"LastName": "Ito", "AccountId": account[:15]})["id"]
+    record = wsf.query(f"SELECT Id, Account.Name, AccountId FROM Contact WHERE Id = "
+                       f"{soql.quote(contact)}")["records"][0]
+    assert (record["AccountId"], record["Account"]["Name"]) == (account, "Northwind Traders")
+
+
+def new_lead(**values: Any) -> dict[str, Any]:
+    return {"attributes": {"type": "Lead"}, **values}
+
+
+def test_collection_insert_reports_each_record(fresh: SalesforceSandbox,
+                                               wsf: Salesforce) -> None:
+    count = "SELECT COUNT() FROM Lead WHERE Company = 'Insert Co'"
+    existing = pick(fresh, 1, type="Lead", IsConverted=False)[0]
+    results = wsf.restful("composite/sobjects", method="POST", json=collection([
+        new_lead(LastName="Good", Company="Insert Co"),
+        new_lead(Email="nobody@insert.example"),
+        {"attributes": {"type": "Contact"}, "FirstName": "No", "Email": "no@last.example"},
+        new_lead(id=existing["Id"], LastName="Again", Company="Insert Co"),
+        new_lead(LastName="Converted", Company="Insert Co", IsConverted=True),
+        new_lead(LastName="Picky", Company="Insert Co", Syncer_Stage__c="Warm"),
+        {"attributes": {"type": "Task"}, "Subject": "Call"},
+        new_lead(LastName="Second", Company="Insert Co", Status=""),
+    ]))
+    codes = [[e["statusCode"] for e in r["errors"]] for r in results]
+    assert codes == [[], ["REQUIRED_FIELD_MISSING"], ["REQUIRED_FIELD_MISSING"],
+                     ["INVALID_FIELD"], ["INVALID_FIELD_FOR_INSERT_UPDATE"],
+                     ["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"],
+                     ["INVALID_TYPE_FOR_OPERATION"], []]
+    assert results[1]["errors"][0]["fields"] == ["LastName", "Company"]
+    assert results[2]["errors"][0]["fields"] == ["LastName"]
+    assert [("id" in r) for r in results] == [True] + [False] * 6 + [True]
+    assert wsf.query(count)["totalSize"] == 2
+    assert fresh.record(results[7]["id"])["Status"] == "Open - Not Contacted"
+    assert fresh.record(existing["Id"]) == existing
+    rolled_back = wsf.restful("composite/sobjects", method="POST", json=collection([
+        new_lead(LastName="Kept?", Company="Insert Co"), new_lead(LastName="No company"),
+    ], all_or_none=True))
+    assert [[e["statusCode"] for e in r["errors"]] for r in rolled_back] == [
+        ["ALL_OR_NONE_OPERATION_ROLLED_BACK"], ["REQUIRED_FIELD_MISSING"]]
+    assert all("id" not in r for r in rolled_back)
+    assert wsf.query(count)["totalSize"] == 2
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        wsf.restful("composite/sobjects", method="POST", json=collection(
+            [new_lead(LastName=f"L{i}", Company="Insert Co") for i in range(201)]))
+    assert error_code(raised.value) == "EXCEEDED_ID_LIMIT"
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        wsf.Lead.create({"LastName": "X", "Company": "Insert Co", "Bogus__c": 1})
+    assert error_code(raised.value) == "INVALID_FIELD"
+    assert wsf.query(count)["totalSize"] == 2
+
+
+def test_describe_says_what_an_insert_may_set(sf: Salesforce) -> None:
+    lead = {f["name"]: f for f in sf.Lead.describe()["fields"]}
+    assert all(lead[name]["createable"] for name in ("LastName", "Company", "Email",
+                                                     "Syncer_Stage__c", "OwnerId"))
+    assert not any(lead[name]["createable"] for name in ("Id", "Name", "IsConverted",
+                                                         "MasterRecordId", "CreatedDate"))
+    assert lead["Status"]["defaultedOnCreate"] and lead["OwnerId"]["defaultedOnCreate"]
+    assert [p["value"] for p in lead["Status"]["picklistValues"] if p["defaultValue"]] == [
+        "Open - Not Contacted"]
+    assert not lead["LastName"]["nillable"] and not lead["LastName"]["defaultedOnCreate"]
+    objects = {o["name"]: o for o in sf.describe()["sobjects"]}
+    assert [name for name, o in objects.items() if o["createable"]] == [
+        "Lead", "Contact", "Account"]
+
+
 def test_edit_acts_like_the_ui(fresh: SalesforceSandbox) -> None:
     lead = pick(fresh, 1, type="Lead", IsConverted=False)[0]
     fresh.edit(lead["Id"], "Syncer_Stage__c", "SQL")

@@ -1,291 +1,58 @@
-"""The Salesforce connector: simple-salesforce over one counted requests.Session.
+"""The Salesforce connector: people, activities and owners in, field values and new
+people out, successions (converted and merged-away records) reported.
 
-Authentication is the OAuth refresh-token grant (what a connected app gives a daemon);
-a session that expires mid-run is refreshed once and the call repeated. Every API call
-goes through one retry layer, `RetryPolicy`: 5xx answers, timeouts, dropped connections
-and UNABLE_TO_LOCK_ROW become TransientError and are retried; anything else becomes a
-ConnectorError whose message names the operation and Salesforce's error code, never a
-credential. The session itself never retries (max_retries=0), so retries do not multiply.
-
-Writes check the writeback fields against describe() before the first write, so a typo
-in the config is one clear error instead of thousands of failed records.
+Everything goes through SalesforceClient (client.py): one counted session, sign-in, and
+the one retry layer. Writes (push, create) use sObject Collections in chunks of 200 with
+allOrNone false, so one bad record fails alone; per-record errors come back as results,
+with the fields Salesforce names. A converted lead (CANNOT_UPDATE_CONVERTED_LEAD) or a
+merged-away record (ENTITY_IS_DELETED) never takes a write again: those are final, and
+successions() tells the pipeline where the person carries on.
 """
 
 from __future__ import annotations
 
-import re
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
 import structlog
-from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from connectors.base import ConnectorError, ConnectorSettings
-from connectors.salesforce import mapping, soql
-from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
-from syncer.ratelimit import (
-    DEFAULT_POLICY,
-    RETRYABLE_STATUSES,
-    ApiUsage,
-    RetryPolicy,
-    TransientError,
-    retry_after_seconds,
+from connectors.base import ConnectorError
+from connectors.salesforce import creation, mapping, soql
+from connectors.salesforce.client import RETRYABLE_RECORD_CODES, SalesforceClient
+from syncer.domain import (
+    Activity,
+    CreateResult,
+    NewPerson,
+    Owner,
+    Person,
+    PushResult,
+    RecordUpdate,
+    Succession,
 )
 
-T = TypeVar("T")
 log = structlog.get_logger(__name__)
-
-API_VERSION = "59.0"
-#: per-record SaveResult codes that may succeed when the same write is tried again.
-RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE",
-                                    "REQUEST_RUNNING_TOO_LONG"})
-_TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE",
-                              "REQUEST_RUNNING_TOO_LONG"})
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_REFRESH_KEYS = ("client_id", "client_secret", "refresh_token")
+#: syncer routes owners itself: an org's active assignment rule must not undo its choice
+#: (the REST API runs the rules unless a request says FALSE).
+NO_ASSIGNMENT_RULES = {"Sforce-Auto-Assign": "FALSE"}
+#: per-record codes that fail the same way however often the write is tried: the record
+#: is locked for good (converted) or gone (merged away); successions() says where to go.
+FINAL_RECORD_CODES = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED"})
 
 
-class _CountingSession(requests.Session):
-    """A session that counts requests, applies the timeout and never retries by itself."""
-
-    def __init__(self, timeout: float, verify: str | bool, usage: ApiUsage | None = None) -> None:
-        super().__init__()
-        self.usage = usage or ApiUsage()
-        self.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
-        self.verify = verify
-        self.default_timeout = timeout
-        self.requests_made = 0
-        self.last_headers: Mapping[str, str] = {}
-        adapter = HTTPAdapter(max_retries=0)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
-
-    def request(self, method: str, url: str,  # type: ignore[override]
-                *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.default_timeout)
-        self.requests_made += 1
-        try:
-            response = super().request(method, url, *args, **kwargs)
-        except requests.RequestException:
-            self.usage.record_response(None)
-            raise
-        self.last_headers = response.headers
-        self.usage.record_response(response.status_code)
-        used, _, limit = response.headers.get("Sforce-Limit-Info", "").partition(
-            "api-usage=")[2].partition("/")
-        if used.isdigit() and limit.isdigit():
-            self.usage.record_headroom(int(limit) - int(used), int(limit))
-        return response
-
-
-def _first_error(content: Any) -> tuple[str, str]:
-    """(errorCode, message) from a Salesforce error body (a list of errors, or text)."""
-    if isinstance(content, list) and content and isinstance(content[0], Mapping):
-        first = content[0]
-        return str(first.get("errorCode", "UNKNOWN")), str(first.get("message", ""))
-    if isinstance(content, Mapping):
-        return str(content.get("error", "UNKNOWN")), str(content.get("error_description", ""))
-    return "UNKNOWN", ""
-
-
-class SalesforceConnector:
-    """Reads Leads, Contacts, campaign and web activity; writes fields back in batches."""
+class SalesforceConnector(SalesforceClient):
+    """Reads Leads, Contacts, campaign and web activity; writes fields back in batches;
+    creates people as Leads or Contacts; reports conversions and merges."""
 
     max_batch = 200
 
-    def __init__(self, settings: ConnectorSettings, *, retry: RetryPolicy | None = None) -> None:
-        self.settings = settings
-        self.name = settings.name
-        self._retry = retry or DEFAULT_POLICY
-        self._version = str(settings.options.get("api_version", API_VERSION))
-        page_size = settings.options.get("page_size")
-        self._query_headers = ({"Sforce-Query-Options": f"batchSize={int(page_size)}"}
-                               if page_size else {})
-        #: responses by status, retries, 429s and the daily API headroom (run history, metrics)
-        self.usage = ApiUsage()
-        self._session = _CountingSession(settings.timeout_seconds, settings.ca_file or True,
-                                         self.usage)
-        # Close pooled TLS connections even if the owner never calls close().
-        self._finalizer = weakref.finalize(self, self._session.close)
-        self._sf: Salesforce | None = None
-        #: the User the OAuth grant signs in as (from the identity URL), if known.
-        self._api_user_id: str | None = None
-        self._fields: dict[str, dict[str, tuple[str, str, bool]]] = {}
-        bad = [name for name in settings.writeback_fields if not _FIELD_NAME.match(name)]
-        if bad:
-            raise ConnectorError(f"connector '{self.name}': writeback_fields {bad} are not "
-                                 "Salesforce field API names")
-
-    @property
-    def api_calls(self) -> int:
-        return self._session.requests_made
-
-    def close(self) -> None:
-        """Close the pooled connections (also done when the connector is collected)."""
-        self._finalizer()
-
-    def __enter__(self) -> SalesforceConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- authentication and the one retry layer ----------------------------------------
-
-    def _can_refresh(self) -> bool:
-        return all(self.settings.credentials.get(key) for key in _REFRESH_KEYS)
-
-    def _connect(self) -> Salesforce:
-        if self._sf is None:
-            credentials = self.settings.credentials
-            if self._can_refresh():
-                token, instance_url = self._refresh_token()
-            elif credentials.get("session_id"):
-                token = credentials["session_id"]
-                instance_url = credentials.get("instance_url") or self.settings.base_url
-            else:
-                raise ConnectorError(
-                    f"connector '{self.name}': Salesforce credentials need client_id, "
-                    "client_secret and refresh_token (or a session_id)")
-            self._sf = Salesforce(instance_url=instance_url, session_id=token,
-                                  version=self._version, session=self._session)
-        return self._sf
-
-    def _refresh_token(self) -> tuple[str, str]:
-        """The OAuth refresh-token grant: (access token, instance URL)."""
-        credentials = self.settings.credentials
-        url = self.settings.base_url.rstrip("/") + "/services/oauth2/token"
-        form = {"grant_type": "refresh_token",
-                **{key: credentials[key] for key in _REFRESH_KEYS}}
-        try:
-            response = self._session.post(url, data=form)
-        except requests.exceptions.SSLError as error:
-            raise self._tls_error() from error
-        except requests.RequestException as error:
-            raise TransientError(f"Salesforce token request failed: {type(error).__name__}") \
-                from error
-        if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
-            raise TransientError("Salesforce token endpoint unavailable",
-                                 status=response.status_code,
-                                 retry_after=retry_after_seconds(response.headers))
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200 or "access_token" not in body:
-            code, description = _first_error(body)
-            raise ConnectorError(
-                f"connector '{self.name}': Salesforce refused the OAuth refresh token "
-                f"(HTTP {response.status_code}, {code}: {description}); check client_id, "
-                "client_secret and refresh_token")
-        log.info("salesforce.session_refreshed", connector=self.name)
-        identity = str(body.get("id") or "")
-        self._api_user_id = identity.rstrip("/").rsplit("/", 1)[-1] or None
-        return str(body["access_token"]), str(body.get("instance_url") or
-                                                 self.settings.base_url)
-
-    def _tls_error(self) -> ConnectorError:
-        return ConnectorError(f"connector '{self.name}': TLS verification of "
-                              f"{self.settings.base_url} failed; check ca_file")
-
-    def _call(self, operation: str, fn: Callable[[Salesforce], T]) -> T:
-        """Run one API call under the retry policy, refreshing an expired session once."""
-        def attempt() -> T:
-            try:
-                try:
-                    return fn(self._connect())
-                except SalesforceExpiredSession:
-                    if not self._can_refresh():
-                        raise ConnectorError(
-                            f"connector '{self.name}': the Salesforce session expired and "
-                            "no refresh token is configured") from None
-                    self._sf = None
-                    try:
-                        return fn(self._connect())
-                    except SalesforceExpiredSession:
-                        # Revoked again straight after the refresh (an org revoking
-                        # sessions, a race with another client): try again later, with a
-                        # new refresh, under the retry policy instead of failing the run.
-                        self._sf = None
-                        raise TransientError(f"Salesforce {operation}: session expired "
-                                             "again right after a refresh", status=401) \
-                            from None
-            except requests.exceptions.SSLError as error:
-                raise self._tls_error() from error
-            except requests.RequestException as error:
-                raise TransientError(f"Salesforce {operation}: {type(error).__name__}") \
-                    from error
-            except SalesforceError as error:
-                raise self._classify(operation, error) from error
-        return self._retry.call(attempt, usage=self.usage)
-
-    def _classify(self, operation: str, error: SalesforceError) -> Exception:
-        code, message = _first_error(error.content)
-        # REQUEST_LIMIT_EXCEEDED is transient for the concurrent-request cap (it clears in
-        # seconds) but final for the daily allocation ("TotalRequests Limit exceeded").
-        concurrent = code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in message
-        if error.status in RETRYABLE_STATUSES or error.status >= 500 or \
-                code in _TRANSIENT_CODES or concurrent:
-            return TransientError(f"Salesforce {operation}: HTTP {error.status} {code}",
-                                  status=error.status,
-                                  retry_after=retry_after_seconds(self._session.last_headers))
-        return ConnectorError(f"connector '{self.name}': Salesforce {operation} failed "
-                              f"(HTTP {error.status}, {code}): {message}")
-
     # -- reading -----------------------------------------------------------------------
-
-    def _pages(self, operation: str, query: str) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a query, following nextRecordsUrl; a repeated URL stops with an
-        error instead of looping forever."""
-        headers = self._query_headers
-        result = self._call(operation, lambda sf: sf.query(query, headers=headers))
-        seen: set[str] = set()
-        while True:
-            yield list(result.get("records", []))
-            next_url = result.get("nextRecordsUrl")
-            if result.get("done", True) or not next_url:
-                return
-            if next_url in seen:
-                raise ConnectorError(f"connector '{self.name}': Salesforce repeated the "
-                                     f"page {next_url} of a {operation} query")
-            seen.add(next_url)
-
-            def more(sf: Salesforce, url: str = next_url) -> Any:
-                return sf.query_more(url, identifier_is_url=True, headers=headers)
-            result = self._call(operation, more)
-
-    def _describe(self, object_type: str) -> dict[str, tuple[str, str, bool]]:
-        """lower-case field name -> (name, type, updateable), cached per connector."""
-        if object_type not in self._fields:
-            described = self._call("describe", lambda sf: sf.restful(
-                f"sobjects/{object_type}/describe"))
-            self._fields[object_type] = {
-                str(f["name"]).lower(): (str(f["name"]), str(f["type"]), bool(f["updateable"]))
-                for f in (described or {}).get("fields", [])}
-        return self._fields[object_type]
-
-    def _check_writeback(self, object_type: str) -> dict[str, tuple[str, str]]:
-        """The writeback fields of `object_type` as lower name -> (name, type), after
-        checking each exists and is writable (a config error otherwise)."""
-        fields = self._describe(object_type)
-        missing = [f for f in self.settings.writeback_fields if f.lower() not in fields]
-        readonly = [f for f in self.settings.writeback_fields
-                    if f.lower() in fields and not fields[f.lower()][2]]
-        if missing or readonly:
-            problems = ([f"no field {missing}"] if missing else []) + \
-                ([f"read-only {readonly}"] if readonly else [])
-            raise ConnectorError(f"connector '{self.name}': Salesforce {object_type} has "
-                                 f"{' and '.join(problems)} listed in writeback_fields")
-        return {name: (spec[0], spec[1]) for name, spec in fields.items()}
 
     def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
         """Leads (not converted) and Contacts; with `since`, only those whose
-        SystemModstamp is at or after it (incremental pulls)."""
+        SystemModstamp is at or after it (incremental pulls). Never a deleted record:
+        `query` (unlike `queryAll`) leaves merged-away ones out."""
         writeback = self.settings.writeback_fields
         for object_type in mapping.PERSON_OBJECTS:
             self._check_writeback(object_type)
@@ -323,6 +90,25 @@ class SalesforceConnector:
                 for page in self._pages("owners", query) for r in page
                 if r["Id"] != self._api_user_id]
 
+    def successions(self, since: datetime) -> Iterator[list[Succession]]:
+        """Leads converted, and Leads and Contacts merged away, at or after `since`
+        (by SystemModstamp, which both bump), a page at a time. Merged-away records are
+        deleted, so both queries go to queryAll; conversions and Lead merges share one,
+        so a run with nothing to follow spends two calls."""
+        after = soql.datetime_literal(since)
+        for object_type in mapping.PERSON_OBJECTS:
+            fields = mapping.SUCCESSION_FIELDS[object_type]
+            followed = "IsDeleted = true AND MasterRecordId != null"
+            if object_type == "Lead":
+                followed = f"(IsConverted = true OR ({followed}))"
+            query = (f"SELECT {', '.join(fields)} FROM {object_type} WHERE {followed} AND "
+                     f"SystemModstamp >= {after}")
+            for records in self._pages("successions", query, include_deleted=True):
+                page = [s for s in (mapping.to_succession(self.name, object_type, r)
+                                    for r in records) if s is not None]
+                if page:
+                    yield page
+
     # -- writing -----------------------------------------------------------------------
 
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
@@ -351,7 +137,7 @@ class SalesforceConnector:
                     results: list[PushResult | None]) -> None:
         payload = {"allOrNone": False, "records": [body for _, body in chunk]}
         saved = self._call("push", lambda sf: sf.restful(
-            "composite/sobjects", method="PATCH", json=payload))
+            "composite/sobjects", method="PATCH", json=payload, headers=NO_ASSIGNMENT_RULES))
         if not isinstance(saved, list) or len(saved) != len(chunk):
             raise ConnectorError(f"connector '{self.name}': Salesforce answered "
                                  f"{len(saved) if isinstance(saved, list) else 'no'} results "
@@ -361,8 +147,116 @@ class SalesforceConnector:
             if outcome.get("success"):
                 results[index] = PushResult(record_id, ok=True)
                 continue
-            errors = outcome.get("errors") or [{}]
-            code = str(errors[0].get("statusCode", "UNKNOWN"))
-            message = "; ".join(str(e.get("message", "")) for e in errors)
-            results[index] = PushResult(record_id, ok=False, error_code=code, message=message,
-                                        retryable=code in RETRYABLE_RECORD_CODES)
+            code, message, fields = _save_errors(outcome)
+            codes = {str(e.get("statusCode")) for e in outcome.get("errors") or []}
+            results[index] = PushResult(
+                record_id, ok=False, error_code=code, message=message, fields=fields,
+                retryable=code in RETRYABLE_RECORD_CODES and not codes & FINAL_RECORD_CODES)
+
+    def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:
+        """Create these people as Leads or Contacts by the `create_as` rule (see
+        creation.py: "account_match" and "contact" make a Contact under a matching
+        Account, else a Lead; "lead" always a Lead), one result per person in order.
+
+        A person Salesforce already holds as a Contact or an unconverted Lead with the same
+        email is linked (existed=True), not created again: the check runs in the same
+        attempt as the insert, so an insert retried after a lost answer links what the
+        first try made instead of duplicating it. Decided `values` are set at creation,
+        converted by describe() types as push does; a writeback field the integration user
+        may update but not create is a ConnectorError before anything is written.
+        """
+        try:
+            rule = creation.create_rule(self.settings.options, self.name)
+        except ValueError as error:
+            raise ConnectorError(str(error)) from None
+        index = creation.AccountIndex(()) if rule == "lead" else self._accounts_for(people)
+        results: list[CreateResult | None] = [None] * len(people)
+        bodies: list[tuple[int, dict[str, Any]]] = []
+        targets = [(p, index.match(p)) for p in people]
+        self._check_creatable(targets)
+        for position, (person, account_id) in enumerate(targets):
+            object_type = "Contact" if account_id else "Lead"
+            try:
+                bodies.append((position, creation.new_record(
+                    person, object_type, account_id, self._describe(object_type))))
+            except ValueError as error:
+                results[position] = CreateResult(person.key, ok=False,
+                                                 error_code="INVALID_VALUE", message=str(error))
+        # Group by type, as push does: a request may hold at most 10 runs of one type.
+        bodies.sort(key=lambda item: str(item[1]["attributes"]["type"]))
+        for start in range(0, len(bodies), self.max_batch):
+            self._create_chunk(people, bodies[start:start + self.max_batch], results)
+        made = [r for r in results if r is not None]
+        log.info("salesforce.create", connector=self.name, people=len(people), rule=rule,
+                 created=sum(1 for r in made if r.ok and not r.existed),
+                 linked=sum(1 for r in made if r.existed),
+                 failed=sum(1 for r in made if not r.ok))
+        return made
+
+    def _check_creatable(self, targets: Sequence[tuple[NewPerson, str | None]]) -> None:
+        """Every decided field the people carry can be set on insert (a config error
+        before anything is written otherwise); the writeback fields exist."""
+        for object_type in sorted({"Contact" if a else "Lead" for _, a in targets}):
+            self._check_writeback(object_type)
+            chosen = [p for p, a in targets if ("Contact" if a else "Lead") == object_type]
+            refused = creation.not_createable(chosen, self._describe(object_type))
+            if refused:
+                raise ConnectorError(
+                    f"connector '{self.name}': Salesforce {object_type} fields {refused} "
+                    "can be updated but not set on insert. Fix: grant create access to "
+                    "the integration user, or leave them out of writeback_fields")
+
+    def _accounts_for(self, people: Sequence[NewPerson]) -> creation.AccountIndex:
+        """The Accounts the people's companies or email domains may match."""
+        found = [record for query in creation.account_queries(people)
+                 for page in self._pages("create", query) for record in page]
+        return creation.AccountIndex(found)
+
+    def _create_chunk(self, people: Sequence[NewPerson],
+                      chunk: list[tuple[int, dict[str, Any]]],
+                      results: list[CreateResult | None]) -> None:
+        """One attempt: look the chunk's emails up, insert the people not found."""
+        headers = self._query_headers
+
+        def attempt(sf: Salesforce) -> tuple[dict[str, tuple[str, str]],
+                                             list[tuple[int, dict[str, Any]]], Any]:
+            existing: dict[str, tuple[str, str]] = {}
+            for object_type, query in creation.email_queries(
+                    [people[i].email for i, _ in chunk]):
+                for record in sf.query_all_iter(query, headers=headers):
+                    key = str(record.get("Email") or "").strip().casefold()
+                    existing.setdefault(key, (str(record["Id"]), object_type))
+            todo = [(i, body) for i, body in chunk
+                    if people[i].email.strip().casefold() not in existing]
+            payload = {"allOrNone": False, "records": [body for _, body in todo]}
+            saved = sf.restful("composite/sobjects", method="POST", json=payload,
+                               headers=NO_ASSIGNMENT_RULES) if todo else []
+            return existing, todo, saved
+        existing, todo, saved = self._call("create", attempt)
+        if not isinstance(saved, list) or len(saved) != len(todo):
+            raise ConnectorError(f"connector '{self.name}': Salesforce answered "
+                                 f"{len(saved) if isinstance(saved, list) else 'no'} results "
+                                 f"for {len(todo)} new records")
+        for index, _ in chunk:
+            known = existing.get(people[index].email.strip().casefold())
+            if known is not None:
+                results[index] = CreateResult(people[index].key, ok=True, record_id=known[0],
+                                              object_type=known[1], existed=True)
+        for (index, body), outcome in zip(todo, saved, strict=True):
+            key, object_type = people[index].key, str(body["attributes"]["type"])
+            if outcome.get("success"):
+                results[index] = CreateResult(key, ok=True, record_id=str(outcome["id"]),
+                                              object_type=object_type)
+            else:
+                code, message, _ = _save_errors(outcome)
+                results[index] = CreateResult(key, ok=False, object_type=object_type,
+                                              error_code=code, message=message)
+
+
+def _save_errors(outcome: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(first statusCode, every message, every field named) of a failed SaveResult."""
+    errors = outcome.get("errors") or [{}]
+    code = str(errors[0].get("statusCode", "UNKNOWN"))
+    message = "; ".join(str(e.get("message", "")) for e in errors)
+    fields = tuple(dict.fromkeys(str(f) for e in errors for f in e.get("fields") or []))
+    return code, message, fields

@@ -8,16 +8,19 @@ says the channel and the member Status says what the person did; website page vi
 Tasks of Type "Web Activity" with the URL in the Subject. Website forms are told apart by
 campaign name keywords (a "Request a demo" form is a hand raise, "Contact us" is a plain
 form fill). Rows that mean nothing to scoring (an email merely "Sent") map to None.
+
+Successions: a converted Lead carries on as its ConvertedContactId, a merged-away Lead or
+Contact (deleted, seen through queryAll) as its MasterRecordId.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from typing import Any
 from urllib.parse import urlparse
 
-from syncer.domain import Activity, ActivityType, Person, RecordUpdate
+from syncer.domain import Activity, ActivityType, Person, RecordUpdate, Succession
 
 #: Fields read for every person, before the configured writeback fields.
 LEAD_FIELDS: tuple[str, ...] = (
@@ -33,6 +36,11 @@ PERSON_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
 CAMPAIGN_MEMBER_FIELDS: tuple[str, ...] = (
     "Id", "LeadId", "ContactId", "Status", "CreatedDate", "Campaign.Name", "Campaign.Type")
 TASK_FIELDS: tuple[str, ...] = ("Id", "WhoId", "Subject", "Type", "CreatedDate")
+#: what successions() reads: a Lead may be converted or merged away, a Contact merged away.
+SUCCESSION_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "Lead": ("Id", "IsDeleted", "MasterRecordId", "IsConverted", "ConvertedContactId",
+             "ConvertedDate", "SystemModstamp"),
+    "Contact": ("Id", "IsDeleted", "MasterRecordId", "SystemModstamp")}
 
 _MEMBER_STATUS: Mapping[tuple[str, str], ActivityType] = {
     ("webinar", "registered"): ActivityType.WEBINAR_REGISTRATION,
@@ -211,3 +219,47 @@ def api_record(update: RecordUpdate, field_types: Mapping[str, tuple[str, str]])
         except ValueError as error:
             raise ValueError(f"{canonical}: {error}") from error
     return record
+
+
+def to_succession(source: str, object_type: str,
+                  record: Mapping[str, Any]) -> Succession | None:
+    """A successions() record as the Succession it stands for: merged away (deleted with
+    a MasterRecordId) or converted (with a ConvertedContactId); None if neither."""
+    if _get(record, "IsDeleted") and _get(record, "MasterRecordId"):
+        return merged_succession(source, object_type, record)
+    if _get(record, "IsConverted"):
+        return converted_succession(source, record)
+    return None
+
+
+def converted_succession(source: str, record: Mapping[str, Any]) -> Succession | None:
+    """A converted Lead as the Succession to its Contact (None without one).
+
+    `at` is the SystemModstamp when it falls on the ConvertedDate (the exact moment of a
+    conversion, since nothing writes to a converted lead), else the start of ConvertedDate
+    (UTC), else the SystemModstamp.
+    """
+    contact = _get(record, "ConvertedContactId")
+    if not contact:
+        return None
+    stamp_text = _get(record, "SystemModstamp")
+    stamp = parse_datetime(stamp_text) if stamp_text else None
+    day_text = _get(record, "ConvertedDate")
+    day = date.fromisoformat(str(day_text)[:10]) if day_text else None
+    at = stamp
+    if day is not None and (stamp is None or stamp.date() != day):
+        at = datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return Succession(source=source, old_id=str(record["Id"]), new_id=str(contact),
+                      cause="converted", new_object_type="Contact", at=at)
+
+
+def merged_succession(source: str, object_type: str,
+                      record: Mapping[str, Any]) -> Succession | None:
+    """A merged-away (deleted) Lead or Contact as the Succession to its master."""
+    master = _get(record, "MasterRecordId")
+    if not master:
+        return None
+    stamp = _get(record, "SystemModstamp")
+    return Succession(source=source, old_id=str(record["Id"]), new_id=str(master),
+                      cause="merged", new_object_type=object_type,
+                      at=parse_datetime(stamp) if stamp else None)

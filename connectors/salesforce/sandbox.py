@@ -3,12 +3,14 @@
 simple-salesforce only speaks https, so the sandbox serves TLS with a throwaway certificate
 authority from `trustme`; clients trust it through `ca_file` (see specs/CLIENTS.md). It
 serves what syncer and common integration tools call: the OAuth refresh-token grant, SOQL
-query / queryAll with cursor paging, describe, single-record PATCH and sObject Collections
-PATCH, limits, with the real error shapes, the Sforce-Limit-Info header on every response,
-a daily request allocation and expiring sessions.
+query / queryAll with cursor paging, describe, single-record retrieve, PATCH and POST, and
+sObject Collections PATCH and POST, limits, with the real error shapes, the
+Sforce-Limit-Info header on every response, a daily request allocation and expiring
+sessions.
 
 Tests drive it without the API too: `records()` and `record()` read what is stored,
-`edit()` changes a field as a person in the UI would, `lock_rows()` and `fail_next()` inject
+`edit()` changes a field as a person in the UI would, `convert_lead()` and `merge()` do
+what a rep's lead conversion and duplicate merge do, `lock_rows()` and `fail_next()` inject
 the failures a real org produces, `call_counts` says what was called and `faults` what the
 fault injection (a `FaultConfig`) did. Limits come from `SalesforceLimits` (or the shared
 `SandboxLimits`). Rows are generated lazily from the world and only changed ones are kept,
@@ -43,6 +45,7 @@ from connectors.salesforce import sandbox_api
 from connectors.salesforce.sandbox_org import RecordRejected, RequestRejected, SalesforceOrg
 from connectors.salesforce.sandbox_schema import SYNCER_STAGES, make_id
 from connectors.salesforce.sandbox_seed import OrgSeeder
+from connectors.salesforce.sandbox_successions import OrgSuccessions
 from connectors.salesforce.sandbox_tables import seed_org
 from connectors.sandbox_faults import (
     UNSET,
@@ -116,7 +119,10 @@ class SalesforceSandbox:
 
     Limits: `limits` (SalesforceLimits or SandboxLimits); the keywords
     `session_ttl_seconds` and `daily_api_limit` override it. `latency_seconds` is added to
-    every answer; `faults` injects failures (FaultConfig).
+    every answer; `faults` injects failures (FaultConfig). `lead_assignment_rule` gives the
+    org an active lead assignment rule (new Leads go to the "Unassigned Leads" queue) that
+    runs on every API insert unless the request says `Sforce-Auto-Assign: FALSE`, which is
+    the REST API's default.
     """
 
     kind = "salesforce"
@@ -129,7 +135,8 @@ class SalesforceSandbox:
                  session_ttl_seconds: float | Literal[Unset.UNSET] | None = UNSET,
                  daily_api_limit: int | Literal[Unset.UNSET] = UNSET,
                  latency_seconds: float = 0.0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 lead_assignment_rule: bool = False) -> None:
         self.world = world
         self._port = port
         self._client_id = client_id
@@ -156,6 +163,7 @@ class SalesforceSandbox:
         self.api_used = 0
         self.org = SalesforceOrg()
         self.seeder: OrgSeeder = seed_org(world, self.org)
+        self.successions = OrgSuccessions(self.org, self.seeder)
         self._sessions: dict[str, float] = {}
         self._failures: list[_Failure] = []
         self._state_lock = threading.Lock()
@@ -164,6 +172,8 @@ class SalesforceSandbox:
         self.api = sandbox_api.RestApi(self.org, self.clock,
                                        lambda: (self.api_used, self.daily_api_limit),
                                        self.limits)
+        if lead_assignment_rule:  # an org whose active rule routes new Leads to the queue
+            self.api.assignment_queue = self.seeder.queue
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -211,21 +221,27 @@ class SalesforceSandbox:
 
     # -- introspection and fault injection (no API, no limits) --------------------------
 
-    def iter_records(self, *, include_converted: bool = False) -> Iterator[dict[str, Any]]:
+    def iter_records(self, *, include_converted: bool = False,
+                     include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every Lead and Contact with all fields as the API renders them, type under
-        "type", generated one at a time. Converted leads only when asked for."""
+        "type", generated one at a time (created ones last). Converted leads and deleted
+        (merged-away) records only when asked for."""
         for name in ("Lead", "Contact"):
             for row in self.org.rows(name):
-                if include_converted or not row.get("IsConverted"):
+                if (include_converted or not row.get("IsConverted")) and \
+                        (include_deleted or not row.get("IsDeleted")):
                     yield self.org.rendered(row["Id"])
 
-    def records(self, *, include_converted: bool = False) -> list[dict[str, Any]]:
+    def records(self, *, include_converted: bool = False,
+                include_deleted: bool = False) -> list[dict[str, Any]]:
         """iter_records as a list (small worlds; use iter_records at scale)."""
         with self.org.lock:
-            return list(self.iter_records(include_converted=include_converted))
+            return list(self.iter_records(include_converted=include_converted,
+                                          include_deleted=include_deleted))
 
     def changed_records(self) -> list[dict[str, Any]]:
-        """Only the generated rows changed since (API writes, edits, the editor)."""
+        """Only the rows changed or created since (API writes and inserts, edits, the
+        editor, conversions and merges, and the activities those moved)."""
         with self.org.lock:
             return [self.org.rendered(record_id) for record_id in sorted(self.org.overlay)]
 
@@ -246,6 +262,22 @@ class SalesforceSandbox:
             except (RecordRejected, RequestRejected) as error:
                 raise ValueError(str(error)) from error
             self.org.apply(staged, self.clock())
+
+    def convert_lead(self, lead_id: str, *, account_id: str | None = None,
+                     contact_id: str | None = None) -> tuple[str, str]:
+        """Convert a Lead as a rep (or the API's convertLead) would: into a new Contact
+        under `account_id` or a new Account named after its Company, or into the existing
+        `contact_id`. Returns (contact id, account id); ValueError where Salesforce would
+        refuse (see sandbox_successions)."""
+        with self.org.lock:
+            return self.successions.convert_lead(lead_id, self.clock(),
+                                                 account_id=account_id, contact_id=contact_id)
+
+    def merge(self, master_id: str, *duplicate_ids: str) -> None:
+        """Merge one or two duplicate Leads (or Contacts) into the master, as the merge
+        UI or API does: the duplicates are deleted with MasterRecordId = the master."""
+        with self.org.lock:
+            self.successions.merge(master_id, duplicate_ids, self.clock())
 
     def lock_rows(self, *record_ids: str) -> None:
         """Writes to these records answer UNABLE_TO_LOCK_ROW until unlocked."""

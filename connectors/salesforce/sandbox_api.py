@@ -2,7 +2,8 @@
 
 Authentication, limits and fault injection happen before a request gets here (sandbox.py);
 this module only turns an admitted request into the response a real org would give:
-query pages with cursor locators, describe, record PATCH and sObject Collections PATCH.
+query pages with cursor locators (`query` leaves deleted rows out, `queryAll` keeps them),
+describe, record retrieve, PATCH and POST (insert), and sObject Collections PATCH and POST.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce import soql
+from connectors.salesforce.sandbox_inserts import prepare_insert
 from connectors.salesforce.sandbox_org import (
     RecordRejected,
     RequestRejected,
@@ -64,6 +66,11 @@ def error_response(status: int, error_code: str, message: str,
 
 def not_found() -> Response:
     return error_response(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+def deleted() -> Response:
+    """A deleted (merged-away) record by id: 404 as Salesforce answers it."""
+    return error_response(404, "ENTITY_IS_DELETED", "entity is deleted", [])
 
 
 def method_not_allowed(method: str, allowed: str) -> Response:
@@ -136,6 +143,8 @@ class RestApi:
         self.limits = limits or SalesforceLimits()
         self.engine = QueryEngine(org)
         self.recent_writes: collections.deque[str] = collections.deque(maxlen=256)
+        #: the owner an active lead assignment rule gives new Leads (None: no active rule)
+        self.assignment_queue: str | None = None
         self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
         self._cursor_lock = threading.Lock()
         self._cursor_count = 0
@@ -161,9 +170,9 @@ class RestApi:
         if parts[0] == "sobjects":
             return self._sobjects(request, version, parts[1:])
         if parts == ["composite", "sobjects"]:
-            if method != "PATCH":
-                return method_not_allowed(method, "PATCH")
-            return self._collection_update(request)
+            if method not in ("PATCH", "POST"):
+                return method_not_allowed(method, "PATCH, POST")
+            return self._collection_write(request, creating=method == "POST")
         return not_found()
 
     # -- query ---------------------------------------------------------------------------
@@ -175,7 +184,8 @@ class RestApi:
         try:
             parsed = soql.parse(text)
             with self.org.lock:
-                schema, result, selected = self.engine.run(parsed)
+                schema, result, selected = self.engine.run(
+                    parsed, include_deleted=endpoint == "queryAll")
         except soql.SoqlError as error:
             return error_response(400, error.error_code, error.message)
         if parsed.count_only:
@@ -228,6 +238,8 @@ class RestApi:
         if schema is None:
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
         if len(parts) == 1:
+            if request.method == "POST":
+                return self._create_one(schema, request)
             return json_response({"objectDescribe": describe_global_entry(schema, version),
                                   "recentItems": []})
         if len(parts) == 2 and parts[1] == "describe":
@@ -246,6 +258,8 @@ class RestApi:
             found = self.org.lookup(record_id)
             if found is None or found[0].name != object_name:
                 return not_found()
+            if found[1].get("IsDeleted"):
+                return deleted()
             rendered = self.org.rendered(record_id)
         rendered.pop("type")
         wanted = request.args.get("fields")
@@ -267,17 +281,45 @@ class RestApi:
             found = self.org.lookup(record_id)
             if found is None or found[0].name != schema.name:
                 return not_found()
+            if found[1].get("IsDeleted"):
+                return deleted()
             try:
                 staged = self.org.prepare(schema, record_id, body)
                 self._injected_failure(request, staged.row["Id"])
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             except RecordRejected as error:
-                return json_response([{"message": e.message, "errorCode": e.status_code,
-                                       "fields": list(e.fields)} for e in error.errors], 400)
+                return _record_errors(error)
             self.org.apply(staged, self.clock())
             self.recent_writes.append(staged.row["Id"])
         return Response(status=204)
+
+    def _create_one(self, schema: ObjectSchema, request: Request) -> Response:
+        """POST sobjects/<type>: 201 with the new id, or 400 with the record's errors."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return error_response(400, "JSON_PARSER_ERROR", "The request body is not a "
+                                  "JSON object")
+        values = {k: v for k, v in body.items() if k != "attributes"}
+        with self.org.lock:
+            try:
+                staged = self._assigned(request, prepare_insert(self.org, schema, values))
+                self._injected_failure(request, staged.row["Id"])
+            except RequestRejected as error:
+                return error_response(400, error.error_code, error.message)
+            except RecordRejected as error:
+                return _record_errors(error)
+            row = self.org.apply(staged, self.clock())
+            self.recent_writes.append(row["Id"])
+        return json_response({"id": row["Id"], "success": True, "errors": []}, 201)
+
+    def _assigned(self, request: Request, staged: StagedWrite) -> StagedWrite:
+        """A Lead insert after the org's active assignment rule, which runs unless the
+        request carries `Sforce-Auto-Assign: FALSE` (the REST API's default is TRUE)."""
+        header = request.headers.get("Sforce-Auto-Assign", "TRUE").strip().upper()
+        if self.assignment_queue and staged.schema.name == "Lead" and header != "FALSE":
+            staged.changes["OwnerId"] = self.assignment_queue
+        return staged
 
     @staticmethod
     def _injected_failure(request: Request, record_id: str) -> None:
@@ -287,8 +329,9 @@ class RestApi:
         if fault is not None:
             raise RecordRejected([injected_save_error(fault)])
 
-    def _collection_update(self, request: Request) -> Response:
-        """PATCH composite/sobjects: one SaveResult per record, in request order."""
+    def _collection_write(self, request: Request, *, creating: bool) -> Response:
+        """PATCH (update) or POST (insert) composite/sobjects: one SaveResult per record,
+        in request order; with allOrNone, one failure rolls every record back."""
         body = request.get_json(silent=True)
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -301,7 +344,8 @@ class RestApi:
         all_or_none = bool(body.get("allOrNone", False)) if isinstance(body, dict) else False
         with self.org.lock:
             try:
-                outcomes = [self._prepare_member(request, record) for record in records]
+                outcomes = [self._prepare_member(request, record, creating)
+                            for record in records]
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             failed = any(isinstance(outcome, list) for outcome in outcomes)
@@ -311,17 +355,17 @@ class RestApi:
                 if isinstance(outcome, list):
                     results.append({"success": False,
                                     "errors": [e.as_json() for e in outcome]})
-                elif all_or_none and failed:
-                    results.append({"id": outcome.row["Id"], "success": False,
-                                    "errors": [ROLLED_BACK.as_json()]})
+                elif all_or_none and failed:  # an insert rolled back has no id
+                    results.append({**({} if creating else {"id": outcome.row["Id"]}),
+                                    "success": False, "errors": [ROLLED_BACK.as_json()]})
                 else:
                     self.org.apply(outcome, now)
                     self.recent_writes.append(outcome.row["Id"])
                     results.append({"id": outcome.row["Id"], "success": True, "errors": []})
         return json_response(results)
 
-    def _prepare_member(self, request: Request,
-                        record: dict[str, Any]) -> StagedWrite | list[SaveError]:
+    def _prepare_member(self, request: Request, record: dict[str, Any],
+                        creating: bool) -> StagedWrite | list[SaveError]:
         attributes = record.get("attributes")
         type_name = attributes.get("type") if isinstance(attributes, dict) else None
         if not isinstance(type_name, str):
@@ -333,11 +377,21 @@ class RestApi:
         record_id = next((v for k, v in record.items() if k.lower() == "id"), None)
         values = {k: v for k, v in record.items() if k.lower() not in ("id", "attributes")}
         try:
-            staged = self.org.prepare(schema, record_id, values)
+            if creating and record_id is not None:
+                raise RecordRejected([SaveError("INVALID_FIELD", "cannot specify Id in an "
+                                                "insert call", ("Id",))])
+            staged = self._assigned(request, prepare_insert(self.org, schema, values)) \
+                if creating else self.org.prepare(schema, record_id, values)
             self._injected_failure(request, staged.row["Id"])
             return staged
         except RecordRejected as error:
             return error.errors
+
+
+def _record_errors(error: RecordRejected) -> Response:
+    """A single-record write's errors: 400 with the error list (and the fields named)."""
+    return json_response([{"message": e.message, "errorCode": e.status_code,
+                           "fields": list(e.fields)} for e in error.errors], 400)
 
 
 def _batch_size(options: str, default: int = DEFAULT_BATCH) -> int:

@@ -4,6 +4,10 @@ validation every write passes.
 The small tables (users, the queue, campaigns) are stored; everything else comes from the
 generated tables of sandbox_tables.py, and a generated row that is written is copied into
 `overlay`, which wins from then on: memory grows with what was changed, not with the org.
+Rows created since (API inserts, lead conversion) live in the overlay too, under id numbers
+from CREATED_BASE on, far above any generated row's, so a table scan meets them last, in
+the order they were created. A merged-away row stays with IsDeleted = true: `query` leaves
+it out, `queryAll` shows it, and writes to it fail ENTITY_IS_DELETED.
 
 Writes are split in two steps, `prepare` (validate, change nothing) and `apply`, so that an
 allOrNone collection can check every record before touching any: a failure then rolls
@@ -14,6 +18,8 @@ everything else is a per-record SaveResult error.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import threading
 from collections import OrderedDict
@@ -29,6 +35,7 @@ from connectors.salesforce.sandbox_schema import (
     ObjectSchema,
     id_number,
     is_valid_id,
+    make_id,
     to_18,
     to_json,
 )
@@ -38,6 +45,8 @@ from connectors.salesforce.sandbox_timeline import ActivityTimeline
 Row = dict[str, Any]
 #: generated rows kept after use (relationship lookups hit the same Accounts and Users).
 RECENT_ROWS = 4096
+#: the id number of the first created row of a table (no world is that large).
+CREATED_BASE = 62 ** 8
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -73,11 +82,12 @@ class RecordRejected(Exception):
 
 @dataclass
 class StagedWrite:
-    """A validated change to one row, not yet applied."""
+    """A validated change to one row, not yet applied; `created`: a new row (an insert)."""
 
     schema: ObjectSchema
     row: Row
     changes: dict[str, Any] = field(default_factory=dict)
+    created: bool = False
 
 
 class SalesforceOrg:
@@ -101,6 +111,14 @@ class SalesforceOrg:
         self._recent: OrderedDict[str, Row] = OrderedDict()
         #: record ids that answer UNABLE_TO_LOCK_ROW on write (fault injection).
         self.locked: set[str] = set()
+        #: id numbers of created rows per table, ascending (their rows are in `overlay`).
+        self.created: dict[str, list[int]] = {}
+        #: ids handed out per table (an insert that fails or is rolled back burns its id).
+        self._issued: dict[str, int] = {}
+        #: how many rows of each table are deleted (query filters only where there are).
+        self.deleted: dict[str, int] = {}
+        #: the User the API signs in as: the default owner of what it creates.
+        self.running_user = ""
         self.lock = threading.RLock()
 
     def insert(self, schema: ObjectSchema, row: Row) -> None:
@@ -126,10 +144,40 @@ class SalesforceOrg:
         if table is None:
             yield from list(self._tables.get(object_name, {}).values())
             return
-        for number, cheap in table.scan():
+        for number, cheap in self.scan(table):
             row = self.full(table, number, cheap["Id"])
             if row is not None:
                 yield row
+
+    def scan(self, table: VirtualTable, after: int = 0) -> Iterator[tuple[int, Row]]:
+        """The table's scan (see VirtualTable.scan), then its created rows, in id order.
+        A created row comes whole (it is held anyway) and is listed in `changed`."""
+        with self.lock:
+            numbers = self.created.get(table.schema.name, [])
+            pending = numbers[bisect.bisect_right(numbers, after):]
+        if not pending:  # the usual case: the table's own scan, unwrapped
+            return table.scan(after)
+        prefix = table.schema.key_prefix
+        created = ((number, self.overlay[make_id(prefix, number)]) for number in pending)
+        return itertools.chain(table.scan(after), created)
+
+    def new_row(self, schema: ObjectSchema, values: Mapping[str, Any]) -> StagedWrite:
+        """An insert of `values`, unchecked (validation is the caller's), with the next
+        free id of the table and the org's defaults (owner, picklist defaults)."""
+        with self.lock:
+            issued = self._issued[schema.name] = self._issued.get(schema.name, 0) + 1
+        number = CREATED_BASE + issued
+        row: Row = {spec.name: spec.default for spec in schema.fields}
+        row.update({"Id": make_id(schema.key_prefix, number), "IsDeleted": False})
+        if schema.field("OwnerId") is not None:
+            row["OwnerId"] = self.running_user
+        if schema.field("IsConverted") is not None:
+            row["IsConverted"] = False
+        return StagedWrite(schema, row, dict(values), created=True)
+
+    def has_deleted(self, object_name: str) -> bool:
+        with self.lock:
+            return self.deleted.get(object_name, 0) > 0
 
     def current(self, row: Row) -> Row:
         """A generated row as it stands now (its overlay copy if it was changed)."""
@@ -186,14 +234,14 @@ class SalesforceOrg:
     def prepare(self, schema: ObjectSchema, record_id: Any, values: Mapping[str, Any], *,
                 check_lock: bool = True) -> StagedWrite:
         """Validate an update; raises RequestRejected or RecordRejected, changes nothing."""
-        coerced = {spec.name: (spec, _coerce(schema, spec, value))
-                   for spec, value in ((_field(schema, key), value)
+        coerced = {spec.name: (spec, coerce(schema, spec, value))
+                   for spec, value in ((field_of(schema, key), value)
                                        for key, value in values.items())}
         row = self._target(schema, record_id, check_lock)
         errors: list[SaveError] = []
         changes: dict[str, Any] = {}
         for name, (spec, value) in coerced.items():
-            error = self._check_field(schema, spec, value)
+            error = self.check_field(schema, spec, value)
             if error is not None:
                 errors.append(error)
             else:
@@ -203,7 +251,8 @@ class SalesforceOrg:
         return StagedWrite(schema, row, changes)
 
     def apply(self, staged: StagedWrite, now: datetime) -> Row:
-        """Write a prepared change; a generated row is copied into the overlay first."""
+        """Write a prepared change; a generated row is copied into the overlay first, a
+        created one is added to it."""
         with self.lock:
             row = staged.row
             record_id = row["Id"]
@@ -213,9 +262,18 @@ class SalesforceOrg:
                 self.overlay[record_id] = row
                 self.changed[table.schema.name].add(id_number(record_id) or 0)
                 self._recent.pop(record_id, None)
+                if staged.created:
+                    bisect.insort(self.created.setdefault(table.schema.name, []),
+                                  id_number(record_id) or 0)
+            was_deleted = bool(row.get("IsDeleted"))
             row.update(staged.changes)
+            if staged.created:
+                row["CreatedDate"] = now
             row["LastModifiedDate"] = now
             row["SystemModstamp"] = now
+            if bool(row.get("IsDeleted")) != was_deleted:
+                name = staged.schema.name
+                self.deleted[name] = self.deleted.get(name, 0) + (1 if row["IsDeleted"] else -1)
             derive(staged.schema, row)
             return row
 
@@ -230,7 +288,7 @@ class SalesforceOrg:
                 "MALFORMED_ID", f"{schema.name} ID: id value of incorrect type: {record_id}",
                 ("Id",))])
         found = self.lookup(record_id)
-        if found is None:
+        if found is None or found[1].get("IsDeleted"):
             raise RecordRejected([SaveError("ENTITY_IS_DELETED", "entity is deleted")])
         row = found[1]
         if check_lock and row["Id"] in self.locked:
@@ -242,10 +300,11 @@ class SalesforceOrg:
                                             "cannot reference converted lead")])
         return row
 
-    def _check_field(self, schema: ObjectSchema, spec: FieldSpec,
-                     value: Any) -> SaveError | None:
+    def check_field(self, schema: ObjectSchema, spec: FieldSpec, value: Any, *,
+                    creating: bool = False) -> SaveError | None:
+        """The SaveError a value of this field gets, or None if it may be written."""
         fields = (spec.name,)
-        if not spec.updateable:
+        if not (spec.createable if creating else spec.updateable):
             return SaveError(
                 "INVALID_FIELD_FOR_INSERT_UPDATE",
                 f"Unable to create/update fields: {spec.name}. Please check the security "
@@ -284,7 +343,7 @@ class SalesforceOrg:
             return SaveError("MALFORMED_ID", f"{spec.label}: id value of incorrect type: "
                              f"{value}", fields)
         found = self.lookup(value)
-        if found is None:
+        if found is None or found[1].get("IsDeleted"):
             return SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
                              fields)
         target_schema, target = found
@@ -299,7 +358,8 @@ class SalesforceOrg:
         return None
 
 
-def _field(schema: ObjectSchema, key: str) -> FieldSpec:
+def field_of(schema: ObjectSchema, key: str) -> FieldSpec:
+    """The field `key` names (any case); RequestRejected INVALID_FIELD if there is none."""
     spec = schema.field(key)
     if spec is None:
         raise RequestRejected("INVALID_FIELD",
@@ -307,7 +367,7 @@ def _field(schema: ObjectSchema, key: str) -> FieldSpec:
     return spec
 
 
-def _coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
+def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
     """A JSON value as the field's Python type, leniently like Salesforce's deserializer."""
     if value is None:
         return None

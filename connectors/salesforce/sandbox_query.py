@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -132,13 +132,18 @@ class QueryEngine:
             current = found[1] if found else None
         return current.get(path.leaf.name) if current else None
 
-    def run(self, query: soql.Query) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:
-        """The query's result (rows in result order, after ORDER BY, OFFSET and LIMIT)."""
+    def run(self, query: soql.Query, *, include_deleted: bool = False
+            ) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:
+        """The query's result (rows in result order, after ORDER BY, OFFSET and LIMIT).
+        Deleted rows only with `include_deleted` (queryAll), as in a real org."""
         schema = schema_for(query.sobject)
         if schema is None:
             raise soql.SoqlError("INVALID_TYPE",
                                  f"sObject type '{query.sobject}' is not supported.")
         selected = [bind_path(schema, path) for path in query.fields]
+        if not include_deleted and self.source.has_deleted(schema.name):
+            # Only tables with a deleted row pay for the filter (IsDeleted is a cheap field).
+            query = replace(query, where=_and_live(query.where))
         predicate = self._compile(schema, query.where) if query.where else None
         order = self._sort_items(schema, query.order_by)
         table = self.source.virtual(schema.name)
@@ -194,7 +199,7 @@ class QueryEngine:
         """(id number, row) of matching rows after `after`, in id order. Rows are only
         generated when the filter needs them or `full` asks for them."""
         changed = self.source.changed[table.schema.name]
-        for number, known in table.scan(after):
+        for number, known in self.source.scan(table, after):
             row: Row | None = known
             if number in changed or not cheap:
                 row = self.source.full(table, number, known["Id"])
@@ -315,6 +320,12 @@ class QueryEngine:
             actual = getter(row)
             return actual is not None and check(actual, wanted)
         return predicate
+
+
+def _and_live(where: soql.Condition | None) -> soql.Condition:
+    """`where AND IsDeleted = false`: what `query` (not `queryAll`) answers."""
+    live = soql.Comparison("IsDeleted", "=", soql.Literal("boolean", False))
+    return live if where is None else soql.Junction("AND", (where, live))
 
 
 def _attributes(object_name: str, record_id: str, version: str) -> dict[str, str]:

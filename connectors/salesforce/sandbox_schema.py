@@ -84,10 +84,25 @@ class FieldSpec:
     custom: bool = False
     precision: int = 0
     scale: int = 0
+    #: whether an insert may set it; None: the same as `updateable`
+    create: bool | None = None
+    #: the org fills it in when an insert leaves it out (describe's defaultedOnCreate)
+    defaulted: bool = False
+    #: the picklist value an insert gets when it sends none
+    default: str | None = None
 
     @property
     def filterable(self) -> bool:
         return self.type != "address"
+
+    @property
+    def createable(self) -> bool:
+        return self.updateable if self.create is None else self.create
+
+    @property
+    def required_on_create(self) -> bool:
+        """An insert without a value fails REQUIRED_FIELD_MISSING (LastName, Company)."""
+        return self.createable and not self.nillable and not self.defaulted
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ class ObjectSchema:
     key_prefix: str
     label_plural: str
     fields: tuple[FieldSpec, ...]
+    #: whether the sandbox accepts inserts of this type (POST sobjects, composite/sobjects)
+    createable: bool = False
     _by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
     _by_relationship: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
 
@@ -121,11 +138,13 @@ def _label(name: str) -> str:
 
 def _f(name: str, type_: str, length: int = 0, *, rw: bool = False, required: bool = False,
        picklist: tuple[str, ...] = (), restricted: bool = False, to: tuple[str, ...] = (),
-       rel: str | None = None, precision: int = 0, scale: int = 0) -> FieldSpec:
+       rel: str | None = None, precision: int = 0, scale: int = 0,
+       defaulted: bool = False, default: str | None = None) -> FieldSpec:
     return FieldSpec(name=name, type=type_, label=_label(name), length=length, updateable=rw,
                      nillable=not required, picklist=picklist, restricted=restricted,
                      reference_to=to, relationship_name=rel, custom=name.endswith("__c"),
-                     precision=precision, scale=scale)
+                     precision=precision, scale=scale,
+                     defaulted=defaulted or default is not None, default=default)
 
 
 INDUSTRY_VALUES = (
@@ -173,19 +192,24 @@ LEAD = ObjectSchema("Lead", "00Q", "Leads", (
     _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
     _f("NumberOfEmployees", "int", rw=True, precision=8),
     _f("Country", "string", 80, rw=True), _f("Address", "address"),
-    _f("Status", "picklist", 255, rw=True, required=True, picklist=LEAD_STATUSES),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("Group", "User"), rel="Owner"),
+    _f("Status", "picklist", 255, rw=True, required=True, picklist=LEAD_STATUSES,
+       default=LEAD_STATUSES[0]),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("Group", "User"), rel="Owner",
+       defaulted=True),
     _f("IsConverted", "boolean", required=True), _f("ConvertedDate", "date"),
     _f("ConvertedContactId", "reference", 18, to=("Contact",), rel="ConvertedContact"),
     _f("ConvertedAccountId", "reference", 18, to=("Account",), rel="ConvertedAccount"),
-    *_audit_fields(), *_syncer_fields()))
+    _f("MasterRecordId", "reference", 18, to=("Lead",), rel="MasterRecord"),
+    *_audit_fields(), *_syncer_fields()), createable=True)
 
 CONTACT = ObjectSchema("Contact", "003", "Contacts", (
     *_person_fields(),
     _f("AccountId", "reference", 18, rw=True, to=("Account",), rel="Account"),
     _f("MailingCountry", "string", 80, rw=True), _f("MailingAddress", "address"),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
-    *_audit_fields(), *_syncer_fields()))
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
+       defaulted=True),
+    _f("MasterRecordId", "reference", 18, to=("Contact",), rel="MasterRecord"),
+    *_audit_fields(), *_syncer_fields()), createable=True)
 
 ACCOUNT = ObjectSchema("Account", "001", "Accounts", (
     _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
@@ -193,8 +217,9 @@ ACCOUNT = ObjectSchema("Account", "001", "Accounts", (
     _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
     _f("NumberOfEmployees", "int", rw=True, precision=8),
     _f("BillingCountry", "string", 80, rw=True), _f("Website", "url", 255, rw=True),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
-    *_audit_fields()))
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
+       defaulted=True),
+    *_audit_fields()), createable=True)
 
 USER = ObjectSchema("User", "005", "Users", (
     _f("Id", "id", 18, required=True), _f("Username", "string", 80, required=True),
@@ -275,8 +300,9 @@ def to_json(spec: FieldSpec, value: Any) -> Any:
 def describe_field(spec: FieldSpec) -> dict[str, Any]:
     return {
         "name": spec.name, "label": spec.label, "type": spec.type, "length": spec.length,
-        "updateable": spec.updateable, "createable": spec.updateable,
-        "nillable": spec.nillable, "custom": spec.custom, "calculated": False,
+        "updateable": spec.updateable, "createable": spec.createable,
+        "defaultedOnCreate": spec.defaulted, "nillable": spec.nillable,
+        "custom": spec.custom, "calculated": False,
         "filterable": spec.filterable, "sortable": spec.filterable,
         "precision": spec.precision, "scale": spec.scale,
         "digits": spec.precision if spec.type == "int" else 0,
@@ -284,8 +310,8 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "restrictedPicklist": spec.restricted, "unique": spec.name == "Id",
         "externalId": False, "idLookup": spec.name == "Id",
         "picklistValues": [
-            {"active": True, "defaultValue": False, "label": value, "validFor": None,
-             "value": value} for value in spec.picklist],
+            {"active": True, "defaultValue": value == spec.default, "label": value,
+             "validFor": None, "value": value} for value in spec.picklist],
     }
 
 
@@ -300,7 +326,7 @@ def describe_global_entry(schema: ObjectSchema, version: str) -> dict[str, Any]:
         "name": schema.name, "label": schema.name, "labelPlural": schema.label_plural,
         "keyPrefix": schema.key_prefix, "custom": False, "queryable": True,
         "retrieveable": True, "searchable": True, "updateable": updateable,
-        "createable": updateable, "deletable": updateable, "layoutable": True,
+        "createable": schema.createable, "deletable": updateable, "layoutable": True,
         "urls": object_urls(schema, version),
     }
 

@@ -176,6 +176,7 @@ def seed_org(world: World, org: Any) -> OrgSeeder:
     """Fill `org` from `world`; returns the seeder (its ids of the queue and users)."""
     seeder = OrgSeeder(world, org)
     seeder.seed()
+    org.running_user = seeder.integration_user  # the user the API signs in as
     for table in (LeadTable(seeder), ContactTable(seeder), AccountTable(seeder),
                   ActivityTable(seeder, CAMPAIGN_MEMBER), ActivityTable(seeder, TASK)):
         org.attach(table)
