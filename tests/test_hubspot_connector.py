@@ -171,6 +171,8 @@ def test_push_reports_per_record_failures(connector: HubSpotConnector,
                                                "PROPERTY_DOESNT_EXIST", None]
     assert not any(r.retryable for r in results)
     assert all(r.message for r in results if not r.ok)
+    assert [r.fields for r in results] == [(), ("lifecyclestage",), (), ("lead_temperature",),
+                                           ()]
     assert sandbox.record(good["id"])["syncer_score"] == "55"
     assert sandbox.record(other["id"])["syncer_fit_grade"] == "B"
     assert sandbox.record(bad_stage["id"])["lifecyclestage"] == bad_stage["lifecyclestage"]
@@ -303,6 +305,7 @@ def test_whole_batch_400_is_bisected_to_the_bad_records(sandbox: HubSpotSandbox)
     results = made.push(updates)
     assert [r.ok for r in results] == [i not in (3, 6) for i in range(8)]
     assert {r.error_code for r in results if not r.ok} == {"INVALID_OPTION"}
+    assert {r.fields for r in results if not r.ok} == {("lifecyclestage",)}
     assert len(fake.calls) < 16
 
 

@@ -9,9 +9,6 @@ runs alone waits instead of collecting 429s.
 
 from __future__ import annotations
 
-import json
-import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -25,15 +22,36 @@ from hubspot.crm.contacts import (  # type: ignore[import-untyped]
 )
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputForCreate,
 )
 from hubspot.crm.owners import ApiException as OwnersApiException  # type: ignore[import-untyped]
 from hubspot.events import ApiException as EventsApiException  # type: ignore[import-untyped]
 
 from connectors.base import ConnectorError, ConnectorSettings
 from connectors.hubspot import mapping
-from connectors.hubspot.search import SearchGate, modified_since
-from syncer.domain import Activity, Owner, Person, PushResult, RecordUpdate
+from connectors.hubspot.creation import BatchAnswer, ContactCreation
+from connectors.hubspot.errors import (
+    Conflict,
+    RequestRejected,
+    property_names,
+    read_error,
+)
+from connectors.hubspot.request_budget import RequestBudget
+from connectors.hubspot.search import SEARCH_CAP, SearchGate, modified_since
+from syncer.domain import (
+    Activity,
+    CreateResult,
+    NewPerson,
+    Owner,
+    Person,
+    PushResult,
+    RecordUpdate,
+    Succession,
+)
 from syncer.ratelimit import (
     DEFAULT_POLICY,
     RETRYABLE_STATUSES,
@@ -54,54 +72,12 @@ EVENTS_PAGE_SIZE = 1000
 RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TIMEOUT"})
 
 
-class RequestBudget:
-    """Spend the request budget from X-HubSpot-RateLimit-* headers before HubSpot says 429.
-
-    HubSpot's window is rolling, so when the last response said none are left the
-    connector waits until its own oldest answered request in the window has aged out.
-    A request is timed when its answer arrives: HubSpot counted it no later than that.
-    """
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._sleep = sleep
-        self._answered: deque[float] = deque(maxlen=1000)
-        self._remaining: int | None = None
-        self._maximum: int | None = None
-        self._window: float | None = None
-
-    def before_request(self) -> None:
-        if self._remaining is None or self._remaining > 0 or not self._window:
-            return
-        now = time.monotonic()
-        recent = [t for t in self._answered if now - t < self._window]
-        if self._maximum and len(recent) >= self._maximum:
-            wait = recent[-self._maximum] + self._window - now
-        else:  # others share the app's budget: wait for a slot's worth of the window
-            wait = self._window / (self._maximum or 1)
-        if wait > 0:
-            log.info("api.budget_wait", wait_seconds=round(wait, 3))
-            self._sleep(wait)
-        self._remaining = None
-
-    def after_response(self, headers: Mapping[str, str] | None) -> None:
-        self._answered.append(time.monotonic())
-        remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers else None
-        if headers is None or remaining is None:
-            return  # search answers carry no rate-limit headers
-        try:
-            self._remaining = int(remaining)
-            self._maximum = int(headers.get("X-HubSpot-RateLimit-Max", "0")) or None
-            self._window = int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds",
-                                           "10000")) / 1000
-        except ValueError:
-            self._remaining = None
-
-
 class HubSpotConnector:
     """Connector protocol over a HubSpot portal (or the sandbox) with a private-app token.
 
     `settings.options` may hold `retry_policy` (a RetryPolicy), `page_size` (int, at most
-    100) and `respect_rate_limit_headers` (bool, default True).
+    100), `respect_rate_limit_headers` (bool, default True) and `search_cap` (search's
+    result cap, default HubSpot's 10,000; for sandboxes with a lower one).
     """
 
     max_batch = 100
@@ -117,6 +93,8 @@ class HubSpotConnector:
         options = settings.options
         self._retry: RetryPolicy = options.get("retry_policy") or DEFAULT_POLICY
         self._page_size = max(1, min(int(options.get("page_size", PAGE_SIZE)), PAGE_SIZE))
+        #: search's result cap (10,000 at HubSpot); lower only to test the re-slicing
+        self._search_cap = max(1, int(options.get("search_cap", SEARCH_CAP)))
         self._events_page_size = max(1, min(int(options.get("events_page_size",
                                                             EVENTS_PAGE_SIZE)), EVENTS_PAGE_SIZE))
         self._budget = (RequestBudget() if options.get("respect_rate_limit_headers", True)
@@ -182,8 +160,8 @@ class HubSpotConnector:
 
     def _classify(self, what: str, error: Any) -> Exception:
         status = int(error.status or 0)
-        category, message = _error_summary(error.body)
-        detail = f"{what}: HubSpot answered {status} {category}: {message}"
+        body = read_error(error.body)
+        detail = f"{what}: HubSpot answered {status} {body.category}: {body.message}"
         detail = detail.replace(self._token, "<redacted>")
         if status in RETRYABLE_STATUSES:
             return TransientError(detail, status=status,
@@ -194,8 +172,9 @@ class HubSpotConnector:
         if status == 0:
             return ConnectorError(f"{what}: cannot reach HubSpot at "
                                   f"{self._settings.base_url}: {error.reason}")
-        return _RequestRejected(detail, category, message) if status == 400 else \
-            ConnectorError(detail)
+        if status == 409:
+            return Conflict(detail, body)
+        return RequestRejected(detail, body) if status == 400 else ConnectorError(detail)
 
     # -- reading ---------------------------------------------------------------------------
     def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
@@ -205,14 +184,8 @@ class HubSpotConnector:
                                       *self._settings.writeback_fields]))
         pages: Iterator[list[Any]]
         if since is not None:
-            def search(request: Any) -> Any:
-                self._search_gate.wait()
-                body, _ = self._call("contacts.search", lambda: self._search
-                                     .do_search_with_http_info(
-                                         public_object_search_request=request,
-                                         _request_timeout=self._timeout))
-                return body
-            pages = modified_since(mapping.as_utc(since), list(fields), search)
+            pages = modified_since(mapping.as_utc(since), list(fields), self._do_search,
+                                   cap=self._search_cap)
         else:
             pages = self._pages("contacts.list", lambda after: self._contacts
                                 .get_page_with_http_info(limit=self._page_size, after=after,
@@ -225,6 +198,30 @@ class HubSpotConnector:
                       for c in page]
             if people:
                 yield people
+
+    def _do_search(self, request: PublicObjectSearchRequest) -> Any:
+        self._search_gate.wait()
+        body, _ = self._call("contacts.search", lambda: self._search.do_search_with_http_info(
+            public_object_search_request=request, _request_timeout=self._timeout))
+        return body
+
+    def successions(self, since: datetime) -> Iterator[list[Succession]]:
+        """Contacts that absorbed others by a merge, modified at or after `since`: one
+        Succession per id in their `hs_merged_object_ids` (the survivor's modification
+        time is `at`, an upper bound of the merge). The ids accumulate over merges, so an
+        old merge comes again with a survivor merged again; the store skips what it knows.
+        Costs one search request when nothing merged (search API, past its 10,000 cap)."""
+        merged = {"propertyName": mapping.MERGED_IDS, "operator": "HAS_PROPERTY"}
+        for page in modified_since(mapping.as_utc(since), [mapping.MERGED_IDS,
+                                                           "lastmodifieddate"],
+                                   self._do_search, cap=self._search_cap,
+                                   extra_filters=[merged]):
+            found = [succession for contact in page
+                     for succession in mapping.to_successions(
+                         self.name, str(contact.id), contact.properties or {},
+                         contact.updated_at)]
+            if found:
+                yield found
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         since = mapping.as_utc(since)
@@ -280,6 +277,50 @@ class HubSpotConnector:
             seen.add(after)
 
     # -- writing ---------------------------------------------------------------------------
+    def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:
+        """Create contacts in batches of 100 (see creation.py): a person whose email HubSpot
+        already holds is linked to that contact (`existed`), never duplicated; other
+        failures are per person. Transient failures are retried like a push."""
+        results = ContactCreation(self._create_batch, self._find_by_email,
+                                  self.max_batch).run(people)
+        log.info("create.batch", connector=self.name, people=len(people),
+                 created=sum(1 for r in results if r.ok and not r.existed),
+                 linked=sum(1 for r in results if r.existed),
+                 failed=sum(1 for r in results if not r.ok))
+        return results
+
+    def _create_batch(self, inputs: list[tuple[str, dict[str, str]]]) -> BatchAnswer:
+        body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
+            SimplePublicObjectBatchInputForCreate(properties=properties, associations=[],
+                                                  object_write_trace_id=trace)
+            for trace, properties in inputs])
+        data, status = self._call("contacts.batch_create", lambda: self._batch
+                                  .create_with_http_info(body, _request_timeout=self._timeout))
+        by_email = {props["email"].lower(): trace for trace, props in inputs}
+        created: dict[str, str] = {}
+        for result in data.results or []:
+            email = ((result.properties or {}).get("email") or "").lower()
+            trace = getattr(result, "object_write_trace_id", None) or by_email.get(email)
+            if trace is not None:
+                created[str(trace)] = str(result.id)
+        failed: dict[str, tuple[str, str]] = {}
+        for error in (getattr(data, "errors", None) or []) if status == 207 else []:
+            for trace in (error.context or {}).get("objectWriteTraceId", []):
+                failed[str(trace)] = (mapping.error_code(error.category, error.message),
+                                      str(error.message or "")[:500])
+        return BatchAnswer(created, failed)
+
+    def _find_by_email(self, emails: list[str]) -> dict[str, str]:
+        """Contact id by lowercase email, for the emails HubSpot holds (one batch read by
+        the unique `email` property; unknown emails are a 207's errors, ignored here)."""
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": email} for email in emails], id_property="email",
+            properties=["email"], properties_with_history=[])
+        data, _ = self._call("contacts.batch_read", lambda: self._batch.read_with_http_info(
+            body, archived=False, _request_timeout=self._timeout))
+        return {str((r.properties or {}).get("email") or "").lower(): str(r.id)
+                for r in data.results or [] if (r.properties or {}).get("email")}
+
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
         merged: dict[str, dict[str, str | None]] = {}
         for update in updates:  # one input per record: HubSpot rejects duplicate ids
@@ -301,11 +342,12 @@ class HubSpotConnector:
             data, status = self._call("contacts.batch_update",
                                       lambda: self._batch.update_with_http_info(
                                           body, _request_timeout=self._timeout))
-        except _RequestRejected as rejected:
+        except RequestRejected as rejected:
             if len(values) == 1:  # HubSpot may refuse a whole batch for one bad input
                 record_id = next(iter(values))
                 return {record_id: PushResult(record_id, False, mapping.error_code(
-                    rejected.category, rejected.message), rejected.message, False)}
+                    rejected.category, rejected.message), rejected.message, False,
+                    fields=rejected.error.fields)}
             items = list(values.items())
             half = len(items) // 2
             return {**self._push_chunk(dict(items[:half])),
@@ -315,31 +357,11 @@ class HubSpotConnector:
         for error in errors:  # a 207 names the failed inputs in each error's context.ids
             code = mapping.error_code(error.category, error.message)
             retryable = error.category in RETRYABLE_CATEGORIES
+            fields = property_names(error.message, error.context, error.errors)
             for record_id in (error.context or {}).get("ids", []):
                 outcome[str(record_id)] = PushResult(str(record_id), False, code,
-                                                     error.message, retryable)
+                                                     error.message, retryable, fields)
         unconfirmed = PushResult("", False, "UNCONFIRMED",
                                  "HubSpot reported neither success nor failure", True)
         return {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
                 for record_id in values}
-
-
-class _RequestRejected(ConnectorError):
-    """A 400 for a whole request. For a push HubSpot may refuse a whole batch for one bad
-    input, so the push bisects the batch to find the bad inputs."""
-
-    def __init__(self, detail: str, category: str, message: str) -> None:
-        super().__init__(detail)
-        self.category = category
-        self.message = message
-
-
-def _error_summary(body: Any) -> tuple[str, str]:
-    """(category, message) from a HubSpot error body; never the whole body."""
-    try:
-        data = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    return str(data.get("category") or "UNKNOWN"), str(data.get("message") or "")[:500]

@@ -11,13 +11,16 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
-from syncer.domain import Activity, ActivityType, Person
+from syncer.domain import Activity, ActivityType, Person, Succession
 
 #: Contact properties the domain Person is built from (read on every pull).
 MODEL_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "industry", "numemployees",
     "country", "lastmodifieddate",
 )
+
+#: The ids merged into a contact, semicolon-separated; they accumulate over merges.
+MERGED_IDS = "hs_merged_object_ids"
 
 #: HubSpot event type -> activity type (before the refinements below).
 EVENT_TYPES: Mapping[str, ActivityType] = {
@@ -141,3 +144,15 @@ def error_code(category: str | None, message: str | None) -> str:
             if isinstance(code, str) and code:
                 return code
     return category or "UNKNOWN"
+
+
+def to_successions(source: str, contact_id: str, properties: Mapping[str, str | None],
+                   updated_at: datetime | None) -> list[Succession]:
+    """One Succession per id merged into this contact (`hs_merged_object_ids`)."""
+    raw = properties.get(MERGED_IDS) or ""
+    at = parse_timestamp(properties.get("lastmodifieddate")) or (
+        as_utc(updated_at) if updated_at else None)
+    old_ids = dict.fromkeys(part.strip() for part in raw.split(";"))
+    return [Succession(source=source, old_id=old_id, new_id=contact_id, cause="merged",
+                       new_object_type="contact", at=at)
+            for old_id in old_ids if old_id and old_id != contact_id]

@@ -2,7 +2,8 @@
 
 Tests, the demo and the benchmarks point the real hubspot-api-client at it, so it answers
 with HubSpot's shapes, errors, paging and rate limits (see shared/specs/HUBSPOT.md), and
-offers introspection (`records`, `edit`, `call_counts`, `faults`) that bypasses the API.
+offers introspection (`records`, `edit`, `merge`, `call_counts`, `faults`) that bypasses
+the API.
 Limits come from a `HubSpotLimits` (or the shared `SandboxLimits`); faults from a
 `FaultConfig` (connectors/sandbox_faults.py). Contacts are generated lazily from the world
 and only changed ones are kept, so a portal of a million contacts starts at once.
@@ -37,6 +38,7 @@ from connectors.hubspot.sandbox_http import (
     rate_limited,
     server_error,
 )
+from connectors.hubspot.sandbox_identity import MERGE_MODES, MergeMode, merge_contacts
 from connectors.hubspot.sandbox_schema import LIFECYCLE_STAGES
 from connectors.hubspot.sandbox_state import (
     Contact,
@@ -84,6 +86,9 @@ class HubSpotSandbox:
     it), `rate_window_seconds`, `daily_limit`, `search_requests_per_second`, `search_cap`
     and `send_retry_after`, which override it. Search has its own per-second limit and,
     like HubSpot, sends no rate-limit headers. `faults` injects failures (FaultConfig).
+    `merge_mode` is "keep_primary" (a merge keeps the primary's id, the default) or
+    "new_record" (a merge makes a new contact, as HubSpot's changelog announces); see
+    sandbox_identity for the creation and merge rules.
     """
 
     kind = "hubspot"
@@ -97,7 +102,8 @@ class HubSpotSandbox:
                  search_requests_per_second: int | Literal[Unset.UNSET] | None = UNSET,
                  search_cap: int | Literal[Unset.UNSET] = UNSET,
                  send_retry_after: bool | Literal[Unset.UNSET] = UNSET,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 merge_mode: MergeMode = "keep_primary") -> None:
         self.world = world
         self.port = port
         self._token = token
@@ -117,6 +123,12 @@ class HubSpotSandbox:
         #: Writes are stamped with the wall clock, like the Salesforce sandbox, so records
         #: of one person in both CRMs order by modification time consistently.
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"merge_mode must be one of {', '.join(MERGE_MODES)}, "
+                             f"got {merge_mode!r}")
+        #: keep_primary: a merge keeps the primary's id; new_record: it makes a new contact
+        #: (HubSpot's newer behaviour). See sandbox_identity.
+        self.merge_mode: MergeMode = merge_mode
         self._portal: PortalState | None = None
         self._api: HubSpotApi | None = None
         self._build_lock = threading.Lock()
@@ -149,7 +161,8 @@ class HubSpotSandbox:
         state = self.state
         with self._build_lock:
             if self._api is None:
-                self._api = HubSpotApi(state, lambda: self.base_url, self.limits)
+                self._api = HubSpotApi(state, lambda: self.base_url, self.limits,
+                                       self.merge_mode)
             return self._api
 
     def start(self) -> None:
@@ -218,6 +231,14 @@ class HubSpotSandbox:
             state.apply(record_id, clean)
         except InputRejected as rejected:
             raise ValueError(rejected.message) from rejected
+
+    def merge(self, primary_id: str, merged_id: str) -> str:
+        """Merge one contact into another as a person in HubSpot's UI would; the id of the
+        surviving contact (the primary's, or a new one under merge_mode "new_record")."""
+        try:
+            return merge_contacts(self.state, primary_id, merged_id, self.merge_mode).id
+        except ApiFailure as failure:
+            raise ValueError(failure.message) from None
 
     def owner_ids(self) -> dict[str, str]:
         """Owner id by owner email, including archived owners (for tests)."""

@@ -19,34 +19,22 @@ from werkzeug.wrappers import Request
 
 from connectors.hubspot.sandbox_events import EventLog, EventQuery, EventRecord
 from connectors.hubspot.sandbox_http import (
-    PLAN_KEY,
     ApiFailure,
+    Json,
     iso_millis,
+    json_body,
     not_found,
     parse_instant,
-    record_failure,
     validation_error,
 )
-from connectors.hubspot.sandbox_schema import (
-    ALWAYS_RETURNED,
-    CONTACT_PROPERTIES,
-    DEFAULT_RETURNED,
-    EVENT_TYPES,
-    PROPERTY_BY_NAME,
-    PropertyDef,
-)
+from connectors.hubspot.sandbox_identity import MergeMode
+from connectors.hubspot.sandbox_schema import CONTACT_PROPERTIES, EVENT_TYPES, PropertyDef
 from connectors.hubspot.sandbox_search import parse_search, run_search
-from connectors.hubspot.sandbox_state import (
-    CONTACT_ID_BASE,
-    Contact,
-    InputRejected,
-    OwnerRecord,
-    PortalState,
-)
-from connectors.sandbox_faults import HubSpotLimits, RequestPlan
+from connectors.hubspot.sandbox_state import CONTACT_ID_BASE, Contact, OwnerRecord, PortalState
+from connectors.hubspot.sandbox_writes import ContactWrites
+from connectors.sandbox_faults import HubSpotLimits
 
 CONTACT_OBJECT_TYPES = frozenset({"contacts", "contact", "0-1", "CONTACT"})
-Json = dict[str, Any]
 Handler = Callable[[Request, dict[str, str]], tuple[int, Any]]
 
 
@@ -74,13 +62,6 @@ def _names(args: MultiDict[str, str], name: str = "properties") -> list[str] | N
     return values or None
 
 
-def _json_body(request: Request) -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
-        raise validation_error("Invalid input JSON: the request body is not valid JSON")
-    return body
-
-
 def _token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
 
@@ -98,31 +79,25 @@ def _offset(token: str | None) -> int:
     raise validation_error(f"Invalid paging cursor: '{token}'")
 
 
-class HubSpotApi:
+class HubSpotApi(ContactWrites):
     """Request handlers over one PortalState; `base_url` is used in paging links.
 
     `recent_writes` remembers the contacts the API wrote last (the simulated editor picks
     from them, so its edits collide with a sync's writes as a real colleague's would).
+    `merge_mode` says whether a merge keeps the primary's id (see sandbox_identity).
     """
 
     def __init__(self, state: PortalState, base_url: Callable[[], str],
-                 limits: HubSpotLimits | None = None) -> None:
+                 limits: HubSpotLimits | None = None,
+                 merge_mode: MergeMode = "keep_primary") -> None:
         self.state = state
         self._base_url = base_url
         self.limits = limits or HubSpotLimits()
+        self.merge_mode = merge_mode
         self.events = EventLog(state)
         self.recent_writes: deque[str] = deque(maxlen=256)
 
     # -- shapes ------------------------------------------------------------------------
-    @staticmethod
-    def contact_json(contact: Contact, names: list[str] | None) -> Json:
-        wanted = dict.fromkeys([*(names or DEFAULT_RETURNED), *ALWAYS_RETURNED])
-        # HubSpot omits names it does not know and returns null for known but unset ones.
-        properties = {n: contact.properties.get(n) for n in wanted if n in PROPERTY_BY_NAME}
-        return {"id": contact.id, "properties": properties,
-                "createdAt": iso_millis(contact.created_at),
-                "updatedAt": iso_millis(contact.updated_at), "archived": False}
-
     @staticmethod
     def owner_json(owner: OwnerRecord) -> Json:
         return {"id": owner.id, "email": owner.email, "firstName": owner.first_name,
@@ -193,69 +168,15 @@ class HubSpotApi:
         wanted = args["record_id"]
         if id_property and id_property != "hs_object_id":
             contact = self.state.find(id_property, wanted)
-        else:
-            contact = self.state.contact(wanted)
+        else:  # an id merged away answers as the contact it went into, as in HubSpot
+            current = self.state.current_id(wanted)
+            contact = self.state.contact(current) if current is not None else None
         if contact is None:
             raise not_found()
         return 200, self.contact_json(contact, _names(request.args))
 
-    def batch_update(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
-        body = _json_body(request)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list):
-            raise validation_error("Invalid input JSON: 'inputs' must be a list")
-        if len(inputs) > self.limits.batch_max:
-            raise validation_error(
-                f"Too many inputs: a batch accepts at most {self.limits.batch_max}, "
-                f"got {len(inputs)}")
-        ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise validation_error(f"Duplicate IDs found in batch input: {duplicates}",
-                                   ids=duplicates)
-        started = iso_millis(datetime.now(timezone.utc))
-        results: list[Json] = []
-        errors: list[Json] = []
-        missing: list[str] = []
-        plan: RequestPlan | None = request.environ.get(PLAN_KEY)
-        with self.state.lock:
-            for item, record_id in zip(inputs, ids, strict=True):
-                if self.state.contact(record_id) is None:
-                    missing.append(record_id)
-                    continue
-                properties = item.get("properties") or {}
-                try:
-                    clean = self.state.check(dict(properties))
-                except InputRejected as rejected:
-                    errors.append(self._batch_error(rejected.category, rejected.message,
-                                                    [record_id]))
-                    continue
-                fault = plan.record_fault(record_id) if plan is not None else None
-                if fault is not None:
-                    errors.append(self._batch_error(*record_failure(fault), [record_id]))
-                    continue
-                contact = self.state.apply(record_id, clean)
-                self.recent_writes.append(record_id)
-                results.append(self.contact_json(contact, list(clean)))
-        if missing:
-            errors.insert(0, self._batch_error(
-                "OBJECT_NOT_FOUND", "Could not get some CONTACT objects, they may be "
-                "deleted or not exist. Check that ids are valid.", missing))
-        response: Json = {"status": "COMPLETE", "results": results, "startedAt": started,
-                          "completedAt": iso_millis(datetime.now(timezone.utc))}
-        if not errors:
-            return 200, response
-        response.update(numErrors=sum(len(e["context"]["ids"]) for e in errors),
-                        errors=errors)
-        return 207, response
-
-    @staticmethod
-    def _batch_error(category: str, message: str, ids: list[str]) -> Json:
-        return {"status": "error", "category": category, "message": message,
-                "context": {"ids": ids}, "errors": [], "links": {}}
-
     def search(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
-        search = parse_search(_json_body(request), self.limits.search_page_max)
+        search = parse_search(json_body(request), self.limits.search_page_max)
         cap = self.limits.search_cap
         if search.offset >= cap:
             raise validation_error(
@@ -297,7 +218,7 @@ class HubSpotApi:
 
     def association_batch_read(self, request: Request,
                                args: dict[str, str]) -> tuple[int, Any]:
-        _json_body(request)
+        json_body(request)
         now = iso_millis(datetime.now(timezone.utc))
         # Sandbox contacts have no associated companies or contacts.
         return 200, {"status": "COMPLETE", "results": [], "startedAt": now,
@@ -350,13 +271,14 @@ class HubSpotApi:
         nothing = EventQuery(matches_nothing=True)
         if object_type and object_type not in CONTACT_OBJECT_TYPES:
             return nothing  # the sandbox portal records events on contacts only
-        object_index = None
+        object_indices = None
         if object_id:
-            object_index = self.state.index_of(object_id)
-            if object_index is None:
-                return nothing
+            if self.state.contact(object_id) is None:
+                return nothing  # unknown, or merged away: its events are the survivor's
+            held = [object_id, *self.state.absorbed_ids(object_id)]
+            object_indices = tuple(i for i in map(self.state.index_of, held) if i is not None)
         return EventQuery(
-            object_index=object_index, event_type=query.get("eventType") or None,
+            object_indices=object_indices, event_type=query.get("eventType") or None,
             after=parse_instant(query["occurredAfter"]) if query.get("occurredAfter") else None,
             before=(parse_instant(query["occurredBefore"]) if query.get("occurredBefore")
                     else None),
@@ -375,7 +297,11 @@ class HubSpotApi:
 ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("/crm/v3/objects/<object_type>", ("GET",), "list_contacts"),
     ("/crm/v3/objects/<object_type>/<record_id>", ("GET",), "get_contact"),
+    ("/crm/v3/objects/<object_type>", ("POST",), "create_contact"),
+    ("/crm/v3/objects/<object_type>/batch/create", ("POST",), "batch_create"),
     ("/crm/v3/objects/<object_type>/batch/update", ("POST",), "batch_update"),
+    ("/crm/v3/objects/<object_type>/batch/read", ("POST",), "batch_read"),
+    ("/crm/v3/objects/<object_type>/merge", ("POST",), "merge"),
     ("/crm/v3/objects/<object_type>/search", ("POST",), "search"),
     ("/crm/v3/properties/<object_type>", ("GET",), "list_properties"),
     ("/properties/v2/<object_type>/properties", ("GET",), "legacy_properties"),
@@ -391,6 +317,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 SEARCH_ENDPOINTS = frozenset({"search"})
 CONTACT_ENDPOINTS = frozenset({"list_contacts", "get_contact", "batch_update", "search",
+                               "create_contact", "batch_create", "batch_read", "merge",
                                "list_properties", "legacy_properties",
                                "association_batch_read"})
 

@@ -5,6 +5,9 @@ sandbox never holds the events: the world's time index says which people have ev
 each 15-minute bucket, and a page generates just those people, sorts the bucket exactly by
 (occurredAt, id) and keeps a few recent buckets cached. Paging tokens are positions in
 that order, so a walk over millions of events costs one bucket at a time.
+
+Events belong to the contact their person's id answers as now: after a merge, the merged
+contact's events are served under the survivor (as HubSpot shows both timelines on it).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from connectors.hubspot.sandbox_http import validation_error
@@ -95,7 +98,9 @@ def _order(event: EventRecord) -> tuple[datetime, str]:
 class EventQuery:
     """The filters of one events request (HubSpot's query parameters)."""
 
-    object_index: int | None = None  # objectId as a world index; None: every contact
+    #: objectId as the world indices whose events it holds (its own and those of contacts
+    #: merged into it); None: every contact
+    object_indices: tuple[int, ...] | None = None
     event_type: str | None = None
     after: datetime | None = None  # strictly after
     before: datetime | None = None  # strictly before
@@ -132,12 +137,21 @@ class EventLog:
         self._cache: OrderedDict[int, list[EventRecord]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def of_person(self, index: int) -> list[EventRecord]:
-        """One contact's events, oldest first."""
-        person = self.world.person(index)
-        return sorted((event_for(self.world, person, k)
-                       for k, a in enumerate(person.activities) if a.channel == "hubspot"),
-                      key=_order)
+    def of_people(self, indices: tuple[int, ...]) -> list[EventRecord]:
+        """The events of these world people, oldest first."""
+        made: list[EventRecord] = []
+        for index in indices:
+            person = self.world.person(index)
+            made.extend(event_for(self.world, person, k)
+                        for k, a in enumerate(person.activities) if a.channel == "hubspot")
+        return sorted(made, key=_order)
+
+    def _attributed(self, event: EventRecord) -> EventRecord:
+        """The event under the contact its contact was merged into, if it was."""
+        if event.object_id not in self.state.merged_into:
+            return event
+        current = self.state.current_id(event.object_id)
+        return event if current is None else replace(event, object_id=current)
 
     def bucket(self, bucket: int) -> list[EventRecord]:
         """Every event of one 15-minute bucket, oldest first (cached, LRU)."""
@@ -169,7 +183,8 @@ class EventLog:
             return [], None
         found: list[EventRecord] = []
         contacts: dict[str, Contact | None] = {}
-        for position, event in self._scan(query, start):
+        for position, generated in self._scan(query, start):
+            event = self._attributed(generated)
             if not self._matches(event, query, contacts):
                 continue
             if len(found) == limit:
@@ -180,7 +195,7 @@ class EventLog:
     def _scan(self, query: EventQuery,
               start: tuple[int, int] | None) -> Iterator[tuple[tuple[int, int], EventRecord]]:
         """Every candidate event in answer order with its position, from `start` on."""
-        if query.object_index is not None:
+        if query.object_indices is not None:
             buckets: list[int] = [PERSON_BUCKET]
         else:
             index = self.world.index()
@@ -196,8 +211,8 @@ class EventLog:
                                        "query")
             buckets = buckets[buckets.index(start[0]):]
         for number, bucket in enumerate(buckets):
-            events = (self.of_person(query.object_index)
-                      if bucket == PERSON_BUCKET and query.object_index is not None
+            events = (self.of_people(query.object_indices)
+                      if bucket == PERSON_BUCKET and query.object_indices is not None
                       else self.bucket(bucket))
             positions = range(len(events) - 1, -1, -1) if query.descending \
                 else range(len(events))

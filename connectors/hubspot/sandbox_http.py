@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
+
+Json = dict[str, Any]
 
 
 class ApiFailure(Exception):
@@ -51,6 +53,14 @@ def validation_error(message: str, **context: Sequence[str]) -> ApiFailure:
 
 def not_found(message: str = "Resource not found") -> ApiFailure:
     return ApiFailure(404, "OBJECT_NOT_FOUND", message)
+
+
+def json_body(request: Request) -> Any:
+    """The request's JSON body; a 400 when it is not JSON."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise validation_error("Invalid input JSON: the request body is not valid JSON")
+    return body
 
 
 def json_response(data: Any, status: int = 200,

@@ -84,6 +84,10 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
     PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date",
                 "contactinformation", "Most recent timestamp of any property update",
                 read_only=True),
+    PropertyDef("hs_merged_object_ids", "Merged Contact IDs", "enumeration", "checkbox",
+                "contactinformation",
+                "The list of Contact record IDs that have been merged into this Contact. "
+                "This value is set automatically by HubSpot.", read_only=True),
     PropertyDef("syncer_score", "Syncer score", "number", "number", "syncer",
                 "Lead score written by syncer", hubspot_defined=False),
     PropertyDef("syncer_fit_grade", "Syncer fit grade", "string", "text", "syncer",

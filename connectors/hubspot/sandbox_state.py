@@ -5,6 +5,9 @@ deterministically from the world's seed, so a test can recompute what the sandbo
 hold. Nothing is materialised: a contact is generated from its person when asked for, and
 only contacts changed since (by the API, by `edit` or by the simulated editor) are kept,
 in an overlay. A portal of a million contacts costs memory only for what was written.
+Contacts created through the API live in the overlay too, with ids after every generated
+one; a contact merged away is `retired`: its id leads to the contact it was merged into
+(`current_id`) but it is no longer listed, searched or written.
 Writes go through `PortalState.apply`, under its lock: the server answers from several
 threads at once.
 """
@@ -20,7 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from connectors.hubspot.sandbox_http import iso_millis
-from connectors.hubspot.sandbox_schema import PROPERTY_BY_NAME, numemployees_range
+from connectors.hubspot.sandbox_schema import (
+    CONTACT_PROPERTIES,
+    PROPERTY_BY_NAME,
+    numemployees_range,
+)
 from connectors.sandbox_world import IN_HUBSPOT, World, WorldPerson
 
 #: Contact ids are numeric strings like HubSpot's; the world index is offset by this.
@@ -87,8 +94,14 @@ class PortalState:
         self.owners: list[OwnerRecord] = [self._owner(world, u.index, u.email, u.first_name,
                                                       u.last_name, not u.active)
                                           for u in world.users]
-        #: contacts changed since generation, by id: the only contacts held in memory.
+        #: contacts changed since generation or created, by id: the only ones held in memory.
         self.overlay: dict[str, Contact] = {}
+        #: ids of contacts created through the API, in creation (= id) order.
+        self.created_ids: list[str] = []
+        #: contacts merged away, as they were when merged, by their old id.
+        self.retired: dict[str, Contact] = {}
+        #: merged-away id -> the id of the contact it went into (itself perhaps retired since).
+        self.merged_into: dict[str, str] = {}
 
     @staticmethod
     def _owner(world: World, index: int, email: str, first: str, last: str,
@@ -115,11 +128,12 @@ class PortalState:
             "country": person.country or None, "lifecyclestage": _starting_stage(rng),
             "hubspot_owner_id": owner, "hs_object_id": cid,
             "createdate": None, "lastmodifieddate": None,
+            "hs_merged_object_ids": None,
             "syncer_score": None, "syncer_fit_grade": None, "syncer_reasons": None,
             "syncer_owner_reason": None,
         }
         contact = Contact(cid, properties, created, modified)
-        self._stamp(contact)
+        self.stamp(contact)
         return contact
 
     # -- reading -----------------------------------------------------------------------
@@ -136,10 +150,12 @@ class PortalState:
         return index
 
     def contact(self, contact_id: str) -> Contact | None:
-        """The current contact (the overlay's, else freshly generated). Callers must not
-        mutate it; `snapshot` gives a copy."""
+        """The current contact (the overlay's, else freshly generated); None for an unknown
+        or merged-away id. Callers must not mutate it; `snapshot` gives a copy."""
         with self.lock:
             changed = self.overlay.get(contact_id)
+            if changed is None and contact_id in self.retired:
+                return None
         if changed is not None:
             return changed
         index = self.index_of(contact_id)
@@ -157,13 +173,46 @@ class PortalState:
                            contact.updated_at)
 
     def iter_contacts(self, start_index: int = 0) -> Iterator[Contact]:
-        """Every contact from world index `start_index` on, in id order, generated lazily."""
+        """Every live contact from index `start_index` on, in id order, generated lazily;
+        contacts created through the API come after the generated ones."""
         world = self.world
         for index in range(max(0, start_index), world.size):
             if world.flags(index) & IN_HUBSPOT:
                 contact = self.contact(contact_id_for(index))
                 if contact is not None:
                     yield contact
+        first_created = contact_id_for(max(start_index, world.size))
+        with self.lock:
+            created = [c for c in self.created_ids if int(c) >= int(first_created)]
+        for contact_id in created:
+            made = self.contact(contact_id)
+            if made is not None:
+                yield made
+
+    def current_id(self, contact_id: str) -> str | None:
+        """The id a contact id answers as now: itself, or the contact it was merged into
+        (following merges of merges); None when no contact ever had this id."""
+        with self.lock:
+            seen = {contact_id}
+            while contact_id in self.merged_into:
+                contact_id = self.merged_into[contact_id]
+                if contact_id in seen:  # pragma: no cover - merge() refuses cycles
+                    return None
+                seen.add(contact_id)
+        return contact_id if self.contact(contact_id) is not None else None
+
+    def absorbed_ids(self, contact_id: str) -> list[str]:
+        """Every id merged into this contact, directly or through earlier merges."""
+        with self.lock:
+            return sorted((old for old in self.merged_into
+                           if old != contact_id and self._leads_to(old, contact_id)), key=int)
+
+    def _leads_to(self, old: str, target: str) -> bool:
+        while old in self.merged_into:
+            old = self.merged_into[old]
+            if old == target:
+                return True
+        return False
 
     def find(self, name: str, value: str) -> Contact | None:
         """The contact whose property `name` equals `value` (case-insensitive), lowest id.
@@ -191,6 +240,34 @@ class PortalState:
         return min(hits, key=lambda c: int(c.id)) if hits else None
 
     # -- writing -----------------------------------------------------------------------
+    def add(self, values: dict[str, str | None],
+            created_at: datetime | None = None) -> Contact:
+        """A new contact with checked values, a fresh id after every other, and create and
+        modification times of now (or `created_at`)."""
+        with self.lock:
+            now = millis(self._clock().astimezone(timezone.utc))
+            contact_id = contact_id_for(self.world.size + len(self.created_ids))
+            properties: dict[str, str | None] = dict.fromkeys(
+                (p.name for p in CONTACT_PROPERTIES), None)
+            properties.update(values)
+            properties["hs_object_id"] = contact_id
+            contact = Contact(contact_id, properties, created_at or now, now)
+            self.stamp(contact)
+            self.overlay[contact_id] = contact
+            self.created_ids.append(contact_id)
+            return contact
+
+    def retire(self, contact_id: str, successor_id: str) -> None:
+        """Take a contact out of the portal: its id now leads to `successor_id`."""
+        with self.lock:
+            contact = self.snapshot(contact_id)
+            if contact is None:
+                raise InputRejected("OBJECT_NOT_FOUND", "OBJECT_NOT_FOUND",
+                                    f"No contact with id {contact_id}")
+            self.overlay.pop(contact_id, None)
+            self.retired[contact_id] = contact
+            self.merged_into[contact_id] = successor_id
+
     def check(self, values: dict[str, object]) -> dict[str, str | None]:
         """Validate property values as HubSpot does; return them as strings.
 
@@ -255,9 +332,10 @@ class PortalState:
         """Bump updatedAt to now, strictly later than before (1 ms resolution)."""
         now = millis(self._clock().astimezone(timezone.utc))
         contact.updated_at = max(now, contact.updated_at + timedelta(milliseconds=1))
-        self._stamp(contact)
+        self.stamp(contact)
 
     @staticmethod
-    def _stamp(contact: Contact) -> None:
+    def stamp(contact: Contact) -> None:
+        """Mirror created_at/updated_at into createdate/lastmodifieddate."""
         contact.properties["createdate"] = iso_millis(contact.created_at)
         contact.properties["lastmodifieddate"] = iso_millis(contact.updated_at)

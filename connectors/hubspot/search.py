@@ -10,7 +10,7 @@ can be read, each once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +40,10 @@ class SearchGate:
 
 def modified_since(since: datetime, properties: list[str],
                    search: Callable[[PublicObjectSearchRequest], Any],
-                   limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP) -> Iterator[list[Any]]:
-    """Pages of contacts with lastmodifieddate >= since, in id order, each contact once."""
+                   limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
+                   extra_filters: Sequence[Mapping[str, str]] = ()) -> Iterator[list[Any]]:
+    """Pages of contacts with lastmodifieddate >= since (and every `extra_filters`
+    condition), in id order, each contact once."""
     since_ms = str(int(since.timestamp() * 1000))
     last_id = 0
     while True:
@@ -53,6 +55,7 @@ def modified_since(since: datetime, properties: list[str],
                 filter_groups=[{"filters": [
                     {"propertyName": "lastmodifieddate", "operator": "GTE", "value": since_ms},
                     {"propertyName": "hs_object_id", "operator": "GT", "value": slice_start},
+                    *(dict(f) for f in extra_filters),
                 ]}],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 properties=properties, limit=limit, after=after)
