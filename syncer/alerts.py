@@ -2,7 +2,10 @@
 
 After each run the daemon asks `Alerts.after_run` whether to alert: a failed run, a
 connector that has failed `failed_runs_in_a_row` runs in a row (again at every further
-multiple), or open dead letters rising above `dead_letters_above`. An alert is one short
+multiple), a run that finished with write failures of a kind the run before did not have
+(both with `on_failed_run`), or open dead letters rising above `dead_letters_above`. Write
+failures are stated by cause and field ("37 bad picklist value errors on Industry
+(salesforce)", see syncer/errors.py), with the fix for the largest. An alert is one short
 message POSTed as `{"text": ...}`, the Slack incoming-webhook format (Mattermost, Rocket.Chat
 and Teams workflows accept it too).
 
@@ -22,9 +25,10 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.config import AlertsConfig, ConfigError, LoadedConfig, resolve_secret
+from syncer.errors import FIXES, OTHER, failure_lines, flatten
 from syncer.logs import redact_text
 from syncer.metrics import dead_letter_counts
-from syncer.store.repository import Store
+from syncer.store.repository import RunRecord, Store
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +127,7 @@ class Alerts:
             runs, streaks = [], {}
         failed = [r for r in runs if r.status == "failed"]
         if error is None and not failed:
-            return []
+            return self._partial_alerts(store, runs)
         reason = (failed[0].error if failed and failed[0].error else
                   f"{type(error).__name__}: {error}" if error else "unknown error")
         reason = redact_text(reason)[:300]
@@ -135,7 +139,35 @@ class Alerts:
                                f"{streak} runs in a row. Last error: {reason}"))
         if not alerts and self.config.on_failed_run:
             run_id = f" (run {failed[0].run_id})" if failed else ""
-            alerts.append(("run_failed", f"syncer: sync of {names} failed{run_id}: {reason}"))
+            writes = _causes_text(flatten(failed[0].stats.get("failures_by_field"))
+                                  ) if failed else ""
+            alerts.append(("run_failed", f"syncer: sync of {names} failed{run_id}: {reason}"
+                           + (f". Write failures: {writes}" if writes else "")))
+        return alerts
+
+    def _partial_alerts(self, store: Store, runs: Sequence[RunRecord]
+                        ) -> list[tuple[str, str]]:
+        """A run that finished with write failures alerts when a failure group (connector,
+        cause, field) appears that the connector's run before did not have: a new
+        problem is news, the same 37 picklist errors every 15 minutes are not."""
+        if not self.config.on_failed_run:
+            return []
+        alerts: list[tuple[str, str]] = []
+        for run in {r.run_id: r for r in runs if r.status == "partial"}.values():
+            groups = flatten(run.stats.get("failures_by_field"))
+            try:
+                before = {name: store.runs(2, connector=name, finished=True)[1:]
+                          for name in run.connectors}
+            except SQLAlchemyError:
+                before = {}
+            seen = {key for name, earlier in before.items() for r in earlier
+                    for key in flatten(r.stats.get("failures_by_field")) if key[0] == name}
+            if not groups or set(groups) <= seen:
+                continue
+            alerts.append(("run_partial", f"syncer: sync of {', '.join(run.connectors)} "
+                           f"finished with write failures (run {run.run_id}): "
+                           f"{_causes_text(groups)}. The records wait in "
+                           "`syncer dead-letters`."))
         return alerts
 
     def _dead_letter_alert(self, store: Store) -> tuple[str, str] | None:
@@ -155,3 +187,11 @@ class Alerts:
 
     def close(self) -> None:
         self.sender.close()
+
+
+def _causes_text(groups: Mapping[tuple[str, str, str], int], top: int = 3) -> str:
+    """The top failure groups in words, and how to fix the largest one."""
+    if not groups:
+        return ""
+    (_, cause, _), _count = min(groups.items(), key=lambda item: (-item[1], item[0]))
+    return f"{', '.join(failure_lines(groups, top))}. Fix: {FIXES.get(cause, FIXES[OTHER])}"

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from syncer.config import EXAMPLE_CONFIG, LoadedConfig, SandboxConfig, StateConfig, load_config
-from syncer.errors import by_cause
+from syncer.errors import by_cause, failure_lines
 from syncer.logs import configure_logging
 from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
@@ -42,6 +42,7 @@ def format_summary(summary: RunSummary, state_url: str) -> str:
         causes = by_cause(summary.failures_by_code.elements())
         lines.append("  failures by cause: " + ", ".join(
             f"{count} {cause}" for cause, count in causes.most_common()))
+        lines += [f"    {line}" for line in failure_lines(summary.failures_by_field)]
     url = make_url(state_url)
     lines.append(f"  state and audit  : {url.render_as_string(hide_password=True)}")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncer.errors import ALL_CAUSES, flatten
 from syncer.store import tables
 from syncer.store.repository import RunRecord, Store
 
@@ -49,6 +50,11 @@ class SyncMetrics:
         self.write_failures = Counter("syncer_write_failures",
                                       "Records whose write failed for good", ["connector"],
                                       registry=r)
+        self.write_errors = Counter(
+            "syncer_write_errors", "Failed record writes by cause (rate limit, validation, "
+            "bad picklist value, ...) and the CRM field the error names (field=\"none\": "
+            "it names none; \"other\": a field syncer does not write)",
+            ["connector", "cause", "field"], registry=r)
         self.decisions_changed = Counter("syncer_decisions_changed",
                                          "Decisions (stage, score, grade, owner) that changed",
                                          registry=r)
@@ -97,6 +103,11 @@ class SyncMetrics:
         self._add(self.records_written, run.per_connector("records_written"))
         self._add(self.fields_written, run.per_connector("fields_written"))
         self._add(self.write_failures, run.per_connector("failures"))
+        for (name, cause, crm_field), count in flatten(run.stats.get("failures_by_field")
+                                                       ).items():
+            self.write_errors.labels(connector=name,
+                                     cause=cause if cause in ALL_CAUSES else "other",
+                                     field=crm_field or "none").inc(count)
         self._add(self.api_retries, run.per_connector("api_retries"))
         self._add(self.api_rate_limited, run.per_connector("api_rate_limited"))
         self.decisions_changed.inc(run.total("decisions_changed"))

@@ -18,11 +18,13 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector
-from syncer.config import LoadedConfig
-from syncer.domain import Decision, Person, PushResult, RecordUpdate
+from syncer.config import LoadedConfig, writeback_fields
+from syncer.domain import Decision, Person, PushResult, Reason, RecordUpdate
+from syncer.errors import bounded_fields, by_cause, cause_of, nest
 from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
+from syncer.store.model_versions import rollback_note
 from syncer.store.repository import Store, reason_to_json
 
 log = structlog.get_logger(__name__)
@@ -51,8 +53,18 @@ class WriteTally:
     records_written: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     failures_by_code: Counter[str] = field(default_factory=Counter)
+    #: (connector, cause, field) -> failed records; a record whose error names two fields
+    #: counts under each (see syncer/errors.py for the bounded field names)
+    failures_by_field: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     manual_edits_kept: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedWrite] = field(default_factory=list)
+
+    def failure_stats(self) -> dict[str, object]:
+        """The failure counters as the runs table keeps them: by error code, by cause, and
+        {connector: {cause: {field: count}}} (metrics and alerts read the last one)."""
+        return {"failures_by_code": dict(self.failures_by_code),
+                "failures_by_cause": dict(by_cause(self.failures_by_code.elements())),
+                "failures_by_field": nest(self.failures_by_field)}
 
 
 def planned_writes(name: str, update: RecordUpdate, record: Person,
@@ -65,22 +77,52 @@ class Writer:
     """Pushes one run's updates and records them; shared by syncs and dead-letter replays."""
 
     def __init__(self, loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
-                 now: datetime, run_id: str, tally: WriteTally) -> None:
+                 now: datetime, run_id: str, tally: WriteTally, *,
+                 note: Reason | None = None) -> None:
+        """`note`: a reason every audit row of this writer cites besides the decision's own,
+        in the audit log only (never in the CRM). By default it is the model rollback in
+        effect when a decision was made with the version the rollback pins (looked up once
+        per version), so every write under a rollback says so."""
         self.loaded = loaded
         self.store = store
         self.connectors = connectors
         self.now = now
         self.run_id = run_id
         self.tally = tally
+        self.note = note
+        self._notes: dict[str, Reason | None] = {}
+        self._written_fields: dict[str, dict[str, str]] = {}
+
+    def _note_for(self, model_version: str) -> Reason | None:
+        if self.note is not None:
+            return self.note
+        if model_version not in self._notes:
+            self._notes[model_version] = rollback_note(self.store, model_version)
+        return self._notes[model_version]
 
     def _audit_row(self, name: str, change: PlannedWrite, decision: Decision, outcome: str,
                    error: str | None) -> dict[str, Any]:
+        reasons = [reason_to_json(r) for r in decision.reasons]
+        note = self._note_for(decision.model_version)
+        if note is not None:
+            reasons.append(reason_to_json(note))
         return {"at": self.now, "run_id": self.run_id, "connector": name,
                 "record_id": change.record_id, "person_key": decision.key,
                 "field": change.field, "old_value": change.old, "new_value": change.new,
-                "outcome": outcome, "error": error,
-                "reasons": [reason_to_json(r) for r in decision.reasons],
+                "outcome": outcome, "error": error, "reasons": reasons,
                 "model_version": decision.model_version}
+
+    def _count_failure(self, name: str, result: PushResult) -> None:
+        """Tally one failed record by code, and by cause and each field its error names."""
+        code = result.error_code or "UNKNOWN"
+        self.tally.failures[name] += 1
+        self.tally.failures_by_code[code] += 1
+        if name not in self._written_fields:
+            configured = writeback_fields(self.loaded, self.loaded.connector(name))
+            self._written_fields[name] = {f.lower(): f for f in configured}
+        cause = cause_of(result.error_code, result.fields)
+        for crm_field in bounded_fields(result.fields, self._written_fields[name]):
+            self.tally.failures_by_field[(name, cause, crm_field)] += 1
 
     def hold(self, name: str, held: Sequence[tuple[Person, Decision, dict[str, str | None],
                                                    Mapping[str, str | None]]]) -> None:
@@ -143,8 +185,7 @@ class Writer:
                 if owner_field in update.values:
                     owners_written.append(decision.key)
             else:
-                self.tally.failures[name] += 1
-                self.tally.failures_by_code[result.error_code or "UNKNOWN"] += 1
+                self._count_failure(name, result)
                 parked.append({"connector": name, "record_id": update.record_id,
                                "object_type": update.object_type, "person_key": decision.key,
                                "fields": dict(update.values), "error_code": result.error_code,

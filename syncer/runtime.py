@@ -4,6 +4,11 @@ running built-in sandboxes.
 A connector with `sandbox: true` gets its CRM emulator started in this process, seeded from
 the config's `sandbox` section, and is pointed at it; that is how `syncer demo` and a fresh
 install work with no CRM account at all.
+
+The model is the store's active one (syncer/publication.py): opening a runtime with a store
+publishes the config's model file when the rules there say so, and `refresh_model` resolves
+it again before each scheduled run, so an edit, a publish or a rollback made while the
+daemon runs takes effect at its next run. Without a store it is the model file itself.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from connectors import build_connector, build_sandbox
 from connectors.base import Connector, Sandbox
 from connectors.sandbox_world import World
 from syncer.config import LoadedConfig, connector_settings
+from syncer.publication import ActiveModel, active_model
 from syncer.qualify import Model, load_model
 from syncer.store.repository import Store
 
@@ -24,18 +30,34 @@ class Runtime:
 
     def __init__(self, loaded: LoadedConfig, *, now: datetime | None = None,
                  open_store: bool = True) -> None:
+        """Raises ModelError when the model file does not validate and no rollback pins
+        another model (syncer/publication.py)."""
         self.loaded = loaded
-        self.model: Model = load_model(loaded.model_path)
         self.sandboxes: dict[str, Sandbox] = {}
         self.connectors: dict[str, Connector] = {}
         self.store: Store | None = None
+        self.active: ActiveModel | None = None
+        if not open_store:
+            self.model: Model = load_model(loaded.model_path)
         try:
-            self._start(now or datetime.now(timezone.utc), open_store)
+            if open_store:
+                self.store = Store.open(self.loaded.state_url)
+                self.refresh_model(strict=True)
+            self._start(now or datetime.now(timezone.utc))
         except BaseException:
             self.close()
             raise
 
-    def _start(self, now: datetime, open_store: bool) -> None:
+    def refresh_model(self, *, strict: bool = False) -> ActiveModel:
+        """The active model now (publishing the file if the rules say so); also kept as
+        `self.model`. Not strict: a model file that does not validate keeps the active
+        model and logs `model.file_invalid` (the daemon must not stop over a typo)."""
+        self.active = active_model(self.require_store(), self.loaded,
+                                   datetime.now(timezone.utc), strict=strict)
+        self.model = self.active.model
+        return self.active
+
+    def _start(self, now: datetime) -> None:
         config = self.loaded.config
         world: World | None = None
         for connector in config.connectors:
@@ -49,8 +71,6 @@ class Runtime:
                             "ca_file": sandbox.ca_file}
             settings = connector_settings(self.loaded, connector, endpoint)
             self.connectors[connector.name] = build_connector(settings)
-        if open_store:
-            self.store = Store.open(self.loaded.state_url)
 
     def require_store(self) -> Store:
         if self.store is None:

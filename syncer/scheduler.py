@@ -82,8 +82,9 @@ class Daemon:
             with log_context(connector=name):
                 error: Exception | None = None
                 try:
+                    model = runtime.refresh_model().model  # edits, publishes, rollbacks
                     run_sync(runtime.loaded, runtime.require_store(), runtime.connectors,
-                             runtime.model, datetime.now(timezone.utc), only=[name],
+                             model, datetime.now(timezone.utc), only=[name],
                              should_stop=self.stop_event.is_set, metrics=self.metrics)
                 except Exception as failure:  # a failed run must not kill the daemon
                     error = failure

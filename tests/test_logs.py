@@ -83,8 +83,8 @@ def test_redaction_covers_urls_basic_auth_exceptions_and_bound_context() -> None
 def test_every_event_of_a_run_carries_its_run_id_and_connector(
         sandbox_config: LoadedConfig) -> None:
     stream = io.StringIO()
-    configure_logging("debug", stream)
-    with Runtime(sandbox_config) as runtime:
+    with Runtime(sandbox_config) as runtime:  # (opening it publishes the model: not a run)
+        configure_logging("debug", stream)
         single = run_sync(sandbox_config, runtime.require_store(), runtime.connectors,
                           runtime.model, NOW, only=["hubspot"])
         structlog.get_logger("test").info("between")

@@ -1,4 +1,5 @@
-"""`syncer model diff` and `syncer model show`: look at a model before publishing it."""
+"""`syncer model diff` and `show`: look at a model before publishing it; `publish`,
+`rollback` and `history`: which model syncs use (the rules are in syncer/publication.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime, timezone
 
 from syncer.commands.common import add_config_option, config_path
 from syncer.config import load_config
+from syncer.logs import configure_logging
 from syncer.qualify import Model, ModelError, load_model
 from syncer.qualify.model import EngagementRule
 
@@ -26,6 +28,13 @@ def _positive(value: str) -> int:
     number = int(value)
     if number < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return number
 
 
@@ -119,6 +128,84 @@ def cmd_model_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(at: datetime) -> str:
+    return f"{at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def cmd_model_publish(args: argparse.Namespace) -> int:
+    from syncer.publication import PublicationError, publish
+    from syncer.store.repository import Store
+
+    loaded = load_config(config_path(args.config))
+    configure_logging(loaded.config.log_level, sys.stderr)
+    store = Store.open(args.state or loaded.state_url)
+    try:
+        row, before = publish(store, loaded, datetime.now(timezone.utc), args.note)
+    except PublicationError as error:
+        print(f"model publish: {error}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    name = loaded.model_path.name
+    if row is None:
+        assert before is not None
+        print(f"{before.version} ({name}) is already the active model; nothing to publish")
+    elif before is not None and before.version == row.version:
+        print(f"published {row.version} from {name}; it was already active by a rollback, "
+              f"which no longer pins it: syncs publish edits of {name} again")
+    else:
+        was = f" (was {before.version})" if before is not None else " (the first)"
+        print(f"published {row.version}{was} from {name}; the next sync re-decides "
+              "everyone with it")
+    return 0
+
+
+def cmd_model_rollback(args: argparse.Namespace) -> int:
+    from syncer.publication import PublicationError, rollback
+    from syncer.store.repository import Store
+
+    loaded = load_config(config_path(args.config))
+    configure_logging(loaded.config.log_level, sys.stderr)
+    store = Store.open(args.state or loaded.state_url)
+    try:
+        row = rollback(store, datetime.now(timezone.utc), args.to, args.note)
+    except PublicationError as error:
+        print(f"model rollback: {error}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"rolled back from {row.previous_version} to {row.version}; the next sync "
+          f"re-decides everyone with it and cites the rollback in the audit log. Syncs keep "
+          f"{row.version} whatever {loaded.model_path.name} holds, until `syncer model "
+          "publish`.")
+    return 0
+
+
+def cmd_model_history(args: argparse.Namespace) -> int:
+    from syncer.store import model_versions
+    from syncer.store.repository import Store
+
+    loaded = load_config(config_path(args.config))
+    store = Store.open(args.state or loaded.state_url)
+    try:
+        rows = model_versions.history(store, args.limit)
+    finally:
+        store.close()
+    if not rows:
+        print("no model published yet: the next sync publishes "
+              f"{loaded.model_path.name} (or run `syncer model publish`)")
+        return 0
+    head = rows[0]
+    pinned = (f" (rollback #{head.id} pins it until `syncer model publish`)" if head.pins
+              else "")
+    print(f"active: {head.version}{pinned}")
+    for row in rows:
+        since = f" from {row.previous_version}" if row.previous_version else ""
+        note = f"  {row.note}" if row.note else ""
+        print(f"  #{row.id:<4} {_when(row.at)}  {row.action:<8} {row.version}{since}{note}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     model = sub.add_parser("model", help="preview and inspect qualification models")
     actions = model.add_subparsers(dest="model_command", required=True)
@@ -139,3 +226,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "show", help="validate a model and summarize what it does"))
     show.add_argument("path", nargs="?", help="model file (default: the config's model)")
     show.set_defaults(func=cmd_model_show)
+
+    publish = add_config_option(actions.add_parser(
+        "publish", help="make the config's model file the active model (syncs also publish "
+                        "an edited file, except while a rollback pins a version)"))
+    publish.add_argument("--note", help="why: kept with the publication")
+    publish.add_argument("--state", help="state database URL (default: the config's)")
+    publish.set_defaults(func=cmd_model_publish)
+
+    rollback = add_config_option(actions.add_parser(
+        "rollback", help="make an earlier published model active again, pinned until the "
+                         "next `syncer model publish`"))
+    rollback.add_argument("--to", metavar="VERSION",
+                          help="the version (name@hash, or a hash prefix) to make active "
+                               "(default: the one published before the active one)")
+    rollback.add_argument("--note", help="why: kept with the rollback, cited in the audit")
+    rollback.add_argument("--state", help="state database URL (default: the config's)")
+    rollback.set_defaults(func=cmd_model_rollback)
+
+    history = add_config_option(actions.add_parser(
+        "history", help="list model publications and rollbacks, newest first"))
+    history.add_argument("--limit", type=_at_least_one, default=None,
+                         help="only the newest N")
+    history.add_argument("--state", help="state database URL (default: the config's)")
+    history.set_defaults(func=cmd_model_history)

@@ -6,10 +6,14 @@ import argparse
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncer.commands.common import add_config_option, config_path
 from syncer.config import load_config
 from syncer.logs import configure_logging
+
+if TYPE_CHECKING:
+    from syncer.publication import ActiveModel
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -29,6 +33,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from syncer.demo import format_summary
     from syncer.pipeline import run_sync
+    from syncer.publication import PublicationError
     from syncer.runtime import Runtime
 
     if not args.once:
@@ -37,7 +42,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
-    with Runtime(loaded) as runtime:
+    try:
+        runtime = Runtime(loaded)
+    except PublicationError as error:
+        print(f"sync: {error}", file=sys.stderr)
+        return 2
+    with runtime:
+        for line in model_lines(runtime.active, loaded.model_path.name):
+            print(line)
         summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
                            args.as_of or datetime.now(timezone.utc), dry_run=args.dry_run,
                            full=args.full)
@@ -45,13 +57,36 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if not summary.failures else 1
 
 
+def model_lines(active: ActiveModel | None, file_name: str) -> list[str]:
+    """What a sync says about its model when it is news: it published the file, or a
+    rollback pins another version."""
+    if active is None:
+        return []
+    if active.rollback is not None:
+        note = active.rollback
+        return [f"model {note.to_version}: a rollback pins it (rolled back from "
+                f"{note.from_version} at {note.at:%Y-%m-%d %H:%M} UTC); {file_name} is not "
+                "published until `syncer model publish`"]
+    if active.published is not None:
+        was = active.published.previous_version
+        return [f"model {active.model.version}: published from {file_name} by this sync"
+                + (f" (was {was}); everyone is re-decided" if was else "")]
+    return []
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from syncer.publication import PublicationError
     from syncer.runtime import Runtime
     from syncer.scheduler import Daemon
 
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level)
-    with Runtime(loaded) as runtime:
+    try:
+        runtime = Runtime(loaded)
+    except PublicationError as error:
+        print(f"run: {error}", file=sys.stderr)
+        return 2
+    with runtime:
         Daemon(runtime).run_forever()
     return 0
 
