@@ -62,7 +62,7 @@ Rules every policy shares (and the caller can rely on):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from syncer.config import SharedField
@@ -257,3 +257,29 @@ def _where(holder: _Holder) -> str:
     at = holder.record.updated_at
     stamp = f" (modified {at.isoformat()})" if at is not None else ""
     return f"{holder.record.source} record {holder.record.record_id}{stamp}"
+
+
+#: Person attributes a shared field can stand for (by its `name`), so the decision is made
+#: on the value every record will hold after the sync, not on what one side held before.
+_PERSON_ATTRIBUTES = frozenset({"title", "company", "industry", "country", "first_name",
+                                "last_name"})
+
+
+def as_settled(records: Sequence[Person], specs: Sequence[SharedField],
+               shared: SharedWrites) -> list[Person]:
+    """The records with each shared person attribute (a shared field named `title`,
+    `company`, ...) set to the value being written to them. Qualifying these instead of the
+    records as pulled keeps the score in step with the settled value: otherwise the run
+    after a settlement would see its own writes come back and change the score again."""
+    names = {spec.name: spec for spec in specs if spec.name in _PERSON_ATTRIBUTES}
+    settled: list[Person] = []
+    for record in records:
+        writes = shared.writes.get((record.source, record.record_id), {})
+        changes: dict[str, object | None] = {}
+        for name, spec in names.items():
+            crm_field = spec.fields.get(record.source)
+            key = _key_in(writes, crm_field) if crm_field is not None else None
+            if key is not None:
+                changes[name] = writes[key]
+        settled.append(replace(record, **changes) if changes else record)  # type: ignore[arg-type]
+    return settled

@@ -19,9 +19,10 @@ import structlog
 from connectors.base import Connector
 from syncer.budget import BudgetExhausted, DailyBudget
 from syncer.config import ConnectorConfig, LoadedConfig
-from syncer.domain import Activity, Decision, Person, Profile, Reason, Stage
-from syncer.errors import by_cause
-from syncer.identity import merge_order, person_key
+from syncer.creation import CreationTally, Creator
+from syncer.domain import Activity, Decision, Person, Profile, Reason, Stage, Succession
+from syncer.field_policy import SharedWrites, as_settled, settle_shared_fields
+from syncer.identity import merge_order
 from syncer.logs import log_context, redact_text
 from syncer.metrics import SyncMetrics
 from syncer.push import Item, Writer, WriteTally, planned_writes
@@ -29,6 +30,8 @@ from syncer.qualify import Model, qualify
 from syncer.qualify.routing import Assignment, RoutingState, account_keys, assign_owner
 from syncer.ratelimit import open_usage_windows, usage_stats
 from syncer.recovery import reconcile_interrupted_writes
+from syncer.store import dead_letters, model_versions, shared_values, stage_history
+from syncer.store import identity as identity_store
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.repository import Store
@@ -73,6 +76,10 @@ class RunSummary(WriteTally):
     decisions_changed: int = 0
     api_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
+    creation: CreationTally = field(default_factory=CreationTally)
+    #: identity events: "<connector>.converted" / ".merged" (records followed to their
+    #: successor) and ".duplicates" (records newly flagged as a duplicate, not written)
+    identity: Counter[str] = field(default_factory=Counter)
 
     def stats(self) -> dict[str, object]:
         return {"people": self.people, "stages": dict(self.stages),
@@ -80,13 +87,16 @@ class RunSummary(WriteTally):
                 "fields_written": dict(self.fields_written),
                 "records_written": dict(self.records_written),
                 "failures": dict(self.failures),
-                "failures_by_code": dict(self.failures_by_code),
-                "failures_by_cause": dict(by_cause(self.failures_by_code.elements())),
+                **self.failure_stats(),
                 "manual_edits_kept": dict(self.manual_edits_kept),
                 "api_calls": dict(self.api_calls),
                 "records_pulled": dict(self.records_pulled),
                 "activities_pulled": dict(self.activities_pulled),
-                "decisions_changed": self.decisions_changed, **usage_stats(self.api_usage)}
+                "decisions_changed": self.decisions_changed,
+                "created": dict(self.creation.created), "linked": dict(self.creation.linked),
+                "create_failed": dict(self.creation.create_failed),
+                "not_created_gate": dict(self.creation.gated),
+                "identity": dict(self.identity), **usage_stats(self.api_usage)}
 
 
 def decision_changed(before: Decision | None, after: Decision) -> int:
@@ -123,6 +133,17 @@ class Sync:
         self.new_assignments: list[dict[str, object]] = []
         self._log = log.bind(run_id=self.summary.run_id)
         self.writer = Writer(loaded, store, connectors, now, self.summary.run_id, self.summary)
+        self.creator = Creator(loaded, store, connectors, now, self.summary.run_id,
+                               self.summary.creation)
+        self.kinds = {c.name: c.kind for c in loaded.config.connectors}
+        #: per person: the shared fields settled this run (their bases are stored once
+        #: the writes are done, without the fields whose write failed)
+        self.settled: dict[str, SharedWrites] = {}
+        self.failed_refs: set[tuple[str, str]] = set()
+        active = model_versions.rollback_of(model_versions.active(store))
+        #: the model rollback this run decides under, if one is in effect
+        self.rollback = active if active is not None and active.to_version == model.version \
+            else None
         self.budgets = {name: DailyBudget(store, name, loaded.connector(name).daily_api_budget,
                                           now, connector.api_calls)
                         for name, connector in connectors.items()}
@@ -149,14 +170,16 @@ class Sync:
             if people_cursor is not None:  # drop re-reads that change nothing
                 same = self.store.unchanged(name, page)
                 page = [p for p in page if p.record_id not in same]
-            keys = [person_key(p) for p in page]
             with self.store.transaction() as tx:
+                keys = identity_store.resolve_keys(tx, page)
                 self.store.save_records(tx, page, keys, self.now)
             self.touched.update(keys)
             self.summary.records_pulled[name] += len(keys)
             if self.should_stop():
                 raise SyncStopped
             budget.ensure(connector.api_calls, 1)
+        if people_cursor is not None:
+            self._follow(name, people_cursor - CURSOR_OVERLAP)
         cursor = self.store.cursor(name, "activities")
         since = cursor - CURSOR_OVERLAP if cursor else self.now - FIRST_PULL_HISTORY
         for activities in connector.activities(since):
@@ -176,6 +199,41 @@ class Sync:
                        activities=self.summary.activities_pulled[name],
                        incremental=people_cursor is not None)
 
+    def _follow(self, name: str, since: datetime) -> None:
+        """Follow records that stopped taking writes (converted leads, merged duplicates)
+        to their successors: identity, score and history move along, the old record is
+        never written again, and its parked writes are closed. A first pull has nothing
+        to follow: syncer never knew the old records."""
+        connector = self.connectors[name]
+        for page in connector.successions(since):
+            with self.store.transaction() as tx:
+                followed = identity_store.apply_successions(tx, page, self.now,
+                                                            self.summary.run_id)
+                self.store.append_audit(tx, [self._identity_row(f.succession, f.person_key,
+                                                                f.folded_key)
+                                             for f in followed])
+                dead_letters.resolve(tx, name, [f.succession.old_id for f in followed],
+                                     self.now)
+            for item in followed:
+                self.summary.identity[f"{name}.{item.succession.cause}"] += 1
+                self.touched.add(item.person_key)
+                if item.folded_key is not None:
+                    self.touched.discard(item.folded_key)
+            self.budgets[name].ensure(connector.api_calls, 1)
+
+    def _identity_row(self, succession: Succession, key: str, folded: str | None
+                      ) -> dict[str, object]:
+        detail = (f"{succession.old_id} {succession.cause} into {succession.new_id}"
+                  + (f"; person {folded} folded into this one" if folded else ""))
+        return {"at": self.now, "run_id": self.summary.run_id,
+                "connector": succession.source, "record_id": succession.old_id,
+                "person_key": key, "field": "identity", "old_value": succession.old_id,
+                "new_value": succession.new_id, "outcome": succession.cause, "error": None,
+                "reasons": [{"rule_id": f"identity.{succession.cause}", "points": 0.0,
+                             "detail": detail, "evidence_at": succession.at.isoformat()
+                             if succession.at else None}],
+                "model_version": self.model.version}
+
     def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
         decay with time, so each person is re-scored at least daily); otherwise only the
@@ -191,12 +249,10 @@ class Sync:
     def _profile(self, key: str, records: list[Person], activities: list[Activity],
                  previous: Decision | None) -> Profile:
         stages: list[Stage] = [previous.stage] if previous else []
+        stages.extend(self._crm_stages(records))
         owner: str | None = None
         for record in records:
             config = self.loaded.connector(record.source)
-            stage = stage_from_crm(config, record)
-            if stage is not None and not self._syncer_wrote_stage(config, record):
-                stages.append(stage)
             directory = self.directories.get(record.source)
             if owner is None and directory is not None:
                 owner = existing_owner(config, record.crm_values, directory)
@@ -208,6 +264,18 @@ class Sync:
         return Profile(key=key, records=tuple(records), activities=tuple(activities),
                        current_stage=max(stages, key=lambda s: s.rank) if stages else None,
                        owner_email=owner)
+
+    def _crm_stages(self, records: Sequence[Person]) -> list[Stage]:
+        """The stages the CRMs hold for these records that a person (or another tool) set,
+        not syncer: the CRM's say in the furthest stage known, and the stage history's
+        `crm` cause."""
+        stages = []
+        for record in records:
+            config = self.loaded.connector(record.source)
+            stage = stage_from_crm(config, record)
+            if stage is not None and not self._syncer_wrote_stage(config, record):
+                stages.append(stage)
+        return stages
 
     def _syncer_wrote_stage(self, config: ConnectorConfig, record: Person) -> bool:
         """True when the CRM's stage is just what syncer last wrote there. Only a stage a
@@ -299,6 +367,9 @@ class Sync:
     def process_chunk(self, keys: Sequence[str]) -> None:
         people = self.store.load_people(keys)
         previous = self.store.decisions(keys)
+        specs = self.loaded.config.shared_fields
+        bases = shared_values.load(self.store, keys) if specs else {}
+        undone = self._undo_rolled_back(previous)
         ids: dict[str, list[str]] = {}
         for records, _ in people.values():
             for record in records:
@@ -307,21 +378,38 @@ class Sync:
                         for name, record_ids in ids.items()}
         decisions: list[Decision] = []
         wanted: dict[str, list[tuple[Person, Decision, dict[str, str | None]]]] = {}
+        duplicates: dict[tuple[str, str], tuple[str, Decision]] = {}
+        history: list[dict[str, Any]] = []
         for key in keys:
             stored_records, activities = people[key]
             if not stored_records:
                 continue
             records = merge_order(stored_records, self.connector_order)
-            decision = self.decide(key, records, activities, previous.get(key))
+            twins = identity_store.primary_records(records)
+            live = [r for r in records if (r.source, r.record_id) not in twins]
+            shared = self._settle(key, live, bases.get(key, {}))
+            decision = self.decide(key, as_settled(records, specs, shared), activities,
+                                   undone.get(key, previous.get(key)))
             decisions.append(decision)
+            crm_stage = max(self._crm_stages(records), key=lambda s: s.rank, default=None)
+            history.extend(stage_history.transitions(
+                previous.get(key), decision, crm_stage, self.now, self.summary.run_id,
+                cause="rollback" if key in undone else None))
             self.summary.decisions_changed += decision_changed(previous.get(key), decision)
             self.summary.people += 1
             self.summary.stages[decision.stage.value] += 1
-            for record in records:
+            duplicates.update({pair: (primary, decision) for pair, primary in twins.items()})
+            for record in live:
                 if record.source in self.connectors:
                     config = self.loaded.connector(record.source)
                     values = desired_values(config, decision, self.directories[record.source])
-                    wanted.setdefault(record.source, []).append((record, decision, values))
+                    values.update(shared.writes.get((record.source, record.record_id), {}))
+                    wanted.setdefault(record.source, []).append(
+                        (record, _with_shared_reasons(decision, shared, record), values))
+            for name in self.creator.targets(records):
+                values = desired_values(self.loaded.connector(name), decision,
+                                        self.directories[name])
+                self.creator.consider(name, records, decision, values, self.summary.dry_run)
         updates = {name: self._diff(name, items) for name, items in wanted.items()}
         if self.summary.dry_run:
             for name, (items, _) in updates.items():
@@ -330,13 +418,83 @@ class Sync:
             return
         with self.store.transaction() as tx:
             self.store.save_decisions(tx, decisions, self.now)
+            stage_history.append(tx, history)
             routing_store.save_positions(self.store, tx, self.positions)
             routing_store.save_assignments(tx, self.new_assignments)
+            self._flag_duplicates(tx, people, duplicates)
         self.new_assignments = []
         for name, (items, held) in updates.items():
             self.writer.hold(name, held)
             self.pending.setdefault(name, []).extend(items)
+        for name, owed in self.creator.flush().items():
+            self.pending.setdefault(name, []).extend(owed)
         self.flush(final=False)
+
+    def _undo_rolled_back(self, previous: Mapping[str, Decision]) -> dict[str, Decision | None]:
+        """Under a model rollback, the people whose last decision the rolled-back version
+        made start from the stage they had before it moved them (None: from scratch), so
+        the run writes the previous decisions back, stages included; once re-decided under
+        the restored version they are left alone."""
+        if self.rollback is None:
+            return {}
+        rolled = [k for k, d in previous.items() if d.model_version == self.rollback.from_version]
+        if not rolled:
+            return {}
+        before = stage_history.stages_before(self.store, rolled, self.rollback.from_version)
+        return {key: replace(previous[key], stage=stage) if stage is not None else None
+                for key, stage in before.items()}
+
+    def _settle(self, key: str, live: Sequence[Person],
+                base: Mapping[str, str | None]) -> SharedWrites:
+        """Which shared field values each record should hold (see syncer/field_policy.py)."""
+        specs = self.loaded.config.shared_fields
+        if not specs:
+            return SharedWrites({}, {})
+        shared = settle_shared_fields(specs, live, base, self.kinds, self.connector_order)
+        if shared.base and not self.summary.dry_run:
+            self.settled[key] = shared
+        return shared
+
+    def save_shared_bases(self) -> None:
+        """Store the agreed value of each settled shared field, except where a write to
+        one of its records failed: the next run must see that change again."""
+        if not self.settled:
+            return
+        rows = [row for key, shared in self.settled.items()
+                for row in shared_values.rows(key, shared.base_after(self.failed_refs),
+                                              self.now)]
+        with self.store.transaction() as tx:
+            shared_values.save(self.store, tx, rows)
+        self.settled = {}
+
+    def _flag_duplicates(self, tx: Any,
+                         people: Mapping[str, tuple[list[Person], list[Activity]]],
+                         duplicates: Mapping[tuple[str, str], tuple[str, Decision]]) -> None:
+        """Store which records are duplicates now; each newly flagged one gets one audit
+        row naming the primary record (the one syncer writes), so an admin can merge them."""
+        pairs = [(r.source, r.record_id) for records, _ in people.values() for r in records]
+        stored = identity_store.duplicate_flags(tx, pairs)
+        changes = {pair: duplicates[pair][0] if pair in duplicates else None
+                   for pair in pairs
+                   if stored.get(pair) != (duplicates[pair][0] if pair in duplicates else None)}
+        identity_store.set_duplicate_flags(tx, changes)
+        rows = []
+        for (source, record_id), primary in sorted(changes.items()):
+            if primary is None:
+                continue
+            decision = duplicates[(source, record_id)][1]
+            self.summary.identity[f"{source}.duplicates"] += 1
+            rows.append({"at": self.now, "run_id": self.summary.run_id, "connector": source,
+                         "record_id": record_id, "person_key": decision.key,
+                         "field": "identity", "old_value": None,
+                         "new_value": f"duplicate of {primary}", "outcome": "duplicate",
+                         "error": None,
+                         "reasons": [{"rule_id": "identity.duplicate", "points": 0.0,
+                                      "detail": f"{record_id} shares this person with "
+                                                f"{primary}; syncer writes only to {primary}",
+                                      "evidence_at": None}],
+                         "model_version": decision.model_version})
+        self.store.append_audit(tx, rows)
 
     def flush(self, final: bool) -> None:
         """Push what is pending in whole batches of the API's largest size; the remainder
@@ -354,7 +512,8 @@ class Sync:
             # Room for one retry per batch, so a retry cannot cross the budget either.
             self.budgets[name].ensure(connector.api_calls, 2 * batches)
             with log_context(connector=name):
-                self.writer.push(name, batch)
+                results = self.writer.push(name, batch)
+            self.failed_refs.update((name, r.record_id) for r in results if not r.ok)
 
     def _diff(self, name: str, wanted: list[tuple[Person, Decision, dict[str, str | None]]]
               ) -> tuple[list[Item], list[tuple[Person, Decision, dict[str, str | None],
@@ -374,6 +533,15 @@ class Sync:
             if update is not None:
                 items.append((update, record, decision))
         return items, held
+
+
+def _with_shared_reasons(decision: Decision, shared: SharedWrites, record: Person) -> Decision:
+    """The decision as the audit rows of this record's writes cite it: plus one reason per
+    shared field written to it, saying which side won and why."""
+    ref = (record.source, record.record_id)
+    extra = tuple(Reason(f"shared.{name}", 0.0, shared.reasons.get(name, name))
+                  for name, targets in sorted(shared.targets.items()) if ref in targets)
+    return replace(decision, reasons=(*decision.reasons, *extra)) if extra else decision
 
 
 def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
@@ -410,6 +578,7 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
             sync.process_chunk(keys[start:start + CHUNK])
         if not dry_run:
             sync.flush(final=True)
+            sync.save_shared_bases()
         if everyone and not dry_run:
             with store.transaction() as tx:
                 for name in selected:

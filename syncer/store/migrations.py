@@ -61,6 +61,9 @@ def _identity_history_models(connection: Connection) -> None:
     _add_columns(connection, tables.records,
                  ("email", "successor_id", "retired_cause", "duplicate_of"))
     _add_columns(connection, tables.decisions, ("scores",))
+    # Until now a record's person key was its normalized email: that is its email.
+    connection.execute(text("UPDATE records SET email = person_key WHERE email IS NULL "
+                            "AND person_key NOT LIKE 'record:%'"))
     existing = {ix["name"] for ix in inspect(connection).get_indexes("records")}
     for index in tables.records.indexes:
         if index.name not in existing:

@@ -18,7 +18,17 @@ from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, even
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from syncer.domain import Activity, ActivityType, Decision, Person, Reason, Stage
+from syncer.domain import (
+    Activity,
+    ActivityType,
+    Decision,
+    LedgerEntry,
+    Person,
+    Reason,
+    ScoreCard,
+    Stage,
+)
+from syncer.identity import normalize_email
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
 from syncer.store.migrations import migrate
@@ -44,6 +54,25 @@ def reason_from_json(data: Mapping[str, Any]) -> Reason:
     at = data.get("evidence_at")
     return Reason(str(data["rule_id"]), float(data["points"]), str(data["detail"]),
                   datetime.fromisoformat(at) if at else None)
+
+
+def card_to_json(card: ScoreCard) -> dict[str, Any]:
+    """A named score for decisions.scores; ledger lines as compact arrays [rule_id, points,
+    detail, activity_id, at, decay], as a person has dozens of them and the row is
+    rewritten on every re-score."""
+    return {"name": card.name, "fit": card.fit, "engagement": card.engagement,
+            "total": card.total, "grade": card.grade,
+            "ledger": [[e.rule_id, e.points, e.detail, e.activity_id,
+                        e.at.isoformat() if e.at else None, e.decay] for e in card.ledger]}
+
+
+def card_from_json(data: Mapping[str, Any]) -> ScoreCard:
+    return ScoreCard(
+        name=str(data["name"]), fit=float(data["fit"]), engagement=float(data["engagement"]),
+        total=int(data["total"]), grade=str(data["grade"]),
+        ledger=tuple(LedgerEntry(str(rule_id), float(points), str(detail), activity_id,
+                                 datetime.fromisoformat(at) if at else None, float(decay))
+                     for rule_id, points, detail, activity_id, at, decay in data["ledger"]))
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -99,7 +128,8 @@ class Store:
                      keys: Sequence[str], pulled_at: datetime) -> None:
         rows = [{
             "connector": p.source, "record_id": p.record_id, "object_type": p.object_type,
-            "person_key": key, "fields": {f: getattr(p, f) for f in _PERSON_FIELDS},
+            "person_key": key, "email": normalize_email(p.email),
+            "fields": {f: getattr(p, f) for f in _PERSON_FIELDS},
             "crm_values": dict(p.crm_values), "updated_at": p.updated_at, "pulled_at": pulled_at,
         } for p, key in zip(people, keys, strict=True)]
         self._upsert(connection, t.records, rows, ("connector", "record_id"))
@@ -148,26 +178,37 @@ class Store:
         return keys
 
     def person_key_for_email(self, email: str) -> str | None:
+        """The person a CRM record with this email belongs to now, else the person first
+        known by it (their email may have changed since): what `syncer explain` looks up."""
+        cleaned = email.strip().lower()
         with self.engine.connect() as connection:
             return connection.execute(
-                select(t.records.c.person_key).where(t.records.c.person_key == email.lower())
+                select(t.records.c.person_key).where(t.records.c.email == cleaned)
+                .order_by(t.records.c.successor_id.is_not(None), t.records.c.person_key)
+                .limit(1)).scalar() or connection.execute(
+                select(t.records.c.person_key).where(t.records.c.person_key == cleaned)
                 .limit(1)).scalar()
 
     def load_people(self, keys: Sequence[str]
                     ) -> dict[str, tuple[list[Person], list[Activity]]]:
-        """Records and activities of each person key, records freshest first."""
+        """Live records and all activities of each person key, records freshest first.
+
+        A retired record (converted lead, merged-away duplicate) is left out of the
+        records, which are what syncer writes to, but its activities stay the person's."""
         out: dict[str, tuple[list[Person], list[Activity]]] = {k: ([], []) for k in keys}
         owner: dict[tuple[str, str], str] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(keys):
                 for row in connection.execute(
                         select(t.records).where(t.records.c.person_key.in_(list(chunk)))):
+                    owner[(row.connector, row.record_id)] = row.person_key
+                    if row.successor_id is not None:
+                        continue
                     person = Person(
                         source=row.connector, record_id=row.record_id,
                         object_type=row.object_type, updated_at=_utc(row.updated_at),
                         crm_values=dict(row.crm_values), **row.fields)
                     out[row.person_key][0].append(person)
-                    owner[(row.connector, row.record_id)] = row.person_key
             pairs = list(owner)
             for chunk in _chunks(pairs):
                 condition = t.activities.c.record_id.in_([r for _, r in chunk])
@@ -219,7 +260,8 @@ class Store:
                         engagement_points=row.engagement_points, fit_grade=row.fit_grade,
                         stage=Stage(row.stage), owner_email=row.owner_email,
                         reasons=tuple(reason_from_json(r) for r in row.reasons),
-                        model_version=row.model_version)
+                        model_version=row.model_version,
+                        scores=tuple(card_from_json(c) for c in row.scores or ()))
         return found
 
     def save_decisions(self, connection: Connection, decisions: Sequence[Decision],
@@ -230,6 +272,7 @@ class Store:
             "fit_grade": d.fit_grade, "owner_email": d.owner_email,
             "reasons": [reason_to_json(r) for r in d.reasons],
             "model_version": d.model_version, "decided_at": at,
+            "scores": [card_to_json(c) for c in d.scores] if d.scores else None,
         } for d in decisions]
         self._upsert(connection, t.decisions, rows, ("person_key",))
 

@@ -182,3 +182,23 @@ def _change(row: Any) -> StageChange:
                        from_stage=Stage(row.from_stage) if row.from_stage else None,
                        to_stage=Stage(row.to_stage), at=at, cause=row.cause,
                        model_version=row.model_version, run_id=row.run_id, detail=row.detail)
+
+
+def stages_before(store: Store, person_keys: Sequence[str], version: str
+                  ) -> dict[str, Stage | None]:
+    """Per person with history under model `version`: the stage they had before that
+    version first moved them (None when it made their first decision). A rollback of
+    `version` starts these people from there, so what it promoted is undone."""
+    found: dict[str, Stage | None] = {}
+    keys = list(person_keys)
+    table = t.stage_history
+    with store.engine.connect() as connection:
+        for start in range(0, len(keys), 500):
+            rows = connection.execute(
+                select(table.c.person_key, table.c.from_stage).where(
+                    table.c.person_key.in_(keys[start:start + 500]),
+                    table.c.model_version == version).order_by(table.c.id))
+            for key, from_stage in rows:
+                if key not in found:
+                    found[key] = Stage(from_stage) if from_stage else None
+    return found
