@@ -53,7 +53,8 @@ def world() -> World:
 
 @pytest.fixture
 def sandbox(world: World) -> Iterator[HubSpotSandbox]:
-    made = HubSpotSandbox(world, search_requests_per_second=None)
+    made = HubSpotSandbox(world, search_requests_per_second=None,
+                          merge_mode="keep_primary")
     made.start()
     yield made
     made.stop()
@@ -442,7 +443,8 @@ def test_successions_report_merges_at_or_after_since(connector: HubSpotConnector
 
 
 def test_successions_walk_past_the_search_cap_each_merge_once(world: World) -> None:
-    sandbox = HubSpotSandbox(world, search_cap=6, search_requests_per_second=None)
+    sandbox = HubSpotSandbox(world, search_cap=6, search_requests_per_second=None,
+                             merge_mode="keep_primary")
     sandbox.start()
     made = connect(sandbox, search_cap=6)
     made._search_gate.interval = 0  # the sandbox has no search rate limit here

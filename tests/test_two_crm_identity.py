@@ -194,8 +194,12 @@ def test_two_salesforce_records_sharing_an_email_get_one_pick_and_a_flag(
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("merge_mode", ["new_record", "keep_primary"])
 def test_a_hubspot_merge_folds_two_people_into_the_survivor(
-        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes, merge_mode: str) -> None:
+    """HubSpot now gives a merged contact a new id (both old ids lead to it); it used to
+    keep the primary's. Either way one person carries on, with both histories."""
+    sandboxes.hubspot.merge_mode = merge_mode  # type: ignore[attr-defined]
     sync(sandbox_config)
     hubspot_only = [i for i in range(sandboxes.world.size)
                     if sandboxes.world.flags(i) & (IN_HUBSPOT | IN_SALESFORCE) == IN_HUBSPOT]
@@ -213,23 +217,26 @@ def test_a_hubspot_merge_folds_two_people_into_the_survivor(
     ids = {r["email"].lower(): r["id"] for r in sandboxes.hubspot.records()}
 
     next_second()
-    sandboxes.hubspot.merge(ids[survivor.key], ids[merged.key])  # type: ignore[attr-defined]
+    surviving_id = sandboxes.hubspot.merge(  # type: ignore[attr-defined]
+        ids[survivor.key], ids[merged.key])
+    assert (surviving_id == ids[survivor.key]) == (merge_mode == "keep_primary")
     second = sync(sandbox_config)
 
-    assert second.identity["hubspot.merged"] == 1 and not second.failures
+    retired = 2 if merge_mode == "new_record" else 1  # the primary's old id too
+    assert second.identity["hubspot.merged"] == retired and not second.failures
     store = open_store(sandbox_config)
     try:
         after = store.decisions([survivor.key, merged.key])
         records, activities = store.load_people([survivor.key])[survivor.key]
-        row = identity_rows(store, second.run_id)[0]
+        row = next(r for r in identity_rows(store, second.run_id)
+                   if r["record_id"] == ids[merged.key])
     finally:
         store.close()
     assert merged.key not in after  # one person now
     assert after[survivor.key].stage.rank >= merged.stage.rank  # never backwards
-    assert [r.record_id for r in records] == [ids[survivor.key]]
+    assert [r.record_id for r in records] == [surviving_id]
     # Both people's activities count for the one person now, none twice.
     assert len(activities) == len(before[survivor.key][1]) + len(before[merged.key][1])
-    assert (row["record_id"], row["new_value"], row["person_key"]) == (
-        ids[merged.key], ids[survivor.key], survivor.key)
-    hubspot = sandboxes.hubspot.record(ids[survivor.key])
+    assert (row["new_value"], row["person_key"]) == (surviving_id, survivor.key)
+    hubspot = sandboxes.hubspot.record(surviving_id)
     assert int(hubspot["syncer_score"]) == after[survivor.key].score

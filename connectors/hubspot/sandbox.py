@@ -86,8 +86,9 @@ class HubSpotSandbox:
     it), `rate_window_seconds`, `daily_limit`, `search_requests_per_second`, `search_cap`
     and `send_retry_after`, which override it. Search has its own per-second limit and,
     like HubSpot, sends no rate-limit headers. `faults` injects failures (FaultConfig).
-    `merge_mode` is "keep_primary" (a merge keeps the primary's id, the default) or
-    "new_record" (a merge makes a new contact, as HubSpot's changelog announces); see
+    `merge_mode` is "new_record" (a merge makes a new contact with a new id that both old
+    ids lead to, as HubSpot's changelog announces; the default) or "keep_primary" (the
+    primary keeps its id, as HubSpot merges used to); see
     sandbox_identity for the creation and merge rules.
     """
 
@@ -103,7 +104,7 @@ class HubSpotSandbox:
                  search_cap: int | Literal[Unset.UNSET] = UNSET,
                  send_retry_after: bool | Literal[Unset.UNSET] = UNSET,
                  clock: Callable[[], datetime] | None = None,
-                 merge_mode: MergeMode = "keep_primary") -> None:
+                 merge_mode: MergeMode = "new_record") -> None:
         self.world = world
         self.port = port
         self._token = token
