@@ -13,7 +13,7 @@ from hubspot import HubSpot
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.search import modified_since
 from connectors.sandbox_world import World
-from syncer import pipeline
+from syncer import pull
 from syncer.config import LoadedConfig
 from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
@@ -39,7 +39,7 @@ def calls(sandboxes: Sandboxes) -> Counter[str]:
 def test_only_changed_records_are_pulled_and_requalified(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "CURSOR_OVERLAP", timedelta(0))
+    monkeypatch.setattr(pull, "CURSOR_OVERLAP", timedelta(0))
     first = sync(sandbox_config)
     everyone = first.people
     time.sleep(1.1)  # SOQL datetimes have whole seconds: leave the first run's second
