@@ -1,5 +1,6 @@
 """`syncer demo`: both sandbox CRMs in-process, one full sync with the example config,
-and a summary a revops admin can read in ten seconds."""
+and a summary a revops admin can read in ten seconds; then a lead conversion and a model
+rollback, each a real sync (syncer/demo_story.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from syncer.config import EXAMPLE_CONFIG, LoadedConfig, SandboxConfig, StateConfig, load_config
+from syncer.config import (
+    EXAMPLE_CONFIG,
+    CreateConfig,
+    LoadedConfig,
+    SandboxConfig,
+    StateConfig,
+    load_config,
+)
+from syncer.demo_story import lead_conversion, model_rollback
 from syncer.errors import by_cause, failure_lines
 from syncer.logs import configure_logging
 from syncer.pipeline import RunSummary, run_sync
@@ -38,6 +47,13 @@ def format_summary(summary: RunSummary, state_url: str) -> str:
             f"{summary.activities_pulled[name]} activities; {verb} {fields} fields on "
             f"{records} records; {summary.failures[name]} failed; "
             f"{summary.api_calls[name]} API calls")
+    created = summary.creation
+    for name in sorted(set(created.created) | set(created.gated) | set(created.linked)):
+        lines.append(f"  created          : {created.created[name]} qualified people in {name} "
+                     f"({created.linked[name]} linked to an existing record); "
+                     f"{created.gated[name]} held back by the gate")
+    for event, count in sorted(summary.identity.items()):
+        lines.append(f"  identity         : {count} {event.replace('.', ' ')}")
     if summary.failures_by_code:
         causes = by_cause(summary.failures_by_code.elements())
         lines.append("  failures by cause: " + ", ".join(
@@ -50,16 +66,21 @@ def format_summary(summary: RunSummary, state_url: str) -> str:
 
 def run_demo(people: int, seed: int, state_dir: Path) -> int:
     """Run the demo on a fresh state database in `state_dir`; print the summary."""
-    configure_logging("warning", sys.stderr)
+    configure_logging("error", sys.stderr)
     state_dir.mkdir(parents=True, exist_ok=True)
     database = (state_dir / "demo.db").resolve()
     for stale in (database, database.with_suffix(".db-wal"), database.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)
     example = load_config(EXAMPLE_CONFIG)
+    model_file = (state_dir / "demo-model.yaml").resolve()
+    model_file.write_text(example.model_path.read_text(encoding="utf-8"), encoding="utf-8")
     config = example.config.model_copy(update={
         "state": StateConfig(url=f"sqlite:///{database}"),
+        "model": str(model_file),
         "sandbox": SandboxConfig(seed=seed, people=people),
-        "connectors": [c.model_copy(update={"sandbox": True})
+        # Salesforce gets the people HubSpot qualified: created once they are MQL.
+        "connectors": [c.model_copy(update={"sandbox": True, "create": (
+            CreateConfig() if c.kind == "salesforce" else c.create)})
                        for c in example.config.connectors],
     })
     loaded = LoadedConfig(config, example.path)
@@ -70,6 +91,9 @@ def run_demo(people: int, seed: int, state_dir: Path) -> int:
         summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
                            now)
         print(format_summary(summary, f"sqlite:///{database}"))
+        for line in lead_conversion(loaded, runtime) + model_rollback(loaded, runtime,
+                                                                      model_file):
+            print(line)
         store = runtime.require_store()
         mqls = [d for d in store.decisions(store.person_keys()).values()
                 if d.stage.value in ("mql", "sql")]

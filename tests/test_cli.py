@@ -50,6 +50,23 @@ def test_demo_prints_summary_and_explain_works(tmp_path: Path) -> None:
     history = syncer("audit", "--email", email, "--state", f"sqlite:///{database}", cwd=tmp_path)
     assert "[written]" in history.stdout
 
+    # The lead conversion: followed to the contact, nothing written to the locked lead.
+    converted = re.search(r"converted Salesforce lead (\S+) .*\n.*followed 1 conversion: "
+                          r"contact (\S+) carries score (\d+) .*writes to the locked lead: 0; "
+                          r"failures: 0", out)
+    assert converted, out
+    trail = syncer("audit", "--record", converted.group(1), "--field", "identity", "--state",
+                   f"sqlite:///{database}", cwd=tmp_path)
+    assert f"-> '{converted.group(2)}' [converted]" in trail.stdout
+    # The rollback: the looser model's extra MQLs are undone, every write cites it.
+    moved = re.search(r"MQLs (\d+) -> (\d+); (\d+) fields written", out)
+    back = re.search(r"MQLs back to (\d+); (\d+) fields written back, (\d+) of (\d+) audit "
+                     r"rows cite the rollback", out)
+    assert moved and back, out
+    assert int(moved.group(2)) > int(moved.group(1)) == int(back.group(1))
+    assert back.group(3) == back.group(4) != "0"
+    assert re.search(r"created\s+: [1-9]\d* qualified people in salesforce", out)
+
 
 def test_check_config_reports_problems_and_exit_code(tmp_path: Path) -> None:
     data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
