@@ -7,12 +7,14 @@ know no CRM by name, only the connector's field map, stage values and owner dire
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from syncer.config import ConnectorConfig
+from syncer.config import ConnectorConfig, LoadedConfig, ScoreFields
 from syncer.domain import Decision, Owner, Person, RecordUpdate, Stage
 from syncer.qualify.explain import summarize
+from syncer.qualify.model import Model
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,61 @@ def desired_values(connector: ConnectorConfig, decision: Decision,
         routing = [r.detail for r in decision.reasons if r.rule_id.startswith("routing.")]
         if routing:
             values[fields.owner_reason] = routing[-1][:connector.reasons_max_length]
+    if fields.scores:
+        values.update(score_values(fields.scores, decision))
     return values
+
+
+def score_values(mapped: Mapping[str, ScoreFields], decision: Decision
+                 ) -> dict[str, str | None]:
+    """CRM field -> value for each named score the connector maps (`fields.scores`): the
+    total as a whole number, fit and engagement as numbers (number_text), the grade as is.
+    A score the decision does not have is left out (check_score_fields reports it at
+    start-up, so that only happens for decisions made before the model had it)."""
+    cards = {card.name: card for card in decision.scores}
+    values: dict[str, str | None] = {}
+    for name, crm in mapped.items():
+        card = cards.get(name)
+        if card is None:
+            continue
+        if crm.score is not None:
+            values[crm.score] = str(card.total)
+        if crm.fit is not None:
+            values[crm.fit] = number_text(card.fit)
+        if crm.engagement is not None:
+            values[crm.engagement] = number_text(card.engagement)
+        if crm.grade is not None:
+            values[crm.grade] = card.grade
+    return values
+
+
+def number_text(value: float) -> str:
+    """Points as a CRM number field holds them: two decimals at most, no trailing zeros,
+    whole numbers without a point ("12", "8.4", "-3.25"), so that `canonical` compares
+    what syncer wrote with what the CRM gives back, and float noise (8.399999999999999)
+    never causes a write."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def check_score_fields(loaded: LoadedConfig, model: Model) -> list[str]:
+    """Problems, in the config's terms with a Fix, with the named scores the connectors map
+    (`fields.scores`): each must be a score of the model (its primary score or one listed
+    under `scores:`). Empty when all is well; call it at start-up with the loaded model."""
+    known = [model.primary_score, *(named.name for named in model.scores)]
+    problems: list[str] = []
+    for index, connector in enumerate(loaded.config.connectors):
+        for name in connector.fields.scores:
+            if name in known:
+                continue
+            guess = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            problems.append(
+                f"{loaded.path}: connectors[{index}] (name: {connector.name}).fields.scores."
+                f"{name}: the model {model.name} has no score named '{name}'{hint}. Fix: use "
+                f"one of {', '.join(known)}, or add a score named '{name}' under `scores:` in "
+                f"{loaded.model_path.name}")
+    return problems
 
 
 def record_update(person: Person, desired: Mapping[str, str | None]) -> RecordUpdate | None:

@@ -290,7 +290,7 @@ def test_empty_or_scalar_file_is_rejected(tmp_path: pathlib.Path) -> None:
 
 def test_validation_errors_in_a_file_carry_line_numbers(tmp_path: pathlib.Path) -> None:
     text = EXAMPLE.read_text(encoding="utf-8").replace(
-        "activity: webinar_attendance", "activity: webinar_attended")
+        "activity: webinar_attendance", "activity: webinar_attended", 1)
     lines = text.splitlines()
     line = next(n for n, value in enumerate(lines, 1) if "webinar_attended" in value)
     with pytest.raises(ModelError) as info:

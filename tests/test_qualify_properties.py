@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import pathlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -264,3 +265,155 @@ def test_routing_only_picks_available_model_reps(
         assert routed.owner_email in available
         assert routed.owner_email in {rep.email for rep in model.routing.reps}
         assert decision.stage.rank >= model.plan.assign_at.rank
+
+
+# ---------------------------------------------------------------- score cards and ledgers
+
+#: Fit rules a random model picks from (ids are unique by construction).
+FIT_RULES = (
+    {"id": "senior", "field": "title", "regex": r"\b(vp|director|ceo)\b", "points": 25},
+    {"id": "manager", "field": "title", "contains": "manager", "points": 7.5,
+     "group": "seniority"},
+    {"id": "head", "field": "title", "contains": "head", "points": 12, "group": "seniority"},
+    {"id": "size", "field": "employees", "min": 100, "points": 15.25},
+    {"id": "software", "field": "industry", "in": ["Software", "Healthcare"], "points": 10},
+    {"id": "free", "field": "email", "email_domain_in": ["gmail.com"], "points": -12.5},
+    {"id": "no_company", "field": "company", "missing": True, "points": -3.3},
+)
+POINTS = st.sampled_from([0.3, 0.7, 1, 2.5, 3, 9, 12, 40, -0.5, -4, -15, -25])
+
+
+@st.composite
+def engagement_rules(draw: st.DrawFn, prefix: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(0, 6))):
+        rule: dict[str, Any] = {"id": f"{prefix}{n}",
+                                "activity": draw(st.sampled_from(RULE_TYPES)).value,
+                                "points": draw(POINTS)}
+        if draw(st.booleans()):
+            rule["where"] = {"url": draw(st.sampled_from(("/product", "/pricing", "w.test")))}
+        limit = draw(st.sampled_from(("none", "count", "points", "window", "window+points")))
+        if limit == "count":
+            rule["max_count"] = draw(st.integers(1, 3))
+        if "points" in limit:
+            rule["max_points"] = draw(st.sampled_from([0.5, 3, 4.4, 10, 30]))
+        if "window" in limit:
+            rule["max_points_per"] = {"days": draw(st.sampled_from([1, 3.5, 7, 30])),
+                                      "points": draw(st.sampled_from([0.5, 2, 6.6, 15]))}
+        rules.append(rule)
+    if draw(st.booleans()):
+        rules.append({"id": f"{prefix}quiet", "inactive_days": draw(st.sampled_from([3, 30])),
+                      "points": draw(st.sampled_from([-2, -7.5]))})
+    return rules
+
+
+DECAYS: tuple[dict[str, Any], ...] = (
+    {}, {"half_life_days": 9}, {"half_life_days": 45},
+    {"decay_steps": [{"max_age_days": 3, "factor": 1}, {"max_age_days": 20, "factor": 0.7},
+                     {"max_age_days": 90, "factor": 0.15}]})
+#: Activity types the random rules score (few, so that rules and activities meet often).
+RULE_TYPES = (ActivityType.PAGE_VIEW, ActivityType.PRICING_PAGE_VIEW, ActivityType.EMAIL_CLICK,
+              ActivityType.FORM_FILL, ActivityType.UNSUBSCRIBE)
+
+
+@st.composite
+def rule_activities(draw: st.DrawFn) -> list[Activity]:
+    """Activities mostly of the types the random rules score, some of others."""
+    kinds = st.sampled_from(RULE_TYPES) | st.sampled_from(list(ActivityType))
+    specs = draw(st.lists(st.tuples(kinds, ages, attributes), max_size=24))
+    return [Activity("hubspot", f"a{n}", "1", kind, NOW - timedelta(seconds=age), attrs)
+            for n, (kind, age, attrs) in enumerate(specs)]
+
+
+@st.composite
+def random_models(draw: st.DrawFn) -> Model:
+    """A model with random fit and engagement rules, decay and caps, and up to three named
+    scores that inherit some sections and bring their own others."""
+    fit = draw(st.lists(st.sampled_from(FIT_RULES), unique_by=lambda r: r["id"]))
+    engagement = {**draw(st.sampled_from(DECAYS)),
+                  "lookback_days": draw(st.sampled_from([40, 180])),
+                  "engaged_activities": ["page_view", "form_fill", "email_click"],
+                  "rules": draw(engagement_rules("r"))}
+    scores: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(0, 3))):
+        score: dict[str, Any] = {"name": f"line{n}"}
+        own = draw(st.sampled_from(("fit", "engagement", "both")))
+        if own in ("fit", "both"):
+            score["fit"] = {"rules": draw(st.lists(st.sampled_from(FIT_RULES),
+                                                   unique_by=lambda r: r["id"]))}
+            if draw(st.booleans()):
+                score["fit"]["grades"] = [{"grade": "X", "min": 15}, {"grade": "Y", "min": 0}]
+        if own in ("engagement", "both"):
+            score["engagement"] = {**draw(st.sampled_from(DECAYS)),
+                                   "rules": draw(engagement_rules(f"s{n}_"))}
+            if draw(st.booleans()):
+                score["engagement"]["lookback_days"] = draw(st.sampled_from([25, 300]))
+        scores.append(score)
+    return parse_model({
+        "name": "random", "fit": {"rules": fit, "grades": [
+            {"grade": "A", "min": 30}, {"grade": "B", "min": 10}, {"grade": "C", "min": -100}]},
+        "engagement": engagement, "qualification": {"mql_score": 25}, "routing": REPS,
+        "scores": scores})
+
+
+def as_primary(model: Model, index: int) -> Model:
+    """The model with named score `index`'s sections (as it runs them) at the top level."""
+    named, fit, engagement = model.score_sections[index]
+    data = model.model_dump(by_alias=True, exclude_none=True)
+    data["scores"] = []
+    data["primary_score"] = named.name
+    if fit is not None:
+        data["fit"] = fit.model_dump(by_alias=True, exclude_none=True)
+    if engagement is not None:
+        data["engagement"] = engagement.model_dump(by_alias=True, exclude_none=True)
+    return parse_model(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_models(), persons, rule_activities(), st.sampled_from([None, *Stage]))
+def test_every_score_is_the_sum_of_its_ledger(model: Model, person: Person,
+                                               activities: list[Activity],
+                                               current: Stage | None) -> None:
+    """Exact to 1e-9: the points are floats (12 x 0.7...), summed with math.fsum. The
+    primary card is the decision's score; each line of an activity is the rule's points
+    times its decay factor; a named score is what it would be as a model's primary score."""
+    decision = qualify(make_profile(person, activities, current), model, NOW)
+    assert [card.name for card in decision.scores] == [
+        model.primary_score, *(named.name for named in model.scores)]
+    primary = decision.scores[0]
+    assert (primary.total, primary.fit, primary.engagement, primary.grade) == (
+        decision.score, decision.fit_points, decision.engagement_points, decision.fit_grade)
+    by_id = {f"{a.source}:{a.source_id}": a for a in activities}
+    for index, card in enumerate(decision.scores):
+        assert card.total == round(card.fit + card.engagement)
+        assert abs(math.fsum(e.points for e in card.ledger) - card.total) <= 1e-9
+        rounding = [e for e in card.ledger if e.rule_id == "rounding"]
+        assert rounding in ([], list(card.ledger[-1:]))
+        assert all(abs(e.points) <= 0.5 + 1e-9 for e in rounding)
+        assert math.fsum(e.points for e in card.ledger if e.rule_id.startswith("fit.")) == \
+            card.fit
+        engagement = [e for e in card.ledger if e.rule_id.startswith("engagement.")]
+        assert abs(math.fsum(e.points for e in engagement) - card.engagement) <= 1e-9
+        section = (model.score_sections[index - 1][2] if index else None) or model.engagement
+        points = {f"engagement.{r.id}": r.points for r in section.rules}
+        for entry in engagement:
+            if entry.detail.startswith("cap: "):
+                assert entry.activity_id is None
+                assert entry.points * points[entry.rule_id] <= 0  # a cap only takes away
+            elif entry.activity_id is not None and not entry.detail.startswith("no engagem"):
+                activity = by_id[entry.activity_id]
+                assert entry.at == activity.occurred_at <= NOW
+                assert 0 < entry.decay <= 1
+                assert entry.points == points[entry.rule_id] * entry.decay
+        counted = [(e.rule_id, e.activity_id) for e in engagement
+                   if e.activity_id is not None and not e.detail.startswith("no engagem")]
+        assert len(counted) == len(set(counted))
+        if index:
+            alone = qualify(make_profile(person, activities, current),
+                            as_primary(model, index - 1), NOW).scores[0]
+            assert alone == card
+    # The primary's lines reconcile rule by rule with its reasons.
+    for reason in decision.reasons:
+        if reason.rule_id.startswith(("fit.", "engagement.")):
+            lines = [e.points for e in primary.ledger if e.rule_id == reason.rule_id]
+            assert abs(math.fsum(lines) - reason.points) <= 1e-9

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 
 from syncer.commands.common import add_config_option, config_path, state_url
 from syncer.config import load_config
-from syncer.qualify.explain import breakdown
+from syncer.domain import Decision, Person
+from syncer.qualify.explain import breakdown, card_lines
 from syncer.store.audit import AuditError, AuditFilter
 from syncer.store.audit_archive import EXPORT_FORMATS, apply_retention, export, verify_with_archives
 from syncer.store.repository import RunRecord, Store
@@ -28,17 +30,49 @@ def cmd_explain(args: argparse.Namespace) -> int:
             print(f"no decision stored for {args.email}; run a sync first", file=sys.stderr)
             return 1
         records, activities = store.load_people([key])[key]
-        print(f"{key}: stage {decision.stage.value}, score {decision.score} "
-              f"(fit {decision.fit_points:g}, engagement {decision.engagement_points:g}), "
-              f"grade {decision.fit_grade}, owner {decision.owner_email or '-'}")
-        print(f"model {decision.model_version}; records: "
-              + ", ".join(f"{r.source}:{r.object_type}:{r.record_id}" for r in records)
-              + f"; {len(activities)} activities")
-        for line in breakdown(decision):
-            print(f"  {line}")
     finally:
         store.close()
+    if args.json:
+        print(json.dumps(explain_json(decision, records, len(activities)), sort_keys=True))
+        return 0
+    print(f"{key}: stage {decision.stage.value}, score {decision.score} "
+          f"(fit {decision.fit_points:g}, engagement {decision.engagement_points:g}), "
+          f"grade {decision.fit_grade}, owner {decision.owner_email or '-'}")
+    print(f"model {decision.model_version}; records: "
+          + ", ".join(f"{r.source}:{r.object_type}:{r.record_id}" for r in records)
+          + f"; {len(activities)} activities")
+    for line in breakdown(decision):
+        print(f"  {line}")
+    if not decision.scores:
+        print("scores: no ledger stored for this decision (decided before syncer kept "
+              "them); the next sync stores it")
+    for card in decision.scores:
+        print("score " + "\n  ".join(card_lines(card)))
     return 0
+
+
+def explain_json(decision: Decision, records: Sequence[Person], activities: int
+                 ) -> dict[str, Any]:
+    """`syncer explain --json`: the decision with its reasons and every score's ledger."""
+    def when(at: datetime | None) -> str | None:
+        return at.isoformat() if at is not None else None
+
+    return {
+        "email": decision.key, "stage": decision.stage.value, "score": decision.score,
+        "fit": decision.fit_points, "engagement": decision.engagement_points,
+        "grade": decision.fit_grade, "owner": decision.owner_email,
+        "model_version": decision.model_version, "activities": activities,
+        "records": [{"connector": r.source, "object_type": r.object_type,
+                     "record_id": r.record_id} for r in records],
+        "reasons": [{"rule_id": r.rule_id, "points": r.points, "detail": r.detail,
+                     "at": when(r.evidence_at)} for r in decision.reasons],
+        "scores": [{"name": c.name, "total": c.total, "fit": c.fit,
+                    "engagement": c.engagement, "grade": c.grade,
+                    "ledger": [{"rule_id": e.rule_id, "points": e.points, "detail": e.detail,
+                                "activity_id": e.activity_id, "at": when(e.at),
+                                "decay": e.decay} for e in c.ledger]}
+                   for c in decision.scores],
+    }
 
 
 def parse_when(text: str) -> datetime:
@@ -216,6 +250,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     explain = add_config_option(sub.add_parser(
         "explain", help="score, stage, owner and every reason for one person"))
     explain.add_argument("email")
+    explain.add_argument("--json", action="store_true",
+                         help="one JSON object: the decision, reasons and score ledgers")
     _state_option(explain)
     explain.set_defaults(func=cmd_explain)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from syncer.domain import Decision, Profile
+from syncer.domain import Decision, LedgerEntry, Profile, Stage
+from syncer.qualify.cards import named_cards, score_card
 from syncer.qualify.explain import breakdown, summarize
-from syncer.qualify.lifecycle import scored_stage, settle_stage
+from syncer.qualify.lifecycle import band_holds, scored_stage, settle_stage
 from syncer.qualify.model import Model, ModelError, load_model, parse_model
 from syncer.qualify.routing import route
 from syncer.qualify.scoring import engagement_from, fit_from, fit_grade, person_values, scan
@@ -31,6 +32,11 @@ def qualify(profile: Profile, model: Model, now: datetime) -> Decision:
     score == round(fit_points + engagement_points). Reasons come in this order: fit rules,
     engagement rules (inactivity last), exactly one "stage.*" reason (what the score
     earns), then any "lifecycle.*" reasons (why the final stage differs from it).
+
+    `scores` holds a ScoreCard per score, the primary one first (its total, fit,
+    engagement and grade are `score`, `fit_points`, `engagement_points` and `fit_grade`),
+    then the model's named scores in their order; each card's ledger adds up to its total
+    (cards.py). Only the primary score decides the stage.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
@@ -38,14 +44,23 @@ def qualify(profile: Profile, model: Model, now: datetime) -> Decision:
     now_ts = now.timestamp()
     found = scan(profile, plan, now_ts)
     values = person_values(profile, plan.person_fields)
-    fit, fit_reasons = fit_from(values, plan)
-    engagement, engagement_reasons = engagement_from(found, plan, now_ts)
+    ledger: list[LedgerEntry] = []
+    fit, fit_reasons = fit_from(values, plan, ledger)
+    fit_lines = len(ledger)
+    engagement, engagement_reasons = engagement_from(found, plan, now_ts, ledger)
     score = round(fit + engagement)
     grade = fit_grade(fit, plan)
+    primary = score_card(plan.score_name, fit, engagement, score, grade, ledger)
     scored, stage_reason = scored_stage(score, fit, engagement, grade, found, plan)
-    stage, lifecycle_reasons = settle_stage(scored, profile, plan, found, now_ts, values)
+    band = None
+    if plan.hysteresis and scored is Stage.MQL and profile.current_stage is Stage.RECYCLED:
+        band = band_holds(score, fit, engagement, grade, plan)
+    stage, lifecycle_reasons = settle_stage(scored, profile, plan, found, now_ts, values,
+                                            band)
+    cards = (primary, *named_cards(profile, plan, found, values, now_ts, primary,
+                                   fit_lines)) if plan.named else (primary,)
     return Decision(
         key=profile.key, score=score, fit_points=fit, engagement_points=engagement,
         fit_grade=grade, stage=stage, owner_email=profile.owner_email,
         reasons=(*fit_reasons, *engagement_reasons, stage_reason, *lifecycle_reasons),
-        model_version=model.version)
+        model_version=model.version, scores=cards)

@@ -8,7 +8,7 @@ import math
 import re
 from datetime import UTC, datetime
 
-from syncer.domain import Decision, Reason
+from syncer.domain import Decision, Reason, ScoreCard
 
 #: Reasons about the stage itself; the summary shows them first.
 STAGE_PREFIXES = ("stage.", "lifecycle.")
@@ -50,6 +50,21 @@ def breakdown(decision: Decision) -> list[str]:
     """Every reason on its own line: rule, points, evidence time (UTC), detail."""
     return [f"{r.rule_id:<32} {r.points:+8.2f}  {_when(r.evidence_at):<17}  {r.detail}"
             for r in decision.reasons]
+
+
+def card_lines(card: ScoreCard) -> list[str]:
+    """One named score for `syncer explain`: a heading with its total, fit, engagement and
+    grade, then every ledger line: rule, points, when (UTC), decay factor (for activities),
+    detail, and the activity (connector:id; ids are long, so last). The points of the
+    lines add up to the total."""
+    lines = [f"{card.name}: total {card.total} (fit {card.fit:.4g}, engagement "
+             f"{card.engagement:.4g}), grade {card.grade}"]
+    for e in card.ledger:
+        decay = f"x{e.decay:.2f}" if e.activity_id is not None else "-"
+        activity = f"  [{e.activity_id}]" if e.activity_id is not None else ""
+        lines.append(f"  {e.rule_id:<32} {e.points:+8.2f}  {_when(e.at):<17}  {decay:>5}  "
+                     f"{e.detail}{activity}")
+    return lines
 
 
 def _groups(reasons: tuple[Reason, ...]) -> list[tuple[str, list[Reason]]]:

@@ -11,12 +11,29 @@ engagement matrix cell) qualifies; SUBSCRIBER when every activity is a subscribe
 3. a DISQUALIFIED person stays so (unless `keep_disqualified: false`): scoring does not
    bring back someone taken out of the funnel; a person changing the CRM stage by hand does;
 4. otherwise the later of the current and the scored stage: never backwards...
-5. ...except by a recycle rule: people at its `from` stages with no engagement for its
-   `inactive_days` move back to its `to` stage. Rules apply in order, each at most once,
-   to the stage reached so far; this also catches someone whose score says MQL although
-   they went quiet long ago, so they do not become MQL for one run and flip back the next.
+5. ...but with `qualification.hysteresis` (a band of points), a RECYCLED person whose
+   score qualifies without the band to spare stays RECYCLED (see below)...
+6. ...and a recycle rule moves back: people at its `from` stages with no engagement for
+   its `inactive_days` move back to its `to` stage. Rules apply in order, each at most
+   once, to the stage reached so far; this also catches someone whose score says MQL
+   although they went quiet long ago, so they do not become MQL for one run and flip back
+   the next.
 
 Each step that changes the outcome adds a 0-point "lifecycle.*" Reason saying why.
+
+Where a stage can flap, and so where the hysteresis band sits: scoring never moves a
+stage down (step 4), so the score cannot take MQL away; only a recycle rule (inactivity)
+or a person in a CRM can. The edge the score drives is the way back up, RECYCLED -> MQL.
+A person whose score sits at the threshold cycles MQL -> RECYCLED (quiet for
+`inactive_days`) -> MQL (one small activity tips the score over again) -> RECYCLED...,
+and each return puts them in sales' queue as a new MQL. The band raises the bar for that
+return only: a recycled person qualifies again at mql_score + band (and min_engagement +
+band; in matrix mode with engagement - band), while a first qualification, a hand-raise
+(SQL) and every other edge are unchanged. Making the recycle itself depend on the score
+("keep MQL until the score drops below mql_score - band") would keep a quiet, well-fitting
+person MQL forever, since fit alone can hold the score up. The band only ever holds a
+person below MQL, so it can never keep anyone qualified, disqualified people included.
+Its Reason is "lifecycle.hysteresis".
 """
 
 from __future__ import annotations
@@ -78,11 +95,40 @@ def scored_stage(score: int, fit: float, engagement: float, grade: str, found: S
     return Stage.LEAD, Reason("stage.lead", 0.0, why)
 
 
+def band_holds(score: int, fit: float, engagement: float, grade: str, plan: Plan
+               ) -> Reason | None:
+    """The "lifecycle.hysteresis" Reason when a recycled person's score, which qualifies,
+    does not clear the hysteresis band too (None when it does, or without a band). Call it
+    only for a RECYCLED person whose scored stage is MQL."""
+    band = plan.hysteresis
+    if band <= 0.0:
+        return None
+    rule = "a recycled person qualifies again only with the hysteresis band to spare"
+    if plan.mode == "matrix":
+        cell = engagement_band(engagement - band, plan)
+        if (grade, cell) in plan.matrix:
+            return None
+        return Reason("lifecycle.hysteresis", 0.0,
+                      f"not MQL again: fit {grade} x engagement {cell} (engagement "
+                      f"{engagement:.4g} - band {band:g}) is not in the matrix "
+                      f"({plan.matrix_text}); {rule}")
+    assert plan.mql_score is not None
+    checks = [("score", float(score), "mql_score", plan.mql_score)]
+    if plan.min_engagement is not None:
+        checks.append(("engagement", engagement, "min_engagement", plan.min_engagement))
+    missed = [f"{name} {value:.4g} below {low + band:g} ({setting} {low:g} + band {band:g})"
+              for name, value, setting, low in checks if value < low + band]
+    if not missed:
+        return None
+    return Reason("lifecycle.hysteresis", 0.0, f"not MQL again: {', '.join(missed)}; {rule}")
+
+
 def settle_stage(scored: Stage, profile: Profile, plan: Plan, found: Scan, now_ts: float,
-                 values: Mapping[str, object | None] | None = None
-                 ) -> tuple[Stage, list[Reason]]:
+                 values: Mapping[str, object | None] | None = None,
+                 band: Reason | None = None) -> tuple[Stage, list[Reason]]:
     """The final stage and the lifecycle Reasons (see the module docstring for the order).
-    `values`: the person's field values if already read (see scoring.person_values)."""
+    `values`: the person's field values if already read (see scoring.person_values);
+    `band`: band_holds's Reason when the hysteresis band holds a recycled person back."""
     current = profile.current_stage
     if current in SALES_OWNED_STAGES:
         assert current is not None
@@ -110,6 +156,9 @@ def settle_stage(scored: Stage, profile: Profile, plan: Plan, found: Scan, now_t
             "lifecycle.never_backwards", 0.0,
             f"stays {current.value.upper()} (scored {scored.value.upper()}): stages never "
             "move backwards"))
+    elif band is not None and current is Stage.RECYCLED and scored is Stage.MQL:
+        stage = current
+        reasons.append(band)
     if plan.recycle:
         last = found.last_engaged
         idle = now_ts - found.last_engaged_ts  # inf without any engagement

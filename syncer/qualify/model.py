@@ -19,6 +19,9 @@ Sections (schema.py validates each; README "The qualification model" documents t
 - ``lifecycle``: subscriber activities, recycle rules (the only way back down the
   ladder), disqualify rules, whether disqualified is kept.
 - ``routing``: routing_model.py (owned with routing.py).
+- ``primary_score`` and ``scores``: the name of the score the sections above make (stage
+  and owner follow it), and named scores beside it, e.g. one per product line
+  (named_schema.py says what each inherits).
 
 Every section forbids unknown keys, so a model written for a newer syncer fails loudly on
 an older one instead of being half applied. Later: lookup tables (``table:``) as one more
@@ -40,6 +43,16 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from syncer.qualify.named_schema import (
+    PRIMARY_SCORE,
+    NamedEngagement,
+    NamedFit,
+    NamedScore,
+    ScoreName,
+    check_names,
+    effective_engagement,
+    effective_fit,
+)
 from syncer.qualify.plan import Plan, compile_plan
 from syncer.qualify.routing_model import Routing
 from syncer.qualify.schema import (
@@ -68,8 +81,9 @@ from syncer.qualify.schema import (
 __all__ = [
     "ACTIVITY_TYPES", "DEFAULT_HAND_RAISE", "EXAMPLE", "NUMERIC_FIELDS", "PERSON_FIELDS",
     "Band", "DecayStep", "DisqualifyRule", "Engagement", "EngagementRule", "Fit", "FitRule",
-    "GradeBand", "Lifecycle", "Model", "ModelError", "Number", "PersonField", "Qualification",
-    "RecycleRule", "Routing", "RuleId", "WindowCap", "load_model", "parse_model",
+    "GradeBand", "Lifecycle", "Model", "ModelError", "NamedEngagement", "NamedFit",
+    "NamedScore", "Number", "PersonField", "Qualification", "RecycleRule", "Routing", "RuleId",
+    "WindowCap", "load_model", "parse_model",
 ]
 
 EXAMPLE = "config/model.example.yaml"
@@ -122,6 +136,14 @@ def _monotone(cells: set[tuple[str, str]], grades: list[str], bands: list[str]) 
                              f"add {', '.join(missing)}")
 
 
+#: (path, default) of settings added after v2 of the model format (see Model.version).
+_LATER_DEFAULTS: tuple[tuple[tuple[str, ...], object], ...] = (
+    (("primary_score",), PRIMARY_SCORE),
+    (("scores",), []),
+    (("qualification", "hysteresis"), 0.0),
+)
+
+
 class Model(Spec):
     """A validated, immutable qualification model (see the module docstring for the schema)."""
 
@@ -132,6 +154,10 @@ class Model(Spec):
     qualification: Qualification
     lifecycle: Lifecycle = Lifecycle()
     routing: Routing = Routing()
+    #: the name of the score the top-level fit and engagement make (stage and owner follow it)
+    primary_score: ScoreName = PRIMARY_SCORE
+    #: named scores beside the primary one (named_schema.py)
+    scores: tuple[NamedScore, ...] = ()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
                    deep: bool = False) -> Model:
@@ -147,7 +173,8 @@ class Model(Spec):
         """Pickle the content only; the compiled plan (closures) is rebuilt on first use."""
         state = super().__getstate__()
         state["__dict__"] = {k: v for k, v in state["__dict__"].items()
-                             if k not in ("plan", "version", "matrix_cells")}
+                             if k not in ("plan", "version", "matrix_cells",
+                                          "score_sections")}
         return state
 
     @model_validator(mode="after")
@@ -173,6 +200,17 @@ class Model(Spec):
                              "but nothing counts as engagement: no rule gives positive "
                              "points. Fix: add positive engagement rules or list "
                              "engagement.engaged_activities")
+        check_names(self.primary_score, self.scores)
+        for index, (named, _, engagement) in enumerate(self.score_sections):
+            if engagement is None:
+                continue
+            quiet = [r.id for r in engagement.rules if r.inactive_days is not None]
+            if quiet and not engagement.engaged():
+                raise ValueError(f"scores[{index}] ({named.name}).engagement.rules "
+                                 f"({', '.join(quiet)}) measure time since the last "
+                                 "engagement, but nothing counts as engagement for this "
+                                 "score. Fix: list its engagement.engaged_activities, or add "
+                                 "positive rules")
         # Compile eagerly, after every check: a model that loads is a model that scores.
         self.plan  # noqa: B018
         self.version  # noqa: B018
@@ -191,10 +229,28 @@ class Model(Spec):
         return tuple(parsed)
 
     @cached_property
+    def score_sections(self) -> tuple[tuple[NamedScore, Fit | None, Engagement | None], ...]:
+        """Each named score with the fit and engagement sections it runs (None: the
+        primary's, reused as is; see named_schema.py for what is inherited)."""
+        return tuple((named, effective_fit(self.fit, named.fit),
+                      effective_engagement(self.engagement, named.engagement))
+                     for named in self.scores)
+
+    @cached_property
     def version(self) -> str:
         """`name@hash` of the canonical JSON of the content (defaults filled in, unset
-        optional keys left out): the same rules always give the same version."""
+        optional keys left out): the same rules always give the same version. Settings
+        added after a model format was published are left out while at their defaults,
+        so upgrading syncer does not change the version of a model that does not use
+        them (and writing such a default explicitly is the same model)."""
         content = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for path, default in _LATER_DEFAULTS:
+            *parents, key = path
+            section = content
+            for parent in parents:
+                section = section.get(parent, {})
+            if section.get(key) == default:
+                section.pop(key)
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False)
         return f"{self.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
@@ -267,6 +323,9 @@ def _problem(err: Mapping[str, Any], data: object, node: yaml.Node | None) -> st
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     line = _line(node, loc)
     where = (f"line {line}, " if line else "") + (path or "(top level)")
+    score = _score_name(data, loc)
+    if score:
+        where += f" (score '{score}')"
     rule_id = _rule_id(data, loc)
     if rule_id:
         where += f" (rule '{rule_id}')"
@@ -369,6 +428,18 @@ def _rule_id(data: object, loc: tuple[Any, ...]) -> str | None:
             rule_id = item.get("id") if isinstance(item, dict) else None
             return str(rule_id) if rule_id is not None else None
     return None
+
+
+def _score_name(data: object, loc: tuple[Any, ...]) -> str | None:
+    """The `name` of the named score an error is in (`scores[2]...`)."""
+    if len(loc) < 2 or loc[0] != "scores" or not isinstance(loc[1], int):
+        return None
+    scores = data.get("scores") if isinstance(data, dict) else None
+    if not isinstance(scores, list) or not 0 <= loc[1] < len(scores):
+        return None
+    item = scores[loc[1]]
+    name = item.get("name") if isinstance(item, dict) else None
+    return str(name) if name is not None else None
 
 
 def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

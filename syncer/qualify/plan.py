@@ -8,14 +8,15 @@ set of cells), so that qualifying a profile does no parsing and little allocatio
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from syncer.domain import ActivityType, Stage
-from syncer.qualify.schema import Engagement, PersonCondition
+from syncer.domain import ActivityType, LedgerEntry, Reason, Stage
+from syncer.qualify.schema import Engagement, FitRule, PersonCondition
 
 if TYPE_CHECKING:
     from syncer.qualify.model import Model
@@ -29,6 +30,8 @@ WINDOW_ORIGIN = 4 * DAY
 #: A compiled person condition: how the value matched (for the Reason), or None.
 PersonTest = Callable[[object], str | None]
 FitTest = PersonTest  # v1 name
+#: What a fit rule gave for a value: its Reason and its ledger line.
+FitHit = tuple[Reason, LedgerEntry]
 #: Age in seconds -> the share of its points an activity keeps (0 = not counted).
 Decay = Callable[[float], float]
 #: (matcher index, horizon in seconds, where pairs) of one engagement rule.
@@ -41,11 +44,18 @@ Route = tuple[tuple[RouteMatcher, ...], bool, bool, bool, bool]
 
 @dataclass(frozen=True, slots=True)
 class FitMatcher:
+    """A compiled fit rule. `memo` (None for fields that differ for nearly everyone, such
+    as email) remembers what the rule gave for a value: titles, industries, countries and
+    sizes recur across thousands of people, and the answer is a pure function of the value
+    (the core's output does not depend on what the memo holds; see scoring.fit_by)."""
+
     rule_id: str
     field: str
     points: float
     group: str | None
     test: PersonTest
+    memo: dict[object | None, FitHit | None] | None = dataclasses.field(
+        default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,23 @@ class DisqualifyMatcher:
 
 
 @dataclass(frozen=True, slots=True)
+class ScorePlan:
+    """A named score, compiled. `fit` / `engagement` None: the primary's, whose result is
+    reused rather than computed twice. Engagement matchers are numbered after the
+    primary's, so one scan of the activities serves every score."""
+
+    name: str
+    fit: tuple[FitMatcher, ...] | None
+    grades: tuple[tuple[str, float], ...]
+    engagement: tuple[ActivityMatcher, ...] | None
+    inactivity: tuple[InactivityMatcher, ...]
+    #: what counts as engagement for its inactivity rules
+    engaged: frozenset[ActivityType]
+    #: the scan's latest engagement is this score's too (same engaged activities)
+    shares_last_engaged: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything the core needs from a model, precomputed once per model."""
 
@@ -134,14 +161,20 @@ class Plan:
     assign_at: Stage
     #: whether the scan must find the latest engagement (inactivity or recycle rules)
     tracks_engagement: bool
-    #: activity type -> Route, for every type
+    #: activity type -> Route, for every type (the named scores' matchers included)
     routes: Mapping[ActivityType, Route]
+    #: the primary score's name, and the named scores
+    score_name: str
+    named: tuple[ScorePlan, ...]
+    #: the longest lookback of any score: older activities concern no rule
+    scan_lookback_seconds: float
+    #: qualification.hysteresis (0: off)
+    hysteresis: float
 
 
 def compile_plan(model: Model) -> Plan:
     """Compile a validated model; called once when the Model is built."""
-    fit = tuple(FitMatcher(f"fit.{r.id}", r.field, r.points, r.group, person_test(r))
-                for r in model.fit.rules)
+    fit = tuple(fit_matcher(r) for r in model.fit.rules)
     engagement, inactivity = _engagement(model.engagement)
     by_activity: dict[ActivityType, tuple[ActivityMatcher, ...]] = {}
     for matcher in engagement:
@@ -157,9 +190,17 @@ def compile_plan(model: Model) -> Plan:
         for r in life.disqualify)
     fit_fields = tuple(dict.fromkeys(r.field for r in model.fit.rules))
     disqualify_fields = tuple(dict.fromkeys(d.field for d in disqualify if d.field))
+    tracks_engagement = bool(inactivity or recycle)
+    named = _named(model, len(engagement), tracks_engagement)
+    named_fields = tuple(r.field for _, f, _ in model.score_sections if f for r in f.rules)
+    routed = dict(by_activity)
+    for score in named:
+        for matcher in score.engagement or ():
+            routed[matcher.activity] = (*routed.get(matcher.activity, ()), matcher)
+    lookbacks = [e.lookback_days for _, _, e in model.score_sections if e is not None]
     return Plan(
         fit_fields=fit_fields, fit=fit,
-        person_fields=tuple(dict.fromkeys((*fit_fields, *disqualify_fields))),
+        person_fields=tuple(dict.fromkeys((*fit_fields, *disqualify_fields, *named_fields))),
         engagement=engagement, by_activity=by_activity,
         inactivity=inactivity,
         lookback_seconds=model.engagement.lookback_days * DAY,
@@ -177,8 +218,44 @@ def compile_plan(model: Model) -> Plan:
         disqualify_activities=frozenset(d.activity for d in disqualify if d.activity),
         keep_disqualified=life.keep_disqualified,
         assign_at=Stage(model.routing.assign_at),
-        tracks_engagement=bool(inactivity or recycle),
-        routes=_routes(by_activity, model, bool(inactivity or recycle)))
+        tracks_engagement=tracks_engagement,
+        routes=_routes(routed, model, tracks_engagement),
+        score_name=model.primary_score, named=named,
+        scan_lookback_seconds=max([model.engagement.lookback_days, *lookbacks]) * DAY,
+        hysteresis=q.hysteresis)
+
+
+def _named(model: Model, first_index: int, tracks_engagement: bool
+           ) -> tuple[ScorePlan, ...]:
+    """Compile the named scores; their engagement matchers are numbered from
+    `first_index` on, after the primary's and each other's."""
+    plans: list[ScorePlan] = []
+    primary_engaged = model.engagement.engaged()
+    index = first_index
+    for named, fit, engagement in model.score_sections:
+        matchers: tuple[ActivityMatcher, ...] | None = None
+        inactivity: tuple[InactivityMatcher, ...] = ()
+        engaged = primary_engaged
+        if engagement is not None:
+            matchers, inactivity = _engagement(engagement, index)
+            index += len(matchers)
+            engaged = engagement.engaged()
+        plans.append(ScorePlan(
+            name=named.name,
+            fit=None if fit is None else tuple(fit_matcher(r) for r in fit.rules),
+            grades=tuple((b.grade, b.min) for b in (fit or model.fit).grades),
+            engagement=matchers, inactivity=inactivity, engaged=engaged,
+            shares_last_engaged=tracks_engagement and engaged == primary_engaged))
+    return tuple(plans)
+
+
+#: Fields whose values are nearly unique per person: remembering them would not help.
+UNMEMOIZED_FIELDS = frozenset({"email", "first_name", "last_name"})
+
+
+def fit_matcher(rule: FitRule) -> FitMatcher:
+    return FitMatcher(f"fit.{rule.id}", rule.field, rule.points, rule.group,
+                      person_test(rule), None if rule.field in UNMEMOIZED_FIELDS else {})
 
 
 def _routes(by_activity: Mapping[ActivityType, tuple[ActivityMatcher, ...]], model: Model,
@@ -213,7 +290,7 @@ def _decay(engagement: Engagement) -> tuple[Decay | None, float]:
     return None, lookback
 
 
-def _engagement(engagement: Engagement
+def _engagement(engagement: Engagement, first_index: int = 0
                 ) -> tuple[tuple[ActivityMatcher, ...], tuple[InactivityMatcher, ...]]:
     decay, decay_horizon = _decay(engagement)
     lookback = engagement.lookback_days * DAY
@@ -228,7 +305,8 @@ def _engagement(engagement: Engagement
         decays = r.points > 0 and decay is not None
         cap = r.max_points_per
         matchers.append(ActivityMatcher(
-            rule_id=f"engagement.{r.id}", index=len(matchers), activity=r.activity,
+            rule_id=f"engagement.{r.id}", index=first_index + len(matchers),
+            activity=r.activity,
             activity_text=r.activity.value, points=r.points,
             points_text=f"{r.points:g}", decay=decay if decays else None,
             horizon=decay_horizon if decays else lookback, where=_where(r.where),

@@ -263,6 +263,24 @@ class EngagementRule(Spec):
         return self
 
 
+def check_decay(half_life_days: float | None,
+                decay_steps: tuple[DecayStep, ...] | None) -> None:
+    """One kind of decay, with steps that rise in age and never rise in worth."""
+    if half_life_days is not None and decay_steps is not None:
+        raise ValueError("give `half_life_days` or `decay_steps`, not both. Fix: keep "
+                         "the one you mean")
+    if decay_steps is not None:
+        ages = [s.max_age_days for s in decay_steps]
+        factors = [s.factor for s in decay_steps]
+        if any(a >= b for a, b in itertools.pairwise(ages)):
+            raise ValueError(f"decay_steps must have strictly rising max_age_days (got "
+                             f"{ages}). Fix: list the steps from newest to oldest")
+        if any(a < b for a, b in itertools.pairwise(factors)):
+            raise ValueError(f"decay_steps factors must not rise with age (got "
+                             f"{factors}): older activity cannot be worth more. Fix: "
+                             "make each factor at most the one before")
+
+
 class Band(Spec):
     band: Label
     min: Number
@@ -289,19 +307,7 @@ class Engagement(Spec):
     @model_validator(mode="after")
     def _consistent(self) -> Engagement:
         unique([r.id for r in self.rules], "engagement rule id")
-        if self.half_life_days is not None and self.decay_steps is not None:
-            raise ValueError("give `half_life_days` or `decay_steps`, not both. Fix: keep "
-                             "the one you mean")
-        if self.decay_steps is not None:
-            ages = [s.max_age_days for s in self.decay_steps]
-            factors = [s.factor for s in self.decay_steps]
-            if any(a >= b for a, b in itertools.pairwise(ages)):
-                raise ValueError(f"decay_steps must have strictly rising max_age_days (got "
-                                 f"{ages}). Fix: list the steps from newest to oldest")
-            if any(a < b for a, b in itertools.pairwise(factors)):
-                raise ValueError(f"decay_steps factors must not rise with age (got "
-                                 f"{factors}): older activity cannot be worth more. Fix: "
-                                 "make each factor at most the one before")
+        check_decay(self.half_life_days, self.decay_steps)
         if self.bands is not None:
             unique([b.band for b in self.bands], "engagement band")
             falling([b.min for b in self.bands], "engagement bands", "bands")
@@ -323,7 +329,15 @@ class Qualification(Spec):
     """How a person becomes MQL: on the total (`mode: total`: score, and optionally fit and
     engagement, reach thresholds) or on a fit grade x engagement band matrix (`mode:
     matrix`: the person's cell, e.g. "A2", is listed). A hand-raise within
-    `hand_raise_days` (default: the engagement lookback) makes the person SQL."""
+    `hand_raise_days` (default: the engagement lookback) makes the person SQL.
+
+    `hysteresis` (points, default 0: off) is the band that keeps a score wobbling around
+    the threshold from cycling MQL -> RECYCLED -> MQL: someone at RECYCLED (they were
+    qualified, then a recycle rule or a person took it back) qualifies again only with
+    the band to spare: score >= mql_score + band and engagement >= min_engagement + band
+    (min_fit is unchanged: who a person is does not wobble); in matrix mode, the
+    engagement band is read from engagement - band. See lifecycle.py for why the band
+    sits on that edge."""
 
     mode: Literal["total", "matrix"] = "total"
     mql_score: Number | None = None
@@ -332,6 +346,7 @@ class Qualification(Spec):
     matrix: tuple[str, ...] | None = Field(default=None, min_length=1)
     hand_raise: tuple[ActivityType, ...] = DEFAULT_HAND_RAISE
     hand_raise_days: Number | None = Field(default=None, gt=0)
+    hysteresis: Number = Field(default=0.0, ge=0)
 
     @field_validator("hand_raise", mode="before")
     @classmethod

@@ -9,7 +9,9 @@ Every point is accounted for by a Reason: one per matching fit rule, one per eng
 rule that counted activities (it covers all of them and cites the most recent as evidence,
 which keeps reasons few and the core fast), and one per inactivity rule that fired. Totals
 use math.fsum (exactly rounded, so independent of order): `sum(reason.points) == fit +
-engagement`.
+engagement`. Given a `ledger` list, the same functions also append one line per fit rule,
+per counted activity (activity_points.py, which evaluates the engagement rules), per cap
+and per inactivity rule; cards.py turns those into each score's ScoreCard.
 
 Decay choice: positive engagement fades (half-life or steps: interest fades); negative
 engagement (unsubscribe, bounce) does NOT fade: an address that bounced or opted out does
@@ -19,31 +21,33 @@ window, which bounds how far back the model looks at all.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 
-from syncer.domain import Activity, Profile, Reason
+from syncer.domain import Activity, ActivityType, LedgerEntry, Profile, Reason
+from syncer.qualify.activity_points import (
+    EVIDENCE_ATTRIBUTES,
+    Hit,
+    activity_evidence,
+    rule_points,
+    rule_reason,
+)
 from syncer.qualify.plan import (
     DAY,
-    WINDOW_ORIGIN,
     ActivityMatcher,
+    FitHit,
     FitMatcher,
     FitTest,
+    InactivityMatcher,
     Plan,
     compile_plan,
 )
 
 __all__ = [
-    "ActivityMatcher", "FitMatcher", "FitTest", "Plan", "Scan", "compile_plan",
-    "engagement_from", "engagement_points", "fit_from", "fit_grade", "fit_points",
-    "person_values", "scan",
+    "EVIDENCE_ATTRIBUTES", "ActivityMatcher", "FitMatcher", "FitTest", "Plan", "Scan",
+    "activity_evidence", "compile_plan", "engagement_from", "engagement_points", "fit_from",
+    "fit_grade", "fit_points", "person_values", "scan",
 ]
-
-#: Attributes shown as evidence in an engagement Reason, first present wins.
-EVIDENCE_ATTRIBUTES = ("url", "asset", "campaign", "form", "email")
-
-Hit = tuple[float, Activity]  # (age in seconds, activity)
 
 
 class Scan:
@@ -76,7 +80,7 @@ def _tie_later(a: Activity, b: Activity | None) -> bool:
 
 
 def scan(profile: Profile, plan: Plan, now_ts: float) -> Scan:
-    routes, lookback = plan.routes, plan.lookback_seconds
+    routes, lookback = plan.routes, plan.scan_lookback_seconds
     hand_raise_window = plan.hand_raise_seconds
     found: dict[int, list[Hit]] = {}
     last: Activity | None = None
@@ -137,28 +141,68 @@ def fit_points(profile: Profile, plan: Plan) -> tuple[float, list[Reason]]:
     return fit_from(person_values(profile, plan.fit_fields), plan)
 
 
-def fit_from(values: Mapping[str, object | None], plan: Plan) -> tuple[float, list[Reason]]:
+def fit_from(values: Mapping[str, object | None], plan: Plan,
+             ledger: list[LedgerEntry] | None = None) -> tuple[float, list[Reason]]:
+    """Fit points and one Reason per matching rule (and, with `ledger`, one entry each)."""
+    return fit_by(values, plan.fit, ledger)
+
+
+def fit_by(values: Mapping[str, object | None], matchers: tuple[FitMatcher, ...],
+           ledger: list[LedgerEntry] | None = None) -> tuple[float, list[Reason]]:
+    """Fit by these rules: within a `group` only the first match counts."""
     reasons: list[Reason] = []
     taken: set[str] = set()
-    for matcher in plan.fit:
+    for matcher in matchers:
         group = matcher.group
         if group is not None and group in taken:
             continue
-        how = matcher.test(values[matcher.field])
-        if how is None:
+        value = values[matcher.field]
+        memo = matcher.memo
+        if memo is None:
+            found = _fit_match(matcher, value)
+        else:
+            try:
+                found = memo[value]
+            except KeyError:
+                found = _fit_match(matcher, value)
+                if len(memo) >= FIT_MEMO_SIZE:
+                    memo.clear()
+                memo[value] = found
+        if found is None:
             continue
         if group is not None:
             taken.add(group)
-        reasons.append(Reason(matcher.rule_id, matcher.points, f"{matcher.field} {how}"))
+        reason, entry = found
+        reasons.append(reason)
+        if ledger is not None:
+            ledger.append(entry)
     return math.fsum([r.points for r in reasons]), reasons
+
+
+#: Values remembered per fit rule (FitMatcher.memo) before the memo starts over.
+FIT_MEMO_SIZE = 4096
+
+
+def _fit_match(matcher: FitMatcher, value: object | None) -> FitHit | None:
+    """What one fit rule gives for one value: its Reason and ledger line, or None."""
+    how = matcher.test(value)
+    if how is None:
+        return None
+    detail = f"{matcher.field} {how}"
+    return (Reason(matcher.rule_id, matcher.points, detail),
+            LedgerEntry(matcher.rule_id, matcher.points, detail))
 
 
 def fit_grade(fit: float, plan: Plan) -> str:
     """The first band whose min the fit reaches; below every band, the last (worst) one."""
-    for grade, low in plan.grades:
+    return grade_of(fit, plan.grades)
+
+
+def grade_of(fit: float, grades: tuple[tuple[str, float], ...]) -> str:
+    for grade, low in grades:
         if fit >= low:
             return grade
-    return plan.grades[-1][0]
+    return grades[-1][0]
 
 
 def engagement_band(engagement: float, plan: Plan) -> str:
@@ -178,23 +222,80 @@ def engagement_points(profile: Profile, plan: Plan,
     return engagement_from(scan(profile, plan, now_ts), plan, now_ts)
 
 
-def engagement_from(found: Scan, plan: Plan, now_ts: float) -> tuple[float, list[Reason]]:
+def engagement_from(found: Scan, plan: Plan, now_ts: float,
+                    ledger: list[LedgerEntry] | None = None) -> tuple[float, list[Reason]]:
+    """The primary score's engagement points and Reasons (one per rule that counted
+    something, then inactivity); with `ledger`, one entry per counted activity, cap and
+    inactivity rule, whose points add up to the same total."""
+    return engagement_by(found, plan.engagement, plan.inactivity, found.last_engaged,
+                         found.last_engaged_ts, now_ts, ledger)
+
+
+def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
+                  inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
+                  last_ts: float, now_ts: float, ledger: list[LedgerEntry] | None = None
+                  ) -> tuple[float, list[Reason]]:
+    """Engagement of one score: its matchers (numbered as the scan's `found` is), its
+    inactivity rules and the latest engagement by its own definition."""
     hits = found.found
-    matchers = plan.engagement
-    reasons = [_rule_reason(matchers[index], hits[index]) for index in sorted(hits)]
-    if plan.inactivity:
-        reasons += _inactivity(found, plan, now_ts)
+    first = matchers[0].index if matchers else 0
+    end = first + len(matchers)
+    reasons = [rule_reason(matchers[index - first], hits[index], ledger)
+               for index in sorted(hits) if first <= index < end]
+    if inactivity:
+        reasons += _inactivity(inactivity, last, now_ts - last_ts, ledger)
     return math.fsum(r.points for r in reasons), reasons
 
 
-def _inactivity(found: Scan, plan: Plan, now_ts: float) -> list[Reason]:
+def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
+                     inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
+                     last_ts: float, now_ts: float, ledger: list[LedgerEntry]) -> float:
+    """`engagement_by`'s points and ledger lines without its Reasons (a named score has
+    no reasons of its own: the ledger explains it)."""
+    hits = found.found
+    first = matchers[0].index if matchers else 0
+    end = first + len(matchers)
+    points = [rule_points(matchers[index - first], hits[index], ledger)
+              for index in sorted(hits) if first <= index < end]
+    if inactivity:
+        points += [r.points for r in _inactivity(inactivity, last, now_ts - last_ts, ledger)]
+    return math.fsum(points)
+
+
+def _inactivity(matchers: tuple[InactivityMatcher, ...], last: Activity | None, idle: float,
+                ledger: list[LedgerEntry] | None) -> list[Reason]:
     """One Reason per inactivity rule whose span the time since the last engagement
-    reaches; a person with no engagement on record counts as inactive."""
-    last = found.last_engaged
-    idle = now_ts - found.last_engaged_ts  # inf without any engagement
-    return [Reason(m.rule_id, m.points, idle_text(idle, last, m.days_text),
-                   last.occurred_at if last is not None else None)
-            for m in plan.inactivity if idle >= m.seconds]
+    (`idle`: inf without any) reaches; a person with no engagement on record counts as
+    inactive."""
+    reasons = [Reason(m.rule_id, m.points, idle_text(idle, last, m.days_text),
+                      last.occurred_at if last is not None else None)
+               for m in matchers if idle >= m.seconds]
+    if ledger is not None:
+        activity_id = _activity_id(last) if last is not None else None
+        ledger.extend(LedgerEntry(r.rule_id, r.points, r.detail, activity_id, r.evidence_at)
+                      for r in reasons)
+    return reasons
+
+
+def last_engagement(profile: Profile, engaged: frozenset[ActivityType],
+                    now_ts: float) -> tuple[Activity | None, float]:
+    """The latest activity of an `engaged` type up to now and its timestamp (-inf when
+    none), ties broken as the scan does; for a named score whose engaged activities differ
+    from the primary's (the scan tracks only the primary's)."""
+    last: Activity | None = None
+    last_ts = -math.inf
+    for activity in profile.activities:
+        if activity.type not in engaged:
+            continue
+        ts = activity.occurred_at.timestamp()
+        if ts <= now_ts and (ts > last_ts or (ts == last_ts and _tie_later(activity, last))):
+            last, last_ts = activity, ts
+    return last, last_ts
+
+
+def _activity_id(activity: Activity) -> str:
+    """How a ledger names an activity: its connector and its id there."""
+    return f"{activity.source}:{activity.source_id}"
 
 
 def idle_text(idle: float, last: Activity | None, days_text: str) -> str:
@@ -212,142 +313,3 @@ def where_holds(where: tuple[tuple[str, str], ...], attributes: Mapping[str, str
         if value is None or text not in value.lower():
             return False
     return True
-
-
-def _recency(hit: Hit) -> tuple[float, str, str]:
-    return hit[0], hit[1].source, hit[1].source_id
-
-
-
-def _windowed(matcher: ActivityMatcher, hits: list[Hit],
-              values: list[float]) -> tuple[list[tuple[float, int]], int]:
-    """Group recency-sorted hits by fixed window and cap each window's total. Returns
-    (window total, activities in it) newest window first, and how many windows hit the cap.
-    Sorted by recency, the hits of one window are next to each other."""
-    assert matcher.window is not None and matcher.window_points is not None
-    window, cap = matcher.window, matcher.window_points
-    units: list[tuple[float, int]] = []
-    capped = 0
-    current: int | None = None
-    group: list[float] = []
-    for (_, activity), value in zip(hits, values, strict=True):
-        slot = math.floor((activity.occurred_at.timestamp() - WINDOW_ORIGIN) / window)
-        if slot != current and group:
-            total = math.fsum(group)
-            if abs(total) > cap:
-                total, capped = math.copysign(cap, total), capped + 1
-            units.append((total, len(group)))
-            group = []
-        current = slot
-        group.append(value)
-    total = math.fsum(group)
-    if abs(total) > cap:
-        total, capped = math.copysign(cap, total), capped + 1
-    units.append((total, len(group)))
-    return units, capped
-
-
-def _rule_reason(matcher: ActivityMatcher, hits: list[Hit]) -> Reason:
-    """One Reason for all activities a rule counted, citing the most recent one as
-    evidence. `max_count` keeps the most recent N (they are worth the most); window caps
-    then bound each fixed window; `max_points` trims the unit that crosses the cap and
-    ignores older ones. Each step can only lower a total as activities are removed and
-    only raise it as activities are added, which is what the properties rely on."""
-    if len(hits) == 1 and matcher.window is None:
-        return _one_activity(matcher, hits[0])
-    hits.sort(key=_recency)
-    dropped = 0
-    if matcher.max_count is not None and len(hits) > matcher.max_count:
-        dropped = len(hits) - matcher.max_count
-        hits = hits[:matcher.max_count]
-    base, decay = matcher.points, matcher.decay
-    values = [base * decay(age) for age, _ in hits] if decay else [base] * len(hits)
-    windows_capped, cap = 0, matcher.max_points
-    if matcher.window is not None:
-        units, windows_capped = _windowed(matcher, hits, values)
-    elif cap is not None:
-        units = [(value, 1) for value in values]
-    if cap is None:
-        parts = values if matcher.window is None else [value for value, _ in units]
-        counted, capped = len(hits), False
-    else:
-        parts, counted, capped, running = [], 0, False, 0.0
-        for n, (value, size) in enumerate(units):
-            if abs(running + value) > cap:
-                capped, value = True, math.copysign(cap, base) - running
-                dropped += sum(s for _, s in units[n + 1:])
-                if value != 0.0:
-                    parts.append(value)
-                    counted += size
-                else:
-                    dropped += size
-                break
-            parts.append(value)
-            counted += size
-            running += value
-    total = math.fsum(parts) if len(parts) > 1 else parts[0] if parts else 0.0
-    latest_age, latest = hits[0]
-    evidence = activity_evidence(latest.attributes) if latest.attributes else ""
-    day = latest.occurred_at.date().isoformat()
-    if counted == 1:
-        detail = f"{matcher.activity_text}{evidence} {day}"
-        factor = decay(latest_age) if decay else 1.0
-        if factor < 0.995:
-            detail += f", {matcher.points_text} decayed x{factor:.2f}"
-    else:
-        detail = (f"{counted}x {matcher.activity_text}, latest{evidence} {day}; "
-                  f"{matcher.points_text} each")
-        if decay and not capped and not windows_capped:
-            detail += f", decayed to {total:.2f}"
-    if windows_capped:
-        detail += (f" ({matcher.window_text}: reached in {windows_capped} "
-                   f"window{'s' if windows_capped > 1 else ''})")
-    if capped:
-        detail += f" (capped at {cap:g})"
-    if dropped:
-        detail += f" ({dropped} older not counted)"
-    return Reason(matcher.rule_id, total, detail, latest.occurred_at)
-
-
-def _one_activity(matcher: ActivityMatcher, hit: Hit) -> Reason:
-    """`_rule_reason` for the most common case, one activity: same result, less work."""
-    age, activity = hit
-    decay, cap = matcher.decay, matcher.max_points
-    factor = decay(age) if decay is not None else 1.0
-    value = matcher.points * factor
-    evidence = activity_evidence(activity.attributes) if activity.attributes else ""
-    detail = f"{matcher.activity_text}{evidence} {activity.occurred_at.date().isoformat()}"
-    if factor < 0.995:
-        detail += f", {matcher.points_text} decayed x{factor:.2f}"
-    if cap is not None and abs(value) > cap:
-        value = math.copysign(cap, matcher.points)
-        detail += f" (capped at {cap:g})"
-    return Reason(matcher.rule_id, value, detail, activity.occurred_at)
-
-
-def activity_evidence(attributes: Mapping[str, str]) -> str:
-    """" /pricing" for a URL (its path), " 'Contact us'" for other attributes, "" if none.
-    The first of EVIDENCE_ATTRIBUTES present wins."""
-    if len(attributes) == 1:  # the common case: one attribute, no search
-        for key, value in attributes.items():
-            if key in _EVIDENCE_KEYS:
-                return _shown(key, value) if value else ""
-            return ""
-    for key in EVIDENCE_ATTRIBUTES:
-        found = attributes.get(key)
-        if found:
-            return _shown(key, found)
-    return ""
-
-
-_EVIDENCE_KEYS = frozenset(EVIDENCE_ATTRIBUTES)
-
-
-@functools.lru_cache(maxsize=4096)
-def _shown(key: str, value: str) -> str:
-    """Pure and memoized: the same few URLs and form names recur across many people."""
-    if key == "url":
-        rest = value.split("://", 1)[-1]
-        slash = rest.find("/")
-        return " " + (rest[slash:] if slash >= 0 else rest)[:80]
-    return f" '{value[:80]}'"

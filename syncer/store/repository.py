@@ -249,19 +249,25 @@ class Store:
         self._upsert(connection, t.counters, [{"name": name, "value": value}], ("name",))
 
     # -- decisions and written values --------------------------------------------------------
-    def decisions(self, keys: Sequence[str]) -> dict[str, Decision]:
+    def decisions(self, keys: Sequence[str], *, scores: bool = True) -> dict[str, Decision]:
+        """The stored decision of each key that has one. `scores=False` leaves the score
+        cards out (Decision.scores is then empty): their ledgers are most of a row, and a
+        caller that needs only the stage, owner and reasons (the previous decision in a
+        sync) reads about twice as fast without them."""
         found: dict[str, Decision] = {}
+        columns = [c for c in t.decisions.c if scores or c.name != "scores"]
         with self.engine.connect() as connection:
             for chunk in _chunks(keys):
                 for row in connection.execute(
-                        select(t.decisions).where(t.decisions.c.person_key.in_(list(chunk)))):
+                        select(*columns).where(t.decisions.c.person_key.in_(list(chunk)))):
                     found[row.person_key] = Decision(
                         key=row.person_key, score=row.score, fit_points=row.fit_points,
                         engagement_points=row.engagement_points, fit_grade=row.fit_grade,
                         stage=Stage(row.stage), owner_email=row.owner_email,
                         reasons=tuple(reason_from_json(r) for r in row.reasons),
                         model_version=row.model_version,
-                        scores=tuple(card_from_json(c) for c in row.scores or ()))
+                        scores=tuple(card_from_json(c) for c in row.scores or ())
+                        if scores else ())
         return found
 
     def save_decisions(self, connection: Connection, decisions: Sequence[Decision],
