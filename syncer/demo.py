@@ -95,7 +95,7 @@ def run_demo(people: int, seed: int, state_dir: Path) -> int:
                                                                       model_file):
             print(line)
         store = runtime.require_store()
-        mqls = [d for d in store.decisions(store.person_keys()).values()
+        mqls = [d for d in store.decisions(store.person_keys(), scores=False).values()
                 if d.stage.value in ("mql", "sql")]
         if mqls:
             example_key = max(mqls, key=lambda d: d.score).key

@@ -31,7 +31,7 @@ def _sync(loaded: LoadedConfig, runtime: Runtime) -> RunSummary:
 
 
 def _mqls(store: Store) -> int:
-    return sum(1 for d in store.decisions(store.person_keys()).values()
+    return sum(1 for d in store.decisions(store.person_keys(), scores=False).values()
                if d.stage is Stage.MQL)
 
 
@@ -47,7 +47,7 @@ def lead_conversion(loaded: LoadedConfig, runtime: Runtime) -> list[str]:
     if name is None or not isinstance(sandbox, SalesforceSandbox):
         return []
     store = runtime.require_store()
-    decisions = store.decisions(store.person_keys())
+    decisions = store.decisions(store.person_keys(), scores=False)
     qualified = sorted((d for d in decisions.values() if d.stage.rank >= Stage.MQL.rank),
                        key=lambda d: (-d.score, d.key))
     people = store.load_people([d.key for d in qualified])

@@ -163,7 +163,7 @@ class Sync:
     # -- diff and push -------------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:
         people = self.store.load_people(keys)
-        previous = self.store.decisions(keys)
+        previous = self.store.decisions(keys, scores=False)
         specs = self.loaded.config.shared_fields
         bases = shared_values.load(self.store, keys) if specs else {}
         undone = self._undo_rolled_back(previous)

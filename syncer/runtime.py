@@ -19,10 +19,11 @@ from types import TracebackType
 from connectors import build_connector, build_sandbox
 from connectors.base import Connector, Sandbox
 from connectors.sandbox_world import World
-from syncer.config import LoadedConfig, connector_settings
+from syncer.config import ConfigError, LoadedConfig, connector_settings
 from syncer.publication import ActiveModel, active_model
 from syncer.qualify import Model, load_model
 from syncer.store.repository import Store
+from syncer.writeback import check_score_fields
 
 
 class Runtime:
@@ -43,6 +44,9 @@ class Runtime:
             if open_store:
                 self.store = Store.open(self.loaded.state_url)
                 self.refresh_model(strict=True)
+            problems = check_score_fields(loaded, self.model)
+            if problems:  # a named score mapped in the config that the model lacks
+                raise ConfigError(problems)
             self._start(now or datetime.now(timezone.utc))
         except BaseException:
             self.close()

@@ -120,3 +120,16 @@ def test_daemon_runs_jobs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     # Runs never overlapped: one worker, one run at a time.
     intervals = sorted((r.started_at, r.finished_at) for r in finished)
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(intervals))
+
+
+def test_a_named_score_the_model_lacks_is_refused_at_start_up(tmp_path: Path) -> None:
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["model"] = str(EXAMPLE_MODEL)
+    data["connectors"][0]["fields"]["scores"] = {"lead_routeing": {"score": "syncer_score"}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = syncer("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert "lead_routeing" in result.stderr and "did you mean 'lead_routing'" in \
+        result.stderr
+    assert "Traceback" not in result.stderr

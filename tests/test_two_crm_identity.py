@@ -13,6 +13,7 @@ from simple_salesforce.api import Salesforce
 
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE, SALESFORCE_CONTACT
+from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import Stage
 from syncer.pipeline import RunSummary, run_sync
@@ -65,7 +66,8 @@ def identity_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_converted_lead_is_followed_to_its_contact(
-        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        capsys: pytest.CaptureFixture[str]) -> None:
     first = sync(sandbox_config)
     assert not first.failures
     index = people_in_both(sandboxes, contact=False)[0]
@@ -106,10 +108,18 @@ def test_a_converted_lead_is_followed_to_its_contact(
     third = sync(sandbox_config)  # nothing left to do, nothing failing
     assert not third.failures and third.identity == {}
 
+    capsys.readouterr()
+    assert main(["explain", email, "--state", sandbox_config.state_url]) == 0
+    explained = capsys.readouterr().out
+    assert f"followed: salesforce:Lead:{lead['Id']} converted into {contact_id}" in explained
+    assert f"salesforce:Contact:{contact_id}" in explained.splitlines()[1]
+    assert "stage history:" in explained
+
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 def test_an_email_change_on_either_side_keeps_the_pair(
-        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        capsys: pytest.CaptureFixture[str]) -> None:
     sync(sandbox_config)
     index = people_in_both(sandboxes, contact=True)[0]
     email = sandboxes.world.person(index).email.lower()
@@ -144,6 +154,10 @@ def test_an_email_change_on_either_side_keeps_the_pair(
     # The title edit in HubSpot reached the Salesforce contact's score: still one person.
     assert int(sandboxes.salesforce.record(contact["Id"])["Syncer_Score__c"]) == decision.score
     assert any(r.rule_id.startswith("fit.vp") for r in decision.reasons)
+    capsys.readouterr()  # explain finds the person by either new address
+    assert main(["explain", "other.address@elsewhere.example", "--state",
+                 sandbox_config.state_url]) == 0
+    assert capsys.readouterr().out.startswith(f"{email}: stage ")
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)

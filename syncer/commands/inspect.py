@@ -16,6 +16,8 @@ from syncer.commands.common import add_config_option, config_path, state_url
 from syncer.config import load_config
 from syncer.domain import Decision, Person
 from syncer.qualify.explain import breakdown, card_lines
+from syncer.store import identity as identity_store
+from syncer.store import stage_history
 from syncer.store.audit import AuditError, AuditFilter
 from syncer.store.audit_archive import EXPORT_FORMATS, apply_retention, export, verify_with_archives
 from syncer.store.repository import RunRecord, Store
@@ -24,16 +26,29 @@ from syncer.store.repository import RunRecord, Store
 def cmd_explain(args: argparse.Namespace) -> int:
     store = Store.open(state_url(args))
     try:
-        key = args.email.strip().lower()
+        # The person a record with this email belongs to (their email may have changed
+        # since syncer first met them), else the key as given.
+        key = store.person_key_for_email(args.email) or args.email.strip().lower()
         decision = store.decisions([key]).get(key)
         if decision is None:
             print(f"no decision stored for {args.email}; run a sync first", file=sys.stderr)
             return 1
         records, activities = store.load_people([key])[key]
+        history = stage_history.history(store, key)
+        with store.engine.connect() as connection:
+            retired = identity_store.retired_records(connection, key)
     finally:
         store.close()
     if args.json:
-        print(json.dumps(explain_json(decision, records, len(activities)), sort_keys=True))
+        out = explain_json(decision, records, len(activities))
+        out["history"] = [{"from": c.from_stage.value if c.from_stage else None,
+                           "to": c.to_stage.value, "at": c.at.isoformat(), "cause": c.cause,
+                           "model_version": c.model_version, "detail": c.detail}
+                          for c in history]
+        out["retired_records"] = [{"connector": r.connector, "record_id": r.record_id,
+                                   "object_type": r.object_type, "cause": r.cause,
+                                   "successor_id": r.successor_id} for r in retired]
+        print(json.dumps(out, sort_keys=True))
         return 0
     print(f"{key}: stage {decision.stage.value}, score {decision.score} "
           f"(fit {decision.fit_points:g}, engagement {decision.engagement_points:g}), "
@@ -48,6 +63,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
               "them); the next sync stores it")
     for card in decision.scores:
         print("score " + "\n  ".join(card_lines(card)))
+    for record in retired:
+        print(f"followed: {record.connector}:{record.object_type}:{record.record_id} "
+              f"{record.cause} into {record.successor_id} (never written again)")
+    if history:
+        print("stage history:")
+    for change in history:
+        start = change.from_stage.value if change.from_stage else "(new)"
+        print(f"  {change.at:%Y-%m-%d %H:%M} {start} -> {change.to_stage.value} "
+              f"[{change.cause}] {change.detail or ''}".rstrip())
     return 0
 
 

@@ -253,3 +253,25 @@ def set_duplicate_flags(connection: Connection,
         connection.execute(update(t.records).where(
             t.records.c.connector == source, t.records.c.record_id == record_id)
             .values(duplicate_of=duplicate_of))
+
+
+@dataclass(frozen=True)
+class Retired:
+    """A record of the person that no longer takes writes, and the one it carries on as."""
+
+    connector: str
+    record_id: str
+    object_type: str
+    successor_id: str
+    cause: str
+
+
+def retired_records(connection: Connection, person_key: str) -> list[Retired]:
+    """The person's retired records (converted leads, merged-away duplicates)."""
+    rows = connection.execute(select(
+        t.records.c.connector, t.records.c.record_id, t.records.c.object_type,
+        t.records.c.successor_id, t.records.c.retired_cause).where(
+        t.records.c.person_key == person_key, t.records.c.successor_id.is_not(None))
+        .order_by(t.records.c.connector, t.records.c.record_id))
+    return [Retired(r.connector, r.record_id, r.object_type, r.successor_id,
+                    r.retired_cause or "retired") for r in rows]
