@@ -222,7 +222,10 @@ def test_model_show_summarizes_the_model(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["model", "show", str(EXAMPLE_MODEL)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"model {load_model(EXAMPLE_MODEL).version}: Default B2B")
-    assert "  MQL when total: score >= 30, fit >= 10, engagement >= 3" in out
+    assert ("  MQL when total: score >= 30, fit >= 10, engagement >= 3; a recycled person "
+            "again only with 5 points to spare (hysteresis)") in out
+    assert ("  scores: primary (the one stages and routing read); lead_routing (the main "
+            "fit, 9 engagement rules)") in out
     assert "  recycle: stale_mql (mql -> recycled after 90 days)" in out
     assert "  disqualify: competitor, own_company; disqualified is kept" in out
 

@@ -12,6 +12,7 @@ from syncer.config import load_config
 from syncer.logs import configure_logging
 from syncer.qualify import Model, ModelError, load_model
 from syncer.qualify.model import EngagementRule
+from syncer.qualify.named_schema import NamedScore
 
 
 def _at(value: str) -> datetime:
@@ -74,6 +75,13 @@ def cmd_model_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_parts(named: NamedScore) -> str:
+    fit = f"{len(named.fit.rules)} fit rules" if named.fit else "the main fit"
+    engagement = (f"{len(named.engagement.rules)} engagement rules" if named.engagement
+                  else "the main engagement")
+    return f"{fit}, {engagement}"
+
+
 def describe(model: Model) -> list[str]:
     """A short overview of a model: what each section does, one line each."""
     fit, engagement, q, life = (model.fit, model.engagement, model.qualification,
@@ -106,7 +114,8 @@ def describe(model: Model) -> list[str]:
         f"  engagement: {len(engagement.rules) - len(inactive)} activity rules, "
         f"{len(inactive)} inactivity rules ({_inactivity(inactive)}); decay {decay}; "
         f"lookback {engagement.lookback_days:g} days",
-        f"  MQL when {rule}",
+        f"  MQL when {rule}" + (f"; a recycled person again only with {q.hysteresis:g} "
+                                f"points to spare (hysteresis)" if q.hysteresis else ""),
         f"  SQL on a hand-raise within {window} days: {hand}",
         "  subscriber activities: "
         + (", ".join(t.value for t in life.subscriber_activities) or "none (no subscriber "
@@ -114,6 +123,8 @@ def describe(model: Model) -> list[str]:
         f"  recycle: {recycle}",
         "  disqualify: " + (", ".join(r.id for r in life.disqualify) or "none")
         + f"; disqualified is {'kept' if life.keep_disqualified else 're-evaluated'}",
+        f"  scores: {model.primary_score} (the one stages and routing read)"
+        + "".join(f"; {named.name} ({_named_parts(named)})" for named in model.scores),
         f"  routing: assign at {model.routing.assign_at}",
     ]
 
