@@ -224,6 +224,10 @@ class Sync:
         for name, (items, held) in updates.items():
             self.writer.hold(name, held)
             self.pending.setdefault(name, []).extend(items)
+        for name, queued in self.creator.pending.items():
+            # One call per batch of creations, room for a retry, and the link lookups.
+            batches = -(-len(queued) // self.connectors[name].max_batch)
+            self.budgets[name].ensure(self.connectors[name].api_calls, 3 * batches)
         for name, owed in self.creator.flush().items():
             self.pending.setdefault(name, []).extend(owed)
         self.flush(final=False)
