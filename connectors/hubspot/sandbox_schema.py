@@ -59,6 +59,12 @@ def _text(name: str, label: str, group: str = "contactinformation",
     return PropertyDef(name, label, "string", "text", group, description)
 
 
+def _number(name: str, label: str, description: str) -> PropertyDef:
+    """A custom number property in syncer's group (HubSpot keeps decimals as written)."""
+    return PropertyDef(name, label, "number", "number", "syncer", description,
+                       hubspot_defined=False)
+
+
 CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
     _text("email", "Email", description="A contact's email address"),
     _text("firstname", "First Name", description="A contact's first name"),
@@ -96,9 +102,25 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
                 "Why syncer scored the contact as it did", hubspot_defined=False),
     PropertyDef("syncer_owner_reason", "Syncer owner reason", "string", "text", "syncer",
                 "Which routing rule chose the owner, and why", hubspot_defined=False),
+    # Named scores (the model's `scores:`; config `fields.scores`): the primary score's
+    # parts, and the example model's second product line, lead_routing.
+    _number("syncer_fit", "Syncer fit", "Fit points of the primary score"),
+    _number("syncer_engagement", "Syncer engagement",
+            "Engagement points of the primary score"),
+    _number("syncer_lead_routing_score", "Syncer lead routing score",
+            "Lead routing score (fit + engagement, rounded) written by syncer"),
+    _number("syncer_lead_routing_fit", "Syncer lead routing fit",
+            "Fit points of the lead routing score"),
+    _number("syncer_lead_routing_engagement", "Syncer lead routing engagement",
+            "Engagement points of the lead routing score"),
+    PropertyDef("syncer_lead_routing_grade", "Syncer lead routing grade", "string", "text",
+                "syncer", "Fit grade of the lead routing score", hubspot_defined=False),
 )
 
 PROPERTY_BY_NAME: dict[str, PropertyDef] = {p.name: p for p in CONTACT_PROPERTIES}
+#: The custom properties a syncer install adds (group "syncer"); unset on seeded contacts.
+SYNCER_PROPERTY_NAMES: tuple[str, ...] = tuple(
+    p.name for p in CONTACT_PROPERTIES if not p.hubspot_defined)
 
 
 def numemployees_range(employees: int) -> str:

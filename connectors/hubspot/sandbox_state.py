@@ -26,6 +26,7 @@ from connectors.hubspot.sandbox_http import iso_millis
 from connectors.hubspot.sandbox_schema import (
     CONTACT_PROPERTIES,
     PROPERTY_BY_NAME,
+    SYNCER_PROPERTY_NAMES,
     numemployees_range,
 )
 from connectors.sandbox_world import IN_HUBSPOT, World, WorldPerson
@@ -128,9 +129,7 @@ class PortalState:
             "country": person.country or None, "lifecyclestage": _starting_stage(rng),
             "hubspot_owner_id": owner, "hs_object_id": cid,
             "createdate": None, "lastmodifieddate": None,
-            "hs_merged_object_ids": None,
-            "syncer_score": None, "syncer_fit_grade": None, "syncer_reasons": None,
-            "syncer_owner_reason": None,
+            "hs_merged_object_ids": None, **dict.fromkeys(SYNCER_PROPERTY_NAMES),
         }
         contact = Contact(cid, properties, created, modified)
         self.stamp(contact)

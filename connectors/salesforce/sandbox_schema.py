@@ -169,13 +169,31 @@ def _audit_fields() -> tuple[FieldSpec, ...]:
 
 
 def _syncer_fields() -> tuple[FieldSpec, ...]:
-    """The custom fields a syncer install adds to Lead and Contact."""
+    """The custom fields a syncer install adds to Lead and Contact.
+
+    Besides stage, score, grade and reasons: the named scores (config `fields.scores`), the
+    primary score's fit and engagement points, and the example model's lead_routing score.
+    Points are Number(4, 2): syncer writes them with two decimals at most (number_text).
+    """
     return (_f("Syncer_Stage__c", "picklist", 255, rw=True, picklist=SYNCER_STAGES,
                restricted=True),
             _f("Syncer_Score__c", "double", rw=True, precision=3, scale=0),
             _f("Syncer_Fit_Grade__c", "string", 2, rw=True),
             _f("Syncer_Reasons__c", "string", 255, rw=True),
-            _f("Syncer_Owner_Reason__c", "string", 255, rw=True))
+            _f("Syncer_Owner_Reason__c", "string", 255, rw=True),
+            _points("Syncer_Fit__c"), _points("Syncer_Engagement__c"),
+            _f("Syncer_Lead_Routing_Score__c", "double", rw=True, precision=3, scale=0),
+            _points("Syncer_Lead_Routing_Fit__c"), _points("Syncer_Lead_Routing_Engagement__c"),
+            _f("Syncer_Lead_Routing_Grade__c", "string", 8, rw=True))
+
+
+def _points(name: str) -> FieldSpec:
+    """A custom Number(4, 2) field for score points (describe: precision 6, scale 2)."""
+    return _f(name, "double", rw=True, precision=6, scale=2)
+
+
+#: The custom fields syncer adds to Lead and Contact, by name (blank on seeded rows).
+SYNCER_FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in _syncer_fields())
 
 
 def _person_fields() -> tuple[FieldSpec, ...]:

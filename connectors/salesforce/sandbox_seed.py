@@ -33,6 +33,7 @@ from connectors.salesforce.sandbox_schema import (
     CAMPAIGN,
     CAMPAIGN_MEMBER,
     GROUP,
+    SYNCER_FIELD_NAMES,
     TASK,
     USER,
     ObjectSchema,
@@ -217,8 +218,7 @@ class OrgSeeder:
             "FirstName": person.first_name or None, "LastName": person.last_name,
             "Title": person.title or None, "Email": person.email,
             "LeadSource": draws.lead_source,
-            "Syncer_Score__c": None, "Syncer_Fit_Grade__c": None, "Syncer_Reasons__c": None,
-            "Syncer_Owner_Reason__c": None,
+            **dict.fromkeys(SYNCER_FIELD_NAMES),
             **self._stamps(person.created_at, modified),
         }
 
