@@ -58,6 +58,8 @@ class WriteTally:
     failures_by_field: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     manual_edits_kept: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedWrite] = field(default_factory=list)
+    #: dead letters a replay left alone because their record is gone (converted, merged)
+    left_for_sync: Counter[str] = field(default_factory=Counter)
 
     def failure_stats(self) -> dict[str, object]:
         """The failure counters as the runs table keeps them: by error code, by cause, and

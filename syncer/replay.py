@@ -4,6 +4,10 @@ A replay writes the values that failed, not a fresh decision: the admin fixed wh
 objected to (a validation rule, a locked record) and wants exactly that write to go
 through. Each replay is a run of its own in the run history; its writes are audited and
 resolve their letters, and what fails again stays parked with one more attempt counted.
+
+A letter whose record is gone (a converted lead, a merged-away or deleted record) is not
+replayed: that write can never succeed there, and the next sync follows the record to the
+one that carries on and closes the letter (syncer/pull.py).
 """
 
 from __future__ import annotations
@@ -19,15 +23,24 @@ from syncer.push import Item, Writer, WriteTally
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 
+#: error codes that say the record itself no longer takes writes
+RECORD_GONE = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED",
+                         "OBJECT_NOT_FOUND"})
+
 
 def replay_dead_letters(loaded: LoadedConfig, store: Store,
                         connectors: Mapping[str, Connector], now: datetime,
                         connector: str | None = None) -> tuple[str, WriteTally]:
-    """Push every open letter (of `connector`, or all); returns (run id, tally)."""
+    """Push every open letter (of `connector`, or all) except those of records that are
+    gone (RECORD_GONE, counted in `tally.left_for_sync`); returns (run id, tally)."""
     letters = [letter for letter in dead_letters.open_letters(store, connector)
                if letter.connector in connectors]
-    run_id = "replay-" + uuid.uuid4().hex[:9]
     tally = WriteTally()
+    gone = [letter for letter in letters if (letter.error_code or "") in RECORD_GONE]
+    for letter in gone:
+        tally.left_for_sync[letter.connector] += 1
+    letters = [letter for letter in letters if letter not in gone]
+    run_id = "replay-" + uuid.uuid4().hex[:9]
     store.start_run(run_id, sorted({letter.connector for letter in letters}),
                     datetime.now(timezone.utc), False)
     status = "failed"

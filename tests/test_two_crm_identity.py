@@ -17,7 +17,9 @@ from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import Stage
 from syncer.pipeline import RunSummary, run_sync
+from syncer.replay import replay_dead_letters
 from syncer.runtime import Runtime
+from syncer.store import dead_letters
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes
 
@@ -254,3 +256,44 @@ def test_a_hubspot_merge_folds_two_people_into_the_survivor(
     assert (row["new_value"], row["person_key"]) == (surviving_id, survivor.key)
     hubspot = sandboxes.hubspot.record(surviving_id)
     assert int(hubspot["syncer_score"]) == after[survivor.key].score
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_a_lead_converted_mid_run_is_parked_not_retried_and_followed_next_run(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sync(sandbox_config)
+    index = people_in_both(sandboxes, contact=False)[2]
+    email = sandboxes.world.person(index).email.lower()
+    lead = salesforce_record(sandboxes, email, "Lead")
+    hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == email)
+    next_second()
+    sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "Chief Revenue Officer")
+    converted: list[str] = []
+    with Runtime(sandbox_config) as runtime:  # a rep converts it between pull and push
+        connector = runtime.connectors["salesforce"]
+        push = connector.push
+
+        def convert_then_push(updates: Any) -> Any:
+            if not converted:
+                converted.append(sandboxes.salesforce.convert_lead(  # type: ignore[attr-defined]
+                    lead["Id"])[0])
+            return push(updates)
+        monkeypatch.setattr(connector, "push", convert_then_push)
+        second = run_sync(sandbox_config, runtime.require_store(), runtime.connectors,
+                          runtime.model, NOW)
+        _, tally = replay_dead_letters(sandbox_config, runtime.require_store(),
+                                       runtime.connectors, NOW)
+    assert second.failures_by_code == {"CANNOT_UPDATE_CONVERTED_LEAD": 1}
+    assert tally.left_for_sync == {"salesforce": 1} and not tally.failures  # not retried
+    third = sync(sandbox_config)
+    assert third.identity["salesforce.converted"] == 1 and not third.failures
+    store = open_store(sandbox_config)
+    try:
+        assert not [d for d in dead_letters.open_letters(store) if d.record_id == lead["Id"]]
+        decision = store.decisions([email])[email]
+        attempts = store.audit_rows(record_id=lead["Id"], outcome="failed")
+    finally:
+        store.close()
+    assert len(attempts) >= 1 and {r["run_id"] for r in attempts} == {second.run_id}
+    assert int(sandboxes.salesforce.record(converted[0])["Syncer_Score__c"]) == decision.score

@@ -43,6 +43,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
     failed = sum(tally.failures.values())
     print(f"replay {run_id}: {written} record{'s' if written != 1 else ''} written, "
           f"{failed} still failing")
+    gone = sum(tally.left_for_sync.values())
+    if gone:
+        print(f"  {gone} left for the next sync: their record was converted, merged or "
+              "deleted; the sync follows it to the record that carries on and closes them")
     return 0 if not failed else 1
 
 
