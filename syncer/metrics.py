@@ -55,6 +55,13 @@ class SyncMetrics:
             "bad picklist value, ...) and the CRM field the error names (field=\"none\": "
             "it names none; \"other\": a field syncer does not write)",
             ["connector", "cause", "field"], registry=r)
+        self.people_created = Counter(
+            "syncer_people_created", "People created in a CRM behind the creation gate "
+            "(outcome created, linked to an existing record, failed)",
+            ["connector", "outcome"], registry=r)
+        self.identity_events = Counter(
+            "syncer_identity_events", "Records followed to a successor (converted, merged) "
+            "or flagged as a duplicate", ["connector", "event"], registry=r)
         self.decisions_changed = Counter("syncer_decisions_changed",
                                          "Decisions (stage, score, grade, owner) that changed",
                                          registry=r)
@@ -108,6 +115,13 @@ class SyncMetrics:
             self.write_errors.labels(connector=name,
                                      cause=cause if cause in ALL_CAUSES else "other",
                                      field=crm_field or "none").inc(count)
+        for outcome, stat in (("created", "created"), ("linked", "linked"),
+                              ("failed", "create_failed")):
+            for name, count in run.per_connector(stat).items():
+                self.people_created.labels(connector=name, outcome=outcome).inc(count)
+        for key, count in run.per_connector("identity").items():
+            name, _, event = str(key).rpartition(".")
+            self.identity_events.labels(connector=name, event=event).inc(count)
         self._add(self.api_retries, run.per_connector("api_retries"))
         self._add(self.api_rate_limited, run.per_connector("api_rate_limited"))
         self.decisions_changed.inc(run.total("decisions_changed"))

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
 from syncer.config import LoadedConfig
 from syncer.domain import Stage
+from syncer.metrics import SyncMetrics
 from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
 from syncer.store.repository import Store
@@ -51,7 +53,8 @@ def test_only_qualified_people_are_created_in_salesforce_in_the_same_run(
     loaded = configure(tmp_path, sandboxes, state_url, monkeypatch,
                        salesforce={"min_stage": "mql", "create_as": create_as})
     candidates = only_in(sandboxes, IN_HUBSPOT)
-    first = sync(loaded)
+    metrics = SyncMetrics()
+    first = sync(loaded, metrics=metrics)
 
     store = Store.open(loaded.state_url)
     try:
@@ -66,6 +69,11 @@ def test_only_qualified_people_are_created_in_salesforce_in_the_same_run(
     assert not held & set(created)  # the rest never
     assert first.creation.created["salesforce"] == len(qualified)
     assert first.creation.gated["salesforce"] == len(held)
+    exported = {s.labels["outcome"]: s.value
+                for family in text_string_to_metric_families(metrics.render().decode())
+                for s in family.samples if s.name == "syncer_people_created_total"
+                and s.labels["connector"] == "salesforce"}
+    assert exported == {"created": len(qualified)}
     for key in qualified:
         record = created[key]
         assert int(record["Syncer_Score__c"]) == decisions[key].score

@@ -227,3 +227,27 @@ def test_the_daemon_serves_health_and_metrics_while_it_runs(
     assert not thread.is_alive()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/healthz", timeout=5)
+
+
+def test_identity_events_and_creations_are_exported_per_connector() -> None:
+    metrics = SyncMetrics()
+    run = RunRecord(run_id="r1", connectors=("hubspot", "salesforce"), started_at=NOW,
+                    finished_at=NOW, status="succeeded", dry_run=False, error=None,
+                    stats={"identity": {"salesforce.converted": 2, "hubspot.merged": 1,
+                                        "salesforce.duplicates": 3},
+                           "created": {"salesforce": 5}, "linked": {"salesforce": 1},
+                           "create_failed": {"hubspot": 1}})
+    metrics.observe_run(run)
+    text = metrics.render().decode()
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for family in text_string_to_metric_families(text) for s in family.samples
+             if s.name in ("syncer_identity_events_total", "syncer_people_created_total")}
+    assert found == {
+        ("syncer_identity_events_total", (("connector", "salesforce"), ("event", "converted"))): 2,
+        ("syncer_identity_events_total", (("connector", "hubspot"), ("event", "merged"))): 1,
+        ("syncer_identity_events_total",
+         (("connector", "salesforce"), ("event", "duplicates"))): 3,
+        ("syncer_people_created_total", (("connector", "salesforce"), ("outcome", "created"))): 5,
+        ("syncer_people_created_total", (("connector", "salesforce"), ("outcome", "linked"))): 1,
+        ("syncer_people_created_total", (("connector", "hubspot"), ("outcome", "failed"))): 1,
+    }
