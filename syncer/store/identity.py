@@ -68,12 +68,21 @@ def resolve_keys(connection: Connection, people: Sequence[Person]) -> list[str]:
     return keys
 
 
+def _by_source(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(connector, record id) pairs as connector -> record ids, for chunked IN queries."""
+    grouped: dict[str, list[str]] = {}
+    for source, record_id in pairs:
+        grouped.setdefault(source, []).append(record_id)
+    return grouped
+
+
+def _pairs(people: Sequence[Person]) -> list[tuple[str, str]]:
+    return [(p.source, p.record_id) for p in people]
+
+
 def _known_keys(connection: Connection, people: Sequence[Person]) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
-    by_source: dict[str, list[str]] = {}
-    for person in people:
-        by_source.setdefault(person.source, []).append(person.record_id)
-    for source, ids in by_source.items():
+    for source, ids in _by_source(_pairs(people)).items():
         for chunk in _chunks(ids):
             for record_id, key in connection.execute(
                     select(t.records.c.record_id, t.records.c.person_key).where(
@@ -100,10 +109,7 @@ def _successor_keys(connection: Connection, people: Sequence[Person]
                     ) -> dict[tuple[str, str], str]:
     """(connector, id) -> the person of a retired record this record succeeds."""
     found: dict[tuple[str, str], str] = {}
-    by_source: dict[str, list[str]] = {}
-    for person in people:
-        by_source.setdefault(person.source, []).append(person.record_id)
-    for source, ids in by_source.items():
+    for source, ids in _by_source(_pairs(people)).items():
         for chunk in _chunks(ids):
             for successor, key in connection.execute(
                     select(t.records.c.successor_id, t.records.c.person_key).where(
@@ -212,11 +218,8 @@ def primary_records(records: Sequence[Person]) -> dict[tuple[str, str], str]:
     Contact (003...) sorts before a Lead (00Q...), so a person's Contact is written rather
     than a stray Lead. Deterministic: the same records always give the same pick.
     """
-    by_source: dict[str, list[str]] = {}
-    for record in records:
-        by_source.setdefault(record.source, []).append(record.record_id)
     duplicates: dict[tuple[str, str], str] = {}
-    for source, ids in by_source.items():
+    for source, ids in _by_source(_pairs(records)).items():
         if len(ids) < 2:
             continue
         primary = min(ids, key=_id_order)
@@ -233,11 +236,8 @@ def _id_order(record_id: str) -> tuple[int, int, str]:
 def duplicate_flags(connection: Connection, pairs: Iterable[tuple[str, str]]
                     ) -> dict[tuple[str, str], str | None]:
     """The stored `duplicate_of` of these (connector, record id) pairs."""
-    by_source: dict[str, list[str]] = {}
-    for source, record_id in pairs:
-        by_source.setdefault(source, []).append(record_id)
     found: dict[tuple[str, str], str | None] = {}
-    for source, ids in by_source.items():
+    for source, ids in _by_source(pairs).items():
         for chunk in _chunks(ids):
             for record_id, duplicate_of in connection.execute(
                     select(t.records.c.record_id, t.records.c.duplicate_of).where(
