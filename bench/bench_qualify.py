@@ -1,7 +1,7 @@
 """Benchmark of the qualification core: 100,000 profiles of 10 activities each, one core.
 
     /tmp/venv/bin/python -m bench.bench_qualify [--profiles N] [--activities K] [--rounds R]
-                                                [--model PATH] [--cpu C]
+                                                [--model PATH] [--without-named] [--cpu C]
 
 The profiles are deterministic: people (titles, companies, industries, sizes, countries,
 free-mail and competitor addresses) come from the sandbox world (connectors/sandbox_world),
@@ -12,8 +12,9 @@ clock starts; only `qualify` is timed.
 
 One core: qualifying is single-threaded, so the figure that matters is profiles per second
 of CPU time (`time.process_time`), which other work on a shared machine does not inflate;
-wall-clock throughput is shown too. `--cpu C` pins the process to CPU C. The best of R
-rounds is reported. As in a sync (which qualifies a chunk of 500 people, saves the
+wall-clock throughput is shown too. `--cpu C` pins the process to CPU C;
+`--without-named` drops the model's named scores (`scores:`), to measure what they cost.
+The best of R rounds is reported. As in a sync (which qualifies a chunk of 500 people, saves the
 decisions and moves on), decisions are counted and dropped, not kept; the input profiles
 are moved out of the garbage collector's sight (`gc.freeze`), as they are long-lived input
 data that a real run would not hold 100,000 at a time.
@@ -140,12 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activities", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default=str(ROOT / "config" / "model.example.yaml"))
+    parser.add_argument("--without-named", action="store_true",
+                        help="drop the model's named scores (scores:)")
     parser.add_argument("--cpu", type=int, default=None, help="pin the process to this CPU")
     args = parser.parse_args(argv)
 
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     model = load_model(args.model)
+    if args.without_named:
+        model = model.model_copy(update={"scores": []})
     started = time.perf_counter()
     profiles = build_profiles(args.profiles, args.activities)
     built = time.perf_counter() - started
@@ -160,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     count = len(profiles)
     rows = [
         ("model", model.version),
+        ("named scores", ", ".join(s.name for s in model.scores) or "none"),
         ("profiles x activities", f"{count:,} x {args.activities}"),
         ("build profiles (s)", f"{built:.1f}"),
         ("rounds, CPU (s)", ", ".join(f"{r.cpu:.2f}" for r in rounds)),

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from syncer.domain import Decision, LedgerEntry, Profile, Stage
 from syncer.qualify.cards import named_cards, score_card
+from syncer.qualify.construct import new_decision
 from syncer.qualify.explain import breakdown, summarize
 from syncer.qualify.lifecycle import band_holds, scored_stage, settle_stage
 from syncer.qualify.model import Model, ModelError, load_model, parse_model
@@ -59,8 +60,7 @@ def qualify(profile: Profile, model: Model, now: datetime) -> Decision:
                                             band)
     cards = (primary, *named_cards(profile, plan, found, values, now_ts, primary,
                                    fit_lines)) if plan.named else (primary,)
-    return Decision(
-        key=profile.key, score=score, fit_points=fit, engagement_points=engagement,
-        fit_grade=grade, stage=stage, owner_email=profile.owner_email,
-        reasons=(*fit_reasons, *engagement_reasons, stage_reason, *lifecycle_reasons),
-        model_version=model.version, scores=cards)
+    return new_decision(  # Decision(key, score, fit_points, ..., scores), faster
+        profile.key, score, fit, engagement, grade, stage, profile.owner_email,
+        (*fit_reasons, *engagement_reasons, stage_reason, *lifecycle_reasons),
+        model.version, cards)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from syncer.domain import LedgerEntry, Profile, ScoreCard
-from syncer.qualify.activity_points import ledger_line
+from syncer.qualify.construct import ledger_line, new_card
 from syncer.qualify.plan import Plan, ScorePlan
 from syncer.qualify.scoring import Scan, engagement_lines, fit_by, grade_of, last_engagement
 
@@ -30,7 +30,7 @@ def score_card(name: str, fit: float, engagement: float, total: int, grade: str,
     if rest != 0.0:
         ledger.append(ledger_line(ROUNDING, rest, f"fit + engagement rounded to {total}",
                                   None, None, 1.0))
-    return ScoreCard(name, fit, engagement, total, grade, tuple(ledger))
+    return new_card(name, fit, engagement, total, grade, tuple(ledger))
 
 
 def named_cards(profile: Profile, plan: Plan, found: Scan, values: dict[str, object | None],

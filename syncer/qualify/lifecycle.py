@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from syncer.domain import SALES_OWNED_STAGES, Activity, Profile, Reason, Stage
+from syncer.qualify.construct import new_reason
 from syncer.qualify.plan import DisqualifyMatcher, Plan
 from syncer.qualify.scoring import (
     Scan,
@@ -78,21 +79,18 @@ def scored_stage(score: int, fit: float, engagement: float, grade: str, found: S
         why = f"not MQL: {cell} is not in the matrix ({plan.matrix_text})"
     else:
         assert plan.mql_score is not None
-        checks = [("score", float(score), plan.mql_score)]
-        if plan.min_fit is not None:
-            checks.append(("fit", fit, plan.min_fit))
-        if plan.min_engagement is not None:
-            checks.append(("engagement", engagement, plan.min_engagement))
-        missed = [f"{name} {value:.4g} below {low:g}" for name, value, low in checks
-                  if value < low]
+        measured = (float(score), fit, engagement)
+        missed = [f"{name} {measured[at]:.4g} below {low_text}"
+                  for name, at, low, low_text in plan.thresholds if measured[at] < low]
         if not missed:
-            met = ", ".join(f"{name} {value:.4g} >= {low:g}" for name, value, low in checks)
-            return Stage.MQL, Reason("stage.mql", 0.0, met)
+            met = ", ".join([f"{name} {measured[at]:.4g} >= {low_text}"
+                             for name, at, _, low_text in plan.thresholds])
+            return Stage.MQL, new_reason("stage.mql", 0.0, met, None)
         why = "not MQL: " + ", ".join(missed)
     if found.only_subscriber:
-        return Stage.SUBSCRIBER, Reason("stage.subscriber", 0.0,
-                                        f"only subscriber activities; {why}")
-    return Stage.LEAD, Reason("stage.lead", 0.0, why)
+        return Stage.SUBSCRIBER, new_reason("stage.subscriber", 0.0,
+                                            f"only subscriber activities; {why}", None)
+    return Stage.LEAD, new_reason("stage.lead", 0.0, why, None)
 
 
 def band_holds(score: int, fit: float, engagement: float, grade: str, plan: Plan

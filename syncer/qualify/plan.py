@@ -34,12 +34,14 @@ FitTest = PersonTest  # v1 name
 FitHit = tuple[Reason, LedgerEntry]
 #: Age in seconds -> the share of its points an activity keeps (0 = not counted).
 Decay = Callable[[float], float]
-#: (matcher index, horizon in seconds, where pairs) of one engagement rule.
-RouteMatcher = tuple[int, float, tuple[tuple[str, str], ...]]
+#: (matcher index, horizon in seconds) of one engagement rule.
+RouteMatcher = tuple[int, float]
 #: Everything the scan needs to know about one activity type, in one lookup:
-#: (engagement rules counting it, is engagement, is a hand-raise, named by a disqualify
-#: rule, is a subscriber activity).
-Route = tuple[tuple[RouteMatcher, ...], bool, bool, bool, bool]
+#: (engagement rules counting it without a `where`, those with one (None: none), is
+#: engagement, is a hand-raise, named by a disqualify rule, is a subscriber activity).
+Route = tuple[tuple[RouteMatcher, ...], "WhereIndex | None", bool, bool, bool, bool]
+#: Attribute values remembered per WhereIndex before its memo starts over.
+WHERE_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,61 @@ class ActivityMatcher:
     window: float | None
     window_points: float | None
     window_text: str
+    #: ", 12 decayed x0.70" (as a Reason shows a decayed activity) for each factor of
+    #: decay steps, made once rather than per Reason; empty for other decay
+    decayed: Mapping[float, str] = dataclasses.field(default_factory=dict, compare=False,
+                                                     hash=False)
+
+
+class WhereIndex:
+    """The engagement rules of one activity type that have a `where`: which of them an
+    activity's attributes pass.
+
+    A page view is tested against every `where` of every page-view rule (five in the
+    shipped model, named scores included), each lower-casing the URL again; yet the same
+    few URLs, forms and campaigns recur across thousands of people. When every rule here
+    tests the same one attribute (the usual case), the answer is a pure function of that
+    attribute's value and is remembered per value (up to WHERE_MEMO_SIZE values, then the
+    memo starts over), so the scan does one lookup per activity. Otherwise each rule's
+    `where` is evaluated, as `where_holds` does. Either way the result is the same.
+    """
+
+    __slots__ = ("key", "matchers", "memo")
+
+    def __init__(self, matchers: tuple[tuple[int, float, tuple[tuple[str, str], ...]], ...]
+                 ) -> None:
+        self.matchers = matchers
+        keys = {where[0][0] if len(where) == 1 else None for _, _, where in matchers}
+        #: the one attribute every rule here tests, or None (several, or several each)
+        self.key: str | None = keys.pop() if len(keys) == 1 else None
+        self.memo: dict[str | None, tuple[RouteMatcher, ...]] = {}
+
+    def passing(self, attributes: Mapping[str, str]) -> tuple[RouteMatcher, ...]:
+        """The (index, horizon) of each rule whose `where` these attributes satisfy."""
+        key = self.key
+        if key is None:
+            return tuple((index, horizon) for index, horizon, where in self.matchers
+                         if where_holds(where, attributes))
+        value = attributes.get(key)
+        found = self.memo.get(value)
+        if found is None:
+            text = value.lower() if value is not None else None
+            found = tuple((index, horizon) for index, horizon, ((_, needle),) in self.matchers
+                          if text is not None and needle in text)
+            if len(self.memo) >= WHERE_MEMO_SIZE:
+                self.memo.clear()
+            self.memo[value] = found
+        return found
+
+
+def where_holds(where: tuple[tuple[str, str], ...], attributes: Mapping[str, str]) -> bool:
+    """Every (attribute, lower-cased text) pair: the attribute contains the text, ignoring
+    case."""
+    for key, text in where:
+        value = attributes.get(key)
+        if value is None or text not in value.lower():
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +227,9 @@ class Plan:
     scan_lookback_seconds: float
     #: qualification.hysteresis (0: off)
     hysteresis: float
+    #: mode total: the MQL checks as (name, position in (score, fit, engagement), minimum,
+    #: the minimum as shown in Reasons), the thresholds left out (None) omitted
+    thresholds: tuple[tuple[str, int, float, str], ...]
 
 
 def compile_plan(model: Model) -> Plan:
@@ -222,7 +282,10 @@ def compile_plan(model: Model) -> Plan:
         routes=_routes(routed, model, tracks_engagement),
         score_name=model.primary_score, named=named,
         scan_lookback_seconds=max([model.engagement.lookback_days, *lookbacks]) * DAY,
-        hysteresis=q.hysteresis)
+        hysteresis=q.hysteresis,
+        thresholds=tuple((name, position, low, f"{low:g}") for position, (name, low) in
+                         enumerate((("score", q.mql_score), ("fit", q.min_fit),
+                                    ("engagement", q.min_engagement))) if low is not None))
 
 
 def _named(model: Model, first_index: int, tracks_engagement: bool
@@ -264,10 +327,15 @@ def _routes(by_activity: Mapping[ActivityType, tuple[ActivityMatcher, ...]], mod
     hand_raise = frozenset(model.qualification.hand_raise)
     disqualify = {r.activity for r in model.lifecycle.disqualify if r.activity is not None}
     subscriber = frozenset(model.lifecycle.subscriber_activities)
-    return {kind: (tuple((m.index, m.horizon, m.where) for m in by_activity.get(kind, ())),
-                   kind in engaged, kind in hand_raise, kind in disqualify,
-                   kind in subscriber)
-            for kind in ActivityType}
+    routes: dict[ActivityType, Route] = {}
+    for kind in ActivityType:
+        matchers = by_activity.get(kind, ())
+        filtered = tuple((m.index, m.horizon, m.where) for m in matchers if m.where)
+        routes[kind] = (tuple((m.index, m.horizon) for m in matchers if not m.where),
+                        WhereIndex(filtered) if filtered else None,
+                        kind in engaged, kind in hand_raise, kind in disqualify,
+                        kind in subscriber)
+    return routes
 
 
 def _where(where: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -304,6 +372,7 @@ def _engagement(engagement: Engagement, first_index: int = 0
             continue
         decays = r.points > 0 and decay is not None
         cap = r.max_points_per
+        steps = engagement.decay_steps if decays else None
         matchers.append(ActivityMatcher(
             rule_id=f"engagement.{r.id}", index=first_index + len(matchers),
             activity=r.activity,
@@ -312,7 +381,8 @@ def _engagement(engagement: Engagement, first_index: int = 0
             horizon=decay_horizon if decays else lookback, where=_where(r.where),
             max_count=r.max_count, max_points=r.max_points,
             window=cap.days * DAY if cap else None, window_points=cap.points if cap else None,
-            window_text=f"at most {cap.points:g} per {cap.days:g} days" if cap else ""))
+            window_text=f"at most {cap.points:g} per {cap.days:g} days" if cap else "",
+            decayed={s.factor: f", {r.points:g} decayed x{s.factor:.2f}" for s in steps or ()}))
     return tuple(matchers), tuple(inactivity)
 
 

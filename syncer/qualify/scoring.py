@@ -32,6 +32,7 @@ from syncer.qualify.activity_points import (
     rule_points,
     rule_reason,
 )
+from syncer.qualify.construct import ledger_line, new_reason
 from syncer.qualify.plan import (
     DAY,
     ActivityMatcher,
@@ -41,12 +42,13 @@ from syncer.qualify.plan import (
     InactivityMatcher,
     Plan,
     compile_plan,
+    where_holds,
 )
 
 __all__ = [
     "EVIDENCE_ATTRIBUTES", "ActivityMatcher", "FitMatcher", "FitTest", "Plan", "Scan",
     "activity_evidence", "compile_plan", "engagement_from", "engagement_points", "fit_from",
-    "fit_grade", "fit_points", "person_values", "scan",
+    "fit_grade", "fit_points", "person_values", "scan", "where_holds",
 ]
 
 
@@ -80,6 +82,8 @@ def _tie_later(a: Activity, b: Activity | None) -> bool:
 
 
 def scan(profile: Profile, plan: Plan, now_ts: float) -> Scan:
+    """One pass over the activities (see Scan). The hottest loop of the core: one route
+    lookup per activity says everything about its type (plan.Route)."""
     routes, lookback = plan.routes, plan.scan_lookback_seconds
     hand_raise_window = plan.hand_raise_seconds
     found: dict[int, list[Hit]] = {}
@@ -93,7 +97,7 @@ def scan(profile: Profile, plan: Plan, now_ts: float) -> Scan:
         age = now_ts - ts
         if age < 0.0:
             continue
-        matchers, engaged, hand_raise, disqualify, subscriber = routes[activity.type]
+        plain, filtered, engaged, hand_raise, disqualify, subscriber = routes[activity.type]
         seen = True
         if not subscriber:
             only_subscriber = False
@@ -104,18 +108,28 @@ def scan(profile: Profile, plan: Plan, now_ts: float) -> Scan:
             raised, raised_ts = activity, ts
         if disqualify:
             disqualifying.append(activity)
-        if not matchers or age > lookback:
+        if age > lookback or not (plain or filtered):
             continue
-        for index, horizon, where in matchers:
-            if age > horizon:
-                continue
-            if where and not where_holds(where, activity.attributes):
-                continue
-            hits = found.get(index)
-            if hits is None:
-                found[index] = [(age, activity)]
-            else:
-                hits.append((age, activity))
+        hit = (age, activity)
+        for index, horizon in plain:
+            if age <= horizon:
+                hits = found.get(index)
+                if hits is None:
+                    found[index] = [hit]
+                else:
+                    hits.append(hit)
+        if filtered is not None:  # rules with a `where`: WhereIndex.passing, its memo inlined
+            key = filtered.key
+            passing = filtered.memo.get(activity.attributes.get(key)) if key else None
+            if passing is None:
+                passing = filtered.passing(activity.attributes)
+            for index, horizon in passing:
+                if age <= horizon:
+                    hits = found.get(index)
+                    if hits is None:
+                        found[index] = [hit]
+                    else:
+                        hits.append(hit)
     return Scan(found, last, last_ts, raised, only_subscriber and seen, disqualifying)
 
 
@@ -244,7 +258,7 @@ def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
                for index in sorted(hits) if first <= index < end]
     if inactivity:
         reasons += _inactivity(inactivity, last, now_ts - last_ts, ledger)
-    return math.fsum(r.points for r in reasons), reasons
+    return math.fsum([r.points for r in reasons]), reasons
 
 
 def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
@@ -267,13 +281,13 @@ def _inactivity(matchers: tuple[InactivityMatcher, ...], last: Activity | None, 
     """One Reason per inactivity rule whose span the time since the last engagement
     (`idle`: inf without any) reaches; a person with no engagement on record counts as
     inactive."""
-    reasons = [Reason(m.rule_id, m.points, idle_text(idle, last, m.days_text),
-                      last.occurred_at if last is not None else None)
+    reasons = [new_reason(m.rule_id, m.points, idle_text(idle, last, m.days_text),
+                          last.occurred_at if last is not None else None)
                for m in matchers if idle >= m.seconds]
-    if ledger is not None:
+    if reasons and ledger is not None:
         activity_id = _activity_id(last) if last is not None else None
-        ledger.extend(LedgerEntry(r.rule_id, r.points, r.detail, activity_id, r.evidence_at)
-                      for r in reasons)
+        ledger.extend(ledger_line(r.rule_id, r.points, r.detail, activity_id, r.evidence_at,
+                                  1.0) for r in reasons)
     return reasons
 
 
@@ -307,9 +321,3 @@ def idle_text(idle: float, last: Activity | None, days_text: str) -> str:
             f"{last.occurred_at.date().isoformat()}, {int(idle // DAY)} days ago)")
 
 
-def where_holds(where: tuple[tuple[str, str], ...], attributes: Mapping[str, str]) -> bool:
-    for key, text in where:
-        value = attributes.get(key)
-        if value is None or text not in value.lower():
-            return False
-    return True
