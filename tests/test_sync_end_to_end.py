@@ -164,8 +164,10 @@ def test_dry_run_writes_nothing_and_reports_the_writes(sandbox_config: LoadedCon
         assert store.audit_rows() == []
         assert store.decisions(store.person_keys()) == {}
     real, _ = run(sandbox_config)
-    assert {(p.connector, p.record_id, p.field, p.new) for p in real.planned} == \
-        {(p.connector, p.record_id, p.field, p.new) for p in dry.planned}
+    with Runtime(sandbox_config) as runtime:
+        written = runtime.require_store().audit_rows(run_id=real.run_id, outcome="written")
+    assert {(r["connector"], r["record_id"], r["field"], r["new_value"]) for r in written} \
+        == {(p.connector, p.record_id, p.field, p.new) for p in dry.planned}
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
