@@ -276,9 +276,10 @@ class Sync:
         row naming the primary record (the one syncer writes), so an admin can merge them."""
         pairs = [(r.source, r.record_id) for records, _ in people.values() for r in records]
         stored = identity_store.duplicate_flags(tx, pairs)
-        changes = {pair: duplicates[pair][0] if pair in duplicates else None
-                   for pair in pairs
-                   if stored.get(pair) != (duplicates[pair][0] if pair in duplicates else None)}
+        wanted = {pair: duplicates[pair][0] if pair in duplicates else None
+                  for pair in pairs}
+        changes = {pair: primary for pair, primary in wanted.items()
+                   if stored.get(pair) != primary}
         identity_store.set_duplicate_flags(tx, changes)
         rows = []
         for (source, record_id), primary in sorted(changes.items()):
