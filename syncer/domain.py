@@ -99,6 +99,12 @@ class Person:
 
     `crm_values` holds the current CRM values of the fields syncer writes, keyed by the
     CRM field name, so the pipeline can diff against what is really there now.
+
+    `properties` holds every other person field the model may read, keyed by syncer's
+    field name (lead source, occupation, a CRM-computed visit count, any custom field),
+    as the connector config's `person_fields` maps them (or a history file's columns).
+    Values stay as the CRM gives them (text, numbers, booleans); the core parses numbers
+    where a rule compares numbers.
     """
 
     source: str
@@ -114,6 +120,11 @@ class Person:
     country: str | None = None
     updated_at: datetime | None = None
     crm_values: Mapping[str, str | None] = field(default_factory=dict)
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+
+
+#: The value of a mapped person property: as the CRM or the history file gives it.
+PropertyValue = str | int | float | bool | None
 
 
 @dataclass(frozen=True, slots=True)

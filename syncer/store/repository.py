@@ -35,6 +35,17 @@ from syncer.store.migrations import migrate
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
                   "employees", "country")
+
+
+def _stored_fields(person: Person) -> dict[str, object]:
+    """A record's person fields as the `fields` JSON column keeps them: the standard ones,
+    and `properties` (the mapped extra fields) only when there are any, so records pulled
+    before properties existed compare equal to a re-read that maps none."""
+    fields: dict[str, object] = {f: getattr(person, f) for f in _PERSON_FIELDS}
+    if person.properties:
+        fields["properties"] = dict(person.properties)
+    return fields
+
 _CHUNK = 500
 
 
@@ -129,7 +140,7 @@ class Store:
         rows = [{
             "connector": p.source, "record_id": p.record_id, "object_type": p.object_type,
             "person_key": key, "email": normalize_email(p.email),
-            "fields": {f: getattr(p, f) for f in _PERSON_FIELDS},
+            "fields": _stored_fields(p),
             "crm_values": dict(p.crm_values), "updated_at": p.updated_at, "pulled_at": pulled_at,
         } for p, key in zip(people, keys, strict=True)]
         self._upsert(connection, t.records, rows, ("connector", "record_id"))
@@ -162,8 +173,7 @@ class Store:
                         t.records.c.connector == connector,
                         t.records.c.record_id.in_(list(chunk)))):
                     person = by_id[row.record_id]
-                    fields = {f: getattr(person, f) for f in _PERSON_FIELDS}
-                    if row.fields == fields and row.crm_values == dict(person.crm_values):
+                    if row.fields == _stored_fields(person) and row.crm_values == dict(person.crm_values):
                         same.add(row.record_id)
         return same
 
