@@ -33,6 +33,7 @@ from syncer.qualify.activity_points import (
 )
 from syncer.qualify.construct import ledger_line, new_card, new_decision, new_reason
 from syncer.qualify.plan import WHERE_MEMO_SIZE, ActivityMatcher, WhereIndex, where_holds
+from syncer.qualify.value_tests import where_tests
 from tests.test_qualify_properties import ROOT, attributes, random_models
 
 AT = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
@@ -85,7 +86,7 @@ def test_where_index_passes_exactly_the_rules_whose_where_holds(
         rule_wheres: list[list[tuple[str, str]]], activities: list[dict[str, str]]) -> None:
     """Single-attribute indexes answer from the memo, the others rule by rule; asked twice
     (the second time from the memo), both give what where_holds gives."""
-    matchers = tuple((n, float(n), tuple((k, t.lower()) for k, t in sorted(where)))
+    matchers = tuple((n, float(n), where_tests(dict(where)))
                      for n, where in enumerate(rule_wheres))
     index = WhereIndex(matchers)
     for attrs in activities * 2:
@@ -95,7 +96,8 @@ def test_where_index_passes_exactly_the_rules_whose_where_holds(
 
 
 def test_where_index_memo_is_bounded_and_stays_right() -> None:
-    index = WhereIndex(((0, 1.0, (("url", "/product"),)), (1, 2.0, (("url", "pricing"),))))
+    index = WhereIndex(((0, 1.0, where_tests({"url": "/product"})),
+                        (1, 2.0, where_tests({"url": "pricing"}))))
     assert index.key == "url"
     for n in range(WHERE_MEMO_SIZE * 2 + 10):
         url = f"https://w.test/{'product' if n % 3 == 0 else 'Pricing'}/{n}"

@@ -170,11 +170,20 @@ def test_threshold_rejects_booleans_and_quoted_numbers() -> None:
     assert "qualification.mql_score" in str(problems_of(data(**{"qualification.mql_score": "60"})))
 
 
-def test_unknown_person_field() -> None:
-    message = str(problems_of(data(**{"fit.rules.0.field": "seniority"})))
+def test_a_field_name_must_be_a_lower_case_name() -> None:
+    """Any lower-case name is a field (a mapped CRM property); a column title as written in
+    a spreadsheet is refused with the fix."""
+    message = str(problems_of(data(**{"fit.rules.0.field": "Job Title"})))
     assert "fit.rules[0].field (rule 'vp')" in message
-    assert "'title'" in message and "'employees'" in message
-    assert "Fix: use one of the values listed" in message
+    assert "Fix: use letters, digits" in message
+
+
+def test_a_non_standard_field_is_a_property_and_text_rules_on_standard_fields_stay_text() -> None:
+    assert parse_model(data(**{"fit.rules.0.field": "seniority"})).fit.rules[0].field == \
+        "seniority"
+    message = str(problems_of(data(**{"fit.rules.0.field": "title", "fit.rules.0.contains": None,
+                                      "fit.rules.0.min": 3})))
+    assert "min/max compare numbers; 'title' is text" in message
 
 
 def test_unknown_key_suggests_the_right_one() -> None:
@@ -213,7 +222,7 @@ def test_every_problem_is_reported_at_once() -> None:
 @pytest.mark.parametrize(("rule", "expected"), [
     ({"contains": "vp", "regex": "vp"}, "exactly one condition, found: contains, regex"),
     ({"contains": None}, "exactly one condition, found: none"),
-    ({"contains": None, "min": 5}, "min/max apply only to employees"),
+    ({"contains": None, "min": 5}, "min/max compare numbers; 'title' is text"),
     ({"field": "company", "contains": None, "email_domain_in": ["x.com"]},
      "email_domain_in applies only to field 'email'"),
     ({"field": "employees", "contains": "5"}, "`contains` does not apply to the number field"),
@@ -356,7 +365,7 @@ def matrix(cells: list[Any], bands: list[dict[str, Any]] | None = None,
 @pytest.mark.parametrize(("changes", "path", "expected"), [
     # engagement rules: activity or inactivity, and what goes with each
     ({"engagement.rules.0.activity": None}, "engagement.rules[0] (rule 'pricing')",
-     "needs exactly one of `activity` (points per activity) or `inactive_days`"),
+     "needs exactly one of `activity` (points per activity), `inactive_days`"),
     ({"engagement.rules.0.inactive_days": 30}, "engagement.rules[0]",
      "needs exactly one of `activity`"),
     ({"engagement.rules": [dict(INACTIVE, points=5)]}, "engagement.rules[0] (rule 'quiet')",

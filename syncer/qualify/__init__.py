@@ -48,7 +48,7 @@ def qualify(profile: Profile, model: Model, now: datetime) -> Decision:
     ledger: list[LedgerEntry] = []
     fit, fit_reasons = fit_from(values, plan, ledger)
     fit_lines = len(ledger)
-    engagement, engagement_reasons = engagement_from(found, plan, now_ts, ledger)
+    engagement, engagement_reasons = engagement_from(found, plan, now_ts, ledger, values)
     score = round(fit + engagement)
     grade = fit_grade(fit, plan)
     primary = score_card(plan.score_name, fit, engagement, score, grade, ledger)

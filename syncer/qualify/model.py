@@ -24,8 +24,10 @@ Sections (schema.py validates each; README "The qualification model" documents t
   (named_schema.py says what each inherits).
 
 Every section forbids unknown keys, so a model written for a newer syncer fails loudly on
-an older one instead of being half applied. Later: lookup tables (``table:``) as one more
-fit operator; recycle rules on other conditions than inactivity.
+an older one instead of being half applied. Rules may read any person field (a mapped CRM
+property), score a value by a points ``table`` or numeric ``bins``, and aggregate activities
+over a window (``measure``): docs/model-language.md. Later: recycle rules on other
+conditions than inactivity.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from functools import cached_property
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, StrictInt, ValidationError, model_validator
 
+from syncer.qualify.conditions import NUMERIC_FIELDS, PERSON_FIELDS, Number, PersonField, Spec
 from syncer.qualify.named_schema import (
     PRIMARY_SCORE,
     NamedEngagement,
@@ -58,8 +61,6 @@ from syncer.qualify.routing_model import Routing
 from syncer.qualify.schema import (
     ACTIVITY_TYPES,
     DEFAULT_HAND_RAISE,
-    NUMERIC_FIELDS,
-    PERSON_FIELDS,
     Band,
     DecayStep,
     DisqualifyRule,
@@ -69,12 +70,9 @@ from syncer.qualify.schema import (
     FitRule,
     GradeBand,
     Lifecycle,
-    Number,
-    PersonField,
     Qualification,
     RecycleRule,
     RuleId,
-    Spec,
     WindowCap,
 )
 
@@ -158,6 +156,9 @@ class Model(Spec):
     primary_score: ScoreName = PRIMARY_SCORE
     #: named scores beside the primary one (named_schema.py)
     scores: tuple[NamedScore, ...] = ()
+    #: what `syncer model calibrate` learned this model from (information only: rows,
+    #: split, AUC on the held-out part); scoring never reads it
+    calibration: dict[str, str | StrictInt | float | bool] | None = None
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
                    deep: bool = False) -> Model:

@@ -28,6 +28,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 
 from syncer.domain import ActivityType
+from syncer.qualify.conditions import Number, Spec
 from syncer.qualify.schema import (
     DecayStep,
     Engagement,
@@ -35,8 +36,6 @@ from syncer.qualify.schema import (
     Fit,
     FitRule,
     GradeBand,
-    Number,
-    Spec,
     activity_types,
     check_decay,
     falling,

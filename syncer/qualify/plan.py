@@ -10,13 +10,21 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syncer.domain import ActivityType, LedgerEntry, Reason, Stage
-from syncer.qualify.schema import Engagement, FitRule, PersonCondition
+from syncer.qualify.schema import Engagement, EngagementRule, FitRule
+from syncer.qualify.value_tests import (
+    PersonTest,
+    Valued,
+    WhereTests,
+    bins_scorer,
+    person_test,
+    valued_rule,
+    where_tests,
+)
 
 if TYPE_CHECKING:
     from syncer.qualify.model import Model
@@ -27,8 +35,6 @@ DAY = 86_400.0
 #: days" from now) are what keep "time passing never raises a score" true.
 WINDOW_ORIGIN = 4 * DAY
 
-#: A compiled person condition: how the value matched (for the Reason), or None.
-PersonTest = Callable[[object], str | None]
 FitTest = PersonTest  # v1 name
 #: What a fit rule gave for a value: its Reason and its ledger line.
 FitHit = tuple[Reason, LedgerEntry]
@@ -58,6 +64,8 @@ class FitMatcher:
     test: PersonTest
     memo: dict[object | None, FitHit | None] | None = dataclasses.field(
         default=None, compare=False, hash=False)
+    #: a table or bins rule: the points and how, per value (`points`/`test` unused)
+    valued: Valued | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +84,7 @@ class ActivityMatcher:
     points_text: str
     decay: Decay | None
     horizon: float
-    where: tuple[tuple[str, str], ...]
+    where: WhereTests
     max_count: int | None
     max_points: float | None
     window: float | None
@@ -103,8 +111,7 @@ class WhereIndex:
 
     __slots__ = ("key", "matchers", "memo")
 
-    def __init__(self, matchers: tuple[tuple[int, float, tuple[tuple[str, str], ...]], ...]
-                 ) -> None:
+    def __init__(self, matchers: tuple[tuple[int, float, WhereTests], ...]) -> None:
         self.matchers = matchers
         keys = {where[0][0] if len(where) == 1 else None for _, _, where in matchers}
         #: the one attribute every rule here tests, or None (several, or several each)
@@ -120,23 +127,37 @@ class WhereIndex:
         value = attributes.get(key)
         found = self.memo.get(value)
         if found is None:
-            text = value.lower() if value is not None else None
-            found = tuple((index, horizon) for index, horizon, ((_, needle),) in self.matchers
-                          if text is not None and needle in text)
+            found = tuple((index, horizon) for index, horizon, ((_, test),) in self.matchers
+                          if test(value))
             if len(self.memo) >= WHERE_MEMO_SIZE:
                 self.memo.clear()
             self.memo[value] = found
         return found
 
 
-def where_holds(where: tuple[tuple[str, str], ...], attributes: Mapping[str, str]) -> bool:
-    """Every (attribute, lower-cased text) pair: the attribute contains the text, ignoring
-    case."""
-    for key, text in where:
-        value = attributes.get(key)
-        if value is None or text not in value.lower():
-            return False
-    return True
+def where_holds(where: WhereTests, attributes: Mapping[str, str]) -> bool:
+    """Every (attribute, test) pair passes: a text `where` entry must be contained in the
+    attribute (ignoring case), a condition must hold (where_tests)."""
+    return all(test(attributes.get(key)) for key, test in where)
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateMatcher:
+    """A compiled `measure` rule: one number from the activities of `activities` in the
+    last `horizon` seconds that pass `where`, scored by `valued` (bins, or a min/max
+    threshold with points; `missing` folded in). Numbered after every per-activity
+    matcher, so the scan collects its activities in the same `found` map."""
+
+    rule_id: str
+    index: int
+    activities: tuple[ActivityType, ...]
+    horizon: float
+    where: WhereTests
+    measure: str
+    attribute: str | None
+    valued: Valued
+    #: "page_view count in 30 days", as the Reason starts
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +185,7 @@ class DisqualifyMatcher:
     field: str | None
     test: PersonTest | None
     activity: ActivityType | None
-    where: tuple[tuple[str, str], ...]
+    where: WhereTests
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +203,9 @@ class ScorePlan:
     engaged: frozenset[ActivityType]
     #: the scan's latest engagement is this score's too (same engaged activities)
     shares_last_engaged: bool
+    #: its person rules in engagement, and its aggregates
+    engagement_fields: tuple[FitMatcher, ...] = ()
+    aggregates: tuple[AggregateMatcher, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,12 +254,33 @@ class Plan:
     #: mode total: the MQL checks as (name, position in (score, fit, engagement), minimum,
     #: the minimum as shown in Reasons), the thresholds left out (None) omitted
     thresholds: tuple[tuple[str, int, float, str], ...]
+    #: person rules in the primary engagement (CRM-computed counts), and its aggregates
+    engagement_fields: tuple[FitMatcher, ...] = ()
+    aggregates: tuple[AggregateMatcher, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementParts:
+    """One engagement section compiled: per-activity matchers, inactivity rules, person
+    rules and aggregates."""
+
+    matchers: tuple[ActivityMatcher, ...]
+    inactivity: tuple[InactivityMatcher, ...]
+    fields: tuple[FitMatcher, ...]
+    aggregates: tuple[AggregateMatcher, ...]
 
 
 def compile_plan(model: Model) -> Plan:
-    """Compile a validated model; called once when the Model is built."""
+    """Compile a validated model; called once when the Model is built.
+
+    Per-activity matchers are numbered first (the primary's, then each named score's),
+    aggregates after all of them, so that one scan fills one `found` map for every rule
+    and each score's per-activity matchers stay one contiguous range."""
     fit = tuple(fit_matcher(r) for r in model.fit.rules)
-    engagement, inactivity = _engagement(model.engagement)
+    sections = [model.engagement, *(e for _, _, e in model.score_sections if e is not None)]
+    numbering = _Numbering(sum(_activity_rules(e) for e in sections))
+    primary = _engagement(model.engagement, numbering)
+    engagement, inactivity = primary.matchers, primary.inactivity
     by_activity: dict[ActivityType, tuple[ActivityMatcher, ...]] = {}
     for matcher in engagement:
         by_activity[matcher.activity] = (*by_activity.get(matcher.activity, ()), matcher)
@@ -246,21 +291,28 @@ def compile_plan(model: Model) -> Plan:
                     for r in life.recycle)
     disqualify = tuple(DisqualifyMatcher(
         f"lifecycle.disqualify.{r.id}", r.field,
-        person_test(r) if r.field is not None else None, r.activity, _where(r.where))
+        person_test(r) if r.field is not None else None, r.activity, where_tests(r.where))
         for r in life.disqualify)
     fit_fields = tuple(dict.fromkeys(r.field for r in model.fit.rules))
     disqualify_fields = tuple(dict.fromkeys(d.field for d in disqualify if d.field))
     tracks_engagement = bool(inactivity or recycle)
-    named = _named(model, len(engagement), tracks_engagement)
+    named = _named(model, numbering, tracks_engagement)
     named_fields = tuple(r.field for _, f, _ in model.score_sections if f for r in f.rules)
-    routed = dict(by_activity)
+    engagement_fields = tuple(m.field for m in (
+        *primary.fields, *(f for score in named for f in score.engagement_fields)))
+    routed: dict[ActivityType, tuple[Routed, ...]] = dict(by_activity)
     for score in named:
         for matcher in score.engagement or ():
             routed[matcher.activity] = (*routed.get(matcher.activity, ()), matcher)
+    for aggregate in (*primary.aggregates, *(a for n in named for a in n.aggregates)):
+        for kind in aggregate.activities:
+            routed[kind] = (*routed.get(kind, ()), aggregate)
     lookbacks = [e.lookback_days for _, _, e in model.score_sections if e is not None]
+    windows = [r.within_days for e in sections for r in e.rules if r.within_days is not None]
     return Plan(
         fit_fields=fit_fields, fit=fit,
-        person_fields=tuple(dict.fromkeys((*fit_fields, *disqualify_fields, *named_fields))),
+        person_fields=tuple(dict.fromkeys((*fit_fields, *disqualify_fields, *named_fields,
+                                           *engagement_fields))),
         engagement=engagement, by_activity=by_activity,
         inactivity=inactivity,
         lookback_seconds=model.engagement.lookback_days * DAY,
@@ -281,34 +333,56 @@ def compile_plan(model: Model) -> Plan:
         tracks_engagement=tracks_engagement,
         routes=_routes(routed, model, tracks_engagement),
         score_name=model.primary_score, named=named,
-        scan_lookback_seconds=max([model.engagement.lookback_days, *lookbacks]) * DAY,
+        scan_lookback_seconds=max([model.engagement.lookback_days, *lookbacks, *windows]) * DAY,
         hysteresis=q.hysteresis,
         thresholds=tuple((name, position, low, f"{low:g}") for position, (name, low) in
                          enumerate((("score", q.mql_score), ("fit", q.min_fit),
-                                    ("engagement", q.min_engagement))) if low is not None))
+                                    ("engagement", q.min_engagement))) if low is not None),
+        engagement_fields=primary.fields, aggregates=primary.aggregates)
 
 
-def _named(model: Model, first_index: int, tracks_engagement: bool
+class _Numbering:
+    """Hands out matcher indices: per-activity matchers from 0, aggregates from the
+    number of per-activity matchers of all scores on."""
+
+    def __init__(self, activity_rules: int) -> None:
+        self.next_activity = 0
+        self.next_aggregate = activity_rules
+
+    def activity(self) -> int:
+        self.next_activity += 1
+        return self.next_activity - 1
+
+    def aggregate(self) -> int:
+        self.next_aggregate += 1
+        return self.next_aggregate - 1
+
+
+def _activity_rules(engagement: Engagement) -> int:
+    return sum(1 for r in engagement.rules if r.kind() == "activity")
+
+
+def _named(model: Model, numbering: _Numbering, tracks_engagement: bool
            ) -> tuple[ScorePlan, ...]:
-    """Compile the named scores; their engagement matchers are numbered from
-    `first_index` on, after the primary's and each other's."""
+    """Compile the named scores; their matchers are numbered after the primary's and each
+    other's."""
     plans: list[ScorePlan] = []
     primary_engaged = model.engagement.engaged()
-    index = first_index
     for named, fit, engagement in model.score_sections:
-        matchers: tuple[ActivityMatcher, ...] | None = None
-        inactivity: tuple[InactivityMatcher, ...] = ()
+        parts: EngagementParts | None = None
         engaged = primary_engaged
         if engagement is not None:
-            matchers, inactivity = _engagement(engagement, index)
-            index += len(matchers)
+            parts = _engagement(engagement, numbering)
             engaged = engagement.engaged()
         plans.append(ScorePlan(
             name=named.name,
             fit=None if fit is None else tuple(fit_matcher(r) for r in fit.rules),
             grades=tuple((b.grade, b.min) for b in (fit or model.fit).grades),
-            engagement=matchers, inactivity=inactivity, engaged=engaged,
-            shares_last_engaged=tracks_engagement and engaged == primary_engaged))
+            engagement=parts.matchers if parts else None,
+            inactivity=parts.inactivity if parts else (), engaged=engaged,
+            shares_last_engaged=tracks_engagement and engaged == primary_engaged,
+            engagement_fields=parts.fields if parts else (),
+            aggregates=parts.aggregates if parts else ()))
     return tuple(plans)
 
 
@@ -316,12 +390,24 @@ def _named(model: Model, first_index: int, tracks_engagement: bool
 UNMEMOIZED_FIELDS = frozenset({"email", "first_name", "last_name"})
 
 
-def fit_matcher(rule: FitRule) -> FitMatcher:
-    return FitMatcher(f"fit.{rule.id}", rule.field, rule.points, rule.group,
-                      person_test(rule), None if rule.field in UNMEMOIZED_FIELDS else {})
+def fit_matcher(rule: FitRule | EngagementRule, section: str = "fit") -> FitMatcher:
+    """A fit rule, or a person rule of an engagement section (`section` "engagement")."""
+    assert rule.field is not None
+    memo: dict[object | None, FitHit | None] | None = (
+        None if rule.field in UNMEMOIZED_FIELDS else {})
+    if rule.valued_kind() != "condition":
+        return FitMatcher(f"{section}.{rule.id}", rule.field, 0.0, None,
+                          lambda _v: None, memo, valued_rule(rule))
+    group = rule.group if isinstance(rule, FitRule) else None
+    return FitMatcher(f"{section}.{rule.id}", rule.field, float(rule.points or 0.0), group,
+                      person_test(rule), memo)
 
 
-def _routes(by_activity: Mapping[ActivityType, tuple[ActivityMatcher, ...]], model: Model,
+#: What the scan routes an activity to: a per-activity matcher or an aggregate.
+Routed = ActivityMatcher | AggregateMatcher
+
+
+def _routes(by_activity: Mapping[ActivityType, tuple[Routed, ...]], model: Model,
             tracks_engagement: bool) -> dict[ActivityType, Route]:
     engaged = model.engagement.engaged() if tracks_engagement else frozenset()
     hand_raise = frozenset(model.qualification.hand_raise)
@@ -336,10 +422,6 @@ def _routes(by_activity: Mapping[ActivityType, tuple[ActivityMatcher, ...]], mod
                         kind in engaged, kind in hand_raise, kind in disqualify,
                         kind in subscriber)
     return routes
-
-
-def _where(where: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    return tuple((k, v.strip().lower()) for k, v in sorted((where or {}).items()))
 
 
 def _decay(engagement: Engagement) -> tuple[Decay | None, float]:
@@ -358,77 +440,71 @@ def _decay(engagement: Engagement) -> tuple[Decay | None, float]:
     return None, lookback
 
 
-def _engagement(engagement: Engagement, first_index: int = 0
-                ) -> tuple[tuple[ActivityMatcher, ...], tuple[InactivityMatcher, ...]]:
+def _engagement(engagement: Engagement, numbering: _Numbering) -> EngagementParts:
     decay, decay_horizon = _decay(engagement)
     lookback = engagement.lookback_days * DAY
     matchers: list[ActivityMatcher] = []
     inactivity: list[InactivityMatcher] = []
+    fields: list[FitMatcher] = []
+    aggregates: list[AggregateMatcher] = []
     for r in engagement.rules:
-        if r.activity is None:
+        kind = r.kind()
+        if kind == "field":
+            fields.append(fit_matcher(r, "engagement"))
+            continue
+        if kind == "aggregate":
+            aggregates.append(_aggregate(r, numbering.aggregate(), lookback))
+            continue
+        points = float(r.points or 0.0)
+        if r.activity is None or isinstance(r.activity, tuple):
             assert r.inactive_days is not None
             inactivity.append(InactivityMatcher(f"engagement.{r.id}", r.inactive_days * DAY,
-                                                f"{r.inactive_days:g}", r.points))
+                                                f"{r.inactive_days:g}", points))
             continue
-        decays = r.points > 0 and decay is not None
+        decays = points > 0 and decay is not None
         cap = r.max_points_per
         steps = engagement.decay_steps if decays else None
         matchers.append(ActivityMatcher(
-            rule_id=f"engagement.{r.id}", index=first_index + len(matchers),
+            rule_id=f"engagement.{r.id}", index=numbering.activity(),
             activity=r.activity,
-            activity_text=r.activity.value, points=r.points,
-            points_text=f"{r.points:g}", decay=decay if decays else None,
-            horizon=decay_horizon if decays else lookback, where=_where(r.where),
+            activity_text=r.activity.value, points=points,
+            points_text=f"{points:g}", decay=decay if decays else None,
+            horizon=decay_horizon if decays else lookback, where=where_tests(r.where),
             max_count=r.max_count, max_points=r.max_points,
             window=cap.days * DAY if cap else None, window_points=cap.points if cap else None,
             window_text=f"at most {cap.points:g} per {cap.days:g} days" if cap else "",
-            decayed={s.factor: f", {r.points:g} decayed x{s.factor:.2f}" for s in steps or ()}))
-    return tuple(matchers), tuple(inactivity)
+            decayed={s.factor: f", {points:g} decayed x{s.factor:.2f}" for s in steps or ()}))
+    return EngagementParts(tuple(matchers), tuple(inactivity), tuple(fields),
+                           tuple(aggregates))
 
 
-def person_test(rule: PersonCondition) -> PersonTest:
-    """Build the matcher for one person condition; each closure does one cheap comparison."""
-    if rule.missing is not None:
-        want_missing = rule.missing
-        return lambda v: ("is missing" if v is None else None) if want_missing else (
-            None if v is None else "is present")
-    if rule.at_least is not None or rule.at_most is not None:
-        low = rule.at_least if rule.at_least is not None else -math.inf
-        high = rule.at_most if rule.at_most is not None else math.inf
-        shown = (f">= {rule.at_least}" if rule.at_most is None
-                 else f"<= {rule.at_most}" if rule.at_least is None
-                 else f"in {rule.at_least}..{rule.at_most}")
-        return lambda v: f"{v} {shown}" if isinstance(v, int) and low <= v <= high else None
-    if rule.email_domain_in is not None:
-        domains = frozenset(d.strip().lower().lstrip("@") for d in rule.email_domain_in)
-        suffixes = tuple("." + d for d in domains)
+def _aggregate(rule: EngagementRule, index: int, lookback: float) -> AggregateMatcher:
+    """Compile a `measure` rule: the window (default: the lookback) and its scorer."""
+    days = rule.within_days
+    missing = rule.missing if not isinstance(rule.missing, bool) else None
+    if rule.bins is not None:
+        valued = bins_scorer([(b.below, b.points) for b in rule.bins], missing)
+    else:
+        valued = _threshold(person_test(rule), float(rule.points or 0.0), missing)
+    kinds = rule.activity_types()
+    names = "/".join(k.value for k in kinds)
+    what = {"count": f"{names} count", "sum": f"{names} {rule.attribute} total",
+            "max": f"{names} {rule.attribute} max",
+            "days_since_last": f"days since last {names}"}[rule.measure or "count"]
+    window = f" in {days:g} days" if days is not None else ""
+    return AggregateMatcher(f"engagement.{rule.id}", index, kinds,
+                            days * DAY if days is not None else lookback,
+                            where_tests(rule.where), rule.measure or "count", rule.attribute,
+                            valued, what + window)
 
-        def email_domain(v: object) -> str | None:
-            if not isinstance(v, str):
-                return None
-            domain = v.rpartition("@")[2].strip().lower()
-            hit = domain in domains or domain.endswith(suffixes)
-            return f"domain {domain} is listed" if hit else None
-        return email_domain
-    if rule.regex is not None:
-        pattern, source = re.compile(rule.regex, re.IGNORECASE), rule.regex
-        return lambda v: (f"{v!r} matches /{source}/"
-                          if isinstance(v, str) and pattern.search(v) else None)
-    if rule.contains is not None:
-        needles = tuple(n.strip().lower() for n in rule.contains)
 
-        def contains(v: object) -> str | None:
-            if isinstance(v, str):
-                text = v.lower()
-                for needle in needles:
-                    if needle in text:
-                        return f"{v!r} contains '{needle}'"
-            return None
-        return contains
-    wanted = [rule.equals] if rule.equals is not None else list(rule.in_ or ())
-    if rule.field == "employees":
-        numbers = frozenset(w for w in wanted if isinstance(w, int))
-        return lambda v: f"{v} is listed" if isinstance(v, int) and v in numbers else None
-    texts = frozenset(str(w).strip().lower() for w in wanted)
-    return lambda v: (f"{v!r} is listed"
-                      if isinstance(v, str) and v.strip().lower() in texts else None)
+def _threshold(test: PersonTest, points: float, missing: float | None) -> Valued:
+    """min/max + points for an aggregate, with `missing` points for no value."""
+    absent = float(missing or 0.0)
+
+    def threshold(v: object) -> tuple[float, str] | None:
+        if v is None:
+            return (absent, "none") if absent else None
+        how = test(v)
+        return None if how is None or not points else (points, how)
+    return threshold

@@ -10,29 +10,44 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from syncer.domain import ActivityType, Stage
-
-PERSON_FIELDS: tuple[str, ...] = (
-    "title", "company", "industry", "employees", "country", "email", "first_name", "last_name",
+from syncer.qualify.conditions import (
+    Number,
+    PersonCondition,
+    PersonField,
+    Spec,
+    ValueRule,
+    check_bins,
 )
-NUMERIC_FIELDS: frozenset[str] = frozenset({"employees"})  # plan.py assumes this set
+
 ACTIVITY_TYPES: tuple[str, ...] = tuple(t.value for t in ActivityType)
 DEFAULT_HAND_RAISE: tuple[ActivityType, ...] = (
     ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES, ActivityType.PRICING_REQUEST,
 )
 
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
 Label = Annotated[str, Field(min_length=1, max_length=8)]
-PersonField = Literal[
-    "title", "company", "industry", "employees", "country", "email", "first_name", "last_name"
-]
-Where = dict[str, Annotated[str, Field(min_length=1)]]
+
+
+class AttributeCondition(PersonCondition):
+    """A condition on one activity attribute in a `where` (no `field`: the key names the
+    attribute)."""
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> AttributeCondition:
+        if self.field is not None:
+            raise ValueError("a `where` condition takes no `field`: the key names the "
+                             "attribute. Fix: remove `field`")
+        self.check_condition("a `where` condition")
+        return self
+
+
+#: attribute -> text it must contain (as before conditions existed), or a condition
+Where = dict[str, Annotated[str, Field(min_length=1)] | AttributeCondition]
 
 
 def activity_type(value: object) -> ActivityType:
@@ -64,120 +79,24 @@ def falling(mins: list[float], what: str, label: str) -> None:
                          f"last one's min still gets the last {label[:-1]}")
 
 
-class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# ---------------------------------------------------------------- person conditions
-
-
-class PersonCondition(Spec):
-    """One condition on a person attribute: exactly one operator.
-
-    Text comparisons ignore case and surrounding spaces; `regex` is searched (not
-    anchored) ignoring case; `min`/`max` are inclusive; `email_domain_in` also matches
-    subdomains. A condition on a missing value never holds, except `missing: true`.
-    """
-
-    field: PersonField | None = None
-    equals: str | int | None = None
-    in_: tuple[str | int, ...] | None = Field(default=None, alias="in", min_length=1)
-    contains: tuple[str, ...] | None = Field(default=None, min_length=1)
-    regex: str | None = None
-    at_least: int | None = Field(default=None, alias="min", strict=True)
-    at_most: int | None = Field(default=None, alias="max", strict=True)
-    email_domain_in: tuple[str, ...] | None = Field(default=None, min_length=1)
-    missing: bool | None = Field(default=None, strict=True)
-
-    @field_validator("equals", mode="before")
-    @classmethod
-    def _scalar(cls, value: object) -> object:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
-            raise ValueError(f"must be text or a whole number, got {value!r}. Fix: write "
-                             "one value; for several use `in: [a, b]`")
-        return value
-
-    @field_validator("in_", mode="before")
-    @classmethod
-    def _scalars(cls, value: object) -> object:
-        if isinstance(value, list):
-            for item in value:
-                cls._scalar(item)
-        return value
-
-    @field_validator("contains", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        items = [value] if isinstance(value, str) else value
-        if isinstance(items, list) and any(not isinstance(i, str) or not i.strip()
-                                           for i in items):
-            raise ValueError("every `contains` entry must be non-empty text. Fix: quote "
-                             "numbers and remove empty entries")
-        return items
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regex does not compile: {exc}. Fix: check brackets and "
-                                 "escape special characters such as '.' as '\\.'") from None
-        return value
-
-    def operators(self) -> list[str]:
-        return [name for name, value in (
-            ("equals", self.equals), ("in", self.in_), ("contains", self.contains),
-            ("regex", self.regex), ("min/max", self.at_least if self.at_least is not None
-                                    else self.at_most),
-            ("email_domain_in", self.email_domain_in), ("missing", self.missing),
-        ) if value is not None]
-
-    def check_condition(self, what: str) -> None:
-        """Exactly one operator, and one that fits the field's type."""
-        present = self.operators()
-        if len(present) != 1:
-            found = ", ".join(present) if present else "none"
-            raise ValueError(f"{what} needs exactly one condition, found: {found}. Fix: "
-                             "use one of equals, in, contains, regex, min/max, "
-                             "email_domain_in, missing (split it into several rules)")
-        field = self.field or ""
-        numeric = field in NUMERIC_FIELDS
-        values = [self.equals] if self.equals is not None else list(self.in_ or ())
-        if numeric and present[0] in ("contains", "regex", "email_domain_in"):
-            raise ValueError(f"`{present[0]}` does not apply to the number field "
-                             f"'{field}'. Fix: use min/max, equals, in or missing")
-        if numeric and any(not isinstance(v, int) for v in values):
-            raise ValueError(f"'{field}' is a number. Fix: compare with whole numbers")
-        if not numeric and any(not isinstance(v, str) for v in values):
-            raise ValueError(f"'{field}' is text. Fix: quote the values")
-        if present[0] == "min/max" and not numeric:
-            raise ValueError(f"min/max apply only to employees, not '{field}'. Fix: "
-                             "use equals, in, contains or regex")
-        if present[0] == "email_domain_in" and field != "email":
-            raise ValueError("email_domain_in applies only to field 'email'. Fix: set "
-                             "`field: email`")
-        if (self.at_least is not None and self.at_most is not None
-                and self.at_least > self.at_most):
-            raise ValueError(f"min {self.at_least} is above max {self.at_most}. Fix: swap them")
-
-
 # ---------------------------------------------------------------- fit
 
 
-class FitRule(PersonCondition):
-    """Points for who the person is. `group` makes a ladder: first match in a group wins."""
+class FitRule(ValueRule):
+    """Points for who the person is: a condition with points, a points table or bins
+    (conditions.py). `group` makes a ladder of conditions: first match in a group wins."""
 
     id: RuleId
     field: PersonField  # required here (optional in a disqualify rule)
-    points: Number
     group: str | None = None
     description: str = ""
 
     @model_validator(mode="after")
     def _one_condition(self) -> FitRule:
-        self.check_condition("a fit rule")
+        self.check_rule("a fit rule", self.field)
+        if self.group is not None and self.valued_kind() != "condition":
+            raise ValueError(f"a `{self.valued_kind()}` rule cannot be in a group (a ladder "
+                             "picks the first condition that holds). Fix: remove `group`")
         return self
 
 
@@ -215,43 +134,97 @@ class WindowCap(Spec):
     points: Number = Field(gt=0)
 
 
-class EngagementRule(Spec):
-    """Points per activity of one type (`activity`), or for long inactivity
-    (`inactive_days`). Rules are cumulative: an activity matching two rules scores in both.
+Measure = Literal["count", "sum", "max", "days_since_last"]
 
-    `where` requires each attribute to contain the text (ignoring case). `max_count`
-    counts only the most recent N; `max_points` caps the rule's total (its absolute value
-    for a negative rule); `max_points_per` caps each fixed window of N days.
+
+class EngagementRule(ValueRule):
+    """One engagement rule, of one of four kinds (rules are cumulative: an activity
+    matching two rules scores in both):
+
+    - per activity (`activity: TYPE`, `points`): `where` filters on attributes (text:
+      contains, or a condition); `max_count` counts only the most recent N; `max_points`
+      caps the rule's total (its absolute value for a negative rule); `max_points_per`
+      caps each fixed window of N days. Positive points decay.
+    - inactivity (`inactive_days`, negative `points`): no engagement for that long.
+    - a person field (`field:` with a condition + points, a table or bins): engagement a
+      CRM computes itself (visit counts); no decay.
+    - an aggregate (`measure` of `activity: TYPE or [TYPES]` over `within_days`, scored by
+      min/max + points or by bins; `missing` is the points when there is no value).
     """
 
     id: RuleId
-    activity: ActivityType | None = None
+    activity: ActivityType | tuple[ActivityType, ...] | None = None
     inactive_days: Number | None = Field(default=None, gt=0)
     where: Where | None = None
-    points: Number
     max_count: int | None = Field(default=None, ge=1, strict=True)
     max_points: Number | None = Field(default=None, gt=0)
     max_points_per: WindowCap | None = None
+    measure: Measure | None = None
+    attribute: Annotated[str, Field(min_length=1)] | None = None
+    within_days: Number | None = Field(default=None, gt=0)
     description: str = ""
 
     @field_validator("activity", mode="before")
     @classmethod
-    def _known_activity(cls, value: object) -> ActivityType | None:
+    def _known_activity(cls, value: object) -> object:
+        if isinstance(value, list):
+            return tuple(activity_type(v) for v in value)
         return None if value is None else activity_type(value)
+
+    def kind(self) -> str:
+        """"activity", "inactivity", "field" or "aggregate"."""
+        if self.measure is not None:
+            return "aggregate"
+        if self.field is not None:
+            return "field"
+        return "inactivity" if self.inactive_days is not None else "activity"
+
+    def activity_types(self) -> tuple[ActivityType, ...]:
+        if self.activity is None:
+            return ()
+        return self.activity if isinstance(self.activity, tuple) else (self.activity,)
 
     @model_validator(mode="after")
     def _kind(self) -> EngagementRule:
-        if (self.activity is None) == (self.inactive_days is None):
+        kinds = [k for k, v in (("activity", self.activity), ("inactive_days",
+                                self.inactive_days), ("field", self.field)) if v is not None]
+        if self.measure is not None:
+            self._check_aggregate()
+        elif len(kinds) != 1:
             raise ValueError("an engagement rule needs exactly one of `activity` (points per "
-                             "activity) or `inactive_days` (points for no engagement in that "
-                             "many days). Fix: keep one of them")
+                             "activity), `inactive_days` (points for no engagement in that "
+                             "many days), `field` (a person field such as a visit count) or "
+                             f"`measure` (an aggregate); found {', '.join(kinds) or 'none'}. "
+                             "Fix: keep one of them")
+        elif self.field is not None:
+            self._only("a person rule", ("where", "max_count", "max_points", "max_points_per",
+                                         "attribute", "within_days"))
+            self.check_rule("a person rule", self.field)
+        else:
+            self._check_activity()
+        return self
+
+    def _only(self, what: str, forbidden: tuple[str, ...]) -> None:
+        extra = [k for k in forbidden if getattr(self, k) is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} do not apply to {what}. Fix: remove them")
+
+    def _check_activity(self) -> None:
+        what = "an inactivity rule" if self.inactive_days is not None else "an activity rule"
+        self._only(what, ("table", "bins", "default", "attribute", "within_days"))
+        if self.operators() or self.negate is not None:
+            raise ValueError(f"{what} takes no condition of its own. Fix: filter activities "
+                             "with `where: {attribute: ...}`, or use `measure` to score a "
+                             "number")
+        if self.missing is not None:
+            raise ValueError(f"`missing` does not apply to {what}. Fix: remove it")
+        if self.points is None:
+            raise ValueError(f"{what} needs `points`. Fix: add e.g. `points: 5`")
+        if isinstance(self.activity, tuple):
+            raise ValueError("a list of activity types is for `measure` rules. Fix: one rule "
+                             "per type, or add `measure: count`")
         if self.inactive_days is not None:
-            extra = [k for k, v in (("where", self.where), ("max_count", self.max_count),
-                                    ("max_points", self.max_points),
-                                    ("max_points_per", self.max_points_per)) if v is not None]
-            if extra:
-                raise ValueError(f"{', '.join(extra)} do not apply to an inactivity rule. "
-                                 "Fix: remove them")
+            self._only(what, ("where", "max_count", "max_points", "max_points_per"))
             if self.points >= 0:
                 raise ValueError(f"an inactivity rule must give negative points, got "
                                  f"{self.points:g}. Fix: write e.g. `points: -10`")
@@ -260,7 +233,33 @@ class EngagementRule(Spec):
                              "new activity could push an older one out of the count and "
                              "lower the score). Fix: keep one; `max_points` combines with "
                              "either")
-        return self
+
+    def _check_aggregate(self) -> None:
+        what = f"a `measure: {self.measure}` rule"
+        self._only(what, ("field", "inactive_days", "max_count", "max_points",
+                          "max_points_per", "table", "default"))
+        if self.activity is None:
+            raise ValueError(f"{what} needs `activity`: the type(s) it measures, e.g. "
+                             "`activity: page_view` or `[page_view, form_fill]`. Fix: add it")
+        if self.measure in ("sum", "max") and self.attribute is None:
+            raise ValueError(f"{what} needs `attribute`: the numeric activity attribute it "
+                             "adds up or takes the largest of, e.g. `attribute: duration`. "
+                             "Fix: add it")
+        if self.measure in ("count", "days_since_last") and self.attribute is not None:
+            raise ValueError(f"`attribute` does not apply to {what}. Fix: remove it")
+        if isinstance(self.missing, bool):
+            raise ValueError(f"in {what}, `missing` is the points for no value (no such "
+                             "activity in the window). Fix: write a number, e.g. "
+                             "`missing: -5`")
+        if self.bins is not None:
+            if self.operators() or self.points is not None:
+                raise ValueError(f"{what} scores by `bins` or by `min`/`max` with `points`, "
+                                 "not both. Fix: keep one")
+            check_bins(self.bins)
+            return
+        if self.operators() != ["min/max"] or self.points is None or self.negate is not None:
+            raise ValueError(f"{what} needs `bins`, or `min` and/or `max` with `points` "
+                             "(e.g. `min: 3, points: 10`: at least 3). Fix: add one of them")
 
 
 def check_decay(half_life_days: float | None,
@@ -318,8 +317,16 @@ class Engagement(Spec):
         every activity type that some rule scores positively."""
         if self.engaged_activities is not None:
             return frozenset(self.engaged_activities)
-        return frozenset(r.activity for r in self.rules
-                         if r.activity is not None and r.points > 0)
+        return frozenset(kind for r in self.rules if _gives_points(r)
+                         for kind in r.activity_types())
+
+
+def _gives_points(rule: EngagementRule) -> bool:
+    """Whether a rule on activities can give positive points (so its activities count as
+    engagement by default)."""
+    if rule.bins is not None:
+        return any(b.points > 0 for b in rule.bins)
+    return rule.points is not None and rule.points > 0
 
 
 # ---------------------------------------------------------------- qualification
@@ -437,7 +444,7 @@ class DisqualifyRule(PersonCondition):
         else:
             if self.where is not None:
                 raise ValueError("`where` applies only with `activity`. Fix: remove it")
-            self.check_condition("a disqualify rule")
+            self.check_condition("a disqualify rule", self.field)
         return self
 
 

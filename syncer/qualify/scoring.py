@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from syncer.domain import Activity, ActivityType, LedgerEntry, Profile, Reason
+from syncer.domain import Activity, ActivityType, LedgerEntry, Person, Profile, Reason
 from syncer.qualify.activity_points import (
     EVIDENCE_ATTRIBUTES,
     Hit,
@@ -32,10 +32,13 @@ from syncer.qualify.activity_points import (
     rule_points,
     rule_reason,
 )
+from syncer.qualify.aggregates import aggregate_reasons
+from syncer.qualify.conditions import STANDARD_FIELDS
 from syncer.qualify.construct import ledger_line, new_reason
 from syncer.qualify.plan import (
     DAY,
     ActivityMatcher,
+    AggregateMatcher,
     FitHit,
     FitMatcher,
     FitTest,
@@ -138,16 +141,30 @@ def scan(profile: Profile, plan: Plan, now_ts: float) -> Scan:
 
 def person_values(profile: Profile, fields: tuple[str, ...]) -> dict[str, object | None]:
     """The merged value of each field (first non-empty record wins; "" counts as missing);
-    `email` falls back to the profile key, which is the normalized email."""
+    `email` falls back to the profile key, which is the normalized email. A standard
+    field is the record's attribute; any other name is one of its mapped `properties`."""
     records = profile.records
-    if len(records) == 1:  # the common case, without Profile.first's loop
+    if len(records) == 1:  # the common case, without the loop over records
         record = records[0]
-        values = {name: (None if (v := getattr(record, name)) == "" else v) for name in fields}
+        properties = record.properties
+        values = {name: (None if (v := (getattr(record, name) if name in STANDARD_FIELDS
+                                        else properties.get(name))) == "" else v)
+                  for name in fields}
     else:
-        values = {name: profile.first(name) for name in fields}
+        values = {name: _first(records, name) for name in fields}
     if "email" in values and values["email"] is None and "@" in profile.key:
         values["email"] = profile.key
     return values
+
+
+def _first(records: tuple[Person, ...], name: str) -> object | None:
+    """The first non-empty value of a field across records in precedence order."""
+    standard = name in STANDARD_FIELDS
+    for record in records:
+        value = getattr(record, name) if standard else record.properties.get(name)
+        if value is not None and value != "":
+            return value
+    return None
 
 
 def fit_points(profile: Profile, plan: Plan) -> tuple[float, list[Reason]]:
@@ -199,12 +216,18 @@ FIT_MEMO_SIZE = 4096
 
 def _fit_match(matcher: FitMatcher, value: object | None) -> FitHit | None:
     """What one fit rule gives for one value: its Reason and ledger line, or None."""
-    how = matcher.test(value)
-    if how is None:
-        return None
+    if matcher.valued is not None:
+        got = matcher.valued(value)
+        if got is None:
+            return None
+        points, how = got
+    else:
+        found = matcher.test(value)
+        if found is None:
+            return None
+        points, how = matcher.points, found
     detail = f"{matcher.field} {how}"
-    return (Reason(matcher.rule_id, matcher.points, detail),
-            LedgerEntry(matcher.rule_id, matcher.points, detail))
+    return Reason(matcher.rule_id, points, detail), LedgerEntry(matcher.rule_id, points, detail)
 
 
 def fit_grade(fit: float, plan: Plan) -> str:
@@ -233,29 +256,67 @@ def engagement_band(engagement: float, plan: Plan) -> str:
 def engagement_points(profile: Profile, plan: Plan,
                       now_ts: float) -> tuple[float, list[Reason]]:
     """Decayed, capped points for activities in [now - lookback, now], plus inactivity."""
-    return engagement_from(scan(profile, plan, now_ts), plan, now_ts)
+    values = person_values(profile, plan.person_fields)
+    return engagement_from(scan(profile, plan, now_ts), plan, now_ts, values=values)
 
 
 def engagement_from(found: Scan, plan: Plan, now_ts: float,
-                    ledger: list[LedgerEntry] | None = None) -> tuple[float, list[Reason]]:
+                    ledger: list[LedgerEntry] | None = None,
+                    values: Mapping[str, object | None] | None = None
+                    ) -> tuple[float, list[Reason]]:
     """The primary score's engagement points and Reasons (one per rule that counted
-    something, then inactivity); with `ledger`, one entry per counted activity, cap and
-    inactivity rule, whose points add up to the same total."""
+    something, then person rules, aggregates and inactivity); with `ledger`, one entry
+    per counted activity, cap, person rule, aggregate and inactivity rule, whose points
+    add up to the same total. `values`: the person fields (needed by person rules)."""
     return engagement_by(found, plan.engagement, plan.inactivity, found.last_engaged,
-                         found.last_engaged_ts, now_ts, ledger)
+                         found.last_engaged_ts, now_ts, ledger,
+                         Extras(plan.engagement_fields, plan.aggregates, values))
+
+
+class Extras:
+    """The rare parts of an engagement section, apart so that the common model (activity
+    rules and inactivity only) pays one truth test for them: person rules with the
+    person's values, and aggregates."""
+
+    __slots__ = ("aggregates", "fields", "values")
+
+    def __init__(self, fields: tuple[FitMatcher, ...], aggregates: tuple[AggregateMatcher, ...],
+                 values: Mapping[str, object | None] | None) -> None:
+        self.fields = fields
+        self.aggregates = aggregates
+        self.values = values
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.aggregates)
+
+    def reasons(self, found: Scan, ledger: list[LedgerEntry] | None) -> list[Reason]:
+        reasons: list[Reason] = []
+        if self.fields:
+            if self.values is None:
+                raise ValueError("person rules in engagement need the person's values")
+            reasons += fit_by(self.values, self.fields, ledger)[1]
+        if self.aggregates:
+            reasons += aggregate_reasons(self.aggregates, found.found, ledger)
+        return reasons
+
+
+NO_EXTRAS = Extras((), (), None)
 
 
 def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
                   inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
-                  last_ts: float, now_ts: float, ledger: list[LedgerEntry] | None = None
-                  ) -> tuple[float, list[Reason]]:
+                  last_ts: float, now_ts: float, ledger: list[LedgerEntry] | None = None,
+                  extras: Extras = NO_EXTRAS) -> tuple[float, list[Reason]]:
     """Engagement of one score: its matchers (numbered as the scan's `found` is), its
-    inactivity rules and the latest engagement by its own definition."""
+    person rules and aggregates (`extras`), its inactivity rules and the latest
+    engagement by its own definition."""
     hits = found.found
     first = matchers[0].index if matchers else 0
     end = first + len(matchers)
     reasons = [rule_reason(matchers[index - first], hits[index], ledger)
                for index in sorted(hits) if first <= index < end]
+    if extras:
+        reasons += extras.reasons(found, ledger)
     if inactivity:
         reasons += _inactivity(inactivity, last, now_ts - last_ts, ledger)
     return math.fsum([r.points for r in reasons]), reasons
@@ -263,7 +324,8 @@ def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
 
 def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
                      inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
-                     last_ts: float, now_ts: float, ledger: list[LedgerEntry]) -> float:
+                     last_ts: float, now_ts: float, ledger: list[LedgerEntry],
+                     extras: Extras = NO_EXTRAS) -> float:
     """`engagement_by`'s points and ledger lines without its Reasons (a named score has
     no reasons of its own: the ledger explains it)."""
     hits = found.found
@@ -271,6 +333,8 @@ def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
     end = first + len(matchers)
     points = [rule_points(matchers[index - first], hits[index], ledger)
               for index in sorted(hits) if first <= index < end]
+    if extras:
+        points += [r.points for r in extras.reasons(found, ledger)]
     if inactivity:
         points += [r.points for r in _inactivity(inactivity, last, now_ts - last_ts, ledger)]
     return math.fsum(points)
