@@ -7,6 +7,7 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
+from syncer.commands import learn
 from syncer.commands.common import add_config_option, config_path
 from syncer.config import load_config
 from syncer.logs import configure_logging
@@ -261,3 +262,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help="only the newest N")
     history.add_argument("--state", help="state database URL (default: the config's)")
     history.set_defaults(func=cmd_model_history)
+
+    learn.register(actions)  # calibrate, backtest

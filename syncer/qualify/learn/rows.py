@@ -1,0 +1,119 @@
+"""History rows as the qualification core sees people: one Profile per row.
+
+A backtest must score people exactly as a sync would, so every row becomes a
+`syncer.domain.Profile` (one `Person` from the "history" source, its columns as
+properties, mapped columns as activities) and goes through `qualify`, never through a
+shortcut of our own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from syncer.domain import Activity, ActivityType, Person, Profile, PropertyValue
+from syncer.qualify.learn.history import History, HistoryError, as_number, find_column
+from syncer.qualify.learn.mapping import ColumnMap
+
+#: Columns with these field names fill the Person attribute of that name.
+STANDARD_FIELDS = ("title", "company", "industry", "employees", "country", "first_name",
+                   "last_name")
+SOURCE = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One person of the history: what was known (`profile`), how it ended (`outcome`),
+    the instant to score them at (`as_of`) and the key that orders rows in time."""
+
+    id: str
+    profile: Profile
+    outcome: bool
+    as_of: datetime
+    time_key: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Per column: its index, the field it fills (None: activities only) and the activity
+    types its values stand for."""
+
+    index: int
+    header: str
+    field: str | None
+    activities: dict[str, ActivityType]
+
+
+def _plans(history: History, mapping: ColumnMap) -> list[_Plan]:
+    fields = {find_column(history.columns, c).header: f for c, f in mapping.columns.items()}
+    acts = {find_column(history.columns, c).header: t for c, t in mapping.activities.items()}
+    for name in mapping.values:
+        find_column(history.columns, name)
+    skip = {history.id_header, history.outcome_header, history.time_header or ""}
+    plans: list[_Plan] = []
+    taken: dict[str, str] = {}
+    for index, column in enumerate(history.columns):
+        if column.header in skip:
+            continue
+        name = fields.get(column.header, column.field)
+        if name in taken:
+            raise HistoryError(f"columns {taken[name]!r} and {column.header!r} both fill the "
+                               f"field {name!r}. Fix: map only one of them to it")
+        taken[name] = column.header
+        plans.append(_Plan(index, column.header, name, dict(acts.get(column.header, {}))))
+    return plans
+
+
+def _recoders(history: History, mapping: ColumnMap) -> dict[str, dict[str, str]]:
+    return {find_column(history.columns, c).header: dict(t) for c, t in mapping.values.items()}
+
+
+def _value(text: str) -> PropertyValue:
+    number = as_number(text)
+    return number if number is not None else text
+
+
+def history_rows(history: History, indices: Sequence[int],
+                 mapping: ColumnMap | None = None) -> list[HistoryRow]:
+    """The rows at `indices` as HistoryRows (HistoryError if the mapping names a column
+    the file does not have)."""
+    mapping = mapping or ColumnMap()
+    plans = _plans(history, mapping)
+    recode = _recoders(history, mapping)
+    email_index = next((p.index for p in plans if p.field == "email"), None)
+    out: list[HistoryRow] = []
+    for i in indices:
+        attributes: dict[str, object] = {}
+        properties: dict[str, PropertyValue] = {}
+        activities: list[Activity] = []
+        for plan in plans:
+            text = history.columns[plan.index].cells[i]
+            if text is None:
+                continue
+            table = recode.get(plan.header)
+            if table:
+                text = table.get(text.lower(), text)
+            kind = plan.activities.get(text.lower())
+            if kind is not None:
+                activities.append(Activity(SOURCE, f"{history.ids[i]}:{plan.index}",
+                                           history.ids[i], kind, history.instants[i],
+                                           {"column": plan.header, "value": text}))
+            if plan.field in STANDARD_FIELDS:
+                attributes[plan.field] = _standard(plan.field, text)
+            elif plan.field is not None and plan.field != "email":
+                properties[plan.field] = _value(text)
+        email = history.columns[email_index].cells[i] if email_index is not None else None
+        person = Person(source=SOURCE, record_id=history.ids[i], object_type="history",
+                        email=email, properties=properties, **attributes)  # type: ignore[arg-type]
+        key = email or f"history:{history.ids[i]}"
+        out.append(HistoryRow(history.ids[i], Profile(key, (person,), tuple(activities)),
+                              history.outcomes[i], history.instants[i], history.times[i]))
+    return out
+
+
+def _standard(field: str, text: str) -> object:
+    if field != "employees":
+        return text
+    number = as_number(text)
+    return int(number) if number is not None else None
