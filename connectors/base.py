@@ -41,6 +41,9 @@ class ConnectorSettings:
     ca_file: str | None = None
     timeout_seconds: float = 30.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: syncer person field -> CRM field (config `person_fields`), over the connector's
+    #: defaults; None drops a default. Read into `Person.properties`.
+    person_fields: Mapping[str, str | None] = field(default_factory=dict)
 
 
 class ConnectorError(Exception):
@@ -78,6 +81,12 @@ class Connector(Protocol):
         `since` because the person carries on as another record of this CRM (a converted
         Salesforce lead, a merged-away duplicate). The pipeline moves identity, score and
         history along; without this, writes would keep going to a locked or deleted record."""
+        ...
+
+    def person_field_problems(self) -> list[str]:
+        """The mapped person fields (defaults and `person_fields`) this CRM does not have,
+        one actionable line each; empty when all exist. Asks the CRM (check-config);
+        a pull refuses the same fields without spending a request on it."""
         ...
 
     def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:
@@ -124,3 +133,11 @@ class Sandbox(Protocol):
     def edit(self, record_id: str, field: str, value: str | None) -> None:
         """Change a field as a person in the CRM UI would (bumps its modification time)."""
         ...
+
+
+def mapped_person_fields(defaults: Mapping[str, str], settings: ConnectorSettings
+                         ) -> dict[str, str]:
+    """syncer person field -> CRM field: the connector's defaults with the config's
+    `person_fields` over them (a None there drops the default)."""
+    merged: dict[str, str | None] = {**defaults, **settings.person_fields}
+    return {name: crm.strip() for name, crm in merged.items() if crm and crm.strip()}

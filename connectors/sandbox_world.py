@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 if TYPE_CHECKING:
     from connectors.sandbox_index import WorldIndex
 
+from connectors.sandbox_outcomes import SOURCES, PersonOutcome, outcome_of
 from syncer.domain import ActivityType
 
 HISTORY_DAYS = 180
@@ -130,6 +131,7 @@ class _Weighted(Generic[T]):
 
 
 _TITLE = _Weighted(TITLES)
+_SOURCE = _Weighted(tuple((source, source.weight) for source in SOURCES))
 _INDUSTRY = _Weighted(INDUSTRIES)
 _COUNTRY = _Weighted(COUNTRIES)
 _ACTIVITY_KIND = _Weighted(ACTIVITY_MIX)
@@ -195,6 +197,8 @@ class WorldPerson:
     salesforce_object: str
     activities: tuple[WorldActivity, ...]
     company_index: int = -1
+    #: how they found the company: a key of sandbox_outcomes.SOURCES
+    source: str = "organic_search"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +330,17 @@ class World:
             in_hubspot=bool(drawn.flags & IN_HUBSPOT),
             in_salesforce=bool(drawn.flags & IN_SALESFORCE),
             salesforce_object="Contact" if drawn.flags & SALESFORCE_CONTACT else "Lead",
-            activities=activities, company_index=company.index)
+            activities=activities, company_index=company.index,
+            source=_SOURCE.pick(self._rng(17, i)).key)
+
+    def outcome(self, i: int) -> PersonOutcome:
+        """Person `i`'s source, visit counts and whether they reached opportunity or
+        customer (see sandbox_outcomes); costs one generation of the person."""
+        return self.outcome_of(self.person(i))
+
+    def outcome_of(self, person: WorldPerson) -> PersonOutcome:
+        """The outcome of a person already generated with activities."""
+        return outcome_of(person, self._rng(23, person.index), self.now)
 
     def flags(self, i: int) -> int:
         """Where person `i` lives (IN_HUBSPOT | IN_SALESFORCE | SALESFORCE_CONTACT bits).
@@ -395,6 +409,8 @@ class World:
         flags = (IN_HUBSPOT if in_hubspot else 0) | (IN_SALESFORCE if in_salesforce else 0) \
             | (SALESFORCE_CONTACT if contact else 0)
         raw = self._raw_activities(rng, in_hubspot, in_salesforce) if with_activities else []
+        if raw:
+            _add_durations(self._rng(19, i), raw)
         return Drawn(first, last, company_index, domain, flags, created_offset, title, raw)
 
     def _raw_activities(self, rng: random.Random, in_hubspot: bool,
@@ -441,3 +457,13 @@ class World:
         elif kind in _FIXED_FORMS:
             detail["form"] = _FIXED_FORMS[kind]
         return offset, kind, channel, detail
+
+
+def _add_durations(rng: random.Random, raw: list[RawActivity]) -> None:
+    """Numeric attributes, from the person's own stream (the other draws stay as they
+    were): `duration` in seconds on page views, in minutes on webinar attendance."""
+    for _, kind, _, detail in raw:
+        if kind is ActivityType.PAGE_VIEW or kind is ActivityType.PRICING_PAGE_VIEW:
+            detail["duration"] = str(int(rng.lognormvariate(4.0, 1.0)) + 1)
+        elif kind is ActivityType.WEBINAR_ATTENDANCE:
+            detail["duration"] = str(5 + _below(rng, 56))

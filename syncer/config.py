@@ -10,6 +10,7 @@ and never enter a message, a log line or the audit log.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +29,12 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "syncer.exampl
 WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons",
                                      "owner_reason")
 
+
+#: Person attributes every connector reads: not names for `person_fields`.
+STANDARD_PERSON_FIELDS: frozenset[str] = frozenset({
+    "email", "first_name", "last_name", "title", "company", "industry", "employees",
+    "country"})
+PERSON_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 LogicalField = Literal["stage", "score", "fit_grade", "owner", "reasons", "owner_reason"]
 EditPolicy = Literal["keep", "overwrite"]
@@ -141,6 +148,10 @@ class ConnectorConfig(_Strict):
     daily_api_budget: int | None = Field(None, ge=1)
     #: create qualified people from the other CRMs here (None: never create)
     create: CreateConfig | None = None
+    #: syncer person field -> the CRM field read into Person.properties, merged over the
+    #: connector's defaults (HubSpot: source, latest_source, visits, page_views;
+    #: Salesforce: source); null drops a default.
+    person_fields: dict[str, str | None] = Field(default_factory=dict)
 
     def kept_crm_fields(self) -> frozenset[str]:
         """CRM field names whose manual edits are respected."""
@@ -155,6 +166,26 @@ class ConnectorConfig(_Strict):
         if value not in CONNECTOR_KINDS:
             known = ", ".join(sorted(CONNECTOR_KINDS))
             raise ValueError(f"unknown connector kind {value!r}; use one of: {known}")
+        return value
+
+    @field_validator("person_fields")
+    @classmethod
+    def _person_field_names(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        """Names a model rule can use (docs/model-language.md), never a standard field's."""
+        problems = []
+        for name, crm in value.items():
+            if not PERSON_FIELD_NAME.fullmatch(name):
+                problems.append(f"{name!r} is not a usable field name. Fix: lowercase "
+                                "letters, digits and '_', starting with a letter "
+                                "(e.g. lead_source)")
+            elif name in STANDARD_PERSON_FIELDS:
+                problems.append(f"{name!r} is a standard person field syncer always reads. "
+                                f"Fix: use another name (e.g. crm_{name})")
+            if crm is not None and not crm.strip():
+                problems.append(f"{name}: the CRM field name is empty. Fix: name the CRM "
+                                "field, or null to drop a default mapping")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")
@@ -432,6 +463,7 @@ def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
         credentials=credentials, writeback_fields=writeback_fields(loaded, connector),
         ca_file=ca_file, timeout_seconds=connector.timeout_seconds,
         options={"create_as": connector.create.create_as} if connector.create else {},
+        person_fields=dict(connector.person_fields),
     )
 
 

@@ -146,8 +146,11 @@ def test_contacts_carry_realistic_starting_values(sandbox: HubSpotSandbox) -> No
     stages = [r["lifecyclestage"] for r in records]
     assert set(stages) <= {"subscriber", "lead", "salesqualifiedlead", "opportunity",
                            "customer"}
-    sales_owned = sum(s in ("salesqualifiedlead", "opportunity", "customer") for s in stages)
-    assert 0 < sales_owned < len(records) * 0.15
+    # Opportunity and customer are the world's planted outcomes (about one in six); a few
+    # more are already with sales at SQL.
+    reached = sum(s in ("opportunity", "customer") for s in stages)
+    assert len(records) * 0.08 < reached < len(records) * 0.3
+    assert 0 < stages.count("salesqualifiedlead") < len(records) * 0.1
     owned = sum(r["hubspot_owner_id"] is not None for r in records)
     assert 0 < owned < len(records) * 0.25
     assert {r["numemployees"] for r in records} <= {

@@ -671,7 +671,11 @@ def test_seeded_ownership_looks_like_a_real_org(shared: SalesforceSandbox,
     owners = Counter(r["OwnerId"][:3] for r in records if r["type"] == "Lead")
     assert owners["00G"] > owners["005"] > 0
     staged = [r for r in records if r["Syncer_Stage__c"]]
-    assert 0 < len(staged) < len(records) * 0.12
+    # Opportunity and Customer are the world's planted outcomes (about one in six); a few
+    # more are already at SQL.
+    reached = [r for r in staged if r["Syncer_Stage__c"] in ("Opportunity", "Customer")]
+    assert len(records) * 0.08 < len(reached) < len(records) * 0.3
+    assert 0 < len(staged) - len(reached) < len(records) * 0.1
     assert {r["Syncer_Stage__c"] for r in staged} <= {"SQL", "Opportunity", "Customer"}
     assert all(r["OwnerId"].startswith("005") for r in staged)
     assert len(records) == sum(1 for p in world.people() if p.in_salesforce)

@@ -29,9 +29,12 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInputForCreate,
 )
 from hubspot.crm.owners import ApiException as OwnersApiException  # type: ignore[import-untyped]
+from hubspot.crm.properties import (  # type: ignore[import-untyped]
+    ApiException as PropertiesApiException,
+)
 from hubspot.events import ApiException as EventsApiException  # type: ignore[import-untyped]
 
-from connectors.base import ConnectorError, ConnectorSettings
+from connectors.base import ConnectorError, ConnectorSettings, mapped_person_fields
 from connectors.hubspot import mapping
 from connectors.hubspot.creation import BatchAnswer, ContactCreation
 from connectors.hubspot.errors import (
@@ -64,7 +67,8 @@ from syncer.ratelimit import (
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-API_EXCEPTIONS = (ContactsApiException, OwnersApiException, EventsApiException)
+API_EXCEPTIONS = (ContactsApiException, OwnersApiException, EventsApiException,
+                  PropertiesApiException)
 PAGE_SIZE = 100
 #: the events API pages up to 1,000 events per request (far fewer calls for activity).
 EVENTS_PAGE_SIZE = 1000
@@ -112,11 +116,15 @@ class HubSpotConnector:
         self._batch = client.crm.contacts.batch_api
         self._owners = client.crm.owners.owners_api
         self._events = client.events.events_api
+        self._properties = client.crm.properties.core_api
+        #: syncer person field -> contact property (defaults and config person_fields)
+        self._person_fields = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, settings)
         for api in self._apis():
             api.api_client.configuration.host = settings.base_url
 
     def _apis(self) -> tuple[Any, ...]:
-        return self._contacts, self._search, self._batch, self._owners, self._events
+        return (self._contacts, self._search, self._batch, self._owners, self._events,
+                self._properties)
 
     @property
     def api_calls(self) -> int:
@@ -181,7 +189,8 @@ class HubSpotConnector:
         """Every contact (list API), or with `since` those modified at or after it
         (search API, around its 10,000-result cap)."""
         fields = tuple(dict.fromkeys([*mapping.MODEL_PROPERTIES,
-                                      *self._settings.writeback_fields]))
+                                      *self._settings.writeback_fields,
+                                      *self._person_fields.values()]))
         pages: Iterator[list[Any]]
         if since is not None:
             pages = modified_since(mapping.as_utc(since), list(fields), self._do_search,
@@ -192,12 +201,40 @@ class HubSpotConnector:
                                                          properties=list(fields),
                                                          archived=False,
                                                          _request_timeout=self._timeout))
+        checked = False
         for page in pages:
+            if page and not checked:
+                self._refuse_missing(page[0].properties or {})
+                checked = True
             people = [mapping.to_person(self.name, str(c.id), c.properties or {},
-                                        c.updated_at, self._settings.writeback_fields)
+                                        c.updated_at, self._settings.writeback_fields,
+                                        self._person_fields)
                       for c in page]
             if people:
                 yield people
+
+    def _refuse_missing(self, returned: Mapping[str, object]) -> None:
+        """Stop a pull whose mapped person fields name properties the portal lacks (the
+        first record returned tells, at no extra request): scoring on a field that is
+        silently always empty would be worse than failing."""
+        missing = mapping.missing_properties(self._person_fields, returned)
+        if missing:
+            raise ConnectorError("; ".join(self._missing_text(name, crm)
+                                           for name, crm in missing))
+
+    def _missing_text(self, name: str, crm: str) -> str:
+        return (f"connector '{self.name}': HubSpot has no contact property '{crm}' (person "
+                f"field '{name}'). Fix: correct connectors[].person_fields.{name}, create the "
+                f"property in HubSpot, or set `{name}: null` to drop a default mapping")
+
+    def person_field_problems(self) -> list[str]:
+        """The mapped properties the portal lacks (one request: the property list)."""
+        body, _ = self._call("properties.list", lambda: self._properties
+                             .get_all_with_http_info(object_type="contacts", archived=False,
+                                                     _request_timeout=self._timeout))
+        known = {str(p.name) for p in body.results or []}
+        return [self._missing_text(name, crm) for name, crm in self._person_fields.items()
+                if crm not in known]
 
     def _do_search(self, request: PublicObjectSearchRequest) -> Any:
         self._search_gate.wait()

@@ -11,13 +11,28 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
-from syncer.domain import Activity, ActivityType, Person, Succession
+from syncer.domain import Activity, ActivityType, Person, PropertyValue, Succession
 
 #: Contact properties the domain Person is built from (read on every pull).
 MODEL_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "industry", "numemployees",
     "country", "lastmodifieddate",
 )
+
+#: syncer person field -> contact property read into Person.properties out of the box
+#: (config `connectors[].person_fields` adds to and overrides these).
+DEFAULT_PERSON_FIELDS: Mapping[str, str] = {
+    "source": "hs_analytics_source", "latest_source": "hs_latest_source",
+    "visits": "hs_analytics_num_visits", "page_views": "hs_analytics_num_page_views"}
+
+#: HubSpot-defined number properties. HubSpot sends every property value as text; these
+#: are read as numbers (a custom property stays text: the core parses numbers where a
+#: rule compares them).
+NUMBER_PROPERTIES: frozenset[str] = frozenset({
+    "hs_analytics_num_visits", "hs_analytics_num_page_views",
+    "hs_analytics_num_event_completions", "hs_analytics_average_page_views",
+    "num_conversion_events", "num_unique_conversion_events", "num_associated_deals",
+    "hubspotscore"})
 
 #: The ids merged into a contact, semicolon-separated; they accumulate over merges.
 MERGED_IDS = "hs_merged_object_ids"
@@ -51,6 +66,9 @@ PRICING_URL_FRAGMENT = "/pricing"
 EVENT_ATTRIBUTES: Mapping[str, str] = {
     "hs_url": "url", "hs_form_title": "form", "hs_email_name": "email",
     "hs_asset_title": "asset", "hs_marketing_event_name": "campaign",
+    # numbers, kept as the numeric text HubSpot sends (rules read them as numbers):
+    # seconds on a page, minutes attended at a marketing event
+    "hs_time_on_page": "duration", "hs_attendance_duration": "duration",
 }
 
 
@@ -115,9 +133,27 @@ def _text(properties: Mapping[str, str | None], name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def property_value(name: str, value: str | None) -> PropertyValue:
+    """A mapped property's value: None when unset or blank, a float for a known number
+    property (text that is not a number stays text), else the text."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if name in NUMBER_PROPERTIES:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
+
+
 def to_person(source: str, contact_id: str, properties: Mapping[str, str | None],
-              updated_at: datetime | None, writeback_fields: Sequence[str]) -> Person:
-    """One contact as a domain Person; `crm_values` holds the writeback fields as they are."""
+              updated_at: datetime | None, writeback_fields: Sequence[str],
+              person_fields: Mapping[str, str] | None = None) -> Person:
+    """One contact as a domain Person; `crm_values` holds the writeback fields as they are,
+    `properties` the mapped person fields (syncer name -> property)."""
+    mapped = {name: property_value(crm, properties.get(crm))
+              for name, crm in (person_fields or {}).items()}
     modified = parse_timestamp(properties.get("lastmodifieddate"))
     return Person(
         source=source, record_id=contact_id, object_type="contact",
@@ -128,7 +164,16 @@ def to_person(source: str, contact_id: str, properties: Mapping[str, str | None]
         country=_text(properties, "country"),
         updated_at=modified or (as_utc(updated_at) if updated_at else None),
         crm_values={name: properties.get(name) for name in writeback_fields},
+        properties=mapped,
     )
+
+
+def missing_properties(person_fields: Mapping[str, str], returned: Mapping[str, object]
+                       ) -> list[tuple[str, str]]:
+    """(syncer field, property) of each mapped property absent from a record HubSpot
+    returned when asked for it: HubSpot answers null for a property that is unset and
+    leaves out one the portal does not have."""
+    return [(name, crm) for name, crm in person_fields.items() if crm not in returned]
 
 
 def error_code(category: str | None, message: str | None) -> str:

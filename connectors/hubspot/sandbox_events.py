@@ -60,7 +60,10 @@ def event_properties(activity: WorldActivity) -> tuple[str, dict[str, str]]:
     if kind in (ActivityType.PAGE_VIEW, ActivityType.PRICING_PAGE_VIEW):
         url = detail.get("url", SITE + "/")
         path = url.removeprefix(SITE) or "/"
-        return EVENT_VISITED_PAGE, {"hs_url": url, "hs_page_title": PAGE_TITLES.get(path, path)}
+        viewed = {"hs_url": url, "hs_page_title": PAGE_TITLES.get(path, path)}
+        if "duration" in detail:
+            viewed["hs_time_on_page"] = detail["duration"]  # seconds
+        return EVENT_VISITED_PAGE, viewed
     email_events = {ActivityType.EMAIL_OPEN: EVENT_OPENED_EMAIL,
                     ActivityType.EMAIL_CLICK: EVENT_CLICKED_EMAIL,
                     ActivityType.EMAIL_BOUNCE: EVENT_BOUNCED_EMAIL,
@@ -70,8 +73,11 @@ def event_properties(activity: WorldActivity) -> tuple[str, dict[str, str]]:
     if kind in (ActivityType.WEBINAR_REGISTRATION, ActivityType.WEBINAR_ATTENDANCE):
         name = (EVENT_REGISTERED_MARKETING_EVENT if kind is ActivityType.WEBINAR_REGISTRATION
                 else EVENT_ATTENDED_MARKETING_EVENT)
-        return name, {"hs_marketing_event_name": detail.get("campaign", ""),
-                      "hs_marketing_event_type": "WEBINAR"}
+        marketing = {"hs_marketing_event_name": detail.get("campaign", ""),
+                     "hs_marketing_event_type": "WEBINAR"}
+        if "duration" in detail:
+            marketing["hs_attendance_duration"] = detail["duration"]  # minutes
+        return name, marketing
     title = detail.get("form", "Contact us")
     properties = {"hs_form_title": title,
                   "hs_form_id": str(uuid.uuid5(_ID_NAMESPACE, "form:" + title)),

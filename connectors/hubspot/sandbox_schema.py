@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.sandbox_outcomes import HUBSPOT_SOURCES
+
 #: HubSpot's standard ranges for the contact `numemployees` enumeration, in order.
 NUMEMPLOYEES_RANGES: tuple[str, ...] = (
     "1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000-5000", "5000-10000",
@@ -30,6 +32,11 @@ ALWAYS_RETURNED: tuple[str, ...] = ("createdate", "hs_object_id", "lastmodifiedd
 #: Properties HubSpot returns when the caller names none.
 DEFAULT_RETURNED: tuple[str, ...] = ("createdate", "email", "firstname", "hs_object_id",
                                      "lastmodifieddate", "lastname")
+
+
+#: hs_analytics_source / hs_latest_source options (internal value, label).
+_ANALYTICS_SOURCES: tuple[tuple[str, str], ...] = tuple(
+    (value, value.replace("_", " ").title()) for value in HUBSPOT_SOURCES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,20 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
                 "contactinformation",
                 "The list of Contact record IDs that have been merged into this Contact. "
                 "This value is set automatically by HubSpot.", read_only=True),
+    # Analytics HubSpot computes itself (read-only): where a contact came from and how
+    # much of the website they saw. syncer maps them as person fields out of the box.
+    PropertyDef("hs_analytics_source", "Original Source", "enumeration", "select",
+                "analyticsinformation", "First known source the contact used to find you",
+                options=_ANALYTICS_SOURCES, read_only=True),
+    PropertyDef("hs_latest_source", "Latest Traffic Source", "enumeration", "select",
+                "analyticsinformation", "The source of the contact's latest session",
+                options=_ANALYTICS_SOURCES, read_only=True),
+    PropertyDef("hs_analytics_num_visits", "Number of Sessions", "number", "number",
+                "analyticsinformation", "The number of times a contact has come to your "
+                "website", read_only=True),
+    PropertyDef("hs_analytics_num_page_views", "Number of Pageviews", "number", "number",
+                "analyticsinformation", "The number of page views a contact has had on "
+                "your website", read_only=True),
     PropertyDef("syncer_score", "Syncer score", "number", "number", "syncer",
                 "Lead score written by syncer", hubspot_defined=False),
     PropertyDef("syncer_fit_grade", "Syncer fit grade", "string", "text", "syncer",

@@ -113,23 +113,35 @@ class PortalState:
                            last, archived, created, updated)
 
     def _generate(self, person: WorldPerson) -> Contact:
-        """The contact as seeded, before any change."""
+        """The contact as seeded, before any change. `person` carries its activities: the
+        analytics properties and the lifecycle stage of a planted outcome derive from
+        them (sandbox_outcomes)."""
         world = self.world
         rng = random.Random(f"hubspot-contact:{world.seed}:{person.index}")
         created = millis(person.created_at)
         age = (world.now - created).total_seconds()
         modified = millis(created + timedelta(seconds=age * rng.random() ** 0.5))
         owner = rng.choice(self.owners).id if rng.random() < 0.10 else None
+        stage = _starting_stage(rng)
+        outcome = world.outcome_of(person)
+        if outcome.stage is not None:  # the world's planted outcome (sandbox_outcomes)
+            stage = outcome.stage
+        elif stage in ("opportunity", "customer"):
+            stage = "salesqualifiedlead"  # only the planted outcome reaches opportunity
         cid = contact_id_for(person.index)
         properties: dict[str, str | None] = {
             "email": person.email, "firstname": person.first_name or None,
             "lastname": person.last_name or None, "jobtitle": person.title or None,
             "company": person.company or None, "industry": person.industry or None,
             "numemployees": numemployees_range(person.employees),
-            "country": person.country or None, "lifecyclestage": _starting_stage(rng),
+            "country": person.country or None, "lifecyclestage": stage,
             "hubspot_owner_id": owner, "hs_object_id": cid,
             "createdate": None, "lastmodifieddate": None,
             "hs_merged_object_ids": None, **dict.fromkeys(SYNCER_PROPERTY_NAMES),
+            "hs_analytics_source": outcome.source.hubspot,
+            "hs_latest_source": outcome.latest_source.hubspot,
+            "hs_analytics_num_visits": str(outcome.visits),
+            "hs_analytics_num_page_views": str(outcome.page_views),
         }
         contact = Contact(cid, properties, created, modified)
         self.stamp(contact)
@@ -160,7 +172,7 @@ class PortalState:
         index = self.index_of(contact_id)
         if index is None:
             return None
-        return self._generate(self.world.person(index, with_activities=False))
+        return self._generate(self.world.person(index))
 
     def snapshot(self, contact_id: str) -> Contact | None:
         """A copy of one contact, safe to keep."""

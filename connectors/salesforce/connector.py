@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from simple_salesforce.api import Salesforce
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, mapped_person_fields
 from connectors.salesforce import creation, mapping, soql
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES, SalesforceClient
 from syncer.domain import (
@@ -54,17 +54,36 @@ class SalesforceConnector(SalesforceClient):
         SystemModstamp is at or after it (incremental pulls). Never a deleted record:
         `query` (unlike `queryAll`) leaves merged-away ones out."""
         writeback = self.settings.writeback_fields
+        mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, self.settings)
         for object_type in mapping.PERSON_OBJECTS:
             self._check_writeback(object_type)
-            fields = ", ".join(mapping.person_fields(object_type, writeback))
+            problems = self._missing_person_fields(object_type, mapped)
+            if problems:  # the describe is the one _check_writeback read: no extra call
+                raise ConnectorError("; ".join(problems))
+            fields = ", ".join(mapping.person_fields(object_type, writeback,
+                                                     list(mapped.values())))
             conditions = ["IsConverted = false"] if object_type == "Lead" else []
             if since is not None:
                 conditions.append(f"SystemModstamp >= {soql.datetime_literal(since)}")
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
             query = f"SELECT {fields} FROM {object_type}{where}"
             for records in self._pages("people", query):
-                yield [mapping.to_person(self.name, object_type, record, writeback)
+                yield [mapping.to_person(self.name, object_type, record, writeback, mapped)
                        for record in records]
+
+    def person_field_problems(self) -> list[str]:
+        """The mapped person fields Lead or Contact lacks (their describes, cached)."""
+        mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, self.settings)
+        return [problem for object_type in mapping.PERSON_OBJECTS
+                for problem in self._missing_person_fields(object_type, mapped)]
+
+    def _missing_person_fields(self, object_type: str, mapped: dict[str, str]) -> list[str]:
+        described = self._describe(object_type)
+        return [f"connector '{self.name}': Salesforce {object_type} has no field '{crm}' "
+                f"(person field '{name}'). Fix: correct connectors[].person_fields.{name} "
+                f"(the API name Setup shows, e.g. Occupation__c), grant the integration user "
+                f"read access to it, or set `{name}: null` to drop a default mapping"
+                for name, crm in mapping.missing_fields(mapped, described)]
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         after = soql.datetime_literal(since)

@@ -15,12 +15,19 @@ Contact (deleted, seen through queryAll) as its MasterRecordId.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from typing import Any
 from urllib.parse import urlparse
 
-from syncer.domain import Activity, ActivityType, Person, RecordUpdate, Succession
+from syncer.domain import (
+    Activity,
+    ActivityType,
+    Person,
+    PropertyValue,
+    RecordUpdate,
+    Succession,
+)
 
 #: Fields read for every person, before the configured writeback fields.
 LEAD_FIELDS: tuple[str, ...] = (
@@ -35,7 +42,11 @@ PERSON_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
 
 CAMPAIGN_MEMBER_FIELDS: tuple[str, ...] = (
     "Id", "LeadId", "ContactId", "Status", "CreatedDate", "Campaign.Name", "Campaign.Type")
-TASK_FIELDS: tuple[str, ...] = ("Id", "WhoId", "Subject", "Type", "CreatedDate")
+TASK_FIELDS: tuple[str, ...] = ("Id", "WhoId", "Subject", "Type", "CreatedDate",
+                                "CallDurationInSeconds")
+#: syncer person field -> Lead and Contact field read into Person.properties out of the box
+#: (config `connectors[].person_fields` adds to and overrides these).
+DEFAULT_PERSON_FIELDS: Mapping[str, str] = {"source": "LeadSource"}
 #: what successions() reads: a Lead may be converted or merged away, a Contact merged away.
 SUCCESSION_FIELDS: Mapping[str, tuple[str, ...]] = {
     "Lead": ("Id", "IsDeleted", "MasterRecordId", "IsConverted", "ConvertedContactId",
@@ -85,12 +96,14 @@ def crm_value(value: Any) -> str | None:
     return str(value)
 
 
-def person_fields(object_type: str, writeback_fields: Sequence[str]) -> list[str]:
-    """The SELECT list for people of `object_type`, without duplicates (SOQL refuses them)."""
+def person_fields(object_type: str, writeback_fields: Sequence[str],
+                  mapped: Sequence[str] = ()) -> list[str]:
+    """The SELECT list for people of `object_type`, without duplicates (SOQL refuses them):
+    the model's fields, the writeback fields, then the mapped person fields."""
     base = LEAD_FIELDS if object_type == "Lead" else CONTACT_FIELDS
     fields = list(base)
     seen = {name.lower() for name in fields}
-    for name in writeback_fields:
+    for name in [*writeback_fields, *mapped]:
         if name.lower() not in seen:
             fields.append(name)
             seen.add(name.lower())
@@ -111,9 +124,36 @@ def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def property_value(value: Any) -> PropertyValue:
+    """A mapped field's JSON value as Person.properties keeps it: numbers and booleans as
+    Salesforce types them, text stripped, blank text and anything else None."""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def missing_fields(person_fields: Mapping[str, str], described: Collection[str]
+                   ) -> list[tuple[str, str]]:
+    """(syncer field, CRM field) of each mapped field `described` (lower-case field names
+    of the object) lacks. A relationship path (Account.Industry) is checked by its first
+    part, the relationship's field (AccountId)."""
+    missing = []
+    for name, crm in person_fields.items():
+        head, dot, _ = crm.partition(".")
+        wanted = (head + ("__c" if head.endswith("__r") else "Id")) if dot else crm
+        wanted = wanted.replace("__r__c", "__c").lower()
+        if wanted not in described:
+            missing.append((name, crm))
+    return missing
+
+
 def to_person(source: str, object_type: str, record: Mapping[str, Any],
-              writeback_fields: Sequence[str]) -> Person:
-    """One Lead or Contact query record as a Person."""
+              writeback_fields: Sequence[str],
+              person_fields: Mapping[str, str] | None = None) -> Person:
+    """One Lead or Contact query record as a Person; `person_fields` (syncer name ->
+    field) fill its properties."""
     if object_type == "Lead":
         company, industry = _get(record, "Company"), _get(record, "Industry")
         employees, country = _get(record, "NumberOfEmployees"), _get(record, "Country")
@@ -129,7 +169,9 @@ def to_person(source: str, object_type: str, record: Mapping[str, Any],
         company=_text(company), industry=_text(industry),
         employees=int(employees) if employees is not None else None,
         country=_text(country), updated_at=parse_datetime(stamp) if stamp else None,
-        crm_values={name: crm_value(_get(record, name)) for name in writeback_fields})
+        crm_values={name: crm_value(_get(record, name)) for name in writeback_fields},
+        properties={name: property_value(_get(record, crm))
+                    for name, crm in (person_fields or {}).items()})
 
 
 def campaign_activity_type(campaign_type: str | None, status: str | None,
@@ -177,6 +219,9 @@ def task_activity(source: str, record: Mapping[str, Any]) -> Activity | None:
         path = urlparse(url).path if "//" in url else url
         activity_type = (ActivityType.PRICING_PAGE_VIEW if path.startswith("/pricing")
                          else ActivityType.PAGE_VIEW)
+        seconds = _get(record, "CallDurationInSeconds")
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            attributes["duration"] = str(int(seconds))  # seconds on the page
     elif task_type == "meeting":
         activity_type = ActivityType.MEETING
         attributes["subject"] = subject

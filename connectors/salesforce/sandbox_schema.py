@@ -153,7 +153,11 @@ INDUSTRY_VALUES = (
     "Software", "Technology", "Telecommunications", "Other")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
                  "Closed - Not Converted")
-LEAD_SOURCES = ("Web", "Webinar", "Content", "Partner Referral", "Purchased List", "Other")
+#: Salesforce's standard LeadSource values, then those the sandbox world adds
+#: (sandbox_outcomes.SOURCES) and older sandbox ones.
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other",
+                "Customer Referral", "Paid Search", "Social Media", "Email", "Trade Show",
+                "Webinar", "Content")
 SYNCER_STAGES = ("Subscriber", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer")
 CAMPAIGN_TYPES = ("Webinar", "Content", "Email", "Website", "Conference", "Advertisement",
                   "Other")
@@ -281,6 +285,7 @@ TASK = ObjectSchema("Task", "00T", "Tasks", (
        picklist=("Not Started", "In Progress", "Completed")),
     _f("Priority", "picklist", 40, rw=True, required=True, picklist=("High", "Normal", "Low")),
     _f("ActivityDate", "date", rw=True), _f("Description", "textarea", 32000, rw=True),
+    _f("CallDurationInSeconds", "int", rw=True),
     _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
     *_audit_fields()))
 

@@ -15,7 +15,9 @@ one row whose CreatedDate is the moment it happened:
 
 Ownership looks like a real org: Leads sit in the "Unassigned Leads" queue (00G) and
 Contacts with the integration user until routed; about one in ten records already has a
-rep, and about one in twenty is already in a sales-owned stage. About a fifth of Contacts
+rep, and about one in twenty is already at SQL. People who reached opportunity or customer
+in the world (sandbox_outcomes: about one in six) hold that stage in Syncer_Stage__c, with
+an active rep, and LeadSource says where each person came from. About a fifth of Contacts
 came from a converted Lead, which stays behind with IsConverted = true (locked for writes).
 
 Users, the queue and the campaigns are a few dozen rows, stored. Everything else is
@@ -40,6 +42,7 @@ from connectors.salesforce.sandbox_schema import (
     make_id,
 )
 from connectors.sandbox_index import pack
+from connectors.sandbox_outcomes import SOURCE_BY_KEY
 from connectors.sandbox_world import (
     CONTENT_ASSETS,
     EMAILS,
@@ -59,6 +62,8 @@ QUEUE_NAME = "Unassigned Leads"
 REP_OWNED_SHARE = 0.10
 SALES_STAGE_SHARE = 0.05
 CONVERTED_LEAD_SHARE = 0.20
+#: what the LeadSource was drawn from before the world had sources (still drawn, unused)
+_RETIRED_SOURCE_DRAW = ("Web", "Webinar", "Content", "Other")
 
 _EMAIL_STATUSES = {ActivityType.EMAIL_OPEN: "Opened", ActivityType.EMAIL_CLICK: "Clicked",
                    ActivityType.EMAIL_BOUNCE: "Bounced",
@@ -107,7 +112,6 @@ def task_fields(activity: WorldActivity) -> tuple[str, str]:
 class SalesforceDraws(NamedTuple):
     """What the org adds to a world person, from the person's own Salesforce stream."""
 
-    lead_source: str
     modified_fraction: float
     owner: str
     stage: str | None
@@ -180,12 +184,27 @@ class OrgSeeder:
     def draws(self, index: int) -> SalesforceDraws:
         """The person's Salesforce-only values; cheap (no world generation)."""
         rng = random.Random(f"salesforce:{self.world.seed}:{index}")
-        lead_source = rng.choice(("Web", "Webinar", "Content", "Other"))
+        rng.choice(_RETIRED_SOURCE_DRAW)  # LeadSource is the world's now; draws stay put
         fraction = rng.random()
         contact = bool(self.world.flags(index) & SALESFORCE_CONTACT)
         owner, stage = self._ownership(rng, self.integration_user if contact else self.queue)
         converted = contact and rng.random() < CONVERTED_LEAD_SHARE
-        return SalesforceDraws(lead_source, fraction, owner, stage, converted)
+        return SalesforceDraws(fraction, owner, stage, converted)
+
+    def with_outcome(self, person: WorldPerson, draws: SalesforceDraws) -> SalesforceDraws:
+        """The draws with the world's planted outcome (sandbox_outcomes) applied: a person
+        who reached opportunity or customer has that stage and an active rep; nobody else
+        is past SQL. `person` must carry its activities."""
+        outcome = self.world.outcome_of(person)
+        if outcome.stage is not None:
+            owner = draws.owner
+            if owner not in self.active_reps and self.active_reps:
+                rng = random.Random(f"salesforce-rep:{self.world.seed}:{person.index}")
+                owner = rng.choice(self.active_reps)
+            return draws._replace(stage=outcome.stage.title(), owner=owner)
+        if draws.stage in ("Opportunity", "Customer"):
+            return draws._replace(stage="SQL")
+        return draws
 
     def _ownership(self, rng: random.Random, default_owner: str) -> tuple[str, str | None]:
         """(OwnerId, Syncer_Stage__c): sales-owned stages always come with an active rep."""
@@ -217,12 +236,14 @@ class OrgSeeder:
         return {
             "FirstName": person.first_name or None, "LastName": person.last_name,
             "Title": person.title or None, "Email": person.email,
-            "LeadSource": draws.lead_source,
+            "LeadSource": SOURCE_BY_KEY[person.source].salesforce,
             **dict.fromkeys(SYNCER_FIELD_NAMES),
             **self._stamps(person.created_at, modified),
         }
 
     def lead_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
+        """The Lead of `person` (generated with activities: its stage may be an outcome)."""
+        draws = self.with_outcome(person, draws)
         return {
             **self._common(person, draws), "Id": make_id("00Q", person.index + 1),
             "Company": person.company, "Industry": person.industry or None,
@@ -233,6 +254,8 @@ class OrgSeeder:
             "ConvertedAccountId": None, "Syncer_Stage__c": draws.stage}
 
     def contact_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
+        """The Contact of `person` (generated with activities, as for lead_row)."""
+        draws = self.with_outcome(person, draws)
         return {
             **self._common(person, draws), "Id": make_id("003", person.index + 1),
             "AccountId": account_id(person.company_index),
@@ -269,7 +292,7 @@ class OrgSeeder:
         if not flags & IN_SALESFORCE:
             return []
         person = self.world.person(index)
-        draws = self.draws(index)
+        draws = self.with_outcome(person, self.draws(index))
         record_id = self.record_id(index)
         if flags & SALESFORCE_CONTACT:
             member = {"LeadId": self.converted_lead_id(index) if draws.converted else None,
@@ -310,7 +333,13 @@ class OrgSeeder:
                 "Type": task_type, "TaskSubtype": "Task", "Status": "Completed",
                 "Priority": "Normal", "ActivityDate": at.date(),
                 "Description": activity.detail.get("url"), "OwnerId": task_owner,
+                "CallDurationInSeconds": _seconds(activity.detail.get("duration")),
                 **self._stamps(at)}
+
+
+def _seconds(duration: str | None) -> int | None:
+    """Seconds on a page: website-tracking integrations log them in the Task's duration."""
+    return int(duration) if duration else None
 
 
 def account_id(company_index: int) -> str:
