@@ -12,7 +12,7 @@ from syncer.commands.common import add_config_option, config_path
 from syncer.config import load_config
 from syncer.logs import configure_logging
 from syncer.qualify import Model, ModelError, load_model
-from syncer.qualify.model import EngagementRule
+from syncer.qualify.model import PERSON_FIELDS, EngagementRule, FitRule
 from syncer.qualify.named_schema import NamedScore
 
 
@@ -95,7 +95,8 @@ def describe(model: Model) -> list[str]:
         decay = f"half-life {engagement.half_life_days:g} days"
     else:
         decay = "none"
-    inactive = [r for r in engagement.rules if r.inactive_days is not None]
+    inactive = [r for r in engagement.rules if r.kind() == "inactivity"]
+    kinds = [r.kind() for r in engagement.rules]
     if q.mode == "matrix":
         bands = ", ".join(f"{b.band} >= {b.min:g}" for b in engagement.bands or ())
         rule = f"matrix {', '.join(q.matrix or ())} (bands {bands})"
@@ -111,10 +112,12 @@ def describe(model: Model) -> list[str]:
                         f"{r.inactive_days:g} days)" for r in life.recycle) or "none"
     return [
         f"model {model.version}" + (f": {model.description}" if model.description else ""),
-        f"  fit: {len(fit.rules)} rules; grades {grades}",
-        f"  engagement: {len(engagement.rules) - len(inactive)} activity rules, "
+        f"  fit: {len(fit.rules)} rules ({_fit_kinds(fit.rules)}); grades {grades}",
+        f"  engagement: {kinds.count('activity')} activity rules, "
+        f"{kinds.count('aggregate')} aggregates, {kinds.count('field')} person-field rules, "
         f"{len(inactive)} inactivity rules ({_inactivity(inactive)}); decay {decay}; "
         f"lookback {engagement.lookback_days:g} days",
+        *_fields_read(model),
         f"  MQL when {rule}" + (f"; a recycled person again only with {q.hysteresis:g} "
                                 f"points to spare (hysteresis)" if q.hysteresis else ""),
         f"  SQL on a hand-raise within {window} days: {hand}",
@@ -130,13 +133,56 @@ def describe(model: Model) -> list[str]:
     ]
 
 
+def _fit_kinds(rules: tuple[FitRule, ...]) -> str:
+    kinds = [r.valued_kind() for r in rules]
+    return ", ".join(f"{kinds.count(k)} {k}{'s' if kinds.count(k) != 1 else ''}"
+                     for k in ("condition", "table", "bins") if k in kinds) or "none"
+
+
+def _fields_read(model: Model) -> list[str]:
+    """The mapped fields the model reads beyond the standard ones: each must be mapped by
+    a connector (`person_fields`) or be a column of the history a backtest reads."""
+    standard = set(PERSON_FIELDS)
+    extra = [f for f in model.plan.person_fields if f not in standard]
+    return [f"  reads mapped fields: {', '.join(extra)}"] if extra else []
+
+
+def evidence_lines(model: Model) -> list[str]:
+    """What `syncer model calibrate` wrote behind each rule: people and conversion per
+    table entry or bin, and where the model was learned."""
+    lines: list[str] = []
+    if model.calibration:
+        learned = ", ".join(f"{k} {v}" for k, v in model.calibration.items())
+        lines.append(f"  calibration: {learned}")
+    for section, rules in (("fit", model.fit.rules), ("engagement", model.engagement.rules)):
+        for rule in rules:
+            if not rule.evidence:
+                continue
+            lines.append(f"  {section}.{rule.id} ({rule.field}):")
+            for label, seen in rule.evidence.items():
+                rate = seen.converted / seen.people if seen.people else 0.0
+                points = _points_of(rule, label)
+                lines.append(f"    {label:<28} {points:>6}  {seen.people:>7,} people, "
+                             f"{rate:6.1%} converted")
+    return lines
+
+
+def _points_of(rule: FitRule | EngagementRule, label: str) -> str:
+    if rule.table is not None:
+        for key, points in rule.table.items():
+            if key.strip().lower() == label.strip().lower():
+                return f"{points:+g}"
+    return ""
+
+
 def _inactivity(rules: list[EngagementRule]) -> str:
     return ", ".join(f"{r.points:g} after {r.inactive_days:g} days" for r in rules) or "-"
 
 
 def cmd_model_show(args: argparse.Namespace) -> int:
     path = args.path or str(load_config(config_path(args.config)).model_path)
-    print("\n".join(describe(load_model(path))))
+    model = load_model(path)
+    print("\n".join([*describe(model), *evidence_lines(model)]))
     return 0
 
 

@@ -17,7 +17,7 @@ from syncer.domain import Activity, LedgerEntry, Reason
 from syncer.qualify.activity_points import Hit
 from syncer.qualify.construct import ledger_line, new_reason
 from syncer.qualify.plan import DAY, AggregateMatcher
-from syncer.qualify.value_tests import as_number
+from syncer.qualify.value_tests import as_number, plain
 
 
 def measured(matcher: AggregateMatcher, hits: Sequence[Hit]) -> float | None:
@@ -48,9 +48,13 @@ def aggregate_reasons(matchers: tuple[AggregateMatcher, ...], found: dict[int, l
     """One Reason (and ledger line) per aggregate that gives points."""
     reasons: list[Reason] = []
     for matcher in matchers:
-        hits = found.get(matcher.index, ())
-        number = measured(matcher, hits)
-        got = matcher.valued(None if number is None else _plain(number))
+        hits = found.get(matcher.index)
+        if hits is None:  # nothing in the window: the same answer for everyone
+            got = matcher.empty
+            hits = []
+        else:
+            number = measured(matcher, hits)
+            got = matcher.valued(None if number is None else plain(number))
         if got is None:
             continue
         points, how = got
@@ -62,8 +66,3 @@ def aggregate_reasons(matchers: tuple[AggregateMatcher, ...], found: dict[int, l
             activity_id = f"{latest.source}:{latest.source_id}" if latest else None
             ledger.append(ledger_line(matcher.rule_id, points, detail, activity_id, at, 1.0))
     return reasons
-
-
-def _plain(number: float) -> float | int:
-    """Whole numbers shown without '.0' ("3 >= 3", not "3.0 >= 3")."""
-    return int(number) if number.is_integer() else number

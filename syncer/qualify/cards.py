@@ -16,14 +16,7 @@ import math
 from syncer.domain import LedgerEntry, Profile, ScoreCard
 from syncer.qualify.construct import ledger_line, new_card
 from syncer.qualify.plan import Plan, ScorePlan
-from syncer.qualify.scoring import (
-    Extras,
-    Scan,
-    engagement_lines,
-    fit_by,
-    grade_of,
-    last_engagement,
-)
+from syncer.qualify.scoring import Scan, engagement_lines, fit_by, grade_of, last_engagement
 
 #: The rule id of the line that reconciles a card's points with its rounded total.
 ROUNDING = "rounding"
@@ -71,7 +64,7 @@ def _card(score: ScorePlan, profile: Profile, found: Scan, values: dict[str, obj
         else:
             last, last_ts = None, -math.inf
         engagement = engagement_lines(found, score.engagement, score.inactivity, last,
-                                      last_ts, now_ts, ledger,
-                                      Extras(score.engagement_fields, score.aggregates, values))
+                                      last_ts, now_ts, ledger, score.engagement_fields,
+                                      score.aggregates, values)
     return score_card(score.name, fit, engagement, round(fit + engagement),
                       grade_of(fit, score.grades), ledger)

@@ -158,6 +158,8 @@ class AggregateMatcher:
     valued: Valued
     #: "page_view count in 30 days", as the Reason starts
     label: str
+    #: what `valued` gives when nothing is in the window (count and sum 0, else no value)
+    empty: tuple[float, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,10 +494,12 @@ def _aggregate(rule: EngagementRule, index: int, lookback: float) -> AggregateMa
             "max": f"{names} {rule.attribute} max",
             "days_since_last": f"days since last {names}"}[rule.measure or "count"]
     window = f" in {days:g} days" if days is not None else ""
+    measure = rule.measure or "count"
     return AggregateMatcher(f"engagement.{rule.id}", index, kinds,
                             days * DAY if days is not None else lookback,
-                            where_tests(rule.where), rule.measure or "count", rule.attribute,
-                            valued, what + window)
+                            where_tests(rule.where), measure, rule.attribute,
+                            valued, what + window,
+                            valued(0 if measure in ("count", "sum") else None))
 
 
 def _threshold(test: PersonTest, points: float, missing: float | None) -> Valued:

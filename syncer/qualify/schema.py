@@ -167,7 +167,7 @@ class EngagementRule(ValueRule):
     @field_validator("activity", mode="before")
     @classmethod
     def _known_activity(cls, value: object) -> object:
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
             return tuple(activity_type(v) for v in value)
         return None if value is None else activity_type(value)
 

@@ -269,54 +269,43 @@ def engagement_from(found: Scan, plan: Plan, now_ts: float,
     per counted activity, cap, person rule, aggregate and inactivity rule, whose points
     add up to the same total. `values`: the person fields (needed by person rules)."""
     return engagement_by(found, plan.engagement, plan.inactivity, found.last_engaged,
-                         found.last_engaged_ts, now_ts, ledger,
-                         Extras(plan.engagement_fields, plan.aggregates, values))
+                         found.last_engaged_ts, now_ts, ledger, plan.engagement_fields,
+                         plan.aggregates, values)
 
 
-class Extras:
-    """The rare parts of an engagement section, apart so that the common model (activity
-    rules and inactivity only) pays one truth test for them: person rules with the
-    person's values, and aggregates."""
-
-    __slots__ = ("aggregates", "fields", "values")
-
-    def __init__(self, fields: tuple[FitMatcher, ...], aggregates: tuple[AggregateMatcher, ...],
-                 values: Mapping[str, object | None] | None) -> None:
-        self.fields = fields
-        self.aggregates = aggregates
-        self.values = values
-
-    def __bool__(self) -> bool:
-        return bool(self.fields or self.aggregates)
-
-    def reasons(self, found: Scan, ledger: list[LedgerEntry] | None) -> list[Reason]:
-        reasons: list[Reason] = []
-        if self.fields:
-            if self.values is None:
-                raise ValueError("person rules in engagement need the person's values")
-            reasons += fit_by(self.values, self.fields, ledger)[1]
-        if self.aggregates:
-            reasons += aggregate_reasons(self.aggregates, found.found, ledger)
-        return reasons
-
-
-NO_EXTRAS = Extras((), (), None)
+def extra_reasons(fields: tuple[FitMatcher, ...], aggregates: tuple[AggregateMatcher, ...],
+                  values: Mapping[str, object | None] | None, found: Scan,
+                  ledger: list[LedgerEntry] | None) -> list[Reason]:
+    """The Reasons of an engagement section's person rules (on the person's `values`)
+    and aggregates; kept apart so that the common model (activity rules and inactivity
+    only) pays one truth test for them."""
+    reasons: list[Reason] = []
+    if fields:
+        if values is None:
+            raise ValueError("person rules in engagement need the person's values")
+        reasons += fit_by(values, fields, ledger)[1]
+    if aggregates:
+        reasons += aggregate_reasons(aggregates, found.found, ledger)
+    return reasons
 
 
 def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
                   inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
                   last_ts: float, now_ts: float, ledger: list[LedgerEntry] | None = None,
-                  extras: Extras = NO_EXTRAS) -> tuple[float, list[Reason]]:
+                  fields: tuple[FitMatcher, ...] = (),
+                  aggregates: tuple[AggregateMatcher, ...] = (),
+                  values: Mapping[str, object | None] | None = None
+                  ) -> tuple[float, list[Reason]]:
     """Engagement of one score: its matchers (numbered as the scan's `found` is), its
-    person rules and aggregates (`extras`), its inactivity rules and the latest
+    person rules (on `values`) and aggregates, its inactivity rules and the latest
     engagement by its own definition."""
     hits = found.found
     first = matchers[0].index if matchers else 0
     end = first + len(matchers)
     reasons = [rule_reason(matchers[index - first], hits[index], ledger)
                for index in sorted(hits) if first <= index < end]
-    if extras:
-        reasons += extras.reasons(found, ledger)
+    if fields or aggregates:
+        reasons += extra_reasons(fields, aggregates, values, found, ledger)
     if inactivity:
         reasons += _inactivity(inactivity, last, now_ts - last_ts, ledger)
     return math.fsum([r.points for r in reasons]), reasons
@@ -325,7 +314,9 @@ def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
 def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
                      inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
                      last_ts: float, now_ts: float, ledger: list[LedgerEntry],
-                     extras: Extras = NO_EXTRAS) -> float:
+                     fields: tuple[FitMatcher, ...] = (),
+                     aggregates: tuple[AggregateMatcher, ...] = (),
+                     values: Mapping[str, object | None] | None = None) -> float:
     """`engagement_by`'s points and ledger lines without its Reasons (a named score has
     no reasons of its own: the ledger explains it)."""
     hits = found.found
@@ -333,8 +324,8 @@ def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
     end = first + len(matchers)
     points = [rule_points(matchers[index - first], hits[index], ledger)
               for index in sorted(hits) if first <= index < end]
-    if extras:
-        points += [r.points for r in extras.reasons(found, ledger)]
+    if fields or aggregates:
+        points += [r.points for r in extra_reasons(fields, aggregates, values, found, ledger)]
     if inactivity:
         points += [r.points for r in _inactivity(inactivity, last, now_ts - last_ts, ledger)]
     return math.fsum(points)

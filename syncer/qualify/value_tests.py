@@ -54,6 +54,11 @@ def as_text(value: object) -> str:
     return str(value)
 
 
+def plain(number: float) -> float | int:
+    """Whole numbers as ints, so a Reason reads "3 >= 3", not "3.0 >= 3"."""
+    return int(number) if number.is_integer() else number
+
+
 def shown(value: object) -> str:
     """A value as a Reason quotes it: text in quotes, numbers as they are."""
     return repr(value) if isinstance(value, str) else as_text(value)
