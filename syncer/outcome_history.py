@@ -1,0 +1,161 @@
+"""History to learn from, out of the state store: one row per person, with whether they
+bought and what syncer knew about them before they did.
+
+`syncer model calibrate` and `backtest` learn from rows of (id, profile, outcome, as_of).
+A history CSV gives them directly; this module builds them from the connected CRMs as
+syncer has stored them after its syncs, so the loop runs on your own data:
+
+- outcome: the person reached opportunity or customer (a stage history row into either,
+  a CRM stage field that maps to either under the connector's `stage_values`, or a
+  Salesforce lead conversion);
+- as_of: when the first outcome happened (the CRM's conversion time where it gave one,
+  else when syncer first saw the stage); for everyone else, their latest pull;
+- the profile holds the person's records and only the activities before as_of: features
+  as they stood before the outcome, never after. The records' `crm_values` (the stage
+  and the scores syncer wrote) are left out, and so is `current_stage`: they are the
+  outcome and the old model's verdict, not evidence.
+
+Limits: the store keeps the current value of each person field, not its past values, so a
+field that changed after the outcome (a visit count HubSpot keeps adding to) is as last
+pulled; and an outcome seen on syncer's first sync is dated at that sync.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from syncer.config import LoadedConfig
+from syncer.domain import Activity, ActivityType, Person, Profile, PropertyValue
+from syncer.store.outcome_rows import OUTCOME_STAGES, OutcomeFacts, outcome_facts
+from syncer.store.repository import Store
+from syncer.writeback import stage_from_crm
+
+#: Person fields every row has, in CSV column order (after id, outcome, as_of).
+STANDARD_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name", "title", "company",
+                                    "industry", "employees", "country")
+#: The window of the per-activity-type counts in the CSV.
+ACTIVITY_WINDOW = timedelta(days=90)
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One person: `id` is syncer's person key; `profile` holds only activities before
+    `as_of`; `outcome` is whether they reached opportunity or customer (at `as_of`)."""
+
+    id: str
+    profile: Profile
+    outcome: bool
+    as_of: datetime
+
+
+def history_rows(store: Store, loaded: LoadedConfig | None = None) -> Iterator[HistoryRow]:
+    """Every person the store has records for, in person-key order, a batch at a time.
+
+    With `loaded`, a record whose CRM stage field maps (`stage_values`) to opportunity or
+    customer counts as an outcome too, dated at the person's latest pull when no stage
+    history dates it earlier. People never pulled (no pull time) are left out."""
+    facts = outcome_facts(store)
+    keys = sorted(facts)
+    for start in range(0, len(keys), _BATCH):
+        chunk = keys[start:start + _BATCH]
+        loaded_people = store.load_people(chunk)
+        for key in chunk:
+            records, activities = loaded_people[key]
+            row = _row(facts[key], records, activities, loaded)
+            if row is not None:
+                yield row
+
+
+def _row(facts: OutcomeFacts, records: Sequence[Person], activities: Sequence[Activity],
+         loaded: LoadedConfig | None) -> HistoryRow | None:
+    as_of = facts.outcome_at
+    if as_of is None and loaded is not None and _crm_outcome(records, loaded):
+        as_of = facts.last_pulled_at
+    outcome = as_of is not None
+    as_of = as_of or facts.last_pulled_at
+    if as_of is None:
+        return None
+    before = tuple(a for a in activities if a.occurred_at < as_of)
+    profile = Profile(key=facts.person_key,
+                      records=tuple(replace(r, crm_values={}) for r in records),
+                      activities=before)
+    return HistoryRow(facts.person_key, profile, outcome, as_of)
+
+
+def _crm_outcome(records: Sequence[Person], loaded: LoadedConfig) -> bool:
+    names = {c.name for c in loaded.config.connectors}
+    for record in records:
+        if record.source in names:
+            stage = stage_from_crm(loaded.connector(record.source), record)
+            if stage is not None and stage.rank >= OUTCOME_STAGES[0].rank:
+                return True
+    return False
+
+
+# -- CSV -----------------------------------------------------------------------------------
+def activity_column(kind: ActivityType) -> str:
+    """The CSV column counting `kind` in the 90 days before as_of, e.g. page_view_90d."""
+    return f"{kind.value}_{ACTIVITY_WINDOW.days}d"
+
+
+def csv_header(property_names: Iterable[str]) -> list[str]:
+    """id, outcome, as_of, the standard person fields, the mapped properties (sorted),
+    then one count column per activity type."""
+    return ["id", "outcome", "as_of", *STANDARD_FIELDS, *sorted(set(property_names)),
+            *(activity_column(kind) for kind in ActivityType)]
+
+
+def export_history_csv(rows: Iterable[HistoryRow], path: str | Path) -> int:
+    """Write the rows as the flat CSV `syncer model calibrate --history FILE --outcome
+    outcome --time as_of` reads; returns the rows written. Each person field is the
+    first non-empty value across the person's records (most trusted first); outcome is 1
+    or 0; as_of is ISO 8601 UTC."""
+    materialised = list(rows)
+    properties = {name for row in materialised for record in row.profile.records
+                  for name in record.properties}
+    header = csv_header(properties)
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        for row in materialised:
+            writer.writerow(_flat(row, properties))
+    return len(materialised)
+
+
+def _flat(row: HistoryRow, properties: Iterable[str]) -> dict[str, object]:
+    profile = row.profile
+    flat: dict[str, object] = {"id": row.id, "outcome": int(row.outcome),
+                               "as_of": row.as_of.isoformat()}
+    for name in STANDARD_FIELDS:
+        flat[name] = _cell(profile.first(name))
+    for name in properties:
+        flat[name] = _cell(_first_property(profile, name))
+    since = row.as_of - ACTIVITY_WINDOW
+    counts = dict.fromkeys(ActivityType, 0)
+    for activity in profile.activities:
+        if since <= activity.occurred_at < row.as_of:
+            counts[activity.type] += 1
+    flat.update({activity_column(kind): count for kind, count in counts.items()})
+    return flat
+
+
+def _first_property(profile: Profile, name: str) -> PropertyValue:
+    for record in profile.records:
+        value = record.properties.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: empty for missing, whole floats without '.0' (3.0 -> 3)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,175 @@
+"""Outcomes: the sandbox world's planted signal, and history rows built from the state store
+(outcome, as_of, activities only before it) with their CSV export."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.sandbox_outcomes import SOURCE_BY_KEY, log_odds
+from connectors.sandbox_world import World, WorldPerson
+from syncer.config import LoadedConfig
+from syncer.domain import Activity, ActivityType, Person, Profile, Stage
+from syncer.outcome_history import (
+    STANDARD_FIELDS,
+    HistoryRow,
+    activity_column,
+    export_history_csv,
+    history_rows,
+)
+from syncer.pipeline import run_sync
+from syncer.qualify import load_model, qualify
+from syncer.runtime import Runtime
+from syncer.store import stage_history
+from syncer.store.repository import Store
+from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes
+
+HAND_RAISES = {ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
+               ActivityType.PRICING_REQUEST}
+
+
+def rate(people: list[tuple[WorldPerson, bool]]) -> float:
+    assert people
+    return sum(reached for _, reached in people) / len(people)
+
+
+# -- the world -----------------------------------------------------------------------------
+def test_world_outcomes_follow_the_planted_signal() -> None:
+    world = World(seed=2, size=12_000, now=NOW)
+    model = load_model(EXAMPLE_MODEL)
+    people = [(p, world.outcome_of(p).stage is not None) for p in world.people()]
+    assert 0.10 <= rate(people) <= 0.20
+
+    def of_sources(*keys: str) -> float:
+        return rate([(p, r) for p, r in people if p.source in keys])
+    assert of_sources("referral", "partner") > 3 * of_sources("purchased_list")
+    assert of_sources("purchased_list") < rate(people) / 2
+
+    grades: dict[str, list[tuple[WorldPerson, bool]]] = {}
+    for person, reached in people:
+        record = Person(source="world", record_id=str(person.index), object_type="contact",
+                        email=person.email, title=person.title or None,
+                        company=person.company, industry=person.industry or None,
+                        employees=person.employees, country=person.country or None)
+        grade = qualify(Profile(person.email, (record,), ()), model, NOW).fit_grade
+        grades.setdefault(grade, []).append((person, reached))
+    assert rate(grades["A"]) > 2.5 * rate(grades["D"])
+
+    raised = [(p, r) for p, r in people if HAND_RAISES & {a.type for a in p.activities}]
+    quiet = [(p, r) for p, r in people if not p.activities]
+    assert rate(raised) > 2 * rate(quiet)
+
+
+def test_outcomes_are_deterministic_and_come_after_every_activity() -> None:
+    first, again = World(seed=4, size=400, now=NOW), World(seed=4, size=400, now=NOW)
+    for i in range(0, 400, 3):
+        person = first.person(i)
+        outcome = first.outcome_of(person)
+        assert outcome == again.outcome(i)
+        assert outcome.log_odds == log_odds(person, outcome.visits)
+        assert outcome.source is SOURCE_BY_KEY[person.source]
+        if outcome.at is not None:
+            assert all(a.occurred_at <= outcome.at <= NOW for a in person.activities)
+
+
+# -- history from the store ----------------------------------------------------------------
+def sync(loaded: LoadedConfig) -> None:
+    with Runtime(loaded) as runtime:
+        run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_history_after_a_sandbox_sync_has_the_worlds_outcomes(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes, tmp_path: Path) -> None:
+    sync(sandbox_config)
+    store = Store.open(sandbox_config.state_url)
+    try:
+        rows = list(history_rows(store, sandbox_config))
+    finally:
+        store.close()
+    world = sandboxes.world
+    reached = {p.email.lower() for p in world.people() if world.outcome_of(p).stage}
+    assert {row.id for row in rows if row.outcome} == reached
+    assert len(rows) == len({p.email.lower() for p in world.people()})
+    for row in rows:
+        assert all(a.occurred_at < row.as_of for a in row.profile.activities)
+        assert all(not r.crm_values for r in row.profile.records)
+        assert row.profile.current_stage is None
+    assert any(row.profile.activities for row in rows if row.outcome)
+    sources = {r.properties.get("source") for row in rows for r in row.profile.records}
+    assert {"REFERRALS", "Purchased List"} <= sources
+
+    path = tmp_path / "history.csv"
+    assert export_history_csv(rows, path) == len(rows)
+    with path.open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    header = list(table[0])
+    assert header[:3] == ["id", "outcome", "as_of"]
+    assert header[3:3 + len(STANDARD_FIELDS)] == list(STANDARD_FIELDS)
+    assert {"source", "latest_source", "visits", "page_views"} <= set(header)
+    assert activity_column(ActivityType.PAGE_VIEW) == "page_view_90d" in header
+    assert sum(int(r["outcome"]) for r in table) == len(reached)
+    assert all(r["visits"].isdigit() for r in table if r["visits"])
+
+
+def activity(record_id: str, number: int, kind: ActivityType, at: datetime) -> Activity:
+    return Activity("hubspot", f"a{number}", record_id, kind, at, {"duration": "30"})
+
+
+def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
+                                                         tmp_path: Path) -> None:
+    """A person who became an opportunity on day 10 keeps the activities before it, and the
+    CSV counts only the 90 days before; someone who did not is dated at their pull."""
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    won_at, pulled = start + timedelta(days=100), start + timedelta(days=200)
+    buyer = Person("hubspot", "1", "contact", "buyer@acme.example", title="VP Sales",
+                   crm_values={"lifecyclestage": "opportunity"},
+                   properties={"source": "REFERRALS", "visits": 4.0})
+    other = Person("hubspot", "2", "contact", "other@acme.example", title="Intern")
+    store = Store.open(sqlite_url)
+    try:
+        with store.transaction() as tx:
+            store.save_records(tx, [buyer, other], ["buyer@acme.example",
+                                                    "other@acme.example"], pulled)
+            store.save_activities(tx, [
+                activity("1", 1, ActivityType.PAGE_VIEW, start + timedelta(days=5)),
+                activity("1", 2, ActivityType.PAGE_VIEW, start + timedelta(days=50)),
+                activity("1", 3, ActivityType.DEMO_REQUEST, start + timedelta(days=99)),
+                activity("1", 4, ActivityType.PAGE_VIEW, start + timedelta(days=150)),
+                activity("2", 5, ActivityType.EMAIL_OPEN, start + timedelta(days=150))])
+            stage_history.append(tx, [_stage_row("buyer@acme.example", Stage.MQL,
+                                                 start + timedelta(days=60)),
+                                      _stage_row("buyer@acme.example", Stage.OPPORTUNITY,
+                                                 won_at)])
+        rows = {row.id: row for row in history_rows(store)}
+    finally:
+        store.close()
+    assert [(r.id, r.outcome, r.as_of) for r in rows.values()] == [
+        ("buyer@acme.example", True, won_at), ("other@acme.example", False, pulled)]
+    won = rows["buyer@acme.example"]
+    assert [a.source_id for a in won.profile.activities] == ["a1", "a2", "a3"]
+    assert won.profile.records[0].properties == {"source": "REFERRALS", "visits": 4.0}
+    assert isinstance(won, HistoryRow)
+
+    path = tmp_path / "rows.csv"
+    export_history_csv(rows.values(), path)
+    with path.open(encoding="utf-8") as handle:
+        table = {r["id"]: r for r in csv.DictReader(handle)}
+    assert table["buyer@acme.example"]["outcome"] == "1"
+    assert table["buyer@acme.example"]["as_of"] == won_at.isoformat()
+    assert table["buyer@acme.example"]["page_view_90d"] == "1"  # day 5 is too long before
+    assert table["buyer@acme.example"]["demo_request_90d"] == "1"
+    assert table["buyer@acme.example"]["visits"] == "4"
+    assert table["buyer@acme.example"]["title"] == "VP Sales"
+    other_row = table["other@acme.example"]
+    assert (other_row["outcome"], other_row["source"], other_row["email_open_90d"]) == (
+        "0", "", "1")
+
+
+def _stage_row(key: str, stage: Stage, at: datetime) -> dict[str, Any]:
+    return {"person_key": key, "from_stage": None, "to_stage": stage.value, "at": at,
+            "cause": "crm", "model_version": "test", "run_id": "r1", "detail": None}
