@@ -36,6 +36,9 @@ from syncer.qualify.learn.modelfile import (
 from syncer.qualify.learn.points import Fitted, fit_points
 from syncer.qualify.learn.rows import HistoryRow, history_rows
 
+#: The fewest train people a threshold must qualify for its precision to count.
+MIN_MQLS = 20
+
 
 class LeakageRefused(HistoryError):
     """Columns the leakage guard refuses; the message names each one and why."""
@@ -120,16 +123,19 @@ def _train_scores(rows: Sequence[HistoryRow], model: Model
 
 def mql_threshold(scores: npt.NDArray[np.int64], outcomes: npt.NDArray[np.bool_],
                   options: Options) -> int:
-    """The MQL score for the asked MQL share, or the lowest reaching the asked precision."""
+    """The MQL score for the asked MQL share, or the lowest reaching the asked precision
+    (among thresholds that qualify at least MIN_MQLS people: a precision measured on a
+    handful of people is luck)."""
     levels = np.unique(scores)
     share = np.array([(scores >= t).mean() for t in levels])
     if options.precision is None:
         gap = np.abs(share - options.mql_rate)
         return int(levels[np.flatnonzero(gap == gap.min())[-1]])
-    for t in levels:
+    enough = [t for t in levels if (scores >= t).sum() >= MIN_MQLS]
+    for t in enough:
         if outcomes[scores >= t].mean() >= options.precision:
             return int(t)
-    best = max(float(outcomes[scores >= t].mean()) for t in levels)
+    best = max(float(outcomes[scores >= t].mean()) for t in enough)
     raise HistoryError(f"--precision {options.precision:g}: no MQL threshold reaches it on "
                        f"the train part (the best is {best:.2f}). Fix: ask for a lower "
                        "precision, or use --mql-rate")
