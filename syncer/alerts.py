@@ -120,8 +120,8 @@ class Alerts:
                     error: BaseException | None) -> list[tuple[str, str]]:
         names = ", ".join(connectors)
         try:
-            runs = [r for name in connectors for r in store.runs(1, connector=name,
-                                                                   finished=True)]
+            runs = [r for name in connectors for r in store.runs(
+                1, connector=name, finished=True, skipped=False)]
             streaks = {name: store.failure_streak(name) for name in connectors}
         except SQLAlchemyError:
             runs, streaks = [], {}

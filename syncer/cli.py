@@ -1,7 +1,8 @@
 """The `syncer` command line. Thin: parse arguments, call the library, print.
 
 Errors an admin can fix (config, model, secrets, an unreachable CRM) print one clear
-message to stderr and exit 2; they never print a traceback or a secret.
+message to stderr and exit 2; they never print a traceback or a secret. A state database
+migrated by a newer syncer exits 3.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from syncer.commands import dead_letters, inspect, model, report, sandbox, sync
 from syncer.config import ConfigError
 from syncer.qualify import ModelError
 from syncer.ratelimit import RetriesExhausted
+from syncer.store.migrations import SchemaTooNew
 
 #: Command modules, in the order their commands appear in --help.
 COMMANDS = (sync, sandbox, inspect, report, dead_letters, model)
@@ -40,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConnectorError, RetriesExhausted) as error:
         print(f"sync failed: {error}", file=sys.stderr)
         return 2
+    except SchemaTooNew as error:
+        print(str(error), file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -115,6 +115,9 @@ class Creator:
         return owed
 
     def _create(self, name: str, queued: list[tuple[NewPerson, Decision]]) -> list[Item]:
+        # No write precedes a creation, so ask the run's fence first: a run that lost its
+        # lock must not create people another run may be creating too.
+        self.store.check_fence()
         results = self.connectors[name].create([person for person, _ in queued])
         records: list[Person] = []
         keys: list[str] = []

@@ -1,8 +1,11 @@
 """The daemon's HTTP endpoint: /healthz for orchestrators, /metrics for Prometheus.
 
 /healthz answers 200 only when the state database answers and the last finished run of
-every configured connector did not fail; otherwise 503, with a JSON body saying why, so
-the person paged can act without reading logs. /metrics is the Prometheus text format of
+every configured connector did not fail (runs skipped because another held the lock do not
+count; runs that could not reach the database count, from this process's own record of
+them until the spool is replayed); under the daemon, also only once a run of every
+connector has succeeded since start-up. Otherwise 503, with a JSON body saying why, so the
+person paged can act without reading logs. /metrics is the Prometheus text format of
 `SyncMetrics`. The server binds 127.0.0.1 unless configured otherwise and runs in daemon
 threads beside the scheduler; a slow scrape never delays a sync.
 """
@@ -11,8 +14,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,9 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.logs import redact_text
-from syncer.metrics import CONTENT_TYPE, SyncMetrics
+from syncer.metrics import COMPLETED, CONTENT_TYPE, FAILED, SyncMetrics
 from syncer.store import tables
 from syncer.store.repository import Store
+from syncer.store.run_history import completed_since
 
 log = structlog.get_logger(__name__)
 
@@ -53,9 +58,12 @@ def _short(error: BaseException) -> str:
     return redact_text(f"{type(inner).__name__}: {line}")[:300]
 
 
-def check_health(store: Store, connectors: Sequence[str]) -> Health:
+def check_health(store: Store, connectors: Sequence[str], *, since: datetime | None = None,
+                 failing: Set[str] = frozenset()) -> Health:
     """Probe the store (its schema table, so an empty new SQLite file does not pass) and
-    read each connector's last finished run."""
+    read each connector's last finished run. `since`: each connector also needs a run that
+    succeeded since then (the daemon's start-up). `failing`: connectors whose last run
+    failed as this process saw it, stored or not."""
     try:
         with store.engine.connect() as connection:
             connection.execute(select(func.count()).select_from(tables.schema_version)).scalar()
@@ -72,11 +80,31 @@ def check_health(store: Store, connectors: Sequence[str]) -> Health:
         health.connectors[name] = {
             "last_run": run.run_id, "status": run.status,
             "finished_at": run.finished_at.isoformat() if run.finished_at else None}
-        if run.status == "failed":
+        if run.status in FAILED:
             health.ready = False
-            health.problems.append(f"connector {name}: last run {run.run_id} failed"
+            health.problems.append(f"connector {name}: last run {run.run_id} "
+                                   f"{'failed' if run.status == 'failed' else run.status}"
                                    + (f" ({run.error[:300]})" if run.error else ""))
+    for name in connectors:
+        if name in failing and not any(p.startswith(f"connector {name}:")
+                                       for p in health.problems):
+            health.ready = False
+            health.problems.append(f"connector {name}: its last run failed (not yet in "
+                                   "run history)")
+    if since is not None:
+        _require_success(store, connectors, since, health)
     return health
+
+
+def _require_success(store: Store, connectors: Sequence[str], since: datetime,
+                     health: Health) -> None:
+    """Unready until every connector has a run that succeeded since `since`."""
+    for name in connectors:
+        last = completed_since(store, name, sorted(COMPLETED))
+        if last is None or last.finished_at is None or last.finished_at < since:
+            health.ready = False
+            health.problems.append(f"connector {name}: no run has succeeded since start-up "
+                                   f"({since:%Y-%m-%d %H:%M:%S} UTC)")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,7 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         try:
             if path == "/healthz":
-                health = check_health(self.server.store_getter(), self.server.connectors)
+                health = check_health(self.server.store_getter(), self.server.connectors,
+                                      since=self.server.since,
+                                      failing=self.server.metrics.failing())
                 self._send(200 if health.ready else 503, "application/json",
                            json.dumps(health.body(), sort_keys=True).encode("utf-8"))
             elif path == "/metrics":
@@ -118,6 +148,7 @@ class _Server(ThreadingHTTPServer):
     connectors: Sequence[str]
     metrics: SyncMetrics
     before_scrape: Callable[[], None] | None
+    since: datetime | None
 
 
 class HealthServer:
@@ -125,7 +156,11 @@ class HealthServer:
 
     def __init__(self, store_getter: Callable[[], Store], connectors: Sequence[str],
                  metrics: SyncMetrics, *, host: str = "127.0.0.1", port: int = 8787,
-                 before_scrape: Callable[[], None] | None = None) -> None:
+                 before_scrape: Callable[[], None] | None = None,
+                 require_success_since: datetime | None = None) -> None:
+        """`require_success_since`: stay unready until every connector has had a run
+        succeed since then (the daemon passes its start-up time)."""
+        self._since = require_success_since
         self._store_getter = store_getter
         self._connectors = list(connectors)
         self._metrics = metrics
@@ -161,6 +196,7 @@ class HealthServer:
         server.connectors = self._connectors
         server.metrics = self._metrics
         server.before_scrape = self._before_scrape
+        server.since = self._since
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="syncer-health",
                                         kwargs={"poll_interval": 0.2}, daemon=True)

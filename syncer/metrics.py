@@ -26,6 +26,10 @@ log = structlog.get_logger(__name__)
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
 #: Statuses counted as the connector having synced (record-level failures are counted apart).
 COMPLETED = frozenset({"succeeded", "partial"})
+#: Statuses that mean the run failed (lost_lock: it stopped because its lock was lost).
+FAILED = frozenset({"failed", "lost_lock"})
+#: A run skipped because another held the lock: counted, but says nothing of the connector.
+SKIPPED = "skipped"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -86,6 +90,9 @@ class SyncMetrics:
         self.last_run_failed = Gauge("syncer_last_run_failed",
                                      "1 when the connector's last run failed", ["connector"],
                                      registry=r)
+        #: per connector, the status of the last run this process saw end (not skipped),
+        #: including runs that could not reach the state database (/healthz reads it)
+        self.last_status: dict[str, str] = {}
 
     def declare(self, connectors: Iterable[str]) -> None:
         """Show every connector's series at 0 before its first run (dashboards, alerts)."""
@@ -96,13 +103,19 @@ class SyncMetrics:
                 counter.labels(connector=name)
             self.dead_letters.labels(connector=name)
             self.last_run_failed.labels(connector=name)
+            for status in ("succeeded", "failed"):
+                self.runs.labels(connector=name, status=status)
 
     def observe_run(self, run: RunRecord) -> None:
         """Add one finished run to the metrics (dry runs count as runs, not as traffic
         they did not cause: they pull and call the API like any run)."""
         for name in run.connectors:
             self.runs.labels(connector=name, status=run.status).inc()
-            self.last_run_failed.labels(connector=name).set(1 if run.status == "failed" else 0)
+        if run.status == SKIPPED:
+            return
+        for name in run.connectors:
+            self.last_status[name] = run.status
+            self.last_run_failed.labels(connector=name).set(1 if run.status in FAILED else 0)
             if run.status in COMPLETED and run.finished_at is not None:
                 self.last_success.labels(connector=name).set(run.finished_at.timestamp())
         self._add(self.records_pulled, run.per_connector("records_pulled"))
@@ -139,9 +152,13 @@ class SyncMetrics:
         """Seed the last-run gauges from the store at start-up (counters start at 0, as
         Prometheus expects of a restarted process)."""
         for name, run in runs.items():
-            self.last_run_failed.labels(connector=name).set(1 if run.status == "failed" else 0)
+            self.last_run_failed.labels(connector=name).set(1 if run.status in FAILED else 0)
             if run.status in COMPLETED and run.finished_at is not None:
                 self.last_success.labels(connector=name).set(run.finished_at.timestamp())
+
+    def failing(self) -> set[str]:
+        """Connectors whose last run seen by this process failed."""
+        return {name for name, status in self.last_status.items() if status in FAILED}
 
     def set_dead_letters(self, counts: Mapping[str, int]) -> None:
         for name, count in counts.items():

@@ -7,7 +7,6 @@ needs lives in the store. It knows no CRM by name: connectors translate, the cor
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector
 from syncer.budget import BudgetExhausted, DailyBudget
@@ -31,11 +31,14 @@ from syncer.push import Item, Writer, WriteTally, planned_writes
 from syncer.qualify import Model
 from syncer.ratelimit import open_usage_windows, usage_stats
 from syncer.recovery import reconcile_interrupted_writes
+from syncer.run_ledger import RunLedger, new_run_id
 from syncer.store import identity as identity_store
 from syncer.store import model_versions, shared_values, stage_history
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
-from syncer.store.repository import Store
+from syncer.store.locks import Holder, LockHeld, LostLock, OnWait
+from syncer.store.locks import acquire as acquire_run_lock
+from syncer.store.repository import SKIPPED, Store
 from syncer.writeback import (
     OwnerDirectory,
     desired_values,
@@ -47,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 #: Profiles are qualified and pushed in chunks of this many, bounding memory.
 CHUNK = 500
+#: The status of a run that lost its lock part way (it wrote nothing after that).
+LOST_LOCK = "lost_lock"
 #: counter per connector: the UTC day (ordinal) everyone was last re-scored.
 RESCORED_PREFIX = "rescored."
 
@@ -57,6 +62,10 @@ class RunSummary(WriteTally):
 
     run_id: str
     dry_run: bool
+    #: how the run ended, as run history keeps it (`skipped`: another run held the lock)
+    status: str = "running"
+    #: who held the lock, when the run was skipped
+    held_by: Holder | None = None
     people: int = 0
     stages: Counter[str] = field(default_factory=Counter)
     owners_assigned: int = 0
@@ -101,7 +110,8 @@ class Sync:
 
     def __init__(self, loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
                  model: Model, now: datetime, dry_run: bool,
-                 should_stop: Callable[[], bool] = lambda: False, full: bool = False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, full: bool = False,
+                 run_id: str | None = None) -> None:
         self.should_stop = should_stop
         self.full = full
         self.touched: set[str] = set()
@@ -113,7 +123,7 @@ class Sync:
         self.connectors = connectors
         self.model = model
         self.now = now
-        self.summary = RunSummary(run_id=uuid.uuid4().hex[:16], dry_run=dry_run)
+        self.summary = RunSummary(run_id=run_id or new_run_id(), dry_run=dry_run)
         self.decider = Decider(loaded, store, model, now, self.summary.run_id)
         self._log = log.bind(run_id=self.summary.run_id)
         self.writer = Writer(loaded, store, connectors, now, self.summary.run_id, self.summary)
@@ -351,17 +361,61 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
              model: Model, now: datetime, *, only: Sequence[str] | None = None,
              dry_run: bool = False,
              should_stop: Callable[[], bool] = lambda: False, full: bool = False,
-             metrics: SyncMetrics | None = None) -> RunSummary:
+             metrics: SyncMetrics | None = None, wait: bool = False,
+             on_wait: OnWait | None = None, tenant: str | None = None) -> RunSummary:
     """Pull the `only` connectors (all when None), then qualify every person they hold and
-    push the changed fields to every CRM that person lives in."""
+    push the changed fields to every CRM that person lives in.
+
+    The run first takes the run lock of every connector in `connectors` (a run pulls some
+    but writes to, creates in and reconciles intents of all of them), so no two runs that
+    share a connector overlap, in this process or any other sharing the state. If another
+    run holds one, this run is recorded as `skipped` and returns at once (`summary.status`,
+    `summary.held_by`), or with `wait` blocks until it is free (`on_wait` called first).
+    Every state write of the run is fenced by the lock (Store.fenced): a run that loses it
+    ends with status `lost_lock` and writes nothing more. A run that cannot reach the state
+    database is still recorded (syncer/run_ledger.py)."""
     selected = list(only) if only is not None else list(connectors)
-    sync = Sync(loaded, store, connectors, model, now, dry_run, should_stop, full)
+    ledger = RunLedger(loaded, store, new_run_id(), selected, dry_run, metrics)
+    summary = RunSummary(run_id=ledger.run_id, dry_run=dry_run)
+    try:
+        ledger.replay_spool()
+        lock = acquire_run_lock(store.engine, sorted(connectors), ledger.run_id,
+                                tenant=tenant, wait=wait, on_wait=on_wait)
+    except LockHeld as busy:
+        summary.status, summary.held_by = SKIPPED, busy.holder
+        summary.error = ledger.skipped(busy).error
+        log.info("sync.skipped", run_id=summary.run_id, connector=busy.name,
+                 held_by=busy.holder.describe() if busy.holder else None)
+        return summary
+    except SQLAlchemyError as error:
+        ledger.unrecorded(error)
+        raise
+    ledger.started = datetime.now(timezone.utc)  # a run that waited starts now
+    log.info("sync.locked", run_id=ledger.run_id, connectors=sorted(connectors))
+    try:
+        with store.fenced(lock):
+            return _locked_run(loaded, store, connectors, model, now, selected, ledger,
+                               dry_run=dry_run, should_stop=should_stop, full=full)
+    finally:
+        lock.release()
+
+
+def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
+                model: Model, now: datetime, selected: list[str], ledger: RunLedger, *,
+                dry_run: bool, should_stop: Callable[[], bool], full: bool) -> RunSummary:
+    """The run itself, under its lock."""
+    try:
+        sync = Sync(loaded, store, connectors, model, now, dry_run, should_stop, full,
+                    run_id=ledger.run_id)
+        store.start_run(ledger.run_id, selected, ledger.started, dry_run)
+    except SQLAlchemyError as error:
+        ledger.unrecorded(error)
+        raise
     summary = sync.summary
     calls_before = {name: c.api_calls for name, c in connectors.items()}
     usage = open_usage_windows(connectors)
     context = structlog.contextvars.bind_contextvars(
         run_id=summary.run_id, **({"connector": selected[0]} if len(selected) == 1 else {}))
-    store.start_run(summary.run_id, selected, datetime.now(timezone.utc), dry_run)
     status = "failed"
     try:
         for name in selected:
@@ -389,6 +443,10 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
         status = "succeeded" if not summary.failures else "partial"
     except SyncStopped:
         status = "stopped"
+    except LostLock as lost:
+        status = LOST_LOCK
+        summary.error = str(lost)
+        log.error("sync.lost_lock", message=str(lost))
     except BudgetExhausted as exhausted:
         status = "budget_exhausted"
         summary.error = str(exhausted)
@@ -402,13 +460,20 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
         summary.owners_assigned = sync.decider.owners_assigned
         for name, connector in connectors.items():
             summary.api_calls[name] = connector.api_calls - calls_before[name]
-            sync.budgets[name].record(connector.api_calls)
+            _record_budget(sync.budgets[name], connector.api_calls)
         summary.api_usage = {name: window.close() for name, window in usage.items()}
-        run = store.finish_run(summary.run_id, datetime.now(timezone.utc), status,
-                               summary.stats(), summary.error)
-        if metrics is not None:
-            metrics.observe_run(run)
-        log.info("sync.done", run_id=summary.run_id, status=status, dry_run=dry_run,
+        summary.status = ledger.finish(status, summary.stats(), summary.error).status
+        log.info("sync.done", run_id=summary.run_id, status=summary.status, dry_run=dry_run,
                  **summary.stats())
         structlog.contextvars.reset_contextvars(**context)
     return summary
+
+
+def _record_budget(budget: DailyBudget, api_calls: int) -> None:
+    """Count the calls made; a run that lost its lock or the database counts them no more
+    (the run is over either way, and its own end must still be recorded)."""
+    try:
+        budget.record(api_calls)
+    except (LostLock, SQLAlchemyError) as error:
+        log.warning("sync.budget_not_recorded", connector=budget.connector,
+                    error=type(error).__name__)

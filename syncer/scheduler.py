@@ -2,7 +2,11 @@
 
 Jobs share one worker thread, so runs never overlap (two runs writing the same person at
 once could interleave) and a connector never runs twice at once; missed runs are coalesced
-into one. SIGTERM or SIGINT asks the running sync to stop after its current batch, then the
+into one. Across processes (a manual `syncer sync --once`, a second daemon) the run lock
+does the same: a job whose connector another process is syncing is recorded as skipped.
+A job that cannot reach the state database is still recorded (syncer/run_ledger.py), and
+/healthz stays unready until every connector has had a run succeed since start-up.
+SIGTERM or SIGINT asks the running sync to stop after its current batch, then the
 scheduler shuts down and the process exits cleanly.
 
 Beside the jobs the daemon serves /healthz and /metrics (syncer/health.py), sends alerts
@@ -29,6 +33,7 @@ from syncer.health import HealthServer, HealthServerError
 from syncer.logs import log_context, redact_text
 from syncer.metrics import SyncMetrics, dead_letter_counts
 from syncer.pipeline import run_sync
+from syncer.run_ledger import record_unreachable, unreachable_message
 from syncer.runtime import Runtime
 from syncer.store.audit import AuditError
 from syncer.store.audit_archive import apply_retention
@@ -57,7 +62,8 @@ class Daemon:
                 runtime.require_store, self.connector_names, self.metrics,
                 host=config.health.host,
                 port=config.health.port if health_port is None else health_port,
-                before_scrape=self._refresh_dead_letters)
+                before_scrape=self._refresh_dead_letters,
+                require_success_since=datetime.now(timezone.utc))
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -83,6 +89,13 @@ class Daemon:
                 error: Exception | None = None
                 try:
                     model = runtime.refresh_model().model  # edits, publishes, rollbacks
+                except SQLAlchemyError as unreachable:  # no run started: record one anyway
+                    record_unreachable(runtime.loaded, [name], unreachable, self.metrics)
+                    log.error("sync.failed", error=type(unreachable).__name__,
+                              message=unreachable_message(unreachable))
+                    self.after_run([name], unreachable)
+                    return
+                try:
                     run_sync(runtime.loaded, runtime.require_store(), runtime.connectors,
                              model, datetime.now(timezone.utc), only=[name],
                              should_stop=self.stop_event.is_set, metrics=self.metrics)

@@ -16,11 +16,12 @@ from syncer.commands.common import add_config_option, config_path, state_url
 from syncer.config import load_config
 from syncer.domain import Decision, Person
 from syncer.qualify.explain import breakdown, card_lines
+from syncer.run_ledger import RunSpool, spool_path
 from syncer.store import identity as identity_store
 from syncer.store import stage_history
 from syncer.store.audit import AuditError, AuditFilter
 from syncer.store.audit_archive import EXPORT_FORMATS, apply_retention, export, verify_with_archives
-from syncer.store.repository import RunRecord, Store
+from syncer.store.repository import SKIPPED, RunRecord, Store
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -220,6 +221,9 @@ def _per_connector(values: dict[str, Any]) -> str:
 
 def run_line(run: RunRecord) -> str:
     """One run as a line of `syncer runs`."""
+    if run.status == SKIPPED:  # it did nothing: say who held the lock instead
+        return (f"{run.run_id}  {run.started_at:%Y-%m-%d %H:%M:%S}  {'-':>8}  "
+                f"{run.status:<9}  {','.join(run.connectors)}\n    {run.error or ''}")
     duration = f"{run.duration_seconds:.1f}s" if run.duration_seconds is not None else "-"
     calls = "; ".join(
         f"{name} " + ",".join(f"{status}x{count}" for status, count in sorted(statuses.items()))
@@ -240,9 +244,12 @@ def run_line(run: RunRecord) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """The run history, newest first."""
+    """The run history, newest first; runs kept in the local spool while the state
+    database was unreachable are written to it first (syncer/run_ledger.py)."""
     store = Store.open(state_url(args))
     try:
+        if not getattr(args, "state", None):
+            RunSpool(spool_path(load_config(config_path(args.config)))).replay(store)
         runs = store.runs(args.limit, connector=args.connector, status=args.status)
     finally:
         store.close()

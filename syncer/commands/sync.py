@@ -8,19 +8,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from syncer.commands.common import add_config_option, config_path
-from syncer.config import load_config
+from syncer.config import LoadedConfig, load_config
 from syncer.logs import configure_logging
+from syncer.store.locks import LockHeld
+from syncer.store.repository import SKIPPED
 
 if TYPE_CHECKING:
     from syncer.publication import ActiveModel
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from syncer.config import ConfigError
     from syncer.runtime import Runtime
 
     loaded = load_config(config_path(args.config))
     with Runtime(loaded, open_store=False) as runtime:
+        # Mapped person fields a CRM lacks (one request each; a sync would stop on them).
+        problems = [problem for connector in runtime.connectors.values()
+                    for problem in connector.person_field_problems()]
+        if problems:
+            raise ConfigError(problems)
         print(f"{loaded.path}: OK")
         print(f"  model: {runtime.model.version} ({loaded.model_path})")
         for connector in loaded.config.connectors:
@@ -32,7 +42,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from syncer.demo import format_summary
-    from syncer.pipeline import run_sync
+    from syncer.pipeline import LOST_LOCK, run_sync
     from syncer.publication import PublicationError
     from syncer.runtime import Runtime
 
@@ -47,14 +57,45 @@ def cmd_sync(args: argparse.Namespace) -> int:
     except PublicationError as error:
         print(f"sync: {error}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as error:
+        return state_unreachable(loaded, error)
     with runtime:
         for line in model_lines(runtime.active, loaded.model_path.name):
             print(line)
-        summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                           args.as_of or datetime.now(timezone.utc), dry_run=args.dry_run,
-                           full=args.full)
+        try:
+            summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
+                               runtime.model, args.as_of or datetime.now(timezone.utc),
+                               dry_run=args.dry_run, full=args.full, wait=args.wait,
+                               on_wait=announce_wait)
+        except SQLAlchemyError as error:
+            return state_unreachable(loaded, error, recorded=True)
+        if summary.status == SKIPPED:
+            print(summary.error)
+            return 0
         print(format_summary(summary, loaded.state_url))
+        if summary.status == LOST_LOCK:
+            print(f"sync stopped: {summary.error}", file=sys.stderr)
+            return 1
     return 0 if not summary.failures else 1
+
+
+def announce_wait(busy: LockHeld) -> None:
+    """`sync --once --wait` says what it waits for before it blocks."""
+    print(f"{busy}; waiting for it to finish (--wait)", flush=True)
+
+
+def state_unreachable(loaded: LoadedConfig, error: SQLAlchemyError, *,
+                      recorded: bool = False) -> int:
+    """The state database could not be reached: the run is kept in the local spool
+    (syncer/run_ledger.py) and shows in `syncer runs` once the database is back."""
+    from syncer.run_ledger import record_unreachable, spool_path, unreachable_message
+
+    if not recorded:
+        record_unreachable(loaded, [c.name for c in loaded.config.connectors], error)
+    print(f"sync failed: {unreachable_message(error)}. The run is kept in "
+          f"{spool_path(loaded)} and appears in `syncer runs` once the database is "
+          "reachable again.", file=sys.stderr)
+    return 2
 
 
 def model_lines(active: ActiveModel | None, file_name: str) -> list[str]:
@@ -86,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except PublicationError as error:
         print(f"run: {error}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as error:
+        return state_unreachable(loaded, error)
     with runtime:
         Daemon(runtime).run_forever()
     return 0
@@ -119,6 +162,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sync.add_argument("--dry-run", action="store_true", help="write nothing; show what would be")
     sync.add_argument("--as-of", type=_instant, default=None, metavar="ISO_TIME",
                       help="score as of this instant instead of now (replays, tests)")
+    sync.add_argument("--wait", action="store_true",
+                      help="if another sync holds a connector's lock, wait for it instead of "
+                           "skipping this run")
     sync.add_argument("--full", action="store_true",
                       help="pull every record (not only those changed since the last run) "
                            "and re-score everyone")

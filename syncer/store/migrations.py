@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
 from syncer.store import tables
 from syncer.store.audit import AuditLog
+from syncer.store.locks import migration_lock
+from syncer.store.pg_locks import lock_migrations
 from syncer.store.tables import metadata, schema_version
 
 
@@ -72,6 +74,11 @@ def _identity_history_models(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
+def _run_locks(connection: Connection) -> None:
+    """Schema 5: who holds each run lock, with its fencing token (PostgreSQL uses it)."""
+    tables.run_locks.create(connection, checkfirst=True)
+
+
 #: (version, description, step). Version 1 is the baseline created by create_all.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "baseline: records, activities, decisions, written, audit, runs, cursors, counters",
@@ -82,12 +89,20 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
      _routing_dead_letters_manual_edits),
     (4, "record email, successor and duplicate; named scores; stage history; model "
         "publications; shared field values", _identity_history_models),
+    (5, "run lock holders and fencing tokens", _run_locks),
 ]
 LATEST = MIGRATIONS[-1][0]
 
 
 class SchemaTooNew(RuntimeError):
-    """The database was migrated by a newer syncer; running an older one could corrupt it."""
+    """The database was migrated by a newer syncer; running an older one could corrupt it.
+    The command line exits 3 on it."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"the state database is at schema version {version}, this syncer knows up to "
+            f"{LATEST}: upgrade syncer (or point it at another state database)")
+        self.version = version
 
 
 def current_version(connection: Connection) -> int | None:
@@ -99,22 +114,29 @@ def current_version(connection: Connection) -> int | None:
 
 
 def migrate(engine: Engine) -> int:
-    """Bring the schema to LATEST; return the version it is at. Safe to call every start."""
-    now = datetime.now(timezone.utc)
-    with engine.begin() as connection:
-        version = current_version(connection)
-        if version is None:
-            metadata.create_all(connection)
-            connection.execute(schema_version.insert(), [{"version": LATEST, "applied_at": now}])
-            AuditLog.ensure_head(connection)
-            return LATEST
-        if version > LATEST:
-            raise SchemaTooNew(
-                f"the state database is at schema version {version} but this syncer knows "
-                f"only up to {LATEST}; upgrade syncer or point it at another state database")
-        for number, _description, step in MIGRATIONS:
-            if number > version:
-                step(connection)
-                connection.execute(schema_version.insert(),
-                                   [{"version": number, "applied_at": now}])
+    """Bring the schema to LATEST; return the version it is at. Safe to call every start,
+    and from several processes at once: migrations run under a lock (a transaction advisory
+    lock on PostgreSQL, a file lock beside a SQLite file), so the second process waits and
+    then finds the schema up to date. Raises SchemaTooNew for a database a newer syncer
+    migrated."""
+    with migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            lock_migrations(connection)
+        return _migrate(connection, datetime.now(timezone.utc))
+
+
+def _migrate(connection: Connection, now: datetime) -> int:
+    version = current_version(connection)
+    if version is None:
+        metadata.create_all(connection)
+        connection.execute(schema_version.insert(), [{"version": LATEST, "applied_at": now}])
+        AuditLog.ensure_head(connection)
         return LATEST
+    if version > LATEST:
+        raise SchemaTooNew(version)
+    for number, _description, step in MIGRATIONS:
+        if number > version:
+            step(connection)
+            connection.execute(schema_version.insert(),
+                               [{"version": number, "applied_at": now}])
+    return LATEST

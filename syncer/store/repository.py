@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,7 @@ from syncer.domain import (
 from syncer.identity import normalize_email
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
+from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
@@ -47,6 +49,8 @@ def _stored_fields(person: Person) -> dict[str, object]:
     return fields
 
 _CHUNK = 500
+#: The status of a run that did not start because another run held the lock.
+SKIPPED = "skipped"
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -97,6 +101,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.audit_log = AuditLog(engine)
+        #: the fence of the run writing through this store in this thread (see fenced)
+        self._fence: ContextVar[Fence | None] = ContextVar(f"fence-{id(self)}", default=None)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -115,8 +121,35 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A write transaction. Inside `fenced(fence)` it commits only if the fence
+        still passes on this connection just before the commit (LostLock otherwise, and
+        the transaction is rolled back): every write of a locked run goes through here."""
         with self.engine.begin() as connection:
             yield connection
+            fence = self._fence.get()
+            if fence is not None:
+                fence.check(connection)
+
+    @contextmanager
+    def fenced(self, fence: Fence) -> Iterator[None]:
+        """Fence every `transaction()` of this thread (of this store) until the block
+        ends: how a run's writes are tied to its run lock (syncer/store/locks.py)."""
+        token = self._fence.set(fence)
+        try:
+            yield
+        finally:
+            self._fence.reset(token)
+
+    @property
+    def fence(self) -> Fence | None:
+        """The fence in effect in this thread, if any."""
+        return self._fence.get()
+
+    def check_fence(self) -> None:
+        """Raise LostLock now if this thread's run lost its lock: before a CRM call that
+        no state write precedes (a creation), so a run without its lock calls no CRM."""
+        with self.transaction():
+            pass
 
     # -- generic upsert ---------------------------------------------------------------
     def _upsert(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
@@ -173,7 +206,8 @@ class Store:
                         t.records.c.connector == connector,
                         t.records.c.record_id.in_(list(chunk)))):
                     person = by_id[row.record_id]
-                    if row.fields == _stored_fields(person) and row.crm_values == dict(person.crm_values):
+                    if row.fields == _stored_fields(person) \
+                            and row.crm_values == dict(person.crm_values):
                         same.add(row.record_id)
         return same
 
@@ -347,7 +381,9 @@ class Store:
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, run_id: str, connectors: Sequence[str], at: datetime,
                   dry_run: bool) -> None:
-        with self.transaction() as connection:
+        # Not fenced (nor is finish_run): a run's own history row is no shared state, and
+        # a run that lost its lock must still say so.
+        with self.engine.begin() as connection:
             connection.execute(t.runs.insert(), [{
                 "run_id": run_id, "connectors": ",".join(connectors), "started_at": at,
                 "status": "running", "dry_run": int(dry_run), "stats": {}}])
@@ -355,7 +391,7 @@ class Store:
     def finish_run(self, run_id: str, at: datetime, status: str,
                    stats: Mapping[str, Any], error: str | None = None) -> RunRecord:
         """Record how a run ended; returns the run as stored (what metrics observe)."""
-        with self.transaction() as connection:
+        with self.engine.begin() as connection:
             connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
                 finished_at=at, status=status, stats=dict(stats), error=error))
             row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)).one()
@@ -368,9 +404,10 @@ class Store:
         return RunRecord.from_row(row) if row is not None else None
 
     def runs(self, limit: int | None = 20, *, connector: str | None = None,
-             status: str | None = None, finished: bool = False) -> list[RunRecord]:
+             status: str | None = None, finished: bool = False,
+             skipped: bool = True) -> list[RunRecord]:
         """Runs newest first; only those that included `connector` / ended in `status` /
-        have finished, when given."""
+        have finished / (`skipped=False`) were not skipped, when given."""
         query = select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.run_id.desc())
         if connector is not None:
             query = query.where(t.runs.c.connectors.contains(connector, autoescape=True))
@@ -378,6 +415,8 @@ class Store:
             query = query.where(t.runs.c.status == status)
         if finished:
             query = query.where(t.runs.c.finished_at.is_not(None))
+        if not skipped:
+            query = query.where(t.runs.c.status != SKIPPED)
         found: list[RunRecord] = []
         with self.engine.connect() as connection:
             result = connection.execution_options(stream_results=True).execute(query)
@@ -391,10 +430,11 @@ class Store:
         return found
 
     def last_runs(self, connectors: Iterable[str]) -> dict[str, RunRecord]:
-        """The latest finished run of each connector that has one."""
+        """The latest finished run of each connector that has one; runs skipped because
+        another held the lock say nothing about the connector and are passed over."""
         latest: dict[str, RunRecord] = {}
         for name in connectors:
-            runs = self.runs(1, connector=name, finished=True)
+            runs = self.runs(1, connector=name, finished=True, skipped=False)
             if runs:
                 latest[name] = runs[0]
         return latest
@@ -402,7 +442,7 @@ class Store:
     def failure_streak(self, connector: str, cap: int = 1000) -> int:
         """How many of the connector's latest finished runs failed in a row."""
         streak = 0
-        for run in self.runs(cap, connector=connector, finished=True):
+        for run in self.runs(cap, connector=connector, finished=True, skipped=False):
             if run.status != "failed":
                 break
             streak += 1

@@ -261,3 +261,18 @@ shared_values = Table(
     Column("value", Text),
     Column("synced_at", TZ, nullable=False),
 )
+
+#: Who holds each run lock (syncer/store/locks.py), PostgreSQL only: the advisory lock
+#: itself lives in the server; this row says who took it (so a second start can name them)
+#: and carries the fencing token every fenced write of the holder checks.
+run_locks = Table(
+    "run_locks", metadata,
+    Column("lock_key", BigInteger, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token", BigInteger, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("backend_pid", Integer, nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("since", TZ, nullable=False),
+)

@@ -1,0 +1,33 @@
+"""Run history rows written whole: skipped runs and runs replayed from the local spool.
+
+A normal run is inserted when it starts and updated when it ends (Store.start_run and
+finish_run); a run that was skipped, or whose end could not reach the state database at
+the time (syncer/run_ledger.py), is saved here in one go. Saving is an upsert by run id, so
+replaying a spool twice (a crash between the replay and emptying the file) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from syncer.store import tables as t
+from syncer.store.repository import RunRecord, Store
+
+
+def save_runs(store: Store, runs: Sequence[RunRecord]) -> None:
+    """Insert or overwrite these runs (not fenced: a run's own history is no shared state)."""
+    rows = [{"run_id": run.run_id, "connectors": ",".join(run.connectors),
+             "started_at": run.started_at, "finished_at": run.finished_at,
+             "status": run.status, "dry_run": int(run.dry_run), "stats": dict(run.stats),
+             "error": run.error} for run in runs]
+    if not rows:
+        return
+    with store.engine.begin() as connection:
+        store._upsert(connection, t.runs, rows, ("run_id",))
+
+
+def completed_since(store: Store, connector: str, statuses: Sequence[str]) -> RunRecord | None:
+    """The connector's latest finished run that ended in one of `statuses`, if any."""
+    found = [run for status in statuses
+             for run in store.runs(1, connector=connector, status=status, finished=True)]
+    return max(found, key=lambda run: run.finished_at or run.started_at, default=None)
