@@ -22,6 +22,7 @@ from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sandbox_outcomes import SOURCE_BY_KEY
 from connectors.sandbox_world import World
+from syncer.cli import main
 from syncer.config import ConfigError, parse_config
 from syncer.domain import ActivityType
 from syncer.ratelimit import RetryPolicy
@@ -174,3 +175,19 @@ def test_salesforce_refuses_a_field_lead_or_contact_lacks(
         assert "person_fields.occupation" in problems[0]
         with pytest.raises(ConnectorError, match="Lead has no field 'Occupation__c'"):
             list(connector.people())
+
+
+def test_check_config_names_a_mapped_field_the_crm_lacks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = config_with({"occupation": "occupation_x"})
+    data["model"] = str(EXAMPLE.parent / "model.example.yaml")
+    data["connectors"][1]["person_fields"] = {"source": "Lead_Source__c"}
+    data["sandbox"] = {"seed": 3, "people": 40}
+    path = tmp_path / "syncer.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "3 problems in the configuration" in err
+    assert "HubSpot has no contact property 'occupation_x' (person field 'occupation')" in err
+    assert "Salesforce Lead has no field 'Lead_Source__c'" in err
+    assert "Salesforce Contact has no field 'Lead_Source__c'" in err

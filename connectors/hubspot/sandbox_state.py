@@ -2,7 +2,8 @@
 
 Contacts (people with `in_hubspot`) and owners (the world's sales users) are derived
 deterministically from the world's seed, so a test can recompute what the sandbox should
-hold. Nothing is materialised: a contact is generated from its person when asked for, and
+hold: their analytics (source, visits, page views) and a lifecycle stage of opportunity or
+customer come from the world's planted outcomes (connectors/sandbox_outcomes.py). Nothing is materialised: a contact is generated from its person when asked for, and
 only contacts changed since (by the API, by `edit` or by the simulated editor) are kept,
 in an overlay. A portal of a million contacts costs memory only for what was written.
 Contacts created through the API live in the overlay too, with ids after every generated
