@@ -96,16 +96,19 @@ def score_bands(scores: Scores, outcomes: Outcomes, count: int = 10) -> list[Ban
 
 def lift_curve(scores: Scores, outcomes: Outcomes, points: int = 20
                ) -> list[tuple[float, float]]:
-    """(share of people contacted, best scores first; share of conversions they hold)."""
-    order = np.argsort(-scores, kind="stable")
-    found = np.cumsum(outcomes[order].astype(np.float64))
-    total = max(float(found[-1]) if len(found) else 0.0, 1.0)
-    n = len(scores)
-    curve = [(0.0, 0.0)]
-    for step in range(1, points + 1):
-        k = max(1, round(n * step / points))
-        curve.append((k / n, float(found[k - 1]) / total))
-    return curve
+    """(share of people contacted, best scores first; share of conversions they hold).
+
+    People with equal scores are taken as a group in random order, so the curve runs
+    straight through a tie (a model that scores everyone alike draws the diagonal)."""
+    levels, index = np.unique(-scores, return_inverse=True)
+    people = np.cumsum(np.bincount(index, minlength=len(levels)))
+    found = np.cumsum(np.bincount(index, weights=outcomes.astype(np.float64),
+                                  minlength=len(levels)))
+    n, total = len(scores), max(float(outcomes.sum()), 1.0)
+    steps = np.linspace(0, n, points + 1)
+    captured = np.interp(steps, np.concatenate(([0], people)), np.concatenate(([0], found)))
+    return [(float(k / max(n, 1)), float(c / total)) for k, c in zip(steps, captured,
+                                                                       strict=True)]
 
 
 def histogram(scores: Scores, outcomes: Outcomes, bins: int = 20

@@ -7,6 +7,7 @@ chart kinds cover it; every label is escaped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -41,6 +42,14 @@ def _frame(title: str, y_max: float, y_label: str) -> list[str]:
     return parts
 
 
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 x 10^k at or above `value`: round axis ticks."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value)
+
+
 def _fmt(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
@@ -59,7 +68,7 @@ def _legend(series: Sequence[Series]) -> list[str]:
 def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series],
               y_label: str = "") -> str:
     """Grouped bars: one group per label, one bar per series."""
-    y_max = max([v for s in series for v in s.values] + [1e-9]) * 1.1
+    y_max = nice_ceiling(max([v for s in series for v in s.values] + [0.0]))
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = _frame(title, y_max, y_label)
     group = inner_w / max(len(labels), 1)
@@ -81,7 +90,7 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series],
 def line_chart(title: str, xs: Sequence[float], series: Sequence[Series],
                y_label: str = "", diagonal: bool = False) -> str:
     """Lines over a shared x axis from min(xs) to max(xs); `diagonal` draws y = x."""
-    y_max = max([v for s in series for v in s.values] + [1e-9]) * 1.05
+    y_max = nice_ceiling(max([v for s in series for v in s.values] + [0.0]))
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
     span = (hi - lo) or 1.0
