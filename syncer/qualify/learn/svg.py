@@ -46,8 +46,8 @@ def nice_ceiling(value: float) -> float:
     """The smallest 1, 2, 2.5 or 5 x 10^k at or above `value`: round axis ticks."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value)
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(float(step * power) for step in (1, 2, 2.5, 5, 10) if step * power >= value)
 
 
 def _fmt(value: float) -> str:
