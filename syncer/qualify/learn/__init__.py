@@ -10,7 +10,7 @@ needs neither scikit-learn nor numpy. What it writes is an ordinary model file.
 - metrics.py, backtest.py, report.py, svg.py: `syncer model backtest`.
 """
 
-from syncer.qualify.learn.backtest import ModelBacktest, Report, backtest_profiles
+from syncer.qualify.learn.backtest import ModelBacktest, OutcomeRow, Report, backtest_profiles
 from syncer.qualify.learn.calibrate import Calibration, LeakageRefused, Options, calibrate
 from syncer.qualify.learn.history import History, HistoryError, Split, read_history, split_history
 from syncer.qualify.learn.mapping import ColumnMap, load_mapping
@@ -18,6 +18,6 @@ from syncer.qualify.learn.rows import HistoryRow, history_rows
 
 __all__ = [
     "Calibration", "ColumnMap", "History", "HistoryError", "HistoryRow", "LeakageRefused",
-    "ModelBacktest", "Options", "Report", "Split", "backtest_profiles", "calibrate",
+    "ModelBacktest", "Options", "OutcomeRow", "Report", "Split", "backtest_profiles", "calibrate",
     "history_rows", "load_mapping", "read_history", "split_history",
 ]

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from syncer.domain import Stage
+from syncer.domain import Profile, Stage
 from syncer.qualify import Model, qualify
 from syncer.qualify.learn.history import HistoryError
 from syncer.qualify.learn.metrics import (
@@ -28,7 +28,20 @@ from syncer.qualify.learn.metrics import (
     lift_curve,
     score_bands,
 )
-from syncer.qualify.learn.rows import HistoryRow
+
+
+class OutcomeRow(Protocol):
+    """A person with a known outcome, as a history file (rows.HistoryRow) or the state
+    store (syncer/outcome_history.py) gives them: `profile` as known at `as_of`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def profile(self) -> Profile: ...
+    @property
+    def outcome(self) -> bool: ...
+    @property
+    def as_of(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +127,7 @@ class Report:
 QUALIFIED_RANK = Stage.MQL.rank
 
 
-def score_rows(rows: Sequence[HistoryRow], model: Model
+def score_rows(rows: Sequence[OutcomeRow], model: Model
                ) -> tuple[npt.NDArray[np.int64], tuple[str, ...]]:
     """Each row's integer score and stage, decided by the qualification core."""
     decisions = [qualify(row.profile, model, row.as_of) for row in rows]
@@ -122,7 +135,7 @@ def score_rows(rows: Sequence[HistoryRow], model: Model
     return scores, tuple(d.stage.value for d in decisions)
 
 
-def judge(rows: Sequence[HistoryRow], model: Model, outcomes: npt.NDArray[np.bool_],
+def judge(rows: Sequence[OutcomeRow], model: Model, outcomes: npt.NDArray[np.bool_],
           dated: bool) -> ModelBacktest:
     """One model's figures on `rows` (whose outcomes are `outcomes`)."""
     scores, stages = score_rows(rows, model)
@@ -148,7 +161,7 @@ def _stage_lines(stages: Sequence[str], outcomes: npt.NDArray[np.bool_]
     return tuple(StageLine(s, people[s], won[s], won[s] / people[s]) for s in order)
 
 
-def _weeks(rows: Sequence[HistoryRow], qualified: npt.NDArray[np.bool_],
+def _weeks(rows: Sequence[OutcomeRow], qualified: npt.NDArray[np.bool_],
            outcomes: npt.NDArray[np.bool_]) -> tuple[Week, ...]:
     people: Counter[date] = Counter()
     mqls: Counter[date] = Counter()
@@ -162,7 +175,7 @@ def _weeks(rows: Sequence[HistoryRow], qualified: npt.NDArray[np.bool_],
     return tuple(Week(w, people[w], mqls[w], won[w]) for w in sorted(people))
 
 
-def backtest_profiles(rows: Sequence[HistoryRow], model: Model,
+def backtest_profiles(rows: Sequence[OutcomeRow], model: Model,
                       against: Model | None = None, dated: bool | None = None) -> Report:
     """Backtest `model` (and `against`) on rows with known outcomes, from a history file
     or from the state store. `dated` (default: the rows' instants differ) enables the
