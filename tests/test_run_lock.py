@@ -16,11 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 
 from syncer.config import LoadedConfig
+from syncer.metrics import SyncMetrics
 from syncer.pipeline import LOST_LOCK, run_sync
 from syncer.runtime import Runtime
+from syncer.scheduler import Daemon
 from syncer.store import tables as t
 from syncer.store.locks import FileRunLock, RunLock, acquire
 from syncer.store.pg_locks import PostgresRunLock
@@ -211,3 +214,33 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
     else:
         assert run.status == "succeeded"
         assert records > stored[0] and cursors > 0 and decisions > 0 and intents > 0
+
+
+def test_a_daemon_job_is_skipped_while_another_process_syncs(
+        sandbox_config: LoadedConfig, state_url: str) -> None:
+    """The scheduled job of one connector is skipped while another process holds the lock
+    of any connector it writes to (here Salesforce, where a HubSpot run writes too)."""
+    metrics = SyncMetrics()
+    with Runtime(sandbox_config) as runtime:
+        store = runtime.require_store()
+        daemon = Daemon(runtime, first_run_delay=3600, metrics=metrics, health_port=0)
+        other = acquire(store.engine, ["salesforce"], "another-process")
+        try:
+            daemon._job("hubspot")()
+        finally:
+            other.release()
+        daemon._job("hubspot")()
+        runs = store.runs()
+        if daemon.alerts is not None:
+            daemon.alerts.close()
+    assert [run.status for run in runs] == ["succeeded", "skipped"]
+    assert runs[1].error is not None
+    assert runs[1].error.startswith("connector salesforce is being synced by ")
+    assert runs[1].error.endswith("(run another-process); skipped")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(metrics.render().decode())
+               for s in family.samples}
+    assert samples[("syncer_runs_total", (("connector", "hubspot"), ("status", "skipped")))] == 1
+    assert samples[("syncer_runs_total", (("connector", "hubspot"),
+                                          ("status", "succeeded")))] == 1
+    assert samples[("syncer_last_run_failed", (("connector", "hubspot"),))] == 0
