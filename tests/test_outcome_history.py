@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from connectors.sandbox_outcomes import SOURCE_BY_KEY, log_odds
 from connectors.sandbox_world import World, WorldPerson
+from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import Activity, ActivityType, Person, Profile, Stage
 from syncer.outcome_history import (
@@ -26,7 +29,14 @@ from syncer.qualify import load_model, qualify
 from syncer.runtime import Runtime
 from syncer.store import stage_history
 from syncer.store.repository import Store
-from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes
+from tests.conftest import (
+    EXAMPLE_MODEL,
+    NOW,
+    Sandboxes,
+    running_sandboxes,
+    sandbox_config_data,
+    write_config,
+)
 
 HAND_RAISES = {ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
                ActivityType.PRICING_REQUEST}
@@ -173,3 +183,40 @@ def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
 def _stage_row(key: str, stage: Stage, at: datetime) -> dict[str, Any]:
     return {"person_key": key, "from_stage": None, "to_stage": stage.value, "at": at,
             "cause": "crm", "model_version": "test", "run_id": "r1", "detail": None}
+
+
+def test_calibration_on_store_history_finds_the_planted_signal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Sync a sandbox world, export its history, calibrate: the learned points rank the
+    sources, titles and webinar attendance the way sandbox_outcomes planted them."""
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    with running_sandboxes(World(seed=21, size=1200, now=NOW)) as boxes:
+        loaded = write_config(tmp_path / "syncer.yaml", sandbox_config_data(
+            boxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch))
+        sync(loaded)
+    store = Store.open(loaded.state_url)
+    try:
+        history = tmp_path / "history.csv"
+        export_history_csv(history_rows(store, loaded), history)
+    finally:
+        store.close()
+    learned = tmp_path / "learned.yaml"
+    capsys.readouterr()  # the sync's log lines
+    assert main(["model", "calibrate", "--history", str(history), "--outcome", "outcome",
+                 "--exclude", "email,first_name,last_name,company,as_of", "--output",
+                 str(learned), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["auc_test"] > 0.65
+    rules = {rule["id"]: rule for rule in yaml.safe_load(learned.read_text())["fit"]["rules"]}
+
+    def points(rule: str, *values: str) -> float:
+        table = rules[rule]["table"]
+        found = [table[v] for v in values if v in table]
+        assert found, (rule, values)
+        return sum(found) / len(found)
+    referrals = points("source", "REFERRALS", "Customer Referral", "Partner Referral")
+    assert referrals > points("source", "Purchased List", "OFFLINE") + 10
+    assert points("title", "VP Sales", "VP of Marketing", "Founder & CEO") > \
+        points("title", "Intern", "Student") + 10
+    assert points("webinar_attendance_90d", "1") > 5  # hand-raises are too rare here
