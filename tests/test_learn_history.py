@@ -143,6 +143,9 @@ def test_mapping_renames_recodes_and_makes_activities(tmp_path: Path) -> None:
     first, second, third = history_rows(history, range(3), mapping)
     assert third.profile.records[0].properties["source"] == "Google Ads"
     assert third.profile.records[0].properties["visits"] == 3.0
+    # the column's own name stays readable, so a model learned from the file scores too
+    assert third.profile.records[0].properties["lead_source"] == "Google"  # not recoded
+    assert third.profile.records[0].properties["totalvisits"] == 3.0
     assert [a.type for a in first.profile.activities] == [ActivityType.PAGE_VIEW,
                                                           ActivityType.UNSUBSCRIBE]
     assert [a.type for a in second.profile.activities] == [ActivityType.EMAIL_BOUNCE]

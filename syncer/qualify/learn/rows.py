@@ -36,13 +36,16 @@ class HistoryRow:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Per column: its index, the field it fills (None: activities only) and the activity
-    types its values stand for."""
+    """Per column: its index, the field it fills, the activity types its values stand
+    for, and `alias`: the column's own field name when the mapping renamed it (holding
+    the value as in the file), so a model learned from the file as is and one written in
+    syncer's names score side by side on the same rows."""
 
     index: int
     header: str
-    field: str | None
+    field: str
     activities: dict[str, ActivityType]
+    alias: str | None = None
 
 
 def _plans(history: History, mapping: ColumnMap) -> list[_Plan]:
@@ -62,7 +65,10 @@ def _plans(history: History, mapping: ColumnMap) -> list[_Plan]:
                                f"field {name!r}. Fix: map only one of them to it")
         taken[name] = column.header
         plans.append(_Plan(index, column.header, name, dict(acts.get(column.header, {}))))
-    return plans
+    own = {p.field for p in plans}
+    return [_Plan(p.index, p.header, p.field, p.activities, alias)
+            if (alias := history.columns[p.index].field) not in own
+            and alias not in STANDARD_FIELDS and alias != "email" else p for p in plans]
 
 
 def _recoders(history: History, mapping: ColumnMap) -> dict[str, dict[str, str]]:
@@ -88,12 +94,11 @@ def history_rows(history: History, indices: Sequence[int],
         properties: dict[str, PropertyValue] = {}
         activities: list[Activity] = []
         for plan in plans:
-            text = history.columns[plan.index].cells[i]
-            if text is None:
+            raw = history.columns[plan.index].cells[i]
+            if raw is None:
                 continue
             table = recode.get(plan.header)
-            if table:
-                text = table.get(text.lower(), text)
+            text = table.get(raw.lower(), raw) if table else raw
             kind = plan.activities.get(text.lower())
             if kind is not None:
                 activities.append(Activity(SOURCE, f"{history.ids[i]}:{plan.index}",
@@ -101,8 +106,10 @@ def history_rows(history: History, indices: Sequence[int],
                                            {"column": plan.header, "value": text}))
             if plan.field in STANDARD_FIELDS:
                 attributes[plan.field] = _standard(plan.field, text)
-            elif plan.field is not None and plan.field != "email":
+            elif plan.field != "email":
                 properties[plan.field] = _value(text)
+            if plan.alias is not None:
+                properties[plan.alias] = _value(raw)   # as in the file, not recoded
         email = history.columns[email_index].cells[i] if email_index is not None else None
         person = Person(source=SOURCE, record_id=history.ids[i], object_type="history",
                         email=email, properties=properties, **attributes)  # type: ignore[arg-type]
