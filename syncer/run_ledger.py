@@ -93,13 +93,18 @@ class RunSpool:
     def replay(self, store: Store) -> int:
         """Write every spooled run to run history and empty the spool; returns how many.
         Raises SQLAlchemyError (spool kept) when the store is still unreachable."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        try:
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                return 0
+            with self._locked() as handle:
+                handle.seek(0)
+                runs = [_from_json(line) for line in handle.read().splitlines()
+                        if line.strip()]
+                save_runs(store, [run for run in runs if run is not None])
+                handle.truncate(0)
+        except OSError as error:  # a spool we cannot read must not stop the sync
+            log.error("run.spool_unreadable", path=str(self.path), error=type(error).__name__)
             return 0
-        with self._locked() as handle:
-            handle.seek(0)
-            runs = [_from_json(line) for line in handle.read().splitlines() if line.strip()]
-            save_runs(store, [run for run in runs if run is not None])
-            handle.truncate(0)
         log.info("run.spool_replayed", runs=len(runs), path=str(self.path))
         return len(runs)
 
