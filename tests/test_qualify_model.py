@@ -75,7 +75,7 @@ def test_example_model_uses_the_lifecycle_features_admins_expect() -> None:
     engagement, lifecycle = model.engagement, model.lifecycle
     assert engagement.decay_steps is not None and engagement.half_life_days is None
     assert [s.factor for s in engagement.decay_steps] == [1.0, 0.7, 0.4, 0.2]
-    negatives = {r.activity for r in engagement.rules if r.points < 0}
+    negatives = {r.activity for r in engagement.rules if r.points is not None and r.points < 0}
     assert negatives == {ActivityType.UNSUBSCRIBE, ActivityType.EMAIL_BOUNCE,
                          ActivityType.PAGE_VIEW, None}  # careers pages; None: inactivity
     assert ActivityType.EMAIL_OPEN not in engagement.engaged()
@@ -86,7 +86,12 @@ def test_example_model_uses_the_lifecycle_features_admins_expect() -> None:
     assert competitor.email_domain_in == ("leadscorely.com", "routewise.io")
     assert lifecycle.keep_disqualified is True
     assert ActivityType.NEWSLETTER_SIGNUP in lifecycle.subscriber_activities
-    assert model.qualification.mode == "total" and model.qualification.mql_score == 30
+    assert model.qualification.mode == "total" and model.qualification.mql_score == 25
+    # Useful without firmographics (issue 14): where people came from and how much they
+    # read count, as a table and bins.
+    assert {r.id: r.valued_kind() for r in model.fit.rules}["lead_source"] == "table"
+    kinds = {r.id: r.kind() for r in engagement.rules}
+    assert kinds["time_on_site"] == "field" and kinds["frequent_visitor"] == "aggregate"
 
 
 def test_version_depends_on_content_only() -> None:
