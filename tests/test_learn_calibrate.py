@@ -13,9 +13,12 @@ import yaml
 from bench.bench_learn import write_history
 from syncer.qualify import load_model, parse_model, qualify
 from syncer.qualify.learn import (
+    Calibration,
+    History,
     HistoryError,
     LeakageRefused,
     Options,
+    Split,
     calibrate,
     history_rows,
     read_history,
@@ -34,6 +37,7 @@ from syncer.qualify.learn.guard import refused_columns
 from syncer.qualify.learn.history import Column
 
 REPO = Path(__file__).resolve().parents[1]
+Learned = tuple[History, Split, Calibration]
 TODAY = date(2026, 12, 7)
 
 
@@ -43,7 +47,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def learned(synthetic: Path):  # type: ignore[no-untyped-def]
+def learned(synthetic: Path) -> Learned:
     history = read_history(synthetic, "Won", "First Contact")
     split = split_history(history)
     return history, split, calibrate(history, split, Options(exclude=("Noise",)), TODAY)
@@ -95,7 +99,7 @@ def test_guard_refuses_separators_and_columns_filled_for_positives() -> None:
     assert refused_columns(features, range(n), won, allowed=("outcome_note", "Rating")) == []
 
 
-def test_calibration_finds_the_planted_signal(learned) -> None:  # type: ignore[no-untyped-def]
+def test_calibration_finds_the_planted_signal(learned: Learned) -> None:
     _, split, result = learned
     assert result.test.auc > 0.75
     rules = {r.id: r for r in result.model.fit.rules}
@@ -111,8 +115,8 @@ def test_calibration_finds_the_planted_signal(learned) -> None:  # type: ignore[
     assert result.rows_train == len(split.train) == 4800
 
 
-def test_written_model_loads_and_scores_through_the_core(learned, tmp_path: Path
-                                                         ) -> None:  # type: ignore[no-untyped-def]
+def test_written_model_loads_and_scores_through_the_core(learned: Learned,
+                                                         tmp_path: Path) -> None:
     history, split, result = learned
     path = tmp_path / "learned.yaml"
     path.write_text(result.text, encoding="utf-8")
@@ -140,7 +144,7 @@ def test_flat_lead_table_with_a_time_split(tmp_path: Path) -> None:
     assert result.test.interval[0] < result.test.auc < result.test.interval[1]
 
 
-def test_precision_target_and_base_model(learned) -> None:  # type: ignore[no-untyped-def]
+def test_precision_target_and_base_model(learned: Learned) -> None:
     history, split, _ = learned
     data = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
     data["lifecycle"].pop("recycle")   # people of a bare history have no activities at all
@@ -173,3 +177,22 @@ def test_leaky_column_stops_calibration(tmp_path: Path) -> None:
     with pytest.raises(LeakageRefused) as refused:
         calibrate(history, split_history(history), Options(), TODAY)
     assert [r.header for r in refused.value.refusals] == ["note"]
+
+
+def test_standard_fields_keep_the_type_the_core_reads(tmp_path: Path) -> None:
+    """A numeric-looking country code is text to the core (a table, not bins); a text
+    company size cannot fill `employees` (a number) and is left out, saying why."""
+    rng = np.random.default_rng(8)
+    lines = ["id,Country,Employees,Source,won"]
+    for i in range(1200):
+        country = int(rng.integers(1, 15))
+        source = "ab"[i % 2]
+        won = rng.random() < (0.6 if country < 5 else 0.2) + (0.1 if source == "a" else 0)
+        lines.append(f"{i},{country},{'1-10' if i % 3 else '11-50'},{source},{int(won)}")
+    path = tmp_path / "typed.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    history = read_history(path, "won")
+    result = calibrate(history, split_history(history), Options(), TODAY)
+    rule = next(r for r in result.model.fit.rules if r.field == "country")
+    assert rule.table is not None and rule.bins is None
+    assert "employees must be a number" in result.excluded["Employees"]

@@ -169,3 +169,8 @@ def test_the_shipped_xeducation_mapping_loads() -> None:
     assert mapping.columns["Lead Source"] == "source"
     assert "sms sent" not in mapping.activities["Last Activity"]
     assert mapping.activities["Do Not Email"]["yes"] is ActivityType.UNSUBSCRIBE
+
+
+def test_long_headers_are_cut_to_the_longest_field_name() -> None:
+    name = field_name("How did you hear about us " * 5)
+    assert len(name) <= 64 and not name.endswith("_")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from syncer.qualify.learn import Options, calibrate, read_history, split_history
+from syncer.qualify.learn import History, Options, Split, calibrate, read_history, split_history
 from syncer.qualify.learn.calibrate import choose_features
 from syncer.qualify.learn.guard import refused_columns
 
@@ -31,13 +31,13 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def leads():  # type: ignore[no-untyped-def]
+def leads() -> tuple[History, Split]:
     assert LEADS is not None
     history = read_history(LEADS, "Converted", "Lead Number")
     return history, split_history(history, test_fraction=0.2)
 
 
-def test_honest_columns_reach_the_bars(leads) -> None:  # type: ignore[no-untyped-def]
+def test_honest_columns_reach_the_bars(leads: tuple[History, Split]) -> None:
     history, split = leads
     today = date(2026, 12, 7)
     honest = calibrate(history, split, Options(exclude=("Prospect ID", *LEAKY)), today)
@@ -47,7 +47,7 @@ def test_honest_columns_reach_the_bars(leads) -> None:  # type: ignore[no-untype
     assert no_activity.test.auc >= 0.86
 
 
-def test_guard_names_tags_and_lead_quality(leads) -> None:  # type: ignore[no-untyped-def]
+def test_guard_names_tags_and_lead_quality(leads: tuple[History, Split]) -> None:
     history, split = leads
     features, _ = choose_features(history, split, Options(exclude=("Prospect ID",)))
     refused = {r.header for r in refused_columns(features, split.train,

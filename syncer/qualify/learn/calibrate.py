@@ -34,8 +34,10 @@ from syncer.qualify.learn.modelfile import (
     model_text,
 )
 from syncer.qualify.learn.points import Fitted, fit_points
-from syncer.qualify.learn.rows import HistoryRow, history_rows
+from syncer.qualify.learn.rows import STANDARD_FIELDS, HistoryRow, history_rows
 
+#: Standard person fields the core reads as text (employees is the one number).
+TEXT_STANDARD = frozenset(STANDARD_FIELDS) - {"employees"}
 #: The fewest train people a threshold must qualify for its precision to count.
 MIN_MQLS = 20
 
@@ -99,12 +101,16 @@ def choose_features(history: History, split: Split, options: Options
         if column.header in excluded:
             continue
         cells = [column.cells[i] for i in split.train]
+        named = Column(column.header, fields.get(column.header, column.field), column.cells)
         kind = column_kind(cells)
+        if named.field in TEXT_STANDARD:
+            kind = "text"           # the core reads title, country, ... as text only
         reason = why_unusable(cells, kind)
+        if reason is None and named.field == "employees" and kind == "text":
+            reason = "employees must be a number (the core reads it as one)"
         if reason:
             excluded[column.header] = reason
             continue
-        named = Column(column.header, fields.get(column.header, column.field), column.cells)
         feature = make_feature(named, kind, split.train)
         if len(set(feature.codes[list(split.train)].tolist())) < 2:
             excluded[column.header] = "one value for everyone (after grouping rare values)"

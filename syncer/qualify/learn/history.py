@@ -27,6 +27,7 @@ MISSING = frozenset({"", "select", "na", "n/a", "nan", "null", "none"})
 _TRUE = frozenset({"1", "true", "yes", "won", "converted", "1.0"})
 _FALSE = frozenset({"0", "false", "no", "lost", "not converted", "0.0"})
 
+MAX_FIELD = 64
 #: The scoring instant of every row when the time column holds no dates.
 FIXED_INSTANT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -39,12 +40,14 @@ def field_name(header: str) -> str:
     """The syncer field name of a column: lower case, runs of other characters -> "_".
 
     "Lead Source" -> lead_source, "TotalVisits" -> totalvisits. A name that would start
-    with a digit gets "f_" in front (field names start with a letter).
+    with a digit gets "f_" in front (field names start with a letter); names are cut at
+    64 characters, as the model language allows.
     """
     name = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
     if not name:
         return ""
-    return name if name[0].isalpha() else f"f_{name}"
+    name = name if name[0].isalpha() else f"f_{name}"
+    return name[:MAX_FIELD].rstrip("_")
 
 
 def is_missing(value: str) -> bool:

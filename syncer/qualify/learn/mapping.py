@@ -38,10 +38,6 @@ class ColumnMap:
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     activities: Mapping[str, Mapping[str, ActivityType]] = field(default_factory=dict)
 
-    def recode(self, column: str, value: str) -> str:
-        table = self.values.get(column)
-        return table.get(value.strip().lower(), value) if table else value
-
 
 def _text_map(section: str, value: object, where: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
