@@ -226,5 +226,17 @@ def _backtest_lines(s: dict[str, Any]) -> list[str]:
                       f"{b['low']}..{b['high']}: {b['rate']:.0%} x{b['lift']:.1f}"
                       for b in m["bands"]),
                   "  stages: " + ", ".join(f"{st['stage']} {st['people']:,} "
-                                           f"({st['rate']:.0%})" for st in m["stages"])]
+                                           f"({st['rate']:.0%})" for st in m["stages"]),
+                  *_week_line(m["weeks"])]
     return lines
+
+
+def _week_line(weeks: list[dict[str, Any]]) -> list[str]:
+    """One line of the per-week figures (all of them are in --json and --report)."""
+    if not weeks:
+        return []
+    mqls = sorted(w["mqls"] for w in weeks)
+    won = sum(w["mql_won"] for w in weeks)
+    rate = f"{won / sum(mqls):.0%}" if sum(mqls) else "-"
+    return [f"  weeks: {len(weeks)} from {weeks[0]['week']}; MQLs per week: median "
+            f"{mqls[len(mqls) // 2]}, {mqls[0]}-{mqls[-1]}; MQL -> won {rate}"]
