@@ -4,11 +4,12 @@
                                                 [--model PATH] [--without-named] [--cpu C]
 
 The profiles are deterministic: people (titles, companies, industries, sizes, countries,
-free-mail and competitor addresses) come from the sandbox world (connectors/sandbox_world),
+free-mail and competitor addresses, lead source as HubSpot names it, a visit count) come
+from the sandbox world (connectors/sandbox_world),
 and each gets exactly K activities drawn with the world's activity mix from a generator
 seeded by the person's index, spread over the world's 180 days of history, with the
-world's page URLs, emails, forms and webinars as attributes. Profiles are built before the
-clock starts; only `qualify` is timed.
+world's page URLs (with seconds on the page), emails, forms and webinars as attributes.
+Profiles are built before the clock starts; only `qualify` is timed.
 
 One core: qualifying is single-threaded, so the figure that matters is profiles per second
 of CPU time (`time.process_time`), which other work on a shared machine does not inflate;
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from connectors.sandbox_outcomes import SOURCE_BY_KEY
 from connectors.sandbox_world import (
     ACTIVITY_MIX,
     CONTENT_ASSETS,
@@ -68,8 +70,8 @@ def _attributes(key: str, value: str) -> dict[str, str]:
 
 
 def _detail(rng: random.Random, kind: ActivityType) -> dict[str, str]:
-    if kind is ActivityType.PAGE_VIEW:
-        return _attributes("url", SITE + rng.choice(PAGES))
+    if kind is ActivityType.PAGE_VIEW:  # with seconds on the page, as the sandbox gives
+        return {"url": SITE + rng.choice(PAGES), "duration": str(rng.randrange(5, 400))}
     if kind is ActivityType.PRICING_PAGE_VIEW:
         return _attributes("url", SITE + "/pricing")
     if kind in (ActivityType.EMAIL_OPEN, ActivityType.EMAIL_CLICK, ActivityType.EMAIL_BOUNCE,
@@ -104,8 +106,11 @@ def build_profiles(count: int, activities: int, now: datetime = NOW) -> list[Pro
                      now - timedelta(seconds=rng.randrange(HISTORY_DAYS * 86_400)),
                      _detail(rng, kind))
             for n, kind in enumerate(chosen))
+        properties = {"source": SOURCE_BY_KEY[p.source].hubspot,
+                      "visits": float(chosen.count(ActivityType.PAGE_VIEW))}
         person = Person("hubspot", record_id, "contact", p.email, p.first_name, p.last_name,
-                        p.title, p.company, p.industry, p.employees, p.country)
+                        p.title, p.company, p.industry, p.employees, p.country,
+                        properties=properties)
         profiles.append(Profile(p.email, (person,), acts))
     return profiles
 

@@ -192,11 +192,12 @@ class ValueRule(PersonCondition):
                 raise ValueError("a table key is empty. Fix: write the value it stands for; "
                                  "points for no value go in `missing:`")
             keys[str(key)] = points
-        lowered = [k.strip().lower() for k in keys]
+        lowered = [" ".join(k.replace("_", " ").lower().split()) for k in keys]
         twice = sorted({k for k in lowered if lowered.count(k) > 1})
         if twice:
-            raise ValueError(f"table keys differ only in case or spaces: {', '.join(twice)}. "
-                             "Fix: keep one of each (keys compare ignoring case)")
+            raise ValueError(f"table keys differ only in case, spaces or '_': "
+                             f"{', '.join(twice)}. Fix: keep one of each (keys compare "
+                             "ignoring case, and '_' as a space)")
         return keys
 
     def valued_kind(self) -> str:

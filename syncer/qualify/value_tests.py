@@ -169,9 +169,15 @@ def valued_rule(rule: ValueRule) -> Valued:
     return condition
 
 
+def table_key(value: object) -> str:
+    """How table keys and values compare: ignoring case, surrounding spaces, and '_'
+    against ' ' (HubSpot's PAID_SEARCH is Salesforce's "Paid Search")."""
+    return " ".join(as_text(value).replace("_", " ").lower().split())
+
+
 def _table(table: Mapping[str, float], default: float | None,
            missing: float | bool | None) -> Valued:
-    entries = {key.strip().lower(): (float(points), key) for key, points in table.items()}
+    entries = {table_key(key): (float(points), key) for key, points in table.items()}
     otherwise = float(default or 0.0)
     absent = float(missing) if missing is not None and not isinstance(missing, bool) \
         else otherwise
@@ -179,7 +185,7 @@ def _table(table: Mapping[str, float], default: float | None,
     def lookup(v: object) -> tuple[float, str] | None:
         if v is None:
             return (absent, "is missing") if absent else None
-        hit = entries.get(as_text(v).strip().lower())
+        hit = entries.get(table_key(v))
         if hit is not None:
             return (hit[0], f"{shown(v)} in the table") if hit[0] else None
         return (otherwise, f"{shown(v)} not in the table (default)") if otherwise else None
