@@ -174,3 +174,11 @@ def test_the_shipped_xeducation_mapping_loads() -> None:
 def test_long_headers_are_cut_to_the_longest_field_name() -> None:
     name = field_name("How did you hear about us " * 5)
     assert len(name) <= 64 and not name.endswith("_")
+
+
+def test_rows_sharing_a_time_stay_on_one_side_of_the_split(tmp_path: Path) -> None:
+    days = ["2026-01-01"] * 4 + ["2026-01-02"] * 4 + ["2026-01-03"] * 2
+    text = "id,day,won\n" + "".join(f"{i},{d},{i % 2}\n" for i, d in enumerate(days))
+    history = read_history(write(tmp_path, text), "won", "day")
+    split = split_history(history, test_fraction=0.3)      # 7 / 3 would cut a day
+    assert (len(split.train), len(split.test)) == (4, 6)

@@ -252,7 +252,8 @@ class Split:
 def split_history(history: History, split_at: str | None = None,
                   test_fraction: float = 0.2) -> Split:
     """Train on the past, test on the future: rows before `split_at` (a time of the same
-    kind as the time column) train, the rest test; else the newest `test_fraction`."""
+    kind as the time column) train, the rest test; else about the newest `test_fraction`
+    (rows sharing a time stay on one side)."""
     n = len(history)
     if split_at is not None:
         cut_key = _split_key(history, split_at)
@@ -262,7 +263,7 @@ def split_history(history: History, split_at: str | None = None,
         if not 0 < test_fraction < 1:
             raise HistoryError(f"--test-fraction {test_fraction:g} must be between 0 and 1. "
                                "Fix: e.g. --test-fraction 0.2 (the newest 20% test)")
-        cut = n - max(1, round(n * test_fraction))
+        cut = _at_time_boundary(history.times, n - max(1, round(n * test_fraction)))
         order = f"by {history.time_header}" if history.time_header else "in file order"
         what = f"newest {test_fraction:.0%} ({order}) test"
     if cut <= 0 or cut >= n:
@@ -270,6 +271,20 @@ def split_history(history: History, split_at: str | None = None,
         raise HistoryError(f"the split leaves the {part} part empty ({what}, {n} rows). "
                            "Fix: choose a split point inside the file's time range")
     return Split(tuple(range(cut)), tuple(range(cut, n)), what)
+
+
+def _at_time_boundary(times: Sequence[float], cut: int) -> int:
+    """Move a cut off a run of equal times (people first seen the same day are all past
+    or all future): back to the run's start, or past its end when the run starts the
+    file."""
+    start = cut
+    while 0 < start < len(times) and times[start - 1] == times[start]:
+        start -= 1
+    if start > 0:
+        return start
+    while 0 < cut < len(times) and times[cut - 1] == times[cut]:
+        cut += 1
+    return cut
 
 
 def _split_key(history: History, split_at: str) -> float:
