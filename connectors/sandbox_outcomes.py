@@ -7,16 +7,16 @@ below (fit, engagement, source), and a Bernoulli draw from the person's own rand
 adds the noise. A calibration that works recovers the sign and rough order of these
 effects; one that does not, does not.
 
-Everything here derives from a person already generated (`WorldPerson` with activities)
-plus the person's own streams, so the sandboxes stay lazy: a contact's source, counts and
-outcome cost one person's generation, never a pass over the world.
+Everything here derives from one person's draw (their fields and activities) plus the
+person's own streams, so the sandboxes stay lazy: a contact's source, counts and outcome
+cost one person's generation, never a pass over the world.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -118,15 +118,15 @@ class PersonOutcome:
     log_odds: float
 
 
-def log_odds(person: WorldPerson, visits: int) -> float:
-    """The planted log-odds of `person` reaching opportunity (the constants above)."""
+def log_odds(person: WorldPerson, kinds: Collection[ActivityType], visits: int) -> float:
+    """The planted log-odds of `person` reaching opportunity (the constants above), given
+    the kinds of activity they have and their visits."""
     value = INTERCEPT + TITLE_EFFECTS.get(person.title, 0.0)
     value += next(effect for least, effect in SIZE_EFFECTS if person.employees >= least)
     value += INDUSTRY_EFFECTS.get(person.industry, 0.0)
     if person.domain in FREE_MAIL:
         value += FREE_MAIL_EFFECT
-    kinds = {a.type for a in person.activities}
-    if kinds & HAND_RAISE_TYPES:
+    if not HAND_RAISE_TYPES.isdisjoint(kinds):
         value += HAND_RAISE_EFFECT
     if ActivityType.PRICING_PAGE_VIEW in kinds:
         value += PRICING_VIEW_EFFECT
@@ -138,21 +138,25 @@ def log_odds(person: WorldPerson, visits: int) -> float:
     return value + SOURCE_BY_KEY[person.source].effect
 
 
-def outcome_of(person: WorldPerson, rng: random.Random, now: datetime) -> PersonOutcome:
+def outcome_of(person: WorldPerson, moments: Sequence[tuple[int, ActivityType]],
+               rng: random.Random, now: datetime) -> PersonOutcome:
     """The person's outcome, drawn from `rng` (the person's own outcome stream, which the
-    World hands out). `person` must carry its activities."""
-    views = [a.occurred_at for a in person.activities if a.type in PAGE_VIEW_TYPES]
-    visits = len({moment.date() for moment in views})
+    World hands out). `moments` are the person's activities as (seconds before `now`,
+    type): the World has them before it makes datetimes, which is what keeps this cheap."""
+    stamp = int(now.timestamp())
+    views = [offset for offset, kind in moments if kind in PAGE_VIEW_TYPES]
+    visits = len({(stamp - offset) // 86_400 for offset in views})  # UTC days
     source = SOURCE_BY_KEY[person.source]
     latest = source
     if views and rng.random() < 0.4:  # came back lately by another way
         latest = SOURCES[rng.randrange(len(SOURCES))]
-    odds = log_odds(person, visits)
+    odds = log_odds(person, {kind for _, kind in moments}, visits)
     reached = rng.random() < 1.0 / (1.0 + math.exp(-odds))
     stage = at = None
     if reached:
         stage = "customer" if rng.random() < CUSTOMER_SHARE else "opportunity"
-        last = max((a.occurred_at for a in person.activities), default=person.created_at)
+        last = (now - timedelta(seconds=min(offset for offset, _ in moments)) if moments
+                else person.created_at)
         low, high = OUTCOME_DELAY_DAYS
         at = min(last + timedelta(days=low + (high - low) * rng.random()), now)
     return PersonOutcome(source, latest, visits, len(views), stage, at, odds)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -80,7 +81,10 @@ def test_outcomes_are_deterministic_and_come_after_every_activity() -> None:
         person = first.person(i)
         outcome = first.outcome_of(person)
         assert outcome == again.outcome(i)
-        assert outcome.log_odds == log_odds(person, outcome.visits)
+        kinds = {a.type for a in person.activities}
+        assert outcome.log_odds == log_odds(person, kinds, outcome.visits)
+        assert again.person_and_outcome(i) == (
+            dataclasses.replace(person, activities=()), outcome)
         assert outcome.source is SOURCE_BY_KEY[person.source]
         if outcome.at is not None:
             assert all(a.occurred_at <= outcome.at <= NOW for a in person.activities)

@@ -3,8 +3,9 @@
 Contacts (people with `in_hubspot`) and owners (the world's sales users) are derived
 deterministically from the world's seed, so a test can recompute what the sandbox should
 hold: their analytics (source, visits, page views) and a lifecycle stage of opportunity or
-customer come from the world's planted outcomes (connectors/sandbox_outcomes.py). Nothing is materialised: a contact is generated from its person when asked for, and
-only contacts changed since (by the API, by `edit` or by the simulated editor) are kept,
+customer come from the world's planted outcomes (connectors/sandbox_outcomes.py).
+Nothing is materialised: a contact is generated from its person when asked for, and only
+contacts changed since (by the API, by `edit` or by the simulated editor) are kept,
 in an overlay. A portal of a million contacts costs memory only for what was written.
 Contacts created through the API live in the overlay too, with ids after every generated
 one; a contact merged away is `retired`: its id leads to the contact it was merged into
@@ -30,6 +31,7 @@ from connectors.hubspot.sandbox_schema import (
     SYNCER_PROPERTY_NAMES,
     numemployees_range,
 )
+from connectors.sandbox_outcomes import PersonOutcome
 from connectors.sandbox_world import IN_HUBSPOT, World, WorldPerson
 
 #: Contact ids are numeric strings like HubSpot's; the world index is offset by this.
@@ -113,10 +115,9 @@ class PortalState:
         return OwnerRecord(str(OWNER_ID_BASE + index * 7), USER_ID_BASE + index, email, first,
                            last, archived, created, updated)
 
-    def _generate(self, person: WorldPerson) -> Contact:
-        """The contact as seeded, before any change. `person` carries its activities: the
-        analytics properties and the lifecycle stage of a planted outcome derive from
-        them (sandbox_outcomes)."""
+    def _generate(self, person: WorldPerson, outcome: PersonOutcome) -> Contact:
+        """The contact as seeded, before any change: the analytics properties and the
+        lifecycle stage of a planted outcome come from `outcome` (sandbox_outcomes)."""
         world = self.world
         rng = random.Random(f"hubspot-contact:{world.seed}:{person.index}")
         created = millis(person.created_at)
@@ -124,7 +125,6 @@ class PortalState:
         modified = millis(created + timedelta(seconds=age * rng.random() ** 0.5))
         owner = rng.choice(self.owners).id if rng.random() < 0.10 else None
         stage = _starting_stage(rng)
-        outcome = world.outcome_of(person)
         if outcome.stage is not None:  # the world's planted outcome (sandbox_outcomes)
             stage = outcome.stage
         elif stage in ("opportunity", "customer"):
@@ -173,7 +173,7 @@ class PortalState:
         index = self.index_of(contact_id)
         if index is None:
             return None
-        return self._generate(self.world.person(index))
+        return self._generate(*self.world.person_and_outcome(index))
 
     def snapshot(self, contact_id: str) -> Contact | None:
         """A copy of one contact, safe to keep."""

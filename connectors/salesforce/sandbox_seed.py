@@ -42,7 +42,7 @@ from connectors.salesforce.sandbox_schema import (
     make_id,
 )
 from connectors.sandbox_index import pack
-from connectors.sandbox_outcomes import SOURCE_BY_KEY
+from connectors.sandbox_outcomes import SOURCE_BY_KEY, PersonOutcome
 from connectors.sandbox_world import (
     CONTENT_ASSETS,
     EMAILS,
@@ -191,11 +191,17 @@ class OrgSeeder:
         converted = contact and rng.random() < CONVERTED_LEAD_SHARE
         return SalesforceDraws(fraction, owner, stage, converted)
 
-    def with_outcome(self, person: WorldPerson, draws: SalesforceDraws) -> SalesforceDraws:
+    def record_inputs(self, index: int) -> tuple[WorldPerson, SalesforceDraws]:
+        """Person `index` (without activities) and their draws with the world's outcome
+        applied: what lead_row and contact_row build a record from."""
+        person, outcome = self.world.person_and_outcome(index)
+        return person, self.with_outcome(person, self.draws(index), outcome)
+
+    def with_outcome(self, person: WorldPerson, draws: SalesforceDraws,
+                     outcome: PersonOutcome) -> SalesforceDraws:
         """The draws with the world's planted outcome (sandbox_outcomes) applied: a person
         who reached opportunity or customer has that stage and an active rep; nobody else
-        is past SQL. `person` must carry its activities."""
-        outcome = self.world.outcome_of(person)
+        is past SQL."""
         if outcome.stage is not None:
             owner = draws.owner
             if owner not in self.active_reps and self.active_reps:
@@ -242,8 +248,7 @@ class OrgSeeder:
         }
 
     def lead_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
-        """The Lead of `person` (generated with activities: its stage may be an outcome)."""
-        draws = self.with_outcome(person, draws)
+        """The Lead of `person`; `draws` as record_inputs gives them."""
         return {
             **self._common(person, draws), "Id": make_id("00Q", person.index + 1),
             "Company": person.company, "Industry": person.industry or None,
@@ -254,8 +259,7 @@ class OrgSeeder:
             "ConvertedAccountId": None, "Syncer_Stage__c": draws.stage}
 
     def contact_row(self, person: WorldPerson, draws: SalesforceDraws) -> Row:
-        """The Contact of `person` (generated with activities, as for lead_row)."""
-        draws = self.with_outcome(person, draws)
+        """The Contact of `person`; `draws` as record_inputs gives them."""
         return {
             **self._common(person, draws), "Id": make_id("003", person.index + 1),
             "AccountId": account_id(person.company_index),
@@ -292,7 +296,7 @@ class OrgSeeder:
         if not flags & IN_SALESFORCE:
             return []
         person = self.world.person(index)
-        draws = self.with_outcome(person, self.draws(index))
+        draws = self.with_outcome(person, self.draws(index), self.world.outcome_of(person))
         record_id = self.record_id(index)
         if flags & SALESFORCE_CONTACT:
             member = {"LeadId": self.converted_lead_id(index) if draws.converted else None,

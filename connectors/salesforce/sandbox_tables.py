@@ -69,7 +69,7 @@ class LeadTable(VirtualTable):
             index = number - 1
             if world.flags(index) & (IN_SALESFORCE | SALESFORCE_CONTACT) != IN_SALESFORCE:
                 return None
-            return self.seeder.lead_row(world.person(index), self.seeder.draws(index))
+            return self.seeder.lead_row(*self.seeder.record_inputs(index))
         index = number - size - 1
         if not 0 <= index < size or not world.flags(index) & SALESFORCE_CONTACT \
                 or not world.flags(index) & IN_SALESFORCE:
@@ -100,7 +100,7 @@ class ContactTable(VirtualTable):
         wanted = IN_SALESFORCE | SALESFORCE_CONTACT
         if not 0 <= index < self.world.size or self.world.flags(index) & wanted != wanted:
             return None
-        return self.seeder.contact_row(self.world.person(index), self.seeder.draws(index))
+        return self.seeder.contact_row(*self.seeder.record_inputs(index))
 
     def scan(self, after: int = 0) -> Iterator[tuple[int, Row]]:
         wanted = IN_SALESFORCE | SALESFORCE_CONTACT
