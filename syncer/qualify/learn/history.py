@@ -182,19 +182,19 @@ def _columns(header: list[str], rows: list[list[str]]) -> list[Column]:
 
 def _time_keys(column: Column, lines: list[int]) -> tuple[list[float], list[datetime] | None]:
     """Sort keys of the time column, and the instants when it holds dates."""
-    present = [(v, line) for v, line in zip(column.cells, lines, strict=True)]
-    for value, line in present:
+    values: list[str] = []
+    for value, line in zip(column.cells, lines, strict=True):
         if value is None:
             raise HistoryError(f"line {line}, column {column.header!r}: no time. Fix: fill "
                                "the time of every row, or leave out --time (then the file "
                                "order is the time order)")
-    values = [v for v, _ in present if v is not None]
+        values.append(value)
     numbers = [as_number(v) for v in values]
     if all(n is not None for n in numbers):
         return [n for n in numbers if n is not None], None
     instants: list[datetime] = []
-    for value, line in present:
-        at = parse_instant(value or "")
+    for value, line in zip(values, lines, strict=True):
+        at = parse_instant(value)
         if at is None:
             raise HistoryError(f"line {line}, column {column.header!r}: {value!r} is neither "
                                "an ISO date (2026-03-31, 2026-03-31T09:30:00Z) nor a "
