@@ -131,7 +131,13 @@ def mql_threshold(scores: npt.NDArray[np.int64], outcomes: npt.NDArray[np.bool_]
                   options: Options) -> int:
     """The MQL score for the asked MQL share, or the lowest reaching the asked precision
     (among thresholds that qualify at least MIN_MQLS people: a precision measured on a
-    handful of people is luck)."""
+    handful of people is luck).
+
+    The line is chosen on the score alone, not on the stage the core gives: a --base
+    model's lifecycle (recycle after 90 days without engagement) holds back people of a
+    history that has no activity timeline, and chasing the asked share through that
+    would push the line down to people who do not convert. The test part's MQL share
+    shows what the lifecycle does."""
     levels = np.unique(scores)
     share = np.array([(scores >= t).mean() for t in levels])
     if options.precision is None:
