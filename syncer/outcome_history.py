@@ -103,10 +103,22 @@ def activity_column(kind: ActivityType) -> str:
     return f"{kind.value}_{ACTIVITY_WINDOW.days}d"
 
 
+def _fixed_columns() -> frozenset[str]:
+    return frozenset({"id", "outcome", "as_of", *STANDARD_FIELDS,
+                      *(activity_column(kind) for kind in ActivityType)})
+
+
+def property_column(name: str) -> str:
+    """The CSV column of a mapped property: its name, or `crm_<name>` when that is one of
+    the fixed columns (a CRM field mapped as `outcome` must not overwrite the outcome)."""
+    return f"crm_{name}" if name in _fixed_columns() else name
+
+
 def csv_header(property_names: Iterable[str]) -> list[str]:
     """id, outcome, as_of, the standard person fields, the mapped properties (sorted),
     then one count column per activity type."""
-    return ["id", "outcome", "as_of", *STANDARD_FIELDS, *sorted(set(property_names)),
+    return ["id", "outcome", "as_of", *STANDARD_FIELDS,
+            *sorted({property_column(name) for name in property_names}),
             *(activity_column(kind) for kind in ActivityType)]
 
 
@@ -134,7 +146,7 @@ def _flat(row: HistoryRow, properties: Iterable[str]) -> dict[str, object]:
     for name in STANDARD_FIELDS:
         flat[name] = _cell(profile.first(name))
     for name in properties:
-        flat[name] = _cell(_first_property(profile, name))
+        flat[property_column(name)] = _cell(_first_property(profile, name))
     since = row.as_of - ACTIVITY_WINDOW
     counts = dict.fromkeys(ActivityType, 0)
     for activity in profile.activities:

@@ -142,7 +142,7 @@ def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
     won_at, pulled = start + timedelta(days=100), start + timedelta(days=200)
     buyer = Person("hubspot", "1", "contact", "buyer@acme.example", title="VP Sales",
                    crm_values={"lifecyclestage": "opportunity"},
-                   properties={"source": "REFERRALS", "visits": 4.0})
+                   properties={"source": "REFERRALS", "visits": 4.0, "outcome": "lost"})
     other = Person("hubspot", "2", "contact", "other@acme.example", title="Intern")
     store = Store.open(sqlite_url)
     try:
@@ -166,7 +166,8 @@ def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
         ("buyer@acme.example", True, won_at), ("other@acme.example", False, pulled)]
     won = rows["buyer@acme.example"]
     assert [a.source_id for a in won.profile.activities] == ["a1", "a2", "a3"]
-    assert won.profile.records[0].properties == {"source": "REFERRALS", "visits": 4.0}
+    assert won.profile.records[0].properties == {"source": "REFERRALS", "visits": 4.0,
+                                                 "outcome": "lost"}
     assert isinstance(won, HistoryRow)
 
     path = tmp_path / "rows.csv"
@@ -179,6 +180,7 @@ def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
     assert table["buyer@acme.example"]["demo_request_90d"] == "1"
     assert table["buyer@acme.example"]["visits"] == "4"
     assert table["buyer@acme.example"]["title"] == "VP Sales"
+    assert table["buyer@acme.example"]["crm_outcome"] == "lost"  # never the outcome column
     other_row = table["other@acme.example"]
     assert (other_row["outcome"], other_row["source"], other_row["email_open_90d"]) == (
         "0", "", "1")
