@@ -156,7 +156,8 @@ class Alerts:
         for run in {r.run_id: r for r in runs if r.status == "partial"}.values():
             groups = flatten(run.stats.get("failures_by_field"))
             try:
-                before = {name: store.runs(2, connector=name, finished=True)[1:]
+                before = {name: store.runs(2, connector=name, finished=True,
+                                           skipped=False)[1:]
                           for name in run.connectors}
             except SQLAlchemyError:
                 before = {}

@@ -92,7 +92,11 @@ def check_health(store: Store, connectors: Sequence[str], *, since: datetime | N
             health.problems.append(f"connector {name}: its last run failed (not yet in "
                                    "run history)")
     if since is not None:
-        _require_success(store, connectors, since, health)
+        try:
+            _require_success(store, connectors, since, health)
+        except SQLAlchemyError as error:
+            return Health(False, "unreachable",
+                          problems=[f"state database unreachable ({_short(error)})"])
     return health
 
 

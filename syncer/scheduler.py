@@ -37,6 +37,7 @@ from syncer.run_ledger import record_unreachable, unreachable_message
 from syncer.runtime import Runtime
 from syncer.store.audit import AuditError
 from syncer.store.audit_archive import apply_retention
+from syncer.store.repository import SKIPPED
 
 log = structlog.get_logger(__name__)
 
@@ -96,9 +97,12 @@ class Daemon:
                     self.after_run([name], unreachable)
                     return
                 try:
-                    run_sync(runtime.loaded, runtime.require_store(), runtime.connectors,
-                             model, datetime.now(timezone.utc), only=[name],
-                             should_stop=self.stop_event.is_set, metrics=self.metrics)
+                    summary = run_sync(
+                        runtime.loaded, runtime.require_store(), runtime.connectors, model,
+                        datetime.now(timezone.utc), only=[name],
+                        should_stop=self.stop_event.is_set, metrics=self.metrics)
+                    if summary.status == SKIPPED:  # nothing ran: nothing new to alert on
+                        return
                 except Exception as failure:  # a failed run must not kill the daemon
                     error = failure
                     log.error("sync.failed", error=type(failure).__name__,
