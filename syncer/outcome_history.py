@@ -6,9 +6,10 @@ A history CSV gives them directly; this module builds them from the connected CR
 syncer has stored them after its syncs, so the loop runs on your own data:
 
 - outcome: the person reached opportunity or customer (a stage history row into either,
-  a CRM stage field that maps to either under the connector's `stage_values`, or a
-  Salesforce lead conversion);
-- as_of: when the first outcome happened (the CRM's conversion time where it gave one,
+  a CRM stage field that maps to either under the connector's `stage_values`, a date the
+  CRM keeps of entering either, or a Salesforce lead conversion);
+- as_of: when the first outcome happened (the CRM's own date where it keeps one: HubSpot's
+  hs_lifecyclestage_opportunity_date / _customer_date, Salesforce's conversion time;
   else when syncer first saw the stage); for everyone else, their latest pull;
 - the profile holds the person's records and only the activities before as_of: features
   as they stood before the outcome, never after. The records' `crm_values` (the stage
@@ -17,7 +18,8 @@ syncer has stored them after its syncs, so the loop runs on your own data:
 
 Limits: the store keeps the current value of each person field, not its past values, so a
 field that changed after the outcome (a visit count HubSpot keeps adding to) is as last
-pulled; and an outcome seen on syncer's first sync is dated at that sync.
+pulled; and an outcome the CRM does not date, seen on syncer's first sync, is dated at
+that sync (a Salesforce stage field, a conversion from before syncer's first pull).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from syncer.config import LoadedConfig
@@ -37,6 +39,9 @@ from syncer.writeback import stage_from_crm
 #: Person fields every row has, in CSV column order (after id, outcome, as_of).
 STANDARD_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name", "title", "company",
                                     "industry", "employees", "country")
+#: Person fields that date the outcome (HubSpot's hs_lifecyclestage_*_date, mapped by
+#: default): they set as_of when earlier than what the store saw, and are never features.
+OUTCOME_DATE_FIELDS: tuple[str, ...] = ("opportunity_at", "customer_at")
 #: The window of the per-activity-type counts in the CSV.
 ACTIVITY_WINDOW = timedelta(days=90)
 _BATCH = 500
@@ -73,7 +78,7 @@ def history_rows(store: Store, loaded: LoadedConfig | None = None) -> Iterator[H
 
 def _row(facts: OutcomeFacts, records: Sequence[Person], activities: Sequence[Activity],
          loaded: LoadedConfig | None) -> HistoryRow | None:
-    as_of = facts.outcome_at
+    as_of = _earliest(facts.outcome_at, _crm_dated(records))
     if as_of is None and loaded is not None and _crm_outcome(records, loaded):
         as_of = facts.last_pulled_at
     outcome = as_of is not None
@@ -81,10 +86,37 @@ def _row(facts: OutcomeFacts, records: Sequence[Person], activities: Sequence[Ac
     if as_of is None:
         return None
     before = tuple(a for a in activities if a.occurred_at < as_of)
-    profile = Profile(key=facts.person_key,
-                      records=tuple(replace(r, crm_values={}) for r in records),
+    profile = Profile(key=facts.person_key, records=tuple(_evidence(r) for r in records),
                       activities=before)
     return HistoryRow(facts.person_key, profile, outcome, as_of)
+
+
+def _evidence(record: Person) -> Person:
+    """The record as evidence: without the CRM values syncer writes and reads back (the
+    stage, the old scores) and without the outcome dates."""
+    kept = {name: value for name, value in record.properties.items()
+            if name not in OUTCOME_DATE_FIELDS}
+    return replace(record, crm_values={}, properties=kept)
+
+
+def _crm_dated(records: Sequence[Person]) -> datetime | None:
+    """The earliest outcome date a CRM keeps on the records (OUTCOME_DATE_FIELDS)."""
+    found: list[datetime] = []
+    for record in records:
+        for name in OUTCOME_DATE_FIELDS:
+            value = record.properties.get(name)
+            if isinstance(value, str) and value.strip():
+                try:
+                    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                found.append(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    return min(found) if found else None
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return min(known) if known else None
 
 
 def _crm_outcome(records: Sequence[Person], loaded: LoadedConfig) -> bool:

@@ -114,6 +114,15 @@ def test_history_after_a_sandbox_sync_has_the_worlds_outcomes(
         assert all(not r.crm_values for r in row.profile.records)
         assert row.profile.current_stage is None
     assert any(row.profile.activities for row in rows if row.outcome)
+    # HubSpot dates the outcome itself (hs_lifecyclestage_*_date): as_of is that moment,
+    # not the sync; the dates are evidence of the outcome, never a feature.
+    dated = {p.email.lower(): world.outcome_of(p).at for p in world.people()
+             if p.in_hubspot and world.outcome_of(p).at}
+    by_id = {row.id: row for row in rows}
+    assert dated and all(abs(by_id[key].as_of - at) < timedelta(seconds=1)
+                         for key, at in dated.items())
+    assert all("opportunity_at" not in r.properties for row in rows
+               for r in row.profile.records)
     sources = {r.properties.get("source") for row in rows for r in row.profile.records}
     assert {"REFERRALS", "Purchased List"} <= sources
 
@@ -125,6 +134,7 @@ def test_history_after_a_sandbox_sync_has_the_worlds_outcomes(
     assert header[:3] == ["id", "outcome", "as_of"]
     assert header[3:3 + len(STANDARD_FIELDS)] == list(STANDARD_FIELDS)
     assert {"source", "latest_source", "visits", "page_views"} <= set(header)
+    assert not {"opportunity_at", "customer_at"} & set(header)
     assert activity_column(ActivityType.PAGE_VIEW) == "page_view_90d" in header
     assert sum(int(r["outcome"]) for r in table) == len(reached)
     assert all(r["visits"].isdigit() for r in table if r["visits"])
@@ -144,17 +154,21 @@ def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
                    crm_values={"lifecyclestage": "opportunity"},
                    properties={"source": "REFERRALS", "visits": 4.0, "outcome": "lost"})
     other = Person("hubspot", "2", "contact", "other@acme.example", title="Intern")
+    dated = Person("hubspot", "3", "contact", "dated@acme.example", properties={
+        "customer_at": (start + timedelta(days=40)).isoformat(), "opportunity_at": None})
     store = Store.open(sqlite_url)
     try:
         with store.transaction() as tx:
-            store.save_records(tx, [buyer, other], ["buyer@acme.example",
-                                                    "other@acme.example"], pulled)
+            store.save_records(tx, [buyer, other, dated], [
+                "buyer@acme.example", "other@acme.example", "dated@acme.example"], pulled)
             store.save_activities(tx, [
                 activity("1", 1, ActivityType.PAGE_VIEW, start + timedelta(days=5)),
                 activity("1", 2, ActivityType.PAGE_VIEW, start + timedelta(days=50)),
                 activity("1", 3, ActivityType.DEMO_REQUEST, start + timedelta(days=99)),
                 activity("1", 4, ActivityType.PAGE_VIEW, start + timedelta(days=150)),
-                activity("2", 5, ActivityType.EMAIL_OPEN, start + timedelta(days=150))])
+                activity("2", 5, ActivityType.EMAIL_OPEN, start + timedelta(days=150)),
+                activity("3", 6, ActivityType.EMAIL_OPEN, start + timedelta(days=30)),
+                activity("3", 7, ActivityType.EMAIL_OPEN, start + timedelta(days=45))])
             stage_history.append(tx, [_stage_row("buyer@acme.example", Stage.MQL,
                                                  start + timedelta(days=60)),
                                       _stage_row("buyer@acme.example", Stage.OPPORTUNITY,
@@ -163,7 +177,11 @@ def test_history_keeps_only_what_stood_before_the_outcome(sqlite_url: str,
     finally:
         store.close()
     assert [(r.id, r.outcome, r.as_of) for r in rows.values()] == [
-        ("buyer@acme.example", True, won_at), ("other@acme.example", False, pulled)]
+        ("buyer@acme.example", True, won_at), ("dated@acme.example", True,
+                                               start + timedelta(days=40)),
+        ("other@acme.example", False, pulled)]
+    assert [a.source_id for a in rows["dated@acme.example"].profile.activities] == ["a6"]
+    assert rows["dated@acme.example"].profile.records[0].properties == {}
     won = rows["buyer@acme.example"]
     assert [a.source_id for a in won.profile.activities] == ["a1", "a2", "a3"]
     assert won.profile.records[0].properties == {"source": "REFERRALS", "visits": 4.0,

@@ -88,10 +88,14 @@ def test_hubspot_contacts_carry_source_and_visit_counts(world: World,
     for person in (p for p in world.people() if p.in_hubspot):
         outcome = world.outcome_of(person)
         got = people[contact_id_for(person.index)].properties
+        reached = outcome.at.replace(microsecond=outcome.at.microsecond // 1000 * 1000
+                                     ).isoformat() if outcome.at else None
         assert got == {"source": SOURCE_BY_KEY[person.source].hubspot,
                        "latest_source": outcome.latest_source.hubspot,
                        "visits": float(outcome.visits),
-                       "page_views": float(outcome.page_views)}
+                       "page_views": float(outcome.page_views),
+                       "opportunity_at": reached,
+                       "customer_at": reached if outcome.stage == "customer" else None}
         views = [a for a in person.activities
                  if a.type in (ActivityType.PAGE_VIEW, ActivityType.PRICING_PAGE_VIEW)]
         assert outcome.page_views == len(views) >= outcome.visits
@@ -113,7 +117,7 @@ def test_hubspot_mapping_overrides_and_drops_defaults(hubspot: HubSpotSandbox) -
     with closing(HubSpotConnector(chosen)) as connector:
         person = next(iter(next(connector.people())))
     assert set(person.properties) == {"source", "latest_source", "page_views", "origin",
-                                      "stage_now"}
+                                      "stage_now", "opportunity_at", "customer_at"}
     assert person.properties["origin"] == person.properties["source"]
     assert isinstance(person.properties["stage_now"], str)  # not a number property
 

@@ -23,7 +23,11 @@ MODEL_PROPERTIES: tuple[str, ...] = (
 #: (config `connectors[].person_fields` adds to and overrides these).
 DEFAULT_PERSON_FIELDS: Mapping[str, str] = {
     "source": "hs_analytics_source", "latest_source": "hs_latest_source",
-    "visits": "hs_analytics_num_visits", "page_views": "hs_analytics_num_page_views"}
+    "visits": "hs_analytics_num_visits", "page_views": "hs_analytics_num_page_views",
+    # when the contact reached the outcome stages: what dates a won outcome in the
+    # history syncer learns from (syncer/outcome_history.py), never a feature there
+    "opportunity_at": "hs_lifecyclestage_opportunity_date",
+    "customer_at": "hs_lifecyclestage_customer_date"}
 
 #: HubSpot-defined number properties. HubSpot sends every property value as text; these
 #: are read as numbers (a custom property stays text: the core parses numbers where a
@@ -33,6 +37,12 @@ NUMBER_PROPERTIES: frozenset[str] = frozenset({
     "hs_analytics_num_event_completions", "hs_analytics_average_page_views",
     "num_conversion_events", "num_unique_conversion_events", "num_associated_deals",
     "hubspotscore"})
+
+#: HubSpot datetime properties: read as ISO 8601 UTC text whatever form HubSpot sends.
+DATETIME_PROPERTIES: frozenset[str] = frozenset({
+    "hs_lifecyclestage_opportunity_date", "hs_lifecyclestage_customer_date",
+    "hs_lifecyclestage_lead_date", "hs_lifecyclestage_marketingqualifiedlead_date",
+    "hs_lifecyclestage_salesqualifiedlead_date", "createdate", "lastmodifieddate"})
 
 #: The ids merged into a contact, semicolon-separated; they accumulate over merges.
 MERGED_IDS = "hs_merged_object_ids"
@@ -135,10 +145,14 @@ def _text(properties: Mapping[str, str | None], name: str) -> str | None:
 
 def property_value(name: str, value: str | None) -> PropertyValue:
     """A mapped property's value: None when unset or blank, a float for a known number
-    property (text that is not a number stays text), else the text."""
+    property (text that is not a number stays text), ISO 8601 UTC text for a known
+    datetime property, else the text."""
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()
+    if name in DATETIME_PROPERTIES:
+        moment = parse_timestamp(text)
+        return moment.isoformat() if moment is not None else text
     if name in NUMBER_PROPERTIES:
         try:
             return float(text)

@@ -143,6 +143,11 @@ class PortalState:
             "hs_latest_source": outcome.latest_source.hubspot,
             "hs_analytics_num_visits": str(outcome.visits),
             "hs_analytics_num_page_views": str(outcome.page_views),
+            # the moment the outcome was reached (a customer passed opportunity then too)
+            "hs_lifecyclestage_opportunity_date": iso_millis(outcome.at) if outcome.at
+            else None,
+            "hs_lifecyclestage_customer_date": iso_millis(outcome.at)
+            if outcome.at and outcome.stage == "customer" else None,
         }
         contact = Contact(cid, properties, created, modified)
         self.stamp(contact)
