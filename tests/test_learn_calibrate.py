@@ -28,13 +28,16 @@ from syncer.qualify.learn.calibrate import mql_threshold
 from syncer.qualify.learn.columns import (
     MISSING_LEVEL,
     OTHER,
+    canonical,
     column_kind,
+    level_key,
     make_feature,
     number_edges,
     why_unusable,
 )
 from syncer.qualify.learn.guard import refused_columns
-from syncer.qualify.learn.history import Column
+from syncer.qualify.learn.history import Column, as_number
+from syncer.qualify.value_tests import table_key
 
 REPO = Path(__file__).resolve().parents[1]
 Learned = tuple[History, Split, Calibration]
@@ -196,3 +199,18 @@ def test_standard_fields_keep_the_type_the_core_reads(tmp_path: Path) -> None:
     rule = next(r for r in result.model.fit.rules if r.field == "country")
     assert rule.table is not None and rule.bins is None
     assert "employees must be a number" in result.excluded["Employees"]
+
+
+def test_levels_group_values_exactly_as_the_core_compares_table_keys() -> None:
+    values = ["Paid Search", "paid_search", "PAID  SEARCH ", "Social_Media", "social media",
+              "15", "15.0", "2.5"]
+    for a in values:
+        for b in values:
+            same_level = level_key(canonical(a)) == level_key(canonical(b))
+            assert same_level == (table_key(_core_value(a)) == table_key(_core_value(b)))
+
+
+def _core_value(text: str) -> object:
+    """A history cell as rows.py hands it to the core: numbers as floats."""
+    number = as_number(text)
+    return number if number is not None else text.strip()

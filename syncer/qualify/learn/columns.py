@@ -5,7 +5,7 @@ has more than 10 distinct values (fewer distinct numbers, such as a 1-5 rating, 
 better as a table of values). Anything else is **text**. The levels are decided on the
 train part only (the test part must not shape the model it judges):
 
-- text: one level per value (ignoring case); values held by fewer than
+- text: one level per value (ignoring case, spaces and '_', as tables do); values held by fewer than
   max(20, 0.5% of the train rows) people are grouped into "(other)", the rule's `default`;
 - number: 4-8 bins cut at quantiles, edges rounded to 2 significant digits so a person
   can read them ("below 1,500 seconds");
@@ -137,10 +137,18 @@ def canonical(value: str) -> str:
     return str(int(number)) if number.is_integer() else str(number)
 
 
+def level_key(text: str) -> str:
+    """The key two values share when a points table cannot tell them apart: the core
+    compares table keys ignoring case, runs of spaces and '_' ("Paid_Search" ==
+    "paid search"), so they must be one level, or the written table would not load."""
+    return " ".join(text.replace("_", " ").lower().split())
+
+
 def text_feature(column: Column, train: Sequence[int]) -> Feature:
     spelled = [None if c is None else canonical(c) for c in column.cells]
-    lowered = [None if c is None else c.lower() for c in spelled]
-    spelling = Counter((c.lower(), c) for c in (spelled[i] for i in train) if c is not None)
+    lowered = [None if c is None else level_key(c) for c in spelled]
+    spelling = Counter((level_key(c), c) for c in (spelled[i] for i in train)
+                       if c is not None)
     kept_counts: Counter[str] = Counter()
     for i in train:
         value = lowered[i]
