@@ -219,13 +219,8 @@ class HubSpotConnector:
         silently always empty would be worse than failing."""
         missing = mapping.missing_properties(self._person_fields, returned)
         if missing:
-            raise ConnectorError("; ".join(self._missing_text(name, crm)
-                                           for name, crm in missing))
-
-    def _missing_text(self, name: str, crm: str) -> str:
-        return (f"connector '{self.name}': HubSpot has no contact property '{crm}' (person "
-                f"field '{name}'). Fix: correct connectors[].person_fields.{name}, create the "
-                f"property in HubSpot, or set `{name}: null` to drop a default mapping")
+            raise ConnectorError("; ".join(mapping.missing_property_problem(self.name, *item)
+                                           for item in missing))
 
     def person_field_problems(self) -> list[str]:
         """The mapped properties the portal lacks (one request: the property list)."""
@@ -233,8 +228,8 @@ class HubSpotConnector:
                              .get_all_with_http_info(object_type="contacts", archived=False,
                                                      _request_timeout=self._timeout))
         known = {str(p.name) for p in body.results or []}
-        return [self._missing_text(name, crm) for name, crm in self._person_fields.items()
-                if crm not in known]
+        return [mapping.missing_property_problem(self.name, name, crm)
+                for name, crm in self._person_fields.items() if crm not in known]
 
     def _do_search(self, request: PublicObjectSearchRequest) -> Any:
         self._search_gate.wait()

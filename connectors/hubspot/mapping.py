@@ -190,6 +190,13 @@ def missing_properties(person_fields: Mapping[str, str], returned: Mapping[str, 
     return [(name, crm) for name, crm in person_fields.items() if crm not in returned]
 
 
+def missing_property_problem(connector: str, name: str, crm: str) -> str:
+    """What to tell the admin about a mapped property the portal does not have."""
+    return (f"connector '{connector}': HubSpot has no contact property '{crm}' (person "
+            f"field '{name}'). Fix: correct connectors[].person_fields.{name}, create the "
+            f"property in HubSpot, or set `{name}: null` to drop a default mapping")
+
+
 def error_code(category: str | None, message: str | None) -> str:
     """The most specific code in a HubSpot error: the first per-property `error` named in
     a "Property values were not valid: [...]" message, else the error's category."""
