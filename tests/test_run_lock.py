@@ -159,24 +159,26 @@ def test_wait_runs_once_the_holder_releases(
         store.close()
 
 
-def take_lock_away(store: Store, state_url: str) -> RunLock | None:
+def take_lock_away(store: Store, takeover: bool) -> RunLock | None:
     """What an outage or an operator can do to a running sync's lock: PostgreSQL ends its
-    lock session; on SQLite the lock file is deleted and another run locks a new one."""
+    lock session; on SQLite the lock file is deleted. With `takeover`, another run then
+    takes the lock (on PostgreSQL it waits until the ended session has let go)."""
     if store.engine.dialect.name == "postgresql":
         with store.engine.connect() as connection:
             pid = connection.execute(select(t.run_locks.c.backend_pid).limit(1)).scalar_one()
             assert connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}
                                       ).scalar_one()
-        return None
-    database = store.engine.url.database
-    assert database is not None
-    Path(f"{database}.lock-hubspot").unlink()
-    return acquire(store.engine, ["hubspot"], "intruder")
+    else:
+        database = store.engine.url.database
+        assert database is not None
+        Path(f"{database}.lock-hubspot").unlink()
+    return acquire(store.engine, ["hubspot"], "intruder", wait=True) if takeover else None
 
 
-@pytest.mark.parametrize("fenced", [True, False], ids=["fenced", "fence_off_control"])
+@pytest.mark.parametrize(("fenced", "takeover"), [(True, False), (True, True), (False, True)],
+                         ids=["lock_ended", "lock_taken_over", "fence_off_control"])
 def test_a_run_that_lost_its_lock_writes_nothing_more(
-        sandbox_config: LoadedConfig, state_url: str, fenced: bool,
+        sandbox_config: LoadedConfig, state_url: str, fenced: bool, takeover: bool,
         monkeypatch: pytest.MonkeyPatch) -> None:
     if not fenced:  # the negative control: the same scenario with the fence turned off
         monkeypatch.setattr(PostgresRunLock, "check", lambda self, connection: None)
@@ -190,7 +192,7 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
         def after_each_page() -> bool:  # called between pages of the pull
             if not taken:
                 stored.append(count(store, t.records))
-                taken.append(take_lock_away(store, state_url))
+                taken.append(take_lock_away(store, takeover))
             return False
 
         summary = run_sync(sandbox_config, store, runtime.connectors, runtime.model, NOW,
@@ -209,7 +211,8 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
     assert taken and stored[0] > 0
     if fenced:
         assert summary.status == run.status == LOST_LOCK
-        assert run.error is not None and "lock" in run.error
+        assert run.error is not None
+        assert ("took the lock over" in run.error or "now held by" in run.error) == takeover
         assert (records, cursors, decisions, intents) == (stored[0], 0, 0, 0)
     else:
         assert run.status == "succeeded"

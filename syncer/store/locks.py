@@ -219,9 +219,9 @@ class FileRunLock:
                 raise LostLock(f"connector {name}: run {self.run_id} released its lock")
             if not self._same_file(name, handle):
                 holder = read_holder_file(self.path(name), name)
-                who = holder.describe() if holder else "nobody"
-                raise LostLock(f"connector {name}: the lock file {self.path(name)} was "
-                               f"replaced (now held by {who}); run {self.run_id} stops")
+                what = f"replaced (now held by {holder.describe()})" if holder else "deleted"
+                raise LostLock(f"connector {name}: the lock file {self.path(name)} was {what}; "
+                               f"run {self.run_id} stops without writing more")
 
     def release(self) -> None:
         for handle in self._files.values():
