@@ -178,8 +178,12 @@ def take_lock_away(store: Store, takeover: bool) -> RunLock | None:
 @pytest.mark.parametrize(("fenced", "takeover"), [(True, False), (True, True), (False, True)],
                          ids=["lock_ended", "lock_taken_over", "fence_off_control"])
 def test_a_run_that_lost_its_lock_writes_nothing_more(
-        sandbox_config: LoadedConfig, state_url: str, fenced: bool, takeover: bool,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes, state_url: str, fenced: bool,
+        takeover: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crm_state() -> list[Any]:
+        return [sandboxes.hubspot.records(), sandboxes.salesforce.records()]
+
+    crm_before = crm_state()
     if not fenced:  # the negative control: the same scenario with the fence turned off
         monkeypatch.setattr(PostgresRunLock, "check", lambda self, connection: None)
         monkeypatch.setattr(FileRunLock, "check", lambda self, connection=None: None)
@@ -214,9 +218,11 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
         assert run.error is not None
         assert ("took the lock over" in run.error or "now held by" in run.error) == takeover
         assert (records, cursors, decisions, intents) == (stored[0], 0, 0, 0)
+        assert crm_state() == crm_before  # and it wrote nothing to either CRM
     else:
         assert run.status == "succeeded"
         assert records > stored[0] and cursors > 0 and decisions > 0 and intents > 0
+        assert crm_state() != crm_before
 
 
 def test_a_daemon_job_is_skipped_while_another_process_syncs(
