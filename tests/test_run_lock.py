@@ -8,6 +8,7 @@ import copy
 import os
 import socket
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from syncer.config import LoadedConfig
 from syncer.metrics import SyncMetrics
@@ -25,7 +26,7 @@ from syncer.pipeline import LOST_LOCK, run_sync
 from syncer.runtime import Runtime
 from syncer.scheduler import Daemon
 from syncer.store import tables as t
-from syncer.store.locks import FileRunLock, RunLock, acquire
+from syncer.store.locks import FileRunLock, LockHeld, LostLock, RunLock, acquire
 from syncer.store.pg_locks import PostgresRunLock
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
@@ -253,3 +254,32 @@ def test_a_daemon_job_is_skipped_while_another_process_syncs(
     assert samples[("syncer_runs_total", (("connector", "hubspot"),
                                           ("status", "succeeded")))] == 1
     assert samples[("syncer_last_run_failed", (("connector", "hubspot"),))] == 0
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_sqlite_locks_name_the_holder_and_hand_over_to_a_waiter(tmp_path: Path,
+                                                               where: str) -> None:
+    engine = create_engine("sqlite://" if where == "memory"
+                           else f"sqlite:///{tmp_path / 'state.db'}")
+    first = acquire(engine, ["hubspot"], "run-1")
+    with pytest.raises(LockHeld) as held:
+        acquire(engine, ["salesforce", "hubspot"], "run-2")
+    assert held.value.name == "hubspot" and held.value.holder is not None
+    assert held.value.holder.run_id == "run-1" and held.value.holder.pid == os.getpid()
+    acquire(engine, ["salesforce"], "run-3").release()  # run-2 kept none of its locks
+
+    waiting = threading.Event()
+    handed: list[RunLock] = []
+    waiter = threading.Thread(target=lambda: handed.append(acquire(
+        engine, ["hubspot"], "run-4", wait=True, on_wait=lambda busy: waiting.set())))
+    waiter.start()
+    assert waiting.wait(timeout=30)
+    first.check(None)  # type: ignore[arg-type]
+    first.release()
+    waiter.join(timeout=30)
+    assert handed
+    handed[0].check(None)  # type: ignore[arg-type]
+    with pytest.raises(LostLock):
+        first.check(None)  # type: ignore[arg-type]
+    handed[0].release()
+    engine.dispose()

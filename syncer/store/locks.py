@@ -127,7 +127,8 @@ def acquire(engine: Engine, names: Sequence[str], run_id: str, *, tenant: str | 
         file_lock = FileRunLock(Path(database), ordered, run_id, tenant)
         file_lock.acquire(wait, on_wait)
         return file_lock
-    local = LocalRunLock(str(engine.url), ordered, run_id, tenant)
+    # An in-memory database belongs to its engine: two engines never share one.
+    local = LocalRunLock(f"{engine.url}#{id(engine)}", ordered, run_id, tenant)
     local.acquire(wait, on_wait)
     return local
 
