@@ -15,6 +15,20 @@ The rules, in the order `active_model` applies them:
    except in the daemon (`strict=False`), which keeps the active model and logs
    `model.file_invalid` with every problem.
 
+Publishing and rolling back, as `syncer model publish` / `rollback` do them:
+
+- Publishing a file whose model is the active version appends nothing (there is no new
+  version to make active, and a row would only muddle what a rollback goes back to). A
+  rollback's pin then stays: the next publish of a *changed* file ends it.
+- A rollback means "back to what was active before the current version". The history is
+  read as a stack of versions (`version_stack`): a publish pushes its version, a rollback
+  pops back to the version it restores. So rolling back twice goes back two versions in
+  the order they were active, then stops with "nothing before it" at the first one; a
+  publish after a rollback pushes onto what the rollback left, so rolling that back
+  returns to the rolled-back-to version, never to the bad one a rollback undid.
+  `--to VERSION` names any published version: one still on the stack pops back to it;
+  one a rollback undid is pushed again (rolling back from it returns to where you were).
+
 Every publish or rollback that changes the active version resets the `rescored.*`
 counters in the same transaction, so the next sync re-decides everyone under it.
 """
@@ -122,11 +136,12 @@ def active_model(store: Store, loaded: LoadedConfig, now: datetime, *,
 
 def publish(store: Store, loaded: LoadedConfig, now: datetime, note: str | None = None
             ) -> tuple[Publication | None, Publication | None]:
-    """Publish the config's model file: (the row appended or None when the file's version
-    is already active and not pinned, the row that was active before)."""
+    """Publish the config's model file: (the row appended, or None when the file's version
+    is already active, pinned or not: then nothing is appended; the row that was active
+    before)."""
     model, text = read_model_file(loaded.model_path)
     current = versions.active(store)
-    if current is not None and current.version == model.version and not current.pins:
+    if current is not None and current.version == model.version:
         return None, current
     row = _append(store, now, PUBLISH, model.version, text, note, expect=current)
     if row is None:
@@ -141,7 +156,8 @@ def rollback(store: Store, now: datetime, to: str | None = None, note: str | Non
              ) -> Publication:
     """Make an earlier published version active again (pinned until the next publish):
     `to` names it (a version, its hash or a unique hash prefix); by default the version
-    published before the active one, so each further rollback goes one further back."""
+    that was active before the current one (`version_stack`), so each further rollback
+    goes one further back, and a rollback never returns to a version a rollback undid."""
     rows = versions.history(store)
     if not rows:
         raise PublicationError("no model has been published yet, so there is nothing to "
@@ -159,17 +175,32 @@ def rollback(store: Store, now: datetime, to: str | None = None, note: str | Non
     return row
 
 
+def version_stack(rows: Sequence[Publication]) -> list[str]:
+    """The versions a rollback walks back through, oldest first; the last is the active
+    one. `rows` newest first, as `versions.history` returns them. A publish pushes its
+    version (a publish of the version already on top, which older syncers appended to end
+    a pin, pushes nothing); a rollback pops back to its version when it is on the stack
+    below the top, and pushes it otherwise (a `--to` a version a rollback had undone)."""
+    stack: list[str] = []
+    for row in reversed(rows):
+        below = [i for i, version in enumerate(stack[:-1]) if version == row.version]
+        if row.action == ROLLBACK and below:
+            del stack[below[-1] + 1:]
+        elif not stack or stack[-1] != row.version:
+            stack.append(row.version)
+    return stack
+
+
 def _previous(rows: Sequence[Publication]) -> Publication:
-    """The publish row before the one that introduced the active version (newest first)."""
-    active = rows[0].version
-    introduced = next(i for i, r in enumerate(rows)
-                      if r.version == active and (r.action == PUBLISH or i == len(rows) - 1))
-    earlier = next((r for r in rows[introduced + 1:]
-                    if r.action == PUBLISH and r.version != active), None)
-    if earlier is None:
-        raise PublicationError(f"{active} is the first published model; there is no earlier "
-                               "one to roll back to (see `syncer model history`)")
-    return earlier
+    """The newest row of the version active before the current one (rows newest first)."""
+    stack = version_stack(rows)
+    if len(stack) < 2:
+        # The stack's bottom is always the first version ever published.
+        raise PublicationError(f"{rows[0].version} is the first published model: nothing "
+                               "was active before it, so there is nothing to roll back to "
+                               "(`--to VERSION` makes any published version active again; "
+                               "see `syncer model history`)")
+    return next(row for row in rows if row.version == stack[-2])
 
 
 def _named(rows: Sequence[Publication], name: str) -> Publication:

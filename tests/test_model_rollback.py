@@ -309,12 +309,16 @@ def test_rollback_targets_and_what_a_pin_does(
     with pytest.raises(ModelError):
         publish(store, loaded, NOW)
 
-    # Publishing the pinned version itself ends the pin without a new version.
+    # Publishing the pinned version itself appends nothing; the pin holds until a changed
+    # file is published (tests/test_model_publication.py has the rest of the rules).
     model.write_text(model_text(10), encoding="utf-8")
     row, before = publish(store, loaded, NOW)
-    assert row is not None and before is not None
-    assert (row.action, row.version, before.action) == ("publish", v1, "rollback")
-    assert active_model(store, loaded, NOW).rollback is None
+    assert row is None and before is not None
+    assert (before.action, before.version) == ("rollback", v1)
+    assert active_model(store, loaded, NOW).rollback is not None
+    model.write_text(model_text(40), encoding="utf-8")
+    row, _ = publish(store, loaded, NOW)
+    assert row is not None and active_model(store, loaded, NOW).rollback is None
 
 
 def test_a_broken_model_file_fails_a_sync_but_not_the_daemon(

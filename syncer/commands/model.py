@@ -205,12 +205,12 @@ def cmd_model_publish(args: argparse.Namespace) -> int:
     finally:
         store.close()
     name = loaded.model_path.name
-    if row is None:
+    if row is None:  # the same version: no new row, so rollbacks still go where they did
         assert before is not None
-        print(f"{before.version} ({name}) is already the active model; nothing to publish")
-    elif before is not None and before.version == row.version:
-        print(f"published {row.version} from {name}; it was already active by a rollback, "
-              f"which no longer pins it: syncs publish edits of {name} again")
+        pinned = (f" (rollback #{before.id} still pins it: publishing a changed {name} "
+                  "ends the pin)" if before.pins else "")
+        print(f"{before.version} ({name}) is already the active model{pinned}; nothing to "
+              "publish")
     else:
         was = f" (was {before.version})" if before is not None else " (the first)"
         print(f"published {row.version}{was} from {name}; the next sync re-decides "
