@@ -8,6 +8,9 @@ resolve their letters, and what fails again stays parked with one more attempt c
 A letter whose record is gone (a converted lead, a merged-away or deleted record) is not
 replayed: that write can never succeed there, and the next sync follows the record to the
 one that carries on and closes the letter (syncer/pull.py).
+
+A replay writes to the CRMs and the state like a sync, so it takes the same run locks
+(syncer/store/locks.py) and its writes are fenced: it raises LockHeld while a sync runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from syncer.config import LoadedConfig
 from syncer.domain import Person, RecordUpdate
 from syncer.push import Item, Writer, WriteTally
 from syncer.store import dead_letters
+from syncer.store.locks import LostLock, acquire
 from syncer.store.repository import Store
 
 #: error codes that say the record itself no longer takes writes
@@ -41,9 +45,21 @@ def replay_dead_letters(loaded: LoadedConfig, store: Store,
         tally.left_for_sync[letter.connector] += 1
     letters = [letter for letter in letters if letter not in gone]
     run_id = "replay-" + uuid.uuid4().hex[:9]
+    lock = acquire(store.engine, sorted(connectors), run_id)
+    try:
+        with store.fenced(lock):
+            return run_id, _replay(loaded, store, connectors, now, run_id, letters, tally)
+    finally:
+        lock.release()
+
+
+def _replay(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
+            now: datetime, run_id: str, letters: list[dead_letters.DeadLetter],
+            tally: WriteTally) -> WriteTally:
     store.start_run(run_id, sorted({letter.connector for letter in letters}),
                     datetime.now(timezone.utc), False)
     status = "failed"
+    error: str | None = None
     try:
         keys = sorted({letter.person_key for letter in letters})
         people = store.load_people(keys)
@@ -62,9 +78,11 @@ def replay_dead_letters(loaded: LoadedConfig, store: Store,
         for name, items in by_connector.items():
             writer.push(name, items)
         status = "succeeded" if not tally.failures else "partial"
+    except LostLock as lost:
+        status, error = "lost_lock", str(lost)
     finally:
         store.finish_run(run_id, datetime.now(timezone.utc), status,
                          {"fields_written": dict(tally.fields_written),
                           "records_written": dict(tally.records_written),
-                          "failures": dict(tally.failures)})
-    return run_id, tally
+                          "failures": dict(tally.failures)}, error)
+    return tally

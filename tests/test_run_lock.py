@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, func, select, text
 from syncer.config import LoadedConfig
 from syncer.metrics import SyncMetrics
 from syncer.pipeline import LOST_LOCK, run_sync
+from syncer.replay import replay_dead_letters
 from syncer.runtime import Runtime
 from syncer.scheduler import Daemon
 from syncer.store import tables as t
@@ -283,3 +284,18 @@ def test_sqlite_locks_name_the_holder_and_hand_over_to_a_waiter(tmp_path: Path,
         first.check(None)  # type: ignore[arg-type]
     handed[0].release()
     engine.dispose()
+
+
+def test_a_dead_letter_replay_does_not_run_beside_a_sync(
+        sandbox_config: LoadedConfig, state_url: str) -> None:
+    with Runtime(sandbox_config) as runtime:
+        store = runtime.require_store()
+        other = acquire(store.engine, ["salesforce"], "a-sync")
+        try:
+            with pytest.raises(LockHeld, match=r"salesforce is being synced by .*\(run a-sync\)"):
+                replay_dead_letters(sandbox_config, store, runtime.connectors, NOW)
+        finally:
+            other.release()
+        run_id, _ = replay_dead_letters(sandbox_config, store, runtime.connectors, NOW)
+        run = store.run(run_id)
+        assert run is not None and run.status == "succeeded"

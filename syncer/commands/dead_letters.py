@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timezone
 
 from syncer.commands.common import add_config_option, config_path, state_url
@@ -33,12 +34,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from syncer.replay import replay_dead_letters
     from syncer.runtime import Runtime
+    from syncer.store.locks import LockHeld
 
     loaded = load_config(config_path(args.config))
     with Runtime(loaded) as runtime:
-        run_id, tally = replay_dead_letters(loaded, runtime.require_store(),
-                                            runtime.connectors, datetime.now(timezone.utc),
-                                            args.connector)
+        try:
+            run_id, tally = replay_dead_letters(loaded, runtime.require_store(),
+                                                runtime.connectors,
+                                                datetime.now(timezone.utc), args.connector)
+        except LockHeld as busy:
+            print(f"{busy}; retry the dead letters once it is done", file=sys.stderr)
+            return 1
     written = sum(tally.records_written.values())
     failed = sum(tally.failures.values())
     print(f"replay {run_id}: {written} record{'s' if written != 1 else ''} written, "
