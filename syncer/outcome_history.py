@@ -136,7 +136,7 @@ def activity_column(kind: ActivityType) -> str:
 
 
 def _fixed_columns() -> frozenset[str]:
-    return frozenset({"id", "outcome", "as_of", *STANDARD_FIELDS,
+    return frozenset({"id", "outcome", "as_of", "first_seen", *STANDARD_FIELDS,
                       *(activity_column(kind) for kind in ActivityType)})
 
 
@@ -147,16 +147,16 @@ def property_column(name: str) -> str:
 
 
 def csv_header(property_names: Iterable[str]) -> list[str]:
-    """id, outcome, as_of, the standard person fields, the mapped properties (sorted),
-    then one count column per activity type."""
-    return ["id", "outcome", "as_of", *STANDARD_FIELDS,
+    """id, outcome, as_of, first_seen, the standard person fields, the mapped properties
+    (sorted), then one count column per activity type."""
+    return ["id", "outcome", "as_of", "first_seen", *STANDARD_FIELDS,
             *sorted({property_column(name) for name in property_names}),
             *(activity_column(kind) for kind in ActivityType)]
 
 
 def export_history_csv(rows: Iterable[HistoryRow], path: str | Path) -> int:
-    """Write the rows as the flat CSV `syncer model calibrate --history FILE --outcome
-    outcome --time as_of` reads; returns the rows written. Each person field is the
+    """Write the rows as the flat CSV `syncer model calibrate --from-state` reads (ordered
+    by first_seen, scored at as_of); returns the rows written. Each person field is the
     first non-empty value across the person's records (most trusted first); outcome is 1
     or 0; as_of is ISO 8601 UTC."""
     materialised = list(rows)
@@ -174,7 +174,8 @@ def export_history_csv(rows: Iterable[HistoryRow], path: str | Path) -> int:
 def _flat(row: HistoryRow, properties: Iterable[str]) -> dict[str, object]:
     profile = row.profile
     flat: dict[str, object] = {"id": row.id, "outcome": int(row.outcome),
-                               "as_of": row.as_of.isoformat()}
+                               "as_of": row.as_of.isoformat(),
+                               "first_seen": first_seen(row).isoformat()}
     for name in STANDARD_FIELDS:
         flat[name] = _cell(profile.first(name))
     for name in properties:
@@ -186,6 +187,13 @@ def _flat(row: HistoryRow, properties: Iterable[str]) -> dict[str, object]:
             counts[activity.type] += 1
     flat.update({activity_column(kind): count for kind, count in counts.items()})
     return flat
+
+
+def first_seen(row: HistoryRow) -> datetime:
+    """When the person first showed up: their earliest activity on record (as_of when
+    there is none). History is split by it: splitting by as_of would put everyone who has
+    not bought yet (dated at their latest pull) in the newest part."""
+    return min((a.occurred_at for a in row.profile.activities), default=row.as_of)
 
 
 def _first_property(profile: Profile, name: str) -> PropertyValue:

@@ -38,10 +38,19 @@ def _names(value: str) -> tuple[str, ...]:
 
 
 def _history_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--history", required=True, metavar="FILE.csv",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--history", metavar="FILE.csv",
                         help="one row per person; the first column is the id")
-    parser.add_argument("--outcome", required=True, metavar="COLUMN",
-                        help="1/0, true/false, yes/no, won/lost or converted/not converted")
+    source.add_argument("--from-state", action="store_true",
+                        help="learn from the connected CRMs as syncer stored them: outcome "
+                             "= reached opportunity or customer (or a converted lead), "
+                             "features as they stood before it (state: --state or the "
+                             "config's)")
+    parser.add_argument("--state", metavar="URL",
+                        help="with --from-state: the state database (default: the config's)")
+    parser.add_argument("--outcome", metavar="COLUMN",
+                        help="with --history: 1/0, true/false, yes/no, won/lost or "
+                             "converted/not converted")
     parser.add_argument("--time", metavar="COLUMN",
                         help="ISO dates or a number sequence ordering the rows (default: "
                              "the file order)")
@@ -58,8 +67,9 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
 
 def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `calibrate` and `backtest` under `syncer model`."""
-    cal = actions.add_parser("calibrate", help="learn an integer-points model from a history "
-                                               "of outcomes (writes a model file)")
+    cal = add_config_option(actions.add_parser(
+        "calibrate", help="learn an integer-points model from a history of outcomes (writes "
+                          "a model file)"))
     _history_options(cal)
     cal.add_argument("--exclude", type=_names, default=(), metavar="COL,...",
                      help="columns not to learn from")
@@ -82,12 +92,89 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _history_options(back)
     back.add_argument("--model", metavar="FILE", help="default: the config's model")
     back.add_argument("--against", metavar="FILE",
-                      help=f"the model to compare with (default: the shipped "
-                           f"{SHIPPED_MODEL.name})")
+                      help=f"the model to compare with (default: the published one when "
+                           f"the state has one, else the shipped {SHIPPED_MODEL.name})")
     back.add_argument("--scores-out", metavar="FILE.csv",
                       help="write id,score,stage,outcome of every test row")
     back.add_argument("--report", metavar="FILE.html", help="write an HTML report")
     back.set_defaults(func=cmd_backtest)
+
+
+def _read(args: argparse.Namespace) -> Any:
+    """The history: the --history file, or with --from-state the state store's history
+    exported to a temporary CSV (read whole, then removed)."""
+    import tempfile
+
+    from syncer.qualify.learn import read_history
+
+    with tempfile.TemporaryDirectory(prefix="syncer-history-") as folder:
+        return read_history(*_history_source(args, Path(folder)))
+
+
+def _history_source(args: argparse.Namespace, folder: Path
+                    ) -> tuple[str, str, str | None, str | None]:
+    """(CSV path, outcome column, time column, as-of column): the --history file as
+    given, or, with --from-state, the state store's history written as a CSV in `folder`
+    (syncer/outcome_history.py says what its rows hold), ordered by first contact and
+    scored as each person stood before their outcome."""
+    from syncer.qualify.learn import HistoryError
+
+    if args.history is not None:
+        if not args.outcome:
+            raise HistoryError("--history needs --outcome COLUMN: the column that says "
+                               "whether the person converted. Fix: add it")
+        return args.history, args.outcome, args.time, None
+    if args.outcome or args.time:
+        raise HistoryError("--outcome and --time are for --history; --from-state knows its "
+                           "outcome and time. Fix: remove them")
+    from syncer.outcome_history import export_history_csv, history_rows
+    from syncer.store.repository import Store
+
+    loaded = load_config(config_path(args.config))
+    url = args.state or loaded.state_url
+    _require_state(url)
+    path = folder / "state-history.csv"
+    store = Store.open(url)
+    try:
+        written = export_history_csv(history_rows(store, loaded), path)
+    finally:
+        store.close()
+    if written == 0:
+        raise HistoryError(f"the state at {url} holds no people yet. Fix: run `syncer sync "
+                           "--once` first")
+    return str(path), "outcome", "first_seen", "as_of"
+
+
+def _require_state(url: str) -> None:
+    """A SQLite state that does not exist is an error here, never created."""
+    from syncer.qualify.learn import HistoryError
+
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise HistoryError(f"no state at {path}: run `syncer sync --once` (or `syncer "
+                               "demo`) first, or pass --state URL")
+
+
+def _published_or_shipped(args: argparse.Namespace) -> Model:
+    """The model syncs use now (the active published version) when the config's state
+    database exists and has one, else the shipped model."""
+    from syncer.publication import stored_model
+    from syncer.store import model_versions
+    from syncer.store.repository import Store
+
+    loaded = load_config(config_path(args.config))
+    url = getattr(args, "state", None) or loaded.state_url
+    try:
+        _require_state(url)
+    except ValueError:
+        return load_model(SHIPPED_MODEL)
+    store = Store.open(url)
+    try:
+        active = model_versions.active(store)
+    finally:
+        store.close()
+    return stored_model(active) if active is not None else load_model(SHIPPED_MODEL)
 
 
 def _fail(message: str) -> int:
@@ -108,14 +195,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         Options,
         calibrate,
         load_mapping,
-        read_history,
         split_history,
     )
 
     base = load_model(args.base) if args.base else None
     try:
         mapping = load_mapping(args.map) if args.map else ColumnMap()
-        history = read_history(args.history, args.outcome, args.time)
+        history = _read(args)
         split = split_history(history, args.split_at, args.test_fraction)
         options = Options(exclude=args.exclude, allow=args.allow, mql_rate=args.mql_rate,
                           precision=args.precision, base=base,
@@ -175,17 +261,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         backtest_profiles,
         history_rows,
         load_mapping,
-        read_history,
         split_history,
     )
     from syncer.qualify.learn.report import report_html
 
     model_path = args.model or str(load_config(config_path(args.config)).model_path)
     model = load_model(model_path)
-    against = load_model(args.against or SHIPPED_MODEL)
+    against = load_model(args.against) if args.against else _published_or_shipped(args)
     try:
         mapping = load_mapping(args.map) if args.map else ColumnMap()
-        history = read_history(args.history, args.outcome, args.time)
+        history = _read(args)
         split = split_history(history, args.split_at, args.test_fraction)
         rows = history_rows(history, split.test, mapping)
         report = backtest_profiles(rows, model, against, dated=history.dated)

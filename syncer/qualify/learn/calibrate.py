@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from syncer.qualify import Model, parse_model, qualify
+from syncer.qualify.learn.activity_columns import activity_count_column
 from syncer.qualify.learn.backtest import ModelBacktest, judge
 from syncer.qualify.learn.columns import Feature, column_kind, make_feature, why_unusable
 from syncer.qualify.learn.guard import Refusal, refused_columns
@@ -38,6 +39,8 @@ from syncer.qualify.learn.rows import STANDARD_FIELDS, HistoryRow, history_rows
 
 #: Standard person fields the core reads as text (employees is the one number).
 TEXT_STANDARD = frozenset(STANDARD_FIELDS) - {"employees"}
+#: Fields that name a person: never learned from, even where they repeat (first names).
+IDENTITY_FIELDS = frozenset({"first_name", "last_name", "email"})
 #: The fewest train people a threshold must qualify for its precision to count.
 MIN_MQLS = 20
 
@@ -91,6 +94,8 @@ def choose_features(history: History, split: Split, options: Options
                                 history.outcome_header: "the outcome"}
     if history.time_header:
         excluded[history.time_header] = "the time column"
+    if history.as_of_header:
+        excluded[history.as_of_header] = "the instant each person is scored at"
     for name in options.exclude:
         excluded.setdefault(find_column(history.columns, name).header, "--exclude")
     for name in options.allow:
@@ -105,7 +110,11 @@ def choose_features(history: History, split: Split, options: Options
         kind = column_kind(cells)
         if named.field in TEXT_STANDARD:
             kind = "text"           # the core reads title, country, ... as text only
+        elif activity_count_column(named.field) is not None:
+            kind = "number"         # a count: learned as bins of an aggregate
         reason = why_unusable(cells, kind)
+        if reason is None and named.field in IDENTITY_FIELDS:
+            reason = "who a person is by name is not evidence (and would not be fair)"
         if reason is None and named.field == "employees" and kind == "text":
             reason = "employees must be a number (the core reads it as one)"
         if reason:

@@ -99,7 +99,9 @@ class History:
 
     `ids`, `outcomes`, `times` (the sort keys), `instants` (the scoring instant of each
     row) and every column's cells share one index. `dated` says whether the time column
-    holds dates (then per-week figures make sense).
+    holds dates (then per-week figures make sense). `as_of_header`: a column of ISO
+    instants to score each row at, when that is not its time (the state store's history
+    orders people by first contact but scores them as they stood before the outcome).
     """
 
     source: str
@@ -113,6 +115,7 @@ class History:
     instants: tuple[datetime, ...]
     columns: tuple[Column, ...]
     lines: tuple[int, ...]
+    as_of_header: str | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -203,8 +206,10 @@ def _time_keys(column: Column, lines: list[int]) -> tuple[list[float], list[date
     return [at.timestamp() for at in instants], instants
 
 
-def read_history(path: str | Path, outcome: str, time: str | None = None) -> History:
-    """Read a history CSV; rows come back sorted by `time` (or in file order).
+def read_history(path: str | Path, outcome: str, time: str | None = None,
+                 as_of: str | None = None) -> History:
+    """Read a history CSV; rows come back sorted by `time` (or in file order), scored at
+    the instants of the `as_of` column if given, else of the time column.
 
     The first column is the id. Cells that are a MISSING token become None.
     """
@@ -229,6 +234,12 @@ def read_history(path: str | Path, outcome: str, time: str | None = None) -> His
     else:
         keys, instants = _time_keys(time_column, lines)
     order = sorted(range(len(rows)), key=keys.__getitem__)
+    as_of_column = find_column(columns, as_of) if as_of else None
+    if as_of_column is not None:
+        instants = _time_keys(as_of_column, lines)[1]
+        if instants is None:
+            raise HistoryError(f"column {as_of_column.header!r} must hold ISO instants to "
+                               "score the rows at. Fix: write ISO dates there")
     at = instants or [FIXED_INSTANT] * len(rows)
     return History(
         source=str(source), id_header=columns[0].header, outcome_header=outcome_column.header,
@@ -237,7 +248,8 @@ def read_history(path: str | Path, outcome: str, time: str | None = None) -> His
         times=tuple(keys[i] for i in order), instants=tuple(at[i] for i in order),
         columns=tuple(Column(c.header, c.field, tuple(c.cells[i] for i in order))
                       for c in columns),
-        lines=tuple(lines[i] for i in order))
+        lines=tuple(lines[i] for i in order),
+        as_of_header=as_of_column.header if as_of_column else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import yaml
 
 from syncer.qualify import Model
+from syncer.qualify.learn.activity_columns import activity_count_column
 from syncer.qualify.learn.columns import MISSING_LEVEL, OTHER, Feature, level_counts
 
 GRADE_SHARES = (("A", 0.10), ("B", 0.20), ("C", 0.30))
@@ -37,9 +38,16 @@ def _evidence(feature: Feature, people: npt.NDArray[np.int64], won: npt.NDArray[
 
 def fit_rule(feature: Feature, points: Sequence[int], train: Sequence[int],
              outcomes: npt.NDArray[np.bool_], learned: str) -> dict[str, Any]:
-    """One `table` (text) or `bins` (number) fit rule with its evidence."""
+    """One `table` (text) or `bins` (number) fit rule with its evidence; an
+    activity-count column (activity_columns.py) becomes an engagement aggregate with the
+    same bins (model_data puts it under engagement)."""
     people, won = level_counts(feature, train, outcomes)
     rule: dict[str, Any] = {"id": rule_id(feature.field), "field": feature.field}
+    counted = activity_count_column(feature.field)
+    if counted is not None and feature.kind != "text":
+        # counted activities: an engagement aggregate over the same window
+        rule = {"id": rule_id(feature.field), "activity": counted[0].value,
+                "measure": "count", "within_days": counted[1]}
     if feature.kind == "text":
         assert feature.other is not None
         rule["table"] = {key: points[i] for i, key in enumerate(feature.keys)}
@@ -96,9 +104,14 @@ def model_data(name: str, description: str, rules: Sequence[Mapping[str, Any]],
     kept = base_sections(base)
     qualification = {"mode": "total", "mql_score": _number(mql_score),
                      **kept.pop("qualification", {})}
+    engagement = dict(kept.pop("engagement", {}))
+    aggregates = [r for r in rules if "measure" in r]
+    if aggregates:
+        engagement["rules"] = [*engagement.get("rules", []), *aggregates]
     data: dict[str, Any] = {"name": name, "description": description,
-                            "fit": {"rules": list(rules), "grades": list(grade_bands)},
-                            "engagement": kept.pop("engagement", {}),
+                            "fit": {"rules": [r for r in rules if "measure" not in r],
+                                    "grades": list(grade_bands)},
+                            "engagement": engagement,
                             "qualification": qualification}
     data.update(kept)
     if calibration is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from syncer.domain import Activity, ActivityType, Person, Profile, PropertyValue
+from syncer.qualify.learn.activity_columns import MAX_COUNT, activity_count_column
 from syncer.qualify.learn.history import History, HistoryError, as_number, find_column
 from syncer.qualify.learn.mapping import ColumnMap
 
@@ -53,7 +54,8 @@ def _plans(history: History, mapping: ColumnMap) -> list[_Plan]:
     acts = {find_column(history.columns, c).header: t for c, t in mapping.activities.items()}
     for name in mapping.values:
         find_column(history.columns, name)
-    skip = {history.id_header, history.outcome_header, history.time_header or ""}
+    skip = {history.id_header, history.outcome_header, history.time_header or "",
+            history.as_of_header or ""}
     plans: list[_Plan] = []
     taken: dict[str, str] = {}
     for index, column in enumerate(history.columns):
@@ -104,7 +106,10 @@ def history_rows(history: History, indices: Sequence[int],
                 activities.append(Activity(SOURCE, f"{history.ids[i]}:{plan.index}",
                                            history.ids[i], kind, history.instants[i],
                                            {"column": plan.header, "value": text}))
-            if plan.field in STANDARD_FIELDS:
+            counted = activity_count_column(plan.field)
+            if counted is not None:
+                activities += _counted(history, i, plan, counted[0], text)
+            elif plan.field in STANDARD_FIELDS:
                 attributes[plan.field] = _standard(plan.field, text)
             elif plan.field != "email":
                 properties[plan.field] = _value(text)
@@ -117,6 +122,15 @@ def history_rows(history: History, indices: Sequence[int],
         out.append(HistoryRow(history.ids[i], Profile(key, (person,), tuple(activities)),
                               history.outcomes[i], history.instants[i], history.times[i]))
     return out
+
+
+def _counted(history: History, i: int, plan: _Plan, kind: ActivityType, text: str
+             ) -> list[Activity]:
+    """A count column's activities, at the row's instant (activity_columns.py)."""
+    number = as_number(text)
+    count = min(int(number), MAX_COUNT) if number is not None and number > 0 else 0
+    return [Activity(SOURCE, f"{history.ids[i]}:{plan.index}:{n}", history.ids[i], kind,
+                     history.instants[i], {"column": plan.header}) for n in range(count)]
 
 
 def _standard(field: str, text: str) -> object:
