@@ -175,8 +175,9 @@ class RunLedger:
                 raise SQLAlchemyError("no store")
             run = self.store.finish_run(self.run_id, datetime.now(timezone.utc), status,
                                         stats, error)
-        except SQLAlchemyError as failure:
-            run = self._record("failed", stats, error or unreachable_message(failure))
+        except SQLAlchemyError as failure:  # the run's own outcome stands; say why late
+            run = self._record(status, {**stats, "recorded_late": unreachable_message(failure)},
+                               error)
             self.spool.append(run)
         return self._observe(run)
 

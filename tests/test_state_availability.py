@@ -12,8 +12,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.metrics import SyncMetrics
+from syncer.pipeline import run_sync
+from syncer.run_ledger import RunSpool
 from syncer.runtime import Runtime
 from syncer.scheduler import Daemon
 from syncer.store import tables as t
@@ -165,3 +168,42 @@ def test_the_daemon_counts_unreachable_runs_and_stays_unready_until_one_succeeds
             daemon.health.stop()
             if daemon.alerts is not None:
                 daemon.alerts.close()
+
+
+def test_a_run_that_loses_the_state_mid_way_is_spooled_counted_and_replayed(
+        tmp_path: Path, sandboxes: Sandboxes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    monkeypatch.setenv("SYNCER_SPOOL", str(tmp_path / "spool.jsonl"))
+    folder = tmp_path / "state"
+    loaded = write_config(tmp_path / "syncer.yaml", sandbox_config_data(
+        sandboxes, f"sqlite:///{folder / 'state.db'}", monkeypatch))
+    metrics = SyncMetrics()
+    gone: list[bool] = []
+    with Runtime(loaded) as runtime:
+        store = runtime.require_store()
+
+        def database_goes_away() -> bool:  # between pages of the pull
+            if not gone:
+                folder.rename(tmp_path / "moved")
+                store.engine.dispose()
+                gone.append(True)
+            return False
+
+        with pytest.raises(SQLAlchemyError):
+            run_sync(loaded, store, runtime.connectors, runtime.model, NOW, metrics=metrics,
+                     should_stop=database_goes_away)
+        spooled = RunSpool(tmp_path / "spool.jsonl").path.read_text().splitlines()
+        assert len(spooled) == 1 and '"status": "failed"' in spooled[0]
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(metrics.render().decode())
+                   for s in family.samples}
+        for name in ("hubspot", "salesforce"):
+            assert samples[("syncer_runs_total", (("connector", name),
+                                                  ("status", "failed")))] == 1
+            assert samples[("syncer_last_run_failed", (("connector", name),))] == 1
+
+        (tmp_path / "moved").rename(folder)
+        assert RunSpool(tmp_path / "spool.jsonl").replay(store) == 1
+        [run] = store.runs()
+        assert run.status == "failed" and run.finished_at is not None  # no longer "running"
+        assert run.error is not None and run.error.startswith("OperationalError")
