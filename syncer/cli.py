@@ -1,8 +1,8 @@
 """The `syncer` command line. Thin: parse arguments, call the library, print.
 
-Errors an admin can fix (config, model, secrets, an unreachable CRM) print one clear
-message to stderr and exit 2; they never print a traceback or a secret. A state database
-migrated by a newer syncer exits 3.
+Errors an admin can fix (config, model, secrets, an unreachable CRM, a state URL that is
+not one or names no existing state) print one clear message to stderr and exit 2; they
+never print a traceback or a secret. A state database migrated by a newer syncer exits 3.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from syncer.commands import dead_letters, inspect, model, report, sandbox, sync
 from syncer.config import ConfigError
 from syncer.qualify import ModelError
 from syncer.ratelimit import RetriesExhausted
+from syncer.store.location import StateUnavailable
 from syncer.store.migrations import SchemaTooNew
 
 #: Command modules, in the order their commands appear in --help.
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (ConfigError, ModelError) as error:
+    except (ConfigError, ModelError, StateUnavailable) as error:
         print(str(error), file=sys.stderr)
         return 2
     except (ConnectorError, RetriesExhausted) as error:

@@ -1,6 +1,7 @@
 """`syncer demo`: both sandbox CRMs in-process, one full sync with the example config,
 and a summary a revops admin can read in ten seconds; then a lead conversion and a model
-rollback, each a real sync (syncer/demo_story.py)."""
+rollback, each a real sync (syncer/demo_story.py). It leaves a config behind
+(syncer/demo_config.py), so the commands it suggests read its state without flags."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from syncer.config import (
-    EXAMPLE_CONFIG,
-    CreateConfig,
-    LoadedConfig,
-    SandboxConfig,
-    StateConfig,
-    load_config,
+from syncer.config import EXAMPLE_CONFIG, load_config
+from syncer.demo_config import (
+    config_flag,
+    demo_config_data,
+    demo_config_path,
+    lookup_note,
+    write_demo_config,
 )
 from syncer.demo_story import lead_conversion, model_rollback
 from syncer.errors import by_cause, failure_lines
@@ -65,41 +66,49 @@ def format_summary(summary: RunSummary, state_url: str) -> str:
 
 
 def run_demo(people: int, seed: int, state_dir: Path) -> int:
-    """Run the demo on a fresh state database in `state_dir`; print the summary."""
+    """Run the demo on a fresh state database in `state_dir`; print the summary. The
+    demo's config is written first (./syncer.yaml, see syncer/demo_config.py) and the
+    demo runs from that file, so what later commands read is exactly what it used."""
     configure_logging("error", sys.stderr)
     state_dir.mkdir(parents=True, exist_ok=True)
     database = (state_dir / "demo.db").resolve()
     for stale in (database, database.with_suffix(".db-wal"), database.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)
-    example = load_config(EXAMPLE_CONFIG)
     model_file = (state_dir / "demo-model.yaml").resolve()
-    model_file.write_text(example.model_path.read_text(encoding="utf-8"), encoding="utf-8")
-    config = example.config.model_copy(update={
-        "state": StateConfig(url=f"sqlite:///{database}"),
-        "model": str(model_file),
-        "sandbox": SandboxConfig(seed=seed, people=people),
-        # Salesforce gets the people HubSpot qualified: created once they are MQL.
-        "connectors": [c.model_copy(update={"sandbox": True, "create": (
-            CreateConfig() if c.kind == "salesforce" else c.create)})
-                       for c in example.config.connectors],
-    })
-    loaded = LoadedConfig(config, example.path)
+    model_file.write_text(load_config(EXAMPLE_CONFIG).model_path.read_text(encoding="utf-8"),
+                          encoding="utf-8")
+    config_file = write_demo_config(demo_config_path(Path.cwd(), state_dir),
+                                    demo_config_data(database, model_file, people, seed))
+    loaded = load_config(config_file)
     now = datetime.now(timezone.utc)
     with Runtime(loaded, now=now) as runtime:
         print(f"syncer demo: {people} synthetic people (seed {seed}) in sandbox CRMs: "
               + ", ".join(f"{n} at {s.base_url}" for n, s in runtime.sandboxes.items()))
         summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
                            now)
-        print(format_summary(summary, f"sqlite:///{database}"))
+        print(format_summary(summary, loaded.state_url))
         for line in lead_conversion(loaded, runtime) + model_rollback(loaded, runtime,
                                                                       model_file):
             print(line)
         store = runtime.require_store()
         mqls = [d for d in store.decisions(store.person_keys(), scores=False).values()
                 if d.stage.value in ("mql", "sql")]
-        if mqls:
-            example_key = max(mqls, key=lambda d: d.score).key
-            print(f"\nWhy is a lead qualified? Try:\n  syncer explain {example_key} "
-                  f"--state sqlite:///{database}\n  syncer audit --email {example_key} "
-                  f"--state sqlite:///{database}")
+        example_key = max(mqls, key=lambda d: d.score).key if mqls else None
+    for line in follow_ups(config_file, loaded.state_url, example_key):
+        print(line)
     return 0 if not summary.failures else 1
+
+
+def follow_ups(config_file: Path, state_url: str, example_key: str | None) -> list[str]:
+    """Where the demo's config is, and commands that read its state from here."""
+    flag = config_flag(config_file)
+    note = lookup_note(config_file)
+    shown = make_url(state_url).render_as_string(hide_password=True)
+    lines = ["", f"The demo's config is {config_file} (state {shown}); "
+                 "in this folder every command reads it" + (":" if not note else ".")]
+    lines += [f"  {note}"] if note else []
+    lines += [f"  syncer explain {example_key}{flag}     # why is this lead qualified?",
+              f"  syncer audit --email {example_key}{flag}"] if example_key else []
+    lines += [f"  syncer runs{flag}", f"  syncer model history{flag}", f"  syncer report{flag}",
+              f"  syncer sync --once --dry-run{flag}     # what a sync would write now"]
+    return lines

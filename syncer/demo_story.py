@@ -15,6 +15,7 @@ from pathlib import Path
 
 from connectors.salesforce.sandbox import SalesforceSandbox
 from syncer.config import LoadedConfig
+from syncer.demo_config import config_flag
 from syncer.domain import Stage
 from syncer.pipeline import RunSummary, run_sync
 from syncer.publication import rollback
@@ -72,8 +73,8 @@ def lead_conversion(loaded: LoadedConfig, runtime: Runtime) -> list[str]:
         f"{contact.get('Syncer_Stage__c')} "
         f"(syncer: {after.score}, {after.stage.value}); writes to the locked lead: "
         f"{len(to_lead)}; failures: {sum(summary.failures.values())}",
-        f"  see: syncer audit --record {lead.record_id} --field identity --state "
-        f"{loaded.state_url}",
+        f"  see: syncer audit --record {lead.record_id} --field identity"
+        f"{config_flag(loaded.path)}",
     ]
 
 
@@ -91,6 +92,7 @@ def model_rollback(loaded: LoadedConfig, runtime: Runtime, model_file: Path) -> 
     changed = _sync(loaded, runtime)
     looser_mqls = _mqls(store)
     rollback(store, datetime.now(timezone.utc), note="demo: too few MQLs for sales")
+    model_file.write_text(text, encoding="utf-8")  # the admin reverts the file too
     runtime.refresh_model()
     restored = _sync(loaded, runtime)
     rows = store.audit_rows(run_id=restored.run_id, outcome="written")
@@ -104,6 +106,8 @@ def model_rollback(loaded: LoadedConfig, runtime: Runtime, model_file: Path) -> 
         f"Rollback to {before_version} (syncer model rollback): MQLs back to "
         f"{_mqls(store)}; {sum(restored.fields_written.values())} fields written back, "
         f"{cited} of {len(rows)} audit rows cite the rollback (run {restored.run_id}).",
-        f"  see: syncer model history --state {loaded.state_url}",
-        f"       syncer audit --run {restored.run_id} --state {loaded.state_url}",
+        f"  {model_file.name} is reverted to {before_version} too, so a later `syncer model "
+        "publish` of it publishes nothing (the looser threshold stays rolled back).",
+        f"  see: syncer model history{config_flag(loaded.path)}",
+        f"       syncer audit --run {restored.run_id}{config_flag(loaded.path)}",
     ]

@@ -21,17 +21,16 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.config import LoadedConfig
 from syncer.domain import Decision, Person, Profile, Reason, Stage
 from syncer.identity import merge_order
 from syncer.qualify import Model, qualify
+from syncer.store.location import parse_state_url, require_existing
 from syncer.store.migrations import LATEST, current_version
 from syncer.store.repository import Store
 from syncer.writeback import stage_from_crm
@@ -88,14 +87,8 @@ class ModelDiff:
 
 def open_read_only(url: str) -> Store:
     """The state database at `url`, read-only, at this syncer's schema version."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or not Path(database).is_file():
-            raise PreviewError(f"no state database at {database or '(memory)'}. Fix: run "
-                               "`syncer sync --once` first, or pass --state with the "
-                               "database the daemon uses")
+    require_existing(url)  # NoState: the same line as every command that reads state
+    backend = parse_state_url(url).get_backend_name()
     engine = create_engine(url, future=True)
     event.listen(engine, "connect", _read_only(backend))
     try:

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from syncer.config import EXAMPLE_CONFIG, load_config
+from syncer.store.location import require_existing
+from syncer.store.repository import Store
 
 
 def config_path(arg: str | None) -> Path:
@@ -22,6 +24,16 @@ def state_url(args: argparse.Namespace) -> str:
     if getattr(args, "state", None):
         return str(args.state)
     return load_config(config_path(args.config)).state_url
+
+
+def open_state(args: argparse.Namespace) -> Store:
+    """The existing state database of a command that reads state (--state, else the
+    config's). A SQLite file that is not there is refused (NoState: one line, exit 2),
+    never created: a mistyped path must not look like an empty history. An older schema
+    is still migrated, as by any syncer that opens it."""
+    url = state_url(args)
+    require_existing(url)
+    return Store.open(url)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

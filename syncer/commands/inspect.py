@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from syncer.commands.common import add_config_option, config_path, state_url
+from syncer.commands.common import add_config_option, config_path, open_state
 from syncer.config import load_config
 from syncer.domain import Decision, Person
 from syncer.qualify.explain import breakdown, card_lines
@@ -21,11 +21,12 @@ from syncer.store import identity as identity_store
 from syncer.store import stage_history
 from syncer.store.audit import AuditError, AuditFilter
 from syncer.store.audit_archive import EXPORT_FORMATS, apply_retention, export, verify_with_archives
+from syncer.store.location import require_existing
 from syncer.store.repository import SKIPPED, RunRecord, Store
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    store = Store.open(state_url(args))
+    store = open_state(args)
     try:
         # The person a record with this email belongs to (their email may have changed
         # since syncer first met them), else the key as given.
@@ -134,7 +135,7 @@ def _audit_line(row: dict[str, Any]) -> str:
 def cmd_audit(args: argparse.Namespace) -> int:
     """List or export audit rows matching the filters."""
     where = _filter(args)
-    store = Store.open(state_url(args))
+    store = open_state(args)
     try:
         if args.export:
             if not args.output:
@@ -164,7 +165,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the hash chain; exit 1 and name the first broken row when it does not hold."""
-    store = Store.open(state_url(args))
+    store = open_state(args)
     try:
         report = (verify_with_archives(store.audit_log) if args.archives
                   else store.audit_log.verify())
@@ -198,7 +199,9 @@ def cmd_audit_archive(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     folder = Path(args.archive_path or loaded.config.audit.archive_path)
-    store = Store.open(args.state or loaded.state_url)
+    url = args.state or loaded.state_url
+    require_existing(url)  # nothing to archive in a database that is not there
+    store = Store.open(url)
     try:
         result = apply_retention(store.audit_log, days, folder)
     except AuditError as error:
@@ -246,7 +249,7 @@ def run_line(run: RunRecord) -> str:
 def cmd_runs(args: argparse.Namespace) -> int:
     """The run history, newest first; runs kept in the local spool while the state
     database was unreachable are written to it first (syncer/run_ledger.py)."""
-    store = Store.open(state_url(args))
+    store = open_state(args)
     try:
         if not getattr(args, "state", None):
             RunSpool(spool_path(load_config(config_path(args.config)))).replay(store)

@@ -220,11 +220,14 @@ def cmd_model_publish(args: argparse.Namespace) -> int:
 
 def cmd_model_rollback(args: argparse.Namespace) -> int:
     from syncer.publication import PublicationError, rollback
+    from syncer.store.location import require_existing
     from syncer.store.repository import Store
 
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
-    store = Store.open(args.state or loaded.state_url)
+    url = args.state or loaded.state_url
+    require_existing(url)  # no state: nothing was published to roll back to
+    store = Store.open(url)
     try:
         row = rollback(store, datetime.now(timezone.utc), args.to, args.note)
     except PublicationError as error:
@@ -241,10 +244,13 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
 
 def cmd_model_history(args: argparse.Namespace) -> int:
     from syncer.store import model_versions
+    from syncer.store.location import require_existing
     from syncer.store.repository import Store
 
     loaded = load_config(config_path(args.config))
-    store = Store.open(args.state or loaded.state_url)
+    url = args.state or loaded.state_url
+    require_existing(url)
+    store = Store.open(url)
     try:
         rows = model_versions.history(store, args.limit)
     finally:

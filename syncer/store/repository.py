@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 
 from syncer.domain import (
     Activity,
@@ -32,6 +31,7 @@ from syncer.domain import (
 from syncer.identity import normalize_email
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
+from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
 
@@ -106,8 +106,10 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connect and migrate. A SQLite file's folder is created if needed."""
-        parsed = make_url(url)
+        """Connect and migrate. A SQLite file's folder is created if needed (commands that
+        only read state refuse a missing file first: syncer/store/location.py). Raises
+        StateUrlInvalid for a URL that is not one syncer can use."""
+        parsed = parse_state_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True)
