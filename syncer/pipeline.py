@@ -377,6 +377,21 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
     selected = list(only) if only is not None else list(connectors)
     ledger = RunLedger(loaded, store, new_run_id(), selected, dry_run, metrics)
     summary = RunSummary(run_id=ledger.run_id, dry_run=dry_run)
+    context = structlog.contextvars.bind_contextvars(
+        run_id=summary.run_id, **({"connector": selected[0]} if len(selected) == 1 else {}))
+    try:
+        return _run(loaded, store, connectors, model, now, selected, ledger, summary,
+                    dry_run=dry_run, should_stop=should_stop, full=full, wait=wait,
+                    on_wait=on_wait, tenant=tenant)
+    finally:
+        structlog.contextvars.reset_contextvars(**context)
+
+
+def _run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
+         model: Model, now: datetime, selected: list[str], ledger: RunLedger,
+         summary: RunSummary, *, dry_run: bool, should_stop: Callable[[], bool], full: bool,
+         wait: bool, on_wait: OnWait | None, tenant: str | None) -> RunSummary:
+    """Take the locks (or record the run as skipped), then run under them."""
     try:
         ledger.replay_spool()
         lock = acquire_run_lock(store.engine, sorted(connectors), ledger.run_id,
@@ -391,7 +406,8 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
         ledger.unrecorded(error)
         raise
     ledger.started = datetime.now(timezone.utc)  # a run that waited starts now
-    log.info("sync.locked", run_id=ledger.run_id, connectors=sorted(connectors))
+    for name in sorted(connectors):
+        log.info("sync.locked", connector=name)
     try:
         with store.fenced(lock):
             return _locked_run(loaded, store, connectors, model, now, selected, ledger,
@@ -414,8 +430,6 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
     summary = sync.summary
     calls_before = {name: c.api_calls for name, c in connectors.items()}
     usage = open_usage_windows(connectors)
-    context = structlog.contextvars.bind_contextvars(
-        run_id=summary.run_id, **({"connector": selected[0]} if len(selected) == 1 else {}))
     status = "failed"
     try:
         for name in selected:
@@ -465,7 +479,6 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         summary.status = ledger.finish(status, summary.stats(), summary.error).status
         log.info("sync.done", run_id=summary.run_id, status=summary.status, dry_run=dry_run,
                  **summary.stats())
-        structlog.contextvars.reset_contextvars(**context)
     return summary
 
 
