@@ -73,10 +73,14 @@ TITLE_EFFECTS: Mapping[str, float] = {
 #: fit: company size, (at least this many employees, effect), first match wins.
 SIZE_EFFECTS: tuple[tuple[int, float], ...] = (
     (1000, 0.7), (200, 0.5), (50, 0.3), (10, 0.0), (0, -0.7))
-#: fit: industry (industries not listed: 0).
+#: fit: industry (industries not listed: 0). Not what the shipped model assumes (its
+#: target industries include Healthcare and Telecommunications): every business buys
+#: from other industries than the defaults say, which is what calibration is for, and
+#: what the demo's learning step finds.
 INDUSTRY_EFFECTS: Mapping[str, float] = {
-    "Software": 0.5, "Financial Services": 0.3, "Healthcare": 0.2, "Education": -0.4,
-    "Non-Profit": -0.6, "Government": -0.4}
+    "Software": 0.5, "Manufacturing": 1.0, "Retail": 0.8, "Financial Services": 0.3,
+    "Healthcare": -0.6, "Telecommunications": -0.8, "Education": -0.4, "Non-Profit": -0.6,
+    "Government": -0.4}
 #: fit: a personal (free-mail) address instead of a work one.
 FREE_MAIL_EFFECT = -0.8
 #: engagement: at least one hand-raise (demo request, contact sales, pricing request).

@@ -207,7 +207,13 @@ def _settle(history: History, split: Split, options: Options, today: date,
     model = parse_model(model_data(options.name, description, rules, bands, threshold,
                                    options.base), "<calibrated model>")
     test_rows = history_rows(history, split.test, options.mapping)
-    test = judge(test_rows, model, outcomes[list(split.test)], history.dated)
+    tested = outcomes[list(split.test)]
+    if tested.all() or not tested.any():
+        raise HistoryError(f"every one of the {len(split.test):,} people of the test part "
+                           "has the same outcome, so the model cannot be judged. Fix: a "
+                           "larger --test-fraction, an earlier --split-at, or a longer "
+                           "history")
+    test = judge(test_rows, model, tested, history.dated)
     info: dict[str, str | int | float] = {
         "source": source, "outcome": history.outcome_header, "rows_train": len(split.train),
         "rows_test": len(split.test), "split": split.description,
