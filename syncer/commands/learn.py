@@ -82,7 +82,8 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                       help="the lowest MQL score whose MQLs convert at least this often")
     cal.add_argument("--base", metavar="MODEL.yaml",
                      help="keep this model's engagement, lifecycle, routing, hand-raises "
-                          "and named scores (its fit rules are replaced)")
+                          "and named scores (its fit rules are replaced); with "
+                          "--from-state the config's model is the default")
     cal.add_argument("--output", required=True, metavar="MODEL.yaml")
     cal.set_defaults(func=cmd_calibrate)
 
@@ -199,6 +200,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
 
     base = load_model(args.base) if args.base else None
+    if base is None and args.from_state:
+        # learned for the same CRMs: keep the current model's hand-raises, lifecycle,
+        # routing and named scores, which the config's field mappings rely on
+        base = load_model(load_config(config_path(args.config)).model_path)
     try:
         mapping = load_mapping(args.map) if args.map else ColumnMap()
         history = _read(args)
