@@ -19,6 +19,7 @@ from syncer.demo_config import (
     lookup_note,
     write_demo_config,
 )
+from syncer.demo_learning import learning_loop
 from syncer.demo_story import lead_conversion, model_rollback
 from syncer.errors import by_cause, failure_lines
 from syncer.logs import configure_logging
@@ -89,6 +90,8 @@ def run_demo(people: int, seed: int, state_dir: Path) -> int:
         print(format_summary(summary, loaded.state_url))
         for line in lead_conversion(loaded, runtime) + model_rollback(loaded, runtime,
                                                                       model_file):
+            print(line)
+        for line in learning_loop(loaded, runtime, model_file):
             print(line)
         store = runtime.require_store()
         mqls = [d for d in store.decisions(store.person_keys(), scores=False).values()
