@@ -222,7 +222,8 @@ class Sync:
         if self.summary.dry_run:
             for name, (items, _) in updates.items():
                 for update, record, decision in items:
-                    self.summary.planned.extend(planned_writes(name, update, record, decision))
+                    self.summary.planned.extend(planned_writes(name, update, record, decision,
+                                                               with_reason=True))
             return
         with self.store.transaction() as tx:
             self.store.save_decisions(tx, decisions, self.now)

@@ -21,6 +21,7 @@ from connectors.base import Connector
 from syncer.config import LoadedConfig, writeback_fields
 from syncer.domain import Decision, Person, PushResult, Reason, RecordUpdate
 from syncer.errors import bounded_fields, by_cause, cause_of, nest
+from syncer.qualify.explain import summarize
 from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
@@ -35,7 +36,9 @@ Item = tuple[RecordUpdate, Person, Decision]
 
 @dataclass(frozen=True)
 class PlannedWrite:
-    """A field change the run made (or, in a dry run, would make)."""
+    """A field change the run made (or, in a dry run, would make). `reason`: the decision's
+    reasons in one line, filled in for a dry run's listing only (a real run's audit rows
+    keep every reason)."""
 
     connector: str
     record_id: str
@@ -43,6 +46,7 @@ class PlannedWrite:
     field: str
     old: str | None
     new: str | None
+    reason: str = ""
 
 
 @dataclass
@@ -70,10 +74,16 @@ class WriteTally:
                 "failures_by_field": nest(self.failures_by_field)}
 
 
-def planned_writes(name: str, update: RecordUpdate, record: Person,
-                   decision: Decision) -> list[PlannedWrite]:
-    return [PlannedWrite(name, update.record_id, decision.key, f, record.crm_values.get(f), v)
-            for f, v in update.values.items()]
+#: how long the one-line reason of a dry run's planned write may be
+REASON_CHARS = 160
+
+
+def planned_writes(name: str, update: RecordUpdate, record: Person, decision: Decision, *,
+                   with_reason: bool = False) -> list[PlannedWrite]:
+    """The field changes of one update; `with_reason` (a dry run) also summarizes why."""
+    reason = summarize(decision, REASON_CHARS) if with_reason else ""
+    return [PlannedWrite(name, update.record_id, decision.key, f, record.crm_values.get(f), v,
+                         reason) for f, v in update.values.items()]
 
 
 class Writer:

@@ -145,7 +145,8 @@ def test_a_state_url_that_is_not_one_is_one_line(
     for command in (("runs",), ("model", "publish")):
         code, out, err = run(capsys, *command, "--state", url)
         assert (code, out) == (2, "")
-        assert len(err.splitlines()) == 1 and "is not a database URL" in err or \
+        assert len(err.splitlines()) == 1
+        assert "is not a database URL" in err or \
             "syncer keeps its state in SQLite or PostgreSQL" in err
         assert "secret" not in err and "Traceback" not in err
     with pytest.raises(StateUrlInvalid):

@@ -42,6 +42,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from syncer.demo import format_summary
+    from syncer.dry_run_report import report_lines
     from syncer.pipeline import LOST_LOCK, run_sync
     from syncer.publication import PublicationError
     from syncer.runtime import Runtime
@@ -59,9 +60,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     except SQLAlchemyError as error:
         return state_unreachable(loaded, error)
+    out = sys.stderr if args.json else sys.stdout  # --json: stdout holds JSON lines only
     with runtime:
         for line in model_lines(runtime.active, loaded.model_path.name):
-            print(line)
+            print(line, file=out)
         try:
             summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
                                runtime.model, args.as_of or datetime.now(timezone.utc),
@@ -72,7 +74,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if summary.status == SKIPPED:
             print(summary.error)
             return 0
-        print(format_summary(summary, loaded.state_url))
+        print(format_summary(summary, loaded.state_url), file=out)
+        for line in report_lines(summary, args.json):  # a dry run's writes, one by one
+            print(line)
         if summary.status == LOST_LOCK:
             print(f"sync stopped: {summary.error}", file=sys.stderr)
             return 1
@@ -159,7 +163,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     sync = add_config_option(sub.add_parser("sync", help="run one sync now"))
     sync.add_argument("--once", action="store_true", help="run one sync and exit")
-    sync.add_argument("--dry-run", action="store_true", help="write nothing; show what would be")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="write nothing; list each write it would make, then a summary")
+    sync.add_argument("--json", action="store_true",
+                      help="JSON lines on stdout: each planned write and creation of a dry "
+                           "run, then a summary object (other output goes to stderr)")
     sync.add_argument("--as-of", type=_instant, default=None, metavar="ISO_TIME",
                       help="score as of this instant instead of now (replays, tests)")
     sync.add_argument("--wait", action="store_true",
