@@ -189,6 +189,18 @@ class ConnectorConfig(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _person_fields_not_decided(self) -> ConnectorConfig:
+        """A rule reading a field syncer writes would score syncer's own output."""
+        decided = {crm.lower() for crm in self.fields.decided()}
+        taken = [f"{name}: {crm}" for name, crm in self.person_fields.items()
+                 if crm is not None and crm.strip().lower() in decided]
+        if taken:
+            raise ValueError(f"person_fields {', '.join(taken)}: syncer writes that field "
+                             "(`fields`), so a rule would read its own output. Fix: map "
+                             "another CRM field")
+        return self
+
+    @model_validator(mode="after")
     def _reachable(self) -> ConnectorConfig:
         if not self.sandbox and not self.base_url:
             raise ValueError("set `base_url` to the CRM's API address, or `sandbox: true` to "

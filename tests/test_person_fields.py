@@ -75,6 +75,10 @@ def test_config_takes_mapped_fields_and_refuses_bad_names_with_path_and_fix() ->
     assert "'Lead Source' is not a usable field name. Fix: lowercase" in text
     assert "'title' is a standard person field" in text and "crm_title" in text
     assert "empty: the CRM field name is empty" in text
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with({"stage_now": "lifecyclestage"}), EXAMPLE)
+    assert "person_fields stage_now: lifecyclestage: syncer writes that field" in \
+        str(caught.value)
 
 
 # -- HubSpot -------------------------------------------------------------------------------
