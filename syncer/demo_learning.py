@@ -73,7 +73,7 @@ def learning_loop(loaded: LoadedConfig, runtime: Runtime, model_file: Path) -> l
         f"model's {against.auc:.3f} (syncer model backtest --from-state --model "
         f"{learned_file.name})",
     ]
-    if learned.auc <= against.auc:
+    if round(learned.auc, 3) <= round(against.auc, 3):  # better as printed, or kept
         return [*lines, "  kept the current model: the learned one does not rank the newest "
                         "people better (more history, e.g. --people 3000, gives it more to "
                         "learn from)"]

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from sqlalchemy import create_engine, select
 
+from syncer.qualify import load_model
 from syncer.store.tables import audit, runs
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL
 
@@ -66,6 +67,16 @@ def test_demo_prints_summary_and_explain_works(tmp_path: Path) -> None:
     assert int(moved.group(2)) > int(moved.group(1)) == int(back.group(1))
     assert back.group(3) == back.group(4) != "0"
     assert re.search(r"created\s+: [1-9]\d* qualified people in salesforce", out)
+    # Learning from outcomes: calibrated from the state and judged, or said why not; a
+    # learned model is published only when it ranks the newest people better.
+    learning = out[out.index("Learning from outcomes:"):]
+    learned = tmp_path / "state" / "learned-model.yaml"
+    if "not enough history" not in learning.splitlines()[0]:
+        aucs = re.search(r"learned AUC ([\d.]+) .* current model's ([\d.]+)", learning)
+        assert aucs and learned.exists(), learning
+        assert load_model(learned).name == "learned"
+        published = "published learned@" in learning
+        assert published == (float(aucs.group(1)) > float(aucs.group(2))), learning
 
 
 def test_check_config_reports_problems_and_exit_code(tmp_path: Path) -> None:
