@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncer.domain import Activity, ActivityType, Person, Profile
-from syncer.qualify import ModelError, parse_model, qualify
+from syncer.qualify import ModelError, load_model, parse_model, qualify
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -275,3 +276,14 @@ def test_a_count_threshold_holds_exactly_when_enough_fall_in_the_window(
     decision = qualify(profile(activities=visits(*days)), model(engagement=[rule]), NOW)
     inside = sum(1 for d in days if d <= within)
     assert points_of(decision, "engagement.frequent") == (10 if inside >= at_least else 0)
+
+
+# ---------------------------------------------------------------- old model files
+
+OLD_MODEL = Path(__file__).parent / "data" / "model-before-issue-14.yaml"
+
+
+def test_a_model_file_written_before_the_new_language_keeps_its_version() -> None:
+    """The shipped model as it was before tables, bins and aggregates existed: it loads
+    unchanged and keeps the version the audit log cites (computed by the code of then)."""
+    assert load_model(OLD_MODEL).version == "default@bca9752ffc95"
