@@ -172,7 +172,8 @@ def test_publish_edit_rollback_and_publish_again_through_the_cli(
     assert crm_state(sandboxes) == after_rollback
     code, out = cli(capsys, "model", "history", "--config", config)
     lines = out.splitlines()
-    assert lines[0] == f"active: {v1} (rollback #3 pins it until `syncer model publish`)"
+    assert lines[0] == f"active: {v1} (rollback #3 pins it until a changed model file is " \
+                       "published)"
     assert [line.split()[4:6] for line in lines[1:]] == [
         ["rollback", v1], ["publish", v2], ["publish", v1]]
     assert lines[1].endswith(f"from {v2}  too many MQLs")

@@ -238,7 +238,7 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
     print(f"rolled back from {row.previous_version} to {row.version}; the next sync "
           f"re-decides everyone with it and cites the rollback in the audit log. Syncs keep "
           f"{row.version} whatever {loaded.model_path.name} holds, until `syncer model "
-          "publish`.")
+          "publish` of a changed file.")
     return 0
 
 
@@ -260,8 +260,8 @@ def cmd_model_history(args: argparse.Namespace) -> int:
               f"{loaded.model_path.name} (or run `syncer model publish`)")
         return 0
     head = rows[0]
-    pinned = (f" (rollback #{head.id} pins it until `syncer model publish`)" if head.pins
-              else "")
+    pinned = (f" (rollback #{head.id} pins it until a changed model file is published)"
+              if head.pins else "")
     print(f"active: {head.version}{pinned}")
     for row in rows:
         since = f" from {row.previous_version}" if row.previous_version else ""
@@ -299,11 +299,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     publish.set_defaults(func=cmd_model_publish)
 
     rollback = add_config_option(actions.add_parser(
-        "rollback", help="make an earlier published model active again, pinned until the "
-                         "next `syncer model publish`"))
+        "rollback", help="go back to the model that was active before the current one, "
+                         "pinned until a changed model file is published"))
     rollback.add_argument("--to", metavar="VERSION",
                           help="the version (name@hash, or a hash prefix) to make active "
-                               "(default: the one published before the active one)")
+                               "(default: the one active before the current one)")
     rollback.add_argument("--note", help="why: kept with the rollback, cited in the audit")
     rollback.add_argument("--state", help="state database URL (default: the config's)")
     rollback.set_defaults(func=cmd_model_rollback)
