@@ -112,6 +112,5 @@ def follow_ups(config_file: Path, state_url: str, example_key: str | None) -> li
     lines += [f"  {note}"] if note else []
     lines += [f"  syncer explain {example_key}{flag}     # why is this lead qualified?",
               f"  syncer audit --email {example_key}{flag}"] if example_key else []
-    lines += [f"  syncer runs{flag}", f"  syncer model history{flag}", f"  syncer report{flag}",
-              f"  syncer sync --once --dry-run{flag}     # what a sync would write now"]
+    lines += [f"  syncer runs{flag}", f"  syncer model history{flag}", f"  syncer report{flag}"]
     return lines

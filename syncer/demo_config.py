@@ -7,6 +7,10 @@ and `model history/publish/rollback` read the demo's database without --state or
 --config, and `syncer sync --once` syncs the sandboxes again. No hidden pointer file, no
 second lookup rule: what the demo did is one readable file the user can copy and edit.
 
+The sandboxes live in the demo's process: a later `syncer sync --once` with this config
+starts fresh ones from the same seed, which do not hold what the demo wrote, so that sync
+writes everyone's values again (a way to watch a sync, not a continuation of the demo).
+
 Where it goes: ./syncer.yaml when there is none, or when the one there was written by a
 demo (its first line is `DEMO_MARK`); a syncer.yaml of the user's own is never
 overwritten: the demo's goes into its state folder (.syncer/syncer.yaml) and the demo
