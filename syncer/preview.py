@@ -21,17 +21,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.config import LoadedConfig
 from syncer.domain import Decision, Person, Profile, Reason, Stage
 from syncer.identity import merge_order
 from syncer.qualify import Model, qualify
-from syncer.store.location import parse_state_url, require_existing
-from syncer.store.migrations import LATEST, current_version
+from syncer.store import read_only
 from syncer.store.repository import Store
 from syncer.writeback import stage_from_crm
 
@@ -86,37 +81,12 @@ class ModelDiff:
 
 
 def open_read_only(url: str) -> Store:
-    """The state database at `url`, read-only, at this syncer's schema version."""
-    require_existing(url)  # NoState: the same line as every command that reads state
-    backend = parse_state_url(url).get_backend_name()
-    engine = create_engine(url, future=True)
-    event.listen(engine, "connect", _read_only(backend))
+    """The state database at `url`, read-only, at this syncer's schema version
+    (syncer/store/read_only.py); PreviewError when it cannot be read as it is."""
     try:
-        with engine.connect() as connection:
-            version = current_version(connection)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise PreviewError(f"cannot read the state database ({exc.__class__.__name__}). "
-                           "Fix: check --state or the config's state url") from None
-    if version != LATEST:
-        engine.dispose()
-        what = "has no syncer state" if version is None else f"is at schema version {version}"
-        raise PreviewError(f"the state database {what}; this syncer expects {LATEST}. Fix: "
-                           "run `syncer sync --once` with this syncer first (a preview never "
-                           "migrates or writes)")
-    return Store(engine)
-
-
-def _read_only(backend: str) -> Any:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        if backend == "sqlite":
-            cursor.execute("PRAGMA query_only = ON")
-        elif backend == "postgresql":
-            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        cursor.close()
-        dbapi_connection.commit()  # a SET rolled back with its transaction would not hold
-    return on_connect
+        return read_only.open_read_only(url)
+    except read_only.StateUnreadable as error:
+        raise PreviewError(str(error)) from None
 
 
 # ---------------------------------------------------------------- replay

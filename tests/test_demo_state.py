@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from syncer.cli import main
 from syncer.demo_config import DEMO_MARK, demo_config_path, is_demo_config
 from syncer.logs import configure_logging
 from syncer.store import model_versions
 from syncer.store.location import NoState, StateUrlInvalid, require_existing
+from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
 from syncer.store.tables import runs
 from tests.conftest import EXAMPLE_MODEL
@@ -160,3 +161,26 @@ def test_require_existing(tmp_path: Path) -> None:
     require_existing(f"sqlite:///{tmp_path / 'here.db'}")
     require_existing("sqlite://")  # in memory: nothing to look for
     require_existing("postgresql+psycopg://user@127.0.0.1:1/db")  # the server answers
+
+
+def test_a_command_that_reads_state_never_writes_or_migrates_it(
+        fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    database = fresh / "state.db"
+    url = f"sqlite:///{database}"
+    Store.open(url).close()
+    before = database.read_bytes()
+    for command in READERS[:-2]:  # model rollback writes; model diff has its own tests
+        assert run(capsys, *command, "--state", url)[0] in (0, 1), command  # 1: no decision
+    assert database.read_bytes() == before
+    # A state an older syncer left: read commands say to sync first; nothing migrates it.
+    engine = create_engine(url)
+    with engine.begin() as db:
+        db.execute(text("UPDATE schema_version SET version = :v"), {"v": LATEST - 1})
+    engine.dispose()
+    code, out, err = run(capsys, "audit", "--state", url)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"the state database is at schema version {LATEST - 1}; this "
+                          f"syncer expects {LATEST}. Fix: run `syncer sync --once`")
+    with create_engine(url).connect() as db:
+        assert db.execute(text("SELECT max(version) FROM schema_version")).scalar() == \
+            LATEST - 1

@@ -27,7 +27,7 @@ from syncer.preview import (
 )
 from syncer.qualify import load_model
 from syncer.runtime import Runtime
-from syncer.store.migrations import LATEST
+from syncer.store.migrations import LATEST, SchemaTooNew
 from syncer.store.repository import Store
 from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes
 
@@ -206,9 +206,9 @@ def test_a_database_without_syncer_state_or_of_another_version(tmp_path: Path) -
         connection.execute(text("INSERT INTO schema_version (version, applied_at) "
                                 "VALUES (:v, '2030-01-01 00:00:00')"), {"v": LATEST + 1})
     engine.dispose()
-    with pytest.raises(PreviewError, match=f"is at schema version {LATEST + 1}; this syncer "
-                                           f"expects {LATEST}. Fix: run `syncer sync"):
-        open_read_only(f"sqlite:///{newer}")
+    with pytest.raises(SchemaTooNew, match=f"is at schema version {LATEST + 1}, this syncer "
+                                           f"knows up to {LATEST}: upgrade syncer"):
+        open_read_only(f"sqlite:///{newer}")  # exits 3, as for every command
 
 
 def test_at_must_be_an_iso_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from syncer.config import EXAMPLE_CONFIG, load_config
 from syncer.store.location import require_existing
+from syncer.store.read_only import open_read_only
 from syncer.store.repository import Store
 
 
@@ -26,11 +27,18 @@ def state_url(args: argparse.Namespace) -> str:
     return load_config(config_path(args.config)).state_url
 
 
+def read_state(args: argparse.Namespace) -> Store:
+    """The existing state of a command that only reads it (--state, else the config's),
+    opened read-only and never migrated (syncer/store/read_only.py). A SQLite file that is
+    not there is refused (NoState: one line, exit 2), never created: a mistyped path must
+    not look like an empty history."""
+    return open_read_only(state_url(args))
+
+
 def open_state(args: argparse.Namespace) -> Store:
-    """The existing state database of a command that reads state (--state, else the
-    config's). A SQLite file that is not there is refused (NoState: one line, exit 2),
-    never created: a mistyped path must not look like an empty history. An older schema
-    is still migrated, as by any syncer that opens it."""
+    """The existing state of a command that reads it and may write to it (`syncer runs`
+    writes the runs kept in the spool): refused like `read_state` when it is not there;
+    migrated like any store syncer opens for writing."""
     url = state_url(args)
     require_existing(url)
     return Store.open(url)

@@ -6,13 +6,13 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from syncer.commands.common import add_config_option, config_path, open_state
+from syncer.commands.common import add_config_option, config_path, read_state
 from syncer.config import load_config
 from syncer.store import dead_letters
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = open_state(args)
+    store = read_state(args)
     try:
         letters = dead_letters.open_letters(store, args.connector)
     finally:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from syncer.commands.common import add_config_option, config_path, open_state
+from syncer.commands.common import add_config_option, config_path, open_state, read_state
 from syncer.config import load_config
 from syncer.domain import Decision, Person
 from syncer.qualify.explain import breakdown, card_lines
@@ -26,7 +26,7 @@ from syncer.store.repository import SKIPPED, RunRecord, Store
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    store = open_state(args)
+    store = read_state(args)
     try:
         # The person a record with this email belongs to (their email may have changed
         # since syncer first met them), else the key as given.
@@ -135,7 +135,7 @@ def _audit_line(row: dict[str, Any]) -> str:
 def cmd_audit(args: argparse.Namespace) -> int:
     """List or export audit rows matching the filters."""
     where = _filter(args)
-    store = open_state(args)
+    store = read_state(args)
     try:
         if args.export:
             if not args.output:
@@ -165,7 +165,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the hash chain; exit 1 and name the first broken row when it does not hold."""
-    store = open_state(args)
+    store = read_state(args)
     try:
         report = (verify_with_archives(store.audit_log) if args.archives
                   else store.audit_log.verify())

@@ -244,13 +244,10 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
 
 def cmd_model_history(args: argparse.Namespace) -> int:
     from syncer.store import model_versions
-    from syncer.store.location import require_existing
-    from syncer.store.repository import Store
+    from syncer.store.read_only import open_read_only
 
     loaded = load_config(config_path(args.config))
-    url = args.state or loaded.state_url
-    require_existing(url)
-    store = Store.open(url)
+    store = open_read_only(args.state or loaded.state_url)
     try:
         rows = model_versions.history(store, args.limit)
     finally:

@@ -8,7 +8,7 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from syncer.commands.common import add_config_option, open_state
+from syncer.commands.common import add_config_option, read_state
 from syncer.commands.inspect import parse_when
 from syncer.funnel import format_funnel, funnel, funnel_json
 from syncer.report import (
@@ -31,7 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"syncer report: --since ({since.isoformat()}) must be before --until "
               f"({until.isoformat()}). Fix: swap them or widen the period", file=sys.stderr)
         return 2
-    store = open_state(args)
+    store = read_state(args)
     try:
         rows = in_period(routing_store.assignment_rows(store), since, until)
         decisions = store.decisions(sorted({str(r["person_key"]) for r in rows}))

@@ -4,8 +4,9 @@ Opening a SQLite URL creates the file, which is right for a sync (the first one 
 the state) and wrong for every command that only reads state (explain, audit, runs,
 report, dead-letters, model history, model diff): there a mistyped path, or a command
 run from another folder than the demo's, used to show an empty history without a word.
-Those commands call `require_existing` first (through `syncer.commands.common.
-open_state`, or `syncer.preview.open_read_only`), so they never create a database.
+Those commands call `require_existing` first (through syncer/store/read_only.py, or
+`syncer.commands.common.open_state` for `syncer runs`, which writes spooled runs), so
+they never create a database.
 
 Both errors derive from `StateUnavailable`, print as one line an admin can act on, and
 exit 2 (syncer/cli.py).
