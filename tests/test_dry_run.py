@@ -119,3 +119,14 @@ def test_a_dry_run_lists_exactly_what_the_real_sync_then_writes(
     planned: set[Write] = {(w["connector"], w["record_id"], w["field"], w["new"])
                            for w in writes}
     assert written == planned and len(planned) == len(writes)
+
+
+def test_a_skipped_run_gives_scripts_a_summary_object() -> None:
+    from syncer.dry_run_report import report_lines
+    from syncer.pipeline import RunSummary
+
+    skipped = RunSummary(run_id="r1", dry_run=True, status="skipped")
+    assert [json.loads(line) for line in report_lines(skipped, as_json=True)] == [
+        {"type": "summary", "run_id": "r1", "status": "skipped", "dry_run": True,
+         "writes": {}, "records": 0, "creates": {}}]
+    assert report_lines(RunSummary(run_id="r2", dry_run=False), as_json=False) == []

@@ -72,7 +72,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         except SQLAlchemyError as error:
             return state_unreachable(loaded, error, recorded=True)
         if summary.status == SKIPPED:
-            print(summary.error)
+            print(summary.error, file=out)
+            if args.json:  # scripts get their summary object, status "skipped"
+                print("\n".join(report_lines(summary, as_json=True)))
             return 0
         print(format_summary(summary, loaded.state_url), file=out)
         for line in report_lines(summary, args.json):  # a dry run's writes, one by one
