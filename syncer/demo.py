@@ -6,6 +6,7 @@ rollback, each a real sync (syncer/demo_story.py). It leaves a config behind
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,10 +51,14 @@ def format_summary(summary: RunSummary, state_url: str) -> str:
             f"{records} records; {summary.failures[name]} failed; "
             f"{summary.api_calls[name]} API calls")
     created = summary.creation
-    for name in sorted(set(created.created) | set(created.gated) | set(created.linked)):
-        lines.append(f"  created          : {created.created[name]} qualified people in {name} "
-                     f"({created.linked[name]} linked to an existing record); "
-                     f"{created.gated[name]} held back by the gate")
+    to_create = Counter(name for name, _ in created.planned_creations)
+    for name in sorted(set(created.created) | set(created.gated) | set(created.linked)
+                       | set(to_create)):
+        made = (f"would create {to_create[name]} qualified people in {name}" if summary.dry_run
+                else f"{created.created[name]} qualified people in {name} "
+                     f"({created.linked[name]} linked to an existing record)")
+        lines.append(f"  created          : {made}; {created.gated[name]} held back by the "
+                     "gate")
     for event, count in sorted(summary.identity.items()):
         lines.append(f"  identity         : {count} {event.replace('.', ' ')}")
     if summary.failures_by_code:
