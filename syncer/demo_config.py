@@ -60,11 +60,13 @@ def is_demo_config(path: Path) -> bool:
 
 
 def demo_config_path(folder: Path, state_dir: Path) -> Path:
-    """./syncer.yaml unless a config of the user's own is there; then the state folder's."""
+    """./syncer.yaml unless a config of the user's own is there; then the state folder's
+    (syncer.demo.yaml when the state folder is this folder: never over the user's)."""
     here = folder / "syncer.yaml"
     if not here.exists() or is_demo_config(here):
         return here
-    return state_dir / "syncer.yaml"
+    beside = state_dir / "syncer.yaml"
+    return beside if beside.resolve() != here.resolve() else state_dir / "syncer.demo.yaml"
 
 
 def write_demo_config(path: Path, data: dict[str, Any]) -> Path:

@@ -115,6 +115,8 @@ def test_where_the_demo_writes_its_config(tmp_path: Path) -> None:
     assert demo_config_path(tmp_path, state) == state / "syncer.yaml"
     (tmp_path / "syncer.yaml").write_bytes(b"\xff\xfe\x00binary")
     assert demo_config_path(tmp_path, state) == state / "syncer.yaml"
+    # --state-dir . : never over the user's file either
+    assert demo_config_path(tmp_path, tmp_path) == tmp_path / "syncer.demo.yaml"
 
 
 READERS = [
