@@ -74,8 +74,34 @@ def log_context(**fields: str) -> Iterator[None]:
         yield
 
 
+class CurrentStream:
+    """sys.stdout or sys.stderr as it is when a line is written, not when logging was
+    configured: whoever replaces them later (a test runner capturing output, a daemon
+    redirecting it) gets the lines, and nothing writes to a stream closed since."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        stream: TextIO = getattr(sys, self.name)
+        return stream.write(text)
+
+    def flush(self) -> None:
+        stream: TextIO = getattr(sys, self.name)
+        stream.flush()
+
+
+def _target(stream: TextIO | None) -> TextIO | CurrentStream:
+    if stream is None or stream is sys.stdout:
+        return CurrentStream("stdout")
+    if stream is sys.stderr:
+        return CurrentStream("stderr")
+    return stream
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
-    """JSON lines to stdout (or `stream`), redaction last before rendering."""
+    """JSON lines to stdout (or `stream`), redaction last before rendering. The process's
+    own stdout and stderr are looked up at each line (CurrentStream)."""
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -87,6 +113,6 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(_target(stream)),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

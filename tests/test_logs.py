@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 
 import pytest
 import structlog
@@ -116,3 +117,17 @@ def test_every_event_of_a_run_carries_its_run_id_and_connector(
 def sandbox_config_secrets(loaded: LoadedConfig, name: str) -> list[str]:
     return [os.environ[ref.env] for ref in loaded.connector(name).credentials.values()
             if ref.env]
+
+
+def test_lines_go_to_the_current_stderr_not_the_one_at_configure_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command configures logging on sys.stderr; whoever replaces sys.stderr later (a
+    test runner's capture that is then closed, a daemon's redirection) gets the lines,
+    and no line is written to the closed stream."""
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("info", sys.stderr)
+    monkeypatch.setattr(sys, "stderr", second)
+    first.close()
+    structlog.get_logger().info("after.the.swap", connector="hubspot")
+    assert '"event": "after.the.swap"' in second.getvalue()
