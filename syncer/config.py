@@ -22,8 +22,11 @@ from connectors import CONNECTOR_KINDS
 from connectors.base import ConnectorSettings
 from syncer.domain import Stage
 
-#: The shipped example (an editable install or the Docker image keeps config/ beside syncer/).
-EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "syncer.example.yaml"
+#: The shipped example: packaged as syncer/examples/ in a wheel (pyproject maps config/
+#: there), config/ beside syncer/ in a checkout or an editable install.
+_PACKAGED = Path(__file__).resolve().parent / "examples"
+EXAMPLE_CONFIG = (_PACKAGED if _PACKAGED.is_dir()
+                  else Path(__file__).resolve().parents[1] / "config") / "syncer.example.yaml"
 
 #: Logical fields syncer writes; each connector maps them to its CRM's field names.
 WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons",
