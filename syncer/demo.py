@@ -25,6 +25,7 @@ from syncer.demo_story import lead_conversion, model_rollback
 from syncer.errors import by_cause, failure_lines
 from syncer.logs import configure_logging
 from syncer.pipeline import RunSummary, run_sync
+from syncer.progress_display import display_for
 from syncer.runtime import Runtime
 
 
@@ -90,8 +91,9 @@ def run_demo(people: int, seed: int, state_dir: Path) -> int:
     with Runtime(loaded, now=now) as runtime:
         print(f"syncer demo: {people} synthetic people (seed {seed}) in sandbox CRMs: "
               + ", ".join(f"{n} at {s.base_url}" for n, s in runtime.sandboxes.items()))
-        summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                           now)
+        with display_for(sys.stderr):  # progress on a terminal
+            summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
+                               runtime.model, now)
         print(format_summary(summary, loaded.state_url))
         for line in lead_conversion(loaded, runtime) + model_rollback(loaded, runtime,
                                                                       model_file):

@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector
+from syncer import progress
 from syncer.budget import BudgetExhausted, DailyBudget
 from syncer.config import LoadedConfig
 from syncer.creation import CreationTally, Creator
@@ -448,6 +449,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
             if should_stop():
                 raise SyncStopped
             sync.process_chunk(keys[start:start + CHUNK])
+            progress.current().advance("qualify", len(keys[start:start + CHUNK]),
+                                       total=len(keys))
         if not dry_run:
             sync.flush(final=True)
             sync.save_shared_bases()

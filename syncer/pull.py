@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector
+from syncer import progress
 from syncer.budget import DailyBudget
 from syncer.domain import Succession
 from syncer.store import dead_letters
@@ -80,6 +81,13 @@ class Puller:
                  activities=self.pulled.activities, incremental=people_cursor is not None)
         return self.pulled
 
+    def _report(self, task: str, done: int) -> None:
+        """Tell a watching display (syncer/progress.py) what this page brought."""
+        budget = self.budget.budget
+        progress.current().advance(
+            task, done, calls=self.connector.api_calls,
+            calls_left=None if budget is None else max(budget - self.budget.used, 0))
+
     def _next_page(self) -> None:
         if self.should_stop():
             raise SyncStopped
@@ -103,6 +111,7 @@ class Puller:
                 self.store.save_records(tx, page, keys, self.now)
             self.pulled.touched.update(keys)
             self.pulled.records += len(keys)
+            self._report(f"pull {self.name}", len(page))
             self._next_page()
         return newest
 
@@ -147,4 +156,5 @@ class Puller:
             self.pulled.touched.update(self.store.person_keys_of(
                 self.name, sorted({a.record_id for a in activities})))
             self.pulled.activities += len(activities)
+            self._report(f"activities {self.name}", len(activities))
             self._next_page()

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector
+from syncer import progress
 from syncer.config import LoadedConfig, writeback_fields
 from syncer.domain import Decision, Person, PushResult, Reason, RecordUpdate
 from syncer.errors import bounded_fields, by_cause, cause_of, nest
@@ -213,3 +214,5 @@ class Writer:
             dead_letters.resolve(tx, name, succeeded, self.now)
             dead_letters.park(tx, parked, self.now, self.run_id)
         log.info("push.done", connector=name, records=len(items), failed=len(parked))
+        progress.current().advance(f"write {name}", len(items),
+                                   calls=self.connectors[name].api_calls)

@@ -8,20 +8,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from syncer.commands.common import add_config_option, config_path
-from syncer.config import LoadedConfig, load_config
-from syncer.logs import configure_logging
-from syncer.store.locks import LockHeld
-from syncer.store.repository import SKIPPED
 
 if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from syncer.config import LoadedConfig
     from syncer.publication import ActiveModel
+    from syncer.store.locks import LockHeld
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from syncer.config import ConfigError
+    from syncer.config import ConfigError, load_config
     from syncer.runtime import Runtime
 
     loaded = load_config(config_path(args.config))
@@ -41,11 +39,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from syncer.config import load_config
     from syncer.demo import format_summary
     from syncer.dry_run_report import report_lines
+    from syncer.logs import configure_logging
     from syncer.pipeline import LOST_LOCK, run_sync
     from syncer.publication import PublicationError
     from syncer.runtime import Runtime
+    from syncer.store.repository import SKIPPED
 
     if not args.once:
         print("syncer sync runs one sync and needs --once; `syncer run` is the daemon.",
@@ -53,6 +56,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
+    from syncer.progress_display import display_for
+
     try:
         runtime = Runtime(loaded)
     except PublicationError as error:
@@ -65,10 +70,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         for line in model_lines(runtime.active, loaded.model_path.name):
             print(line, file=out)
         try:
-            summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
-                               runtime.model, args.as_of or datetime.now(timezone.utc),
-                               dry_run=args.dry_run, full=args.full, wait=args.wait,
-                               on_wait=announce_wait)
+            with display_for(sys.stderr):  # a live display on a terminal, else nothing
+                summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
+                                   runtime.model, args.as_of or datetime.now(timezone.utc),
+                                   dry_run=args.dry_run, full=args.full, wait=args.wait,
+                                   on_wait=announce_wait)
         except SQLAlchemyError as error:
             return state_unreachable(loaded, error, recorded=True)
         if summary.status == SKIPPED:
@@ -94,14 +100,16 @@ def state_unreachable(loaded: LoadedConfig, error: SQLAlchemyError, *,
                       recorded: bool = False) -> int:
     """The state database could not be reached: the run is kept in the local spool
     (syncer/run_ledger.py) and shows in `syncer runs` once the database is back."""
-    from syncer.run_ledger import record_unreachable, spool_path, unreachable_message
+    from syncer.failures import EXIT_UNREACHABLE
+    from syncer.run_ledger import record_unreachable, spool_path
+    from syncer.store.location import unreachable
 
     if not recorded:
         record_unreachable(loaded, [c.name for c in loaded.config.connectors], error)
-    print(f"sync failed: {unreachable_message(error)}. The run is kept in "
+    print(f"syncer: sync failed: {unreachable(loaded.state_url, error)}. The run is kept in "
           f"{spool_path(loaded)} and appears in `syncer runs` once the database is "
           "reachable again.", file=sys.stderr)
-    return 2
+    return EXIT_UNREACHABLE
 
 
 def model_lines(active: ActiveModel | None, file_name: str) -> list[str]:
@@ -122,6 +130,10 @@ def model_lines(active: ActiveModel | None, file_name: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from syncer.config import load_config
+    from syncer.logs import configure_logging
     from syncer.publication import PublicationError
     from syncer.runtime import Runtime
     from syncer.scheduler import Daemon
