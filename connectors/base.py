@@ -22,6 +22,7 @@ from syncer.domain import (
     RecordUpdate,
     Succession,
 )
+from syncer.failures import RunFailed
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ConnectorSettings:
     person_fields: Mapping[str, str | None] = field(default_factory=dict)
 
 
-class ConnectorError(Exception):
+class ConnectorError(RunFailed):
     """A failure talking to a CRM that retrying will not fix (auth, bad request, config)."""
 
 

@@ -1,31 +1,43 @@
 """The `syncer` command line. Thin: parse arguments, call the library, print.
 
-Errors an admin can fix (config, model, secrets, an unreachable CRM, a state URL that is
-not one or names no existing state) print one clear message to stderr and exit 2; they
-never print a traceback or a secret. A state database migrated by a newer syncer exits 3.
+Every error a user can cause derives from `syncer.failures.SyncerError`: main() catches it
+once, prints `syncer: <message>` (what is wrong and what to do) to stderr and exits with the
+error's code (the table is in `syncer --help`). Anything else is a bug: one line saying so,
+exit 1. `--debug` shows the traceback either way. Neither prints a secret.
+
+Starting must be quick (`syncer --help` in well under 300 ms): this module and the command
+modules import only the standard library and syncer.failures at import time; SQLAlchemy,
+the CRM clients, scikit-learn, the sandboxes and the pipeline are imported inside the
+command functions that use them (bench/bench_cli.py measures it).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
-from connectors.base import ConnectorError
 from syncer.commands import dead_letters, inspect, model, report, sandbox, sync
-from syncer.config import ConfigError
-from syncer.qualify import ModelError
-from syncer.ratelimit import RetriesExhausted
-from syncer.store.location import StateUnavailable
-from syncer.store.migrations import SchemaTooNew
+from syncer.failures import (
+    EXIT_RUN_FAILED,
+    EXIT_UNREACHABLE,
+    SyncerError,
+    exit_code_epilog,
+)
 
 #: Command modules, in the order their commands appear in --help.
 COMMANDS = (sync, sandbox, inspect, report, dead_letters, model)
 
+DEBUG_FLAG = "--debug"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="syncer", description="Lead-qualification sync daemon for HubSpot and Salesforce.")
+        prog="syncer", description="Lead-qualification sync daemon for HubSpot and Salesforce.",
+        epilog=exit_code_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help="on an error, show the full traceback (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.register(sub)
@@ -33,19 +45,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # --debug is global and may follow the command too: `syncer sync --once --debug`.
+    debug = DEBUG_FLAG in words[:words.index("--")] if "--" in words else DEBUG_FLAG in words
+    if debug:
+        words = [DEBUG_FLAG] + [word for word in words if word != DEBUG_FLAG]
+    args = build_parser().parse_args(words)
     try:
         code: int = args.func(args)
         return code
-    except (ConfigError, ModelError, StateUnavailable) as error:
-        print(str(error), file=sys.stderr)
-        return 2
-    except (ConnectorError, RetriesExhausted) as error:
-        print(f"sync failed: {error}", file=sys.stderr)
-        return 2
-    except SchemaTooNew as error:
-        print(str(error), file=sys.stderr)
-        return 3
+    except SyncerError as error:
+        return _exit_with(error, str(error), error.exit_code, debug)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a bug, or a state database that vanished mid-command
+        if _is_database_unreachable(error):
+            return _exit_with(error, "cannot reach the state database "
+                          f"({type(error).__name__}). Fix: start the database or correct "
+                          "state.url in the config (or --state), then run the command "
+                          "again", EXIT_UNREACHABLE, debug)
+        return _exit_with(error, f"unexpected {type(error).__name__}: this is a bug in "
+                      f"syncer. Fix: rerun with {DEBUG_FLAG} and report it with the "
+                      "traceback", EXIT_RUN_FAILED, debug)
+
+
+def _exit_with(error: BaseException, message: str, code: int, debug: bool) -> int:
+    """Print `syncer: message` (after the traceback with --debug); return the exit code."""
+    if debug:
+        traceback.print_exception(error)
+    print(f"syncer: {message}", file=sys.stderr)
+    return code
+
+
+def _is_database_unreachable(error: BaseException) -> bool:
+    """A SQLAlchemy OperationalError: the server went away or never answered. Checked by
+    name so that starting syncer does not import SQLAlchemy."""
+    return any(kind.__name__ == "OperationalError" and kind.__module__ == "sqlalchemy.exc"
+               for kind in type(error).__mro__)
 
 
 if __name__ == "__main__":

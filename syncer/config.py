@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors import CONNECTOR_KINDS
 from connectors.base import ConnectorSettings
 from syncer.domain import Stage
+from syncer.failures import BadInput
 
 #: The shipped example: packaged as syncer/examples/ in a wheel (pyproject maps config/
 #: there), config/ beside syncer/ in a checkout or an editable install.
@@ -48,7 +49,7 @@ def _default_edit_policy() -> dict[LogicalField, EditPolicy]:
     return {"stage": "keep", "owner": "keep"}
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """The configuration cannot be used. `problems` holds one actionable line per issue."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncer.failures import BadInput
 from syncer.logs import redact_text
 from syncer.metrics import COMPLETED, CONTENT_TYPE, FAILED, SyncMetrics
 from syncer.store import tables
@@ -33,7 +34,7 @@ from syncer.store.run_history import completed_since
 log = structlog.get_logger(__name__)
 
 
-class HealthServerError(RuntimeError):
+class HealthServerError(BadInput, RuntimeError):
     """The endpoint could not start (typically: the port is taken)."""
 
 

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from syncer.config import LoadedConfig
 from syncer.domain import Decision, Person, Profile, Reason, Stage
+from syncer.failures import BadInput
 from syncer.identity import merge_order
 from syncer.qualify import Model, qualify
 from syncer.store import read_only
@@ -35,7 +36,7 @@ CHUNK = 500
 REASONS_PER_PERSON = 6
 
 
-class PreviewError(RuntimeError):
+class PreviewError(BadInput, RuntimeError):
     """The preview cannot run (no state yet, a state from another syncer version...)."""
 
 

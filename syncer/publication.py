@@ -44,6 +44,7 @@ import structlog
 import yaml
 
 from syncer.config import LoadedConfig
+from syncer.failures import BadInput
 from syncer.pipeline import RESCORED_PREFIX
 from syncer.qualify import Model, ModelError, load_model, parse_model
 from syncer.store import model_versions as versions
@@ -53,7 +54,7 @@ from syncer.store.repository import Store
 log = structlog.get_logger(__name__)
 
 
-class PublicationError(ValueError):
+class PublicationError(BadInput, ValueError):
     """A publish or rollback that cannot be done; the message says why and what to do."""
 
 

@@ -22,6 +22,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from syncer.failures import Unreachable
+
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
@@ -40,7 +42,7 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-class RetriesExhausted(Exception):
+class RetriesExhausted(Unreachable):
     """A transient failure that persisted through every attempt."""
 
 

@@ -132,12 +132,13 @@ def test_a_command_that_reads_state_never_creates_it(
     missing = fresh / "typo" / "stat.db"
     code, out, err = run(capsys, *command, "--state", f"sqlite:///{missing}")
     assert (code, out) == (2, "")
-    assert err == (f"no state at {missing}: run `syncer sync --once` (or `syncer demo`) "
-                   "first, or pass --state URL\n")
+    assert err == (f"syncer: no state at {missing}: run `syncer sync --once` (or `syncer "
+                   "demo`) first, or pass --state URL\n")
     assert not missing.exists() and not missing.parent.exists()
     # Without --state: the config's state (the shipped example's, relative to here).
     code, _, err = run(capsys, *command)
-    assert code == 2 and err.startswith(f"no state at {fresh / '.syncer' / 'state.db'}: ")
+    assert code == 2
+    assert err.startswith(f"syncer: no state at {fresh / '.syncer' / 'state.db'}: ")
     assert not (fresh / ".syncer").exists()
 
 
@@ -181,7 +182,7 @@ def test_a_command_that_reads_state_never_writes_or_migrates_it(
     engine.dispose()
     code, out, err = run(capsys, "audit", "--state", url)
     assert (code, out) == (2, "")
-    assert err.startswith(f"the state database is at schema version {LATEST - 1}; this "
+    assert err.startswith(f"syncer: the state database is at schema version {LATEST - 1}; this "
                           f"syncer expects {LATEST}. Fix: run `syncer sync --once`")
     with create_engine(url).connect() as db:
         assert db.execute(text("SELECT max(version) FROM schema_version")).scalar() == \

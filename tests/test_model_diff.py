@@ -187,7 +187,7 @@ def test_a_missing_state_database_is_not_created(tmp_path: Path,
                  "--state", f"sqlite:///{database}"])
     assert code == 2
     err = capsys.readouterr().err
-    assert err == (f"no state at {database}: run `syncer sync --once` (or `syncer demo`) "
+    assert err == (f"syncer: no state at {database}: run `syncer sync --once` (or `syncer demo`) "
                    "first, or pass --state URL\n")
     assert not database.parent.exists()
 

@@ -73,8 +73,8 @@ def test_a_schema_newer_than_the_code_refuses_to_start(state_url: str, tmp_path:
                       tmp_path)
     assert done.returncode == 3
     assert done.stderr.strip() == (
-        f"the state database is at schema version {LATEST + 1}, this syncer knows up to "
-        f"{LATEST}: upgrade syncer (or point it at another state database)")
+        f"syncer: the state database is at schema version {LATEST + 1}, this syncer knows up "
+        f"to {LATEST}: upgrade syncer (or point it at another state database)")
     assert "Traceback" not in done.stderr
 
 
@@ -91,7 +91,7 @@ def healthz(url: str) -> tuple[int, list[str]]:
 
 def test_a_sync_that_cannot_reach_the_state_is_recorded_once_it_can(
         tmp_path: Path, sandboxes: Sandboxes, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`syncer sync --once` against a closed port: exit 2, the run spooled; once the config
+    """`syncer sync --once` against a closed port: exit 3, the run spooled; once the config
     points at a reachable state, the next sync replays it and `syncer runs` shows it."""
     monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
     good = f"sqlite:///{tmp_path / 'state.db'}"
@@ -99,8 +99,10 @@ def test_a_sync_that_cannot_reach_the_state_is_recorded_once_it_can(
     write_config(config, sandbox_config_data(sandboxes, CLOSED_PORT, monkeypatch))
     env = child_env(tmp_path / "spool.jsonl")  # with the sandbox secrets just set
     down = run_syncer(["sync", "--once", "--config", str(config)], env, tmp_path)
-    assert down.returncode == 2
-    assert "state database unreachable" in down.stderr and "Traceback" not in down.stderr
+    assert down.returncode == 3
+    assert "cannot reach the state database at postgresql+psycopg://syncer@127.0.0.1:1/" \
+        "nowhere (connection refused). Fix: " in down.stderr
+    assert "Traceback" not in down.stderr
     assert "hunter2secret" not in down.stderr
     assert len((tmp_path / "spool.jsonl").read_text().splitlines()) == 1
 

@@ -1,19 +1,24 @@
-"""Helpers every command shares: finding the config and the state database."""
+"""Helpers every command shares: finding the config and the state database.
+
+Imported when the parser is built, so it imports nothing heavy at module level (the
+config schema, SQLAlchemy and the store are imported by the functions that use them).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from syncer.config import EXAMPLE_CONFIG, load_config
-from syncer.store.location import require_existing
-from syncer.store.read_only import open_read_only
-from syncer.store.repository import Store
+if TYPE_CHECKING:
+    from syncer.store.repository import Store
 
 
 def config_path(arg: str | None) -> Path:
     """--config, else $SYNCER_CONFIG, else ./syncer.yaml, else the shipped example."""
+    from syncer.config import EXAMPLE_CONFIG
+
     for candidate in (arg, os.environ.get("SYNCER_CONFIG"), "syncer.yaml"):
         if candidate and (arg or Path(candidate).exists()):
             return Path(candidate)
@@ -22,6 +27,8 @@ def config_path(arg: str | None) -> Path:
 
 def state_url(args: argparse.Namespace) -> str:
     """--state if given, else the state URL of the config."""
+    from syncer.config import load_config
+
     if getattr(args, "state", None):
         return str(args.state)
     return load_config(config_path(args.config)).state_url
@@ -32,6 +39,8 @@ def read_state(args: argparse.Namespace) -> Store:
     opened read-only and never migrated (syncer/store/read_only.py). A SQLite file that is
     not there is refused (NoState: one line, exit 2), never created: a mistyped path must
     not look like an empty history."""
+    from syncer.store.read_only import open_read_only
+
     return open_read_only(state_url(args))
 
 
@@ -39,9 +48,28 @@ def open_state(args: argparse.Namespace) -> Store:
     """The existing state of a command that reads it and may write to it (`syncer runs`
     writes the runs kept in the spool): refused like `read_state` when it is not there;
     migrated like any store syncer opens for writing."""
+    from syncer.store.location import require_existing
+
     url = state_url(args)
     require_existing(url)
-    return Store.open(url)
+    return open_writable(url)
+
+
+def open_writable(url: str) -> Store:
+    """`Store.open(url)` for a command: a server that does not answer is StateUnreachable
+    (one line, exit 3) instead of a driver traceback. The library keeps raising
+    SQLAlchemyError, which the daemon and the run spool rely on."""
+    from sqlalchemy.exc import OperationalError
+
+    from syncer.store.location import parse_state_url, unreachable
+    from syncer.store.repository import Store
+
+    try:
+        return Store.open(url)
+    except OperationalError as error:
+        if parse_state_url(url).get_backend_name() == "sqlite":
+            raise
+        raise unreachable(url, error) from None
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -7,11 +7,11 @@ import sys
 from datetime import datetime, timezone
 
 from syncer.commands.common import add_config_option, config_path, read_state
-from syncer.config import load_config
-from syncer.store import dead_letters
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from syncer.store import dead_letters
+
     store = read_state(args)
     try:
         letters = dead_letters.open_letters(store, args.connector)
@@ -31,6 +31,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
     from syncer.replay import replay_dead_letters
     from syncer.runtime import Runtime
     from syncer.store.locks import LockHeld

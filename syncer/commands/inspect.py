@@ -10,22 +10,31 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syncer.commands.common import add_config_option, config_path, open_state, read_state
-from syncer.config import load_config
-from syncer.domain import Decision, Person
-from syncer.qualify.explain import breakdown, card_lines
-from syncer.run_ledger import RunSpool, spool_path
-from syncer.store import identity as identity_store
-from syncer.store import stage_history
-from syncer.store.audit import AuditError, AuditFilter
-from syncer.store.audit_archive import EXPORT_FORMATS, apply_retention, export, verify_with_archives
-from syncer.store.location import require_existing
-from syncer.store.repository import SKIPPED, RunRecord, Store
+from syncer.commands.common import (
+    add_config_option,
+    config_path,
+    open_state,
+    open_writable,
+    read_state,
+)
+
+if TYPE_CHECKING:
+    from syncer.domain import Decision, Person
+    from syncer.store.audit import AuditFilter
+    from syncer.store.repository import RunRecord
+
+#: The formats of `audit --export`: equal to syncer.store.audit_archive.EXPORT_FORMATS,
+#: written out so that building the parser imports no store (tests/test_bad_inputs.py).
+EXPORT_FORMATS = ("csv", "jsonl")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from syncer.qualify.explain import breakdown, card_lines
+    from syncer.store import identity as identity_store
+    from syncer.store import stage_history
+
     store = read_state(args)
     try:
         # The person a record with this email belongs to (their email may have changed
@@ -119,6 +128,8 @@ _AGO = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 def _filter(args: argparse.Namespace) -> AuditFilter:
+    from syncer.store.audit import AuditFilter
+
     person = args.person or args.email
     return AuditFilter(person=person, record_id=args.record, field=args.field,
                        run_id=args.run, connector=args.connector, outcome=args.outcome,
@@ -134,6 +145,8 @@ def _audit_line(row: dict[str, Any]) -> str:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """List or export audit rows matching the filters."""
+    from syncer.store.audit_archive import export
+
     where = _filter(args)
     store = read_state(args)
     try:
@@ -165,6 +178,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the hash chain; exit 1 and name the first broken row when it does not hold."""
+    from syncer.store.audit_archive import verify_with_archives
+
     store = read_state(args)
     try:
         report = (verify_with_archives(store.audit_log) if args.archives
@@ -192,6 +207,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_archive(args: argparse.Namespace) -> int:
     """Archive rows older than N days to a gzip JSON Lines file, then remove them."""
+    from syncer.config import load_config
+    from syncer.store.audit import AuditError
+    from syncer.store.audit_archive import apply_retention
+    from syncer.store.location import require_existing
+
     loaded = load_config(config_path(args.config))
     days = args.older_than_days or loaded.config.audit.retention_days
     if days is None:
@@ -201,7 +221,7 @@ def cmd_audit_archive(args: argparse.Namespace) -> int:
     folder = Path(args.archive_path or loaded.config.audit.archive_path)
     url = args.state or loaded.state_url
     require_existing(url)  # nothing to archive in a database that is not there
-    store = Store.open(url)
+    store = open_writable(url)
     try:
         result = apply_retention(store.audit_log, days, folder)
     except AuditError as error:
@@ -224,6 +244,8 @@ def _per_connector(values: dict[str, Any]) -> str:
 
 def run_line(run: RunRecord) -> str:
     """One run as a line of `syncer runs`."""
+    from syncer.store.repository import SKIPPED
+
     if run.status == SKIPPED:  # it did nothing: say who held the lock instead
         return (f"{run.run_id}  {run.started_at:%Y-%m-%d %H:%M:%S}  {'-':>8}  "
                 f"{run.status:<9}  {','.join(run.connectors)}\n    {run.error or ''}")
@@ -249,6 +271,9 @@ def run_line(run: RunRecord) -> str:
 def cmd_runs(args: argparse.Namespace) -> int:
     """The run history, newest first; runs kept in the local spool while the state
     database was unreachable are written to it first (syncer/run_ledger.py)."""
+    from syncer.config import load_config
+    from syncer.run_ledger import RunSpool, spool_path
+
     store = open_state(args)
     try:
         if not getattr(args, "state", None):

@@ -14,13 +14,22 @@ import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syncer.commands.common import add_config_option, config_path
-from syncer.config import EXAMPLE_CONFIG, load_config
-from syncer.qualify import Model, load_model
+from syncer.commands.common import add_config_option, config_path, open_writable
 
-SHIPPED_MODEL = EXAMPLE_CONFIG.with_name("model.example.yaml")
+if TYPE_CHECKING:
+    from syncer.qualify import Model
+
+#: The model shipped beside the example config (syncer.config.EXAMPLE_CONFIG).
+SHIPPED_MODEL_NAME = "model.example.yaml"
+
+
+def _shipped_model() -> Model:
+    from syncer.config import EXAMPLE_CONFIG
+    from syncer.qualify import load_model
+
+    return load_model(EXAMPLE_CONFIG.with_name(SHIPPED_MODEL_NAME))
 
 
 def _fraction(value: str) -> float:
@@ -94,7 +103,7 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     back.add_argument("--model", metavar="FILE", help="default: the config's model")
     back.add_argument("--against", metavar="FILE",
                       help=f"the model to compare with (default: the published one when "
-                           f"the state has one, else the shipped {SHIPPED_MODEL.name})")
+                           f"the state has one, else the shipped {SHIPPED_MODEL_NAME})")
     back.add_argument("--scores-out", metavar="FILE.csv",
                       help="write id,score,stage,outcome of every test row")
     back.add_argument("--report", metavar="FILE.html", help="write an HTML report")
@@ -118,6 +127,7 @@ def _history_source(args: argparse.Namespace, folder: Path
     given, or, with --from-state, the state store's history written as a CSV in `folder`
     (syncer/outcome_history.py says what its rows hold), ordered by first contact and
     scored as each person stood before their outcome."""
+    from syncer.config import load_config
     from syncer.qualify.learn import HistoryError
 
     if args.history is not None:
@@ -129,13 +139,12 @@ def _history_source(args: argparse.Namespace, folder: Path
         raise HistoryError("--outcome and --time are for --history; --from-state knows its "
                            "outcome and time. Fix: remove them")
     from syncer.outcome_history import export_history_csv, history_rows
-    from syncer.store.repository import Store
 
     loaded = load_config(config_path(args.config))
     url = args.state or loaded.state_url
     _require_state(url)
     path = folder / "state-history.csv"
-    store = Store.open(url)
+    store = open_writable(url)
     try:
         written = export_history_csv(history_rows(store, loaded), path)
     finally:
@@ -160,22 +169,22 @@ def _require_state(url: str) -> None:
 def _published_or_shipped(args: argparse.Namespace) -> Model:
     """The model syncs use now (the active published version) when the config's state
     database exists and has one, else the shipped model."""
+    from syncer.config import load_config
     from syncer.publication import stored_model
     from syncer.store import model_versions
-    from syncer.store.repository import Store
 
     loaded = load_config(config_path(args.config))
     url = getattr(args, "state", None) or loaded.state_url
     try:
         _require_state(url)
     except ValueError:
-        return load_model(SHIPPED_MODEL)
-    store = Store.open(url)
+        return _shipped_model()
+    store = open_writable(url)
     try:
         active = model_versions.active(store)
     finally:
         store.close()
-    return stored_model(active) if active is not None else load_model(SHIPPED_MODEL)
+    return stored_model(active) if active is not None else _shipped_model()
 
 
 def _fail(message: str) -> int:
@@ -189,6 +198,8 @@ def _model_name(output: str) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
+    from syncer.qualify import load_model
     from syncer.qualify.learn import (
         ColumnMap,
         HistoryError,
@@ -260,6 +271,8 @@ def _calibration_lines(s: dict[str, Any]) -> list[str]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
+    from syncer.qualify import load_model
     from syncer.qualify.learn import (
         ColumnMap,
         HistoryError,

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from syncer.commands import learn
-from syncer.commands.common import add_config_option, config_path
-from syncer.config import load_config
-from syncer.logs import configure_logging
-from syncer.qualify import Model, ModelError, load_model
-from syncer.qualify.model import PERSON_FIELDS, EngagementRule, FitRule
-from syncer.qualify.named_schema import NamedScore
+from syncer.commands.common import add_config_option, config_path, open_writable
+
+if TYPE_CHECKING:
+    from syncer.qualify import Model, ModelError
+    from syncer.qualify.model import EngagementRule, FitRule
+    from syncer.qualify.named_schema import NamedScore
 
 
 def _at(value: str) -> datetime:
@@ -42,6 +43,8 @@ def _at_least_one(value: str) -> int:
 
 def _load_both(old_path: str, new_path: str) -> tuple[Model, Model] | None:
     """Both models, or None after printing every problem of both files."""
+    from syncer.qualify import ModelError, load_model
+
     models: list[Model] = []
     errors: list[ModelError] = []
     for path in (old_path, new_path):
@@ -55,6 +58,7 @@ def _load_both(old_path: str, new_path: str) -> tuple[Model, Model] | None:
 
 
 def cmd_model_diff(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
     from syncer.preview import PreviewError, diff_models, format_diff, open_read_only
 
     models = _load_both(args.old, args.new)
@@ -142,6 +146,8 @@ def _fit_kinds(rules: tuple[FitRule, ...]) -> str:
 def _fields_read(model: Model) -> list[str]:
     """The mapped fields the model reads beyond the standard ones: each must be mapped by
     a connector (`person_fields`) or be a column of the history a backtest reads."""
+    from syncer.qualify.model import PERSON_FIELDS
+
     standard = set(PERSON_FIELDS)
     extra = [f for f in model.plan.person_fields if f not in standard]
     return [f"  reads mapped fields: {', '.join(extra)}"] if extra else []
@@ -180,6 +186,9 @@ def _inactivity(rules: list[EngagementRule]) -> str:
 
 
 def cmd_model_show(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
+    from syncer.qualify import load_model
+
     path = args.path or str(load_config(config_path(args.config)).model_path)
     model = load_model(path)
     print("\n".join([*describe(model), *evidence_lines(model)]))
@@ -191,12 +200,13 @@ def _when(at: datetime) -> str:
 
 
 def cmd_model_publish(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
+    from syncer.logs import configure_logging
     from syncer.publication import PublicationError, publish
-    from syncer.store.repository import Store
 
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
-    store = Store.open(args.state or loaded.state_url)
+    store = open_writable(args.state or loaded.state_url)
     try:
         row, before = publish(store, loaded, datetime.now(timezone.utc), args.note)
     except PublicationError as error:
@@ -219,15 +229,16 @@ def cmd_model_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_model_rollback(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
+    from syncer.logs import configure_logging
     from syncer.publication import PublicationError, rollback
     from syncer.store.location import require_existing
-    from syncer.store.repository import Store
 
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
     url = args.state or loaded.state_url
     require_existing(url)  # no state: nothing was published to roll back to
-    store = Store.open(url)
+    store = open_writable(url)
     try:
         row = rollback(store, datetime.now(timezone.utc), args.to, args.note)
     except PublicationError as error:
@@ -243,6 +254,7 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_model_history(args: argparse.Namespace) -> int:
+    from syncer.config import load_config
     from syncer.store import model_versions
     from syncer.store.read_only import open_read_only
 

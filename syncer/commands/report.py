@@ -10,21 +10,22 @@ from datetime import datetime, timezone
 
 from syncer.commands.common import add_config_option, read_state
 from syncer.commands.inspect import parse_when
-from syncer.funnel import format_funnel, funnel, funnel_json
-from syncer.report import (
-    format_report,
-    in_period,
-    overall_speed,
-    owner_funnel,
-    owners_json,
-    speed_json,
-    speed_to_lead,
-)
-from syncer.store import routing as routing_store
-from syncer.store import stage_history
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from syncer.funnel import format_funnel, funnel, funnel_json
+    from syncer.report import (
+        format_report,
+        in_period,
+        overall_speed,
+        owner_funnel,
+        owners_json,
+        speed_json,
+        speed_to_lead,
+    )
+    from syncer.store import routing as routing_store
+    from syncer.store import stage_history
+
     until: datetime = args.until or datetime.now(timezone.utc)
     since: datetime | None = args.since
     if since is not None and since >= until:

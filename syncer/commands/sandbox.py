@@ -19,17 +19,14 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.sandbox_faults import (
-    HUBSPOT_TIERS,
-    FaultConfig,
-    HubSpotLimits,
-    SandboxConfigError,
-    SandboxLimits,
-    load_sandbox_file,
-    parse_burst,
-)
+if TYPE_CHECKING:
+    from connectors.sandbox_faults import FaultConfig, SandboxLimits
+
+#: HubSpot account tiers (the keys of connectors.sandbox_faults.HUBSPOT_TIERS), written
+#: out so that building the parser imports no sandbox.
+HUBSPOT_TIER_NAMES = ("free", "starter", "professional", "enterprise")
 
 #: flag name -> FaultConfig field, for the flags that map one to one.
 FAULT_FLAGS = {
@@ -50,6 +47,14 @@ def _emit(data: dict[str, Any]) -> None:
 def settings_from(args: argparse.Namespace) -> tuple[FaultConfig, SandboxLimits]:
     """The faults and limits of a `syncer sandbox` invocation: --faults FILE first, then
     each flag given overrides it."""
+    from connectors.sandbox_faults import (
+        FaultConfig,
+        HubSpotLimits,
+        SandboxLimits,
+        load_sandbox_file,
+        parse_burst,
+    )
+
     faults, limits = (load_sandbox_file(args.faults) if args.faults
                       else (FaultConfig(), SandboxLimits()))
     changes: dict[str, Any] = {field: getattr(args, flag) for flag, field in FAULT_FLAGS.items()
@@ -73,6 +78,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from connectors import SANDBOX_KINDS
+    from connectors.sandbox_faults import SandboxConfigError
     from connectors.sandbox_world import World, activity_scale_for
 
     try:
@@ -147,7 +153,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help="about how many activities each person has (default 10)")
     sandbox.add_argument("--hubspot-port", type=int, default=0)
     sandbox.add_argument("--salesforce-port", type=int, default=0)
-    sandbox.add_argument("--hubspot-tier", choices=tuple(HUBSPOT_TIERS),
+    sandbox.add_argument("--hubspot-tier", choices=HUBSPOT_TIER_NAMES,
                          help="HubSpot request limits of this tier (default enterprise)")
     sandbox.add_argument("--salesforce-daily-limit", type=int, metavar="N",
                          help="Salesforce daily API request allocation (default 100000)")

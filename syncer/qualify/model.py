@@ -45,6 +45,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, Field, StrictInt, ValidationError, model_validator
 
+from syncer.failures import BadInput
 from syncer.qualify.conditions import NUMERIC_FIELDS, PERSON_FIELDS, Number, PersonField, Spec
 from syncer.qualify.named_schema import (
     PRIMARY_SCORE,
@@ -89,7 +90,7 @@ EXAMPLE = "config/model.example.yaml"
 RULE_LISTS = ("rules", "recycle", "disqualify")
 
 
-class ModelError(ValueError):
+class ModelError(BadInput, ValueError):
     """The model file cannot be used. `problems` lists each one; the message holds them all."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from syncer.failures import RunFailed
 from syncer.store import tables as t
 
 #: prev_hash of the very first row.
@@ -48,7 +49,7 @@ _BATCH = 1000
 MAX_PROBLEMS = 100
 
 
-class AuditError(RuntimeError):
+class AuditError(RunFailed, RuntimeError):
     """An audit operation that cannot proceed; the message says what to do."""
 
 

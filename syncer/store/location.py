@@ -20,12 +20,14 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from syncer.failures import BadInput, Unreachable
+
 #: the backends syncer keeps its state in (README: state.url)
 BACKENDS = ("sqlite", "postgresql")
 _EXAMPLES = "sqlite:///.syncer/state.db or postgresql+psycopg://user@host/dbname"
 
 
-class StateUnavailable(ValueError):
+class StateUnavailable(BadInput, ValueError):
     """The state a command needs cannot be used; the message says what to do."""
 
 
@@ -40,6 +42,40 @@ class NoState(StateUnavailable):
         super().__init__(f"no state at {path}: run `syncer sync --once` (or `syncer demo`) "
                          "first, or pass --state URL")
         self.path = path
+
+
+class StateUnreachable(Unreachable):
+    """The state database's server did not answer (refused, unknown host, timed out) or
+    refused the login: exit 3, the same command may work once it is back."""
+
+
+#: Substrings of a driver's connection error -> the few words an admin reads.
+_REASONS = (
+    ("connection refused", "connection refused"),
+    ("could not translate host name", "unknown host"),
+    ("name or service not known", "unknown host"),
+    ("nodename nor servname", "unknown host"),
+    ("timeout", "timed out"),
+    ("timed out", "timed out"),
+    ("password authentication failed", "login refused"),
+    ("does not exist", "no such database or role"),
+)
+
+
+def unreachable(url: str, error: BaseException) -> StateUnreachable:
+    """The one-line error for a state database that could not be connected to: the URL
+    without its password, the reason in a few words, and what to do."""
+    inner = getattr(error, "orig", None) or error
+    text = str(inner).lower()
+    reason = next((short for needle, short in _REASONS if needle in text),
+                  type(inner).__name__)
+    try:
+        shown = make_url(url)._replace(password=None).render_as_string(hide_password=False)
+    except (ArgumentError, ValueError):
+        shown = _shown(url)
+    return StateUnreachable(
+        f"cannot reach the state database at {shown} ({reason}). Fix: start the database "
+        "or correct state.url in the config (or --state), then run the command again")
 
 
 def _shown(url: str) -> str:

@@ -33,6 +33,8 @@ from typing import IO, ClassVar, Protocol
 
 from sqlalchemy import Connection, Engine
 
+from syncer.failures import RunFailed
+
 
 @dataclass(frozen=True)
 class Holder:
@@ -50,7 +52,7 @@ class Holder:
         return f"{self.host}:{self.pid}{since} (run {self.run_id})"
 
 
-class LockHeld(Exception):
+class LockHeld(RunFailed):
     """Another run holds a lock this run needs; `holder` says who (None: not known yet,
     the other run is between taking the lock and recording itself)."""
 
@@ -61,7 +63,7 @@ class LockHeld(Exception):
         self.holder = holder
 
 
-class LostLock(Exception):
+class LostLock(RunFailed):
     """The run no longer holds its lock (its lock connection died, or another run took the
     lock over); the write that found out was rolled back and the run writes nothing more.
     Nothing to fix by hand: the next run starts from the last state this run committed."""

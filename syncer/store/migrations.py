@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
+from syncer.failures import Unreachable
 from syncer.store import tables
 from syncer.store.audit import AuditLog
 from syncer.store.locks import migration_lock
@@ -94,7 +95,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(Unreachable, RuntimeError):
     """The database was migrated by a newer syncer; running an older one could corrupt it.
     The command line exits 3 on it."""
 

@@ -13,9 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from syncer.store.location import StateUnavailable, parse_state_url, require_existing
+from syncer.store.location import (
+    StateUnavailable,
+    parse_state_url,
+    require_existing,
+    unreachable,
+)
 from syncer.store.migrations import LATEST, SchemaTooNew, current_version
 from syncer.store.repository import Store
 
@@ -38,6 +43,8 @@ def open_read_only(url: str) -> Store:
             version = current_version(connection)
     except SQLAlchemyError as exc:
         engine.dispose()
+        if isinstance(exc, OperationalError) and backend != "sqlite":
+            raise unreachable(url, exc) from None  # the server did not answer: exit 3
         raise StateUnreadable(f"cannot read the state database ({exc.__class__.__name__}). "
                               "Fix: check --state or the config's state url") from None
     if version is not None and version > LATEST:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from syncer.failures import BadInput
+
 #: Tokens that mean "no value": CRM exports and web forms write all of these.
 #: "select" is the untouched default of a form's drop-down (X Education writes it).
 MISSING = frozenset({"", "select", "na", "n/a", "nan", "null", "none"})
@@ -32,7 +34,7 @@ MAX_FIELD = 64
 FIXED_INSTANT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-class HistoryError(ValueError):
+class HistoryError(BadInput, ValueError):
     """The history file or an option about it cannot be used; the message says the fix."""
 
 
