@@ -241,10 +241,13 @@ class World:
 
     `activity_scale` multiplies how many activities each person has (1.0: about 5.2 on
     average; 1.93: about 10); other values of a person do not depend on it.
+    `syncer_fields`: both CRMs already hold the custom fields syncer writes (as after
+    `syncer setup`); False serves a fresh portal and org without them, for setup to create.
     """
 
     def __init__(self, seed: int, size: int, now: datetime, *, users: int = 8,
-                 shared_share: float = 0.3, activity_scale: float = 1.0) -> None:
+                 shared_share: float = 0.3, activity_scale: float = 1.0,
+                 syncer_fields: bool = True) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
         if activity_scale < 0:
@@ -254,6 +257,7 @@ class World:
         self.now = now.astimezone(timezone.utc).replace(microsecond=0)
         self.shared_share = shared_share
         self.activity_scale = activity_scale
+        self.syncer_fields = syncer_fields
         self.users = tuple(self._user(i) for i in range(users))
         self.companies = max(3, size // 6)
         self._company_cache: dict[int, WorldCompany] = {}

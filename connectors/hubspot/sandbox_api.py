@@ -28,7 +28,8 @@ from connectors.hubspot.sandbox_http import (
     validation_error,
 )
 from connectors.hubspot.sandbox_identity import MergeMode
-from connectors.hubspot.sandbox_schema import CONTACT_PROPERTIES, EVENT_TYPES, PropertyDef
+from connectors.hubspot.sandbox_properties import PropertyAdmin
+from connectors.hubspot.sandbox_schema import EVENT_TYPES, PropertyDef
 from connectors.hubspot.sandbox_search import parse_search, run_search
 from connectors.hubspot.sandbox_state import CONTACT_ID_BASE, Contact, OwnerRecord, PortalState
 from connectors.hubspot.sandbox_writes import ContactWrites
@@ -79,7 +80,7 @@ def _offset(token: str | None) -> int:
     raise validation_error(f"Invalid paging cursor: '{token}'")
 
 
-class HubSpotApi(ContactWrites):
+class HubSpotApi(ContactWrites, PropertyAdmin):
     """Request handlers over one PortalState; `base_url` is used in paging links.
 
     `recent_writes` remembers the contacts the API wrote last (the simulated editor picks
@@ -195,13 +196,16 @@ class HubSpotApi(ContactWrites):
     def list_properties(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         if _flag(request.args, "archived"):
             return 200, {"results": []}
-        return 200, {"results": [self.property_json(p, i)
-                                 for i, p in enumerate(CONTACT_PROPERTIES)]}
+        with self.state.lock:
+            properties = list(self.state.properties.values())
+        return 200, {"results": [self.property_json(p, i) for i, p in enumerate(properties)]}
 
     def legacy_properties(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         """`/properties/v2/contact/properties`: a plain JSON list, older field names."""
         listed = []
-        for i, prop in enumerate(CONTACT_PROPERTIES):
+        with self.state.lock:
+            properties = list(self.state.properties.values())
+        for i, prop in enumerate(properties):
             data = self.property_json(prop, i)
             listed.append({
                 "name": data["name"], "label": data["label"], "type": data["type"],
@@ -304,6 +308,10 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("/crm/v3/objects/<object_type>/merge", ("POST",), "merge"),
     ("/crm/v3/objects/<object_type>/search", ("POST",), "search"),
     ("/crm/v3/properties/<object_type>", ("GET",), "list_properties"),
+    ("/crm/v3/properties/<object_type>", ("POST",), "create_property"),
+    ("/crm/v3/properties/<object_type>/groups", ("GET",), "list_groups"),
+    ("/crm/v3/properties/<object_type>/groups", ("POST",), "create_group"),
+    ("/crm/v3/properties/<object_type>/<property_name>", ("GET",), "get_property"),
     ("/properties/v2/<object_type>/properties", ("GET",), "legacy_properties"),
     ("/crm/v3/schemas", ("GET",), "schemas"),
     ("/crm-object-schemas/v3/schemas", ("GET",), "schemas"),  # hubspot-api-client's path
@@ -318,7 +326,8 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 SEARCH_ENDPOINTS = frozenset({"search"})
 CONTACT_ENDPOINTS = frozenset({"list_contacts", "get_contact", "batch_update", "search",
                                "create_contact", "batch_create", "batch_read", "merge",
-                               "list_properties", "legacy_properties",
+                               "list_properties", "legacy_properties", "create_property",
+                               "list_groups", "create_group", "get_property",
                                "association_batch_read"})
 
 

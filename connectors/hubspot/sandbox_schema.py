@@ -147,6 +147,11 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
 )
 
 PROPERTY_BY_NAME: dict[str, PropertyDef] = {p.name: p for p in CONTACT_PROPERTIES}
+#: Contact property groups (name, label): HubSpot's default ones the properties above use,
+#: and syncer's (created by `syncer setup` in a real portal).
+PROPERTY_GROUPS: tuple[tuple[str, str], ...] = (
+    ("contactinformation", "Contact information"), ("sales_properties", "Sales properties"),
+    ("analyticsinformation", "Web analytics history"), ("syncer", "Syncer"))
 #: The custom properties a syncer install adds (group "syncer"); unset on seeded contacts.
 SYNCER_PROPERTY_NAMES: tuple[str, ...] = tuple(
     p.name for p in CONTACT_PROPERTIES if not p.hubspot_defined)

@@ -27,8 +27,9 @@ from datetime import datetime, timedelta, timezone
 from connectors.hubspot.sandbox_http import iso_millis
 from connectors.hubspot.sandbox_schema import (
     CONTACT_PROPERTIES,
-    PROPERTY_BY_NAME,
+    PROPERTY_GROUPS,
     SYNCER_PROPERTY_NAMES,
+    PropertyDef,
     numemployees_range,
 )
 from connectors.sandbox_outcomes import PersonOutcome
@@ -106,6 +107,14 @@ class PortalState:
         self.retired: dict[str, Contact] = {}
         #: merged-away id -> the id of the contact it went into (itself perhaps retired since).
         self.merged_into: dict[str, str] = {}
+        #: the portal's contact properties and property groups by name: HubSpot's own, plus
+        #: syncer's unless the world starts without them (then `syncer setup` adds them
+        #: through the properties API, sandbox_properties.py).
+        self.properties: dict[str, PropertyDef] = {
+            p.name: p for p in CONTACT_PROPERTIES if p.hubspot_defined or world.syncer_fields}
+        self.groups: dict[str, str] = {
+            name: label for name, label in PROPERTY_GROUPS
+            if name != "syncer" or world.syncer_fields}
 
     @staticmethod
     def _owner(world: World, index: int, email: str, first: str, last: str,
@@ -265,7 +274,7 @@ class PortalState:
             now = millis(self._clock().astimezone(timezone.utc))
             contact_id = contact_id_for(self.world.size + len(self.created_ids))
             properties: dict[str, str | None] = dict.fromkeys(
-                (p.name for p in CONTACT_PROPERTIES), None)
+                self.properties, None)
             properties.update(values)
             properties["hs_object_id"] = contact_id
             contact = Contact(contact_id, properties, created_at or now, now)
@@ -307,7 +316,7 @@ class PortalState:
         return clean
 
     def _problem(self, name: str, value: str | None) -> tuple[str, str] | None:
-        definition = PROPERTY_BY_NAME.get(name)
+        definition = self.properties.get(name)
         if definition is None:
             return "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
         if definition.read_only:

@@ -28,7 +28,7 @@ from connectors.hubspot.sandbox_identity import (
     create_contacts,
     merge_contacts,
 )
-from connectors.hubspot.sandbox_schema import ALWAYS_RETURNED, DEFAULT_RETURNED, PROPERTY_BY_NAME
+from connectors.hubspot.sandbox_schema import ALWAYS_RETURNED, DEFAULT_RETURNED
 from connectors.hubspot.sandbox_state import Contact, InputRejected, PortalState
 from connectors.sandbox_faults import HubSpotLimits, RequestPlan
 
@@ -61,11 +61,11 @@ class ContactWrites:
     recent_writes: deque[str]
     merge_mode: MergeMode
 
-    @staticmethod
-    def contact_json(contact: Contact, names: list[str] | None) -> Json:
+    def contact_json(self, contact: Contact, names: list[str] | None) -> Json:
         wanted = dict.fromkeys([*(names or DEFAULT_RETURNED), *ALWAYS_RETURNED])
         # HubSpot omits names it does not know and returns null for known but unset ones.
-        properties = {n: contact.properties.get(n) for n in wanted if n in PROPERTY_BY_NAME}
+        known = self.state.properties
+        properties = {n: contact.properties.get(n) for n in wanted if n in known}
         return {"id": contact.id, "properties": properties,
                 "createdAt": iso_millis(contact.created_at),
                 "updatedAt": iso_millis(contact.updated_at), "archived": False}
