@@ -43,7 +43,7 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.salesforce import sandbox_api
 from connectors.salesforce.sandbox_org import RecordRejected, RequestRejected, SalesforceOrg
-from connectors.salesforce.sandbox_schema import SYNCER_STAGES, make_id
+from connectors.salesforce.sandbox_schema import SYNCER_FIELD_NAMES, SYNCER_STAGES, make_id
 from connectors.salesforce.sandbox_seed import OrgSeeder
 from connectors.salesforce.sandbox_successions import OrgSuccessions
 from connectors.salesforce.sandbox_tables import seed_org
@@ -122,7 +122,8 @@ class SalesforceSandbox:
     every answer; `faults` injects failures (FaultConfig). `lead_assignment_rule` gives the
     org an active lead assignment rule (new Leads go to the "Unassigned Leads" queue) that
     runs on every API insert unless the request says `Sforce-Auto-Assign: FALSE`, which is
-    the REST API's default.
+    the REST API's default. `can_customize` False: the API user lacks "Customize
+    Application", so the Tooling API refuses to create fields (INSUFFICIENT_ACCESS).
     """
 
     kind = "salesforce"
@@ -136,7 +137,7 @@ class SalesforceSandbox:
                  daily_api_limit: int | Literal[Unset.UNSET] = UNSET,
                  latency_seconds: float = 0.0,
                  clock: Callable[[], datetime] | None = None,
-                 lead_assignment_rule: bool = False) -> None:
+                 lead_assignment_rule: bool = False, can_customize: bool = True) -> None:
         self.world = world
         self._port = port
         self._client_id = client_id
@@ -172,6 +173,12 @@ class SalesforceSandbox:
         self.api = sandbox_api.RestApi(self.org, self.clock,
                                        lambda: (self.api_used, self.daily_api_limit),
                                        self.limits)
+        # A world without syncer's fields: Lead and Contact lack them until the Tooling API
+        # creates them; `can_customize` False: the API user may not (INSUFFICIENT_ACCESS).
+        if not world.syncer_fields:
+            self.org.absent = {(obj, name.lower()) for obj in ("Lead", "Contact")
+                               for name in SYNCER_FIELD_NAMES}
+        self.api.tooling.can_customize = can_customize
         if lead_assignment_rule:  # an org whose active rule routes new Leads to the queue
             self.api.assignment_queue = self.seeder.queue
 

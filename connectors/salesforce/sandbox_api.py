@@ -38,6 +38,7 @@ from connectors.salesforce.sandbox_schema import (
     object_urls,
     schema_for,
 )
+from connectors.salesforce.sandbox_tooling import ToolingApi
 from connectors.sandbox_faults import RequestPlan, SalesforceLimits
 
 DEFAULT_BATCH = 2000
@@ -142,6 +143,8 @@ class RestApi:
         self.usage = usage
         self.limits = limits or SalesforceLimits()
         self.engine = QueryEngine(org)
+        #: the Tooling API's CustomField creation (sandbox_tooling)
+        self.tooling = ToolingApi(org)
         self.recent_writes: collections.deque[str] = collections.deque(maxlen=256)
         #: the owner an active lead assignment rule gives new Leads (None: no active rule)
         self.assignment_queue: str | None = None
@@ -169,6 +172,9 @@ class RestApi:
                 "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200}})
         if parts[0] == "sobjects":
             return self._sobjects(request, version, parts[1:])
+        if parts[0] == "tooling":
+            status, body = self.tooling.handle(request, parts[1:])
+            return json_response(body, status)
         if parts == ["composite", "sobjects"]:
             if method not in ("PATCH", "POST"):
                 return method_not_allowed(method, "PATCH, POST")
@@ -243,7 +249,11 @@ class RestApi:
             return json_response({"objectDescribe": describe_global_entry(schema, version),
                                   "recentItems": []})
         if len(parts) == 2 and parts[1] == "describe":
-            return json_response(describe_object(schema, version))
+            described = describe_object(schema, version)
+            with self.org.lock:
+                described["fields"] = [f for f in described["fields"]
+                                       if self.org.has_field(schema.name, f["name"])]
+            return json_response(described)
         if len(parts) != 2:
             return not_found()
         if request.method == "GET":

@@ -20,7 +20,6 @@ from connectors.salesforce.sandbox_org import (
     SaveError,
     StagedWrite,
     coerce,
-    field_of,
 )
 from connectors.salesforce.sandbox_schema import TEXT_TYPES, ObjectSchema, to_18
 
@@ -33,7 +32,7 @@ def prepare_insert(org: SalesforceOrg, schema: ObjectSchema,
         raise RecordRejected([SaveError("INVALID_TYPE_FOR_OPERATION",
                                         f"entity type cannot be inserted: {schema.name}")])
     coerced = {spec.name: (spec, coerce(schema, spec, value))
-               for spec, value in ((field_of(schema, key), value)
+               for spec, value in ((org.field_of(schema, key), value)
                                    for key, value in values.items())}
     if "Id" in coerced:
         raise RecordRejected([SaveError("INVALID_FIELD", "cannot specify Id in an insert call",

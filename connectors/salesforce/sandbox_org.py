@@ -108,6 +108,10 @@ class SalesforceOrg:
         #: generated rows changed since, by 18-char id (the only generated rows held).
         self.overlay: dict[str, Row] = {}
         self.changed: dict[str, set[int]] = {}
+        #: (sObject, lower-case field) of custom fields the org does not have yet (syncer's,
+        #: in a world without them): describe omits them, queries and writes refuse them
+        #: until the Tooling API creates them (sandbox_tooling.py).
+        self.absent: set[tuple[str, str]] = set()
         self._recent: OrderedDict[str, Row] = OrderedDict()
         #: record ids that answer UNABLE_TO_LOCK_ROW on write (fault injection).
         self.locked: set[str] = set()
@@ -231,11 +235,18 @@ class SalesforceOrg:
             rendered[spec.name] = to_json(spec, row.get(spec.name))
         return rendered
 
+    def field_of(self, schema: ObjectSchema, key: str) -> FieldSpec:
+        """The field `key` names, if this org has it (see `absent`)."""
+        return field_of(schema, key, self.absent)
+
+    def has_field(self, object_name: str, name: str) -> bool:
+        return (object_name, name.lower()) not in self.absent
+
     def prepare(self, schema: ObjectSchema, record_id: Any, values: Mapping[str, Any], *,
                 check_lock: bool = True) -> StagedWrite:
         """Validate an update; raises RequestRejected or RecordRejected, changes nothing."""
         coerced = {spec.name: (spec, coerce(schema, spec, value))
-                   for spec, value in ((field_of(schema, key), value)
+                   for spec, value in ((self.field_of(schema, key), value)
                                        for key, value in values.items())}
         row = self._target(schema, record_id, check_lock)
         errors: list[SaveError] = []
@@ -358,10 +369,12 @@ class SalesforceOrg:
         return None
 
 
-def field_of(schema: ObjectSchema, key: str) -> FieldSpec:
-    """The field `key` names (any case); RequestRejected INVALID_FIELD if there is none."""
+def field_of(schema: ObjectSchema, key: str,
+             absent: set[tuple[str, str]] | None = None) -> FieldSpec:
+    """The field `key` names (any case); RequestRejected INVALID_FIELD if there is none
+    (or it is one of the org's `absent` custom fields)."""
     spec = schema.field(key)
-    if spec is None:
+    if spec is None or (schema.name, key.lower()) in (absent or ()):
         raise RequestRejected("INVALID_FIELD",
                               f"No such column '{key}' on sobject of type {schema.name}")
     return spec

@@ -141,6 +141,12 @@ class QueryEngine:
             raise soql.SoqlError("INVALID_TYPE",
                                  f"sObject type '{query.sobject}' is not supported.")
         selected = [bind_path(schema, path) for path in query.fields]
+        for bound in selected:
+            if not bound.hops and not self.source.has_field(schema.name, bound.leaf.name):
+                raise soql.SoqlError("INVALID_FIELD", f"No such column '{bound.leaf.name}' on "
+                                     f"entity '{schema.name}'. If you are attempting to use a "
+                                     "custom field, be sure to append the '__c' after the "
+                                     "custom field name.")
         if not include_deleted and self.source.has_deleted(schema.name):
             # Only tables with a deleted row pay for the filter (IsDeleted is a cheap field).
             query = replace(query, where=_and_live(query.where))
