@@ -19,6 +19,8 @@ from connectors import build_sandbox
 from connectors.base import Sandbox
 from connectors.sandbox_world import World
 from syncer.config import LoadedConfig, load_config
+from syncer.pipeline import RunSummary, run_sync
+from syncer.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_MODEL = REPO / "config" / "model.example.yaml"
@@ -67,6 +69,15 @@ def _postgres_url() -> str:
                     f"{POSTGRES_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test "
                     "(.ci/run sets it)")
     return url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that runs on the PostgreSQL state, whether from state_url's own params or
+    an indirect parametrization of it, is marked `postgres` (select with -m)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("state_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -128,3 +139,12 @@ def sandbox_config(sandboxes: Sandboxes, state_url: str, tmp_path: Path,
     monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
     return write_config(tmp_path / "syncer.yaml",
                         sandbox_config_data(sandboxes, state_url, monkeypatch))
+
+
+def sync_once(loaded: LoadedConfig, now: datetime = NOW, **options: Any) -> RunSummary:
+    """One sync of `loaded` as of `now`, in-process, with the connectors, store and model
+    the config names (a fresh Runtime each time, as a new process would have); `options`
+    are run_sync's (only, full, dry_run, metrics, ...)."""
+    with Runtime(loaded) as runtime:
+        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
+                        now, **options)

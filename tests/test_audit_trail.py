@@ -22,21 +22,16 @@ from sqlalchemy import create_engine, delete, insert, inspect, select, text, upd
 
 from syncer.cli import main
 from syncer.config import LoadedConfig
-from syncer.pipeline import RunSummary, run_sync
+from syncer.pipeline import RunSummary
 from syncer.runtime import Runtime
 from syncer.store import tables
 from syncer.store.audit import GENESIS, AuditError, row_hash
 from syncer.store.audit_archive import archive_older_than, read_archive, verify_with_archives
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
-from tests.conftest import NOW
+from tests.conftest import NOW, sync_once
 
 LATER = NOW + timedelta(days=1)
-
-
-def sync(loaded: LoadedConfig, now: datetime = NOW) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, now)
 
 
 def synthetic(i: int, at: datetime, person: str | None = None) -> dict[str, Any]:
@@ -57,7 +52,7 @@ def first_break(store: Store) -> tuple[int, str] | None:
 def test_chain_verifies_after_a_sync_and_names_the_row_that_breaks_it(
         sandbox_config: LoadedConfig, state_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    summary = sync(sandbox_config)
+    summary = sync_once(sandbox_config)
     written = sum(summary.fields_written.values())
     store = Store.open(state_url)
     engine = create_engine(state_url)
@@ -121,8 +116,8 @@ def test_chain_verifies_after_a_sync_and_names_the_row_that_breaks_it(
 def two_runs(sandbox_config: LoadedConfig, state_url: str
              ) -> tuple[str, list[dict[str, Any]], list[RunSummary]]:
     """Two syncs a day apart (decay changes scores, so the second writes too)."""
-    first = sync(sandbox_config, NOW)
-    second = sync(sandbox_config, LATER)
+    first = sync_once(sandbox_config, NOW)
+    second = sync_once(sandbox_config, LATER)
     with Runtime(sandbox_config) as runtime:
         rows = runtime.require_store().audit_rows()
     assert {r["run_id"] for r in rows} == {first.run_id, second.run_id}

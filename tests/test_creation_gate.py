@@ -13,16 +13,8 @@ from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
 from syncer.config import LoadedConfig
 from syncer.domain import Stage
 from syncer.metrics import SyncMetrics
-from syncer.pipeline import RunSummary, run_sync
-from syncer.runtime import Runtime
 from syncer.store.repository import Store
-from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
-
-
-def sync(loaded: LoadedConfig, **kwargs: Any) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW, **kwargs)
+from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 
 
 def configure(tmp_path: Path, boxes: Sandboxes, state_url: str,
@@ -54,7 +46,7 @@ def test_only_qualified_people_are_created_in_salesforce_in_the_same_run(
                        salesforce={"min_stage": "mql", "create_as": create_as})
     candidates = only_in(sandboxes, IN_HUBSPOT)
     metrics = SyncMetrics()
-    first = sync(loaded, metrics=metrics)
+    first = sync_once(loaded, metrics=metrics)
 
     store = Store.open(loaded.state_url)
     try:
@@ -90,7 +82,7 @@ def test_only_qualified_people_are_created_in_salesforce_in_the_same_run(
         store.close()
     assert {r["person_key"] for r in created_rows} == qualified
 
-    second = sync(loaded)  # the created records are pulled back and joined, not re-created
+    second = sync_once(loaded)  # the created records are pulled back and joined, not re-created
     assert second.creation.created == {} and not second.failures
     store = Store.open(loaded.state_url)
     try:
@@ -114,7 +106,7 @@ def test_salesforce_people_are_created_in_hubspot_behind_a_stricter_gate(
     loaded = configure(tmp_path, sandboxes, state_url, monkeypatch,
                        hubspot={"min_stage": "mql", "min_score": 60})
     candidates = only_in(sandboxes, IN_SALESFORCE)
-    sync(loaded)
+    sync_once(loaded)
     store = Store.open(loaded.state_url)
     try:
         decisions = store.decisions(candidates)

@@ -33,11 +33,9 @@ from syncer.errors import (
     nest,
 )
 from syncer.metrics import SyncMetrics
-from syncer.pipeline import RunSummary, run_sync
-from syncer.runtime import Runtime
 from syncer.store import dead_letters
 from syncer.store.repository import Store
-from tests.conftest import NOW, REPO, Sandboxes, sandbox_config_data, write_config
+from tests.conftest import NOW, REPO, Sandboxes, sandbox_config_data, sync_once, write_config
 from tests.test_alerts import Receiver
 
 #: Where an error code is produced: a call or keyword taking the code as a string literal.
@@ -139,12 +137,6 @@ def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         boxes.salesforce.stop()
 
 
-def sync(loaded: LoadedConfig, metrics: SyncMetrics, full: bool = False) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW, metrics=metrics, full=full)
-
-
 def samples(metrics: SyncMetrics, name: str) -> dict[tuple[str, str, str], float]:
     text = metrics.render().decode()
     return {(s.labels["connector"], s.labels["cause"], s.labels["field"]): s.value
@@ -156,7 +148,7 @@ def test_a_run_with_picklist_and_validation_failures(
         failing: tuple[LoadedConfig, Sandboxes]) -> None:
     loaded, boxes = failing
     metrics = SyncMetrics()
-    summary = sync(loaded, metrics)
+    summary = sync_once(loaded, metrics=metrics)
 
     # What failed, from the store alone: the parked writes and the values they carried.
     store = Store.open(loaded.state_url)
@@ -206,7 +198,7 @@ def test_a_run_with_picklist_and_validation_failures(
         store = Store.open(loaded.state_url)
         try:
             first = alerts.after_run(store, ["hubspot", "salesforce"])
-            again = sync(loaded, metrics, full=True)  # the same writes fail again
+            again = sync_once(loaded, metrics=metrics, full=True)  # the same writes fail again
             second = alerts.after_run(store, ["hubspot", "salesforce"])
         finally:
             store.close()

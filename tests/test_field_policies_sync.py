@@ -11,10 +11,8 @@ import pytest
 
 from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
 from syncer.config import LoadedConfig
-from syncer.pipeline import RunSummary, run_sync
-from syncer.runtime import Runtime
 from syncer.store.repository import Store
-from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
+from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 
 #: (policy, scenario) -> (HubSpot title, Salesforce title) after the second sync.
 #: Scenario "both": HubSpot set to "VP Sales", then Salesforce (later) to "Head of RevOps".
@@ -37,12 +35,6 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str | None]] = {
     ("fill_if_blank", "cleared"): (ORIGINAL, ORIGINAL),
     ("never", "cleared"): (ORIGINAL, None),
 }
-
-
-def sync(loaded: LoadedConfig) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW)
 
 
 def configure(tmp_path: Path, boxes: Sandboxes, state_url: str,
@@ -78,7 +70,7 @@ def test_each_policy_settles_edits_as_documented(
     hubspot, salesforce = pair(sandboxes)
     original = hubspot["jobtitle"]
     assert salesforce["Title"] == original
-    sync(loaded)  # both sides agree: the base is recorded
+    sync_once(loaded)  # both sides agree: the base is recorded
 
     time.sleep(1.1)  # edits land after the first run, in distinct seconds
     if scenario in ("both", "hubspot"):
@@ -88,7 +80,7 @@ def test_each_policy_settles_edits_as_documented(
         sandboxes.salesforce.edit(salesforce["Id"], "Title", "Head of RevOps")
     if scenario == "cleared":
         sandboxes.salesforce.edit(salesforce["Id"], "Title", None)
-    second = sync(loaded)
+    second = sync_once(loaded)
 
     want_hubspot, want_salesforce = (original if v == ORIGINAL else v
                                      for v in EXPECTED[(policy, scenario)])
@@ -110,5 +102,5 @@ def test_each_policy_settles_edits_as_documented(
     for row in title_writes:  # each write says which side won and why
         assert any(r["rule_id"] == "shared.title" for r in row["reasons"])
 
-    third = sync(loaded)  # settled: nothing left to write, nothing flapping back
+    third = sync_once(loaded)  # settled: nothing left to write, nothing flapping back
     assert third.fields_written.total() == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from hubspot import HubSpot
@@ -15,15 +14,8 @@ from connectors.hubspot.search import modified_since
 from connectors.sandbox_world import World
 from syncer import pull
 from syncer.config import LoadedConfig
-from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
-from tests.conftest import NOW, Sandboxes
-
-
-def sync(loaded: LoadedConfig, **kwargs: Any) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW, **kwargs)
+from tests.conftest import NOW, Sandboxes, sync_once
 
 
 def calls(sandboxes: Sandboxes) -> Counter[str]:
@@ -40,14 +32,14 @@ def test_only_changed_records_are_pulled_and_requalified(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pull, "CURSOR_OVERLAP", timedelta(0))
-    first = sync(sandbox_config)
+    first = sync_once(sandbox_config)
     everyone = first.people
     time.sleep(1.1)  # SOQL datetimes have whole seconds: leave the first run's second
-    second = sync(sandbox_config)  # re-reads what the first run wrote: the echo is no change
+    second = sync_once(sandbox_config)  # re-reads what the first run wrote: the echo is no change
     assert second.fields_written == Counter()
     assert sum(second.records_pulled.values()) == 0 and second.people == 0
     time.sleep(1.1)
-    third = sync(sandbox_config)
+    third = sync_once(sandbox_config)
     assert sum(third.records_pulled.values()) == 0  # nothing changed since
     assert third.people == 0
 
@@ -55,7 +47,7 @@ def test_only_changed_records_are_pulled_and_requalified(
                   if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
     sandboxes.hubspot.edit(target["id"], "jobtitle", "VP Sales")
     before = calls(sandboxes)
-    fourth = sync(sandbox_config)
+    fourth = sync_once(sandbox_config)
     spent = calls(sandboxes) - before
     assert fourth.records_pulled["hubspot"] == 1
     assert fourth.people == 1 < everyone
@@ -67,7 +59,7 @@ def test_only_changed_records_are_pulled_and_requalified(
         decision = runtime.require_store().decisions([target["email"].lower()])
     assert any("vp" in r.rule_id for r in decision[target["email"].lower()].reasons)
 
-    full = sync(sandbox_config, full=True)
+    full = sync_once(sandbox_config, full=True)
     assert full.people == everyone
     assert sum(full.records_pulled.values()) == sum(first.records_pulled.values())
 

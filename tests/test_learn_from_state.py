@@ -14,10 +14,7 @@ import yaml
 
 from connectors.sandbox_world import World
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.pipeline import run_sync
 from syncer.qualify import load_model
-from syncer.runtime import Runtime
 from syncer.store import model_versions
 from syncer.store.repository import Store
 from tests.conftest import (
@@ -25,13 +22,9 @@ from tests.conftest import (
     NOW,
     running_sandboxes,
     sandbox_config_data,
+    sync_once,
     write_config,
 )
-
-
-def sync(loaded: LoadedConfig) -> None:
-    with Runtime(loaded) as runtime:
-        run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
 
 
 def points(rule: dict[str, Any], *values: str) -> float:
@@ -50,7 +43,7 @@ def test_calibrate_and_backtest_from_state_find_the_planted_signal(
         data = sandbox_config_data(boxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
         data["model"] = str(model_file)
         loaded = write_config(tmp_path / "syncer.yaml", data)
-        sync(loaded)
+        sync_once(loaded)
         learned = tmp_path / "learned.yaml"
         capsys.readouterr()  # the sync's log lines
         assert main(["model", "calibrate", "--from-state", "--config", str(loaded.path),
@@ -82,7 +75,7 @@ def test_calibrate_and_backtest_from_state_find_the_planted_signal(
         assert loaded.model_path == model_file
         model_file.write_text(learned.read_text(encoding="utf-8"), encoding="utf-8")
         assert main(["model", "publish", "--config", str(loaded.path)]) == 0
-        sync(loaded)
+        sync_once(loaded)
     store = Store.open(loaded.state_url)
     try:
         active = model_versions.active(store)

@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import SALES_OWNED_STAGES, Decision, Reason, Stage
-from syncer.pipeline import run_sync
 from syncer.preview import (
     Change,
     PreviewError,
@@ -26,18 +25,15 @@ from syncer.preview import (
     reason_changes,
 )
 from syncer.qualify import load_model
-from syncer.runtime import Runtime
 from syncer.store.migrations import LATEST, SchemaTooNew
 from syncer.store.repository import Store
-from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes
+from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes, sync_once
 
 AT = NOW.isoformat()
 
 
 def sync(loaded: LoadedConfig) -> None:
-    with Runtime(loaded) as runtime:
-        summary = run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                           NOW)
+    summary = sync_once(loaded)
     assert summary.people > 100 and not summary.failures
 
 

@@ -18,12 +18,10 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.salesforce.sandbox import SalesforceSandbox
 from syncer.config import LoadedConfig, load_config
 from syncer.domain import Decision, ScoreCard
-from syncer.pipeline import RunSummary, run_sync
 from syncer.qualify import load_model
-from syncer.runtime import Runtime
 from syncer.store.repository import Store
 from syncer.writeback import check_score_fields, number_text
-from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, NOW, Sandboxes
+from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, Sandboxes, sync_once
 from tests.test_hubspot_sandbox import Clients
 from tests.test_salesforce_sandbox import http_session, token_for
 from tests.test_two_crm_identity import next_second
@@ -78,11 +76,6 @@ def held(connector: str, record: dict[str, Any]) -> dict[str, str | None]:
     return values
 
 
-def sync(loaded: LoadedConfig) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
-
-
 def live_records(sandboxes: Sandboxes) -> dict[str, dict[str, dict[str, Any]]]:
     """connector -> record id -> record, for both CRMs' live people."""
     return {"hubspot": {r["id"]: r for r in sandboxes.hubspot.records()},
@@ -107,7 +100,7 @@ def test_every_named_score_field_is_written_as_decided_audited_and_only_once(
             EXPECTED_MAP[connector.name]
     assert check_score_fields(sandbox_config, load_model(EXAMPLE_MODEL)) == []
 
-    first = sync(sandbox_config)
+    first = sync_once(sandbox_config)
     assert first.people > 100 and not any(first.failures.values()), first.failures
 
     records = live_records(sandboxes)
@@ -151,7 +144,7 @@ def test_every_named_score_field_is_written_as_decided_audited_and_only_once(
                       for f, v in held("salesforce", record_of["salesforce"][key]).items()}
         assert hubspot == salesforce, key
 
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
     assert sum(second.fields_written.values()) == 0 and not any(second.failures.values())
     store = Store.open(state_url)
     try:
@@ -165,7 +158,7 @@ def test_every_named_score_field_is_written_as_decided_audited_and_only_once(
 def test_a_converted_lead_hands_its_named_scores_to_the_contact(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes, state_url: str) -> None:
     salesforce = cast(SalesforceSandbox, sandboxes.salesforce)
-    sync(sandbox_config)
+    sync_once(sandbox_config)
     lead = max((r for r in salesforce.records() if r["type"] == "Lead"),
                key=lambda r: (r["Syncer_Lead_Routing_Score__c"], r["Id"]))
     assert lead["Syncer_Lead_Routing_Score__c"] is not None
@@ -174,7 +167,7 @@ def test_a_converted_lead_hands_its_named_scores_to_the_contact(
     contact = salesforce.record(contact_id)
     assert held("salesforce", contact) == held("salesforce", lead)
 
-    after = sync(sandbox_config)
+    after = sync_once(sandbox_config)
     assert after.identity["salesforce.converted"] == 1 and not any(after.failures.values())
     store = Store.open(state_url)
     try:

@@ -25,9 +25,7 @@ from syncer.outcome_history import (
     export_history_csv,
     history_rows,
 )
-from syncer.pipeline import run_sync
 from syncer.qualify import load_model, qualify
-from syncer.runtime import Runtime
 from syncer.store import stage_history
 from syncer.store.repository import Store
 from tests.conftest import (
@@ -36,6 +34,7 @@ from tests.conftest import (
     Sandboxes,
     running_sandboxes,
     sandbox_config_data,
+    sync_once,
     write_config,
 )
 
@@ -91,15 +90,10 @@ def test_outcomes_are_deterministic_and_come_after_every_activity() -> None:
 
 
 # -- history from the store ----------------------------------------------------------------
-def sync(loaded: LoadedConfig) -> None:
-    with Runtime(loaded) as runtime:
-        run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
-
-
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 def test_history_after_a_sandbox_sync_has_the_worlds_outcomes(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes, tmp_path: Path) -> None:
-    sync(sandbox_config)
+    sync_once(sandbox_config)
     store = Store.open(sandbox_config.state_url)
     try:
         rows = list(history_rows(store, sandbox_config))
@@ -218,7 +212,7 @@ def test_calibration_on_store_history_finds_the_planted_signal(
     with running_sandboxes(World(seed=21, size=1200, now=NOW)) as boxes:
         loaded = write_config(tmp_path / "syncer.yaml", sandbox_config_data(
             boxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch))
-        sync(loaded)
+        sync_once(loaded)
     store = Store.open(loaded.state_url)
     try:
         history = tmp_path / "history.csv"

@@ -7,21 +7,15 @@ from typing import Any
 import pytest
 
 from syncer.config import LoadedConfig
-from syncer.pipeline import run_sync
 from syncer.push import Writer
 from syncer.recovery import LOST, RECOVERED
 from syncer.runtime import Runtime
 from syncer.writeback import canonical
-from tests.conftest import NOW, Sandboxes
+from tests.conftest import Sandboxes, sync_once
 
 
 class Killed(BaseException):
     """Stands in for SIGKILL: nothing after it in the process runs."""
-
-
-def sync(loaded: LoadedConfig) -> Any:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
@@ -39,9 +33,9 @@ def test_interrupted_writes_are_reconciled_from_the_crm(
 
     monkeypatch.setattr(Writer, "_record", record_then_die)
     with pytest.raises(Killed):
-        sync(sandbox_config)
+        sync_once(sandbox_config)
     monkeypatch.setattr(Writer, "_record", original)
-    sync(sandbox_config)
+    sync_once(sandbox_config)
 
     with Runtime(sandbox_config) as runtime:
         trail = runtime.require_store().audit_rows()

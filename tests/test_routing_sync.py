@@ -15,7 +15,7 @@ from connectors.sandbox_world import World
 from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import ActivityType
-from syncer.pipeline import RunSummary, run_sync
+from syncer.pipeline import run_sync
 from syncer.runtime import Runtime
 from syncer.store import routing as routing_store
 from syncer.store import tables as t
@@ -25,6 +25,7 @@ from tests.conftest import (
     Sandboxes,
     running_sandboxes,
     sandbox_config_data,
+    sync_once,
     write_config,
 )
 
@@ -55,12 +56,6 @@ def configure(tmp_path: Path, name: str, boxes: Sandboxes, model: str,
     data = sandbox_config_data(boxes, f"sqlite:///{tmp_path / (name + '.db')}", monkeypatch)
     data["model"] = model
     return write_config(tmp_path / f"{name}.yaml", data)
-
-
-def sync(loaded: LoadedConfig, **kwargs: Any) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW, **kwargs)
 
 
 def assignments(loaded: LoadedConfig) -> list[dict[str, Any]]:
@@ -100,7 +95,7 @@ def test_account_match_beats_territory_beats_round_robin(
             owners = {o.email: o.owner_id for o in runtime.connectors["hubspot"].owners()}
         boxes.hubspot.edit(hubspot[colleague.email]["id"], "hubspot_owner_id",
                            owners[email("dana.whitfield")])
-        sync(loaded)
+        sync_once(loaded)
         rows = {row["person_key"]: row for row in assignments(loaded)}
         records = {r["email"]: r for r in boxes.hubspot.records()}
     assert rows[hand_raiser.email]["rule"] == "account_match"
@@ -137,14 +132,14 @@ def test_rotation_is_fair_over_1000_and_survives_a_restart(
             stopped = run_sync(loaded, runtime.require_store(), runtime.connectors,
                                runtime.model, NOW, should_stop=assigned_some)
         first_half = len(assignments(loaded))
-        finished = sync(loaded)  # a new process would do the same: all state is stored
+        finished = sync_once(loaded)  # a new process would do the same: all state is stored
         restarted = {r["person_key"]: r["owner_email"] for r in assignments(loaded)}
     assert stopped.owners_assigned == first_half and 0 < first_half < len(restarted)
     assert finished.owners_assigned == len(restarted) - first_half
 
     with running_sandboxes(World(seed=5, size=1320, now=NOW)) as boxes:
         straight = configure(tmp_path, "straight", boxes, model, monkeypatch)
-        sync(straight)
+        sync_once(straight)
         uninterrupted = {r["person_key"]: r["owner_email"] for r in assignments(straight)}
     assert restarted == uninterrupted
 
@@ -167,7 +162,7 @@ def test_caps_inactive_reps_fallback_and_speed_to_lead(
                "fallback_owner": email("priya.raman")}
     loaded = configure(tmp_path, "caps", sandboxes, model_file(tmp_path, routing, True),
                        monkeypatch)
-    summary = sync(loaded)
+    summary = sync_once(loaded)
     rows = assignments(loaded)
     counts = collections.Counter(row["owner_email"] for row in rows)
     assert counts[email("marco.bellini")] == 5 and counts[email("keiko.arai")] == 5
@@ -189,4 +184,4 @@ def test_caps_inactive_reps_fallback_and_speed_to_lead(
     report = capsys.readouterr().out
     assert "default" in report and email("priya.raman") in report
     # A second run reassigns nobody: every qualified person has an owner now.
-    assert sync(loaded).owners_assigned == 0
+    assert sync_once(loaded).owners_assigned == 0

@@ -19,30 +19,24 @@ from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.sandbox_world import World
 from syncer.cli import main
 from syncer.config import LoadedConfig, connector_settings
-from syncer.pipeline import RunSummary, run_sync
+from syncer.pipeline import run_sync
 from syncer.qualify import load_model
 from syncer.ratelimit import RetryPolicy
 from syncer.runtime import Runtime
 from syncer.store.repository import Store
-from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, NOW, Sandboxes, write_config
+from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, NOW, Sandboxes, sync_once, write_config
 
 SECRET = "pat-na1-0f8e2c3a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
-
-
-def sync(loaded: LoadedConfig, **kwargs: Any) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW, **kwargs)
 
 
 def test_each_run_records_what_it_did(sandbox_config: LoadedConfig, sandboxes: Sandboxes,
                                       state_url: str, capsys: pytest.CaptureFixture[str]
                                       ) -> None:
-    first = sync(sandbox_config)
+    first = sync_once(sandbox_config)
     hubspot_calls = {str(s): sandboxes.hubspot.calls(statuses={s}) for s in (200, 207, 429)}
     salesforce_calls = Counter(str(status) for (_m, _r, status), n
                                in sandboxes.salesforce.call_counts.items() for _ in range(n))
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
 
     store = Store.open(state_url)
     try:
@@ -107,7 +101,7 @@ class FailingPulls:
 def test_a_failed_run_is_recorded_with_its_error_and_counted(
         sandbox_config: LoadedConfig, state_url: str,
         capsys: pytest.CaptureFixture[str]) -> None:
-    sync(sandbox_config, only=["hubspot"])
+    sync_once(sandbox_config, only=["hubspot"])
     with Runtime(sandbox_config) as runtime:
         runtime.connectors["hubspot"] = FailingPulls(runtime.connectors["hubspot"])  # type: ignore[assignment]
         for _ in range(2):

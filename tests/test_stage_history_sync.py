@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -14,25 +13,16 @@ from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
 from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import Stage
-from syncer.pipeline import RunSummary, run_sync
-from syncer.runtime import Runtime
 from syncer.store import stage_history
 from syncer.store.repository import Store
-from tests.conftest import NOW, Sandboxes
-
-
-def sync(loaded: LoadedConfig, **kwargs: Any) -> RunSummary:
-    now = kwargs.pop("now", NOW)
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        now, **kwargs)
+from tests.conftest import NOW, Sandboxes, sync_once
 
 
 @pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
 def test_history_records_scoring_a_reps_stage_and_recycling_and_feeds_the_funnel(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes,
         capsys: pytest.CaptureFixture[str]) -> None:
-    first = sync(sandbox_config)
+    first = sync_once(sandbox_config)
     both = IN_HUBSPOT | IN_SALESFORCE
     emails = [sandboxes.world.person(i).email.lower() for i in range(sandboxes.world.size)
               if sandboxes.world.flags(i) & both == both]
@@ -54,14 +44,14 @@ def test_history_records_scoring_a_reps_stage_and_recycling_and_feeds_the_funnel
                   if (r.get("Email") or "").lower() == taken)
     time.sleep(1.1)
     sandboxes.salesforce.edit(record["Id"], "Syncer_Stage__c", "SQL")
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
     hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == taken)
     assert hubspot["lifecyclestage"] == "salesqualifiedlead"  # the rep's stage, everywhere
     assert sandboxes.salesforce.record(record["Id"])["Syncer_Stage__c"] == "SQL"
 
     # 120 days later, the MQLs nobody worked have gone quiet: recycled.
     later = NOW + timedelta(days=120)
-    third = sync(sandbox_config, now=later)
+    third = sync_once(sandbox_config, now=later)
     store = Store.open(sandbox_config.state_url)
     try:
         taken_rows = stage_history.history(store, taken)

@@ -16,18 +16,12 @@ from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE, SALESFORCE_CONTA
 from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.domain import Stage
-from syncer.pipeline import RunSummary, run_sync
+from syncer.pipeline import run_sync
 from syncer.replay import replay_dead_letters
 from syncer.runtime import Runtime
 from syncer.store import dead_letters
 from syncer.store.repository import Store
-from tests.conftest import NOW, Sandboxes
-
-
-def sync(loaded: LoadedConfig, **kwargs: Any) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
-                        NOW, **kwargs)
+from tests.conftest import NOW, Sandboxes, sync_once
 
 
 def open_store(loaded: LoadedConfig) -> Store:
@@ -70,7 +64,7 @@ def identity_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
 def test_a_converted_lead_is_followed_to_its_contact(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes,
         capsys: pytest.CaptureFixture[str]) -> None:
-    first = sync(sandbox_config)
+    first = sync_once(sandbox_config)
     assert not first.failures
     index = people_in_both(sandboxes, contact=False)[0]
     email = sandboxes.world.person(index).email.lower()
@@ -87,7 +81,7 @@ def test_a_converted_lead_is_followed_to_its_contact(
     # A colleague's edit in HubSpot makes the decision change, so syncer has to write.
     hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == email)
     sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "Chief Revenue Officer")
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
 
     assert not second.failures, second.failures_by_code  # no CANNOT_UPDATE_CONVERTED_LEAD
     assert second.identity["salesforce.converted"] == 1
@@ -107,7 +101,7 @@ def test_a_converted_lead_is_followed_to_its_contact(
     assert {r["record_id"] for r in writes} == {contact_id}  # never the converted lead
     assert sandboxes.salesforce.record(lead["Id"])["IsConverted"] is True
 
-    third = sync(sandbox_config)  # nothing left to do, nothing failing
+    third = sync_once(sandbox_config)  # nothing left to do, nothing failing
     assert not third.failures and third.identity == {}
 
     capsys.readouterr()
@@ -122,7 +116,7 @@ def test_a_converted_lead_is_followed_to_its_contact(
 def test_an_email_change_on_either_side_keeps_the_pair(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes,
         capsys: pytest.CaptureFixture[str]) -> None:
-    sync(sandbox_config)
+    sync_once(sandbox_config)
     index = people_in_both(sandboxes, contact=True)[0]
     email = sandboxes.world.person(index).email.lower()
     hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == email)
@@ -136,10 +130,10 @@ def test_an_email_change_on_either_side_keeps_the_pair(
     next_second()
     sandboxes.hubspot.edit(hubspot["id"], "email", "new.address@elsewhere.example")
     sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "VP Sales")
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
     next_second()
     sandboxes.salesforce.edit(contact["Id"], "Email", "other.address@elsewhere.example")
-    third = sync(sandbox_config)
+    third = sync_once(sandbox_config)
 
     assert not second.failures and not third.failures
     store = open_store(sandbox_config)
@@ -177,8 +171,8 @@ def test_two_salesforce_records_sharing_an_email_get_one_pick_and_a_flag(
     original = salesforce_record(sandboxes, email, "Lead")["Id"]
     primary, duplicate = sorted([original, twin])
 
-    first = sync(sandbox_config)
-    second = sync(sandbox_config)
+    first = sync_once(sandbox_config)
+    second = sync_once(sandbox_config)
 
     assert first.identity["salesforce.duplicates"] == 1
     assert second.identity == {}  # flagged once, not every run
@@ -199,7 +193,7 @@ def test_two_salesforce_records_sharing_an_email_get_one_pick_and_a_flag(
     # Merging the twin away in Salesforce retires it; the flag has nothing left to say.
     next_second()
     sandboxes.salesforce.merge(primary, duplicate)  # type: ignore[attr-defined]
-    third = sync(sandbox_config)
+    third = sync_once(sandbox_config)
     assert third.identity["salesforce.merged"] == 1
     store = open_store(sandbox_config)
     try:
@@ -216,7 +210,7 @@ def test_a_hubspot_merge_folds_two_people_into_the_survivor(
     """HubSpot now gives a merged contact a new id (both old ids lead to it); it used to
     keep the primary's. Either way one person carries on, with both histories."""
     sandboxes.hubspot.merge_mode = merge_mode  # type: ignore[attr-defined]
-    sync(sandbox_config)
+    sync_once(sandbox_config)
     hubspot_only = [i for i in range(sandboxes.world.size)
                     if sandboxes.world.flags(i) & (IN_HUBSPOT | IN_SALESFORCE) == IN_HUBSPOT]
     store = open_store(sandbox_config)
@@ -236,7 +230,7 @@ def test_a_hubspot_merge_folds_two_people_into_the_survivor(
     surviving_id = sandboxes.hubspot.merge(  # type: ignore[attr-defined]
         ids[survivor.key], ids[merged.key])
     assert (surviving_id == ids[survivor.key]) == (merge_mode == "keep_primary")
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
 
     retired = 2 if merge_mode == "new_record" else 1  # the primary's old id too
     assert second.identity["hubspot.merged"] == retired and not second.failures
@@ -262,7 +256,7 @@ def test_a_hubspot_merge_folds_two_people_into_the_survivor(
 def test_a_lead_converted_mid_run_is_parked_not_retried_and_followed_next_run(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    sync(sandbox_config)
+    sync_once(sandbox_config)
     index = people_in_both(sandboxes, contact=False)[2]
     email = sandboxes.world.person(index).email.lower()
     lead = salesforce_record(sandboxes, email, "Lead")
@@ -286,7 +280,7 @@ def test_a_lead_converted_mid_run_is_parked_not_retried_and_followed_next_run(
                                        runtime.connectors, NOW)
     assert second.failures_by_code == {"CANNOT_UPDATE_CONVERTED_LEAD": 1}
     assert tally.left_for_sync == {"salesforce": 1} and not tally.failures  # not retried
-    third = sync(sandbox_config)
+    third = sync_once(sandbox_config)
     assert third.identity["salesforce.converted"] == 1 and not third.failures
     store = open_store(sandbox_config)
     try:

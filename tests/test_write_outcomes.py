@@ -12,15 +12,9 @@ from syncer.cli import main
 from syncer.config import LoadedConfig
 from syncer.demo import format_summary
 from syncer.errors import cause_of
-from syncer.pipeline import RunSummary, run_sync
 from syncer.runtime import Runtime
 from syncer.store import dead_letters
-from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
-
-
-def sync(loaded: LoadedConfig) -> RunSummary:
-    with Runtime(loaded) as runtime:
-        return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
+from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 
 
 def audit(loaded: LoadedConfig, **filters: Any) -> list[dict[str, Any]]:
@@ -36,17 +30,17 @@ def salesforce_mql(sandboxes: Sandboxes) -> dict[str, Any]:
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 def test_a_stage_set_by_hand_is_kept_and_audited_once(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
-    sync(sandbox_config)
+    sync_once(sandbox_config)
     lead = salesforce_mql(sandboxes)
     sandboxes.salesforce.edit(lead["Id"], "Syncer_Stage__c", "Lead")  # sales sends it back
-    second = sync(sandbox_config)
+    second = sync_once(sandbox_config)
     assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "Lead"
     assert second.manual_edits_kept["salesforce"] == 1
     (kept,) = [r for r in audit(sandbox_config, run_id=second.run_id)
                if r["outcome"] == "kept_manual_edit"]
     assert (kept["record_id"], kept["field"], kept["old_value"], kept["new_value"]) == \
         (lead["Id"], "Syncer_Stage__c", "Lead", "MQL")
-    third = sync(sandbox_config)  # held quietly: no write, no new audit row
+    third = sync_once(sandbox_config)  # held quietly: no write, no new audit row
     assert third.manual_edits_kept["salesforce"] == 0
     assert audit(sandbox_config, run_id=third.run_id) == []
     assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "Lead"
@@ -60,10 +54,10 @@ def test_overwrite_policy_replaces_a_hand_edit(
     for connector in data["connectors"]:
         connector["manual_edits"] = {"stage": "overwrite", "owner": "keep"}
     loaded = write_config(tmp_path / "overwrite.yaml", data)
-    sync(loaded)
+    sync_once(loaded)
     lead = salesforce_mql(sandboxes)
     sandboxes.salesforce.edit(lead["Id"], "Syncer_Stage__c", "Lead")
-    again = sync(loaded)
+    again = sync_once(loaded)
     assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "MQL"
     assert again.manual_edits_kept["salesforce"] == 0
 
@@ -74,7 +68,7 @@ def test_a_record_that_keeps_failing_is_parked_then_replayed(
     leads = [r for r in sandboxes.salesforce.records() if r["type"] == "Lead"]
     locked = leads[:2]
     sandboxes.salesforce.lock_rows(*(r["Id"] for r in locked))  # type: ignore[attr-defined]
-    first = sync(sandbox_config)
+    first = sync_once(sandbox_config)
     assert first.failures["salesforce"] == 2
     assert first.stats()["failures_by_cause"] == {"locked or converted": 2}
     assert "failures by cause: 2 locked or converted" in format_summary(first, "sqlite://")
@@ -113,4 +107,4 @@ def test_a_record_that_keeps_failing_is_parked_then_replayed(
     written = [r for r in audit(sandbox_config) if r["outcome"] == "written"
                and r["record_id"] in {x["Id"] for x in locked}]
     assert {r["field"] for r in written} >= {"Syncer_Score__c", "Syncer_Stage__c"}
-    assert sync(sandbox_config).fields_written["salesforce"] == 0
+    assert sync_once(sandbox_config).fields_written["salesforce"] == 0
