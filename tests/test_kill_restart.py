@@ -1,24 +1,33 @@
-"""The sync process killed with SIGKILL at 20 random points, restarted each time, converges
-to exactly the CRM state of a run that was never killed, with a complete audit trail."""
+"""The sync process killed with SIGKILL at 20 random points of its run (each while it
+waits for the answer to its n-th API request), restarted each time, converges to exactly
+the CRM state of a run that was never killed, with a complete audit trail."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.sandbox_world import World
-from syncer.pipeline import run_sync
 from syncer.runtime import Runtime
 from syncer.writeback import canonical
-from tests.conftest import NOW, Sandboxes, running_sandboxes, sandbox_config_data, write_config
+from tests.conftest import (
+    NOW,
+    Sandboxes,
+    running_sandboxes,
+    sandbox_config_data,
+    sync_once,
+    write_config,
+)
 
 KILLS = 20
 FIELDS = {"hubspot": ("lifecyclestage", "syncer_score", "syncer_fit_grade", "hubspot_owner_id",
@@ -41,11 +50,64 @@ def state_of(boxes: Sandboxes) -> dict[tuple[str, str, str], str | None]:
 def sync_process(config: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("SYNCER_STATE_URL",)}
     return subprocess.Popen(
-        # --full: every restart re-reads and re-scores everyone, so each run lasts about as
-        # long as the first and the random kill points land inside the work.
+        # --full: every restart re-reads and re-scores everyone, so each run makes at least
+        # the requests of a run with nothing left to write, and every kill point is reached.
         [sys.executable, "-m", "syncer.cli", "sync", "--once", "--full", "--as-of",
          NOW.isoformat(), "--config", str(config)], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
+
+
+def requests_served(boxes: Sandboxes) -> int:
+    return boxes.hubspot.faults.requests + boxes.salesforce.faults.requests  # type: ignore[attr-defined]
+
+
+class KillPoint:
+    """Holds the `at`-th request (counted from 1) that either sandbox receives from now on,
+    unanswered, until `release()`: while it is held the sync process is alive and waiting
+    for that answer, so a kill then lands inside the run by construction, whatever the
+    speed of the machine. Once released the request is answered (to nobody, if the
+    process is dead: a write the CRM applied after its caller died)."""
+
+    def __init__(self, boxes: Sandboxes, at: int) -> None:
+        self.reached = threading.Event()
+        self._released = threading.Event()
+        self._seen = itertools.count(1)
+        self._lock = threading.Lock()
+        self._at = at
+        self._sandboxes = (boxes.hubspot, boxes.salesforce)
+        for sandbox in self._sandboxes:
+            sandbox.faults.plan = self._hold_after(sandbox.faults.plan)  # type: ignore[attr-defined]
+
+    def _hold_after(self, plan: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+        def planned(method: str, endpoint: str) -> Any:
+            with self._lock:
+                held = next(self._seen) == self._at
+            if held:
+                self.reached.set()
+                self._released.wait()
+            return plan(method, endpoint)
+        return planned
+
+    def release(self) -> None:
+        self._released.set()
+        for sandbox in self._sandboxes:
+            del sandbox.faults.plan  # type: ignore[attr-defined]  # the class's own again
+
+
+def kill_at(config: Path, point: KillPoint) -> int | None:
+    """Run a sync process until it reaches `point`, then SIGKILL it there. Returns its exit
+    code (-SIGKILL when the kill landed mid-run) or None if it ended first."""
+    process = sync_process(config)
+    ended = threading.Thread(target=lambda: (process.wait(), point.reached.set()), daemon=True)
+    ended.start()
+    try:
+        point.reached.wait()  # the point, or the process's end: neither depends on speed
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        return process.wait(timeout=120)  # a bound on a hung test, not a measurement
+    finally:
+        point.release()
+        ended.join(timeout=120)
 
 
 def test_sigkill_at_random_points_converges_to_the_fault_free_state(
@@ -57,40 +119,32 @@ def test_sigkill_at_random_points_converges_to_the_fault_free_state(
         original = state_of(reference)
         loaded = write_config(tmp_path / "reference.yaml", sandbox_config_data(
             reference, f"sqlite:///{tmp_path / 'reference.db'}", monkeypatch))
-        with Runtime(loaded) as runtime:
-            run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model, NOW)
+        sync_once(loaded)
         expected = state_of(reference)
     assert expected != original
 
     config = tmp_path / "killed.yaml"
-    with running_sandboxes(world()) as boxes:
+    with running_sandboxes(world()) as boxes:  # how many requests every run makes at least
         write_config(config, sandbox_config_data(
-            boxes, f"sqlite:///{tmp_path / 'timed.db'}", monkeypatch))
-        began = time.monotonic()  # how long one uninterrupted process takes, start to end
-        assert sync_process(config).wait(timeout=120) == 0
-        full_run = time.monotonic() - began
+            boxes, f"sqlite:///{tmp_path / 'counted.db'}", monkeypatch))
+        assert sync_process(config).wait(timeout=180) == 0
+        before = requests_served(boxes)
+        assert sync_process(config).wait(timeout=180) == 0  # nothing left to write
+        least = requests_served(boxes) - before
 
     rng = random.Random(20261126)
-    kills: list[float] = []
     with running_sandboxes(world()) as boxes:
         loaded = write_config(config, sandbox_config_data(
             boxes, f"sqlite:///{tmp_path / 'restarted.db'}", monkeypatch))
-        for _ in range(KILLS):
-            process = sync_process(config)
-            delay = rng.uniform(0.2, full_run)
-            try:
-                process.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=30)
-                kills.append(delay)
+        ends = [kill_at(config, KillPoint(boxes, rng.randint(1, least)))
+                for _ in range(KILLS)]
         final = sync_process(config)
         assert final.wait(timeout=180) == 0
         got = state_of(boxes)
         with Runtime(loaded) as runtime:
             trail = runtime.require_store().audit_rows()
 
-    assert len(kills) >= KILLS // 2, kills  # most runs really were killed midway
+    assert ends == [-signal.SIGKILL] * KILLS  # every run really was killed midway
     assert got == expected
     # Every write announced is closed with its outcome; every CRM value syncer set was
     # decided (it is the new value of some intent).
