@@ -18,7 +18,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from syncer.commands import dead_letters, inspect, model, report, sandbox, sync
+from syncer.commands import dead_letters, inspect, model, report, sandbox, setup, sync
 from syncer.failures import (
     EXIT_RUN_FAILED,
     EXIT_UNREACHABLE,
@@ -27,7 +27,7 @@ from syncer.failures import (
 )
 
 #: Command modules, in the order their commands appear in --help.
-COMMANDS = (sync, sandbox, inspect, report, dead_letters, model)
+COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model)
 
 DEBUG_FLAG = "--debug"
 
