@@ -17,9 +17,11 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from syncer.commands import dead_letters, inspect, model, report, sandbox, setup, sync
 from syncer.failures import (
+    EXIT_BAD_INPUT,
     EXIT_RUN_FAILED,
     EXIT_UNREACHABLE,
     SyncerError,
@@ -32,8 +34,18 @@ COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model)
 DEBUG_FLAG = "--debug"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the shape of every other error (`syncer CMD: ...`):
+    one line that says what is wrong and what to do, exit 2 (no usage block to scroll
+    past)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}. Fix: see "
+                                  f"`{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="syncer", description="Lead-qualification sync daemon for HubSpot and Salesforce.",
         epilog=exit_code_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(DEBUG_FLAG, action="store_true",

@@ -49,6 +49,11 @@ def _default_edit_policy() -> dict[LogicalField, EditPolicy]:
     return {"stage": "keep", "owner": "keep"}
 
 
+#: The fix of a problem that names only the setting (most schema problems).
+GENERAL_FIX = ("correct each setting named above (config/syncer.example.yaml documents them "
+               "all), then check again with `syncer check-config --config FILE`")
+
+
 class ConfigError(BadInput, ValueError):
     """The configuration cannot be used. `problems` holds one actionable line per issue."""
 
@@ -56,7 +61,10 @@ class ConfigError(BadInput, ValueError):
         self.problems = list(problems)
         count = len(self.problems)
         header = f"{count} problem{'s' if count != 1 else ''} in the configuration:"
-        super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))
+        lines = [header, *(f"  - {p}" for p in self.problems)]
+        if not all("Fix" in p for p in self.problems):  # schema problems say what, not how
+            lines.append(f"Fix: {GENERAL_FIX}")
+        super().__init__("\n".join(lines))
 
 
 class _Strict(BaseModel):
@@ -418,7 +426,11 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise ConfigError([f"{path}: file not found. Fix: pass --config with the path to your "
                            "syncer.yaml (see config/syncer.example.yaml)"]) from None
     except OSError as error:
-        raise ConfigError([f"{path}: cannot read it ({error.strerror})"]) from None
+        raise ConfigError([f"{path}: cannot read it ({error.strerror}). Fix: pass --config "
+                           "with a readable file"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not a text file (not UTF-8). Fix: pass --config with "
+                           "the path to your syncer.yaml"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

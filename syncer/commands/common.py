@@ -59,17 +59,21 @@ def open_writable(url: str) -> Store:
     """`Store.open(url)` for a command: a server that does not answer is StateUnreachable
     (one line, exit 3) instead of a driver traceback. The library keeps raising
     SQLAlchemyError, which the daemon and the run spool rely on."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DatabaseError, OperationalError
 
     from syncer.store.location import parse_state_url, unreachable
+    from syncer.store.read_only import StateUnreadable
     from syncer.store.repository import Store
 
     try:
         return Store.open(url)
-    except OperationalError as error:
-        if parse_state_url(url).get_backend_name() == "sqlite":
-            raise
-        raise unreachable(url, error) from None
+    except DatabaseError as error:
+        if isinstance(error, OperationalError) and \
+                parse_state_url(url).get_backend_name() != "sqlite":
+            raise unreachable(url, error) from None
+        raise StateUnreadable(f"cannot use the state database ({type(error.orig).__name__}: "
+                              f"{str(error.orig).splitlines()[0][:200]}). Fix: check --state "
+                              "or the config's state url") from None
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

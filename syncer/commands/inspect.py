@@ -127,6 +127,17 @@ def parse_when(text: str) -> datetime:
 _AGO = {"d": "days", "h": "hours", "m": "minutes"}
 
 
+def at_least_one(text: str) -> int:
+    """A count of rows: a whole number, 1 or more."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
+    return number
+
+
 def _filter(args: argparse.Namespace) -> AuditFilter:
     from syncer.store.audit import AuditFilter
 
@@ -328,7 +339,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit.add_argument("--outcome", help="written, failed, kept_manual_edit, ...")
     audit.add_argument("--since", type=parse_when, help="from this time (ISO, or 7d ago)")
     audit.add_argument("--until", type=parse_when, help="before this time (ISO, or 1d ago)")
-    audit.add_argument("--limit", type=int, default=200, help="rows to show (default 200)")
+    audit.add_argument("--limit", type=at_least_one, default=200,
+                       help="rows to show (default 200)")
     audit.add_argument("--export", choices=EXPORT_FORMATS, help="write every match as CSV "
                                                                 "or JSON Lines")
     audit.add_argument("--output", help="file for --export (- for stdout)")
@@ -350,7 +362,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     archive.set_defaults(func=cmd_audit_archive)
 
     runs = add_config_option(sub.add_parser("runs", help="the run history, newest first"))
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=at_least_one, default=20)
     runs.add_argument("--connector", help="only runs that included this connector")
     runs.add_argument("--status", help="succeeded, partial, failed, stopped, running, ...")
     runs.add_argument("--json", action="store_true", help="one JSON object per run")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syncer.commands.common import add_config_option, config_path
+from syncer.failures import BadInput
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
@@ -51,9 +52,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from syncer.store.repository import SKIPPED
 
     if not args.once:
-        print("syncer sync runs one sync and needs --once; `syncer run` is the daemon.",
-              file=sys.stderr)
-        return 2
+        raise BadInput("`syncer sync` runs one sync and needs --once. Fix: add --once "
+                       "(`syncer run` is the daemon that syncs on a schedule)")
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
     from syncer.progress_display import display_for
