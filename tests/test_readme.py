@@ -115,6 +115,7 @@ def tour_commands(readme: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     if not (bin_dir / "syncer").exists() or not (bin_dir / "activate").exists():
