@@ -204,7 +204,8 @@ def test_the_daemon_serves_health_and_metrics_while_it_runs(
         thread.start()
         try:
             samples: Samples = {}
-            for _ in range(600):  # until both connectors have run once (bounded)
+            deadline = time.monotonic() + 900  # stops a hung daemon; a slow one is waited for
+            while time.monotonic() < deadline:  # until both connectors have run once
                 if daemon.health is not None and daemon.health.running:
                     samples = scrape(daemon.health.url)
                     if all(samples.get(("syncer_runs_total", (("connector", n),

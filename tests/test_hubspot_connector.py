@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -253,11 +252,10 @@ def test_a_hanging_server_times_out_and_is_retried() -> None:
             base_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
             credentials={"access_token": "t"}, timeout_seconds=0.2,
             options={"retry_policy": RetryPolicy(attempts=2, initial=0.01, maximum=0.02)}))
-        started = time.monotonic()
-        with pytest.raises(RetriesExhausted):
+        with pytest.raises(RetriesExhausted):  # without the timeout this would hang forever
             made.owners()
         made.close()
-    assert made.api_calls == 2 and time.monotonic() - started < 5
+    assert made.api_calls == 2
 
 
 def test_missing_token_is_reported_at_construction() -> None:
