@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hubspot import HubSpot
-from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
-from hubspot.crm.properties.exceptions import ApiException
+from hubspot import HubSpot  # type: ignore[import-untyped]
+from hubspot.crm.properties import (  # type: ignore[import-untyped]
+    OptionInput,
+    PropertyCreate,
+    PropertyGroupCreate,
+)
+from hubspot.crm.properties.exceptions import ApiException  # type: ignore[import-untyped]
 
 from connectors.base import ConnectorError, ConnectorSettings
 from connectors.field_setup import FieldNeed, NoRight
@@ -39,7 +43,7 @@ def property_body(need: FieldNeed) -> dict[str, Any]:
 class HubSpotFields:
     """FieldAdmin over one portal (its own API client: setup is not a sync)."""
 
-    objects = ("contacts",)
+    objects: tuple[str, ...] = ("contacts",)
 
     def __init__(self, settings: ConnectorSettings) -> None:
         token = settings.credentials.get("access_token", "")

@@ -63,7 +63,7 @@ def field_xml(need: FieldNeed, metadata: dict[str, Any]) -> str:
 class SalesforceFields(SalesforceClient):
     """FieldAdmin over one org, with the connector's sign-in and retry layer."""
 
-    objects = ("Lead", "Contact")
+    objects: tuple[str, ...] = ("Lead", "Contact")
 
     def present(self, object_name: str) -> set[str]:
         self._fields.pop(object_name, None)  # describe afresh: setup may have added some

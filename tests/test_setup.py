@@ -1,0 +1,171 @@
+"""`syncer setup` against sandboxes started without syncer's fields, through the real
+clients (hubspot-api-client's properties API, simple-salesforce's Tooling API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import Sandbox
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.salesforce.sandbox import SalesforceSandbox
+from connectors.sandbox_world import World
+from syncer.cli import main
+from syncer.config import LoadedConfig
+from tests.conftest import NOW, Sandboxes, sandbox_config_data, sync_once, write_config
+
+#: what the example config maps on each CRM that is syncer's own (not standard)
+HUBSPOT_CREATED = {"syncer_score", "syncer_fit_grade", "syncer_reasons", "syncer_owner_reason",
+                   "syncer_fit", "syncer_engagement", "syncer_lead_routing_score",
+                   "syncer_lead_routing_fit", "syncer_lead_routing_engagement",
+                   "syncer_lead_routing_grade"}
+SALESFORCE_FIELDS = {"Syncer_Stage__c", "Syncer_Score__c", "Syncer_Fit_Grade__c",
+                     "Syncer_Reasons__c", "Syncer_Owner_Reason__c", "Syncer_Fit__c",
+                     "Syncer_Engagement__c", "Syncer_Lead_Routing_Score__c",
+                     "Syncer_Lead_Routing_Fit__c", "Syncer_Lead_Routing_Engagement__c",
+                     "Syncer_Lead_Routing_Grade__c"}
+
+
+def bare_sandboxes(can_customize: bool = True) -> Sandboxes:
+    world = World(seed=7, size=120, now=NOW, syncer_fields=False)
+    return Sandboxes(world, HubSpotSandbox(world),
+                     SalesforceSandbox(world, can_customize=can_customize))
+
+
+@pytest.fixture
+def bare() -> Iterator[Sandboxes]:
+    running = bare_sandboxes()
+    hubspot: Sandbox = running.hubspot
+    salesforce: Sandbox = running.salesforce
+    hubspot.start()
+    salesforce.start()
+    try:
+        yield running
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+def config_for(sandboxes: Sandboxes, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> LoadedConfig:
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    monkeypatch.delenv("SYNCER_CONFIG", raising=False)
+    data = sandbox_config_data(sandboxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    return write_config(tmp_path / "syncer.yaml", data)
+
+
+def setup(loaded: LoadedConfig, capsys: pytest.CaptureFixture[str], *flags: str
+          ) -> tuple[int, str]:
+    code = main(["setup", "--config", str(loaded.path), *flags])
+    return code, capsys.readouterr().out
+
+
+def hubspot_properties(sandbox: Sandbox) -> dict[str, Any]:
+    assert isinstance(sandbox, HubSpotSandbox)
+    return dict(sandbox.state.properties)
+
+
+def salesforce_described(sandbox: Sandbox, object_name: str) -> set[str]:
+    assert isinstance(sandbox, SalesforceSandbox)
+    from connectors.salesforce.sandbox_schema import schema_for
+    schema = schema_for(object_name)
+    assert schema is not None
+    return {f.name for f in schema.fields
+            if sandbox.org.has_field(object_name, f.name)}
+
+
+def test_setup_creates_exactly_the_missing_fields_then_nothing(
+        bare: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = config_for(bare, tmp_path, monkeypatch)
+    before = set(hubspot_properties(bare.hubspot))
+    assert not HUBSPOT_CREATED & before
+    assert not SALESFORCE_FIELDS & salesforce_described(bare.salesforce, "Lead")
+
+    code, out = setup(loaded, capsys, "--dry-run")
+    assert code == 0
+    assert "hubspot: would create property group 'syncer'" in out
+    assert "salesforce: would create Lead.Syncer_Stage__c (picklist)" in out
+    assert "salesforce: would create Contact.Syncer_Score__c (number)" in out
+    assert set(hubspot_properties(bare.hubspot)) == before  # a dry run creates nothing
+    assert not SALESFORCE_FIELDS & salesforce_described(bare.salesforce, "Contact")
+
+    code, out = setup(loaded, capsys)
+    assert code == 0, out
+    created = set(hubspot_properties(bare.hubspot)) - before
+    assert created == HUBSPOT_CREATED  # lifecyclestage and hubspot_owner_id are HubSpot's
+    assert f"created {len(HUBSPOT_CREATED) + 2 * len(SALESFORCE_FIELDS)} fields" in out
+    properties = hubspot_properties(bare.hubspot)
+    assert {p.group_name for n, p in properties.items() if n in created} == {"syncer"}
+    assert (properties["syncer_score"].type, properties["syncer_score"].field_type) == (
+        "number", "number")
+    assert properties["syncer_reasons"].field_type == "textarea"
+    assert properties["syncer_fit_grade"].type == "string"
+    for object_name in ("Lead", "Contact"):
+        assert salesforce_described(bare.salesforce, object_name) >= SALESFORCE_FIELDS
+    assert "OwnerId" in out or "OwnerId" not in SALESFORCE_FIELDS  # never created
+
+    code, out = setup(loaded, capsys)
+    assert code == 0
+    assert "hubspot: all 12 fields present" in out
+    assert "salesforce: all 12 fields present" in out
+    assert "created 0 fields" in out
+
+
+def test_stage_becomes_an_enumeration_with_the_config_values(
+        bare: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data = sandbox_config_data(bare, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    data["connectors"][0]["fields"]["stage"] = "syncer_stage"
+    loaded = write_config(tmp_path / "syncer.yaml", data)
+    code, out = setup(loaded, capsys)
+    assert code == 0, out
+    stage = hubspot_properties(bare.hubspot)["syncer_stage"]
+    assert (stage.type, stage.field_type) == ("enumeration", "select")
+    assert [value for value, _ in stage.options] == [
+        "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+        "customer"]
+
+
+def test_a_sync_after_setup_writes_the_new_fields(
+        bare: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = config_for(bare, tmp_path, monkeypatch)
+    assert setup(loaded, capsys)[0] == 0
+    summary = sync_once(loaded)
+    assert not sum(summary.failures.values()), summary.failures
+    assert isinstance(bare.hubspot, HubSpotSandbox)
+    assert isinstance(bare.salesforce, SalesforceSandbox)
+    scored = [r for r in bare.hubspot.changed_records()
+              if r.get("syncer_score") not in (None, "")]
+    assert scored and all(r.get("syncer_reasons") for r in scored)
+    leads = [r for r in bare.salesforce.changed_records()
+             if r.get("Syncer_Score__c") is not None]
+    assert leads and any(r.get("Syncer_Stage__c") for r in leads)
+    assert all(r.get("Syncer_Reasons__c") for r in leads)
+
+
+def test_a_salesforce_user_without_the_right_gets_the_metadata_to_deploy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    running = bare_sandboxes(can_customize=False)
+    running.hubspot.start()
+    running.salesforce.start()
+    try:
+        loaded = config_for(running, tmp_path, monkeypatch)
+        code, out = setup(loaded, capsys)
+        assert code == 1
+        assert "not allowed to create Lead.Syncer_Score__c" in out
+        assert "INSUFFICIENT_ACCESS" in out
+        assert "force-app/main/default/objects/Lead/fields/Syncer_Score__c.field-meta.xml" in out
+        assert "<type>Number</type>" in out and "<precision>18</precision>" in out
+        assert "<type>Picklist</type>" in out and "<fullName>MQL</fullName>" in out
+        assert not SALESFORCE_FIELDS & salesforce_described(running.salesforce, "Lead")
+        assert "hubspot: created syncer_score" not in out  # HubSpot's are created...
+        assert set(hubspot_properties(running.hubspot)) >= HUBSPOT_CREATED
+    finally:
+        running.hubspot.stop()
+        running.salesforce.stop()
