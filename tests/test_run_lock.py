@@ -274,10 +274,10 @@ def test_sqlite_locks_name_the_holder_and_hand_over_to_a_waiter(tmp_path: Path,
     waiter = threading.Thread(target=lambda: handed.append(acquire(
         engine, ["hubspot"], "run-4", wait=True, on_wait=lambda busy: waiting.set())))
     waiter.start()
-    assert waiting.wait(timeout=30)
+    assert waiting.wait(timeout=300)  # a bound on a hung test, not a measurement
     first.check(None)  # type: ignore[arg-type]
     first.release()
-    waiter.join(timeout=30)
+    waiter.join(timeout=300)
     assert handed
     handed[0].check(None)  # type: ignore[arg-type]
     with pytest.raises(LostLock):

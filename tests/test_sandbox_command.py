@@ -63,7 +63,7 @@ def served() -> Iterator[tuple[subprocess.Popen[str], Lines, list[dict[str, Any]
         assert process.stdout is not None
         output = Lines(process.stdout)
         try:
-            yield process, output, output.until("ready", 60)
+            yield process, output, output.until("ready", 300)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -132,7 +132,7 @@ def test_sandbox_command_serves_both_crms_with_faults_and_stops_cleanly(
     assert outcomes == expected and "burst" in outcomes
 
     process.send_signal(signal.SIGINT)
-    stopped = output.until("stopped", 30)[-1]
+    stopped = output.until("stopped", 300)[-1]
     assert process.wait(timeout=30) == 0
     injected = stopped["faults_injected"]
     assert injected["hubspot"] == {"burst_429": seen.count("burst"),
