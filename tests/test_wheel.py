@@ -9,6 +9,7 @@ environment's `syncer`: the example config and model must come from the wheel it
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -56,8 +57,17 @@ def _slow_registered() -> bool:
 
 @(pytest.mark.slow if _slow_registered() else lambda test: test)
 def test_demo_runs_from_the_installed_wheel(tmp_path: Path) -> None:
+    # Build from a copy: setuptools writes build/ into the source folder, and the checkout
+    # is shared with other test runs.
+    source = tmp_path / "source"
+    for name in ("pyproject.toml", "README.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
+    for name in ("syncer", "connectors", "config"):
+        shutil.copytree(REPO / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-w", str(wheels),
+    _run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-w", str(wheels),
           "-q"], cwd=tmp_path)
     wheel = next(wheels.glob("syncer-*.whl"))
     env_dir = tmp_path / "venv"
