@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -387,10 +386,10 @@ def test_daily_limit_answers_request_limit_exceeded(world: World) -> None:
 
 
 def test_expired_and_unknown_sessions_answer_401(world: World) -> None:
-    with SalesforceSandbox(world, session_ttl_seconds=1.0) as sandbox:
+    with SalesforceSandbox(world, session_ttl_seconds=3600) as sandbox:
         client = Client(sandbox)
         assert client.sf.query("SELECT COUNT() FROM User")["totalSize"] == 9
-        time.sleep(1.2)
+        sandbox.session_ttl_seconds = 0.0  # the session is now older than the TTL: no sleep
         with pytest.raises(SalesforceExpiredSession) as raised:
             client.sf.query("SELECT COUNT() FROM User")
         stranger = Salesforce(instance_url=sandbox.base_url, session_id="00Dbogus!token",
