@@ -213,7 +213,8 @@ def test_sum_max_and_days_since_last_with_their_missing_points() -> None:
     again = qualify(profile(activities=recent), model(engagement=rules), NOW)
     [reason] = [r for r in again.reasons if r.rule_id == "engagement.recency"]
     assert reason.points == 10
-    assert reason.detail == "days since last form_fill: 3 < 7"
+    assert reason.detail == \
+        f"days since last form_fill: 3 < 7, latest {(NOW - timedelta(days=3.5)).date()}"
     assert reason.evidence_at == NOW - timedelta(days=3.5)
 
 

@@ -61,6 +61,8 @@ def aggregate_reasons(matchers: tuple[AggregateMatcher, ...], found: dict[int, l
         latest = _latest(hits)
         at = latest.occurred_at if latest is not None else None
         detail = f"{matcher.label}: {how}"
+        if at is not None:  # the evidence's day, as every dated Reason shows it
+            detail += f", latest {at.date().isoformat()}"
         reasons.append(new_reason(matcher.rule_id, points, detail, at))
         if ledger is not None:
             activity_id = f"{latest.source}:{latest.source_id}" if latest else None
