@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from connectors.sandbox_world import World
+from syncer.commands.setup import set_up_all, setup_summary
 from syncer.config import EXAMPLE_CONFIG, load_config
 from syncer.demo_config import (
     config_flag,
@@ -88,9 +90,12 @@ def run_demo(people: int, seed: int, state_dir: Path) -> int:
                                     demo_config_data(database, model_file, people, seed))
     loaded = load_config(config_file)
     now = datetime.now(timezone.utc)
-    with Runtime(loaded, now=now) as runtime:
+    # Sandboxes as a new portal and org are: without syncer's fields, which setup creates.
+    fresh = World(seed, people, now, syncer_fields=False)
+    with Runtime(loaded, now=now, world=fresh) as runtime:
         print(f"syncer demo: {people} synthetic people (seed {seed}) in sandbox CRMs: "
               + ", ".join(f"{n} at {s.base_url}" for n, s in runtime.sandboxes.items()))
+        print(setup_summary(set_up_all(loaded, runtime, dry_run=False)))
         with display_for(sys.stderr):  # progress on a terminal
             summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
                                runtime.model, now)

@@ -30,9 +30,10 @@ class Runtime:
     """Everything one process needs to sync. Close it (or use `with`) to stop sandboxes."""
 
     def __init__(self, loaded: LoadedConfig, *, now: datetime | None = None,
-                 open_store: bool = True) -> None:
+                 open_store: bool = True, world: World | None = None) -> None:
         """Raises ModelError when the model file does not validate and no rollback pins
-        another model (syncer/publication.py)."""
+        another model (syncer/publication.py). `world`: the one the sandboxes serve
+        (default: the config's `sandbox` seed and size)."""
         self.loaded = loaded
         self.sandboxes: dict[str, Sandbox] = {}
         self.connectors: dict[str, Connector] = {}
@@ -47,7 +48,7 @@ class Runtime:
             problems = check_score_fields(loaded, self.model)
             if problems:  # a named score mapped in the config that the model lacks
                 raise ConfigError(problems)
-            self._start(now or datetime.now(timezone.utc))
+            self._start(now or datetime.now(timezone.utc), world)
         except BaseException:
             self.close()
             raise
@@ -61,9 +62,8 @@ class Runtime:
         self.model = self.active.model
         return self.active
 
-    def _start(self, now: datetime) -> None:
+    def _start(self, now: datetime, world: World | None) -> None:
         config = self.loaded.config
-        world: World | None = None
         for connector in config.connectors:
             endpoint = None
             if connector.sandbox:

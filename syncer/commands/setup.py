@@ -63,6 +63,14 @@ def report_lines(reports: list[SetupReport], dry_run: bool) -> list[str]:
     return lines
 
 
+def setup_summary(reports: list[SetupReport]) -> str:
+    """One line for the demo: what setup created on each CRM."""
+    made = ", ".join(f"{len(r.created)} in {r.connector}" for r in reports)
+    left = sum(len(r.for_admin) + len(r.problems) for r in reports)
+    return (f"syncer setup: created the fields the config maps ({made})"
+            + (f"; {left} left for an admin" if left else ""))
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     from syncer.commands.common import config_path
     from syncer.config import load_config
