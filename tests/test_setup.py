@@ -3,13 +3,14 @@ clients (hubspot-api-client's properties API, simple-salesforce's Tooling API)."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.base import Sandbox
+from connectors.base import ConnectorError, ConnectorSettings, Sandbox
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sandbox_world import World
@@ -169,3 +170,75 @@ def test_a_salesforce_user_without_the_right_gets_the_metadata_to_deploy(
     finally:
         running.hubspot.stop()
         running.salesforce.stop()
+
+
+def settings_of(sandbox: Sandbox) -> ConnectorSettings:
+    return ConnectorSettings(name=sandbox.kind, kind=sandbox.kind, base_url=sandbox.base_url,
+                             credentials=dict(sandbox.credentials), ca_file=sandbox.ca_file)
+
+
+def test_hubspot_sandbox_answers_property_creates_as_hubspot_does(bare: Sandboxes) -> None:
+    """201 and then listed; 409 for a taken name or group; 400 for what HubSpot refuses."""
+    from hubspot import HubSpot  # type: ignore[import-untyped]
+    from hubspot.crm.properties import (  # type: ignore[import-untyped]
+        PropertyCreate,
+        PropertyGroupCreate,
+    )
+    from hubspot.crm.properties.exceptions import ApiException  # type: ignore[import-untyped]
+
+    client = HubSpot(access_token=bare.hubspot.credentials["access_token"],
+                     host=bare.hubspot.base_url, retry=False)
+    core, groups = client.crm.properties.core_api, client.crm.properties.groups_api
+    assert core.get_all("contacts").results  # HubSpot's own properties are there
+
+    def refused(call: Any) -> tuple[int, str]:
+        with pytest.raises(ApiException) as info:
+            call()
+        return int(info.value.status), json.loads(info.value.body)["category"]
+
+    text = PropertyCreate(name="syncer_x", label="X", type="string", field_type="text",
+                          group_name="syncer")
+    assert refused(lambda: core.create("contacts", text)) == (400, "VALIDATION_ERROR")
+    groups.create("contacts", PropertyGroupCreate(name="syncer", label="Syncer"))
+    assert refused(lambda: groups.create("contacts", PropertyGroupCreate(
+        name="syncer", label="Syncer"))) == (409, "OBJECT_ALREADY_EXISTS")
+    created = core.create("contacts", text)
+    assert (created.name, created.type, created.field_type) == ("syncer_x", "string", "text")
+    assert "syncer_x" in {p.name for p in core.get_all("contacts").results}
+    assert core.get_by_name("contacts", "syncer_x").group_name == "syncer"
+    assert refused(lambda: core.create("contacts", text)) == (409, "OBJECT_ALREADY_EXISTS")
+    for bad in (PropertyCreate(name="hs_mine", label="X", type="string", field_type="text",
+                               group_name="syncer"),
+                PropertyCreate(name="syncer_y", label="Y", type="number", field_type="text",
+                               group_name="syncer"),
+                PropertyCreate(name="syncer_z", label="Z", type="enumeration",
+                               field_type="select", group_name="syncer")):
+        assert refused(lambda bad=bad: core.create("contacts", bad)) == (400, "VALIDATION_ERROR")
+
+
+def test_salesforce_sandbox_answers_tooling_creates_as_salesforce_does(bare: Sandboxes) -> None:
+    """201 and then in describe; DUPLICATE_DEVELOPER_NAME; FIELD_INTEGRITY_EXCEPTION."""
+    from connectors.salesforce.fields import SalesforceFields
+
+    admin = SalesforceFields(settings_of(bare.salesforce))
+
+    def post(full_name: str, metadata: dict[str, Any]) -> Any:
+        return admin._call("tooling", lambda sf: sf.toolingexecute(
+            "sobjects/CustomField", method="POST",
+            data={"FullName": full_name, "Metadata": metadata}))
+
+    try:
+        with pytest.raises(ConnectorError, match="FIELD_INTEGRITY_EXCEPTION"):
+            post("Lead.Syncer_Fit_Grade__c", {"type": "Text", "label": "Grade"})  # no length
+        with pytest.raises(ConnectorError, match="FIELD_INTEGRITY_EXCEPTION"):
+            post("Lead.Syncer_Stage__c", {"type": "Picklist", "label": "Stage"})  # no values
+        assert "syncer_fit_grade__c" not in admin.present("Lead")
+        answer = post("Lead.Syncer_Fit_Grade__c",
+                      {"type": "Text", "label": "Grade", "length": 8})
+        assert answer["success"] is True and answer["id"].startswith("00N")
+        assert "syncer_fit_grade__c" in admin.present("Lead")
+        assert "syncer_fit_grade__c" not in admin.present("Contact")  # per object
+        with pytest.raises(ConnectorError, match="DUPLICATE_DEVELOPER_NAME"):
+            post("Lead.Syncer_Fit_Grade__c", {"type": "Text", "label": "Grade", "length": 8})
+    finally:
+        admin.close()
