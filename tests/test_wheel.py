@@ -49,15 +49,7 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None
     return result
 
 
-def _slow_registered() -> bool:
-    """Mark the build-and-install test slow only once pyproject registers the marker
-    (warnings are errors: an unknown marker would fail the suite)."""
-    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]
-    return any(line.split(":")[0].strip() == "slow"
-               for line in options["ini_options"].get("markers", []))
-
-
-@(pytest.mark.slow if _slow_registered() else lambda test: test)
+@pytest.mark.slow
 def test_demo_runs_from_the_installed_wheel(tmp_path: Path) -> None:
     # Build from a copy: setuptools writes build/ into the source folder, and the checkout
     # is shared with other test runs.
