@@ -188,7 +188,9 @@ def _published_or_shipped(args: argparse.Namespace) -> Model:
 
 
 def _fail(message: str) -> int:
-    print(message, file=sys.stderr)
+    """A refused history, as syncer/cli.py prints every bad input (calibrate prints its
+    refusals as JSON first with --json, so it cannot just raise)."""
+    print(f"syncer: {message}", file=sys.stderr)
     return 2
 
 

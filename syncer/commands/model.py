@@ -59,7 +59,7 @@ def _load_both(old_path: str, new_path: str) -> tuple[Model, Model] | None:
 
 def cmd_model_diff(args: argparse.Namespace) -> int:
     from syncer.config import load_config
-    from syncer.preview import PreviewError, diff_models, format_diff, open_read_only
+    from syncer.preview import diff_models, format_diff, open_read_only
 
     models = _load_both(args.old, args.new)
     if models is None:
@@ -67,11 +67,7 @@ def cmd_model_diff(args: argparse.Namespace) -> int:
     loaded = load_config(config_path(args.config))
     url = args.state or loaded.state_url
     now = args.at or datetime.now(timezone.utc)
-    try:
-        store = open_read_only(url)
-    except PreviewError as error:
-        print(f"model diff: {error}", file=sys.stderr)
-        return 2
+    store = open_read_only(url)  # PreviewError: one line, exit 2 (syncer/cli.py)
     try:
         result = diff_models(store, loaded, models[0], models[1], now, args.sample)
     finally:
@@ -202,16 +198,13 @@ def _when(at: datetime) -> str:
 def cmd_model_publish(args: argparse.Namespace) -> int:
     from syncer.config import load_config
     from syncer.logs import configure_logging
-    from syncer.publication import PublicationError, publish
+    from syncer.publication import publish
 
     loaded = load_config(config_path(args.config))
     configure_logging(loaded.config.log_level, sys.stderr)
     store = open_writable(args.state or loaded.state_url)
     try:
         row, before = publish(store, loaded, datetime.now(timezone.utc), args.note)
-    except PublicationError as error:
-        print(f"model publish: {error}", file=sys.stderr)
-        return 2
     finally:
         store.close()
     name = loaded.model_path.name
@@ -231,7 +224,7 @@ def cmd_model_publish(args: argparse.Namespace) -> int:
 def cmd_model_rollback(args: argparse.Namespace) -> int:
     from syncer.config import load_config
     from syncer.logs import configure_logging
-    from syncer.publication import PublicationError, rollback
+    from syncer.publication import rollback
     from syncer.store.location import require_existing
 
     loaded = load_config(config_path(args.config))
@@ -241,9 +234,6 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
     store = open_writable(url)
     try:
         row = rollback(store, datetime.now(timezone.utc), args.to, args.note)
-    except PublicationError as error:
-        print(f"model rollback: {error}", file=sys.stderr)
-        return 2
     finally:
         store.close()
     print(f"rolled back from {row.previous_version} to {row.version}; the next sync "

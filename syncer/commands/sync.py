@@ -47,7 +47,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from syncer.dry_run_report import report_lines
     from syncer.logs import configure_logging
     from syncer.pipeline import LOST_LOCK, run_sync
-    from syncer.publication import PublicationError
     from syncer.runtime import Runtime
     from syncer.store.repository import SKIPPED
 
@@ -60,9 +59,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     try:
         runtime = Runtime(loaded)
-    except PublicationError as error:
-        print(f"sync: {error}", file=sys.stderr)
-        return 2
     except SQLAlchemyError as error:
         return state_unreachable(loaded, error)
     out = sys.stderr if args.json else sys.stdout  # --json: stdout holds JSON lines only
@@ -134,7 +130,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from syncer.config import load_config
     from syncer.logs import configure_logging
-    from syncer.publication import PublicationError
     from syncer.runtime import Runtime
     from syncer.scheduler import Daemon
 
@@ -142,9 +137,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(loaded.config.log_level)
     try:
         runtime = Runtime(loaded)
-    except PublicationError as error:
-        print(f"run: {error}", file=sys.stderr)
-        return 2
     except SQLAlchemyError as error:
         return state_unreachable(loaded, error)
     with runtime:
