@@ -214,13 +214,13 @@ class HubSpotConnector:
                 yield people
 
     def _refuse_missing(self, returned: Mapping[str, object]) -> None:
-        """Stop a pull whose mapped person fields name properties the portal lacks (the
-        first record returned tells, at no extra request): scoring on a field that is
-        silently always empty would be worse than failing."""
-        missing = mapping.missing_properties(self._person_fields, returned)
-        if missing:
-            raise ConnectorError("; ".join(mapping.missing_property_problem(self.name, *item)
-                                           for item in missing))
+        """Stop a pull whose mapped fields name properties the portal lacks (the first
+        record returned tells, at no extra request): scoring on a field that is silently
+        always empty, or failing every write, would be worse than failing now."""
+        problems = mapping.missing_problems(self.name, self._person_fields,
+                                            self._settings.writeback_fields, returned)
+        if problems:
+            raise ConnectorError("; ".join(problems))
 
     def person_field_problems(self) -> list[str]:
         """The mapped properties the portal lacks (one request: the property list)."""

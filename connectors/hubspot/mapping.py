@@ -197,6 +197,23 @@ def missing_property_problem(connector: str, name: str, crm: str) -> str:
             f"property in HubSpot, or set `{name}: null` to drop a default mapping")
 
 
+def missing_problems(connector: str, person_fields: Mapping[str, str],
+                     writeback_fields: Sequence[str], returned: Mapping[str, object]
+                     ) -> list[str]:
+    """What to tell the admin about mapped properties a returned record shows the portal
+    lacks: one line per person field, one for all the fields syncer writes (a fresh
+    portal lacks every one of syncer's)."""
+    problems = [missing_property_problem(connector, *item)
+                for item in missing_properties(person_fields, returned)]
+    missing = [crm for crm in writeback_fields if crm not in returned]
+    if missing:
+        problems.append(f"connector '{connector}': HubSpot has no contact properties "
+                        f"{', '.join(missing)} (connectors[].fields, named scores or shared "
+                        "fields map them). Fix: `syncer setup` creates them, or correct "
+                        "the names")
+    return problems
+
+
 def error_code(category: str | None, message: str | None) -> str:
     """The most specific code in a HubSpot error: the first per-property `error` named in
     a "Property values were not valid: [...]" message, else the error's category."""

@@ -302,6 +302,8 @@ class SalesforceClient:
         if missing or readonly:
             problems = ([f"no field {missing}"] if missing else []) + \
                 ([f"read-only {readonly}"] if readonly else [])
+            fix = (". Fix: `syncer setup` creates the missing custom fields (or correct "
+                   "the names in the config)") if missing else ""
             raise ConnectorError(f"connector '{self.name}': Salesforce {object_type} has "
-                                 f"{' and '.join(problems)} listed in writeback_fields")
+                                 f"{' and '.join(problems)} listed in writeback_fields{fix}")
         return {name: (spec.name, spec.type) for name, spec in fields.items()}
