@@ -43,7 +43,8 @@ class TransientError(Exception):
 
 
 class RetriesExhausted(Unreachable):
-    """A transient failure that persisted through every attempt."""
+    """A transient failure that persisted through every attempt: the CRM is unreachable
+    or overloaded for now (exit 3)."""
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -109,7 +110,9 @@ class RetryPolicy:
             return retrying(fn)
         except TransientError as error:
             raise RetriesExhausted(
-                f"gave up after {self.attempts} attempts: {error}") from error
+                f"gave up after {self.attempts} attempts: {error}. Fix: check the network "
+                "and the connector's base_url, or run again later (the CRM was down, busy "
+                "or rate limiting)") from error
 
 
 DEFAULT_POLICY = RetryPolicy()
