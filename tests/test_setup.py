@@ -131,6 +131,14 @@ def test_stage_becomes_an_enumeration_with_the_config_values(
         "customer"]
 
 
+def test_a_sync_before_setup_stops_and_names_it(
+        bare: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One clear error, not a failed write per record."""
+    loaded = config_for(bare, tmp_path, monkeypatch)
+    with pytest.raises(ConnectorError, match=r"Fix: `syncer setup` creates"):
+        sync_once(loaded)
+
+
 def test_a_sync_after_setup_writes_the_new_fields(
         bare: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
