@@ -14,6 +14,7 @@ command functions that use them (bench/bench_cli.py measures it).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_with(error, str(error), error.exit_code, debug)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `syncer audit | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at exit, not before
+        return EXIT_RUN_FAILED
     except Exception as error:  # a bug, or a state database that vanished mid-command
         if _is_database_unreachable(error):
             return _exit_with(error, "cannot reach the state database "

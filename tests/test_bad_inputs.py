@@ -164,6 +164,9 @@ CASES: dict[str, Case] = {
     "state PostgreSQL unreachable (read)": Case(("audit", "--state", CLOSED_PG), 3,
         "cannot reach the state database at postgresql+psycopg://syncer@127.0.0.1:1/syncer "
         "(connection refused)"),
+    "state PostgreSQL unknown host": Case(
+        ("runs", "--state", "postgresql+psycopg://syncer:hunter2secret@db.invalid/syncer"), 3,
+        "postgresql+psycopg://syncer@db.invalid/syncer (unknown host)"),
     "state PostgreSQL unreachable (write)": Case(
         ("model", "publish", "--state", CLOSED_PG), 3, "connection refused"),
     # --- flags

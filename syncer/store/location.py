@@ -49,16 +49,18 @@ class StateUnreachable(Unreachable):
     refused the login: exit 3, the same command may work once it is back."""
 
 
-#: Substrings of a driver's connection error -> the few words an admin reads.
+_START = "start the database (or fix the network) or correct state.url in the config"
+_LOGIN = "check the user, password and database name in state.url (or --state)"
+#: Substrings of a driver's connection error -> the few words an admin reads, and the fix.
 _REASONS = (
-    ("connection refused", "connection refused"),
-    ("could not translate host name", "unknown host"),
-    ("name or service not known", "unknown host"),
-    ("nodename nor servname", "unknown host"),
-    ("timeout", "timed out"),
-    ("timed out", "timed out"),
-    ("password authentication failed", "login refused"),
-    ("does not exist", "no such database or role"),
+    ("connection refused", "connection refused", _START),
+    ("could not translate host name", "unknown host", _START),
+    ("name or service not known", "unknown host", _START),
+    ("nodename nor servname", "unknown host", _START),
+    ("timeout", "timed out", _START),
+    ("timed out", "timed out", _START),
+    ("password authentication failed", "login refused", _LOGIN),
+    ("does not exist", "no such database or role", _LOGIN),
 )
 
 
@@ -67,15 +69,14 @@ def unreachable(url: str, error: BaseException) -> StateUnreachable:
     without its password, the reason in a few words, and what to do."""
     inner = getattr(error, "orig", None) or error
     text = str(inner).lower()
-    reason = next((short for needle, short in _REASONS if needle in text),
-                  type(inner).__name__)
+    reason, fix = next(((short, fix) for needle, short, fix in _REASONS if needle in text),
+                       (type(inner).__name__, _START))
     try:
         shown = make_url(url)._replace(password=None).render_as_string(hide_password=False)
     except (ArgumentError, ValueError):
         shown = _shown(url)
-    return StateUnreachable(
-        f"cannot reach the state database at {shown} ({reason}). Fix: start the database "
-        "or correct state.url in the config (or --state), then run the command again")
+    return StateUnreachable(f"cannot reach the state database at {shown} ({reason}). "
+                            f"Fix: {fix}, then run the command again")
 
 
 def _shown(url: str) -> str:
