@@ -232,7 +232,8 @@ class SalesforceOrg:
         schema, row = found
         rendered: dict[str, Any] = {"type": schema.name}
         for spec in schema.fields:
-            rendered[spec.name] = to_json(spec, row.get(spec.name))
+            if (schema.name, spec.name.lower()) not in self.absent:
+                rendered[spec.name] = to_json(spec, row.get(spec.name))
         return rendered
 
     def field_of(self, schema: ObjectSchema, key: str) -> FieldSpec:
