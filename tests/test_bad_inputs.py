@@ -180,6 +180,8 @@ CASES: dict[str, Case] = {
     "flag bad --test-fraction": Case((*CALIBRATE, "--test-fraction", "2"), 2,
                                      "--test-fraction", {"h.csv": HISTORY}),
     "flag sync without --once": Case(("sync",), 2, "--once"),
+    "flag --export without --output": Case(
+        ("audit", "--export", "csv", "--state", MISSING_DB), 2, "--output"),
     # --- history CSVs
     "csv missing file": Case(CALIBRATE, 2, "h.csv"),
     "csv bad outcome value": Case(CALIBRATE, 2, "'maybe'", {

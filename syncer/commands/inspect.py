@@ -19,6 +19,7 @@ from syncer.commands.common import (
     open_writable,
     read_state,
 )
+from syncer.failures import BadInput
 
 if TYPE_CHECKING:
     from syncer.domain import Decision, Person
@@ -158,13 +159,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """List or export audit rows matching the filters."""
     from syncer.store.audit_archive import export
 
+    if args.export and not args.output:
+        raise BadInput("--export needs --output. Fix: add --output FILE (or - for stdout)")
     where = _filter(args)
     store = read_state(args)
     try:
         if args.export:
-            if not args.output:
-                print("--export needs --output FILE (or - for stdout)", file=sys.stderr)
-                return 2
             if args.output == "-":
                 count = export(store.audit_log, where, args.export, sys.stdout)
             else:
@@ -226,9 +226,8 @@ def cmd_audit_archive(args: argparse.Namespace) -> int:
     loaded = load_config(config_path(args.config))
     days = args.older_than_days or loaded.config.audit.retention_days
     if days is None:
-        print("how old? pass --older-than-days N or set audit.retention_days in the config",
-              file=sys.stderr)
-        return 2
+        raise BadInput("audit archive needs an age. Fix: pass --older-than-days N or set "
+                       "audit.retention_days in the config")
     folder = Path(args.archive_path or loaded.config.audit.archive_path)
     url = args.state or loaded.state_url
     require_existing(url)  # nothing to archive in a database that is not there
