@@ -88,7 +88,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return 2
     began = time.perf_counter()
     world = World(args.seed, args.contacts, datetime.now(timezone.utc),
-                  activity_scale=activity_scale_for(args.activities))
+                  activity_scale=activity_scale_for(args.activities),
+                  syncer_fields=not args.no_syncer_fields)
     ports = {"hubspot": args.hubspot_port, "salesforce": args.salesforce_port}
     sandboxes = []
     for kind, target in SANDBOX_KINDS.items():
@@ -159,6 +160,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help="Salesforce daily API request allocation (default 100000)")
     sandbox.add_argument("--session-ttl", type=float, metavar="SECONDS",
                          help="Salesforce sessions expire this long after they are issued")
+    sandbox.add_argument("--no-syncer-fields", action="store_true",
+                         help="start as a new portal and org: without the fields syncer "
+                              "writes, for `syncer setup` to create")
     sandbox.add_argument("--no-index", action="store_true",
                          help="do not build the activity index at start (it is built on "
                               "the first activity request instead)")
