@@ -24,7 +24,8 @@ class FieldNeed:
     kind: FieldKind
     label: str
     description: str
-    options: tuple[str, ...] = ()
+    #: a picklist's (value, label) pairs, in order
+    options: tuple[tuple[str, str], ...] = ()
     length: int = 255
     #: decimal places of a number (points may be fractional; totals are whole)
     scale: int = 0

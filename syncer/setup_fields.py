@@ -22,6 +22,11 @@ def _label(name: str) -> str:
     return words[:1].upper() + words[1:].lower()
 
 
+def _stage_label(stage: Stage) -> str:
+    """What a rep sees in the picklist: MQL, SAL, SQL; Lead, Opportunity, ..."""
+    return stage.value.upper() if len(stage.value) <= 3 else stage.value.capitalize()
+
+
 def field_needs(loaded: LoadedConfig, connector: ConnectorConfig) -> list[FieldNeed]:
     """Every CRM field the config maps on this connector, each once, with its kind."""
     fields = connector.fields
@@ -52,7 +57,7 @@ def field_needs(loaded: LoadedConfig, connector: ConnectorConfig) -> list[FieldN
         if crm:
             wanted.append((crm, "text", f"{shared.name}, kept in step by syncer "
                                         f"({shared.policy})"))
-    stage_options = tuple(connector.stage_values[s] for s in Stage
+    stage_options = tuple((connector.stage_values[s], _stage_label(s)) for s in Stage
                           if s in connector.stage_values)
     needs: dict[str, FieldNeed] = {}
     for crm, kind, description in wanted:

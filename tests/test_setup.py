@@ -129,6 +129,8 @@ def test_stage_becomes_an_enumeration_with_the_config_values(
     assert [value for value, _ in stage.options] == [
         "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
         "customer"]
+    assert [label for _, label in stage.options] == [
+        "Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer"]
 
 
 def test_a_sync_before_setup_stops_and_names_it(
@@ -171,7 +173,7 @@ def test_a_salesforce_user_without_the_right_gets_the_metadata_to_deploy(
         assert "INSUFFICIENT_ACCESS" in out
         assert "force-app/main/default/objects/Lead/fields/Syncer_Score__c.field-meta.xml" in out
         assert "<type>Number</type>" in out and "<precision>18</precision>" in out
-        assert "<type>Picklist</type>" in out and "<fullName>MQL</fullName>" in out
+        assert "<type>Picklist</type>" in out and "<label>SAL</label>" in out
         assert not SALESFORCE_FIELDS & salesforce_described(running.salesforce, "Lead")
         assert "hubspot: created syncer_score" not in out  # HubSpot's are created...
         assert set(hubspot_properties(running.hubspot)) >= HUBSPOT_CREATED

@@ -35,8 +35,8 @@ def property_body(need: FieldNeed) -> dict[str, Any]:
                             "fieldType": field_type, "groupName": GROUP,
                             "description": need.description, "formField": False}
     if need.kind == "picklist":
-        body["options"] = [{"label": value, "value": value, "displayOrder": i,
-                            "hidden": False} for i, value in enumerate(need.options)]
+        body["options"] = [{"label": label, "value": value, "displayOrder": i,
+                            "hidden": False} for i, (value, label) in enumerate(need.options)]
     return body
 
 

@@ -29,8 +29,8 @@ def field_metadata(need: FieldNeed) -> dict[str, Any]:
     data: dict[str, Any] = {"label": need.label, "description": need.description}
     if need.kind == "picklist":
         data.update(type="Picklist", valueSet={"restricted": True, "valueSetDefinition": {
-            "sorted": False, "value": [{"fullName": v, "default": False, "label": v}
-                                       for v in need.options]}})
+            "sorted": False, "value": [{"fullName": v, "default": False, "label": label}
+                                       for v, label in need.options]}})
     elif need.kind == "number":
         data.update(type="Number", precision=18, scale=need.scale)
     elif need.kind == "long_text" and need.length > 255:
@@ -52,10 +52,10 @@ def field_xml(need: FieldNeed, metadata: dict[str, Any]) -> str:
     if need.kind == "picklist":
         lines += ["    <valueSet>", "        <restricted>true</restricted>",
                   "        <valueSetDefinition>", "            <sorted>false</sorted>"]
-        for value in need.options:
+        for value, label in need.options:
             lines += ["            <value>", f"                <fullName>{escape(value)}"
                       "</fullName>", "                <default>false</default>",
-                      f"                <label>{escape(value)}</label>", "            </value>"]
+                      f"                <label>{escape(label)}</label>", "            </value>"]
         lines += ["        </valueSetDefinition>", "    </valueSet>"]
     return "\n".join([*lines, "</CustomField>"])
 
