@@ -85,28 +85,36 @@ class SetupReport:
     problems: list[str] = field(default_factory=list)
 
 
+def missing_fields(admin: FieldAdmin, needs: list[FieldNeed]
+                   ) -> list[tuple[str, FieldNeed]]:
+    """(object, need) of each needed field an object lacks (one request per object)."""
+    missing = []
+    for obj in admin.objects:
+        present = admin.present(obj)
+        missing += [(obj, need) for need in needs if need.name.lower() not in present]
+    return missing
+
+
 def set_up(admin: FieldAdmin, name: str, needs: list[FieldNeed], *,
            dry_run: bool) -> SetupReport:
     """Create the fields of `needs` the CRM lacks (or list them, with `dry_run`)."""
     report = SetupReport(name)
-    missing = [(obj, need) for obj in admin.objects
-               for present in [admin.present(obj)] for need in needs
-               if need.name.lower() not in present]
-    for obj, need in missing:
-        if not admin.creatable(need.name):
-            report.problems.append(f"{name}: {obj} has no field {need.name}, and it is not a "
-                                   "custom field setup may create. Fix: check its spelling "
-                                   "in the config")
+    missing = missing_fields(admin, needs)
+    report.problems = [f"{name}: {obj} has no field {need.name}, and it is not a custom field "
+                       "setup may create. Fix: check its spelling in the config"
+                       for obj, need in missing if not admin.creatable(need.name)]
     to_create = [(obj, need) for obj, need in missing if admin.creatable(need.name)]
     if not to_create:
-        report.lines.append(f"{name}: all {len(needs)} fields present"
-                            + (" except the standard ones above" if report.problems else ""))
+        report.lines.append(f"{name}: all {len(needs)} fields present" if not missing
+                            else f"{name}: nothing setup can create")
         return report
     try:
         report.lines += [f"{name}: {line}" for line in admin.prepare(dry_run)]
-    except NoRight as refused:
-        report.for_admin["property group"] = refused.definition
+    except NoRight as refused:  # no group, no properties: all of it is the admin's
         report.lines.append(f"{name}: {refused}")
+        report.for_admin["property group"] = refused.definition
+        report.for_admin.update({f"{obj}.{need.name}": admin.definition(obj, need)
+                                 for obj, need in to_create})
         return report
     for obj, need in to_create:
         where = f"{obj}.{need.name}"

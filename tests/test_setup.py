@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from connectors.base import ConnectorError, ConnectorSettings, Sandbox
+from connectors.field_setup import FieldNeed, NoRight
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sandbox_world import World
 from syncer.cli import main
 from syncer.config import LoadedConfig
+from syncer.setup_fields import set_up
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, sync_once, write_config
 
 #: what the example config maps on each CRM that is syncer's own (not standard)
@@ -252,3 +254,53 @@ def test_salesforce_sandbox_answers_tooling_creates_as_salesforce_does(bare: San
             post("Lead.Syncer_Fit_Grade__c", {"type": "Text", "label": "Grade", "length": 8})
     finally:
         admin.close()
+
+
+class FakeAdmin:
+    """A CRM with `fields`, refusing every create with NoRight when `refuse`."""
+
+    objects: tuple[str, ...] = ("contacts",)
+
+    def __init__(self, fields: set[str], refuse: bool = False) -> None:
+        self.fields, self.refuse = fields, refuse
+        self.created: list[str] = []
+
+    def present(self, object_name: str) -> set[str]:
+        return set(self.fields)
+
+    def creatable(self, name: str) -> bool:
+        return not name.startswith("hs_")
+
+    def prepare(self, dry_run: bool) -> list[str]:
+        if self.refuse:
+            raise NoRight("no scope", "GROUP")
+        return []
+
+    def create(self, object_name: str, need: FieldNeed) -> None:
+        self.created.append(need.name)
+
+    def definition(self, object_name: str, need: FieldNeed) -> str:
+        return f"DEF {need.name}"
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_missing_standard_field_is_a_typo_to_fix_never_created() -> None:
+    admin = FakeAdmin({"lifecyclestage"})
+    needs = [FieldNeed("hs_lead_statuz", "text", "x", "x"), FieldNeed("syncer_a", "number",
+                                                                        "a", "a")]
+    report = set_up(admin, "hubspot", needs, dry_run=False)
+    assert admin.created == ["syncer_a"]
+    assert report.problems == ["hubspot: contacts has no field hs_lead_statuz, and it is not "
+                               "a custom field setup may create. Fix: check its spelling in "
+                               "the config"]
+
+
+def test_without_the_right_for_the_group_every_definition_goes_to_the_admin() -> None:
+    admin = FakeAdmin(set(), refuse=True)
+    needs = [FieldNeed("syncer_a", "number", "a", "a"), FieldNeed("syncer_b", "text", "b", "b")]
+    report = set_up(admin, "hubspot", needs, dry_run=False)
+    assert not admin.created
+    assert report.for_admin == {"property group": "GROUP", "contacts.syncer_a": "DEF syncer_a",
+                                "contacts.syncer_b": "DEF syncer_b"}
