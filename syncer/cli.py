@@ -74,15 +74,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `syncer audit | head`: the reader has all it wanted
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at exit, not before
         return EXIT_RUN_FAILED
+    except OSError as error:
+        if error.filename is None:  # a socket or a pipe: not a path the user gave
+            return _unexpected(error, debug)
+        return _exit_with(error, f"cannot use {error.filename}: {error.strerror}. Fix: check "
+                          "the path, that its folder exists and that you may write there",
+                          EXIT_BAD_INPUT, debug)
     except Exception as error:  # a bug, or a state database that vanished mid-command
         if _is_database_unreachable(error):
             return _exit_with(error, "cannot reach the state database "
                           f"({type(error).__name__}). Fix: start the database or correct "
                           "state.url in the config (or --state), then run the command "
                           "again", EXIT_UNREACHABLE, debug)
-        return _exit_with(error, f"unexpected {type(error).__name__}: this is a bug in "
-                      f"syncer. Fix: rerun with {DEBUG_FLAG} and report it with the "
-                      "traceback", EXIT_RUN_FAILED, debug)
+        return _unexpected(error, debug)
+
+
+def _unexpected(error: BaseException, debug: bool) -> int:
+    """An error syncer did not foresee: a bug. Its text is not printed (it may hold a
+    value from a CRM); the traceback is one --debug away."""
+    return _exit_with(error, f"unexpected {type(error).__name__}: this is a bug in syncer. "
+                      f"Fix: rerun with {DEBUG_FLAG} and report it with the traceback",
+                      EXIT_RUN_FAILED, debug)
 
 
 def _exit_with(error: BaseException, message: str, code: int, debug: bool) -> int:

@@ -192,6 +192,9 @@ CASES: dict[str, Case] = {
     "csv header only": Case(BACKTEST, 2, "h.csv", {"h.csv": "id,converted,title\n"}),
     "csv single outcome": Case(BACKTEST, 2, "same outcome", {
         "h.csv": HISTORY.replace(",yes,", ",no,")}),
+    "csv output folder missing": Case(
+        (*BACKTEST, "--scores-out", "{tmp}/no/such/folder/scores.csv"), 2,
+        "folder/scores.csv: No such file", {"h.csv": HISTORY}),
     "csv binary file": Case(CALIBRATE, 2, "h.csv", {"h.csv": b"\x00\xff\xfe\x00"}),
 }
 
