@@ -233,7 +233,7 @@ def load_sandbox_file(path: Path) -> tuple[FaultConfig, SandboxLimits]:
                                  "give a readable YAML file") from None
     if not isinstance(data, Mapping) or set(data) - {"faults", "limits"}:
         raise SandboxConfigError(f"{path}: expected a mapping with `faults:` and/or "
-                                 "`limits:`. Fix: see README, 'Sandbox CRMs'")
+                                 "`limits:`. Fix: see docs/sandbox.md")
     faults = FaultConfig.from_mapping(data.get("faults") or {}, f"{path}: faults")
     return faults, _limits_from(data.get("limits") or {}, f"{path}: limits")
 
@@ -247,8 +247,8 @@ def _limits_from(data: Mapping[str, Any], source: str) -> SandboxLimits:
         hubspot = HubSpotLimits.for_tier(tier, **hubspot_data)
         salesforce = SalesforceLimits(**dict(data.get("salesforce") or {}))
     except TypeError as error:
-        raise SandboxConfigError(f"{source}: {error}. Fix: use the field names in the "
-                                 "README") from None
+        raise SandboxConfigError(f"{source}: {error}. Fix: use the field names in "
+                                 "docs/sandbox.md") from None
     return SandboxLimits(hubspot, salesforce)
 
 

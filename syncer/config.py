@@ -381,7 +381,7 @@ def _format_location(location: Sequence[int | str], data: Any) -> str:
 
 _FIXES: dict[str, str] = {
     "extra_forbidden": "remove it or check its spelling against the configuration reference "
-                       "in README.md",
+                       "in docs/configuration.md",
     "missing": "add it",
     "enum": "use one of the listed values",
     "greater_than": "use a larger number",

@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = sub.add_parser(
         "sandbox", help="serve both sandbox CRMs until stopped",
         description="Serve the HubSpot and Salesforce sandboxes on 127.0.0.1 with their "
-                    "documented limits and, if asked, injected faults (README: Sandbox CRMs).")
+                    "documented limits and, if asked, injected faults (docs/sandbox.md).")
     sandbox.add_argument("--contacts", type=int, default=1000, help="people in the world")
     sandbox.add_argument("--seed", type=int, default=1, help="seed of the synthetic world")
     sandbox.add_argument("--activities", type=float, default=10.0, metavar="MEAN",

@@ -6,7 +6,7 @@ problem at once with the file, the line, the path inside the file and a fix. Bui
 by activity type, decay as one function) so that scoring a profile does no parsing and
 little allocation.
 
-Sections (schema.py validates each; README "The qualification model" documents them):
+Sections (schema.py validates each; docs/model.md documents them):
 
 - ``fit``: rules with one condition on a person attribute (``group`` makes a ladder, first
   match wins) and grade bands (A-D or any labels).

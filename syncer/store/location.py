@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from syncer.failures import BadInput, Unreachable
 
-#: the backends syncer keeps its state in (README: state.url)
+#: the backends syncer keeps its state in (docs/configuration.md: state.url)
 BACKENDS = ("sqlite", "postgresql")
 _EXAMPLES = "sqlite:///.syncer/state.db or postgresql+psycopg://user@host/dbname"
 
