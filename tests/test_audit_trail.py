@@ -49,6 +49,7 @@ def first_break(store: Store) -> tuple[int, str] | None:
 
 
 # -- the chain after a real sync ------------------------------------------------------------
+@pytest.mark.slow
 def test_chain_verifies_after_a_sync_and_names_the_row_that_breaks_it(
         sandbox_config: LoadedConfig, state_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import create_engine, select
 
@@ -29,6 +30,7 @@ def syncer(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_demo_prints_summary_and_explain_works(tmp_path: Path) -> None:
     result = syncer("demo", "--people", "120", "--state-dir", str(tmp_path / "state"),
                     cwd=tmp_path)

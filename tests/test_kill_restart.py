@@ -29,6 +29,8 @@ from tests.conftest import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow
+
 KILLS = 20
 FIELDS = {"hubspot": ("lifecyclestage", "syncer_score", "syncer_fit_grade", "hubspot_owner_id",
                       "syncer_reasons"),

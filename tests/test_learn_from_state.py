@@ -33,6 +33,7 @@ def points(rule: dict[str, Any], *values: str) -> float:
     return sum(found) / len(found)
 
 
+@pytest.mark.slow
 def test_calibrate_and_backtest_from_state_find_the_planted_signal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

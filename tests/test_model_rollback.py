@@ -100,6 +100,7 @@ def events(name: str) -> list[dict[str, Any]]:
     return [e for e in found if e["event"] == name]
 
 
+@pytest.mark.slow
 def test_publish_edit_rollback_and_publish_again_through_the_cli(
         setup: tuple[LoadedConfig, Path], sandboxes: Sandboxes,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -203,6 +203,7 @@ def _stage_row(key: str, stage: Stage, at: datetime) -> dict[str, Any]:
             "cause": "crm", "model_version": "test", "run_id": "r1", "detail": None}
 
 
+@pytest.mark.slow
 def test_calibration_on_store_history_finds_the_planted_signal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

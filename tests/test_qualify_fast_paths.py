@@ -148,6 +148,7 @@ def test_one_activity_fast_path_is_the_general_path(model: Model, data: st.DataO
         same(point_lines, general_lines)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_sorting_by_age_then_ties_is_sorting_by_the_full_key(data: st.DataObject) -> None:

@@ -111,6 +111,7 @@ def test_account_match_beats_territory_beats_round_robin(
             assert (row["team"] == "emea") == (countries[key] in EMEA), key
 
 
+@pytest.mark.slow
 def test_rotation_is_fair_over_1000_and_survives_a_restart(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # 1,320 people: those a rep already owns (the world's opportunities and customers

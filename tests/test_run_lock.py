@@ -72,6 +72,7 @@ def gated_hubspot(sandboxes: Sandboxes) -> Iterator[GatedProxy]:
         proxy.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_second_sync_is_skipped_and_names_the_one_running(
         tmp_path: Path, sandboxes: Sandboxes, state_url: str,
