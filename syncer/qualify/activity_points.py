@@ -30,7 +30,7 @@ from operator import itemgetter
 
 from syncer.domain import Activity, LedgerEntry, Reason
 from syncer.qualify.construct import ledger_line, new_reason
-from syncer.qualify.plan import WINDOW_ORIGIN, ActivityMatcher
+from syncer.qualify.matchers import WINDOW_ORIGIN, ActivityMatcher
 
 __all__ = ["EVIDENCE_ATTRIBUTES", "Hit", "activity_evidence", "iso_day", "ledger_line",
            "rule_points", "rule_reason"]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from syncer.domain import Activity, LedgerEntry, Reason
 from syncer.qualify.activity_points import Hit
 from syncer.qualify.construct import ledger_line, new_reason
-from syncer.qualify.plan import DAY, AggregateMatcher
+from syncer.qualify.matchers import DAY, AggregateMatcher
 from syncer.qualify.value_tests import as_number, plain
 
 
