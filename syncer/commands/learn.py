@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncer.commands.common import add_config_option, config_path, open_writable
+from syncer.commands.common import add_config_option, config_path
 
 if TYPE_CHECKING:
     from syncer.qualify import Model
@@ -139,12 +139,12 @@ def _history_source(args: argparse.Namespace, folder: Path
         raise HistoryError("--outcome and --time are for --history; --from-state knows its "
                            "outcome and time. Fix: remove them")
     from syncer.outcome_history import export_history_csv, history_rows
+    from syncer.store.read_only import open_read_only
 
     loaded = load_config(config_path(args.config))
     url = args.state or loaded.state_url
-    _require_state(url)
     path = folder / "state-history.csv"
-    store = open_writable(url)
+    store = open_read_only(url)  # never created, migrated or written by learning
     try:
         written = export_history_csv(history_rows(store, loaded), path)
     finally:
@@ -155,31 +155,21 @@ def _history_source(args: argparse.Namespace, folder: Path
     return str(path), "outcome", "first_seen", "as_of"
 
 
-def _require_state(url: str) -> None:
-    """A SQLite state that does not exist is an error here, never created."""
-    from syncer.qualify.learn import HistoryError
-
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.exists():
-            raise HistoryError(f"no state at {path}: run `syncer sync --once` (or `syncer "
-                               "demo`) first, or pass --state URL")
-
-
 def _published_or_shipped(args: argparse.Namespace) -> Model:
     """The model syncs use now (the active published version) when the config's state
     database exists and has one, else the shipped model."""
     from syncer.config import load_config
     from syncer.publication import stored_model
     from syncer.store import model_versions
+    from syncer.store.location import NoState
+    from syncer.store.read_only import open_read_only
 
     loaded = load_config(config_path(args.config))
     url = getattr(args, "state", None) or loaded.state_url
     try:
-        _require_state(url)
-    except ValueError:
+        store = open_read_only(url)
+    except NoState:
         return _shipped_model()
-    store = open_writable(url)
     try:
         active = model_versions.active(store)
     finally:
