@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from syncer.commands import dead_letters, inspect, model, report, sandbox, setup, sync
+from syncer.commands import dead_letters, inspect, model, report, sandbox, setup, sync, workers
 from syncer.failures import (
     EXIT_BAD_INPUT,
     EXIT_RUN_FAILED,
@@ -30,7 +30,7 @@ from syncer.failures import (
 )
 
 #: Command modules, in the order their commands appear in --help.
-COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model)
+COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model, workers)
 
 DEBUG_FLAG = "--debug"
 

@@ -278,7 +278,16 @@ class AuditConfig(_Strict):
     archive_path: str = ".syncer/audit-archive"
 
 
+class WorkerConfig(_Strict):
+    """Where a tenant's jobs wait in a scale-out deployment (`syncer worker --queue`):
+    a big tenant on a queue of its own cannot starve the small ones (docs/operations.md)."""
+
+    queue: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")] = "default"
+
+
 class SyncerConfig(_Strict):
+    #: the tenant this file configures (syncer/tenants.py); none for a single-tenant install
+    tenant: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
     state: StateConfig = StateConfig()
     model: str = "model.example.yaml"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -286,6 +295,7 @@ class SyncerConfig(_Strict):
     health: HealthConfig = HealthConfig()
     alerts: AlertsConfig = AlertsConfig()
     audit: AuditConfig = AuditConfig()
+    worker: WorkerConfig = WorkerConfig()
     connectors: list[ConnectorConfig] = Field(min_length=1)
     #: person fields kept in step across the CRMs, each with its policy
     shared_fields: list[SharedField] = Field(default_factory=list)
@@ -337,6 +347,8 @@ class LoadedConfig:
         self.config = config
         self.path = path
         self.folder = path.parent
+        #: set by `syncer.tenants.load_tenant`, else the file's own `tenant:`
+        self.tenant: str | None = config.tenant
 
     @property
     def model_path(self) -> Path:
@@ -345,8 +357,12 @@ class LoadedConfig:
     @property
     def state_url(self) -> str:
         """The state URL; a relative SQLite path resolves against the config's folder...
-        unless SYNCER_STATE_URL overrides it (containers, tests)."""
-        url = os.environ.get("SYNCER_STATE_URL") or self.config.state.url
+        unless SYNCER_STATE_URL overrides it (containers, tests). A tenant's state lives
+        apart within it (a schema or a file of its own: syncer/tenants.py)."""
+        from syncer.tenants import tenant_state_url
+
+        url = tenant_state_url(os.environ.get("SYNCER_STATE_URL") or self.config.state.url,
+                               self.tenant)
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str((Path.cwd() / url[len(prefix):]).resolve())

@@ -384,7 +384,7 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
     try:
         return _run(loaded, store, connectors, model, now, selected, ledger, summary,
                     dry_run=dry_run, should_stop=should_stop, full=full, wait=wait,
-                    on_wait=on_wait, tenant=tenant)
+                    on_wait=on_wait, tenant=tenant or loaded.tenant)
     finally:
         structlog.contextvars.reset_contextvars(**context)
 

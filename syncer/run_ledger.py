@@ -40,11 +40,14 @@ SPOOL_ENV = "SYNCER_SPOOL"
 
 
 def spool_path(loaded: LoadedConfig) -> Path:
-    """Where runs that could not be recorded wait: $SYNCER_SPOOL, else beside the config."""
+    """Where runs that could not be recorded wait: $SYNCER_SPOOL, else beside the config;
+    a tenant's in a file of its own (`run-spool.acme.jsonl`), so its runs return to its
+    own state."""
     configured = os.environ.get(SPOOL_ENV)
-    if configured:
-        return Path(configured)
-    return loaded.path.parent / ".syncer" / "run-spool.jsonl"
+    path = Path(configured) if configured else loaded.path.parent / ".syncer" / "run-spool.jsonl"
+    if loaded.tenant is None:
+        return path
+    return path.with_name(f"{path.stem}.{loaded.tenant}{path.suffix}")
 
 
 def unreachable_message(error: BaseException) -> str:

@@ -11,7 +11,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from syncer.failures import BadInput
+
 if TYPE_CHECKING:
+    from syncer.config import LoadedConfig
     from syncer.store.repository import Store
 
 
@@ -27,11 +30,9 @@ def config_path(arg: str | None) -> Path:
 
 def state_url(args: argparse.Namespace) -> str:
     """--state if given, else the state URL of the config."""
-    from syncer.config import load_config
-
     if getattr(args, "state", None):
         return str(args.state)
-    return load_config(config_path(args.config)).state_url
+    return load_args_config(args).state_url
 
 
 def read_state(args: argparse.Namespace) -> Store:
@@ -79,4 +80,25 @@ def open_writable(url: str) -> Store:
 def add_config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path to syncer.yaml (default: $SYNCER_CONFIG, "
                                          "./syncer.yaml, then the shipped example)")
+    parser.add_argument("--tenant", metavar="NAME",
+                        help="the tenant's config, <tenants dir>/NAME.yaml, and its own state "
+                             "(docs/operations.md#tenants)")
+    parser.add_argument("--tenants", metavar="DIR",
+                        help="the tenants directory (default: $SYNCER_TENANTS, ./tenants)")
     return parser
+
+
+def load_args_config(args: argparse.Namespace) -> LoadedConfig:
+    """The config a command works on: --tenant's file in the tenants directory, else
+    --config (syncer/tenants.py). Both at once is refused: which state is meant?"""
+    from syncer.config import load_config
+
+    tenant = getattr(args, "tenant", None)
+    if tenant is None:
+        return load_config(config_path(getattr(args, "config", None)))
+    if getattr(args, "config", None):
+        raise BadInput("give --config or --tenant, not both. Fix: --tenant NAME reads "
+                       "<tenants dir>/NAME.yaml; drop --config")
+    from syncer.tenants import load_tenant, tenants_dir
+
+    return load_tenant(tenants_dir(getattr(args, "tenants", None)), tenant)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from syncer.commands.common import add_config_option, config_path, read_state
+from syncer.commands.common import add_config_option, load_args_config, read_state
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -31,12 +31,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.replay import replay_dead_letters
     from syncer.runtime import Runtime
     from syncer.store.locks import LockHeld
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     with Runtime(loaded) as runtime:
         try:
             run_id, tally = replay_dead_letters(loaded, runtime.require_store(),

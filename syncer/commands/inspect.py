@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from syncer.commands.common import (
     add_config_option,
-    config_path,
+    load_args_config,
     open_state,
     open_writable,
     read_state,
@@ -218,12 +218,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_archive(args: argparse.Namespace) -> int:
     """Archive rows older than N days to a gzip JSON Lines file, then remove them."""
-    from syncer.config import load_config
     from syncer.store.audit import AuditError
     from syncer.store.audit_archive import apply_retention
     from syncer.store.location import require_existing
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     days = args.older_than_days or loaded.config.audit.retention_days
     if days is None:
         raise BadInput("audit archive needs an age. Fix: pass --older-than-days N or set "
@@ -281,13 +280,12 @@ def run_line(run: RunRecord) -> str:
 def cmd_runs(args: argparse.Namespace) -> int:
     """The run history, newest first; runs kept in the local spool while the state
     database was unreachable are written to it first (syncer/run_ledger.py)."""
-    from syncer.config import load_config
     from syncer.run_ledger import RunSpool, spool_path
 
     store = open_state(args)
     try:
         if not getattr(args, "state", None):
-            RunSpool(spool_path(load_config(config_path(args.config)))).replay(store)
+            RunSpool(spool_path(load_args_config(args))).replay(store)
         runs = store.runs(args.limit, connector=args.connector, status=args.status)
     finally:
         store.close()

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncer.commands.common import add_config_option, config_path
+from syncer.commands.common import add_config_option, load_args_config
 
 if TYPE_CHECKING:
     from syncer.qualify import Model
@@ -127,7 +127,6 @@ def _history_source(args: argparse.Namespace, folder: Path
     given, or, with --from-state, the state store's history written as a CSV in `folder`
     (syncer/outcome_history.py says what its rows hold), ordered by first contact and
     scored as each person stood before their outcome."""
-    from syncer.config import load_config
     from syncer.qualify.learn import HistoryError
 
     if args.history is not None:
@@ -141,7 +140,7 @@ def _history_source(args: argparse.Namespace, folder: Path
     from syncer.outcome_history import export_history_csv, history_rows
     from syncer.store.read_only import open_read_only
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     url = args.state or loaded.state_url
     path = folder / "state-history.csv"
     store = open_read_only(url)  # never created, migrated or written by learning
@@ -158,13 +157,12 @@ def _history_source(args: argparse.Namespace, folder: Path
 def _published_or_shipped(args: argparse.Namespace) -> Model:
     """The model syncs use now (the active published version) when the config's state
     database exists and has one, else the shipped model."""
-    from syncer.config import load_config
     from syncer.publication import stored_model
     from syncer.store import model_versions
     from syncer.store.location import NoState
     from syncer.store.read_only import open_read_only
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     url = getattr(args, "state", None) or loaded.state_url
     try:
         store = open_read_only(url)
@@ -190,7 +188,6 @@ def _model_name(output: str) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.qualify import load_model
     from syncer.qualify.learn import (
         ColumnMap,
@@ -206,7 +203,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if base is None and args.from_state:
         # learned for the same CRMs: keep the current model's hand-raises, lifecycle,
         # routing and named scores, which the config's field mappings rely on
-        base = load_model(load_config(config_path(args.config)).model_path)
+        base = load_model(load_args_config(args).model_path)
     try:
         mapping = load_mapping(args.map) if args.map else ColumnMap()
         history = _read(args)
@@ -263,7 +260,6 @@ def _calibration_lines(s: dict[str, Any]) -> list[str]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.qualify import load_model
     from syncer.qualify.learn import (
         ColumnMap,
@@ -275,7 +271,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     from syncer.qualify.learn.report import report_html
 
-    model_path = args.model or str(load_config(config_path(args.config)).model_path)
+    model_path = args.model or str(load_args_config(args).model_path)
     model = load_model(model_path)
     against = load_model(args.against) if args.against else _published_or_shipped(args)
     try:

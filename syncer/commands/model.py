@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from syncer.commands import learn
-from syncer.commands.common import add_config_option, config_path, open_writable
+from syncer.commands.common import add_config_option, load_args_config, open_writable
 
 if TYPE_CHECKING:
     from syncer.qualify import Model, ModelError
@@ -58,13 +58,12 @@ def _load_both(old_path: str, new_path: str) -> tuple[Model, Model] | None:
 
 
 def cmd_model_diff(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.preview import diff_models, format_diff, open_read_only
 
     models = _load_both(args.old, args.new)
     if models is None:
         return 2
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     url = args.state or loaded.state_url
     now = args.at or datetime.now(timezone.utc)
     store = open_read_only(url)  # PreviewError: one line, exit 2 (syncer/cli.py)
@@ -182,10 +181,9 @@ def _inactivity(rules: list[EngagementRule]) -> str:
 
 
 def cmd_model_show(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.qualify import load_model
 
-    path = args.path or str(load_config(config_path(args.config)).model_path)
+    path = args.path or str(load_args_config(args).model_path)
     model = load_model(path)
     print("\n".join([*describe(model), *evidence_lines(model)]))
     return 0
@@ -196,11 +194,10 @@ def _when(at: datetime) -> str:
 
 
 def cmd_model_publish(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.logs import configure_logging
     from syncer.publication import publish
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     configure_logging(loaded.config.log_level, sys.stderr)
     store = open_writable(args.state or loaded.state_url)
     try:
@@ -222,12 +219,11 @@ def cmd_model_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_model_rollback(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.logs import configure_logging
     from syncer.publication import rollback
     from syncer.store.location import require_existing
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     configure_logging(loaded.config.log_level, sys.stderr)
     url = args.state or loaded.state_url
     require_existing(url)  # no state: nothing was published to roll back to
@@ -244,11 +240,10 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_model_history(args: argparse.Namespace) -> int:
-    from syncer.config import load_config
     from syncer.store import model_versions
     from syncer.store.read_only import open_read_only
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     store = open_read_only(args.state or loaded.state_url)
     try:
         rows = model_versions.history(store, args.limit)

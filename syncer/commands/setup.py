@@ -72,12 +72,11 @@ def setup_summary(reports: list[SetupReport]) -> str:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from syncer.commands.common import config_path
-    from syncer.config import load_config
+    from syncer.commands.common import load_args_config
     from syncer.logs import configure_logging
     from syncer.runtime import Runtime
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     configure_logging(loaded.config.log_level, sys.stderr)  # stdout: what setup did
     with Runtime(loaded, open_store=False) as runtime:
         reports = set_up_all(loaded, runtime, dry_run=args.dry_run)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syncer.commands.common import add_config_option, config_path
+from syncer.commands.common import add_config_option, load_args_config
 from syncer.failures import BadInput
 
 if TYPE_CHECKING:
@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from syncer.config import ConfigError, load_config
+    from syncer.config import ConfigError
     from syncer.runtime import Runtime
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     with Runtime(loaded, open_store=False) as runtime:
         # Mapped person fields a CRM lacks (one request each; a sync would stop on them).
         problems = [problem for connector in runtime.connectors.values()
@@ -42,7 +42,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from syncer.config import load_config
     from syncer.demo import format_summary
     from syncer.dry_run_report import report_lines
     from syncer.logs import configure_logging
@@ -53,7 +52,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if not args.once:
         raise BadInput("`syncer sync` runs one sync and needs --once. Fix: add --once "
                        "(`syncer run` is the daemon that syncs on a schedule)")
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     configure_logging(loaded.config.log_level, sys.stderr)
     from syncer.progress_display import display_for
 
@@ -128,12 +127,11 @@ def model_lines(active: ActiveModel | None, file_name: str) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from syncer.config import load_config
     from syncer.logs import configure_logging
     from syncer.runtime import Runtime
     from syncer.scheduler import Daemon
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     configure_logging(loaded.config.log_level)
     try:
         runtime = Runtime(loaded)

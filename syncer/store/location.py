@@ -74,12 +74,12 @@ def unreachable(url: str, error: BaseException) -> StateUnreachable:
     try:
         shown = make_url(url)._replace(password=None).render_as_string(hide_password=False)
     except (ArgumentError, ValueError):
-        shown = _shown(url)
+        shown = shown_url(url)
     return StateUnreachable(f"cannot reach the state database at {shown} ({reason}). "
                             f"Fix: {fix}, then run the command again")
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """The URL as it may be printed: a password (user:password@) is masked."""
     return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
@@ -91,10 +91,10 @@ def parse_state_url(url: str) -> URL:
         parsed = make_url(url)
         parsed.get_dialect()  # an unknown driver fails here, not in the middle of a command
     except (ArgumentError, NoSuchModuleError, ValueError):
-        raise StateUrlInvalid(f"the state URL {_shown(url)!r} is not a database URL. Fix: "
+        raise StateUrlInvalid(f"the state URL {shown_url(url)!r} is not a database URL. Fix: "
                               f"use e.g. {_EXAMPLES}") from None
     if parsed.get_backend_name() not in BACKENDS:
-        raise StateUrlInvalid(f"the state URL {_shown(url)!r} names "
+        raise StateUrlInvalid(f"the state URL {shown_url(url)!r} names "
                               f"{parsed.get_backend_name()}; syncer keeps its state in "
                               f"SQLite or PostgreSQL. Fix: use e.g. {_EXAMPLES}")
     return parsed

@@ -34,6 +34,7 @@ from syncer.store.audit import AuditFilter, AuditLog
 from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
+from syncer.store.tenant_schema import ensure_schema
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
                   "employees", "country")
@@ -115,6 +116,7 @@ class Store:
         engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        ensure_schema(engine)  # a tenant's (or a test's) schema, before migrating into it
         migrate(engine)
         return cls(engine)
 
