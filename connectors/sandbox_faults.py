@@ -66,9 +66,12 @@ class SandboxConfigError(ValueError):
 class HubSpotLimits:
     """HubSpot's limits as the sandbox enforces them (defaults: an Enterprise portal).
 
-    `requests_per_10s` and `search_per_second` may be None (no limit); `window_seconds`
-    shortens the rolling window for tests. `send_retry_after` adds a Retry-After header to
-    429s, which real HubSpot does not promise.
+    `requests_per_10s` and `search_per_second` may be None (no limit; the rate-limit
+    headers still report the tier's limit); `window_seconds` shortens the rolling window
+    for tests. Every 429 carries a Retry-After of whole seconds that is enough (real
+    HubSpot does not promise one); `send_retry_after` is kept for older callers and no
+    longer changes anything. The daily limit resets at midnight in `time_zone` (the
+    account's time zone, an IANA name).
     """
 
     tier: str = "enterprise"
@@ -80,7 +83,14 @@ class HubSpotLimits:
     search_page_max: int = 200
     search_cap: int = 10_000
     batch_max: int = 100
-    send_retry_after: bool = False
+    send_retry_after: bool = True
+    time_zone: str = "UTC"
+
+    @property
+    def nominal_per_10s(self) -> int:
+        """The tier's published limit per 10 s (what the headers report when the limit
+        itself is off)."""
+        return self.requests_per_10s or HUBSPOT_TIERS.get(self.tier, (190, 0))[0]
 
     @classmethod
     def for_tier(cls, tier: str, **overrides: Any) -> HubSpotLimits:

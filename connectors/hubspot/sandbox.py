@@ -116,14 +116,17 @@ class HubSpotSandbox:
             daily=daily_limit, search_per_second=search_requests_per_second,
             search_cap=search_cap, send_retry_after=send_retry_after)
         self.call_counts: Counter[tuple[str, str, int]] = Counter()
-        budget = DailyBudget(self.limits.daily)
-        self.limiter = RollingRateLimiter(self.limits.requests_per_10s,
-                                          self.limits.window_seconds, budget)
-        self.search_limiter = RollingRateLimiter(self.limits.search_per_second, 1.0, budget)
         self.faults = FaultInjector(faults, self.kind)
         #: Writes are stamped with the wall clock, like the Salesforce sandbox, so records
-        #: of one person in both CRMs order by modification time consistently.
+        #: of one person in both CRMs order by modification time consistently. The rate
+        #: windows and the daily reset read the same clock, so a test can move it.
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        budget = DailyBudget(self.limits.daily, self.now, self.limits.time_zone)
+        self.limiter = RollingRateLimiter(self.limits.requests_per_10s,
+                                          self.limits.window_seconds, budget, self.now,
+                                          nominal=self.limits.nominal_per_10s)
+        self.search_limiter = RollingRateLimiter(self.limits.search_per_second, 1.0, budget,
+                                                 self.now)
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"merge_mode must be one of {', '.join(MERGE_MODES)}, "
                              f"got {merge_mode!r}")
@@ -229,7 +232,7 @@ class HubSpotSandbox:
         state = self.state
         try:
             clean = state.check({field: value})
-            state.apply(record_id, clean)
+            state.apply(record_id, clean, source="CRM_UI")
         except InputRejected as rejected:
             raise ValueError(rejected.message) from rejected
 
@@ -277,6 +280,9 @@ class HubSpotSandbox:
             environ[PLAN_KEY] = plan
             response = self._dispatch(request, endpoint, args, plan)
         assert response is not None
+        if endpoint not in SEARCH_ENDPOINTS and "X-HubSpot-RateLimit-Daily" not in \
+                response.headers:  # every answer but search's carries them, as HubSpot's
+            response.headers.update(self.limiter.headers())
         self._count(request.method, rule_name, response.status_code)
         return response(environ, start_response)
 
@@ -298,11 +304,11 @@ class HubSpotSandbox:
 
     def _dispatch(self, request: Request, endpoint: str, args: dict[str, str],
                   plan: RequestPlan) -> Response:
-        denied = self._auth_failure(request)
-        if denied is not None:
-            return error_response(denied)
         is_search = endpoint in SEARCH_ENDPOINTS
         limiter = self.search_limiter if is_search else self.limiter
+        denied = self._auth_failure(request)
+        if denied is not None:
+            return error_response(denied, {} if is_search else limiter.headers())
         if plan.action == "burst":
             plan.record("burst_429")
             return error_response(self._limit_failure(is_search, burst=True),
@@ -320,6 +326,8 @@ class HubSpotSandbox:
             status, body = handler_for(self.api, endpoint, args)(request, args)
         except ApiFailure as failure:
             return error_response(failure, headers)
+        if status == 204:
+            return Response(status=204, headers=headers)
         return json_response(body, status, headers)
 
     def _simulate_editor(self, plan: RequestPlan) -> None:
@@ -337,7 +345,7 @@ class HubSpotSandbox:
             field = "lifecyclestage"
             choices = [value for value, _ in LIFECYCLE_STAGES if value != "other"]
         value = choices[rng.randrange(len(choices))]
-        state.apply(contact.id, {field: value})
+        state.apply(contact.id, {field: value}, source="CRM_UI")
         plan.record("editor", contact.id,
                     f"{field}: {contact.properties.get(field)} -> {value}")
 
@@ -363,8 +371,9 @@ class HubSpotSandbox:
         else:
             failure = rate_limited("TEN_SECONDLY_ROLLING",
                                    "You have reached your ten_secondly_rolling limit.")
-        if self.send_retry_after:
-            failure.headers["Retry-After"] = str(max(1, round(limiter.seconds_until_free())))
+        # Whole seconds after which a retry is admitted (an injected burst counts
+        # requests, not seconds: it says 1, and a retry inside the burst is refused again).
+        failure.headers["Retry-After"] = "1" if burst else str(limiter.retry_after())
         return failure
 
     def now(self) -> datetime:

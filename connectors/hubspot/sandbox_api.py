@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -141,32 +141,46 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
         """Pages in id order; `after` is the id of the page's first contact, so a page
         costs generating its own contacts, however large the portal."""
         query = request.args
-        limit = _int_arg(query, "limit", 10, self.limits.list_page_max)
+        history = _names(query, "propertiesWithHistory")
+        # HubSpot pages at most 50 records when it returns their history
+        limit = _int_arg(query, "limit", 10,
+                         min(self.limits.list_page_max, 50) if history
+                         else self.limits.list_page_max)
         after = query.get("after")
-        if _flag(query, "archived"):
-            return 200, {"results": []}  # the sandbox never archives contacts
         start = 0
         if after:
             if not after.isdigit():
                 raise validation_error(f"Invalid paging cursor: '{after}'")
             start = int(after) - CONTACT_ID_BASE
         names = _names(query)
+        archived = _flag(query, "archived")  # archived contacts only, as HubSpot
+        listed: Iterable[Contact] = (
+            (c for c in self.state.archived_contacts() if int(c.id) >= int(after or 0))
+            if archived else self.state.iter_contacts(start))
         page: list[Contact] = []
-        for contact in self.state.iter_contacts(start):
+        for contact in listed:
             page.append(contact)
             if len(page) > limit:
                 break
-        body: Json = {"results": [self.contact_json(c, names) for c in page[:limit]]}
+        body: Json = {"results": [self.contact_json(c, names, history)
+                                  for c in page[:limit]]}
         if len(page) > limit:
             nxt = page[limit].id
-            body["paging"] = {"next": {
-                "after": nxt,
-                "link": f"{self._base_url()}/crm/v3/objects/contacts?after={nxt}"}}
+            link = f"{self._base_url()}/crm/v3/objects/contacts?after={nxt}"
+            body["paging"] = {"next": {"after": nxt, "link": link + (
+                "&archived=true" if archived else "")}}
         return 200, body
 
     def get_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         id_property = request.args.get("idProperty")
         wanted = args["record_id"]
+        history = _names(request.args, "propertiesWithHistory")
+        if _flag(request.args, "archived"):
+            with self.state.lock:
+                gone = self.state.archived.get(wanted)
+            if gone is None:
+                raise not_found()
+            return 200, self.contact_json(gone, _names(request.args), history)
         if id_property and id_property != "hs_object_id":
             contact = self.state.find(id_property, wanted)
         else:  # an id merged away answers as the contact it went into, as in HubSpot
@@ -174,7 +188,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
             contact = self.state.contact(current) if current is not None else None
         if contact is None:
             raise not_found()
-        return 200, self.contact_json(contact, _names(request.args))
+        return 200, self.contact_json(contact, _names(request.args), history)
 
     def search(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
         search = parse_search(json_body(request), self.limits.search_page_max)
@@ -305,6 +319,8 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("/crm/v3/objects/<object_type>/batch/create", ("POST",), "batch_create"),
     ("/crm/v3/objects/<object_type>/batch/update", ("POST",), "batch_update"),
     ("/crm/v3/objects/<object_type>/batch/read", ("POST",), "batch_read"),
+    ("/crm/v3/objects/<object_type>/batch/archive", ("POST",), "batch_archive"),
+    ("/crm/v3/objects/<object_type>/<record_id>", ("DELETE",), "archive_contact"),
     ("/crm/v3/objects/<object_type>/merge", ("POST",), "merge"),
     ("/crm/v3/objects/<object_type>/search", ("POST",), "search"),
     ("/crm/v3/properties/<object_type>", ("GET",), "list_properties"),
@@ -326,6 +342,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 SEARCH_ENDPOINTS = frozenset({"search"})
 CONTACT_ENDPOINTS = frozenset({"list_contacts", "get_contact", "batch_update", "search",
                                "create_contact", "batch_create", "batch_read", "merge",
+                               "batch_archive", "archive_contact",
                                "list_properties", "legacy_properties", "create_property",
                                "list_groups", "create_group", "get_property",
                                "association_batch_read"})

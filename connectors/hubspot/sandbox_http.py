@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
@@ -103,16 +104,51 @@ class RateDecision:
     headers: dict[str, str]
 
 
-class DailyBudget:
-    """The app's daily request allowance, shared by every endpoint (search included)."""
+Clock = Callable[[], datetime]
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROS = 1_000_000
 
-    def __init__(self, limit: int) -> None:
+
+def _micros(moment: datetime) -> int:
+    """An instant as whole microseconds since the epoch: exact integer arithmetic, so a
+    Retry-After computed from it is never off by a rounding error."""
+    return (moment.astimezone(timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+
+
+def whole_seconds_until(micros: int) -> int:
+    """The smallest whole number of seconds that covers `micros` (at least 1): what
+    Retry-After says, so a retry after exactly that long is admitted."""
+    return max(1, -(-micros // _MICROS))
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class DailyBudget:
+    """The app's daily request allowance, shared by every endpoint (search included).
+
+    Like HubSpot's, it resets at midnight in the account's time zone (`time_zone`, an IANA
+    name), read from `clock` (the sandbox's clock, so a test can move it)."""
+
+    def __init__(self, limit: int, clock: Clock | None = None,
+                 time_zone: str = "UTC") -> None:
         self.limit = limit
         self.used = 0
+        self._clock = clock or _wall_clock
+        self.time_zone = ZoneInfo(time_zone)
+        self._day: date | None = None
         self._lock = threading.Lock()
+
+    def _roll(self) -> None:
+        """Start a new day's count when the account's date has changed (lock held)."""
+        today = self._clock().astimezone(self.time_zone).date()
+        if today != self._day:
+            self._day, self.used = today, 0
 
     def spend(self) -> bool:
         with self._lock:
+            self._roll()
             if self.used >= self.limit:
                 return False
             self.used += 1
@@ -120,11 +156,21 @@ class DailyBudget:
 
     def exhausted(self) -> bool:
         with self._lock:
+            self._roll()
             return self.used >= self.limit
 
     def remaining(self) -> int:
         with self._lock:
+            self._roll()
             return max(0, self.limit - self.used)
+
+    def seconds_until_reset(self) -> int:
+        """Whole seconds until the next midnight in the account's time zone."""
+        now = self._clock()
+        local = now.astimezone(self.time_zone)
+        midnight = datetime.combine(local.date() + timedelta(days=1), dt_time(0),
+                                    tzinfo=self.time_zone)
+        return whole_seconds_until(_micros(midnight) - _micros(now))
 
 
 class RollingRateLimiter:
@@ -132,26 +178,40 @@ class RollingRateLimiter:
 
     Only admitted requests count, so a client that backs off recovers as soon as the
     oldest admitted request leaves the window. Limiters built on one DailyBudget share it.
+    Time comes from `clock` (the sandbox's), in exact microseconds. With `per_window` None
+    nothing is refused, but the headers still report `nominal` (the tier's limit) and the
+    requests in the window, as HubSpot's answers always carry them.
     """
 
     def __init__(self, per_window: int | None, window_seconds: float = 10.0,
-                 daily: int | DailyBudget = 1_000_000) -> None:
+                 daily: int | DailyBudget = 1_000_000, clock: Clock | None = None,
+                 nominal: int | None = None) -> None:
         self.per_window = per_window
         self.window_seconds = window_seconds
-        self.budget = daily if isinstance(daily, DailyBudget) else DailyBudget(daily)
-        self._admitted: deque[float] = deque()
+        self.nominal = nominal
+        self._clock = clock or _wall_clock
+        self.budget = daily if isinstance(daily, DailyBudget) else DailyBudget(
+            daily, self._clock)
+        self._admitted: deque[int] = deque()
         self._lock = threading.Lock()
 
     @property
     def daily(self) -> int:
         return self.budget.limit
 
+    def _window_micros(self) -> int:
+        return round(self.window_seconds * _MICROS)
+
+    def _prune(self, now: int) -> None:
+        window = self._window_micros()
+        while self._admitted and now - self._admitted[0] >= window:
+            self._admitted.popleft()
+
     def admit(self) -> RateDecision:
         """Count one request if it fits; say so, with the headers to send either way."""
         with self._lock:
-            now = time.monotonic()
-            while self._admitted and now - self._admitted[0] >= self.window_seconds:
-                self._admitted.popleft()
+            now = _micros(self._clock())
+            self._prune(now)
             allowed = self.per_window is None or len(self._admitted) < self.per_window
             allowed = allowed and self.budget.spend()
             if allowed:
@@ -161,11 +221,11 @@ class RollingRateLimiter:
     def _headers(self) -> dict[str, str]:
         headers = {"X-HubSpot-RateLimit-Daily": str(self.budget.limit),
                    "X-HubSpot-RateLimit-Daily-Remaining": str(self.budget.remaining())}
-        if self.per_window is not None:
+        maximum = self.per_window if self.per_window is not None else self.nominal
+        if maximum is not None:
             headers.update({
-                "X-HubSpot-RateLimit-Max": str(self.per_window),
-                "X-HubSpot-RateLimit-Remaining": str(
-                    max(0, self.per_window - len(self._admitted))),
+                "X-HubSpot-RateLimit-Max": str(maximum),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, maximum - len(self._admitted))),
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(
                     int(self.window_seconds * 1000)),
             })
@@ -174,14 +234,31 @@ class RollingRateLimiter:
     def headers(self) -> dict[str, str]:
         """The rate-limit headers as they stand (for answers that did not spend)."""
         with self._lock:
+            self._prune(_micros(self._clock()))
             return self._headers()
 
+    def retry_after(self) -> int:
+        """Whole seconds until this limiter admits a request again (at least 1): until
+        enough admitted requests have left the window, or, the daily allowance spent,
+        until midnight in the account's time zone."""
+        if self.budget.exhausted():
+            return self.budget.seconds_until_reset()
+        with self._lock:
+            now = _micros(self._clock())
+            self._prune(now)
+            if self.per_window is None or len(self._admitted) < self.per_window:
+                return 1
+            # the request that frees the first slot: enough of the oldest must leave
+            leaving = self._admitted[len(self._admitted) - self.per_window]
+            return whole_seconds_until(leaving + self._window_micros() - now)
+
     def seconds_until_free(self) -> float:
-        """How long until the oldest admitted request leaves the window (for Retry-After)."""
+        """How long until the oldest admitted request leaves the window."""
         with self._lock:
             if not self._admitted:
                 return 0.0
-            return max(0.0, self.window_seconds - (time.monotonic() - self._admitted[0]))
+            now = _micros(self._clock())
+            return max(0.0, (self._admitted[0] + self._window_micros() - now) / _MICROS)
 
     def exhausted_daily(self) -> bool:
         return self.budget.exhausted()

@@ -47,6 +47,14 @@ def parse_search(body: Any, max_limit: int = MAX_LIMIT) -> SearchRequest:
     if not isinstance(body, Mapping):
         raise validation_error("Invalid input JSON: expected an object")
     groups_raw = body.get("filterGroups") or []
+    loose = body.get("filters")
+    if loose:  # a top-level list (older clients, e.g. Airbyte's): one AND group, as HubSpot
+        if groups_raw:
+            raise validation_error("Use either filterGroups or a top-level filters list, "
+                                   "not both")
+        if not isinstance(loose, list):
+            raise validation_error("Invalid input JSON: 'filters' must be a list")
+        groups_raw = [{"filters": loose}]
     if len(groups_raw) > MAX_FILTER_GROUPS:
         raise validation_error(f"Too many filter groups: at most {MAX_FILTER_GROUPS}")
     groups: list[list[dict[str, Any]]] = []

@@ -21,7 +21,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from connectors.hubspot.sandbox_http import iso_millis
@@ -53,12 +53,27 @@ class InputRejected(Exception):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One value a property took (HubSpot's ValueWithTimestamp): "" for a cleared value;
+    `source` is HubSpot's sourceType (IMPORT for seeded values, API, CRM_UI)."""
+
+    value: str
+    at: datetime
+    source: str
+
+
 @dataclass(slots=True)
 class Contact:
     id: str
     properties: dict[str, str | None]
     created_at: datetime
     updated_at: datetime
+    #: recorded changes per property, newest first; a property never changed since the
+    #: contact was seeded has none (its history is its value at createdAt, see
+    #: sandbox_history.py).
+    history: dict[str, list[Change]] = field(default_factory=dict)
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +122,8 @@ class PortalState:
         self.retired: dict[str, Contact] = {}
         #: merged-away id -> the id of the contact it went into (itself perhaps retired since).
         self.merged_into: dict[str, str] = {}
+        #: contacts archived (deleted) through the API, by id, as they were then.
+        self.archived: dict[str, Contact] = {}
         #: the portal's contact properties and property groups by name: HubSpot's own, plus
         #: syncer's unless the world starts without them (then `syncer setup` adds them
         #: through the properties API, sandbox_properties.py).
@@ -180,7 +197,8 @@ class PortalState:
         or merged-away id. Callers must not mutate it; `snapshot` gives a copy."""
         with self.lock:
             changed = self.overlay.get(contact_id)
-            if changed is None and contact_id in self.retired:
+            if changed is None and (contact_id in self.retired
+                                    or contact_id in self.archived):
                 return None
         if changed is not None:
             return changed
@@ -196,7 +214,9 @@ class PortalState:
             if contact is None:
                 return None
             return Contact(contact.id, dict(contact.properties), contact.created_at,
-                           contact.updated_at)
+                           contact.updated_at,
+                           {name: list(changes) for name, changes in contact.history.items()},
+                           contact.archived_at)
 
     def iter_contacts(self, start_index: int = 0) -> Iterator[Contact]:
         """Every live contact from index `start_index` on, in id order, generated lazily;
@@ -278,6 +298,9 @@ class PortalState:
             properties.update(values)
             properties["hs_object_id"] = contact_id
             contact = Contact(contact_id, properties, created_at or now, now)
+            contact.history = {name: [Change(str(value), now, "API")]
+                               for name, value in values.items()
+                               if value not in (None, "") and name not in CALCULATED}
             self.stamp(contact)
             self.overlay[contact_id] = contact
             self.created_ids.append(contact_id)
@@ -339,9 +362,29 @@ class PortalState:
                 return "INVALID_NUMBER", f"{value} was not a valid number."
         return None
 
-    def apply(self, contact_id: str, values: dict[str, str | None]) -> Contact:
-        """Write checked values to one contact (kept in the overlay from now on) and bump
-        its modification time."""
+    def archive(self, contact_id: str) -> Contact:
+        """Archive (delete) a live contact: it leaves lists and search, and is listed with
+        `archived=true` from now on."""
+        with self.lock:
+            contact = self.snapshot(contact_id)
+            if contact is None:
+                raise InputRejected("OBJECT_NOT_FOUND", "OBJECT_NOT_FOUND",
+                                    f"No contact with id {contact_id}")
+            contact.archived_at = millis(self._clock().astimezone(timezone.utc))
+            self.overlay.pop(contact_id, None)
+            self.archived[contact_id] = contact
+            return contact
+
+    def archived_contacts(self) -> list[Contact]:
+        """Archived contacts in id order."""
+        with self.lock:
+            return sorted(self.archived.values(), key=lambda c: int(c.id))
+
+    def apply(self, contact_id: str, values: dict[str, str | None],
+              source: str = "API") -> Contact:
+        """Write checked values to one contact (kept in the overlay from now on), record
+        each changed value in its history (`source`: HubSpot's sourceType) and bump its
+        modification time."""
         with self.lock:
             contact = self.overlay.get(contact_id)
             if contact is None:
@@ -350,6 +393,11 @@ class PortalState:
                     raise InputRejected("OBJECT_NOT_FOUND", "OBJECT_NOT_FOUND",
                                         f"No contact with id {contact_id}")
                 contact = self.overlay[contact_id] = base
+            now = millis(self._clock().astimezone(timezone.utc))
+            for name, value in values.items():
+                if value != contact.properties.get(name):
+                    earlier = property_history(contact, name)
+                    contact.history[name] = [Change(value or "", now, source), *earlier]
             contact.properties.update(values)
             self._touch(contact)
             return contact
@@ -365,3 +413,23 @@ class PortalState:
         """Mirror created_at/updated_at into createdate/lastmodifieddate."""
         contact.properties["createdate"] = iso_millis(contact.created_at)
         contact.properties["lastmodifieddate"] = iso_millis(contact.updated_at)
+
+
+#: properties HubSpot computes itself: their history is their current value.
+CALCULATED = frozenset({"createdate", "lastmodifieddate", "hs_object_id"})
+
+
+def property_history(contact: Contact, name: str) -> list[Change]:
+    """Every value property `name` of `contact` took, newest first (HubSpot's
+    propertiesWithHistory): the recorded changes, then the value it was seeded with (an
+    IMPORT at createdAt); empty for a property never set."""
+    if name in CALCULATED or name not in contact.history:
+        value = contact.properties.get(name)
+        if value in (None, ""):
+            return []
+        assert value is not None
+        if name in CALCULATED:
+            at = contact.updated_at if name == "lastmodifieddate" else contact.created_at
+            return [Change(value, at, "CALCULATED")]
+        return [Change(value, contact.created_at, "IMPORT")]
+    return contact.history[name]

@@ -8,6 +8,7 @@ sandbox_identity.py, so they live together apart from the read-only handlers.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from datetime import datetime, timezone
 from typing import Any
@@ -29,7 +30,12 @@ from connectors.hubspot.sandbox_identity import (
     merge_contacts,
 )
 from connectors.hubspot.sandbox_schema import ALWAYS_RETURNED, DEFAULT_RETURNED
-from connectors.hubspot.sandbox_state import Contact, InputRejected, PortalState
+from connectors.hubspot.sandbox_state import (
+    Contact,
+    InputRejected,
+    PortalState,
+    property_history,
+)
 from connectors.sandbox_faults import HubSpotLimits, RequestPlan
 
 NOT_FOUND_MESSAGE = ("Could not get some CONTACT objects, they may be deleted or not exist. "
@@ -61,14 +67,27 @@ class ContactWrites:
     recent_writes: deque[str]
     merge_mode: MergeMode
 
-    def contact_json(self, contact: Contact, names: list[str] | None) -> Json:
+    def contact_json(self, contact: Contact, names: list[str] | None,
+                     with_history: list[str] | None = None) -> Json:
+        """A contact as HubSpot answers it; `with_history` names the properties whose
+        every value is returned too (`propertiesWithHistory`, newest first)."""
         wanted = dict.fromkeys([*(names or DEFAULT_RETURNED), *ALWAYS_RETURNED])
         # HubSpot omits names it does not know and returns null for known but unset ones.
         known = self.state.properties
         properties = {n: contact.properties.get(n) for n in wanted if n in known}
-        return {"id": contact.id, "properties": properties,
-                "createdAt": iso_millis(contact.created_at),
-                "updatedAt": iso_millis(contact.updated_at), "archived": False}
+        data: Json = {"id": contact.id, "properties": properties,
+                      "createdAt": iso_millis(contact.created_at),
+                      "updatedAt": iso_millis(contact.updated_at),
+                      "archived": contact.archived_at is not None}
+        if contact.archived_at is not None:
+            data["archivedAt"] = iso_millis(contact.archived_at)
+        if with_history:
+            data["propertiesWithHistory"] = {
+                name: [{"value": change.value, "timestamp": iso_millis(change.at),
+                        "sourceType": change.source}
+                       for change in property_history(contact, name)]
+                for name in dict.fromkeys(with_history) if name in known}
+        return data
 
     def _inputs(self, request: Request) -> tuple[Json, list[Any]]:
         body = json_body(request)
@@ -146,6 +165,7 @@ class ContactWrites:
         body, inputs = self._inputs(request)
         id_property = body.get("idProperty")
         names = [str(n) for n in body.get("properties") or []] or None
+        history = [str(n) for n in body.get("propertiesWithHistory") or []] or None
         started = iso_millis(datetime.now(timezone.utc))
         results: list[Json] = []
         missing: list[str] = []
@@ -158,9 +178,27 @@ class ContactWrites:
             if contact is None:
                 missing.append(record_id)
             else:
-                results.append(self.contact_json(contact, names))
+                results.append(self.contact_json(contact, names, history))
         errors = [batch_error("OBJECT_NOT_FOUND", NOT_FOUND_MESSAGE, missing)] if missing else []
         return batch_response(results, errors, started, 200)
+
+    # -- archive -----------------------------------------------------------------------
+    def archive_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        """DELETE one contact: 204, also for an id that is already gone (as HubSpot)."""
+        with contextlib.suppress(InputRejected):
+            self.state.archive(args["record_id"])
+        return 204, None
+
+    def batch_archive(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        """Archive contacts by id: 204; unknown ids are skipped, as HubSpot does."""
+        _, inputs = self._inputs(request)
+        for item in inputs:
+            record_id = str(item.get("id", "")) if isinstance(item, dict) else ""
+            try:
+                self.state.archive(record_id)
+            except InputRejected:
+                continue
+        return 204, None
 
     # -- merge -------------------------------------------------------------------------
     def merge(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
