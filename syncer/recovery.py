@@ -6,20 +6,22 @@ outcome. The next run, once it has pulled the records again, looks at what the C
 the intended value there means the write landed (`written`, recovered); anything else
 means it did not (`not_written`). Either way the trail is complete, and the normal diff of
 that run writes whatever is still missing.
+
+Recovery costs what is open, not what ever failed: each (run, connector) is reconciled
+once, through an index of intent rows, and then marked so no later start reads it again
+(syncer/store/intents.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, exists, select, update
-from sqlalchemy.orm import aliased
 
+from syncer.store import intents as intent_store
 from syncer.store import routing as routing_store
-from syncer.store import tables as t
 from syncer.store.repository import Store
 from syncer.writeback import canonical
 
@@ -29,49 +31,35 @@ RECOVERED = "recovered: the write reached the CRM before its run was interrupted
 LOST = "interrupted before the write reached the CRM; the next diff writes it again"
 
 
-def unfinished_runs(store: Store, current_run: str) -> list[str]:
-    """Runs that may have left intents open: killed ones still say `running`, and a run
-    that failed may have died inside a CRM call. (Runs end their writes with outcomes.)"""
-    with store.engine.connect() as connection:
-        return list(connection.execute(select(t.runs.c.run_id).where(
-            t.runs.c.status.in_(("running", "failed")),
-            t.runs.c.run_id != current_run)).scalars())
-
-
 def orphan_intents(store: Store, connectors: Sequence[str],
                    runs: Sequence[str]) -> list[dict[str, Any]]:
     """Intent rows of these connectors and runs that have no outcome row."""
-    if not runs:
-        return []
-    outcome = aliased(t.audit)
-    query = select(t.audit).where(
-        t.audit.c.run_id.in_(list(runs)),
-        t.audit.c.outcome == "intent", t.audit.c.connector.in_(list(connectors)),
-        ~exists().where(and_(outcome.c.run_id == t.audit.c.run_id,
-                             outcome.c.connector == t.audit.c.connector,
-                             outcome.c.record_id == t.audit.c.record_id,
-                             outcome.c.field == t.audit.c.field,
-                             outcome.c.outcome != "intent"))).order_by(t.audit.c.id)
     with store.engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        found = [row for run_id in runs for name in connectors
+                 for row in intent_store.open_intents(connection, run_id, name)]
+    return sorted(found, key=lambda row: int(row["id"]))
 
 
 def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_fields:
-                                 dict[str, str | None], now: datetime,
+                                 Mapping[str, str | None], now: datetime,
                                  current_run: str) -> int:
     """Close every orphan intent with its real outcome; returns how many were closed.
-    Killed runs (`running`) are marked `interrupted` once nothing of theirs is open."""
-    runs = unfinished_runs(store, current_run)
-    orphans = orphan_intents(store, connectors, runs)
-    if not orphans:
-        _mark_interrupted(store, runs, connectors)
-        return 0
-    current: dict[tuple[str, str], dict[str, Any]] = {}
+    Each (run, connector) looked at is marked reconciled in the same transaction as the
+    outcomes, so it is never scanned again; a killed run (`running`) becomes
+    `interrupted` once it is reconciled on every connector it announced writes on."""
     with store.engine.connect() as connection:
-        for row in connection.execute(select(
-                t.records.c.connector, t.records.c.record_id, t.records.c.crm_values).where(
-                t.records.c.record_id.in_(sorted({o["record_id"] for o in orphans})))):
-            current[(row.connector, row.record_id)] = dict(row.crm_values)
+        pairs = intent_store.unreconciled(connection, connectors, current_run)
+        closed: dict[tuple[str, str], int] = {}
+        orphans: list[dict[str, Any]] = []
+        for run_id, name in pairs:
+            found = intent_store.open_intents(connection, run_id, name)
+            closed[(run_id, name)] = len(found)
+            orphans.extend(found)
+        current: dict[tuple[str, str], dict[str, Any]] = {}
+        for name in {o["connector"] for o in orphans}:
+            ids = [o["record_id"] for o in orphans if o["connector"] == name]
+            for record_id, values in intent_store.crm_values(connection, name, ids):
+                current[(name, record_id)] = values
     audit_rows, written_rows, owners = [], [], []
     for intent in orphans:
         held = current.get((intent["connector"], intent["record_id"]), {}).get(intent["field"])
@@ -88,30 +76,18 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
                                  "run_id": intent["run_id"]})
             if intent["field"] == owner_fields.get(intent["connector"]):
                 owners.append(intent["person_key"])
-    with store.transaction() as tx:
-        store.append_audit(tx, audit_rows)
-        store.record_write(tx, written_rows)
-        routing_store.mark_owner_written(tx, owners, now)
-    log.warning("recovery.reconciled", intents=len(orphans), landed=len(written_rows))
-    _mark_interrupted(store, runs, connectors)
-    return len(orphans)
-
-
-def _mark_interrupted(store: Store, runs: Sequence[str], connectors: Sequence[str]) -> None:
-    """A killed run's intents on these connectors are all closed now; once none of its
-    intents anywhere is open, it stops being a candidate."""
-    if not runs:
-        return
-    every = [name for (name,) in _connector_names(store)]
-    done = [run for run in runs if not orphan_intents(store, every, [run])]
-    if done:
+    if closed:
         with store.transaction() as tx:
-            tx.execute(update(t.runs).where(t.runs.c.run_id.in_(done),
-                                            t.runs.c.status == "running")
-                       .values(status="interrupted"))
-
-
-def _connector_names(store: Store) -> list[tuple[str]]:
-    with store.engine.connect() as connection:
-        return [(name,) for name in connection.execute(
-            select(t.audit.c.connector).distinct()).scalars()]
+            store.append_audit(tx, audit_rows)
+            store.record_write(tx, written_rows)
+            routing_store.mark_owner_written(tx, owners, now)
+            intent_store.mark_reconciled(tx, closed, now)
+            # A killed run closed on every connector it announced writes on is over.
+            runs = list(dict.fromkeys(run_id for run_id, _ in closed))
+            intent_store.mark_interrupted(tx, [
+                run_id for run_id in runs if intent_store.intent_connectors(tx, run_id)
+                <= intent_store.reconciled_connectors(tx, run_id)])
+    if orphans:
+        log.warning("recovery.reconciled", intents=len(orphans), landed=len(written_rows),
+                    runs=len({run_id for run_id, _ in closed}))
+    return len(orphans)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
 from syncer.failures import Unreachable
-from syncer.store import tables
+from syncer.store import intents, tables
 from syncer.store.audit import AuditLog
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
@@ -91,6 +91,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "record email, successor and duplicate; named scores; stage history; model "
         "publications; shared field values", _identity_history_models),
     (5, "run lock holders and fencing tokens", _run_locks),
+    (6, "reconciled runs; indexes of open intents and run status", intents.create_schema),
 ]
 LATEST = MIGRATIONS[-1][0]
 
