@@ -20,7 +20,17 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from syncer.commands import dead_letters, inspect, model, report, sandbox, setup, sync, workers
+from syncer.commands import (
+    dead_letters,
+    inspect,
+    model,
+    report,
+    sandbox,
+    setup,
+    sync,
+    web,
+    workers,
+)
 from syncer.failures import (
     EXIT_BAD_INPUT,
     EXIT_RUN_FAILED,
@@ -30,7 +40,7 @@ from syncer.failures import (
 )
 
 #: Command modules, in the order their commands appear in --help.
-COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model, workers)
+COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model, workers, web)
 
 DEBUG_FLAG = "--debug"
 

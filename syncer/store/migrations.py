@@ -19,6 +19,7 @@ from syncer.store.audit import AuditLog
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
 from syncer.store.tables import metadata, schema_version
+from syncer.store.web_users import web_users
 
 
 def _add_columns(connection: Connection, table: Table, names: Sequence[str]) -> None:
@@ -92,6 +93,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "publications; shared field values", _identity_history_models),
     (5, "run lock holders and fencing tokens", _run_locks),
     (6, "reconciled runs; indexes of open intents and run status", intents.create_schema),
+    (7, "web admin accounts", lambda connection: web_users.create(connection, checkfirst=True)),
 ]
 LATEST = MIGRATIONS[-1][0]
 
