@@ -3,6 +3,9 @@
 #   docker run --rm -p 8787:8787 -v $PWD/myconfig:/config -e SYNCER_CONFIG=/config/syncer.yaml \
 #     -e SYNCER_STATE_URL=postgresql+psycopg://syncer@db/syncer syncer
 # Any other command:  docker run --rm syncer demo    docker run --rm syncer check-config
+# The web admin (docs/web.md; accounts: docker run ... syncer user add NAME --role admin):
+#   docker run --rm -p 127.0.0.1:8788:8788 -e SYNCER_WEB_SECRET=... ... syncer web --host 0.0.0.0 \
+#     --allow-remote    (inside the container only; publish it to loopback, TLS in front)
 FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,7 +41,7 @@ open('/app/syncer.yaml', 'w').write('# The image default: config/syncer.example.
     && mkdir -p /app/.syncer && chown -R syncer:syncer /app
 
 USER syncer
-EXPOSE 8787
+EXPOSE 8787 8788
 # /healthz answers 200 once the state answers and the last run did not fail (syncer/health.py).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8787/healthz', timeout=4)"]

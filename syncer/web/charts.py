@@ -51,7 +51,9 @@ def _fmt(value: float) -> str:
 def bar_chart(title: str, bars: Sequence[tuple[str, float]], *, width: int = 560,
               unit: str = "") -> Markup:
     """Horizontal bars, one per (label, value), longest to scale."""
-    row, label_width, height = 22, 170, 22 * max(len(bars), 1) + 30
+    longest = max((len(label) for label, _value in bars), default=0)
+    row, height = 22, 22 * max(len(bars), 1) + 30
+    label_width = min(max(80, 7 * longest + 10), width // 2)
     top = max((value for _label, value in bars), default=0.0) or 1.0
     span = width - label_width - 70
     parts = [_open(title, width, height)]
