@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from connectors.sandbox_world import HISTORY_DAYS, World
+from connectors.sandbox_world import HISTORY_DAYS, MAX_ACTIVITIES_PER_PERSON, World
 from syncer.domain import ActivityType
 
 BUCKET_SECONDS = 900
@@ -37,9 +37,12 @@ CHANNELS = ("hubspot", "salesforce")
 #: Activity types as one byte each, in declaration order.
 KIND_CODES: dict[ActivityType, int] = {kind: code for code, kind in enumerate(ActivityType)}
 KINDS_BY_CODE: tuple[ActivityType, ...] = tuple(ActivityType)
-#: An entry packs (person index << ORDINAL_BITS) | ordinal of the activity in the person.
-ORDINAL_BITS = 8
+#: An entry packs (person index << ORDINAL_BITS) | ordinal of the activity in the person:
+#: 4096 activities a person (World refuses a scale that could draw more), and a million
+#: people still fit 32-bit entries.
+ORDINAL_BITS = 12
 MAX_ORDINAL = (1 << ORDINAL_BITS) - 1
+assert MAX_ORDINAL + 1 >= MAX_ACTIVITIES_PER_PERSON
 
 
 def pack(person: int, ordinal: int) -> int:

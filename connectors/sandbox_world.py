@@ -100,6 +100,17 @@ HAND_RAISES = (ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
 T = TypeVar("T")
 #: How active a person is; the count of their activities scales with it.
 ENGAGEMENT_LEVELS = (0, 1, 1, 2, 2, 3, 5, 8)
+#: How many activities one person may have: the sandboxes number a person's activities
+#: in 12 bits (connectors/sandbox_index.py); a world that could exceed it is refused.
+MAX_ACTIVITIES_PER_PERSON = 4096
+
+
+def most_activities(activity_scale: float) -> int:
+    """The most activities one person can draw at this scale (engagement times a spread
+    below 3, plus one hand-raise)."""
+    return int(max(ENGAGEMENT_LEVELS) * 3.0 * activity_scale) + 1
+
+
 #: Mean activities per person at activity_scale 1.0 (measured over 100,000 people).
 BASE_MEAN_ACTIVITIES = 5.19
 
@@ -252,6 +263,12 @@ class World:
             raise ValueError("now must be timezone-aware (UTC)")
         if activity_scale < 0:
             raise ValueError("activity_scale must not be negative")
+        if most_activities(activity_scale) > MAX_ACTIVITIES_PER_PERSON:
+            raise ValueError(
+                f"activity_scale {activity_scale:g} lets one person have up to "
+                f"{most_activities(activity_scale)} activities; the sandboxes number at most "
+                f"{MAX_ACTIVITIES_PER_PERSON} per person. Fix: lower activity_scale (or "
+                "--activities)")
         self.seed = seed
         self.size = size
         self.now = now.astimezone(timezone.utc).replace(microsecond=0)

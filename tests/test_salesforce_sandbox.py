@@ -304,7 +304,7 @@ def test_count_query(sf: Salesforce, world: World) -> None:
     "SELECT Id FROM Lead WHERE Email = 'unterminated",
     "SELECT Id FROM Lead WHERE Email = 'bad \\q escape'",
     "SELECT Id FROM Lead LIMIT ten",
-    "SELECT Id FROM Lead WHERE CreatedDate > LAST_N_DAYS:30",
+    "SELECT Id FROM Lead WHERE CreatedDate > LAST_N_DAYS:",  # LAST_N_DAYS without its n
     "SELECT Id FROM Lead ORDER BY",
     "DELETE FROM Lead",
 ])

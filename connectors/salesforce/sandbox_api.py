@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -44,8 +44,9 @@ from connectors.sandbox_faults import RequestPlan, SalesforceLimits
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
 MAX_COLLECTION = 200
-#: how many query cursors stay open; older ones answer INVALID_QUERY_LOCATOR.
-OPEN_CURSORS = 50
+#: how long a query locator answers (Salesforce, API 56.0 on: two days after the query,
+#: and no limit on how many are open); later it is INVALID_QUERY_LOCATOR.
+CURSOR_LIFETIME = timedelta(days=2)
 ROLLED_BACK = SaveError(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "Record rolled back because not all records were valid and the request was using "
@@ -116,6 +117,7 @@ class _Cursor:
     selected: list[BoundPath]
     batch_size: int
     endpoint: str
+    opened_at: datetime
 
 
 def injected_save_error(kind: str) -> SaveError:
@@ -191,28 +193,40 @@ class RestApi:
             parsed = soql.parse(text)
             with self.org.lock:
                 schema, result, selected = self.engine.run(
-                    parsed, include_deleted=endpoint == "queryAll")
+                    parsed, include_deleted=endpoint == "queryAll", now=self.clock())
         except soql.SoqlError as error:
             return error_response(400, error.error_code, error.message)
         if parsed.count_only:
             return json_response({"totalSize": result.total, "done": True, "records": []})
         batch = _batch_size(request.headers.get("Sforce-Query-Options", ""),
                             self.limits.query_batch)
-        cursor = _Cursor(schema, result, selected, batch, endpoint)
-        return json_response(self._page(cursor, self._open(cursor), 0, version))
+        cursor = _Cursor(schema, result, selected, batch, endpoint, self.clock())
+        # only a result with more pages needs a cursor to come back to
+        locator = self._open(cursor) if result.total > batch else ""
+        return json_response(self._page(cursor, locator, 0, version))
 
     def _open(self, cursor: _Cursor) -> str:
+        """Keep a cursor for its two days; no limit on how many are open (as Salesforce
+        since API 56.0). Expired ones are dropped here, oldest first."""
         with self._cursor_lock:
+            self._drop_expired()
             self._cursor_count += 1
             locator = make_id("01g", self._cursor_count)
             self._cursors[locator] = cursor
-            while len(self._cursors) > OPEN_CURSORS:
-                self._cursors.popitem(last=False)
         return locator
+
+    def _drop_expired(self) -> None:
+        now = self.clock()
+        while self._cursors:
+            oldest = next(iter(self._cursors.values()))
+            if now - oldest.opened_at < CURSOR_LIFETIME:
+                return
+            self._cursors.popitem(last=False)
 
     def _more(self, token: str, version: str) -> Response:
         locator, _, offset_text = token.rpartition("-")
         with self._cursor_lock:
+            self._drop_expired()
             cursor = self._cursors.get(locator)
         if cursor is None or not offset_text.isdigit():
             return error_response(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
@@ -224,7 +238,7 @@ class RestApi:
         end = offset + cursor.batch_size
         total = cursor.result.total
         page: dict[str, Any] = {"totalSize": total, "done": end >= total}
-        if not page["done"]:  # cursors stay open (until evicted) so a page can be re-read
+        if not page["done"]:  # cursors stay open (two days) so a page can be re-read
             page["nextRecordsUrl"] = (
                 f"/services/data/v{version}/{cursor.endpoint}/{locator}-{end}")
         with self.org.lock:

@@ -253,6 +253,8 @@ class SalesforceOrg:
         errors: list[SaveError] = []
         changes: dict[str, Any] = {}
         for name, (spec, value) in coerced.items():
+            if value == "" and spec.type in TEXT_TYPES:
+                value = None  # stored as null, so a required field cannot be emptied
             error = self.check_field(schema, spec, value)
             if error is not None:
                 errors.append(error)
@@ -264,7 +266,9 @@ class SalesforceOrg:
 
     def apply(self, staged: StagedWrite, now: datetime) -> Row:
         """Write a prepared change; a generated row is copied into the overlay first, a
-        created one is added to it."""
+        created one is added to it. Stamps are whole seconds: Salesforce keeps
+        CreatedDate, LastModifiedDate and SystemModstamp to the second (.000)."""
+        now = now.replace(microsecond=0)
         with self.lock:
             row = staged.row
             record_id = row["Id"]

@@ -18,10 +18,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from connectors.salesforce import soql
+from connectors.salesforce import sandbox_dates, soql
 from connectors.salesforce.sandbox_results import (
     MaterializedResult,
     QueryResult,
@@ -132,14 +132,19 @@ class QueryEngine:
             current = found[1] if found else None
         return current.get(path.leaf.name) if current else None
 
-    def run(self, query: soql.Query, *, include_deleted: bool = False
-            ) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:
+    def run(self, query: soql.Query, *, include_deleted: bool = False,
+            now: datetime | None = None) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:
         """The query's result (rows in result order, after ORDER BY, OFFSET and LIMIT).
-        Deleted rows only with `include_deleted` (queryAll), as in a real org."""
+        Deleted rows only with `include_deleted` (queryAll), as in a real org. Date
+        literals (TODAY, LAST_N_DAYS:n, ...) are ranges around `now` (the org's clock)."""
         schema = schema_for(query.sobject)
         if schema is None:
             raise soql.SoqlError("INVALID_TYPE",
                                  f"sObject type '{query.sobject}' is not supported.")
+        if query.where is not None:
+            query = replace(query, where=sandbox_dates.resolve(
+                query.where, lambda path: bind_path(schema, path).leaf.type,
+                now or datetime.now(timezone.utc)))
         selected = [bind_path(schema, path) for path in query.fields]
         for bound in selected:
             if not bound.hops and not self.source.has_field(schema.name, bound.leaf.name):

@@ -125,7 +125,7 @@ class AccountTable(VirtualTable):
 
 
 class ActivityTable(VirtualTable):
-    """CampaignMember or Task rows: number = (person index << 8 | activity ordinal) + 1."""
+    """CampaignMember or Task rows: number = pack(person index, activity ordinal) + 1."""
 
     def __init__(self, seeder: OrgSeeder, schema: ObjectSchema) -> None:
         super().__init__(seeder)

@@ -3,7 +3,10 @@
 Supported: SELECT of fields, relationship paths (Account.Name) or COUNT(); FROM one object;
 WHERE with comparisons, IN / NOT IN, LIKE, NOT, AND / OR and parentheses; ORDER BY with
 ASC/DESC and NULLS FIRST/LAST; LIMIT and OFFSET. Literals: quoted strings with backslash
-escapes, numbers, unquoted date and datetime literals, null, true, false.
+escapes, numbers, unquoted date and datetime literals (datetimes with 0 to 6 fractional
+digits and a Z, +hh:mm or +hhmm offset, as Salesforce takes them), the relative date
+literals YESTERDAY, TODAY, TOMORROW, LAST_N_DAYS:n and NEXT_N_DAYS:n (kind "relative":
+the sandbox resolves them against its clock, see sandbox_dates.py), null, true, false.
 
 Anything else is refused with MALFORMED_QUERY rather than half-understood: a sandbox that
 silently ignored a GROUP BY would let a connector pass tests that a real org would fail.
@@ -28,7 +31,8 @@ class SoqlError(Exception):
 
 @dataclass(frozen=True)
 class Literal:
-    """A value in a WHERE clause. `kind`: string, number, datetime, date, boolean, null."""
+    """A value in a WHERE clause. `kind`: string, number, datetime, date, relative (a date
+    literal such as LAST_N_DAYS:30, its text upper-cased in `value`), boolean, null."""
 
     kind: str
     value: str | float | datetime | date | bool | None
@@ -89,9 +93,10 @@ class Query:
 _TOKEN_RE = re.compile(r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^'\\]|\\.)*')
-  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))
+  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2}))
   | (?P<date>\d{4}-\d{2}-\d{2})(?![\dT])
   | (?P<number>[+-]?\d+(?:\.\d+)?)(?![\w.])
+  | (?P<relative>(?i:YESTERDAY|TODAY|TOMORROW|(?:LAST|NEXT)_N_DAYS:\d+)(?![\w:.]))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<op><=|>=|!=|<>|=|<|>)
   | (?P<punct>[(),])
@@ -337,6 +342,8 @@ class _Parser:
             return Literal("number", float(token.text))
         if token.kind == "datetime":
             return Literal("datetime", parse_datetime_literal(token.text))
+        if token.kind == "relative":
+            return Literal("relative", token.text.upper())
         if token.kind == "date":
             try:
                 return Literal("date", date.fromisoformat(token.text))
