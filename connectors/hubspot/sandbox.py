@@ -84,8 +84,11 @@ class HubSpotSandbox:
     Limits: `limits` (a HubSpotLimits, e.g. `HubSpotLimits.for_tier("starter")`, or a
     SandboxLimits) and, for compatibility, the keywords `requests_per_10s` (None disables
     it), `rate_window_seconds`, `daily_limit`, `search_requests_per_second`, `search_cap`
-    and `send_retry_after`, which override it. Search has its own per-second limit and,
-    like HubSpot, sends no rate-limit headers. `faults` injects failures (FaultConfig).
+    and `send_retry_after` (no longer changes anything: every 429 carries an exact
+    Retry-After), which override it. Search has its own per-second limit and, like
+    HubSpot, sends no rate-limit headers. `clock` stamps writes and drives the rate
+    windows and the daily reset (midnight in `limits.time_zone`). `faults` injects
+    failures (FaultConfig).
     `merge_mode` is "new_record" (a merge makes a new contact with a new id that both old
     ids lead to, as HubSpot's changelog announces; the default) or "keep_primary" (the
     primary keeps its id, as HubSpot merges used to); see
