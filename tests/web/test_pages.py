@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from syncer.store import dead_letters
+from syncer.store.audit import AuditFilter
+from syncer.store.audit_pages import audit_page
 from tests.conftest import NOW, Sandboxes, sync_once
 from tests.web.conftest import ADMIN, VIEWER, Admin, build_admin, csrf_of, sandbox_web_config
 
@@ -116,3 +118,21 @@ def test_a_discarded_dead_letter_leaves_an_audit_row_per_field(empty_admin: Admi
         ("00Q1", "Syncer_Score__c", "40"), ("00Q1", "Syncer_Stage__c", "MQL")]
     assert all(f"discarded by {ADMIN} in the web admin" in r["error"] for r in rows)
     assert empty_admin.store.audit_log.verify().ok
+
+
+def test_a_filter_no_index_narrows_reads_a_bounded_stretch_per_page(
+        empty_admin: Admin) -> None:
+    _fill_audit(empty_admin, 130)  # failed: ids 1, 11, ..., 121
+    log, where = empty_admin.store.audit_log, AuditFilter(outcome="failed")
+    pages, before = [], None
+    while True:
+        page = audit_page(log, where, before=before, window=40)
+        pages.append(([row["id"] for row in page.rows], page.searched_down_to))
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert pages == [([121, 111, 101, 91], 91), ([81, 71, 61, 51], 51),
+                     ([41, 31, 21, 11], 11), ([1], None)]
+    # an index narrows a person's rows: no window, whatever its size
+    person = audit_page(log, AuditFilter(person="p3@example.com"), window=1)
+    assert [row["id"] for row in person.rows] == [4] and person.next_before is None
