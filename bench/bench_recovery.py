@@ -96,7 +96,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def measure(url: str, intents: int, history: int, old_intents: int) -> list[tuple[str, str]]:
+def measure(url: str, intents: int, history: int) -> list[tuple[str, str]]:
     store = Store.open(url)
     try:
         build_s, _ = timed(lambda: build(store, intents, history))
@@ -115,10 +115,6 @@ def measure(url: str, intents: int, history: int, old_intents: int) -> list[tupl
                 ("killed run's status after", killed.status if killed else "?")]
     finally:
         store.close()
-    before = old_recovery()
-    if old_intents and before is not None:
-        rows.extend(measure_before(before, url.replace("state.db", "before.db"), old_intents,
-                                   history))
     return rows
 
 
@@ -141,19 +137,30 @@ def measure_before(before: Any, url: str, intents: int, history: int) -> list[tu
             (f"before ({BEFORE}): second start, nothing open", f"{second_s:.2f} s")]
 
 
+def report(name: str, rows: list[tuple[str, str]]) -> None:
+    print(f"\n{name}\n\n| measure | value |\n| --- | ---: |")
+    for label, value in rows:
+        print(f"| {label} | {value} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intents", type=int, default=100_000)
     parser.add_argument("--history", type=int, default=50)
-    parser.add_argument("--old-intents", type=int, default=5_000,
-                        help="open intents for the pre-schema-6 query (0: skip it)")
+    parser.add_argument("--old-intents", type=int, default=10_000,
+                        help="open intents for the recovery before schema 6 (0: skip it)")
     parser.add_argument("--postgres", default=os.environ.get("SYNCER_TEST_POSTGRES_URL"))
     args = parser.parse_args()
     print(f"{platform.platform()}, Python {platform.python_version()}, "
           f"{os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}")
     with tempfile.TemporaryDirectory() as folder:
-        results = [("SQLite", measure(f"sqlite:///{Path(folder) / 'state.db'}",
-                                      args.intents, args.history, args.old_intents))]
+        report("SQLite", measure(f"sqlite:///{Path(folder) / 'state.db'}", args.intents,
+                                 args.history))
+        before = old_recovery()
+        if args.old_intents and before is not None:
+            report(f"SQLite, the recovery of {BEFORE}", measure_before(
+                before, f"sqlite:///{Path(folder) / 'before.db'}", args.old_intents,
+                args.history))
     if args.postgres:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.postgres)
@@ -162,15 +169,11 @@ def main() -> None:
         try:
             sep = "&" if "?" in args.postgres else "?"
             url = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
-            results.append(("PostgreSQL", measure(url, args.intents, args.history, 0)))
+            report("PostgreSQL", measure(url, args.intents, args.history))
         finally:
             with admin.begin() as connection:
                 connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
-    for name, rows in results:
-        print(f"\n{name}\n\n| measure | value |\n| --- | ---: |")
-        for label, value in rows:
-            print(f"| {label} | {value} |")
 
 
 if __name__ == "__main__":

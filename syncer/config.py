@@ -39,6 +39,8 @@ STANDARD_PERSON_FIELDS: frozenset[str] = frozenset({
     "email", "first_name", "last_name", "title", "company", "industry", "employees",
     "country"})
 PERSON_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: seconds a run may wait for one CRM's rate limits (syncer.ratelimit's default too)
+RATE_LIMIT_DEADLINE_DEFAULT = 900.0
 
 LogicalField = Literal["stage", "score", "fit_grade", "owner", "reasons", "owner_reason"]
 EditPolicy = Literal["keep", "overwrite"]
@@ -158,6 +160,9 @@ class ConnectorConfig(_Strict):
     manual_edits: dict[LogicalField, EditPolicy] = Field(default_factory=_default_edit_policy)
     #: API requests this connector may spend per UTC day (None: no budget of syncer's own).
     daily_api_budget: int | None = Field(None, ge=1)
+    #: how long one run may wait, in all, for this CRM's rate-limit answers (429,
+    #: REQUEST_LIMIT_EXCEEDED) before it stops cleanly; the next run goes on from there.
+    rate_limit_deadline_seconds: float = RATE_LIMIT_DEADLINE_DEFAULT
     #: create qualified people from the other CRMs here (None: never create)
     create: CreateConfig | None = None
     #: syncer person field -> the CRM field read into Person.properties, merged over the
@@ -178,6 +183,16 @@ class ConnectorConfig(_Strict):
         if value not in CONNECTOR_KINDS:
             known = ", ".join(sorted(CONNECTOR_KINDS))
             raise ValueError(f"unknown connector kind {value!r}; use one of: {known}")
+        return value
+
+    @field_validator("rate_limit_deadline_seconds")
+    @classmethod
+    def _usable_deadline(cls, value: float) -> float:
+        if not 1 <= value <= 86_400:
+            raise ValueError(f"{value:g} is not a usable number of seconds. Fix: from 1 to "
+                             f"86400 (default {RATE_LIMIT_DEADLINE_DEFAULT:g}: a run waits up "
+                             "to 15 minutes in all for this CRM's rate limits, then stops and "
+                             "the next run goes on)")
         return value
 
     @field_validator("person_fields")
@@ -506,7 +521,8 @@ def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
         name=connector.name, kind=connector.kind, base_url=base_url.rstrip("/"),
         credentials=credentials, writeback_fields=writeback_fields(loaded, connector),
         ca_file=ca_file, timeout_seconds=connector.timeout_seconds,
-        options={"create_as": connector.create.create_as} if connector.create else {},
+        options={"rate_limit_deadline_seconds": connector.rate_limit_deadline_seconds,
+                 **({"create_as": connector.create.create_as} if connector.create else {})},
         person_fields=dict(connector.person_fields),
     )
 

@@ -30,13 +30,14 @@ from syncer.metrics import SyncMetrics
 from syncer.pull import Puller, SyncStopped
 from syncer.push import Item, Writer, WriteTally, planned_writes
 from syncer.qualify import Model
-from syncer.ratelimit import open_usage_windows, usage_stats
+from syncer.ratelimit import RATE_LIMITED, RateLimitDeadline, open_usage_windows, usage_stats
 from syncer.recovery import reconcile_interrupted_writes
 from syncer.run_ledger import RunLedger, new_run_id
 from syncer.store import identity as identity_store
 from syncer.store import model_versions, shared_values, stage_history
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
+from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import Holder, LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
 from syncer.store.repository import SKIPPED, Store
@@ -432,6 +433,7 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
     summary = sync.summary
     calls_before = {name: c.api_calls for name, c in connectors.items()}
     usage = open_usage_windows(connectors)
+    marks = cursor_marks(store, selected)
     status = "failed"
     try:
         for name in selected:
@@ -471,6 +473,10 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         log.warning("sync.budget_exhausted", connector=exhausted.connector,
                     used=exhausted.used, budget=exhausted.budget,
                     resumes_at=exhausted.resumes_at.isoformat())
+    except RateLimitDeadline as limited:  # waited as the API said, up to the deadline
+        status, summary.error = RATE_LIMITED, str(limited)
+        rewind_cursors(store, selected, marks)  # what was pulled is pulled again next run
+        log.warning("sync.rate_limited", waited_seconds=round(limited.waited, 1))
     except Exception as error:
         summary.error = redact_text(f"{type(error).__name__}: {error}")[:2000]
         raise

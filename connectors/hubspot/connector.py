@@ -57,6 +57,7 @@ from syncer.domain import (
 )
 from syncer.ratelimit import (
     DEFAULT_POLICY,
+    DEFAULT_RATE_LIMIT_DEADLINE,
     RETRYABLE_STATUSES,
     ApiUsage,
     RetryPolicy,
@@ -79,9 +80,11 @@ RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TI
 class HubSpotConnector:
     """Connector protocol over a HubSpot portal (or the sandbox) with a private-app token.
 
-    `settings.options` may hold `retry_policy` (a RetryPolicy), `page_size` (int, at most
-    100), `respect_rate_limit_headers` (bool, default True) and `search_cap` (search's
-    result cap, default HubSpot's 10,000; for sandboxes with a lower one).
+    `settings.options` may hold `retry_policy` (a RetryPolicy, whose sleep every wait of
+    the connector uses), `page_size` (int, at most 100), `respect_rate_limit_headers`
+    (bool, default True), `search_cap` (search's result cap, default HubSpot's 10,000; for
+    sandboxes with a lower one) and `rate_limit_deadline_seconds` (how long one run may
+    wait in all for rate limits before it stops, default 900).
     """
 
     max_batch = 100
@@ -101,18 +104,20 @@ class HubSpotConnector:
         self._search_cap = max(1, int(options.get("search_cap", SEARCH_CAP)))
         self._events_page_size = max(1, min(int(options.get("events_page_size",
                                                             EVENTS_PAGE_SIZE)), EVENTS_PAGE_SIZE))
-        self._budget = (RequestBudget() if options.get("respect_rate_limit_headers", True)
-                        else None)
+        self._budget = (RequestBudget(sleep=self._retry.sleep)
+                        if options.get("respect_rate_limit_headers", True) else None)
         self._api_calls = 0
-        #: responses by status, retries, 429s and rate-limit headroom (run history, metrics)
-        self.usage = ApiUsage()
+        #: responses by status, retries, 429s and rate-limit headroom (run history, metrics),
+        #: and the run's allowance of rate-limit waiting
+        self.usage = ApiUsage(float(options.get("rate_limit_deadline_seconds",
+                                                DEFAULT_RATE_LIMIT_DEADLINE)))
         self._timeout = settings.timeout_seconds
         extra = {"ssl_ca_cert": settings.ca_file} if settings.ca_file else {}
         # retry=False: urllib3 neither retries nor follows redirects (one retry layer only).
         client = HubSpot(access_token=token, retry=False, host=settings.base_url, **extra)
         self._contacts = client.crm.contacts.basic_api
         self._search = client.crm.contacts.search_api
-        self._search_gate = SearchGate()
+        self._search_gate = SearchGate(sleep=self._retry.sleep)
         self._batch = client.crm.contacts.batch_api
         self._owners = client.crm.owners.owners_api
         self._events = client.events.events_api

@@ -28,6 +28,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from connectors.base import ConnectorError, ConnectorSettings
 from syncer.ratelimit import (
     DEFAULT_POLICY,
+    DEFAULT_RATE_LIMIT_DEADLINE,
     RETRYABLE_STATUSES,
     ApiUsage,
     RetryPolicy,
@@ -126,8 +127,10 @@ class SalesforceClient:
         page_size = settings.options.get("page_size")
         self._query_headers = ({"Sforce-Query-Options": f"batchSize={int(page_size)}"}
                                if page_size else {})
-        #: responses by status, retries, 429s and the daily API headroom (run history, metrics)
-        self.usage = ApiUsage()
+        #: responses by status, retries, 429s and the daily API headroom (run history,
+        #: metrics), and the run's allowance of rate-limit waiting
+        self.usage = ApiUsage(float(settings.options.get("rate_limit_deadline_seconds",
+                                                         DEFAULT_RATE_LIMIT_DEADLINE)))
         self._session = _CountingSession(settings.timeout_seconds, settings.ca_file or True,
                                          self.usage)
         # Close pooled TLS connections even if the owner never calls close().
@@ -246,14 +249,16 @@ class SalesforceClient:
 
     def _classify(self, operation: str, error: SalesforceError) -> Exception:
         code, message = _first_error(error.content)
-        # REQUEST_LIMIT_EXCEEDED is transient for the concurrent-request cap (it clears in
-        # seconds) but final for the daily allocation ("TotalRequests Limit exceeded").
+        # REQUEST_LIMIT_EXCEEDED is a rate limit for the concurrent-request cap (it clears
+        # in seconds: wait, spending no attempt) but final for the daily allocation
+        # ("TotalRequests Limit exceeded").
         concurrent = code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in message
         if error.status in RETRYABLE_STATUSES or error.status >= 500 or \
                 code in _TRANSIENT_CODES or concurrent:
             return TransientError(f"Salesforce {operation}: HTTP {error.status} {code}",
                                   status=error.status,
-                                  retry_after=retry_after_seconds(self._session.last_headers))
+                                  retry_after=retry_after_seconds(self._session.last_headers),
+                                  rate_limited=error.status == 429 or concurrent)
         return ConnectorError(f"connector '{self.name}': Salesforce {operation} failed "
                               f"(HTTP {error.status}, {code}): {message}")
 

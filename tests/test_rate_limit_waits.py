@@ -1,0 +1,251 @@
+"""Rate-limit answers do not spend the attempts kept for errors (issue 18, item 5): the run
+waits as the API says up to its deadline, then stops cleanly, its cursors where they
+were, nothing dead-lettered. No test here sleeps: the retry policy's sleep only records
+the waits it is asked for (the deadline counts those), and the sandboxes answer at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import Connector
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.sandbox import SalesforceSandbox
+from connectors.sandbox_faults import FaultConfig, SalesforceLimits
+from connectors.sandbox_world import World
+from syncer.config import ConfigError, LoadedConfig, connector_settings, parse_config
+from syncer.pipeline import RunSummary, run_sync
+from syncer.push import Writer
+from syncer.qualify import load_model
+from syncer.ratelimit import (
+    RATE_LIMITED,
+    ApiUsage,
+    RateLimitDeadline,
+    RetriesExhausted,
+    RetryPolicy,
+    TransientError,
+)
+from syncer.store import dead_letters
+from syncer.store.repository import Store
+from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes, sandbox_config_data, write_config
+
+#: of every 11 requests, the last 10 are refused: ten rate-limit answers in a row after
+#: each answered request (the request after a success starts the next burst)
+BURSTS = FaultConfig(burst_every=11, burst_length=10)
+#: every request refused
+ALWAYS = FaultConfig(burst_every=1, burst_length=1)
+
+
+class Waits:
+    """A sleep that never sleeps: it records each wait it is asked for."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+@pytest.fixture
+def world() -> World:
+    return World(seed=7, size=400, now=NOW)
+
+
+@pytest.fixture
+def crms(world: World) -> Iterator[Sandboxes]:
+    """Both sandboxes without their own request windows (the policy never really waits,
+    so only the injected bursts may refuse a request), Salesforce with pages of 100."""
+    hubspot = HubSpotSandbox(world, requests_per_10s=None, search_requests_per_second=None)
+    salesforce = SalesforceSandbox(world, limits=SalesforceLimits(query_batch=100))
+    hubspot.start()
+    salesforce.start()
+    try:
+        yield Sandboxes(world, hubspot, salesforce)
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+def config(crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+           **connector: Any) -> LoadedConfig:
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    data = sandbox_config_data(crms, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    for entry in data["connectors"]:
+        entry.update(connector)
+    return write_config(tmp_path / "syncer.yaml", data)
+
+
+def connectors_for(loaded: LoadedConfig, waits: Waits) -> dict[str, Connector]:
+    """The real connectors, with the default policy (6 attempts) sleeping through `waits`;
+    HubSpot with small pages (more requests, so more bursts)."""
+    policy = RetryPolicy(sleep=waits)
+    built: dict[str, Connector] = {}
+    for entry in loaded.config.connectors:
+        settings = connector_settings(loaded, entry)
+        if entry.kind == "hubspot":
+            built[entry.name] = HubSpotConnector(replace(settings, options={
+                **settings.options, "retry_policy": policy, "page_size": 20,
+                "events_page_size": 200}))
+        else:
+            built[entry.name] = SalesforceConnector(settings, retry=policy)
+    return built
+
+
+def sync(loaded: LoadedConfig, waits: Waits, now: datetime = NOW) -> RunSummary:
+    connectors = connectors_for(loaded, waits)
+    store = Store.open(loaded.state_url)
+    try:
+        return run_sync(loaded, store, connectors, load_model(EXAMPLE_MODEL), now)
+    finally:
+        store.close()
+        for connector in connectors.values():
+            connector.close()
+
+
+def state(loaded: LoadedConfig) -> tuple[dict[tuple[str, str], datetime | None], int, Any]:
+    """(cursors, open dead letters, the latest run) as the store holds them."""
+    store = Store.open(loaded.state_url)
+    try:
+        cursors = {(name, stream): store.cursor(name, stream)
+                   for name in ("hubspot", "salesforce") for stream in ("people", "activities")}
+        return cursors, dead_letters.open_count(store), store.runs(1)[0]
+    finally:
+        store.close()
+
+
+def test_twenty_bursts_of_ten_rate_limits_on_each_crm_cost_no_attempt(
+        crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = config(crms, tmp_path, monkeypatch)
+    for sandbox in (crms.hubspot, crms.salesforce):
+        sandbox.faults.config = BURSTS  # type: ignore[attr-defined]
+    waits = Waits()
+    summary = sync(loaded, waits)
+    _, letters, run = state(loaded)
+    assert summary.status == run.status == "succeeded", run.error
+    assert letters == 0 and not summary.failures
+    assert sum(summary.fields_written.values()) > 0
+    for sandbox in (crms.hubspot, crms.salesforce):
+        bursts = sandbox.faults.counts()["burst_429"]  # type: ignore[attr-defined]
+        assert bursts >= 20 * 10, (sandbox.kind, bursts)
+    # every refused request was waited for, as the policy says, and nothing else failed
+    refused = sum(s.faults.counts()["burst_429"] for s in  # type: ignore[attr-defined]
+                  (crms.hubspot, crms.salesforce))
+    assert len([w for w in waits.seconds if w >= 0.5]) >= refused
+    assert run.per_connector("api_retries")["hubspot"] >= 200
+
+
+def test_a_deadline_hit_in_the_push_stops_cleanly_and_the_next_run_writes_it_all(
+        crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = config(crms, tmp_path, monkeypatch, rate_limit_deadline_seconds=30)
+    original = Writer.push
+    pushes: list[str] = []
+
+    def push_into_a_wall(self: Writer, name: str, items: Any) -> Any:
+        pushes.append(name)
+        for sandbox in (crms.hubspot, crms.salesforce):
+            sandbox.faults.config = ALWAYS  # type: ignore[attr-defined]
+        return original(self, name, items)
+
+    monkeypatch.setattr(Writer, "push", push_into_a_wall)
+    waits = Waits()
+    summary = sync(loaded, waits)
+    cursors, letters, run = state(loaded)
+    assert pushes and summary.status == run.status == RATE_LIMITED
+    assert run.error and "rate_limit_deadline_seconds" in run.error
+    assert 30 - 4.4 <= sum(waits.seconds) <= 30  # waited up to the deadline, not past it
+    assert letters == 0 and not summary.failures
+    # The pull stored everything, but nothing of it was written: the cursors are back
+    # where the run found them (none: the next run pulls from scratch again).
+    assert set(cursors.values()) == {None}
+
+    monkeypatch.setattr(Writer, "push", original)
+    for sandbox in (crms.hubspot, crms.salesforce):
+        sandbox.faults.config = FaultConfig()  # type: ignore[attr-defined]
+    after = sync(loaded, Waits())
+    cursors, letters, run = state(loaded)
+    assert after.status == "succeeded" and letters == 0
+    assert sum(after.fields_written.values()) > 0 and None not in cursors.values()
+    store = Store.open(loaded.state_url)
+    try:
+        trail = store.audit_rows()
+    finally:
+        store.close()
+    key = ("run_id", "connector", "record_id", "field")
+    intents = {tuple(r[k] for k in key) for r in trail if r["outcome"] == "intent"}
+    closed = {tuple(r[k] for k in key) for r in trail if r["outcome"] != "intent"}
+    assert intents <= closed  # the refused push's intents were closed as not written
+
+
+def test_a_deadline_hit_in_the_pull_leaves_the_cursors_where_they_were(
+        crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = config(crms, tmp_path, monkeypatch, rate_limit_deadline_seconds=60)
+    assert sync(loaded, Waits()).status == "succeeded"
+    before, _, _ = state(loaded)
+    crms.salesforce.faults.config = ALWAYS  # type: ignore[attr-defined]
+    waits = Waits()
+    summary = sync(loaded, waits, NOW + timedelta(hours=1))
+    cursors, letters, run = state(loaded)
+    assert summary.status == run.status == RATE_LIMITED
+    assert cursors == before and letters == 0
+    assert 60 - 4.4 <= sum(waits.seconds) <= 60
+
+
+def test_rate_limits_spend_no_attempt_but_errors_do() -> None:
+    waits = Waits()
+    policy = RetryPolicy(attempts=3, sleep=waits)
+    answers = iter([429] * 25 + [503, 503, 200])
+
+    def call() -> str:
+        status = next(answers)
+        if status != 200:
+            raise TransientError(f"HTTP {status}", status=status)
+        return "ok"
+    usage = ApiUsage(rate_limit_deadline=1_000)
+    assert policy.call(call, usage) == "ok"
+    assert usage.retries == 27 and len(waits.seconds) == 27
+    assert usage.rate_limit_waited == pytest.approx(sum(waits.seconds[:25]))
+
+    errors = iter([503] * 3)
+    with pytest.raises(RetriesExhausted):
+        policy.call(lambda: (_ for _ in ()).throw(TransientError("x", status=next(errors))))
+
+
+def test_retry_after_is_waited_exactly_and_the_deadline_is_never_crossed() -> None:
+    waits = Waits()
+    policy = RetryPolicy(sleep=waits)
+    usage = ApiUsage(rate_limit_deadline=25)
+    calls = {"n": 0}
+
+    def limited() -> str:
+        calls["n"] += 1
+        raise TransientError("HubSpot 429", status=429, retry_after=7)
+    with pytest.raises(RateLimitDeadline) as stopped:
+        policy.call(limited, usage)
+    assert waits.seconds == [7, 7, 7]  # a fourth wait would end past 25 s
+    assert calls["n"] == 4 and stopped.value.waited == 21
+    # a new run (a new usage window) has its own allowance again
+    usage.window().close()
+    assert usage.rate_limit_waited == 0
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "0 is not a usable number of seconds. Fix: from 1 to 86400"),
+    (100_000, "100000 is not a usable number of seconds"),
+    ("soon", "rate_limit_deadline_seconds: Input should be a valid number")])
+def test_the_deadline_setting_is_checked(crms: Sandboxes, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch, value: Any,
+                                         message: str) -> None:
+    data = sandbox_config_data(crms, "sqlite:///x.db", monkeypatch)
+    data["connectors"][0]["rate_limit_deadline_seconds"] = value
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data, tmp_path / "syncer.yaml")
+    assert "connectors[0] (name: hubspot).rate_limit_deadline_seconds" in str(raised.value)
+    assert message in str(raised.value)
