@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 import yaml
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -23,7 +24,6 @@ from syncer.config import LoadedConfig
 from syncer.store.repository import Store
 from syncer.store.web_users import add_user
 from syncer.web.app import create_app
-from syncer.web.auth import hash_password
 from tests.conftest import (
     EXAMPLE_CONFIG,
     EXAMPLE_MODEL,
@@ -40,9 +40,11 @@ _HASH: list[str] = []
 
 
 def password_hash() -> str:
-    """argon2 is slow on purpose: hash the test password once per worker."""
+    """argon2 is slow on purpose; the tests' accounts use its cheapest parameters (a hash
+    carries its own, so checking it is cheap too). `syncer user add` uses the defaults."""
     if not _HASH:
-        _HASH.append(hash_password(PASSWORD))
+        _HASH.append(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+                     .hash(PASSWORD))
     return _HASH[0]
 
 
