@@ -180,19 +180,34 @@ class RetryPolicy:
             return retrying(fn)
         except TransientError as error:
             if error.rate_limited:
-                raise RateLimitDeadline(
-                    f"{error}: still rate limited after waiting "
-                    f"{usage.rate_limit_waited:.0f} s of the run's "
-                    f"{usage.rate_limit_deadline:.0f} s allowance (rate_limit_deadline_"
-                    "seconds); the run stopped here and the next run goes on from the same "
-                    "cursor. Fix: nothing, unless it happens every run: then another client "
-                    "is spending this API's limits, or raise rate_limit_deadline_seconds",
-                    waited=usage.rate_limit_waited,
-                    deadline=usage.rate_limit_deadline) from error
+                raise _deadline(str(error), usage) from error
             raise RetriesExhausted(
                 f"gave up after {self.attempts} attempts: {error}. Fix: check the network "
                 "and the connector's base_url, or run again later (the CRM was down, busy "
                 "or rate limiting)") from error
+
+
+    def wait_for_rate_limit(self, usage: ApiUsage, in_a_row: int, what: str) -> None:
+        """Wait after a rate-limit answer met outside `call` (records of a batch refused
+        as rate limited): as long as `call` would, from the same allowance; raises
+        RateLimitDeadline instead when the allowance cannot cover it."""
+        seconds = self.rate_limit_wait(TransientError(what, rate_limited=True), in_a_row)
+        if not usage.spend_rate_limit_wait(seconds):
+            raise _deadline(what, usage)
+        usage.record_retry()
+        log.warning("api.retry", attempt=in_a_row, status=None, rate_limited=True,
+                    wait_seconds=round(seconds, 3))
+        self.sleep(seconds)
+
+
+def _deadline(what: str, usage: ApiUsage) -> RateLimitDeadline:
+    return RateLimitDeadline(
+        f"{what}: still rate limited after waiting {usage.rate_limit_waited:.0f} s of the "
+        f"run's {usage.rate_limit_deadline:.0f} s allowance (rate_limit_deadline_seconds); "
+        "the run stopped here and the next run goes on from the same cursor. Fix: nothing, "
+        "unless it happens every run: then another client is spending this API's limits, "
+        "or raise rate_limit_deadline_seconds",
+        waited=usage.rate_limit_waited, deadline=usage.rate_limit_deadline)
 
 
 def _error_of(state: RetryCallState) -> BaseException | None:

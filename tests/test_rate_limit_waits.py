@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from connectors.base import Connector
+from connectors.base import Connector, Sandbox
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.salesforce.connector import SalesforceConnector
@@ -22,6 +23,7 @@ from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sandbox_faults import FaultConfig, SalesforceLimits
 from connectors.sandbox_world import World
 from syncer.config import ConfigError, LoadedConfig, connector_settings, parse_config
+from syncer.domain import RecordUpdate
 from syncer.pipeline import RunSummary, run_sync
 from syncer.push import Writer
 from syncer.qualify import load_model
@@ -68,7 +70,7 @@ def crms(world: World) -> Iterator[Sandboxes]:
     hubspot.start()
     salesforce.start()
     try:
-        yield Sandboxes(world, hubspot, salesforce)
+        yield Sandboxes(world, cast(Sandbox, hubspot), cast(Sandbox, salesforce))
     finally:
         hubspot.stop()
         salesforce.stop()
@@ -196,6 +198,37 @@ def test_a_deadline_hit_in_the_pull_leaves_the_cursors_where_they_were(
     assert summary.status == run.status == RATE_LIMITED
     assert cursors == before and letters == 0
     assert 60 - 4.4 <= sum(waits.seconds) <= 60
+
+
+def test_records_refused_as_rate_limited_are_sent_again_never_failed(
+        crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = config(crms, tmp_path, monkeypatch)
+    waits = Waits()
+    connector = connectors_for(loaded, waits)["hubspot"]
+    assert isinstance(connector, HubSpotConnector)
+    try:
+        ids = [p.record_id for p in next(iter(connector.people()))[:3]]
+        batch = connector._batch
+        real = batch.update_with_http_info
+        sent: list[list[str]] = []
+
+        def first_answer_refuses_two(body: Any, **options: Any) -> Any:
+            sent.append([str(i.id) for i in body.inputs])
+            if len(sent) > 1:
+                return real(body, **options)
+            refused = SimpleNamespace(category="RATE_LIMITS", context={"ids": ids[1:]},
+                                      message="You have reached your secondly limit.",
+                                      errors=[])
+            return SimpleNamespace(results=[SimpleNamespace(id=ids[0])],
+                                   errors=[refused]), 207, {}
+        monkeypatch.setattr(batch, "update_with_http_info", first_answer_refuses_two)
+        results = connector.push([RecordUpdate(i, "contact", {"syncer_score": "42"})
+                                  for i in ids])
+    finally:
+        connector.close()
+    assert [(r.record_id, r.ok) for r in results] == [(i, True) for i in ids]
+    assert sent == [ids, ids[1:]] and len(waits.seconds) == 1
+    assert connector.usage.rate_limit_waited == waits.seconds[0]
 
 
 def test_rate_limits_spend_no_attempt_but_errors_do() -> None:

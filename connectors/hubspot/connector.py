@@ -371,7 +371,11 @@ class HubSpotConnector:
                  failed=sum(1 for r in outcome.values() if not r.ok))
         return [outcome[u.record_id] for u in updates]
 
-    def _push_chunk(self, values: dict[str, dict[str, str | None]]) -> dict[str, PushResult]:
+    def _push_chunk(self, values: dict[str, dict[str, str | None]],
+                    in_a_row: int = 0) -> dict[str, PushResult]:
+        """One batch update. Records HubSpot refused as rate limited (a 207's RATE_LIMITS
+        errors) are a rate-limit answer, not a failure: after the policy's wait they are
+        sent again (never dead-lettered), until the run's allowance of waiting runs out."""
         body = BatchInputSimplePublicObjectBatchInput(inputs=[
             SimplePublicObjectBatchInput(id=record_id, properties=props)
             for record_id, props in values.items()])
@@ -391,6 +395,7 @@ class HubSpotConnector:
                     **self._push_chunk(dict(items[half:]))}
         outcome = {str(r.id): PushResult(str(r.id), True) for r in data.results or []}
         errors = (getattr(data, "errors", None) or []) if status == 207 else []
+        limited: list[str] = []
         for error in errors:  # a 207 names the failed inputs in each error's context.ids
             code = mapping.error_code(error.category, error.message)
             retryable = error.category in RETRYABLE_CATEGORIES
@@ -398,7 +403,14 @@ class HubSpotConnector:
             for record_id in (error.context or {}).get("ids", []):
                 outcome[str(record_id)] = PushResult(str(record_id), False, code,
                                                      error.message, retryable, fields)
+                if error.category == "RATE_LIMITS" and str(record_id) in values:
+                    limited.append(str(record_id))
         unconfirmed = PushResult("", False, "UNCONFIRMED",
                                  "HubSpot reported neither success nor failure", True)
-        return {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
-                for record_id in values}
+        result = {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
+                  for record_id in values}
+        if limited:
+            self._retry.wait_for_rate_limit(self.usage, in_a_row + 1, "contacts.batch_update: "
+                                            f"{len(limited)} records refused as rate limited")
+            result.update(self._push_chunk({i: values[i] for i in limited}, in_a_row + 1))
+        return result
