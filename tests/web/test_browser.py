@@ -127,6 +127,14 @@ def test_retry_a_dead_letter_it_leaves_the_list_and_its_write_is_audited(
         expect(rows.first).to_contain_text("replay-")
         expect(rows.first).to_contain_text(letter.record_id)
 
+        page.goto(url + "/audit")  # htmx: older pages append; the chain verifies
+        rows = page.get_by_test_id("audit-table").locator("tbody tr:not(#more)")
+        expect(rows).to_have_count(50)
+        page.get_by_test_id("older").click()
+        expect(rows).to_have_count(100)
+        page.get_by_test_id("verify").click()
+        expect(page.get_by_test_id("chain-status")).to_have_text("chain OK")
+
 
 def test_preview_a_candidate_publish_it_then_roll_back(
         synced: Admin, page: Page) -> None:
