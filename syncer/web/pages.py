@@ -86,7 +86,7 @@ def run_detail(request: Request, run_id: str, _user: AnyUser) -> Response:
     run = store.run(run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id}")
-    rows = audit_page(store.audit_log, AuditFilter(run_id=run_id), limit=50)
+    rows = audit_page(store.audit_log, AuditFilter(run_id=run_id), limit=20)
     return render(request, "run.html", {"page": "runs", "run": run, "facts": run_facts(run),
                                         "audit": rows, "duration": charts.duration})
 
