@@ -79,7 +79,8 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
     if closed:
         with store.transaction() as tx:
             store.append_audit(tx, audit_rows)
-            store.record_write(tx, written_rows)
+            # the pulled CRM values already hold what landed: only remember it as written
+            store.upsert_written(tx, written_rows)
             routing_store.mark_owner_written(tx, owners, now)
             intent_store.mark_reconciled(tx, closed, now)
             # A killed run closed on every connector it announced writes on is over.

@@ -80,7 +80,10 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
                   intent("killed", "hubspot", "1", "hubspot_owner_id", "9"),  # lost
                   intent("failed", "hubspot", "1", "lifecyclestage", "mql"),
                   intent("failed", "hubspot", "1", "lifecyclestage", "mql", "written"),
-                  intent("killed", "salesforce", "00Q1", "Status", "SQL")])
+                  intent("killed", "salesforce", "00Q1", "Status", "SQL"),
+                  # closed before the kill: not open, and not closed twice
+                  intent("killed", "hubspot", "2", "lifecyclestage", "mql"),
+                  intent("killed", "hubspot", "2", "lifecyclestage", "mql", "written")])
     assert reconcile_interrupted_writes(store, ["hubspot"], OWNERS, NOW, "now1") == 2
     rows = {(r["run_id"], r["field"]): r for r in store.audit_rows(connector="hubspot")
             if r["outcome"] != "intent" and r["at"] == NOW}
@@ -88,6 +91,7 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
     assert rows[("killed", "hubspot_owner_id")]["outcome"] == "not_written"
     assert rows[("killed", "hubspot_owner_id")]["error"] == LOST
     assert ("failed", "lifecyclestage") not in rows  # it had its outcome already
+    assert not [r for r in rows.values() if r["record_id"] == "2"]
     with store.engine.connect() as connection:
         marked = dict(((r.run_id, r.connector), r.closed) for r in connection.execute(
             intents.reconciled_runs.select()))

@@ -90,25 +90,41 @@ def unreconciled(connection: Connection, connectors: Sequence[str],
     return [(run_id, name) for run_id, name, _ in pairs]
 
 
-def open_intents_query(run_id: str, connector: str) -> Select[Any]:
-    """The intent rows of one run on one connector, through ix_audit_open_intents (tests
-    EXPLAIN it)."""
-    return select(t.audit).where(t.audit.c.run_id == run_id, t.audit.c.connector == connector,
-                                 t.audit.c.outcome == _INTENT).order_by(t.audit.c.id)
+#: what recovery needs of an intent row to write its outcome
+_INTENT_COLUMNS = ("id", "run_id", "connector", "record_id", "person_key", "field",
+                   "old_value", "new_value", "reasons", "model_version")
+
+
+def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False) -> Select[Any]:
+    """The intent rows of one run on one connector (with `keys_only`: their id, record
+    and field), through ix_audit_open_intents (tests EXPLAIN it)."""
+    names = ("id", "record_id", "field") if keys_only else _INTENT_COLUMNS
+    return select(*(t.audit.c[name] for name in names)).where(
+        t.audit.c.run_id == run_id, t.audit.c.connector == connector,
+        t.audit.c.outcome == _INTENT).order_by(t.audit.c.id)
 
 
 def open_intents(connection: Connection, run_id: str, connector: str) -> list[dict[str, Any]]:
-    """Intent rows of this run on this connector that have no outcome row. The run's other
-    rows are read only when it has intents at all, and only once (then it is marked)."""
-    intents = [dict(row._mapping) for row in connection.execute(
-        open_intents_query(run_id, connector))]
-    if not intents:
-        return []
+    """Intent rows of this run on this connector that have no outcome row. The run's
+    outcome rows are read first (once: then the run is marked); when it has some, only the
+    keys of its intents are read, and the whole rows of the open ones alone."""
     closed = {(str(row.record_id), str(row.field)) for row in connection.execute(
         select(t.audit.c.record_id, t.audit.c.field).where(
             t.audit.c.run_id == run_id, t.audit.c.connector == connector,
             t.audit.c.outcome != _INTENT))}
-    return [row for row in intents if (row["record_id"], row["field"]) not in closed]
+    if not closed:
+        return [dict(row._mapping) for row in connection.execute(
+            open_intents_query(run_id, connector))]
+    ids = [int(row.id) for row in connection.execute(
+        open_intents_query(run_id, connector, keys_only=True))
+        if (str(row.record_id), str(row.field)) not in closed]
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        found.extend(dict(row._mapping) for row in connection.execute(
+            select(*(t.audit.c[name] for name in _INTENT_COLUMNS))
+            .where(t.audit.c.id.in_(ids[start:start + _IDS_PER_QUERY]))
+            .order_by(t.audit.c.id)))
+    return found
 
 
 def crm_values(connection: Connection, connector: str,
