@@ -24,8 +24,9 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException
 
 from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.hubspot.sandbox_state import contact_id_for
 from connectors.sandbox_faults import HubSpotLimits
-from connectors.sandbox_world import World
+from connectors.sandbox_world import IN_HUBSPOT, World
 
 NOW = datetime(2026, 12, 7, 4, 30, tzinfo=timezone.utc)
 LIST = "/crm/v3/objects/contacts"
@@ -300,3 +301,26 @@ def test_properties_with_history_in_hubspots_shape(portal: Portal, clock: Clock)
     finally:
         for api in (basic, batch):
             api.api_client.rest_client.pool_manager.clear()
+
+
+# -- many activities ------------------------------------------------------------------
+def test_events_of_a_person_with_more_than_256_activities(clock: Clock) -> None:
+    busy = World(seed=4, size=200, now=NOW, activity_scale=12.0)
+    person = max((i for i in range(busy.size) if busy.flags(i) & IN_HUBSPOT),
+                 key=lambda i: len(busy.raw_activities(i)))
+    drawn = busy.raw_activities(person)
+    assert len(drawn) > 256
+    expected = sum(1 for _, _, channel, _ in drawn if channel == "hubspot")
+    for portal in running(busy, clock):
+        found: list[str] = []
+        after: str | None = None
+        while True:
+            page = portal.get("/events/v3/events/", objectType="contact", limit=100,
+                              objectId=contact_id_for(person), **({"after": after}
+                                                                  if after else {}))
+            assert page.status_code == 200, page.text
+            found += [event["id"] for event in page.json()["results"]]
+            after = page.json().get("paging", {}).get("next", {}).get("after")
+            if after is None:
+                break
+        assert len(found) == len(set(found)) == expected
