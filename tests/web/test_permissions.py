@@ -3,6 +3,7 @@ CSRF required on every POST, the login throttle, and what the probe leaves out."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -123,3 +124,29 @@ def test_the_probe_says_only_ok(empty_admin: Admin) -> None:
 def test_static_htmx_is_served_without_login(empty_admin: Admin) -> None:
     response = empty_admin.client().get("/static/htmx.min.js")
     assert response.status_code == 200 and 'version:"2.0.' in response.text
+
+
+def test_the_session_cookie_is_secure_over_https(empty_admin: Admin) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(empty_admin.app, base_url="https://admin.example", follow_redirects=False)
+    form = client.get("/login")
+    response = client.post("/login", data={"name": ADMIN, "password": PASSWORD,
+                                           "csrf": csrf_of(form.text)})
+    cookies = [v for k, v in [*form.headers.multi_items(), *response.headers.multi_items()]
+               if k == "set-cookie" and v.startswith(("syncer_login=", "syncer_session="))]
+    assert len(cookies) == 2 and all("Secure" in cookie for cookie in cookies)
+    assert client.get("/").status_code == 200  # the Secure session cookie came back
+
+
+def test_an_htmx_request_without_a_session_is_sent_to_the_login(empty_admin: Admin) -> None:
+    response = empty_admin.client().get("/audit?part=rows", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login?next=%2Faudit")
+
+
+def test_pages_load_nothing_from_elsewhere(empty_admin: Admin) -> None:
+    page = empty_admin.client(ADMIN).get("/").text
+    assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page) == [
+        "/static/admin.css", "/static/htmx.min.js"]
+    assert "http://" not in page and "https://" not in page
