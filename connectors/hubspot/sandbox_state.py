@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from connectors.hubspot.sandbox_history import CALCULATED, Change, property_history
 from connectors.hubspot.sandbox_http import iso_millis
 from connectors.hubspot.sandbox_schema import (
     CONTACT_PROPERTIES,
@@ -51,16 +52,6 @@ class InputRejected(Exception):
         self.category = category
         self.code = code
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One value a property took (HubSpot's ValueWithTimestamp): "" for a cleared value;
-    `source` is HubSpot's sourceType (IMPORT for seeded values, API, CRM_UI)."""
-
-    value: str
-    at: datetime
-    source: str
 
 
 @dataclass(slots=True)
@@ -414,22 +405,3 @@ class PortalState:
         contact.properties["createdate"] = iso_millis(contact.created_at)
         contact.properties["lastmodifieddate"] = iso_millis(contact.updated_at)
 
-
-#: properties HubSpot computes itself: their history is their current value.
-CALCULATED = frozenset({"createdate", "lastmodifieddate", "hs_object_id"})
-
-
-def property_history(contact: Contact, name: str) -> list[Change]:
-    """Every value property `name` of `contact` took, newest first (HubSpot's
-    propertiesWithHistory): the recorded changes, then the value it was seeded with (an
-    IMPORT at createdAt); empty for a property never set."""
-    if name in CALCULATED or name not in contact.history:
-        value = contact.properties.get(name)
-        if value in (None, ""):
-            return []
-        assert value is not None
-        if name in CALCULATED:
-            at = contact.updated_at if name == "lastmodifieddate" else contact.created_at
-            return [Change(value, at, "CALCULATED")]
-        return [Change(value, contact.created_at, "IMPORT")]
-    return contact.history[name]

@@ -15,6 +15,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from connectors.hubspot.sandbox_history import property_history
 from connectors.hubspot.sandbox_http import (
     PLAN_KEY,
     ApiFailure,
@@ -30,12 +31,7 @@ from connectors.hubspot.sandbox_identity import (
     merge_contacts,
 )
 from connectors.hubspot.sandbox_schema import ALWAYS_RETURNED, DEFAULT_RETURNED
-from connectors.hubspot.sandbox_state import (
-    Contact,
-    InputRejected,
-    PortalState,
-    property_history,
-)
+from connectors.hubspot.sandbox_state import Contact, InputRejected, PortalState
 from connectors.sandbox_faults import HubSpotLimits, RequestPlan
 
 NOT_FOUND_MESSAGE = ("Could not get some CONTACT objects, they may be deleted or not exist. "
