@@ -9,6 +9,9 @@ replaying a spool twice (a crash between the replay and emptying the file) chang
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
 
 from syncer.store import tables as t
 from syncer.store.repository import RunRecord, Store
@@ -31,3 +34,28 @@ def completed_since(store: Store, connector: str, statuses: Sequence[str]) -> Ru
     found = [run for status in statuses
              for run in store.runs(1, connector=connector, status=status, finished=True)]
     return max(found, key=lambda run: run.finished_at or run.started_at, default=None)
+
+
+def overlapping_runs(store: Store) -> list[tuple[RunRecord, RunRecord]]:
+    """Pairs of runs that shared a connector and ran at the same time: what the run lock
+    exists to prevent, so an empty list is the check that it held. Skipped runs never ran;
+    a run still `running` counts as running until now; a killed run (`interrupted`, no end
+    recorded) is left out, its end being unknown (the lock of its dead session was free the
+    moment it died). The intervals are compared in SQL, the connectors in Python (they are
+    kept as one comma-separated column)."""
+    a, b = t.runs.alias("a"), t.runs.alias("b")
+    far = datetime(9999, 1, 1, tzinfo=timezone.utc)
+    ran = ("skipped", "interrupted")
+    query = select(a.c.run_id, b.c.run_id).where(
+        a.c.run_id < b.c.run_id, a.c.status.not_in(ran), b.c.status.not_in(ran),
+        a.c.dry_run == 0, b.c.dry_run == 0,
+        a.c.started_at < func.coalesce(b.c.finished_at, far),
+        b.c.started_at < func.coalesce(a.c.finished_at, far))
+    with store.engine.connect() as connection:
+        pairs = connection.execute(query).all()
+    found: list[tuple[RunRecord, RunRecord]] = []
+    for first_id, second_id in pairs:
+        first, second = store.run(first_id), store.run(second_id)
+        if first and second and set(first.connectors) & set(second.connectors):
+            found.append((first, second))
+    return found
