@@ -29,6 +29,10 @@ from tests.web.conftest import (
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
+#: how long a locator waits for the page (a ceiling, not a sleep: it returns as soon as the
+#: page matches); generous for a suite sharing two cores with sandboxes and syncs
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +58,7 @@ def synced(sandboxes: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
     opened = context.new_page()
     yield opened
     context.close()
