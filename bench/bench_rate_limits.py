@@ -37,7 +37,7 @@ from connectors.sandbox_world import World
 from syncer.config import EXAMPLE_CONFIG, connector_settings, parse_config
 from syncer.pipeline import run_sync
 from syncer.qualify import load_model
-from syncer.ratelimit import RetryPolicy
+from syncer.ratelimit import ApiUsage, RetryPolicy
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 
@@ -114,6 +114,9 @@ def run(people: int, simulate: bool, hubspot_page: int,
                                    load_model(Path(loaded.model_path)), NOW)
                 wall = time.perf_counter() - started
                 letters = dead_letters.open_count(store)
+                waited = {name: usage.rate_limit_waited
+                          for name, connector in connectors.items()
+                          if isinstance(usage := getattr(connector, "usage", None), ApiUsage)}
             finally:
                 store.close()
                 for connector in connectors.values():
@@ -130,7 +133,9 @@ def run(people: int, simulate: bool, hubspot_page: int,
         rows += [(f"{name}: requests / answered", f"{summary.api_calls[name]:,} / "
                   f"{summary.api_calls[name] - bursts:,}"),
                  (f"{name}: bursts of ten rate-limit answers", f"{bursts // 10}"),
-                 (f"{name}: retries (none spent an attempt)", str(usage.get("retries")))]
+                 (f"{name}: retries (none spent an attempt)", str(usage.get("retries"))),
+                 (f"{name}: waited for rate limits (allowance 900 s)",
+                  f"{waited[name]:,.1f} s")]
     rows += [("waits (rate limits, pacing)", f"{waits.count:,}, {waits.total:,.1f} s"
               + (" simulated" if simulate else "")),
              ("wall", f"{wall:,.1f} s")]

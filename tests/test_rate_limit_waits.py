@@ -14,8 +14,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+import requests
 
-from connectors.base import Connector, Sandbox
+from connectors.base import Connector, ConnectorError, Sandbox
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.salesforce.connector import SalesforceConnector
@@ -229,6 +230,30 @@ def test_records_refused_as_rate_limited_are_sent_again_never_failed(
     assert [(r.record_id, r.ok) for r in results] == [(i, True) for i in ids]
     assert sent == [ids, ids[1:]] and len(waits.seconds) == 1
     assert connector.usage.rate_limit_waited == waits.seconds[0]
+
+
+def test_a_tls_handshake_cut_short_is_retried_a_bad_certificate_is_not(
+        crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = config(crms, tmp_path, monkeypatch)
+    connector = connectors_for(loaded, Waits())["salesforce"]
+    assert isinstance(connector, SalesforceConnector)
+    real = requests.Session.request
+    failures = iter(["EOF occurred in violation of protocol (_ssl.c:2427)",
+                     "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"])
+
+    def handshake(self: requests.Session, method: str, url: str, *args: Any,
+                  **kwargs: Any) -> Any:
+        if "/query" in url and (message := next(failures, None)) is not None:
+            raise requests.exceptions.SSLError(message)
+        return real(self, method, url, *args, **kwargs)
+    monkeypatch.setattr(requests.Session, "request", handshake)
+    try:
+        with pytest.raises(ConnectorError, match="check ca_file"):
+            connector.owners()  # EOF: retried; then the certificate: for the admin
+        assert connector.owners()
+        assert connector.usage.retries == 1
+    finally:
+        connector.close()
 
 
 def test_rate_limits_spend_no_attempt_but_errors_do() -> None:

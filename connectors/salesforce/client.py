@@ -47,6 +47,9 @@ _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE",
                               "REQUEST_RUNNING_TOO_LONG"})
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _REFRESH_KEYS = ("client_id", "client_secret", "refresh_token")
+#: what OpenSSL says when a certificate (not the connection) is the problem
+_CERTIFICATE_PROBLEM = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|"
+                                  r"hostname .* doesn't match|WRONG_VERSION_NUMBER", re.I)
 
 
 class FieldInfo(NamedTuple):
@@ -188,7 +191,7 @@ class SalesforceClient:
         try:
             response = self._session.post(url, data=form)
         except requests.exceptions.SSLError as error:
-            raise self._tls_error() from error
+            raise self._tls_error(error) from error
         except requests.RequestException as error:
             raise TransientError(f"Salesforce token request failed: {type(error).__name__}") \
                 from error
@@ -212,7 +215,12 @@ class SalesforceClient:
         return str(body["access_token"]), str(body.get("instance_url") or
                                                  self.settings.base_url)
 
-    def _tls_error(self) -> ConnectorError:
+    def _tls_error(self, error: requests.exceptions.SSLError) -> Exception:
+        """A certificate that does not verify is for the admin to fix (ca_file); any other
+        TLS failure (a handshake cut short by a busy server) is worth trying again."""
+        if not _CERTIFICATE_PROBLEM.search(str(error)):
+            return TransientError(f"Salesforce TLS handshake with {self.settings.base_url} "
+                                  "failed")
         return ConnectorError(f"connector '{self.name}': TLS verification of "
                               f"{self.settings.base_url} failed; check ca_file")
 
@@ -239,7 +247,7 @@ class SalesforceClient:
                                              "again right after a refresh", status=401) \
                             from None
             except requests.exceptions.SSLError as error:
-                raise self._tls_error() from error
+                raise self._tls_error(error) from error
             except requests.RequestException as error:
                 raise TransientError(f"Salesforce {operation}: {type(error).__name__}") \
                     from error
