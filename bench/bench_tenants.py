@@ -1,0 +1,222 @@
+"""Benchmark of the scale-out path: many tenants on procrastinate workers.
+
+    .venv/bin/python -m bench.bench_tenants [--tenants 100] [--people 1000] [--workers 2]
+        [--big 100000] [--small 20] [--postgres URL]
+
+Phase 1: TENANTS tenants of PEOPLE people each (every tenant its own HubSpot and
+Salesforce sandboxes, all served from this process), WORKERS `syncer worker` processes and
+one `syncer dispatch --once` that queues one sync of every tenant-connector at once. Per
+tenant, the lag is from the moment its jobs were queued to the end of its last run
+(procrastinate's own event times); the table shows p50/p99/max over tenants.
+
+Phase 2: a BIG-person tenant on the `large` queue with a worker of its own, and SMALL small
+tenants on `default` with another. Once the big tenant's run has started, the small
+tenants' jobs are queued; their wait (queued -> started) shows whether the big one holds
+them up. The big run is then stopped (SIGTERM: it ends after its batch).
+Needs PostgreSQL: --postgres, else $SYNCER_TEST_POSTGRES_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import create_engine, text
+
+from connectors import build_sandbox
+from connectors.sandbox_world import World
+from tests.worker_helpers import scratch_database
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = datetime.now(UTC)
+
+
+def start_boxes(stack: ExitStack, seed: int, people: int) -> dict[str, Any]:
+    world = World(seed, people, NOW)
+    boxes = {}
+    for kind in ("hubspot", "salesforce"):
+        sandbox = build_sandbox(kind, world)
+        sandbox.start()
+        stack.callback(sandbox.stop)
+        boxes[kind] = sandbox
+    return boxes
+
+
+def write_tenant(directory: Path, name: str, boxes: dict[str, Any], url: str,
+                 env: dict[str, str], queue: str = "default") -> None:
+    data: dict[str, Any] = yaml.safe_load((REPO / "config" / "syncer.example.yaml").read_text())
+    data.update(model=str(REPO / "config" / "model.example.yaml"), state={"url": url},
+                health={"enabled": False}, worker={"queue": queue}, log_level="warning")
+    for connector in data["connectors"]:
+        sandbox = boxes[connector["kind"]]
+        connector.pop("sandbox", None)
+        connector["base_url"] = sandbox.base_url
+        if sandbox.ca_file:
+            connector["ca_file"] = sandbox.ca_file
+        connector["schedule"] = {"every_minutes": 600}
+        credentials = {}
+        for key, value in sandbox.credentials.items():
+            variable = f"{name.upper()}_{connector['name'].upper()}_{key.upper()}"
+            env[variable] = value
+            credentials[key] = {"env": variable}
+        connector["credentials"] = credentials
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def syncer(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as handle:
+        return subprocess.Popen([sys.executable, "-m", "syncer.cli", *args], env=env,
+                                stdout=handle, stderr=subprocess.STDOUT)
+
+
+def query(url: str, sql: str) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+JOB_TIMES = """
+    SELECT j.lock, j.queueing_lock, j.status,
+           min(e.at) FILTER (WHERE e.type = 'deferred') AS deferred,
+           max(e.at) FILTER (WHERE e.type = 'started') AS started,
+           max(e.at) FILTER (WHERE e.type IN ('succeeded', 'failed')) AS ended
+    FROM procrastinate_jobs j JOIN procrastinate_events e ON e.job_id = j.id
+    WHERE j.task_name = 'syncer.sync' GROUP BY j.id, j.lock, j.queueing_lock, j.status
+"""
+
+
+def wait_for(condition: Any, every: float = 1.0) -> None:
+    tick = threading.Event()
+    while not condition():
+        tick.wait(every)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def phase_one(url: str, work: Path, tenants: int, people: int, workers: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "SYNCER_STATE_URL"}
+    directory = work / "tenants"
+    with ExitStack() as stack:
+        began = time.perf_counter()
+        for index in range(tenants):
+            write_tenant(directory, f"t{index:03d}", start_boxes(stack, 1000 + index, people),
+                         url, env)
+        setup = time.perf_counter() - began
+        children = [syncer(["worker", "--tenants", str(directory), "--queue-url", url,
+                            "--log-level", "warning"], env, work / f"w{n}.log")
+                    for n in range(workers)]
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "syncer.cli", "dispatch", "--once", "--tenants",
+                        str(directory), "--queue-url", url, "--log-level", "warning"],
+                       env=env, check=True, capture_output=True)
+        wait_for(lambda: not query(url, "SELECT 1 FROM procrastinate_jobs WHERE status IN "
+                                   "('todo', 'doing') LIMIT 1"))
+        wall = time.perf_counter() - began
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+            child.wait()
+        rows = query(url, JOB_TIMES)
+    lags: dict[str, float] = {}
+    first = min(row.deferred for row in rows)
+    for row in rows:
+        lag = (row.ended - first).total_seconds()
+        lags[row.lock] = max(lags.get(row.lock, 0.0), lag)
+    statuses = {row.status for row in rows}
+    runtimes = [(row.ended - row.started).total_seconds() for row in rows]
+    return {"tenants": tenants, "people": people, "workers": workers, "jobs": len(rows),
+            "statuses": sorted(statuses), "setup_s": setup, "wall_s": wall,
+            "lag_p50": percentile(list(lags.values()), 0.5),
+            "lag_p99": percentile(list(lags.values()), 0.99),
+            "lag_max": max(lags.values()), "run_p50": statistics.median(runtimes)}
+
+
+def phase_two(url: str, work: Path, big: int, small: int, people: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "SYNCER_STATE_URL"}
+    directory = work / "tenants2"
+    with ExitStack() as stack:
+        began = time.perf_counter()
+        write_tenant(directory, "big", start_boxes(stack, 7, big), url, env, queue="large")
+        world_s = time.perf_counter() - began
+        large = syncer(["worker", "--tenants", str(directory), "--queue-url", url, "--queue",
+                        "large", "--log-level", "warning"], env, work / "large.log")
+        default = syncer(["worker", "--tenants", str(directory), "--queue-url", url, "--queue",
+                          "default", "--log-level", "warning"], env, work / "default.log")
+        dispatch = [sys.executable, "-m", "syncer.cli", "dispatch", "--once", "--tenants",
+                    str(directory), "--queue-url", url, "--log-level", "warning"]
+        subprocess.run(dispatch, env=env, check=True, capture_output=True)
+        wait_for(lambda: query(url, "SELECT 1 FROM procrastinate_jobs WHERE lock = 'big' AND "
+                                    "status = 'doing'"))
+        for index in range(small):
+            write_tenant(directory, f"s{index:02d}", start_boxes(stack, 2000 + index, people),
+                         url, env)
+        subprocess.run(dispatch, env=env, check=True, capture_output=True)
+        wait_for(lambda: not query(url, "SELECT 1 FROM procrastinate_jobs WHERE lock <> 'big' "
+                                        "AND status IN ('todo', 'doing') LIMIT 1"))
+        big_running = bool(query(url, "SELECT 1 FROM procrastinate_jobs WHERE lock = 'big' "
+                                      "AND status = 'doing'"))
+        for child in (large, default):
+            child.send_signal(signal.SIGTERM)
+        for child in (large, default):
+            child.wait()
+        rows = [row for row in query(url, JOB_TIMES) if row.lock != "big"]
+    waits = [(row.started - row.deferred).total_seconds() for row in rows]
+    return {"big": big, "small": small, "world_s": world_s, "big_still_running": big_running,
+            "wait_p50": statistics.median(waits), "wait_max": max(waits),
+            "small_jobs": len(rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=20)
+    parser.add_argument("--postgres", default=os.environ.get("SYNCER_TEST_POSTGRES_URL"))
+    parser.add_argument("--skip-phase", type=int, choices=(1, 2))
+    args = parser.parse_args()
+    if not args.postgres:
+        sys.exit("needs PostgreSQL: --postgres URL or SYNCER_TEST_POSTGRES_URL")
+    print(f"# {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    with tempfile.TemporaryDirectory() as folder:
+        if args.skip_phase != 1:
+            with scratch_database(args.postgres) as url:
+                one = phase_one(url, Path(folder), args.tenants, args.people, args.workers)
+            print("| tenants | people each | workers | jobs | wall s | lag p50 s | lag p99 s "
+                  "| lag max s | run p50 s | statuses |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            print(f"| {one['tenants']} | {one['people']:,} | {one['workers']} | {one['jobs']} "
+                  f"| {one['wall_s']:.0f} | {one['lag_p50']:.0f} | {one['lag_p99']:.0f} | "
+                  f"{one['lag_max']:.0f} | {one['run_p50']:.1f} | {', '.join(one['statuses'])} |")
+        if args.skip_phase != 2:
+            with scratch_database(args.postgres) as url:
+                two = phase_two(url, Path(folder), args.big, args.small, args.people)
+            print("| big tenant people | small tenants | small jobs | wait p50 s | wait max s "
+                  "| big still running at the end |")
+            print("|---|---|---|---|---|---|")
+            print(f"| {two['big']:,} | {two['small']} | {two['small_jobs']} | "
+                  f"{two['wait_p50']:.2f} | {two['wait_max']:.2f} | {two['big_still_running']} |")
+
+
+if __name__ == "__main__":
+    main()
