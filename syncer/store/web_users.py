@@ -92,14 +92,14 @@ def record_failure(store: Store, name: str, now: datetime, limit: int,
                    throttle: timedelta) -> None:
     """Count one wrong password; the `limit`-th in a row throttles the account."""
     with store.transaction() as tx:
-        row = tx.execute(select(web_users.c.failed_logins).where(
-            web_users.c.name == name)).first()
-        if row is None:
-            return
-        failed = int(row.failed_logins) + 1
-        until = now + throttle if failed >= limit else None
+        # One UPDATE first: it locks the row, so concurrent wrong passwords all count.
         tx.execute(update(web_users).where(web_users.c.name == name).values(
-            failed_logins=0 if until else failed, throttled_until=until))
+            failed_logins=web_users.c.failed_logins + 1))
+        failed = tx.execute(select(web_users.c.failed_logins).where(
+            web_users.c.name == name)).scalar()
+        if failed is not None and failed >= limit:
+            tx.execute(update(web_users).where(web_users.c.name == name).values(
+                failed_logins=0, throttled_until=now + throttle))
 
 
 def clear_failures(store: Store, name: str) -> None:

@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from syncer.config import LoadedConfig
 from syncer.errors import cause_of
+from syncer.failures import SyncerError
 from syncer.push import WriteTally
 from syncer.store import dead_letters
 from syncer.store.dead_letters import DeadLetter
@@ -70,6 +71,8 @@ async def retry(request: Request, user: AdminUser) -> Response:
                                                 state.clock())
     except LockHeld as busy:
         return _done(request, f"{busy}; retry once it is done", 409)
+    except SyncerError as error:  # a model file that does not validate, a CRM unreachable
+        return _done(request, f"nothing retried: {error}", 502)
     written, failed = sum(tally.records_written.values()), sum(tally.failures.values())
     log.info("web.dead_letters_retried", user=user.name, letters=len(ids), run_id=run_id,
              written=written, failed=failed)

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from syncer.cli import main
 from syncer.domain import Stage
 from syncer.store import dead_letters
-from tests.conftest import Sandboxes, sync_once
+from tests.conftest import NOW, Sandboxes, sync_once
 from tests.web.conftest import (
     ADMIN,
     PASSWORD,
@@ -197,6 +197,22 @@ def test_a_post_without_the_csrf_token_is_refused(synced: Admin, page: Page) -> 
                          '<input name="id" value="1"><button>go</button></form>')
         page.get_by_role("button", name="go").click()
         expect(page.get_by_test_id("refused")).to_contain_text("CSRF")
+
+        # htmx's request with a token that is not the session's: refused, and said so
+        with synced.store.transaction() as tx:
+            dead_letters.park(tx, [{"connector": "salesforce", "record_id": "00Q1",
+                                    "object_type": "Lead", "person_key": "p@example.com",
+                                    "fields": {"Syncer_Score__c": "40"}, "error_code": "X",
+                                    "message": "no"}], NOW, "run1")
+        page.goto(url + "/dead-letters")
+        page.evaluate("""() => {
+            document.body.setAttribute('hx-headers', '{"X-CSRF-Token": "forged"}');
+            document.querySelector('#letters-form input[name=csrf]').remove(); }""")
+        page.get_by_label("select letter 1").check()
+        page.get_by_test_id("discard").click()  # hx-confirm: playwright dismisses dialogs
+        page.get_by_test_id("retry").click()
+        expect(page.locator("#flash")).to_contain_text("CSRF")
+        expect(page.get_by_test_id("letters-count")).to_have_text("1 open dead letter")
 
 
 def test_five_wrong_passwords_throttle_the_login(synced: Admin, page: Page) -> None:
