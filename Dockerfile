@@ -3,6 +3,7 @@
 #   docker run --rm -p 8787:8787 -v $PWD/myconfig:/config -e SYNCER_CONFIG=/config/syncer.yaml \
 #     -e SYNCER_STATE_URL=postgresql+psycopg://syncer@db/syncer syncer
 # Any other command:  docker run --rm syncer demo    docker run --rm syncer check-config
+# Scaled out (PostgreSQL, `syncer dispatch`, `syncer worker`): compose.yaml builds this image.
 # The web admin (docs/web.md; accounts: docker run ... syncer user add NAME --role admin):
 #   docker run --rm -p 127.0.0.1:8788:8788 -e SYNCER_WEB_SECRET=... ... syncer web --host 0.0.0.0 \
 #     --allow-remote    (inside the container only; publish it to loopback, TLS in front)
