@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
 from syncer.config import LoadedConfig
@@ -94,6 +95,14 @@ def create_app(loaded: LoadedConfig, store: Store, *, secret: str | None = None,
                                 status_code=403, headers={"HX-Retarget": "#flash",
                                                           "HX-Reswap": "innerHTML"})
         return render(request, "refused.html", {"message": error.message}, 403)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """Not found and bad requests as a page of the admin, not a JSON body."""
+        return render(request, "refused.html", {"message": str(error.detail),
+                                                "title": "Not found"
+                                                if error.status_code == 404 else "Not done"},
+                      error.status_code)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
