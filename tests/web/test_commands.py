@@ -66,3 +66,28 @@ def test_an_older_state_gains_the_accounts_table(tmp_path: Path) -> None:
         assert LATEST == 7
     finally:
         store.close()
+
+
+def test_accounts_and_the_throttle_on_each_backend(state_url: str) -> None:
+    """web_users on SQLite and PostgreSQL: created by the migration, counted, throttled."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+    store = Store.open(state_url)
+    try:
+        web_users.add_user(store, "ada", "admin", "$argon2id$not-a-real-hash", now)
+        with pytest.raises(web_users.UserExists):
+            web_users.add_user(store, "ada", "viewer", "$argon2id$x", now)
+        for _ in range(4):
+            web_users.record_failure(store, "ada", now, 5, timedelta(minutes=15))
+        user = web_users.get_user(store, "ada")
+        assert user is not None and user.failed_logins == 4 and not user.throttled(now)
+        web_users.record_failure(store, "ada", now, 5, timedelta(minutes=15))
+        user = web_users.get_user(store, "ada")
+        assert user is not None and user.throttled(now + timedelta(minutes=14))
+        assert not user.throttled(now + timedelta(minutes=15))
+        web_users.clear_failures(store, "ada")
+        assert web_users.get_user(store, "ada") == web_users.WebUser(
+            "ada", "admin", "$argon2id$not-a-real-hash", 0, None)
+    finally:
+        store.close()
