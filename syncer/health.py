@@ -48,8 +48,14 @@ class Health:
     problems: list[str] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ready else "unavailable", "store": self.store,
-                "connectors": self.connectors, "problems": self.problems}
+        """What the unauthenticated probe answers: ok or not, nothing more. The reasons
+        (which may name the database's host and port, or a CRM's error) go to the log
+        (`health.unready`), the web admin's overview and `HealthServer.last`."""
+        return {"status": "ok" if self.ready else "unavailable"}
+
+    def details(self) -> dict[str, Any]:
+        return {**self.body(), "store": self.store, "connectors": self.connectors,
+                "problems": self.problems}
 
 
 def _short(error: BaseException) -> str:
@@ -122,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
                 health = check_health(self.server.store_getter(), self.server.connectors,
                                       since=self.server.since,
                                       failing=self.server.metrics.failing())
+                self.server.remember(health)
                 self._send(200 if health.ready else 503, "application/json",
                            json.dumps(health.body(), sort_keys=True).encode("utf-8"))
             elif path == "/metrics":
@@ -154,6 +161,16 @@ class _Server(ThreadingHTTPServer):
     metrics: SyncMetrics
     before_scrape: Callable[[], None] | None
     since: datetime | None
+    last: Health | None = None
+
+    def remember(self, health: Health) -> None:
+        """Keep the latest verdict; log its reasons when they change (not on every probe)."""
+        previous, self.last = self.last, health
+        if previous is None or previous.problems != health.problems:
+            if health.ready:
+                log.info("health.ready")
+            else:
+                log.warning("health.unready", problems=health.problems)
 
 
 class HealthServer:
@@ -178,6 +195,11 @@ class HealthServer:
     @property
     def running(self) -> bool:
         return self._server is not None
+
+    @property
+    def last(self) -> Health | None:
+        """The verdict of the latest /healthz, with its reasons (None before the first)."""
+        return self._server.last if self._server is not None else None
 
     @property
     def port(self) -> int:

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncer.health import HealthServer
 from syncer.metrics import SyncMetrics
 from syncer.pipeline import run_sync
 from syncer.run_ledger import RunSpool
@@ -84,9 +85,12 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def healthz(url: str) -> tuple[int, list[str]]:
-    response = requests.get(f"{url}/healthz", timeout=10)
-    return response.status_code, response.json()["problems"]
+def healthz(server: HealthServer) -> tuple[int, list[str]]:
+    """The probe's status, and the reasons the server kept (the probe itself says only
+    ok or unavailable)."""
+    response = requests.get(f"{server.url}/healthz", timeout=10)
+    assert set(response.json()) == {"status"}
+    return response.status_code, server.last.problems if server.last else []
 
 
 def test_a_sync_that_cannot_reach_the_state_is_recorded_once_it_can(
@@ -134,14 +138,14 @@ def test_the_daemon_counts_unreachable_runs_and_stays_unready_until_one_succeeds
             for name in ("hubspot", "salesforce"):  # exported before any run
                 assert samples[("syncer_runs_total", (("connector", name),
                                                       ("status", "failed")))] == 0
-            status, problems = healthz(url)
+            status, problems = healthz(daemon.health)
             assert status == 503
             assert any("no run has succeeded since start-up" in p for p in problems)
 
             good = runtime.require_store()
             runtime.store = Store(create_engine(CLOSED_PORT))  # the database goes away
             daemon._job("hubspot")()
-            assert healthz(url)[0] == 503
+            assert healthz(daemon.health)[0] == 503
             samples = scrape(url)
             assert samples[("syncer_runs_total", (("connector", "hubspot"),
                                                   ("status", "failed")))] == 1
@@ -149,7 +153,7 @@ def test_the_daemon_counts_unreachable_runs_and_stays_unready_until_one_succeeds
             runtime.store.close()
 
             runtime.store = good  # it is back; the failure is not in run history yet
-            status, problems = healthz(url)
+            status, problems = healthz(daemon.health)
             assert status == 503
             assert "connector hubspot: its last run failed (not yet in run history)" in problems
             daemon._job("salesforce")()  # replays the spool first, then succeeds
@@ -157,11 +161,11 @@ def test_the_daemon_counts_unreachable_runs_and_stays_unready_until_one_succeeds
             assert len(failed) == 1 and failed[0].connectors == ("hubspot",)
             assert failed[0].error is not None and "unreachable" in failed[0].error
             assert "hunter2secret" not in failed[0].error
-            status, problems = healthz(url)
+            status, problems = healthz(daemon.health)
             assert status == 503 and all("hubspot" in p for p in problems)
 
             daemon._job("hubspot")()
-            assert healthz(url) == (200, [])
+            assert healthz(daemon.health) == (200, [])
             samples = scrape(url)
             assert samples[("syncer_last_run_failed", (("connector", "hubspot"),))] == 0
             assert samples[("syncer_runs_total", (("connector", "hubspot"),
