@@ -9,6 +9,7 @@ and never enter a message, a log line or the audit log.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -286,6 +287,36 @@ class AlertsConfig(_Strict):
     timeout_seconds: float = Field(5.0, gt=0, le=60)
 
 
+def is_loopback(host: str) -> bool:
+    """An address only this machine can reach (where the admin may listen unasked)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WebConfig(_Strict):
+    """The web admin served by `syncer run` beside its syncs (`syncer web` serves it
+    alone). Beyond loopback only with `allow_remote`, and TLS in front (docs/web.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8788, ge=0, le=65_535)
+    allow_remote: bool = False
+    secure_cookies: bool = False
+    trusted_proxy: str = "127.0.0.1"
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> WebConfig:
+        if not is_loopback(self.host) and not self.allow_remote:
+            raise ValueError(f"host {self.host} would serve the admin beyond this machine. "
+                             "Fix: keep 127.0.0.1, or set allow_remote: true and put TLS in "
+                             "front")
+        return self
+
+
 class AuditConfig(_Strict):
     """Retention of the audit log: rows older than `retention_days` move to archive files."""
 
@@ -311,6 +342,7 @@ class SyncerConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     audit: AuditConfig = AuditConfig()
     worker: WorkerConfig = WorkerConfig()
+    web: WebConfig = WebConfig()
     connectors: list[ConnectorConfig] = Field(min_length=1)
     #: person fields kept in step across the CRMs, each with its policy
     shared_fields: list[SharedField] = Field(default_factory=list)

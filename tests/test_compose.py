@@ -23,12 +23,13 @@ def compose() -> dict[str, Any]:
 
 def test_the_services_are_the_issue_s_shape_and_run_syncer_commands() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "dispatcher", "worker-small", "worker-any"}
+    assert set(services) == {"db", "dispatcher", "worker-small", "worker-any", "web"}
     parser = build_parser()
     commands = {name: parser.parse_args(service["command"]).command
                 for name, service in services.items() if name != "db"}
     assert commands == {"dispatcher": "dispatch", "worker-small": "worker",
-                        "worker-any": "worker"}
+                        "worker-any": "worker", "web": "web"}
+    assert services["web"]["ports"] == ["127.0.0.1:8788:8788"]  # loopback of the host only
     assert services["worker-small"]["command"][-2:] == ["--queue", "default"]
     for name, service in services.items():
         if name != "db":

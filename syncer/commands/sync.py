@@ -138,7 +138,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         return state_unreachable(loaded, error)
     with runtime:
-        Daemon(runtime).run_forever()
+        web = None
+        if loaded.config.web.enabled:  # the admin beside the syncs, on the daemon's store
+            from syncer.web.in_daemon import WebThread
+
+            web = WebThread(loaded, runtime.require_store())
+            web.start()
+        try:
+            Daemon(runtime).run_forever()
+        finally:
+            if web is not None:
+                web.stop()
     return 0
 
 

@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import ipaddress
 import re
 import sys
 from datetime import datetime, timezone
 
-from syncer.commands.common import add_config_option, config_path, open_writable
+from syncer.commands.common import add_config_option, load_args_config, open_writable
 from syncer.failures import BadInput
 
 DEFAULT_PORT = 8788
 _NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,80}$")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _state_url(args: argparse.Namespace) -> str:
-    from syncer.config import load_config
-
-    return str(args.state) if args.state else load_config(config_path(args.config)).state_url
+    return str(args.state) if args.state else load_args_config(args).state_url
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from syncer.config import is_loopback
+
     if not is_loopback(args.host) and not args.allow_remote:
         raise BadInput(f"--host {args.host} would serve the admin beyond this machine. Fix: "
                        "keep the default 127.0.0.1 (reach it through an SSH tunnel or a "
@@ -39,11 +29,10 @@ def cmd_web(args: argparse.Namespace) -> int:
                        "(docs/web.md)")
     import uvicorn
 
-    from syncer.config import load_config
     from syncer.store.web_users import user_count
     from syncer.web.app import create_app
 
-    loaded = load_config(config_path(args.config))
+    loaded = load_args_config(args)
     store = open_writable(args.state or loaded.state_url)
     try:
         app = create_app(loaded, store, secure_cookies=args.secure_cookies)
