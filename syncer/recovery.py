@@ -64,11 +64,10 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
     for intent in orphans:
         held = current.get((intent["connector"], intent["record_id"]), {}).get(intent["field"])
         landed = canonical(held) == canonical(intent["new_value"])
-        audit_rows.append({key: intent[key] for key in (
-            "run_id", "connector", "record_id", "person_key", "field", "old_value",
-            "new_value", "reasons", "model_version")} | {
-            "at": now, "outcome": "written" if landed else "not_written",
-            "error": RECOVERED if landed else LOST})
+        row = dict(intent, at=now, outcome="written" if landed else "not_written",
+                   error=RECOVERED if landed else LOST)
+        del row["id"]  # the intent's id; the outcome row gets its own
+        audit_rows.append(row)
         if landed:
             written_rows.append({"connector": intent["connector"],
                                  "record_id": intent["record_id"], "field": intent["field"],

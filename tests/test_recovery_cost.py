@@ -113,6 +113,7 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
     assert run is not None and run.status == "interrupted"
     with store.engine.connect() as connection:
         assert intents.unreconciled(connection, ["hubspot", "salesforce"], "now4") == []
+    assert store.audit_log.verify().ok  # the outcome rows joined the hash chain
 
 
 def test_a_run_with_nothing_open_is_marked_without_reading_its_closed_rows(

@@ -10,6 +10,7 @@ looked at again for that connector, however many runs failed before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,9 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
+    cast,
     exists,
     inspect,
     literal_column,
@@ -95,11 +98,31 @@ _INTENT_COLUMNS = ("id", "run_id", "connector", "record_id", "person_key", "fiel
                    "old_value", "new_value", "reasons", "model_version")
 
 
+def _columns(names: Sequence[str]) -> list[Any]:
+    """The audit columns named; `reasons` as its JSON text (decoded once per distinct
+    value by `_rows`: the fields of one decision share it)."""
+    return [cast(t.audit.c.reasons, Text).label("reasons") if name == "reasons"
+            else t.audit.c[name] for name in names]
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    decoded: dict[str, Any] = {}
+    rows = []
+    for row in result:
+        found = dict(row._mapping)
+        text = found["reasons"]
+        if text not in decoded:
+            decoded[text] = json.loads(text) if text else []
+        found["reasons"] = decoded[text]
+        rows.append(found)
+    return rows
+
+
 def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False) -> Select[Any]:
     """The intent rows of one run on one connector (with `keys_only`: their id, record
     and field), through ix_audit_open_intents (tests EXPLAIN it)."""
     names = ("id", "record_id", "field") if keys_only else _INTENT_COLUMNS
-    return select(*(t.audit.c[name] for name in names)).where(
+    return select(*_columns(names)).where(
         t.audit.c.run_id == run_id, t.audit.c.connector == connector,
         t.audit.c.outcome == _INTENT).order_by(t.audit.c.id)
 
@@ -113,17 +136,16 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[di
             t.audit.c.run_id == run_id, t.audit.c.connector == connector,
             t.audit.c.outcome != _INTENT))}
     if not closed:
-        return [dict(row._mapping) for row in connection.execute(
-            open_intents_query(run_id, connector))]
+        return _rows(connection.execute(open_intents_query(run_id, connector)))
     ids = [int(row.id) for row in connection.execute(
         open_intents_query(run_id, connector, keys_only=True))
         if (str(row.record_id), str(row.field)) not in closed]
     found: list[dict[str, Any]] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
-        found.extend(dict(row._mapping) for row in connection.execute(
-            select(*(t.audit.c[name] for name in _INTENT_COLUMNS))
+        found.extend(_rows(connection.execute(
+            select(*_columns(_INTENT_COLUMNS))
             .where(t.audit.c.id.in_(ids[start:start + _IDS_PER_QUERY]))
-            .order_by(t.audit.c.id)))
+            .order_by(t.audit.c.id))))
     return found
 
 
