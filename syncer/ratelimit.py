@@ -183,9 +183,8 @@ class RetryPolicy:
                 raise _deadline(str(error), usage) from error
             raise RetriesExhausted(
                 f"gave up after {self.attempts} attempts: {error}. Fix: check the network "
-                "and the connector's base_url, or run again later (the CRM was down, busy "
-                "or rate limiting)") from error
-
+                "and the connector's base_url, or run again later (the CRM was down or "
+                "overloaded)") from error
 
     def wait_for_rate_limit(self, usage: ApiUsage, in_a_row: int, what: str) -> None:
         """Wait after a rate-limit answer met outside `call` (records of a batch refused
