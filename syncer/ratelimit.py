@@ -160,6 +160,8 @@ class RetryPolicy:
             nonlocal errors
             error = _error_of(state)
             if isinstance(error, TransientError) and error.rate_limited:
+                if error.status != 429:  # a 429 was counted with its response
+                    usage.record_rate_limited()
                 return not usage.spend_rate_limit_wait(state.upcoming_sleep)
             errors += 1
             return errors >= self.attempts
@@ -190,6 +192,7 @@ class RetryPolicy:
         """Wait after a rate-limit answer met outside `call` (records of a batch refused
         as rate limited): as long as `call` would, from the same allowance; raises
         RateLimitDeadline instead when the allowance cannot cover it."""
+        usage.record_rate_limited()
         seconds = self.rate_limit_wait(TransientError(what, rate_limited=True), in_a_row)
         if not usage.spend_rate_limit_wait(seconds):
             raise _deadline(what, usage)
@@ -253,6 +256,12 @@ class ApiUsage:
             self.statuses[str(status) if status else "error"] += 1
             if status == 429:
                 self.rate_limited += 1
+
+    def record_rate_limited(self) -> None:
+        """A rate-limit answer with another status than 429 (Salesforce's 403
+        REQUEST_LIMIT_EXCEEDED for concurrent requests)."""
+        with self._lock:
+            self.rate_limited += 1
 
     def record_retry(self) -> None:
         with self._lock:

@@ -143,6 +143,9 @@ def test_twenty_bursts_of_ten_rate_limits_on_each_crm_cost_no_attempt(
                   (crms.hubspot, crms.salesforce))
     assert len([w for w in waits.seconds if w >= 0.5]) >= refused
     assert run.per_connector("api_retries")["hubspot"] >= 200
+    # Salesforce's 403 REQUEST_LIMIT_EXCEEDED counts as rate limited, like HubSpot's 429s
+    assert {name: n >= 200 for name, n in run.per_connector("api_rate_limited").items()} == {
+        "hubspot": True, "salesforce": True}
 
 
 def test_a_deadline_hit_in_the_push_stops_cleanly_and_the_next_run_writes_it_all(
