@@ -171,6 +171,12 @@ def take_lock_away(store: Store, takeover: bool) -> RunLock | None:
             pid = connection.execute(select(t.run_locks.c.backend_pid).limit(1)).scalar_one()
             assert connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}
                                       ).scalar_one()
+            # pg_terminate_backend only signals the backend: its locks are held until it
+            # has exited, which a busy server may take a while to do. Wait for that event.
+            gone = threading.Event()
+            while connection.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"),
+                                     {"p": pid}).first() is not None:
+                gone.wait(0.05)
     else:
         database = store.engine.url.database
         assert database is not None
