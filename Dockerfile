@@ -34,7 +34,7 @@ RUN pip install --no-deps /src && rm -rf /src
 # The image's own config: the shipped example with /healthz and /metrics on every interface
 # (EXPOSE below). Mount yours and set SYNCER_CONFIG to replace it.
 WORKDIR /app
-RUN python -c "import yaml; from syncer.config import EXAMPLE_CONFIG as e; \
+RUN python -c "import yaml; from syncer.domain.config import EXAMPLE_CONFIG as e; \
 d = yaml.safe_load(e.read_text()); d['model'] = str(e.with_name('model.example.yaml')); \
 d.setdefault('health', {})['host'] = '0.0.0.0'; \
 open('/app/syncer.yaml', 'w').write('# The image default: config/syncer.example.yaml, ' \
@@ -43,7 +43,7 @@ open('/app/syncer.yaml', 'w').write('# The image default: config/syncer.example.
 
 USER syncer
 EXPOSE 8787 8788
-# /healthz answers 200 once the state answers and the last run did not fail (syncer/health.py).
+# /healthz answers 200 once the state answers and the last run did not fail (syncer/ops/health.py).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8787/healthz', timeout=4)"]
 # `docker run IMAGE` runs the daemon; `docker run IMAGE demo` (or any command) runs that.

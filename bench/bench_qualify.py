@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.sandbox_outcomes import SOURCE_BY_KEY
-from connectors.sandbox_world import (
+from connectors.sandbox.outcomes import SOURCE_BY_KEY
+from connectors.sandbox.world import (
     ACTIVITY_MIX,
     CONTENT_ASSETS,
     EMAILS,
@@ -51,7 +51,7 @@ from connectors.sandbox_world import (
     WEBINARS,
     World,
 )
-from syncer.domain import Activity, ActivityType, Person, Profile
+from syncer.domain.types import Activity, ActivityType, Person, Profile
 from syncer.qualify import Model, load_model, qualify
 
 ROOT = Path(__file__).resolve().parents[1]

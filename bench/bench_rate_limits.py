@@ -27,17 +27,18 @@ from typing import Any
 
 import yaml
 
-from connectors.base import Connector
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.retry import RetryPolicy
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_faults import FaultConfig, SalesforceLimits
-from connectors.sandbox_world import World
-from syncer.config import EXAMPLE_CONFIG, connector_settings, parse_config
-from syncer.pipeline import run_sync
+from connectors.sandbox.faults import FaultConfig, SalesforceLimits
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.domain.api_usage import ApiUsage
+from syncer.domain.config import EXAMPLE_CONFIG, connector_settings, parse_config
+from syncer.domain.connector import Connector
 from syncer.qualify import load_model
-from syncer.ratelimit import ApiUsage, RetryPolicy
+from syncer.run.pipeline import run_sync
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 

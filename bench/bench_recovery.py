@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from syncer.recovery import reconcile_interrupted_writes
+from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.store import tables as t
 from syncer.store.repository import Store
 
@@ -78,10 +78,10 @@ def build(store: Store, intents: int, history: int) -> None:
 
 
 def old_recovery() -> Any:
-    """syncer/recovery.py as it was before schema 6 (commit 28cf357), from git; None
+    """syncer/run/recovery.py as it was before schema 6 (commit 28cf357), from git; None
     outside a checkout."""
     try:
-        source = subprocess.run(["git", "show", f"{BEFORE}:syncer/recovery.py"], check=True,
+        source = subprocess.run(["git", "show", f"{BEFORE}:syncer/run/recovery.py"], check=True,
                                 capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None

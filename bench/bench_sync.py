@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_world import World
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
 from syncer.store.repository import Store
 
 REPO = Path(__file__).resolve().parents[1]

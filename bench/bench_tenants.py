@@ -36,8 +36,8 @@ from typing import Any
 import yaml
 from sqlalchemy import create_engine, text
 
-from connectors import build_sandbox
-from connectors.sandbox_world import World
+from connectors.sandbox import build_sandbox
+from connectors.sandbox.world import World
 from tests.worker_helpers import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]

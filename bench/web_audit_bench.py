@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from fastapi.testclient import TestClient
 
-from syncer.config import EXAMPLE_CONFIG, load_config
+from syncer.domain.config import EXAMPLE_CONFIG, load_config
 from syncer.store.audit import AuditFilter
 from syncer.store.audit_pages import audit_page
 from syncer.store.repository import Store

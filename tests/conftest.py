@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors import build_sandbox
-from connectors.base import Sandbox
-from connectors.sandbox_world import World
-from syncer.config import LoadedConfig, load_config
-from syncer.pipeline import RunSummary, run_sync
-from syncer.runtime import Runtime
+from connectors.sandbox import build_sandbox
+from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.domain.connector import Sandbox
+from syncer.run.pipeline import RunSummary, run_sync
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_MODEL = REPO / "config" / "model.example.yaml"

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ConnectorError
-from syncer.alerts import Alerts, WebhookSender
-from syncer.config import AlertsConfig, ConfigError, LoadedConfig
-from syncer.logs import configure_logging
-from syncer.runtime import Runtime
-from syncer.scheduler import Daemon
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import AlertsConfig, ConfigError, LoadedConfig
+from syncer.domain.connector import ConnectorError
+from syncer.observe.logs import configure_logging
+from syncer.ops.alerts import Alerts, WebhookSender
+from syncer.ops.scheduler import Daemon
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sandbox_config_data, write_config
 
@@ -183,7 +183,7 @@ def test_dead_letters_alert_when_they_rise_above_the_threshold(sqlite_url: str) 
 
 def test_dead_letters_are_counted_from_the_store(sqlite_url: str) -> None:
     dead_letters = pytest.importorskip("syncer.store.dead_letters")
-    from syncer.metrics import dead_letter_counts
+    from syncer.observe.metrics import dead_letter_counts
 
     store = Store.open(sqlite_url)
     try:

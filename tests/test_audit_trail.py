@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import create_engine, delete, insert, inspect, select, text, update
 
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.pipeline import RunSummary
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.run.pipeline import RunSummary
 from syncer.store import tables
 from syncer.store.audit import GENESIS, AuditError, row_hash
 from syncer.store.audit_archive import archive_older_than, read_archive, verify_with_archives

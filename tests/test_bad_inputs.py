@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from syncer.cli import main
-from syncer.failures import EXIT_BAD_INPUT, EXIT_UNREACHABLE, SyncerError
+from syncer.domain.failures import EXIT_BAD_INPUT, EXIT_UNREACHABLE, SyncerError
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL
 
 CONFIG: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
@@ -273,7 +273,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 def test_an_unexpected_error_is_reported_as_a_bug(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from syncer.commands import inspect
+    from syncer.cli.commands import inspect
 
     def broken(_args: object) -> int:
         raise KeyError("oops")
@@ -286,14 +286,14 @@ def test_an_unexpected_error_is_reported_as_a_bug(
 
 
 def test_every_error_a_user_can_cause_shares_one_root() -> None:
-    from connectors.base import ConnectorError
-    from syncer.config import ConfigError
-    from syncer.health import HealthServerError
-    from syncer.preview import PreviewError
-    from syncer.publication import PublicationError
+    from syncer.domain.api_usage import RetriesExhausted
+    from syncer.domain.config import ConfigError
+    from syncer.domain.connector import ConnectorError
+    from syncer.ops.health import HealthServerError
     from syncer.qualify import ModelError
     from syncer.qualify.learn import HistoryError
-    from syncer.ratelimit import RetriesExhausted
+    from syncer.run.preview import PreviewError
+    from syncer.run.publication import PublicationError
     from syncer.store.audit import AuditError
     from syncer.store.location import NoState, StateUnreachable, StateUrlInvalid
     from syncer.store.locks import LockHeld, LostLock
@@ -319,17 +319,17 @@ def test_building_the_parser_imports_nothing_heavy() -> None:
                           check=True, timeout=120)
     loaded = set(done.stdout.strip().split(","))
     heavy = {"sqlalchemy", "sklearn", "numpy", "hubspot", "simple_salesforce", "pydantic",
-             "yaml", "structlog", "requests", "syncer.pipeline", "syncer.config",
-             "syncer.store", "connectors.sandbox_faults", "connectors.sandbox_world"}
+             "yaml", "structlog", "requests", "syncer.run.pipeline", "syncer.domain.config",
+             "syncer.store", "connectors.sandbox.faults", "connectors.sandbox.world"}
     assert not heavy & loaded
 
 
 def test_the_parser_choices_match_the_library() -> None:
     """Two choice lists are written out in the command modules (so that building the
     parser imports no store and no sandbox); they must stay equal to the library's."""
-    from connectors.sandbox_faults import HUBSPOT_TIERS
-    from syncer.commands.inspect import EXPORT_FORMATS
-    from syncer.commands.sandbox import HUBSPOT_TIER_NAMES
+    from connectors.sandbox.faults import HUBSPOT_TIERS
+    from syncer.cli.commands.inspect import EXPORT_FORMATS
+    from syncer.cli.commands.sandbox import HUBSPOT_TIER_NAMES
     from syncer.store import audit_archive
 
     assert EXPORT_FORMATS == audit_archive.EXPORT_FORMATS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from syncer.pipeline import run_sync
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.run.pipeline import run_sync
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
 
 

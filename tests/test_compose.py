@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from syncer.cli import build_parser
-from syncer.tenants import load_tenant, tenant_names
+from syncer.domain.tenants import load_tenant, tenant_names
 
 REPO = Path(__file__).resolve().parents[1]
 

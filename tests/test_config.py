@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from syncer.config import ConfigError, connector_settings, load_config
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import ConfigError, connector_settings, load_config
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
-from syncer.config import LoadedConfig
-from syncer.domain import Stage
-from syncer.metrics import SyncMetrics
+from connectors.sandbox.world import IN_HUBSPOT, IN_SALESFORCE
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import Stage
+from syncer.observe.metrics import SyncMetrics
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from syncer.cli import main
-from syncer.demo_config import DEMO_MARK, demo_config_path, is_demo_config
-from syncer.logs import configure_logging
+from syncer.cli.demo_config import DEMO_MARK, demo_config_path, is_demo_config
+from syncer.observe.logs import configure_logging
 from syncer.store import model_versions
 from syncer.store.location import NoState, StateUrlInvalid, require_existing
 from syncer.store.migrations import LATEST
@@ -116,7 +116,7 @@ def test_where_the_demo_writes_its_config(tmp_path: Path) -> None:
     (tmp_path / "syncer.yaml").write_bytes(b"\xff\xfe\x00binary")
     assert demo_config_path(tmp_path, state) == state / "syncer.yaml"
     # --state-dir . : never over the user's file either
-    assert demo_config_path(tmp_path, tmp_path) == tmp_path / "syncer.demo.yaml"
+    assert demo_config_path(tmp_path, tmp_path) == tmp_path / "syncer.cli.demo.yaml"
 
 
 READERS = [

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.dry_run_report import HEADERS, VALUE_CHARS
-from syncer.logs import configure_logging
+from syncer.domain.config import LoadedConfig
+from syncer.observe.logs import configure_logging
+from syncer.run.dry_run_report import HEADERS, VALUE_CHARS
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
 
@@ -122,8 +122,8 @@ def test_a_dry_run_lists_exactly_what_the_real_sync_then_writes(
 
 
 def test_a_skipped_run_gives_scripts_a_summary_object() -> None:
-    from syncer.dry_run_report import report_lines
-    from syncer.pipeline import RunSummary
+    from syncer.run.dry_run_report import report_lines
+    from syncer.run.pipeline import RunSummary
 
     skipped = RunSummary(run_id="r1", dry_run=True, status="skipped")
     assert [json.loads(line) for line in report_lines(skipped, as_json=True)] == [

@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_faults import FaultConfig
-from connectors.sandbox_world import World
-from syncer.alerts import Alerts, WebhookSender
-from syncer.config import AlertsConfig, LoadedConfig
-from syncer.demo import format_summary
-from syncer.errors import (
+from connectors.sandbox.faults import FaultConfig
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.cli.demo import format_summary
+from syncer.domain.config import AlertsConfig, LoadedConfig
+from syncer.domain.errors import (
     ALL_CAUSES,
     CAUSES,
     FIXES,
@@ -32,7 +31,8 @@ from syncer.errors import (
     flatten,
     nest,
 )
-from syncer.metrics import SyncMetrics
+from syncer.observe.metrics import SyncMetrics
+from syncer.ops.alerts import Alerts, WebhookSender
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 from tests.conftest import NOW, REPO, Sandboxes, sandbox_config_data, sync_once, write_config

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_faults import FaultConfig
-from connectors.sandbox_world import World
-from syncer.config import LoadedConfig
-from syncer.replay import replay_dead_letters
-from syncer.runtime import Runtime
+from connectors.sandbox.faults import FaultConfig
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.values import canonical
+from syncer.run.replay import replay_dead_letters
 from syncer.store import dead_letters
-from syncer.writeback import canonical
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, sync_once, write_config
 from tests.test_kill_restart import state_of
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from syncer.config import ConfigError, SharedField, parse_config, writeback_fields
-from syncer.domain import Person
-from syncer.field_policy import SharedWrites, settle_shared_fields
+from syncer.domain.config import ConfigError, SharedField, parse_config, writeback_fields
+from syncer.domain.types import Person
+from syncer.run.field_policy import SharedWrites, settle_shared_fields
 from syncer.store import shared_values
 from syncer.store import tables as t
 from syncer.store.repository import Store

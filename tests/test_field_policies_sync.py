@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
-from syncer.config import LoadedConfig
+from connectors.sandbox.world import IN_HUBSPOT, IN_SALESFORCE
+from syncer.domain.config import LoadedConfig
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 

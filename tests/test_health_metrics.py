@@ -15,13 +15,13 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
-from connectors.base import ConnectorError
-from syncer.config import LoadedConfig
-from syncer.health import HealthServer
-from syncer.metrics import SyncMetrics
-from syncer.pipeline import run_sync
-from syncer.runtime import Runtime
-from syncer.scheduler import Daemon
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.connector import ConnectorError
+from syncer.observe.metrics import SyncMetrics
+from syncer.ops.health import HealthServer
+from syncer.ops.scheduler import Daemon
+from syncer.run.pipeline import run_sync
 from syncer.store.repository import RunRecord, Store
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
 

@@ -16,14 +16,15 @@ from typing import Any
 import pytest
 from hubspot.crm.contacts.exceptions import ApiException
 
-from connectors.base import ConnectorError, ConnectorSettings
 from connectors.hubspot import mapping
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox_state import contact_id_for
-from connectors.sandbox_world import World
-from syncer.domain import ActivityType, RecordUpdate
-from syncer.ratelimit import RetriesExhausted, RetryPolicy
+from connectors.retry import RetryPolicy
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.world import World
+from syncer.domain.api_usage import RetriesExhausted
+from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.types import ActivityType, RecordUpdate
 
 FAST_RETRY = RetryPolicy(attempts=10, initial=0.05, maximum=0.5)
 

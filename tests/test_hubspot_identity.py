@@ -2,7 +2,7 @@
 hubspot-api-client, then the connector's `create`, `successions` and what a merge does to
 `activities` and `people`.
 
-HubSpot facts the sandbox follows (see connectors/hubspot/sandbox_identity.py): a create
+HubSpot facts the sandbox follows (see connectors/sandbox/hubspot/identity.py): a create
 with a known email is 409 CONFLICT "Contact already exists. Existing ID: <id>" and a batch
 create fails as a whole on the first one; a merge fills the survivor's empty properties,
 accumulates `hs_merged_object_ids`, and the merged id answers GET as the survivor while it
@@ -28,15 +28,15 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import ApiException
 
-from connectors.base import ConnectorError, ConnectorSettings
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.creation import BatchAnswer, ContactCreation
 from connectors.hubspot.errors import Conflict, ErrorBody, property_names, read_error
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox_state import contact_id_for
-from connectors.sandbox_world import World
-from syncer.domain import NewPerson, RecordUpdate, Succession
-from syncer.ratelimit import RetryPolicy
+from connectors.retry import RetryPolicy
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.world import World
+from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.types import NewPerson, RecordUpdate, Succession
 from tests.test_hubspot_sandbox import Clients
 
 NOW = datetime(2026, 3, 9, 14, 0, tzinfo=timezone.utc)

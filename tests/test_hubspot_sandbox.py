@@ -32,10 +32,10 @@ from hubspot.crm.contacts.exceptions import ApiException
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.events.exceptions import ApiException as EventsApiException
 
-from connectors.hubspot.sandbox import UNMATCHED_RULE, HubSpotSandbox
-from connectors.hubspot.sandbox_state import contact_id_for
-from connectors.sandbox_faults import HubSpotLimits
-from connectors.sandbox_world import World
+from connectors.sandbox.faults import HubSpotLimits
+from connectors.sandbox.hubspot.server import UNMATCHED_RULE, HubSpotSandbox
+from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.world import World
 
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=timezone.utc)
 BATCH_RULE = "/crm/v3/objects/<object_type>/batch/update"

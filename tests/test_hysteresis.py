@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.domain import Activity, ActivityType, Decision, Person, Profile, Stage
+from syncer.domain.types import Activity, ActivityType, Decision, Person, Profile, Stage
 from syncer.qualify import Model, ModelError, parse_model, qualify, summarize
 from tests.test_qualify_properties import EXAMPLE, FULL, activity_lists, make_profile, persons
 

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hubspot import HubSpot
 
-from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.search import modified_since
-from connectors.sandbox_world import World
-from syncer import pull
-from syncer.config import LoadedConfig
-from syncer.runtime import Runtime
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.run import pull
 from tests.conftest import NOW, Sandboxes, sync_once
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from connectors.sandbox_world import World
-from syncer.runtime import Runtime
-from syncer.writeback import canonical
+from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.values import canonical
 from tests.conftest import (
     NOW,
     Sandboxes,

@@ -1,5 +1,5 @@
 """The loop on the connected CRMs: sync a sandbox world whose outcomes are planted
-(connectors/sandbox_outcomes.py), `model calibrate --from-state`, `model backtest
+(connectors/sandbox/outcomes.py), `model calibrate --from-state`, `model backtest
 --from-state`, publish, sync. The learned model must find the planted signal, including
 activity counts learned as aggregates the sync computes, and score through the sync."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.sandbox_world import World
+from connectors.sandbox.world import World
 from syncer.cli import main
 from syncer.qualify import load_model
 from syncer.store import model_versions

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncer.domain import ActivityType
+from syncer.domain.types import ActivityType
 from syncer.qualify.learn import (
     HistoryError,
     history_rows,

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syncer.domain import Activity, ActivityType, Person, Profile
-from syncer.outcome_history import HistoryRow, export_history_csv
+from syncer.domain.types import Activity, ActivityType, Person, Profile
 from syncer.qualify.learn import (
     Options,
     backtest_profiles,
@@ -18,6 +17,7 @@ from syncer.qualify.learn import (
     read_history,
     split_history,
 )
+from syncer.run.outcome_history import HistoryRow, export_history_csv
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 SOURCES = {"referral": 2.0, "webinar": 0.8, "paid": -0.2, "social": -1.2}

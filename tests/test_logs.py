@@ -10,10 +10,10 @@ import sys
 import pytest
 import structlog
 
-from syncer.config import LoadedConfig
-from syncer.logs import REDACTED, configure_logging
-from syncer.pipeline import run_sync
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.observe.logs import REDACTED, configure_logging
+from syncer.run.pipeline import run_sync
 from tests.conftest import NOW
 
 TOKENS = {

@@ -14,9 +14,10 @@ from sqlalchemy import MetaData, create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.domain import SALES_OWNED_STAGES, Decision, Reason, Stage
-from syncer.preview import (
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import SALES_OWNED_STAGES, Decision, Reason, Stage
+from syncer.qualify import load_model
+from syncer.run.preview import (
     Change,
     PreviewError,
     diff_models,
@@ -24,7 +25,6 @@ from syncer.preview import (
     open_read_only,
     reason_changes,
 )
-from syncer.qualify import load_model
 from syncer.store.migrations import LATEST, SchemaTooNew
 from syncer.store.repository import Store
 from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes, sync_once

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.domain import Activity, ActivityType, Person, Profile
+from syncer.domain.types import Activity, ActivityType, Person, Profile
 from syncer.qualify import ModelError, load_model, parse_model, qualify
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

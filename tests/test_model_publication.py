@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from syncer.cli import main
-from syncer.config import LoadedConfig, load_config
-from syncer.logs import configure_logging
-from syncer.publication import PublicationError, publish, rollback, version_stack
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.observe.logs import configure_logging
+from syncer.run.publication import PublicationError, publish, rollback, version_stack
 from syncer.store import model_versions
 from syncer.store.model_versions import PUBLISH, ROLLBACK
 from syncer.store.repository import Store

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from syncer.cli import main
-from syncer.config import LoadedConfig, load_config
-from syncer.logs import configure_logging
-from syncer.pipeline import RESCORED_PREFIX
-from syncer.publication import PublicationError, active_model, publish, rollback
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.observe.logs import configure_logging
+from syncer.ops.scheduler import Daemon
 from syncer.qualify import ModelError, load_model
-from syncer.runtime import Runtime
-from syncer.scheduler import Daemon
+from syncer.run.pipeline import RESCORED_PREFIX
+from syncer.run.publication import PublicationError, active_model, publish, rollback
 from syncer.store import model_versions, tables
 from syncer.store.repository import Store
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, NOW, Sandboxes, sandbox_config_data

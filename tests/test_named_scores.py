@@ -18,21 +18,29 @@ import pytest
 import yaml
 
 from syncer.cli import main
-from syncer.config import LoadedConfig, load_config
-from syncer.domain import Activity, ActivityType, Decision, LedgerEntry, Person, Profile, Stage
-from syncer.pipeline import run_sync
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.domain.types import (
+    Activity,
+    ActivityType,
+    Decision,
+    LedgerEntry,
+    Person,
+    Profile,
+    Stage,
+)
 from syncer.qualify import ModelError, load_model, parse_model, qualify
 from syncer.qualify.activity_points import ledger_line
 from syncer.qualify.cards import ROUNDING
-from syncer.runtime import Runtime
-from syncer.store.repository import Store
-from syncer.writeback import (
+from syncer.run.diff import (
     OwnerDirectory,
     check_score_fields,
     desired_values,
     number_text,
     score_values,
 )
+from syncer.run.pipeline import run_sync
+from syncer.store.repository import Store
 from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes, sandbox_config_data, write_config
 
 A = ActivityType

@@ -14,13 +14,13 @@ import pytest
 import yaml
 from simple_salesforce import Salesforce  # type: ignore[attr-defined]
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from syncer.config import LoadedConfig, load_config
-from syncer.domain import Decision, ScoreCard
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.domain.types import Decision, ScoreCard
 from syncer.qualify import load_model
+from syncer.run.diff import check_score_fields, number_text
 from syncer.store.repository import Store
-from syncer.writeback import check_score_fields, number_text
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, Sandboxes, sync_once
 from tests.test_hubspot_sandbox import Clients
 from tests.test_salesforce_sandbox import http_session, token_for

@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.sandbox_outcomes import SOURCE_BY_KEY, log_odds
-from connectors.sandbox_world import World, WorldPerson
+from connectors.sandbox.outcomes import SOURCE_BY_KEY, log_odds
+from connectors.sandbox.world import World, WorldPerson
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.domain import Activity, ActivityType, Person, Profile, Stage
-from syncer.outcome_history import (
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import Activity, ActivityType, Person, Profile, Stage
+from syncer.qualify import load_model, qualify
+from syncer.run.outcome_history import (
     STANDARD_FIELDS,
     HistoryRow,
     activity_column,
     export_history_csv,
     history_rows,
 )
-from syncer.qualify import load_model, qualify
 from syncer.store import stage_history
 from syncer.store.repository import Store
 from tests.conftest import (

@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.base import ConnectorError, ConnectorSettings
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox_state import contact_id_for
+from connectors.retry import RetryPolicy
 from connectors.salesforce import mapping as sf_mapping
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_outcomes import SOURCE_BY_KEY
-from connectors.sandbox_world import World
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.outcomes import SOURCE_BY_KEY
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
 from syncer.cli import main
-from syncer.config import ConfigError, parse_config
-from syncer.domain import ActivityType
-from syncer.ratelimit import RetryPolicy
+from syncer.domain.config import ConfigError, parse_config
+from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.types import ActivityType
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 NO_WAIT = RetryPolicy(attempts=3, initial=0.01, maximum=0.05, sleep=lambda _: None)

@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from syncer.config import LoadedConfig
-from syncer.pipeline import run_sync
-from syncer.progress import SILENT, current, reporting_to
-from syncer.progress_display import RichProgress, display_for
-from syncer.runtime import Runtime
+from syncer.cli.progress_display import RichProgress, display_for
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.observe.progress import SILENT, current, reporting_to
+from syncer.run.pipeline import run_sync
 from tests.conftest import Sandboxes
 
 

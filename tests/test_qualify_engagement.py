@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from syncer.domain import Activity, ActivityType, Decision, Person, Profile
+from syncer.domain.types import Activity, ActivityType, Decision, Person, Profile
 from syncer.qualify import Model, parse_model, qualify
 
 #: A Monday, noon UTC: the current 7-day window began 12 hours ago.

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.domain import (
+from syncer.domain.types import (
     Activity,
     Decision,
     LedgerEntry,

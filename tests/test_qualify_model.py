@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from syncer.domain import ActivityType, Stage
+from syncer.domain.types import ActivityType, Stage
 from syncer.qualify import Model, ModelError, load_model, parse_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -335,8 +335,8 @@ def test_example_model_qualifies_a_plausible_share_of_the_sandbox_world() -> Non
     """The shipped thresholds are tuned so that 10-25% of the sandbox people become MQL."""
     from datetime import datetime
 
-    from connectors.sandbox_world import World
-    from syncer.domain import Activity, Person, Profile
+    from connectors.sandbox.world import World
+    from syncer.domain.types import Activity, Person, Profile
     from syncer.qualify import qualify
 
     now = datetime(2026, 10, 5, 12, tzinfo=UTC)

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from syncer.domain import SALES_OWNED_STAGES, Activity, ActivityType, Person, Profile, Stage
+from syncer.domain.types import SALES_OWNED_STAGES, Activity, ActivityType, Person, Profile, Stage
 from syncer.qualify import Model, load_model, parse_model, qualify, route, summarize
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from syncer.domain import Activity, ActivityType, Decision, Person, Profile, Stage
+from syncer.domain.types import Activity, ActivityType, Decision, Person, Profile, Stage
 from syncer.qualify import Model, parse_model, qualify
 
 NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from syncer.domain import Activity, ActivityType, Decision, Person, Profile, Reason, Stage
+from syncer.domain.types import Activity, ActivityType, Decision, Person, Profile, Reason, Stage
 from syncer.qualify import Model, breakdown, parse_model, qualify, route, summarize
 
 NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)

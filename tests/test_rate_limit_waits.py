@@ -16,26 +16,20 @@ from typing import Any, cast
 import pytest
 import requests
 
-from connectors.base import Connector, ConnectorError, Sandbox
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.retry import RetryPolicy, TransientError
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_faults import FaultConfig, SalesforceLimits
-from connectors.sandbox_world import World
-from syncer.config import ConfigError, LoadedConfig, connector_settings, parse_config
-from syncer.domain import RecordUpdate
-from syncer.pipeline import RunSummary, run_sync
-from syncer.push import Writer
+from connectors.sandbox.faults import FaultConfig, SalesforceLimits
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.domain.api_usage import RATE_LIMITED, ApiUsage, RateLimitDeadline, RetriesExhausted
+from syncer.domain.config import ConfigError, LoadedConfig, connector_settings, parse_config
+from syncer.domain.connector import Connector, ConnectorError, Sandbox
+from syncer.domain.types import RecordUpdate
 from syncer.qualify import load_model
-from syncer.ratelimit import (
-    RATE_LIMITED,
-    ApiUsage,
-    RateLimitDeadline,
-    RetriesExhausted,
-    RetryPolicy,
-    TransientError,
-)
+from syncer.run.pipeline import RunSummary, run_sync
+from syncer.run.push import Writer
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 from tests.conftest import EXAMPLE_MODEL, NOW, Sandboxes, sandbox_config_data, write_config

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from syncer.config import LoadedConfig
-from syncer.push import Writer
-from syncer.recovery import LOST, RECOVERED
-from syncer.runtime import Runtime
-from syncer.writeback import canonical
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.values import canonical
+from syncer.run.push import Writer
+from syncer.run.recovery import LOST, RECOVERED
 from tests.conftest import Sandboxes, sync_once
 
 

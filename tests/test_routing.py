@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from syncer.domain import Decision, Person, Profile, Stage
+from syncer.domain.types import Decision, Person, Profile, Stage
+from syncer.ops.report import format_report, owner_funnel, percentile, speed_to_lead
 from syncer.qualify.routing import RoutingState, assign_owner, company_key
 from syncer.qualify.routing_model import Routing
-from syncer.report import format_report, owner_funnel, percentile, speed_to_lead
 
 TODAY = date(2026, 11, 20)
 EMEA = ["keiko@x.test", "ingrid@x.test"]

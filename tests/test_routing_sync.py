@@ -11,12 +11,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from connectors.sandbox_world import World
+from connectors.sandbox.world import World
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.domain import ActivityType
-from syncer.pipeline import run_sync
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import ActivityType
+from syncer.run.pipeline import run_sync
 from syncer.store import routing as routing_store
 from syncer.store import tables as t
 from tests.conftest import (

@@ -20,12 +20,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select, text
 
-from syncer.config import LoadedConfig
-from syncer.metrics import SyncMetrics
-from syncer.pipeline import LOST_LOCK, run_sync
-from syncer.replay import replay_dead_letters
-from syncer.runtime import Runtime
-from syncer.scheduler import Daemon
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.observe.metrics import SyncMetrics
+from syncer.ops.scheduler import Daemon
+from syncer.run.pipeline import LOST_LOCK, run_sync
+from syncer.run.replay import replay_dead_letters
 from syncer.store import tables as t
 from syncer.store.locks import FileRunLock, LockHeld, LostLock, RunLock, acquire
 from syncer.store.pg_locks import PostgresRunLock

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.base import ConnectorError
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.sandbox_world import World
+from connectors.retry import RetryPolicy
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.world import World
 from syncer.cli import main
-from syncer.config import LoadedConfig, connector_settings
-from syncer.pipeline import run_sync
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig, connector_settings
+from syncer.domain.connector import ConnectorError
 from syncer.qualify import load_model
-from syncer.ratelimit import RetryPolicy
-from syncer.runtime import Runtime
+from syncer.run.pipeline import run_sync
 from syncer.store.repository import Store
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL, NOW, Sandboxes, sync_once, write_config
 

@@ -11,14 +11,15 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from connectors.base import ConnectorError, ConnectorSettings
-from connectors.salesforce import creation, soql
+from connectors.retry import RetryPolicy
+from connectors.salesforce import creation
 from connectors.salesforce.client import FieldInfo
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_world import World
-from syncer.domain import ActivityType, CreateResult, NewPerson, Person, RecordUpdate
-from syncer.ratelimit import RetryPolicy
+from connectors.sandbox.salesforce import soql
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.types import ActivityType, CreateResult, NewPerson, Person, RecordUpdate
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
 

@@ -13,13 +13,13 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
-from connectors.base import ConnectorSettings
-from connectors.salesforce import soql
+from connectors.retry import RetryPolicy
+from connectors.salesforce import soql_values as soql
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_world import World
-from syncer.domain import Person, RecordUpdate, Succession
-from syncer.ratelimit import RetryPolicy
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.domain.connector import ConnectorSettings
+from syncer.domain.types import Person, RecordUpdate, Succession
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 NO_WAIT = RetryPolicy(attempts=3, initial=0.01, maximum=0.05, sleep=lambda _: None)

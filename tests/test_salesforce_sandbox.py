@@ -26,11 +26,12 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.salesforce import sandbox_results, soql
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.salesforce.sandbox_schema import format_datetime, make_id
-from connectors.sandbox_faults import SalesforceLimits
-from connectors.sandbox_world import World
+from connectors.sandbox.faults import SalesforceLimits
+from connectors.sandbox.salesforce import results as sandbox_results
+from connectors.sandbox.salesforce import soql
+from connectors.sandbox.salesforce.schema import format_datetime, make_id
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 STAGES = ["Subscriber", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer"]

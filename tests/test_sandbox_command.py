@@ -19,7 +19,7 @@ from hubspot.crm.contacts.exceptions import ApiException
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.sandbox_faults import FaultConfig, FaultInjector
+from connectors.sandbox.faults import FaultConfig, FaultInjector
 
 FLAGS = ["--fault-seed", "7", "--fault-5xx-rate", "0.2", "--fault-429-burst", "5:1"]
 FAULTS = FaultConfig(seed=7, error_rate=0.2, burst_every=5, burst_length=1)

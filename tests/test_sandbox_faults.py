@@ -29,12 +29,10 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connectors.base import ConnectorSettings
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.sandbox import NO_ANSWER, HubSpotSandbox
+from connectors.retry import RetryPolicy
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_faults import (
+from connectors.sandbox.faults import (
     FaultConfig,
     FaultInjector,
     HubSpotLimits,
@@ -42,8 +40,10 @@ from connectors.sandbox_faults import (
     load_sandbox_file,
     parse_burst,
 )
-from connectors.sandbox_world import World
-from syncer.ratelimit import RetryPolicy
+from connectors.sandbox.hubspot.server import NO_ANSWER, HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.domain.connector import ConnectorSettings
 from tests.test_hubspot_sandbox import Clients
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)

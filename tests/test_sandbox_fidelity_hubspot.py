@@ -23,10 +23,10 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import ApiException
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox_state import contact_id_for
-from connectors.sandbox_faults import HubSpotLimits
-from connectors.sandbox_world import IN_HUBSPOT, World
+from connectors.sandbox.faults import HubSpotLimits
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.world import IN_HUBSPOT, World
 
 NOW = datetime(2026, 12, 7, 4, 30, tzinfo=timezone.utc)
 LIST = "/crm/v3/objects/contacts"
@@ -147,7 +147,7 @@ def test_search_429_says_when_to_retry(world: World, clock: Clock) -> None:
 
 
 def test_injected_burst_sends_retry_after_too(world: World, clock: Clock) -> None:
-    from connectors.sandbox_faults import FaultConfig
+    from connectors.sandbox.faults import FaultConfig
     for portal in running(world, clock, faults=FaultConfig(burst_every=2, burst_length=1)):
         statuses = [portal.get(LIST, limit=1) for _ in range(2)]
         assert [s.status_code for s in statuses] == [200, 429]

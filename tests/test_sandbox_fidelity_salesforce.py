@@ -17,9 +17,9 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.salesforce.sandbox_seed import MEMBER_KINDS
-from connectors.sandbox_world import IN_SALESFORCE, World
+from connectors.sandbox.salesforce.seed import MEMBER_KINDS
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import IN_SALESFORCE, World
 
 WORLD_NOW = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
 #: the moment of the tap-salesforce query of issue 20, with microseconds on the clock.

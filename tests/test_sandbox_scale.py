@@ -13,8 +13,8 @@ import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from connectors.sandbox_index import BUCKETS, KINDS_BY_CODE, WorldIndex, unpack
-from connectors.sandbox_world import (
+from connectors.sandbox.index import BUCKETS, KINDS_BY_CODE, WorldIndex, unpack
+from connectors.sandbox.world import (
     IN_HUBSPOT,
     IN_SALESFORCE,
     SALESFORCE_CONTACT,

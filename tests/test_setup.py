@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ConnectorError, ConnectorSettings, Sandbox
-from connectors.field_setup import FieldNeed, NoRight
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_world import World
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.setup_fields import set_up
+from syncer.domain.config import LoadedConfig
+from syncer.domain.connector import ConnectorError, ConnectorSettings, Sandbox
+from syncer.domain.field_setup import FieldNeed, NoRight
+from syncer.run.setup_fields import set_up
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, sync_once, write_config
 
 #: what the example config maps on each CRM that is syncer's own (not standard)
@@ -73,7 +73,7 @@ def hubspot_properties(sandbox: Sandbox) -> dict[str, Any]:
 
 def salesforce_described(sandbox: Sandbox, object_name: str) -> set[str]:
     assert isinstance(sandbox, SalesforceSandbox)
-    from connectors.salesforce.sandbox_schema import schema_for
+    from connectors.sandbox.salesforce.schema import schema_for
     schema = schema_for(object_name)
     assert schema is not None
     return {f.name for f in schema.fields

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from syncer.cli import main
-from syncer.domain import Activity, ActivityType, Decision, Person, Profile, Stage
-from syncer.funnel import Funnel, format_funnel, funnel, funnel_json
+from syncer.domain.types import Activity, ActivityType, Decision, Person, Profile, Stage
+from syncer.ops.funnel import Funnel, format_funnel, funnel, funnel_json
+from syncer.ops.report import format_report, in_period, overall_speed, speed_to_lead
 from syncer.qualify import Model, parse_model, qualify
-from syncer.report import format_report, in_period, overall_speed, speed_to_lead
 from syncer.store import stage_history
 from syncer.store import tables as t
 from syncer.store.repository import Store

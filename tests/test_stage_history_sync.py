@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE
+from connectors.sandbox.world import IN_HUBSPOT, IN_SALESFORCE
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.domain import Stage
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import Stage
 from syncer.store import stage_history
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, sync_once

@@ -14,12 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncer.health import HealthServer
-from syncer.metrics import SyncMetrics
-from syncer.pipeline import run_sync
-from syncer.run_ledger import RunSpool
-from syncer.runtime import Runtime
-from syncer.scheduler import Daemon
+from syncer.cli.runtime import Runtime
+from syncer.observe.metrics import SyncMetrics
+from syncer.ops.health import HealthServer
+from syncer.ops.scheduler import Daemon
+from syncer.run.ledger import RunSpool
+from syncer.run.pipeline import run_sync
 from syncer.store import tables as t
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from syncer.config import LoadedConfig
-from syncer.domain import Profile, Stage
-from syncer.identity import merge_order, normalize_email
-from syncer.pipeline import run_sync
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.identity import merge_order, normalize_email
+from syncer.domain.types import Profile, Stage
+from syncer.domain.values import canonical
 from syncer.qualify import qualify
 from syncer.qualify.explain import summarize
-from syncer.runtime import Runtime
-from syncer.writeback import canonical
+from syncer.run.pipeline import run_sync
 from tests.conftest import NOW, Sandboxes
 
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from syncer.config import ConfigError
+from syncer.domain.config import ConfigError
+from syncer.domain.tenants import TenantError, load_tenant, tenant_names, tenant_state_url
 from syncer.store.repository import Store
-from syncer.tenants import TenantError, load_tenant, tenant_names, tenant_state_url
 from tests.conftest import (
     EXAMPLE_CONFIG,
     EXAMPLE_MODEL,

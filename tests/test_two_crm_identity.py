@@ -11,14 +11,14 @@ import pytest
 import requests
 from simple_salesforce.api import Salesforce
 
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sandbox_world import IN_HUBSPOT, IN_SALESFORCE, SALESFORCE_CONTACT
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import IN_HUBSPOT, IN_SALESFORCE, SALESFORCE_CONTACT
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.domain import Stage
-from syncer.pipeline import run_sync
-from syncer.replay import replay_dead_letters
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import Stage
+from syncer.run.pipeline import run_sync
+from syncer.run.replay import replay_dead_letters
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, sync_once

@@ -85,7 +85,7 @@ def test_demo_runs_from_the_installed_wheel(tmp_path: Path) -> None:
     assert "salesforce       : pulled" in result.stdout
     assert (folder / ".syncer" / "demo.db").is_file()
     # the example came from the wheel, not from this checkout
-    shown = _run([str(python), "-c", "from syncer.config import EXAMPLE_CONFIG; "
+    shown = _run([str(python), "-c", "from syncer.domain.config import EXAMPLE_CONFIG; "
                   "print(EXAMPLE_CONFIG)"], cwd=folder, env=clean).stdout
     assert str(env_dir) in shown and str(REPO) not in shown
 

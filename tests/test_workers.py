@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sandbox_world import World
-from syncer.pipeline import run_sync
-from syncer.runtime import Runtime
+from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.tenants import load_tenant
+from syncer.run.pipeline import run_sync
 from syncer.store.repository import Store
 from syncer.store.run_history import overlapping_runs
-from syncer.tenants import load_tenant
 from tests.conftest import NOW, Sandboxes, _postgres_url, running_sandboxes
 from tests.test_kill_restart import KillPoint, state_of
 from tests.worker_helpers import (

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from syncer.cli import main
-from syncer.config import LoadedConfig
-from syncer.demo import format_summary
-from syncer.errors import cause_of
-from syncer.runtime import Runtime
+from syncer.cli.demo import format_summary
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.errors import cause_of
 from syncer.store import dead_letters
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 

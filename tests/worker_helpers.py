@@ -27,7 +27,7 @@ from tests.conftest import Sandboxes, sandbox_config_data
 #: proves the overlap check can fail. Test code only; no production path can do this.
 NO_LOCK = """
 import sys
-import syncer.pipeline as pipeline
+import syncer.run.pipeline as pipeline
 
 class NoLock:
     def check(self, connection):

@@ -34,7 +34,6 @@ from hubspot.crm.properties import (  # type: ignore[import-untyped]
 )
 from hubspot.events import ApiException as EventsApiException  # type: ignore[import-untyped]
 
-from connectors.base import ConnectorError, ConnectorSettings, mapped_person_fields
 from connectors.hubspot import mapping
 from connectors.hubspot.creation import BatchAnswer, ContactCreation
 from connectors.hubspot.errors import (
@@ -45,7 +44,16 @@ from connectors.hubspot.errors import (
 )
 from connectors.hubspot.request_budget import RequestBudget
 from connectors.hubspot.search import SEARCH_CAP, SearchGate, modified_since
-from syncer.domain import (
+from connectors.retry import (
+    DEFAULT_POLICY,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    TransientError,
+    retry_after_seconds,
+)
+from syncer.domain.api_usage import DEFAULT_RATE_LIMIT_DEADLINE, ApiUsage
+from syncer.domain.connector import ConnectorError, ConnectorSettings, mapped_person_fields
+from syncer.domain.types import (
     Activity,
     CreateResult,
     NewPerson,
@@ -54,15 +62,6 @@ from syncer.domain import (
     PushResult,
     RecordUpdate,
     Succession,
-)
-from syncer.ratelimit import (
-    DEFAULT_POLICY,
-    DEFAULT_RATE_LIMIT_DEADLINE,
-    RETRYABLE_STATUSES,
-    ApiUsage,
-    RetryPolicy,
-    TransientError,
-    retry_after_seconds,
 )
 
 T = TypeVar("T")

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from connectors.base import ConnectorError
 from connectors.hubspot import mapping
 from connectors.hubspot.errors import Conflict, RequestRejected
-from syncer.domain import CreateResult, NewPerson
+from syncer.domain.connector import ConnectorError
+from syncer.domain.types import CreateResult, NewPerson
 
 #: Contact property -> NewPerson attribute written at creation.
 CREATE_PROPERTIES: tuple[tuple[str, str], ...] = (

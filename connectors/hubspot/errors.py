@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import ConnectorError
+from syncer.domain.connector import ConnectorError
 
 #: "Contact already exists. Existing ID: 12345" (409 CONFLICT on create).
 EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")

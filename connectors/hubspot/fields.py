@@ -20,8 +20,8 @@ from hubspot.crm.properties import (  # type: ignore[import-untyped]
 )
 from hubspot.crm.properties.exceptions import ApiException  # type: ignore[import-untyped]
 
-from connectors.base import ConnectorError, ConnectorSettings
-from connectors.field_setup import FieldNeed, NoRight
+from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.field_setup import FieldNeed, NoRight
 
 GROUP = "syncer"
 _TYPES = {"picklist": ("enumeration", "select"), "number": ("number", "number"),

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
-from syncer.domain import Activity, ActivityType, Person, PropertyValue, Succession
+from syncer.domain.types import Activity, ActivityType, Person, PropertyValue, Succession
 
 #: Contact properties the domain Person is built from (read on every pull).
 MODEL_PROPERTIES: tuple[str, ...] = (
@@ -25,7 +25,7 @@ DEFAULT_PERSON_FIELDS: Mapping[str, str] = {
     "source": "hs_analytics_source", "latest_source": "hs_latest_source",
     "visits": "hs_analytics_num_visits", "page_views": "hs_analytics_num_page_views",
     # when the contact reached the outcome stages: what dates a won outcome in the
-    # history syncer learns from (syncer/outcome_history.py), never a feature there
+    # history syncer learns from (syncer/run/outcome_history.py), never a feature there
     "opportunity_at": "hs_lifecyclestage_opportunity_date",
     "customer_at": "hs_lifecyclestage_customer_date"}
 

@@ -25,16 +25,15 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from connectors.base import ConnectorError, ConnectorSettings
-from syncer.ratelimit import (
+from connectors.retry import (
     DEFAULT_POLICY,
-    DEFAULT_RATE_LIMIT_DEADLINE,
     RETRYABLE_STATUSES,
-    ApiUsage,
     RetryPolicy,
     TransientError,
     retry_after_seconds,
 )
+from syncer.domain.api_usage import DEFAULT_RATE_LIMIT_DEADLINE, ApiUsage
+from syncer.domain.connector import ConnectorError, ConnectorSettings
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

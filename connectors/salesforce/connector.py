@@ -18,10 +18,11 @@ from typing import Any
 import structlog
 from simple_salesforce.api import Salesforce
 
-from connectors.base import ConnectorError, mapped_person_fields
-from connectors.salesforce import creation, mapping, soql
+from connectors.salesforce import creation, mapping
+from connectors.salesforce import soql_values as soql
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES, SalesforceClient
-from syncer.domain import (
+from syncer.domain.connector import ConnectorError, mapped_person_fields
+from syncer.domain.types import (
     Activity,
     CreateResult,
     NewPerson,

@@ -24,10 +24,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.salesforce import mapping, soql
+from connectors.salesforce import mapping
+from connectors.salesforce import soql_values as soql
 from connectors.salesforce.client import FieldInfo
-from syncer.domain import NewPerson
-from syncer.qualify.routing_model import DEFAULT_IGNORED_DOMAINS
+from syncer.domain.identity import DEFAULT_IGNORED_DOMAINS
+from syncer.domain.types import NewPerson
 
 CREATE_RULES = ("account_match", "lead", "contact")
 NOT_PROVIDED = "[not provided]"

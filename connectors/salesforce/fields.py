@@ -17,8 +17,8 @@ from xml.sax.saxutils import escape
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.field_setup import FieldNeed, NoRight
 from connectors.salesforce.client import SalesforceClient, _first_error
+from syncer.domain.field_setup import FieldNeed, NoRight
 
 _NO_RIGHT = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY",
                        "API_DISABLED_FOR_ORG"})

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 from urllib.parse import urlparse
 
-from syncer.domain import (
+from syncer.domain.types import (
     Activity,
     ActivityType,
     Person,

@@ -32,9 +32,9 @@ import structlog
 from procrastinate import App, exceptions
 from procrastinate.jobs import Status
 
-from syncer.config import ConfigError, LoadedConfig
+from syncer.domain.config import ConfigError, LoadedConfig
+from syncer.domain.tenants import load_tenant, tenant_names
 from syncer.ops.queue import ARCHIVE_TASK, SYNC_TASK, install_schema, sync_keys
-from syncer.tenants import load_tenant, tenant_names
 
 log = structlog.get_logger(__name__)
 

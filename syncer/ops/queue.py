@@ -34,7 +34,7 @@ import os
 from procrastinate import App, PsycopgConnector
 from sqlalchemy.engine import make_url
 
-from syncer.failures import BadInput
+from syncer.domain.failures import BadInput
 
 QUEUE_ENV = "SYNCER_QUEUE_URL"
 SYNC_TASK = "syncer.sync"

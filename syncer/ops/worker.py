@@ -1,7 +1,7 @@
 """`syncer worker`: a procrastinate worker that runs the sync jobs of every tenant.
 
 Each job is one `run_sync` of one tenant's connector, through the same locked, fenced and
-audited path as `syncer sync --once` (syncer/pipeline.py): the queue decides who runs
+audited path as `syncer sync --once` (syncer/run/pipeline.py): the queue decides who runs
 what, the run lock still decides whether it may. A worker keeps one Runtime (store,
 connectors, model) per tenant it has served, rebuilt when the tenant's file changes, so a
 job does not reconnect to the database and sign in to both CRMs every time.
@@ -27,16 +27,16 @@ import structlog
 from procrastinate import App, JobContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncer.alerts import Alerts
-from syncer.config import ConfigError, LoadedConfig
-from syncer.logs import log_context, redact_text
+from syncer.domain.config import ConfigError, LoadedConfig
+from syncer.domain.tenants import load_tenant
+from syncer.observe.logs import log_context, redact_text
+from syncer.ops.alerts import Alerts
 from syncer.ops.queue import ARCHIVE_TASK, SYNC_TASK, install_schema
-from syncer.pipeline import run_sync
-from syncer.run_ledger import record_unreachable, unreachable_message
-from syncer.runtime import Runtime
+from syncer.run.ledger import record_unreachable, unreachable_message
+from syncer.run.pipeline import run_sync
+from syncer.run.runtime import OpenRuntime, SyncRuntime
 from syncer.store.audit_archive import apply_retention
 from syncer.store.repository import SKIPPED
-from syncer.tenants import load_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -44,15 +44,17 @@ log = structlog.get_logger(__name__)
 @dataclass
 class TenantRuntime:
     stamp: float
-    runtime: Runtime
+    runtime: SyncRuntime
     alerts: Alerts | None
 
 
 class TenantRuntimes:
     """The runtimes of the tenants this worker has served (one job at a time uses them)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, open_runtime: OpenRuntime) -> None:
+        """`open_runtime`: the wiring's Runtime (syncer/cli/runtime.py), handed in."""
         self.directory = directory
+        self.open_runtime = open_runtime
         self._open: dict[str, TenantRuntime] = {}
         self._lock = threading.Lock()
 
@@ -70,7 +72,7 @@ class TenantRuntimes:
                 del self._open[tenant]
             loaded = load_tenant(self.directory, tenant)
             refuse_sandboxes(loaded)
-            runtime = Runtime(loaded)
+            runtime = self.open_runtime(loaded)
             try:
                 built = TenantRuntime(stamp, runtime, Alerts.from_config(loaded))
             except BaseException:

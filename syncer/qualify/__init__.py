@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from syncer.domain import Decision, LedgerEntry, Profile, Stage
+from syncer.domain.types import Decision, LedgerEntry, Profile, Stage
 from syncer.qualify.cards import named_cards, score_card
 from syncer.qualify.construct import new_decision
 from syncer.qualify.explain import breakdown, summarize

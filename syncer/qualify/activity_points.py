@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import date
 from operator import itemgetter
 
-from syncer.domain import Activity, LedgerEntry, Reason
+from syncer.domain.types import Activity, LedgerEntry, Reason
 from syncer.qualify.construct import ledger_line, new_reason
 from syncer.qualify.matchers import WINDOW_ORIGIN, ActivityMatcher
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from syncer.domain import Activity, LedgerEntry, Reason
+from syncer.domain.types import Activity, LedgerEntry, Reason
 from syncer.qualify.activity_points import Hit
 from syncer.qualify.construct import ledger_line, new_reason
 from syncer.qualify.matchers import DAY, AggregateMatcher

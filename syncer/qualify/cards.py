@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from syncer.domain import LedgerEntry, Profile, ScoreCard
+from syncer.domain.types import LedgerEntry, Profile, ScoreCard
 from syncer.qualify.construct import ledger_line, new_card
 from syncer.qualify.plan import Plan, ScorePlan
 from syncer.qualify.scoring import Scan, engagement_lines, fit_by, grade_of, last_engagement

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from syncer.domain import Decision, LedgerEntry, Reason, ScoreCard, Stage
+from syncer.domain.types import Decision, LedgerEntry, Reason, ScoreCard, Stage
 
 
 def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:

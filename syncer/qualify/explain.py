@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from syncer.domain import Decision, Reason, ScoreCard
+from syncer.domain.types import Decision, Person, Reason, ScoreCard
 
 #: Reasons about the stage itself; the summary shows them first.
 STAGE_PREFIXES = ("stage.", "lifecycle.")
@@ -111,3 +113,27 @@ def _when(at: datetime | None) -> str:
         at = at.astimezone(UTC)
         return at.strftime("%Y-%m-%d %H:%MZ")
     return at.strftime("%Y-%m-%d %H:%M")
+
+
+def explain_json(decision: Decision, records: Sequence[Person], activities: int
+                 ) -> dict[str, Any]:
+    """`syncer explain --json`: the decision with its reasons and every score's ledger."""
+    def when(at: datetime | None) -> str | None:
+        return at.isoformat() if at is not None else None
+
+    return {
+        "email": decision.key, "stage": decision.stage.value, "score": decision.score,
+        "fit": decision.fit_points, "engagement": decision.engagement_points,
+        "grade": decision.fit_grade, "owner": decision.owner_email,
+        "model_version": decision.model_version, "activities": activities,
+        "records": [{"connector": r.source, "object_type": r.object_type,
+                     "record_id": r.record_id} for r in records],
+        "reasons": [{"rule_id": r.rule_id, "points": r.points, "detail": r.detail,
+                     "at": when(r.evidence_at)} for r in decision.reasons],
+        "scores": [{"name": c.name, "total": c.total, "fit": c.fit,
+                    "engagement": c.engagement, "grade": c.grade,
+                    "ledger": [{"rule_id": e.rule_id, "points": e.points, "detail": e.detail,
+                                "activity_id": e.activity_id, "at": when(e.at),
+                                "decay": e.decay} for e in c.ledger]}
+                   for c in decision.scores],
+    }

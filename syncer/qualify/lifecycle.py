@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from syncer.domain import SALES_OWNED_STAGES, Activity, Profile, Reason, Stage
+from syncer.domain.types import SALES_OWNED_STAGES, Activity, Profile, Reason, Stage
 from syncer.qualify.construct import new_reason
 from syncer.qualify.plan import DisqualifyMatcher, Plan
 from syncer.qualify.scoring import (

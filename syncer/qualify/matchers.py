@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from syncer.domain import ActivityType, LedgerEntry, Reason, Stage
+from syncer.domain.types import ActivityType, LedgerEntry, Reason, Stage
 from syncer.qualify.value_tests import PersonTest, Valued, WhereTests
 
 DAY = 86_400.0

@@ -45,7 +45,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, Field, StrictInt, ValidationError, model_validator
 
-from syncer.failures import BadInput
+from syncer.domain.failures import BadInput
 from syncer.qualify.conditions import NUMERIC_FIELDS, PERSON_FIELDS, Number, PersonField, Spec
 from syncer.qualify.named_schema import (
     PRIMARY_SCORE,

@@ -27,7 +27,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from syncer.domain import ActivityType
+from syncer.domain.types import ActivityType
 from syncer.qualify.conditions import Number, Spec
 from syncer.qualify.schema import (
     DecayStep,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from syncer.domain import ActivityType, Stage
+from syncer.domain.types import ActivityType, Stage
 from syncer.qualify.matchers import (
     DAY,
     WHERE_MEMO_SIZE,

@@ -15,7 +15,7 @@ from datetime import date
 from fractions import Fraction
 from functools import cache
 
-from syncer.domain import Decision, Profile, Reason, Stage
+from syncer.domain.types import Decision, Profile, Reason, Stage
 from syncer.qualify.model import Model
 from syncer.qualify.routing_model import Routing, Team, Territory
 

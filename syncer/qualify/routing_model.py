@@ -21,14 +21,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from syncer.domain.identity import DEFAULT_IGNORED_DOMAINS
+
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 
-#: Personal mailbox domains: a shared gmail.com says nothing about a shared account.
-DEFAULT_IGNORED_DOMAINS: tuple[str, ...] = (
-    "gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com", "live.com",
-    "icloud.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "web.de",
-)
 
 
 class _Spec(BaseModel):

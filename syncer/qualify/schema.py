@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from syncer.domain import ActivityType, Stage
+from syncer.domain.types import ActivityType, Stage
 from syncer.qualify.conditions import (
     Number,
     PersonCondition,

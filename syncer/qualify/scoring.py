@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from syncer.domain import Activity, ActivityType, LedgerEntry, Person, Profile, Reason
+from syncer.domain.types import Activity, ActivityType, LedgerEntry, Person, Profile, Reason
 from syncer.qualify.activity_points import (
     EVIDENCE_ATTRIBUTES,
     Hit,

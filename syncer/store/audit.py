@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from syncer.failures import RunFailed
+from syncer.domain.failures import RunFailed
 from syncer.store import tables as t
 
 #: prev_hash of the very first row.

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from syncer.domain import Person, Stage, Succession
-from syncer.identity import normalize_email
+from syncer.domain.identity import normalize_email
+from syncer.domain.types import Person, Stage, Succession
 from syncer.store import shared_values, stage_history
 from syncer.store import tables as t
 

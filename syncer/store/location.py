@@ -5,11 +5,11 @@ the state) and wrong for every command that only reads state (explain, audit, ru
 report, dead-letters, model history, model diff): there a mistyped path, or a command
 run from another folder than the demo's, used to show an empty history without a word.
 Those commands call `require_existing` first (through syncer/store/read_only.py, or
-`syncer.commands.common.open_state` for `syncer runs`, which writes spooled runs), so
+`syncer.cli.commands.common.open_state` for `syncer runs`, which writes spooled runs), so
 they never create a database.
 
 Both errors derive from `StateUnavailable`, print as one line an admin can act on, and
-exit 2 (syncer/cli.py).
+exit 2 (syncer/cli/main.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from syncer.failures import BadInput, Unreachable
+from syncer.domain.failures import BadInput, Unreachable
 
 #: the backends syncer keeps its state in (docs/configuration.md: state.url)
 BACKENDS = ("sqlite", "postgresql")

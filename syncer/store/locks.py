@@ -33,7 +33,7 @@ from typing import IO, ClassVar, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from syncer.failures import RunFailed
+from syncer.domain.failures import RunFailed
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
-from syncer.failures import Unreachable
+from syncer.domain.failures import Unreachable
 from syncer.store import intents, tables
 from syncer.store.audit import AuditLog
 from syncer.store.locks import migration_lock

@@ -4,7 +4,7 @@ there.
 The rows (tables.model_publications) are append-only and the newest names the active
 model, with the model file's full text, so any published version can be made active again
 without its file. A `rollback` row pins its version: syncs do not publish the model file
-over it until someone publishes explicitly (syncer/publication.py has the rules; this
+over it until someone publishes explicitly (syncer/run/publication.py has the rules; this
 module only reads and appends rows).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from syncer.domain import Reason
+from syncer.domain.types import Reason
 from syncer.store import tables as t
 from syncer.store.repository import Store
 

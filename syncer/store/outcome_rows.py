@@ -3,7 +3,7 @@
 A person "reached an outcome" when syncer saw them at opportunity or customer (a stage
 history row into either, whatever its cause: in practice `crm`, since scoring never earns
 them) or saw a Salesforce lead converted (the identity audit row a succession leaves, with
-the conversion time Salesforce reported as its evidence). syncer/outcome_history.py turns
+the conversion time Salesforce reported as its evidence). syncer/run/outcome_history.py turns
 these facts into history rows; the SQL lives here, as all SQL does.
 """
 
@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from syncer.domain import Stage
+from syncer.domain.types import Stage
 from syncer.store import tables as t
 from syncer.store.repository import Store
 

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from syncer.domain import (
+from syncer.domain.identity import normalize_email
+from syncer.domain.types import (
     Activity,
     ActivityType,
     Decision,
@@ -28,7 +29,6 @@ from syncer.domain import (
     ScoreCard,
     Stage,
 )
-from syncer.identity import normalize_email
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
 from syncer.store.location import parse_state_url

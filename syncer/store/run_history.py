@@ -2,7 +2,7 @@
 
 A normal run is inserted when it starts and updated when it ends (Store.start_run and
 finish_run); a run that was skipped, or whose end could not reach the state database at
-the time (syncer/run_ledger.py), is saved here in one go. Saving is an upsert by run id, so
+the time (syncer/run/ledger.py), is saved here in one go. Saving is an upsert by run id, so
 replaying a spool twice (a crash between the replay and emptying the file) changes nothing.
 """
 

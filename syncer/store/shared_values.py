@@ -1,5 +1,5 @@
 """The base of shared fields: per person and shared field, the value all records agreed on
-after the last sync (see syncer/field_policy.py for how it is used).
+after the last sync (see syncer/run/field_policy.py for how it is used).
 
 A missing row means "no base yet": the next sync settles the field as a first sync.
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
+from syncer.domain.values import canonical
 from syncer.store import tables as t
 from syncer.store.repository import Store
-from syncer.writeback import canonical
 
 _CHUNK = 500
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from syncer.domain import Decision, Reason, Stage
+from syncer.domain.types import Decision, Reason, Stage
 from syncer.store import tables as t
 from syncer.store.repository import Store
 

@@ -1,6 +1,6 @@
 """The PostgreSQL schema a state lives in, created before anything is migrated into it.
 
-A tenant's state (syncer/tenants.py), like each test's, is a schema chosen by the
+A tenant's state (syncer/domain/tenants.py), like each test's, is a schema chosen by the
 connection's search_path. PostgreSQL does not create a schema named there: if it is
 missing, tables would silently land in the next schema of the path (`public`), mixing
 tenants. So the store creates the first schema of the search_path before migrating, under

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, select, update
 
-from syncer.failures import BadInput
+from syncer.domain.failures import BadInput
 from syncer.store.tables import metadata
 
 if TYPE_CHECKING:  # the migrations import this module, and the store imports them

@@ -4,7 +4,7 @@ it works with no network.
 
 `create_app` takes the config and an open store; the pages read through the store API and
 the same library code the commands use (syncer/web/*.py say which), so the admin and the
-command line never disagree. `syncer web` (syncer/commands/web.py) serves it with uvicorn.
+command line never disagree. `syncer web` (syncer/cli/commands/web.py) serves it with uvicorn.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
-from syncer.config import LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.run.runtime import OpenRuntime
 from syncer.store.repository import Store
 from syncer.web import (
     audit_routes,
@@ -66,13 +67,16 @@ def session_secret() -> str:
 
 def create_app(loaded: LoadedConfig, store: Store, *, secret: str | None = None,
                clock: Callable[[], datetime] | None = None,
-               secure_cookies: bool = False) -> FastAPI:
+               secure_cookies: bool = False,
+               open_runtime: OpenRuntime | None = None) -> FastAPI:
     """The admin over `store` (opened for writing: publishing, retrying and logins write).
-    `clock`: the time the pages and the login throttle use (tests pass a fixed one)."""
+    `clock`: the time the pages and the login throttle use (tests pass a fixed one).
+    `open_runtime`: the wiring that opens the connectors, for retrying dead letters (the
+    command line hands in syncer.cli.runtime.Runtime; without it retries are refused)."""
     app = FastAPI(title="syncer admin", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = WebState(loaded, store, Sessions(secret or session_secret()),
                              _templates(), clock or (lambda: datetime.now(timezone.utc)),
-                             secure_cookies)
+                             secure_cookies, open_runtime)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (login, pages, person, audit_routes, dead_letter_routes, model_routes):
         app.include_router(module.router)

@@ -15,7 +15,7 @@ from typing import TextIO, cast
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
-from syncer.commands.inspect import parse_when
+from syncer.domain.when import parse_when
 from syncer.store.audit import AuditFilter
 from syncer.store.audit_archive import EXPORT_FORMATS, export
 from syncer.store.audit_pages import audit_page

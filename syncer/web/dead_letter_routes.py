@@ -1,7 +1,7 @@
 """Dead letters: the list by cause (what `syncer dead-letters` lists), and for admins retry
 or discard one or many.
 
-A retry is `syncer dead-letters retry` (syncer/replay.py) for the chosen letters only: a
+A retry is `syncer dead-letters retry` (syncer/run/replay.py) for the chosen letters only: a
 replay run of its own under the run locks, every write audited. A discard closes the
 letters without writing and appends one audit row per field it gives up (outcome
 `discarded`, naming the admin), so nothing leaves the list unaccounted for.
@@ -18,10 +18,11 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from syncer.config import LoadedConfig
-from syncer.errors import cause_of
-from syncer.failures import SyncerError
-from syncer.push import WriteTally
+from syncer.domain.config import LoadedConfig
+from syncer.domain.errors import cause_of
+from syncer.domain.failures import SyncerError
+from syncer.run.push import WriteTally
+from syncer.run.runtime import OpenRuntime
 from syncer.store import dead_letters
 from syncer.store.dead_letters import DeadLetter
 from syncer.store.repository import Store
@@ -66,9 +67,11 @@ async def retry(request: Request, user: AdminUser) -> Response:
 
     ids = await _ids(request)
     state = web_state(request)
+    if state.open_runtime is None:
+        return _done(request, "nothing retried: this admin was started without connectors", 503)
     try:
         run_id, tally = await run_in_threadpool(retry_letters, state.loaded, state.store, ids,
-                                                state.clock())
+                                                state.clock(), state.open_runtime)
     except LockHeld as busy:
         return _done(request, f"{busy}; retry once it is done", 409)
     except SyncerError as error:  # a model file that does not validate, a CRM unreachable
@@ -96,18 +99,17 @@ def _done(request: Request, message: str, status_code: int = 200) -> Response:
     return RedirectResponse("/dead-letters", status_code=303)
 
 
-def retry_letters(loaded: LoadedConfig, store: Store, ids: Sequence[int], now: datetime
-                  ) -> tuple[str, WriteTally]:
+def retry_letters(loaded: LoadedConfig, store: Store, ids: Sequence[int], now: datetime,
+                  open_runtime: OpenRuntime) -> tuple[str, WriteTally]:
     """Replay the open letters `ids` as `syncer dead-letters retry` replays all of them:
     under the connectors' run locks (LockHeld while a sync runs), writes fenced."""
-    from syncer.replay import RECORD_GONE, _replay
-    from syncer.runtime import Runtime
+    from syncer.run.replay import RECORD_GONE, _replay
     from syncer.store.locks import acquire
 
     wanted = set(ids)
     letters = [letter for letter in dead_letters.open_letters(store) if letter.id in wanted]
     tally = WriteTally()
-    with Runtime(loaded, open_store=False) as runtime:
+    with open_runtime(loaded, open_store=False) as runtime:
         connectors = runtime.connectors
         letters = [letter for letter in letters if letter.connector in connectors]
         for letter in letters:

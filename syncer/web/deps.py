@@ -16,7 +16,8 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from syncer.config import LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.run.runtime import OpenRuntime
 from syncer.store import web_users
 from syncer.store.repository import Store
 from syncer.store.web_users import WebUser
@@ -44,6 +45,8 @@ class WebState:
     clock: Callable[[], datetime]
     #: set the Secure flag on cookies even when the request did not come over https
     secure_cookies: bool = False
+    #: the wiring that opens connectors (a retry writes to the CRMs); None: retries refused
+    open_runtime: OpenRuntime | None = None
 
 
 def web_state(request: Request) -> WebState:

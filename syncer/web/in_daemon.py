@@ -8,7 +8,8 @@ import threading
 import structlog
 import uvicorn
 
-from syncer.config import LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.run.runtime import OpenRuntime
 from syncer.store.repository import Store
 from syncer.store.web_users import user_count
 from syncer.web.app import create_app
@@ -19,9 +20,10 @@ log = structlog.get_logger(__name__)
 class WebThread:
     """uvicorn in a daemon thread; `stop()` asks it to finish its requests and waits."""
 
-    def __init__(self, loaded: LoadedConfig, store: Store) -> None:
+    def __init__(self, loaded: LoadedConfig, store: Store, open_runtime: OpenRuntime) -> None:
         web = loaded.config.web
-        app = create_app(loaded, store, secure_cookies=web.secure_cookies)
+        app = create_app(loaded, store, secure_cookies=web.secure_cookies,
+                         open_runtime=open_runtime)
         self.config = uvicorn.Config(app, host=web.host, port=web.port, log_level="warning",
                                      proxy_headers=True, forwarded_allow_ips=web.trusted_proxy,
                                      server_header=False)

@@ -8,7 +8,7 @@ import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from syncer.health import check_health
+from syncer.ops.health import check_health
 from syncer.store import web_users
 from syncer.store.web_users import WebUser
 from syncer.web.auth import (

@@ -1,8 +1,8 @@
 """The model page: published versions and the active one, the candidate (the config's
 model file, what `syncer model publish` would publish) with a preview of its effect
-(`syncer model diff` of the active model against it: syncer/preview.py), the backtest
+(`syncer model diff` of the active model against it: syncer/run/preview.py), the backtest
 report when one was written beside the model file, and publish / rollback behind a
-confirmation that names the effect (syncer/publication.py does both, as the commands do).
+confirmation that names the effect (syncer/run/publication.py does both, as the commands do).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import structlog
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from syncer.commands.model import describe
-from syncer.domain import Stage
-from syncer.preview import ModelDiff, diff_models, reason_changes
-from syncer.publication import (
+from syncer.domain.types import Stage
+from syncer.qualify import Model, ModelError
+from syncer.qualify.overview import describe
+from syncer.run.preview import ModelDiff, diff_models, reason_changes
+from syncer.run.publication import (
     PublicationError,
     publish,
     read_model_file,
@@ -26,7 +27,6 @@ from syncer.publication import (
     stored_model,
     version_stack,
 )
-from syncer.qualify import Model, ModelError
 from syncer.store import model_versions
 from syncer.web.deps import (
     AdminUser,

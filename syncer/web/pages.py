@@ -1,8 +1,8 @@
 """Read-only pages: overview, runs (list and detail), funnel.
 
 Each reads through the store API and the library code the commands use: `syncer runs`
-(RunRecord), /healthz's check (syncer/health.py), the daily budget (syncer/budget.py), the
-funnel and report figures (syncer/funnel.py, syncer/report.py).
+(RunRecord), /healthz's check (syncer/ops/health.py), the daily budget (syncer/run/budget.py), the
+funnel and report figures (syncer/ops/funnel.py, syncer/ops/report.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from syncer.budget import DailyBudget
-from syncer.domain import Stage
-from syncer.funnel import FUNNEL, funnel
-from syncer.health import check_health
-from syncer.report import percentile
+from syncer.domain.types import Stage
+from syncer.ops.funnel import FUNNEL, funnel
+from syncer.ops.health import check_health
+from syncer.ops.report import percentile
+from syncer.run.budget import DailyBudget
 from syncer.store import dead_letters, routing, stage_history
 from syncer.store.audit import AuditFilter
 from syncer.store.audit_pages import audit_page
@@ -156,7 +156,7 @@ def _score_chart(decisions: Any) -> Any:
 
 
 def _speed_chart(assignments: list[dict[str, Any]]) -> Any:
-    """Median speed to lead per owner (hours), as syncer/report.py measures it."""
+    """Median speed to lead per owner (hours), as syncer/ops/report.py measures it."""
     waits: dict[str, list[timedelta]] = defaultdict(list)
     for row in assignments:
         if row["owner_written_at"] is not None:

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from syncer.commands.inspect import explain_json
-from syncer.config import LoadedConfig
-from syncer.domain import Person
+from syncer.domain.config import LoadedConfig
+from syncer.domain.types import Person
+from syncer.qualify.explain import explain_json
 from syncer.store import identity as identity_store
 from syncer.store import routing, stage_history
 from syncer.store.audit import AuditFilter

@@ -20,7 +20,8 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from syncer.config import LoadedConfig
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
 from syncer.store.repository import Store
 from syncer.store.web_users import add_user
 from syncer.web.app import create_app
@@ -97,7 +98,7 @@ def build_admin(loaded: LoadedConfig, clock: datetime = NOW) -> Admin:
     store = Store.open(loaded.state_url)
     add_accounts(store)
     return Admin(loaded, store, create_app(loaded, store, secret=SECRET,
-                                           clock=lambda: clock))
+                                           clock=lambda: clock, open_runtime=Runtime))
 
 
 @pytest.fixture

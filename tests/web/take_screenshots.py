@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from connectors.sandbox_world import World
-from syncer.domain import Stage
+from connectors.sandbox.world import World
+from syncer.domain.types import Stage
 from tests.conftest import NOW, running_sandboxes, sync_once
 from tests.web.conftest import ADMIN, build_admin, sandbox_web_config, serve
 from tests.web.test_browser import CHROMIUM, log_in

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from syncer.cli import main
-from syncer.domain import Stage
+from syncer.domain.types import Stage
 from syncer.store import dead_letters
 from tests.conftest import NOW, Sandboxes, sync_once
 from tests.web.conftest import (

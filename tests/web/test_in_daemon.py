@@ -10,8 +10,8 @@ import pytest
 import requests
 import yaml
 
-from syncer.config import ConfigError, LoadedConfig, parse_config
-from syncer.runtime import Runtime
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import ConfigError, LoadedConfig, parse_config
 from syncer.web.in_daemon import WebThread
 from tests.conftest import EXAMPLE_CONFIG, write_config
 
@@ -22,7 +22,7 @@ def test_the_daemon_serves_the_admin_when_the_config_says_so(
     data["web"] = {"enabled": True, "port": 0}
     loaded = write_config(tmp_path / "web.yaml", data)
     with Runtime(loaded) as runtime:
-        web = WebThread(loaded, runtime.require_store())
+        web = WebThread(loaded, runtime.require_store(), Runtime)
         web.start()
         try:
             tick = threading.Event()

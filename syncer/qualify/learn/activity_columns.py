@@ -1,6 +1,6 @@
 """Activity-count columns: a history column named `<activity type>_<N>d` (page_view_90d,
 form_fill_30d) counts that person's activities of that type in the N days before the
-row's time, as `syncer/outcome_history.py` exports them from the state store.
+row's time, as `syncer/run/outcome_history.py` exports them from the state store.
 
 Such a column is not a person field: a sync has the activities, not the count. So a
 history row turns the count back into that many activities at the row's instant (rows.py),
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from syncer.domain import ActivityType
+from syncer.domain.types import ActivityType
 
 _PATTERN = re.compile(r"^([a-z_]+?)_(\d{1,4})d$")
 #: At most this many activities are made from one count (a count of 10,000 page views

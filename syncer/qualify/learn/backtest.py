@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from syncer.domain import Profile, Stage
+from syncer.domain.types import Profile, Stage
 from syncer.qualify import Model, qualify
 from syncer.qualify.learn.history import HistoryError
 from syncer.qualify.learn.metrics import (
@@ -32,7 +32,7 @@ from syncer.qualify.learn.metrics import (
 
 class OutcomeRow(Protocol):
     """A person with a known outcome, as a history file (rows.HistoryRow) or the state
-    store (syncer/outcome_history.py) gives them: `profile` as known at `as_of`."""
+    store (syncer/run/outcome_history.py) gives them: `profile` as known at `as_of`."""
 
     @property
     def id(self) -> str: ...

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from syncer.failures import BadInput
+from syncer.domain.failures import BadInput
 
 #: Tokens that mean "no value": CRM exports and web forms write all of these.
 #: "select" is the untouched default of a form's drop-down (X Education writes it).

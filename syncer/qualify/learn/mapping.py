@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from syncer.domain import ActivityType
+from syncer.domain.types import ActivityType
 from syncer.qualify.learn.history import HistoryError
 
 _FIELD = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -1,7 +1,7 @@
 """History rows as the qualification core sees people: one Profile per row.
 
 A backtest must score people exactly as a sync would, so every row becomes a
-`syncer.domain.Profile` (one `Person` from the "history" source, its columns as
+`syncer.domain.types.Profile` (one `Person` from the "history" source, its columns as
 properties, mapped columns as activities) and goes through `qualify`, never through a
 shortcut of our own.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from syncer.domain import Activity, ActivityType, Person, Profile, PropertyValue
+from syncer.domain.types import Activity, ActivityType, Person, Profile, PropertyValue
 from syncer.qualify.learn.activity_columns import MAX_COUNT, activity_count_column
 from syncer.qualify.learn.history import History, HistoryError, as_number, find_column
 from syncer.qualify.learn.mapping import ColumnMap

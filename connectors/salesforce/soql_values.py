@@ -1,0 +1,20 @@
+"""Values in SOQL the production client writes: through simple-salesforce's `format_soql`,
+which quotes and escapes them (never an f-string of a raw value)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from simple_salesforce.format import format_soql
+
+
+def quote(value: str) -> str:
+    """A SOQL string literal for `value`, escaped so it can never end the literal early."""
+    return str(format_soql("{}", value))
+
+
+def datetime_literal(value: datetime) -> str:
+    """A SOQL datetime literal in UTC, whole seconds (rounded down)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return str(format_soql("{}", value.astimezone(timezone.utc).replace(microsecond=0)))

@@ -1,0 +1,1 @@
+"""The HubSpot API emulator."""

@@ -1,0 +1,45 @@
+"""The history of a sandbox contact's property values (HubSpot's propertiesWithHistory).
+
+Only changes are recorded (on the contact, newest first); a value a contact was seeded with
+is its history's oldest entry, an IMPORT at createdAt, computed when asked for, so a
+portal of a million untouched contacts records nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectors.sandbox.hubspot.state import Contact
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One value a property took (HubSpot's ValueWithTimestamp): "" for a cleared value;
+    `source` is HubSpot's sourceType (IMPORT for seeded values, API, CRM_UI)."""
+
+    value: str
+    at: datetime
+    source: str
+
+
+#: properties HubSpot computes itself: their history is their current value.
+CALCULATED = frozenset({"createdate", "lastmodifieddate", "hs_object_id"})
+
+
+def property_history(contact: Contact, name: str) -> list[Change]:
+    """Every value property `name` of `contact` took, newest first (HubSpot's
+    propertiesWithHistory): the recorded changes, then the value it was seeded with (an
+    IMPORT at createdAt); empty for a property never set."""
+    if name in CALCULATED or name not in contact.history:
+        value = contact.properties.get(name)
+        if value in (None, ""):
+            return []
+        assert value is not None
+        if name in CALCULATED:
+            at = contact.updated_at if name == "lastmodifieddate" else contact.created_at
+            return [Change(value, at, "CALCULATED")]
+        return [Change(value, contact.created_at, "IMPORT")]
+    return contact.history[name]

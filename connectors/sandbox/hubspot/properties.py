@@ -1,0 +1,119 @@
+"""The sandbox's CRM properties API: creating contact properties and property groups.
+
+What `syncer setup` (and any admin tool) calls on a real portal: POST
+/crm/v3/properties/contacts/groups, then POST /crm/v3/properties/contacts for each
+property. Answers follow HubSpot: 201 with the created definition; 409
+OBJECT_ALREADY_EXISTS for a name that is taken; 400 VALIDATION_ERROR for a missing field,
+an unknown group, a `type`/`fieldType` pair HubSpot refuses, an enumeration without options
+or a name in HubSpot's reserved `hs_` namespace. A created property is then listed, read,
+written and returned on contacts like any other (it lives in PortalState.properties).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from connectors.sandbox.hubspot.http import ApiFailure, Json, json_body, validation_error
+from connectors.sandbox.hubspot.schema import PropertyDef
+from connectors.sandbox.hubspot.state import PortalState
+
+#: type -> the fieldTypes HubSpot accepts with it.
+FIELD_TYPES: dict[str, frozenset[str]] = {
+    "string": frozenset({"text", "textarea", "html", "phonenumber", "file"}),
+    "number": frozenset({"number", "calculation_equation"}),
+    "enumeration": frozenset({"select", "radio", "checkbox", "booleancheckbox"}),
+    "bool": frozenset({"booleancheckbox"}),
+    "date": frozenset({"date"}),
+    "datetime": frozenset({"date"}),
+}
+
+
+def _text(body: dict[str, Any], key: str, required: bool = True) -> str:
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise validation_error(f"Property {key} is required and must be a string",
+                               **{key: ["required"]})
+    return value
+
+
+class PropertyAdmin:
+    """Property and group handlers (a base of HubSpotApi, which sets `state`)."""
+
+    state: PortalState
+
+    def property_json(self, prop: PropertyDef, order: int) -> Json:
+        raise NotImplementedError  # HubSpotApi's
+
+    @staticmethod
+    def group_json(name: str, label: str, order: int) -> Json:
+        return {"name": name, "label": label, "displayOrder": order, "archived": False}
+
+    def list_groups(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        with self.state.lock:
+            groups = list(self.state.groups.items())
+        return 200, {"results": [self.group_json(n, label, i)
+                                 for i, (n, label) in enumerate(groups)]}
+
+    def create_group(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: expected an object")
+        name, label = _text(body, "name"), _text(body, "label")
+        with self.state.lock:
+            if name in self.state.groups:
+                raise ApiFailure(409, "OBJECT_ALREADY_EXISTS",
+                                 f"A property group named '{name}' already exists.")
+            self.state.groups[name] = label
+            order = len(self.state.groups) - 1
+        return 201, self.group_json(name, label, order)
+
+    def get_property(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        with self.state.lock:
+            names = list(self.state.properties)
+            prop = self.state.properties.get(args["property_name"])
+        if prop is None:
+            raise ApiFailure(404, "OBJECT_NOT_FOUND",
+                             f"Unable to find property {args['property_name']}")
+        return 200, self.property_json(prop, names.index(prop.name))
+
+    def create_property(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: expected an object")
+        prop = self._definition(body)
+        with self.state.lock:
+            if prop.group_name not in self.state.groups:
+                raise validation_error(f"Property group '{prop.group_name}' does not exist",
+                                       groupName=["invalid"])
+            if prop.name in self.state.properties:
+                raise ApiFailure(409, "OBJECT_ALREADY_EXISTS",
+                                 f"Property named '{prop.name}' already exists.")
+            self.state.properties[prop.name] = prop
+            order = len(self.state.properties) - 1
+        return 201, self.property_json(prop, order)
+
+    @staticmethod
+    def _definition(body: dict[str, Any]) -> PropertyDef:
+        name, label = _text(body, "name"), _text(body, "label")
+        kind, field_type = _text(body, "type"), _text(body, "fieldType")
+        group = _text(body, "groupName")
+        if name.startswith("hs_") or not name.replace("_", "a").isalnum() \
+                or name != name.lower():
+            raise validation_error(f"Property name '{name}' is invalid: use lowercase "
+                                   "letters, digits and '_'; the prefix hs_ is reserved",
+                                   name=["invalid"])
+        if kind not in FIELD_TYPES or field_type not in FIELD_TYPES[kind]:
+            raise validation_error(f"fieldType '{field_type}' is not valid for a property "
+                                   f"of type '{kind}'", fieldType=["invalid"])
+        options = tuple((str(o.get("value")), str(o.get("label")))
+                        for o in body.get("options") or [] if isinstance(o, dict))
+        if kind == "enumeration" and field_type != "booleancheckbox" and not options:
+            raise validation_error("A property of type enumeration needs options",
+                                   options=["required"])
+        return PropertyDef(name, label, kind, field_type, group,
+                           _text(body, "description", required=False), options=options,
+                           hubspot_defined=False)

@@ -1,0 +1,238 @@
+"""The CRM search endpoint's request rules and filter semantics.
+
+Integration tools page through search with `lastmodifieddate`/`hs_object_id` windows and
+must cope with its limits (200 per page, 5 filter groups, 10 filters a group, 25 in all, no
+result past the 10,000th), so the sandbox enforces the same rules and compares values by
+the property's type: numbers as numbers, datetimes as instants, text case-insensitively.
+
+A search scans the contacts lazily and keeps only the results up to the requested page
+(at most the 10,000 cap), so it works on a portal of a million contacts without holding it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from connectors.sandbox.hubspot.http import parse_instant, validation_error
+from connectors.sandbox.hubspot.schema import PROPERTY_BY_NAME
+from connectors.sandbox.hubspot.state import Contact
+
+MAX_LIMIT = 200
+MAX_FILTER_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 10
+MAX_FILTERS = 25
+MAX_QUERY_CHARS = 3000
+QUERY_PROPERTIES = ("email", "firstname", "lastname", "company", "hs_object_id")
+
+Comparable = float | datetime | str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    filter_groups: list[list[dict[str, Any]]]
+    sorts: list[tuple[str, bool]]  # (property, descending)
+    properties: list[str] | None
+    limit: int
+    offset: int
+    query: str | None
+
+
+def parse_search(body: Any, max_limit: int = MAX_LIMIT) -> SearchRequest:
+    """Check a search body against HubSpot's limits; raise a 400 ApiFailure otherwise."""
+    if not isinstance(body, Mapping):
+        raise validation_error("Invalid input JSON: expected an object")
+    groups_raw = body.get("filterGroups") or []
+    loose = body.get("filters")
+    if loose:  # a top-level list (older clients, e.g. Airbyte's): one AND group, as HubSpot
+        if groups_raw:
+            raise validation_error("Use either filterGroups or a top-level filters list, "
+                                   "not both")
+        if not isinstance(loose, list):
+            raise validation_error("Invalid input JSON: 'filters' must be a list")
+        groups_raw = [{"filters": loose}]
+    if len(groups_raw) > MAX_FILTER_GROUPS:
+        raise validation_error(f"Too many filter groups: at most {MAX_FILTER_GROUPS}")
+    groups: list[list[dict[str, Any]]] = []
+    for group in groups_raw:
+        filters = list(group.get("filters") or []) if isinstance(group, Mapping) else []
+        if len(filters) > MAX_FILTERS_PER_GROUP:
+            raise validation_error(
+                f"Too many filters in a group: at most {MAX_FILTERS_PER_GROUP}")
+        for item in filters:
+            _check_filter(item)
+        groups.append(filters)
+    if sum(len(group) for group in groups) > MAX_FILTERS:
+        raise validation_error(f"Too many filters: at most {MAX_FILTERS} in all")
+    query = body.get("query")
+    if query is not None and len(str(query)) > MAX_QUERY_CHARS:
+        raise validation_error(f"query is longer than {MAX_QUERY_CHARS} characters")
+    limit = _int(body.get("limit", 10), "limit")
+    if not 0 < limit <= max_limit:
+        raise validation_error(f"limit must be between 1 and {max_limit}")
+    after = body.get("after")
+    offset = _int(after, "after") if after not in (None, "") else 0
+    properties = body.get("properties")
+    return SearchRequest(groups, [_sort(s) for s in body.get("sorts") or []],
+                         [str(p) for p in properties] if properties else None,
+                         limit, offset, str(query) if query else None)
+
+
+def _int(value: object, name: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError as error:
+        raise validation_error(f"{name} must be an integer, got '{value}'") from error
+
+
+def _check_filter(item: Any) -> None:
+    if not isinstance(item, Mapping) or "propertyName" not in item:
+        raise validation_error("Each filter needs a propertyName and an operator")
+    if item["propertyName"] not in PROPERTY_BY_NAME:
+        raise validation_error(f"Unknown property in filter: {item['propertyName']}")
+    if item.get("operator", "EQ") not in _OPERATORS:
+        raise validation_error(f"Unknown filter operator: {item.get('operator')}")
+
+
+def _sort(item: Any) -> tuple[str, bool]:
+    """Sorts arrive as objects from clients and as strings ("-createdate") from scripts."""
+    if isinstance(item, Mapping):
+        name = str(item.get("propertyName", ""))
+        descending = str(item.get("direction", "ASCENDING")).upper() == "DESCENDING"
+    else:
+        text = str(item)
+        name, descending = text.lstrip("-"), text.startswith("-")
+    if name not in PROPERTY_BY_NAME:
+        raise validation_error(f"Unknown property in sorts: {name}")
+    return name, descending
+
+
+def _typed(name: str, value: object) -> Comparable:
+    kind = PROPERTY_BY_NAME[name].type
+    if kind == "number":
+        try:
+            return float(str(value))
+        except ValueError as error:
+            raise validation_error(f"'{value}' is not a number for {name}") from error
+    if kind == "datetime":
+        return parse_instant(value)
+    return str(value).lower()
+
+
+def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Comparable | None, dict[str, Any],
+                                                          str], bool]:
+    def check(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
+        return have is not None and op(have, _typed(name, item.get("value")))
+    return check
+
+
+def _in(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
+    return have is not None and have in [_typed(name, v) for v in item.get("values") or []]
+
+
+def _between(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
+    if have is None:
+        return False
+    low, high = _typed(name, item.get("value")), _typed(name, item.get("highValue"))
+    return bool(low <= have <= high)  # type: ignore[operator]
+
+
+def _contains(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
+    token = str(item.get("value", "")).lower().strip("*")
+    return have is not None and token in str(have)
+
+
+_OPERATORS: dict[str, Callable[[Comparable | None, dict[str, Any], str], bool]] = {
+    "EQ": _compare(lambda a, b: a == b),
+    "NEQ": lambda have, item, name: have is None or have != _typed(name, item.get("value")),
+    "GT": _compare(lambda a, b: a > b),
+    "GTE": _compare(lambda a, b: a >= b),
+    "LT": _compare(lambda a, b: a < b),
+    "LTE": _compare(lambda a, b: a <= b),
+    "BETWEEN": _between,
+    "IN": _in,
+    "NOT_IN": lambda have, item, name: not _in(have, item, name),
+    "HAS_PROPERTY": lambda have, item, name: have is not None,
+    "NOT_HAS_PROPERTY": lambda have, item, name: have is None,
+    "CONTAINS_TOKEN": _contains,
+    "NOT_CONTAINS_TOKEN": lambda have, item, name: not _contains(have, item, name),
+}
+
+
+def _value(contact: Contact, name: str) -> Comparable | None:
+    raw = contact.properties.get(name)
+    return None if raw in (None, "") else _typed(name, raw)
+
+
+def _matches(contact: Contact, request: SearchRequest) -> bool:
+    if request.query:
+        needle = request.query.lower()
+        if not any(needle in str(contact.properties.get(p) or "").lower()
+                   for p in QUERY_PROPERTIES):
+            return False
+    if not request.filter_groups:
+        return True
+    return any(all(_OPERATORS[f.get("operator", "EQ")](
+        _value(contact, f["propertyName"]), f, f["propertyName"]) for f in group)
+        for group in request.filter_groups)
+
+
+class _Descending:
+    """A sort value compared the other way round (for DESCENDING sorts)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Comparable) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.value < self.value)  # type: ignore[operator]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _sort_key(request: SearchRequest) -> Callable[[Contact], tuple[Any, ...]]:
+    """Each sort in turn (contacts without a value last), then hs_object_id ascending."""
+    def key(contact: Contact) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for name, descending in request.sorts:
+            value = _value(contact, name)
+            if value is None:
+                parts.append((1, 0))
+            else:
+                parts.append((0, _Descending(value) if descending else value))
+        parts.append(int(contact.id))
+        return tuple(parts)
+    return key
+
+
+def run_search(contacts: Iterable[Contact], request: SearchRequest,
+               keep: int) -> tuple[int, list[Contact]]:
+    """(how many contacts match, the first `keep` of them in the requested order).
+
+    `contacts` must come in id order (hs_object_id ascending, the default order). Only
+    `keep` contacts are held at any time, however many match.
+    """
+    total = 0
+
+    def matching() -> Iterator[Contact]:
+        nonlocal total
+        for contact in contacts:
+            if _matches(contact, request):
+                total += 1
+                yield contact
+    found = matching()
+    if request.sorts:
+        first = heapq.nsmallest(keep, found, key=_sort_key(request))
+    else:
+        first = list(islice(found, keep))
+        for _ in found:  # count the rest
+            pass
+    return total, first

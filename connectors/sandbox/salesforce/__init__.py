@@ -1,0 +1,1 @@
+"""The Salesforce API emulator and SOQL parser."""

@@ -1,0 +1,67 @@
+"""Validation of inserts (POST sobjects/<type>, POST composite/sobjects) in the sandbox org.
+
+An insert is checked like an update (the same JSON coercion, field checks and error codes,
+with `createable` instead of `updateable`), plus what only an insert can get wrong: an Id in
+the body, and required fields left out, which Salesforce reports as one
+REQUIRED_FIELD_MISSING naming every missing field (a Lead without LastName and Company gets
+`fields: ["LastName", "Company"]`). Fields the org fills in itself (OwnerId: the API user;
+Lead Status: its default) are not required. Duplicate rules are off, as in a new org: two
+Leads may share an Email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.sandbox.salesforce.org import (
+    RecordRejected,
+    SalesforceOrg,
+    SaveError,
+    StagedWrite,
+    coerce,
+)
+from connectors.sandbox.salesforce.schema import TEXT_TYPES, ObjectSchema, to_18
+
+
+def prepare_insert(org: SalesforceOrg, schema: ObjectSchema,
+                   values: Mapping[str, Any]) -> StagedWrite:
+    """Validate an insert of `values`; raises RequestRejected (the whole request) or
+    RecordRejected (this record), changes nothing but the table's next free id."""
+    if not schema.createable:
+        raise RecordRejected([SaveError("INVALID_TYPE_FOR_OPERATION",
+                                        f"entity type cannot be inserted: {schema.name}")])
+    coerced = {spec.name: (spec, coerce(schema, spec, value))
+               for spec, value in ((org.field_of(schema, key), value)
+                                   for key, value in values.items())}
+    if "Id" in coerced:
+        raise RecordRejected([SaveError("INVALID_FIELD", "cannot specify Id in an insert call",
+                                        ("Id",))])
+    errors: list[SaveError] = []
+    changes: dict[str, Any] = {}
+    for name, (spec, value) in coerced.items():
+        if value == "" and spec.type in TEXT_TYPES:
+            value = None  # Salesforce stores an empty text as null
+        if value is None and spec.createable:
+            continue  # a default or a REQUIRED_FIELD_MISSING below
+        error = org.check_field(schema, spec, value, creating=True)
+        if error is not None:
+            errors.append(error)
+        else:
+            changes[name] = value
+    missing = [spec.name for spec in schema.fields
+               if spec.required_on_create and changes.get(spec.name) is None]
+    if missing:
+        errors.insert(0, SaveError("REQUIRED_FIELD_MISSING",
+                                   f"Required fields are missing: [{', '.join(missing)}]",
+                                   tuple(missing)))
+    if errors:
+        raise RecordRejected(errors)
+    return org.new_row(schema, _canonical_ids(schema, changes))
+
+
+def _canonical_ids(schema: ObjectSchema, changes: dict[str, Any]) -> dict[str, Any]:
+    """References stored in their 18-character form, as updates store them."""
+    return {name: to_18(value) if (spec := schema.field(name)) is not None
+            and spec.type == "reference" and value else value
+            for name, value in changes.items()}

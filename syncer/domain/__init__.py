@@ -1,0 +1,2 @@
+"""The bottom floor: types, the Connector protocol, config, errors. Imports nothing else of
+syncer's."""

@@ -1,0 +1,1 @@
+"""Logs, metrics and progress events: what every floor above may emit."""

@@ -1,0 +1,166 @@
+"""Deciding one person within a run: the profile the core sees, the core's decision, and
+the owner routing gives it, with the routing state (rotation, caps, account owners)
+carried from one person to the next.
+
+The core (syncer/qualify) is pure; this is where a run's knowledge meets it: which stage a
+CRM holds that a person (not syncer) set, which owner a record already has, and who can
+still take people today.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from syncer.domain.config import ConnectorConfig, LoadedConfig
+from syncer.domain.types import Activity, Decision, Person, Profile, Reason, Stage
+from syncer.domain.values import canonical
+from syncer.qualify import Model, qualify
+from syncer.qualify.routing import Assignment, RoutingState, account_keys, assign_owner
+from syncer.run.diff import OwnerDirectory, existing_owner, stage_from_crm
+from syncer.store import routing as routing_store
+from syncer.store import written as written_store
+from syncer.store.repository import Store
+
+
+class Decider:
+    """Decides people one after another for one run."""
+
+    def __init__(self, loaded: LoadedConfig, store: Store, model: Model, now: datetime,
+                 run_id: str) -> None:
+        self.loaded = loaded
+        self.store = store
+        self.model = model
+        self.now = now
+        self.run_id = run_id
+        self.connector_order = [c.name for c in loaded.config.connectors]
+        #: per connector: its users (set once the connectors' owners are read)
+        self.directories: dict[str, OwnerDirectory] = {}
+        #: per connector, (record id, field) -> (value syncer last wrote, origin); set per
+        #: chunk by the pipeline
+        self.written: dict[str, written_store.WrittenState] = {}
+        self.positions: dict[str, int] = {}
+        self.assigned_today: Counter[str] = Counter()
+        self.account_owners: dict[str, str] = {}
+        #: assignments made since the pipeline last stored them
+        self.new_assignments: list[dict[str, object]] = []
+        self.owners_assigned = 0
+
+    def _profile(self, key: str, records: list[Person], activities: list[Activity],
+                 previous: Decision | None) -> Profile:
+        stages: list[Stage] = [previous.stage] if previous else []
+        stages.extend(self.crm_stages(records))
+        owner: str | None = None
+        for record in records:
+            config = self.loaded.connector(record.source)
+            directory = self.directories.get(record.source)
+            if owner is None and directory is not None:
+                owner = existing_owner(config, record.crm_values, directory)
+        # Routed earlier but not (yet) in any CRM, e.g. the run died before its push: keep
+        # that owner rather than rotate again, if they can still take people.
+        if (owner is None and previous is not None and previous.owner_email is not None
+                and previous.owner_email in self._available_reps(records)):
+            owner = previous.owner_email
+        return Profile(key=key, records=tuple(records), activities=tuple(activities),
+                       current_stage=max(stages, key=lambda s: s.rank) if stages else None,
+                       owner_email=owner)
+
+    def crm_stages(self, records: Sequence[Person]) -> list[Stage]:
+        """The stages the CRMs hold for these records that a person (or another tool) set,
+        not syncer: the CRM's say in the furthest stage known, and the stage history's
+        `crm` cause."""
+        stages = []
+        for record in records:
+            config = self.loaded.connector(record.source)
+            stage = stage_from_crm(config, record)
+            if stage is not None and not self._syncer_wrote_stage(config, record):
+                stages.append(stage)
+        return stages
+
+    def _syncer_wrote_stage(self, config: ConnectorConfig, record: Person) -> bool:
+        """True when the CRM's stage is just what syncer last wrote there. Only a stage a
+        person (or another tool) set counts as the CRM's say: otherwise an MQL syncer once
+        wrote would outrank a later recycle or disqualify decision forever."""
+        field = config.fields.stage
+        if field is None:
+            return False
+        last = self.written.get(record.source, {}).get((record.record_id, field))
+        return last is not None and canonical(last[0]) == canonical(
+            record.crm_values.get(field))
+
+    def _available_reps(self, records: Sequence[Person]) -> list[str]:
+        """Reps active in every CRM this person lives in, so the same human owns them
+        everywhere."""
+        sets = [set(self.directories[r.source].active_id_by_email)
+                for r in records if r.source in self.directories]
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def prepare_routing(self) -> None:
+        """Load what routing needs once per run: positions, today's counts, account owners."""
+        routing = self.model.routing
+        self.positions = routing_store.positions(
+            self.store, [team.name for team in routing.all_teams])
+        day = self.now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                        microsecond=0)
+        self.assigned_today = Counter(routing_store.assigned_on(self.store, day))
+        if routing.account_match.enabled:
+            self.account_owners = routing_store.account_owners(
+                self.store, self._record_owner,
+                lambda fields, key: account_keys(key, fields.get("company"), routing))
+
+    def _record_owner(self, connector: str, crm_values: Mapping[str, object]) -> str | None:
+        directory = self.directories.get(connector)
+        if directory is None or connector not in self.connector_order:
+            return None
+        return existing_owner(self.loaded.connector(connector), crm_values, directory)
+
+    def decide(self, key: str, records: list[Person], activities: list[Activity],
+               previous: Decision | None) -> Decision:
+        profile = self._profile(key, records, activities, previous)
+        decision = qualify(profile, self.model, self.now)
+        state = RoutingState(frozenset(self._available_reps(records)), self.account_owners,
+                             self.positions, self.assigned_today)
+        assignment = assign_owner(decision, profile, self.model.routing, state,
+                                  self.now.date())
+        if assignment.assigned:
+            self._remember(assignment, profile)
+        elif assignment.rule == "kept":
+            return self._explain_kept_owner(assignment.decision, previous)
+        return assignment.decision
+
+    @staticmethod
+    def _explain_kept_owner(decision: Decision, previous: Decision | None) -> Decision:
+        """Keep saying why the owner is who they are: the routing reason of the run that
+        assigned them, or that a person set the owner in the CRM."""
+        if previous is not None and previous.owner_email == decision.owner_email:
+            carried = tuple(r for r in previous.reasons if r.rule_id.startswith("routing."))
+            if carried:
+                return replace(decision, reasons=(*decision.reasons, *carried))
+        reason = Reason("routing.kept", 0.0,
+                        f"owner {decision.owner_email} was set in the CRM; kept")
+        return replace(decision, reasons=(*decision.reasons, reason))
+
+    def _remember(self, assignment: Assignment, profile: Profile) -> None:
+        """Carry an assignment into the rest of this run (rotation, caps, account index)
+        and queue its row for the decision transaction."""
+        decision = assignment.decision
+        owner = decision.owner_email
+        assert owner is not None
+        self.owners_assigned += 1
+        if assignment.team is not None and assignment.new_position is not None:
+            self.positions[assignment.team] = assignment.new_position
+        self.assigned_today[owner] += 1
+        company = profile.first("company")
+        for account in account_keys(profile.key, str(company) if company else None,
+                                    self.model.routing):
+            self.account_owners.setdefault(account, owner)
+        evidence = [r.evidence_at for r in decision.reasons if r.evidence_at is not None]
+        self.new_assignments.append({
+            "person_key": decision.key, "owner_email": owner, "team": assignment.team,
+            "rule": assignment.rule, "reason": decision.reasons[-1].detail,
+            "stage": decision.stage.value,
+            "qualified_at": min(max(evidence), self.now) if evidence else self.now,
+            "assigned_at": self.now, "owner_written_at": None,
+            "run_id": self.run_id})

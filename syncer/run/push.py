@@ -1,0 +1,218 @@
+"""Writing field changes to one CRM and recording each outcome.
+
+The connector writes in its largest batch; a record that failed with a retryable error
+(a lock, a blip) is tried once more on its own; what still fails is parked as a dead letter.
+Every field written, failed, or held back because a person set it by hand, is one audit
+row, committed in the same transaction as the written values; a write is announced by an
+`intent` row before the CRM is called, so no crash can leave a write without its trace.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from syncer.domain.config import LoadedConfig, writeback_fields
+from syncer.domain.connector import Connector
+from syncer.domain.errors import bounded_fields, by_cause, cause_of, nest
+from syncer.domain.types import Decision, Person, PushResult, Reason, RecordUpdate
+from syncer.observe import progress
+from syncer.qualify.explain import summarize
+from syncer.store import dead_letters
+from syncer.store import routing as routing_store
+from syncer.store import written as written_store
+from syncer.store.model_versions import rollback_note
+from syncer.store.repository import Store, reason_to_json
+
+log = structlog.get_logger(__name__)
+
+#: One planned write: the update, the record as pulled, the decision behind it.
+Item = tuple[RecordUpdate, Person, Decision]
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """A field change the run made (or, in a dry run, would make). `reason`: the decision's
+    reasons in one line, filled in for a dry run's listing only (a real run's audit rows
+    keep every reason)."""
+
+    connector: str
+    record_id: str
+    person_key: str
+    field: str
+    old: str | None
+    new: str | None
+    reason: str = ""
+
+
+@dataclass
+class WriteTally:
+    """What the writes of one run came to, per connector."""
+
+    fields_written: Counter[str] = field(default_factory=Counter)
+    records_written: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    failures_by_code: Counter[str] = field(default_factory=Counter)
+    #: (connector, cause, field) -> failed records; a record whose error names two fields
+    #: counts under each (see syncer/domain/errors.py for the bounded field names)
+    failures_by_field: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    manual_edits_kept: Counter[str] = field(default_factory=Counter)
+    #: what a dry run would write (a real run's writes are its audit rows)
+    planned: list[PlannedWrite] = field(default_factory=list)
+    #: dead letters a replay left alone because their record is gone (converted, merged)
+    left_for_sync: Counter[str] = field(default_factory=Counter)
+
+    def failure_stats(self) -> dict[str, object]:
+        """The failure counters as the runs table keeps them: by error code, by cause, and
+        {connector: {cause: {field: count}}} (metrics and alerts read the last one)."""
+        return {"failures_by_code": dict(self.failures_by_code),
+                "failures_by_cause": dict(by_cause(self.failures_by_code.elements())),
+                "failures_by_field": nest(self.failures_by_field)}
+
+
+#: how long the one-line reason of a dry run's planned write may be
+REASON_CHARS = 160
+
+
+def planned_writes(name: str, update: RecordUpdate, record: Person, decision: Decision, *,
+                   with_reason: bool = False) -> list[PlannedWrite]:
+    """The field changes of one update; `with_reason` (a dry run) also summarizes why."""
+    reason = summarize(decision, REASON_CHARS) if with_reason else ""
+    return [PlannedWrite(name, update.record_id, decision.key, f, record.crm_values.get(f), v,
+                         reason) for f, v in update.values.items()]
+
+
+class Writer:
+    """Pushes one run's updates and records them; shared by syncs and dead-letter replays."""
+
+    def __init__(self, loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
+                 now: datetime, run_id: str, tally: WriteTally, *,
+                 note: Reason | None = None) -> None:
+        """`note`: a reason every audit row of this writer cites besides the decision's own,
+        in the audit log only (never in the CRM). By default it is the model rollback in
+        effect when a decision was made with the version the rollback pins (looked up once
+        per version), so every write under a rollback says so."""
+        self.loaded = loaded
+        self.store = store
+        self.connectors = connectors
+        self.now = now
+        self.run_id = run_id
+        self.tally = tally
+        self.note = note
+        self._notes: dict[str, Reason | None] = {}
+        self._written_fields: dict[str, dict[str, str]] = {}
+
+    def _note_for(self, model_version: str) -> Reason | None:
+        if self.note is not None:
+            return self.note
+        if model_version not in self._notes:
+            self._notes[model_version] = rollback_note(self.store, model_version)
+        return self._notes[model_version]
+
+    def _audit_row(self, name: str, change: PlannedWrite, decision: Decision, outcome: str,
+                   error: str | None) -> dict[str, Any]:
+        reasons = [reason_to_json(r) for r in decision.reasons]
+        note = self._note_for(decision.model_version)
+        if note is not None:
+            reasons.append(reason_to_json(note))
+        return {"at": self.now, "run_id": self.run_id, "connector": name,
+                "record_id": change.record_id, "person_key": decision.key,
+                "field": change.field, "old_value": change.old, "new_value": change.new,
+                "outcome": outcome, "error": error, "reasons": reasons,
+                "model_version": decision.model_version}
+
+    def _count_failure(self, name: str, result: PushResult) -> None:
+        """Tally one failed record by code, and by cause and each field its error names."""
+        code = result.error_code or "UNKNOWN"
+        self.tally.failures[name] += 1
+        self.tally.failures_by_code[code] += 1
+        if name not in self._written_fields:
+            configured = writeback_fields(self.loaded, self.loaded.connector(name))
+            self._written_fields[name] = {f.lower(): f for f in configured}
+        cause = cause_of(result.error_code, result.fields)
+        for crm_field in bounded_fields(result.fields, self._written_fields[name]):
+            self.tally.failures_by_field[(name, cause, crm_field)] += 1
+
+    def hold(self, name: str, held: Sequence[tuple[Person, Decision, dict[str, str | None],
+                                                   Mapping[str, str | None]]]) -> None:
+        """Record fields left alone because a person set them by hand (audited once)."""
+        audit, rows = [], []
+        for record, decision, values, wanted in held:
+            for crm_field, value in values.items():
+                change = PlannedWrite(name, record.record_id, decision.key, crm_field, value,
+                                      wanted.get(crm_field))
+                audit.append(self._audit_row(name, change, decision, "kept_manual_edit", None))
+                rows.append({"connector": name, "record_id": record.record_id,
+                             "field": crm_field, "value": value})
+            self.tally.manual_edits_kept[name] += len(values)
+        if audit:
+            with self.store.transaction() as tx:
+                written_store.hold_manual(self.store, tx, rows, self.now, self.run_id)
+                self.store.append_audit(tx, audit)
+
+    def push(self, name: str, items: Sequence[Item]) -> list[PushResult]:
+        """Write-ahead: the intent to write each field is committed before the CRM is
+        called, so a crash between the call and the outcome leaves a trace that the next
+        run reconciles (syncer/run/recovery.py) instead of a write without an audit row."""
+        connector = self.connectors[name]
+        intents = [self._audit_row(name, change, decision, "intent", None)
+                   for update, record, decision in items
+                   for change in planned_writes(name, update, record, decision)]
+        with self.store.transaction() as tx:
+            self.store.append_audit(tx, intents)
+        results = connector.push([update for update, _, _ in items])
+        retry = [i for i, r in enumerate(results) if not r.ok and r.retryable]
+        if retry:  # a lock or a blip on one record: try those alone once more
+            again = connector.push([items[i][0] for i in retry])
+            for i, result in zip(retry, again, strict=True):
+                results[i] = result
+        self._record(name, items, results)
+        return results
+
+    def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
+        written_rows: list[dict[str, Any]] = []
+        audit_rows: list[dict[str, Any]] = []
+        parked: list[dict[str, Any]] = []
+        succeeded: list[str] = []
+        owner_field = self.loaded.connector(name).fields.owner
+        owners_written: list[str] = []
+        for (update, record, decision), result in zip(items, results, strict=True):
+            error = None if result.ok else f"{result.error_code}: {result.message}"
+            # Not kept in the tally: a real run's writes are in the audit log, and a list
+            # of every field written grew to hundreds of MB in a 100,000-person sync.
+            changes = planned_writes(name, update, record, decision)
+            for change in changes:
+                audit_rows.append(self._audit_row(name, change, decision,
+                                                  "written" if result.ok else "failed", error))
+                if result.ok:
+                    written_rows.append({"connector": name, "record_id": update.record_id,
+                                         "field": change.field, "value": change.new,
+                                         "written_at": self.now, "run_id": self.run_id})
+            if result.ok:
+                succeeded.append(update.record_id)
+                self.tally.records_written[name] += 1
+                self.tally.fields_written[name] += len(update.values)
+                if owner_field in update.values:
+                    owners_written.append(decision.key)
+            else:
+                self._count_failure(name, result)
+                parked.append({"connector": name, "record_id": update.record_id,
+                               "object_type": update.object_type, "person_key": decision.key,
+                               "fields": dict(update.values), "error_code": result.error_code,
+                               "message": result.message})
+                log.warning("push.record_failed", connector=name, record_id=update.record_id,
+                            error_code=result.error_code)
+        with self.store.transaction() as tx:
+            self.store.record_write(tx, written_rows)
+            self.store.append_audit(tx, audit_rows)
+            routing_store.mark_owner_written(tx, owners_written, self.now)
+            dead_letters.resolve(tx, name, succeeded, self.now)
+            dead_letters.park(tx, parked, self.now, self.run_id)
+        log.info("push.done", connector=name, records=len(items), failed=len(parked))
+        progress.current().advance(f"write {name}", len(items),
+                                   calls=self.connectors[name].api_calls)

@@ -1,0 +1,93 @@
+"""Reconciling writes a crash interrupted.
+
+Writer.push commits an `intent` audit row per field before calling the CRM and the
+outcome (`written` / `failed`) after. A run killed in between leaves intents without an
+outcome. The next run, once it has pulled the records again, looks at what the CRM holds:
+the intended value there means the write landed (`written`, recovered); anything else
+means it did not (`not_written`). Either way the trail is complete, and the normal diff of
+that run writes whatever is still missing.
+
+Recovery costs what is open, not what ever failed: each (run, connector) is reconciled
+once, through an index of intent rows, and then marked so no later start reads it again
+(syncer/store/intents.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from syncer.domain.values import canonical
+from syncer.store import intents as intent_store
+from syncer.store import routing as routing_store
+from syncer.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+RECOVERED = "recovered: the write reached the CRM before its run was interrupted"
+LOST = "interrupted before the write reached the CRM; the next diff writes it again"
+
+
+def orphan_intents(store: Store, connectors: Sequence[str],
+                   runs: Sequence[str]) -> list[dict[str, Any]]:
+    """Intent rows of these connectors and runs that have no outcome row."""
+    with store.engine.connect() as connection:
+        found = [row for run_id in runs for name in connectors
+                 for row in intent_store.open_intents(connection, run_id, name)]
+    return sorted(found, key=lambda row: int(row["id"]))
+
+
+def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_fields:
+                                 Mapping[str, str | None], now: datetime,
+                                 current_run: str) -> int:
+    """Close every orphan intent with its real outcome; returns how many were closed.
+    Each (run, connector) looked at is marked reconciled in the same transaction as the
+    outcomes, so it is never scanned again; a killed run (`running`) becomes
+    `interrupted` once it is reconciled on every connector it announced writes on."""
+    with store.engine.connect() as connection:
+        pairs = intent_store.unreconciled(connection, connectors, current_run)
+        closed: dict[tuple[str, str], int] = {}
+        orphans: list[dict[str, Any]] = []
+        for run_id, name in pairs:
+            found = intent_store.open_intents(connection, run_id, name)
+            closed[(run_id, name)] = len(found)
+            orphans.extend(found)
+        current: dict[tuple[str, str], dict[str, Any]] = {}
+        for name in {o["connector"] for o in orphans}:
+            ids = [o["record_id"] for o in orphans if o["connector"] == name]
+            for record_id, values in intent_store.crm_values(connection, name, ids):
+                current[(name, record_id)] = values
+    audit_rows, written_rows, owners = [], [], []
+    for intent in orphans:
+        held = current.get((intent["connector"], intent["record_id"]), {}).get(intent["field"])
+        landed = canonical(held) == canonical(intent["new_value"])
+        row = dict(intent, at=now, outcome="written" if landed else "not_written",
+                   error=RECOVERED if landed else LOST)
+        del row["id"]  # the intent's id; the outcome row gets its own
+        audit_rows.append(row)
+        if landed:
+            written_rows.append({"connector": intent["connector"],
+                                 "record_id": intent["record_id"], "field": intent["field"],
+                                 "value": intent["new_value"], "written_at": now,
+                                 "run_id": intent["run_id"]})
+            if intent["field"] == owner_fields.get(intent["connector"]):
+                owners.append(intent["person_key"])
+    if closed:
+        with store.transaction() as tx:
+            store.append_audit(tx, audit_rows)
+            # the pulled CRM values already hold what landed: only remember it as written
+            store.upsert_written(tx, written_rows)
+            routing_store.mark_owner_written(tx, owners, now)
+            intent_store.mark_reconciled(tx, closed, now)
+            # A killed run closed on every connector it announced writes on is over.
+            runs = list(dict.fromkeys(run_id for run_id, _ in closed))
+            intent_store.mark_interrupted(tx, [
+                run_id for run_id in runs if intent_store.intent_connectors(tx, run_id)
+                <= intent_store.reconciled_connectors(tx, run_id)])
+    if orphans:
+        log.warning("recovery.reconciled", intents=len(orphans), landed=len(written_rows),
+                    runs=len({run_id for run_id, _ in closed}))
+    return len(orphans)
