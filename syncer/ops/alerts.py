@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from syncer.domain.config import AlertsConfig, ConfigError, LoadedConfig, resolve_secret
 from syncer.domain.errors import FIXES, OTHER, failure_lines, flatten
@@ -34,6 +35,14 @@ log = structlog.get_logger(__name__)
 
 #: Statuses worth another attempt: rate limited or the receiver failing.
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class _RetryableStatus(Exception):
+    """The receiver answered with a status worth another attempt (`_RETRY_STATUSES`)."""
+
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__("webhook answered with a retryable status")
+        self.retry_after = retry_after
 
 
 class WebhookSender:
@@ -57,30 +66,53 @@ class WebhookSender:
         return "WebhookSender(<webhook>)"
 
     def send(self, text: str, kind: str = "alert") -> bool:
-        """Deliver one message; True when the receiver accepted it (2xx)."""
-        for attempt in range(1, self._attempts + 1):
-            wait = self._backoff * 2 ** (attempt - 1)
-            try:
-                response = self._session.post(self._url, json={"text": text},
-                                              timeout=self._timeout)
-            except requests.RequestException as error:
-                log.warning("alert.attempt_failed", kind=kind, attempt=attempt,
-                            error=type(error).__name__)
-            else:
-                if 200 <= response.status_code < 300:
-                    log.info("alert.sent", kind=kind, attempts=attempt)
-                    return True
-                log.warning("alert.attempt_failed", kind=kind, attempt=attempt,
-                            status=response.status_code)
-                if response.status_code not in _RETRY_STATUSES:
-                    break
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    wait = max(wait, min(float(retry_after), 30.0))
-            if attempt < self._attempts:
-                self._sleep(wait)
-        log.error("alert.not_delivered", kind=kind, attempts=self._attempts)
-        return False
+        """Deliver one message; True when the receiver accepted it (2xx).
+
+        Retried by tenacity (the one retry layer, as in connectors/retry.py): a dropped
+        connection or a status in `_RETRY_STATUSES` waits `backoff * 2**(attempt - 1)`
+        seconds (longer if Retry-After asks, up to 30) and tries again; any other status
+        ends at once."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts), wait=self._wait, sleep=self._sleep,
+            retry=retry_if_exception_type((requests.RequestException, _RetryableStatus)),
+            reraise=True)
+        delivered = False
+        try:
+            for attempt in retrying:
+                with attempt:
+                    delivered = self._post(text, kind, attempt.retry_state.attempt_number)
+        except (requests.RequestException, _RetryableStatus):
+            delivered = False
+        if not delivered:
+            log.error("alert.not_delivered", kind=kind, attempts=self._attempts)
+        return delivered
+
+    def _post(self, text: str, kind: str, attempt: int) -> bool:
+        """One POST: True when accepted, False when refused for good; raises to retry."""
+        try:
+            response = self._session.post(self._url, json={"text": text},
+                                          timeout=self._timeout)
+        except requests.RequestException as error:
+            log.warning("alert.attempt_failed", kind=kind, attempt=attempt,
+                        error=type(error).__name__)
+            raise
+        if 200 <= response.status_code < 300:
+            log.info("alert.sent", kind=kind, attempts=attempt)
+            return True
+        log.warning("alert.attempt_failed", kind=kind, attempt=attempt,
+                    status=response.status_code)
+        if response.status_code not in _RETRY_STATUSES:
+            return False
+        retry_after = response.headers.get("Retry-After", "")
+        raise _RetryableStatus(float(retry_after) if retry_after.isdigit() else None)
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff, or the receiver's Retry-After when longer (at most 30 s)."""
+        wait: float = self._backoff * 2.0 ** (state.attempt_number - 1)
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _RetryableStatus) and error.retry_after is not None:
+            wait = max(wait, min(error.retry_after, 30.0))
+        return wait
 
     def close(self) -> None:
         self._session.close()
