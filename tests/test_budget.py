@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from syncer.cli import main
 from syncer.cli.runtime import Runtime
 from syncer.run.pipeline import run_sync
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
@@ -41,3 +42,18 @@ def test_sync_never_exceeds_the_daily_budget(sandboxes: Sandboxes, state_url: st
         run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
                  NOW + timedelta(days=1))
     assert same_day < hubspot_requests(sandboxes) <= same_day + 6
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_sync_once_says_why_it_stopped_early(sandboxes: Sandboxes, state_url: str,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A clean early stop exits 0 (the next run goes on from the cursors) and says why."""
+    data = sandbox_config_data(sandboxes, state_url, monkeypatch)
+    data["connectors"][0]["daily_api_budget"] = 6
+    config = tmp_path / "budget.yaml"
+    write_config(config, data)
+    code = main(["sync", "--once", "--as-of", NOW.isoformat(), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "sync stopped early (budget_exhausted): " in err and "daily API budget reached" in err

@@ -83,7 +83,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if summary.status == LOST_LOCK:
             print(f"sync stopped: {summary.error}", file=sys.stderr)
             return 1
+        if summary.status in STOPPED_EARLY:  # a clean stop: cursors kept, the next run goes on
+            print(f"sync stopped early ({summary.status}): {summary.error}", file=sys.stderr)
     return 0 if not summary.failures else 1
+
+
+#: run statuses of a sync that stopped cleanly before the end (exit 0, the reason on stderr):
+#: the day's API budget spent, or the run's allowance of rate-limit waiting used up
+STOPPED_EARLY = ("budget_exhausted", "rate_limited")
 
 
 def announce_wait(busy: LockHeld) -> None:
