@@ -75,7 +75,9 @@ class SyncMetrics:
         self.api_retries = Counter("syncer_api_retries", "API calls retried",
                                    ["connector"], registry=r)
         self.api_rate_limited = Counter("syncer_api_rate_limited",
-                                        "429 responses received", ["connector"], registry=r)
+                                        "Rate-limit answers waited for (429s, Salesforce "
+                                        "REQUEST_LIMIT_EXCEEDED, HubSpot RATE_LIMITS)",
+                                        ["connector"], registry=r)
         self.rate_limit_headroom = Gauge("syncer_rate_limit_headroom",
                                          "Lowest remaining API allowance seen in the last run",
                                          ["connector"], registry=r)
