@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from syncer.cli.runtime import Runtime
-from syncer.domain.config import AlertsConfig, ConfigError, LoadedConfig
+from syncer.domain.config import AlertsConfig, LoadedConfig
+from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import ConnectorError
 from syncer.observe.logs import configure_logging
 from syncer.ops.alerts import Alerts, WebhookSender

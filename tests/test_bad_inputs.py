@@ -287,7 +287,7 @@ def test_an_unexpected_error_is_reported_as_a_bug(
 
 def test_every_error_a_user_can_cause_shares_one_root() -> None:
     from syncer.domain.api_usage import RetriesExhausted
-    from syncer.domain.config import ConfigError
+    from syncer.domain.config_base import ConfigError
     from syncer.domain.connector import ConnectorError
     from syncer.ops.health import HealthServerError
     from syncer.qualify import ModelError

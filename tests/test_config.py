@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from syncer.cli.runtime import Runtime
-from syncer.domain.config import ConfigError, connector_settings, load_config
+from syncer.domain.config import connector_settings, load_config
+from syncer.domain.config_base import ConfigError
 from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL
 
 

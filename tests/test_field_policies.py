@@ -13,7 +13,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from syncer.domain.config import ConfigError, SharedField, parse_config, writeback_fields
+from syncer.domain.config import SharedField, parse_config, writeback_fields
+from syncer.domain.config_base import ConfigError
 from syncer.domain.types import Person
 from syncer.run.field_policy import SharedWrites, settle_shared_fields
 from syncer.store import shared_values

@@ -23,7 +23,8 @@ from connectors.sandbox.outcomes import SOURCE_BY_KEY
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.cli import main
-from syncer.domain.config import ConfigError, parse_config
+from syncer.domain.config import parse_config
+from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import ActivityType
 

@@ -24,7 +24,8 @@ from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.domain.api_usage import RATE_LIMITED, ApiUsage, RateLimitDeadline, RetriesExhausted
-from syncer.domain.config import ConfigError, LoadedConfig, connector_settings, parse_config
+from syncer.domain.config import LoadedConfig, connector_settings, parse_config
+from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import Connector, ConnectorError, Sandbox
 from syncer.domain.types import RecordUpdate
 from syncer.qualify import load_model

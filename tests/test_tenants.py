@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from syncer.domain.config import ConfigError
+from syncer.domain.config_base import ConfigError
 from syncer.domain.tenants import TenantError, load_tenant, tenant_names, tenant_state_url
 from syncer.store.repository import Store
 from tests.conftest import (

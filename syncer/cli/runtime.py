@@ -19,7 +19,8 @@ from types import TracebackType
 from connectors import build_connector
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.world import World
-from syncer.domain.config import ConfigError, LoadedConfig, connector_settings
+from syncer.domain.config import LoadedConfig, connector_settings
+from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import Connector, Sandbox
 from syncer.qualify import Model, load_model
 from syncer.run.diff import check_score_fields

@@ -1,27 +1,27 @@
 """Configuration: one YAML file naming connectors, schedules, field mappings and the model.
 
 Everything is validated up front with pydantic and every problem is reported at once, each
-as `file: path.inside.file: what is wrong. Fix: what to do`, because the person reading it
-is a revops admin editing YAML, not a Python developer. Secrets are only ever references
-(an environment variable or a file); their values are resolved when a connector is built
-and never enter a message, a log line or the audit log.
+as `file: path.inside.file: what is wrong. Fix: what to do` (syncer/domain/config_base.py),
+because the person reading it is a revops admin editing YAML, not a Python developer. One
+connector's section is syncer/domain/connector_config.py; secrets are only ever references
+(syncer/domain/secrets.py), resolved when a connector is built.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from syncer.domain.config_base import ConfigError, Strict, problems_from
 from syncer.domain.connector import ConnectorSettings
-from syncer.domain.failures import BadInput
-from syncer.domain.types import Stage
+from syncer.domain.connector_config import ConnectorConfig as ConnectorConfig
+from syncer.domain.secrets import SecretRef, resolve_secret
 
 #: The shipped example: packaged as syncer/examples/ in a wheel (pyproject maps config/
 #: there), config/ beside syncer/ in a checkout or an editable install.
@@ -29,226 +29,10 @@ _PACKAGED = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLE_CONFIG = (_PACKAGED if _PACKAGED.is_dir()
                   else Path(__file__).resolve().parents[2] / "config") / "syncer.example.yaml"
 
-#: Logical fields syncer writes; each connector maps them to its CRM's field names.
-WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons",
-                                     "owner_reason")
-
-
-#: Person attributes every connector reads: not names for `person_fields`.
-STANDARD_PERSON_FIELDS: frozenset[str] = frozenset({
-    "email", "first_name", "last_name", "title", "company", "industry", "employees",
-    "country"})
-PERSON_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-#: seconds a run may wait for one CRM's rate limits (connectors.retry's default too)
-RATE_LIMIT_DEADLINE_DEFAULT = 900.0
-
-LogicalField = Literal["stage", "score", "fit_grade", "owner", "reasons", "owner_reason"]
-EditPolicy = Literal["keep", "overwrite"]
-
-
-def _default_edit_policy() -> dict[LogicalField, EditPolicy]:
-    """Stage and owner are where sales acts by hand; the rest is syncer's to recompute."""
-    return {"stage": "keep", "owner": "keep"}
-
-
-#: The fix of a problem that names only the setting (most schema problems).
-GENERAL_FIX = ("correct each setting named above (config/syncer.example.yaml documents them "
-               "all), then check again with `syncer check-config --config FILE`")
-
-
-class ConfigError(BadInput, ValueError):
-    """The configuration cannot be used. `problems` holds one actionable line per issue."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        count = len(self.problems)
-        header = f"{count} problem{'s' if count != 1 else ''} in the configuration:"
-        lines = [header, *(f"  - {p}" for p in self.problems)]
-        if not all("Fix" in p for p in self.problems):  # schema problems say what, not how
-            lines.append(f"Fix: {GENERAL_FIX}")
-        super().__init__("\n".join(lines))
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-#: the connector kinds a config may name; connectors/__init__.py builds each (a test
-#: keeps the two lists equal)
-CONNECTOR_KIND_NAMES = ("hubspot", "salesforce")
-
-
-class SecretRef(_Strict):
-    """Where a secret lives: exactly one of an environment variable or a file."""
-
-    env: str | None = None
-    file: str | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of `env: VARIABLE_NAME` or `file: /path/to/secret`")
-        return self
-
-
-class Schedule(_Strict):
-    every_minutes: float = Field(15, gt=0, le=24 * 60)
-
-
-class ScoreFields(_Strict):
-    """CRM fields holding one named score (model `scores:`). Leave one out to not write it."""
-
-    score: str | None = None
-    fit: str | None = None
-    engagement: str | None = None
-    grade: str | None = None
-
-    def names(self) -> list[str]:
-        return [crm for crm in (self.score, self.fit, self.engagement, self.grade) if crm]
-
-
-class FieldMap(_Strict):
-    """CRM field names holding what syncer decides. Leave one out to not write it."""
-
-    stage: str | None = None
-    score: str | None = None
-    fit_grade: str | None = None
-    owner: str | None = None
-    reasons: str | None = None
-    owner_reason: str | None = None
-    #: named score (as in the model's `scores:`) -> the CRM fields that hold it
-    scores: dict[str, ScoreFields] = Field(default_factory=dict)
-
-    def items(self) -> list[tuple[str, str]]:
-        return [(name, crm) for name in WRITEBACK_FIELDS
-                if (crm := getattr(self, name)) is not None]
-
-    def decided(self) -> list[str]:
-        """Every CRM field whose value syncer decides (the fields above and named scores)."""
-        return [crm for _, crm in self.items()] + [
-            crm for fields in self.scores.values() for crm in fields.names()]
-
-
-class CreateConfig(_Strict):
-    """Create people syncer knows from another CRM in this one, once they pass the gate.
-
-    The gate is deliberately strict by default (MQL or further along): pushing every
-    form-filler into Salesforce is what buries sales in junk leads.
-    """
-
-    enabled: bool = True
-    min_stage: Stage = Stage.MQL
-    min_score: int | None = None
-    #: fit grades allowed through (empty: any grade)
-    fit_grades: list[str] = Field(default_factory=list)
-    #: Salesforce: what a new person becomes. account_match: a Contact under the Account
-    #: whose name (or website domain) matches the person's company, else a Lead.
-    create_as: Literal["account_match", "lead", "contact"] = "account_match"
-
-
-class ConnectorConfig(_Strict):
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
-    kind: str
-    sandbox: bool = False
-    base_url: str | None = None
-    ca_file: str | None = None
-    credentials: dict[str, SecretRef] = Field(default_factory=dict)
-    schedule: Schedule = Schedule()
-    fields: FieldMap
-    stage_values: dict[Stage, str] = Field(default_factory=dict)
-    reasons_max_length: int = Field(255, ge=20, le=65_536)
-    #: CRM owner id for a person routed to someone who is not a user in this CRM (e.g. a
-    #: Salesforce lead queue); without it the owner field is left alone there.
-    fallback_owner_id: str | None = None
-    #: per logical field: a value a person set in the CRM after syncer's last write is
-    #: kept ("keep") or replaced by syncer's decision ("overwrite").
-    manual_edits: dict[LogicalField, EditPolicy] = Field(default_factory=_default_edit_policy)
-    #: API requests this connector may spend per UTC day (None: no budget of syncer's own).
-    daily_api_budget: int | None = Field(None, ge=1)
-    #: how long one run may wait, in all, for this CRM's rate-limit answers (429,
-    #: REQUEST_LIMIT_EXCEEDED) before it stops cleanly; the next run goes on from there.
-    rate_limit_deadline_seconds: float = RATE_LIMIT_DEADLINE_DEFAULT
-    #: create qualified people from the other CRMs here (None: never create)
-    create: CreateConfig | None = None
-    #: syncer person field -> the CRM field read into Person.properties, merged over the
-    #: connector's defaults (HubSpot: source, latest_source, visits, page_views;
-    #: Salesforce: source); null drops a default.
-    person_fields: dict[str, str | None] = Field(default_factory=dict)
-
-    def kept_crm_fields(self) -> frozenset[str]:
-        """CRM field names whose manual edits are respected."""
-        mapped = dict(self.fields.items())
-        return frozenset(mapped[name] for name, policy in self.manual_edits.items()
-                         if policy == "keep" and name in mapped)
-    timeout_seconds: float = Field(30.0, gt=0, le=600)
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        if value not in CONNECTOR_KIND_NAMES:
-            known = ", ".join(sorted(CONNECTOR_KIND_NAMES))
-            raise ValueError(f"unknown connector kind {value!r}; use one of: {known}")
-        return value
-
-    @field_validator("rate_limit_deadline_seconds")
-    @classmethod
-    def _usable_deadline(cls, value: float) -> float:
-        if not 1 <= value <= 86_400:
-            raise ValueError(f"{value:g} is not a usable number of seconds. Fix: from 1 to "
-                             f"86400 (default {RATE_LIMIT_DEADLINE_DEFAULT:g}: a run waits up "
-                             "to 15 minutes in all for this CRM's rate limits, then stops and "
-                             "the next run goes on)")
-        return value
-
-    @field_validator("person_fields")
-    @classmethod
-    def _person_field_names(cls, value: dict[str, str | None]) -> dict[str, str | None]:
-        """Names a model rule can use (docs/model-language.md), never a standard field's."""
-        problems = []
-        for name, crm in value.items():
-            if not PERSON_FIELD_NAME.fullmatch(name):
-                problems.append(f"{name!r} is not a usable field name. Fix: lowercase "
-                                "letters, digits and '_', starting with a letter "
-                                "(e.g. lead_source)")
-            elif name in STANDARD_PERSON_FIELDS:
-                problems.append(f"{name!r} is a standard person field syncer always reads. "
-                                f"Fix: use another name (e.g. crm_{name})")
-            if crm is not None and not crm.strip():
-                problems.append(f"{name}: the CRM field name is empty. Fix: name the CRM "
-                                "field, or null to drop a default mapping")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
-
-    @model_validator(mode="after")
-    def _person_fields_not_decided(self) -> ConnectorConfig:
-        """A rule reading a field syncer writes would score syncer's own output."""
-        decided = {crm.lower() for crm in self.fields.decided()}
-        taken = [f"{name}: {crm}" for name, crm in self.person_fields.items()
-                 if crm is not None and crm.strip().lower() in decided]
-        if taken:
-            raise ValueError(f"person_fields {', '.join(taken)}: syncer writes that field "
-                             "(`fields`), so a rule would read its own output. Fix: map "
-                             "another CRM field")
-        return self
-
-    @model_validator(mode="after")
-    def _reachable(self) -> ConnectorConfig:
-        if not self.sandbox and not self.base_url:
-            raise ValueError("set `base_url` to the CRM's API address, or `sandbox: true` to "
-                             "use the built-in sandbox")
-        if not self.sandbox and not self.credentials:
-            raise ValueError("set `credentials` (each as `env:` or `file:`), or `sandbox: true`")
-        if self.fields.stage and not self.stage_values:
-            raise ValueError("`fields.stage` is set but `stage_values` is empty; map each "
-                             "stage (lead, mql, sql, ...) to the CRM's value")
-        return self
-
-
 SharedPolicy = Literal["hubspot_wins", "salesforce_wins", "latest", "fill_if_blank", "never"]
 
 
-class SharedField(_Strict):
+class SharedField(Strict):
     """A person field both CRMs hold (title, phone, ...) and how a difference is settled.
 
     hubspot_wins / salesforce_wins: the connector of that kind is the truth and a value
@@ -264,16 +48,16 @@ class SharedField(_Strict):
     fields: dict[str, str] = Field(min_length=2)
 
 
-class StateConfig(_Strict):
+class StateConfig(Strict):
     url: str = "sqlite:///.syncer/state.db"
 
 
-class SandboxConfig(_Strict):
+class SandboxConfig(Strict):
     seed: int = 1
     people: int = Field(500, ge=1, le=5_000_000)
 
 
-class HealthConfig(_Strict):
+class HealthConfig(Strict):
     """The /healthz and /metrics endpoint `syncer run` serves."""
 
     enabled: bool = True
@@ -281,7 +65,7 @@ class HealthConfig(_Strict):
     port: int = Field(8787, ge=0, le=65_535)
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     """Where and when to send alerts. The webhook URL is a secret (Slack's carries a token)."""
 
     webhook: SecretRef | None = None
@@ -301,7 +85,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class WebConfig(_Strict):
+class WebConfig(Strict):
     """The web admin served by `syncer run` beside its syncs (`syncer web` serves it
     alone). Beyond loopback only with `allow_remote`, and TLS in front (docs/web.md)."""
 
@@ -321,21 +105,21 @@ class WebConfig(_Strict):
         return self
 
 
-class AuditConfig(_Strict):
+class AuditConfig(Strict):
     """Retention of the audit log: rows older than `retention_days` move to archive files."""
 
     retention_days: int | None = Field(None, ge=1, le=36_500)
     archive_path: str = ".syncer/audit-archive"
 
 
-class WorkerConfig(_Strict):
+class WorkerConfig(Strict):
     """Where a tenant's jobs wait in a scale-out deployment (`syncer worker --queue`):
     a big tenant on a queue of its own cannot starve the small ones (docs/operations.md)."""
 
     queue: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")] = "default"
 
 
-class SyncerConfig(_Strict):
+class SyncerConfig(Strict):
     #: the tenant this file configures (syncer/domain/tenants.py); none for a single-tenant install
     tenant: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
     state: StateConfig = StateConfig()
@@ -426,51 +210,6 @@ class LoadedConfig:
         raise KeyError(name)
 
 
-def _format_location(location: Sequence[int | str], data: Any) -> str:
-    """Turn pydantic's location into the admin's view: connectors[0] (name: hubspot).fields"""
-    parts: list[str] = []
-    node: Any = data
-    for item in location:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node):
-                node = node[item]
-                if isinstance(node, Mapping) and isinstance(node.get("name"), str):
-                    label += f" (name: {node['name']})"
-            parts.append(label)
-        else:
-            if parts:
-                parts.append(".")
-            parts.append(str(item))
-            node = node.get(item) if isinstance(node, Mapping) else None
-    return "".join(parts) or "(top level)"
-
-
-_FIXES: dict[str, str] = {
-    "extra_forbidden": "remove it or check its spelling against the configuration reference "
-                       "in docs/configuration.md",
-    "missing": "add it",
-    "enum": "use one of the listed values",
-    "greater_than": "use a larger number",
-    "less_than_equal": "use a smaller number",
-    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
-}
-
-
-def _problems_from(error: ValidationError, source: str, data: Any) -> list[str]:
-    problems = []
-    for issue in error.errors():
-        location = [loc for loc in issue["loc"] if not str(loc).startswith("function-")]
-        # pydantic puts model-level validator errors at the model's own location.
-        where = _format_location(location, data)
-        message = issue["msg"].removeprefix("Value error, ")
-        fix = _FIXES.get(issue["type"], "")
-        if issue["type"] == "extra_forbidden":
-            message = f"unknown setting {location[-1]!r}"
-        problems.append(f"{source}: {where}: {message}" + (f". Fix: {fix}" if fix else ""))
-    return problems
-
-
 def parse_config(data: Any, path: Path) -> LoadedConfig:
     """Validate an already-parsed YAML document. Raises ConfigError listing every problem."""
     source = str(path)
@@ -480,7 +219,7 @@ def parse_config(data: Any, path: Path) -> LoadedConfig:
     try:
         config = SyncerConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_problems_from(error, source, data)) from None
+        raise ConfigError(problems_from(error, source, data)) from None
     return LoadedConfig(config, path)
 
 
@@ -507,25 +246,6 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise ConfigError([f"{path}: {where}: {problem}. Fix: correct the YAML syntax "
                            "(indentation, quotes, colons)"]) from None
     return parse_config(data, path)
-
-
-def resolve_secret(ref: SecretRef, where: str) -> str:
-    """Read a secret's value. The error names the reference, never a value."""
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if not value:
-            raise ConfigError([f"{where}: environment variable {ref.env} is not set. Fix: export "
-                               f"{ref.env}=... before starting syncer, or use `file:`"])
-        return value
-    assert ref.file is not None
-    try:
-        value = Path(ref.file).read_text(encoding="utf-8").strip()
-    except OSError:
-        raise ConfigError([f"{where}: secret file {ref.file} cannot be read. Fix: create it "
-                           "(readable by syncer) or use `env:`"]) from None
-    if not value:
-        raise ConfigError([f"{where}: secret file {ref.file} is empty. Fix: put the secret in it"])
-    return value
 
 
 def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,

@@ -32,7 +32,8 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-from syncer.domain.config import ConfigError, LoadedConfig, load_config
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.domain.config_base import ConfigError
 
 TENANTS_ENV = "SYNCER_TENANTS"
 #: what a tenant may be called: it becomes a schema, a file name and part of a lock key.

@@ -25,8 +25,10 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from syncer.domain.config import AlertsConfig, ConfigError, LoadedConfig, resolve_secret
+from syncer.domain.config import AlertsConfig, LoadedConfig
+from syncer.domain.config_base import ConfigError
 from syncer.domain.errors import FIXES, OTHER, failure_lines, flatten
+from syncer.domain.secrets import resolve_secret
 from syncer.observe.logs import redact_text
 from syncer.observe.metrics import dead_letter_counts
 from syncer.store.repository import RunRecord, Store

@@ -32,7 +32,8 @@ import structlog
 from procrastinate import App, exceptions
 from procrastinate.jobs import Status
 
-from syncer.domain.config import ConfigError, LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.domain.config_base import ConfigError
 from syncer.domain.tenants import load_tenant, tenant_names
 from syncer.ops.queue import ARCHIVE_TASK, SYNC_TASK, install_schema, sync_keys
 

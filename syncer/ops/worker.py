@@ -27,7 +27,8 @@ import structlog
 from procrastinate import App, JobContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncer.domain.config import ConfigError, LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.domain.config_base import ConfigError
 from syncer.domain.tenants import load_tenant
 from syncer.observe.logs import log_context, redact_text
 from syncer.ops.alerts import Alerts

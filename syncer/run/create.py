@@ -21,8 +21,9 @@ from typing import Any
 
 import structlog
 
-from syncer.domain.config import CreateConfig, LoadedConfig
+from syncer.domain.config import LoadedConfig
 from syncer.domain.connector import Connector
+from syncer.domain.connector_config import CreateConfig
 from syncer.domain.identity import normalize_email
 from syncer.domain.types import Decision, NewPerson, Person, RecordUpdate
 from syncer.run.push import Item

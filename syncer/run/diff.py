@@ -11,7 +11,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from syncer.domain.config import ConnectorConfig, LoadedConfig, ScoreFields
+from syncer.domain.config import LoadedConfig
+from syncer.domain.connector_config import ConnectorConfig, ScoreFields
 from syncer.domain.types import Decision, Owner, Person, RecordUpdate, Stage
 from syncer.domain.values import canonical
 from syncer.qualify.explain import summarize

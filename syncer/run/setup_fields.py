@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from syncer.domain.config import ConnectorConfig, LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.domain.connector_config import ConnectorConfig
 from syncer.domain.field_setup import FieldAdmin, FieldKind, FieldNeed, NoRight
 from syncer.domain.types import Stage
 

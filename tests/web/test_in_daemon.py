@@ -11,7 +11,8 @@ import requests
 import yaml
 
 from syncer.cli.runtime import Runtime
-from syncer.domain.config import ConfigError, LoadedConfig, parse_config
+from syncer.domain.config import LoadedConfig, parse_config
+from syncer.domain.config_base import ConfigError
 from syncer.web.in_daemon import WebThread
 from tests.conftest import EXAMPLE_CONFIG, write_config
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from syncer.cli.runtime import Runtime
-    from syncer.domain.config import ConfigError
+    from syncer.domain.config_base import ConfigError
 
     loaded = load_args_config(args)
     with Runtime(loaded, open_store=False) as runtime:

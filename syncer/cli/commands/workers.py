@@ -73,7 +73,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_tenants(args: argparse.Namespace) -> int:
-    from syncer.domain.config import ConfigError
+    from syncer.domain.config_base import ConfigError
     from syncer.domain.tenants import load_tenant, tenant_names, tenants_dir
     from syncer.store.location import shown_url
 
