@@ -27,6 +27,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.control import CONTROL_PREFIX, MovableClock, handle, new_token
 from connectors.sandbox.faults import (
     UNSET,
     FaultConfig,
@@ -123,7 +124,10 @@ class HubSpotSandbox:
         #: Writes are stamped with the wall clock, like the Salesforce sandbox, so records
         #: of one person in both CRMs order by modification time consistently. The rate
         #: windows and the daily reset read the same clock, so a test can move it.
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = MovableClock(clock)  # the control API moves it forward
+        self._clock = self.clock
+        #: what `X-Sandbox-Control` must carry for the control API (connectors/sandbox/control.py)
+        self.control_token = new_token()
         budget = DailyBudget(self.limits.daily, self.now, self.limits.time_zone)
         self.limiter = RollingRateLimiter(self.limits.requests_per_10s,
                                           self.limits.window_seconds, budget, self.now,
@@ -263,6 +267,11 @@ class HubSpotSandbox:
     # -- serving -------------------------------------------------------------------------
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        if request.path.startswith(CONTROL_PREFIX):  # a tester's hand, not API traffic
+            merge = {"merge": lambda body: {"id": self.merge(str(body["primary_id"]),
+                                                             str(body["merged_id"]))}}
+            control = handle(self, self.control_token, self.clock, request, merge)
+            return control(environ, start_response)
         rule_name, endpoint, args = UNMATCHED_RULE, None, {}
         adapter = self._url_map.bind_to_environ(environ)
         response: Response | None = None

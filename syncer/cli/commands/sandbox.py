@@ -105,7 +105,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         for sandbox in sandboxes:
             sandbox.start()
             _emit({"kind": sandbox.kind, "base_url": sandbox.base_url,
-                   "credentials": dict(sandbox.credentials), "ca_file": sandbox.ca_file})
+                   "credentials": dict(sandbox.credentials), "ca_file": sandbox.ca_file,
+                   "control_token": getattr(sandbox, "control_token", None)})
         _emit({"event": "ready", "people": args.contacts, "seed": args.seed,
                "activities_per_person": args.activities,
                "faults": faults.as_dict() if faults.enabled else None,

@@ -1,0 +1,143 @@
+"""The control API of a running sandbox: what a tester does to the CRM by hand, over HTTP.
+
+`syncer sandbox` runs the emulators in their own process; a tester (or a test driving that
+process) needs to do what a person in the CRM does: edit a field, merge two records,
+convert a lead, and move the clock (stage ages, decay, daily limits). These are the same
+operations the Python tests call on the sandbox objects, served under `/_sandbox/` on each
+sandbox's own port (docs/sandbox.md#control-api):
+
+    GET  /_sandbox/                       the operations this sandbox offers
+    GET  /_sandbox/records[?changed=true] every record (or those changed since start)
+    GET  /_sandbox/records/<id>           one record
+    POST /_sandbox/edit     {"id": ..., "field": ..., "value": ...}   as a person in the UI
+    POST /_sandbox/merge    HubSpot {"primary_id", "merged_id"}; Salesforce
+                            {"master_id", "duplicate_ids": [...]}
+    POST /_sandbox/convert  Salesforce {"lead_id", "account_id"?}
+    POST /_sandbox/clock    {"advance_seconds": n}: the sandbox's clock moves forward
+    GET  /_sandbox/clock    the sandbox's current time
+
+Every request carries `X-Sandbox-Control: <token>` (printed by `syncer sandbox` as
+`control_token`); without it the answer is 401. Control requests are not API traffic:
+they pass no fault injection or rate limit and are not counted in the sandbox's calls.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from werkzeug.wrappers import Request, Response
+
+CONTROL_PREFIX = "/_sandbox/"
+CONTROL_HEADER = "X-Sandbox-Control"
+
+
+class Controllable(Protocol):
+    """What a sandbox offers its control API (both emulators implement it)."""
+
+    def records(self) -> list[dict[str, Any]]: ...
+
+    def changed_records(self) -> list[dict[str, Any]]: ...
+
+    def record(self, record_id: str) -> dict[str, Any]: ...
+
+    def edit(self, record_id: str, field: str, value: str | None) -> None: ...
+
+    def now(self) -> datetime: ...
+
+
+class MovableClock:
+    """The sandbox's clock: a base clock plus an offset the control API advances. Only
+    forward: a CRM's stamps never go back."""
+
+    def __init__(self, base: Callable[[], datetime] | None = None) -> None:
+        self._base = base or (lambda: datetime.now(timezone.utc))
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        return self._base() + self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("advance_seconds must be 0 or more: the clock only moves forward")
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+        return self()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body, default=str), status=status,
+                    content_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    return _json(status, {"status": "error", "message": message})
+
+
+def handle(sandbox: Controllable, token: str, clock: MovableClock, request: Request,
+           extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
+    """Answer one control request. `extra`: the operations only this CRM has (merge,
+    convert), each taking the JSON body and returning what to answer."""
+    if not hmac.compare_digest(request.headers.get(CONTROL_HEADER, ""), token):
+        return _error(401, f"missing or wrong {CONTROL_HEADER} header (the control_token "
+                           "`syncer sandbox` printed)")
+    path = request.path[len(CONTROL_PREFIX):].strip("/")
+    try:
+        if request.method == "GET":
+            return _get(sandbox, clock, path, request, extra)
+        if request.method != "POST":
+            return _error(405, f"{request.method} is not a control operation")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _error(400, "the body must be a JSON object")
+        return _post(sandbox, clock, path, body, extra)
+    except KeyError as missing:
+        return _error(400 if path != "records" else 404, f"missing or unknown: {missing}")
+    except ValueError as refused:  # the CRM's own validation, as its UI would refuse
+        return _error(400, str(refused))
+
+
+def _get(sandbox: Controllable, clock: MovableClock, path: str, request: Request,
+         extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
+    if path == "":
+        return _json(200, {"operations": ["GET records", "GET records/<id>", "POST edit",
+                                          "GET clock", "POST clock",
+                                          *(f"POST {name}" for name in sorted(extra))]})
+    if path == "records":
+        changed = request.args.get("changed", "").lower() in ("1", "true", "yes")
+        return _json(200, {"results": sandbox.changed_records() if changed
+                           else sandbox.records()})
+    if path.startswith("records/"):
+        try:
+            return _json(200, sandbox.record(path.removeprefix("records/")))
+        except (KeyError, ValueError):
+            return _error(404, f"no record {path.removeprefix('records/')}")
+    if path == "clock":
+        return _json(200, {"now": sandbox.now().isoformat()})
+    return _error(404, f"no control operation {path!r}; GET {CONTROL_PREFIX} lists them")
+
+
+def _post(sandbox: Controllable, clock: MovableClock, path: str, body: dict[str, Any],
+          extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
+    if path == "edit":
+        record_id = str(body["id"])
+        value = body.get("value")
+        sandbox.edit(record_id, str(body["field"]), None if value is None else str(value))
+        return _json(200, sandbox.record(record_id))
+    if path == "clock":
+        seconds = float(body.get("advance_seconds", 0))
+        clock.advance(seconds)
+        return _json(200, {"now": sandbox.now().isoformat()})
+    if path in extra:
+        return _json(200, {"result": extra[path](body)})
+    return _error(404, f"no control operation {path!r}; GET {CONTROL_PREFIX} lists them")
