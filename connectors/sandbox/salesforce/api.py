@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.sandbox.faults import RequestPlan, SalesforceLimits
 from connectors.sandbox.salesforce import soql
+from connectors.sandbox.salesforce.bulk import BulkJobs
 from connectors.sandbox.salesforce.inserts import prepare_insert
 from connectors.sandbox.salesforce.org import (
     RecordRejected,
@@ -100,6 +101,8 @@ def route_name(rest: str) -> str:
         return templates.get(len(parts), "unknown")
     if rest == "composite/sobjects":
         return rest
+    if parts[:2] == ["jobs", "query"] and len(parts) <= 4:  # Bulk API 2.0 query jobs
+        return ("jobs/query", "jobs/query/<id>", "jobs/query/<id>/results")[len(parts) - 2]
     return head if head == "limits" and len(parts) == 1 else "unknown"
 
 
@@ -153,6 +156,8 @@ class RestApi:
         self._cursors: collections.OrderedDict[str, _Cursor] = collections.OrderedDict()
         self._cursor_lock = threading.Lock()
         self._cursor_count = 0
+        #: Bulk API 2.0 query jobs (sandbox_bulk); the server names the creating user
+        self.bulk = BulkJobs(self.engine, org.lock, clock, lambda: "")
 
     def handle(self, request: Request, version: str, rest: str) -> Response:
         parts = rest.split("/") if rest else []
@@ -174,6 +179,8 @@ class RestApi:
                 "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200}})
         if parts[0] == "sobjects":
             return self._sobjects(request, version, parts[1:])
+        if parts[:2] == ["jobs", "query"]:
+            return self.bulk.handle(request, version, parts[2:])
         if parts[0] == "tooling":
             status, body = self.tooling.handle(request, parts[1:])
             return json_response(body, status)

@@ -3,7 +3,8 @@
 simple-salesforce only speaks https, so the sandbox serves TLS with a throwaway certificate
 authority from `trustme`; clients trust it through `ca_file` (see specs/CLIENTS.md). It
 serves what syncer and common integration tools call: the OAuth refresh-token grant, SOQL
-query / queryAll with cursor paging, describe, single-record retrieve, PATCH and POST, and
+query / queryAll with cursor paging, Bulk API 2.0 query jobs (bulk.py), describe,
+single-record retrieve, PATCH and POST, and
 sObject Collections PATCH and POST, limits, with the real error shapes, the
 Sforce-Limit-Info header on every response, a daily request allocation and expiring
 sessions.
@@ -53,6 +54,7 @@ from connectors.sandbox.faults import (
     editor_target,
 )
 from connectors.sandbox.salesforce import api as sandbox_api
+from connectors.sandbox.salesforce.bulk import BulkJobs
 from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected, SalesforceOrg
 from connectors.sandbox.salesforce.schema import SYNCER_FIELD_NAMES, SYNCER_STAGES, make_id
 from connectors.sandbox.salesforce.seed import OrgSeeder
@@ -179,6 +181,7 @@ class SalesforceSandbox:
             self.org.absent = {(obj, name.lower()) for obj in ("Lead", "Contact")
                                for name in SYNCER_FIELD_NAMES}
         self.api.tooling.can_customize = can_customize
+        self.api.bulk.user = lambda: self.seeder.integration_user
         if lead_assignment_rule:  # an org whose active rule routes new Leads to the queue
             self.api.assignment_queue = self.seeder.queue
 
@@ -225,6 +228,11 @@ class SalesforceSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def bulk(self) -> BulkJobs:
+        """Bulk API 2.0 query jobs: the job table and the test controls (hold, fail)."""
+        return self.api.bulk
 
     # -- introspection and fault injection (no API, no limits) --------------------------
 
