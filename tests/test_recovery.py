@@ -9,8 +9,8 @@ import pytest
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.domain.values import canonical
+from syncer.run.audit_trail import LOST, RECOVERED
 from syncer.run.push import Writer
-from syncer.run.recovery import LOST, RECOVERED
 from tests.conftest import Sandboxes, sync_once
 
 

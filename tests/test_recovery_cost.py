@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from syncer.run.recovery import LOST, RECOVERED, reconcile_interrupted_writes
+from syncer.run.audit_trail import LOST, RECOVERED
+from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.store import intents
 from syncer.store import tables as t
 from syncer.store.repository import Store

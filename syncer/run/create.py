@@ -26,8 +26,9 @@ from syncer.domain.connector import Connector
 from syncer.domain.connector_config import CreateConfig
 from syncer.domain.identity import normalize_email
 from syncer.domain.types import Decision, NewPerson, Person, RecordUpdate
+from syncer.run.audit_trail import IDENTITY, AuditRow, CreationOutcome, RunStamp, creation_row
 from syncer.run.push import Item
-from syncer.store.repository import Store, reason_to_json
+from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
 
@@ -123,19 +124,15 @@ class Creator:
         records: list[Person] = []
         keys: list[str] = []
         written: list[dict[str, Any]] = []
-        audit: list[dict[str, Any]] = []
+        audit: list[AuditRow] = []
         owed: list[Item] = []
+        stamp = RunStamp(self.now, self.run_id)
         for (person, decision), result in zip(queued, results, strict=True):
-            base = {"at": self.now, "run_id": self.run_id, "connector": name,
-                    "person_key": person.key, "error": None,
-                    "reasons": [reason_to_json(r) for r in decision.reasons],
-                    "model_version": decision.model_version}
             if not result.ok or result.record_id is None:
                 self.tally.create_failed[name] += 1
-                audit.append({**base, "record_id": "", "field": "identity",
-                              "old_value": None, "new_value": "create",
-                              "outcome": "failed",
-                              "error": f"{result.error_code}: {result.message}"})
+                audit.append(creation_row(stamp, name, person.key, decision, "", IDENTITY,
+                                          "create", "failed",
+                                          error=f"{result.error_code}: {result.message}"))
                 log.warning("create.failed", connector=name, error_code=result.error_code)
                 continue
             record = Person(source=name, record_id=result.record_id,
@@ -147,10 +144,9 @@ class Creator:
                             crm_values={} if result.existed else dict(person.values))
             records.append(record)
             keys.append(person.key)
-            outcome = "linked" if result.existed else "created"
-            audit.append({**base, "record_id": result.record_id, "field": "identity",
-                          "old_value": None, "new_value": f"{outcome} {record.object_type}",
-                          "outcome": outcome})
+            outcome: CreationOutcome = "linked" if result.existed else "created"
+            audit.append(creation_row(stamp, name, person.key, decision, result.record_id,
+                                      IDENTITY, f"{outcome} {record.object_type}", outcome))
             if result.existed:
                 self.tally.linked[name] += 1
                 owed.append((RecordUpdate(result.record_id, record.object_type,
@@ -158,8 +154,8 @@ class Creator:
                 continue
             self.tally.created[name] += 1
             for crm_field, value in person.values.items():
-                audit.append({**base, "record_id": result.record_id, "field": crm_field,
-                              "old_value": None, "new_value": value, "outcome": "written"})
+                audit.append(creation_row(stamp, name, person.key, decision,
+                                          result.record_id, crm_field, value, "written"))
                 written.append({"connector": name, "record_id": result.record_id,
                                 "field": crm_field, "value": value, "written_at": self.now,
                                 "run_id": self.run_id})

@@ -12,13 +12,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from syncer.domain.connector import Connector
-from syncer.domain.types import Succession
 from syncer.observe import progress
+from syncer.run.audit_trail import RunStamp, succession_row
 from syncer.run.budget import DailyBudget
 from syncer.store import dead_letters
 from syncer.store import identity as identity_store
@@ -122,9 +121,10 @@ class Puller:
         for page in self.connector.successions(since):
             with self.store.transaction() as tx:
                 followed = identity_store.apply_successions(tx, page, self.now, self.run_id)
-                self.store.append_audit(tx, [self._audit_row(f.succession, f.person_key,
-                                                             f.folded_key)
-                                             for f in followed])
+                stamp = RunStamp(self.now, self.run_id)
+                self.store.append_audit(tx, [
+                    succession_row(stamp, f.succession, f.person_key, f.folded_key,
+                                   self.model_version) for f in followed])
                 dead_letters.resolve(tx, self.name, [f.succession.old_id for f in followed],
                                      self.now)
             for item in followed:
@@ -133,19 +133,6 @@ class Puller:
                 if item.folded_key is not None:
                     self.pulled.touched.discard(item.folded_key)
             self._next_page()
-
-    def _audit_row(self, succession: Succession, key: str, folded: str | None
-                   ) -> dict[str, Any]:
-        detail = (f"{succession.old_id} {succession.cause} into {succession.new_id}"
-                  + (f"; person {folded} folded into this one" if folded else ""))
-        return {"at": self.now, "run_id": self.run_id,
-                "connector": succession.source, "record_id": succession.old_id,
-                "person_key": key, "field": "identity", "old_value": succession.old_id,
-                "new_value": succession.new_id, "outcome": succession.cause, "error": None,
-                "reasons": [{"rule_id": f"identity.{succession.cause}", "points": 0.0,
-                             "detail": detail, "evidence_at": succession.at.isoformat()
-                             if succession.at else None}],
-                "model_version": self.model_version}
 
     def _activities(self) -> None:
         cursor = self.store.cursor(self.name, "activities")

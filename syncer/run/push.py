@@ -23,11 +23,12 @@ from syncer.domain.errors import bounded_fields, by_cause, cause_of, nest
 from syncer.domain.types import Decision, Person, PushResult, Reason, RecordUpdate
 from syncer.observe import progress
 from syncer.qualify.explain import summarize
+from syncer.run.audit_trail import AuditRow, DecisionOutcome, RunStamp, decision_row, reasons_of
 from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.model_versions import rollback_note
-from syncer.store.repository import Store, reason_to_json
+from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
 
@@ -114,17 +115,12 @@ class Writer:
             self._notes[model_version] = rollback_note(self.store, model_version)
         return self._notes[model_version]
 
-    def _audit_row(self, name: str, change: PlannedWrite, decision: Decision, outcome: str,
-                   error: str | None) -> dict[str, Any]:
-        reasons = [reason_to_json(r) for r in decision.reasons]
-        note = self._note_for(decision.model_version)
-        if note is not None:
-            reasons.append(reason_to_json(note))
-        return {"at": self.now, "run_id": self.run_id, "connector": name,
-                "record_id": change.record_id, "person_key": decision.key,
-                "field": change.field, "old_value": change.old, "new_value": change.new,
-                "outcome": outcome, "error": error, "reasons": reasons,
-                "model_version": decision.model_version}
+    def _audit_row(self, name: str, change: PlannedWrite, decision: Decision,
+                   outcome: DecisionOutcome, error: str | None) -> AuditRow:
+        return decision_row(
+            RunStamp(self.now, self.run_id), name, change.record_id, change.field,
+            change.old, change.new, decision, outcome, error=error,
+            reasons=reasons_of(decision, self._note_for(decision.model_version)))
 
     def _count_failure(self, name: str, result: PushResult) -> None:
         """Tally one failed record by code, and by cause and each field its error names."""
@@ -176,7 +172,7 @@ class Writer:
 
     def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
         written_rows: list[dict[str, Any]] = []
-        audit_rows: list[dict[str, Any]] = []
+        audit_rows: list[AuditRow] = []
         parked: list[dict[str, Any]] = []
         succeeded: list[str] = []
         owner_field = self.loaded.connector(name).fields.owner

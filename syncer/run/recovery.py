@@ -21,14 +21,13 @@ from typing import Any
 import structlog
 
 from syncer.domain.values import canonical
+from syncer.run.audit_trail import recovered_row
 from syncer.store import intents as intent_store
 from syncer.store import routing as routing_store
 from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
 
-RECOVERED = "recovered: the write reached the CRM before its run was interrupted"
-LOST = "interrupted before the write reached the CRM; the next diff writes it again"
 
 
 def orphan_intents(store: Store, connectors: Sequence[str],
@@ -64,10 +63,7 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
     for intent in orphans:
         held = current.get((intent["connector"], intent["record_id"]), {}).get(intent["field"])
         landed = canonical(held) == canonical(intent["new_value"])
-        row = dict(intent, at=now, outcome="written" if landed else "not_written",
-                   error=RECOVERED if landed else LOST)
-        del row["id"]  # the intent's id; the outcome row gets its own
-        audit_rows.append(row)
+        audit_rows.append(recovered_row(intent, now, landed))
         if landed:
             written_rows.append({"connector": intent["connector"],
                                  "record_id": intent["record_id"], "field": intent["field"],
