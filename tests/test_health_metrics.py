@@ -22,7 +22,8 @@ from syncer.observe.metrics import SyncMetrics
 from syncer.ops.health import HealthServer
 from syncer.ops.scheduler import Daemon
 from syncer.run.pipeline import run_sync
-from syncer.store.repository import RunRecord, Store
+from syncer.store.repository import Store
+from syncer.store.runs import RunRecord
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
 
 CONNECTORS = ["hubspot", "salesforce"]

@@ -18,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.domain.errors import ALL_CAUSES, flatten
 from syncer.store import tables
-from syncer.store.repository import RunRecord, Store
+from syncer.store.repository import Store
+from syncer.store.runs import RunRecord
 
 log = structlog.get_logger(__name__)
 

@@ -31,7 +31,8 @@ from syncer.domain.errors import FIXES, OTHER, failure_lines, flatten
 from syncer.domain.secrets import resolve_secret
 from syncer.observe.logs import redact_text
 from syncer.observe.metrics import dead_letter_counts
-from syncer.store.repository import RunRecord, Store
+from syncer.store.repository import Store
+from syncer.store.runs import RunRecord
 
 log = structlog.get_logger(__name__)
 

@@ -37,7 +37,7 @@ from syncer.run.pipeline import run_sync
 from syncer.run.runtime import SyncRuntime
 from syncer.store.audit import AuditError
 from syncer.store.audit_archive import apply_retention
-from syncer.store.repository import SKIPPED
+from syncer.store.runs import SKIPPED
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from syncer.domain.types import Decision, Reason, Succession
-from syncer.store.repository import reason_to_json
+from syncer.store.decision_json import reason_to_json
 
 #: a decided field: announced, then written or failed; or left alone (set by hand)
 DecisionOutcome = Literal["intent", "written", "failed", "kept_manual_edit"]

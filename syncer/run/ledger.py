@@ -31,8 +31,9 @@ from syncer.domain.config import LoadedConfig
 from syncer.observe.logs import redact_text
 from syncer.observe.metrics import SyncMetrics
 from syncer.store.locks import LockHeld
-from syncer.store.repository import SKIPPED, RunRecord, Store
+from syncer.store.repository import Store
 from syncer.store.run_history import save_runs
+from syncer.store.runs import SKIPPED, RunRecord
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,22 @@ from syncer.domain.types import (
     Activity,
     ActivityType,
     Decision,
-    LedgerEntry,
     Person,
-    Reason,
-    ScoreCard,
     Stage,
 )
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
+from syncer.store.decision_json import (
+    card_from_json,
+    card_to_json,
+    reason_from_json,
+    reason_to_json,
+)
 from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
+from syncer.store.runs import SKIPPED as SKIPPED  # for syncer/run/pipeline.py (being edited)
+from syncer.store.runs import RunQueries, utc_or_none
 from syncer.store.tenant_schema import ensure_schema
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
@@ -50,45 +54,6 @@ def _stored_fields(person: Person) -> dict[str, object]:
     return fields
 
 _CHUNK = 500
-#: The status of a run that did not start because another run held the lock.
-SKIPPED = "skipped"
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything in syncer is aware UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
-def reason_to_json(reason: Reason) -> dict[str, Any]:
-    return {"rule_id": reason.rule_id, "points": reason.points, "detail": reason.detail,
-            "evidence_at": reason.evidence_at.isoformat() if reason.evidence_at else None}
-
-
-def reason_from_json(data: Mapping[str, Any]) -> Reason:
-    at = data.get("evidence_at")
-    return Reason(str(data["rule_id"]), float(data["points"]), str(data["detail"]),
-                  datetime.fromisoformat(at) if at else None)
-
-
-def card_to_json(card: ScoreCard) -> dict[str, Any]:
-    """A named score for decisions.scores; ledger lines as compact arrays [rule_id, points,
-    detail, activity_id, at, decay], as a person has dozens of them and the row is
-    rewritten on every re-score."""
-    return {"name": card.name, "fit": card.fit, "engagement": card.engagement,
-            "total": card.total, "grade": card.grade,
-            "ledger": [[e.rule_id, e.points, e.detail, e.activity_id,
-                        e.at.isoformat() if e.at else None, e.decay] for e in card.ledger]}
-
-
-def card_from_json(data: Mapping[str, Any]) -> ScoreCard:
-    return ScoreCard(
-        name=str(data["name"]), fit=float(data["fit"]), engagement=float(data["engagement"]),
-        total=int(data["total"]), grade=str(data["grade"]),
-        ledger=tuple(LedgerEntry(str(rule_id), float(points), str(detail), activity_id,
-                                 datetime.fromisoformat(at) if at else None, float(decay))
-                     for rule_id, points, detail, activity_id, at, decay in data["ledger"]))
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -96,7 +61,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start:start + size]
 
 
-class Store:
+class Store(RunQueries):
     """Repository over the state database (SQLite file or PostgreSQL URL)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -254,7 +219,7 @@ class Store:
                         continue
                     person = Person(
                         source=row.connector, record_id=row.record_id,
-                        object_type=row.object_type, updated_at=_utc(row.updated_at),
+                        object_type=row.object_type, updated_at=utc_or_none(row.updated_at),
                         crm_values=dict(row.crm_values), **row.fields)
                     out[row.person_key][0].append(person)
             pairs = list(owner)
@@ -266,7 +231,7 @@ class Store:
                         continue
                     out[key][1].append(Activity(
                         source=row.connector, source_id=row.source_id, record_id=row.record_id,
-                        type=ActivityType(row.type), occurred_at=_utc(row.occurred_at),  # type: ignore[arg-type]
+                        type=ActivityType(row.type), occurred_at=utc_or_none(row.occurred_at),  # type: ignore[arg-type]
                         attributes=dict(row.attributes)))
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         for records, acts in out.values():
@@ -278,7 +243,7 @@ class Store:
     # -- cursors and counters ----------------------------------------------------------------
     def cursor(self, connector: str, stream: str) -> datetime | None:
         with self.engine.connect() as connection:
-            return _utc(connection.execute(select(t.cursors.c.value).where(
+            return utc_or_none(connection.execute(select(t.cursors.c.value).where(
                 t.cursors.c.connector == connector, t.cursors.c.stream == stream)).scalar())
 
     def set_cursor(self, connection: Connection, connector: str, stream: str,
@@ -381,119 +346,6 @@ class Store:
         field, connector, outcome, since, until)."""
         where = AuditFilter(person_key=person_key, run_id=run_id, **filters)
         return self.audit_log.rows(where, limit=limit)
-
-    # -- runs ---------------------------------------------------------------------------------
-    def start_run(self, run_id: str, connectors: Sequence[str], at: datetime,
-                  dry_run: bool) -> None:
-        # Not fenced (nor is finish_run): a run's own history row is no shared state, and
-        # a run that lost its lock must still say so.
-        with self.engine.begin() as connection:
-            connection.execute(t.runs.insert(), [{
-                "run_id": run_id, "connectors": ",".join(connectors), "started_at": at,
-                "status": "running", "dry_run": int(dry_run), "stats": {}}])
-
-    def finish_run(self, run_id: str, at: datetime, status: str,
-                   stats: Mapping[str, Any], error: str | None = None) -> RunRecord:
-        """Record how a run ended; returns the run as stored (what metrics observe)."""
-        with self.engine.begin() as connection:
-            connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
-                finished_at=at, status=status, stats=dict(stats), error=error))
-            row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)).one()
-        return RunRecord.from_row(row)
-
-    def run(self, run_id: str) -> RunRecord | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)
-                                     ).one_or_none()
-        return RunRecord.from_row(row) if row is not None else None
-
-    def runs(self, limit: int | None = 20, *, connector: str | None = None,
-             status: str | None = None, finished: bool = False,
-             skipped: bool = True) -> list[RunRecord]:
-        """Runs newest first; only those that included `connector` / ended in `status` /
-        have finished / (`skipped=False`) were not skipped, when given."""
-        query = select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.run_id.desc())
-        if connector is not None:
-            query = query.where(t.runs.c.connectors.contains(connector, autoescape=True))
-        if status is not None:
-            query = query.where(t.runs.c.status == status)
-        if finished:
-            query = query.where(t.runs.c.finished_at.is_not(None))
-        if not skipped:
-            query = query.where(t.runs.c.status != SKIPPED)
-        found: list[RunRecord] = []
-        with self.engine.connect() as connection:
-            result = connection.execution_options(stream_results=True).execute(query)
-            for row in result:
-                record = RunRecord.from_row(row)
-                if connector is None or connector in record.connectors:
-                    found.append(record)
-                    if limit is not None and len(found) >= limit:
-                        break
-            result.close()
-        return found
-
-    def last_runs(self, connectors: Iterable[str]) -> dict[str, RunRecord]:
-        """The latest finished run of each connector that has one; runs skipped because
-        another held the lock say nothing about the connector and are passed over."""
-        latest: dict[str, RunRecord] = {}
-        for name in connectors:
-            runs = self.runs(1, connector=name, finished=True, skipped=False)
-            if runs:
-                latest[name] = runs[0]
-        return latest
-
-    def failure_streak(self, connector: str, cap: int = 1000) -> int:
-        """How many of the connector's latest finished runs failed in a row."""
-        streak = 0
-        for run in self.runs(cap, connector=connector, finished=True, skipped=False):
-            if run.status != "failed":
-                break
-            streak += 1
-        return streak
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of run history. `stats` holds the counters the pipeline reports, mostly as
-    {connector: number}; `total` adds them up."""
-
-    run_id: str
-    connectors: tuple[str, ...]
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    dry_run: bool
-    stats: Mapping[str, Any]
-    error: str | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> RunRecord:
-        started = _utc(row.started_at)
-        assert started is not None
-        return cls(run_id=row.run_id, connectors=tuple(filter(None, row.connectors.split(","))),
-                   started_at=started, finished_at=_utc(row.finished_at), status=row.status,
-                   dry_run=bool(row.dry_run), stats=dict(row.stats or {}),
-                   error=row.error)
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
-    def per_connector(self, name: str) -> dict[str, Any]:
-        """The stat `name` as {connector: value} (empty when the run did not report it)."""
-        value = self.stats.get(name)
-        return dict(value) if isinstance(value, Mapping) else {}
-
-    def total(self, name: str) -> int:
-        """A stat summed over connectors (or the number itself for run-wide stats)."""
-        value = self.stats.get(name, 0)
-        if isinstance(value, Mapping):
-            return int(sum(v for v in value.values() if isinstance(v, (int, float))))
-        return int(value) if isinstance(value, (int, float)) else 0
-
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from syncer.store import tables as t
-from syncer.store.repository import RunRecord, Store
+from syncer.store.repository import Store
+from syncer.store.runs import RunRecord
 
 
 def save_runs(store: Store, runs: Sequence[RunRecord]) -> None:

@@ -22,7 +22,7 @@ from syncer.run.budget import DailyBudget
 from syncer.store import dead_letters, routing, stage_history
 from syncer.store.audit import AuditFilter
 from syncer.store.audit_pages import audit_page
-from syncer.store.repository import SKIPPED, RunRecord
+from syncer.store.runs import SKIPPED, RunRecord
 from syncer.web import charts
 from syncer.web.deps import AnyUser, WebState, render, web_state
 

@@ -22,7 +22,7 @@ from syncer.domain.when import parse_when
 
 if TYPE_CHECKING:
     from syncer.store.audit import AuditFilter
-    from syncer.store.repository import RunRecord
+    from syncer.store.runs import RunRecord
 
 #: The formats of `audit --export`: equal to syncer.store.audit_archive.EXPORT_FORMATS,
 #: written out so that building the parser imports no store (tests/test_bad_inputs.py).
@@ -210,7 +210,7 @@ def _per_connector(values: dict[str, Any]) -> str:
 
 def run_line(run: RunRecord) -> str:
     """One run as a line of `syncer runs`."""
-    from syncer.store.repository import SKIPPED
+    from syncer.store.runs import SKIPPED
 
     if run.status == SKIPPED:  # it did nothing: say who held the lock instead
         return (f"{run.run_id}  {run.started_at:%Y-%m-%d %H:%M:%S}  {'-':>8}  "

@@ -47,7 +47,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from syncer.observe.logs import configure_logging
     from syncer.run.dry_run_report import report_lines
     from syncer.run.pipeline import LOST_LOCK, run_sync
-    from syncer.store.repository import SKIPPED
+    from syncer.store.runs import SKIPPED
 
     if not args.once:
         raise BadInput("`syncer sync` runs one sync and needs --once. Fix: add --once "

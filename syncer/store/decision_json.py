@@ -1,0 +1,43 @@
+"""How a decision's reasons and named scores are kept in JSON columns (decisions, audit).
+
+Reading is tolerant of what an older syncer wrote; writing is what the store and the audit
+trail hand to the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from syncer.domain.types import LedgerEntry, Reason, ScoreCard
+
+
+def reason_to_json(reason: Reason) -> dict[str, Any]:
+    return {"rule_id": reason.rule_id, "points": reason.points, "detail": reason.detail,
+            "evidence_at": reason.evidence_at.isoformat() if reason.evidence_at else None}
+
+
+def reason_from_json(data: Mapping[str, Any]) -> Reason:
+    at = data.get("evidence_at")
+    return Reason(str(data["rule_id"]), float(data["points"]), str(data["detail"]),
+                  datetime.fromisoformat(at) if at else None)
+
+
+def card_to_json(card: ScoreCard) -> dict[str, Any]:
+    """A named score for decisions.scores; ledger lines as compact arrays [rule_id, points,
+    detail, activity_id, at, decay], as a person has dozens of them and the row is
+    rewritten on every re-score."""
+    return {"name": card.name, "fit": card.fit, "engagement": card.engagement,
+            "total": card.total, "grade": card.grade,
+            "ledger": [[e.rule_id, e.points, e.detail, e.activity_id,
+                        e.at.isoformat() if e.at else None, e.decay] for e in card.ledger]}
+
+
+def card_from_json(data: Mapping[str, Any]) -> ScoreCard:
+    return ScoreCard(
+        name=str(data["name"]), fit=float(data["fit"]), engagement=float(data["engagement"]),
+        total=int(data["total"]), grade=str(data["grade"]),
+        ledger=tuple(LedgerEntry(str(rule_id), float(points), str(detail), activity_id,
+                                 datetime.fromisoformat(at) if at else None, float(decay))
+                     for rule_id, points, detail, activity_id, at, decay in data["ledger"]))
