@@ -299,7 +299,7 @@ def test_whole_batch_400_is_bisected_to_the_bad_records(sandbox: HubSpotSandbox)
     made = connect(sandbox)
     made.close()  # its real API objects are not used below
     fake = _RejectingBatchApi(bad={"3", "6"})
-    made._batch = fake
+    made._writes.batch = fake
     updates = [RecordUpdate(str(i), "contact", {"lifecyclestage": "lead"}) for i in range(8)]
     results = made.push(updates)
     assert [r.ok for r in results] == [i not in (3, 6) for i in range(8)]

@@ -400,7 +400,7 @@ def test_create_retries_rate_limits_without_duplicates(world: World) -> None:
 
 def test_a_lost_answer_is_retried_and_links_what_it_made(connector: HubSpotConnector,
                                                          sandbox: HubSpotSandbox) -> None:
-    real = connector._batch.create_with_http_info
+    real = connector._writes.batch.create_with_http_info
     lost: list[int] = []
 
     def answer_lost_once(*args: Any, **kwargs: Any) -> Any:
@@ -409,7 +409,7 @@ def test_a_lost_answer_is_retried_and_links_what_it_made(connector: HubSpotConne
             lost.append(1)  # ... but the answer never arrived
             raise urllib3.exceptions.ReadTimeoutError(None, "/batch/create", "timed out")
         return answer
-    connector._batch.create_with_http_info = answer_lost_once
+    connector._writes.batch.create_with_http_info = answer_lost_once
     count = len(sandbox.records())
     results = connector.create([person(f"l{i}", f"lost{i}@newco.example") for i in range(4)])
     assert all(r.ok for r in results) and lost

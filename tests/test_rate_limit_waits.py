@@ -207,7 +207,7 @@ def test_records_refused_as_rate_limited_are_sent_again_never_failed(
     assert isinstance(connector, HubSpotConnector)
     try:
         ids = [p.record_id for p in next(iter(connector.people()))[:3]]
-        batch = connector._batch
+        batch = connector._writes.batch
         real = batch.update_with_http_info
         sent: list[list[str]] = []
 

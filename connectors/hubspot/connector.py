@@ -10,7 +10,6 @@ runs alone waits instead of collecting 429s.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,12 +20,7 @@ from hubspot.crm.contacts import (  # type: ignore[import-untyped]
     ApiException as ContactsApiException,
 )
 from hubspot.crm.contacts import (
-    BatchInputSimplePublicObjectBatchInput,
-    BatchInputSimplePublicObjectBatchInputForCreate,
-    BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
-    SimplePublicObjectBatchInput,
-    SimplePublicObjectBatchInputForCreate,
 )
 from hubspot.crm.owners import ApiException as OwnersApiException  # type: ignore[import-untyped]
 from hubspot.crm.properties import (  # type: ignore[import-untyped]
@@ -35,11 +29,11 @@ from hubspot.crm.properties import (  # type: ignore[import-untyped]
 from hubspot.events import ApiException as EventsApiException  # type: ignore[import-untyped]
 
 from connectors.hubspot import mapping
-from connectors.hubspot.creation import BatchAnswer, ContactCreation
+from connectors.hubspot.batch_writes import ContactWrites
+from connectors.hubspot.creation import ContactCreation
 from connectors.hubspot.errors import (
     Conflict,
     RequestRejected,
-    property_names,
     read_error,
 )
 from connectors.hubspot.request_budget import RequestBudget
@@ -72,8 +66,6 @@ API_EXCEPTIONS = (ContactsApiException, OwnersApiException, EventsApiException,
 PAGE_SIZE = 100
 #: the events API pages up to 1,000 events per request (far fewer calls for activity).
 EVENTS_PAGE_SIZE = 1000
-#: Error categories of a batch input that a later attempt may get through.
-RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TIMEOUT"})
 
 
 class HubSpotConnector:
@@ -117,7 +109,9 @@ class HubSpotConnector:
         self._contacts = client.crm.contacts.basic_api
         self._search = client.crm.contacts.search_api
         self._search_gate = SearchGate(sleep=self._retry.sleep)
-        self._batch = client.crm.contacts.batch_api
+        #: batch create, read and update of contacts (the API object is `_writes.batch`)
+        self._writes = ContactWrites(self._call, client.crm.contacts.batch_api,
+                                     self._timeout, self._retry, self.usage)
         self._owners = client.crm.owners.owners_api
         self._events = client.events.events_api
         self._properties = client.crm.properties.core_api
@@ -127,7 +121,7 @@ class HubSpotConnector:
             api.api_client.configuration.host = settings.base_url
 
     def _apis(self) -> tuple[Any, ...]:
-        return (self._contacts, self._search, self._batch, self._owners, self._events,
+        return (self._contacts, self._search, self._writes.batch, self._owners, self._events,
                 self._properties)
 
     @property
@@ -317,45 +311,13 @@ class HubSpotConnector:
         """Create contacts in batches of 100 (see creation.py): a person whose email HubSpot
         already holds is linked to that contact (`existed`), never duplicated; other
         failures are per person. Transient failures are retried like a push."""
-        results = ContactCreation(self._create_batch, self._find_by_email,
+        results = ContactCreation(self._writes.create_batch, self._writes.find_by_email,
                                   self.max_batch).run(people)
         log.info("create.batch", connector=self.name, people=len(people),
                  created=sum(1 for r in results if r.ok and not r.existed),
                  linked=sum(1 for r in results if r.existed),
                  failed=sum(1 for r in results if not r.ok))
         return results
-
-    def _create_batch(self, inputs: list[tuple[str, dict[str, str]]]) -> BatchAnswer:
-        body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
-            SimplePublicObjectBatchInputForCreate(properties=properties, associations=[],
-                                                  object_write_trace_id=trace)
-            for trace, properties in inputs])
-        data, status = self._call("contacts.batch_create", lambda: self._batch
-                                  .create_with_http_info(body, _request_timeout=self._timeout))
-        by_email = {props["email"].lower(): trace for trace, props in inputs}
-        created: dict[str, str] = {}
-        for result in data.results or []:
-            email = ((result.properties or {}).get("email") or "").lower()
-            trace = getattr(result, "object_write_trace_id", None) or by_email.get(email)
-            if trace is not None:
-                created[str(trace)] = str(result.id)
-        failed: dict[str, tuple[str, str]] = {}
-        for error in (getattr(data, "errors", None) or []) if status == 207 else []:
-            for trace in (error.context or {}).get("objectWriteTraceId", []):
-                failed[str(trace)] = (mapping.error_code(error.category, error.message),
-                                      str(error.message or "")[:500])
-        return BatchAnswer(created, failed)
-
-    def _find_by_email(self, emails: list[str]) -> dict[str, str]:
-        """Contact id by lowercase email, for the emails HubSpot holds (one batch read by
-        the unique `email` property; unknown emails are a 207's errors, ignored here)."""
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[{"id": email} for email in emails], id_property="email",
-            properties=["email"], properties_with_history=[])
-        data, _ = self._call("contacts.batch_read", lambda: self._batch.read_with_http_info(
-            body, archived=False, _request_timeout=self._timeout))
-        return {str((r.properties or {}).get("email") or "").lower(): str(r.id)
-                for r in data.results or [] if (r.properties or {}).get("email")}
 
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
         merged: dict[str, dict[str, str | None]] = {}
@@ -365,51 +327,7 @@ class HubSpotConnector:
         outcome: dict[str, PushResult] = {}
         for start in range(0, len(ids), self.max_batch):
             chunk = ids[start:start + self.max_batch]
-            outcome.update(self._push_chunk({i: merged[i] for i in chunk}))
+            outcome.update(self._writes.push_chunk({i: merged[i] for i in chunk}))
         log.info("push.batch", connector=self.name, records=len(ids),
                  failed=sum(1 for r in outcome.values() if not r.ok))
         return [outcome[u.record_id] for u in updates]
-
-    def _push_chunk(self, values: dict[str, dict[str, str | None]],
-                    in_a_row: int = 0) -> dict[str, PushResult]:
-        """One batch update. Records HubSpot refused as rate limited (a 207's RATE_LIMITS
-        errors) are a rate-limit answer, not a failure: after the policy's wait they are
-        sent again (never dead-lettered), until the run's allowance of waiting runs out."""
-        body = BatchInputSimplePublicObjectBatchInput(inputs=[
-            SimplePublicObjectBatchInput(id=record_id, properties=props)
-            for record_id, props in values.items()])
-        try:
-            data, status = self._call("contacts.batch_update",
-                                      lambda: self._batch.update_with_http_info(
-                                          body, _request_timeout=self._timeout))
-        except RequestRejected as rejected:
-            if len(values) == 1:  # HubSpot may refuse a whole batch for one bad input
-                record_id = next(iter(values))
-                return {record_id: PushResult(record_id, False, mapping.error_code(
-                    rejected.category, rejected.message), rejected.message, False,
-                    fields=rejected.error.fields)}
-            items = list(values.items())
-            half = len(items) // 2
-            return {**self._push_chunk(dict(items[:half])),
-                    **self._push_chunk(dict(items[half:]))}
-        outcome = {str(r.id): PushResult(str(r.id), True) for r in data.results or []}
-        errors = (getattr(data, "errors", None) or []) if status == 207 else []
-        limited: list[str] = []
-        for error in errors:  # a 207 names the failed inputs in each error's context.ids
-            code = mapping.error_code(error.category, error.message)
-            retryable = error.category in RETRYABLE_CATEGORIES
-            fields = property_names(error.message, error.context, error.errors)
-            for record_id in (error.context or {}).get("ids", []):
-                outcome[str(record_id)] = PushResult(str(record_id), False, code,
-                                                     error.message, retryable, fields)
-                if error.category == "RATE_LIMITS" and str(record_id) in values:
-                    limited.append(str(record_id))
-        unconfirmed = PushResult("", False, "UNCONFIRMED",
-                                 "HubSpot reported neither success nor failure", True)
-        result = {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
-                  for record_id in values}
-        if limited:
-            self._retry.wait_for_rate_limit(self.usage, in_a_row + 1, "contacts.batch_update: "
-                                            f"{len(limited)} records refused as rate limited")
-            result.update(self._push_chunk({i: values[i] for i in limited}, in_a_row + 1))
-        return result

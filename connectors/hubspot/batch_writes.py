@@ -1,0 +1,120 @@
+"""Contact writes in HubSpot's batches: create, read by email (to link a contact that
+exists) and update, each one request through the connector's retry policy.
+
+A 207 names the failed inputs; a 400 for a whole batch is bisected to its bad inputs; records
+refused as rate limited are sent again after the policy's wait (never dead-lettered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from hubspot.crm.contacts import (  # type: ignore[import-untyped]
+    BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputForCreate,
+)
+
+from connectors.hubspot import mapping
+from connectors.hubspot.creation import BatchAnswer
+from connectors.hubspot.errors import RequestRejected, property_names
+from connectors.retry import RetryPolicy
+from syncer.domain.api_usage import ApiUsage
+from syncer.domain.types import PushResult
+
+#: one request through the connector's retry policy: (what, request) -> (data, status)
+Call = Callable[[str, Callable[[], tuple[Any, int, Any]]], tuple[Any, int]]
+#: Error categories of a batch input that a later attempt may get through.
+RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TIMEOUT"})
+
+
+class ContactWrites:
+    """The writing half of HubSpotConnector over the contacts batch API (`batch`)."""
+
+    def __init__(self, call: Call, batch: Any, timeout: float, retry: RetryPolicy,
+                 usage: ApiUsage) -> None:
+        self._call = call
+        self.batch = batch
+        self._timeout = timeout
+        self._retry = retry
+        self.usage = usage
+
+    def create_batch(self, inputs: list[tuple[str, dict[str, str]]]) -> BatchAnswer:
+        body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
+            SimplePublicObjectBatchInputForCreate(properties=properties, associations=[],
+                                                  object_write_trace_id=trace)
+            for trace, properties in inputs])
+        data, status = self._call("contacts.batch_create", lambda: self.batch
+                                  .create_with_http_info(body, _request_timeout=self._timeout))
+        by_email = {props["email"].lower(): trace for trace, props in inputs}
+        created: dict[str, str] = {}
+        for result in data.results or []:
+            email = ((result.properties or {}).get("email") or "").lower()
+            trace = getattr(result, "object_write_trace_id", None) or by_email.get(email)
+            if trace is not None:
+                created[str(trace)] = str(result.id)
+        failed: dict[str, tuple[str, str]] = {}
+        for error in (getattr(data, "errors", None) or []) if status == 207 else []:
+            for trace in (error.context or {}).get("objectWriteTraceId", []):
+                failed[str(trace)] = (mapping.error_code(error.category, error.message),
+                                      str(error.message or "")[:500])
+        return BatchAnswer(created, failed)
+
+    def find_by_email(self, emails: list[str]) -> dict[str, str]:
+        """Contact id by lowercase email, for the emails HubSpot holds (one batch read by
+        the unique `email` property; unknown emails are a 207's errors, ignored here)."""
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": email} for email in emails], id_property="email",
+            properties=["email"], properties_with_history=[])
+        data, _ = self._call("contacts.batch_read", lambda: self.batch.read_with_http_info(
+            body, archived=False, _request_timeout=self._timeout))
+        return {str((r.properties or {}).get("email") or "").lower(): str(r.id)
+                for r in data.results or [] if (r.properties or {}).get("email")}
+
+    def push_chunk(self, values: dict[str, dict[str, str | None]],
+                    in_a_row: int = 0) -> dict[str, PushResult]:
+        """One batch update. Records HubSpot refused as rate limited (a 207's RATE_LIMITS
+        errors) are a rate-limit answer, not a failure: after the policy's wait they are
+        sent again (never dead-lettered), until the run's allowance of waiting runs out."""
+        body = BatchInputSimplePublicObjectBatchInput(inputs=[
+            SimplePublicObjectBatchInput(id=record_id, properties=props)
+            for record_id, props in values.items()])
+        try:
+            data, status = self._call("contacts.batch_update",
+                                      lambda: self.batch.update_with_http_info(
+                                          body, _request_timeout=self._timeout))
+        except RequestRejected as rejected:
+            if len(values) == 1:  # HubSpot may refuse a whole batch for one bad input
+                record_id = next(iter(values))
+                return {record_id: PushResult(record_id, False, mapping.error_code(
+                    rejected.category, rejected.message), rejected.message, False,
+                    fields=rejected.error.fields)}
+            items = list(values.items())
+            half = len(items) // 2
+            return {**self.push_chunk(dict(items[:half])),
+                    **self.push_chunk(dict(items[half:]))}
+        outcome = {str(r.id): PushResult(str(r.id), True) for r in data.results or []}
+        errors = (getattr(data, "errors", None) or []) if status == 207 else []
+        limited: list[str] = []
+        for error in errors:  # a 207 names the failed inputs in each error's context.ids
+            code = mapping.error_code(error.category, error.message)
+            retryable = error.category in RETRYABLE_CATEGORIES
+            fields = property_names(error.message, error.context, error.errors)
+            for record_id in (error.context or {}).get("ids", []):
+                outcome[str(record_id)] = PushResult(str(record_id), False, code,
+                                                     error.message, retryable, fields)
+                if error.category == "RATE_LIMITS" and str(record_id) in values:
+                    limited.append(str(record_id))
+        unconfirmed = PushResult("", False, "UNCONFIRMED",
+                                 "HubSpot reported neither success nor failure", True)
+        result = {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
+                  for record_id in values}
+        if limited:
+            self._retry.wait_for_rate_limit(self.usage, in_a_row + 1, "contacts.batch_update: "
+                                            f"{len(limited)} records refused as rate limited")
+            result.update(self.push_chunk({i: values[i] for i in limited}, in_a_row + 1))
+        return result
