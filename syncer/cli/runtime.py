@@ -67,15 +67,13 @@ class Runtime:
     def _start(self, now: datetime, world: World | None) -> None:
         config = self.loaded.config
         for connector in config.connectors:
-            endpoint = None
+            sandbox = None
             if connector.sandbox:
                 world = world or World(config.sandbox.seed, config.sandbox.people, now)
                 sandbox = build_sandbox(connector.kind, world)
                 sandbox.start()
                 self.sandboxes[connector.name] = sandbox
-                endpoint = {"base_url": sandbox.base_url, "credentials": sandbox.credentials,
-                            "ca_file": sandbox.ca_file}
-            settings = connector_settings(self.loaded, connector, endpoint)
+            settings = connector_settings(self.loaded, connector, sandbox)
             self.connectors[connector.name] = build_connector(settings)
 
     def require_store(self) -> Store:

@@ -13,13 +13,13 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from syncer.domain.config_base import ConfigError, Strict, problems_from
-from syncer.domain.connector import ConnectorSettings
+from syncer.domain.connector import ConnectorSettings, Sandbox
 from syncer.domain.connector_config import ConnectorConfig as ConnectorConfig
 from syncer.domain.secrets import SecretRef, resolve_secret
 
@@ -210,7 +210,7 @@ class LoadedConfig:
         raise KeyError(name)
 
 
-def parse_config(data: Any, path: Path) -> LoadedConfig:
+def parse_config(data: object, path: Path) -> LoadedConfig:
     """Validate an already-parsed YAML document. Raises ConfigError listing every problem."""
     source = str(path)
     if not isinstance(data, Mapping):
@@ -249,20 +249,20 @@ def load_config(path: str | Path) -> LoadedConfig:
 
 
 def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
-                       sandbox_endpoint: Mapping[str, Any] | None = None) -> ConnectorSettings:
+                       sandbox: Sandbox | None = None) -> ConnectorSettings:
     """Resolve one connector's settings, reading its secrets.
 
-    `sandbox_endpoint` (base_url, credentials, ca_file of a running sandbox) replaces the
+    `sandbox` (the base_url, credentials, ca_file of a running one) replaces the
     address and secrets when the connector is configured with `sandbox: true`.
     """
     problems: list[str] = []
     credentials: dict[str, str] = {}
     base_url = connector.base_url or ""
     ca_file = connector.ca_file
-    if sandbox_endpoint is not None:
-        base_url = str(sandbox_endpoint["base_url"])
-        credentials = dict(sandbox_endpoint["credentials"])
-        ca_file = sandbox_endpoint.get("ca_file")
+    if sandbox is not None:
+        base_url = sandbox.base_url
+        credentials = dict(sandbox.credentials)
+        ca_file = sandbox.ca_file
     else:
         index = loaded.config.connectors.index(connector)
         for key, ref in connector.credentials.items():

@@ -8,7 +8,6 @@ person reading it is a revops admin editing YAML, not a Python developer.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -38,10 +37,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _format_location(location: Sequence[int | str], data: Any) -> str:
+def _format_location(location: Sequence[int | str], data: object) -> str:
     """Turn pydantic's location into the admin's view: connectors[0] (name: hubspot).fields"""
     parts: list[str] = []
-    node: Any = data
+    node: object = data
     for item in location:
         if isinstance(item, int):
             label = f"[{item}]"
@@ -69,7 +68,7 @@ _FIXES: dict[str, str] = {
 }
 
 
-def problems_from(error: ValidationError, source: str, data: Any) -> list[str]:
+def problems_from(error: ValidationError, source: str, data: object) -> list[str]:
     problems = []
     for issue in error.errors():
         location = [loc for loc in issue["loc"] if not str(loc).startswith("function-")]

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Mapping
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 
 EXAMPLE = "config/model.example.yaml"
 #: Lists of rules whose entries an error message names by `id`.
 RULE_LISTS = ("rules", "recycle", "disqualify")
+#: where in the document an error is: keys and list indexes, outermost first
+Location = tuple[int | str, ...]
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -32,7 +34,7 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
             "tabs), quotes and brackets around that line")
 
 
-def problem(err: Mapping[str, Any], data: object, node: yaml.Node | None,
+def problem(err: ErrorDetails, data: object, node: yaml.Node | None,
             root: type[BaseModel]) -> str:
     """One validation error as the admin reads it: line, path, the rule or score it is in,
     what is wrong and the fix. `root`: the schema the document was validated against."""
@@ -52,7 +54,7 @@ def problem(err: Mapping[str, Any], data: object, node: yaml.Node | None,
     return f"{where}: {message}"
 
 
-def _what(err: Mapping[str, Any]) -> str:
+def _what(err: ErrorDetails) -> str:
     kind, got = err["type"], err.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
     if kind == "missing":
@@ -71,7 +73,7 @@ def _what(err: Mapping[str, Any]) -> str:
     return f"{err['msg'].lower().replace('tuple', 'list')}, got {shown}"
 
 
-def _fix(err: Mapping[str, Any], loc: tuple[Any, ...], root: type[BaseModel]) -> str:
+def _fix(err: ErrorDetails, loc: Location, root: type[BaseModel]) -> str:
     kind = err["type"]
     key = next((p for p in reversed(loc) if isinstance(p, str)), "")
     if kind == "missing":
@@ -101,7 +103,7 @@ def _fix(err: Mapping[str, Any], loc: tuple[Any, ...], root: type[BaseModel]) ->
     return f"compare with {EXAMPLE}"
 
 
-def _bound(err: Mapping[str, Any]) -> str:
+def _bound(err: ErrorDetails) -> str:
     """">= 1" for a greater_than_equal error with ge=1, and so on; "" for other errors."""
     ctx = err.get("ctx") or {}
     for key, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
@@ -111,11 +113,11 @@ def _bound(err: Mapping[str, Any]) -> str:
     return ""
 
 
-def _allowed_keys(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _allowed_keys(root: type[BaseModel], loc: Location) -> list[str]:
     """The keys a mapping at `loc` accepts, found by walking the schema classes."""
-    cls: Any = root
+    cls: type[BaseModel] | None = root
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or cls is None:
             continue
         field = next((f for n, f in cls.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
@@ -124,15 +126,15 @@ def _allowed_keys(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
                     if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if cls is None:
             return []
-    return [f.alias or n for n, f in cls.model_fields.items()]
+    return [f.alias or n for n, f in cls.model_fields.items()] if cls is not None else []
 
 
-def _flatten(annotation: Any) -> list[Any]:
+def _flatten(annotation: object) -> list[object]:
     args = typing.get_args(annotation)
     return [annotation] if not args else [a for arg in args for a in _flatten(arg)]
 
 
-def _rule_id(data: object, loc: tuple[Any, ...]) -> str | None:
+def _rule_id(data: object, loc: Location) -> str | None:
     """The `id` of the rule an error is in, so the admin can find it by name."""
     for depth in range(len(loc) - 1, 0, -1):
         if loc[depth - 1] in RULE_LISTS and isinstance(loc[depth], int):
@@ -147,7 +149,7 @@ def _rule_id(data: object, loc: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _score_name(data: object, loc: tuple[Any, ...]) -> str | None:
+def _score_name(data: object, loc: Location) -> str | None:
     """The `name` of the named score an error is in (`scores[2]...`)."""
     if len(loc) < 2 or loc[0] != "scores" or not isinstance(loc[1], int):
         return None
@@ -159,7 +161,7 @@ def _score_name(data: object, loc: tuple[Any, ...]) -> str | None:
     return str(name) if name is not None else None
 
 
-def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def _line(node: yaml.Node | None, loc: Location) -> int | None:
     """1-based line of the deepest YAML node on `loc` (for a missing key: its parent)."""
     if node is None:
         return None

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from syncer.domain.types import Decision, Reason, Succession
-from syncer.store.decision_json import reason_to_json
+from syncer.store.decision_json import ReasonJson, reason_to_json
 
 #: a decided field: announced, then written or failed; or left alone (set by hand)
 DecisionOutcome = Literal["intent", "written", "failed", "kept_manual_edit"]
@@ -46,7 +46,7 @@ class AuditRow(TypedDict):
     new_value: str | None
     outcome: str
     error: str | None
-    reasons: list[dict[str, Any]]
+    reasons: list[ReasonJson]
     model_version: str
 
 
@@ -58,7 +58,7 @@ class RunStamp:
     run_id: str
 
 
-def reasons_of(decision: Decision, note: Reason | None = None) -> list[dict[str, Any]]:
+def reasons_of(decision: Decision, note: Reason | None = None) -> list[ReasonJson]:
     """A decision's reasons as stored, with a note (a rollback's) after them."""
     reasons = [reason_to_json(r) for r in decision.reasons]
     if note is not None:
@@ -69,7 +69,7 @@ def reasons_of(decision: Decision, note: Reason | None = None) -> list[dict[str,
 def decision_row(stamp: RunStamp, connector: str, record_id: str, field: str,
                  old: str | None, new: str | None, decision: Decision,
                  outcome: DecisionOutcome, *, error: str | None = None,
-                 reasons: list[dict[str, Any]] | None = None) -> AuditRow:
+                 reasons: list[ReasonJson] | None = None) -> AuditRow:
     """A field a decision sets; `reasons` defaults to the decision's."""
     return {"at": stamp.at, "run_id": stamp.run_id, "connector": connector,
             "record_id": record_id, "person_key": decision.key, "field": field,

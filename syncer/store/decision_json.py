@@ -8,12 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from syncer.domain.types import LedgerEntry, Reason, ScoreCard
 
 
-def reason_to_json(reason: Reason) -> dict[str, Any]:
+class ReasonJson(TypedDict):
+    """One reason as stored (decisions.reasons, audit.reasons)."""
+
+    rule_id: str
+    points: float
+    detail: str
+    evidence_at: str | None
+
+
+#: a ledger line as stored: [rule_id, points, detail, activity_id, at, decay]
+LedgerJson = list[str | float | None]
+
+
+class CardJson(TypedDict):
+    """One named score as stored (decisions.scores)."""
+
+    name: str
+    fit: float
+    engagement: float
+    total: int
+    grade: str
+    ledger: list[LedgerJson]
+
+
+def reason_to_json(reason: Reason) -> ReasonJson:
     return {"rule_id": reason.rule_id, "points": reason.points, "detail": reason.detail,
             "evidence_at": reason.evidence_at.isoformat() if reason.evidence_at else None}
 
@@ -24,7 +48,7 @@ def reason_from_json(data: Mapping[str, Any]) -> Reason:
                   datetime.fromisoformat(at) if at else None)
 
 
-def card_to_json(card: ScoreCard) -> dict[str, Any]:
+def card_to_json(card: ScoreCard) -> CardJson:
     """A named score for decisions.scores; ledger lines as compact arrays [rule_id, points,
     detail, activity_id, at, decay], as a person has dozens of them and the row is
     rewritten on every re-score."""

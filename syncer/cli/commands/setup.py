@@ -40,10 +40,7 @@ def set_up_all(loaded: LoadedConfig, runtime: Runtime, *,
     reports = []
     for connector in loaded.config.connectors:
         sandbox = runtime.sandboxes.get(connector.name)
-        endpoint = None if sandbox is None else {
-            "base_url": sandbox.base_url, "credentials": sandbox.credentials,
-            "ca_file": sandbox.ca_file}
-        admin = field_admin(connector_settings(loaded, connector, endpoint))
+        admin = field_admin(connector_settings(loaded, connector, sandbox))
         try:
             reports.append(set_up(admin, connector.name, field_needs(loaded, connector),
                                   dry_run=dry_run))
