@@ -84,3 +84,46 @@ def test_it_refuses_without_the_token_and_names_bad_input(hubspot: Sandbox) -> N
     assert control(hubspot, "POST", "edit", {"field": "jobtitle"}).status_code == 400
     assert control(hubspot, "GET", "records/999999999").status_code == 404
     assert control(hubspot, "POST", "teleport", {}).status_code == 404
+
+
+@pytest.fixture
+def salesforce() -> Iterator[Sandbox]:
+    sandbox = build_sandbox("salesforce", World(seed=22, size=30, now=NOW))
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def sf_control(sandbox: Sandbox, method: str, path: str,
+               body: dict[str, Any] | None = None) -> requests.Response:
+    return requests.request(method, f"{sandbox.base_url}/_sandbox/{path}", json=body,
+                            headers={CONTROL_HEADER: sandbox.control_token},
+                            verify=sandbox.ca_file, timeout=10)
+
+
+def test_salesforce_edits_converts_and_merges_over_http(salesforce: Sandbox) -> None:
+    leads = [r for r in sf_control(salesforce, "GET", "records").json()["results"]
+             if str(r["Id"]).startswith("00Q")]
+    first, second, third = (str(lead["Id"]) for lead in leads[:3])
+    edited = sf_control(salesforce, "POST", "edit", {"id": first, "field": "Title",
+                                                     "value": "Head of RevOps"})
+    assert edited.status_code == 200 and edited.json()["Title"] == "Head of RevOps"
+    refused = sf_control(salesforce, "POST", "edit", {"id": first, "field": "LastName",
+                                                      "value": None})
+    assert refused.status_code == 400  # Salesforce's own rule: LastName is required
+
+    converted = sf_control(salesforce, "POST", "convert", {"lead_id": first})
+    assert converted.status_code == 200
+    contact_id = converted.json()["result"]["contact_id"]
+    assert sf_control(salesforce, "GET", f"records/{contact_id}").json()["Title"] == \
+        "Head of RevOps"
+    assert sf_control(salesforce, "GET", f"records/{first}").json()["IsConverted"] is True
+
+    merged = sf_control(salesforce, "POST", "merge", {"master_id": second,
+                                                      "duplicate_ids": [third]})
+    assert merged.status_code == 200 and merged.json()["result"]["deleted"] == [third]
+    gone = sf_control(salesforce, "GET", f"records/{third}").json()  # in the recycle bin
+    assert gone["IsDeleted"] is True and gone["MasterRecordId"] == second
+    assert salesforce.call_counts == {}  # type: ignore[attr-defined]  # not API traffic

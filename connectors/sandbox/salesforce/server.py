@@ -42,6 +42,7 @@ import trustme
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.control import CONTROL_PREFIX, MovableClock, handle, new_token
 from connectors.sandbox.faults import (
     UNSET,
     FaultConfig,
@@ -55,6 +56,7 @@ from connectors.sandbox.faults import (
 )
 from connectors.sandbox.salesforce import api as sandbox_api
 from connectors.sandbox.salesforce.bulk import BulkJobs
+from connectors.sandbox.salesforce.controls import controls
 from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected, SalesforceOrg
 from connectors.sandbox.salesforce.schema import SYNCER_FIELD_NAMES, SYNCER_STAGES, make_id
 from connectors.sandbox.salesforce.seed import OrgSeeder
@@ -156,7 +158,9 @@ class SalesforceSandbox:
         self.daily_api_limit = self.limits.daily
         self.latency_seconds = latency_seconds
         self.faults = FaultInjector(faults, self.kind)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = MovableClock(clock)  # the control API moves it forward
+        #: what `X-Sandbox-Control` must carry for the control API (connectors/sandbox/control.py)
+        self.control_token = new_token()
         self.base_url = ""
         self.ca_file: str | None = None
         self.credentials: dict[str, str] = {
@@ -294,6 +298,10 @@ class SalesforceSandbox:
         with self.org.lock:
             self.successions.merge(master_id, duplicate_ids, self.clock())
 
+    def now(self) -> datetime:
+        """The sandbox's current time (what an edit now would stamp)."""
+        return self.clock().astimezone(timezone.utc)
+
     def lock_rows(self, *record_ids: str) -> None:
         """Writes to these records answer UNABLE_TO_LOCK_ROW until unlocked."""
         with self.org.lock:
@@ -319,6 +327,9 @@ class SalesforceSandbox:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        if request.path.startswith(CONTROL_PREFIX):  # a tester's hand, not API traffic
+            control = handle(self, self.control_token, self.clock, request, controls(self))
+            return control(environ, start_response)
         plan = self.faults.plan(request.method, _route_of(request.path))
         environ[sandbox_api.PLAN_KEY] = plan
         self._delay(plan, environ)

@@ -1,0 +1,25 @@
+"""The Salesforce sandbox's own operations in the control API (connectors/sandbox/control.py):
+merge and convert, as a person in Salesforce's UI would do them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from connectors.sandbox.salesforce.server import SalesforceSandbox
+
+
+def controls(sandbox: SalesforceSandbox) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    def merge(body: dict[str, Any]) -> dict[str, Any]:
+        duplicates = [str(d) for d in body["duplicate_ids"]]
+        sandbox.merge(str(body["master_id"]), *duplicates)
+        return {"master_id": str(body["master_id"]), "deleted": duplicates}
+
+    def convert(body: dict[str, Any]) -> dict[str, Any]:
+        account = body.get("account_id")
+        contact_id, account_id = sandbox.convert_lead(
+            str(body["lead_id"]), account_id=str(account) if account else None)
+        return {"contact_id": contact_id, "account_id": account_id}
+
+    return {"merge": merge, "convert": convert}
