@@ -141,6 +141,7 @@ class SalesforceClient:
         #: the User the OAuth grant signs in as (from the identity URL), if known.
         self._api_user_id: str | None = None
         self._fields: dict[str, dict[str, FieldInfo]] = {}
+        self._references: dict[str, dict[str, str]] = {}
         bad = [name for name in settings.writeback_fields if not _FIELD_NAME.match(name)]
         if bad:
             raise ConnectorError(f"connector '{self.name}': writeback_fields {bad} are not "
@@ -271,13 +272,13 @@ class SalesforceClient:
 
     # -- reading -----------------------------------------------------------------------
 
-    def _pages(self, operation: str, query: str, *,
-               include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, operation: str, query: str, *, include_deleted: bool = False,
+               first: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every page of a query (queryAll with `include_deleted`: deleted rows too),
         following nextRecordsUrl; a repeated URL stops with an error instead of looping
-        forever."""
+        forever. `first`: the query's first page, already read."""
         headers = self._query_headers
-        result = self._call(operation, lambda sf: sf.query(
+        result = first if first is not None else self._call(operation, lambda sf: sf.query(
             query, include_deleted=include_deleted, headers=headers))
         seen: set[str] = set()
         while True:
@@ -299,9 +300,12 @@ class SalesforceClient:
         if object_type not in self._fields:
             described = self._call("describe", lambda sf: sf.restful(
                 f"sobjects/{object_type}/describe"))
-            self._fields[object_type] = {
-                str(f["name"]).lower(): field_info(f)
-                for f in (described or {}).get("fields", [])}
+            fields = (described or {}).get("fields", [])
+            self._fields[object_type] = {str(f["name"]).lower(): field_info(f) for f in fields}
+            # relationship name -> the object it points at (Bulk 2.0 CSV types, bulk.py)
+            self._references[object_type] = {
+                str(f["relationshipName"]).lower(): str(f["referenceTo"][0])
+                for f in fields if f.get("relationshipName") and f.get("referenceTo")}
         return self._fields[object_type]
 
     def _check_writeback(self, object_type: str) -> dict[str, tuple[str, str]]:

@@ -20,7 +20,8 @@ from simple_salesforce.api import Salesforce
 
 from connectors.salesforce import creation, mapping
 from connectors.salesforce import soql_values as soql
-from connectors.salesforce.client import RETRYABLE_RECORD_CODES, SalesforceClient
+from connectors.salesforce.bulk import BulkQueries
+from connectors.salesforce.client import RETRYABLE_RECORD_CODES
 from syncer.domain.connector import ConnectorError, mapped_person_fields
 from syncer.domain.types import (
     Activity,
@@ -42,7 +43,7 @@ NO_ASSIGNMENT_RULES = {"Sforce-Auto-Assign": "FALSE"}
 FINAL_RECORD_CODES = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED"})
 
 
-class SalesforceConnector(SalesforceClient):
+class SalesforceConnector(BulkQueries):
     """Reads Leads, Contacts, campaign and web activity; writes fields back in batches;
     creates people as Leads or Contacts; reports conversions and merges."""
 
@@ -53,7 +54,8 @@ class SalesforceConnector(SalesforceClient):
     def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
         """Leads (not converted) and Contacts; with `since`, only those whose
         SystemModstamp is at or after it (incremental pulls). Never a deleted record:
-        `query` (unlike `queryAll`) leaves merged-away ones out."""
+        `query` (unlike `queryAll`) leaves merged-away ones out. A full pull of more than
+        `bulk_query_threshold` records of a type reads them by a Bulk API 2.0 job (bulk.py)."""
         writeback = self.settings.writeback_fields
         mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, self.settings)
         for object_type in mapping.PERSON_OBJECTS:
@@ -68,7 +70,7 @@ class SalesforceConnector(SalesforceClient):
                 conditions.append(f"SystemModstamp >= {soql.datetime_literal(since)}")
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
             query = f"SELECT {fields} FROM {object_type}{where}"
-            for records in self._pages("people", query):
+            for records in self._people_pages(object_type, query, full=since is None):
                 yield [mapping.to_person(self.name, object_type, record, writeback, mapped)
                        for record in records]
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from syncer.domain.failures import Unreachable
 from syncer.store import intents, tables
 from syncer.store.audit import AuditLog
+from syncer.store.bulk_jobs import bulk_query_jobs
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
 from syncer.store.tables import metadata, schema_version
@@ -94,6 +95,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "run lock holders and fencing tokens", _run_locks),
     (6, "reconciled runs; indexes of open intents and run status", intents.create_schema),
     (7, "web admin accounts", lambda connection: web_users.create(connection, checkfirst=True)),
+    (8, "open bulk query jobs (closed by the next run when a run is killed)",
+     lambda connection: bulk_query_jobs.create(connection, checkfirst=True)),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -13,10 +13,10 @@ The real resources and shapes (Bulk API 2.0 and Bulk API Developer Guide, query 
   InProgress (400 otherwise); DELETE answers 204 for a JobComplete, Aborted or Failed job
   (400 "job is not terminated" otherwise); GET `jobs/query` lists the jobs.
 
-Tests steer it through `BulkJobs` without the API: `hold()` keeps new jobs InProgress until
-`release()`, `fail_next_job()` makes the next job Failed, `created`/`polled` are events set
-when a job is created or polled, and `jobs` is the job table (deleted jobs stay in it,
-marked, so a test can see every job was closed).
+Tests steer it through `BulkJobs` without the API: `hold()` keeps jobs created from then
+on InProgress until `release()`, `fail_next_job()` makes the next job Failed, `created` and
+`polled` are events set when a job is created or polled, and `jobs` is the job table
+(deleted jobs stay in it, marked, so a test can see every job was closed).
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ class QueryJob:
     #: results requests answered: (locator asked for, records in the set)
     result_sets: list[tuple[str, int]] = field(default_factory=list)
     fail: bool = False
+    #: created while the sandbox held new jobs: stays InProgress until released
+    held: bool = False
+    #: records the query matched (kept after the job's data is deleted)
+    processed: int = 0
 
     def info(self, now: datetime) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -78,8 +82,8 @@ class QueryJob:
             "concurrencyMode": "Parallel", "contentType": "CSV",
             "apiVersion": float(self.api_version), "jobType": "V2Query",
             "lineEnding": "LF", "columnDelimiter": "COMMA"}
-        if self.result is not None:
-            body["numberRecordsProcessed"] = self.result[1].total
+        if self.state == "JobComplete":
+            body["numberRecordsProcessed"] = self.processed
         if self.error_message:
             body["errorMessage"] = self.error_message
         return body
@@ -138,11 +142,17 @@ class BulkJobs:
     # -- test controls -----------------------------------------------------------------
 
     def hold(self) -> None:
-        """New and running jobs stay InProgress until release()."""
+        """Jobs created from now on stay InProgress until release()."""
         self._held.set()
 
-    def release(self) -> None:
+    def release(self, *, keep_held: bool = False) -> None:
+        """New jobs run again; so do the held ones, unless `keep_held` (a job that must
+        still be running when a test looks, e.g. one a killed client left)."""
         self._held.clear()
+        if not keep_held:
+            with self._lock:
+                for job in self.jobs.values():
+                    job.held = False
 
     def fail_next_job(self, message: str = "Job failed: internal server error") -> None:
         """The next job created ends Failed with this errorMessage."""
@@ -208,7 +218,8 @@ class BulkJobs:
         with self._lock:
             self._count += 1
             job = QueryJob(make_id("750", self._count), str(body["operation"]), text,
-                           parsed.sobject, self.clock(), self.user(), version)
+                           parsed.sobject, self.clock(), self.user(), version,
+                           held=self._held.is_set())
             if self._fail_next is not None:
                 job.fail, job.error_message, self._fail_next = True, self._fail_next, None
             self.jobs[job.id] = job
@@ -228,7 +239,7 @@ class BulkJobs:
             job.polls += 1
             if job.state == "UploadComplete":
                 job.state = "InProgress"
-            elif job.state == "InProgress" and not self._held.is_set():
+            elif job.state == "InProgress" and not job.held:
                 if job.fail:
                     job.state = "Failed"
                 else:
@@ -242,6 +253,7 @@ class BulkJobs:
         with self.org_lock:
             job.result = self.engine.run(parsed, include_deleted=job.operation == "queryAll",
                                          now=self.clock())
+        job.processed = job.result[1].total
         job.state = "JobComplete"
 
     def _abort(self, job: QueryJob, request: Request) -> Response:
