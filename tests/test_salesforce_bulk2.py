@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from connectors.retry import RetryPolicy
 from connectors.salesforce.bulk import BulkQueryFailed
@@ -24,13 +25,21 @@ from connectors.salesforce.connector import SalesforceConnector
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.cli.runtime import Runtime
-from syncer.domain.config import LoadedConfig
+from syncer.domain.config import LoadedConfig, connector_settings
+from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import Person
 from syncer.run.pipeline import run_sync
 from syncer.store.bulk_jobs import StoredQueryJobs
 from syncer.store.repository import Store
-from tests.conftest import Sandboxes, running_sandboxes, sandbox_config_data, write_config
+from tests.conftest import (
+    EXAMPLE_CONFIG,
+    EXAMPLE_MODEL,
+    Sandboxes,
+    running_sandboxes,
+    sandbox_config_data,
+    write_config,
+)
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -295,3 +304,34 @@ def test_a_sync_stopped_mid_pull_closes_its_job(
             assert summary.status == "stopped"
             assert StoredQueryJobs(store, "salesforce").open_jobs() == []
         assert_all_closed(sandboxes.salesforce)  # type: ignore[arg-type]
+
+
+# -- the setting --------------------------------------------------------------------------
+
+def _config_with(tmp_path: Path, **salesforce: Any) -> LoadedConfig:
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["model"] = str(EXAMPLE_MODEL)
+    for connector in data["connectors"]:
+        connector.update(salesforce.get(connector["kind"], {}))
+    return write_config(tmp_path / "syncer.yaml", data)
+
+
+def test_bulk_query_threshold_reaches_the_connector(tmp_path: Path) -> None:
+    loaded = _config_with(tmp_path, salesforce={"bulk_query_threshold": 50_000})
+    [salesforce] = [c for c in loaded.config.connectors if c.kind == "salesforce"]
+    settings = connector_settings(loaded, salesforce, None)
+    assert settings.options["bulk_query_threshold"] == 50_000
+    [hubspot] = [c for c in loaded.config.connectors if c.kind == "hubspot"]
+    assert "bulk_query_threshold" not in connector_settings(loaded, hubspot, None).options
+
+
+@pytest.mark.parametrize("kind, value, message", [
+    ("salesforce", -1, "-1 is not a usable record count. Fix: from 0 to 1000000000"),
+    ("salesforce", "many", "bulk_query_threshold"),
+    ("hubspot", 5000, "`bulk_query_threshold` is a Salesforce setting"),
+])
+def test_a_bad_bulk_query_threshold_is_a_clear_error(tmp_path: Path, kind: str, value: Any,
+                                                     message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _config_with(tmp_path, **{kind: {"bulk_query_threshold": value}})
+    assert message in str(refused.value)

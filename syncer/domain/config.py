@@ -278,6 +278,8 @@ def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
         credentials=credentials, writeback_fields=writeback_fields(loaded, connector),
         ca_file=ca_file, timeout_seconds=connector.timeout_seconds,
         options={"rate_limit_deadline_seconds": connector.rate_limit_deadline_seconds,
+                 **({"bulk_query_threshold": connector.bulk_query_threshold}
+                    if connector.bulk_query_threshold is not None else {}),
                  **({"create_as": connector.create.create_as} if connector.create else {})},
         person_fields=dict(connector.person_fields),
     )

@@ -120,6 +120,9 @@ class ConnectorConfig(Strict):
     #: how long one run may wait, in all, for this CRM's rate-limit answers (429,
     #: REQUEST_LIMIT_EXCEEDED) before it stops cleanly; the next run goes on from there.
     rate_limit_deadline_seconds: float = RATE_LIMIT_DEADLINE_DEFAULT
+    #: Salesforce: a full pull of more than this many Leads (or Contacts) reads them with
+    #: one Bulk API 2.0 query job instead of REST pages (None: 10,000; 0: every full pull).
+    bulk_query_threshold: int | None = None
     #: create qualified people from the other CRMs here (None: never create)
     create: CreateConfig | None = None
     #: syncer person field -> the CRM field read into Person.properties, merged over the
@@ -151,6 +154,23 @@ class ConnectorConfig(Strict):
                              "to 15 minutes in all for this CRM's rate limits, then stops and "
                              "the next run goes on)")
         return value
+
+    @field_validator("bulk_query_threshold")
+    @classmethod
+    def _usable_bulk_threshold(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= 1_000_000_000:
+            raise ValueError(f"{value} is not a usable record count. Fix: from 0 to "
+                             "1000000000 (default 10000: a full pull of more than 10,000 "
+                             "Leads or Contacts uses a Bulk API 2.0 query job; 0: every full "
+                             "pull does), or leave it out")
+        return value
+
+    @model_validator(mode="after")
+    def _bulk_threshold_on_salesforce(self) -> ConnectorConfig:
+        if self.bulk_query_threshold is not None and self.kind != "salesforce":
+            raise ValueError(f"`bulk_query_threshold` is a Salesforce setting (Bulk API "
+                             f"2.0); this connector is {self.kind}. Fix: remove it here")
+        return self
 
     @field_validator("person_fields")
     @classmethod
