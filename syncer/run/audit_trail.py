@@ -14,13 +14,13 @@ chains the rows it is handed (syncer/store/audit.py); this module decides what t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from syncer.domain.types import Decision, Reason, Succession
 from syncer.store.decision_json import ReasonJson, reason_to_json
+from syncer.store.intents import IntentRow
 
 #: a decided field: announced, then written or failed; or left alone (set by hand)
 DecisionOutcome = Literal["intent", "written", "failed", "kept_manual_edit"]
@@ -78,13 +78,17 @@ def decision_row(stamp: RunStamp, connector: str, record_id: str, field: str,
             "model_version": decision.model_version}
 
 
-def recovered_row(intent: Mapping[str, Any], at: datetime, landed: bool) -> dict[str, Any]:
-    """The outcome of an open intent, found at `at`: the intent row (without its id) with
-    `written` (`RECOVERED`) when the CRM holds its value, else `not_written` (`LOST`)."""
-    row = dict(intent, at=at, outcome="written" if landed else "not_written",
-               error=RECOVERED if landed else LOST)
-    del row["id"]  # the intent's id; the outcome row gets its own
-    return row
+def recovered_row(intent: IntentRow, at: datetime, landed: bool) -> AuditRow:
+    """The outcome of an open intent, found at `at`: the intent row (not its id: the
+    outcome row gets its own) with `written` (`RECOVERED`) when the CRM holds its value,
+    else `not_written` (`LOST`)."""
+    return {"at": at, "run_id": intent["run_id"], "connector": intent["connector"],
+            "record_id": intent["record_id"], "person_key": intent["person_key"],
+            "field": intent["field"], "old_value": intent["old_value"],
+            "new_value": intent["new_value"],
+            "outcome": "written" if landed else "not_written",
+            "error": RECOVERED if landed else LOST, "reasons": intent["reasons"],
+            "model_version": intent["model_version"]}
 
 
 def creation_row(stamp: RunStamp, connector: str, person_key: str, decision: Decision,

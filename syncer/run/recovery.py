@@ -24,6 +24,7 @@ from syncer.domain.values import canonical
 from syncer.run.audit_trail import recovered_row
 from syncer.store import intents as intent_store
 from syncer.store import routing as routing_store
+from syncer.store.intents import IntentRow
 from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -31,7 +32,7 @@ log = structlog.get_logger(__name__)
 
 
 def orphan_intents(store: Store, connectors: Sequence[str],
-                   runs: Sequence[str]) -> list[dict[str, Any]]:
+                   runs: Sequence[str]) -> list[IntentRow]:
     """Intent rows of these connectors and runs that have no outcome row."""
     with store.engine.connect() as connection:
         found = [row for run_id in runs for name in connectors
@@ -49,7 +50,7 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
     with store.engine.connect() as connection:
         pairs = intent_store.unreconciled(connection, connectors, current_run)
         closed: dict[tuple[str, str], int] = {}
-        orphans: list[dict[str, Any]] = []
+        orphans: list[IntentRow] = []
         for run_id, name in pairs:
             found = intent_store.open_intents(connection, run_id, name)
             closed[(run_id, name)] = len(found)

@@ -11,9 +11,10 @@ looked at again for that connector, however many runs failed before.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import typing
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     Column,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    Row,
     Select,
     String,
     Table,
@@ -36,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnClause
 
 from syncer.store import tables as t
+from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import metadata
 
 #: Run statuses that can leave intents open: killed (`running`), failed, lost its lock or
@@ -105,8 +108,23 @@ def _columns(names: Sequence[str]) -> list[Any]:
             else t.audit.c[name] for name in names]
 
 
-def _rows(result: Any) -> list[dict[str, Any]]:
-    decoded: dict[str, Any] = {}
+class IntentRow(TypedDict):
+    """An open intent as recovery reads it (`_INTENT_COLUMNS`, reasons decoded)."""
+
+    id: int
+    run_id: str
+    connector: str
+    record_id: str
+    person_key: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    reasons: list[ReasonJson]
+    model_version: str
+
+
+def _rows(result: Iterable[Row[Any]]) -> list[IntentRow]:
+    decoded: dict[str | None, list[ReasonJson]] = {}
     rows = []
     for row in result:
         found = dict(row._mapping)
@@ -114,7 +132,7 @@ def _rows(result: Any) -> list[dict[str, Any]]:
         if text not in decoded:
             decoded[text] = json.loads(text) if text else []
         found["reasons"] = decoded[text]
-        rows.append(found)
+        rows.append(typing.cast(IntentRow, found))
     return rows
 
 
@@ -127,7 +145,7 @@ def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False) 
         t.audit.c.outcome == _INTENT).order_by(t.audit.c.id)
 
 
-def open_intents(connection: Connection, run_id: str, connector: str) -> list[dict[str, Any]]:
+def open_intents(connection: Connection, run_id: str, connector: str) -> list[IntentRow]:
     """Intent rows of this run on this connector that have no outcome row. The run's
     outcome rows are read first (once: then the run is marked); when it has some, only the
     keys of its intents are read, and the whole rows of the open ones alone."""
@@ -140,7 +158,7 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[di
     ids = [int(row.id) for row in connection.execute(
         open_intents_query(run_id, connector, keys_only=True))
         if (str(row.record_id), str(row.field)) not in closed]
-    found: list[dict[str, Any]] = []
+    found: list[IntentRow] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
         found.extend(_rows(connection.execute(
             select(*_columns(_INTENT_COLUMNS))
