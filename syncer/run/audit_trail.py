@@ -9,7 +9,10 @@ chains the rows it is handed (syncer/store/audit.py); this module decides what t
 - `recovered_row`: the outcome of an intent a killed run left open (`written` when the
   value landed, else `not_written`), closed by the next run (syncer/run/recovery.py);
 - `creation_row`: a person created in (or linked to) a CRM, and each field written on it;
-- `succession_row`: a record that carries on as another (a converted lead, a merge).
+- `succession_row`: a record that carries on as another (a converted lead, a merge);
+- `discarded_row`: a field of a dead letter an admin gave up in the web admin.
+
+(The pipeline's `duplicate` identity rows are still built in syncer/run/pipeline.py.)
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ DecisionOutcome = Literal["intent", "written", "failed", "kept_manual_edit"]
 CreationOutcome = Literal["created", "linked", "written", "failed"]
 #: the field name of the rows about a record's identity rather than one of its fields
 IDENTITY = "identity"
+#: the outcome of a dead letter's field an admin gave up (never written)
+DISCARDED = "discarded"
 RECOVERED = "recovered: the write reached the CRM before its run was interrupted"
 LOST = "interrupted before the write reached the CRM; the next diff writes it again"
 
@@ -116,3 +121,13 @@ def succession_row(stamp: RunStamp, succession: Succession, person_key: str,
                          "detail": detail, "evidence_at": succession.at.isoformat()
                          if succession.at else None}],
             "model_version": model_version}
+
+
+def discarded_row(stamp: RunStamp, connector: str, record_id: str, person_key: str,
+                  field: str, value: str | None, why: str, model_version: str) -> AuditRow:
+    """A field of a dead letter closed unwritten; `why` says who gave it up and which
+    letter it was."""
+    return {"at": stamp.at, "run_id": stamp.run_id, "connector": connector,
+            "record_id": record_id, "person_key": person_key, "field": field,
+            "old_value": None, "new_value": value, "outcome": DISCARDED, "error": why,
+            "reasons": [], "model_version": model_version}

@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from syncer.domain.config import LoadedConfig
 from syncer.domain.errors import cause_of
 from syncer.domain.failures import SyncerError
+from syncer.run.audit_trail import AuditRow, RunStamp, discarded_row
 from syncer.run.push import WriteTally
 from syncer.run.runtime import OpenRuntime
 from syncer.store import dead_letters
@@ -30,7 +31,6 @@ from syncer.web.deps import AdminUser, AnyUser, render, web_state
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
-DISCARDED = "discarded"
 
 
 def by_cause(letters: Sequence[DeadLetter]) -> list[tuple[str, list[DeadLetter]]]:
@@ -134,18 +134,16 @@ def discard_letters(store: Store, ids: Sequence[int], now: datetime, user: str) 
     if not letters:
         return 0
     decisions = store.decisions(sorted({letter.person_key for letter in letters}), scores=False)
-    run_id = "web-" + uuid.uuid4().hex[:9]
-    rows = []
+    stamp = RunStamp(now, "web-" + uuid.uuid4().hex[:9])
+    rows: list[AuditRow] = []
     for letter in letters:
         decision = decisions.get(letter.person_key)
+        why = (f"discarded by {user} in the web admin (dead letter #{letter.id}, "
+               f"{letter.error_code or 'no error code'})")
         for field, value in sorted(letter.fields.items()):
-            rows.append({
-                "at": now, "run_id": run_id, "connector": letter.connector,
-                "record_id": letter.record_id, "person_key": letter.person_key,
-                "field": field, "old_value": None, "new_value": value, "outcome": DISCARDED,
-                "error": f"discarded by {user} in the web admin (dead letter #{letter.id}, "
-                         f"{letter.error_code or 'no error code'})",
-                "reasons": [], "model_version": decision.model_version if decision else "-"})
+            rows.append(discarded_row(stamp, letter.connector, letter.record_id,
+                                      letter.person_key, field, value, why,
+                                      decision.model_version if decision else "-"))
     with store.transaction() as tx:
         for letter in letters:
             dead_letters.resolve(tx, letter.connector, [letter.record_id], now)
