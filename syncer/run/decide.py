@@ -2,6 +2,12 @@
 the owner routing gives it, with the routing state (rotation, caps, account owners)
 carried from one person to the next.
 
+That state moves in one canonical order, ascending person key, whatever order the records
+were pulled in or however they were paged and chunked: so one world gives the same owners
+under any pull order, and a run killed part way resumes the rotation exactly where an
+uninterrupted run would be (docs/routing.md, "Order independence"). `Decider.decide`
+refuses a key below the one before it.
+
 The core (syncer/qualify) is pure; this is where a run's knowledge meets it: which stage a
 CRM holds that a person (not syncer) set, which owner a record already has, and who can
 still take people today.
@@ -47,6 +53,8 @@ class Decider:
         #: assignments made since the pipeline last stored them
         self.new_assignments: list[dict[str, object]] = []
         self.owners_assigned = 0
+        #: the last person key decided: routing moves only in ascending key order
+        self.last_key: str | None = None
 
     def _profile(self, key: str, records: list[Person], activities: list[Activity],
                  previous: Decision | None) -> Profile:
@@ -118,6 +126,15 @@ class Decider:
 
     def decide(self, key: str, records: list[Person], activities: list[Activity],
                previous: Decision | None) -> Decision:
+        """The person's decision, owner included. People must come in ascending key order
+        (the pipeline's chunks are slices of a sorted key list): the rotation, the day's
+        caps and the account index then advance in an order that no pull order, page size
+        or chunk size can change."""
+        if self.last_key is not None and key < self.last_key:
+            raise ValueError(f"person {key!r} decided after {self.last_key!r}: a run decides "
+                             "people in ascending key order, or owners would depend on the "
+                             "pull order")
+        self.last_key = key
         profile = self._profile(key, records, activities, previous)
         decision = qualify(profile, self.model, self.now)
         state = RoutingState(frozenset(self._available_reps(records)), self.account_owners,
