@@ -25,11 +25,13 @@ from tests.conftest import NOW, Sandboxes, _postgres_url, running_sandboxes
 from tests.test_kill_restart import KillPoint, state_of
 from tests.worker_helpers import (
     HoldFirst,
+    child_env,
     defer_sync,
     dispatcher,
     job_statuses,
     reap_one,
     scratch_database,
+    start,
     stop,
     wait_until,
     worker,
@@ -190,3 +192,31 @@ def test_a_paused_worker_past_the_stall_timeout(
     else:
         assert statuses == ["succeeded", "succeeded"]
         assert len(overlaps) == 1
+
+
+def test_processes_starts_that_many_workers_and_stops_them_all(
+        database: str, tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    tenants_dir = tmp_path / "tenants"
+    tenants_dir.mkdir()
+    parent = start(["worker", "--processes", "2", "--tenants", str(tenants_dir),
+                    "--queue-url", database, "--heartbeat", "0.5"], child_env({}),
+                   tmp_path / "workers.log")
+    engine = create_engine(database)
+
+    def registered() -> int:
+        with engine.connect() as connection:
+            if connection.execute(text("SELECT to_regclass('procrastinate_workers')")
+                                  ).scalar() is None:
+                return 0
+            return int(connection.execute(text(
+                "SELECT count(*) FROM procrastinate_workers")).scalar_one())
+
+    try:
+        wait_until(lambda: registered() == 2, "two registered workers", lambda: alive(parent))
+    finally:
+        code = stop(parent)
+    assert code == 0
+    assert registered() == 0  # each unregistered itself on the way out
+    engine.dispose()

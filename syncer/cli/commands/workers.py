@@ -26,6 +26,8 @@ def _tenant_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.processes > 1:
+        return run_processes(args.processes)
     from syncer.cli.runtime import Runtime
     from syncer.domain.tenants import tenants_dir
     from syncer.observe.logs import configure_logging
@@ -43,6 +45,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
     finally:
         runtimes.close()
     return 0
+
+
+def run_processes(count: int) -> int:
+    """`--processes N`: N worker processes (this command again, without the flag), each a
+    worker of its own on the queue (processes, not threads: a sync is CPU-bound Python).
+    SIGTERM/SIGINT is passed on to every one; the exit code is the worst of theirs."""
+    import subprocess
+
+    argv = sys.argv[1:]
+    at = next(i for i, arg in enumerate(argv) if arg.startswith("--processes"))
+    rest = argv[:at] + argv[at + (1 if "=" in argv[at] else 2):]
+    children = [subprocess.Popen([sys.executable, "-m", "syncer.cli", *rest])
+                for _ in range(count)]
+
+    def pass_on(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, pass_on)
+    signal.signal(signal.SIGINT, pass_on)
+    codes = [child.wait() for child in children]
+    return max(codes, key=abs)
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
@@ -133,6 +158,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
                         help="how often the worker says it is alive (default 10)")
     worker.add_argument("--name", help="the worker's name in the queue and the logs")
+    worker.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="start N worker processes (default 1); run the command on "
+                             "several machines for more")
     worker.set_defaults(func=cmd_worker)
 
     dispatch = _tenant_options(sub.add_parser(
