@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from syncer.domain.connector import ConnectorError
 
@@ -55,17 +54,17 @@ class Conflict(ConnectorError):
         self.message = error.message
 
 
-def read_error(body: Any) -> ErrorBody:
+def read_error(body: object) -> ErrorBody:
     """The parts of a HubSpot error body (JSON text) syncer uses; tolerant of anything."""
     try:
-        data = json.loads(body) if body else {}
+        data = json.loads(body) if isinstance(body, (str, bytes, bytearray)) and body else {}
     except (TypeError, ValueError):
         data = {}
     if not isinstance(data, dict):
         data = {}
     message = str(data.get("message") or "")
     raw_details = data.get("errors")
-    details: list[Any] = raw_details if isinstance(raw_details, list) else []
+    details: list[object] = raw_details if isinstance(raw_details, list) else []
     found = EXISTING_ID.search(message) or next(
         (m for m in (EXISTING_ID.search(str(_part(d, "message") or "")) for d in details) if m),
         None)
@@ -77,8 +76,8 @@ def read_error(body: Any) -> ErrorBody:
         existing_id=found.group(1) if found else None)
 
 
-def property_names(message: str | None, context: Mapping[str, Any] | None = None,
-                   details: Iterable[Any] | None = ()) -> tuple[str, ...]:
+def property_names(message: str | None, context: Mapping[str, object] | None = None,
+                   details: Iterable[object] | None = ()) -> tuple[str, ...]:
     """Every property an error names, in order, once each. `details` are the error's
     `errors` entries, as dicts or as the client's ErrorDetail models."""
     names: list[str] = []
@@ -106,7 +105,7 @@ def _context_names(context: object) -> list[str]:
     return [str(v) for v in ([value] if isinstance(value, str) else value) if v]
 
 
-def _part(detail: Any, name: str) -> Any:
+def _part(detail: object, name: str) -> object:
     """A key of an error entry, whether it is a dict or a client model."""
     if isinstance(detail, Mapping):
         return detail.get(name)

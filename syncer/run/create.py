@@ -28,7 +28,7 @@ from syncer.domain.identity import normalize_email
 from syncer.domain.types import Decision, NewPerson, Person, RecordUpdate
 from syncer.run.audit_trail import IDENTITY, AuditRow, CreationOutcome, RunStamp, creation_row
 from syncer.run.push import Item
-from syncer.store.repository import Store
+from syncer.store.repository import Store, WrittenRow
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +123,7 @@ class Creator:
         results = self.connectors[name].create([person for person, _ in queued])
         records: list[Person] = []
         keys: list[str] = []
-        written: list[dict[str, Any]] = []
+        written: list[WrittenRow] = []
         audit: list[AuditRow] = []
         owed: list[Item] = []
         stamp = RunStamp(self.now, self.run_id)

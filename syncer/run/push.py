@@ -28,7 +28,7 @@ from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.model_versions import rollback_note
-from syncer.store.repository import Store
+from syncer.store.repository import Store, WrittenRow
 
 log = structlog.get_logger(__name__)
 
@@ -171,7 +171,7 @@ class Writer:
         return results
 
     def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
-        written_rows: list[dict[str, Any]] = []
+        written_rows: list[WrittenRow] = []
         audit_rows: list[AuditRow] = []
         parked: list[dict[str, Any]] = []
         succeeded: list[str] = []

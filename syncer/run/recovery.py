@@ -21,11 +21,11 @@ from typing import Any
 import structlog
 
 from syncer.domain.values import canonical
-from syncer.run.audit_trail import recovered_row
+from syncer.run.audit_trail import AuditRow, recovered_row
 from syncer.store import intents as intent_store
 from syncer.store import routing as routing_store
 from syncer.store.intents import IntentRow
-from syncer.store.repository import Store
+from syncer.store.repository import Store, WrittenRow
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +60,9 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
             ids = [o["record_id"] for o in orphans if o["connector"] == name]
             for record_id, values in intent_store.crm_values(connection, name, ids):
                 current[(name, record_id)] = values
-    audit_rows, written_rows, owners = [], [], []
+    audit_rows: list[AuditRow] = []
+    written_rows: list[WrittenRow] = []
+    owners: list[str] = []
     for intent in orphans:
         held = current.get((intent["connector"], intent["record_id"]), {}).get(intent["field"])
         landed = canonical(held) == canonical(intent["new_value"])

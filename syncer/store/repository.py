@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,9 +54,22 @@ def _stored_fields(person: Person) -> dict[str, object]:
     return fields
 
 _CHUNK = 500
+T = TypeVar("T")
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+class WrittenRow(TypedDict):
+    """A value syncer wrote (or, origin "manual", a value set by hand it now respects)."""
+
+    connector: str
+    record_id: str
+    field: str
+    value: str | None
+    written_at: datetime
+    run_id: str
+    origin: NotRequired[str]
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -121,7 +134,7 @@ class Store(RunQueries):
             pass
 
     # -- generic upsert ---------------------------------------------------------------
-    def _upsert(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
+    def _upsert(self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
                 keys: Sequence[str]) -> None:
         if not rows:
             return
@@ -223,8 +236,8 @@ class Store(RunQueries):
                         crm_values=dict(row.crm_values), **row.fields)
                     out[row.person_key][0].append(person)
             pairs = list(owner)
-            for chunk in _chunks(pairs):
-                condition = t.activities.c.record_id.in_([r for _, r in chunk])
+            for pair_chunk in _chunks(pairs):
+                condition = t.activities.c.record_id.in_([r for _, r in pair_chunk])
                 for row in connection.execute(select(t.activities).where(condition)):
                     key = owner.get((row.connector, row.record_id))
                     if key is None:
@@ -307,10 +320,10 @@ class Store(RunQueries):
                     found[(row.record_id, row.field)] = row.value
         return found
 
-    def upsert_written(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    def upsert_written(self, connection: Connection, rows: Sequence[WrittenRow]) -> None:
         self._upsert(connection, t.written, rows, ("connector", "record_id", "field"))
 
-    def record_write(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    def record_write(self, connection: Connection, rows: Sequence[WrittenRow]) -> None:
         """Remember written values and, in the same transaction, update the cached CRM
         values, so the next run diffs against what is now in the CRM."""
         self.upsert_written(connection, rows)

@@ -36,5 +36,7 @@ def written_state(store: Store, connector: str, record_ids: Sequence[str]) -> Wr
 def hold_manual(store: Store, connection: Connection, rows: Sequence[dict[str, Any]],
                 at: datetime, run_id: str) -> None:
     """Remember values people set by hand that syncer now respects."""
-    store.upsert_written(connection, [{**row, "written_at": at, "run_id": run_id,
-                                       "origin": "manual"} for row in rows])
+    store.upsert_written(connection, [
+        {"connector": row["connector"], "record_id": row["record_id"], "field": row["field"],
+         "value": row["value"], "written_at": at, "run_id": run_id, "origin": "manual"}
+        for row in rows])
