@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -27,8 +26,10 @@ from syncer.run.audit_trail import AuditRow, DecisionOutcome, RunStamp, decision
 from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
+from syncer.store.dead_letters import FailedWrite
 from syncer.store.model_versions import rollback_note
 from syncer.store.repository import Store, WrittenRow
+from syncer.store.written import HeldValue
 
 log = structlog.get_logger(__name__)
 
@@ -137,7 +138,8 @@ class Writer:
     def hold(self, name: str, held: Sequence[tuple[Person, Decision, dict[str, str | None],
                                                    Mapping[str, str | None]]]) -> None:
         """Record fields left alone because a person set them by hand (audited once)."""
-        audit, rows = [], []
+        audit: list[AuditRow] = []
+        rows: list[HeldValue] = []
         for record, decision, values, wanted in held:
             for crm_field, value in values.items():
                 change = PlannedWrite(name, record.record_id, decision.key, crm_field, value,
@@ -173,7 +175,7 @@ class Writer:
     def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
         written_rows: list[WrittenRow] = []
         audit_rows: list[AuditRow] = []
-        parked: list[dict[str, Any]] = []
+        parked: list[FailedWrite] = []
         succeeded: list[str] = []
         owner_field = self.loaded.connector(name).fields.owner
         owners_written: list[str] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import Connection, func, select, update
 
@@ -38,7 +38,19 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def park(connection: Connection, letters: Sequence[dict[str, Any]], at: datetime,
+class FailedWrite(TypedDict):
+    """A record's write that failed for good in a run: what a letter is opened with."""
+
+    connector: str
+    record_id: str
+    object_type: str
+    person_key: str
+    fields: dict[str, str | None]
+    error_code: str | None
+    message: str | None
+
+
+def park(connection: Connection, letters: Sequence[FailedWrite], at: datetime,
          run_id: str) -> None:
     """Open a letter per failed record, or update the record's open one."""
     for letter in letters:

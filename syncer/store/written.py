@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import Connection, select
 
@@ -33,7 +33,16 @@ def written_state(store: Store, connector: str, record_ids: Sequence[str]) -> Wr
     return found
 
 
-def hold_manual(store: Store, connection: Connection, rows: Sequence[dict[str, Any]],
+class HeldValue(TypedDict):
+    """A value a person set by hand in the CRM that syncer leaves alone."""
+
+    connector: str
+    record_id: str
+    field: str
+    value: str | None
+
+
+def hold_manual(store: Store, connection: Connection, rows: Sequence[HeldValue],
                 at: datetime, run_id: str) -> None:
     """Remember values people set by hand that syncer now respects."""
     store.upsert_written(connection, [
