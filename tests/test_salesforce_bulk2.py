@@ -218,6 +218,14 @@ def test_a_job_left_by_a_killed_run_is_aborted_by_the_next_run(
     assert_all_closed(sandbox, store)
 
 
+def test_a_remembered_job_the_org_no_longer_has_is_forgotten(sandbox: SalesforceSandbox,
+                                                              store: Store) -> None:
+    StoredQueryJobs(store, "sf").remember("7508c0000000999AAA")  # deleted, never forgotten
+    with connector_for(sandbox, store) as connector:
+        assert pull(connector)
+    assert StoredQueryJobs(store, "sf").open_jobs() == []
+
+
 def test_the_job_ledger_lives_in_the_state(state_url: str) -> None:
     store = Store.open(state_url)
     try:

@@ -197,7 +197,11 @@ class BulkQueries(SalesforceClient):
                         error=type(error).__name__)
             return
         if self._ledger is not None:
-            self._ledger.forget(job_id)
+            try:
+                self._ledger.forget(job_id)
+            except Exception as error:  # e.g. the run lost its lock: the next run finds
+                log.warning("salesforce.bulk_job_not_forgotten",  # the job gone (404)
+                            connector=self.name, job=job_id, error=type(error).__name__)
         log.info("salesforce.bulk_job_closed", connector=self.name, job=job_id, state=state)
 
     def _settle_left_jobs(self) -> None:
