@@ -343,3 +343,15 @@ def test_a_bad_bulk_query_threshold_is_a_clear_error(tmp_path: Path, kind: str, 
     with pytest.raises(ConfigError) as refused:
         _config_with(tmp_path, **{kind: {"bulk_query_threshold": value}})
     assert message in str(refused.value)
+
+
+def test_the_runtime_hands_the_state_to_the_salesforce_connector(
+        sandbox_config: LoadedConfig) -> None:
+    """The wiring (syncer/cli/runtime.py) gives the connector the state's job ledger, so a
+    job a SIGKILLed process left open is found and aborted by the next run."""
+    with Runtime(sandbox_config) as runtime:
+        ledger = runtime.connectors["salesforce"]._ledger  # type: ignore[attr-defined]
+        assert isinstance(ledger, StoredQueryJobs)
+        assert ledger.store is runtime.store and ledger.connector == "salesforce"
+        ledger.remember("750TEST")
+        assert StoredQueryJobs(runtime.require_store(), "salesforce").open_jobs() == ["750TEST"]

@@ -25,6 +25,7 @@ from syncer.domain.connector import Connector, Sandbox
 from syncer.qualify import Model, load_model
 from syncer.run.diff import check_score_fields
 from syncer.run.publication import ActiveModel, active_model
+from syncer.store.bulk_jobs import StoredQueryJobs
 from syncer.store.repository import Store
 
 
@@ -74,7 +75,11 @@ class Runtime:
                 sandbox.start()
                 self.sandboxes[connector.name] = sandbox
             settings = connector_settings(self.loaded, connector, sandbox)
-            self.connectors[connector.name] = build_connector(settings)
+            built = self.connectors[connector.name] = build_connector(settings)
+            keep_jobs = getattr(built, "keep_query_jobs", None)  # Salesforce Bulk API 2.0
+            if keep_jobs is not None and self.store is not None:
+                # the state remembers open query jobs, so a killed run's are aborted
+                keep_jobs(StoredQueryJobs(self.store, connector.name))
 
     def require_store(self) -> Store:
         if self.store is None:
