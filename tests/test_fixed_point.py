@@ -4,7 +4,7 @@ either CRM writes nothing, even when the world went through faults first (SIGKIL
 
 from __future__ import annotations
 
-import random
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 #: the issue's drill: 20% 5xx answers and bursts of 429s (Salesforce: 403
 #: REQUEST_LIMIT_EXCEEDED), with runs killed part way
 FAULTS = FaultConfig(seed=4, error_rate=0.2, burst_every=6, burst_length=2)
-KILLS = 3
+#: the requests at which the drill's runs are killed (a run of this world makes about 30)
+KILL_AT = (9, 22, 16)
 
 
 def test_a_quiet_sync_after_faults_writes_nothing(tmp_path: Path,
@@ -40,9 +41,8 @@ def test_a_quiet_sync_after_faults_writes_nothing(tmp_path: Path,
             connector["timeout_seconds"] = 5.0
         config = tmp_path / "syncer.yaml"
         loaded = write_config(config, data)
-        rng = random.Random(18)
-        for _ in range(KILLS):  # each killed while it waits for its n-th answer
-            kill_at(config, KillPoint(boxes, rng.randint(5, 60)))
+        # each killed while it waits for its n-th answer: in the pull, among the writes
+        ends = [kill_at(config, KillPoint(boxes, at)) for at in KILL_AT]
         sync_once(loaded)  # through the faults to the end
         for sandbox in (hubspot, salesforce):
             sandbox.faults.config = FaultConfig()  # type: ignore[attr-defined]
@@ -51,11 +51,17 @@ def test_a_quiet_sync_after_faults_writes_nothing(tmp_path: Path,
         before = state_of(boxes)
         quiet = sync_once(loaded)
         after = state_of(boxes)
+        everyone = sync_once(loaded, full=True)  # every person decided again
+        again = state_of(boxes)
     finally:
         hubspot.stop()
         salesforce.stop()
+    assert ends.count(-signal.SIGKILL) >= 2, ends  # the kills landed inside runs
     assert caught_up.status == "succeeded", caught_up.error
     assert quiet.status == "succeeded", quiet.error
     assert sum(quiet.fields_written.values()) == 0, dict(quiet.fields_written)
     assert quiet.owners_assigned == 0 and quiet.decisions_changed == 0
     assert after == before
+    assert everyone.people == 180 and sum(everyone.fields_written.values()) == 0, \
+        dict(everyone.fields_written)
+    assert everyone.decisions_changed == 0 and again == before
