@@ -63,7 +63,7 @@ def test_an_older_state_gains_the_accounts_table(tmp_path: Path) -> None:
     try:
         assert inspect(store.engine).has_table("web_users")
         assert web_users.user_count(store) == 0
-        assert LATEST == 7
+        assert LATEST >= 7  # schema 7 added the table; later steps may follow it
     finally:
         store.close()
 
