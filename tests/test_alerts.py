@@ -29,9 +29,11 @@ HOOK_PATH = "/services/T0SYNCER1/B0SYNCER2/XxSecretWebhookToken42"
 
 
 class Receiver:
-    """A webhook receiver: records each JSON body; the first `fail_first` answer `status`."""
+    """A webhook receiver: records each JSON body; the first `fail_first` answer `status`
+    (with a Retry-After header when `retry_after` is given)."""
 
-    def __init__(self, fail_first: int = 0, status: int = 500) -> None:
+    def __init__(self, fail_first: int = 0, status: int = 500,
+                 retry_after: str | None = None) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.fail_first = fail_first
@@ -45,6 +47,8 @@ class Receiver:
                 if not failing:
                     receiver.bodies.append(body)
                 self.send_response(status if failing else 200)
+                if failing and retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -90,6 +94,15 @@ def test_a_message_is_retried_until_delivered_and_the_url_is_never_logged(
     events = [json.loads(line) for line in output.splitlines()]
     assert [e["event"] for e in events] == ["alert.attempt_failed"] * 2 + ["alert.sent"]
     assert "XxSecretWebhookToken42" not in output and "127.0.0.1" not in output
+
+
+def test_a_busy_webhook_is_waited_for_as_long_as_it_asks_up_to_30_seconds() -> None:
+    cases = [(429, "7", [7.0, 7.0]), (503, "120", [30.0, 30.0]), (500, "1", [1.0, 2.0])]
+    for status, retry_after, expected in cases:
+        waits: list[float] = []
+        with Receiver(fail_first=2, status=status, retry_after=retry_after) as receiver:
+            assert WebhookSender(receiver.url, sleep=waits.append).send("hello")
+        assert waits == expected, (status, retry_after)
 
 
 def test_an_unreachable_or_refusing_webhook_never_raises(log_output: io.StringIO) -> None:
