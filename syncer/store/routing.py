@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from syncer.domain.values import canonical
 from syncer.store import tables as t
 from syncer.store.repository import Store
 
@@ -37,26 +38,60 @@ def assigned_on(store: Store, day_start: datetime) -> dict[str, int]:
 
 
 def account_owners(store: Store, owner_of: Callable[[str, Mapping[str, Any]], str | None],
-                   keys_of: Callable[[Mapping[str, Any], str], Sequence[str]]
-                   ) -> dict[str, str]:
-    """Account key -> the rep who owns most records under it.
+                   keys_of: Callable[[Mapping[str, Any], str], Sequence[str]],
+                   owner_fields: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """Account key -> the rep who owns the account, for routing's account match.
 
     `owner_of(connector, crm_values)` gives a record's active human owner (or None);
-    `keys_of(fields, person_key)` gives the record's account keys (domain, company). Ties go
-    to the alphabetically first rep so the index is deterministic.
+    `keys_of(fields, person_key)` gives the record's account keys (domain, company);
+    `owner_fields` names each connector's owner field. An owner a person set in a CRM votes:
+    the rep who owns most records under a key gets it, ties to the alphabetically first.
+    An owner syncer wrote itself (the record still holds the value syncer last wrote there)
+    does not vote; it fills only keys no person decided, the smallest person key first:
+    the same first-come order in which a run routes people, so the index does not depend
+    on which of a run's writes had reached the CRMs when a later run started.
     """
+    ours = _owners_written(store, owner_fields or {})
     votes: dict[str, Counter[str]] = defaultdict(Counter)
-    query = select(t.records.c.connector, t.records.c.person_key, t.records.c.fields,
-                   t.records.c.crm_values)
+    routed: list[tuple[str, Sequence[str], str]] = []
+    query = select(t.records.c.connector, t.records.c.record_id, t.records.c.person_key,
+                   t.records.c.fields, t.records.c.crm_values)
     with store.engine.connect() as connection:
         for row in connection.execution_options(yield_per=2000).execute(query):
             owner = owner_of(row.connector, row.crm_values)
             if owner is None:
                 continue
-            for key in keys_of(row.fields, row.person_key):
+            keys = keys_of(row.fields, row.person_key)
+            field = (owner_fields or {}).get(row.connector)
+            written = ours.get((row.connector, row.record_id))
+            if field is not None and written is not None \
+                    and canonical(row.crm_values.get(field)) == canonical(written):
+                routed.append((row.person_key, keys, owner))
+                continue
+            for key in keys:
                 votes[key][owner] += 1
-    return {key: min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-            for key, counter in votes.items()}
+    index = {key: min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+             for key, counter in votes.items()}
+    for _, keys, owner in sorted(routed):
+        for key in keys:
+            index.setdefault(key, owner)
+    return index
+
+
+def _owners_written(store: Store, owner_fields: Mapping[str, str | None]
+                    ) -> dict[tuple[str, str], str | None]:
+    """(connector, record id) -> the owner value syncer itself last wrote there."""
+    found: dict[tuple[str, str], str | None] = {}
+    with store.engine.connect() as connection:
+        for connector, field in owner_fields.items():
+            if field is None:
+                continue
+            query = select(t.written.c.record_id, t.written.c.value).where(
+                t.written.c.connector == connector, t.written.c.field == field,
+                t.written.c.origin == "syncer")
+            for record_id, value in connection.execution_options(yield_per=2000).execute(query):
+                found[(connector, record_id)] = value
+    return found
 
 
 def save_assignments(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
