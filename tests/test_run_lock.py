@@ -173,9 +173,13 @@ def take_lock_away(store: Store, takeover: bool) -> RunLock | None:
                                       ).scalar_one()
             # pg_terminate_backend only signals the backend: its locks are held until it
             # has exited, which a busy server may take a while to do. Wait for that event.
+            # (pg_stat_activity is a snapshot per transaction: clear it on every look)
             gone = threading.Event()
-            while connection.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"),
-                                     {"p": pid}).first() is not None:
+            while True:
+                connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+                if connection.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"),
+                                      {"p": pid}).first() is None:
+                    break
                 gone.wait(0.05)
     else:
         database = store.engine.url.database
