@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from syncer.domain.config_base import ConfigError, Strict, problems_from
 from syncer.domain.connector import ConnectorSettings, Sandbox
-from syncer.domain.connector_config import ConnectorConfig as ConnectorConfig
+from syncer.domain.connector_config import ConnectorConfig
 from syncer.domain.secrets import SecretRef, resolve_secret
 
 #: The shipped example: packaged as syncer/examples/ in a wheel (pyproject maps config/

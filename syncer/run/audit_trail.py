@@ -131,3 +131,18 @@ def discarded_row(stamp: RunStamp, connector: str, record_id: str, person_key: s
             "record_id": record_id, "person_key": person_key, "field": field,
             "old_value": None, "new_value": value, "outcome": DISCARDED, "error": why,
             "reasons": [], "model_version": model_version}
+
+
+def duplicate_row(stamp: RunStamp, connector: str, record_id: str, primary: str,
+                  decision: Decision) -> AuditRow:
+    """A record newly flagged as a duplicate of `primary` (the one syncer writes), so an
+    admin can merge them."""
+    return {"at": stamp.at, "run_id": stamp.run_id, "connector": connector,
+            "record_id": record_id, "person_key": decision.key, "field": IDENTITY,
+            "old_value": None, "new_value": f"duplicate of {primary}", "outcome": "duplicate",
+            "error": None,
+            "reasons": [{"rule_id": "identity.duplicate", "points": 0.0,
+                         "detail": f"{record_id} shares this person with {primary}; "
+                                   f"syncer writes only to {primary}",
+                         "evidence_at": None}],
+            "model_version": decision.model_version}

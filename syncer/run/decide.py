@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from syncer.domain.config import ConnectorConfig, LoadedConfig
+from syncer.domain.config import LoadedConfig
+from syncer.domain.connector_config import ConnectorConfig
 from syncer.domain.types import Activity, Decision, Person, Profile, Reason, Stage
 from syncer.domain.values import canonical
 from syncer.qualify import Model, qualify

@@ -30,6 +30,7 @@ from syncer.observe import progress
 from syncer.observe.logs import log_context, redact_text
 from syncer.observe.metrics import SyncMetrics
 from syncer.qualify import Model
+from syncer.run.audit_trail import AuditRow, RunStamp, duplicate_row
 from syncer.run.budget import BudgetExhausted, DailyBudget
 from syncer.run.create import CreationTally, Creator
 from syncer.run.decide import Decider
@@ -51,7 +52,8 @@ from syncer.store import written as written_store
 from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import Holder, LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
-from syncer.store.repository import SKIPPED, Store
+from syncer.store.repository import Store
+from syncer.store.runs import SKIPPED
 
 log = structlog.get_logger(__name__)
 
@@ -299,22 +301,14 @@ class Sync:
         changes = {pair: primary for pair, primary in wanted.items()
                    if stored.get(pair) != primary}
         identity_store.set_duplicate_flags(tx, changes)
-        rows = []
+        rows: list[AuditRow] = []
         for (source, record_id), primary in sorted(changes.items()):
             if primary is None:
                 continue
             decision = duplicates[(source, record_id)][1]
             self.summary.identity[f"{source}.duplicates"] += 1
-            rows.append({"at": self.now, "run_id": self.summary.run_id, "connector": source,
-                         "record_id": record_id, "person_key": decision.key,
-                         "field": "identity", "old_value": None,
-                         "new_value": f"duplicate of {primary}", "outcome": "duplicate",
-                         "error": None,
-                         "reasons": [{"rule_id": "identity.duplicate", "points": 0.0,
-                                      "detail": f"{record_id} shares this person with "
-                                                f"{primary}; syncer writes only to {primary}",
-                                      "evidence_at": None}],
-                         "model_version": decision.model_version})
+            rows.append(duplicate_row(RunStamp(self.now, self.summary.run_id), source,
+                                      record_id, primary, decision))
         self.store.append_audit(tx, rows)
 
     def flush(self, final: bool) -> None:

@@ -36,7 +36,6 @@ from syncer.store.decision_json import (
 from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
-from syncer.store.runs import SKIPPED as SKIPPED  # for syncer/run/pipeline.py (being edited)
 from syncer.store.runs import RunQueries, utc_or_none
 from syncer.store.tenant_schema import ensure_schema
 
