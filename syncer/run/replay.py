@@ -16,7 +16,7 @@ A replay writes to the CRMs and the state like a sync, so it takes the same run 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 from syncer.domain.config import LoadedConfig
@@ -34,17 +34,22 @@ RECORD_GONE = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED",
 
 def replay_dead_letters(loaded: LoadedConfig, store: Store,
                         connectors: Mapping[str, Connector], now: datetime,
-                        connector: str | None = None) -> tuple[str, WriteTally]:
-    """Push every open letter (of `connector`, or all) except those of records that are
-    gone (RECORD_GONE, counted in `tally.left_for_sync`); returns (run id, tally)."""
+                        connector: str | None = None,
+                        ids: Collection[int] | None = None) -> tuple[str, WriteTally]:
+    """Push every open letter (of `connector`, or all; only those in `ids` when given)
+    except those of records that are gone (RECORD_GONE, counted in
+    `tally.left_for_sync`); returns (run id, tally). A selection (`ids`, the web admin's)
+    that leaves nothing to push records no run and takes no lock."""
     letters = [letter for letter in dead_letters.open_letters(store, connector)
-               if letter.connector in connectors]
+               if letter.connector in connectors and (ids is None or letter.id in ids)]
     tally = WriteTally()
     gone = [letter for letter in letters if (letter.error_code or "") in RECORD_GONE]
     for letter in gone:
         tally.left_for_sync[letter.connector] += 1
     letters = [letter for letter in letters if letter not in gone]
     run_id = "replay-" + uuid.uuid4().hex[:9]
+    if ids is not None and not letters:
+        return run_id, tally
     lock = acquire(store.engine, sorted(connectors), run_id)
     try:
         with store.fenced(lock):

@@ -103,28 +103,10 @@ def retry_letters(loaded: LoadedConfig, store: Store, ids: Sequence[int], now: d
                   open_runtime: OpenRuntime) -> tuple[str, WriteTally]:
     """Replay the open letters `ids` as `syncer dead-letters retry` replays all of them:
     under the connectors' run locks (LockHeld while a sync runs), writes fenced."""
-    from syncer.run.replay import RECORD_GONE, _replay
-    from syncer.store.locks import acquire
+    from syncer.run.replay import replay_dead_letters
 
-    wanted = set(ids)
-    letters = [letter for letter in dead_letters.open_letters(store) if letter.id in wanted]
-    tally = WriteTally()
     with open_runtime(loaded, open_store=False) as runtime:
-        connectors = runtime.connectors
-        letters = [letter for letter in letters if letter.connector in connectors]
-        for letter in letters:
-            if (letter.error_code or "") in RECORD_GONE:
-                tally.left_for_sync[letter.connector] += 1
-        letters = [letter for letter in letters if (letter.error_code or "") not in RECORD_GONE]
-        run_id = "replay-" + uuid.uuid4().hex[:9]
-        if not letters:
-            return run_id, tally
-        lock = acquire(store.engine, sorted(connectors), run_id)
-        try:
-            with store.fenced(lock):
-                return run_id, _replay(loaded, store, connectors, now, run_id, letters, tally)
-        finally:
-            lock.release()
+        return replay_dead_letters(loaded, store, runtime.connectors, now, ids=set(ids))
 
 
 def discard_letters(store: Store, ids: Sequence[int], now: datetime, user: str) -> int:
