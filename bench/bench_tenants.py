@@ -84,6 +84,13 @@ def syncer(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                                 stdout=handle, stderr=subprocess.STDOUT)
 
 
+def dispatch_once(directory: Path, url: str, env: dict[str, str]) -> None:
+    """`syncer dispatch --once`: one sync of every tenant-connector queued."""
+    subprocess.run([sys.executable, "-m", "syncer.cli", "dispatch", "--once", "--tenants",
+                    str(directory), "--queue-url", url, "--log-level", "warning"],
+                   env=env, check=True, capture_output=True)
+
+
 def query(url: str, sql: str) -> list[Any]:
     engine = create_engine(url)
     try:
@@ -127,18 +134,14 @@ def phase_one(url: str, work: Path, tenants: int, people: int, workers: int) -> 
                             "--log-level", "warning"], env, work / f"w{n}.log")
                     for n in range(workers)]
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "syncer.cli", "dispatch", "--once", "--tenants",
-                        str(directory), "--queue-url", url, "--log-level", "warning"],
-                       env=env, check=True, capture_output=True)
+        dispatch_once(directory, url, env)
         wait_for(lambda: not query(url, "SELECT 1 FROM procrastinate_jobs WHERE status IN "
                                    "('todo', 'doing') LIMIT 1"))
         wall = time.perf_counter() - began
         first_round = query(url, JOB_TIMES)
         # Round 2: every tenant again, now incremental (what a schedule runs all day).
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "syncer.cli", "dispatch", "--once", "--tenants",
-                        str(directory), "--queue-url", url, "--log-level", "warning"],
-                       env=env, check=True, capture_output=True)
+        dispatch_once(directory, url, env)
         wait_for(lambda: not query(url, "SELECT 1 FROM procrastinate_jobs WHERE status IN "
                                    "('todo', 'doing') LIMIT 1"))
         wall_two = time.perf_counter() - began
@@ -174,15 +177,13 @@ def phase_two(url: str, work: Path, big: int, small: int, people: int) -> dict[s
                         "large", "--log-level", "warning"], env, work / "large.log")
         default = syncer(["worker", "--tenants", str(directory), "--queue-url", url, "--queue",
                           "default", "--log-level", "warning"], env, work / "default.log")
-        dispatch = [sys.executable, "-m", "syncer.cli", "dispatch", "--once", "--tenants",
-                    str(directory), "--queue-url", url, "--log-level", "warning"]
-        subprocess.run(dispatch, env=env, check=True, capture_output=True)
+        dispatch_once(directory, url, env)
         wait_for(lambda: query(url, "SELECT 1 FROM procrastinate_jobs WHERE lock = 'big' AND "
                                     "status = 'doing'"))
         for index in range(small):
             write_tenant(directory, f"s{index:02d}", start_boxes(stack, 2000 + index, people),
                          url, env)
-        subprocess.run(dispatch, env=env, check=True, capture_output=True)
+        dispatch_once(directory, url, env)
         wait_for(lambda: not query(url, "SELECT 1 FROM procrastinate_jobs WHERE lock <> 'big' "
                                         "AND status IN ('todo', 'doing') LIMIT 1"))
         big_running = bool(query(url, "SELECT 1 FROM procrastinate_jobs WHERE lock = 'big' "
