@@ -82,7 +82,8 @@ def _run_locks(connection: Connection) -> None:
     tables.run_locks.create(connection, checkfirst=True)
 
 
-#: (version, description, step). Version 1 is the baseline created by create_all.
+#: (version, description, step), in version order. Version 1 is the baseline created by
+#: create_all. Numbers are reserved per piece of work, so a later number may land first.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "baseline: records, activities, decisions, written, audit, runs, cursors, counters",
      lambda connection: None),
@@ -98,7 +99,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "open bulk query jobs (closed by the next run when a run is killed)",
      lambda connection: bulk_query_jobs.create(connection, checkfirst=True)),
 ]
-LATEST = MIGRATIONS[-1][0]
+LATEST = max(number for number, _description, _step in MIGRATIONS)
 
 
 class SchemaTooNew(Unreachable, RuntimeError):
@@ -141,7 +142,7 @@ def _migrate(connection: Connection, now: datetime) -> int:
         return LATEST
     if version > LATEST:
         raise SchemaTooNew(version)
-    for number, _description, step in MIGRATIONS:
+    for number, _description, step in sorted(MIGRATIONS, key=lambda m: m[0]):
         if number > version:
             step(connection)
             connection.execute(schema_version.insert(),
