@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from syncer.domain.identity import DEFAULT_IGNORED_DOMAINS
+from syncer.qualify.sla_model import Sla
 
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
@@ -135,6 +136,8 @@ class Routing(_Spec):
     out_of_office: tuple[OutOfOffice, ...] = ()
     #: who gets a person when no rep can: an email, or none to leave them unassigned.
     fallback_owner: Email | None = None
+    #: speed-to-lead SLA for routed MQLs (syncer/qualify/sla_model.py); none: no SLA
+    sla: Sla | None = None
 
     @field_validator("fallback_owner")
     @classmethod
@@ -162,6 +165,8 @@ class Routing(_Spec):
                                      "is not defined. Fix: add it under `regions`")
         if self.default_team is not None and self.default_team not in known:
             raise ValueError(f"default_team {self.default_team!r} is not a defined team")
+        if self.sla is not None:
+            _check_sla(self.sla, known, self.fallback_owner)
         return self
 
     @property
@@ -177,6 +182,17 @@ class Routing(_Spec):
             return self.default_team
         teams = self.all_teams
         return teams[0].name if len(teams) == 1 else None
+
+
+def _check_sla(sla: Sla, teams: set[str], fallback_owner: str | None) -> None:
+    for name in sla.teams:
+        if name not in teams:
+            raise ValueError(f"sla.teams names team {name!r}, which is not defined. Fix: "
+                             f"use one of: {', '.join(sorted(teams)) or '(none defined)'}")
+    if sla.then_queue is None and fallback_owner is None:
+        raise ValueError("sla: after max_reassignments a person goes to a queue, but neither "
+                         "sla.then_queue nor fallback_owner is set. Fix: set sla.then_queue "
+                         "to the email of the queue's user")
 
 
 def _unique(values: list[str], what: str) -> None:

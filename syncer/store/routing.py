@@ -15,6 +15,9 @@ from syncer.store import tables as t
 from syncer.store.repository import Store
 
 POSITION_PREFIX = "routing.rr."
+#: assignments rows that hand no one a person (the SLA sending them back to nurture): not
+#: counted toward a rep's daily cap
+NOT_HANDED = ("sla_recycle",)
 
 
 def positions(store: Store, teams: Iterable[str]) -> dict[str, int]:
@@ -31,7 +34,8 @@ def assigned_on(store: Store, day_start: datetime) -> dict[str, int]:
     """Rep email -> people assigned to them on the UTC day starting at `day_start`."""
     query = (select(t.assignments.c.owner_email, func.count())
              .where(t.assignments.c.assigned_at >= day_start,
-                    t.assignments.c.assigned_at < day_start + timedelta(days=1))
+                    t.assignments.c.assigned_at < day_start + timedelta(days=1),
+                    t.assignments.c.rule.not_in(NOT_HANDED))
              .group_by(t.assignments.c.owner_email))
     with store.engine.connect() as connection:
         return {email: int(count) for email, count in connection.execute(query)}
@@ -107,6 +111,21 @@ def mark_owner_written(connection: Connection, person_keys: Iterable[str],
         connection.execute(update(t.assignments).where(
             t.assignments.c.person_key.in_(keys[start:start + 500]),
             t.assignments.c.owner_written_at.is_(None)).values(owner_written_at=at))
+
+
+def assignment_marks(store: Store) -> dict[str, list[tuple[str, str, str | None, datetime]]]:
+    """Person key -> (owner, rule, team, assigned_at) of each assignment, in the order they
+    were made: what the speed-to-lead SLA reads (syncer/qualify/sla.py)."""
+    query = select(t.assignments.c.person_key, t.assignments.c.owner_email,
+                   t.assignments.c.rule, t.assignments.c.team,
+                   t.assignments.c.assigned_at).order_by(t.assignments.c.id)
+    found: dict[str, list[tuple[str, str, str | None, datetime]]] = defaultdict(list)
+    with store.engine.connect() as connection:
+        for key, owner, rule, team, at in connection.execution_options(
+                yield_per=5000).execute(query):
+            found[key].append((owner, rule, team,
+                               at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at))
+    return dict(found)
 
 
 def assignment_rows(store: Store) -> list[dict[str, Any]]:
