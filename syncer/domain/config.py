@@ -22,6 +22,7 @@ from syncer.domain.config_base import ConfigError, Strict, problems_from
 from syncer.domain.connector import ConnectorSettings, Sandbox
 from syncer.domain.connector_config import ConnectorConfig
 from syncer.domain.secrets import SecretRef, resolve_secret
+from syncer.domain.webhook_config import WebhooksConfig
 
 #: The shipped example: packaged as syncer/examples/ in a wheel (pyproject maps config/
 #: there), config/ beside syncer/ in a checkout or an editable install.
@@ -131,6 +132,8 @@ class SyncerConfig(Strict):
     audit: AuditConfig = AuditConfig()
     worker: WorkerConfig = WorkerConfig()
     web: WebConfig = WebConfig()
+    #: the inbound endpoint for hand-raises (docs/webhooks.md)
+    webhooks: WebhooksConfig = WebhooksConfig()
     connectors: list[ConnectorConfig] = Field(min_length=1)
     #: person fields kept in step across the CRMs, each with its policy
     shared_fields: list[SharedField] = Field(default_factory=list)

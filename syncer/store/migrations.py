@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
 from syncer.domain.failures import Unreachable
-from syncer.store import intents, tables
+from syncer.store import inbound_events, intents, tables
 from syncer.store.audit import AuditLog
 from syncer.store.bulk_jobs import bulk_query_jobs
 from syncer.store.locks import migration_lock
@@ -98,6 +98,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "web admin accounts", lambda connection: web_users.create(connection, checkfirst=True)),
     (8, "open bulk query jobs (closed by the next run when a run is killed)",
      lambda connection: bulk_query_jobs.create(connection, checkfirst=True)),
+    (10, "inbound events (webhooks, list imports) and request signatures",
+     inbound_events.create_schema),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
