@@ -274,6 +274,12 @@ class HubSpotConnector:
             if activities:
                 yield activities
 
+    def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
+                    ) -> tuple[list[Person], list[Activity]]:
+        """Named contacts now and their events (connectors/hubspot/by_ids.py)."""
+        from connectors.hubspot.by_ids import read_by_ids
+        return read_by_ids(self, record_ids, activities_since)
+
     def owners(self) -> list[Owner]:
         found: list[Owner] = []
         for archived in (False, True):

@@ -102,6 +102,12 @@ class SalesforceConnector(BulkQueries):
                 if page:
                     yield page
 
+    def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
+                    ) -> tuple[list[Person], list[Activity]]:
+        """Named Leads and Contacts now and their activities (connectors/salesforce/by_ids.py)."""
+        from connectors.salesforce.by_ids import read_by_ids
+        return read_by_ids(self, record_ids, activities_since)
+
     def owners(self) -> list[Owner]:
         """Standard users, except the API user syncer signs in as: an integration user is
         no rep, so records it owns (created through the API) count as not yet routed."""

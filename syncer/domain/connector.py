@@ -71,6 +71,12 @@ class Connector(Protocol):
         """Every user who can own records, with whether they are active."""
         ...
 
+    def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
+                    ) -> tuple[list[Person], list[Activity]]:
+        """These records as they are now (ids the CRM no longer has are left out) and
+        their activities at or after `activities_since`: the focused re-read of a webhook."""
+        ...
+
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
         """Write the updates in batches of at most `max_batch`; one result per update,
         in order. Transient failures of a whole call are retried inside; per-record
