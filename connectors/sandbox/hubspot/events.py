@@ -142,6 +142,27 @@ class EventLog:
         self.world = state.world
         self._cache: OrderedDict[int, list[EventRecord]] = OrderedDict()
         self._lock = threading.Lock()
+        #: events recorded since the sandbox started (form fills: connectors/sandbox/webhooks.py)
+        self.added: list[EventRecord] = []
+
+    def add(self, event: EventRecord) -> None:
+        """Record a new event; pages serve it from now on, in its time order."""
+        with self._lock:
+            self.added.append(event)
+
+    def _added_in(self, bucket: int | None, contacts: set[str] | None = None
+                  ) -> list[EventRecord]:
+        """Added events of one bucket (those past the world's last bucket count in it),
+        or of these contact ids."""
+        with self._lock:
+            added = list(self.added)
+        if not added:
+            return []
+        if contacts is not None:
+            return [e for e in added if e.object_id in contacts]
+        index = self.world.index()
+        return [e for e in added
+                if min(max(index.bucket_of(e.occurred_at), 0), BUCKETS - 1) == bucket]
 
     def of_people(self, indices: tuple[int, ...]) -> list[EventRecord]:
         """The events of these world people, oldest first."""
@@ -150,6 +171,7 @@ class EventLog:
             person = self.world.person(index)
             made.extend(event_for(self.world, person, k)
                         for k, a in enumerate(person.activities) if a.channel == "hubspot")
+        made.extend(self._added_in(None, {contact_id_for(i) for i in indices}))
         return sorted(made, key=_order)
 
     def _attributed(self, event: EventRecord) -> EventRecord:
@@ -160,7 +182,12 @@ class EventLog:
         return event if current is None else replace(event, object_id=current)
 
     def bucket(self, bucket: int) -> list[EventRecord]:
-        """Every event of one 15-minute bucket, oldest first (cached, LRU)."""
+        """Every event of one 15-minute bucket, oldest first (generated ones cached, LRU)."""
+        added = self._added_in(bucket)
+        generated = self._generated(bucket)
+        return sorted([*generated, *added], key=_order) if added else generated
+
+    def _generated(self, bucket: int) -> list[EventRecord]:
         with self._lock:
             cached = self._cache.get(bucket)
             if cached is not None:

@@ -42,6 +42,8 @@ OWNER_ID_BASE = 71_000_100
 USER_ID_BASE = 9_100_400
 #: generated emails end in ".<world index>@domain".
 _EMAIL_INDEX = re.compile(r"\.(\d+)@[^@]+$")
+#: (subscription type, contact id, changed values, change source) -> None
+ChangeListener = Callable[[str, str, dict[str, str | None], str], None]
 
 
 class InputRejected(Exception):
@@ -115,6 +117,9 @@ class PortalState:
         self.merged_into: dict[str, str] = {}
         #: contacts archived (deleted) through the API, by id, as they were then.
         self.archived: dict[str, Contact] = {}
+        #: called with (subscription type, contact id, changed values, change source) after
+        #: each change, under the lock: the webhook sender (connectors/sandbox/webhooks.py)
+        self.listeners: list[ChangeListener] = []
         #: the portal's contact properties and property groups by name: HubSpot's own, plus
         #: syncer's unless the world starts without them (then `syncer setup` adds them
         #: through the properties API, sandbox_properties.py).
@@ -295,6 +300,7 @@ class PortalState:
             self.stamp(contact)
             self.overlay[contact_id] = contact
             self.created_ids.append(contact_id)
+            self.notify("contact.creation", contact_id, dict(values), "API")
             return contact
 
     def retire(self, contact_id: str, successor_id: str) -> None:
@@ -307,6 +313,7 @@ class PortalState:
             self.overlay.pop(contact_id, None)
             self.retired[contact_id] = contact
             self.merged_into[contact_id] = successor_id
+            self.notify("contact.merge", successor_id, {}, "CRM_UI")
 
     def check(self, values: dict[str, object]) -> dict[str, str | None]:
         """Validate property values as HubSpot does; return them as strings.
@@ -385,13 +392,21 @@ class PortalState:
                                         f"No contact with id {contact_id}")
                 contact = self.overlay[contact_id] = base
             now = millis(self._clock().astimezone(timezone.utc))
-            for name, value in values.items():
-                if value != contact.properties.get(name):
-                    earlier = property_history(contact, name)
-                    contact.history[name] = [Change(value or "", now, source), *earlier]
+            changed = {name: value for name, value in values.items()
+                       if value != contact.properties.get(name)}
+            for name, value in changed.items():
+                earlier = property_history(contact, name)
+                contact.history[name] = [Change(value or "", now, source), *earlier]
             contact.properties.update(values)
             self._touch(contact)
+            self.notify("contact.propertyChange", contact_id, changed, source)
             return contact
+
+    def notify(self, kind: str, contact_id: str, values: dict[str, str | None],
+               source: str) -> None:
+        """Tell the listeners (a webhook sender) what changed; never raises into a write."""
+        for listener in list(self.listeners):
+            listener(kind, contact_id, values, source)
 
     def _touch(self, contact: Contact) -> None:
         """Bump updatedAt to now, strictly later than before (1 ms resolution)."""
