@@ -37,7 +37,14 @@ from connectors.hubspot.errors import (
     read_error,
 )
 from connectors.hubspot.request_budget import RequestBudget
-from connectors.hubspot.search import SEARCH_CAP, SearchGate, modified_since
+from connectors.hubspot.search import (
+    SEARCH_CAP,
+    SearchGate,
+    modified_since,
+    stamps_after,
+    with_ids,
+)
+from connectors.hubspot.search import newest_stamp as search_newest
 from connectors.retry import (
     DEFAULT_POLICY,
     RETRYABLE_STATUSES,
@@ -186,19 +193,32 @@ class HubSpotConnector:
     def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
         """Every contact (list API), or with `since` those modified at or after it
         (search API, around its 10,000-result cap)."""
-        fields = tuple(dict.fromkeys([*mapping.MODEL_PROPERTIES,
-                                      *self._settings.writeback_fields,
-                                      *self._person_fields.values()]))
+        return self.people_outside(since, ())
+
+    def people_outside(self, since: datetime | None,
+                       skip: Sequence[tuple[datetime, datetime]]) -> Iterator[list[Person]]:
+        """As people(since), leaving out contacts stamped in any (start, end] of `skip`
+        (the stretches of syncer's own writes: at most four, one filter group each)."""
         pages: Iterator[list[Any]]
+        fields = self._read_fields()
         if since is not None:
-            pages = modified_since(mapping.as_utc(since), list(fields), self._do_search,
-                                   cap=self._search_cap)
+            pages = modified_since(mapping.as_utc(since), fields, self._do_search,
+                                   cap=self._search_cap,
+                                   skip=[(mapping.as_utc(a), mapping.as_utc(b))
+                                         for a, b in skip])
         else:
             pages = self._pages("contacts.list", lambda after: self._contacts
                                 .get_page_with_http_info(limit=self._page_size, after=after,
-                                                         properties=list(fields),
+                                                         properties=fields,
                                                          archived=False,
                                                          _request_timeout=self._timeout))
+        yield from self._mapped(pages)
+
+    def _read_fields(self) -> list[str]:
+        return list(dict.fromkeys([*mapping.MODEL_PROPERTIES, *self._settings.writeback_fields,
+                                   *self._person_fields.values()]))
+
+    def _mapped(self, pages: Iterator[list[Any]]) -> Iterator[list[Person]]:
         checked = False
         for page in pages:
             if page and not checked:
@@ -210,6 +230,23 @@ class HubSpotConnector:
                       for c in page]
             if people:
                 yield people
+
+    # -- echo and reconciliation sweep (syncer/run/echo.py, syncer/run/sweep.py) -----------
+    def newest_stamp(self) -> datetime | None:
+        """The newest contact modification time in the portal (one search request)."""
+        return search_newest(self._do_search)
+
+    def sweep_stamps(self, position: str | None) -> tuple[list[tuple[str, datetime | None]],
+                                                          str | None]:
+        """One page (one request) of contact ids and modification times in id order from
+        `position`, and where the next page starts (None: the listing is done)."""
+        found, last = stamps_after(int(position or 0), self._do_search)
+        return found, None if last is None else str(last)
+
+    def sweep_reread(self, record_ids: Sequence[str]) -> Iterator[list[Person]]:
+        """The contacts with these ids as they are now (100 per request; ids the portal no
+        longer has are left out)."""
+        return self._mapped(with_ids(record_ids, self._read_fields(), self._do_search))
 
     def _refuse_missing(self, returned: Mapping[str, object]) -> None:
         """Stop a pull whose mapped fields name properties the portal lacks (the first

@@ -38,13 +38,40 @@ class SearchGate:
         self._last = time.monotonic()
 
 
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = ()
+                ) -> list[list[dict[str, str]]]:
+    """lastmodifieddate filters, one list per filter group (HubSpot ORs the groups), for
+    stamps at or after `since` except those in any (start, end] of `skip`: the stretches
+    that hold only syncer's own writes (syncer/store/echo.py)."""
+    groups: list[list[dict[str, str]]] = []
+    low, operator = _millis(since), "GTE"
+    for start, end in sorted((_millis(s), _millis(e)) for s, e in skip):
+        if end < low or (end == low and operator == "GT"):
+            continue
+        if start >= low:
+            groups.append([{"propertyName": "lastmodifieddate", "operator": operator,
+                            "value": str(low)},
+                           {"propertyName": "lastmodifieddate", "operator": "LTE",
+                            "value": str(start)}])
+        low, operator = end, "GT"
+    groups.append([{"propertyName": "lastmodifieddate", "operator": operator,
+                    "value": str(low)}])
+    return groups
+
+
 def modified_since(since: datetime, properties: list[str],
                    search: Callable[[PublicObjectSearchRequest], Any],
                    limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
-                   extra_filters: Sequence[Mapping[str, str]] = ()) -> Iterator[list[Any]]:
-    """Pages of contacts with lastmodifieddate >= since (and every `extra_filters`
-    condition), in id order, each contact once."""
-    since_ms = str(int(since.timestamp() * 1000))
+                   extra_filters: Sequence[Mapping[str, str]] = (),
+                   skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Any]]:
+    """Pages of contacts with lastmodifieddate >= since but in none of the `skip` ranges
+    (start, end], and every `extra_filters` condition, in id order, each contact once.
+    Each range left out costs one more filter group (HubSpot allows five)."""
+    ranges = time_ranges(since, skip)
     last_id = 0
     while True:
         after: str | None = None
@@ -53,10 +80,10 @@ def modified_since(since: datetime, properties: list[str],
         while True:
             request = PublicObjectSearchRequest(
                 filter_groups=[{"filters": [
-                    {"propertyName": "lastmodifieddate", "operator": "GTE", "value": since_ms},
+                    *times,
                     {"propertyName": "hs_object_id", "operator": "GT", "value": slice_start},
                     *(dict(f) for f in extra_filters),
-                ]}],
+                ]} for times in ranges],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 properties=properties, limit=limit, after=after)
             body = search(request)
@@ -73,3 +100,45 @@ def modified_since(since: datetime, properties: list[str],
             if not more or not results:
                 return
             break  # this query cannot page further (the cap): restart from the last id
+
+
+def newest_stamp(search: Callable[[PublicObjectSearchRequest], Any]) -> datetime | None:
+    """The newest lastmodifieddate in the portal (one request), or None when empty."""
+    request = PublicObjectSearchRequest(
+        filter_groups=[], sorts=[{"propertyName": "lastmodifieddate",
+                                  "direction": "DESCENDING"}],
+        properties=["lastmodifieddate"], limit=1)
+    results = list(search(request).results or [])
+    return results[0].updated_at if results else None
+
+
+def stamps_after(last_id: int, search: Callable[[PublicObjectSearchRequest], Any],
+                 limit: int = SEARCH_LIMIT) -> tuple[list[tuple[str, datetime | None]], int | None]:
+    """One page of (id, updatedAt) of contacts with an id above `last_id`, in id order,
+    and the id to continue after (None: the listing is done). Each page is a query of its
+    own, so the search's result cap never applies and a stopped listing resumes by id."""
+    request = PublicObjectSearchRequest(
+        filter_groups=[{"filters": [{"propertyName": "hs_object_id", "operator": "GT",
+                                     "value": str(last_id)}]}],
+        sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+        properties=["lastmodifieddate"], limit=limit)
+    body = search(request)
+    results = list(body.results or [])
+    found = [(str(r.id), r.updated_at) for r in results]
+    more = len(results) == limit or (body.paging is not None and body.paging.next)
+    return found, (max(int(r.id) for r in results) if results and more else None)
+
+
+def with_ids(ids: Sequence[str], properties: list[str],
+             search: Callable[[PublicObjectSearchRequest], Any]) -> Iterator[list[Any]]:
+    """The contacts with these ids that exist, 100 ids (one request) at a time."""
+    for start in range(0, len(ids), 100):
+        chunk = list(ids[start:start + 100])
+        request = PublicObjectSearchRequest(
+            filter_groups=[{"filters": [{"propertyName": "hs_object_id", "operator": "IN",
+                                         "values": chunk}]}],
+            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            properties=properties, limit=len(chunk))
+        results = list(search(request).results or [])
+        if results:
+            yield results

@@ -28,6 +28,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, Protocol, cast
 
 import requests
@@ -39,6 +40,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotF
 from connectors.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
 from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.types import Succession
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +81,8 @@ class BulkQueries(SalesforceClient):
         self._ledger: QueryJobLedger | None = None
         #: set by close(): a poll in progress stops waiting (and its job is aborted)
         self._stopping = threading.Event()
+        #: successions an incremental people() met, by its `since` (echo_reads.py)
+        self.met_successions: dict[datetime, list[Succession]] = {}
 
     def keep_query_jobs(self, ledger: QueryJobLedger) -> None:
         """Remember open query jobs in `ledger` (the state), so a killed run's job is

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from simple_salesforce.api import Salesforce
 
-from connectors.salesforce import creation, mapping
+from connectors.salesforce import creation, echo_reads, mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
@@ -53,9 +53,21 @@ class SalesforceConnector(BulkQueries):
 
     def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
         """Leads (not converted) and Contacts; with `since`, only those whose
-        SystemModstamp is at or after it (incremental pulls). Never a deleted record:
-        `query` (unlike `queryAll`) leaves merged-away ones out. A full pull of more than
-        `bulk_query_threshold` records of a type reads them by a Bulk API 2.0 job (bulk.py)."""
+        SystemModstamp is at or after it (incremental pulls, echo_reads.py: one queryAll per
+        object that also meets the successions). Never a deleted record. A full pull of more
+        than `bulk_query_threshold` records of a type reads them by a Bulk API 2.0 job
+        (bulk.py)."""
+        return self.people_outside(since, ())
+
+    def people_outside(self, since: datetime | None,
+                       skip: Sequence[tuple[datetime, datetime]]) -> Iterator[list[Person]]:
+        """As people(since), leaving out records stamped in any (start, end] of `skip`
+        (the stretches of syncer's own writes)."""
+        if since is not None:
+            return echo_reads.changed_people(self, since, skip)
+        return self._all_people()
+
+    def _all_people(self) -> Iterator[list[Person]]:
         writeback = self.settings.writeback_fields
         mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, self.settings)
         for object_type in mapping.PERSON_OBJECTS:
@@ -65,12 +77,9 @@ class SalesforceConnector(BulkQueries):
                 raise ConnectorError("; ".join(problems))
             fields = ", ".join(mapping.person_fields(object_type, writeback,
                                                      list(mapped.values())))
-            conditions = ["IsConverted = false"] if object_type == "Lead" else []
-            if since is not None:
-                conditions.append(f"SystemModstamp >= {soql.datetime_literal(since)}")
-            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            where = " WHERE IsConverted = false" if object_type == "Lead" else ""
             query = f"SELECT {fields} FROM {object_type}{where}"
-            for records in self._people_pages(object_type, query, full=since is None):
+            for records in self._people_pages(object_type, query, full=True):
                 yield [mapping.to_person(self.name, object_type, record, writeback, mapped)
                        for record in records]
 
@@ -122,7 +131,13 @@ class SalesforceConnector(BulkQueries):
         """Leads converted, and Leads and Contacts merged away, at or after `since`
         (by SystemModstamp, which both bump), a page at a time. Merged-away records are
         deleted, so both queries go to queryAll; conversions and Lead merges share one,
-        so a run with nothing to follow spends two calls."""
+        so a run with nothing to follow spends two calls, none when an incremental
+        people() of the same `since` already met them."""
+        met = self.met_successions.pop(since, None)
+        if met is not None:
+            if met:
+                yield met
+            return
         after = soql.datetime_literal(since)
         for object_type in mapping.PERSON_OBJECTS:
             fields = mapping.SUCCESSION_FIELDS[object_type]
@@ -136,6 +151,22 @@ class SalesforceConnector(BulkQueries):
                                     for r in records) if s is not None]
                 if page:
                     yield page
+
+    # -- echo and reconciliation sweep (syncer/run/echo.py, syncer/run/sweep.py) -------
+
+    def newest_stamp(self) -> datetime | None:
+        """The newest Lead or Contact SystemModstamp (one query per object)."""
+        return echo_reads.newest_stamp(self)
+
+    def sweep_stamps(self, position: str | None) -> tuple[list[tuple[str, datetime | None]],
+                                                          str | None]:
+        """One page (one query) of ids and SystemModstamps from `position`, and where the
+        next page starts (None: the listing is done)."""
+        return echo_reads.sweep_stamps(self, position)
+
+    def sweep_reread(self, record_ids: Sequence[str]) -> Iterator[list[Person]]:
+        """These Leads and Contacts as they are now (one query per 200 ids)."""
+        return echo_reads.reread(self, record_ids)
 
     # -- writing -----------------------------------------------------------------------
 

@@ -1,0 +1,152 @@
+"""Incremental people pulls that cost one query per object, and the reads of the echo and
+reconciliation stages (syncer/run/echo.py, syncer/run/sweep.py).
+
+An incremental pull reads Leads and Contacts changed since the cursor together with the
+records that stopped taking writes (converted Leads, merged-away records) in one queryAll
+per object, instead of a query for the people and another for the successions; the
+successions it met are handed to successions() when it asks for the same time. The
+stretches of syncer's own writes are left out of the live records' time range, so the
+echo of a write-back is not read again. No describe is spent unless the query fails
+(then the describe tells which mapped field is missing, in words an admin can act on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from connectors.salesforce import mapping
+from connectors.salesforce import soql_values as soql
+from syncer.domain.connector import ConnectorError, mapped_person_fields
+from syncer.domain.types import Person, Succession
+
+if TYPE_CHECKING:
+    from connectors.salesforce.connector import SalesforceConnector
+
+#: ids per `Id IN (...)` query: well under the URL length a GET query may have.
+IDS_PER_QUERY = 200
+#: rows per sweep page: one REST query page.
+SWEEP_PAGE = 2000
+_PREFIXES = {"00Q": "Lead", "003": "Contact"}
+
+
+def _stamp(value: object) -> datetime | None:
+    return mapping.parse_datetime(str(value)) if value else None
+
+
+def _fields(connector: SalesforceConnector, object_type: str) -> list[str]:
+    mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
+    fields = mapping.person_fields(object_type, connector.settings.writeback_fields,
+                                   list(mapped.values()))
+    seen = {f.lower() for f in fields}
+    return [*fields, *(f for f in mapping.SUCCESSION_FIELDS[object_type]
+                       if f.lower() not in seen)]
+
+
+def _where(object_type: str, since: datetime,
+           skip: Sequence[tuple[datetime, datetime]]) -> str:
+    live = ["IsDeleted = false"]
+    if object_type == "Lead":
+        live.append("IsConverted = false")
+    live.extend(f"(SystemModstamp <= {soql.datetime_literal(start)} OR SystemModstamp > "
+                f"{soql.datetime_literal(end)})" for start, end in skip)
+    followed = "(IsDeleted = true AND MasterRecordId != null)"
+    if object_type == "Lead":
+        followed = f"(IsConverted = true OR {followed})"
+    return (f"SystemModstamp >= {soql.datetime_literal(since)} AND "
+            f"(({' AND '.join(live)}) OR {followed})")
+
+
+def changed_people(connector: SalesforceConnector, since: datetime,
+                   skip: Sequence[tuple[datetime, datetime]]) -> Iterator[list[Person]]:
+    """Live Leads and Contacts modified at or after `since` outside the `skip` ranges
+    (start, end]; the successions met on the way are kept for successions(since)."""
+    writeback = connector.settings.writeback_fields
+    mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
+    followed: list[Succession] = []
+    connector._settle_left_jobs()
+    for object_type in mapping.PERSON_OBJECTS:
+        query = (f"SELECT {', '.join(_fields(connector, object_type))} FROM {object_type} "
+                 f"WHERE {_where(object_type, since, skip)}")
+        for records in _explained(connector, object_type,
+                                  connector._pages("people", query, include_deleted=True)):
+            people = []
+            for record in records:
+                if record.get("IsDeleted") or record.get("IsConverted"):
+                    succession = mapping.to_succession(connector.name, object_type, record)
+                    if succession is not None:
+                        followed.append(succession)
+                else:
+                    people.append(mapping.to_person(connector.name, object_type, record,
+                                                    writeback, mapped))
+            if people:
+                yield people
+    connector.met_successions[since] = followed
+
+
+def _explained(connector: SalesforceConnector, object_type: str,
+               pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    """The pages; a failed query is explained by the describe when a mapped field is
+    what it lacks (the describe is spent only then)."""
+    try:
+        yield from pages
+    except ConnectorError:
+        connector._check_writeback(object_type)
+        mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
+        problems = connector._missing_person_fields(object_type, mapped)
+        if problems:
+            raise ConnectorError("; ".join(problems)) from None
+        raise
+
+
+def newest_stamp(connector: SalesforceConnector) -> datetime | None:
+    """The newest SystemModstamp of any Lead or Contact (one query each)."""
+    found: list[datetime] = []
+    for object_type in mapping.PERSON_OBJECTS:
+        query = (f"SELECT SystemModstamp FROM {object_type} ORDER BY SystemModstamp DESC "
+                 "LIMIT 1")
+        for page in connector._pages("echo", query, include_deleted=True):
+            found.extend(stamp for stamp in (_stamp(r.get("SystemModstamp"))
+                                             for r in page) if stamp is not None)
+    return max(found, default=None)
+
+
+def sweep_stamps(connector: SalesforceConnector, position: str | None
+                 ) -> tuple[list[tuple[str, datetime | None]], str | None]:
+    """One query: ids and SystemModstamps of live Leads, then Contacts, in id order from
+    `position` ("<object>:<last id>"), and where the next page starts (None: done)."""
+    object_type, _, last = (position or "Lead:").partition(":")
+    if object_type not in mapping.PERSON_OBJECTS:
+        object_type, last = "Lead", ""
+    conditions = ["IsConverted = false"] if object_type == "Lead" else []
+    if last:
+        conditions.append(f"Id > {soql.quote(last)}")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    query = (f"SELECT Id, SystemModstamp FROM {object_type}{where} ORDER BY Id "
+             f"LIMIT {SWEEP_PAGE}")
+    result = connector._call("sweep", lambda sf: sf.query(query))
+    records = list(result.get("records", []))
+    found = [(str(r["Id"]), _stamp(r.get("SystemModstamp"))) for r in records]
+    if len(records) == SWEEP_PAGE:
+        return found, f"{object_type}:{records[-1]['Id']}"
+    later = mapping.PERSON_OBJECTS.index(object_type) + 1
+    return found, (f"{mapping.PERSON_OBJECTS[later]}:" if later < len(mapping.PERSON_OBJECTS)
+                   else None)
+
+
+def reread(connector: SalesforceConnector, record_ids: Sequence[str]) -> Iterator[list[Person]]:
+    """The live Leads and Contacts with these ids as they are now (one query per 200)."""
+    writeback = connector.settings.writeback_fields
+    mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
+    for prefix, object_type in _PREFIXES.items():
+        ids = sorted({i for i in record_ids if i.startswith(prefix)})
+        fields = ", ".join(mapping.person_fields(object_type, writeback, list(mapped.values())))
+        live = " AND IsConverted = false" if object_type == "Lead" else ""
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            listed = ", ".join(soql.quote(i) for i in ids[start:start + IDS_PER_QUERY])
+            query = f"SELECT {fields} FROM {object_type} WHERE Id IN ({listed}){live}"
+            for records in connector._pages("sweep", query):
+                if records:
+                    yield [mapping.to_person(connector.name, object_type, r, writeback,
+                                             mapped) for r in records]
