@@ -21,6 +21,10 @@ from syncer.store import tables
 from syncer.store.repository import Store
 from syncer.store.runs import RunRecord
 
+#: run stats "sla" key (syncer/run/sla.py) -> the syncer_sla counter's event label
+SLA_EVENTS = {"breaches": "breach", "reassigned": "reassigned", "queued": "queued",
+              "recycled": "recycled"}
+
 log = structlog.get_logger(__name__)
 
 #: Run durations in seconds: a sandbox sync takes seconds, a 100k-person sync tens of minutes.
@@ -67,6 +71,9 @@ class SyncMetrics:
         self.identity_events = Counter(
             "syncer_identity_events", "Records followed to a successor (converted, merged) "
             "or flagged as a duplicate", ["connector", "event"], registry=r)
+        self.sla = Counter(
+            "syncer_sla", "Speed-to-lead SLA: routed MQLs not worked in time (event breach), "
+            "and what followed (reassigned, queued, recycled)", ["event"], registry=r)
         self.decisions_changed = Counter("syncer_decisions_changed",
                                          "Decisions (stage, score, grade, owner) that changed",
                                          registry=r)
@@ -99,6 +106,8 @@ class SyncMetrics:
 
     def declare(self, connectors: Iterable[str]) -> None:
         """Show every connector's series at 0 before its first run (dashboards, alerts)."""
+        for event in SLA_EVENTS.values():
+            self.sla.labels(event=event)
         for name in connectors:
             for counter in (self.records_pulled, self.activities_pulled, self.records_written,
                             self.fields_written, self.write_failures, self.api_retries,
@@ -141,6 +150,11 @@ class SyncMetrics:
         self._add(self.api_retries, run.per_connector("api_retries"))
         self._add(self.api_rate_limited, run.per_connector("api_rate_limited"))
         self.decisions_changed.inc(run.total("decisions_changed"))
+        sla = run.stats.get("sla")
+        if isinstance(sla, Mapping):
+            for stat, event in SLA_EVENTS.items():
+                if sla.get(stat):
+                    self.sla.labels(event=event).inc(int(sla[stat]))
         for name, statuses in run.per_connector("api_calls_by_status").items():
             for status, count in dict(statuses).items():
                 self.api_calls.labels(connector=name, status=str(status)).inc(count)

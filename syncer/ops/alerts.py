@@ -3,7 +3,9 @@
 After each run the daemon asks `Alerts.after_run` whether to alert: a failed run, a
 connector that has failed `failed_runs_in_a_row` runs in a row (again at every further
 multiple), a run that finished with write failures of a kind the run before did not have
-(both with `on_failed_run`), or open dead letters rising above `dead_letters_above`. Write
+(both with `on_failed_run`), open dead letters rising above `dead_letters_above`, or
+MQLs the speed-to-lead SLA reassigned, handed to the queue or recycled in the run (each
+person named with the old owner, the new one and the SLA missed). Write
 failures are stated by cause and field ("37 bad picklist value errors on Industry
 (salesforce)", see syncer/domain/errors.py), with the fix for the largest. An alert is one short
 message POSTed as `{"text": ...}`, the Slack incoming-webhook format (Mattermost, Rocket.Chat
@@ -31,6 +33,7 @@ from syncer.domain.errors import FIXES, OTHER, failure_lines, flatten
 from syncer.domain.secrets import resolve_secret
 from syncer.observe.logs import redact_text
 from syncer.observe.metrics import dead_letter_counts
+from syncer.store import routing as routing_store
 from syncer.store.repository import Store
 from syncer.store.runs import RunRecord
 
@@ -132,6 +135,8 @@ class Alerts:
         self.sender = sender
         self._dead_letters = dead_letters
         self._dead_letters_seen: int | None = None
+        #: runs whose SLA breaches were alerted already (a run is reported per connector)
+        self._sla_alerted: set[str] = set()
 
     @classmethod
     def from_config(cls, loaded: LoadedConfig) -> Alerts | None:
@@ -146,7 +151,8 @@ class Alerts:
                   error: BaseException | None = None) -> list[str]:
         """Send the alerts this run calls for; return their messages (sent or not)."""
         messages = [m for m in (*self._run_alerts(store, connectors, error),
-                                self._dead_letter_alert(store)) if m]
+                                self._dead_letter_alert(store),
+                                self._sla_alert(store, connectors)) if m]
         for kind, text in messages:
             self.sender.send(text, kind)
         return [text for _, text in messages]
@@ -220,6 +226,26 @@ class Alerts:
         detail = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
         return ("dead_letters", f"syncer: {total} dead letters waiting (alert above "
                 f"{threshold}): {detail}. List them with `syncer dead-letters`.")
+
+    def _sla_alert(self, store: Store, connectors: Sequence[str],
+                   shown: int = 10) -> tuple[str, str] | None:
+        """One message per run in which the speed-to-lead SLA moved people: each named
+        with the owner who did not work them, where they went and the SLA (the reason
+        stored with the assignment), the first `shown` of them."""
+        try:
+            runs = {r.run_id for name in connectors for r in store.runs(
+                1, connector=name, finished=True, skipped=False)} - self._sla_alerted
+            events = routing_store.sla_events(store, sorted(runs))
+        except SQLAlchemyError:
+            return None
+        self._sla_alerted |= runs
+        if not events:
+            return None
+        lines = [f"{e['person_key']}: {e['reason']}" for e in events[:shown]]
+        more = f" (and {len(events) - shown} more: `syncer report`)" \
+            if len(events) > shown else ""
+        return ("sla_breach", f"syncer: {len(events)} MQLs not worked within the "
+                f"speed-to-lead SLA{more}. " + " | ".join(lines))
 
     def close(self) -> None:
         self.sender.close()

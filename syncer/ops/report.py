@@ -7,6 +7,11 @@ into a CRM: it includes the sync's own delay, which is what a prospect waits for
 the one definition `syncer report` uses; the stage history's MQL row is later (the sync
 that noticed the qualification), so it would hide that delay. A report for a period
 counts the assignments of people who qualified in it (`in_period`).
+
+Rows the speed-to-lead SLA wrote (rule `sla_*`: syncer/qualify/sla.py) are not first
+responses and stay out of speed to lead; a reassignment or a hand-over to the queue counts
+as assigned to the new owner, and as an SLA breach of the owner before (a recycle counts
+only as a breach). The breaches column shows once any owner has one.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from syncer.domain.types import Stage
 
 #: The label of the all-teams speed-to-lead line.
 ALL_TEAMS = "(all teams)"
+#: assignments rows of the SLA: a breach of the owner before; not a first response
+SLA_BREACH_RULES = frozenset({"sla_reassign", "sla_queue", "sla_recycle"})
+SLA_RULES = SLA_BREACH_RULES | {"sla_requalified"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class OwnerFunnel:
     assigned: int
     mqls: int
     now_sql_or_later: int
+    #: people this owner did not work within the speed-to-lead SLA
+    sla_breaches: int = 0
 
     @property
     def mql_to_sql(self) -> float | None:
@@ -69,7 +79,7 @@ def speed_to_lead(rows: Iterable[Mapping[str, Any]]) -> list[SpeedToLead]:
     """Per team (or rule, for account matches and single-rep territories)."""
     waits: dict[str, list[timedelta]] = defaultdict(list)
     for row in rows:
-        if row["owner_written_at"] is not None:
+        if row["owner_written_at"] is not None and row["rule"] not in SLA_RULES:
             waits[team_label(row)].append(row["owner_written_at"] - row["qualified_at"])
     out = []
     for team, values in sorted(waits.items()):
@@ -82,7 +92,7 @@ def speed_to_lead(rows: Iterable[Mapping[str, Any]]) -> list[SpeedToLead]:
 def overall_speed(rows: Iterable[Mapping[str, Any]]) -> SpeedToLead | None:
     """Speed to lead over every team at once (None before any owner was written)."""
     waits = sorted(row["owner_written_at"] - row["qualified_at"] for row in rows
-                   if row["owner_written_at"] is not None)
+                   if row["owner_written_at"] is not None and row["rule"] not in SLA_RULES)
     if not waits:
         return None
     return SpeedToLead(ALL_TEAMS, len(waits), percentile(waits, 0.5), percentile(waits, 0.9))
@@ -96,16 +106,25 @@ def owner_funnel(rows: Iterable[Mapping[str, Any]],
     assigned: dict[str, int] = defaultdict(int)
     mqls: dict[str, int] = defaultdict(int)
     converted: dict[str, int] = defaultdict(int)
+    breaches: dict[str, int] = defaultdict(int)
+    last_owner: dict[str, str] = {}
     for row in rows:
         owner = str(row["owner_email"])
+        person = str(row["person_key"])
+        if row["rule"] in SLA_BREACH_RULES:
+            breaches[last_owner.get(person, owner)] += 1
+        last_owner[person] = owner
+        if row["rule"] == "sla_recycle":
+            continue
         assigned[owner] += 1
         if row["stage"] == Stage.MQL.value:
             mqls[owner] += 1
             stage = current_stage.get(str(row["person_key"]))
             if stage is not None and stage.rank >= Stage.SQL.rank:
                 converted[owner] += 1
-    return [OwnerFunnel(owner, assigned[owner], mqls[owner], converted[owner])
-            for owner in sorted(assigned)]
+    return [OwnerFunnel(owner, assigned[owner], mqls[owner], converted[owner],
+                        breaches[owner])
+            for owner in sorted(set(assigned) | set(breaches))]
 
 
 def duration_text(value: timedelta) -> str:
@@ -127,12 +146,13 @@ def format_report(speed: Sequence[SpeedToLead], funnel: Sequence[OwnerFunnel],
     shown = [*speed, overall] if overall is not None and len(speed) > 1 else list(speed)
     lines += [f"  {s.team:<28} {s.people:>7} {duration_text(s.median):>10} "
               f"{duration_text(s.p90):>10}" for s in shown] or ["  (no owner written yet)"]
+    sla = any(f.sla_breaches for f in funnel)
     lines += ["", "Owners", f"  {'owner':<40} {'assigned':>8} {'MQLs':>6} {'now SQL+':>8} "
-                            f"{'MQL->SQL':>9}"]
+                            f"{'MQL->SQL':>9}" + (f" {'SLA missed':>10}" if sla else "")]
     for f in funnel:
         ratio = f"{f.mql_to_sql:.0%}" if f.mql_to_sql is not None else "-"
         lines.append(f"  {f.owner:<40} {f.assigned:>8} {f.mqls:>6} {f.now_sql_or_later:>8} "
-                     f"{ratio:>9}")
+                     f"{ratio:>9}" + (f" {f.sla_breaches:>10}" if sla else ""))
     if not funnel:
         lines.append("  (no assignments yet)")
     return "\n".join(lines)
@@ -147,6 +167,9 @@ def speed_json(speed: Sequence[SpeedToLead], overall: SpeedToLead | None
 
 
 def owners_json(funnel: Sequence[OwnerFunnel]) -> list[dict[str, Any]]:
+    """Per owner; `sla_breaches` on every owner once any has one (an SLA is in use)."""
+    sla = any(f.sla_breaches for f in funnel)
     return [{"owner": f.owner, "assigned": f.assigned, "mqls": f.mqls,
-             "now_sql_or_later": f.now_sql_or_later, "mql_to_sql": f.mql_to_sql}
+             "now_sql_or_later": f.now_sql_or_later, "mql_to_sql": f.mql_to_sql,
+             **({"sla_breaches": f.sla_breaches} if sla else {})}
             for f in funnel]

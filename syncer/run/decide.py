@@ -27,6 +27,7 @@ from syncer.domain.values import canonical
 from syncer.qualify import Model, qualify
 from syncer.qualify.routing import Assignment, RoutingState, account_keys, assign_owner
 from syncer.run.diff import OwnerDirectory, existing_owner, stage_from_crm
+from syncer.run.sla import SlaReview
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.repository import Store
@@ -56,6 +57,8 @@ class Decider:
         self.owners_assigned = 0
         #: the last person key decided: routing moves only in ascending key order
         self.last_key: str | None = None
+        #: the speed-to-lead SLA (syncer/run/sla.py), when the model's routing has one
+        self.sla: SlaReview | None = None
 
     def _profile(self, key: str, records: list[Person], activities: list[Activity],
                  previous: Decision | None) -> Profile:
@@ -120,6 +123,8 @@ class Decider:
                 lambda fields, key: account_keys(key, fields.get("company"), routing),
                 {name: self.loaded.connector(name).fields.owner
                  for name in self.connector_order})
+        if routing.sla is not None:
+            self.sla = SlaReview(self.store, routing, self.now, self.run_id)
 
     def _record_owner(self, connector: str, crm_values: Mapping[str, object]) -> str | None:
         directory = self.directories.get(connector)
@@ -144,12 +149,16 @@ class Decider:
                              self.positions, self.assigned_today)
         assignment = assign_owner(decision, profile, self.model.routing, state,
                                   self.now.date())
+        decision = assignment.decision
         if assignment.assigned:
             self._remember(assignment, profile)
         elif assignment.rule == "kept":
             self._index_account(assignment.decision.owner_email, profile)
-            return self._explain_kept_owner(assignment.decision, previous)
-        return assignment.decision
+            decision = self._explain_kept_owner(assignment.decision, previous)
+        if self.sla is not None:
+            decision = self.sla.apply(decision, profile, state, self.new_assignments,
+                                      self.positions, self.assigned_today)
+        return decision
 
     def _index_account(self, owner: str | None, profile: Profile) -> None:
         """Make this person's owner the owner of their account for the people after them

@@ -128,6 +128,22 @@ def assignment_marks(store: Store) -> dict[str, list[tuple[str, str, str | None,
     return dict(found)
 
 
+def sla_events(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The speed-to-lead SLA's reassignments, queue hand-overs and recycles made by these
+    runs (person_key, rule, owner_email, reason, run_id), in the order made: what the
+    alerts tell."""
+    if not run_ids:
+        return []
+    query = (select(t.assignments.c.person_key, t.assignments.c.rule,
+                    t.assignments.c.owner_email, t.assignments.c.reason,
+                    t.assignments.c.run_id)
+             .where(t.assignments.c.run_id.in_(sorted(set(run_ids))),
+                    t.assignments.c.rule.in_(("sla_reassign", "sla_queue", "sla_recycle")))
+             .order_by(t.assignments.c.id))
+    with store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
 def assignment_rows(store: Store) -> list[dict[str, Any]]:
     with store.engine.connect() as connection:
         return [_aware(dict(row._mapping)) for row in connection.execute(
