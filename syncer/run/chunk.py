@@ -118,13 +118,15 @@ class Sync:
     def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
         decay with time, so each person is re-scored at least daily); otherwise only the
-        people whose records or activities changed. Returns (keys, everyone?)."""
+        people whose records or activities changed, and those whose speed-to-lead SLA ran
+        out since (syncer/run/sla.py). Returns (keys, everyone?)."""
         today = self.now.date().toordinal()
         everyone = self.full or any(
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
         if everyone:
             return self.store.person_keys(selected), True
-        return sorted(self.touched), False
+        due = self.decider.sla.due_keys() if self.decider.sla is not None else []
+        return sorted(self.touched.union(due)), False
 
     # -- decide, diff and push -------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:

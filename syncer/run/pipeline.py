@@ -167,6 +167,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         raise
     finally:
         summary.owners_assigned = sync.decider.owners_assigned
+        if sync.decider.sla is not None:
+            summary.sla.update(sync.decider.sla.counts)
         for name, connector in connectors.items():
             summary.api_calls[name] = connector.api_calls - calls_before[name]
             _record_budget(sync.budgets[name], connector.api_calls)

@@ -40,6 +40,8 @@ class RunSummary(WriteTally):
     #: identity events: "<connector>.converted" / ".merged" (records followed to their
     #: successor) and ".duplicates" (records newly flagged as a duplicate, not written)
     identity: Counter[str] = field(default_factory=Counter)
+    #: speed-to-lead SLA: breaches, reassigned, queued, recycled, requalified (run/sla.py)
+    sla: Counter[str] = field(default_factory=Counter)
 
     def stats(self) -> dict[str, object]:
         return {"people": self.people, "stages": dict(self.stages),
@@ -56,7 +58,8 @@ class RunSummary(WriteTally):
                 "created": dict(self.creation.created), "linked": dict(self.creation.linked),
                 "create_failed": dict(self.creation.create_failed),
                 "not_created_gate": dict(self.creation.gated),
-                "identity": dict(self.identity), **usage_stats(self.api_usage)}
+                "identity": dict(self.identity), **usage_stats(self.api_usage),
+                **({"sla": dict(self.sla)} if self.sla else {})}
 
 
 def decision_changed(before: Decision | None, after: Decision) -> int:
