@@ -76,7 +76,7 @@ def advance(boxes: Sandboxes, delta: timedelta) -> datetime:
 
 
 def configure(tmp_path: Path, boxes: Sandboxes, monkeypatch: pytest.MonkeyPatch,
-              sla: dict[str, Any]) -> LoadedConfig:
+              sla: dict[str, Any], state_url: str) -> LoadedConfig:
     model: dict[str, Any] = yaml.safe_load(EXAMPLE_MODEL.read_text())
     model["qualification"] = {"mql_score": -1000}  # everyone qualifies
     model.pop("lifecycle", None)
@@ -90,7 +90,7 @@ def configure(tmp_path: Path, boxes: Sandboxes, monkeypatch: pytest.MonkeyPatch,
         "sla": sla}
     (tmp_path / "model.yaml").write_text(yaml.safe_dump(model))
     monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
-    data = sandbox_config_data(boxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    data = sandbox_config_data(boxes, state_url, monkeypatch)
     data["model"] = str(tmp_path / "model.yaml")
     return write_config(tmp_path / "syncer.yaml", data)
 
@@ -125,12 +125,12 @@ def quiet(summary: RunSummary) -> bool:
 
 
 def test_unworked_mqls_are_reassigned_once_then_queued_then_recycled(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str) -> None:
     world = World(seed=3, size=60, now=NOW)
     sla = {"work_within": "4h", "max_reassignments": 1, "then_queue": QUEUE_USER,
            "recycle_after": "3d", "recycle_to": "lead"}
     with clocked_sandboxes(world) as boxes:
-        loaded = configure(tmp_path, boxes, monkeypatch, sla)
+        loaded = configure(tmp_path, boxes, monkeypatch, sla, state_url)
         sync_once(loaded, NOW)
         routed = {key: rows[0] for key, rows in rows_by_person(loaded).items()
                   if rows[0]["stage"] == "mql"}
@@ -231,6 +231,15 @@ def test_unworked_mqls_are_reassigned_once_then_queued_then_recycled(
                 assert stages[key]["lifecyclestage"] == "lead"
         assert all(r["rule"] not in SLA_RULES for k in worked
                    for r in rows_by_person(loaded)[k])
+        # The next day everyone is re-decided: the recycled stay in nurture, writing nothing
+        # new about it.
+        moved = len(sla_rows(loaded))
+        next_day = sync_once(loaded, advance(boxes, timedelta(days=1)))
+        with Runtime(loaded) as runtime:
+            rewritten = [r for r in runtime.require_store().audit_rows(run_id=next_day.run_id)
+                         if r["person_key"] in recycled and r["field"] in
+                         ("lifecyclestage", "Syncer_Stage__c", "hubspot_owner_id", "OwnerId")]
+        assert rewritten == [] and len(sla_rows(loaded)) == moved
         everything = [r for rows in rows_by_person(loaded).values() for r in rows]
 
     # `syncer report`: each breach is the owner's who did not work the person then.

@@ -142,7 +142,7 @@ def review(decision: Decision, profile: Profile, marks: Sequence[Mark], routing:
         return Verdict("none", decision)
     since = recycled_at(marks)
     if since is not None:
-        return _after_recycle(decision, profile, marks[-1], since, sla)
+        return _after_recycle(decision, profile, marks, since, sla)
     episode = episode_of(marks)
     if episode is None or decision.stage is not Stage.MQL:
         return Verdict("none", decision)
@@ -201,33 +201,35 @@ def _with_owner(decision: Decision, owner: str | None, rule: str, text: str) -> 
     return replace(decision, owner_email=owner, reasons=(*decision.reasons, reason))
 
 
-def _recycle(decision: Decision, episode: Episode, sla: Sla) -> Verdict:
+def _recycled(decision: Decision, episode: Episode, sla: Sla) -> Decision:
+    """The decision back at `recycle_to`, with the same Reason at the recycle and at every
+    run that holds the person there (so holding them writes nothing new)."""
     assert sla.recycle_after is not None
     target = Stage(sla.recycle_to)
     text = (f"MQL -> {target.value.upper()}: not worked within "
             f"{duration_text(sla.recycle_after)} of being routed ({_when(episode.started_at)},"
-            f" owner {episode.owner}); back to nurture")
+            f" owner {episode.owner}); back to nurture until they do something new")
     reasons = tuple(r for r in decision.reasons if r.rule_id != "lifecycle.never_backwards")
-    recycled = replace(decision, stage=target,
-                       reasons=(*reasons, Reason(RECYCLE_REASON, 0.0, text, episode.started_at)))
-    return Verdict("recycle", recycled, RECYCLE, episode.owner, episode.team, None,
-                   episode.owner)
+    return replace(decision, stage=target,
+                   reasons=(*reasons, Reason(RECYCLE_REASON, 0.0, text, episode.started_at)))
 
 
-def _after_recycle(decision: Decision, profile: Profile, last: Mark, since: datetime,
-                   sla: Sla) -> Verdict:
+def _recycle(decision: Decision, episode: Episode, sla: Sla) -> Verdict:
+    return Verdict("recycle", _recycled(decision, episode, sla), RECYCLE, episode.owner,
+                   episode.team, None, episode.owner)
+
+
+def _after_recycle(decision: Decision, profile: Profile, marks: Sequence[Mark],
+                   since: datetime, sla: Sla) -> Verdict:
     """A person the SLA recycled stays in nurture until they do something new; then, MQL
     again, a new episode starts with their owner."""
     if decision.stage is not Stage.MQL:
         return Verdict("none", decision)
-    fresh = [a for a in profile.activities if a.occurred_at > since]
-    if fresh:
+    last = marks[-1]
+    if any(a.occurred_at > since for a in profile.activities):
         owner = decision.owner_email or last.owner
         return Verdict("requalified", decision, REQUALIFIED, owner, last.team)
-    target = Stage(sla.recycle_to)
-    text = (f"stays {target.value.upper()}: recycled by the SLA {_when(since)}, no activity "
-            "since")
-    reasons = tuple(r for r in decision.reasons if r.rule_id != "lifecycle.never_backwards")
-    held = replace(decision, stage=target,
-                   reasons=(*reasons, Reason(RECYCLE_REASON, 0.0, text, since)))
-    return Verdict("hold", held)
+    episode = episode_of(marks[:-1])
+    if episode is None or sla.recycle_after is None:  # the SLA changed since: let go
+        return Verdict("none", decision)
+    return Verdict("hold", _recycled(decision, episode, sla))
