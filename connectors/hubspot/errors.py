@@ -5,6 +5,7 @@ HubSpot names a bad property in two ways: inside the message of a validation err
 ("Property values were not valid: [{..., "name": "industry", ...}]") and, in newer
 answers, in `context.propertyName` or an `errors[].context.propertyName` / `errors[].in`.
 Both are read, so a failure can say "bad option on industry" whichever way it arrived.
+`ERROR_CODES` maps HubSpot's codes onto syncer's causes (syncer/domain/errors.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from syncer.domain import errors
 from syncer.domain.connector import ConnectorError
 
 #: "Contact already exists. Existing ID: 12345" (409 CONFLICT on create).
@@ -110,3 +112,21 @@ def _part(detail: object, name: str) -> object:
     if isinstance(detail, Mapping):
         return detail.get(name)
     return getattr(detail, name, None)
+
+
+#: HubSpot's error categories and per-property codes, by the cause an admin acts on
+#: (syncer/domain/errors.py); the wiring registers the table.
+ERROR_CODES = errors.ErrorCodes.grouped("hubspot", {
+    errors.RATE_LIMIT: ("RATE_LIMITS",),
+    errors.VALIDATION: (
+        "VALIDATION_ERROR", "INVALID_NUMBER", "INVALID_INTEGER", "INVALID_DATE",
+        "INVALID_EMAIL", "PROPERTY_DOESNT_EXIST", "CONFLICT", "BAD_REQUEST", "MISSING_EMAIL",
+        "OBJECT_ALREADY_EXISTS"),
+    errors.BAD_PICKLIST: ("INVALID_OPTION",),
+    errors.PERMISSION: ("READ_ONLY_VALUE", "MISSING_SCOPES"),
+    errors.LOCKED: ("LOCKED",),
+    errors.NOT_FOUND: ("OBJECT_NOT_FOUND",),
+    errors.AUTH: ("INVALID_AUTHENTICATION", "EXPIRED_AUTHENTICATION"),
+    errors.BAD_OWNER: ("INVALID_OWNER_ID",),
+    errors.UNAVAILABLE: ("INTERNAL_ERROR", "TIMEOUT", "UNCONFIRMED"),
+})

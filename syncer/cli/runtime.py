@@ -17,16 +17,23 @@ from datetime import datetime, timezone
 from types import TracebackType
 
 from connectors import build_connector
+from connectors.hubspot.errors import ERROR_CODES as HUBSPOT_ERROR_CODES
+from connectors.salesforce.errors import ERROR_CODES as SALESFORCE_ERROR_CODES
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.world import World
 from syncer.domain.config import LoadedConfig, connector_settings
 from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import Connector, Sandbox
+from syncer.domain.errors import REGISTRY as ERROR_CAUSES
 from syncer.qualify import Model, load_model
 from syncer.run.diff import check_score_fields
 from syncer.run.publication import ActiveModel, active_model
 from syncer.store.bulk_jobs import StoredQueryJobs
 from syncer.store.repository import Store
+
+# Each CRM's error codes by cause (syncer/domain/errors.py), registered where the process is
+# wired: the commands, the daemon, the workers, the demo and the web admin all import this.
+ERROR_CAUSES.register(HUBSPOT_ERROR_CODES, SALESFORCE_ERROR_CODES)
 
 
 class Runtime:

@@ -1,10 +1,11 @@
 """Write failures grouped by cause, so an admin reads "37 bad picklist value errors on
 Industry (salesforce)" rather than a list of error codes from two CRMs.
 
-The CRMs' codes differ (HubSpot categories and per-property codes, Salesforce statusCodes
-and errorCodes); the causes are what an admin can act on, each with the place to look
-(`FIXES`). Every code the connectors and the two sandboxes produce maps to a cause here;
-"other" is only for codes nobody has seen yet.
+The CRMs' codes differ; the causes are what an admin can act on, each with the place to
+look (`FIXES`). Each connector's errors module owns its CRM's code -> cause table
+(`ErrorCodes`) and the wiring registers it in `REGISTRY`, so this module names no CRM.
+Every code the connectors and the sandboxes produce maps to a cause there; "other" is
+only for codes nobody has seen yet.
 
 A failure is tallied per (connector, cause, field): the field is the CRM field the error
 names, bounded to the fields syncer writes on that connector ("other" for any other field,
@@ -14,7 +15,8 @@ so metric labels stay few; "" when the error names no field).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 RATE_LIMIT = "rate limit"
 VALIDATION = "validation"
@@ -32,48 +34,10 @@ OTHER_FIELD = "other"
 #: the error names no field
 NO_FIELD = ""
 
-_CODES: dict[str, tuple[str, ...]] = {
-    RATE_LIMIT: (
-        "RATE_LIMITS", "REQUEST_LIMIT_EXCEEDED"),
-    VALIDATION: (
-        "VALIDATION_ERROR", "FIELD_CUSTOM_VALIDATION_EXCEPTION", "STRING_TOO_LONG",
-        "REQUIRED_FIELD_MISSING", "INVALID_NUMBER", "INVALID_INTEGER", "INVALID_DATE",
-        "INVALID_EMAIL",
-        "INVALID_EMAIL_ADDRESS", "NUMBER_OUTSIDE_VALID_RANGE", "INVALID_VALUE",
-        "INVALID_FIELD", "PROPERTY_DOESNT_EXIST", "JSON_PARSER_ERROR", "INVALID_TYPE",
-        "DUPLICATE_VALUE", "DUPLICATES_DETECTED", "CONFLICT", "EXCEEDED_ID_LIMIT",
-        "MALFORMED_QUERY", "INVALID_QUERY_FILTER_OPERATOR", "INVALID_QUERY_LOCATOR",
-        "METHOD_NOT_ALLOWED", "BAD_REQUEST", "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-        "MISSING_EMAIL", "OBJECT_ALREADY_EXISTS", "DUPLICATE_DEVELOPER_NAME",
-        "FIELD_INTEGRITY_EXCEPTION"),
-    BAD_PICKLIST: (
-        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_OPTION"),
-    PERMISSION: (
-        "INSUFFICIENT_ACCESS_OR_READONLY", "INSUFFICIENT_ACCESS",
-        "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY", "INVALID_FIELD_FOR_INSERT_UPDATE",
-        "READ_ONLY_VALUE", "INVALID_TYPE_FOR_OPERATION", "MISSING_SCOPES",
-        "API_DISABLED_FOR_ORG",
-        "FUNCTIONALITY_NOT_ENABLED"),
-    LOCKED: (
-        "UNABLE_TO_LOCK_ROW", "LOCKED", "ENTITY_IS_LOCKED", "CANNOT_UPDATE_CONVERTED_LEAD"),
-    NOT_FOUND: (
-        "ENTITY_IS_DELETED", "OBJECT_NOT_FOUND", "NOT_FOUND", "MALFORMED_ID",
-        "INVALID_ID_FIELD", "MISSING_ARGUMENT"),
-    AUTH: (
-        "INVALID_SESSION_ID", "INVALID_AUTHENTICATION", "EXPIRED_AUTHENTICATION",
-        "INVALID_GRANT"),
-    BAD_OWNER: (
-        "INVALID_CROSS_REFERENCE_KEY", "INVALID_OWNER_ID", "INACTIVE_OWNER_OR_USER"),
-    UNAVAILABLE: (
-        "SERVER_UNAVAILABLE", "INTERNAL_ERROR", "UNKNOWN_EXCEPTION", "TIMEOUT",
-        "REQUEST_RUNNING_TOO_LONG", "UNCONFIRMED"),
-}
-
 #: every cause a failure can be tallied under
-ALL_CAUSES: frozenset[str] = frozenset((*_CODES, OTHER))
-
-#: error code (either CRM) -> cause
-CAUSES: dict[str, str] = {code: cause for cause, codes in _CODES.items() for code in codes}
+ALL_CAUSES: frozenset[str] = frozenset((
+    RATE_LIMIT, VALIDATION, BAD_PICKLIST, PERMISSION, LOCKED, NOT_FOUND, AUTH, BAD_OWNER,
+    UNAVAILABLE, OTHER))
 
 #: cause -> where an admin looks to fix it (alerts quote the top cause's)
 FIXES: dict[str, str] = {
@@ -97,16 +61,89 @@ FIXES: dict[str, str] = {
 }
 
 
-def cause_of(error_code: str | None, fields: Sequence[str] = ()) -> str:
-    """The cause an error code belongs to ("other" for codes not known here).
+#: a rule for codes whose cause depends on the fields the error names: (upper-case code,
+#: fields) -> the cause, or None to use the table
+FieldRule = Callable[[str, Sequence[str]], str | None]
 
-    MALFORMED_ID names a malformed record id ("not found") unless it names a reference
-    field other than the record's Id: syncer writes one reference, the owner."""
-    code = (error_code or "").upper()
-    cause = CAUSES.get(code, OTHER)
-    if code == "MALFORMED_ID" and any(f.lower() != "id" for f in fields):
-        return BAD_OWNER
-    return cause
+
+@dataclass(frozen=True)
+class ErrorCodes:
+    """One CRM's error codes, each mapped onto a cause of syncer's (the constants above).
+
+    The table belongs to the CRM's connector (connectors/<crm>/errors.py); the wiring
+    registers it (`register`), so this module knows causes, never a CRM's codes."""
+
+    crm: str
+    #: upper-case error code -> cause
+    causes: Mapping[str, str]
+    by_fields: FieldRule | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted({c for c in self.causes.values() if c not in ALL_CAUSES})
+        if unknown:
+            raise ValueError(f"{self.crm} error codes map to unknown causes {unknown}; "
+                             f"use one of {sorted(ALL_CAUSES)}")
+        lower = sorted(code for code in self.causes if code != code.upper())
+        if lower:
+            raise ValueError(f"{self.crm} error codes must be upper case: {lower}")
+
+    @classmethod
+    def grouped(cls, crm: str, codes: Mapping[str, Iterable[str]],
+                by_fields: FieldRule | None = None) -> ErrorCodes:
+        """The table from cause -> its codes, the way it reads best in a connector."""
+        return cls(crm, {code: cause for cause, listed in codes.items() for code in listed},
+                     by_fields)
+
+
+class CauseRegistry:
+    """The error codes of the CRMs this process talks to, by cause. Filled by the wiring
+    (syncer/cli/runtime.py); a code nobody registered is "other"."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, ErrorCodes] = {}
+
+    def register(self, *tables: ErrorCodes) -> None:
+        """Add (or replace) each CRM's table. Two CRMs may share a code only when they
+        mean the same cause by it: codes reach the tallies without their CRM's name."""
+        for table in tables:
+            for other in self._tables.values():
+                if other.crm == table.crm:
+                    continue
+                clash = sorted(code for code, cause in table.causes.items()
+                               if other.causes.get(code, cause) != cause)
+                if clash:
+                    raise ValueError(f"error codes {clash} mean another cause in {table.crm} "
+                                     f"than in {other.crm}; give them one cause")
+            self._tables[table.crm] = table
+
+    def tables(self) -> tuple[ErrorCodes, ...]:
+        return tuple(self._tables.values())
+
+    def codes(self) -> dict[str, str]:
+        """Every registered code -> its cause."""
+        return {code: cause for table in self._tables.values()
+                for code, cause in table.causes.items()}
+
+    def cause_of(self, error_code: str | None, fields: Sequence[str] = ()) -> str:
+        """The cause an error code belongs to ("other" for codes nobody registered)."""
+        code = (error_code or "").upper()
+        for table in self._tables.values():
+            ruled = table.by_fields(code, fields) if table.by_fields is not None else None
+            if ruled is not None:
+                return ruled
+        for table in self._tables.values():
+            if code in table.causes:
+                return table.causes[code]
+        return OTHER
+
+
+#: the process's registry (the wiring fills it; tests may build their own)
+REGISTRY = CauseRegistry()
+
+
+def cause_of(error_code: str | None, fields: Sequence[str] = ()) -> str:
+    """The cause of an error code, as the registered CRMs classify it."""
+    return REGISTRY.cause_of(error_code, fields)
 
 
 def by_cause(codes: Iterable[str | None]) -> Counter[str]:
