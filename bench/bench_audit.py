@@ -6,8 +6,10 @@ Appends N audit rows in transactions of B rows (a push of 200 records x 5 fields
 rows), then times `verify` over all of them, a query by person (indexed), a JSON Lines
 export of everything and an archive of the older half. The baseline is a plain
 executemany INSERT of the same rows without the chain, so the chain's cost is the
-difference. SQLite is a file in a temporary folder; PostgreSQL (when --postgres or
-SYNCER_TEST_POSTGRES_URL is given) runs in a fresh schema that is dropped afterwards.
+difference. Also reported: the audit table's bytes per row with its indexes (the
+reasons, stored once per distinct list, apart). SQLite is a file in a temporary folder;
+PostgreSQL (when --postgres or SYNCER_TEST_POSTGRES_URL is given) runs in a fresh schema
+that is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def databases(postgres: str | None) -> Iterator[list[tuple[str, str]]]:
 def bench(url: str, data: list[dict[str, Any]], batch: int, folder: Path) -> dict[str, float]:
     store = Store.open(url)
     try:
-        plain = [dict(r, id=i + 1_000_000_000) for i, r in enumerate(data)]
+        plain = [{k: v for k, v in r.items() if k not in ("reasons", "model_version")}
+                 | {"id": i + 1_000_000_000, "reasons_id": None} for i, r in enumerate(data)]
         baseline, _ = timed(lambda: _plain_insert(store, plain, batch))
         with store.transaction() as tx:
             tx.execute(tables.audit.delete())
@@ -91,6 +94,7 @@ def bench(url: str, data: list[dict[str, Any]], batch: int, folder: Path) -> dic
                 with store.transaction() as tx:
                     store.append_audit(tx, data[start:start + batch])
         appended, _ = timed(append)
+        per_row = bytes_per_row(store, len(data))
         verified, report = timed(store.audit_log.verify)
         assert report.ok and report.checked == len(data)
         queried, found = timed(lambda: store.audit_rows(person="p4242@example.com"))
@@ -102,9 +106,24 @@ def bench(url: str, data: list[dict[str, Any]], batch: int, folder: Path) -> dic
         archived, result = timed(lambda: archive_older_than(store.audit_log, cutoff, folder))
         assert result is not None and result.rows == len(data) // 2
         return {"baseline": baseline, "append": appended, "verify": verified,
-                "query": queried, "export": exported, "archive": archived}
+                "query": queried, "export": exported, "archive": archived,
+                "bytes_per_row": per_row}
     finally:
         store.close()
+
+
+def bytes_per_row(store: Store, count: int) -> float:
+    """Bytes of the audit table with its indexes per row (SQLite's dbstat; PostgreSQL's
+    pg_total_relation_size), the reasons they cite apart."""
+    with store.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            total = connection.execute(text(
+                "SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema "
+                "WHERE tbl_name = 'audit')")).scalar_one()
+        else:
+            total = connection.execute(text("SELECT pg_total_relation_size('audit')")
+                                       ).scalar_one()
+    return float(total) / count
 
 
 def _plain_insert(store: Store, plain: list[dict[str, Any]], batch: int) -> None:
@@ -123,14 +142,15 @@ def main() -> None:
     print(f"audit log, {args.rows:,} rows in transactions of {args.batch:,}; "
           f"Python {platform.python_version()}, {os.cpu_count()} cores")
     print(f"{'backend':<11} {'plain insert':>13} {'chained append':>15} {'verify':>10} "
-          f"{'person query':>13} {'export jsonl':>13} {'archive half':>13}")
+          f"{'person query':>13} {'export jsonl':>13} {'archive half':>13} {'bytes/row':>10}")
     with databases(args.postgres) as found, tempfile.TemporaryDirectory() as archive:
         for name, url in found:
             t = bench(url, data, args.batch, Path(archive) / name)
-            rate = {k: args.rows / v for k, v in t.items()}
+            rate = {k: args.rows / v for k, v in t.items() if k != "bytes_per_row"}
             print(f"{name:<11} {rate['baseline']:>8,.0f} r/s {rate['append']:>10,.0f} r/s "
                   f"{rate['verify']:>6,.0f} r/s {t['query'] * 1000:>10.1f} ms "
-                  f"{rate['export']:>8,.0f} r/s {t['archive']:>11.2f} s")
+                  f"{rate['export']:>8,.0f} r/s {t['archive']:>11.2f} s "
+                  f"{t['bytes_per_row']:>10,.0f}")
 
 
 if __name__ == "__main__":

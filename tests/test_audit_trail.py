@@ -30,6 +30,7 @@ from syncer.store.audit_archive import archive_older_than, read_archive, verify_
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
 from tests.conftest import NOW, sync_once
+from tests.legacy_audit import back_to_schema_8_audit
 
 LATER = NOW + timedelta(days=1)
 
@@ -95,17 +96,22 @@ def test_chain_verifies_after_a_sync_and_names_the_row_that_breaks_it(
         # 3. A deleted row in the middle, then the last row.
         for victim in (middle, last):
             with engine.begin() as db:
+                stored = db.execute(select(audit).where(audit.c.id == victim["id"])).one()
                 db.execute(delete(audit).where(audit.c.id == victim["id"]))
             assert first_break(store) == (victim["id"], "deleted")
             with engine.begin() as db:
-                db.execute(insert(audit).values(**victim))
+                db.execute(insert(audit).values(**stored._asdict()))
             assert first_break(store) is None
 
-        # 4. A row inserted after the head, hashed and linked like a real one.
+        # 4. A row inserted after the head, hashed and linked like a real one (citing the
+        # last row's reasons).
         extra = dict(last, id=last["id"] + 1, new_value="forged", prev_hash=last["row_hash"])
         extra["row_hash"] = row_hash(extra, last["row_hash"])
         with engine.begin() as db:
-            db.execute(insert(audit).values(**extra))
+            cited = db.execute(select(audit.c.reasons_id).where(audit.c.id == last["id"]))
+            db.execute(insert(audit).values(
+                {k: v for k, v in extra.items() if k not in ("reasons", "model_version")}
+                | {"reasons_id": cited.scalar_one()}))
         assert first_break(store) == (last["id"] + 1, "inserted")
     finally:
         store.close()
@@ -322,6 +328,7 @@ def test_migration_seals_rows_written_before_the_chain(state_url: str) -> None:
     store.close()
     engine = create_engine(state_url)
     with engine.begin() as db:  # back to schema 1
+        back_to_schema_8_audit(db)
         for index in ("ix_audit_at", "ix_audit_record", "ix_runs_started"):
             db.execute(text(f"DROP INDEX {index}"))
         for table, column in (("audit", "prev_hash"), ("audit", "row_hash"), ("runs", "error")):

@@ -4,7 +4,10 @@ Retention never deletes silently: rows older than the cutoff are first written t
 gzip-compressed JSON Lines file, checked against the chain while they are written, and
 only then removed, in the same transaction that records a manifest row (file, checksum,
 id range and the chain hash at the cut). The rows left in the database verify from that
-cut, and `verify_with_archives` re-checks the files too.
+cut, and `verify_with_archives` re-checks the files too. The reasons lists only the
+archived rows cited are removed with them (the file keeps each row's list inline), so a
+state archived after every run stays the same size: SQLite reuses the freed pages for the
+next rows.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from syncer.store.audit import (
     VerifyReport,
     as_utc,
 )
+from syncer.store.audit_reasons import forget_unreferenced
 
 EXPORT_FORMATS = ("csv", "jsonl")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -128,8 +132,11 @@ def archive_older_than(log: AuditLog, cutoff: datetime, folder: Path,
                 "created_at": now, "cutoff": cutoff, "first_id": after_id + 1, "last_id": cut,
                 "row_count": report.checked, "cut_hash": checker.prev,
                 "path": str(path.resolve()), "file_sha256": file_sha}])
-            connection.execute(delete(t.audit).where(t.audit.c.id > after_id,
-                                                     t.audit.c.id <= cut))
+            archived = (t.audit.c.id > after_id) & (t.audit.c.id <= cut)
+            cited = connection.execute(select(t.audit.c.reasons_id).distinct()
+                                       .where(archived)).scalars().all()
+            connection.execute(delete(t.audit).where(archived))
+            forget_unreferenced(connection, (i for i in cited if i is not None))
         except BaseException:
             path.unlink(missing_ok=True)
             raise

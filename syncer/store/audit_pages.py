@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from syncer.store import tables as t
-from syncer.store.audit import AuditFilter, AuditLog, row_dict
+from syncer.store.audit import AuditFilter, AuditLog, RowReader
 
 #: ids one page may read when no index narrows the filter
 SCAN_WINDOW = 100_000
@@ -59,7 +59,7 @@ def audit_page(log: AuditLog, where: AuditFilter, *, before: int | None = None,
             floor = top - window
             query = query.where(t.audit.c.id >= floor)
         found = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit + 1)).all()
-    rows = [row_dict(row) for row in found[:limit]]
+        rows = RowReader(connection).read(found[:limit])
     if len(found) > limit:
         return AuditPage(rows, int(rows[-1]["id"]))
     if floor is not None and floor > 1:

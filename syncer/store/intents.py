@@ -26,9 +26,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    Text,
     and_,
-    cast,
     exists,
     inspect,
     literal_column,
@@ -38,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnClause
 
 from syncer.store import tables as t
+from syncer.store.audit_reasons import audit_reasons, with_reasons
 from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import metadata
 
@@ -102,10 +101,11 @@ _INTENT_COLUMNS = ("id", "run_id", "connector", "record_id", "person_key", "fiel
 
 
 def _columns(names: Sequence[str]) -> list[Any]:
-    """The audit columns named; `reasons` as its JSON text (decoded once per distinct
-    value by `_rows`: the fields of one decision share it)."""
-    return [cast(t.audit.c.reasons, Text).label("reasons") if name == "reasons"
-            else t.audit.c[name] for name in names]
+    """The audit columns named, selected from `with_reasons()`; `reasons` as the JSON text
+    the row cites (decoded once per distinct value by `_rows`: the fields of one decision
+    share it)."""
+    cited = {"reasons": audit_reasons.c.reasons, "model_version": audit_reasons.c.model_version}
+    return [cited[name] if name in cited else t.audit.c[name] for name in names]
 
 
 class IntentRow(TypedDict):
@@ -140,7 +140,7 @@ def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False) 
     """The intent rows of one run on one connector (with `keys_only`: their id, record
     and field), through ix_audit_open_intents (tests EXPLAIN it)."""
     names = ("id", "record_id", "field") if keys_only else _INTENT_COLUMNS
-    return select(*_columns(names)).where(
+    return select(*_columns(names)).select_from(with_reasons()).where(
         t.audit.c.run_id == run_id, t.audit.c.connector == connector,
         t.audit.c.outcome == _INTENT).order_by(t.audit.c.id)
 
@@ -161,7 +161,7 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[In
     found: list[IntentRow] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
         found.extend(_rows(connection.execute(
-            select(*_columns(_INTENT_COLUMNS))
+            select(*_columns(_INTENT_COLUMNS)).select_from(with_reasons())
             .where(t.audit.c.id.in_(ids[start:start + _IDS_PER_QUERY]))
             .order_by(t.audit.c.id))))
     return found

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from syncer.domain.failures import Unreachable
 from syncer.store import inbound_events, intents, tables
 from syncer.store.audit import AuditLog
+from syncer.store.audit_legacy import compact_audit, seal_unchained
 from syncer.store.bulk_jobs import bulk_query_jobs
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
@@ -46,7 +47,7 @@ def _audit_chain_and_run_errors(connection: Connection) -> None:
         if index.name not in existing:
             index.create(connection)
     AuditLog.ensure_head(connection)
-    AuditLog.seal_unchained(connection)
+    seal_unchained(connection)
 
 
 def _routing_dead_letters_manual_edits(connection: Connection) -> None:
@@ -98,6 +99,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "web admin accounts", lambda connection: web_users.create(connection, checkfirst=True)),
     (8, "open bulk query jobs (closed by the next run when a run is killed)",
      lambda connection: bulk_query_jobs.create(connection, checkfirst=True)),
+    (9, "compact audit: reasons and model version stored once per distinct pair "
+        "(audit_reasons); on SQLite times as microseconds and hashes as bytes; every hash "
+        "unchanged", compact_audit),
     (10, "inbound events (webhooks, list imports) and request signatures",
      inbound_events.create_schema),
 ]

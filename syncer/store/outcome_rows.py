@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from syncer.domain.types import Stage
 from syncer.store import tables as t
+from syncer.store.audit_reasons import audit_reasons, decoded, with_reasons
 from syncer.store.repository import Store
 
 #: Stages that count as a won outcome.
@@ -57,9 +58,10 @@ def outcome_facts(store: Store) -> dict[str, OutcomeFacts]:
             .group_by(history.c.person_key))}
         converted: dict[str, datetime | None] = {}
         for key, at, reasons in connection.execute(
-                select(audit.c.person_key, audit.c.at, audit.c.reasons)
+                select(audit.c.person_key, audit.c.at, audit_reasons.c.reasons)
+                .select_from(with_reasons())
                 .where(audit.c.field == "identity", audit.c.outcome == "converted")):
-            moment = _conversion_time(_utc(at), reasons)
+            moment = _conversion_time(_utc(at), decoded(reasons))
             converted[key] = _earliest(converted.get(key), moment)
     return {key: OutcomeFacts(key, _earliest(staged.get(key), converted.get(key)), at)
             for key, at in pulled.items()}

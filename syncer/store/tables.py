@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
 )
 
+from syncer.store.column_types import MicroTime, Sha256Hex
+
 metadata = MetaData()
 
 TZ = DateTime(timezone=True)
@@ -95,12 +97,15 @@ written = Table(
     Column("origin", String(10), nullable=False, server_default="syncer"),
 )
 
-#: One row per field written (or that failed for good). Append-only.
+#: One row per field written (or that failed for good). Append-only. Compact since
+#: schema 9 (syncer/store/column_types.py): the time as integer microseconds and the hashes
+#: as raw bytes on SQLite, and the decision's reasons and model version stored once in
+#: audit_reasons (syncer/store/audit_reasons.py) and cited by `reasons_id`.
 audit = Table(
     "audit", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("at", TZ, nullable=False),
+    Column("at", MicroTime(), nullable=False),
     Column("run_id", String(40), nullable=False),
     Column("connector", String(40), nullable=False),
     Column("record_id", String(64), nullable=False),
@@ -110,13 +115,14 @@ audit = Table(
     Column("new_value", Text),
     Column("outcome", String(20), nullable=False),
     Column("error", Text),
-    Column("reasons", JSON, nullable=False),
-    Column("model_version", String(80), nullable=False),
     # The hash chain (syncer/store/audit.py): sha256 of this row's canonical form and
     # prev_hash, so an edited, removed or inserted row breaks the chain. Always set by
     # AuditLog.append; nullable only because migrated databases gained them later.
-    Column("prev_hash", String(64)),
-    Column("row_hash", String(64)),
+    Column("prev_hash", Sha256Hex()),
+    Column("row_hash", Sha256Hex()),
+    #: the row's reasons and model version: audit_reasons.id (nullable only because
+    #: schema 9 added it)
+    Column("reasons_id", BigInteger().with_variant(Integer, "sqlite")),
     Index("ix_audit_person", "person_key"),
     Index("ix_audit_run", "run_id"),
     Index("ix_audit_at", "at"),

@@ -1,0 +1,184 @@
+"""How big the SQLite state gets: per table and index, per audit field row, per run.
+
+    python -m bench.bench_state_size --people 20000 [--runs 3] [--keep DIR]
+
+Sandboxes in this process (as bench/bench_sync.py); each sync is a `syncer sync --once`
+child process on a SQLite state. Measured after a full sync, after an incremental one
+(1% of the people edited in each CRM), then after each of `--runs` more incremental runs
+(1% edited again), first without archiving, then with `archive_older_than` (the code
+`syncer audit archive` runs) cutting every row older than the run just made. Each run
+gets its own `--as-of` (an hour apart), which is the time its audit rows carry. Sizes come
+from SQLite's dbstat (pages each table and index uses); the audit's bytes per field row
+count the audit table with all its indexes, and the reasons table it references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.bench_sync import write_config
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World
+from syncer.store.audit_archive import archive_older_than
+from syncer.store.repository import Store
+
+#: the audit's own tables: the field rows and what they reference
+AUDIT_TABLES = ("audit", "audit_reasons")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """One look at the state: file bytes, bytes per table and index, audit rows."""
+
+    file_bytes: int
+    free_bytes: int
+    objects: dict[str, tuple[str, int]]  # name -> (table it belongs to, bytes)
+    audit_rows: int
+
+    def table_bytes(self, table: str) -> int:
+        return sum(size for owner, size in self.objects.values() if owner == table)
+
+    @property
+    def audit_bytes(self) -> int:
+        return sum(self.table_bytes(name) for name in AUDIT_TABLES)
+
+    @property
+    def audit_field_table_bytes(self) -> int:
+        return self.table_bytes("audit")
+
+
+def measure(path: Path) -> Sizes:
+    """Pages per table and index from dbstat (the file's free pages are counted apart)."""
+    with sqlite3.connect(path) as db:
+        owners = dict(db.execute("SELECT name, tbl_name FROM sqlite_schema "
+                                 "WHERE type IN ('table', 'index')").fetchall())
+        used = db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0]) * page
+        rows = int(db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+    objects = {str(name): (str(owners.get(name, name)), int(size)) for name, size in used}
+    return Sizes(path.stat().st_size, free, objects, rows)
+
+
+def column_bytes(path: Path) -> list[tuple[str, float]]:
+    """Average stored bytes of each audit column (length of its value, as SQLite keeps
+    text and blobs; integers and NULLs count as their text length, an estimate)."""
+    with sqlite3.connect(path) as db:
+        names = [row[1] for row in db.execute("PRAGMA table_info(audit)")]
+        parts = ", ".join(f"AVG(COALESCE(LENGTH({n}), 0))" for n in names)
+        averages = db.execute(f"SELECT {parts} FROM audit").fetchone()
+    return list(zip(names, (float(a or 0) for a in averages), strict=True))
+
+
+def breakdown(sizes: Sizes, people: int) -> list[str]:
+    lines = [f"  file {sizes.file_bytes / MB:,.1f} MB (free pages {sizes.free_bytes / MB:,.1f}"
+             f" MB), {sizes.file_bytes / people:,.0f} bytes per person; audit rows "
+             f"{sizes.audit_rows:,}"]
+    if sizes.audit_rows:
+        lines.append(f"  audit field rows with their indexes: "
+                     f"{sizes.audit_field_table_bytes / sizes.audit_rows:,.0f} bytes per row; "
+                     f"with the reasons they reference: "
+                     f"{sizes.audit_bytes / sizes.audit_rows:,.0f} bytes per row")
+    for name, (owner, size) in sorted(sizes.objects.items(), key=lambda item: -item[1][1]):
+        if size >= 64 * 1024:
+            kind = "table" if name == owner else f"index of {owner}"
+            lines.append(f"    {name:<32} {kind:<26} {size / MB:>9,.1f} MB")
+    return lines
+
+
+def run_sync(config: Path, as_of: datetime) -> float:
+    """Wall seconds of one `syncer sync --once` child; a failed sync stops the bench with
+    its error (sizes after a failed run would mislead)."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "syncer.cli", "--debug", "sync", "--once",
+                           "--as-of", as_of.isoformat(), "--config", str(config)],
+                          check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"sync failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return time.monotonic() - started
+
+
+def edit_some(hubspot: HubSpotSandbox, salesforce: SalesforceSandbox, rng: random.Random,
+              round_: int) -> None:
+    """1% of the people edited in each CRM (a new title), so the next run has work."""
+    title = f"VP Marketing {round_}"
+    hub = hubspot.records()
+    for record in rng.sample(hub, max(1, len(hub) // 100)):
+        hubspot.edit(str(record["id"]), "jobtitle", title)
+    sf = salesforce.records()
+    for record in rng.sample(sf, max(1, len(sf) // 100)):
+        salesforce.edit(str(record["Id"]), "Title", title)
+    time.sleep(1.1)
+
+
+def report(label: str, path: Path, people: int, wall: float, previous: Sizes | None) -> Sizes:
+    sizes = measure(path)
+    grew = "" if previous is None else \
+        f"; grew {(sizes.file_bytes - previous.file_bytes) / MB:+,.1f} MB"
+    print(f"{label}: sync {wall:.0f} s{grew}", flush=True)
+    print("\n".join(breakdown(sizes, people)), flush=True)
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", help="copy the state after the incremental here")
+    args = parser.parse_args()
+    now = datetime.now(UTC).replace(microsecond=0)
+    world = World(args.seed, args.people, now)
+    hubspot, salesforce = HubSpotSandbox(world), SalesforceSandbox(world)
+    hubspot.start()
+    salesforce.start()
+    rng = random.Random(args.seed)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            config = write_config(folder, hubspot, salesforce)
+            state = folder / "state.db"
+            wall = run_sync(config, now)
+            sizes = report("full sync", state, args.people, wall, None)
+            edit_some(hubspot, salesforce, rng, 0)
+            wall = run_sync(config, now + timedelta(hours=1))
+            sizes = report("incremental (1% edited)", state, args.people, wall, sizes)
+            print("  audit columns, average stored bytes: " + ", ".join(
+                f"{name} {size:.0f}" for name, size in column_bytes(state)), flush=True)
+            if args.keep:
+                shutil.copy(state, args.keep)
+            hours = 1
+            for archive in (False, True):
+                for round_ in range(1, args.runs + 1):
+                    edit_some(hubspot, salesforce, rng, round_ + (100 if archive else 0))
+                    hours += 1  # each run's rows carry its own time (--as-of)
+                    as_of = now + timedelta(hours=hours)
+                    wall = run_sync(config, as_of)
+                    if archive:  # what `syncer audit archive` does: all but this run
+                        store = Store.open(f"sqlite:///{state}")
+                        try:
+                            archive_older_than(store.audit_log, as_of, folder / "archive")
+                        finally:
+                            store.close()
+                    label = "with archive" if archive else "without archive"
+                    sizes = report(f"run {round_} {label}", state, args.people, wall, sizes)
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+if __name__ == "__main__":
+    main()

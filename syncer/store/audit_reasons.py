@@ -1,0 +1,139 @@
+"""The reasons of audited decisions, stored once and referenced by the audit's field rows.
+
+A decision writes a dozen fields to each CRM, each with an intent row and an outcome row,
+and every one of those rows cites the same reasons and model version. Up to schema 8 each
+row carried the whole list (about 1.3 KB of JSON, 90% of the audit's bytes) and the model
+version; from schema 9 a field row holds `reasons_id`, a reference to one row here with
+both. Rows are content-addressed: `hash` is the sha256 of the model version and the list's
+canonical JSON (`canonical_reasons`), so an identical pair (the same decision's fields,
+people decided alike by one model, an empty list) is stored once.
+
+The hash chain still covers the reasons: a field row's hash is computed over its canonical
+form with the reasons list in it (syncer/store/audit.py, unchanged since schema 2), and
+verify rebuilds that form from the text stored here, so an edited reasons text breaks every
+row that cites it. `hash` only finds an existing list on append; it proves nothing.
+
+`syncer audit archive` removes the lists no remaining row cites (`forget_unreferenced`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+)
+from sqlalchemy.sql.selectable import Join
+
+from syncer.store.decision_json import ReasonJson
+from syncer.store.tables import audit, metadata
+
+audit_reasons = Table(
+    "audit_reasons", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    #: sha256 of `model_version` and `reasons`: how an append finds a stored pair
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("model_version", String(80), nullable=False),
+    #: the list as canonical JSON (sorted keys, compact)
+    Column("reasons", Text, nullable=False),
+)
+
+#: what a field row cites: (model version, canonical reasons text)
+Cited = tuple[str, str]
+
+#: ids per IN (...) (SQLite's bound-variable cap is far above; PostgreSQL's too)
+_CHUNK = 5_000
+
+
+def canonical_reasons(reasons: Sequence[Mapping[str, Any]] | None) -> str:
+    """The stored text of a reasons list: compact JSON, sorted keys, no NaN."""
+    return json.dumps(list(reasons or []), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
+
+
+def reasons_hash(cited: Cited) -> str:
+    model_version, text = cited
+    return hashlib.sha256(f"{model_version}\n{text}".encode()).hexdigest()
+
+
+class ReasonsInterner:
+    """Finds or stores reasons lists within one transaction, each distinct text once.
+
+    Used by the append under the chain's lock (so two appenders never race to store the
+    same list) and by the schema 9 migration."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.known: dict[Cited, int] = {}
+
+    def ids(self, pairs: Sequence[Cited]) -> list[int]:
+        """The id of each (model version, reasons text) pair (stored when new), in order."""
+        wanted = {reasons_hash(pair): pair for pair in set(pairs) if pair not in self.known}
+        if wanted:
+            self._resolve(wanted)
+        return [self.known[pair] for pair in pairs]
+
+    def _resolve(self, wanted: dict[str, Cited]) -> None:
+        hashes = sorted(wanted)
+        for start in range(0, len(hashes), _CHUNK):
+            chunk = hashes[start:start + _CHUNK]
+            for found_id, found_hash in self.connection.execute(
+                    select(audit_reasons.c.id, audit_reasons.c.hash)
+                    .where(audit_reasons.c.hash.in_(chunk))):
+                self.known[wanted.pop(str(found_hash))] = int(found_id)
+        if wanted:
+            self.connection.execute(audit_reasons.insert(), [
+                {"hash": digest, "model_version": model_version, "reasons": text}
+                for digest, (model_version, text) in wanted.items()])
+            self._resolve(wanted)
+
+
+def load_reasons(connection: Connection, ids: Iterable[int],
+                 cache: dict[int, tuple[str, list[ReasonJson]]]) -> None:
+    """(model version, decoded list) of the `ids` missing from `cache`, into it (one query
+    per chunk)."""
+    missing = sorted({int(i) for i in ids if i is not None and i not in cache})
+    for start in range(0, len(missing), _CHUNK):
+        chunk = missing[start:start + _CHUNK]
+        for found_id, model_version, text in connection.execute(
+                select(audit_reasons.c.id, audit_reasons.c.model_version,
+                       audit_reasons.c.reasons).where(audit_reasons.c.id.in_(chunk))):
+            cache[int(found_id)] = (str(model_version), json.loads(text))
+
+
+def with_reasons() -> Join:
+    """The audit table joined to the reasons each row cites (select `audit_reasons.c.
+    reasons` and `.model_version` from it): a join on the primary key, so the planners
+    keep choosing the audit's own indexes."""
+    return audit.outerjoin(audit_reasons, audit_reasons.c.id == audit.c.reasons_id)
+
+
+def decoded(text: str | None) -> list[ReasonJson]:
+    """A stored reasons text as its list (None: a row that cites none)."""
+    return json.loads(text) if text else []
+
+
+def forget_unreferenced(connection: Connection, candidates: Iterable[int]) -> int:
+    """Delete the lists among `candidates` that no audit row cites any more (after an
+    archive removed rows); returns how many went. Reads the ids still cited once."""
+    maybe = {int(i) for i in candidates}
+    if not maybe:
+        return 0
+    cited = set(connection.execute(select(audit.c.reasons_id).distinct()).scalars())
+    gone = sorted(maybe - cited)
+    for start in range(0, len(gone), _CHUNK):
+        connection.execute(delete(audit_reasons).where(
+            audit_reasons.c.id.in_(gone[start:start + _CHUNK])))
+    return len(gone)
