@@ -196,3 +196,18 @@ def test_audit_filters_read_through_their_indexes(sqlite_url: str) -> None:
                 assert index in plan, (where, plan)
     finally:
         store.close()
+
+
+def test_the_canonical_form_built_around_stored_reasons_is_the_same_bytes() -> None:
+    """Appends splice the reasons' stored text into the canonical form instead of encoding
+    the list again per row: the same bytes, whatever the values hold."""
+    from syncer.store.audit import canonical_form
+    from syncer.store.audit_reasons import canonical_reasons
+
+    tricky = ['"reasons":null', 'x\\"reasons\\":null', "Zoë \u2603", "back\\", None]
+    for value in tricky:
+        row = field_rows(1, fields=1)[0] | {"id": 7, "new_value": value, "old_value": value,
+                                            "error": value, "person_key": str(value)}
+        for listed in (reasons(1), [], [{"detail": '"reasons":null', "points": 1.5}]):
+            row["reasons"] = listed
+            assert canonical_form(row, canonical_reasons(listed)) == canonical_form(row)

@@ -187,7 +187,7 @@ class AuditLog:
             if text not in lists:
                 lists[text] = json.loads(text)
             record = _normalised(row, lists[text]) | {"id": last_id, "prev_hash": previous}
-            previous = record["row_hash"] = row_hash(record, previous)
+            previous = record["row_hash"] = row_hash(record, previous, text)
             del record["reasons"], record["model_version"]
             record["reasons_id"] = reasons_id
             prepared.append(record)

@@ -37,21 +37,35 @@ def as_utc(value: datetime) -> datetime:
         value.astimezone(timezone.utc)
 
 
-def canonical_form(row: Mapping[str, Any]) -> bytes:
+#: where the reasons go in a canonical form built around their stored text: the key can
+#: occur only once, as a key (JSON escapes every quote inside a value)
+_REASONS_SLOT = '"reasons":null'
+
+
+def canonical_form(row: Mapping[str, Any], reasons_text: str | None = None) -> bytes:
     """The bytes a row's hash covers: its HASHED_FIELDS as sorted, compact JSON, with the
-    time as UTC ISO-8601 to the microsecond, so SQLite and PostgreSQL agree."""
+    time as UTC ISO-8601 to the microsecond, so SQLite and PostgreSQL agree.
+
+    `reasons_text`, when given, is the row's reasons list already as canonical JSON
+    (audit_reasons.canonical_reasons: the same sorted, compact encoding); it is spliced in
+    instead of encoding the list again, which gives the same bytes."""
     data = {name: row.get(name) for name in HASHED_FIELDS}
     data["id"] = int(row["id"])
     data["at"] = as_utc(row["at"]).isoformat(timespec="microseconds")
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    if reasons_text is not None:
+        data["reasons"] = None
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    if reasons_text is not None:
+        text = text.replace(_REASONS_SLOT, f'"reasons":{reasons_text}', 1)
+    return text.encode("utf-8")
 
 
-def row_hash(row: Mapping[str, Any], prev_hash: str) -> str:
+def row_hash(row: Mapping[str, Any], prev_hash: str, reasons_text: str | None = None) -> str:
     """sha256 over the previous row's hash and this row's canonical form."""
     digest = hashlib.sha256(prev_hash.encode("ascii"))
     digest.update(b"\n")
-    digest.update(canonical_form(row))
+    digest.update(canonical_form(row, reasons_text))
     return digest.hexdigest()
 
 
