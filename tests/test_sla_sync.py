@@ -249,3 +249,30 @@ def test_unworked_mqls_are_reassigned_once_then_queued_then_recycled(
     funnel = owner_funnel(sorted(everything, key=lambda r: r["id"]), {})
     assert {f.owner: f.sla_breaches for f in funnel if f.sla_breaches} == expected
     assert "SLA missed" in format_report([], funnel)
+
+
+def test_marks_are_read_ahead_in_pages_and_due_people_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.qualify.routing_model import Routing
+    from syncer.run import sla as run_sla
+    from syncer.store.repository import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'marks.db'}")
+    counts = {"a@x.test": 1, "b@x.test": 4, "c@x.test": 2, "d@x.test": 1, "e@x.test": 3}
+    rows = [{"person_key": key, "owner_email": f"o{n}@x.test", "team": "sales",
+             "rule": "round_robin" if n == 0 else "sla_reassign", "reason": "r",
+             "stage": "mql", "qualified_at": NOW, "run_id": "r", "owner_written_at": None,
+             "assigned_at": NOW + timedelta(hours=4 * n) + timedelta(minutes=i)}
+            for i, (key, count) in enumerate(counts.items()) for n in range(count)]
+    with store.transaction() as tx:
+        routing_store.save_assignments(tx, rows)
+    routing = Routing.model_validate({"reps": [{"email": "o0@x.test"}], "sla": {
+        "work_within": "4h", "max_reassignments": 5, "then_queue": "q@x.test"}})
+    monkeypatch.setattr(run_sla, "PAGE", 3)
+    review = run_sla.SlaReview(store, routing, NOW + timedelta(hours=4, minutes=3), "r2")
+    for key, count in counts.items():
+        marks = review.marks_of(key)
+        assert [m.owner for m in marks] == [f"o{n}@x.test" for n in range(count)], key
+    # due: the SLA of the last owner ran out in the last day (a: 04:00, d: 04:03)
+    assert review.due_keys() == ["a@x.test", "d@x.test"]
+    store.close()

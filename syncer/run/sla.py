@@ -39,19 +39,31 @@ log = structlog.get_logger(__name__)
 STATS_KEY = "sla"
 
 
-def _marks(store: Store) -> dict[str, list[Mark]]:
-    return {key: [Mark(owner, rule, team, at) for owner, rule, team, at in rows]
-            for key, rows in routing_store.assignment_marks(store).items()}
+#: assignments read per look-ahead while a run decides people in ascending key order
+PAGE = 2000
+
+
+def _grouped(rows: list[routing_store.MarkRow]) -> dict[str, list[Mark]]:
+    found: dict[str, list[Mark]] = {}
+    for key, owner, rule, team, at in rows:
+        found.setdefault(key, []).append(Mark(owner, rule, team, at))
+    return found
 
 
 class SlaReview:
     """Applies the SLA to the people of one run, in the Decider's order."""
 
     def __init__(self, store: Store, routing: Routing, now: datetime, run_id: str) -> None:
+        self.store = store
         self.routing = routing
         self.now = now
         self.run_id = run_id
-        self.marks = _marks(store)
+        #: the assignments of people from `_first` up to (not including) `_until` (None:
+        #: to the end), read ahead in key order, so that a run of any size reads each row
+        #: once and a run of a few people (a webhook's) reads a page, not the table
+        self._marks: dict[str, list[Mark]] = {}
+        self._first: str | None = None
+        self._until: str | None = None
         #: breaches, reassigned, queued, recycled, requalified: this run's counts
         self.counts: Counter[str] = Counter()
 
@@ -60,7 +72,7 @@ class SlaReview:
               assigned_today: Counter[str]) -> Decision:
         """The decision after the SLA; rows to store go to `new_rows`, and a reassignment
         moves `positions` and `assigned_today` as routing would."""
-        marks = list(self.marks.get(decision.key, ()))
+        marks = self.marks_of(decision.key)
         marks += [Mark(str(row["owner_email"]), str(row["rule"]),
                        row["team"] if isinstance(row["team"], str) else None, self.now)
                   for row in new_rows if row["person_key"] == decision.key]
@@ -76,6 +88,22 @@ class SlaReview:
                 assigned_today[verdict.owner] += 1
         return verdict.decision
 
+    def marks_of(self, key: str) -> list[Mark]:
+        """The person's stored assignments, in the order made."""
+        if self._first is None or not (self._first <= key and
+                                       (self._until is None or key < self._until)):
+            rows = routing_store.marks_from(self.store, key, PAGE)
+            grouped = _grouped(rows)
+            self._first, self._until = key, None
+            if len(rows) == PAGE:  # the last person may go on in the next page
+                self._until = rows[-1][0]
+                grouped.pop(self._until)
+                if key == self._until:  # one person with a page of rows of their own
+                    grouped = _grouped(routing_store.marks_of(self.store, key))
+                    self._until = key + "\0"
+            self._marks = grouped
+        return list(self._marks.get(key, ()))
+
     def due_keys(self, window: timedelta = timedelta(days=1)) -> list[str]:
         """People whose SLA (work_within of their current owner, or recycle_after) ran out
         in (now - window, now]: an incremental run decides them although nothing about
@@ -83,8 +111,13 @@ class SlaReview:
         misses no one."""
         sla = self.routing.sla
         assert sla is not None
+        longest = max([sla.work_within, *(t.work_within for t in
+                                          (*sla.teams.values(), *sla.owners.values())
+                                          if t.work_within is not None)])
+        reach = max(longest, sla.recycle_after or longest)
         due: list[str] = []
-        for key, marks in self.marks.items():
+        recent = routing_store.marks_since(self.store, self.now - window - reach)
+        for key, marks in _grouped(recent).items():
             episode = episode_of(marks)
             if episode is None:
                 continue

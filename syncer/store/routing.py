@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Select, func, select, update
 
 from syncer.domain.values import canonical
 from syncer.store import tables as t
@@ -113,19 +113,48 @@ def mark_owner_written(connection: Connection, person_keys: Iterable[str],
             t.assignments.c.owner_written_at.is_(None)).values(owner_written_at=at))
 
 
-def assignment_marks(store: Store) -> dict[str, list[tuple[str, str, str | None, datetime]]]:
-    """Person key -> (owner, rule, team, assigned_at) of each assignment, in the order they
-    were made: what the speed-to-lead SLA reads (syncer/qualify/sla.py)."""
-    query = select(t.assignments.c.person_key, t.assignments.c.owner_email,
-                   t.assignments.c.rule, t.assignments.c.team,
-                   t.assignments.c.assigned_at).order_by(t.assignments.c.id)
-    found: dict[str, list[tuple[str, str, str | None, datetime]]] = defaultdict(list)
+#: (person key, owner, rule, team, assigned_at) of one assignment, as the SLA reads it
+MarkRow = tuple[str, str, str, str | None, datetime]
+
+
+def _mark_query() -> Select[Any]:
+    a = t.assignments.c
+    return select(a.person_key, a.owner_email, a.rule, a.team, a.assigned_at, a.id)
+
+
+def _mark_rows(store: Store, query: Select[Any]) -> list[MarkRow]:
+    """The rows by person key, then in the order made (sorted here: the database orders
+    by the indexed person key alone, which a LIMIT can stop early)."""
     with store.engine.connect() as connection:
-        for key, owner, rule, team, at in connection.execution_options(
-                yield_per=5000).execute(query):
-            found[key].append((owner, rule, team,
-                               at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at))
-    return dict(found)
+        rows = sorted(connection.execute(query), key=lambda row: (row.person_key, row.id))
+    return [(str(row.person_key), str(row.owner_email), str(row.rule), row.team,
+             _utc(row.assigned_at)) for row in rows]
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
+def marks_from(store: Store, first_key: str, limit: int) -> list[MarkRow]:
+    """Up to `limit` assignments of people from `first_key` on, by person key then in the
+    order they were made: what the speed-to-lead SLA reads while a run decides people in
+    ascending key order (syncer/run/sla.py)."""
+    a = t.assignments.c
+    return _mark_rows(store, _mark_query().where(a.person_key >= first_key)
+                      .order_by(a.person_key).limit(limit))
+
+
+def marks_of(store: Store, key: str) -> list[MarkRow]:
+    a = t.assignments.c
+    return _mark_rows(store, _mark_query().where(a.person_key == key))
+
+
+def marks_since(store: Store, since: datetime) -> list[MarkRow]:
+    """Every assignment of the people assigned anything at or after `since`, by person key
+    then in the order made: the only people whose SLA can run out soon."""
+    a = t.assignments.c
+    recent = select(a.person_key).where(a.assigned_at >= since).distinct()
+    return _mark_rows(store, _mark_query().where(a.person_key.in_(recent)))
 
 
 def sla_events(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
