@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from syncer.domain.failures import Unreachable
 from syncer.store import inbound_events, intents, tables
 from syncer.store.audit import AuditLog
-from syncer.store.audit_legacy import compact_audit, seal_unchained
+from syncer.store.audit_legacy import compact_audit, reclaim_space, seal_unchained
 from syncer.store.bulk_jobs import bulk_query_jobs
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
@@ -133,10 +133,14 @@ def migrate(engine: Engine) -> int:
     lock on PostgreSQL, a file lock beside a SQLite file), so the second process waits and
     then finds the schema up to date. Raises SchemaTooNew for a database a newer syncer
     migrated."""
-    with migration_lock(engine), engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            lock_migrations(connection)
-        return _migrate(connection, datetime.now(timezone.utc))
+    with migration_lock(engine):
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                lock_migrations(connection)
+            found = current_version(connection)
+            version = _migrate(connection, datetime.now(timezone.utc))
+        reclaim_space(engine, found)  # SQLite, once: the space the compaction freed
+        return version
 
 
 def _migrate(connection: Connection, now: datetime) -> int:
