@@ -11,6 +11,7 @@ from sqlalchemy import delete, inspect, select
 from syncer.domain.config import parse_config
 from syncer.domain.config_base import ConfigError
 from syncer.domain.inbound import (
+    HandRaise,
     HandRaiseInvalid,
     check_timestamp,
     generic_signature,
@@ -122,3 +123,8 @@ def test_webhooks_config_is_validated() -> None:
                            "secret": {"env": "X"}}}}},
         Path("syncer.yaml"))
     assert loaded.config.webhooks.port == 0
+
+
+def test_a_stored_hand_raise_reads_back_the_same() -> None:
+    parsed = parse_hand_raise(hand_raise(), now=NOW)
+    assert HandRaise.from_json(parsed.as_json()) == parsed

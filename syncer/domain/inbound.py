@@ -79,14 +79,18 @@ class HandRaise:
                         attributes=dict(self.attributes))
 
     def as_json(self) -> dict[str, object]:
-        """What the state keeps of it (read back by `from_json`)."""
-        return {"event_id": self.event_id, "person": dict(self.person),
-                "activity": self.activity.value if self.activity else None,
-                "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-                "attributes": dict(self.attributes)}
+        """What the state keeps of it: the webhook's own shape (read back by `from_json`)."""
+        data: dict[str, object] = {"event_id": self.event_id, "person": dict(self.person)}
+        if self.activity is not None:
+            data["activity"] = {
+                "type": self.activity.value, "attributes": dict(self.attributes),
+                "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None}
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> HandRaise:
+        """A stored hand-raise, checked again (HandRaiseInvalid if this syncer no longer
+        accepts it, e.g. an activity type since removed)."""
         return parse_hand_raise(data, now=datetime.now(timezone.utc))
 
 

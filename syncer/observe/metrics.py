@@ -71,6 +71,14 @@ class SyncMetrics:
         self.identity_events = Counter(
             "syncer_identity_events", "Records followed to a successor (converted, merged) "
             "or flagged as a duplicate", ["connector", "event"], registry=r)
+        self.webhook_rejected = Counter(
+            "syncer_webhook_rejected", "Inbound webhook requests refused with 401 (reason: "
+            "unsigned, bad_signature, stale, replay, unknown_source)", ["source", "reason"],
+            registry=r)
+        self.webhook_events = Counter(
+            "syncer_webhook_events", "Inbound events stored (outcome pending: to re-qualify; "
+            "echo: syncer's own write; ignored: nothing to re-read)", ["source", "outcome"],
+            registry=r)
         self.sla = Counter(
             "syncer_sla", "Speed-to-lead SLA: routed MQLs not worked in time (event breach), "
             "and what followed (reassigned, queued, recycled)", ["event"], registry=r)

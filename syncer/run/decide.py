@@ -66,9 +66,9 @@ class Decider:
         stages.extend(self.crm_stages(records))
         owner: str | None = None
         for record in records:
-            config = self.loaded.connector(record.source)
             directory = self.directories.get(record.source)
             if owner is None and directory is not None:
+                config = self.loaded.connector(record.source)
                 owner = existing_owner(config, record.crm_values, directory)
         # Routed earlier but not (yet) in any CRM, e.g. the run died before its push: keep
         # that owner rather than rotate again, if they can still take people.
@@ -84,7 +84,10 @@ class Decider:
         not syncer: the CRM's say in the furthest stage known, and the stage history's
         `crm` cause."""
         stages = []
+        configured = {c.name for c in self.loaded.config.connectors}
         for record in records:
+            if record.source not in configured:  # a form tool, a list: it holds no stage
+                continue
             config = self.loaded.connector(record.source)
             stage = stage_from_crm(config, record)
             if stage is not None and not self._syncer_wrote_stage(config, record):

@@ -25,6 +25,7 @@ from syncer.qualify import Model
 from syncer.run.budget import BudgetExhausted, DailyBudget
 from syncer.run.chunk import RESCORED_PREFIX, Sync
 from syncer.run.diff import OwnerDirectory
+from syncer.run.focused import Focus, pull_focus
 from syncer.run.ledger import RunLedger, new_run_id
 from syncer.run.pull import SyncStopped
 from syncer.run.recovery import reconcile_interrupted_writes
@@ -50,9 +51,12 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
              dry_run: bool = False,
              should_stop: Callable[[], bool] = lambda: False, full: bool = False,
              metrics: SyncMetrics | None = None, wait: bool = False,
-             on_wait: OnWait | None = None, tenant: str | None = None) -> RunSummary:
+             on_wait: OnWait | None = None, tenant: str | None = None,
+             focus: Focus | None = None) -> RunSummary:
     """Pull the `only` connectors (all when None), then qualify every person they hold and
-    push the changed fields to every CRM that person lives in.
+    push the changed fields to every CRM that person lives in. With `focus` the pull reads
+    only the records and hand-raises it names (syncer/run/focused.py) and only their people
+    are qualified; every other stage is the same.
 
     The run first takes the run lock of every connector in `connectors` (a run pulls some
     but writes to, creates in and reconciles intents of all of them), so no two runs that
@@ -70,7 +74,7 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
     try:
         return _run(loaded, store, connectors, model, now, selected, ledger, summary,
                     dry_run=dry_run, should_stop=should_stop, full=full, wait=wait,
-                    on_wait=on_wait, tenant=tenant or loaded.tenant)
+                    on_wait=on_wait, tenant=tenant or loaded.tenant, focus=focus)
     finally:
         structlog.contextvars.reset_contextvars(**context)
 
@@ -78,7 +82,8 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
 def _run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
          model: Model, now: datetime, selected: list[str], ledger: RunLedger,
          summary: RunSummary, *, dry_run: bool, should_stop: Callable[[], bool], full: bool,
-         wait: bool, on_wait: OnWait | None, tenant: str | None) -> RunSummary:
+         wait: bool, on_wait: OnWait | None, tenant: str | None,
+         focus: Focus | None = None) -> RunSummary:
     """Take the locks (or record the run as skipped), then run under them."""
     try:
         ledger.replay_spool()
@@ -99,14 +104,16 @@ def _run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector]
     try:
         with store.fenced(lock):
             return _locked_run(loaded, store, connectors, model, now, selected, ledger,
-                               dry_run=dry_run, should_stop=should_stop, full=full)
+                               dry_run=dry_run, should_stop=should_stop, full=full,
+                               focus=focus)
     finally:
         lock.release()
 
 
 def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connector],
                 model: Model, now: datetime, selected: list[str], ledger: RunLedger, *,
-                dry_run: bool, should_stop: Callable[[], bool], full: bool) -> RunSummary:
+                dry_run: bool, should_stop: Callable[[], bool], full: bool,
+                focus: Focus | None = None) -> RunSummary:
     """The run itself, under its lock."""
     try:
         sync = Sync(loaded, store, connectors, model, now, dry_run, should_stop, full,
@@ -121,7 +128,10 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
     marks = cursor_marks(store, selected)
     status = "failed"
     try:
-        for name in selected:
+        if focus is not None:  # a webhook's or an import's people, read now
+            sync.touched |= pull_focus(focus, store, connectors, now, sync.budgets,
+                                       summary.records_pulled, summary.activities_pulled)
+        for name in selected if focus is None else ():
             sync.pull(name)
         if not dry_run:
             reconcile_interrupted_writes(
@@ -131,7 +141,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
             sync.budgets[name].ensure(connector.api_calls, 2)
             sync.decider.directories[name] = OwnerDirectory.build(connector.owners())
         sync.decider.prepare_routing()
-        keys, everyone = sync.keys_to_qualify(selected)
+        keys, everyone = sync.keys_to_qualify(selected) if focus is None \
+            else (sorted(sync.touched), False)
         for start in range(0, len(keys), CHUNK):
             if should_stop():
                 raise SyncStopped

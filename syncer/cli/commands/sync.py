@@ -151,9 +151,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             web = WebThread(loaded, runtime.require_store(), Runtime)
             web.start()
+        daemon = Daemon(runtime)
+        inbound = None
+        if loaded.config.webhooks.enabled:  # hand-raises in, re-qualified at once
+            from syncer.web.webhook_server import InboundService
+
+            inbound = InboundService(runtime, daemon.metrics, daemon.stop_event)
+            inbound.start()
         try:
-            Daemon(runtime).run_forever()
+            daemon.run_forever()
         finally:
+            if inbound is not None:
+                inbound.stop()
             if web is not None:
                 web.stop()
     return 0

@@ -1,0 +1,218 @@
+"""The inbound endpoint: signed hand-raises in, stored, answered 202 (docs/webhooks.md).
+
+    POST /webhooks/hubspot[/<source>]   HubSpot subscriptions (X-HubSpot-Signature-v3)
+    POST /webhooks/generic[/<source>]   any tool: person + activity (X-Syncer-Signature)
+
+Nothing a request carries is parsed before its signature and timestamp pass: an unsigned,
+badly signed, stale or replayed request gets 401 and only increments
+`syncer_webhook_rejected{source, reason}`. An accepted request's events are committed to
+the state (syncer/store/inbound_events.py) before the answer, then the processor is woken
+(syncer/ops/inbound.py); the request thread never talks to a CRM.
+
+Salesforce outbound messages are not served yet: a Salesforce change reaches syncer at
+the next scheduled sync (docs/webhooks.md says why and what is planned).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from syncer.domain.config import LoadedConfig, writeback_fields
+from syncer.domain.inbound import (
+    HandRaiseInvalid,
+    Rejection,
+    check_timestamp,
+    generic_signature,
+    hubspot_v3_signature,
+    parse_hand_raise,
+    same_signature,
+)
+from syncer.domain.webhook_config import WebhookSource
+from syncer.observe.metrics import SyncMetrics
+from syncer.store import inbound_events
+from syncer.store.inbound_events import DONE, ECHO, PENDING, NewEvent, Replayed
+from syncer.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+#: HubSpot subscription types after which the contact is re-read and re-qualified; others
+#: (deletion, privacy deletion) are stored as done: the scheduled pull follows them.
+REREAD = frozenset({"contact.creation", "contact.propertyChange", "contact.merge",
+                    "contact.restore", "contact.associationChange"})
+#: a request body larger than this is refused before it is read further
+MAX_BODY = 1_000_000
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What the routes need: the config, resolved secrets per source, the store, the
+    metrics and how to wake the processor."""
+
+    loaded: LoadedConfig
+    secrets: Mapping[str, str]
+    store: Store
+    metrics: SyncMetrics
+    wake: Callable[[], None]
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+    def source(self, name: str | None, kind: str) -> tuple[str, WebhookSource] | None:
+        """The source of this kind named `name`, or the only one of its kind."""
+        sources = {n: s for n, s in self.loaded.config.webhooks.sources.items()
+                   if s.kind == kind}
+        if name is not None:
+            found = sources.get(name)
+            return (name, found) if found is not None else None
+        return next(iter(sources.items())) if len(sources) == 1 else None
+
+
+def _refuse(inbound: Inbound, source: str, reason: Rejection) -> JSONResponse:
+    inbound.metrics.webhook_rejected.labels(source=source, reason=reason).inc()
+    log.warning("webhook.refused", source=source, reason=reason)
+    return JSONResponse({"status": "refused", "reason": reason}, status_code=401)
+
+
+def _bad_payload(problems: list[str]) -> JSONResponse:
+    return JSONResponse({"status": "invalid", "problems": problems}, status_code=400)
+
+
+def _store(inbound: Inbound, name: str, signature: str,
+           events: list[NewEvent]) -> JSONResponse:
+    try:
+        new = inbound_events.accept(inbound.store, name, signature, events, inbound.clock())
+    except Replayed:
+        return _refuse(inbound, name, "replay")
+    for event in events:
+        outcome = {PENDING: "pending", ECHO: "echo", DONE: "ignored"}[event.status]
+        inbound.metrics.webhook_events.labels(source=name, outcome=outcome).inc()
+    if any(e.status == PENDING for e in events):
+        inbound.wake()
+    log.info("webhook.accepted", source=name, events=len(events), new=new)
+    return JSONResponse({"status": "accepted", "events": new}, status_code=202)
+
+
+async def hubspot(inbound: Inbound, request: Request, name: str | None) -> JSONResponse:
+    found = inbound.source(name, "hubspot")
+    if found is None:
+        return _refuse(inbound, "unknown", "unknown_source")
+    name, source = found
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _bad_payload([f"(body): over {MAX_BODY} bytes. Fix: send fewer events"])
+    signature = request.headers.get("X-HubSpot-Signature-v3")
+    stamp = request.headers.get("X-HubSpot-Request-Timestamp")
+    if not signature:
+        return _refuse(inbound, name, "unsigned")
+    late = check_timestamp(stamp, inbound.clock(),
+                           inbound.loaded.config.webhooks.max_age_seconds, millis=True)
+    if late is not None:
+        return _refuse(inbound, name, late)
+    uri = source.public_url or str(request.url)
+    expected = hubspot_v3_signature(inbound.secrets[name], request.method, uri, body,
+                                    str(stamp))
+    if not same_signature(expected, signature):
+        return _refuse(inbound, name, "bad_signature")
+    try:
+        data = json.loads(body)
+        assert source.connector is not None
+        events = hubspot_events(inbound, source.connector, data)
+    except (ValueError, TypeError, KeyError) as error:
+        return _bad_payload([f"(body): not HubSpot's array of events ({error}). Fix: send "
+                             "the subscription payload unchanged"])
+    return _store(inbound, name, signature, events)
+
+
+def hubspot_events(inbound: Inbound, connector: str, data: object) -> list[NewEvent]:
+    """HubSpot's array of events as rows; a change to a field syncer writes, to the value
+    syncer last wrote there, is syncer's own write coming back (`echo`)."""
+    if not isinstance(data, list):
+        raise ValueError("expected a JSON array")
+    config = inbound.loaded.connector(connector)
+    ours = {f.lower() for f in writeback_fields(inbound.loaded, config)}
+    ids = [str(e["objectId"]) for e in data]
+    written = inbound.store.written_values(connector, sorted(set(ids)))
+    events: list[NewEvent] = []
+    for event, record_id in zip(data, ids, strict=True):
+        kind = str(event["subscriptionType"])
+        prop = str(event.get("propertyName") or "")
+        status = PENDING if kind in REREAD else DONE
+        if kind == "contact.propertyChange" and prop.lower() in ours:
+            mine = {f.lower(): v for (r, f), v in written.items() if r == record_id}
+            if prop.lower() in mine and mine[prop.lower()] == event.get("propertyValue"):
+                status = ECHO
+        payload = {k: event.get(k) for k in ("subscriptionType", "propertyName",
+                                             "changeSource", "occurredAt", "portalId")}
+        events.append(NewEvent(str(event["eventId"]), "record", connector, record_id,
+                               payload, status))
+    return events
+
+
+async def generic(inbound: Inbound, request: Request, name: str | None) -> JSONResponse:
+    name = name or request.headers.get("X-Syncer-Source")
+    found = inbound.source(name, "generic") if name else None
+    if found is None:
+        return _refuse(inbound, "unknown", "unknown_source")
+    name, _source = found
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _bad_payload([f"(body): over {MAX_BODY} bytes. Fix: send fewer events"])
+    signature = request.headers.get("X-Syncer-Signature")
+    stamp = request.headers.get("X-Syncer-Timestamp")
+    if not signature:
+        return _refuse(inbound, name, "unsigned")
+    late = check_timestamp(stamp, inbound.clock(),
+                           inbound.loaded.config.webhooks.max_age_seconds, millis=False)
+    if late is not None:
+        return _refuse(inbound, name, late)
+    if not same_signature(generic_signature(inbound.secrets[name], str(stamp), body),
+                          signature):
+        return _refuse(inbound, name, "bad_signature")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return _bad_payload(["(body): not JSON. Fix: send one hand-raise object or an "
+                             "array of them (docs/webhooks.md)"])
+    items = data if isinstance(data, list) else [data]
+    events: list[NewEvent] = []
+    problems: list[str] = []
+    for number, item in enumerate(items):
+        try:
+            raised = parse_hand_raise(item, now=inbound.clock())
+        except HandRaiseInvalid as invalid:
+            where = f"[{number}] " if isinstance(data, list) else ""
+            problems.extend(where + p for p in invalid.problems)
+            continue
+        events.append(NewEvent(raised.event_id, "person", name, raised.email,
+                               raised.as_json()))
+    if problems:
+        return _bad_payload(problems)
+    return _store(inbound, name, signature, events)
+
+
+def create_webhook_app(inbound: Inbound) -> FastAPI:
+    """The FastAPI app of the inbound endpoint (served by syncer/web/webhook_server.py)."""
+    app = FastAPI(title="syncer webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/webhooks/hubspot")
+    async def hubspot_default(request: Request) -> JSONResponse:
+        return await hubspot(inbound, request, None)
+
+    @app.post("/webhooks/hubspot/{source}")
+    async def hubspot_named(source: str, request: Request) -> JSONResponse:
+        return await hubspot(inbound, request, source)
+
+    @app.post("/webhooks/generic")
+    async def generic_default(request: Request) -> JSONResponse:
+        return await generic(inbound, request, None)
+
+    @app.post("/webhooks/generic/{source}")
+    async def generic_named(source: str, request: Request) -> JSONResponse:
+        return await generic(inbound, request, source)
+
+    return app

@@ -1,0 +1,76 @@
+"""Shared set-up of the webhook tests: a config with `webhooks:` pointed at running sandboxes,
+signed requests, and waiting on the state (never on the clock)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connectors.sandbox.webhooks import sign
+from syncer.domain.config import LoadedConfig
+from syncer.domain.inbound import generic_signature
+from tests.conftest import Sandboxes, sandbox_config_data, write_config
+
+HUBSPOT_SECRET = "hubspot-client-secret"
+FORMS_SECRET = "forms-shared-secret"
+
+
+def webhook_config(sandboxes: Sandboxes, state_url: str, tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch, listen: str = "127.0.0.1:0",
+                   **extra: Any) -> LoadedConfig:
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    monkeypatch.setenv("TEST_HUBSPOT_CLIENT_SECRET", HUBSPOT_SECRET)
+    monkeypatch.setenv("TEST_FORMS_SECRET", FORMS_SECRET)
+    data = sandbox_config_data(sandboxes, state_url, monkeypatch)
+    data["webhooks"] = {
+        "enabled": True, "listen": listen, "poll_seconds": 0.5,
+        "sources": {
+            "hubspot": {"kind": "hubspot", "connector": "hubspot",
+                        "secret": {"env": "TEST_HUBSPOT_CLIENT_SECRET"}},
+            "forms": {"kind": "generic", "secret": {"env": "TEST_FORMS_SECRET"}}}}
+    data.update(extra)
+    return write_config(tmp_path / "syncer.yaml", data)
+
+
+def post_hubspot(url: str, events: list[dict[str, Any]], *, secret: str = HUBSPOT_SECRET,
+                 stamp: int | None = None, signed: bool = True) -> requests.Response:
+    body = json.dumps(events).encode()
+    moment = str(stamp if stamp is not None else int(time.time() * 1000))
+    headers = {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": moment}
+    if signed:
+        headers["X-HubSpot-Signature-v3"] = sign(secret, "POST", url, body, moment)
+    return requests.post(url, data=body, headers=headers, timeout=30)
+
+
+def post_generic(url: str, payload: object, *, source: str = "forms",
+                 secret: str = FORMS_SECRET) -> requests.Response:
+    body = json.dumps(payload).encode()
+    stamp = str(int(time.time()))
+    return requests.post(url, data=body, timeout=30, headers={
+        "Content-Type": "application/json", "X-Syncer-Source": source,
+        "X-Syncer-Timestamp": stamp,
+        "X-Syncer-Signature": generic_signature(secret, stamp, body)})
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll a condition on the state or the CRMs until it holds; fail naming `what` only
+    if it never does (the timeout is a hang guard, not the thing tested)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def hand_raise(email: str, event_id: str, kind: str = "demo_request") -> dict[str, Any]:
+    return {"event_id": event_id, "person": {"email": email},
+            "activity": {"type": kind,
+                         "occurred_at": datetime.now(timezone.utc).isoformat(),
+                         "attributes": {"form": "Request a demo"}}}
