@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from syncer.cli.commands import (
     dead_letters,
+    import_list,
     inspect,
     model,
     report,
@@ -40,7 +41,8 @@ from syncer.domain.failures import (
 )
 
 #: Command modules, in the order their commands appear in --help.
-COMMANDS = (sync, setup, sandbox, inspect, report, dead_letters, model, workers, web)
+COMMANDS = (sync, import_list, setup, sandbox, inspect, report, dead_letters, model, workers,
+            web)
 
 DEBUG_FLAG = "--debug"
 
