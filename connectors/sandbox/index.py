@@ -9,25 +9,28 @@ then means generating only the few hundred people of one bucket and sorting them
 
 Building it also records every person's placement byte (World.flags), so enumerating the
 contacts of one CRM costs an array lookup instead of a generation.
+
+The index needs of a world only `IndexedWorld` (connectors/sandbox/world.py's World is
+one, and builds its index from here); the worker processes that rebuild a world from its
+spec run connectors/sandbox/index_worker.py, so this module never imports the World.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import signal
 import subprocess
 import sys
-import threading
 import time
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Protocol
 
-from connectors.sandbox.world import HISTORY_DAYS, MAX_ACTIVITIES_PER_PERSON, World
+from connectors.sandbox.world_tables import HISTORY_DAYS, MAX_ACTIVITIES_PER_PERSON
+from connectors.sandbox.world_types import Drawn
 from syncer.domain.types import ActivityType
 
 BUCKET_SECONDS = 900
@@ -43,6 +46,24 @@ KINDS_BY_CODE: tuple[ActivityType, ...] = tuple(ActivityType)
 ORDINAL_BITS = 12
 MAX_ORDINAL = (1 << ORDINAL_BITS) - 1
 assert MAX_ORDINAL + 1 >= MAX_ACTIVITIES_PER_PERSON
+
+
+class IndexedWorld(Protocol):
+    """What the index reads of a world (connectors.sandbox.world.World)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    def draw(self, i: int, with_activities: bool = True) -> Drawn: ...
+
+    def flags(self, i: int) -> int: ...
+
+    def remember_flag_block(self, start: int, flags: bytes) -> None: ...
+
+    def spec(self) -> dict[str, object]: ...
 
 
 def pack(person: int, ordinal: int) -> int:
@@ -70,7 +91,7 @@ class WorldIndex:
     have) and buckets run forward in time; `bucket_of` maps any moment to its bucket.
     """
 
-    def __init__(self, world: World, entries: dict[str, list[array[int] | None]],
+    def __init__(self, world: IndexedWorld, entries: dict[str, list[array[int] | None]],
                  kinds: dict[str, list[array[int] | None]], build_seconds: float) -> None:
         self.world = world
         self._entries = entries
@@ -79,14 +100,14 @@ class WorldIndex:
         self.start = world.now - timedelta(seconds=HISTORY_SECONDS - 1)
 
     @classmethod
-    def build(cls, world: World, workers: int = 1) -> WorldIndex:
+    def build(cls, world: IndexedWorld, workers: int = 1) -> WorldIndex:
         """One pass over every person of `world` (about 28 microseconds each), split over
         `workers` processes when more than one (each rebuilds the world from its seed)."""
         began = time.perf_counter()
         workers = max(1, min(workers, world.size // 10_000 or 1))
         bounds = [world.size * k // workers for k in range(workers + 1)]
         ranges = list(pairwise(bounds))
-        parts = ([_index_range(world, 0, world.size)] if workers == 1
+        parts = ([index_range(world, 0, world.size)] if workers == 1
                  else _in_processes(world, ranges))
         entries: dict[str, list[array[int] | None]] = {c: [None] * BUCKETS for c in CHANNELS}
         kinds: dict[str, list[array[int] | None]] = {c: [None] * BUCKETS for c in CHANNELS}
@@ -151,12 +172,12 @@ class WorldIndex:
 Part = tuple[bytes, dict[str, list["array[int] | None"]], dict[str, list["array[int] | None"]]]
 
 
-def _in_processes(world: World, ranges: list[tuple[int, int]]) -> list[Part]:
-    """Index each range in a worker process (`python -m connectors.sandbox.index`), which
+def _in_processes(world: IndexedWorld, ranges: list[tuple[int, int]]) -> list[Part]:
+    """Index each range in a worker process (connectors/sandbox/index_worker.py), which
     rebuilds the world from its spec and sends its part back pickled on stdout. A plain
     subprocess, not multiprocessing: it needs nothing from the parent's __main__."""
     spec = dict(world.spec(), now=world.now.isoformat())
-    workers = [subprocess.Popen([sys.executable, "-m", "connectors.sandbox.index",
+    workers = [subprocess.Popen([sys.executable, "-m", "connectors.sandbox.index_worker",
                                  json.dumps(spec), str(start), str(stop)],
                                 stdout=subprocess.PIPE)
                for start, stop in ranges]
@@ -170,7 +191,7 @@ def _in_processes(world: World, ranges: list[tuple[int, int]]) -> list[Part]:
     return parts
 
 
-def _index_range(world: World, start: int, stop: int) -> Part:
+def index_range(world: IndexedWorld, start: int, stop: int) -> Part:
     """Flags and per-bucket activity entries of people start..stop-1."""
     typecode = "I" if pack(world.size, 0) < 2**32 else "Q"
     entries: dict[str, list[array[int] | None]] = {c: [None] * BUCKETS for c in CHANNELS}
@@ -197,20 +218,3 @@ def _index_range(world: World, start: int, stop: int) -> Part:
             held.append(base | ordinal)
             kinds[channel][bucket].append(codes[kind])  # type: ignore[union-attr]
     return bytes(flags), entries, kinds
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose parent died (Ctrl-C on `syncer sandbox`) stops instead of lingering."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-if __name__ == "__main__":  # a worker of _in_processes
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    os.nice(10)  # requests the sandbox is answering meanwhile come first
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    _spec = json.loads(sys.argv[1])
-    _spec["now"] = datetime.fromisoformat(_spec["now"])
-    _part = _index_range(World.from_spec(_spec), int(sys.argv[2]), int(sys.argv[3]))
-    sys.stdout.buffer.write(pickle.dumps(_part, protocol=pickle.HIGHEST_PROTOCOL))

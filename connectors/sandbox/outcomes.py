@@ -19,12 +19,9 @@ import random
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from connectors.sandbox.world_types import WorldPerson
 from syncer.domain.types import ActivityType
-
-if TYPE_CHECKING:
-    from connectors.sandbox.world import WorldPerson
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,140 +12,70 @@ precomputed cumulative weights; they draw exactly what `random.choices` would, s
 gives the same world as before the speed-up.
 """
 
+
 from __future__ import annotations
 
 import os
 import random
 import threading
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
-if TYPE_CHECKING:
-    from connectors.sandbox.index import WorldIndex
-
+from connectors.sandbox.index import WorldIndex
 from connectors.sandbox.outcomes import SOURCES, PersonOutcome, outcome_of
+from connectors.sandbox.world_tables import (
+    ACTIVITY_MIX,
+    BASE_MEAN_ACTIVITIES,
+    COMPANY_SUFFIXES,
+    COMPANY_WORDS,
+    COMPETITOR_DOMAINS,
+    CONTENT_ASSETS,
+    COUNTRIES,
+    EMAILS,
+    ENGAGEMENT_LEVELS,
+    FIRST_NAMES,
+    FREE_MAIL_DOMAINS,
+    HAND_RAISES,
+    HISTORY_DAYS,
+    INDUSTRIES,
+    LAST_NAMES,
+    MAX_ACTIVITIES_PER_PERSON,
+    PAGES,
+    SALES_REPS,
+    TITLES,
+    WEBINARS,
+    Weighted,
+    activity_scale_for,
+    most_activities,
+)
+from connectors.sandbox.world_types import (
+    IN_HUBSPOT,
+    IN_SALESFORCE,
+    SALESFORCE_CONTACT,
+    Drawn,
+    RawActivity,
+    WorldActivity,
+    WorldCompany,
+    WorldPerson,
+    WorldUser,
+)
 from syncer.domain.types import ActivityType
 
-HISTORY_DAYS = 180
+# What other modules import from here (the tables and types moved to world_tables.py and
+# world_types.py).
+__all__ = [
+    "ACTIVITY_MIX", "BASE_MEAN_ACTIVITIES", "CONTENT_ASSETS", "COUNTRIES", "EMAILS",
+    "FIRST_NAMES", "HAND_RAISES", "HISTORY_DAYS", "INDUSTRIES", "IN_HUBSPOT", "IN_SALESFORCE",
+    "LAST_NAMES", "MAX_ACTIVITIES_PER_PERSON", "PAGES", "SALESFORCE_CONTACT", "SALES_REPS",
+    "TITLES", "WEBINARS", "Drawn", "RawActivity", "World", "WorldActivity", "WorldCompany",
+    "WorldPerson", "WorldUser", "activity_scale_for", "most_activities",
+]
 
-FIRST_NAMES = (
-    "Ava", "Liam", "Noah", "Emma", "Olivia", "Mateo", "Sofia", "Lucas", "Mia", "Amara",
-    "Hiroshi", "Yuki", "Priya", "Arjun", "Chen", "Wei", "Fatima", "Omar", "Lena", "Jonas",
-    "Elif", "Mehmet", "Ines", "Tomas", "Zara", "Kofi", "Ngozi", "Sven", "Astrid", "Diego",
-    "Camila", "Lars", "Anya", "Pavel", "Grace", "Ethan", "Chloe", "Hugo", "Nora", "Felix",
-)
-LAST_NAMES = (
-    "Smith", "Garcia", "Muller", "Rossi", "Tanaka", "Kim", "Nguyen", "Patel", "Okafor",
-    "Silva", "Johansson", "Novak", "Dubois", "Kowalski", "Yilmaz", "Haddad", "Cohen",
-    "Fischer", "Larsen", "Moreau", "Costa", "Ivanova", "Brown", "Wilson", "Chen", "Singh",
-    "Sato", "Andersen", "Lopez", "Martin", "Schmidt", "Bianchi", "Hansen", "Walker",
-)
-#: (title, weight). Seniority drives fit in the default model.
-TITLES = (
-    ("Chief Revenue Officer", 2), ("VP of Marketing", 4), ("VP Sales", 3),
-    ("Head of Revenue Operations", 4), ("Director of Marketing", 6),
-    ("Director, Sales Operations", 4), ("Marketing Operations Manager", 8),
-    ("Sales Operations Manager", 6), ("Demand Generation Manager", 7),
-    ("Marketing Manager", 9), ("Account Executive", 6), ("SDR", 5),
-    ("Marketing Coordinator", 6), ("Software Engineer", 6), ("Data Analyst", 4),
-    ("Intern", 3), ("Student", 3), ("Consultant", 4), ("Founder & CEO", 3), ("", 4),
-)
-INDUSTRIES = (
-    ("Software", 10), ("Financial Services", 6), ("Healthcare", 5), ("Manufacturing", 5),
-    ("Retail", 4), ("Education", 4), ("Telecommunications", 3), ("Media", 3),
-    ("Professional Services", 4), ("Non-Profit", 2), ("Government", 2), ("", 3),
-)
-COUNTRIES = (
-    ("United States", 30), ("United Kingdom", 10), ("Germany", 8), ("France", 6),
-    ("Canada", 6), ("Netherlands", 4), ("Sweden", 3), ("Spain", 3), ("India", 6),
-    ("Australia", 4), ("Japan", 3), ("Brazil", 4), ("Singapore", 2), ("Nigeria", 2),
-    ("", 3),
-)
-COMPANY_WORDS = (
-    "Acme", "Globex", "Initech", "Umbra", "Vertex", "Nimbus", "Quanta", "Helix", "Orbit",
-    "Lumen", "Apex", "Cobalt", "Nova", "Pioneer", "Summit", "Beacon", "Cascade", "Zenith",
-    "Atlas", "Harbor", "Keystone", "Meridian", "Sierra", "Tandem", "Vanguard", "Willow",
-)
-COMPANY_SUFFIXES = ("Labs", "Systems", "Group", "Analytics", "Health", "Capital", "Works",
-                    "Logistics", "Software", "Partners")
-#: The sales team of the sandbox company; index 6 has left (inactive).
-SALES_REPS = (
-    ("Dana", "Whitfield"), ("Marco", "Bellini"), ("Keiko", "Arai"), ("Samuel", "Osei"),
-    ("Ingrid", "Holm"), ("Rafael", "Duarte"), ("Olga", "Petrova"), ("Priya", "Raman"),
-)
-FREE_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com")
-COMPETITOR_DOMAINS = ("leadscorely.com", "routewise.io")
-CONTENT_ASSETS = ("State of RevOps 2026 report", "Lead scoring playbook",
-                  "Routing benchmark ebook", "MQL definition worksheet")
-WEBINARS = ("Scoring that sales trusts", "Speed to lead in practice", "RevOps office hours")
-EMAILS = ("Monthly newsletter", "Product update", "Webinar invitation", "Nurture #3")
-PAGES = ("/", "/blog/lead-scoring", "/product", "/customers", "/integrations",
-         "/blog/routing", "/careers", "/docs")
-
-#: (activity type, weight, typical count factor) for an engaged person's history.
-ACTIVITY_MIX = (
-    (ActivityType.EMAIL_OPEN, 30), (ActivityType.PAGE_VIEW, 25), (ActivityType.EMAIL_CLICK, 10),
-    (ActivityType.CONTENT_DOWNLOAD, 6), (ActivityType.FORM_FILL, 4),
-    (ActivityType.WEBINAR_REGISTRATION, 4), (ActivityType.WEBINAR_ATTENDANCE, 3),
-    (ActivityType.PRICING_PAGE_VIEW, 5), (ActivityType.NEWSLETTER_SIGNUP, 2),
-    (ActivityType.UNSUBSCRIBE, 1), (ActivityType.EMAIL_BOUNCE, 1),
-)
-HAND_RAISES = (ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
-               ActivityType.PRICING_REQUEST)
-
-
-T = TypeVar("T")
-#: How active a person is; the count of their activities scales with it.
-ENGAGEMENT_LEVELS = (0, 1, 1, 2, 2, 3, 5, 8)
-#: How many activities one person may have: the sandboxes number a person's activities
-#: in 12 bits (connectors/sandbox/index.py); a world that could exceed it is refused.
-MAX_ACTIVITIES_PER_PERSON = 4096
-
-
-def most_activities(activity_scale: float) -> int:
-    """The most activities one person can draw at this scale (engagement times a spread
-    below 3, plus one hand-raise)."""
-    return int(max(ENGAGEMENT_LEVELS) * 3.0 * activity_scale) + 1
-
-
-#: Mean activities per person at activity_scale 1.0 (measured over 100,000 people).
-BASE_MEAN_ACTIVITIES = 5.19
-
-
-def activity_scale_for(mean: float) -> float:
-    """The activity_scale that gives about `mean` activities per person (a linear fit of
-    measured means: 5.19 at 1.0, 10.02 at 1.88)."""
-    return max(0.0, (mean + 0.30) / 5.49)
-
-
-class _Weighted(Generic[T]):
-    """A weighted choice drawing exactly as `rng.choices(values, weights)[0]` does."""
-
-    __slots__ = ("_cumulative", "_hi", "_total", "values")
-
-    def __init__(self, options: Sequence[tuple[T, int]]) -> None:
-        self.values = tuple(value for value, _ in options)
-        running, cumulative = 0, []
-        for _, weight in options:
-            running += weight
-            cumulative.append(running)
-        self._cumulative = cumulative
-        self._total = cumulative[-1] + 0.0
-        self._hi = len(cumulative) - 1
-
-    def pick(self, rng: random.Random) -> T:
-        return self.values[bisect_right(self._cumulative, rng.random() * self._total, 0,
-                                        self._hi)]
-
-
-_TITLE = _Weighted(TITLES)
-_SOURCE = _Weighted(tuple((source, source.weight) for source in SOURCES))
-_INDUSTRY = _Weighted(INDUSTRIES)
-_COUNTRY = _Weighted(COUNTRIES)
-_ACTIVITY_KIND = _Weighted(ACTIVITY_MIX)
+_TITLE = Weighted(TITLES)
+_SOURCE = Weighted(tuple((source, source.weight) for source in SOURCES))
+_INDUSTRY = Weighted(INDUSTRIES)
+_COUNTRY = Weighted(COUNTRIES)
+_ACTIVITY_KIND = Weighted(ACTIVITY_MIX)
 _EMAIL_KINDS = frozenset({ActivityType.EMAIL_OPEN, ActivityType.EMAIL_CLICK,
                           ActivityType.EMAIL_BOUNCE, ActivityType.UNSUBSCRIBE})
 _WEBINAR_KINDS = frozenset({ActivityType.WEBINAR_REGISTRATION,
@@ -158,93 +88,14 @@ _SITE = "https://www.syncer-sandbox.test"
 _HISTORY_SECONDS = HISTORY_DAYS * 86_400
 _HISTORY_BITS = _HISTORY_SECONDS.bit_length()
 COMPANY_CACHE_SIZE = 50_000
+_KNOWN = 0x80  # set on every computed flags byte, so 0 means "not drawn yet"
+FLAGS_BLOCK = 1024
 
 
 def _below(rng: random.Random, n: int) -> int:
     """`rng.randrange(n)` (and the index `rng.choice` draws), without the wrappers."""
     below: int = rng._randbelow(n)  # type: ignore[attr-defined]
     return below
-
-
-@dataclass(frozen=True, slots=True)
-class WorldUser:
-    """A sales rep; the same human exists in both CRMs (matched by email)."""
-
-    index: int
-    email: str
-    first_name: str
-    last_name: str
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class WorldActivity:
-    """Something a person did. `channel` says which CRM recorded it."""
-
-    type: ActivityType
-    occurred_at: datetime
-    channel: str
-    detail: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class WorldPerson:
-    """One person. `activities` is empty when generated with `with_activities=False`;
-    `company_index` identifies the company (its Account in Salesforce)."""
-
-    index: int
-    email: str
-    first_name: str
-    last_name: str
-    title: str
-    company: str
-    domain: str
-    industry: str
-    employees: int
-    country: str
-    created_at: datetime
-    in_hubspot: bool
-    in_salesforce: bool
-    salesforce_object: str
-    activities: tuple[WorldActivity, ...]
-    company_index: int = -1
-    #: how they found the company: a key of sandbox_outcomes.SOURCES
-    source: str = "organic_search"
-
-
-@dataclass(frozen=True, slots=True)
-class WorldCompany:
-    index: int
-    name: str
-    domain: str
-    industry: str
-    employees: int
-    country: str
-
-
-#: Placement bits of a person (World.flags).
-IN_HUBSPOT = 1
-IN_SALESFORCE = 2
-SALESFORCE_CONTACT = 4
-_KNOWN = 0x80  # set on every computed flags byte, so 0 means "not drawn yet"
-FLAGS_BLOCK = 1024
-
-#: One activity before it becomes a WorldActivity: seconds before `now`, type, channel,
-#: detail. The index works on these; they are cheaper than datetimes.
-RawActivity = tuple[int, ActivityType, str, dict[str, str]]
-
-
-class Drawn(NamedTuple):
-    """Every value drawn for one person, before it becomes a WorldPerson."""
-
-    first: str
-    last: str
-    company_index: int
-    domain: str | None  # a free-mail or competitor domain instead of the company's
-    flags: int
-    created_offset: int  # seconds before now
-    title: str
-    activities: list[RawActivity]
 
 
 class World:
@@ -307,7 +158,6 @@ class World:
         200,000 and more use up to two processes unless `workers` says). Thread-safe."""
         with self._index_lock:
             if self._index is None:
-                from connectors.sandbox.index import WorldIndex
                 if workers is None:
                     workers = min(2, os.cpu_count() or 1) if self.size >= 200_000 else 1
                 self._index = WorldIndex.build(self, workers)
