@@ -1,6 +1,7 @@
 """The REST resources under /services/data/vNN.N/ that the Salesforce sandbox answers.
 
-Authentication, limits and fault injection happen before a request gets here (sandbox.py);
+Authentication, limits and fault injection happen before a request gets here (server.py);
+the HTTP-level answers (error bodies, 404s, route names) are in responses.py;
 this module only turns an admitted request into the response a real org would give:
 query pages with cursor locators (`query` leaves deleted rows out, `queryAll` keeps them),
 describe, record retrieve, PATCH and POST (insert), and sObject Collections PATCH and POST.
@@ -9,7 +10,6 @@ describe, record retrieve, PATCH and POST (insert), and sObject Collections PATC
 from __future__ import annotations
 
 import collections
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +29,15 @@ from connectors.sandbox.salesforce.org import (
     SaveError,
     StagedWrite,
 )
-from connectors.sandbox.salesforce.query import BoundPath, QueryEngine
+from connectors.sandbox.salesforce.query import QueryEngine
+from connectors.sandbox.salesforce.query_bind import BoundPath
+from connectors.sandbox.salesforce.responses import (
+    deleted,
+    error_response,
+    json_response,
+    method_not_allowed,
+    not_found,
+)
 from connectors.sandbox.salesforce.results import QueryResult
 from connectors.sandbox.salesforce.schema import (
     SCHEMAS,
@@ -52,58 +60,6 @@ ROLLED_BACK = SaveError(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "Record rolled back because not all records were valid and the request was using "
     "AllOrNone header")
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def error_response(status: int, error_code: str, message: str,
-                   fields: list[str] | None = None) -> Response:
-    """Salesforce's error body: a JSON list of {message, errorCode[, fields]}."""
-    error: dict[str, Any] = {"message": message, "errorCode": error_code}
-    if fields is not None:
-        error["fields"] = fields
-    return json_response([error], status)
-
-
-def not_found() -> Response:
-    return error_response(404, "NOT_FOUND", "The requested resource does not exist")
-
-
-def deleted() -> Response:
-    """A deleted (merged-away) record by id: 404 as Salesforce answers it."""
-    return error_response(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-
-
-def method_not_allowed(method: str, allowed: str) -> Response:
-    return error_response(405, "METHOD_NOT_ALLOWED",
-                          f"HTTP Method '{method}' not allowed. Allowed are {allowed}")
-
-
-def versions() -> list[dict[str, str]]:
-    return [{"label": f"Release {v}", "url": f"/services/data/v{v}", "version": v}
-            for v in ("57.0", "58.0", "59.0", "60.0")]
-
-
-def route_name(rest: str) -> str:
-    """A path under vNN.N as a route template, for call_counts."""
-    parts = rest.split("/") if rest else []
-    if not parts:
-        return "resources"
-    head = parts[0]
-    if head in ("query", "queryAll"):
-        return head if len(parts) == 1 else f"{head}/<locator>"
-    if head == "sobjects":
-        templates = {1: "sobjects", 2: "sobjects/<type>", 3: "sobjects/<type>/<id>"}
-        if len(parts) == 3 and parts[2] == "describe":
-            return "sobjects/<type>/describe"
-        return templates.get(len(parts), "unknown")
-    if rest == "composite/sobjects":
-        return rest
-    if parts[:2] == ["jobs", "query"] and len(parts) <= 4:  # Bulk API 2.0 query jobs
-        return ("jobs/query", "jobs/query/<id>", "jobs/query/<id>/results")[len(parts) - 2]
-    return head if head == "limits" and len(parts) == 1 else "unknown"
 
 
 #: where the sandbox hands a request's fault plan to the API (the WSGI environ).

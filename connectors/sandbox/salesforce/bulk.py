@@ -34,7 +34,8 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from connectors.sandbox.salesforce import soql
-from connectors.sandbox.salesforce.query import BoundPath, QueryEngine, bind_path
+from connectors.sandbox.salesforce.query import QueryEngine
+from connectors.sandbox.salesforce.query_bind import BoundPath, bind_path
 from connectors.sandbox.salesforce.results import QueryResult
 from connectors.sandbox.salesforce.schema import (
     ObjectSchema,

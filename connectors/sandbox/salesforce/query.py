@@ -4,7 +4,9 @@ Binding checks every path against the schema first (unknown field -> INVALID_FIE
 datetime compared with a quoted string -> INVALID_FIELD), as Salesforce does before it
 reads a row; then the WHERE clause is compiled into one predicate. Semantics follow SOQL
 rather than SQL where they differ: text compares case-insensitively, `!=` matches nulls
-(NOT IN does not), ORDER BY puts nulls first ascending and last descending.
+(NOT IN does not), ORDER BY puts nulls first ascending and last descending. Binding and
+literals live in query_bind.py, what the planner reads off the WHERE clause in
+query_where.py.
 
 Generated tables are never held: a query becomes a plan that streams rows (see
 sandbox_results.py). In id order it scans the table, filtering on the fields known without
@@ -18,11 +20,24 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.salesforce import dates as sandbox_dates
 from connectors.sandbox.salesforce import soql
+from connectors.sandbox.salesforce.query_bind import (
+    BoundPath,
+    bind_path,
+    like,
+    literal_key,
+    normalized,
+)
+from connectors.sandbox.salesforce.query_where import (
+    and_live,
+    field_names,
+    id_floor,
+    time_window,
+)
 from connectors.sandbox.salesforce.results import (
     MaterializedResult,
     QueryResult,
@@ -31,16 +46,10 @@ from connectors.sandbox.salesforce.results import (
     sorted_stream,
 )
 from connectors.sandbox.salesforce.schema import (
-    ID_TYPES,
-    NUMBER_TYPES,
     TEXT_TYPES,
-    FieldSpec,
     ObjectSchema,
-    id_number,
-    is_valid_id,
     make_id,
     schema_for,
-    to_18,
     to_json,
 )
 from connectors.sandbox.salesforce.tables import VirtualTable
@@ -51,42 +60,6 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
-
-
-@dataclass(frozen=True)
-class BoundPath:
-    """A field path checked against the schema: relationship hops, then the leaf field."""
-
-    hops: tuple[FieldSpec, ...]
-    leaf: FieldSpec
-    names: tuple[str, ...]  # canonical JSON keys: relationship names, then the field name
-
-
-def bind_path(schema: ObjectSchema, path: str) -> BoundPath:
-    parts = path.split(".")
-    current: tuple[ObjectSchema, ...] = (schema,)
-    hops: list[FieldSpec] = []
-    names: list[str] = []
-    for relationship in parts[:-1]:
-        spec = next((s.relationship(relationship) for s in current
-                     if s.relationship(relationship)), None)
-        if spec is None or spec.relationship_name is None:
-            raise _no_such_column(relationship, current[0])
-        hops.append(spec)
-        names.append(spec.relationship_name)
-        current = tuple(t for t in (schema_for(n) for n in spec.reference_to) if t)
-    leaf = next((s.field(parts[-1]) for s in current if s.field(parts[-1])), None)
-    if leaf is None:
-        raise _no_such_column(parts[-1], current[0])
-    names.append(leaf.name)
-    return BoundPath(tuple(hops), leaf, tuple(names))
-
-
-def _no_such_column(name: str, schema: ObjectSchema) -> soql.SoqlError:
-    return soql.SoqlError(
-        "INVALID_FIELD",
-        f"No such column '{name}' on entity '{schema.name}'. If you are attempting to use a "
-        "custom field, be sure to append the '__c' after the custom field name.")
 
 
 @dataclass(frozen=True)
@@ -155,7 +128,7 @@ class QueryEngine:
                                      "custom field name.")
         if not include_deleted and self.source.has_deleted(schema.name):
             # Only tables with a deleted row pay for the filter (IsDeleted is a cheap field).
-            query = replace(query, where=_and_live(query.where))
+            query = replace(query, where=and_live(query.where))
         predicate = self._compile(schema, query.where) if query.where else None
         order = self._sort_items(schema, query.order_by)
         table = self.source.virtual(schema.name)
@@ -174,12 +147,12 @@ class QueryEngine:
         skip, cap = query.offset or 0, query.limit
         timeline = self.source.timelines.get(schema.name)
         if timeline is not None:
-            window, rest = _time_window(query.where)
+            window, rest = time_window(query.where)
             if _order_is(order, "CreatedDate") or _order_is(order, "CreatedDate", "Id") \
                     or (not order and window is not None):
                 window = window or TimeRange()
                 residual = self._compile(schema, rest) if rest is not None else None
-                fields = _field_names(rest) if rest is not None else frozenset()
+                fields = field_names(rest) if rest is not None else frozenset()
                 matches = timeline.count(window, residual, fields,
                                          self.source.changed[schema.name])
 
@@ -188,8 +161,8 @@ class QueryEngine:
                             if residual is None or residual(row))
                 return StreamResult(timed, matches, skip, cap)
         cheap = query.where is None or (
-            _field_names(query.where) <= {f.lower() for f in table.cheap_fields})
-        start = _id_floor(query.where, table)
+            field_names(query.where) <= {f.lower() for f in table.cheap_fields})
+        start = id_floor(query.where, table)
         if not order or _order_is(order, "Id"):
             def natural(after: Any) -> Iterator[tuple[Any, Row]]:
                 return self._scan(table, predicate, cheap, after or start, full=True)
@@ -243,7 +216,7 @@ class QueryEngine:
         def key(row: Row) -> tuple[Any, ...]:
             parts: list[Any] = []
             for item in order:
-                value = _key(item.path.leaf, self.value(row, item.path))
+                value = normalized(item.path.leaf, self.value(row, item.path))
                 if value is None:
                     parts.append((0 if item.nulls_first else 2, 0))
                 else:
@@ -294,21 +267,21 @@ class QueryEngine:
                 raise soql.SoqlError("INVALID_FIELD", f"invalid operator on {path.leaf.type} "
                                      f"field '{path.leaf.name}': LIKE")
             pattern = condition.pattern
-            return lambda row: _like(pattern, self.value(row, path))
+            return lambda row: like(pattern, self.value(row, path))
         if isinstance(condition, soql.InList):
-            wanted = {_literal_key(path.leaf, value) for value in condition.values}
+            wanted = {literal_key(path.leaf, value) for value in condition.values}
             if condition.negated:  # unlike !=, NOT IN leaves out null values
                 return lambda row: (value := getter(row)) is not None and value not in wanted
             return lambda row: getter(row) in wanted
         return self._comparison(path, condition, getter, lambda row: self.value(row, path))
 
     def _normalized_value(self, row: Row, path: BoundPath) -> Any:
-        return _key(path.leaf, self.value(row, path))
+        return normalized(path.leaf, self.value(row, path))
 
     @staticmethod
     def _comparison(path: BoundPath, condition: soql.Comparison,
                     getter: Callable[[Row], Any], raw: Callable[[Row], Any]) -> Predicate:
-        wanted = _literal_key(path.leaf, condition.value)
+        wanted = literal_key(path.leaf, condition.value)
         op = condition.op
         if path.leaf.type == "boolean" and op not in ("=", "!="):
             raise soql.SoqlError("INVALID_FIELD",
@@ -334,63 +307,9 @@ class QueryEngine:
         return predicate
 
 
-def _and_live(where: soql.Condition | None) -> soql.Condition:
-    """`where AND IsDeleted = false`: what `query` (not `queryAll`) answers."""
-    live = soql.Comparison("IsDeleted", "=", soql.Literal("boolean", False))
-    return live if where is None else soql.Junction("AND", (where, live))
-
-
 def _attributes(object_name: str, record_id: str, version: str) -> dict[str, str]:
     return {"type": object_name,
             "url": f"/services/data/v{version}/sobjects/{object_name}/{record_id}"}
-
-
-def _key(spec: FieldSpec, value: Any) -> Any:
-    """A value normalized for SOQL comparison: case-insensitive text; ids in their
-    18-character form, compared case-sensitively, so `ORDER BY Id` and `Id > '...'` follow
-    the order ids were issued in (the order of an id-order scan)."""
-    if value is None:
-        return None
-    if spec.type in ID_TYPES:
-        return to_18(value) if is_valid_id(value) else value
-    if spec.type in TEXT_TYPES:
-        return str(value).casefold()
-    if spec.type in NUMBER_TYPES:
-        return float(value)
-    return value
-
-
-_EXPECTED = {"datetime": "dateTime", "date": "date", "boolean": "boolean", "double": "double",
-             "int": "double", "currency": "double", "percent": "double"}
-
-
-def _literal_key(spec: FieldSpec, literal: soql.Literal) -> Any:
-    """Check a literal against the field type (as Salesforce does) and normalize it."""
-    if literal.kind == "null":
-        return None
-    if spec.type in TEXT_TYPES or spec.type in ID_TYPES:
-        if literal.kind != "string":
-            raise soql.SoqlError(
-                "INVALID_FIELD", f"value of filter criterion for field '{spec.name}' must be "
-                "of type string and should be enclosed in quotes")
-        text = str(literal.value)
-        if spec.type in ID_TYPES and not is_valid_id(text):
-            raise soql.SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}")
-        return _key(spec, text)
-    wanted_kind = {"datetime": "datetime", "date": "date", "boolean": "boolean"}.get(
-        spec.type, "number")
-    if literal.kind != wanted_kind:
-        raise soql.SoqlError(
-            "INVALID_FIELD", f"value of filter criterion for field '{spec.name}' must be of "
-            f"type {_EXPECTED.get(spec.type, spec.type)} and should not be enclosed in quotes")
-    value = literal.value
-    if isinstance(value, (datetime, date, bool)):
-        return value
-    return float(value) if value is not None else None
-
-
-def _like(pattern: Any, value: Any) -> bool:
-    return value is not None and pattern.fullmatch(str(value)) is not None
 
 
 def _id_of(table: VirtualTable, number: int) -> str:
@@ -402,60 +321,3 @@ def _order_is(order: list[_SortItem], *fields: str) -> bool:
     return [(i.path.names, i.descending) for i in order] == [((f,), False) for f in fields]
 
 
-def _id_floor(where: soql.Condition | None, table: VirtualTable) -> int:
-    """Where an id-order scan may start: past the bound of a top-level `Id > '...'` or
-    `Id >= '...'` (the chunking pattern), so each chunk does not rescan the table."""
-    floor = 0
-    for part in _conjuncts(where) if where is not None else []:
-        if isinstance(part, soql.Comparison) and part.path.lower() == "id" \
-                and part.op in (">", ">=") and isinstance(part.value.value, str) \
-                and is_valid_id(part.value.value) \
-                and part.value.value[:3] == table.schema.key_prefix:
-            number = id_number(to_18(part.value.value))
-            if number is not None:
-                floor = max(floor, number if part.op == ">" else number - 1)
-    return floor
-
-
-def _conjuncts(condition: soql.Condition) -> list[soql.Condition]:
-    if isinstance(condition, soql.Junction) and condition.op == "AND":
-        return [part for inner in condition.parts for part in _conjuncts(inner)]
-    return [condition]
-
-
-def _time_window(where: soql.Condition | None
-                 ) -> tuple[TimeRange | None, soql.Condition | None]:
-    """The CreatedDate bounds among the top-level AND conditions, and what remains."""
-    if where is None:
-        return None, None
-    window: TimeRange | None = None
-    rest: list[soql.Condition] = []
-    for part in _conjuncts(where):
-        value = part.value.value if isinstance(part, soql.Comparison) else None
-        if not (isinstance(part, soql.Comparison) and part.path.lower() == "createddate"
-                and isinstance(value, datetime) and part.op in ("=", ">", ">=", "<", "<=")):
-            rest.append(part)
-            continue
-        window = window or TimeRange()
-        if part.op in ("=", ">", ">=") and (window.low is None or value >= window.low):
-            strict = part.op == ">"
-            if value != window.low or strict:
-                window = TimeRange(value, not strict, window.high, window.high_inclusive)
-        if part.op in ("=", "<", "<=") and (window.high is None or value <= window.high):
-            strict = part.op == "<"
-            if value != window.high or strict:
-                window = TimeRange(window.low, window.low_inclusive, value, not strict)
-    remaining = None if not rest else rest[0] if len(rest) == 1 else soql.Junction(
-        "AND", tuple(rest))
-    return window, remaining
-
-
-def _field_names(condition: soql.Condition | None) -> frozenset[str]:
-    """Lower-case field paths a condition reads (relationship paths kept whole)."""
-    if condition is None:
-        return frozenset()
-    if isinstance(condition, soql.Junction):
-        return frozenset().union(*(_field_names(p) for p in condition.parts))
-    if isinstance(condition, soql.Not):
-        return _field_names(condition.inner)
-    return frozenset({condition.path.lower()})

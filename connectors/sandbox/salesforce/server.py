@@ -22,24 +22,20 @@ from __future__ import annotations
 
 import base64
 import collections
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
-import ssl
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
-import trustme
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.sandbox.control import CONTROL_PREFIX, MovableClock, handle, new_token
@@ -55,57 +51,22 @@ from connectors.sandbox.faults import (
     editor_target,
 )
 from connectors.sandbox.salesforce import api as sandbox_api
+from connectors.sandbox.salesforce import responses
 from connectors.sandbox.salesforce.bulk import BulkJobs
 from connectors.sandbox.salesforce.controls import controls
+from connectors.sandbox.salesforce.hands import OrgHands
 from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected, SalesforceOrg
 from connectors.sandbox.salesforce.schema import SYNCER_FIELD_NAMES, SYNCER_STAGES, make_id
 from connectors.sandbox.salesforce.seed import OrgSeeder
 from connectors.sandbox.salesforce.successions import OrgSuccessions
 from connectors.sandbox.salesforce.tables import seed_org
+from connectors.sandbox.salesforce.tls import TlsHandler, localhost_tls
 from connectors.sandbox.world import IN_SALESFORCE, World
 
 ORG_ID = make_id("00D", 1)
-HANDSHAKE_TIMEOUT = 10.0
 #: call_counts status of a request answered with nothing (a dropped connection).
 NO_ANSWER = 0
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d+)(?:/(.*))?$")
-
-
-class _TlsHandler(WSGIRequestHandler):
-    """TLS per connection, in the connection's own thread, and no access log line.
-
-    Werkzeug wraps the listening socket, so the TLS handshake runs in the accept loop and
-    one client that connects but never finishes it (a timed-out or killed client) stops
-    the whole server. Here the handshake runs in the request thread, with a timeout.
-    """
-
-    _tls_ok = False
-
-    def setup(self) -> None:
-        context = self.server.ssl_context
-        assert isinstance(context, ssl.SSLContext)
-        self.request.settimeout(HANDSHAKE_TIMEOUT)
-        try:
-            self.request = context.wrap_socket(self.request, server_side=True)
-            self.request.settimeout(None)
-            self._tls_ok = True
-        except (ssl.SSLError, OSError):
-            self._tls_ok = False
-        super().setup()
-
-    def handle(self) -> None:
-        if self._tls_ok:
-            super().handle()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with contextlib.suppress(OSError):
-                self.request.close()
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 @dataclass
@@ -118,7 +79,7 @@ class _Failure:
     retry_after: float | None
 
 
-class SalesforceSandbox:
+class SalesforceSandbox(OrgHands):
     """Salesforce REST API emulator over one World. See the module docstring.
 
     Limits: `limits` (SalesforceLimits or SandboxLimits); the keywords
@@ -196,16 +157,10 @@ class SalesforceSandbox:
         if self._server is not None:
             return
         self.faults.restart()
-        authority = trustme.CA()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        authority.issue_cert("127.0.0.1").configure_cert(context)
-        handle, path = tempfile.mkstemp(prefix="salesforce-sandbox-ca-", suffix=".pem")
-        os.close(handle)
-        authority.cert_pem.write_to_path(path)
-        self.ca_file = path
+        context, self.ca_file = localhost_tls("salesforce-sandbox-ca-")
         self._server = make_server("127.0.0.1", self._port, self._wsgi, threaded=True,
-                                   request_handler=_TlsHandler)
-        self._server.ssl_context = context  # https in the environ; _TlsHandler wraps
+                                   request_handler=TlsHandler)
+        self._server.ssl_context = context  # https in the environ; TlsHandler wraps
         self.base_url = f"https://127.0.0.1:{self._server.server_port}"
         server = self._server
         self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05),
@@ -238,78 +193,7 @@ class SalesforceSandbox:
         """Bulk API 2.0 query jobs: the job table and the test controls (hold, fail)."""
         return self.api.bulk
 
-    # -- introspection and fault injection (no API, no limits) --------------------------
-
-    def iter_records(self, *, include_converted: bool = False,
-                     include_deleted: bool = False) -> Iterator[dict[str, Any]]:
-        """Every Lead and Contact with all fields as the API renders them, type under
-        "type", generated one at a time (created ones last). Converted leads and deleted
-        (merged-away) records only when asked for."""
-        for name in ("Lead", "Contact"):
-            for row in self.org.rows(name):
-                if (include_converted or not row.get("IsConverted")) and \
-                        (include_deleted or not row.get("IsDeleted")):
-                    yield self.org.rendered(row["Id"])
-
-    def records(self, *, include_converted: bool = False,
-                include_deleted: bool = False) -> list[dict[str, Any]]:
-        """iter_records as a list (small worlds; use iter_records at scale)."""
-        with self.org.lock:
-            return list(self.iter_records(include_converted=include_converted,
-                                          include_deleted=include_deleted))
-
-    def changed_records(self) -> list[dict[str, Any]]:
-        """Only the rows changed or created since (API writes and inserts, edits, the
-        editor, conversions and merges, and the activities those moved)."""
-        with self.org.lock:
-            return [self.org.rendered(record_id) for record_id in sorted(self.org.overlay)]
-
-    def record(self, record_id: str) -> dict[str, Any]:
-        """One row of any type by id (15 or 18 chars); KeyError if there is none."""
-        with self.org.lock:
-            return self.org.rendered(record_id)
-
-    def edit(self, record_id: str, field: str, value: str | None) -> None:
-        """Change a field as a person in the UI would; ValueError if the UI would refuse."""
-        with self.org.lock:
-            found = self.org.lookup(record_id)
-            if found is None:
-                raise KeyError(record_id)
-            try:
-                staged = self.org.prepare(found[0], record_id, {field: value},
-                                          check_lock=False)
-            except (RecordRejected, RequestRejected) as error:
-                raise ValueError(str(error)) from error
-            self.org.apply(staged, self.clock())
-
-    def convert_lead(self, lead_id: str, *, account_id: str | None = None,
-                     contact_id: str | None = None) -> tuple[str, str]:
-        """Convert a Lead as a rep (or the API's convertLead) would: into a new Contact
-        under `account_id` or a new Account named after its Company, or into the existing
-        `contact_id`. Returns (contact id, account id); ValueError where Salesforce would
-        refuse (see sandbox_successions)."""
-        with self.org.lock:
-            return self.successions.convert_lead(lead_id, self.clock(),
-                                                 account_id=account_id, contact_id=contact_id)
-
-    def merge(self, master_id: str, *duplicate_ids: str) -> None:
-        """Merge one or two duplicate Leads (or Contacts) into the master, as the merge
-        UI or API does: the duplicates are deleted with MasterRecordId = the master."""
-        with self.org.lock:
-            self.successions.merge(master_id, duplicate_ids, self.clock())
-
-    def now(self) -> datetime:
-        """The sandbox's current time (what an edit now would stamp)."""
-        return self.clock().astimezone(timezone.utc)
-
-    def lock_rows(self, *record_ids: str) -> None:
-        """Writes to these records answer UNABLE_TO_LOCK_ROW until unlocked."""
-        with self.org.lock:
-            self.org.locked.update(record_ids)
-
-    def unlock_rows(self, *record_ids: str) -> None:
-        with self.org.lock:
-            self.org.locked.difference_update(record_ids)
+    # -- fault injection (no API, no limits) -------------------------------------------
 
     def fail_next(self, count: int = 1, *, status: int = 503,
                   error_code: str = "SERVER_UNAVAILABLE",
@@ -359,18 +243,18 @@ class SalesforceSandbox:
         path = request.path
         if path.rstrip("/") == "/services/oauth2/token":
             if request.method != "POST":
-                return "oauth2/token", sandbox_api.method_not_allowed(request.method, "POST")
+                return "oauth2/token", responses.method_not_allowed(request.method, "POST")
             if plan.action == "error":  # sign-in can fail too; API limits do not apply
                 plan.record("error_5xx", detail=str(plan.error_status))
                 return "oauth2/token", _server_error(plan.error_status)
             return "oauth2/token", self._token(request)
         if path.rstrip("/") == "/services/data":
-            return "versions", sandbox_api.json_response(sandbox_api.versions())
+            return "versions", responses.json_response(responses.versions())
         match = _DATA_PATH.match(path)
         if match is None:
-            return "unknown", sandbox_api.not_found()
+            return "unknown", responses.not_found()
         version, rest = match.group(1), (match.group(2) or "").strip("/")
-        route = sandbox_api.route_name(rest)
+        route = responses.route_name(rest)
         refusal = self._admit(request, plan)
         if refusal is not None:
             return route, refusal
@@ -390,14 +274,14 @@ class SalesforceSandbox:
                 plan.record("session_expiry")
                 issued = None
             if issued is None or (ttl is not None and time.monotonic() - issued > ttl):
-                return sandbox_api.error_response(401, "INVALID_SESSION_ID",
+                return responses.error_response(401, "INVALID_SESSION_ID",
                                                   "Session expired or invalid")
             if plan.action == "burst":
                 plan.record("burst_429", detail="403 ConcurrentPerOrgLongTxn")
-                return sandbox_api.error_response(403, "REQUEST_LIMIT_EXCEEDED",
+                return responses.error_response(403, "REQUEST_LIMIT_EXCEEDED",
                                                   "ConcurrentPerOrgLongTxn Limit exceeded.")
             if self.api_used >= self.daily_api_limit:
-                return sandbox_api.error_response(403, "REQUEST_LIMIT_EXCEEDED",
+                return responses.error_response(403, "REQUEST_LIMIT_EXCEEDED",
                                                   "TotalRequests Limit exceeded.")
             self.api_used += 1
             if plan.action == "error":
@@ -408,7 +292,7 @@ class SalesforceSandbox:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failures.pop(0)
-                response = sandbox_api.error_response(
+                response = responses.error_response(
                     failure.status, failure.error_code, "The server is temporarily unavailable"
                     if failure.status >= 500 else "Request refused by the sandbox")
                 if failure.retry_after is not None:
@@ -436,7 +320,7 @@ class SalesforceSandbox:
         identity = f"https://login.salesforce.com/id/{ORG_ID}/{self.seeder.integration_user}"
         digest = hmac.new(self._client_secret.encode(), (identity + issued_at).encode(),
                           hashlib.sha256).digest()
-        return sandbox_api.json_response({
+        return responses.json_response({
             "access_token": token, "instance_url": self.base_url, "id": identity,
             "token_type": "Bearer", "issued_at": issued_at,
             "signature": base64.b64encode(digest).decode(), "scope": "api refresh_token"})
@@ -474,15 +358,15 @@ def _route_of(path: str) -> str:
     match = _DATA_PATH.match(path)
     if match is None:
         return "versions" if path.rstrip("/") == "/services/data" else "unknown"
-    return sandbox_api.route_name((match.group(2) or "").strip("/"))
+    return responses.route_name((match.group(2) or "").strip("/"))
 
 
 def _server_error(status: int) -> Response:
     """A 5xx as Salesforce answers it (an injected fault)."""
     if status == 503:
-        return sandbox_api.error_response(503, "SERVER_UNAVAILABLE",
+        return responses.error_response(503, "SERVER_UNAVAILABLE",
                                           "Server temporarily unavailable; retry later")
-    return sandbox_api.error_response(status, "UNKNOWN_EXCEPTION",
+    return responses.error_response(status, "UNKNOWN_EXCEPTION",
                                       "An unexpected error occurred. Please include this "
                                       "ErrorId if you contact support: 1234567890-12345 "
                                       "(-1234567890)")
