@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
 from syncer.domain.failures import Unreachable
-from syncer.store import inbound_events, intents, tables
+from syncer.store import echo, inbound_events, intents, sweep, tables
 from syncer.store.audit import AuditLog
 from syncer.store.audit_legacy import compact_audit, reclaim_space, seal_unchained
 from syncer.store.bulk_jobs import bulk_query_jobs
@@ -83,6 +83,13 @@ def _run_locks(connection: Connection) -> None:
     tables.run_locks.create(connection, checkfirst=True)
 
 
+def _echo_windows_and_sweeps(connection: Connection) -> None:
+    """Schema 12: the CRM time ranges of syncer's own writes, and where each connector's
+    reconciliation sweep stands."""
+    echo.echo_windows.create(connection, checkfirst=True)
+    sweep.sweeps.create(connection, checkfirst=True)
+
+
 #: (version, description, step), in version order. Version 1 is the baseline created by
 #: create_all. Numbers are reserved per piece of work, so a later number may land first.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -104,6 +111,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "unchanged", compact_audit),
     (10, "inbound events (webhooks, list imports) and request signatures",
      inbound_events.create_schema),
+    (12, "echo windows of syncer's own writes; reconciliation sweep positions",
+     _echo_windows_and_sweeps),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 

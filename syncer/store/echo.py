@@ -1,0 +1,96 @@
+"""The stretches of CRM time that hold only syncer's own writes (echo windows).
+
+A run that writes to a CRM bumps the modification stamp of every record it writes; without
+these windows the next incremental pull would read all of them back (the echo of our own
+writes), run after run while the cursor's overlap covers them. A window is (start, end] in
+the CRM's own clock: `start` the newest stamp the CRM held just before the run's first
+write, `end` the newest just after its last. Pulls leave windows out of their time range,
+so the overlap that guards against search-index lag is spent on others' changes only. An
+edit someone else makes while our writes land is stamped inside a window too: the
+reconciliation sweep (syncer/run/sweep.py) finds it, or their next edit does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, Connection, DateTime, Index, String, Table, delete, select
+
+from syncer.store import tables as t
+from syncer.store.runs import utc_or_none
+from syncer.store.tables import metadata
+
+echo_windows = Table(
+    "echo_windows", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("run_id", String(40), primary_key=True),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Index("ix_echo_windows_end", "connector", "end_at"),
+)
+
+#: Windows are kept this long after their end (CRM time); a pull asks only for those
+#: ending within its overlap, so a day is plenty for runs minutes or hours apart.
+KEEP = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class EchoWindow:
+    """Stamps in (start, end] were given to one run's writes (and, rarely, to an edit made
+    by someone else during those writes)."""
+
+    run_id: str
+    start: datetime
+    end: datetime
+
+    def holds(self, stamp: datetime) -> bool:
+        return self.start < stamp <= self.end
+
+
+def record(connection: Connection, connector: str, window: EchoWindow) -> None:
+    """Remember one run's window, and forget windows that ended long before it."""
+    connection.execute(delete(echo_windows).where(
+        echo_windows.c.connector == connector,
+        (echo_windows.c.end_at < window.end - KEEP) | (echo_windows.c.run_id == window.run_id)))
+    connection.execute(echo_windows.insert(), [{
+        "connector": connector, "run_id": window.run_id, "start_at": window.start,
+        "end_at": window.end}])
+
+
+def windows(connection: Connection, connector: str,
+            since: datetime | None = None) -> list[EchoWindow]:
+    """This connector's windows ending at or after `since` (all when None), oldest first."""
+    query = select(echo_windows).where(echo_windows.c.connector == connector)
+    if since is not None:
+        query = query.where(echo_windows.c.end_at >= since)
+    found = []
+    for row in connection.execute(query.order_by(echo_windows.c.start_at)):
+        start, end = utc_or_none(row.start_at), utc_or_none(row.end_at)
+        if start is not None and end is not None:
+            found.append(EchoWindow(row.run_id, start, end))
+    return found
+
+
+def merged(found: Sequence[EchoWindow], limit: int) -> list[EchoWindow]:
+    """The newest `limit` windows, overlapping ones joined (a query can leave out only a
+    few ranges; an older window dropped here only costs re-reading its echo)."""
+    joined: list[EchoWindow] = []
+    for window in sorted(found, key=lambda w: w.start):
+        if joined and window.start <= joined[-1].end:
+            last = joined.pop()
+            window = EchoWindow(last.run_id, last.start, max(last.end, window.end))
+        joined.append(window)
+    return joined[-limit:] if limit > 0 else []
+
+
+def known(connection: Connection, connector: str, record_ids: Sequence[str]) -> set[str]:
+    """Which of these records the state holds (a successor met in a pull may be new)."""
+    found: set[str] = set()
+    ids = sorted(set(record_ids))
+    for start in range(0, len(ids), 500):
+        found.update(connection.execute(select(t.records.c.record_id).where(
+            t.records.c.connector == connector,
+            t.records.c.record_id.in_(ids[start:start + 500]))).scalars())
+    return found
