@@ -7,9 +7,27 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 from syncer.domain.failures import Unreachable
+
+
+class Headroom(TypedDict):
+    """The least rate-limit headroom a CRM reported during a run."""
+
+    remaining_min: int
+    limit: int | None
+
+
+class UsageSummary(TypedDict):
+    """What one connector's API traffic looked like over a window (a run)."""
+
+    #: HTTP status (as text) -> answers
+    statuses: dict[str, int]
+    retries: int
+    rate_limited: int
+    headroom: Headroom | None
+
 
 #: How long one run may wait, in all, for one CRM's rate limits (the config's default).
 DEFAULT_RATE_LIMIT_DEADLINE = 900.0
@@ -93,7 +111,7 @@ class ApiUsage:
             self._windows.append(window)
             return window
 
-    def _close(self, window: UsageWindow) -> dict[str, Any]:
+    def _close(self, window: UsageWindow) -> UsageSummary:
         with self._lock:
             if window in self._windows:
                 self._windows.remove(window)
@@ -118,13 +136,12 @@ class UsageWindow:
         if self.lowest is None or remaining < self.lowest[0]:
             self.lowest = (remaining, limit)
 
-    def headroom(self) -> dict[str, int | None] | None:
+    def headroom(self) -> Headroom | None:
         if self.lowest is None:
             return None
         return {"remaining_min": self.lowest[0], "limit": self.lowest[1]}
 
-    def close(self) -> dict[str, Any]:
-        """{"statuses": {status: n}, "retries": n, "rate_limited": n, "headroom": {...}}"""
+    def close(self) -> UsageSummary:
         return self.usage._close(self)
 
 
@@ -134,7 +151,7 @@ def open_usage_windows(connectors: Mapping[str, object]) -> dict[str, UsageWindo
             if isinstance(usage := getattr(connector, "usage", None), ApiUsage)}
 
 
-def usage_stats(usage: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def usage_stats(usage: Mapping[str, UsageSummary]) -> dict[str, dict[str, object]]:
     """Closed usage windows ({connector: window.close()}) as run-history stats, each
     {connector: value} like the pipeline's other stats."""
     return {"api_calls_by_status": {n: dict(u["statuses"]) for n, u in usage.items()},

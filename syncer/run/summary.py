@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-from syncer.domain.api_usage import usage_stats
+from syncer.domain.api_usage import UsageSummary, usage_stats
 from syncer.domain.types import Decision
 from syncer.run.create import CreationTally
 from syncer.run.push import WriteTally
@@ -34,7 +33,7 @@ class RunSummary(WriteTally):
     records_pulled: Counter[str] = field(default_factory=Counter)
     activities_pulled: Counter[str] = field(default_factory=Counter)
     decisions_changed: int = 0
-    api_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api_usage: dict[str, UsageSummary] = field(default_factory=dict)
     error: str | None = None
     creation: CreationTally = field(default_factory=CreationTally)
     #: identity events: "<connector>.converted" / ".merged" (records followed to their

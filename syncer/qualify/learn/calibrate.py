@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +27,7 @@ from syncer.qualify.learn.history import Column, History, HistoryError, Split, f
 from syncer.qualify.learn.mapping import ColumnMap
 from syncer.qualify.learn.modelfile import (
     LOWEST_GRADE_MIN,
+    LearnedRule,
     fit_rule,
     grades,
     header_lines,
@@ -177,7 +177,7 @@ def calibrate(history: History, split: Split, options: Options, today: date
         raise HistoryError("no column is left to learn from (see the excluded columns). "
                            "Fix: export more columns of what is known before the outcome")
     fitted = fit_points(features, split.train, outcomes)
-    rules: list[dict[str, Any]] = []
+    rules: list[LearnedRule] = []
     used: list[str] = []
     for feature, points in zip(features, fitted.points, strict=True):
         if any(points):
@@ -190,7 +190,7 @@ def calibrate(history: History, split: Split, options: Options, today: date
 
 
 def _settle(history: History, split: Split, options: Options, today: date,
-            rules: list[dict[str, Any]], fitted: Fitted,
+            rules: list[LearnedRule], fitted: Fitted,
             columns: tuple[tuple[str, ...], dict[str, str]]) -> Calibration:
     """Grades and the MQL line from the train part as the core scores it, then the
     verdict on the test part, also through the core."""

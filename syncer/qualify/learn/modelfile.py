@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -26,23 +26,57 @@ LOWEST_GRADE_MIN = -100000
 CalibrationInfo = Mapping[str, str | int | float]
 
 
+class Bin(TypedDict):
+    """One band of a `bins` rule: the points below an edge (the last band has no edge)."""
+
+    below: NotRequired[int | float]
+    points: int
+
+
+class Evidence(TypedDict):
+    people: int
+    converted: int
+
+
+class LearnedRule(TypedDict):
+    """A learned fit rule (`table` or `bins`), or an engagement aggregate (`activity`,
+    `measure`, `within_days`) with the same bins, as the model file spells it."""
+
+    id: str
+    field: NotRequired[str]
+    activity: NotRequired[str]
+    measure: NotRequired[str]
+    within_days: NotRequired[int]
+    table: NotRequired[dict[str, int]]
+    default: NotRequired[int]
+    bins: NotRequired[list[Bin]]
+    missing: NotRequired[int]
+    evidence: NotRequired[dict[str, Evidence]]
+    description: NotRequired[str]
+
+
+class GradeBand(TypedDict):
+    grade: str
+    min: int | float
+
+
 def rule_id(field: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", field)[:64]
 
 
 def _evidence(feature: Feature, people: npt.NDArray[np.int64], won: npt.NDArray[np.int64]
-              ) -> dict[str, dict[str, int]]:
+              ) -> dict[str, Evidence]:
     return {label: {"people": int(people[i]), "converted": int(won[i])}
             for i, label in enumerate(feature.labels) if people[i] > 0}
 
 
 def fit_rule(feature: Feature, points: Sequence[int], train: Sequence[int],
-             outcomes: npt.NDArray[np.bool_], learned: str) -> dict[str, Any]:
+             outcomes: npt.NDArray[np.bool_], learned: str) -> LearnedRule:
     """One `table` (text) or `bins` (number) fit rule with its evidence; an
     activity-count column (activity_columns.py) becomes an engagement aggregate with the
     same bins (model_data puts it under engagement)."""
     people, won = level_counts(feature, train, outcomes)
-    rule: dict[str, Any] = {"id": rule_id(feature.field), "field": feature.field}
+    rule: LearnedRule = {"id": rule_id(feature.field), "field": feature.field}
     counted = activity_count_column(feature.field)
     if counted is not None and feature.kind != "text":
         # counted activities: an engagement aggregate over the same window
@@ -54,8 +88,9 @@ def fit_rule(feature: Feature, points: Sequence[int], train: Sequence[int],
         rule["default"] = points[feature.other]
     else:
         edges = feature.edges
-        rule["bins"] = [{"below": _number(edge), "points": points[i]}
-                        for i, edge in enumerate(edges)] + [{"points": points[len(edges)]}]
+        bins: list[Bin] = [{"below": _number(edge), "points": points[i]}
+                           for i, edge in enumerate(edges)]
+        rule["bins"] = [*bins, {"points": points[len(edges)]}]
     if feature.missing is not None and people[feature.missing] > 0:
         rule["missing"] = points[feature.missing]
     rule["evidence"] = _evidence(feature, people, won)
@@ -67,10 +102,10 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def grades(fit: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
+def grades(fit: npt.NDArray[np.float64]) -> list[GradeBand]:
     """A-D from the train fit distribution: A the top 10%, B the next 20%, C the next
     30%, D the rest (strictly falling mins; a grade whose min would tie is left out)."""
-    bands: list[dict[str, Any]] = []
+    bands: list[GradeBand] = []
     share = 0.0
     for grade, part in GRADE_SHARES:
         share += part
@@ -96,10 +131,10 @@ def base_sections(base: Model | None) -> dict[str, Any]:
     return kept
 
 
-def model_data(name: str, description: str, rules: Sequence[Mapping[str, Any]],
-               grade_bands: Sequence[Mapping[str, Any]], mql_score: float,
+def model_data(name: str, description: str, rules: Sequence[LearnedRule],
+               grade_bands: Sequence[GradeBand], mql_score: float,
                base: Model | None, calibration: CalibrationInfo | None = None
-               ) -> dict[str, Any]:
+               ) -> dict[str, object]:
     """The model as a dict, in the order the file shows it."""
     kept = base_sections(base)
     qualification = {"mode": "total", "mql_score": _number(mql_score),
@@ -108,7 +143,7 @@ def model_data(name: str, description: str, rules: Sequence[Mapping[str, Any]],
     aggregates = [r for r in rules if "measure" in r]
     if aggregates:
         engagement["rules"] = [*engagement.get("rules", []), *aggregates]
-    data: dict[str, Any] = {"name": name, "description": description,
+    data: dict[str, object] = {"name": name, "description": description,
                             "fit": {"rules": [r for r in rules if "measure" not in r],
                                     "grades": list(grade_bands)},
                             "engagement": engagement,
@@ -119,7 +154,7 @@ def model_data(name: str, description: str, rules: Sequence[Mapping[str, Any]],
     return data
 
 
-def model_text(data: Mapping[str, Any], header: Sequence[str]) -> str:
+def model_text(data: Mapping[str, object], header: Sequence[str]) -> str:
     """The YAML file: a short comment header, then the model (leaf mappings inline)."""
     body = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=96,
                           default_flow_style=None)
