@@ -48,6 +48,7 @@ REREAD = frozenset({"contact.creation", "contact.propertyChange", "contact.merge
                     "contact.restore", "contact.associationChange"})
 #: a request body larger than this is refused before it is read further
 MAX_BODY = 1_000_000
+_NOTHING = object()
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,14 @@ async def hubspot(inbound: Inbound, request: Request, name: str | None) -> JSONR
 
 
 def hubspot_events(inbound: Inbound, connector: str, data: object) -> list[NewEvent]:
-    """HubSpot's array of events as rows; a change to a field syncer writes, to the value
-    syncer last wrote there, is syncer's own write coming back (`echo`)."""
+    """HubSpot's array of events as rows. Syncer's own write coming back is an `echo`,
+    stored but not run: a change of a field syncer writes to the value it last wrote
+    there, or of a field syncer decides made through the API."""
     if not isinstance(data, list):
         raise ValueError("expected a JSON array")
     config = inbound.loaded.connector(connector)
     ours = {f.lower() for f in writeback_fields(inbound.loaded, config)}
+    decided = {f.lower() for f in config.fields.decided()}
     ids = [str(e["objectId"]) for e in data]
     written = inbound.store.written_values(connector, sorted(set(ids)))
     events: list[NewEvent] = []
@@ -144,7 +147,12 @@ def hubspot_events(inbound: Inbound, connector: str, data: object) -> list[NewEv
         status = PENDING if kind in REREAD else DONE
         if kind == "contact.propertyChange" and prop.lower() in ours:
             mine = {f.lower(): v for (r, f), v in written.items() if r == record_id}
-            if prop.lower() in mine and mine[prop.lower()] == event.get("propertyValue"):
+            last = mine.get(prop.lower(), _NOTHING)
+            # A field syncer decides, changed through the API, is syncer's write too: its
+            # webhook may arrive before the write's outcome is stored. Another
+            # integration's change there is still seen by the next scheduled sync.
+            if last == event.get("propertyValue") or (
+                    prop.lower() in decided and event.get("changeSource") == "INTEGRATION"):
                 status = ECHO
         payload = {k: event.get(k) for k in ("subscriptionType", "propertyName",
                                              "changeSource", "occurredAt", "portalId")}
