@@ -73,9 +73,10 @@ class SlaReview:
         """The decision after the SLA; rows to store go to `new_rows`, and a reassignment
         moves `positions` and `assigned_today` as routing would."""
         marks = self.marks_of(decision.key)
+        # routing's row for this person, if it made one, is the one it has just added
         marks += [Mark(str(row["owner_email"]), str(row["rule"]),
                        row["team"] if isinstance(row["team"], str) else None, self.now)
-                  for row in new_rows if row["person_key"] == decision.key]
+                  for row in new_rows[-1:] if row["person_key"] == decision.key]
         verdict = review(decision, profile, marks, self.routing, state, self.now)
         if verdict.rule is not None and verdict.owner is not None:
             new_rows.append(self._row(verdict, marks))
