@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, time, timezone
-from typing import Any
 from urllib.parse import urlparse
 
 from syncer.domain.types import (
@@ -78,6 +77,10 @@ PAGE_VIEW_PREFIX = "Visited page:"
 NUMBER_TYPES = frozenset({"double", "currency", "percent"})
 
 
+#: a field value as the REST API takes it
+ApiValue = str | int | float | bool | None
+
+
 def parse_datetime(text: str) -> datetime:
     """A Salesforce datetime ("2026-05-01T12:00:00.000+0000") as an aware UTC datetime."""
     value = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z") if "." in text else \
@@ -85,7 +88,7 @@ def parse_datetime(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def crm_value(value: Any) -> str | None:
+def crm_value(value: object) -> str | None:
     """A field value as the string syncer compares: 42.0 -> "42", True -> "true"."""
     if value is None:
         return None
@@ -110,9 +113,9 @@ def person_fields(object_type: str, writeback_fields: Sequence[str],
     return fields
 
 
-def _get(record: Mapping[str, Any], name: str) -> Any:
+def _get(record: Mapping[str, object], name: str) -> object:
     """A field of a query record by case-insensitive name, following Relationship.Field."""
-    current: Any = record
+    current: object = record
     for part in name.split("."):
         if not isinstance(current, Mapping):
             return None
@@ -120,11 +123,11 @@ def _get(record: Mapping[str, Any], name: str) -> Any:
     return current
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def property_value(value: Any) -> PropertyValue:
+def property_value(value: object) -> PropertyValue:
     """A mapped field's JSON value as Person.properties keeps it: numbers and booleans as
     Salesforce types them, text stripped, blank text and anything else None."""
     if isinstance(value, bool | int | float):
@@ -149,7 +152,7 @@ def missing_fields(person_fields: Mapping[str, str], described: Collection[str]
     return missing
 
 
-def to_person(source: str, object_type: str, record: Mapping[str, Any],
+def to_person(source: str, object_type: str, record: Mapping[str, object],
               writeback_fields: Sequence[str],
               person_fields: Mapping[str, str] | None = None) -> Person:
     """One Lead or Contact query record as a Person; `person_fields` (syncer name ->
@@ -167,11 +170,20 @@ def to_person(source: str, object_type: str, record: Mapping[str, Any],
         email=_text(_get(record, "Email")), first_name=_text(_get(record, "FirstName")),
         last_name=_text(_get(record, "LastName")), title=_text(_get(record, "Title")),
         company=_text(company), industry=_text(industry),
-        employees=int(employees) if employees is not None else None,
-        country=_text(country), updated_at=parse_datetime(stamp) if stamp else None,
+        employees=_whole(employees),
+        country=_text(country), updated_at=parse_datetime(str(stamp)) if stamp else None,
         crm_values={name: crm_value(_get(record, name)) for name in writeback_fields},
         properties={name: property_value(_get(record, crm))
                     for name, crm in (person_fields or {}).items()})
+
+
+def _whole(value: object) -> int | None:
+    """A number field (NumberOfEmployees) as an int; None when empty."""
+    if value is None:
+        return None
+    if isinstance(value, int | float | str):
+        return int(value)
+    raise TypeError(f"not a number: {type(value).__name__}")
 
 
 def campaign_activity_type(campaign_type: str | None, status: str | None,
@@ -188,11 +200,11 @@ def campaign_activity_type(campaign_type: str | None, status: str | None,
     return _MEMBER_STATUS.get((kind, state))
 
 
-def campaign_member_activity(source: str, record: Mapping[str, Any]) -> Activity | None:
+def campaign_member_activity(source: str, record: Mapping[str, object]) -> Activity | None:
     """A CampaignMember row as an Activity of the Contact (if converted) or Lead."""
-    campaign_type, name = _get(record, "Campaign.Type"), _get(record, "Campaign.Name")
-    status = _get(record, "Status")
-    activity_type = campaign_activity_type(campaign_type, status, name)
+    campaign_type, name = _text(_get(record, "Campaign.Type")), _get(record, "Campaign.Name")
+    status = _text(_get(record, "Status"))
+    activity_type = campaign_activity_type(campaign_type, status, _text(name))
     record_id = _get(record, "ContactId") or _get(record, "LeadId")
     if activity_type is None or not record_id:
         return None
@@ -201,13 +213,13 @@ def campaign_member_activity(source: str, record: Mapping[str, Any]) -> Activity
     if (campaign_type or "").lower() in _WEBSITE_TYPES:
         attributes["form"] = str(name or "")
     return Activity(source=source, source_id=str(record["Id"]), record_id=str(record_id),
-                    type=activity_type, occurred_at=parse_datetime(record["CreatedDate"]),
+                    type=activity_type, occurred_at=parse_datetime(str(record["CreatedDate"])),
                     attributes=attributes)
 
 
-def task_activity(source: str, record: Mapping[str, Any]) -> Activity | None:
+def task_activity(source: str, record: Mapping[str, object]) -> Activity | None:
     """A Task as a page view (Web Activity), a meeting, or None."""
-    task_type = (_get(record, "Type") or "").lower()
+    task_type = str(_get(record, "Type") or "").lower()
     subject = str(_get(record, "Subject") or "")
     who = _get(record, "WhoId")
     if not who:
@@ -228,11 +240,11 @@ def task_activity(source: str, record: Mapping[str, Any]) -> Activity | None:
     else:
         return None
     return Activity(source=source, source_id=str(record["Id"]), record_id=str(who),
-                    type=activity_type, occurred_at=parse_datetime(record["CreatedDate"]),
+                    type=activity_type, occurred_at=parse_datetime(str(record["CreatedDate"])),
                     attributes=attributes)
 
 
-def api_value(field_type: str, value: str | None) -> Any:
+def api_value(field_type: str, value: str | None) -> ApiValue:
     """A syncer string value as the JSON value a field of `field_type` takes.
 
     Raises ValueError for a value the field cannot hold (a score that is not a number).
@@ -252,10 +264,11 @@ def api_value(field_type: str, value: str | None) -> Any:
     return value
 
 
-def api_record(update: RecordUpdate, field_types: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+def api_record(update: RecordUpdate, field_types: Mapping[str, tuple[str, str]]
+               ) -> dict[str, object]:
     """An sObject Collections record for one update. `field_types`: lower-case field name
     -> (canonical name, describe type). Raises ValueError for an unconvertible value."""
-    record: dict[str, Any] = {"attributes": {"type": update.object_type},
+    record: dict[str, object] = {"attributes": {"type": update.object_type},
                               "id": update.record_id}
     for name, value in update.values.items():
         canonical, field_type = field_types[name.lower()]
@@ -267,7 +280,7 @@ def api_record(update: RecordUpdate, field_types: Mapping[str, tuple[str, str]])
 
 
 def to_succession(source: str, object_type: str,
-                  record: Mapping[str, Any]) -> Succession | None:
+                  record: Mapping[str, object]) -> Succession | None:
     """A successions() record as the Succession it stands for: merged away (deleted with
     a MasterRecordId) or converted (with a ConvertedContactId); None if neither."""
     if _get(record, "IsDeleted") and _get(record, "MasterRecordId"):
@@ -277,7 +290,7 @@ def to_succession(source: str, object_type: str,
     return None
 
 
-def converted_succession(source: str, record: Mapping[str, Any]) -> Succession | None:
+def converted_succession(source: str, record: Mapping[str, object]) -> Succession | None:
     """A converted Lead as the Succession to its Contact (None without one).
 
     `at` is the SystemModstamp when it falls on the ConvertedDate (the exact moment of a
@@ -288,7 +301,7 @@ def converted_succession(source: str, record: Mapping[str, Any]) -> Succession |
     if not contact:
         return None
     stamp_text = _get(record, "SystemModstamp")
-    stamp = parse_datetime(stamp_text) if stamp_text else None
+    stamp = parse_datetime(str(stamp_text)) if stamp_text else None
     day_text = _get(record, "ConvertedDate")
     day = date.fromisoformat(str(day_text)[:10]) if day_text else None
     at = stamp
@@ -299,7 +312,7 @@ def converted_succession(source: str, record: Mapping[str, Any]) -> Succession |
 
 
 def merged_succession(source: str, object_type: str,
-                      record: Mapping[str, Any]) -> Succession | None:
+                      record: Mapping[str, object]) -> Succession | None:
     """A merged-away (deleted) Lead or Contact as the Succession to its master."""
     master = _get(record, "MasterRecordId")
     if not master:
@@ -307,4 +320,4 @@ def merged_succession(source: str, object_type: str,
     stamp = _get(record, "SystemModstamp")
     return Succession(source=source, old_id=str(record["Id"]), new_id=str(master),
                       cause="merged", new_object_type=object_type,
-                      at=parse_datetime(stamp) if stamp else None)
+                      at=parse_datetime(str(stamp)) if stamp else None)

@@ -12,7 +12,6 @@ import base64
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
@@ -20,6 +19,7 @@ from werkzeug.wrappers import Request
 from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.events import EventLog, EventQuery, EventRecord
 from connectors.sandbox.hubspot.http import (
+    Answer,
     ApiFailure,
     Json,
     iso_millis,
@@ -36,7 +36,7 @@ from connectors.sandbox.hubspot.state import CONTACT_ID_BASE, Contact, OwnerReco
 from connectors.sandbox.hubspot.writes import ContactWrites
 
 CONTACT_OBJECT_TYPES = frozenset({"contacts", "contact", "0-1", "CONTACT"})
-Handler = Callable[[Request, dict[str, str]], tuple[int, Any]]
+Handler = Callable[[Request, dict[str, str]], Answer]
 
 
 def _flag(args: MultiDict[str, str], name: str) -> bool:
@@ -137,7 +137,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
         return data
 
     # -- contacts ----------------------------------------------------------------------
-    def list_contacts(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def list_contacts(self, request: Request, args: dict[str, str]) -> Answer:
         """Pages in id order; `after` is the id of the page's first contact, so a page
         costs generating its own contacts, however large the portal."""
         query = request.args
@@ -171,7 +171,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
                 "&archived=true" if archived else "")}}
         return 200, body
 
-    def get_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def get_contact(self, request: Request, args: dict[str, str]) -> Answer:
         id_property = request.args.get("idProperty")
         wanted = args["record_id"]
         history = _names(request.args, "propertiesWithHistory")
@@ -190,7 +190,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
             raise not_found()
         return 200, self.contact_json(contact, _names(request.args), history)
 
-    def search(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def search(self, request: Request, args: dict[str, str]) -> Answer:
         search = parse_search(json_body(request), self.limits.search_page_max)
         cap = self.limits.search_cap
         if search.offset >= cap:
@@ -207,14 +207,14 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
         return 200, body
 
     # -- properties, schemas, associations ---------------------------------------------
-    def list_properties(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def list_properties(self, request: Request, args: dict[str, str]) -> Answer:
         if _flag(request.args, "archived"):
             return 200, {"results": []}
         with self.state.lock:
             properties = list(self.state.properties.values())
         return 200, {"results": [self.property_json(p, i) for i, p in enumerate(properties)]}
 
-    def legacy_properties(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def legacy_properties(self, request: Request, args: dict[str, str]) -> Answer:
         """`/properties/v2/contact/properties`: a plain JSON list, older field names."""
         listed = []
         with self.state.lock:
@@ -231,11 +231,11 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
                 "hubspotDefined": prop.hubspot_defined})
         return 200, listed
 
-    def schemas(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def schemas(self, request: Request, args: dict[str, str]) -> Answer:
         return 200, {"results": []}  # no custom objects in the sandbox portal
 
     def association_batch_read(self, request: Request,
-                               args: dict[str, str]) -> tuple[int, Any]:
+                               args: dict[str, str]) -> Answer:
         json_body(request)
         now = iso_millis(datetime.now(timezone.utc))
         # Sandbox contacts have no associated companies or contacts.
@@ -243,7 +243,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
                      "completedAt": now}
 
     # -- owners --------------------------------------------------------------------------
-    def list_owners(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def list_owners(self, request: Request, args: dict[str, str]) -> Answer:
         query = request.args
         limit = _int_arg(query, "limit", 100, 500)
         start = _offset(query.get("after"))
@@ -258,7 +258,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
             body["paging"] = {"next": {"after": token, "link": link}}
         return 200, body
 
-    def get_owner(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def get_owner(self, request: Request, args: dict[str, str]) -> Answer:
         by_user = request.args.get("idProperty") == "userId"
         archived = _flag(request.args, "archived")
         for owner in self.state.owners:
@@ -268,7 +268,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
         raise not_found()
 
     # -- events --------------------------------------------------------------------------
-    def list_events(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def list_events(self, request: Request, args: dict[str, str]) -> Answer:
         query = request.args
         limit = _int_arg(query, "limit", 100, 1000)
         events, token = self.events.page(self._event_query(query), query.get("after"), limit)
@@ -307,7 +307,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
                                if k.startswith("objectProperty.")},
             descending=sort in ("", "DESCENDING", "-OCCURREDAT"))
 
-    def event_types(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def event_types(self, request: Request, args: dict[str, str]) -> Answer:
         return 200, {"eventTypes": list(EVENT_TYPES)}
 
 

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 from werkzeug.wrappers import Request, Response
 
 Json = dict[str, Any]
+#: what an endpoint handler returns: the HTTP status and the JSON body
+Answer = tuple[int, object]
 
 
 class ApiFailure(Exception):
@@ -64,7 +66,7 @@ def json_body(request: Request) -> Any:
     return body
 
 
-def json_response(data: Any, status: int = 200,
+def json_response(data: object, status: int = 200,
                   headers: Mapping[str, str] | None = None) -> Response:
     response = Response(json.dumps(data), status=status, mimetype="application/json")
     for key, value in (headers or {}).items():

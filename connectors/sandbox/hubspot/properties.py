@@ -15,7 +15,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from connectors.sandbox.hubspot.http import ApiFailure, Json, json_body, validation_error
+from connectors.sandbox.hubspot.http import Answer, ApiFailure, Json, json_body, validation_error
 from connectors.sandbox.hubspot.schema import PropertyDef
 from connectors.sandbox.hubspot.state import PortalState
 
@@ -52,13 +52,13 @@ class PropertyAdmin:
     def group_json(name: str, label: str, order: int) -> Json:
         return {"name": name, "label": label, "displayOrder": order, "archived": False}
 
-    def list_groups(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def list_groups(self, request: Request, args: dict[str, str]) -> Answer:
         with self.state.lock:
             groups = list(self.state.groups.items())
         return 200, {"results": [self.group_json(n, label, i)
                                  for i, (n, label) in enumerate(groups)]}
 
-    def create_group(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def create_group(self, request: Request, args: dict[str, str]) -> Answer:
         body = json_body(request)
         if not isinstance(body, dict):
             raise validation_error("Invalid input JSON: expected an object")
@@ -71,7 +71,7 @@ class PropertyAdmin:
             order = len(self.state.groups) - 1
         return 201, self.group_json(name, label, order)
 
-    def get_property(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def get_property(self, request: Request, args: dict[str, str]) -> Answer:
         with self.state.lock:
             names = list(self.state.properties)
             prop = self.state.properties.get(args["property_name"])
@@ -80,7 +80,7 @@ class PropertyAdmin:
                              f"Unable to find property {args['property_name']}")
         return 200, self.property_json(prop, names.index(prop.name))
 
-    def create_property(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def create_property(self, request: Request, args: dict[str, str]) -> Answer:
         body = json_body(request)
         if not isinstance(body, dict):
             raise validation_error("Invalid input JSON: expected an object")

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Any
 
 from connectors.sandbox.hubspot.http import parse_instant, validation_error
 from connectors.sandbox.hubspot.schema import PROPERTY_BY_NAME
@@ -33,8 +32,21 @@ Comparable = float | datetime | str
 
 
 @dataclass(frozen=True, slots=True)
+class Filter:
+    """One filter of a search body: propertyName, operator and value(s), as HubSpot
+    spells them (`token`: the value as CONTAINS_TOKEN reads it)."""
+
+    property: str
+    operator: str
+    value: object
+    high_value: object
+    values: tuple[object, ...]
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class SearchRequest:
-    filter_groups: list[list[dict[str, Any]]]
+    filter_groups: list[list[Filter]]
     sorts: list[tuple[str, bool]]  # (property, descending)
     properties: list[str] | None
     limit: int
@@ -42,7 +54,7 @@ class SearchRequest:
     query: str | None
 
 
-def parse_search(body: Any, max_limit: int = MAX_LIMIT) -> SearchRequest:
+def parse_search(body: object, max_limit: int = MAX_LIMIT) -> SearchRequest:
     """Check a search body against HubSpot's limits; raise a 400 ApiFailure otherwise."""
     if not isinstance(body, Mapping):
         raise validation_error("Invalid input JSON: expected an object")
@@ -57,15 +69,13 @@ def parse_search(body: Any, max_limit: int = MAX_LIMIT) -> SearchRequest:
         groups_raw = [{"filters": loose}]
     if len(groups_raw) > MAX_FILTER_GROUPS:
         raise validation_error(f"Too many filter groups: at most {MAX_FILTER_GROUPS}")
-    groups: list[list[dict[str, Any]]] = []
+    groups: list[list[Filter]] = []
     for group in groups_raw:
         filters = list(group.get("filters") or []) if isinstance(group, Mapping) else []
         if len(filters) > MAX_FILTERS_PER_GROUP:
             raise validation_error(
                 f"Too many filters in a group: at most {MAX_FILTERS_PER_GROUP}")
-        for item in filters:
-            _check_filter(item)
-        groups.append(filters)
+        groups.append([_filter(item) for item in filters])
     if sum(len(group) for group in groups) > MAX_FILTERS:
         raise validation_error(f"Too many filters: at most {MAX_FILTERS} in all")
     query = body.get("query")
@@ -89,16 +99,20 @@ def _int(value: object, name: str) -> int:
         raise validation_error(f"{name} must be an integer, got '{value}'") from error
 
 
-def _check_filter(item: Any) -> None:
+def _filter(item: object) -> Filter:
     if not isinstance(item, Mapping) or "propertyName" not in item:
         raise validation_error("Each filter needs a propertyName and an operator")
     if item["propertyName"] not in PROPERTY_BY_NAME:
         raise validation_error(f"Unknown property in filter: {item['propertyName']}")
-    if item.get("operator", "EQ") not in _OPERATORS:
+    operator = item.get("operator", "EQ")
+    if operator not in _OPERATORS:
         raise validation_error(f"Unknown filter operator: {item.get('operator')}")
+    return Filter(str(item["propertyName"]), str(operator), item.get("value"),
+                  item.get("highValue"), tuple(item.get("values") or ()),
+                  str(item.get("value", "")).lower().strip("*"))
 
 
-def _sort(item: Any) -> tuple[str, bool]:
+def _sort(item: object) -> tuple[str, bool]:
     """Sorts arrive as objects from clients and as strings ("-createdate") from scripts."""
     if isinstance(item, Mapping):
         name = str(item.get("propertyName", ""))
@@ -123,36 +137,37 @@ def _typed(name: str, value: object) -> Comparable:
     return str(value).lower()
 
 
-def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Comparable | None, dict[str, Any],
-                                                          str], bool]:
-    def check(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
-        return have is not None and op(have, _typed(name, item.get("value")))
+Check = Callable[[Comparable | None, Filter, str], bool]
+
+
+def _compare(op: Callable[[Comparable, Comparable], bool]) -> Check:
+    def check(have: Comparable | None, item: Filter, name: str) -> bool:
+        return have is not None and op(have, _typed(name, item.value))
     return check
 
 
-def _in(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
-    return have is not None and have in [_typed(name, v) for v in item.get("values") or []]
+def _in(have: Comparable | None, item: Filter, name: str) -> bool:
+    return have is not None and have in [_typed(name, v) for v in item.values]
 
 
-def _between(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
+def _between(have: Comparable | None, item: Filter, name: str) -> bool:
     if have is None:
         return False
-    low, high = _typed(name, item.get("value")), _typed(name, item.get("highValue"))
+    low, high = _typed(name, item.value), _typed(name, item.high_value)
     return bool(low <= have <= high)  # type: ignore[operator]
 
 
-def _contains(have: Comparable | None, item: dict[str, Any], name: str) -> bool:
-    token = str(item.get("value", "")).lower().strip("*")
-    return have is not None and token in str(have)
+def _contains(have: Comparable | None, item: Filter, name: str) -> bool:
+    return have is not None and item.token in str(have)
 
 
-_OPERATORS: dict[str, Callable[[Comparable | None, dict[str, Any], str], bool]] = {
+_OPERATORS: dict[str, Check] = {
     "EQ": _compare(lambda a, b: a == b),
-    "NEQ": lambda have, item, name: have is None or have != _typed(name, item.get("value")),
-    "GT": _compare(lambda a, b: a > b),
-    "GTE": _compare(lambda a, b: a >= b),
-    "LT": _compare(lambda a, b: a < b),
-    "LTE": _compare(lambda a, b: a <= b),
+    "NEQ": lambda have, item, name: have is None or have != _typed(name, item.value),
+    "GT": _compare(lambda a, b: a > b),  # type: ignore[operator]
+    "GTE": _compare(lambda a, b: a >= b),  # type: ignore[operator]
+    "LT": _compare(lambda a, b: a < b),  # type: ignore[operator]
+    "LTE": _compare(lambda a, b: a <= b),  # type: ignore[operator]
     "BETWEEN": _between,
     "IN": _in,
     "NOT_IN": lambda have, item, name: not _in(have, item, name),
@@ -176,9 +191,9 @@ def _matches(contact: Contact, request: SearchRequest) -> bool:
             return False
     if not request.filter_groups:
         return True
-    return any(all(_OPERATORS[f.get("operator", "EQ")](
-        _value(contact, f["propertyName"]), f, f["propertyName"]) for f in group)
-        for group in request.filter_groups)
+    return any(all(_OPERATORS[f.operator](_value(contact, f.property), f, f.property)
+                   for f in group)
+               for group in request.filter_groups)
 
 
 class _Descending:
@@ -198,10 +213,10 @@ class _Descending:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _sort_key(request: SearchRequest) -> Callable[[Contact], tuple[Any, ...]]:
+def _sort_key(request: SearchRequest) -> Callable[[Contact], tuple[object, ...]]:
     """Each sort in turn (contacts without a value last), then hs_object_id ascending."""
-    def key(contact: Contact) -> tuple[Any, ...]:
-        parts: list[Any] = []
+    def key(contact: Contact) -> tuple[object, ...]:
+        parts: list[object] = []
         for name, descending in request.sorts:
             value = _value(contact, name)
             if value is None:

@@ -19,6 +19,7 @@ from connectors.sandbox.faults import HubSpotLimits, RequestPlan
 from connectors.sandbox.hubspot.history import property_history
 from connectors.sandbox.hubspot.http import (
     PLAN_KEY,
+    Answer,
     ApiFailure,
     Json,
     iso_millis,
@@ -97,13 +98,13 @@ class ContactWrites:
         return body, inputs
 
     # -- create ------------------------------------------------------------------------
-    def create_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def create_contact(self, request: Request, args: dict[str, str]) -> Answer:
         """One contact: 201 with it, 409 for a known email, 400 for invalid values."""
         properties = _properties(json_body(request))
         [contact] = create_contacts(self.state, [properties])
         return 201, self.contact_json(contact, list(properties) or None)
 
-    def batch_create(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def batch_create(self, request: Request, args: dict[str, str]) -> Answer:
         """All inputs or none (see sandbox_identity); results echo `objectWriteTraceId`."""
         _, inputs = self._inputs(request)
         started = iso_millis(datetime.now(timezone.utc))
@@ -119,7 +120,7 @@ class ContactWrites:
         return batch_response(results, [], started, 201)
 
     # -- update ------------------------------------------------------------------------
-    def batch_update(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def batch_update(self, request: Request, args: dict[str, str]) -> Answer:
         _, inputs = self._inputs(request)
         ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -155,7 +156,7 @@ class ContactWrites:
         return batch_response(results, errors, started, 200)
 
     # -- read by id --------------------------------------------------------------------
-    def batch_read(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def batch_read(self, request: Request, args: dict[str, str]) -> Answer:
         """Contacts by id (or by `idProperty`, e.g. email); merged-away and unknown ids
         are a 207 OBJECT_NOT_FOUND error naming them."""
         body, inputs = self._inputs(request)
@@ -179,13 +180,13 @@ class ContactWrites:
         return batch_response(results, errors, started, 200)
 
     # -- archive -----------------------------------------------------------------------
-    def archive_contact(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def archive_contact(self, request: Request, args: dict[str, str]) -> Answer:
         """DELETE one contact: 204, also for an id that is already gone (as HubSpot)."""
         with contextlib.suppress(InputRejected):
             self.state.archive(args["record_id"])
         return 204, None
 
-    def batch_archive(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def batch_archive(self, request: Request, args: dict[str, str]) -> Answer:
         """Archive contacts by id: 204; unknown ids are skipped, as HubSpot does."""
         _, inputs = self._inputs(request)
         for item in inputs:
@@ -197,7 +198,7 @@ class ContactWrites:
         return 204, None
 
     # -- merge -------------------------------------------------------------------------
-    def merge(self, request: Request, args: dict[str, str]) -> tuple[int, Any]:
+    def merge(self, request: Request, args: dict[str, str]) -> Answer:
         """`{"primaryObjectId", "objectIdToMerge"}` -> 200 with the surviving contact."""
         body = json_body(request)
         if not isinstance(body, dict):
