@@ -226,10 +226,9 @@ class RestApi:
             return json_response({"objectDescribe": describe_global_entry(schema, version),
                                   "recentItems": []})
         if len(parts) == 2 and parts[1] == "describe":
-            described = describe_object(schema, version)
             with self.org.lock:
-                described["fields"] = [f for f in described["fields"]
-                                       if self.org.has_field(schema.name, f["name"])]
+                described = describe_object(
+                    schema, version, lambda name: self.org.has_field(schema.name, name))
             return json_response(described)
         if len(parts) != 2:
             return not_found()

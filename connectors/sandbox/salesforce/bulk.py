@@ -95,7 +95,7 @@ def _error(status: int, code: str, message: str) -> Response:
                     mimetype="application/json")
 
 
-def _json(body: Any, status: int = 200) -> Response:
+def _json(body: object, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
@@ -112,7 +112,7 @@ def _offset(locator: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def csv_value(value: Any) -> str:
+def csv_value(value: object) -> str:
     """A JSON value of the REST rendering as Bulk 2.0 writes it in CSV."""
     if value is None:
         return ""
@@ -309,8 +309,8 @@ class BulkJobs:
         return response
 
 
-def _follow(record: dict[str, Any], names: tuple[str, ...]) -> Any:
-    current: Any = record
+def _follow(record: dict[str, Any], names: tuple[str, ...]) -> object:
+    current: object = record
     for name in names:
         if not isinstance(current, dict):
             return None

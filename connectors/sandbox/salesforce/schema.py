@@ -8,6 +8,7 @@ what keeps those four consistent with each other, as they are in a real org.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -320,7 +321,7 @@ def to_json(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
-def describe_field(spec: FieldSpec) -> dict[str, Any]:
+def describe_field(spec: FieldSpec) -> dict[str, object]:
     return {
         "name": spec.name, "label": spec.label, "type": spec.type, "length": spec.length,
         "updateable": spec.updateable, "createable": spec.createable,
@@ -343,7 +344,7 @@ def object_urls(schema: ObjectSchema, version: str) -> dict[str, str]:
     return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
 
 
-def describe_global_entry(schema: ObjectSchema, version: str) -> dict[str, Any]:
+def describe_global_entry(schema: ObjectSchema, version: str) -> dict[str, object]:
     updateable = any(spec.updateable for spec in schema.fields)
     return {
         "name": schema.name, "label": schema.name, "labelPlural": schema.label_plural,
@@ -354,7 +355,9 @@ def describe_global_entry(schema: ObjectSchema, version: str) -> dict[str, Any]:
     }
 
 
-def describe_object(schema: ObjectSchema, version: str) -> dict[str, Any]:
+def describe_object(schema: ObjectSchema, version: str,
+                    present: Callable[[str], bool] = lambda name: True) -> dict[str, object]:
+    """The describe of `schema`, with the fields `present` says the org has."""
     return {**describe_global_entry(schema, version),
-            "fields": [describe_field(spec) for spec in schema.fields],
+            "fields": [describe_field(spec) for spec in schema.fields if present(spec.name)],
             "childRelationships": [], "recordTypeInfos": []}

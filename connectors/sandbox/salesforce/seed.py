@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from connectors.sandbox.index import pack
 from connectors.sandbox.outcomes import SOURCE_BY_KEY, PersonOutcome
@@ -118,10 +118,17 @@ class SalesforceDraws(NamedTuple):
     converted: bool  # a Contact that came from a (now converted) Lead
 
 
+class SeededOrg(Protocol):
+    """What seeding needs of the org (connectors/sandbox/salesforce/org.py's SalesforceOrg,
+    which imports the tables that import this module)."""
+
+    def insert(self, schema: ObjectSchema, row: Row) -> None: ...
+
+
 class OrgSeeder:
     """Stores the org's small tables and generates the rest of it from a World on demand."""
 
-    def __init__(self, world: World, org: Any) -> None:
+    def __init__(self, world: World, org: SeededOrg) -> None:
         self.world = world
         self.org = org
         self.setup_time = world.now - timedelta(days=900)

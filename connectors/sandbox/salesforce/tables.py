@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.sandbox.index import pack, unpack
 from connectors.sandbox.salesforce.schema import (
@@ -24,7 +24,7 @@ from connectors.sandbox.salesforce.schema import (
     ObjectSchema,
     make_id,
 )
-from connectors.sandbox.salesforce.seed import MEMBER_KINDS, OrgSeeder, Row
+from connectors.sandbox.salesforce.seed import MEMBER_KINDS, OrgSeeder, Row, SeededOrg
 from connectors.sandbox.world import IN_SALESFORCE, SALESFORCE_CONTACT, World
 from syncer.domain.types import ActivityType
 
@@ -170,7 +170,15 @@ class ActivityTable(VirtualTable):
                 yield number, self._cheap(number, **extra)
 
 
-def seed_org(world: World, org: Any) -> OrgSeeder:
+class SeedableOrg(SeededOrg, Protocol):
+    """What `seed_org` needs of the org (SalesforceOrg)."""
+
+    running_user: str
+
+    def attach(self, table: VirtualTable) -> None: ...
+
+
+def seed_org(world: World, org: SeedableOrg) -> OrgSeeder:
     """Fill `org` from `world`; returns the seeder (its ids of the queue and users)."""
     seeder = OrgSeeder(world, org)
     seeder.seed()

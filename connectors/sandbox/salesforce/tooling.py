@@ -31,7 +31,7 @@ FIELD_TYPES = frozenset({"Text", "TextArea", "LongTextArea", "Number", "Picklist
                          "Percent", "Currency"})
 
 
-def _errors(status: int, code: str, message: str) -> tuple[int, Any]:
+def _errors(status: int, code: str, message: str) -> tuple[int, object]:
     return status, [{"message": message, "errorCode": code, "fields": []}]
 
 
@@ -70,7 +70,7 @@ class ToolingApi:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def handle(self, request: Request, parts: list[str]) -> tuple[int, Any]:
+    def handle(self, request: Request, parts: list[str]) -> tuple[int, object]:
         if parts != ["sobjects", "CustomField"]:
             return _errors(404, "NOT_FOUND", "The requested resource does not exist")
         if request.method != "POST":
@@ -86,7 +86,7 @@ class ToolingApi:
                            "Customize Application permission")
         return self._create(str(body.get("FullName") or ""), body["Metadata"])
 
-    def _create(self, full_name: str, metadata: dict[str, Any]) -> tuple[int, Any]:
+    def _create(self, full_name: str, metadata: dict[str, Any]) -> tuple[int, object]:
         object_name, _, field = full_name.partition(".")
         schema = schema_for(object_name)
         if schema is None or not field:
