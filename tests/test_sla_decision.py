@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
+from syncer.cli import main
 from syncer.domain.types import Activity, ActivityType, Decision, Person, Profile, Stage
 from syncer.qualify import ModelError, parse_model
 from syncer.qualify.routing import RoutingState
 from syncer.qualify.routing_model import Routing
 from syncer.qualify.sla import QUEUE, REASSIGN, RECYCLE, Mark, episode_of, review
-from tests.conftest import EXAMPLE_MODEL
+from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 REPS = ["ana@x.test", "ben@x.test", "cy@x.test"]
@@ -177,3 +179,19 @@ def test_model_error_names_the_field() -> None:
         parse_model(data)
     assert "routing.sla.work_within" in str(raised.value)
     assert "Fix: a positive number and a unit" in str(raised.value)
+
+
+def test_check_config_names_the_bad_sla_field(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    model = yaml.safe_load(EXAMPLE_MODEL.read_text())
+    model["routing"]["sla"] = {"work_within": "4h", "max_reassignments": -1,
+                               "then_queue": QUEUE_USER}
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model))
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    config["model"] = str(tmp_path / "model.yaml")
+    config["state"] = {"url": f"sqlite:///{tmp_path / 'state.db'}"}
+    (tmp_path / "syncer.yaml").write_text(yaml.safe_dump(config))
+    assert main(["check-config", "--config", str(tmp_path / "syncer.yaml")]) == 2
+    error = capsys.readouterr().err
+    assert "routing.sla.max_reassignments: must be >= 0, got -1. Fix: use a number >= 0" \
+        in error
