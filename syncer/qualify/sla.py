@@ -2,8 +2,9 @@
 
 Pure: the person's assignment history (rows of the `assignments` table, as `Mark`s), the
 decision the core and routing just made, the profile and the time come in; a `Verdict`
-comes out (keep, worked, reassign, queue, recycle, hold, requalified) with a Reason a rep
-can read. The run stage (syncer/run/sla.py) stores what it implies.
+comes out (keep, worked, reassign, queue, recycle, hold, requalified); those that change
+the owner or the stage add a Reason a rep can read to the decision. The run stage
+(syncer/run/sla.py) stores what it implies.
 
 An *episode* is one stretch of ownership of one MQL: it starts with a routing assignment
 (or `sla_requalified`), carries on through `sla_reassign` / `sla_queue` rows, and ends with
