@@ -4,10 +4,8 @@ reasons to both sandbox CRMs, audited; refused requests are counted and leave no
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,57 +13,26 @@ from sqlalchemy import func, select
 
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.webhooks import WebhookSender, attach_webhooks, submit_form
-from syncer.cli.runtime import Runtime
-from syncer.domain.config import LoadedConfig
 from syncer.domain.types import Stage
-from syncer.observe.metrics import SyncMetrics
-from syncer.store import inbound_events
 from syncer.store.inbound_events import inbound_events as events_table
-from syncer.web.webhook_server import InboundService
-from tests.conftest import NOW, Sandboxes, sync_once
+from tests.conftest import NOW, Sandboxes
 from tests.webhook_helpers import (
     HUBSPOT_SECRET,
+    Daemon,
     hand_raise,
     post_generic,
     post_hubspot,
+    running_daemon,
     wait_for,
     webhook_config,
 )
 
 
-@dataclass
-class Daemon:
-    """The inbound endpoint and its processor in this process, over a synced state."""
-
-    loaded: LoadedConfig
-    runtime: Runtime
-    service: InboundService
-    metrics: SyncMetrics
-
-    @property
-    def hubspot_url(self) -> str:
-        return f"{self.service.url}/webhooks/hubspot"
-
-    def counts(self) -> dict[str, int]:
-        return inbound_events.counts(self.runtime.require_store())
-
-
 @pytest.fixture
 def daemon(sandboxes: Sandboxes, sqlite_url: str, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    loaded = webhook_config(sandboxes, sqlite_url, tmp_path, monkeypatch)
-    sync_once(loaded)  # the state knows everyone, as after the daemon's first sync
-    stop = threading.Event()
-    metrics = SyncMetrics()
-    with Runtime(loaded) as runtime:
-        service = InboundService(runtime, metrics, stop)
-        service.start()
-        wait_for(lambda: service.started, "the webhook server to listen")
-        try:
-            yield Daemon(loaded, runtime, service, metrics)
-        finally:
-            stop.set()
-            service.stop()
+    with running_daemon(webhook_config(sandboxes, sqlite_url, tmp_path, monkeypatch)) as up:
+        yield up
 
 
 def hubspot_of(sandboxes: Sandboxes) -> HubSpotSandbox:

@@ -2,6 +2,7 @@
 
     POST /webhooks/hubspot[/<source>]   HubSpot subscriptions (X-HubSpot-Signature-v3)
     POST /webhooks/generic[/<source>]   any tool: person + activity (X-Syncer-Signature)
+    POST /webhooks/salesforce/<source>/<token>   Salesforce outbound messages (SOAP)
 
 Nothing a request carries is parsed before its signature and timestamp pass: an unsigned,
 badly signed, stale or replayed request gets 401 and only increments
@@ -9,8 +10,9 @@ badly signed, stale or replayed request gets 401 and only increments
 the state (syncer/store/inbound_events.py) before the answer, then the processor is woken
 (syncer/ops/inbound.py); the request thread never talks to a CRM.
 
-Salesforce outbound messages are not served yet: a Salesforce change reaches syncer at
-the next scheduled sync (docs/webhooks.md says why and what is planned).
+Salesforce outbound messages (`POST /webhooks/salesforce/<source>/<token>`) are answered
+by syncer/web/salesforce_webhooks.py, which says why outbound messages and how they are
+authenticated.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime, timezone
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from syncer.domain.config import LoadedConfig, writeback_fields
 from syncer.domain.inbound import (
@@ -73,13 +75,13 @@ class Inbound:
         return next(iter(sources.items())) if len(sources) == 1 else None
 
 
-def _refuse(inbound: Inbound, source: str, reason: Rejection) -> JSONResponse:
+def refuse(inbound: Inbound, source: str, reason: Rejection) -> JSONResponse:
     inbound.metrics.webhook_rejected.labels(source=source, reason=reason).inc()
     log.warning("webhook.refused", source=source, reason=reason)
     return JSONResponse({"status": "refused", "reason": reason}, status_code=401)
 
 
-def _bad_payload(problems: list[str]) -> JSONResponse:
+def bad_payload(problems: list[str]) -> JSONResponse:
     return JSONResponse({"status": "invalid", "problems": problems}, status_code=400)
 
 
@@ -88,7 +90,7 @@ def _store(inbound: Inbound, name: str, signature: str,
     try:
         new = inbound_events.accept(inbound.store, name, signature, events, inbound.clock())
     except Replayed:
-        return _refuse(inbound, name, "replay")
+        return refuse(inbound, name, "replay")
     for event in events:
         outcome = {PENDING: "pending", ECHO: "echo", DONE: "ignored"}[event.status]
         inbound.metrics.webhook_events.labels(source=name, outcome=outcome).inc()
@@ -101,30 +103,30 @@ def _store(inbound: Inbound, name: str, signature: str,
 async def hubspot(inbound: Inbound, request: Request, name: str | None) -> JSONResponse:
     found = inbound.source(name, "hubspot")
     if found is None:
-        return _refuse(inbound, "unknown", "unknown_source")
+        return refuse(inbound, "unknown", "unknown_source")
     name, source = found
     body = await request.body()
     if len(body) > MAX_BODY:
-        return _bad_payload([f"(body): over {MAX_BODY} bytes. Fix: send fewer events"])
+        return bad_payload([f"(body): over {MAX_BODY} bytes. Fix: send fewer events"])
     signature = request.headers.get("X-HubSpot-Signature-v3")
     stamp = request.headers.get("X-HubSpot-Request-Timestamp")
     if not signature:
-        return _refuse(inbound, name, "unsigned")
+        return refuse(inbound, name, "unsigned")
     late = check_timestamp(stamp, inbound.clock(),
                            inbound.loaded.config.webhooks.max_age_seconds, millis=True)
     if late is not None:
-        return _refuse(inbound, name, late)
+        return refuse(inbound, name, late)
     uri = source.public_url or str(request.url)
     expected = hubspot_v3_signature(inbound.secrets[name], request.method, uri, body,
                                     str(stamp))
     if not same_signature(expected, signature):
-        return _refuse(inbound, name, "bad_signature")
+        return refuse(inbound, name, "bad_signature")
     try:
         data = json.loads(body)
         assert source.connector is not None
         events = hubspot_events(inbound, source.connector, data)
     except (ValueError, TypeError, KeyError) as error:
-        return _bad_payload([f"(body): not HubSpot's array of events ({error}). Fix: send "
+        return bad_payload([f"(body): not HubSpot's array of events ({error}). Fix: send "
                              "the subscription payload unchanged"])
     return _store(inbound, name, signature, events)
 
@@ -165,26 +167,26 @@ async def generic(inbound: Inbound, request: Request, name: str | None) -> JSONR
     name = name or request.headers.get("X-Syncer-Source")
     found = inbound.source(name, "generic") if name else None
     if found is None:
-        return _refuse(inbound, "unknown", "unknown_source")
+        return refuse(inbound, "unknown", "unknown_source")
     name, _source = found
     body = await request.body()
     if len(body) > MAX_BODY:
-        return _bad_payload([f"(body): over {MAX_BODY} bytes. Fix: send fewer events"])
+        return bad_payload([f"(body): over {MAX_BODY} bytes. Fix: send fewer events"])
     signature = request.headers.get("X-Syncer-Signature")
     stamp = request.headers.get("X-Syncer-Timestamp")
     if not signature:
-        return _refuse(inbound, name, "unsigned")
+        return refuse(inbound, name, "unsigned")
     late = check_timestamp(stamp, inbound.clock(),
                            inbound.loaded.config.webhooks.max_age_seconds, millis=False)
     if late is not None:
-        return _refuse(inbound, name, late)
+        return refuse(inbound, name, late)
     if not same_signature(generic_signature(inbound.secrets[name], str(stamp), body),
                           signature):
-        return _refuse(inbound, name, "bad_signature")
+        return refuse(inbound, name, "bad_signature")
     try:
         data = json.loads(body)
     except ValueError:
-        return _bad_payload(["(body): not JSON. Fix: send one hand-raise object or an "
+        return bad_payload(["(body): not JSON. Fix: send one hand-raise object or an "
                              "array of them (docs/webhooks.md)"])
     items = data if isinstance(data, list) else [data]
     events: list[NewEvent] = []
@@ -199,7 +201,7 @@ async def generic(inbound: Inbound, request: Request, name: str | None) -> JSONR
         events.append(NewEvent(raised.event_id, "person", name, raised.email,
                                raised.as_json()))
     if problems:
-        return _bad_payload(problems)
+        return bad_payload(problems)
     return _store(inbound, name, signature, events)
 
 
@@ -214,6 +216,12 @@ def create_webhook_app(inbound: Inbound) -> FastAPI:
     @app.post("/webhooks/hubspot/{source}")
     async def hubspot_named(source: str, request: Request) -> JSONResponse:
         return await hubspot(inbound, request, source)
+
+    @app.post("/webhooks/salesforce/{source}/{token}")
+    async def salesforce_named(source: str, token: str, request: Request) -> Response:
+        from syncer.web.salesforce_webhooks import salesforce
+
+        return await salesforce(inbound, request, source, token)
 
     @app.post("/webhooks/generic")
     async def generic_default(request: Request) -> JSONResponse:

@@ -1,0 +1,80 @@
+"""Salesforce outbound messages: authenticated by the URL's token and the org id, stored
+before the Ack, re-read by id, acknowledged again (and stored once) when resent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from connectors.sandbox.salesforce.server import ORG_ID
+from tests.conftest import Sandboxes
+from tests.webhook_helpers import (
+    SALESFORCE_TOKEN,
+    Daemon,
+    running_daemon,
+    wait_for,
+    webhook_config,
+)
+
+
+def outbound_message(org: str, notifications: list[tuple[str, str]]) -> bytes:
+    """A Salesforce outbound message as Salesforce sends it (SOAP 1.1)."""
+    items = "".join(
+        f"<Notification><Id>{nid}</Id><sObject xsi:type=\"sf:Lead\" "
+        f"xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\"><sf:Id>{rid}</sf:Id>"
+        f"<sf:Title>ignored</sf:Title></sObject></Notification>"
+        for nid, rid in notifications)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        f"<OrganizationId>{org}</OrganizationId><ActionId>04k000000000001</ActionId>"
+        '<SessionId xsi:nil="true"/>'
+        f"{items}</notifications></soapenv:Body></soapenv:Envelope>").encode()
+
+
+@pytest.fixture
+def daemon(sandboxes: Sandboxes, sqlite_url: str, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    with running_daemon(webhook_config(sandboxes, sqlite_url, tmp_path, monkeypatch)) as up:
+        yield up
+
+
+def test_an_outbound_message_re_reads_the_lead(daemon: Daemon,
+                                               sandboxes: Sandboxes) -> None:
+    lead = next(r for r in sandboxes.salesforce.records() if r["Id"].startswith("00Q")
+                and not r.get("IsConverted"))
+    sandboxes.salesforce.edit(lead["Id"], "Title", "Chief Revenue Officer")
+    url = f"{daemon.service.url}/webhooks/salesforce/salesforce"
+    message = outbound_message(ORG_ID, [("04l000000000001AAA", lead["Id"])])
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+
+    wrong = requests.post(f"{url}/not-the-token", data=message, headers=headers, timeout=30)
+    other_org = requests.post(f"{url}/{SALESFORCE_TOKEN}", headers=headers, timeout=30,
+                              data=outbound_message("00D000000000009AAA",
+                                                    [("04l000000000001AAA", lead["Id"])]))
+    assert (wrong.status_code, other_org.status_code) == (401, 401)
+    assert daemon.counts() == {}
+
+    answer = requests.post(f"{url}/{SALESFORCE_TOKEN}", data=message, headers=headers,
+                           timeout=30)
+    assert answer.status_code == 200 and "<Ack>true</Ack>" in answer.text
+    store = daemon.runtime.require_store()
+    wait_for(lambda: daemon.counts() == {"done": 1}, "the notification to be consumed")
+    key = next(iter(store.person_keys_of("salesforce", [lead["Id"]])))
+    record = next(r for r in store.load_people([key])[key][0] if r.record_id == lead["Id"])
+    assert record.title == "Chief Revenue Officer"  # read from the org, not the message
+
+    again = requests.post(f"{url}/{SALESFORCE_TOKEN}", data=message, headers=headers,
+                          timeout=30)  # resent after a lost Ack
+    assert again.status_code == 200 and "<Ack>true</Ack>" in again.text
+    assert daemon.counts() == {"done": 1}
+    text = daemon.metrics.render().decode()
+    assert 'syncer_webhook_rejected_total{reason="bad_signature",source="salesforce"} 1.0' \
+        in text
+    assert 'syncer_webhook_rejected_total{reason="unknown_source",source="salesforce"} 1.0' \
+        in text
