@@ -8,7 +8,6 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from syncer.domain.types import Decision, Person, Reason, ScoreCard
 
@@ -116,7 +115,7 @@ def _when(at: datetime | None) -> str:
 
 
 def explain_json(decision: Decision, records: Sequence[Person], activities: int
-                 ) -> dict[str, Any]:
+                 ) -> dict[str, object]:
     """`syncer explain --json`: the decision with its reasons and every score's ledger."""
     def when(at: datetime | None) -> str | None:
         return at.isoformat() if at is not None else None

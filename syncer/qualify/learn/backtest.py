@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -79,7 +79,7 @@ class ModelBacktest:
     scores: npt.NDArray[np.int64] = field(repr=False)
     stage_of: tuple[str, ...] = field(repr=False)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "auc": round(self.auc, 4),
                 "auc_95": [round(v, 4) for v in self.interval],
                 "mql_share": round(self.mql_share, 4),
@@ -94,7 +94,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def vars_of(item: object) -> dict[str, Any]:
+def vars_of(item: object) -> dict[str, object]:
     return {name: (round(v, 4) if isinstance(v, float) else v)
             for name in item.__slots__  # type: ignore[attr-defined]
             for v in (getattr(item, name),)}
@@ -118,7 +118,7 @@ class Report:
     def converted(self) -> int:
         return int(self.outcomes.sum())
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         return {"people": self.people, "converted": self.converted,
                 "model": self.model.summary(),
                 "against": self.against.summary() if self.against else None}
@@ -191,7 +191,14 @@ def backtest_profiles(rows: Sequence[OutcomeRow], model: Model,
     return Report(tuple(r.id for r in rows), outcomes, dated, first, second)
 
 
-def curves(result: ModelBacktest, outcomes: npt.NDArray[np.bool_]) -> dict[str, Any]:
+class Curves(TypedDict):
+    """One model's lift curve and score histogram (metrics.py's shapes)."""
+
+    lift: list[tuple[float, float]]
+    histogram: tuple[list[float], list[int], list[int]]
+
+
+def curves(result: ModelBacktest, outcomes: npt.NDArray[np.bool_]) -> Curves:
     """Lift curve and score histogram of one model (for the HTML report)."""
     return {"lift": lift_curve(result.scores, outcomes),
             "histogram": histogram(result.scores, outcomes)}

@@ -15,7 +15,6 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +80,7 @@ def fit_points(features: Sequence[Feature], train: Sequence[int],
     return Fitted(_points(features, rows, coefficients), c, cv_auc, tuple(notes))
 
 
-def _plain_l2() -> dict[str, Any]:
+def _plain_l2() -> dict[str, object]:
     """L2 without the FutureWarnings of scikit-learn >= 1.8 (which asks for `l1_ratios`
     and new attributes), while still running on older versions that lack both."""
     accepted = inspect.signature(LogisticRegressionCV).parameters
