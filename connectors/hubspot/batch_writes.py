@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from hubspot.crm.contacts import (  # type: ignore[import-untyped]
@@ -42,6 +43,17 @@ class ContactWrites:
         self._timeout = timeout
         self._retry = retry
         self.usage = usage
+        #: the earliest and latest modification stamps HubSpot gave our writes (its answers
+        #: carry updatedAt): the run's echo window (syncer/run/echo.py), at no extra call
+        self.stamps: tuple[datetime, datetime] | None = None
+
+    def _note_stamps(self, results: Any) -> None:
+        stamps = [r.updated_at for r in results or [] if getattr(r, "updated_at", None)]
+        if stamps:
+            low, high = min(stamps), max(stamps)
+            if self.stamps is not None:
+                low, high = min(low, self.stamps[0]), max(high, self.stamps[1])
+            self.stamps = (low, high)
 
     def create_batch(self, inputs: list[tuple[str, dict[str, str]]]) -> BatchAnswer:
         body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
@@ -50,6 +62,7 @@ class ContactWrites:
             for trace, properties in inputs])
         data, status = self._call("contacts.batch_create", lambda: self.batch
                                   .create_with_http_info(body, _request_timeout=self._timeout))
+        self._note_stamps(data.results)
         by_email = {props["email"].lower(): trace for trace, props in inputs}
         created: dict[str, str] = {}
         for result in data.results or []:
@@ -97,6 +110,7 @@ class ContactWrites:
             half = len(items) // 2
             return {**self.push_chunk(dict(items[:half])),
                     **self.push_chunk(dict(items[half:]))}
+        self._note_stamps(data.results)
         outcome = {str(r.id): PushResult(str(r.id), True) for r in data.results or []}
         errors = (getattr(data, "errors", None) or []) if status == 207 else []
         limited: list[str] = []

@@ -41,8 +41,7 @@ from connectors.hubspot.search import (
     SEARCH_CAP,
     SearchGate,
     modified_since,
-    stamps_after,
-    with_ids,
+    records_after,
 )
 from connectors.hubspot.search import newest_stamp as search_newest
 from connectors.retry import (
@@ -190,15 +189,12 @@ class HubSpotConnector:
         return RequestRejected(detail, body) if status == 400 else ConnectorError(detail)
 
     # -- reading ---------------------------------------------------------------------------
-    def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
+    def people(self, since: datetime | None = None,
+               skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Person]]:
         """Every contact (list API), or with `since` those modified at or after it
-        (search API, around its 10,000-result cap)."""
-        return self.people_outside(since, ())
-
-    def people_outside(self, since: datetime | None,
-                       skip: Sequence[tuple[datetime, datetime]]) -> Iterator[list[Person]]:
-        """As people(since), leaving out contacts stamped in any (start, end] of `skip`
-        (the stretches of syncer's own writes: at most four, one filter group each)."""
+        (search API, around its 10,000-result cap), except those stamped in any
+        (start, end] of `skip`: the stretches of syncer's own writes (at most four, one
+        filter group each)."""
         pages: Iterator[list[Any]]
         fields = self._read_fields()
         if since is not None:
@@ -236,17 +232,17 @@ class HubSpotConnector:
         """The newest contact modification time in the portal (one search request)."""
         return search_newest(self._do_search)
 
-    def sweep_stamps(self, position: str | None) -> tuple[list[tuple[str, datetime | None]],
-                                                          str | None]:
-        """One page (one request) of contact ids and modification times in id order from
-        `position`, and where the next page starts (None: the listing is done)."""
-        found, last = stamps_after(int(position or 0), self._do_search)
-        return found, None if last is None else str(last)
+    def write_window(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest stamps HubSpot gave this connector's writes (from its
+        batch answers: no request), None before any write."""
+        return self._writes.stamps
 
-    def sweep_reread(self, record_ids: Sequence[str]) -> Iterator[list[Person]]:
-        """The contacts with these ids as they are now (100 per request; ids the portal no
-        longer has are left out)."""
-        return self._mapped(with_ids(record_ids, self._read_fields(), self._do_search))
+    def sweep_page(self, position: str | None) -> tuple[list[Person], str | None]:
+        """One page (one search request) of contacts in id order from `position`, and where
+        the next page starts (None: the listing is done)."""
+        found, last = records_after(int(position or 0), self._read_fields(), self._do_search)
+        people = [person for page in self._mapped(iter([found])) for person in page]
+        return people, None if last is None else str(last)
 
     def _refuse_missing(self, returned: Mapping[str, object]) -> None:
         """Stop a pull whose mapped fields name properties the portal lacks (the first

@@ -112,33 +112,18 @@ def newest_stamp(search: Callable[[PublicObjectSearchRequest], Any]) -> datetime
     return results[0].updated_at if results else None
 
 
-def stamps_after(last_id: int, search: Callable[[PublicObjectSearchRequest], Any],
-                 limit: int = SEARCH_LIMIT) -> tuple[list[tuple[str, datetime | None]], int | None]:
-    """One page of (id, updatedAt) of contacts with an id above `last_id`, in id order,
-    and the id to continue after (None: the listing is done). Each page is a query of its
-    own, so the search's result cap never applies and a stopped listing resumes by id."""
+def records_after(last_id: int, properties: list[str],
+                  search: Callable[[PublicObjectSearchRequest], Any],
+                  limit: int = SEARCH_LIMIT) -> tuple[list[Any], int | None]:
+    """One page of contacts with an id above `last_id`, in id order, and the id to go on
+    after (None: the listing is done). Each page is a query of its own, so the search's
+    result cap never applies and a stopped listing resumes by id."""
     request = PublicObjectSearchRequest(
         filter_groups=[{"filters": [{"propertyName": "hs_object_id", "operator": "GT",
                                      "value": str(last_id)}]}],
         sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-        properties=["lastmodifieddate"], limit=limit)
+        properties=properties, limit=limit)
     body = search(request)
     results = list(body.results or [])
-    found = [(str(r.id), r.updated_at) for r in results]
     more = len(results) == limit or (body.paging is not None and body.paging.next)
-    return found, (max(int(r.id) for r in results) if results and more else None)
-
-
-def with_ids(ids: Sequence[str], properties: list[str],
-             search: Callable[[PublicObjectSearchRequest], Any]) -> Iterator[list[Any]]:
-    """The contacts with these ids that exist, 100 ids (one request) at a time."""
-    for start in range(0, len(ids), 100):
-        chunk = list(ids[start:start + 100])
-        request = PublicObjectSearchRequest(
-            filter_groups=[{"filters": [{"propertyName": "hs_object_id", "operator": "IN",
-                                         "values": chunk}]}],
-            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            properties=properties, limit=len(chunk))
-        results = list(search(request).results or [])
-        if results:
-            yield results
+    return results, (max(int(r.id) for r in results) if results and more else None)

@@ -51,18 +51,14 @@ class SalesforceConnector(BulkQueries):
 
     # -- reading -----------------------------------------------------------------------
 
-    def people(self, since: datetime | None = None) -> Iterator[list[Person]]:
+    def people(self, since: datetime | None = None,
+               skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Person]]:
         """Leads (not converted) and Contacts; with `since`, only those whose
-        SystemModstamp is at or after it (incremental pulls, echo_reads.py: one queryAll per
-        object that also meets the successions). Never a deleted record. A full pull of more
-        than `bulk_query_threshold` records of a type reads them by a Bulk API 2.0 job
+        SystemModstamp is at or after it and in no (start, end] of `skip`, the stretches
+        of syncer's own writes (incremental pulls, echo_reads.py: one queryAll per object
+        that also meets the successions). Never a deleted record. A full pull of more than
+        `bulk_query_threshold` records of a type reads them by a Bulk API 2.0 job
         (bulk.py)."""
-        return self.people_outside(since, ())
-
-    def people_outside(self, since: datetime | None,
-                       skip: Sequence[tuple[datetime, datetime]]) -> Iterator[list[Person]]:
-        """As people(since), leaving out records stamped in any (start, end] of `skip`
-        (the stretches of syncer's own writes)."""
         if since is not None:
             return echo_reads.changed_people(self, since, skip)
         return self._all_people()
@@ -158,15 +154,10 @@ class SalesforceConnector(BulkQueries):
         """The newest Lead or Contact SystemModstamp (one query per object)."""
         return echo_reads.newest_stamp(self)
 
-    def sweep_stamps(self, position: str | None) -> tuple[list[tuple[str, datetime | None]],
-                                                          str | None]:
-        """One page (one query) of ids and SystemModstamps from `position`, and where the
-        next page starts (None: the listing is done)."""
-        return echo_reads.sweep_stamps(self, position)
-
-    def sweep_reread(self, record_ids: Sequence[str]) -> Iterator[list[Person]]:
-        """These Leads and Contacts as they are now (one query per 200 ids)."""
-        return echo_reads.reread(self, record_ids)
+    def sweep_page(self, position: str | None) -> tuple[list[Person], str | None]:
+        """One page (one query) of live Leads, then Contacts, in id order from `position`,
+        and where the next page starts (None: the listing is done)."""
+        return echo_reads.sweep_page(self, position)
 
     # -- writing -----------------------------------------------------------------------
 

@@ -24,11 +24,8 @@ from syncer.domain.types import Person, Succession
 if TYPE_CHECKING:
     from connectors.salesforce.connector import SalesforceConnector
 
-#: ids per `Id IN (...)` query: well under the URL length a GET query may have.
-IDS_PER_QUERY = 200
-#: rows per sweep page: one REST query page.
+#: records per sweep page: one REST query page.
 SWEEP_PAGE = 2000
-_PREFIXES = {"00Q": "Lead", "003": "Contact"}
 
 
 def _stamp(value: object) -> datetime | None:
@@ -112,41 +109,27 @@ def newest_stamp(connector: SalesforceConnector) -> datetime | None:
     return max(found, default=None)
 
 
-def sweep_stamps(connector: SalesforceConnector, position: str | None
-                 ) -> tuple[list[tuple[str, datetime | None]], str | None]:
-    """One query: ids and SystemModstamps of live Leads, then Contacts, in id order from
-    `position` ("<object>:<last id>"), and where the next page starts (None: done)."""
+def sweep_page(connector: SalesforceConnector, position: str | None
+               ) -> tuple[list[Person], str | None]:
+    """One query: live Leads, then Contacts, in id order from `position`
+    ("<object>:<last id>"), and where the next page starts (None: the listing is done)."""
     object_type, _, last = (position or "Lead:").partition(":")
     if object_type not in mapping.PERSON_OBJECTS:
         object_type, last = "Lead", ""
+    writeback = connector.settings.writeback_fields
+    mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
+    fields = ", ".join(mapping.person_fields(object_type, writeback, list(mapped.values())))
     conditions = ["IsConverted = false"] if object_type == "Lead" else []
     if last:
         conditions.append(f"Id > {soql.quote(last)}")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    query = (f"SELECT Id, SystemModstamp FROM {object_type}{where} ORDER BY Id "
-             f"LIMIT {SWEEP_PAGE}")
+    query = f"SELECT {fields} FROM {object_type}{where} ORDER BY Id LIMIT {SWEEP_PAGE}"
     result = connector._call("sweep", lambda sf: sf.query(query))
     records = list(result.get("records", []))
-    found = [(str(r["Id"]), _stamp(r.get("SystemModstamp"))) for r in records]
+    people = [mapping.to_person(connector.name, object_type, r, writeback, mapped)
+              for r in records]
     if len(records) == SWEEP_PAGE:
-        return found, f"{object_type}:{records[-1]['Id']}"
+        return people, f"{object_type}:{records[-1]['Id']}"
     later = mapping.PERSON_OBJECTS.index(object_type) + 1
-    return found, (f"{mapping.PERSON_OBJECTS[later]}:" if later < len(mapping.PERSON_OBJECTS)
-                   else None)
-
-
-def reread(connector: SalesforceConnector, record_ids: Sequence[str]) -> Iterator[list[Person]]:
-    """The live Leads and Contacts with these ids as they are now (one query per 200)."""
-    writeback = connector.settings.writeback_fields
-    mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
-    for prefix, object_type in _PREFIXES.items():
-        ids = sorted({i for i in record_ids if i.startswith(prefix)})
-        fields = ", ".join(mapping.person_fields(object_type, writeback, list(mapped.values())))
-        live = " AND IsConverted = false" if object_type == "Lead" else ""
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            listed = ", ".join(soql.quote(i) for i in ids[start:start + IDS_PER_QUERY])
-            query = f"SELECT {fields} FROM {object_type} WHERE Id IN ({listed}){live}"
-            for records in connector._pages("sweep", query):
-                if records:
-                    yield [mapping.to_person(connector.name, object_type, r, writeback,
-                                             mapped) for r in records]
+    return people, (f"{mapping.PERSON_OBJECTS[later]}:"
+                    if later < len(mapping.PERSON_OBJECTS) else None)

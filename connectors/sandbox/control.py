@@ -10,6 +10,8 @@ sandbox's own port (docs/sandbox.md#control-api):
     GET  /_sandbox/records[?changed=true] every record (or those changed since start)
     GET  /_sandbox/records/<id>           one record
     POST /_sandbox/edit     {"id": ..., "field": ..., "value": ...}   as a person in the UI
+                            (+ "stamp": ISO time: the modification time it gets instead
+                            of now, e.g. 30 minutes behind syncer's cursor)
     POST /_sandbox/merge    HubSpot {"primary_id", "merged_id"}; Salesforce
                             {"master_id", "duplicate_ids": [...]}
     POST /_sandbox/convert  Salesforce {"lead_id", "account_id"?}
@@ -84,6 +86,28 @@ def _error(status: int, message: str) -> Response:
     return _json(status, {"status": "error", "message": message})
 
 
+def _stamp(value: object) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"stamp {value!r} is not an ISO 8601 time; e.g. "
+                         "2026-11-20T11:30:00+00:00") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"stamp {value!r} has no UTC offset; add one, e.g. +00:00")
+    return moment
+
+
+def restamp(sandbox: object, record_id: str, at: datetime) -> None:
+    """Give an edited record an explicit modification time (the edit's `stamp`): what a
+    late commit, a restored backup or a clock-skewed integration leaves behind the cursor.
+    The HubSpot sandbox keeps contacts in `state`, the Salesforce one rows in `org`."""
+    holder = getattr(sandbox, "state", None) or getattr(sandbox, "org", None)
+    stamp = getattr(holder, "restamp", None)
+    if stamp is None:
+        raise ValueError("this sandbox cannot set a record's stamp")
+    stamp(record_id, at)
+
+
 def handle(sandbox: Controllable, token: str, clock: MovableClock, request: Request,
            extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
     """Answer one control request. `extra`: the operations only this CRM has (merge,
@@ -133,6 +157,8 @@ def _post(sandbox: Controllable, clock: MovableClock, path: str, body: dict[str,
         record_id = str(body["id"])
         value = body.get("value")
         sandbox.edit(record_id, str(body["field"]), None if value is None else str(value))
+        if body.get("stamp") is not None:
+            restamp(sandbox, record_id, _stamp(body["stamp"]))
         return _json(200, sandbox.record(record_id))
     if path == "clock":
         seconds = float(body.get("advance_seconds", 0))

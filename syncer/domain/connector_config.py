@@ -123,6 +123,11 @@ class ConnectorConfig(Strict):
     #: Salesforce: a full pull of more than this many Leads (or Contacts) reads them with
     #: one Bulk API 2.0 query job instead of REST pages (None: 10,000; 0: every full pull).
     bulk_query_threshold: int | None = None
+    #: reconciliation sweep (syncer/run/sweep.py): a pass over every record's id and stamp
+    #: starts when the last one is this many hours old (0: never; a full pull is a pass)
+    sweep_every_hours: float = 24.0
+    #: API calls one run may spend on the sweep; a pass goes on over as many runs as it needs
+    sweep_calls_per_run: int = 50
     #: create qualified people from the other CRMs here (None: never create)
     create: CreateConfig | None = None
     #: syncer person field -> the CRM field read into Person.properties, merged over the
@@ -153,6 +158,24 @@ class ConnectorConfig(Strict):
                              f"86400 (default {RATE_LIMIT_DEADLINE_DEFAULT:g}: a run waits up "
                              "to 15 minutes in all for this CRM's rate limits, then stops and "
                              "the next run goes on)")
+        return value
+
+    @field_validator("sweep_every_hours")
+    @classmethod
+    def _usable_sweep_interval(cls, value: float) -> float:
+        if not 0 <= value <= 8_760:
+            raise ValueError(f"{value:g} is not a usable number of hours. Fix: from 0 to 8760 "
+                             "(default 24: a reconciliation sweep daily; 0: never sweep)")
+        return value
+
+    @field_validator("sweep_calls_per_run")
+    @classmethod
+    def _usable_sweep_budget(cls, value: int) -> int:
+        if not 1 <= value <= 1_000_000:
+            raise ValueError(f"{value} is not a usable number of calls. Fix: from 1 to "
+                             "1000000 (default 50: the sweep spends at most 50 API calls per "
+                             "run and goes on in the next); set sweep_every_hours: 0 to turn "
+                             "the sweep off")
         return value
 
     @field_validator("bulk_query_threshold")

@@ -25,11 +25,13 @@ from syncer.qualify import Model
 from syncer.run.budget import BudgetExhausted, DailyBudget
 from syncer.run.chunk import RESCORED_PREFIX, Sync
 from syncer.run.diff import OwnerDirectory
+from syncer.run.echo import WriteWatch
 from syncer.run.focused import Focus, pull_focus
 from syncer.run.ledger import RunLedger, new_run_id
 from syncer.run.pull import SyncStopped
 from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.run.summary import RunSummary
+from syncer.run.sweep import sweep_connectors
 from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
@@ -115,6 +117,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
                 dry_run: bool, should_stop: Callable[[], bool], full: bool,
                 focus: Focus | None = None) -> RunSummary:
     """The run itself, under its lock."""
+    watch = WriteWatch()
+    connectors = watch.wrap(connectors)  # the echo window of the run's writes (run/echo.py)
     try:
         sync = Sync(loaded, store, connectors, model, now, dry_run, should_stop, full,
                     run_id=ledger.run_id)
@@ -133,16 +137,25 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
                                        summary.records_pulled, summary.activities_pulled)
         for name in selected if focus is None else ():
             sync.pull(name)
+        if focus is None and not full:  # a full pull is a sweep pass of its own
+            for name, swept in sweep_connectors(
+                    loaded, store, connectors, selected, now=now, run_id=summary.run_id,
+                    model_version=model.version, budgets=sync.budgets,
+                    should_stop=should_stop).items():
+                sync.touched |= swept.touched
+                summary.records_pulled[name] += swept.records
         if not dry_run:
             reconcile_interrupted_writes(
                 store, selected, {n: loaded.connector(n).fields.owner for n in selected}, now,
                 summary.run_id)
-        for name, connector in connectors.items():
-            sync.budgets[name].ensure(connector.api_calls, 2)
-            sync.decider.directories[name] = OwnerDirectory.build(connector.owners())
-        sync.decider.prepare_routing()
-        keys, everyone = sync.keys_to_qualify(selected) if focus is None \
-            else (sorted(sync.touched), False)
+        if focus is None and model.routing.sla is None:  # who to decide is known already
+            keys, everyone = sync.keys_to_qualify(selected)
+            if keys:  # a run with nobody to decide needs no owners (a quiet run's calls)
+                _load_routing(sync, connectors)
+        else:  # the SLA review comes with the routing and adds the people it is due for
+            _load_routing(sync, connectors)
+            keys, everyone = sync.keys_to_qualify(selected) if focus is None \
+                else (sorted(sync.touched), False)
         for start in range(0, len(keys), CHUNK):
             if should_stop():
                 raise SyncStopped
@@ -177,6 +190,10 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         summary.error = redact_text(f"{type(error).__name__}: {error}")[:2000]
         raise
     finally:
+        if not dry_run and status in ("succeeded", "partial", "stopped", "budget_exhausted"):
+            # every write of these runs is recorded; after any other end the next pull
+            # reads the echo back, which the recovery of interrupted writes needs
+            watch.seal(store, connectors, summary.run_id)
         summary.owners_assigned = sync.decider.owners_assigned
         if sync.decider.sla is not None:
             summary.sla.update(sync.decider.sla.counts)
@@ -188,6 +205,14 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         log.info("sync.done", run_id=summary.run_id, status=summary.status, dry_run=dry_run,
                  **summary.stats())
     return summary
+
+
+def _load_routing(sync: Sync, connectors: Mapping[str, Connector]) -> None:
+    """Every CRM's owners, then what routing needs for the run (syncer/run/decide.py)."""
+    for name, connector in connectors.items():
+        sync.budgets[name].ensure(connector.api_calls, 2)
+        sync.decider.directories[name] = OwnerDirectory.build(connector.owners())
+    sync.decider.prepare_routing()
 
 
 def _record_budget(budget: DailyBudget, api_calls: int) -> None:

@@ -9,27 +9,45 @@ keys to re-qualify.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import structlog
 
 from syncer.domain.connector import Connector
+from syncer.domain.types import Activity, Person
 from syncer.observe import progress
 from syncer.run.audit_trail import RunStamp, succession_row
 from syncer.run.budget import DailyBudget
+from syncer.run.echo import EchoTails, LeavesOutEchoes
 from syncer.store import dead_letters
+from syncer.store import echo as echo_store
 from syncer.store import identity as identity_store
+from syncer.store import sweep as sweep_store
+from syncer.store.echo import EchoWindow
 from syncer.store.repository import Store
+from syncer.store.sweep import SweepMark
 
 log = structlog.get_logger(__name__)
 
 #: Records and activities are re-pulled from this long before the saved cursor, to catch
 #: late arrivals and changes made in the same second as the cursor.
 CURSOR_OVERLAP = timedelta(minutes=5)
+#: At most this many stretches of our own writes are left out of one pull (each is one more
+#: HubSpot search filter group, of five); older ones are read back and dropped unchanged.
+MAX_ECHO_WINDOWS = 3
 #: How far back the first pull of activities reaches.
 FIRST_PULL_HISTORY = timedelta(days=365)
+
+
+@runtime_checkable
+class ReadsByIds(Protocol):
+    """A connector that reads named records as they are now, with their activities."""
+
+    def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
+                    ) -> tuple[list[Person], list[Activity]]: ...
 
 
 class SyncStopped(Exception):
@@ -41,6 +59,8 @@ class Pulled:
     """What one connector's pull brought in."""
 
     records: int = 0
+    #: records the CRM returned (`records` leaves out re-reads that changed nothing)
+    read: int = 0
     activities: int = 0
     #: person keys whose records or activities changed (to re-qualify)
     touched: set[str] = field(default_factory=set)
@@ -65,20 +85,39 @@ class Puller:
         self.pulled = Pulled()
 
     def run(self, full: bool) -> Pulled:
-        """People (all on a full pull, else those changed since the cursor), then the
-        records that stopped taking writes, then activities; cursors last."""
+        """People (all on a full pull, else those changed since the cursor outside the
+        stretches of syncer's own writes), then the records that stopped taking writes,
+        then activities; cursors last. The people cursor moves past our own writes: their
+        echo is never read back while the overlap still re-reads others' changes."""
         people_cursor = None if full else self.store.cursor(self.name, "people")
-        newest = self._people(people_cursor)
-        if people_cursor is not None:  # a first pull has nothing to follow
-            self._follow(people_cursor - CURSOR_OVERLAP)
+        since = people_cursor - CURSOR_OVERLAP if people_cursor is not None else None
+        skip = self._echo_windows(since)
+        newest = self._people(people_cursor, skip)
+        if since is not None:  # a first pull has nothing to follow
+            self._follow(since)
         self._activities()
+        ends = [w.end for w in skip]
+        if newest is not None or ends:
+            newest = max([*([newest] if newest is not None else []), *ends])
         with self.store.transaction() as tx:
             self.store.set_cursor(tx, self.name, "activities", self.now)
             if newest is not None:
                 self.store.set_cursor(tx, self.name, "people", newest)
+            if people_cursor is None:  # a full pull read every record: a sweep pass
+                sweep_store.save(tx, self.name, SweepMark(done_at=self.now))
         log.info("pull.done", connector=self.name, records=self.pulled.records,
-                 activities=self.pulled.activities, incremental=people_cursor is not None)
+                 read=self.pulled.read, activities=self.pulled.activities,
+                 incremental=people_cursor is not None, echo_windows_skipped=len(skip))
         return self.pulled
+
+    def _echo_windows(self, since: datetime | None) -> list[EchoWindow]:
+        """The stretches of our own writes to leave out of an incremental pull (none on a
+        full pull, or when the connector cannot leave any out)."""
+        if since is None or not isinstance(self.connector, LeavesOutEchoes):
+            return []
+        with self.store.engine.connect() as connection:
+            return echo_store.merged(echo_store.windows(connection, self.name, since),
+                                     MAX_ECHO_WINDOWS)
 
     def _report(self, task: str, done: int) -> None:
         """Tell a watching display (syncer/observe/progress.py) what this page brought."""
@@ -92,27 +131,45 @@ class Puller:
             raise SyncStopped
         self.budget.ensure(self.connector.api_calls, 1)
 
-    def _people(self, cursor: datetime | None) -> datetime | None:
+    def _people(self, cursor: datetime | None, skip: Sequence[EchoWindow]) -> datetime | None:
         """Store each page with each record's person decided; people resume from the
         newest modification time seen (the CRM's clock), minus an overlap. Returns that
         time."""
         newest = cursor
         self.budget.ensure(self.connector.api_calls, 1)
-        for page in self.connector.people(cursor - CURSOR_OVERLAP if cursor else None):
+        since = cursor - CURSOR_OVERLAP if cursor else None
+        pages = (self.connector.people(since, [(w.start, w.end) for w in skip])
+                 if skip and isinstance(self.connector, LeavesOutEchoes)
+                 else self.connector.people(since))
+        tails = EchoTails(skip)
+        for page in pages:
+            self.pulled.read += len(page)
             stamps = [p.updated_at for p in page if p.updated_at is not None]
             if stamps:
                 newest = max(newest, *stamps) if newest else max(stamps)
-            if cursor is not None:  # drop re-reads that change nothing
-                same = self.store.unchanged(self.name, page)
-                page = [p for p in page if p.record_id not in same]
-            with self.store.transaction() as tx:
-                keys = identity_store.resolve_keys(tx, page)
-                self.store.save_records(tx, page, keys, self.now)
-            self.pulled.touched.update(keys)
-            self.pulled.records += len(keys)
+            tails.note(page, self.store_page(page, drop_unchanged=cursor is not None))
             self._report(f"pull {self.name}", len(page))
             self._next_page()
+        if skip:
+            with self.store.transaction() as tx:
+                for end, new_end in tails.grown():
+                    echo_store.grow(tx, self.name, end, new_end)
         return newest
+
+    def store_page(self, page: Sequence[Person], *, drop_unchanged: bool) -> list[Person]:
+        """Store records with each one's person decided, and count their people as touched;
+        with `drop_unchanged`, re-reads that change nothing are left out (and returned)."""
+        same: list[Person] = []
+        if drop_unchanged:
+            unchanged = self.store.unchanged(self.name, page)
+            same = [p for p in page if p.record_id in unchanged]
+            page = [p for p in page if p.record_id not in unchanged]
+        with self.store.transaction() as tx:
+            keys = identity_store.resolve_keys(tx, page)
+            self.store.save_records(tx, page, keys, self.now)
+        self.pulled.touched.update(keys)
+        self.pulled.records += len(keys)
+        return same
 
     def _follow(self, since: datetime) -> None:
         """Follow records that stopped taking writes (converted leads, merged duplicates)
@@ -132,7 +189,25 @@ class Puller:
                 self.pulled.touched.add(item.person_key)
                 if item.folded_key is not None:
                     self.pulled.touched.discard(item.folded_key)
+            self._read_successors([f.succession.new_id for f in followed])
             self._next_page()
+
+    def _read_successors(self, record_ids: Sequence[str]) -> None:
+        """Read successors the state has never seen: a record a rep made while syncer's
+        writes were landing (a lead converted mid-push) is stamped inside our echo window,
+        which the pull leaves out."""
+        with self.store.engine.connect() as connection:
+            unknown = sorted(set(record_ids) - echo_store.known(connection, self.name,
+                                                               record_ids))
+        if not unknown or not isinstance(self.connector, ReadsByIds):
+            return
+        people, activities = self.connector.read_by_ids(unknown,
+                                                        self.now - FIRST_PULL_HISTORY)
+        self.pulled.read += len(people)
+        self.store_page(people, drop_unchanged=False)
+        with self.store.transaction() as tx:
+            self.store.save_activities(tx, activities)
+        self.pulled.activities += len(activities)
 
     def _activities(self) -> None:
         cursor = self.store.cursor(self.name, "activities")

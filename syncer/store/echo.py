@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Connection, DateTime, Index, String, Table, delete, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    String,
+    Table,
+    delete,
+    select,
+    update,
+)
 
 from syncer.store import tables as t
 from syncer.store.runs import utc_or_none
@@ -57,6 +67,13 @@ def record(connection: Connection, connector: str, window: EchoWindow) -> None:
     connection.execute(echo_windows.insert(), [{
         "connector": connector, "run_id": window.run_id, "start_at": window.start,
         "end_at": window.end}])
+
+
+def grow(connection: Connection, connector: str, end: datetime, new_end: datetime) -> None:
+    """Move the end of the connector's windows ending at `end` to `new_end`."""
+    connection.execute(update(echo_windows).where(
+        echo_windows.c.connector == connector, echo_windows.c.end_at == end
+    ).values(end_at=new_end))
 
 
 def windows(connection: Connection, connector: str,

@@ -408,6 +408,16 @@ class PortalState:
         for listener in list(self.listeners):
             listener(kind, contact_id, values, source)
 
+    def restamp(self, contact_id: str, at: datetime) -> None:
+        """Give a contact an explicit modification time, as a late commit or a restored
+        backup would (the control API's edit with a `stamp`: the sweep's test)."""
+        with self.lock:
+            contact = self.overlay.get(contact_id)
+            if contact is None:
+                raise KeyError(contact_id)
+            contact.updated_at = millis(at.astimezone(timezone.utc))
+            self.stamp(contact)
+
     def _touch(self, contact: Contact) -> None:
         """Bump updatedAt to now, strictly later than before (1 ms resolution)."""
         now = millis(self._clock().astimezone(timezone.utc))

@@ -25,7 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from connectors.sandbox.salesforce.schema import (
@@ -292,6 +292,17 @@ class SalesforceOrg:
                 self.deleted[name] = self.deleted.get(name, 0) + (1 if row["IsDeleted"] else -1)
             derive(staged.schema, row)
             return row
+
+    def restamp(self, record_id: str, at: datetime) -> None:
+        """Give a changed record an explicit LastModifiedDate and SystemModstamp (whole
+        seconds), as a late commit or a restored backup would: the sweep's test."""
+        with self.lock:
+            row = self.overlay.get(record_id)
+            if row is None:
+                raise KeyError(record_id)
+            stamp = at.astimezone(timezone.utc).replace(microsecond=0)
+            row["LastModifiedDate"] = stamp
+            row["SystemModstamp"] = stamp
 
     def _target(self, schema: ObjectSchema, record_id: Any, check_lock: bool) -> Row:
         if not record_id or not isinstance(record_id, str):

@@ -1,0 +1,160 @@
+"""The echo of syncer's own writes: which stretch of CRM time they took, remembered so
+the next pulls leave it out (syncer/store/echo.py).
+
+A run wraps its connectors in a WriteWatch, which notes when each connector's first write
+of the run (push or create) begins. After the run, `seal` records the run's echo window
+for every connector it wrote to:
+- a CRM whose write answers carry the stamps they gave (HubSpot's batch answers carry
+  updatedAt) tells the window exactly, at no extra request (`write_window`);
+- otherwise (Salesforce's composite answers carry none) one look at the CRM's newest
+  stamp after the last write closes it, and it opens as long before that as the writes
+  took on this machine's monotonic clock, plus a second of slack for whole-second stamps.
+Either way, a change someone else made before our first write is not hidden in it. A
+connector that can do neither is left unwatched: its echo is read back and dropped as
+unchanged, as before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast, runtime_checkable
+
+import structlog
+
+from syncer.domain.connector import Connector
+from syncer.domain.types import CreateResult, NewPerson, Person, PushResult, RecordUpdate
+from syncer.store import echo as echo_store
+from syncer.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+#: slack before a window measured by the clock: CRM stamps may be whole seconds. For
+#: the same reason such a window ends a second before the newest stamp: an edit in that
+#: last second may be someone else's, so the next pull reads it (see EchoTails).
+SLACK = timedelta(seconds=1)
+#: an exact window opens just before the earliest stamp our writes got
+TICK = timedelta(milliseconds=1)
+
+
+@runtime_checkable
+class LeavesOutEchoes(Protocol):
+    """A connector whose incremental pull can leave out stretches of time."""
+
+    def newest_stamp(self) -> datetime | None:
+        """The newest modification stamp of any person record in the CRM."""
+        ...
+
+    def people(self, since: datetime | None = None,
+               skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Person]]:
+        """people(since) without the records stamped in any (start, end] of `skip`."""
+        ...
+
+
+@runtime_checkable
+class KnowsWriteWindow(Protocol):
+    """A connector whose write answers told it the stamps its writes got."""
+
+    def write_window(self) -> tuple[datetime, datetime] | None: ...
+
+
+class _Watched:
+    """A connector whose writes are timed; everything else passes straight through."""
+
+    def __init__(self, inner: Connector, watch: WriteWatch) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
+        if updates:
+            self._watch.writing(self._inner.name)
+        return self._inner.push(updates)
+
+    def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:
+        if people:
+            self._watch.writing(self._inner.name)
+        return self._inner.create(people)
+
+
+class WriteWatch:
+    """When each connector's first write of this run began (this machine's clock)."""
+
+    def __init__(self) -> None:
+        self._began: dict[str, float] = {}
+
+    def wrap(self, connectors: Mapping[str, Connector]) -> dict[str, Connector]:
+        """The connectors to run with: watched where a pull can leave our echo out."""
+        return {name: cast(Connector, _Watched(c, self))
+                if isinstance(c, LeavesOutEchoes) else c
+                for name, c in connectors.items()}
+
+    def writing(self, name: str) -> None:
+        self._began.setdefault(name, time.monotonic())
+
+    def seal(self, store: Store, connectors: Mapping[str, Connector], run_id: str) -> None:
+        """Remember the echo window of every connector this run wrote to. Best effort: a
+        window not remembered only means the next pull reads that echo back once."""
+        for name, began in self._began.items():
+            connector = connectors.get(name)
+            try:
+                window = _window(connector, began, run_id)
+                if window is None:
+                    continue
+                with store.transaction() as tx:
+                    echo_store.record(tx, name, window)
+                log.info("echo.window", connector=name, start=window.start.isoformat(),
+                         end=window.end.isoformat())
+            except Exception as error:  # the run's own outcome matters more than a window
+                log.warning("echo.window_not_kept", connector=name,
+                            error=type(error).__name__)
+        self._began = {}
+
+
+def _window(connector: object, began: float, run_id: str) -> echo_store.EchoWindow | None:
+    if isinstance(connector, KnowsWriteWindow):
+        told = connector.write_window()
+        if told is not None:
+            return echo_store.EchoWindow(run_id, told[0] - TICK, told[1])
+    if not isinstance(connector, LeavesOutEchoes):
+        return None
+    after = connector.newest_stamp()
+    if after is None:
+        return None
+    took = timedelta(seconds=time.monotonic() - began)
+    start, end = after - took - SLACK, after - SLACK
+    return echo_store.EchoWindow(run_id, start, end) if end > start else None
+
+
+class EchoTails:
+    """What a pull read in the second after each window it left out. A window grows over
+    the stamps there whose records were unchanged (our own echo, now seen once), up to
+    the first record someone else changed: the next pull need not read them again."""
+
+    def __init__(self, windows: Sequence[echo_store.EchoWindow]) -> None:
+        self._windows = list(windows)
+        self._seen: list[list[tuple[datetime, bool]]] = [[] for _ in self._windows]
+
+    def note(self, page: Sequence[Person], unchanged: Sequence[Person]) -> None:
+        same = {p.record_id for p in unchanged}
+        for person in page:
+            stamp = person.updated_at
+            for seen, window in zip(self._seen, self._windows, strict=True):
+                if stamp is not None and window.end < stamp <= window.end + SLACK:
+                    seen.append((stamp, person.record_id in same))
+
+    def grown(self) -> list[tuple[datetime, datetime]]:
+        """(old end, new end) of each window that grows."""
+        moved = []
+        for seen, window in zip(self._seen, self._windows, strict=True):
+            end = window.end
+            for stamp, same in sorted(seen):  # at one stamp a change sorts first
+                if not same:
+                    break
+                end = stamp
+            if end > window.end:
+                moved.append((window.end, end))
+        return moved

@@ -1,0 +1,105 @@
+"""The echo of syncer's own writes costs nothing (issue 18, item 3): an unchanged re-run
+reads none of it back and spends one request per stream, while others' changes inside the
+cursor's overlap are still read. Counted on the sandboxes' own request logs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from structlog.testing import capture_logs
+
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.store import echo as echo_store
+from tests.conftest import Sandboxes, sync_once
+
+
+def calls(sandboxes: Sandboxes) -> Counter[str]:
+    """Requests each sandbox answered, by CRM, method and route."""
+    seen: Counter[str] = Counter()
+    for (method, rule, _status), n in sandboxes.hubspot.call_counts.items():  # type: ignore[attr-defined]
+        seen[f"hubspot {method} {rule}"] += n
+    for (method, rule, _status), n in sandboxes.salesforce.call_counts.items():  # type: ignore[attr-defined]
+        seen[f"salesforce {method} {rule}"] += n
+    return seen
+
+
+def of(spent: Counter[str], crm: str) -> Counter[str]:
+    return Counter({k.removeprefix(f"{crm} "): v for k, v in spent.items()
+                    if k.startswith(f"{crm} ")})
+
+
+def people_cursor(loaded: LoadedConfig, connector: str) -> datetime:
+    with Runtime(loaded) as runtime:
+        cursor = runtime.require_store().cursor(connector, "people")
+    assert cursor is not None
+    return cursor
+
+
+def vp_candidates(sandboxes: Sandboxes) -> tuple[str, str]:
+    """A HubSpot lead and a Salesforce Lead whose title is not VP yet."""
+    contact = next(r for r in sandboxes.hubspot.records()
+                   if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
+    lead = next(r for r in sandboxes.salesforce.records()
+                if str(r["Id"]).startswith("00Q") and r.get("Title") != "VP Sales")
+    return str(contact["id"]), str(lead["Id"])
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_an_unchanged_rerun_reads_no_echo_and_spends_one_request_per_stream(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+    first = sync_once(sandbox_config)
+    assert sum(first.fields_written.values()) > 0  # the full sync wrote nearly everyone
+    for run in range(3):  # quiet runs cost the same, run after run: nothing builds up
+        before = calls(sandboxes)
+        with capture_logs() as logs:
+            quiet = sync_once(sandbox_config)
+        spent = calls(sandboxes) - before
+        assert quiet.people == 0 and quiet.fields_written == Counter()
+        assert sum(quiet.records_pulled.values()) == 0
+        read = {e["connector"]: e["read"] for e in logs if e["event"] == "pull.done"}
+        assert read["hubspot"] == 0  # HubSpot's answers told the exact stamps of our writes
+        # Salesforce stamps whole seconds: the last second of our writes is read back once
+        # (someone may have edited in that second too), never again.
+        assert read["salesforce"] == 0 or run == 0
+        hubspot = of(spent, "hubspot")
+        assert hubspot == Counter({"POST /crm/v3/objects/<object_type>/search": 2,
+                                   "GET /events/v3/events/": 1})  # people, merges, events
+        salesforce = of(spent, "salesforce")
+        assert salesforce == Counter({"GET queryAll": 2, "GET query": 2,
+                                      "POST oauth2/token": 1})  # people (with successions
+        # of each object), campaign members, tasks, and the sign-in; no describe, no owners
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_others_changes_in_the_overlap_are_read_and_our_writes_are_decided_once(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+    sync_once(sandbox_config)
+    contact_id, lead_id = vp_candidates(sandboxes)
+    # Stamped inside the cursor's overlap (a change the search index showed late), and
+    # before syncer's own writes: the overlap is spent on it.
+    late = people_cursor(sandbox_config, "hubspot") - timedelta(minutes=2)
+    sandboxes.hubspot.edit(contact_id, "jobtitle", "VP Sales")
+    sandboxes.hubspot.state.restamp(contact_id, late)  # type: ignore[attr-defined]
+    sandboxes.salesforce.edit(lead_id, "Title", "VP Sales")
+    sandboxes.salesforce.org.restamp(  # type: ignore[attr-defined]
+        lead_id, people_cursor(sandbox_config, "salesforce") - timedelta(minutes=2))
+    second = sync_once(sandbox_config)
+    assert second.records_pulled == Counter({"hubspot": 1, "salesforce": 1})
+    assert second.people == 2 and second.records_written["hubspot"] == 1
+    with Runtime(sandbox_config) as runtime:
+        store = runtime.require_store()
+        with store.engine.connect() as connection:
+            assert len(echo_store.windows(connection, "hubspot")) == 2  # one per writing run
+        (key,) = store.person_keys_of("hubspot", [contact_id])
+        (lead_key,) = store.person_keys_of("salesforce", [lead_id])
+        decision = store.decisions([key])[key]
+        records = store.load_people([key, lead_key])
+    assert any("vp" in r.rule_id for r in decision.reasons)
+    titles = {(p.source, p.record_id): p.title for k in (key, lead_key) for p in records[k][0]}
+    assert titles[("hubspot", contact_id)] == titles[("salesforce", lead_id)] == "VP Sales"
+    third = sync_once(sandbox_config)  # what the second run wrote is its own echo
+    assert third.people == 0 and sum(third.records_pulled.values()) == 0
+    assert third.fields_written == Counter()
