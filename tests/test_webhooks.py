@@ -29,9 +29,10 @@ from tests.webhook_helpers import (
 
 
 @pytest.fixture
-def daemon(sandboxes: Sandboxes, sqlite_url: str, tmp_path: Path,
+def daemon(sandboxes: Sandboxes, state_url: str, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    with running_daemon(webhook_config(sandboxes, sqlite_url, tmp_path, monkeypatch)) as up:
+    """On SQLite and on PostgreSQL (state_url's parameters)."""
+    with running_daemon(webhook_config(sandboxes, state_url, tmp_path, monkeypatch)) as up:
         yield up
 
 
@@ -129,7 +130,9 @@ def test_a_generic_hand_raise_joins_the_crm_person_by_email(daemon: Daemon) -> N
     bad = post_generic(url, {"event_id": "x", "person": {"email": "nope"}})
     assert bad.status_code == 400 and "person.email" in bad.text
     assert post_generic(url, hand_raise(key, "w-1"), secret="wrong").status_code == 401
-    answer = post_generic(url, hand_raise(key.upper(), "w-1"))
+    first = {**hand_raise(key.upper(), "w-1"),
+             "person": {"email": key.upper(), "company": "Acme Rockets"}}
+    answer = post_generic(url, first)
     assert answer.status_code == 202, answer.text
     store = daemon.runtime.require_store()
     wait_for(lambda: daemon.counts() == {"done": 1},
@@ -139,6 +142,11 @@ def test_a_generic_hand_raise_joins_the_crm_person_by_email(daemon: Daemon) -> N
     records = {r.source for r in store.load_people([key])[key][0]}
     assert records == {"hubspot", "salesforce", "forms"}  # one person, three sources
     assert post_generic(url, hand_raise(key, "w-1")).status_code == 401  # a replay
+    # a later hand-raise with the email only leaves what the source said before
+    assert post_generic(url, hand_raise(key, "w-2", "webinar_attendance")).status_code == 202
+    wait_for(lambda: daemon.counts() == {"done": 2}, "the second hand-raise to be consumed")
+    forms = [r for r in store.load_people([key])[key][0] if r.source == "forms"]
+    assert [r.company for r in forms] == ["Acme Rockets"]
 
 
 def test_a_burst_coalesces_into_fewer_runs_and_loses_nothing(daemon: Daemon,

@@ -72,8 +72,8 @@ def test_signatures_and_the_timestamp_window() -> None:
     assert check_timestamp(None, NOW, 300, millis=False) == "unsigned"
 
 
-def test_events_are_stored_once_and_replays_refused(sqlite_url: str) -> None:
-    store = Store.open(sqlite_url)
+def test_events_are_stored_once_and_replays_refused(state_url: str) -> None:
+    store = Store.open(state_url)
     events = [NewEvent("e1", "record", "hubspot", "1001", {}),
               NewEvent("e2", "record", "hubspot", "1002", {})]
     assert inbound_events.accept(store, "hubspot", "sig-1", events, NOW) == 2

@@ -13,6 +13,7 @@ Events are marked done only after the run that consumed them finished (`succeede
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from datetime import datetime, timezone
 
 import structlog
@@ -33,6 +34,8 @@ log = structlog.get_logger(__name__)
 CONSUMED = frozenset({"succeeded", "partial"})
 #: the most events one focused run takes (the rest wait for the next)
 BATCH = 5000
+#: the longest wait between two attempts while runs keep failing, in seconds
+MAX_BACKOFF = 300.0
 
 
 def focus_of(events: list[StoredEvent]) -> tuple[Focus, list[int]]:
@@ -75,13 +78,26 @@ class InboundProcessor:
         self.thread.join(timeout=timeout)
 
     def run_forever(self) -> None:
+        """Process, then sleep until woken or `poll_seconds` pass; after runs that did not
+        consume their events (a CRM down, the state unreachable) the sleep doubles, up to
+        MAX_BACKOFF, so an outage is not hammered. The events wait, never dropped: the
+        scheduled syncs read the same changes meanwhile."""
+        failures = 0
         while not self.stop_event.is_set():
             try:
-                self.process_pending()
+                summary = self.process_pending()
+                ok = summary is None or summary.status in CONSUMED \
+                    or summary.status == "skipped"
             except Exception as failure:  # a failed run must not end the processor
                 log.error("inbound.failed", error=type(failure).__name__,
                           message=redact_text(str(failure))[:500])
-            self.woken.wait(timeout=self.poll_seconds)
+                ok = False
+            failures = 0 if ok else failures + 1
+            wait = min(self.poll_seconds * 2 ** failures, MAX_BACKOFF)
+            if failures == 0:
+                self.woken.wait(timeout=wait)
+            else:  # not woken early: new events wait for the outage like the others
+                self.stop_event.wait(timeout=wait)
             self.woken.clear()
 
     def process_pending(self) -> RunSummary | None:
@@ -101,10 +117,15 @@ class InboundProcessor:
         taken = [e.id for e in events if e.id not in set(unusable)]
         if not focus:
             return None
-        model = self.runtime.refresh_model().model
-        summary = run_sync(self.runtime.loaded, store, self.runtime.connectors, model, now,
-                           focus=focus, metrics=self.metrics,
-                           should_stop=self.stop_event.is_set)
+        try:
+            model = self.runtime.refresh_model().model
+            summary = run_sync(self.runtime.loaded, store, self.runtime.connectors, model,
+                               now, focus=focus, metrics=self.metrics,
+                               should_stop=self.stop_event.is_set)
+        except Exception:
+            with suppress(SQLAlchemyError):  # the state may be what failed
+                inbound_events.note_attempt(store, taken)
+            raise
         if summary.status in CONSUMED:
             inbound_events.finish(store, taken, summary.run_id, datetime.now(timezone.utc))
         elif summary.status != "skipped":

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
 
 from syncer.domain.connector import Connector
-from syncer.domain.inbound import HandRaise
+from syncer.domain.inbound import PERSON_FIELDS, HandRaise
 from syncer.domain.types import Activity, Person
 from syncer.run.budget import DailyBudget
 from syncer.run.pull import CURSOR_OVERLAP, FIRST_PULL_HISTORY, Pulled
@@ -96,6 +96,11 @@ class FocusedPull:
         people = list(records.values())
         with self.store.transaction() as tx:
             keys = identity_store.resolve_keys(tx, people)
+        known = {(r.source, r.record_id): r
+                 for stored, _ in self.store.load_people(sorted(set(keys))).values()
+                 for r in stored}
+        people = [_filled(p, known.get((p.source, p.record_id))) for p in people]
+        with self.store.transaction() as tx:
             self.store.save_records(tx, people, keys, self.now)
             self.store.save_activities(tx, activities)
         self._tally(source).records += len(people)
@@ -122,6 +127,17 @@ class FocusedPull:
         touched = set(keys) | self.store.person_keys_of(name, ids)
         tally.touched |= touched
         return touched
+
+
+def _filled(new: Person, old: Person | None) -> Person:
+    """A hand-raise's record with the blanks it leaves filled from the source's earlier
+    one: a webinar tool that sends only the email must not erase the company it sent
+    before."""
+    if old is None:
+        return new
+    blanks = {name: getattr(old, name) for name in PERSON_FIELDS
+              if getattr(new, name) in (None, "") and getattr(old, name) not in (None, "")}
+    return replace(new, **blanks) if blanks else new
 
 
 def pull_focus(focus: Focus, store: Store, connectors: Mapping[str, Connector], now: datetime,
