@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from connectors.sandbox.salesforce.server import ORG_ID
+from connectors.sandbox.outbound_messages import attach_outbound
+from connectors.sandbox.salesforce.server import ORG_ID, SalesforceSandbox
+from syncer.domain.types import Stage
 from tests.conftest import Sandboxes
 from tests.webhook_helpers import (
     SALESFORCE_TOKEN,
@@ -78,3 +80,30 @@ def test_an_outbound_message_re_reads_the_lead(daemon: Daemon,
         in text
     assert 'syncer_webhook_rejected_total{reason="unknown_source",source="salesforce"} 1.0' \
         in text
+
+
+def test_a_rep_qualifying_in_salesforce_shows_in_hubspot_at_once(
+        daemon: Daemon, sandboxes: Sandboxes) -> None:
+    store = daemon.runtime.require_store()
+    keys = store.person_keys()
+    decisions = store.decisions(keys)
+    people = store.load_people(keys)
+    key, records = next((k, {r.source: r.record_id for r in people[k][0]}) for k in keys
+                        if decisions[k].stage is Stage.LEAD
+                        and {r.source for r in people[k][0]} == {"hubspot", "salesforce"})
+    assert isinstance(sandboxes.salesforce, SalesforceSandbox)
+    sender = attach_outbound(
+        sandboxes.salesforce,
+        f"{daemon.service.url}/webhooks/salesforce/salesforce/{SALESFORCE_TOKEN}")
+    try:
+        sandboxes.salesforce.edit(records["salesforce"], "Syncer_Stage__c", "SQL")
+        wait_for(lambda: sandboxes.hubspot.record(records["hubspot"])["lifecyclestage"]
+                 == "salesqualifiedlead", "HubSpot to show the stage the rep set")
+        assert sender.flush()
+    finally:
+        sender.stop()
+    assert store.decisions([key])[key].stage is Stage.SQL
+    wait_for(lambda: daemon.counts().get("pending", 0) == 0, "every notification consumed")
+    written = store.audit_rows(person_key=key, connector="hubspot", field="lifecyclestage")
+    assert written[-1]["new_value"] == "salesqualifiedlead"
+    assert sender.delivery.dropped == 0

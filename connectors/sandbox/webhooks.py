@@ -104,14 +104,19 @@ class WebhookSender:
                       for name, value in sorted(values.items()) if name not in UNSENT]
         else:
             events = [{**base, "subscriptionType": kind}]
+        for event in events:
+            event["eventId"] = next(self._ids)
+        self.enqueue(events)
+
+    # -- delivery -------------------------------------------------------------------------
+    def enqueue(self, events: list[dict[str, Any]]) -> None:
+        """Queue events (each with its `eventId`) for delivery, in order."""
         with self._wake:
             for event in events:
-                event["eventId"] = next(self._ids)
                 self.delivery.queued_at[str(event["eventId"])] = time.monotonic()
                 self._queue.append(event)
             self._wake.notify()
 
-    # -- delivery -------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
             with self._wake:
@@ -146,19 +151,27 @@ class WebhookSender:
             wait = min(wait * 2, self.max_wait)
         self.delivery.dropped += len(batch)
 
-    def _post(self, batch: list[dict[str, Any]]) -> str:
-        """One signed request: "ok" (2xx), "retry" (no answer, 5xx, 429) or "refused"
-        (another 4xx, final as at HubSpot: sending it again would be refused again)."""
+    def encode(self, batch: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one delivery: HubSpot's signed JSON array."""
         body = json.dumps(batch).encode()
         stamp = str(int(self.clock() * 1000))
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
+        return body, {
             "Content-Type": "application/json", "X-HubSpot-Request-Timestamp": stamp,
             "X-HubSpot-Signature-v3": sign(self.secret, "POST", self.url, body, stamp),
-            "X-HubSpot-Signature-Version": "v3"})
+            "X-HubSpot-Signature-Version": "v3"}
+
+    def accepted(self, status: int, answer: bytes) -> bool:
+        return 200 <= status < 300
+
+    def _post(self, batch: list[dict[str, Any]]) -> str:
+        """One request: "ok" (taken), "retry" (no answer, 5xx, 429, not taken) or
+        "refused" (another 4xx, final: sending it again would be refused again)."""
+        body, headers = self.encode(batch)
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
         self.delivery.requests += 1
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
-                return "ok" if 200 <= int(answer.status) < 300 else "retry"
+                return "ok" if self.accepted(int(answer.status), answer.read()) else "retry"
         except urllib.error.HTTPError as error:
             return "retry" if error.code == 429 or error.code >= 500 else "refused"
         except (urllib.error.URLError, OSError):

@@ -1,5 +1,6 @@
 """The Salesforce sandbox's own operations in the control API (connectors/sandbox/control.py):
-merge and convert, as a person in Salesforce's UI would do them."""
+merge and convert, as a person in Salesforce's UI would do them, and outbound messages
+(connectors/sandbox/outbound_messages.py)."""
 
 from __future__ import annotations
 
@@ -22,4 +23,6 @@ def controls(sandbox: SalesforceSandbox) -> dict[str, Callable[[dict[str, Any]],
             str(body["lead_id"]), account_id=str(account) if account else None)
         return {"contact_id": contact_id, "account_id": account_id}
 
-    return {"merge": merge, "convert": convert}
+    from connectors.sandbox.outbound_messages import control_operations
+
+    return {"merge": merge, "convert": convert, **control_operations(sandbox)}

@@ -23,7 +23,7 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -124,6 +124,9 @@ class SalesforceOrg:
         #: the User the API signs in as: the default owner of what it creates.
         self.running_user = ""
         self.lock = threading.RLock()
+        #: called with (sObject, record id, changed fields) after each write, under the
+        #: lock: the outbound message sender (connectors/sandbox/outbound_messages.py)
+        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
 
     def insert(self, schema: ObjectSchema, row: Row) -> None:
         """Store a row (the small tables)."""
@@ -291,6 +294,8 @@ class SalesforceOrg:
                 name = staged.schema.name
                 self.deleted[name] = self.deleted.get(name, 0) + (1 if row["IsDeleted"] else -1)
             derive(staged.schema, row)
+            for listener in list(self.listeners):
+                listener(staged.schema.name, record_id, dict(staged.changes))
             return row
 
     def restamp(self, record_id: str, at: datetime) -> None:
