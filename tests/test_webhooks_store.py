@@ -128,3 +128,20 @@ def test_webhooks_config_is_validated() -> None:
 def test_a_stored_hand_raise_reads_back_the_same() -> None:
     parsed = parse_hand_raise(hand_raise(), now=NOW)
     assert HandRaise.from_json(parsed.as_json()) == parsed
+
+
+def test_check_config_reads_every_webhook_secret(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from syncer.cli.main import main
+    from tests.conftest import EXAMPLE_CONFIG, EXAMPLE_MODEL
+
+    config = tmp_path / "syncer.yaml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace(
+        "model: model.example.yaml", f"model: {EXAMPLE_MODEL}").replace(
+        "sandbox:\n  seed: 1\n  people: 500", "sandbox:\n  seed: 1\n  people: 20")
+        + "webhooks:\n  enabled: true\n  sources:\n    forms:\n      kind: generic\n"
+          "      secret: {env: SYNCER_TEST_UNSET_WEBHOOK_SECRET}\n")
+    assert main(["check-config", "--config", str(config)]) != 0
+    err = capsys.readouterr().err
+    assert "webhooks.sources.forms.secret" in err
+    assert "SYNCER_TEST_UNSET_WEBHOOK_SECRET is not set" in err

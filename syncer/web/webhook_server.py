@@ -9,6 +9,7 @@ import threading
 import structlog
 import uvicorn
 
+from syncer.domain.config import LoadedConfig
 from syncer.domain.config_base import ConfigError
 from syncer.domain.secrets import resolve_secret
 from syncer.observe.metrics import SyncMetrics
@@ -19,10 +20,10 @@ from syncer.web.webhooks import Inbound, create_webhook_app
 log = structlog.get_logger(__name__)
 
 
-def source_secrets(runtime: SyncRuntime) -> dict[str, str]:
+def source_secrets(loaded: LoadedConfig) -> dict[str, str]:
     """Each source's secret, read now (ConfigError naming the reference, never a value),
-    after checking each CRM source names a connector of this config."""
-    loaded = runtime.loaded
+    after checking each CRM source names a connector of this config (`syncer
+    check-config` asks the same)."""
     names = {c.name for c in loaded.config.connectors}
     problems: list[str] = []
     secrets: dict[str, str] = {}
@@ -49,7 +50,7 @@ class InboundService:
     def __init__(self, runtime: SyncRuntime, metrics: SyncMetrics,
                  stop_event: threading.Event) -> None:
         config = runtime.loaded.config.webhooks
-        secrets = source_secrets(runtime)
+        secrets = source_secrets(runtime.loaded)
         self.processor = InboundProcessor(runtime, metrics, stop_event, config.poll_seconds)
         app = create_webhook_app(Inbound(runtime.loaded, secrets, runtime.require_store(),
                                          metrics, self.processor.wake))

@@ -30,6 +30,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                     for problem in connector.person_field_problems()]
         if problems:
             raise ConfigError(problems)
+        if loaded.config.webhooks.enabled:  # every source's secret readable
+            from syncer.web.webhook_server import source_secrets
+
+            source_secrets(loaded)
         print(f"{loaded.path}: OK")
         print(f"  model: {runtime.model.version} ({loaded.model_path})")
         for connector in loaded.config.connectors:
