@@ -41,6 +41,7 @@ from connectors.sandbox.salesforce.query_where import (
 from connectors.sandbox.salesforce.results import (
     MaterializedResult,
     QueryResult,
+    SortKey,
     StreamResult,
     count,
     sorted_stream,
@@ -156,7 +157,8 @@ class QueryEngine:
                 matches = timeline.count(window, residual, fields,
                                          self.source.changed[schema.name])
 
-                def timed(after: Any) -> Iterator[tuple[Any, Row]]:
+                def timed(after: tuple[datetime, int] | None
+                          ) -> Iterator[tuple[tuple[datetime, int], Row]]:
                     return ((key, row) for key, row in timeline.rows(window, after)
                             if residual is None or residual(row))
                 return StreamResult(timed, matches, skip, cap)
@@ -164,13 +166,13 @@ class QueryEngine:
             field_names(query.where) <= {f.lower() for f in table.cheap_fields})
         start = id_floor(query.where, table)
         if not order or _order_is(order, "Id"):
-            def natural(after: Any) -> Iterator[tuple[Any, Row]]:
+            def natural(after: int | None) -> Iterator[tuple[int, Row]]:
                 return self._scan(table, predicate, cheap, after or start, full=True)
             matches = count(self._scan(table, predicate, cheap, start, full=False))
             return StreamResult(natural, matches, skip, cap)
         sort_key = self._sort_key(order)
 
-        def candidates() -> Iterator[tuple[Any, int]]:
+        def candidates() -> Iterator[tuple[SortKey, int]]:
             for number, row in self._scan(table, predicate, cheap, start, full=True):
                 yield (*sort_key(row), number), number
 

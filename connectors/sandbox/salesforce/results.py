@@ -12,12 +12,16 @@ import heapq
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 Row = dict[str, Any]
-#: (key, row): the key orders the result and is where a later page resumes.
-Keyed = tuple[Any, Row]
-Stream = Callable[[Any], Iterator[Keyed]]
+#: what orders a result and is where a later page resumes: an id number, a (CreatedDate,
+#: id number) pair, or a sort key ending with the id number
+K = TypeVar("K")
+#: a stream of (key, row) in result order, restarting after a key (None: the start)
+Stream = Callable[[K | None], Iterator[tuple[K, Row]]]
+#: the key of a result in ORDER BY order: the sort values, then the id number
+SortKey = tuple[object, ...]
 #: a sorted result up to this many matches keeps its (sort key, id number) list.
 SORT_IN_MEMORY_LIMIT = 200_000
 #: beyond it, each chunk of a sorted result is one bounded selection over the table.
@@ -47,11 +51,11 @@ class MaterializedResult:
         return self.rows[offset:offset + size]
 
 
-class StreamResult:
+class StreamResult(Generic[K]):
     """A result produced by `stream(after_key)`, with SOQL's OFFSET (`skip`) and LIMIT
     (`cap`) applied; `matches` is how many rows the stream yields in all."""
 
-    def __init__(self, stream: Stream, matches: int, skip: int = 0,
+    def __init__(self, stream: Stream[K], matches: int, skip: int = 0,
                  cap: int | None = None) -> None:
         self._stream = stream
         self._skip = skip
@@ -59,7 +63,7 @@ class StreamResult:
         if cap is not None:
             self._total = min(self._total, cap)
         #: stream position -> key of the row just before it (None: the start).
-        self._checkpoints: dict[int, Any] = {0: None}
+        self._checkpoints: dict[int, K | None] = {0: None}
         self._lock = threading.Lock()
 
     @property
@@ -75,7 +79,7 @@ class StreamResult:
             start = max(p for p in self._checkpoints if p <= position)
             key = self._checkpoints[start]
         rows: list[Row] = []
-        last = key
+        last: K | None = key
         for keyed in islice(self._stream(key), position - start, position - start + wanted):
             last = keyed[0]
             rows.append(keyed[1])
@@ -86,12 +90,12 @@ class StreamResult:
         return rows
 
 
-def count(stream: Iterable[Any]) -> int:
+def count(stream: Iterable[object]) -> int:
     return sum(1 for _ in stream)
 
 
-def sorted_stream(candidates: Callable[[], Iterator[tuple[Any, int]]],
-                  fetch: Callable[[int], Row | None], matches: int) -> Stream:
+def sorted_stream(candidates: Callable[[], Iterator[tuple[SortKey, int]]],
+                  fetch: Callable[[int], Row | None], matches: int) -> Stream[SortKey]:
     """A stream in sort-key order over `candidates()` ((sort key, id number) of every
     match; the key must end with the number, so keys are unique).
 
@@ -99,11 +103,11 @@ def sorted_stream(candidates: Callable[[], Iterator[tuple[Any, int]]],
     SELECTION_CHUNK rows is a fresh bounded selection over the candidates (memory stays
     small, at the price of one scan per chunk).
     """
-    kept: list[tuple[Any, int]] | None = None
+    kept: list[tuple[SortKey, int]] | None = None
     if matches <= SORT_IN_MEMORY_LIMIT:
         kept = sorted(candidates())
 
-    def from_kept(after: Any) -> Iterator[Keyed]:
+    def from_kept(after: SortKey | None) -> Iterator[tuple[SortKey, Row]]:
         assert kept is not None
         start = 0 if after is None else _bisect_after(kept, after)
         for key, number in kept[start:]:
@@ -111,7 +115,7 @@ def sorted_stream(candidates: Callable[[], Iterator[tuple[Any, int]]],
             if row is not None:
                 yield key, row
 
-    def by_selection(after: Any) -> Iterator[Keyed]:
+    def by_selection(after: SortKey | None) -> Iterator[tuple[SortKey, Row]]:
         while True:
             chunk = heapq.nsmallest(SELECTION_CHUNK, (c for c in candidates()
                                                       if after is None or c[0] > after))
@@ -125,7 +129,7 @@ def sorted_stream(candidates: Callable[[], Iterator[tuple[Any, int]]],
     return from_kept if kept is not None else by_selection
 
 
-def _bisect_after(kept: list[tuple[Any, int]], after: Any) -> int:
+def _bisect_after(kept: list[tuple[SortKey, int]], after: SortKey) -> int:
     low, high = 0, len(kept)
     while low < high:
         middle = (low + high) // 2
