@@ -282,7 +282,7 @@ def load_model(path: str | pathlib.Path) -> Model:
     return _parse(data, source, node)
 
 
-def parse_model(data: dict[str, Any], source: str = "<model>") -> Model:
+def parse_model(data: Mapping[str, object], source: str = "<model>") -> Model:
     """Validate a model given as a dict (as `load_model` does after reading YAML)."""
     return _parse(data, source, None)
 
