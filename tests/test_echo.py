@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 import pytest
 from structlog.testing import capture_logs
 
+from connectors.hubspot.search import time_ranges
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.store import echo as echo_store
-from tests.conftest import Sandboxes, sync_once
+from tests.conftest import NOW, Sandboxes, sync_once
 
 
 def calls(sandboxes: Sandboxes) -> Counter[str]:
@@ -103,3 +104,18 @@ def test_others_changes_in_the_overlap_are_read_and_our_writes_are_decided_once(
     third = sync_once(sandbox_config)  # what the second run wrote is its own echo
     assert third.people == 0 and sum(third.records_pulled.values()) == 0
     assert third.fields_written == Counter()
+
+
+def test_a_search_leaves_out_each_window_with_one_filter_group_per_range_around_it() -> None:
+    def at(minute: int) -> datetime:
+        return NOW + timedelta(minutes=minute)
+
+    def ms(minute: int) -> str:
+        return str(int(at(minute).timestamp() * 1000))
+
+    assert time_ranges(at(0)) == [[{"propertyName": "lastmodifieddate", "operator": "GTE",
+                                    "value": ms(0)}]]
+    groups = time_ranges(at(0), [(at(-10), at(-5)), (at(-3), at(2)), (at(4), at(6))])
+    assert [[(f["operator"], f["value"]) for f in group] for group in groups] == [
+        [("GT", ms(2)), ("LTE", ms(4))],  # the first window began before `since`
+        [("GT", ms(6))]]

@@ -42,7 +42,6 @@ def sweep_mark(loaded: LoadedConfig, connector: str) -> sweep_store.SweepMark:
         return sweep_store.mark(connection, connector)
 
 
-@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 def test_a_record_stamped_half_an_hour_behind_the_cursor_is_found_by_the_next_sweep(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
     sync_once(sandbox_config)
