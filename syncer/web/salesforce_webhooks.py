@@ -29,6 +29,7 @@ import xml.etree.ElementTree as ElementTree
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from syncer.domain.inbound import same_signature
 from syncer.store import inbound_events
@@ -92,12 +93,18 @@ async def salesforce(inbound: Inbound, request: Request, name: str,
     events = [NewEvent(notification_id, "record", source.connector, record_id,
                        {"organization_id": org})
               for notification_id, record_id in notifications]
-    try:
-        inbound_events.accept(inbound.store, name, None, events, inbound.clock())
-    except Replayed:  # resent after a lost Ack: acknowledge again, store nothing twice
-        return _ack()
-    for _ in events:
+    stored = await run_in_threadpool(_accept, inbound, name, events)
+    for _ in range(stored):
         inbound.metrics.webhook_events.labels(source=name, outcome="pending").inc()
-    if events:
+    if stored:
         inbound.wake()
     return _ack()
+
+
+def _accept(inbound: Inbound, name: str, events: list[NewEvent]) -> int:
+    """Store the notifications (in a worker thread: the state is blocking I/O); a message
+    all of whose notifications are known was resent after a lost Ack: 0, nothing stored."""
+    try:
+        return inbound_events.accept(inbound.store, name, None, events, inbound.clock())
+    except Replayed:
+        return 0

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from syncer.domain.config import LoadedConfig, writeback_fields
 from syncer.domain.inbound import (
@@ -124,11 +125,11 @@ async def hubspot(inbound: Inbound, request: Request, name: str | None) -> JSONR
     try:
         data = json.loads(body)
         assert source.connector is not None
-        events = hubspot_events(inbound, source.connector, data)
+        events = await run_in_threadpool(hubspot_events, inbound, source.connector, data)
     except (ValueError, TypeError, KeyError) as error:
         return bad_payload([f"(body): not HubSpot's array of events ({error}). Fix: send "
                              "the subscription payload unchanged"])
-    return _store(inbound, name, signature, events)
+    return await run_in_threadpool(_store, inbound, name, signature, events)
 
 
 def hubspot_events(inbound: Inbound, connector: str, data: object) -> list[NewEvent]:
@@ -202,7 +203,7 @@ async def generic(inbound: Inbound, request: Request, name: str | None) -> JSONR
                                raised.as_json()))
     if problems:
         return bad_payload(problems)
-    return _store(inbound, name, signature, events)
+    return await run_in_threadpool(_store, inbound, name, signature, events)
 
 
 def create_webhook_app(inbound: Inbound) -> FastAPI:
