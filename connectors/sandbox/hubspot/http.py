@@ -30,7 +30,7 @@ class ApiFailure(Exception):
 
     def __init__(self, status: int, category: str, message: str, *,
                  context: Mapping[str, Sequence[str]] | None = None,
-                 extra: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, object] | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -40,8 +40,8 @@ class ApiFailure(Exception):
         self.extra = extra or {}
         self.headers = dict(headers or {})
 
-    def body(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"status": "error", "message": self.message,
+    def body(self) -> dict[str, object]:
+        data: dict[str, object] = {"status": "error", "message": self.message,
                                 "correlationId": str(uuid.uuid4()),
                                 "category": self.category}
         if self.context:

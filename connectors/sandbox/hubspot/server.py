@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -59,6 +59,9 @@ from connectors.sandbox.hubspot.state import (
     contact_id_for,
 )
 from connectors.sandbox.world import IN_HUBSPOT, World
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 UNMATCHED_RULE = "<unmatched>"
 #: call_counts status of a request answered with nothing (a dropped connection).
@@ -265,7 +268,8 @@ class HubSpotSandbox:
                        and (wanted is None or s in wanted))
 
     # -- serving -------------------------------------------------------------------------
-    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse
+              ) -> Iterable[bytes]:
         request = Request(environ)
         if request.path.startswith(CONTROL_PREFIX):  # a tester's hand, not API traffic
             from connectors.sandbox.webhooks import control_operations
@@ -300,7 +304,7 @@ class HubSpotSandbox:
         self._count(request.method, rule_name, response.status_code)
         return response(environ, start_response)
 
-    def _delay(self, plan: RequestPlan, environ: dict[str, Any]) -> None:
+    def _delay(self, plan: RequestPlan, environ: WSGIEnvironment) -> None:
         """Latency, a hung request or a dropped connection, as the plan says."""
         if plan.latency_seconds:
             self.faults.sleep(plan.latency_seconds)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -62,6 +62,9 @@ from connectors.sandbox.salesforce.successions import OrgSuccessions
 from connectors.sandbox.salesforce.tables import seed_org
 from connectors.sandbox.salesforce.tls import TlsHandler, localhost_tls
 from connectors.sandbox.world import IN_SALESFORCE, World
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 ORG_ID = make_id("00D", 1)
 #: call_counts status of a request answered with nothing (a dropped connection).
@@ -209,7 +212,8 @@ class SalesforceSandbox(OrgHands):
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse
+              ) -> Iterable[bytes]:
         request = Request(environ)
         if request.path.startswith(CONTROL_PREFIX):  # a tester's hand, not API traffic
             control = handle(self, self.control_token, self.clock, request, controls(self))
@@ -225,7 +229,7 @@ class SalesforceSandbox(OrgHands):
         result: Iterable[bytes] = response(environ, start_response)
         return result
 
-    def _delay(self, plan: RequestPlan, environ: dict[str, Any]) -> None:
+    def _delay(self, plan: RequestPlan, environ: WSGIEnvironment) -> None:
         """Latency, a hung request or a dropped connection, as the plan says."""
         pause = self.latency_seconds + plan.latency_seconds
         if pause:
