@@ -13,8 +13,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from syncer.domain.api_usage import ApiUsage
 from syncer.domain.connector import Connector
 from syncer.domain.types import (
     Activity,
@@ -76,9 +77,10 @@ class Reordered:
         return self.inner.api_calls
 
     @property
-    def usage(self) -> Any:
+    def usage(self) -> ApiUsage | None:
         """The wrapped connector's API usage accounting, if it keeps one."""
-        return getattr(self.inner, "usage", None)
+        usage = getattr(self.inner, "usage", None)
+        return usage if isinstance(usage, ApiUsage) else None
 
     def close(self) -> None:
         self.inner.close()
