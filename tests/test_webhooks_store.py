@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, inspect, select
 
-from syncer.domain.config import parse_config
+from syncer.domain.config import LoadedConfig, parse_config
 from syncer.domain.config_base import ConfigError
 from syncer.domain.inbound import (
     HandRaise,
@@ -24,6 +25,7 @@ from syncer.store.inbound_events import NewEvent, Replayed
 from syncer.store.migrations import LATEST, migrate
 from syncer.store.repository import Store
 from syncer.store.tables import schema_version
+from tests.conftest import Sandboxes
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
 
@@ -145,3 +147,32 @@ def test_check_config_reads_every_webhook_secret(tmp_path: Path,
     err = capsys.readouterr().err
     assert "webhooks.sources.forms.secret" in err
     assert "SYNCER_TEST_UNSET_WEBHOOK_SECRET is not set" in err
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_events_wait_while_another_run_holds_the_lock(sandbox_config: LoadedConfig,
+                                                      sandboxes: Sandboxes) -> None:
+    from syncer.cli.runtime import Runtime
+    from syncer.observe.metrics import SyncMetrics
+    from syncer.ops.inbound import InboundProcessor
+    from syncer.store.locks import acquire
+    from tests.conftest import sync_once
+
+    sync_once(sandbox_config)
+    contact = str(sandboxes.hubspot.records()[0]["id"])
+    with Runtime(sandbox_config) as runtime:
+        store = runtime.require_store()
+        inbound_events.accept(store, "hubspot", "sig", [
+            NewEvent("7", "record", "hubspot", contact, {})], NOW)
+        processor = InboundProcessor(runtime, SyncMetrics(), threading.Event(), 1.0)
+        lock = acquire(store.engine, sorted(runtime.connectors), "a-scheduled-run")
+        try:
+            held = processor.process_pending()
+        finally:
+            lock.release()
+        assert held is not None and held.status == "skipped"
+        assert inbound_events.counts(store) == {"pending": 1}  # not consumed, not dropped
+        assert [e.attempts for e in inbound_events.pending(store)] == [0]
+        ran = processor.process_pending()
+        assert ran is not None and ran.status == "succeeded"
+        assert inbound_events.counts(store) == {"done": 1}
