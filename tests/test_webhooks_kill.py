@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from connectors.sandbox.hubspot.server import HubSpotSandbox
@@ -20,7 +21,7 @@ from syncer.store import inbound_events
 from syncer.store.inbound_events import inbound_events as events_table
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sync_once
-from tests.webhook_helpers import HUBSPOT_SECRET, wait_for, webhook_config
+from tests.webhook_helpers import HUBSPOT_SECRET, post_hubspot, wait_for, webhook_config
 
 
 def free_port() -> int:
@@ -49,9 +50,9 @@ def stored_ids(store: Store) -> set[str]:
 def test_sigkill_mid_burst_loses_no_event(sandboxes: Sandboxes, sqlite_url: str,
                                           tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
+    port, health = free_port(), free_port()
     loaded = webhook_config(sandboxes, sqlite_url, tmp_path, monkeypatch,
-                            listen=f"127.0.0.1:{port}", health={"enabled": False})
+                            listen=f"127.0.0.1:{port}", health={"port": health})
     sync_once(loaded)
     hubspot = sandboxes.hubspot
     assert isinstance(hubspot, HubSpotSandbox)
@@ -79,6 +80,12 @@ def test_sigkill_mid_burst_loses_no_event(sandboxes: Sandboxes, sqlite_url: str,
         assert sender.flush(timeout=300)  # the echoes of the last run's writes, if any
         wait_for(lambda: inbound_events.counts(store).get("pending", 0) == 0,
                  "the last events consumed", timeout=300)
+        # the daemon's /metrics counts what its webhook endpoint refused
+        assert post_hubspot(f"http://127.0.0.1:{port}/webhooks/hubspot", [],
+                            signed=False).status_code == 401
+        metrics = requests.get(f"http://127.0.0.1:{health}/metrics", timeout=30).text
+        assert 'syncer_webhook_rejected_total{reason="unsigned",source="hubspot"} 1.0' \
+            in metrics
     finally:
         sender.stop()
         if process.poll() is None:
