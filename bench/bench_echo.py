@@ -1,0 +1,158 @@
+"""Benchmark of the echo of syncer's own writes and of the reconciliation sweep.
+
+    python -m bench.bench_echo [--people 10000] [--seed 7] [--late]
+
+Both sandbox CRMs serve one synthetic world in this process (their default rate limits
+on); syncer syncs it into a fresh SQLite state with the example config:
+1. a full sync (writes nearly every record),
+2. the first incremental right after it (nothing changed in either CRM),
+3. a quiet incremental (again nothing changed),
+4. with --late: one HubSpot contact and one Salesforce Lead are edited with a stamp 30
+   minutes behind syncer's cursor, a sync at the same time (no sweep due) and one a day
+   later (the sweep is due) show whether they are found.
+For each run it prints the requests each sandbox answered, by CRM and route, and the
+records the pull read back. The figures of record are in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from structlog.testing import capture_logs
+
+from connectors.sandbox import build_sandbox
+from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig, load_config
+from syncer.domain.connector import Sandbox
+from syncer.run.pipeline import RunSummary, run_sync
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+def config(hubspot: Sandbox, salesforce: Sandbox, folder: Path) -> LoadedConfig:
+    """The example config pointed at the sandboxes, secrets in the environment."""
+    data: dict[str, Any] = yaml.safe_load((ROOT / "config/syncer.example.yaml").read_text())
+    data["state"] = {"url": f"sqlite:///{folder / 'state.db'}"}
+    data["model"] = str(ROOT / "config/model.example.yaml")
+    for connector in data["connectors"]:
+        sandbox = hubspot if connector["kind"] == "hubspot" else salesforce
+        connector.pop("sandbox", None)
+        connector["base_url"] = sandbox.base_url
+        if sandbox.ca_file:
+            connector["ca_file"] = sandbox.ca_file
+        credentials = {}
+        for key, value in sandbox.credentials.items():
+            variable = f"BENCH_{connector['name'].upper()}_{key.upper()}"
+            os.environ[variable] = value
+            credentials[key] = {"env": variable}
+        connector["credentials"] = credentials
+    path = folder / "syncer.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_config(path)
+
+
+def requests_by_route(hubspot: Sandbox, salesforce: Sandbox) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for crm, sandbox in (("hubspot", hubspot), ("salesforce", salesforce)):
+        for (method, rule, _status), n in sandbox.call_counts.items():  # type: ignore[attr-defined]
+            seen[f"{crm} {method} {rule}"] += n
+    return seen
+
+
+def sync(loaded: LoadedConfig, hubspot: Sandbox, salesforce: Sandbox,
+         now: datetime, **options: Any) -> tuple[RunSummary, Counter[str], dict[str, int], float]:
+    """One run: its summary, requests by route, records read back per CRM, seconds."""
+    before = requests_by_route(hubspot, salesforce)
+    started = time.perf_counter()
+    with Runtime(loaded) as runtime, capture_logs() as logs:
+        summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
+                           runtime.model, now, **options)
+    spent = requests_by_route(hubspot, salesforce) - before
+    read = Counter({e["connector"]: int(e.get("read", e.get("records", 0)))
+                    for e in logs if e.get("event") == "pull.done"})  # before: records
+    for event in logs:
+        if event.get("event") == "sweep.done":
+            read[f"{event['connector']} sweep"] += int(event.get("read", 0))
+    return summary, spent, dict(read), time.perf_counter() - started
+
+
+def report(label: str, result: tuple[RunSummary, Counter[str], dict[str, int], float]) -> None:
+    summary, spent, read, seconds = result
+    for crm in ("hubspot", "salesforce"):
+        routes = {k.removeprefix(f"{crm} "): v for k, v in sorted(spent.items())
+                  if k.startswith(f"{crm} ")}
+        total = sum(routes.values())
+        print(f"| {label} | {crm} | {total} | {read.get(crm, 0) + read.get(f'{crm} sweep', 0):,} "
+              f"| {summary.records_pulled.get(crm, 0):,} "
+              f"| {summary.fields_written.get(crm, 0):,} "
+              f"| {seconds:.1f} | {', '.join(f'{k} {v}' for k, v in routes.items())} |")
+
+
+def late_edits(loaded: LoadedConfig, hubspot: Sandbox, salesforce: Sandbox) -> None:
+    """One contact and one Lead edited with a stamp 30 minutes behind the cursor."""
+    with Runtime(loaded) as runtime:
+        store = runtime.require_store()
+        cursors = {name: store.cursor(name, "people") for name in ("hubspot", "salesforce")}
+    contact = next(r for r in hubspot.records() if r.get("jobtitle") != "VP Sales")
+    hubspot.edit(str(contact["id"]), "jobtitle", "VP Sales")
+    hubspot.state.restamp(str(contact["id"]),  # type: ignore[attr-defined]
+                          cursors["hubspot"] - timedelta(minutes=30))  # type: ignore[operator]
+    lead = next(r for r in salesforce.records()
+                if str(r["Id"]).startswith("00Q") and r.get("Title") != "VP Sales")
+    salesforce.edit(str(lead["Id"]), "Title", "VP Sales")
+    salesforce.org.restamp(str(lead["Id"]),  # type: ignore[attr-defined]
+                           cursors["salesforce"] - timedelta(minutes=30))  # type: ignore[operator]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--late", action="store_true",
+                        help="also edit two records 30 minutes behind the cursor and sweep")
+    args = parser.parse_args()
+    world = World(seed=args.seed, size=args.people, now=NOW)
+    hubspot, salesforce = build_sandbox("hubspot", world), build_sandbox("salesforce", world)
+    hubspot.start()
+    salesforce.start()
+    print(f"# {args.people:,} people, seed {args.seed}; {platform.python_version()}, "
+          f"{os.cpu_count()} cores, {datetime.now(timezone.utc):%Y-%m-%d}")
+    print("| run | CRM | requests | records read back | records stored | fields written "
+          "| seconds | requests by route |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            loaded = config(hubspot, salesforce, Path(folder))
+            report("full sync", sync(loaded, hubspot, salesforce, NOW))
+            first = sync(loaded, hubspot, salesforce, NOW)
+            report("first incremental", first)
+            quiet = sync(loaded, hubspot, salesforce, NOW)
+            report("quiet incremental", quiet)
+            for crm in ("hubspot", "salesforce"):
+                calls = [sum(v for k, v in r[1].items() if k.startswith(crm))
+                         for r in (first, quiet)]
+                print(f"first / quiet, {crm}: {calls[0]} / {calls[1]} = "
+                      f"{calls[0] / max(calls[1], 1):.2f}")
+            if args.late:
+                late_edits(loaded, hubspot, salesforce)
+                report("late edits, same day", sync(loaded, hubspot, salesforce, NOW))
+                report("late edits, a day on (sweep)",
+                       sync(loaded, hubspot, salesforce, NOW + timedelta(hours=25)))
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+if __name__ == "__main__":
+    main()
