@@ -167,13 +167,17 @@ def main() -> None:
                     hours += 1  # each run's rows carry its own time (--as-of)
                     as_of = now + timedelta(hours=hours)
                     wall = run_sync(config, as_of)
+                    label = "with archive" if archive else "without archive"
                     if archive:  # what `syncer audit archive` does: all but this run
                         store = Store.open(f"sqlite:///{state}")
+                        began = time.monotonic()
                         try:
-                            archive_older_than(store.audit_log, as_of, folder / "archive")
+                            done = archive_older_than(store.audit_log, as_of,
+                                                      folder / "archive")
                         finally:
                             store.close()
-                    label = "with archive" if archive else "without archive"
+                        moved = done.rows if done else 0
+                        label += f" ({moved:,} rows archived in {time.monotonic() - began:.1f} s)"
                     sizes = report(f"run {round_} {label}", state, args.people, wall, sizes)
     finally:
         hubspot.stop()
