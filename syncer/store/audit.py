@@ -57,9 +57,9 @@ __all__ = ["CHAIN", "GENESIS", "HASHED_FIELDS", "MAX_PROBLEMS", "AuditError", "A
 
 _TEXT_FIELDS = ("run_id", "connector", "record_id", "person_key", "field", "outcome",
                 "model_version")
-#: a reasons list cited by nothing (a row that failed to find its list reads as this)
-_MISSING: tuple[str, list[ReasonJson]] = ("", [])
 _OPTIONAL_TEXT_FIELDS = ("old_value", "new_value", "error")
+#: what a row reads as whose reasons row is gone (its hash then no longer matches)
+_MISSING: tuple[str, list[ReasonJson]] = ("", [])
 _BATCH = 1000
 #: decoded reasons lists a reader keeps (rows of one decision are neighbours, so a small
 #: cache decodes each list about once; a bound keeps a verify of millions of rows small)
@@ -107,6 +107,7 @@ class RowReader:
             data["reasons"] = reasons
             out.append(data)
         return out
+
 
 @dataclass(frozen=True)
 class AuditFilter:
