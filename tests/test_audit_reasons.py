@@ -211,3 +211,18 @@ def test_the_canonical_form_built_around_stored_reasons_is_the_same_bytes() -> N
         for listed in (reasons(1), [], [{"detail": '"reasons":null', "points": 1.5}]):
             row["reasons"] = listed
             assert canonical_form(row, canonical_reasons(listed)) == canonical_form(row)
+
+
+def test_a_deleted_reasons_row_breaks_the_rows_that_cite_it(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url)
+    try:
+        with store.transaction() as tx:
+            store.append_audit(tx, field_rows(1, fields=2) + field_rows(2, fields=2))
+        with store.engine.begin() as db:
+            db.execute(delete(audit_reasons).where(audit_reasons.c.id == select(
+                tables.audit.c.reasons_id).where(tables.audit.c.id == 1).scalar_subquery()))
+        report = store.audit_log.verify()
+        assert [(p.row_id, p.kind) for p in report.problems] == [(1, "edited"), (2, "edited")]
+        assert store.audit_rows()[0]["reasons"] == []
+    finally:
+        store.close()
