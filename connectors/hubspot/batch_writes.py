@@ -23,6 +23,7 @@ from hubspot.crm.contacts import (  # type: ignore[import-untyped]
 from connectors.hubspot import mapping
 from connectors.hubspot.creation import BatchAnswer
 from connectors.hubspot.errors import RequestRejected, property_names
+from connectors.hubspot.raw import answer
 from connectors.retry import RetryPolicy
 from syncer.domain.api_usage import ApiUsage
 from syncer.domain.types import PushResult
@@ -60,8 +61,9 @@ class ContactWrites:
             SimplePublicObjectBatchInputForCreate(properties=properties, associations=[],
                                                   object_write_trace_id=trace)
             for trace, properties in inputs])
-        data, status = self._call("contacts.batch_create", lambda: self.batch
-                                  .create_with_http_info(body, _request_timeout=self._timeout))
+        data, status = self._call("contacts.batch_create", lambda: answer(self.batch
+                                  .create_with_http_info(body, _preload_content=False,
+                                                         _request_timeout=self._timeout)))
         self._note_stamps(data.results)
         by_email = {props["email"].lower(): trace for trace, props in inputs}
         created: dict[str, str] = {}
@@ -83,8 +85,8 @@ class ContactWrites:
         body = BatchReadInputSimplePublicObjectId(
             inputs=[{"id": email} for email in emails], id_property="email",
             properties=["email"], properties_with_history=[])
-        data, _ = self._call("contacts.batch_read", lambda: self.batch.read_with_http_info(
-            body, archived=False, _request_timeout=self._timeout))
+        data, _ = self._call("contacts.batch_read", lambda: answer(self.batch.read_with_http_info(
+            body, archived=False, _preload_content=False, _request_timeout=self._timeout)))
         return {str((r.properties or {}).get("email") or "").lower(): str(r.id)
                 for r in data.results or [] if (r.properties or {}).get("email")}
 
@@ -98,8 +100,9 @@ class ContactWrites:
             for record_id, props in values.items()])
         try:
             data, status = self._call("contacts.batch_update",
-                                      lambda: self.batch.update_with_http_info(
-                                          body, _request_timeout=self._timeout))
+                                      lambda: answer(self.batch.update_with_http_info(
+                                          body, _preload_content=False,
+                                          _request_timeout=self._timeout)))
         except RequestRejected as rejected:
             if len(values) == 1:  # HubSpot may refuse a whole batch for one bad input
                 record_id = next(iter(values))

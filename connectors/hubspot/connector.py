@@ -36,6 +36,7 @@ from connectors.hubspot.errors import (
     RequestRejected,
     read_error,
 )
+from connectors.hubspot.raw import answer
 from connectors.hubspot.request_budget import RequestBudget
 from connectors.hubspot.search import (
     SEARCH_CAP,
@@ -203,11 +204,12 @@ class HubSpotConnector:
                                    skip=[(mapping.as_utc(a), mapping.as_utc(b))
                                          for a, b in skip])
         else:
-            pages = self._pages("contacts.list", lambda after: self._contacts
+            pages = self._pages("contacts.list", lambda after: answer(self._contacts
                                 .get_page_with_http_info(limit=self._page_size, after=after,
                                                          properties=fields,
                                                          archived=False,
-                                                         _request_timeout=self._timeout))
+                                                         _preload_content=False,
+                                                         _request_timeout=self._timeout)))
         yield from self._mapped(pages)
 
     def _read_fields(self) -> list[str]:
@@ -264,8 +266,10 @@ class HubSpotConnector:
 
     def _do_search(self, request: PublicObjectSearchRequest) -> Any:
         self._search_gate.wait()
-        body, _ = self._call("contacts.search", lambda: self._search.do_search_with_http_info(
-            public_object_search_request=request, _request_timeout=self._timeout))
+        body, _ = self._call("contacts.search", lambda: answer(
+            self._search.do_search_with_http_info(public_object_search_request=request,
+                                                  _preload_content=False,
+                                                  _request_timeout=self._timeout)))
         return body
 
     def successions(self, since: datetime) -> Iterator[list[Succession]]:
@@ -290,13 +294,14 @@ class HubSpotConnector:
         since = mapping.as_utc(since)
         # The API filters strictly after; ask from 1 ms earlier to include `since` itself.
         start = since - timedelta(milliseconds=1)
-        for page in self._pages("events.list", lambda after: self._events
+        for page in self._pages("events.list", lambda after: answer(self._events
                                 .get_page_with_http_info(object_type="contact",
                                                          occurred_after=start,
                                                          sort=["ASCENDING"],
                                                          limit=self._events_page_size,
                                                          after=after,
-                                                         _request_timeout=self._timeout)):
+                                                         _preload_content=False,
+                                                         _request_timeout=self._timeout))):
             activities = []
             for event in page:
                 activity = mapping.to_activity(self.name, str(event.id), str(event.object_id),
