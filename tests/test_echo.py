@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from connectors.hubspot.search import time_ranges
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
+from syncer.run.pipeline import run_sync
 from syncer.store import echo as echo_store
 from tests.conftest import NOW, Sandboxes, sync_once
 
@@ -131,3 +132,21 @@ def test_a_search_leaves_out_each_window_with_one_filter_group_per_range_around_
     assert [[(f["operator"], f["value"]) for f in group] for group in groups] == [
         [("GT", ms(2)), ("LTE", ms(4))],  # the first window began before `since`
         [("GT", ms(6))]]
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_connectors_kept_across_runs_tell_each_run_its_own_window(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+    with Runtime(sandbox_config) as runtime:  # as the daemon keeps them
+        store = runtime.require_store()
+
+        def run() -> None:
+            run_sync(sandbox_config, store, runtime.connectors, runtime.model, NOW)
+        run()
+        contact_id, _ = vp_candidates(sandboxes)
+        sandboxes.hubspot.edit(contact_id, "jobtitle", "VP Sales")
+        run()
+        with store.engine.connect() as connection:
+            first, second = echo_store.windows(connection, "hubspot")
+    assert second.start >= first.end  # not stretched back over the time between the runs
+    assert second.end > second.start

@@ -234,10 +234,12 @@ class HubSpotConnector:
         """The newest contact modification time in the portal (one search request)."""
         return search_newest(self._do_search)
 
-    def write_window(self) -> tuple[datetime, datetime] | None:
-        """The earliest and latest stamps HubSpot gave this connector's writes (from its
-        batch answers: no request), None before any write."""
-        return self._writes.stamps
+    def take_write_window(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest stamps HubSpot gave this connector's writes since the
+        last call (from its batch answers: no request), None without a write; forgotten
+        here, so a connector kept for many runs tells each run its own."""
+        told, self._writes.stamps = self._writes.stamps, None
+        return told
 
     def sweep_page(self, position: str | None) -> tuple[list[Person], str | None]:
         """One page (one search request) of contacts in id order from `position`, and where

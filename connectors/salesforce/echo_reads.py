@@ -79,7 +79,7 @@ def changed_people(connector: SalesforceConnector, since: datetime,
                                                     writeback, mapped))
             if people:
                 yield people
-    connector.met_successions[since] = followed
+    connector.met_successions = {since: followed}  # only this pull's, for its successions()
 
 
 def _explained(connector: SalesforceConnector, object_type: str,

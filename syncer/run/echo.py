@@ -5,7 +5,7 @@ A run wraps its connectors in a WriteWatch, which notes when each connector's fi
 of the run (push or create) begins. After the run, `seal` records the run's echo window
 for every connector it wrote to:
 - a CRM whose write answers carry the stamps they gave (HubSpot's batch answers carry
-  updatedAt) tells the window exactly, at no extra request (`write_window`);
+  updatedAt) tells the window exactly, at no extra request (`take_write_window`);
 - otherwise (Salesforce's composite answers carry none) one look at the CRM's newest
   stamp after the last write closes it, and it opens as long before that as the writes
   took on this machine's monotonic clock, plus a second of slack for whole-second stamps.
@@ -56,7 +56,9 @@ class LeavesOutEchoes(Protocol):
 class KnowsWriteWindow(Protocol):
     """A connector whose write answers told it the stamps its writes got."""
 
-    def write_window(self) -> tuple[datetime, datetime] | None: ...
+    def take_write_window(self) -> tuple[datetime, datetime] | None:
+        """The stamps of the writes since the last call (then forgotten)."""
+        ...
 
 
 class _Watched:
@@ -87,7 +89,11 @@ class WriteWatch:
         self._began: dict[str, float] = {}
 
     def wrap(self, connectors: Mapping[str, Connector]) -> dict[str, Connector]:
-        """The connectors to run with: watched where a pull can leave our echo out."""
+        """The connectors to run with: watched where a pull can leave our echo out. Stamps
+        an earlier run left untaken (it ended before its seal) are dropped first."""
+        for connector in connectors.values():
+            if isinstance(connector, KnowsWriteWindow):
+                connector.take_write_window()
         return {name: cast(Connector, _Watched(c, self))
                 if isinstance(c, LeavesOutEchoes) else c
                 for name, c in connectors.items()}
@@ -116,7 +122,7 @@ class WriteWatch:
 
 def _window(connector: object, began: float, run_id: str) -> echo_store.EchoWindow | None:
     if isinstance(connector, KnowsWriteWindow):
-        told = connector.write_window()
+        told = connector.take_write_window()
         if told is not None:
             return echo_store.EchoWindow(run_id, told[0] - TICK, told[1])
     if not isinstance(connector, LeavesOutEchoes):
