@@ -598,7 +598,7 @@ def test_collection_insert_reports_each_record(fresh: SalesforceSandbox,
         new_lead(id=existing["Id"], LastName="Again", Company="Insert Co"),
         new_lead(LastName="Converted", Company="Insert Co", IsConverted=True),
         new_lead(LastName="Picky", Company="Insert Co", Syncer_Stage__c="Warm"),
-        {"attributes": {"type": "Task"}, "Subject": "Call"},
+        {"attributes": {"type": "User"}, "LastName": "Rep"},  # (Task takes inserts)
         new_lead(LastName="Second", Company="Insert Co", Status=""),
     ]))
     codes = [[e["statusCode"] for e in r["errors"]] for r in results]
@@ -641,7 +641,7 @@ def test_describe_says_what_an_insert_may_set(sf: Salesforce) -> None:
     assert not lead["LastName"]["nillable"] and not lead["LastName"]["defaultedOnCreate"]
     objects = {o["name"]: o for o in sf.describe()["sobjects"]}
     assert [name for name, o in objects.items() if o["createable"]] == [
-        "Lead", "Contact", "Account"]
+        "Lead", "Contact", "Account", "Task", "Event", "Opportunity"]
 
 
 def test_edit_acts_like_the_ui(fresh: SalesforceSandbox) -> None:

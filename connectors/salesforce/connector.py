@@ -22,6 +22,7 @@ from connectors.salesforce import creation, echo_reads, mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
+from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.connector import ConnectorError, mapped_person_fields
 from syncer.domain.types import (
     Activity,
@@ -104,6 +105,11 @@ class SalesforceConnector(BulkQueries):
                      f"{after}{extra} ORDER BY CreatedDate, Id")
             for records in self._pages("activities", query):
                 page = [a for a in (to_activity(self.name, r) for r in records) if a]
+                if page:
+                    yield page
+        for sales in SALES_QUERIES:  # Events, Opportunities: sales_activity.py
+            for records in self._pages("activities", sales.soql(after)):
+                page = [a for r in records for a in sales.to_activities(self.name, r)]
                 if page:
                     yield page
 

@@ -20,6 +20,8 @@ from datetime import date, datetime, time, timezone
 from urllib.parse import urlparse
 
 from syncer.domain.types import (
+    ACTOR,
+    ACTOR_ID,
     Activity,
     ActivityType,
     Person,
@@ -41,8 +43,9 @@ PERSON_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
 
 CAMPAIGN_MEMBER_FIELDS: tuple[str, ...] = (
     "Id", "LeadId", "ContactId", "Status", "CreatedDate", "Campaign.Name", "Campaign.Type")
-TASK_FIELDS: tuple[str, ...] = ("Id", "WhoId", "Subject", "Type", "CreatedDate",
-                                "CallDurationInSeconds")
+TASK_FIELDS: tuple[str, ...] = ("Id", "WhoId", "Subject", "Type", "TaskSubtype",
+                                "CreatedDate", "CallDurationInSeconds", "OwnerId",
+                                "Owner.Email")
 #: syncer person field -> Lead and Contact field read into Person.properties out of the box
 #: (config `connectors[].person_fields` adds to and overrides these).
 DEFAULT_PERSON_FIELDS: Mapping[str, str] = {"source": "LeadSource"}
@@ -119,7 +122,11 @@ def _get(record: Mapping[str, object], name: str) -> object:
     for part in name.split("."):
         if not isinstance(current, Mapping):
             return None
-        current = next((v for k, v in current.items() if k.lower() == part.lower()), None)
+        if part in current:  # as Salesforce spells it: no scan (mapping every page)
+            current = current[part]
+            continue
+        lowered = part.lower()
+        current = next((v for k, v in current.items() if k.lower() == lowered), None)
     return current
 
 
@@ -218,8 +225,10 @@ def campaign_member_activity(source: str, record: Mapping[str, object]) -> Activ
 
 
 def task_activity(source: str, record: Mapping[str, object]) -> Activity | None:
-    """A Task as a page view (Web Activity), a meeting, or None."""
+    """A Task as a page view (Web Activity), a meeting, a rep's call, email or task (by
+    its owner: connectors/salesforce/sales_activity.py), or None."""
     task_type = str(_get(record, "Type") or "").lower()
+    subtype = str(_get(record, "TaskSubtype") or "").lower()
     subject = str(_get(record, "Subject") or "")
     who = _get(record, "WhoId")
     if not who:
@@ -234,14 +243,42 @@ def task_activity(source: str, record: Mapping[str, object]) -> Activity | None:
         seconds = _get(record, "CallDurationInSeconds")
         if isinstance(seconds, int | float) and not isinstance(seconds, bool):
             attributes["duration"] = str(int(seconds))  # seconds on the page
-    elif task_type == "meeting":
-        activity_type = ActivityType.MEETING
-        attributes["subject"] = subject
     else:
-        return None
+        kind = ActivityType.MEETING if task_type == "meeting" else task_kind(task_type,
+                                                                             subtype)
+        if kind is None:
+            return None
+        activity_type = kind
+        attributes.update({"subject": subject, **actor(record)})
     return Activity(source=source, source_id=str(record["Id"]), record_id=str(who),
                     type=activity_type, occurred_at=parse_datetime(str(record["CreatedDate"])),
                     attributes=attributes)
+
+
+#: Task Type / TaskSubtype (lower case) -> the sales activity it is
+TASK_KINDS: Mapping[str, ActivityType] = {"call": ActivityType.CALL,
+                                          "email": ActivityType.SALES_EMAIL}
+
+
+def actor(record: Mapping[str, object]) -> dict[str, str]:
+    """The actor attributes of a record with OwnerId and Owner.Email."""
+    found: dict[str, str] = {}
+    owner, email = _text(_get(record, "OwnerId")), _text(_get(record, "Owner.Email"))
+    if owner:
+        found[ACTOR_ID] = owner
+    if email:
+        found[ACTOR] = email.lower()
+    return found
+
+
+def task_kind(task_type: str, subtype: str) -> ActivityType | None:
+    """The sales activity of a Task that is no page view or meeting, or None."""
+    kind = TASK_KINDS.get(task_type) or TASK_KINDS.get(subtype)
+    if kind is not None:
+        return kind
+    if subtype == "task" and task_type in ("", "other"):
+        return ActivityType.TASK
+    return None
 
 
 def api_value(field_type: str, value: str | None) -> ApiValue:

@@ -18,6 +18,12 @@ class ActivityType(StrEnum):
 
     Scoring rules are written against these names, so a HubSpot form submission and a
     Salesforce campaign response that mean the same thing score the same.
+
+    The last seven are *sales* activities (SALES_ACTIVITIES): what a rep logged on the
+    person (a call, an email sent by hand, a note, a task) and the opportunity outcomes.
+    No rule scores them unless a model names them; the SLA reads them as "worked" and the
+    outcome history counts them for learning. New members go at the end: the sandbox
+    encodes a type by its position.
     """
 
     FORM_FILL = "form_fill"
@@ -35,6 +41,25 @@ class ActivityType(StrEnum):
     PRICING_REQUEST = "pricing_request"
     CONTACT_SALES = "contact_sales"
     MEETING = "meeting"
+    CALL = "call"
+    SALES_EMAIL = "sales_email"
+    NOTE = "note"
+    TASK = "task"
+    OPPORTUNITY_CREATED = "opportunity_created"
+    OPPORTUNITY_WON = "opportunity_won"
+    OPPORTUNITY_LOST = "opportunity_lost"
+
+
+#: What a rep did to or for a person (logged in the CRM) rather than what the person did:
+#: they show a person was worked, but are not the person engaging (an SLA recycle is not
+#: undone by the rep's own call). MEETING is both: the person took part.
+SALES_ACTIVITIES: frozenset[ActivityType] = frozenset({
+    ActivityType.CALL, ActivityType.SALES_EMAIL, ActivityType.NOTE, ActivityType.TASK,
+    ActivityType.OPPORTUNITY_CREATED, ActivityType.OPPORTUNITY_WON,
+    ActivityType.OPPORTUNITY_LOST})
+#: Activity.attributes keys of who did it: the CRM user id and, where the connector knows
+#: it, that user's email (what routing and the SLA call an owner).
+ACTOR_ID, ACTOR = "actor_id", "actor"
 
 
 class Stage(StrEnum):
@@ -83,6 +108,9 @@ class Activity:
 
     `record_id` links it to the connector's person record; `source_id` is the id of the
     activity in that system, so re-pulling the same activity never counts it twice.
+
+    Who did it (a sales activity's rep) rides in `attributes` (ACTOR_ID, ACTOR), so the
+    state keeps it with no schema change; `actor` reads it.
     """
 
     source: str
@@ -91,6 +119,17 @@ class Activity:
     type: ActivityType
     occurred_at: datetime
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str | None:
+        """The email of the CRM user who logged it (lower case), if known."""
+        value = self.attributes.get(ACTOR)
+        return value.lower() if value else None
+
+    @property
+    def actor_id(self) -> str | None:
+        """The CRM user id of who logged it, if known."""
+        return self.attributes.get(ACTOR_ID) or None
 
 
 @dataclass(frozen=True, slots=True)

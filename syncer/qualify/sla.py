@@ -13,15 +13,21 @@ An *episode* is one stretch of ownership of one MQL: it starts with a routing as
 What the pulled data shows of "worked" (connectors/*/mapping.py), and what it does not:
 - seen: the stage a person set in either CRM (a rep moving a Lead Status or lifecycle
   stage that maps past MQL, e.g. SAL/SQL): the decision's stage is then past MQL;
-- seen: a Salesforce Task of Type "Meeting" (activity type `meeting`) on the person after
-  the owner got them. The Task's OwnerId is not pulled, so any meeting counts, not only
-  the owner's; Call and Email Tasks are not pulled at all, and HubSpot engagements (calls,
-  meetings, notes) are not pulled: a rep working a person only by phone is seen through
-  the status change or `worked_when.field`;
+- seen: a sales activity of a type in `worked_when.activities` on the person after the
+  owner got them: Salesforce Tasks of Type Meeting, Call or Email, Events, Opportunities
+  on the person's Contact (connectors/salesforce/sales_activity.py). They carry who logged
+  them (the OwnerId and its email, `Activity.actor`): one logged by someone who is none of
+  the episode's owners does not count (a colleague's call is not this owner working the
+  MQL); one whose actor is unknown counts. HubSpot engagements (calls, meetings, notes)
+  are not pulled yet: a rep working a HubSpot-only person by phone is seen through the
+  lifecycle stage or `worked_when.field`;
 - seen: a person field mapped by the connector's `person_fields` (e.g. Lead Status ->
   `lead_status`) holding one of `worked_when.values`;
 - seen: an owner set in a CRM by a person, who is none of the owners syncer gave the
   person in this episode: a human decision, respected and never reassigned.
+
+After an SLA recycle, only something the person does (not a rep's call: SALES_ACTIVITIES)
+starts a new episode.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from syncer.domain.types import Decision, Profile, Reason, Stage
+from syncer.domain.types import SALES_ACTIVITIES, Decision, Profile, Reason, Stage
 from syncer.qualify.routing import Assignment, RoutingState, assign_owner
 from syncer.qualify.routing_model import Routing
 from syncer.qualify.sla_model import Sla, duration_text
@@ -121,9 +127,12 @@ def _worked(profile: Profile, episode: Episode, sla: Sla) -> str | None:
         return (f"owner {crm_owner} set in the CRM after syncer assigned {episode.owner}; "
                 "respected")
     wanted = sla.worked_when
+    owners = {owner.lower() for owner in episode.owners}
     for activity in profile.activities:
-        if activity.type in wanted.activities and activity.occurred_at >= episode.owner_since:
-            return f"{activity.type.value} {_when(activity.occurred_at)}"
+        if activity.type in wanted.activities and activity.occurred_at >= episode.owner_since \
+                and (activity.actor is None or activity.actor in owners):
+            by = f" by {activity.actor}" if activity.actor else ""
+            return f"{activity.type.value}{by} {_when(activity.occurred_at)}"
     if wanted.field is not None:
         values = {v.strip().lower() for v in wanted.values}
         for record in profile.records:
@@ -227,7 +236,8 @@ def _after_recycle(decision: Decision, profile: Profile, marks: Sequence[Mark],
     if decision.stage is not Stage.MQL:
         return Verdict("none", decision)
     last = marks[-1]
-    if any(a.occurred_at > since for a in profile.activities):
+    if any(a.occurred_at > since and a.type not in SALES_ACTIVITIES
+           for a in profile.activities):
         owner = decision.owner_email or last.owner
         return Verdict("requalified", decision, REQUALIFIED, owner, last.team)
     episode = episode_of(marks[:-1])

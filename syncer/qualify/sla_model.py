@@ -13,8 +13,9 @@ weekends if that matters; docs/routing.md explains the trade-off.
 
 What counts as worked (see syncer/qualify/sla.py for what the pulled data carries):
 - the person's stage moved past MQL (SAL, SQL, ...: a rep changed the CRM stage);
-- an activity of a type in `worked_when.activities` (default: meeting) after the owner got
-  the person;
+- an activity of a type in `worked_when.activities` (default: meeting, call, sales_email
+  and the opportunity ones) after the owner got the person, logged by one of the episode's
+  owners when the CRM says who logged it;
 - a person field (`worked_when.field`, mapped with the connector's `person_fields`, e.g. a
   Lead Status) holding one of `worked_when.values`;
 - the owner changed in the CRM by a person to someone syncer did not pick.
@@ -81,7 +82,10 @@ class SlaTerms(_Spec):
 class WorkedWhen(_Spec):
     """What shows a rep worked a person, besides a stage past MQL or a new owner."""
 
-    activities: tuple[ActivityType, ...] = (ActivityType.MEETING,)
+    activities: tuple[ActivityType, ...] = (
+        ActivityType.MEETING, ActivityType.CALL, ActivityType.SALES_EMAIL,
+        ActivityType.OPPORTUNITY_CREATED, ActivityType.OPPORTUNITY_WON,
+        ActivityType.OPPORTUNITY_LOST)
     field: str | None = Field(default=None, min_length=1, max_length=80)
     values: tuple[str, ...] = ()
 

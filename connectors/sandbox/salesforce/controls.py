@@ -1,6 +1,7 @@
 """The Salesforce sandbox's own operations in the control API (connectors/sandbox/control.py):
-merge and convert, as a person in Salesforce's UI would do them, and outbound messages
-(connectors/sandbox/outbound_messages.py)."""
+merge and convert, as a person in Salesforce's UI would do them, outbound messages
+(connectors/sandbox/outbound_messages.py), and a rep's logged activities and closed deals
+(connectors/sandbox/salesforce/sales_controls.py)."""
 
 from __future__ import annotations
 
@@ -24,5 +25,7 @@ def controls(sandbox: SalesforceSandbox) -> dict[str, Callable[[dict[str, Any]],
         return {"contact_id": contact_id, "account_id": account_id}
 
     from connectors.sandbox.outbound_messages import control_operations
+    from connectors.sandbox.salesforce.sales_controls import sales_controls
 
-    return {"merge": merge, "convert": convert, **control_operations(sandbox)}
+    return {"merge": merge, "convert": convert, **control_operations(sandbox),
+            **sales_controls(sandbox)}

@@ -140,7 +140,15 @@ class SalesforceOrg:
         self._by_prefix[table.schema.key_prefix] = table
         self.changed[table.schema.name] = set()
         if isinstance(table, ActivityTable):
-            self.timelines[table.schema.name] = ActivityTimeline(table, self.current)
+            self.timelines[table.schema.name] = ActivityTimeline(
+                table, self.current, lambda: self.created_rows(table.schema.name))
+
+    def created_rows(self, object_name: str) -> list[Row]:
+        """The rows inserted into a generated table since the start, in id order."""
+        with self.lock:
+            prefix = self._virtual[object_name].schema.key_prefix
+            return [self.overlay[make_id(prefix, number)]
+                    for number in self.created.get(object_name, [])]
 
     def virtual(self, object_name: str) -> VirtualTable | None:
         return self._virtual.get(object_name)
@@ -441,7 +449,11 @@ def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
 
 
 def derive(schema: ObjectSchema, row: Row) -> None:
-    """Recompute the read-only compound fields (Name, Address) from their parts."""
+    """Recompute the read-only compound fields (Name, Address) from their parts, and an
+    Opportunity's IsClosed and IsWon from its StageName."""
+    if schema.name == "Opportunity":
+        stage = str(row.get("StageName") or "")
+        row["IsClosed"], row["IsWon"] = stage.startswith("Closed"), stage == "Closed Won"
     if schema.field("Name") is not None and schema.field("FirstName") is not None:
         row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
     for compound, country in (("Address", "Country"), ("MailingAddress", "MailingCountry")):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -281,18 +281,51 @@ TASK = ObjectSchema("Task", "00T", "Tasks", (
     _f("WhoId", "reference", 18, rw=True, to=("Contact", "Lead"), rel="Who"),
     _f("Subject", "combobox", 255, rw=True),
     _f("Type", "picklist", 255, rw=True, picklist=TASK_TYPES),
-    _f("TaskSubtype", "picklist", 40, picklist=("Task", "Email", "Call")),
+    replace(_f("TaskSubtype", "picklist", 40, picklist=("Task", "Email", "Call")),
+            create=True),  # set on insert, read-only after
     _f("Status", "picklist", 40, rw=True, required=True,
-       picklist=("Not Started", "In Progress", "Completed")),
-    _f("Priority", "picklist", 40, rw=True, required=True, picklist=("High", "Normal", "Low")),
+       picklist=("Not Started", "In Progress", "Completed"), default="Not Started"),
+    _f("Priority", "picklist", 40, rw=True, required=True, picklist=("High", "Normal", "Low"),
+       default="Normal"),
     _f("ActivityDate", "date", rw=True), _f("Description", "textarea", 32000, rw=True),
     _f("CallDurationInSeconds", "int", rw=True),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
-    *_audit_fields()))
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
+       defaulted=True),
+    *_audit_fields()), createable=True)
+
+#: Calendar events: the meetings reps log (a Who, a start, a duration, an owner).
+EVENT = ObjectSchema("Event", "00U", "Events", (
+    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+    _f("WhoId", "reference", 18, rw=True, to=("Contact", "Lead"), rel="Who"),
+    _f("Subject", "combobox", 255, rw=True),
+    _f("Type", "picklist", 255, rw=True, picklist=("Call", "Email", "Meeting", "Other")),
+    _f("ActivityDateTime", "datetime", rw=True, required=True),
+    _f("DurationInMinutes", "int", rw=True), _f("Description", "textarea", 32000, rw=True),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
+       defaulted=True),
+    *_audit_fields()), createable=True)
+
+OPPORTUNITY_STAGES = ("Prospecting", "Qualification", "Needs Analysis",
+                      "Proposal/Price Quote", "Negotiation/Review", "Closed Won",
+                      "Closed Lost")
+#: Deals; ContactId is the primary contact (what the sandbox's close_deal sets).
+OPPORTUNITY = ObjectSchema("Opportunity", "006", "Opportunities", (
+    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
+    _f("Name", "string", 120, rw=True, required=True),
+    _f("StageName", "picklist", 255, rw=True, required=True, picklist=OPPORTUNITY_STAGES),
+    _f("CloseDate", "date", rw=True, required=True),
+    _f("Amount", "currency", rw=True, precision=18, scale=2),
+    _f("IsClosed", "boolean", required=True), _f("IsWon", "boolean", required=True),
+    _f("AccountId", "reference", 18, rw=True, to=("Account",), rel="Account"),
+    _f("ContactId", "reference", 18, rw=True, to=("Contact",), rel="Contact"),
+    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
+       defaulted=True),
+    *_audit_fields()), createable=True)
 
 SCHEMAS: dict[str, ObjectSchema] = {
     schema.name.lower(): schema
-    for schema in (LEAD, CONTACT, ACCOUNT, USER, GROUP, CAMPAIGN, CAMPAIGN_MEMBER, TASK)}
+    for schema in (LEAD, CONTACT, ACCOUNT, USER, GROUP, CAMPAIGN, CAMPAIGN_MEMBER, TASK,
+                   EVENT, OPPORTUNITY)}
 BY_PREFIX: dict[str, ObjectSchema] = {schema.key_prefix: schema for schema in SCHEMAS.values()}
 
 

@@ -19,7 +19,9 @@ from connectors.sandbox.salesforce.schema import (
     ACCOUNT,
     CAMPAIGN_MEMBER,
     CONTACT,
+    EVENT,
     LEAD,
+    OPPORTUNITY,
     TASK,
     ObjectSchema,
     make_id,
@@ -170,6 +172,21 @@ class ActivityTable(VirtualTable):
                 yield number, self._cheap(number, **extra)
 
 
+class CreatedOnlyTable(VirtualTable):
+    """A table the world seeds nothing into (Event, Opportunity): it holds only what is
+    inserted through the API or the control API (the org keeps created rows)."""
+
+    def __init__(self, seeder: OrgSeeder, schema: ObjectSchema) -> None:
+        super().__init__(seeder)
+        self.schema = schema
+
+    def generate(self, number: int) -> Row | None:
+        return None
+
+    def scan(self, after: int = 0) -> Iterator[tuple[int, Row]]:
+        return iter(())
+
+
 class SeedableOrg(SeededOrg, Protocol):
     """What `seed_org` needs of the org (SalesforceOrg)."""
 
@@ -184,6 +201,7 @@ def seed_org(world: World, org: SeedableOrg) -> OrgSeeder:
     seeder.seed()
     org.running_user = seeder.integration_user  # the user the API signs in as
     for table in (LeadTable(seeder), ContactTable(seeder), AccountTable(seeder),
-                  ActivityTable(seeder, CAMPAIGN_MEMBER), ActivityTable(seeder, TASK)):
+                  ActivityTable(seeder, CAMPAIGN_MEMBER), ActivityTable(seeder, TASK),
+                  CreatedOnlyTable(seeder, EVENT), CreatedOnlyTable(seeder, OPPORTUNITY)):
         org.attach(table)
     return seeder

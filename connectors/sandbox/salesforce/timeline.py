@@ -8,6 +8,7 @@ counts from the index and looks closely only at the two buckets at its ends.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
@@ -47,8 +48,11 @@ class ActivityTimeline:
     """Time-ordered access to one ActivityTable. `current` maps a generated row to the
     row as it stands now (the org's overlay of changed rows)."""
 
-    def __init__(self, table: ActivityTable, current: Callable[[Row], Row]) -> None:
+    def __init__(self, table: ActivityTable, current: Callable[[Row], Row],
+                 created: Callable[[], list[Row]] = list) -> None:
         self.table = table
+        #: the rows inserted since (a rep's logged call): held by the org, merged in order
+        self._created = created
         self.world = table.world
         self._current = current
         self._codes = frozenset(KIND_CODES[kind] for kind in table.kinds)
@@ -92,6 +96,15 @@ class ActivityTimeline:
         span = self._span(window)
         if after is not None:
             span = range(max(span.start, self.world.index().bucket_of(after[0])), span.stop)
+        created = sorted((((row["CreatedDate"], id_number(row["Id"]) or 0), row)
+                          for row in self._created()), key=lambda pair: pair[0])
+        inserted = ((key, row) for key, row in created
+                    if (after is None or key > after) and window.admits(key[0]))
+        yield from heapq.merge(self._generated(span, window, after), inserted,
+                               key=lambda pair: pair[0])
+
+    def _generated(self, span: range, window: TimeRange, after: tuple[datetime, int] | None
+                   ) -> Iterator[tuple[tuple[datetime, int], Row]]:
         for bucket in span:
             for row in self.bucket(bucket):
                 key = (row["CreatedDate"], id_number(row["Id"]) or 0)
@@ -102,11 +115,13 @@ class ActivityTimeline:
               residual_fields: frozenset[str], changed: set[int]) -> int:
         """How many rows fall in `window` and pass `residual`. Interior buckets count from
         the index (or from cheap per-person fields) unless a row there was changed."""
+        inserted = sum(1 for row in self._created() if window.admits(row["CreatedDate"])
+                       and (residual is None or residual(row)))
         span = self._span(window)
         if not span:
-            return 0
+            return inserted
         cheap = residual is None or residual_fields <= PERSON_FIELDS
-        total = 0
+        total = inserted
         for bucket in span:
             edge = bucket in (span.start, span.stop - 1)
             touched = bool(changed) and any(
