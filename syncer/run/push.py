@@ -27,6 +27,7 @@ from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.dead_letters import FailedWrite
+from syncer.store.decision_json import ReasonJson
 from syncer.store.model_versions import rollback_note
 from syncer.store.repository import Store, WrittenRow
 from syncer.store.written import HeldValue
@@ -108,6 +109,9 @@ class Writer:
         self.note = note
         self._notes: dict[str, Reason | None] = {}
         self._written_fields: dict[str, dict[str, str]] = {}
+        #: the stored reasons of each decision of the current push, by id(decision): a
+        #: decision's fields (intent and outcome rows) cite one list, converted once
+        self._reasons: dict[int, tuple[Decision, list[ReasonJson]]] = {}
 
     def _note_for(self, model_version: str) -> Reason | None:
         if self.note is not None:
@@ -121,7 +125,16 @@ class Writer:
         return decision_row(
             RunStamp(self.now, self.run_id), name, change.record_id, change.field,
             change.old, change.new, decision, outcome, error=error,
-            reasons=reasons_of(decision, self._note_for(decision.model_version)))
+            reasons=self._reasons_of(decision))
+
+    def _reasons_of(self, decision: Decision) -> list[ReasonJson]:
+        """The decision's reasons as its audit rows store them (the decision is kept with
+        them, so its id cannot be reused while cached)."""
+        cached = self._reasons.get(id(decision))
+        if cached is None:
+            cached = (decision, reasons_of(decision, self._note_for(decision.model_version)))
+            self._reasons[id(decision)] = cached
+        return cached[1]
 
     def _count_failure(self, name: str, result: PushResult) -> None:
         """Tally one failed record by code, and by cause and each field its error names."""
@@ -158,6 +171,7 @@ class Writer:
         called, so a crash between the call and the outcome leaves a trace that the next
         run reconciles (syncer/run/recovery.py) instead of a write without an audit row."""
         connector = self.connectors[name]
+        self._reasons = {}
         intents = [self._audit_row(name, change, decision, "intent", None)
                    for update, record, decision in items
                    for change in planned_writes(name, update, record, decision)]
@@ -170,6 +184,7 @@ class Writer:
             for i, result in zip(retry, again, strict=True):
                 results[i] = result
         self._record(name, items, results)
+        self._reasons = {}
         return results
 
     def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
