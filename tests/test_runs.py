@@ -16,6 +16,7 @@ import yaml
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.retry import RetryPolicy
 from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.settings import FaultConfig
 from connectors.sandbox.world import World
 from syncer.cli import main
 from syncer.cli.runtime import Runtime
@@ -127,7 +128,10 @@ def test_a_failed_run_is_recorded_with_its_error_and_counted(
 
 def test_retries_and_429s_are_counted(world: World, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    sandbox = HubSpotSandbox(world, requests_per_10s=2, rate_window_seconds=0.3)
+    # Every fifth request is refused as over the limit: 429s whatever the machine's speed
+    # (a rate window in seconds gives none when requests come slower than it).
+    sandbox = HubSpotSandbox(world, requests_per_10s=None,
+                             faults=FaultConfig(burst_every=5, burst_length=1))
     sandbox.start()
     data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     data["model"] = str(EXAMPLE_MODEL)
