@@ -21,6 +21,7 @@ from connectors.hubspot.connector import HubSpotConnector
 from connectors.retry import RetryPolicy
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.settings import FaultConfig
 from connectors.sandbox.world import World
 from syncer.domain.api_usage import RetriesExhausted
 from syncer.domain.connector import ConnectorError, ConnectorSettings
@@ -190,7 +191,9 @@ def test_push_merges_two_updates_of_one_record(connector: HubSpotConnector,
 
 # -- failures and retries -------------------------------------------------------------
 def test_429_is_retried_until_it_succeeds(world: World) -> None:
-    sandbox = HubSpotSandbox(world, requests_per_10s=2, rate_window_seconds=0.3)
+    # every third request refused, however slowly a busy machine sends them
+    sandbox = HubSpotSandbox(world, requests_per_10s=None,
+                             faults=FaultConfig(burst_every=3, burst_length=1))
     sandbox.start()
     made = connect(sandbox, page_size=20, respect_rate_limit_headers=False)
     try:

@@ -34,6 +34,7 @@ from connectors.hubspot.errors import Conflict, ErrorBody, property_names, read_
 from connectors.retry import RetryPolicy
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.settings import FaultConfig
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import NewPerson, RecordUpdate, Succession
@@ -383,7 +384,9 @@ def test_create_failures_are_per_person_and_name_the_property(
 
 
 def test_create_retries_rate_limits_without_duplicates(world: World) -> None:
-    sandbox = HubSpotSandbox(world, requests_per_10s=1, rate_window_seconds=0.3)
+    # every second request refused, however slowly a busy machine sends them
+    sandbox = HubSpotSandbox(world, requests_per_10s=None,
+                             faults=FaultConfig(burst_every=2, burst_length=1))
     sandbox.start()
     made = connect(sandbox, respect_rate_limit_headers=False)
     try:
