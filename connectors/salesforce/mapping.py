@@ -85,7 +85,11 @@ ApiValue = str | int | float | bool | None
 
 
 def parse_datetime(text: str) -> datetime:
-    """A Salesforce datetime ("2026-05-01T12:00:00.000+0000") as an aware UTC datetime."""
+    """A Salesforce datetime ("2026-05-01T12:00:00.000+0000") as an aware UTC datetime.
+    The shape every API answer uses is read by fromisoformat (strptime cost more than the
+    rest of mapping an activity); anything else goes through strptime as before."""
+    if len(text) == 28 and text[10] == "T" and text[19] == "." and text[23] in "+-":
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
     value = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z") if "." in text else \
         datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
     return value.astimezone(timezone.utc)
