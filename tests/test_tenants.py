@@ -13,7 +13,8 @@ import yaml
 from sqlalchemy import text
 
 from syncer.domain.config_base import ConfigError
-from syncer.domain.tenants import TenantError, load_tenant, tenant_names, tenant_state_url
+from syncer.domain.tenant_state import TenantError, tenant_state_url
+from syncer.domain.tenants import load_tenant, tenant_names
 from syncer.store.repository import Store
 from tests.conftest import (
     EXAMPLE_CONFIG,

@@ -9,7 +9,6 @@ connector's section is syncer/domain/connector_config.py; secrets are only ever 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,10 +17,11 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from syncer.domain.config_base import ConfigError, Strict, problems_from
+from syncer.domain.config_base import ConfigError, Strict, is_loopback, problems_from
 from syncer.domain.connector import ConnectorSettings, Sandbox
 from syncer.domain.connector_config import ConnectorConfig
 from syncer.domain.secrets import SecretRef, resolve_secret
+from syncer.domain.tenant_state import tenant_state_url
 from syncer.domain.webhook_config import WebhooksConfig
 
 #: The shipped example: packaged as syncer/examples/ in a wheel (pyproject maps config/
@@ -74,16 +74,6 @@ class AlertsConfig(Strict):
     failed_runs_in_a_row: int = Field(3, ge=1, le=1000)
     dead_letters_above: int | None = Field(None, ge=0)
     timeout_seconds: float = Field(5.0, gt=0, le=60)
-
-
-def is_loopback(host: str) -> bool:
-    """An address only this machine can reach (where the admin may listen unasked)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class WebConfig(Strict):
@@ -197,8 +187,6 @@ class LoadedConfig:
         """The state URL; a relative SQLite path resolves against the config's folder...
         unless SYNCER_STATE_URL overrides it (containers, tests). A tenant's state lives
         apart within it (a schema or a file of its own: syncer/domain/tenants.py)."""
-        from syncer.domain.tenants import tenant_state_url
-
         url = tenant_state_url(os.environ.get("SYNCER_STATE_URL") or self.config.state.url,
                                self.tenant)
         prefix = "sqlite:///"

@@ -7,6 +7,7 @@ person reading it is a revops admin editing YAML, not a Python developer.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -80,3 +81,13 @@ def problems_from(error: ValidationError, source: str, data: object) -> list[str
             message = f"unknown setting {location[-1]!r}"
         problems.append(f"{source}: {where}: {message}" + (f". Fix: {fix}" if fix else ""))
     return problems
+
+
+def is_loopback(host: str) -> bool:
+    """An address only this machine can reach (where the admin may listen unasked)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -28,33 +28,17 @@ is refused.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from urllib.parse import quote
 
 from syncer.domain.config import LoadedConfig, load_config
-from syncer.domain.config_base import ConfigError
+from syncer.domain.tenant_state import TenantError, check_name
 
 TENANTS_ENV = "SYNCER_TENANTS"
-#: what a tenant may be called: it becomes a schema, a file name and part of a lock key.
-TENANT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-class TenantError(ConfigError):
-    """A tenant that does not exist or is badly named (exit 2, like any bad config)."""
 
 
 def tenants_dir(arg: str | os.PathLike[str] | None = None) -> Path:
     """--tenants, else $SYNCER_TENANTS, else ./tenants."""
     return Path(arg or os.environ.get(TENANTS_ENV) or "tenants")
-
-
-def check_name(name: str) -> str:
-    if not TENANT_NAME.match(name):
-        raise TenantError([f"tenant {name!r}: a tenant name is lower-case letters, digits "
-                           "and _, starting with a letter, at most 40 characters. Fix: "
-                           "rename the tenant's file (tenants/<name>.yaml)"])
-    return name
 
 
 def tenant_names(directory: Path) -> list[str]:
@@ -84,26 +68,3 @@ def load_tenant(directory: Path, name: str) -> LoadedConfig:
                            f"rename the file to {declared}.yaml or set tenant: {name}"])
     loaded.tenant = name
     return loaded
-
-
-def tenant_state_url(url: str, tenant: str | None) -> str:
-    """The state URL of `tenant` within the shared `url` (see the module docstring);
-    `url` itself when there is no tenant."""
-    if tenant is None:
-        return url.replace("{tenant}", "default")
-    check_name(tenant)
-    if "{tenant}" in url:
-        return url.replace("{tenant}", tenant)
-    if url.startswith("sqlite"):
-        if ":memory:" in url or url.rstrip("/").endswith(":"):
-            return url
-        head, _, tail = url.rpartition("/")
-        stem, dot, suffix = tail.partition(".")
-        return f"{head}/{stem}.{tenant}{dot}{suffix}" if dot else f"{head}/{tail}.{tenant}"
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={schema_of(tenant)}')}"
-
-
-def schema_of(tenant: str) -> str:
-    """The PostgreSQL schema holding a tenant's tables."""
-    return f"tenant_{check_name(tenant)}"

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from syncer.domain.config_base import Strict
+from syncer.domain.config_base import Strict, is_loopback
 from syncer.domain.secrets import SecretRef
 
 SourceKind = Literal["hubspot", "salesforce", "generic"]
@@ -77,8 +77,6 @@ class WebhooksConfig(Strict):
 
     @model_validator(mode="after")
     def _listen_valid(self) -> WebhooksConfig:
-        from syncer.domain.config import is_loopback
-
         host, colon, port = self.listen.rpartition(":")
         if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65_535:
             raise ValueError(f"listen {self.listen!r} is not host:port. Fix: e.g. "

@@ -19,96 +19,49 @@ who: in the `run_locks` table on PostgreSQL, in the lock file on SQLite.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import IO, ClassVar, Protocol
+from typing import IO, ClassVar
 
 from sqlalchemy import Connection, Engine
 
-from syncer.domain.failures import RunFailed
+from syncer.store.lock_types import (
+    Fence,
+    Holder,
+    LockHeld,
+    LostLock,
+    OnWait,
+    RunLock,
+    lock_key,
+    lock_text,
+    now_utc,
+    this_process,
+)
+from syncer.store.pg_locks import PostgresRunLock
 
-
-@dataclass(frozen=True)
-class Holder:
-    """Who holds a lock, as a second start reports it."""
-
-    name: str
-    host: str
-    pid: int
-    run_id: str
-    since: datetime | None
-
-    def describe(self) -> str:
-        since = f" since {self.since.astimezone(timezone.utc):%H:%M} UTC" if self.since \
-            else ""
-        return f"{self.host}:{self.pid}{since} (run {self.run_id})"
-
-
-class LockHeld(RunFailed):
-    """Another run holds a lock this run needs; `holder` says who (None: not known yet,
-    the other run is between taking the lock and recording itself)."""
-
-    def __init__(self, name: str, holder: Holder | None) -> None:
-        who = holder.describe() if holder is not None else "another syncer"
-        super().__init__(f"connector {name} is being synced by {who}")
-        self.name = name
-        self.holder = holder
-
-
-class LostLock(RunFailed):
-    """The run no longer holds its lock (its lock connection died, or another run took the
-    lock over); the write that found out was rolled back and the run writes nothing more.
-    Nothing to fix by hand: the next run starts from the last state this run committed."""
-
-
-class Fence(Protocol):
-    """What `Store.transaction()` asks before committing a write of a fenced run."""
-
-    def check(self, connection: Connection) -> None:
-        """Raise LostLock unless the lock is still held; `connection` is the writing one,
-        inside the transaction about to commit."""
-
-
-class RunLock(Fence, Protocol):
-    """The locks of one run, whichever backend holds them."""
-
-    names: list[str]
-    run_id: str
-
-    def release(self) -> None:
-        """Give the locks up (idempotent); the run must not write after this."""
-
-
-#: Called once when a lock is taken by someone else and the caller chose to wait.
-OnWait = Callable[[LockHeld], None]
-
-
-def lock_text(tenant: str | None, name: str) -> str:
-    """The lock's name: "<tenant or 'default'>:<connector>", the key of one sync."""
-    return f"{tenant or 'default'}:{name}"
-
-
-def lock_key(scope: str, text: str) -> int:
-    """A stable signed 64-bit key (PostgreSQL advisory locks take a bigint) for a lock name
-    within one state database (`scope`), the same in every process and Python version."""
-    digest = hashlib.blake2b(f"{scope}|{text}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def this_process() -> tuple[str, int]:
-    return socket.gethostname(), os.getpid()
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+#: The run-lock API: the backends here and the names they share (syncer/store/lock_types.py).
+__all__ = [
+    "Fence",
+    "FileRunLock",
+    "Holder",
+    "LocalRunLock",
+    "LockHeld",
+    "LostLock",
+    "OnWait",
+    "RunLock",
+    "acquire",
+    "lock_key",
+    "lock_text",
+    "migration_lock",
+    "now_utc",
+    "read_holder_file",
+    "this_process",
+]
 
 
 def acquire(engine: Engine, names: Sequence[str], run_id: str, *, tenant: str | None = None,
@@ -119,8 +72,6 @@ def acquire(engine: Engine, names: Sequence[str], run_id: str, *, tenant: str | 
     blocking lock call, no polling), calling `on_wait` first."""
     ordered = sorted(set(names))
     if engine.dialect.name == "postgresql":
-        from syncer.store.pg_locks import PostgresRunLock
-
         pg = PostgresRunLock(engine, ordered, run_id, tenant)
         pg.acquire(wait, on_wait)
         return pg

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from syncer.store import tables as t
-from syncer.store.locks import (
+from syncer.store.lock_types import (
     Holder,
     LockHeld,
     LostLock,

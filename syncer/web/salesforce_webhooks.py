@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from syncer.domain.inbound import same_signature
 from syncer.store import inbound_events
 from syncer.store.inbound_events import NewEvent, Replayed
-from syncer.web.webhooks import MAX_BODY, Inbound, bad_payload, refuse
+from syncer.web.webhook_common import MAX_BODY, Inbound, bad_payload, refuse
 
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -15,7 +15,8 @@ from syncer.domain.secrets import resolve_secret
 from syncer.observe.metrics import SyncMetrics
 from syncer.ops.inbound import InboundProcessor
 from syncer.run.runtime import SyncRuntime
-from syncer.web.webhooks import Inbound, create_webhook_app
+from syncer.web.webhook_common import Inbound
+from syncer.web.webhooks import create_webhook_app
 
 log = structlog.get_logger(__name__)
 

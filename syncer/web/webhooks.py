@@ -18,30 +18,25 @@ authenticated.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from syncer.domain.config import LoadedConfig, writeback_fields
+from syncer.domain.config import writeback_fields
 from syncer.domain.inbound import (
     HandRaiseInvalid,
-    Rejection,
     check_timestamp,
     generic_signature,
     hubspot_v3_signature,
     parse_hand_raise,
     same_signature,
 )
-from syncer.domain.webhook_config import WebhookSource
-from syncer.observe.metrics import SyncMetrics
 from syncer.store import inbound_events
 from syncer.store.inbound_events import DONE, ECHO, PENDING, NewEvent, Replayed
-from syncer.store.repository import Store
+from syncer.web.salesforce_webhooks import salesforce
+from syncer.web.webhook_common import MAX_BODY, Inbound, bad_payload, refuse
 
 log = structlog.get_logger(__name__)
 
@@ -49,41 +44,7 @@ log = structlog.get_logger(__name__)
 #: (deletion, privacy deletion) are stored as done: the scheduled pull follows them.
 REREAD = frozenset({"contact.creation", "contact.propertyChange", "contact.merge",
                     "contact.restore", "contact.associationChange"})
-#: a request body larger than this is refused before it is read further
-MAX_BODY = 1_000_000
 _NOTHING = object()
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """What the routes need: the config, resolved secrets per source, the store, the
-    metrics and how to wake the processor."""
-
-    loaded: LoadedConfig
-    secrets: Mapping[str, str]
-    store: Store
-    metrics: SyncMetrics
-    wake: Callable[[], None]
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-
-    def source(self, name: str | None, kind: str) -> tuple[str, WebhookSource] | None:
-        """The source of this kind named `name`, or the only one of its kind."""
-        sources = {n: s for n, s in self.loaded.config.webhooks.sources.items()
-                   if s.kind == kind}
-        if name is not None:
-            found = sources.get(name)
-            return (name, found) if found is not None else None
-        return next(iter(sources.items())) if len(sources) == 1 else None
-
-
-def refuse(inbound: Inbound, source: str, reason: Rejection) -> JSONResponse:
-    inbound.metrics.webhook_rejected.labels(source=source, reason=reason).inc()
-    log.warning("webhook.refused", source=source, reason=reason)
-    return JSONResponse({"status": "refused", "reason": reason}, status_code=401)
-
-
-def bad_payload(problems: list[str]) -> JSONResponse:
-    return JSONResponse({"status": "invalid", "problems": problems}, status_code=400)
 
 
 def _store(inbound: Inbound, name: str, signature: str,
@@ -220,8 +181,6 @@ def create_webhook_app(inbound: Inbound) -> FastAPI:
 
     @app.post("/webhooks/salesforce/{source}/{token}")
     async def salesforce_named(source: str, token: str, request: Request) -> Response:
-        from syncer.web.salesforce_webhooks import salesforce
-
         return await salesforce(inbound, request, source, token)
 
     @app.post("/webhooks/generic")

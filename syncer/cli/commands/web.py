@@ -20,7 +20,7 @@ def _state_url(args: argparse.Namespace) -> str:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from syncer.domain.config import is_loopback
+    from syncer.domain.config_base import is_loopback
 
     if not is_loopback(args.host) and not args.allow_remote:
         raise BadInput(f"--host {args.host} would serve the admin beyond this machine. Fix: "
