@@ -112,6 +112,8 @@ class Writer:
         #: the stored reasons of each decision of the current push, by id(decision): a
         #: decision's fields (intent and outcome rows) cite one list, converted once
         self._reasons: dict[int, tuple[Decision, list[ReasonJson]]] = {}
+        #: per item of the current push, the intent rows of its fields
+        self._intents: Sequence[Sequence[AuditRow]] = []
 
     def _note_for(self, model_version: str) -> Reason | None:
         if self.note is not None:
@@ -172,39 +174,48 @@ class Writer:
         run reconciles (syncer/run/recovery.py) instead of a write without an audit row."""
         connector = self.connectors[name]
         self._reasons = {}
-        intents = [self._audit_row(name, change, decision, "intent", None)
-                   for update, record, decision in items
-                   for change in planned_writes(name, update, record, decision)]
+        stamp = RunStamp(self.now, self.run_id)
+        # per item, the intent row of each field; its outcome row is a copy (_record)
+        intents = [[decision_row(stamp, name, update.record_id, crm_field,
+                                 record.crm_values.get(crm_field), value, decision, "intent",
+                                 reasons=self._reasons_of(decision))
+                    for crm_field, value in update.values.items()]
+                   for update, record, decision in items]
         with self.store.transaction() as tx:
-            self.store.append_audit(tx, intents)
+            self.store.append_audit(tx, [row for rows in intents for row in rows])
         results = connector.push([update for update, _, _ in items])
         retry = [i for i, r in enumerate(results) if not r.ok and r.retryable]
         if retry:  # a lock or a blip on one record: try those alone once more
             again = connector.push([items[i][0] for i in retry])
             for i, result in zip(retry, again, strict=True):
                 results[i] = result
+        self._intents = intents
         self._record(name, items, results)
-        self._reasons = {}
+        self._reasons, self._intents = {}, []
         return results
 
     def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
+        """Store each item's outcome: an audit row per field (a copy of its intent row,
+        kept by `push` in `_intents`, with the outcome), the values written, and a dead
+        letter for a failed record."""
+        intents = self._intents
         written_rows: list[WrittenRow] = []
         audit_rows: list[AuditRow] = []
         parked: list[FailedWrite] = []
         succeeded: list[str] = []
         owner_field = self.loaded.connector(name).fields.owner
         owners_written: list[str] = []
-        for (update, record, decision), result in zip(items, results, strict=True):
+        for (update, _record, decision), result, rows in zip(items, results, intents,
+                                                              strict=True):
             error = None if result.ok else f"{result.error_code}: {result.message}"
+            outcome = "written" if result.ok else "failed"
             # Not kept in the tally: a real run's writes are in the audit log, and a list
             # of every field written grew to hundreds of MB in a 100,000-person sync.
-            changes = planned_writes(name, update, record, decision)
-            for change in changes:
-                audit_rows.append(self._audit_row(name, change, decision,
-                                                  "written" if result.ok else "failed", error))
+            for row in rows:
+                audit_rows.append({**row, "outcome": outcome, "error": error})
                 if result.ok:
                     written_rows.append({"connector": name, "record_id": update.record_id,
-                                         "field": change.field, "value": change.new,
+                                         "field": row["field"], "value": row["new_value"],
                                          "written_at": self.now, "run_id": self.run_id})
             if result.ok:
                 succeeded.append(update.record_id)
