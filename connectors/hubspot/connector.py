@@ -16,12 +16,16 @@ from typing import Any, TypeVar
 import structlog
 import urllib3
 from hubspot import HubSpot  # type: ignore[import-untyped]
+from hubspot.crm.associations.v4 import (  # type: ignore[import-untyped]
+    ApiException as AssociationsApiException,
+)
 from hubspot.crm.contacts import (  # type: ignore[import-untyped]
     ApiException as ContactsApiException,
 )
 from hubspot.crm.contacts import (
     PublicObjectSearchRequest,
 )
+from hubspot.crm.objects import ApiException as ObjectsApiException  # type: ignore[import-untyped]
 from hubspot.crm.owners import ApiException as OwnersApiException  # type: ignore[import-untyped]
 from hubspot.crm.properties import (  # type: ignore[import-untyped]
     ApiException as PropertiesApiException,
@@ -31,6 +35,7 @@ from hubspot.events import ApiException as EventsApiException  # type: ignore[im
 from connectors.hubspot import mapping
 from connectors.hubspot.batch_writes import ContactWrites
 from connectors.hubspot.creation import ContactCreation
+from connectors.hubspot.engagements import EngagementReader, engagement_kinds
 from connectors.hubspot.errors import (
     Conflict,
     RequestRejected,
@@ -69,7 +74,7 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 API_EXCEPTIONS = (ContactsApiException, OwnersApiException, EventsApiException,
-                  PropertiesApiException)
+                  PropertiesApiException, ObjectsApiException, AssociationsApiException)
 PAGE_SIZE = 100
 #: the events API pages up to 1,000 events per request (far fewer calls for activity).
 EVENTS_PAGE_SIZE = 1000
@@ -82,7 +87,10 @@ class HubSpotConnector:
     the connector uses), `page_size` (int, at most 100), `respect_rate_limit_headers`
     (bool, default True), `search_cap` (search's result cap, default HubSpot's 10,000; for
     sandboxes with a lower one) and `rate_limit_deadline_seconds` (how long one run may
-    wait in all for rate limits before it stops, default 900).
+    wait in all for rate limits before it stops, default 900) and `engagements` (the
+    engagement types pulled as sales activity: true for all of calls, meetings, emails,
+    notes, tasks, or a list of them; default none, since each type costs a search request
+    per sync under the portal's 5-per-second search limit: connectors/hubspot/engagements.py).
     """
 
     max_batch = 100
@@ -122,6 +130,10 @@ class HubSpotConnector:
         self._owners = client.crm.owners.owners_api
         self._events = client.events.events_api
         self._properties = client.crm.properties.core_api
+        self._engagements = EngagementReader(
+            client, settings.base_url, self._call, self._timeout, self.name, self.owners,
+            engagement_kinds(self.name, options.get("engagements")), self._search_cap,
+            self._search_gate.wait)
         #: syncer person field -> contact property (defaults and config person_fields)
         self._person_fields = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, settings)
         for api in self._apis():
@@ -129,7 +141,7 @@ class HubSpotConnector:
 
     def _apis(self) -> tuple[Any, ...]:
         return (self._contacts, self._search, self._writes.batch, self._owners, self._events,
-                self._properties)
+                self._properties, *self._engagements.apis)
 
     @property
     def api_calls(self) -> int:
@@ -313,6 +325,7 @@ class HubSpotConnector:
                     activities.append(activity)
             if activities:
                 yield activities
+        yield from self._engagements.activities(since)  # calls, meetings, ... (engagements.py)
 
     def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
                     ) -> tuple[list[Person], list[Activity]]:

@@ -17,6 +17,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
 
 from connectors.sandbox.faults import HubSpotLimits
+from connectors.sandbox.hubspot.engagements import Engagements
+from connectors.sandbox.hubspot.engagements import handler as engagement_handler
 from connectors.sandbox.hubspot.events import EventLog, EventQuery, EventRecord
 from connectors.sandbox.hubspot.http import (
     Answer,
@@ -96,6 +98,8 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
         self.limits = limits or HubSpotLimits()
         self.merge_mode = merge_mode
         self.events = EventLog(state)
+        #: calls, meetings, emails, notes, tasks (connectors/sandbox/hubspot/engagements.py)
+        self.engagements = Engagements(lambda: state._clock())
         self.recent_writes: deque[str] = deque(maxlen=256)
 
     # -- shapes ------------------------------------------------------------------------
@@ -350,6 +354,9 @@ CONTACT_ENDPOINTS = frozenset({"list_contacts", "get_contact", "batch_update", "
 
 def handler_for(api: HubSpotApi, endpoint: str, args: dict[str, str]) -> Handler:
     """The bound handler for a matched route; unknown object types are a 404."""
+    engagement = engagement_handler(api.engagements, endpoint, args)
+    if engagement is not None:
+        return engagement
     if endpoint in CONTACT_ENDPOINTS and args.get("object_type") not in CONTACT_OBJECT_TYPES:
         raise ApiFailure(404, "OBJECT_NOT_FOUND",
                          f"Unable to infer object type from: {args.get('object_type')}")

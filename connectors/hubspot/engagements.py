@@ -1,0 +1,171 @@
+"""HubSpot engagements: the calls, meetings, emails, notes and tasks reps log on contacts.
+
+Read through the CRM v3 objects search of each type (`POST /crm/v3/objects/{type}/search`,
+pages of 200, filtered on `hs_lastmodifieddate >= since` and sorted on it, so an edited
+engagement comes again and a new one is never missed), then one associations v4 batch read
+per page (`POST /crm/v4/associations/{type}/contacts/batch/read`) for the contacts each is
+on. Calls per pull: per type, one search per page of engagements plus one association read
+per non-empty page, and the owners directory (two calls) once when any engagement has an
+owner: they grow with the number of changed engagements, never with the number of people.
+Past search's 10,000-result cap the walk starts again from the last stamp seen.
+
+Off unless the connector's `options.engagements` asks for them (true, or a list of types):
+each type costs one search request per sync even when nothing changed, and searches share
+the portal's 5-per-second limit with the contacts search (paced by the same gate).
+
+Mapping: calls -> `call`, meetings -> `meeting`, emails -> `sales_email` (a logged or sent
+one-to-one email; `direction` says which way), notes -> `note`, tasks -> `task`. The actor
+is `hubspot_owner_id` and its email from the owners directory; `occurred_at` is
+`hs_timestamp` (when it happened, as HubSpot shows it) or else `hs_createdate`. An
+engagement on two contacts is an activity of each (source id `<type>:<id>:<contact>`).
+Form submissions are not engagements: they come through the events API (mapping.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from connectors.hubspot.mapping import as_utc
+from connectors.hubspot.raw import parse_datetime
+from syncer.domain.connector import ConnectorError
+from syncer.domain.types import ACTOR, ACTOR_ID, Activity, ActivityType, Owner
+
+#: object type -> (activity type, the properties read besides the common ones)
+KINDS: Mapping[str, tuple[ActivityType, tuple[str, ...]]] = {
+    "calls": (ActivityType.CALL, ("hs_call_title", "hs_call_direction", "hs_call_status",
+                                  "hs_call_duration")),
+    "meetings": (ActivityType.MEETING, ("hs_meeting_title", "hs_meeting_outcome")),
+    "emails": (ActivityType.SALES_EMAIL, ("hs_email_subject", "hs_email_direction")),
+    "notes": (ActivityType.NOTE, ()),
+    "tasks": (ActivityType.TASK, ("hs_task_subject", "hs_task_status", "hs_task_type"))}
+COMMON = ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate", "hubspot_owner_id")
+STAMP = "hs_lastmodifieddate"
+PAGE = 200
+SEARCH_CAP = 10_000
+
+#: one API request through the connector's retry and rate-limit layer: (body, status)
+Call = Callable[[str, Callable[[], tuple[Any, int, Any]]], tuple[Any, int]]
+
+
+def _raw(response: Any) -> tuple[Any, int, Any]:
+    """(parsed JSON, status, headers) of a `_preload_content=False` response."""
+    body = response.data
+    return (json.loads(body) if body else {}), int(response.status), response.headers
+
+
+def engagement_kinds(source: str, option: object) -> tuple[str, ...]:
+    """The engagement types `options.engagements` asks for: true (all), false or absent
+    (none), or a list of type names; anything else names the fix."""
+    if option is None or option is False:
+        return ()
+    if option is True:
+        return tuple(KINDS)
+    kinds = [option] if isinstance(option, str) else option
+    if not isinstance(kinds, list | tuple) or any(k not in KINDS for k in kinds):
+        raise ConnectorError(f"connector {source}: options.engagements: {option!r} is not "
+                             f"true, false or a list of {', '.join(KINDS)}")
+    return tuple(str(k) for k in kinds)
+
+
+class EngagementReader:
+    """Pulls engagements of the configured types through one HubSpot client."""
+
+    def __init__(self, client: Any, base_url: str, call: Call, timeout: float, source: str,
+                 owners: Callable[[], list[Owner]], kinds: Sequence[str] = tuple(KINDS),
+                 search_cap: int = SEARCH_CAP,
+                 pace: Callable[[], None] = lambda: None) -> None:
+        self._search = client.crm.objects.search_api
+        self._associations = client.crm.associations.v4.batch_api
+        for api in self.apis:
+            api.api_client.configuration.host = base_url
+        self._call, self._timeout, self._source = call, timeout, source
+        self._owners, self._kinds, self._cap = owners, tuple(kinds), search_cap
+        #: spaces searches under the portal's per-second search limit (shared with contacts)
+        self._pace = pace
+
+    @property
+    def apis(self) -> tuple[Any, ...]:
+        return (self._search, self._associations)
+
+    def activities(self, since: datetime) -> Iterator[list[Activity]]:
+        emails: dict[str, str] | None = None
+        for kind in self._kinds:
+            for page in self._pages(kind, since):
+                contacts = self._contacts_of(kind, [str(r["id"]) for r in page])
+                if emails is None and any(r["properties"].get("hubspot_owner_id")
+                                          for r in page):
+                    emails = {o.owner_id: o.email for o in self._owners()}
+                found = [a for r in page for a in to_activities(
+                    self._source, kind, r, contacts.get(str(r["id"]), ()), emails or {})]
+                if found:
+                    yield found
+
+    def _pages(self, kind: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
+        """Pages of engagements modified at or after `since`, oldest first."""
+        low, after = since, 0
+        while True:
+            body: dict[str, Any] = {"filterGroups": [{"filters": [{
+                        "propertyName": STAMP, "operator": "GTE",
+                        "value": str(int(low.timestamp() * 1000))}]}],
+                    "sorts": [{"propertyName": STAMP, "direction": "ASCENDING"}],
+                    "properties": [*COMMON, *KINDS[kind][1]], "limit": PAGE}
+            if after:
+                body["after"] = str(after)
+            answer, _ = self._call(f"{kind}.search", self._searcher(kind, body))
+            results = list(answer.get("results") or [])
+            if results:
+                yield results
+            following = ((answer.get("paging") or {}).get("next") or {}).get("after")
+            if not following:
+                return
+            after = int(following)
+            if after + PAGE > self._cap:  # search stops at its cap: start again from here
+                newest = parse_datetime(str(results[-1]["properties"][STAMP]))
+                if newest <= low:
+                    raise ConnectorError(f"{kind}: more than {self._cap} engagements share the "
+                                     f"stamp {newest.isoformat()}; cannot page past them")
+                low, after = newest, 0
+
+    def _searcher(self, kind: str, body: dict[str, Any]
+                  ) -> Callable[[], tuple[Any, int, Any]]:
+        def search() -> tuple[Any, int, Any]:
+            self._pace()
+            return _raw(self._search.do_search_with_http_info(
+                object_type=kind, public_object_search_request=body,
+                _preload_content=False, _request_timeout=self._timeout))
+        return search
+
+    def _contacts_of(self, kind: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Engagement id -> the contact ids it is associated with (one request)."""
+        request = {"inputs": [{"id": i} for i in ids]}
+        answer, _ = self._call(f"{kind}.associations", lambda: _raw(
+            self._associations.get_page_with_http_info(
+                from_object_type=kind, to_object_type="contacts",
+                batch_input_public_fetch_associations_batch_request=request,
+                _preload_content=False, _request_timeout=self._timeout)))
+        return {str(r["from"]["id"]): [str(t["toObjectId"]) for t in r.get("to") or []]
+                for r in answer.get("results") or []}
+
+
+def to_activities(source: str, kind: str, record: Mapping[str, Any],
+                  contacts: Sequence[str], emails: Mapping[str, str]) -> list[Activity]:
+    """One engagement as an Activity of each contact it is on (none: no activity)."""
+    activity_type, extra = KINDS[kind]
+    props: Mapping[str, Any] = record.get("properties") or {}
+    stamp = props.get("hs_timestamp") or props.get("hs_createdate")
+    if not stamp or not contacts:
+        return []
+    attributes = {name.removeprefix("hs_").removeprefix(kind[:-1] + "_"): str(props[name])
+                  for name in extra if props.get(name) not in (None, "")}
+    owner = str(props.get("hubspot_owner_id") or "")
+    if owner:
+        attributes[ACTOR_ID] = owner
+        if emails.get(owner):
+            attributes[ACTOR] = emails[owner].lower()
+    occurred = as_utc(parse_datetime(str(stamp)))
+    return [Activity(source=source, source_id=f"{kind}:{record['id']}:{contact}",
+                     record_id=contact, type=activity_type, occurred_at=occurred,
+                     attributes=attributes) for contact in contacts]
