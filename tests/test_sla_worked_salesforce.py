@@ -1,6 +1,7 @@
 """Speed-to-lead SLA with logged sales activity (issue 20, item 2): the owner logs a call
 on a routed MQL through the Salesforce sandbox's control API, the whole pipeline pulls it
-with who logged it, and the MQL counts as worked; a call by another rep does not."""
+with who logged it, and the MQL counts as worked; a call by another rep does not; a closed
+deal lands on the person as an outcome."""
 
 from __future__ import annotations
 
@@ -54,9 +55,15 @@ def test_a_call_by_the_owner_is_work_a_call_by_someone_else_is_not(
         stranger = sorted(reps - {routed[other], QUEUE_USER,
                                   "integration@syncer-sandbox.test"})[0]
 
+        contact = next(k for k in sorted(routed) if k in live and k not in (worked, other)
+                       and live[k].startswith("003"))
         advance(boxes, timedelta(hours=1))
         call = log_call(salesforce, live[worked], routed[worked])
         log_call(salesforce, live[other], stranger)
+        deal = requests.post(f"{salesforce.base_url}/_sandbox/close_deal",
+                             json={"id": live[contact], "won": True, "amount": 5000},
+                             headers={CONTROL_HEADER: salesforce.control_token},
+                             verify=salesforce.ca_file or True, timeout=10).json()["result"]
         sync_once(loaded, advance(boxes, timedelta(hours=3, minutes=1)))
 
         reassigned = {r["person_key"] for r in sla_rows(loaded) if r["rule"] == "sla_reassign"}
@@ -65,3 +72,11 @@ def test_a_call_by_the_owner_is_work_a_call_by_someone_else_is_not(
             _, activities = runtime.require_store().load_people([worked])[worked]
         (logged,) = [a for a in activities if a.source_id == call]
         assert (logged.type, logged.actor) == (ActivityType.CALL, routed[worked])
+        # A closed-won deal on a Contact is an outcome on that person, and work by its
+        # owner (the Opportunity's owner is the Contact's).
+        assert contact not in reassigned
+        with Runtime(loaded) as runtime:
+            _, activities = runtime.require_store().load_people([contact])[contact]
+        won = [a for a in activities if a.source_id == f"{deal['id']}:closed"]
+        assert [a.type for a in won] == [ActivityType.OPPORTUNITY_WON]
+        assert won[0].attributes["amount"] == "5000.00"
