@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,11 @@ from connectors.retry import RetryPolicy
 from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.world import World
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import ConfigError
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import Activity, ActivityType
+from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
 
 FAST_RETRY = RetryPolicy(attempts=10, initial=0.05, maximum=0.5)
 NOW = datetime(2026, 8, 12, 15, 0, tzinfo=timezone.utc)
@@ -190,3 +194,36 @@ def test_a_refused_search_is_a_connector_error(sandbox: HubSpotSandbox) -> None:
         timeout_seconds=5.0, options={"retry_policy": FAST_RETRY, "engagements": ["calls"]}))
     with pytest.raises(ConnectorError, match=r"calls\.search: HubSpot answered 401"):
         list(connector._engagements.activities(NOW))
+
+
+def test_a_sync_with_engagements_on_stores_a_logged_call_with_its_rep(
+        sandboxes: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`connectors[].engagements: true` in syncer.yaml: the whole pipeline pulls a call a
+    rep logged through the control API into the state, on the contact, with the rep."""
+    box = sandboxes.hubspot
+    assert isinstance(box, HubSpotSandbox)
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    data = sandbox_config_data(sandboxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    for connector in data["connectors"]:
+        if connector["kind"] == "hubspot":
+            connector["engagements"] = True
+    loaded = write_config(tmp_path / "syncer.yaml", data)
+    sync_once(loaded, box.now())
+    (contact,) = contact_ids(box, 1)
+    made = control(box, "log_activity", id=contact, kind="call", owner=DANA)
+    sync_once(loaded, box.now())
+    with Runtime(loaded) as runtime:
+        store = runtime.require_store()
+        (key,) = store.person_keys_of("hubspot", [contact])
+        _, activities = store.load_people([key])[key]
+    (call,) = [a for a in activities if a.source_id == f"calls:{made['id']}:{contact}"]
+    assert (call.type, call.actor) == (ActivityType.CALL, DANA)
+
+
+def test_engagements_is_a_hubspot_setting(sandboxes: Sandboxes, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    data = sandbox_config_data(sandboxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    for connector in data["connectors"]:
+        connector["engagements"] = True
+    with pytest.raises(ConfigError, match="`engagements` is a HubSpot setting"):
+        write_config(tmp_path / "syncer.yaml", data)

@@ -271,7 +271,9 @@ def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
         options={"rate_limit_deadline_seconds": connector.rate_limit_deadline_seconds,
                  **({"bulk_query_threshold": connector.bulk_query_threshold}
                     if connector.bulk_query_threshold is not None else {}),
-                 **({"create_as": connector.create.create_as} if connector.create else {})},
+                 **({"create_as": connector.create.create_as} if connector.create else {}),
+                 **({"engagements": connector.engagements}
+                    if connector.engagements not in (None, False) else {})},
         person_fields=dict(connector.person_fields),
     )
 

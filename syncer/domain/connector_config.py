@@ -123,6 +123,10 @@ class ConnectorConfig(Strict):
     #: Salesforce: a full pull of more than this many Leads (or Contacts) reads them with
     #: one Bulk API 2.0 query job instead of REST pages (None: 10,000; 0: every full pull).
     bulk_query_threshold: int | None = None
+    #: HubSpot: engagement types pulled as sales activity (true: calls, meetings, emails,
+    #: notes, tasks; or a list of them; connectors/hubspot/engagements.py). None: none.
+    engagements: bool | list[Literal["calls", "meetings", "emails", "notes", "tasks"]] | None \
+        = None
     #: reconciliation sweep (syncer/run/sweep.py): a pass over every record's id and stamp
     #: starts when the last one is this many hours old (0: never; a full pull is a pass)
     sweep_every_hours: float = 24.0
@@ -193,6 +197,10 @@ class ConnectorConfig(Strict):
         if self.bulk_query_threshold is not None and self.kind != "salesforce":
             raise ValueError(f"`bulk_query_threshold` is a Salesforce setting (Bulk API "
                              f"2.0); this connector is {self.kind}. Fix: remove it here")
+        if self.engagements not in (None, False) and self.kind != "hubspot":
+            raise ValueError(f"`engagements` is a HubSpot setting (Salesforce Tasks, Events "
+                             f"and Opportunities are always read); this connector is "
+                             f"{self.kind}. Fix: remove it here")
         return self
 
     @field_validator("person_fields")
