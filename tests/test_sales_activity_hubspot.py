@@ -18,7 +18,7 @@ from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.world import World
 from syncer.cli.runtime import Runtime
-from syncer.domain.config import ConfigError
+from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import Activity, ActivityType
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
