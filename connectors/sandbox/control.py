@@ -16,6 +16,9 @@ sandbox's own port (docs/sandbox.md#control-api):
                             {"master_id", "duplicate_ids": [...]}
     POST /_sandbox/convert  Salesforce {"lead_id", "account_id"?}
     POST /_sandbox/clock    {"advance_seconds": n}: the sandbox's clock moves forward
+    POST /_sandbox/log_activity  a rep logs a call, meeting, email, note or task on a person
+                            (HubSpot: an engagement; Salesforce: a Task or an Event)
+    POST /_sandbox/close_deal    Salesforce: a Closed Won/Lost Opportunity on a Contact
     GET  /_sandbox/clock    the sandbox's current time
 
 Every request carries `X-Sandbox-Control: <token>` (printed by `syncer sandbox` as
