@@ -18,9 +18,10 @@ What the pulled data shows of "worked" (connectors/*/mapping.py), and what it do
   on the person's Contact (connectors/salesforce/sales_activity.py). They carry who logged
   them (the OwnerId and its email, `Activity.actor`): one logged by someone who is none of
   the episode's owners does not count (a colleague's call is not this owner working the
-  MQL); one whose actor is unknown counts. HubSpot engagements (calls, meetings, notes)
-  are not pulled yet: a rep working a HubSpot-only person by phone is seen through the
-  lifecycle stage or `worked_when.field`;
+  MQL); one whose actor is unknown counts. HubSpot calls, meetings, emails, notes and
+  tasks (engagements, with `hubspot_owner_id`) are pulled when the connector has
+  `engagements: true` (connectors/hubspot/engagements.py); without it a rep working a
+  HubSpot-only person by phone is seen through the lifecycle stage or `worked_when.field`;
 - seen: a person field mapped by the connector's `person_fields` (e.g. Lead Status ->
   `lead_status`) holding one of `worked_when.values`;
 - seen: an owner set in a CRM by a person, who is none of the owners syncer gave the
