@@ -42,7 +42,8 @@ def write_config(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSa
     data["state"] = {"url": f"sqlite:///{folder / 'state.db'}"}
     data["log_level"] = os.environ.get("BENCH_LOG_LEVEL", "warning")
     data.pop("health", None)
-    for connector, sandbox in zip(data["connectors"], (hubspot, salesforce), strict=True):
+    sandboxes: tuple[HubSpotSandbox | SalesforceSandbox, ...] = (hubspot, salesforce)
+    for connector, sandbox in zip(data["connectors"], sandboxes, strict=True):
         connector.pop("sandbox", None)
         connector["base_url"] = sandbox.base_url
         if sandbox.ca_file:
@@ -57,16 +58,30 @@ def write_config(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSa
     return path
 
 
-def run_sync(config: Path, as_of: datetime) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one `syncer sync --once` child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run_sync(config: Path, as_of: datetime, profile: str | None = None
+             ) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds) of one `syncer sync --once` child process.
+
+    The sandboxes run in this process, so the child's CPU time (user + system, from
+    RUSAGE_CHILDREN) is syncer's own: on a shared machine it is the figure, wall time is
+    noise. With `profile` the child runs under a profiler (its CPU then includes the
+    profiler's): cProfile for a `.prof` file, else py-spy's sampler (collapsed stacks, which
+    distort less than cProfile's per-call cost: `.venv/bin/pip install py-spy`)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "syncer.cli", "sync", "--once", "--as-of",
+    command = [sys.executable]
+    if profile and profile.endswith(".prof"):
+        command += ["-m", "cProfile", "-o", profile]
+    elif profile:
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
+                   "--rate", "250", "--output", profile, "--", *command]
+    subprocess.run([*command, "-m", "syncer.cli", "sync", "--once", "--as-of",
                     as_of.isoformat(), "--config", str(config)], check=False,
                    stdout=None if os.environ.get("BENCH_LOG_LEVEL") else subprocess.DEVNULL)
     wall = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    return wall, max(after.ru_maxrss, usage.ru_maxrss) / 1024, cpu
 
 
 def last_run(state: Path) -> dict[str, Any]:
@@ -91,14 +106,16 @@ def minimum_calls(stats: dict[str, Any], hubspot_events: int, salesforce_rows: d
     return {"hubspot": max(hubspot, 1), "salesforce": max(salesforce, 1)}
 
 
-def report(name: str, wall: float, peak: float, stats: dict[str, Any],
-           minimum: dict[str, int]) -> list[str]:
+def report(name: str, wall: float, peak: float, cpu: float, stats: dict[str, Any],
+           minimum: dict[str, int], people: int) -> list[str]:
     calls = stats.get("api_calls", {})
     limited = stats.get("api_rate_limited", {})
     hub_min_wall = minimum["hubspot"] / HUBSPOT_PER_SECOND
     lines = [f"{name}: status {stats['status']}, wall {wall:.1f} s "
              f"(HubSpot rate-limit minimum {hub_min_wall:.1f} s: {wall / hub_min_wall:.2f}x), "
-             f"peak RSS {peak:.0f} MB, 429s {sum(limited.values())}"]
+             f"peak RSS {peak:.0f} MB, 429s {sum(limited.values())}",
+             f"  syncer CPU {cpu:.1f} s = {1000 * cpu / people:.2f} ms per person "
+             f"({people} people)"]
     for crm in ("hubspot", "salesforce"):
         used = calls.get(crm, 0)
         lines.append(f"  {crm:<10} calls {used:>6} / minimum {minimum[crm]:>6} = "
@@ -111,6 +128,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--full-only", action="store_true", help="skip the incremental run")
+    parser.add_argument("--profile", help="profile the full sync into this file: cProfile stats "
+                        "(.prof) or py-spy collapsed stacks (any other name)")
     args = parser.parse_args()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     started = time.monotonic()
@@ -124,13 +144,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             config = write_config(folder, hubspot, salesforce)
-            wall, peak = run_sync(config, now)
+            wall, peak, cpu = run_sync(config, now, args.profile)
             stats = last_run(folder / "state.db")
             events = stats["activities_pulled"].get("hubspot", 0)
             rows = {"people": stats["records_pulled"].get("salesforce", 0),
                     "activities": stats["activities_pulled"].get("salesforce", 0)}
-            lines = report("full sync", wall, peak, stats, minimum_calls(stats, events, rows))
+            lines = report("full sync", wall, peak, cpu, stats,
+                           minimum_calls(stats, events, rows), args.people)
             print("\n".join(lines), flush=True)
+            if args.full_only:
+                return
 
             rng = random.Random(args.seed)
             hub_records = hubspot.records()
@@ -140,13 +163,13 @@ def main() -> None:
             for record in rng.sample(sf_records, max(1, len(sf_records) // 100)):
                 salesforce.edit(str(record["Id"]), "Title", "VP Marketing")
             time.sleep(1.1)
-            wall2, peak2 = run_sync(config, now)
+            wall2, peak2, cpu2 = run_sync(config, now)
             stats2 = last_run(folder / "state.db")
             rows2 = {"people": stats2["records_pulled"].get("salesforce", 0),
                      "activities": stats2["activities_pulled"].get("salesforce", 0)}
-            lines2 = report("incremental sync after 1% changed", wall2, peak2, stats2,
+            lines2 = report("incremental sync after 1% changed", wall2, peak2, cpu2, stats2,
                             minimum_calls(stats2, stats2["activities_pulled"].get("hubspot", 0),
-                                          rows2))
+                                          rows2), args.people)
             print("\n".join(lines2), flush=True)
     finally:
         hubspot.stop()
