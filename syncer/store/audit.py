@@ -140,11 +140,16 @@ def _insert_sqlite(connection: Connection, prepared: Sequence[Mapping[str, Any]]
     """The rows in one executemany of plain tuples, converted as the column types would
     (MicroTime: integer microseconds; Sha256Hex: 32 bytes): SQLAlchemy's per-row parameter
     processing cost more than SQLite's insert itself."""
-    connection.exec_driver_sql(_SQLITE_INSERT, [
-        (r["id"], to_micros(r["at"]), r["run_id"], r["connector"], r["record_id"],
-         r["person_key"], r["field"], r["old_value"], r["new_value"], r["outcome"],
-         r["error"], _hash_bytes(r["prev_hash"]), _hash_bytes(r["row_hash"]),
-         r["reasons_id"]) for r in prepared])
+    values = []
+    previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
+    for r in prepared:  # each row's prev_hash is the row before's hash: converted once
+        own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
+        values.append((r["id"], to_micros(r["at"]), r["run_id"], r["connector"],
+                       r["record_id"], r["person_key"], r["field"], r["old_value"],
+                       r["new_value"], r["outcome"], r["error"], previous, own,
+                       r["reasons_id"]))
+        previous = own
+    connection.exec_driver_sql(_SQLITE_INSERT, values)
 
 
 def _hash_bytes(value: str) -> str | bytes:
