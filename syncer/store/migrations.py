@@ -18,6 +18,7 @@ from syncer.store import echo, inbound_events, intents, sweep, tables
 from syncer.store.audit import AuditLog
 from syncer.store.audit_legacy import compact_audit, reclaim_space, seal_unchained
 from syncer.store.bulk_jobs import bulk_query_jobs
+from syncer.store.compact_state import pack_tables, reclaim_packed_space
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
 from syncer.store.tables import metadata, schema_version
@@ -113,6 +114,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
      inbound_events.create_schema),
     (12, "echo windows of syncer's own writes; reconciliation sweep positions",
      _echo_windows_and_sweeps),
+    (16, "compact state on SQLite: records', activities' and decisions' JSON packed, their "
+         "times as microseconds, written without rowid; PostgreSQL unchanged", pack_tables),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
@@ -149,6 +152,7 @@ def migrate(engine: Engine) -> int:
             found = current_version(connection)
             version = _migrate(connection, datetime.now(timezone.utc))
         reclaim_space(engine, found)  # SQLite, once: the space the compaction freed
+        reclaim_packed_space(engine, found)  # likewise after schema 16's rebuild
         return version
 
 

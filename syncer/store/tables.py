@@ -1,7 +1,9 @@
 """The state schema: one database for records, activities, decisions, writes, audit and runs.
 
 SQLAlchemy Core tables that work the same on SQLite (the zero-set-up default) and
-PostgreSQL (production). Times are stored as timezone-aware UTC datetimes.
+PostgreSQL (production). Times are stored as timezone-aware UTC datetimes. On SQLite the
+big tables keep compact forms (schema 9 for the audit, 16 for records, activities,
+decisions and written: syncer/store/compact_state.py); the code sees the same values.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import (
 )
 
 from syncer.store.column_types import MicroTime, Sha256Hex
+from syncer.store.compact_json import PackedJSON
 
 metadata = MetaData()
 
@@ -39,10 +42,10 @@ records = Table(
     Column("record_id", String(64), primary_key=True),
     Column("object_type", String(40), nullable=False),
     Column("person_key", String(320), nullable=False),
-    Column("fields", JSON, nullable=False),
-    Column("crm_values", JSON, nullable=False),
-    Column("updated_at", TZ),
-    Column("pulled_at", TZ, nullable=False),
+    Column("fields", PackedJSON, nullable=False),
+    Column("crm_values", PackedJSON, nullable=False),
+    Column("updated_at", MicroTime()),
+    Column("pulled_at", MicroTime(), nullable=False),
     #: the normalized email (identity lookups); a changed email keeps the record's person
     Column("email", String(320)),
     #: set when the record stopped taking writes (converted lead, merged-away duplicate):
@@ -62,8 +65,8 @@ activities = Table(
     Column("source_id", String(128), primary_key=True),
     Column("record_id", String(64), nullable=False),
     Column("type", String(40), nullable=False),
-    Column("occurred_at", TZ, nullable=False),
-    Column("attributes", JSON, nullable=False),
+    Column("occurred_at", MicroTime(), nullable=False),
+    Column("attributes", PackedJSON, nullable=False),
     Index("ix_activities_record", "connector", "record_id"),
 )
 
@@ -77,11 +80,11 @@ decisions = Table(
     Column("engagement_points", Float, nullable=False),
     Column("fit_grade", String(8), nullable=False),
     Column("owner_email", String(320)),
-    Column("reasons", JSON, nullable=False),
+    Column("reasons", PackedJSON, nullable=False),
     Column("model_version", String(80), nullable=False),
-    Column("decided_at", TZ, nullable=False),
+    Column("decided_at", MicroTime(), nullable=False),
     #: every named score with its ledger (null for decisions made before schema 4)
-    Column("scores", JSON),
+    Column("scores", PackedJSON),
 )
 
 #: What syncer last wrote to each CRM field: the base for respecting manual edits.
@@ -91,10 +94,12 @@ written = Table(
     Column("record_id", String(64), primary_key=True),
     Column("field", String(80), primary_key=True),
     Column("value", Text),
-    Column("written_at", TZ, nullable=False),
+    Column("written_at", MicroTime(), nullable=False),
     Column("run_id", String(40), nullable=False),
     #: "syncer" for our writes; "manual" when a person's later edit is being respected.
     Column("origin", String(10), nullable=False, server_default="syncer"),
+    # On SQLite the rows live in the primary-key b-tree: the text key stored once.
+    sqlite_with_rowid=False,
 )
 
 #: One row per field written (or that failed for good). Append-only. Compact since

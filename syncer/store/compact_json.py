@@ -1,0 +1,124 @@
+"""A JSON column kept compressed on SQLite (schema 16): records, activities, decisions.
+
+The state's non-audit tables are mostly JSON: a person's named scores with their ledgers
+(about 3.9 KB a person as text), each record's fields and CRM values, each activity's
+attributes. As text, every row repeats the same keys and rule details. On SQLite
+`PackedJSON` keeps the JSON as bytes: a format byte, then either the UTF-8 text as is (tiny
+values, where compression would not pay) or zlib of that text with a preset dictionary of
+the keys and words those rows share (small rows compress too). The code reads and writes
+the same Python values as with `JSON`; only the bytes on disk differ.
+
+PostgreSQL keeps its `JSON` type (its TOAST compresses large values already), so a
+PostgreSQL state needs no conversion.
+
+Reading also accepts a value still in the text form (a row an older syncer wrote), so a
+state half way through its migration, or a test that writes text, reads the same.
+
+The dictionary and the format bytes are part of the stored format: never change them; a
+new dictionary needs a new format byte (older rows keep theirs).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from sqlalchemy import JSON, LargeBinary
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: the value is the UTF-8 JSON text itself
+RAW = 0x00
+#: zlib (raw deflate, no header) of the UTF-8 JSON text with DICTIONARY_1 preset
+DEFLATE_1 = 0x01
+
+#: Words the JSON of records, activities and decisions share (later bytes are cheaper to
+#: refer to, so the commonest come last). Frozen: see the module docstring.
+DICTIONARY_1 = (
+    # activities' attributes
+    '{"url":"https://www.","email":"","duration":,"form":"","campaign":"","asset":"'
+    '"subject":"","form_id":"","utm_source":"","utm_medium":"","utm_campaign":"'
+    # records: CRM values (syncer's own fields on both CRMs) and person fields
+    '{"Status":"Open","Syncer_Stage__c":"MQL","Syncer_Score__c":"","Syncer_Fit_Grade__c":"'
+    '","OwnerId":"005","Syncer_Reasons__c":"","Syncer_Owner_Reason__c":"'
+    '","Syncer_Lead_Routing_Score__c":"","Syncer_Lead_Routing_Fit__c":"'
+    '","Syncer_Lead_Routing_Engagement__c":"","Syncer_Lead_Routing_Grade__c":"'
+    '","Syncer_Fit__c":"","Syncer_Engagement__c":"'
+    '{"lifecyclestage":"marketingqualifiedlead","hs_lead_status":"","syncer_stage":"'
+    '","syncer_score":"","syncer_fit_grade":"","hubspot_owner_id":"","syncer_reasons":"'
+    'MQL SQL SAL (fit A): score >= 25, fit >= 0, engagement >= 3; title +'
+    '","syncer_owner_reason":"owner was set in the CRM; kept","account match (domain '
+    'round robin","syncer_lead_routing_score":"","syncer_lead_routing_fit":"'
+    '","syncer_lead_routing_engagement":"","syncer_lead_routing_grade":"'
+    '","syncer_fit":"","syncer_engagement":"'
+    '{"email":"","first_name":"","last_name":"","title":"","company":"","industry":"'
+    '","employees":,"country":"","properties":{"source":"","latest_source":"'
+    '","visits":.0,"page_views":.0,"opportunity_at":null,"customer_at":null}}'
+    # decisions: reasons and named scores with their ledger lines
+    '[{"rule_id":"","points":.0,"detail":"","evidence_at":null},'
+    '[{"name":"primary","fit":.0,"engagement":.0,"total":,"grade":"","ledger":[["'
+    'fit + engagement rounded to ","rounding",-0.'
+    'engagement.no_engagement_90_days","engagement.email_click","engagement.email_open'
+    'engagement.pricing_page","engagement.content_download","engagement.form_fill'
+    'engagement.webinar_registration","engagement.webinar_attendance","page_view /blog/'
+    'fit.enterprise_size","fit.vp_title","fit.head_or_director_title","fit.free_mail_domain'
+    'fit.manager_title","fit.very_small_company","engagement.website_visits"'
+    'fit.target_industry","industry \'\' is listed","fit.midmarket_size","employees  in 50..499'
+    'fit.lead_source","lead source \'\'","fit.target_country","country \'\' is listed'
+    'fit.gtm_role","title \'Marketing Manager\' contains \'marketing\'",null,null,1.0],["'
+    '"engagement.page_view","hubspot:","salesforce:00T","+00:00",'
+)
+_LEVEL = 6
+_WBITS = -15  # raw deflate: the format byte says what it is, no zlib header needed
+_SMALL = 8    # shorter JSON text is kept raw (and any text deflate would not shorten)
+
+
+def pack(value: object) -> bytes:
+    """The stored bytes of a JSON value (compact separators, UTF-8)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) < _SMALL:
+        return bytes((RAW,)) + text
+    packer = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, zdict=DICTIONARY_1.encode())
+    packed = packer.compress(text) + packer.flush()
+    if len(packed) >= len(text):
+        return bytes((RAW,)) + text
+    return bytes((DEFLATE_1,)) + packed
+
+
+def unpack(stored: bytes | str) -> object:
+    """The JSON value of stored bytes (or of JSON text an older syncer wrote)."""
+    if isinstance(stored, str):
+        return json.loads(stored)
+    kind, body = stored[0], stored[1:]
+    if kind == RAW:
+        return json.loads(body)
+    if kind == DEFLATE_1:
+        unpacker = zlib.decompressobj(_WBITS, zdict=DICTIONARY_1.encode())
+        return json.loads(unpacker.decompress(body) + unpacker.flush())
+    if kind in b"[{\"-0123456789tfn":  # JSON text stored as a blob
+        return json.loads(stored)
+    raise ValueError(f"a packed JSON value starts with unknown format byte {kind:#04x}: "
+                     f"written by a newer syncer? Upgrade syncer to read this state")
+
+
+class PackedJSON(TypeDecorator[Any]):
+    """JSON to the code; on SQLite a format byte and deflated UTF-8 JSON (see pack)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(LargeBinary())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return pack(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return unpack(value)
