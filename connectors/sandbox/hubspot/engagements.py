@@ -46,6 +46,8 @@ TYPES: Mapping[str, tuple[str, str, int]] = {
 ALIASES: Mapping[str, str] = {
     **{name: name for name in TYPES}, **{spec[0]: name for name, spec in TYPES.items()},
     **{name[:-1]: name for name in TYPES}}
+#: an association type's category (not an error category)
+DEFINED_BY_HUBSPOT = "HUBSPOT_DEFINED"
 TIME_PROPERTIES = frozenset({"hs_lastmodifieddate", "hs_createdate", "hs_timestamp"})
 FILTERABLE = TIME_PROPERTIES | {"hubspot_owner_id", "hs_object_id"}
 DEFAULT_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
@@ -165,7 +167,7 @@ class Engagements:
                       for i in inputs]
             results = [{"from": {"id": e.id}, "to": [
                 {"toObjectId": int(c), "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]}
+                    {"category": DEFINED_BY_HUBSPOT, "typeId": type_id, "label": None}]}
                 for c in e.contacts]} for e in chosen if e is not None and e.contacts]
         return 200, {"status": "COMPLETE", "results": results, "startedAt": now,
                      "completedAt": now}
