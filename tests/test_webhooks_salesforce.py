@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from connectors.sandbox.outbound_messages import attach_outbound
-from connectors.sandbox.salesforce.server import ORG_ID, SalesforceSandbox
+from connectors.sandbox.salesforce.schema import ORG_ID
+from connectors.sandbox.salesforce.server import SalesforceSandbox
 from syncer.domain.types import Stage
 from tests.conftest import Sandboxes
 from tests.webhook_helpers import (

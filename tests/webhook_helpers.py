@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.sandbox.salesforce.server import ORG_ID
+from connectors.sandbox.salesforce.schema import ORG_ID
 from connectors.sandbox.webhooks import sign
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig

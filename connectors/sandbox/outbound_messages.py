@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from connectors.sandbox.salesforce.server import ORG_ID, SalesforceSandbox
+from connectors.sandbox.salesforce.schema import ORG_ID
 from connectors.sandbox.webhooks import WebhookSender
+
+if TYPE_CHECKING:  # the server registers this module's control operations
+    from connectors.sandbox.salesforce.server import SalesforceSandbox
 
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SENT_FOR = ("Lead", "Contact")

@@ -31,14 +31,16 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from connectors.sandbox.hubspot.events import SITE, EventRecord
 from connectors.sandbox.hubspot.http import iso_millis
 from connectors.sandbox.hubspot.schema import EVENT_SUBMITTED_FORM
-from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.hubspot.state import millis
+
+if TYPE_CHECKING:  # the server registers this module's control operations
+    from connectors.sandbox.hubspot.server import HubSpotSandbox
 
 #: HubSpot's changeSource per sandbox write source
 CHANGE_SOURCES = {"API": "INTEGRATION", "CRM_UI": "CRM_UI", "FORM": "FORM"}

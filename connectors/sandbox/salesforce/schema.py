@@ -55,6 +55,10 @@ def make_id(prefix: str, number: int) -> str:
     return to_18(prefix + "8c0" + digits.rjust(9, "0"))
 
 
+#: The sandbox org's id (its tokens, identity URL and outbound messages carry it).
+ORG_ID = make_id("00D", 1)
+
+
 def id_number(record_id: str) -> int | None:
     """The number `make_id` encoded in an id (15 or 18 chars), or None if it is not one."""
     if not isinstance(record_id, str) or len(record_id) < 15 or record_id[3:6] != "8c0":

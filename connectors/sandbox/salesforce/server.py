@@ -56,7 +56,7 @@ from connectors.sandbox.salesforce.bulk import BulkJobs
 from connectors.sandbox.salesforce.controls import controls
 from connectors.sandbox.salesforce.hands import OrgHands
 from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected, SalesforceOrg
-from connectors.sandbox.salesforce.schema import SYNCER_FIELD_NAMES, SYNCER_STAGES, make_id
+from connectors.sandbox.salesforce.schema import ORG_ID, SYNCER_FIELD_NAMES, SYNCER_STAGES
 from connectors.sandbox.salesforce.seed import OrgSeeder
 from connectors.sandbox.salesforce.successions import OrgSuccessions
 from connectors.sandbox.salesforce.tables import seed_org
@@ -66,7 +66,6 @@ from connectors.sandbox.world import IN_SALESFORCE, World
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-ORG_ID = make_id("00D", 1)
 #: call_counts status of a request answered with nothing (a dropped connection).
 NO_ANSWER = 0
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d+)(?:/(.*))?$")
