@@ -15,6 +15,7 @@ from syncer.domain.secrets import resolve_secret
 from syncer.observe.metrics import SyncMetrics
 from syncer.ops.inbound import InboundProcessor
 from syncer.run.runtime import SyncRuntime
+from syncer.web.served import ServedApp
 from syncer.web.webhook_common import Inbound
 from syncer.web.webhooks import create_webhook_app
 
@@ -45,7 +46,7 @@ def source_secrets(loaded: LoadedConfig) -> dict[str, str]:
     return secrets
 
 
-class InboundService:
+class InboundService(ServedApp):
     """The endpoint and the processor; `stop()` after the daemon's stop event is set."""
 
     def __init__(self, runtime: SyncRuntime, metrics: SyncMetrics,
@@ -55,32 +56,15 @@ class InboundService:
         self.processor = InboundProcessor(runtime, metrics, stop_event, config.poll_seconds)
         app = create_webhook_app(Inbound(runtime.loaded, secrets, runtime.require_store(),
                                          metrics, self.processor.wake))
-        self.config = uvicorn.Config(app, host=config.host, port=config.port,
-                                     log_level="warning", server_header=False,
-                                     access_log=False)
-        self.server = uvicorn.Server(self.config)
-        self.thread = threading.Thread(target=self.server.run, name="syncer-webhooks",
-                                       daemon=True)
+        super().__init__(uvicorn.Config(app, host=config.host, port=config.port,
+                                        log_level="warning", server_header=False,
+                                        access_log=False), "syncer-webhooks")
 
     def start(self) -> None:
         self.processor.start()
-        self.thread.start()
+        super().start()
         log.info("webhooks.started", listen=f"{self.config.host}:{self.config.port}")
 
-    @property
-    def started(self) -> bool:
-        return bool(self.server.started)
-
-    @property
-    def url(self) -> str:
-        """Where it listens (the real port when the config asked for port 0)."""
-        port = self.config.port
-        for server in getattr(self.server, "servers", []):
-            for sock in server.sockets:
-                port = sock.getsockname()[1]
-        return f"http://{self.config.host}:{port}"
-
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().stop()
         self.processor.join()
