@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from structlog.testing import capture_logs
 
+from bench.sandbox_config import example_config, point_at_sandboxes
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.world import World
 from syncer.cli.runtime import Runtime
@@ -36,27 +37,13 @@ from syncer.domain.config import LoadedConfig, load_config
 from syncer.domain.connector import Sandbox
 from syncer.run.pipeline import RunSummary, run_sync
 
-ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
 def config(hubspot: Sandbox, salesforce: Sandbox, folder: Path) -> LoadedConfig:
     """The example config pointed at the sandboxes, secrets in the environment."""
-    data: dict[str, Any] = yaml.safe_load((ROOT / "config/syncer.example.yaml").read_text())
-    data["state"] = {"url": f"sqlite:///{folder / 'state.db'}"}
-    data["model"] = str(ROOT / "config/model.example.yaml")
-    for connector in data["connectors"]:
-        sandbox = hubspot if connector["kind"] == "hubspot" else salesforce
-        connector.pop("sandbox", None)
-        connector["base_url"] = sandbox.base_url
-        if sandbox.ca_file:
-            connector["ca_file"] = sandbox.ca_file
-        credentials = {}
-        for key, value in sandbox.credentials.items():
-            variable = f"BENCH_{connector['name'].upper()}_{key.upper()}"
-            os.environ[variable] = value
-            credentials[key] = {"env": variable}
-        connector["credentials"] = credentials
+    data = example_config(folder)
+    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
     path = folder / "syncer.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_config(path)

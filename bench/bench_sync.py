@@ -27,32 +27,20 @@ from typing import Any
 
 import yaml
 
+from bench.sandbox_config import example_config, point_at_sandboxes
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.store.repository import Store
 
-REPO = Path(__file__).resolve().parents[1]
 HUBSPOT_PER_SECOND = 19.0  # 190 requests per rolling 10 s
 
 
 def write_config(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSandbox) -> Path:
-    data: dict[str, Any] = yaml.safe_load((REPO / "config" / "syncer.example.yaml").read_text())
-    data["model"] = str(REPO / "config" / "model.example.yaml")
-    data["state"] = {"url": f"sqlite:///{folder / 'state.db'}"}
+    data = example_config(folder)
     data["log_level"] = os.environ.get("BENCH_LOG_LEVEL", "warning")
     data.pop("health", None)
-    sandboxes: tuple[HubSpotSandbox | SalesforceSandbox, ...] = (hubspot, salesforce)
-    for connector, sandbox in zip(data["connectors"], sandboxes, strict=True):
-        connector.pop("sandbox", None)
-        connector["base_url"] = sandbox.base_url
-        if sandbox.ca_file:
-            connector["ca_file"] = sandbox.ca_file
-        connector["credentials"] = {}
-        for key, value in sandbox.credentials.items():
-            variable = f"BENCH_{connector['name'].upper()}_{key.upper()}"
-            os.environ[variable] = value
-            connector["credentials"][key] = {"env": variable}
+    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
     path = folder / "syncer.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -37,11 +37,11 @@ from typing import Any
 import yaml
 from sqlalchemy import create_engine, text
 
+from bench.sandbox_config import example_config, point_at_sandboxes
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.world import World
 from tests.worker_helpers import scratch_database
 
-REPO = Path(__file__).resolve().parents[1]
 NOW = datetime.now(UTC)
 
 
@@ -58,22 +58,12 @@ def start_boxes(stack: ExitStack, seed: int, people: int) -> dict[str, Any]:
 
 def write_tenant(directory: Path, name: str, boxes: dict[str, Any], url: str,
                  env: dict[str, str], queue: str = "default") -> None:
-    data: dict[str, Any] = yaml.safe_load((REPO / "config" / "syncer.example.yaml").read_text())
-    data.update(model=str(REPO / "config" / "model.example.yaml"), state={"url": url},
-                health={"enabled": False}, worker={"queue": queue}, log_level="warning")
+    data = example_config(directory)
+    data.update(state={"url": url}, health={"enabled": False}, worker={"queue": queue},
+                log_level="warning")
+    point_at_sandboxes(data, boxes, prefix=name.upper(), env=env)
     for connector in data["connectors"]:
-        sandbox = boxes[connector["kind"]]
-        connector.pop("sandbox", None)
-        connector["base_url"] = sandbox.base_url
-        if sandbox.ca_file:
-            connector["ca_file"] = sandbox.ca_file
         connector["schedule"] = {"every_minutes": 600}
-        credentials = {}
-        for key, value in sandbox.credentials.items():
-            variable = f"{name.upper()}_{connector['name'].upper()}_{key.upper()}"
-            env[variable] = value
-            credentials[key] = {"env": variable}
-        connector["credentials"] = credentials
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 

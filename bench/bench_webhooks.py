@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 
+from bench.sandbox_config import example_config, point_at_sandboxes
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.webhooks import attach_webhooks, submit_form
@@ -45,7 +46,6 @@ from syncer.store import inbound_events
 from syncer.store.inbound_events import inbound_events as events_table
 from syncer.web.webhook_server import InboundService
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-client-secret"
 
 
@@ -59,22 +59,9 @@ class Pending:
 
 
 def write_config(folder: Path, hubspot: Any, salesforce: Any) -> Path:
-    data = yaml.safe_load((ROOT / "config" / "syncer.example.yaml").read_text())
-    data["state"] = {"url": f"sqlite:///{folder / 'state.db'}"}
-    data["model"] = str(ROOT / "config" / "model.example.yaml")
+    data = example_config(folder)
     data["health"] = {"enabled": False}
-    for connector in data["connectors"]:
-        sandbox = hubspot if connector["kind"] == "hubspot" else salesforce
-        connector.pop("sandbox", None)
-        connector["base_url"] = sandbox.base_url
-        if sandbox.ca_file:
-            connector["ca_file"] = sandbox.ca_file
-        credentials = {}
-        for key, value in sandbox.credentials.items():
-            variable = f"BENCH_{connector['name'].upper()}_{key.upper()}"
-            os.environ[variable] = value
-            credentials[key] = {"env": variable}
-        connector["credentials"] = credentials
+    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
     os.environ["BENCH_HUBSPOT_CLIENT_SECRET"] = SECRET
     data["webhooks"] = {"enabled": True, "listen": "127.0.0.1:0", "poll_seconds": 1.0,
                         "sources": {"hubspot": {
