@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from connectors.sandbox.hubspot.http import ApiFailure, not_found, validation_error
-from connectors.sandbox.hubspot.state import Contact, InputRejected, PortalState
+from connectors.sandbox.hubspot.state import Contact, PortalState
+from connectors.sandbox.hubspot.validation import InputRejected
 
 MergeMode = Literal["keep_primary", "new_record"]
 MERGE_MODES: tuple[MergeMode, ...] = ("keep_primary", "new_record")

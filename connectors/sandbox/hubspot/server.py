@@ -52,12 +52,8 @@ from connectors.sandbox.hubspot.http import (
 )
 from connectors.sandbox.hubspot.identity import MERGE_MODES, MergeMode, merge_contacts
 from connectors.sandbox.hubspot.schema import LIFECYCLE_STAGES
-from connectors.sandbox.hubspot.state import (
-    Contact,
-    InputRejected,
-    PortalState,
-    contact_id_for,
-)
+from connectors.sandbox.hubspot.state import Contact, PortalState, contact_id_for
+from connectors.sandbox.hubspot.validation import InputRejected
 from connectors.sandbox.world import IN_HUBSPOT, World
 
 if TYPE_CHECKING:

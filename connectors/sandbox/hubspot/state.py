@@ -16,7 +16,6 @@ threads at once.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import threading
@@ -33,6 +32,7 @@ from connectors.sandbox.hubspot.schema import (
     PropertyDef,
     numemployees_range,
 )
+from connectors.sandbox.hubspot.validation import InputRejected, check_values
 from connectors.sandbox.outcomes import PersonOutcome
 from connectors.sandbox.world import IN_HUBSPOT, World, WorldPerson
 
@@ -44,16 +44,6 @@ USER_ID_BASE = 9_100_400
 _EMAIL_INDEX = re.compile(r"\.(\d+)@[^@]+$")
 #: (subscription type, contact id, changed values, change source) -> None
 ChangeListener = Callable[[str, str, dict[str, str | None], str], None]
-
-
-class InputRejected(Exception):
-    """One batch input (or edit) that HubSpot would refuse; `code` is the detailed reason."""
-
-    def __init__(self, category: str, code: str, message: str) -> None:
-        super().__init__(message)
-        self.category = category
-        self.code = code
-        self.message = message
 
 
 @dataclass(slots=True)
@@ -316,49 +306,9 @@ class PortalState:
             self.notify("contact.merge", successor_id, {}, "CRM_UI")
 
     def check(self, values: dict[str, object]) -> dict[str, str | None]:
-        """Validate property values as HubSpot does; return them as strings.
-
-        Raises InputRejected naming every bad property, so one write fails as a whole.
-        """
-        issues: list[dict[str, object]] = []
-        clean: dict[str, str | None] = {}
-        for name, raw in values.items():
-            value = None if raw is None else str(raw)
-            problem = self._problem(name, value)
-            if problem is None:
-                clean[name] = value
-            else:
-                code, text = problem
-                issues.append({"isValid": False, "message": text, "error": code,
-                               "name": name, "localizedErrorMessage": text})
-        if issues:
-            raise InputRejected("VALIDATION_ERROR", str(issues[0]["error"]),
-                                "Property values were not valid: " + json.dumps(issues))
-        return clean
-
-    def _problem(self, name: str, value: str | None) -> tuple[str, str] | None:
-        definition = self.properties.get(name)
-        if definition is None:
-            return "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
-        if definition.read_only:
-            return "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
-        if value in (None, ""):
-            return None  # clearing a value is always allowed
-        assert value is not None
-        if definition.owner_options:
-            if value not in self.owner_ids(include_archived=False):
-                return "INVALID_OWNER_ID", f"{value} is not a valid owner id"
-        elif definition.type == "enumeration":
-            allowed = [option for option, _ in definition.options]
-            if value not in allowed:
-                return ("INVALID_OPTION",
-                        f"{value} was not one of the allowed options: {allowed}")
-        elif definition.type == "number":
-            try:
-                float(value)
-            except ValueError:
-                return "INVALID_NUMBER", f"{value} was not a valid number."
-        return None
+        """Validate property values as HubSpot does; return them as strings (raises
+        InputRejected naming every bad property: connectors/sandbox/hubspot/validation.py)."""
+        return check_values(self.properties, self.owner_ids(include_archived=False), values)
 
     def archive(self, contact_id: str) -> Contact:
         """Archive (delete) a live contact: it leaves lists and search, and is listed with

@@ -33,7 +33,8 @@ from connectors.sandbox.hubspot.identity import (
     merge_contacts,
 )
 from connectors.sandbox.hubspot.schema import ALWAYS_RETURNED, DEFAULT_RETURNED
-from connectors.sandbox.hubspot.state import Contact, InputRejected, PortalState
+from connectors.sandbox.hubspot.state import Contact, PortalState
+from connectors.sandbox.hubspot.validation import InputRejected
 
 NOT_FOUND_MESSAGE = ("Could not get some CONTACT objects, they may be deleted or not exist. "
                      "Check that ids are valid.")

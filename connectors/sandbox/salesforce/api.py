@@ -21,14 +21,9 @@ from werkzeug.wrappers import Request, Response
 from connectors.sandbox.faults import RequestPlan, SalesforceLimits
 from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.bulk import BulkJobs
+from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected, SaveError
 from connectors.sandbox.salesforce.inserts import prepare_insert
-from connectors.sandbox.salesforce.org import (
-    RecordRejected,
-    RequestRejected,
-    SalesforceOrg,
-    SaveError,
-    StagedWrite,
-)
+from connectors.sandbox.salesforce.org import SalesforceOrg, StagedWrite
 from connectors.sandbox.salesforce.query import QueryEngine
 from connectors.sandbox.salesforce.query_bind import BoundPath
 from connectors.sandbox.salesforce.responses import (

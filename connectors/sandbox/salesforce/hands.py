@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from connectors.sandbox.control import MovableClock
-from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected, SalesforceOrg
+from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
+from connectors.sandbox.salesforce.org import SalesforceOrg
 from connectors.sandbox.salesforce.successions import OrgSuccessions
 
 

@@ -14,13 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.sandbox.salesforce.org import (
-    RecordRejected,
-    SalesforceOrg,
-    SaveError,
-    StagedWrite,
-    coerce,
-)
+from connectors.sandbox.salesforce.field_rules import RecordRejected, SaveError, coerce
+from connectors.sandbox.salesforce.org import SalesforceOrg, StagedWrite
 from connectors.sandbox.salesforce.schema import TEXT_TYPES, ObjectSchema, to_18
 
 

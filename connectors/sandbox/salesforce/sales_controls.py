@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
 from connectors.sandbox.salesforce.inserts import prepare_insert
-from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected
 from connectors.sandbox.salesforce.schema import EVENT, OPPORTUNITY, TASK, ObjectSchema
 
 if TYPE_CHECKING:

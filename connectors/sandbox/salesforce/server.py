@@ -54,8 +54,9 @@ from connectors.sandbox.salesforce import api as sandbox_api
 from connectors.sandbox.salesforce import responses
 from connectors.sandbox.salesforce.bulk import BulkJobs
 from connectors.sandbox.salesforce.controls import controls
+from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
 from connectors.sandbox.salesforce.hands import OrgHands
-from connectors.sandbox.salesforce.org import RecordRejected, RequestRejected, SalesforceOrg
+from connectors.sandbox.salesforce.org import SalesforceOrg
 from connectors.sandbox.salesforce.schema import ORG_ID, SYNCER_FIELD_NAMES, SYNCER_STAGES
 from connectors.sandbox.salesforce.seed import OrgSeeder
 from connectors.sandbox.salesforce.successions import OrgSuccessions

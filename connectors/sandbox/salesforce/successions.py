@@ -23,7 +23,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.sandbox.salesforce.org import Row, SalesforceOrg, StagedWrite
+from connectors.sandbox.salesforce.field_rules import Row
+from connectors.sandbox.salesforce.org import SalesforceOrg, StagedWrite
 from connectors.sandbox.salesforce.schema import (
     ACCOUNT,
     CAMPAIGN_MEMBER,
