@@ -144,3 +144,22 @@ def test_calls_grow_with_pages_of_activities_not_with_people(spread: int) -> Non
                 (50, 200)[:len(counts)])
         # CampaignMember, Task, Event, Opportunity: one query each; 250 Tasks: one more page
         assert counts == [4, 5]
+
+
+def test_a_focused_re_read_brings_meetings_and_deals_too(sandbox: SalesforceSandbox) -> None:
+    """What a webhook's focused run reads of one person: the Event and the Opportunity as
+    well as the Task, each with who did it; another person's are left out."""
+    contact, other = people(sandbox, "Contact")[:2]
+    call = control(sandbox, "log_activity", id=contact["Id"], kind="call", owner=DANA)
+    meeting = control(sandbox, "log_activity", id=contact["Id"], kind="meeting", owner=MARCO)
+    deal = control(sandbox, "close_deal", id=contact["Id"], won=True, owner=MARCO)
+    elsewhere = control(sandbox, "log_activity", id=other["Id"], kind="meeting", owner=DANA)
+    with connector_for(sandbox) as connector:
+        _, activities = connector.read_by_ids([contact["Id"]], NOW - timedelta(minutes=1))
+    found = {a.source_id: a for a in activities}
+    assert found[call["id"]].type is ActivityType.CALL
+    assert (found[meeting["id"]].type, found[meeting["id"]].actor) == (ActivityType.MEETING,
+                                                                      MARCO)
+    assert found[f"{deal['id']}:closed"].type is ActivityType.OPPORTUNITY_WON
+    assert elsewhere["id"] not in found
+    assert {a.record_id for a in activities} == {contact["Id"]}

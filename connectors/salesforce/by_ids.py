@@ -2,8 +2,8 @@
 message asks for.
 
 One SOQL query per object type and 200 ids (`Id IN (...)`, values quoted and escaped),
-then their campaign memberships and tasks since a moment. A converted Lead is left out,
-as in a pull: the Contact it became carries the person on.
+then their campaign memberships, tasks, events and opportunities since a moment. A
+converted Lead is left out, as in a pull: the Contact it became carries the person on.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.connector import mapped_person_fields
 from syncer.domain.types import Activity, Person
 
@@ -76,5 +77,9 @@ def _activities(connector: SalesforceConnector, ids: Sequence[str],
             for records in connector._pages("activities", query):
                 found.extend(a for r in records
                              if (a := to_activity(connector.name, r)) is not None)
+        for sales in SALES_QUERIES:  # Events, Opportunities (sales_activity.py)
+            for records in connector._pages("activities",
+                                            sales.soql_for(_in_list(chunk), after)):
+                found.extend(a for r in records for a in sales.to_activities(connector.name, r))
     return found
 

@@ -72,22 +72,30 @@ def opportunity_activities(source: str, record: Mapping[str, object]) -> list[Ac
 
 @dataclass(frozen=True)
 class ActivityQuery:
-    """One incremental activity query: object, fields, stamp, extra filter, mapper."""
+    """One activity query: object, fields, stamp, the field naming the row's Lead or
+    Contact, mapper."""
 
     object_type: str
     fields: tuple[str, ...]
     stamp: str
-    extra: str
+    person: str
     to_activities: Callable[[str, Mapping[str, object]], list[Activity]]
 
     def soql(self, after: str) -> str:
         """The query for rows stamped at or after `after` (a SOQL datetime literal)."""
         return (f"SELECT {', '.join(self.fields)} FROM {self.object_type} WHERE "
-                f"{self.stamp} >= {after}{self.extra} ORDER BY {self.stamp}, Id")
+                f"{self.stamp} >= {after} AND {self.person} != null "
+                f"ORDER BY {self.stamp}, Id")
+
+    def soql_for(self, id_list: str, after: str) -> str:
+        """The same, only for the rows of the people in `id_list` (a SOQL `(...)` list):
+        a webhook's focused re-read."""
+        return (f"SELECT {', '.join(self.fields)} FROM {self.object_type} WHERE "
+                f"{self.person} IN {id_list} AND {self.stamp} >= {after} "
+                f"ORDER BY {self.stamp}, Id")
 
 
 SALES_QUERIES: tuple[ActivityQuery, ...] = (
-    ActivityQuery("Event", EVENT_FIELDS, "CreatedDate", " AND WhoId != null",
-                  event_activities),
-    ActivityQuery("Opportunity", OPPORTUNITY_FIELDS, "SystemModstamp",
-                  " AND ContactId != null", opportunity_activities))
+    ActivityQuery("Event", EVENT_FIELDS, "CreatedDate", "WhoId", event_activities),
+    ActivityQuery("Opportunity", OPPORTUNITY_FIELDS, "SystemModstamp", "ContactId",
+                  opportunity_activities))
