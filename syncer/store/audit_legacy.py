@@ -14,13 +14,12 @@ microseconds and the hashes raw bytes (syncer/store/column_types.py).
 On SQLite, dropping the reasons column rewrites every row in place, which leaves the
 table's pages mostly empty, and new rows are appended after them rather than into them:
 so a SQLite state that schema 9 just compacted is VACUUMed once, after the migration's
-transaction (`reclaim_space`; it needs free disk space of about the compacted size, and
-a few minutes for a state of gigabytes).
+transaction (`reclaim_space` in syncer/store/migrations.py; it needs free disk space of
+about the compacted size, and a few minutes for a state of gigabytes).
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -29,7 +28,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Engine,
     Integer,
     MetaData,
     String,
@@ -41,7 +39,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import OperationalError
 
 from syncer.store import tables as t
 from syncer.store.audit import AuditLog
@@ -52,7 +49,6 @@ from syncer.store.column_types import to_micros
 _BATCH = 5_000
 #: the schema that moved the reasons out
 COMPACTED = 9
-log = logging.getLogger(__name__)
 
 #: The audit table of schemas 1 to 8, as these migrations find it.
 legacy_audit = Table(
@@ -155,20 +151,3 @@ def _raw(value: str | None) -> bytes | str | None:
         return bytes.fromhex(value) if value is not None and len(value) == 64 else value
     except ValueError:
         return value
-
-
-def reclaim_space(engine: Engine, migrated_from: int | None) -> None:
-    """VACUUM a SQLite state that has just been compacted (migrated from before schema 9),
-    giving the emptied pages back to the file system. Best effort: a state some other
-    process is reading at that moment is left as it is (its free space is still reused as
-    rows are rewritten) and `sqlite3 state.db VACUUM` does it later."""
-    if engine.dialect.name != "sqlite" or migrated_from is None or \
-            migrated_from >= COMPACTED:
-        return
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM")
-    except OperationalError as error:
-        log.warning("could not VACUUM the state after compacting the audit (%s); run "
-                    "`sqlite3 <state file> VACUUM` while syncer is stopped to give the "
-                    "freed space back", error)

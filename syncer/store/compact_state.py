@@ -18,7 +18,6 @@ its primary-key index are what it has anyway): the step does nothing there.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +26,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
-    Engine,
     MetaData,
     Table,
     inspect,
@@ -35,14 +33,10 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.exc import OperationalError
 
 from syncer.store import tables
-from syncer.store.audit_legacy import COMPACTED
 from syncer.store.column_types import MicroTime
 from syncer.store.compact_json import PackedJSON
-
-log = logging.getLogger(__name__)
 
 #: the schema version that packs these tables
 PACKED = 16
@@ -106,20 +100,3 @@ def _rebuild(connection: Connection, table: Table) -> None:
 def _after(key: list[Column[Any]], last: tuple[object, ...]) -> ColumnElement[bool]:
     """Rows whose primary key sorts after `last` (keyset pagination over a composite key)."""
     return tuple_(*key) > tuple_(*last)
-
-
-def reclaim_packed_space(engine: Engine, migrated_from: int | None) -> None:
-    """VACUUM a SQLite state just packed (migrated from before schema 16), giving the old
-    tables' pages back to the file system. Best effort, as after schema 9: a state another
-    process is reading is left as it is, its free pages reused as it grows. A state from
-    before schema 9 was vacuumed by audit_legacy.reclaim_space already."""
-    if engine.dialect.name != "sqlite" or migrated_from is None \
-            or not COMPACTED <= migrated_from < PACKED:
-        return
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM")
-    except OperationalError as error:
-        log.warning("could not VACUUM the state after packing its tables (%s); run "
-                    "`sqlite3 <state file> VACUUM` while syncer is stopped to give the "
-                    "freed space back", error)

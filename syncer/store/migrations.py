@@ -8,21 +8,25 @@ tables.py AND append a step that alters existing databases the same way.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from syncer.domain.failures import Unreachable
 from syncer.store import echo, inbound_events, intents, sweep, tables
 from syncer.store.audit import AuditLog
-from syncer.store.audit_legacy import compact_audit, reclaim_space, seal_unchained
+from syncer.store.audit_legacy import COMPACTED, compact_audit, seal_unchained
 from syncer.store.bulk_jobs import bulk_query_jobs
-from syncer.store.compact_state import pack_tables, reclaim_packed_space
+from syncer.store.compact_state import PACKED, pack_tables
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
 from syncer.store.tables import metadata, schema_version
 from syncer.store.web_users import web_users
+
+log = logging.getLogger(__name__)
 
 
 def _add_columns(connection: Connection, table: Table, names: Sequence[str]) -> None:
@@ -151,10 +155,31 @@ def migrate(engine: Engine) -> int:
                 lock_migrations(connection)
             found = current_version(connection)
             version = _migrate(connection, datetime.now(timezone.utc))
-        reclaim_space(engine, found)  # SQLite, once: the space the compaction freed
-        reclaim_packed_space(engine, found)  # likewise after schema 16's rebuild
+        reclaim_space(engine, found)
         return version
 
+
+#: Steps that rewrite whole tables (schema 9 compacts the audit, 16 packs the rest): on
+#: SQLite they leave mostly empty pages that appends do not reuse.
+REWRITING_STEPS = (COMPACTED, PACKED)
+
+
+def reclaim_space(engine: Engine, migrated_from: int | None) -> None:
+    """VACUUM a SQLite state once after a migration that ran a table-rewriting step,
+    giving the emptied pages back to the file system (it needs free disk space of about
+    the compacted size). Best effort: a state another process is reading at that moment is
+    left as it is (its free pages are reused as it grows) and `sqlite3 state.db VACUUM`
+    does it later. A fresh state (`migrated_from` None) has nothing to give back."""
+    if engine.dialect.name != "sqlite" or migrated_from is None or \
+            migrated_from >= max(REWRITING_STEPS):
+        return
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM")
+    except OperationalError as error:
+        log.warning("could not VACUUM the state after compacting it (%s); run "
+                    "`sqlite3 <state file> VACUUM` while syncer is stopped to give the "
+                    "freed space back", error)
 
 def _migrate(connection: Connection, now: datetime) -> int:
     version = current_version(connection)
