@@ -16,6 +16,7 @@ from connectors.sandbox.webhooks import WebhookSender, attach_webhooks, submit_f
 from syncer.domain.types import Stage
 from syncer.store.inbound_events import inbound_events as events_table
 from tests.conftest import NOW, Sandboxes
+from tests.waiting import wait_until
 from tests.webhook_helpers import (
     HUBSPOT_SECRET,
     Daemon,
@@ -23,7 +24,6 @@ from tests.webhook_helpers import (
     post_generic,
     post_hubspot,
     running_daemon,
-    wait_for,
     webhook_config,
 )
 
@@ -70,9 +70,9 @@ def test_a_form_fill_reaches_the_owner_in_both_crms(daemon: Daemon,
     try:
         submit_form(hubspot, contact, "Request a demo")
         store = daemon.runtime.require_store()
-        wait_for(lambda: (d := store.decisions([key]).get(key)) is not None
-                 and d.owner_email is not None and daemon.counts().get("pending", 0) == 0,
-                 "the form fill's person to be routed")
+        wait_until(lambda: (d := store.decisions([key]).get(key)) is not None
+                   and d.owner_email is not None and daemon.counts().get("pending", 0) == 0,
+                   "the form fill's person to be routed", timeout=60)
     finally:
         sender.flush()
         sender.stop()
@@ -121,7 +121,8 @@ def test_refused_requests_are_counted_and_leave_nothing(daemon: Daemon,
         expected = 2.0 if reason == "replay" else 1.0
         assert f'syncer_webhook_rejected_total{{reason="{reason}",source="hubspot"}} ' \
             f"{expected}" in text
-    wait_for(lambda: daemon.counts() == {"done": 1}, "the one accepted event to be consumed")
+    wait_until(lambda: daemon.counts() == {"done": 1}, "the one accepted event to be consumed",
+               timeout=60)
 
 
 def test_a_generic_hand_raise_joins_the_crm_person_by_email(daemon: Daemon) -> None:
@@ -135,8 +136,8 @@ def test_a_generic_hand_raise_joins_the_crm_person_by_email(daemon: Daemon) -> N
     answer = post_generic(url, first)
     assert answer.status_code == 202, answer.text
     store = daemon.runtime.require_store()
-    wait_for(lambda: daemon.counts() == {"done": 1},
-             f"the hand-raise to be consumed (events: {daemon.counts()})")
+    wait_until(lambda: daemon.counts() == {"done": 1},
+               f"the hand-raise to be consumed (events: {daemon.counts()})", timeout=60)
     decision = store.decisions([key])[key]
     assert decision.stage is Stage.SQL and decision.owner_email is not None
     records = {r.source for r in store.load_people([key])[key][0]}
@@ -144,7 +145,8 @@ def test_a_generic_hand_raise_joins_the_crm_person_by_email(daemon: Daemon) -> N
     assert post_generic(url, hand_raise(key, "w-1")).status_code == 401  # a replay
     # a later hand-raise with the email only leaves what the source said before
     assert post_generic(url, hand_raise(key, "w-2", "webinar_attendance")).status_code == 202
-    wait_for(lambda: daemon.counts() == {"done": 2}, "the second hand-raise to be consumed")
+    wait_until(lambda: daemon.counts() == {"done": 2}, "the second hand-raise to be consumed",
+               timeout=60)
     forms = [r for r in store.load_people([key])[key][0] if r.source == "forms"]
     assert [r.company for r in forms] == ["Acme Rockets"]
 
@@ -163,7 +165,8 @@ def test_a_burst_coalesces_into_fewer_runs_and_loses_nothing(daemon: Daemon,
         sender.stop()
     assert sender.delivery.delivered >= edits and sender.delivery.dropped == 0
     store = daemon.runtime.require_store()
-    wait_for(lambda: daemon.counts().get("pending", 0) == 0, "every event to be consumed")
+    wait_until(lambda: daemon.counts().get("pending", 0) == 0, "every event to be consumed",
+               timeout=60)
     with store.engine.connect() as connection:
         stored = connection.execute(select(func.count()).select_from(events_table)).scalar()
         runs = connection.execute(select(func.count(events_table.c.run_id.distinct()))

@@ -21,7 +21,8 @@ from syncer.store import inbound_events
 from syncer.store.inbound_events import inbound_events as events_table
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sync_once
-from tests.webhook_helpers import HUBSPOT_SECRET, post_hubspot, wait_for, webhook_config
+from tests.waiting import wait_until
+from tests.webhook_helpers import HUBSPOT_SECRET, post_hubspot, webhook_config
 
 
 def free_port() -> int:
@@ -62,7 +63,7 @@ def test_sigkill_mid_burst_loses_no_event(sandboxes: Sandboxes, sqlite_url: str,
     sender = attach_webhooks(hubspot, f"http://127.0.0.1:{port}/webhooks/hubspot",
                              HUBSPOT_SECRET, attempts=100_000, first_wait=0.05, max_wait=0.5)
     try:
-        wait_for(lambda: listening(port), "the daemon to listen")
+        wait_until(lambda: listening(port), "the daemon to listen", timeout=60)
         edits = 400
 
         def edit(numbers: range) -> None:
@@ -70,7 +71,8 @@ def test_sigkill_mid_burst_loses_no_event(sandboxes: Sandboxes, sqlite_url: str,
                 hubspot.edit(contacts[number % len(contacts)], "jobtitle", f"Title {number}")
 
         edit(range(edits // 2))
-        wait_for(lambda: len(stored_ids(store)) >= 40, "part of the burst to be stored")
+        wait_until(lambda: len(stored_ids(store)) >= 40, "part of the burst to be stored",
+                   timeout=60)
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=60) == -signal.SIGKILL
         # The rest of the burst comes while the daemon is down (and may be in flight at
@@ -81,12 +83,12 @@ def test_sigkill_mid_burst_loses_no_event(sandboxes: Sandboxes, sqlite_url: str,
 
         process = daemon_process(loaded.path)
         assert sender.flush(timeout=300)
-        wait_for(lambda: inbound_events.counts(store).get("pending", 0) == 0
-                 and set(sender.delivery.queued_at) <= stored_ids(store),
-                 "every event stored and consumed", timeout=300)
+        wait_until(lambda: inbound_events.counts(store).get("pending", 0) == 0
+                   and set(sender.delivery.queued_at) <= stored_ids(store),
+                   "every event stored and consumed", timeout=300)
         assert sender.flush(timeout=300)  # the echoes of the last run's writes, if any
-        wait_for(lambda: inbound_events.counts(store).get("pending", 0) == 0,
-                 "the last events consumed", timeout=300)
+        wait_until(lambda: inbound_events.counts(store).get("pending", 0) == 0,
+                   "the last events consumed", timeout=300)
         # the daemon's /metrics counts what its webhook endpoint refused
         assert post_hubspot(f"http://127.0.0.1:{port}/webhooks/hubspot", [],
                             signed=False).status_code == 401

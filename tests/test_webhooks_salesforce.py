@@ -14,11 +14,11 @@ from connectors.sandbox.salesforce.schema import ORG_ID
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from syncer.domain.types import Stage
 from tests.conftest import Sandboxes
+from tests.waiting import wait_until
 from tests.webhook_helpers import (
     SALESFORCE_TOKEN,
     Daemon,
     running_daemon,
-    wait_for,
     webhook_config,
 )
 
@@ -67,7 +67,8 @@ def test_an_outbound_message_re_reads_the_lead(daemon: Daemon,
                            timeout=30)
     assert answer.status_code == 200 and "<Ack>true</Ack>" in answer.text
     store = daemon.runtime.require_store()
-    wait_for(lambda: daemon.counts() == {"done": 1}, "the notification to be consumed")
+    wait_until(lambda: daemon.counts() == {"done": 1}, "the notification to be consumed",
+               timeout=60)
     key = next(iter(store.person_keys_of("salesforce", [lead["Id"]])))
     record = next(r for r in store.load_people([key])[key][0] if r.record_id == lead["Id"])
     assert record.title == "Chief Revenue Officer"  # read from the org, not the message
@@ -98,13 +99,14 @@ def test_a_rep_qualifying_in_salesforce_shows_in_hubspot_at_once(
         f"{daemon.service.url}/webhooks/salesforce/salesforce/{SALESFORCE_TOKEN}")
     try:
         sandboxes.salesforce.edit(records["salesforce"], "Syncer_Stage__c", "SQL")
-        wait_for(lambda: sandboxes.hubspot.record(records["hubspot"])["lifecyclestage"]
-                 == "salesqualifiedlead", "HubSpot to show the stage the rep set")
+        wait_until(lambda: sandboxes.hubspot.record(records["hubspot"])["lifecyclestage"]
+                   == "salesqualifiedlead", "HubSpot to show the stage the rep set", timeout=60)
         assert sender.flush()
     finally:
         sender.stop()
     assert store.decisions([key])[key].stage is Stage.SQL
-    wait_for(lambda: daemon.counts().get("pending", 0) == 0, "every notification consumed")
+    wait_until(lambda: daemon.counts().get("pending", 0) == 0, "every notification consumed",
+               timeout=60)
     written = store.audit_rows(person_key=key, connector="hubspot", field="lifecyclestage")
     assert written[-1]["new_value"] == "salesqualifiedlead"
     assert sender.delivery.dropped == 0

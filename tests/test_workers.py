@@ -23,6 +23,7 @@ from syncer.store.repository import Store
 from syncer.store.run_history import overlapping_runs
 from tests.conftest import NOW, Sandboxes, _postgres_url, running_sandboxes
 from tests.test_kill_restart import KillPoint, state_of
+from tests.waiting import wait_until
 from tests.worker_helpers import (
     HoldFirst,
     child_env,
@@ -33,7 +34,6 @@ from tests.worker_helpers import (
     scratch_database,
     start,
     stop,
-    wait_until,
     worker,
     write_tenant,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +25,7 @@ from syncer.observe.metrics import SyncMetrics
 from syncer.store import inbound_events
 from syncer.web.webhook_server import InboundService
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
+from tests.waiting import wait_until
 
 HUBSPOT_SECRET = "hubspot-client-secret"
 FORMS_SECRET = "forms-shared-secret"
@@ -72,16 +73,6 @@ def post_generic(url: str, payload: object, *, source: str = "forms",
         "X-Syncer-Signature": generic_signature(secret, stamp, body)})
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    """Poll a condition on the state or the CRMs until it holds; fail naming `what` only
-    if it never does (the timeout is a hang guard, not the thing tested)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def hand_raise(email: str, event_id: str, kind: str = "demo_request") -> dict[str, Any]:
     return {"event_id": event_id, "person": {"email": email},
             "activity": {"type": kind,
@@ -116,7 +107,7 @@ def running_daemon(loaded: LoadedConfig) -> Iterator[Daemon]:
     with Runtime(loaded) as runtime:
         service = InboundService(runtime, metrics, stop)
         service.start()
-        wait_for(lambda: service.started, "the webhook server to listen")
+        wait_until(lambda: service.started, "the webhook server to listen", timeout=60)
         try:
             yield Daemon(loaded, runtime, service, metrics)
         finally:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from syncer.ops.queue import SYNC_TASK, build_app, sync_keys
 from tests.conftest import Sandboxes, sandbox_config_data
+from tests.waiting import wait_until
 
 #: a syncer whose runs take no run lock: the fence turned off, for the negative test that
 #: proves the overlap check can fail. Test code only; no production path can do this.
@@ -150,19 +151,6 @@ def reap_one(queue_url: str, stall_seconds: float,
         return reaped[0] > 0
 
     wait_until(done, "the reaper to find the stalled job", alive)
-
-
-def wait_until(condition: Callable[[], bool], what: str,
-               alive: Callable[[], None] = lambda: None) -> None:
-    """Poll `condition` (`what`) until it holds. No deadline: a child's death ends it
-    (`alive` raises, naming `what` was awaited), whatever the machine's speed."""
-    tick = threading.Event()
-    while not condition():
-        try:
-            alive()
-        except AssertionError as died:
-            raise AssertionError(f"while waiting for {what}: {died}") from None
-        tick.wait(0.2)
 
 
 def job_statuses(queue_url: str) -> dict[str, int]:
