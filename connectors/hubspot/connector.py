@@ -57,6 +57,7 @@ from connectors.retry import (
     TransientError,
     retry_after_seconds,
 )
+from syncer.domain.accounts import Account
 from syncer.domain.api_usage import DEFAULT_RATE_LIMIT_DEADLINE, ApiUsage
 from syncer.domain.connector import ConnectorError, ConnectorSettings, mapped_person_fields
 from syncer.domain.types import (
@@ -332,6 +333,10 @@ class HubSpotConnector:
         """Named contacts now and their events (connectors/hubspot/by_ids.py)."""
         from connectors.hubspot.by_ids import read_by_ids
         return read_by_ids(self, record_ids, activities_since)
+
+    def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
+        """No companies are read yet (issue 20 item 3 is being built): none."""
+        yield from ()
 
     def owners(self) -> list[Owner]:
         found: list[Owner] = []

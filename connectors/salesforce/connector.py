@@ -23,6 +23,7 @@ from connectors.salesforce import soql_values as soql
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
 from connectors.salesforce.sales_activity import SALES_QUERIES
+from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError, mapped_person_fields
 from syncer.domain.types import (
     Activity,
@@ -118,6 +119,10 @@ class SalesforceConnector(BulkQueries):
         """Named Leads and Contacts now and their activities (connectors/salesforce/by_ids.py)."""
         from connectors.salesforce.by_ids import read_by_ids
         return read_by_ids(self, record_ids, activities_since)
+
+    def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
+        """No companies are read yet (issue 20 item 3 is being built): none."""
+        yield from ()
 
     def owners(self) -> list[Owner]:
         """Standard users, except the API user syncer signs in as: an integration user is

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from syncer.domain.accounts import Account
 from syncer.domain.api_usage import ApiUsage
 from syncer.domain.connector import Connector
 from syncer.domain.types import (
@@ -54,6 +55,9 @@ class Reordered:
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         return self._repaged(self.inner.activities(since))
+
+    def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
+        return self._repaged(self.inner.accounts(since))
 
     def owners(self) -> list[Owner]:
         owners = list(self.inner.owners())

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from syncer.domain.accounts import Account
 from syncer.domain.failures import RunFailed
 from syncer.domain.types import (
     Activity,
@@ -65,6 +66,11 @@ class Connector(Protocol):
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         """Yield the activities that occurred at or after `since`, a page at a time."""
+        ...
+
+    def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
+        """Yield company records (HubSpot companies, Salesforce Accounts) a page at a
+        time: all of them, or with `since` those modified at or after it."""
         ...
 
     def owners(self) -> list[Owner]:

@@ -160,6 +160,9 @@ class Person:
     updated_at: datetime | None = None
     crm_values: Mapping[str, str | None] = field(default_factory=dict)
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    #: the CRM's own link to this person's account (syncer/domain/accounts.py): HubSpot's
+    #: primary associated company id, a Salesforce Contact's AccountId; None for a Lead.
+    account_id: str | None = None
 
 
 #: The value of a mapped person property: as the CRM or the history file gives it.
