@@ -211,23 +211,23 @@ class HubSpotSandbox:
         self.stop()
 
     # -- introspection (no auth, no limits) ---------------------------------------------
-    def iter_records(self) -> Iterator[dict[str, Any]]:
+    def iter_records(self) -> Iterator[dict[str, str | None]]:
         """Every contact as {"id": ..., <property>: value, ...}, in id order, lazily."""
         for contact in self.state.iter_contacts():
             yield {"id": contact.id, **contact.properties}
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, str | None]]:
         """Every contact as {"id": ..., <property>: value, ...}, in id order (small worlds;
         use iter_records at scale)."""
         return list(self.iter_records())
 
-    def record(self, record_id: str) -> dict[str, Any]:
+    def record(self, record_id: str) -> dict[str, str | None]:
         contact = self.state.snapshot(record_id)
         if contact is None:
             raise KeyError(f"no contact with id {record_id}")
         return {"id": contact.id, **contact.properties}
 
-    def changed_records(self) -> list[dict[str, Any]]:
+    def changed_records(self) -> list[dict[str, str | None]]:
         """Only the contacts changed since generation (API writes, edits, the editor)."""
         with self.state.lock:
             changed = sorted(self.state.overlay.values(), key=lambda c: int(c.id))
