@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
+from connectors.sandbox.salesforce.rows import FieldValue, Row, text_or_none
 from connectors.sandbox.salesforce.schema import FieldSpec, ObjectSchema
-
-Row = dict[str, Any]
+from syncer.domain.json_values import JSONObject, JSONValue
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class SaveError:
     message: str
     fields: tuple[str, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JSONObject:
         return {"statusCode": self.status_code, "message": self.message,
                 "fields": list(self.fields)}
 
@@ -55,7 +54,7 @@ def field_of(schema: ObjectSchema, key: str,
     return spec
 
 
-def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
+def coerce(schema: ObjectSchema, spec: FieldSpec, value: JSONValue) -> FieldValue:
     """A JSON value as the field's Python type, leniently like Salesforce's deserializer."""
     if value is None:
         return None
@@ -63,6 +62,8 @@ def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
     problem = RequestRejected(
         "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from {kind} value "
         f"{value} or request may be missing a required field")
+    if isinstance(value, (dict, list)):
+        raise problem  # no field takes an object or an array
     try:
         if spec.type in ("double", "currency", "percent"):
             if isinstance(value, bool):
@@ -85,8 +86,6 @@ def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
             return date.fromisoformat(str(value))
     except (TypeError, ValueError) as error:
         raise problem from error
-    if isinstance(value, (dict, list)):
-        raise problem
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -101,10 +100,11 @@ def derive(schema: ObjectSchema, row: Row) -> None:
         stage = str(row.get("StageName") or "")
         row["IsClosed"], row["IsWon"] = stage.startswith("Closed"), stage == "Closed Won"
     if schema.field("Name") is not None and schema.field("FirstName") is not None:
-        row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        row["Name"] = " ".join(p for p in (text_or_none(row, "FirstName"),
+                                           text_or_none(row, "LastName")) if p)
     for compound, country in (("Address", "Country"), ("MailingAddress", "MailingCountry")):
         if schema.field(compound) is not None:
             row[compound] = None if not row.get(country) else {
-                "city": None, "country": row[country], "countryCode": None,
+                "city": None, "country": text_or_none(row, country), "countryCode": None,
                 "geocodeAccuracy": None, "latitude": None, "longitude": None,
                 "postalCode": None, "state": None, "stateCode": None, "street": None}

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from typing import Any
 
 #: Field types whose values are strings on the wire and compare case-insensitively.
 TEXT_TYPES: frozenset[str] = frozenset(
@@ -343,15 +342,16 @@ def format_datetime(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}+0000"
 
 
-def to_json(spec: FieldSpec, value: Any) -> Any:
-    """A stored value as the REST API renders it (datetimes as strings, doubles as floats)."""
+def to_json(spec: FieldSpec, value: object) -> object:
+    """A stored value (rows.FieldValue) as the REST API renders it: datetimes as strings,
+    doubles as floats; what json.dumps takes."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return format_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
-    if spec.type in ("double", "currency", "percent"):
+    if spec.type in ("double", "currency", "percent") and isinstance(value, int | float):
         return float(value)
     if isinstance(value, dict):
         return dict(value)
