@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import grimp
 import pytest
@@ -14,6 +15,7 @@ import requests
 from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.settings import SandboxConfigError, load_sandbox_file
 from connectors.sandbox.world import World
 from tests.test_import_cycles import _circles
 
@@ -77,6 +79,18 @@ def test_salesforce_control_names_fields_of_the_wrong_shape(
         assert named in answer.json()["message"]
     assert salesforce.changed_records() == []  # no Task, no merge
     assert salesforce.now() == NOW  # nor a moved clock
+
+
+def test_a_limits_section_that_is_no_mapping_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "sandbox.yaml"
+    path.write_text("limits:\n  hubspot: 5\n")
+    with pytest.raises(SandboxConfigError, match=r"limits: hubspot: expected a mapping"):
+        load_sandbox_file(path)
+    path.write_text("limits:\n  hubspot: {tier: free, search_cap: 500}\n"
+                    "  salesforce: {daily: 5000}\n")
+    _, limits = load_sandbox_file(path)
+    assert (limits.hubspot.requests_per_10s, limits.hubspot.search_cap,
+            limits.salesforce.daily) == (100, 500, 5000)
 
 
 def test_no_two_sandbox_modules_import_each_other_even_for_types() -> None:
