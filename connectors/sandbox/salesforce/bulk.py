@@ -43,6 +43,7 @@ from connectors.sandbox.salesforce.schema import (
     make_id,
     schema_for,
 )
+from syncer.domain.json_values import JSONValue
 
 #: results per set when the client names no maxRecords (Salesforce sizes sets itself)
 DEFAULT_MAX_RECORDS = 50_000
@@ -196,7 +197,7 @@ class BulkJobs:
                       "Allowed are GET, PATCH, DELETE")
 
     def _create(self, request: Request, version: str) -> Response:
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("operation") not in ("query", "queryAll"):
             return _error(400, "INVALIDJOB", "InvalidJob : operation must be query or queryAll")
         text = str(body.get("query") or "")
@@ -259,7 +260,7 @@ class BulkJobs:
         job.state = "JobComplete"
 
     def _abort(self, job: QueryJob, request: Request) -> Response:
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("state") != "Aborted":
             return _error(400, "INVALIDJOB", "InvalidJob : a query job can only be aborted "
                           '({"state": "Aborted"})')
