@@ -44,6 +44,7 @@ class HubSpotFields:
     """FieldAdmin over one portal (its own API client: setup is not a sync)."""
 
     objects: tuple[str, ...] = ("contacts",)
+    account_objects: tuple[str, ...] = ("companies",)
 
     def __init__(self, settings: ConnectorSettings) -> None:
         token = settings.credentials.get("access_token", "")
