@@ -105,11 +105,14 @@ class World:
     average; 1.93: about 10); other values of a person do not depend on it.
     `syncer_fields`: both CRMs already hold the custom fields syncer writes (as after
     `syncer setup`); False serves a fresh portal and org without them, for setup to create.
+    `accounts`: the CRMs' company records match their people (issue 20): a Salesforce
+    Account's Website is its company's web domain (its people's email domain), a rep owns
+    it and it has an AnnualRevenue. Off, every world is as before (the demo's figures).
     """
 
     def __init__(self, seed: int, size: int, now: datetime, *, users: int = 8,
                  shared_share: float = 0.3, activity_scale: float = 1.0,
-                 syncer_fields: bool = True) -> None:
+                 syncer_fields: bool = True, accounts: bool = False) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
         if activity_scale < 0:
@@ -126,6 +129,7 @@ class World:
         self.shared_share = shared_share
         self.activity_scale = activity_scale
         self.syncer_fields = syncer_fields
+        self.accounts = accounts
         self.users = tuple(self._user(i) for i in range(users))
         self.companies = max(3, size // 6)
         self._company_cache: dict[int, WorldCompany] = {}
@@ -253,7 +257,8 @@ class World:
         """The constructor arguments: another process rebuilds the same world from them."""
         return {"seed": self.seed, "size": self.size, "now": self.now,
                 "users": len(self.users), "shared_share": self.shared_share,
-                "activity_scale": self.activity_scale}
+                "activity_scale": self.activity_scale,
+                **({"accounts": True} if self.accounts else {})}
 
     @classmethod
     def from_spec(cls, spec: dict[str, object]) -> World:
