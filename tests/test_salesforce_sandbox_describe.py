@@ -266,7 +266,7 @@ def test_account_controls_over_http(sandbox: SalesforceSandbox) -> None:
 
 def test_a_world_with_accounts_matches_people_to_them() -> None:
     plain, rich = World(seed=4, size=60, now=NOW), World(seed=4, size=60, now=NOW,
-                                                        accounts=True)
+                                                        salesforce_accounts=True)
     with SalesforceSandbox(plain) as before, SalesforceSandbox(rich) as after:
         old = {r["Id"]: r for r in before.org.rows("Account")}
         new = {r["Id"]: r for r in after.org.rows("Account")}

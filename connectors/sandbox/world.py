@@ -105,14 +105,15 @@ class World:
     average; 1.93: about 10); other values of a person do not depend on it.
     `syncer_fields`: both CRMs already hold the custom fields syncer writes (as after
     `syncer setup`); False serves a fresh portal and org without them, for setup to create.
-    `accounts`: the CRMs' company records match their people (issue 20): a Salesforce
-    Account's Website is its company's web domain (its people's email domain), a rep owns
-    it and it has an AnnualRevenue. Off, every world is as before (the demo's figures).
+    `salesforce_accounts`: the org's Accounts match their people (issue 20): an Account's
+    Website is its company's web domain (its people's email domain), a rep owns it and it
+    has an AnnualRevenue (connectors/sandbox/salesforce/seed.py); off, Accounts are as
+    before (the demo's figures do not move).
     """
 
     def __init__(self, seed: int, size: int, now: datetime, *, users: int = 8,
                  shared_share: float = 0.3, activity_scale: float = 1.0,
-                 syncer_fields: bool = True, accounts: bool = False) -> None:
+                 syncer_fields: bool = True, salesforce_accounts: bool = False) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
         if activity_scale < 0:
@@ -129,7 +130,7 @@ class World:
         self.shared_share = shared_share
         self.activity_scale = activity_scale
         self.syncer_fields = syncer_fields
-        self.accounts = accounts
+        self.salesforce_accounts = salesforce_accounts
         self.users = tuple(self._user(i) for i in range(users))
         self.companies = max(3, size // 6)
         self._company_cache: dict[int, WorldCompany] = {}
@@ -258,7 +259,7 @@ class World:
         return {"seed": self.seed, "size": self.size, "now": self.now,
                 "users": len(self.users), "shared_share": self.shared_share,
                 "activity_scale": self.activity_scale,
-                **({"accounts": True} if self.accounts else {})}
+                **({"salesforce_accounts": True} if self.salesforce_accounts else {})}
 
     @classmethod
     def from_spec(cls, spec: dict[str, object]) -> World:

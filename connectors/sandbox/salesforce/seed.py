@@ -286,7 +286,7 @@ class OrgSeeder:
             "ConvertedAccountId": account_id(person.company_index), "Syncer_Stage__c": None}
 
     def account_row(self, company_index: int) -> Row:
-        """The Account of a company: in a world with `accounts`, at the company's own web
+        """The Account of a company: in a world with `salesforce_accounts`, at its own web
         domain, owned by a rep (in turn) and with a revenue; else as older worlds had it."""
         company = self.world.company(company_index)
         row: Row = {
@@ -296,7 +296,7 @@ class OrgSeeder:
             "Website": "https://www." + company.name.lower().replace(" ", "") + ".example",
             "OwnerId": self.integration_user,
             **self._stamps(self.setup_time + timedelta(minutes=company_index))}
-        if self.world.accounts and self.active_reps:
+        if self.world.salesforce_accounts and self.active_reps:
             row.update(Website=f"https://www.{company.domain}",
                        OwnerId=self.active_reps[company_index % len(self.active_reps)],
                        AnnualRevenue=float(company.employees * REVENUE_PER_EMPLOYEE))
