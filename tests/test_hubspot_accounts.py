@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 
@@ -54,7 +53,7 @@ def companies(sandbox: HubSpotSandbox) -> RecordStore:
 
 
 def connect(sandbox: HubSpotSandbox, account_fields: tuple[str, ...] = ACCOUNT_FIELDS,
-            **options: Any) -> HubSpotConnector:
+            **options: object) -> HubSpotConnector:
     return HubSpotConnector(ConnectorSettings(
         name="hubspot", kind="hubspot", base_url=sandbox.base_url,
         credentials=dict(sandbox.credentials), writeback_fields=("syncer_score",),
