@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    print("| companies | pull | requests | searches | wall s | process CPU ms per company (connector + sandbox) |")
+    print("| companies | pull | requests | searches | wall s | process CPU ms per company |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for count in args.companies:
         with HubSpotSandbox(World(7, 50, NOW)) as sandbox:
