@@ -302,3 +302,10 @@ def test_accounts_pull_sees_changes_a_minute_later(sandbox: SalesforceSandbox) -
     with SalesforceConnector(settings, retry=NO_WAIT) as connector:
         changed = [a.record_id for page in connector.accounts(since) for a in page]
     assert changed == [account["Id"]]
+
+
+def test_syncer_sandbox_takes_the_world_option() -> None:
+    from syncer.cli.main import build_parser
+
+    assert build_parser().parse_args(["sandbox", "--salesforce-accounts"]).salesforce_accounts
+    assert not build_parser().parse_args(["sandbox"]).salesforce_accounts
