@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Engine, RowMapping, select, update
 
-from syncer.domain.json_values import JSONMapping, JSONObject
+from syncer.domain.json_values import JSONObject
 from syncer.store import tables as t
 
 #: The status of a run that did not start because another run held the lock.
@@ -38,7 +38,7 @@ class RunRecord:
     finished_at: datetime | None
     status: str
     dry_run: bool
-    stats: JSONMapping
+    stats: Mapping[str, object]
     error: str | None
 
     @classmethod
@@ -57,7 +57,7 @@ class RunRecord:
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
-    def per_connector(self, name: str) -> JSONObject:
+    def per_connector(self, name: str) -> dict[str, object]:
         """The stat `name` as {connector: value} (empty when the run did not report it)."""
         value = self.stats.get(name)
         return dict(value) if isinstance(value, Mapping) else {}
@@ -85,7 +85,7 @@ class RunRecord:
         return int(value) if isinstance(value, (int, float)) else 0
 
 
-def _numbers(values: JSONMapping) -> dict[str, int]:
+def _numbers(values: Mapping[str, object]) -> dict[str, int]:
     return {key: int(value) for key, value in values.items()
             if isinstance(value, int | float) and not isinstance(value, bool)}
 
@@ -105,7 +105,7 @@ class RunQueries:
                 "status": "running", "dry_run": int(dry_run), "stats": {}}])
 
     def finish_run(self, run_id: str, at: datetime, status: str,
-                   stats: JSONMapping, error: str | None = None) -> RunRecord:
+                   stats: Mapping[str, object], error: str | None = None) -> RunRecord:
         """Record how a run ended; returns the run as stored (what metrics observe)."""
         with self.engine.begin() as connection:
             connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(

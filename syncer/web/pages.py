@@ -15,7 +15,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from syncer.domain.json_values import JSONObject
 from syncer.domain.types import Decision, Stage
 from syncer.ops.funnel import FUNNEL, funnel
 from syncer.ops.health import check_health
@@ -93,7 +92,7 @@ def run_detail(request: Request, run_id: str, _user: AnyUser) -> Response:
                                         "audit": rows, "duration": charts.duration})
 
 
-def run_facts(run: RunRecord) -> list[tuple[str, JSONObject]]:
+def run_facts(run: RunRecord) -> list[tuple[str, dict[str, object]]]:
     """The run's per-connector counters worth a row each, in reading order."""
     names = ("records_pulled", "activities_pulled", "api_calls", "fields_written",
              "records_written", "failures", "manual_edits_kept", "created", "api_retries",
