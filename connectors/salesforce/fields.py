@@ -64,6 +64,7 @@ class SalesforceFields(SalesforceClient):
     """FieldAdmin over one org, with the connector's sign-in and retry layer."""
 
     objects: tuple[str, ...] = ("Lead", "Contact")
+    account_objects: tuple[str, ...] = ("Account",)
 
     def present(self, object_name: str) -> set[str]:
         self._fields.pop(object_name, None)  # describe afresh: setup may have added some

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-#: a compound address field (Address, MailingAddress) as the API renders it
-Address = dict[str, str | None]
+#: a compound address field (Address, MailingAddress, BillingAddress): its parts' values
+#: (City, Latitude, ...) by the API's part name
+Address = dict[str, "FieldValue"]
 #: one stored field value
 FieldValue = str | int | float | bool | date | datetime | Address | None
 Row = dict[str, FieldValue]
