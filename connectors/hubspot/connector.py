@@ -115,7 +115,8 @@ class HubSpotConnector:
         self._events = client.events.events_api
         self._properties = client.crm.properties.core_api
         self._engagements = EngagementReader(
-            client, settings.base_url, self._call, self._timeout, self.name, self.owners,
+            client.crm.objects.search_api, client.crm.associations.v4.batch_api,
+            settings.base_url, self._call, self._timeout, self.name, self.owners,
             engagement_kinds(self.name, options.get("engagements")), self._search_cap,
             self._search_gate.wait)
         #: syncer person field -> contact property (defaults and config person_fields)

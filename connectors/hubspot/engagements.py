@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from hubspot import HubSpot  # type: ignore[import-untyped]
-
 from connectors.hubspot.answers import CrmObject, association, crm_object, next_after, page
 from connectors.hubspot.mapping import as_utc
 from connectors.hubspot.raw import Answer, GeneratedApi, RawResponse, answer, parse_datetime
@@ -84,14 +82,15 @@ def engagement_kinds(source: str, option: object) -> tuple[str, ...]:
 
 
 class EngagementReader:
-    """Pulls engagements of the configured types through one HubSpot client."""
+    """Pulls engagements of the configured types through one HubSpot client's objects
+    search API (`client.crm.objects.search_api`) and associations v4 batch API
+    (`client.crm.associations.v4.batch_api`)."""
 
-    def __init__(self, client: HubSpot, base_url: str, call: Call, timeout: float, source: str,
-                 owners: Callable[[], list[Owner]], kinds: Sequence[str] = tuple(KINDS),
-                 search_cap: int = SEARCH_CAP,
+    def __init__(self, search: ObjectSearchApi, associations: AssociationsApi, base_url: str,
+                 call: Call, timeout: float, source: str, owners: Callable[[], list[Owner]],
+                 kinds: Sequence[str] = tuple(KINDS), search_cap: int = SEARCH_CAP,
                  pace: Callable[[], None] = lambda: None) -> None:
-        self._search: ObjectSearchApi = client.crm.objects.search_api
-        self._associations: AssociationsApi = client.crm.associations.v4.batch_api
+        self._search, self._associations = search, associations
         for api in self.apis:
             api.api_client.configuration.host = base_url
         self._call, self._timeout, self._source = call, timeout, source
