@@ -177,11 +177,13 @@ class HubSpotConnector:
 
     # -- records as the domain's (also for by_ids.py) ----------------------------------------
     def person(self, contact: CrmObject) -> Person:
+        """One contact as a Person, with this connector's written and mapped fields."""
         return mapping.to_person(self.name, contact["id"], contact["properties"],
                                  _updated(contact), self._settings.writeback_fields,
                                  self._person_fields)
 
     def activity(self, found: Event) -> Activity | None:
+        """One event as an Activity (None: a type syncer does not score)."""
         return mapping.to_activity(self.name, found["id"], found["objectId"],
                                    found["eventType"], parse_datetime(found["occurredAt"]),
                                    found["properties"])
