@@ -14,6 +14,7 @@ from datetime import datetime
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.answers import Row
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.connector import mapped_person_fields
@@ -60,7 +61,7 @@ def _activities(connector: SalesforceClient, ids: Sequence[str],
     after = soql.datetime_literal(since)
     found: list[Activity] = []
     sources: tuple[tuple[str, tuple[str, ...], Callable[[Sequence[str]], str],
-                         Callable[..., Activity | None]], ...] = (
+                         Callable[[str, Row], Activity | None]], ...] = (
         ("CampaignMember", mapping.CAMPAIGN_MEMBER_FIELDS,
          lambda chunk: f"(LeadId IN {_in_list(chunk)} OR ContactId IN {_in_list(chunk)})",
          mapping.campaign_member_activity),
