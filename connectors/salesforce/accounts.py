@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.answers import Row
 from connectors.salesforce.creation import website_domain
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError
@@ -102,8 +103,8 @@ def account_pages(connector: SalesforceConnector, since: datetime | None
             yield [to_account(connector.name, record, writeback) for record in records]
 
 
-def _explained(connector: SalesforceConnector, pages: Iterator[list[dict[str, object]]]
-               ) -> Iterator[list[dict[str, object]]]:
+def _explained(connector: SalesforceConnector, pages: Iterator[list[Row]]
+               ) -> Iterator[list[Row]]:
     """The pages; when the query fails, a missing or read-only account writeback field
     (the usual cause: `syncer setup` not run) is named instead of the raw API error."""
     try:
