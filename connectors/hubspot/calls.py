@@ -17,6 +17,9 @@ import urllib3
 from hubspot.crm.associations.v4 import (  # type: ignore[import-untyped]
     ApiException as AssociationsApiException,
 )
+from hubspot.crm.companies import (  # type: ignore[import-untyped]
+    ApiException as CompaniesApiException,
+)
 from hubspot.crm.contacts import (  # type: ignore[import-untyped]
     ApiException as ContactsApiException,
 )
@@ -37,8 +40,11 @@ from syncer.domain.connector import ConnectorError
 from syncer.domain.json_values import JSONObject, JSONValue
 
 R = TypeVar("R")
+#: each API package of the client raises its own ApiException class (no common base but
+#: Exception): a request through an API whose class is missing here escapes the retry layer
 API_EXCEPTIONS = (ContactsApiException, OwnersApiException, EventsApiException,
-                  PropertiesApiException, ObjectsApiException, AssociationsApiException)
+                  PropertiesApiException, ObjectsApiException, AssociationsApiException,
+                  CompaniesApiException)
 
 
 class ApiCalls:
