@@ -6,7 +6,8 @@ cap), so it costs ceil(N/200) search requests for N changed companies; a full pu
 them (100 a page). A company's owner email comes from the owners list the connector
 reads once per sync, never a request per company. Writes go through the contacts' batch
 update code (batch_writes.py) on the companies batch API: the same retries, 207 handling,
-bisection of a refused batch and error codes.
+bisection of a refused batch and error codes. Every request goes through the connector's
+ApiCalls (calls.py); each company is read by answers.crm_object where it arrives.
 """
 
 from __future__ import annotations
