@@ -6,6 +6,7 @@ the waits it is asked for (the deadline counts those), and the sandboxes answer 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -229,11 +230,12 @@ def test_records_refused_as_rate_limited_are_sent_again_never_failed(
             sent.append([str(i.id) for i in body.inputs])
             if len(sent) > 1:
                 return real(body, **options)
-            refused = SimpleNamespace(category="RATE_LIMITS", context={"ids": ids[1:]},
-                                      message="You have reached your secondly limit.",
-                                      errors=[])
-            return SimpleNamespace(results=[SimpleNamespace(id=ids[0])],
-                                   errors=[refused]), 207, {}
+            refused = {"status": "error", "category": "RATE_LIMITS", "context": {"ids": ids[1:]},
+                       "message": "You have reached your secondly limit.", "errors": [],
+                       "links": {}}
+            body = {"status": "COMPLETE", "results": [{"id": ids[0], "properties": {}}],
+                    "numErrors": 1, "errors": [refused]}
+            return SimpleNamespace(data=json.dumps(body).encode(), status=207, headers={})
         monkeypatch.setattr(batch, "update_with_http_info", first_answer_refuses_two)
         results = connector.push([RecordUpdate(i, "contact", {"syncer_score": "42"})
                                   for i in ids])
