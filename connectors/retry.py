@@ -25,7 +25,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    wait_exponential_jitter,
 )
 
 from syncer.domain.api_usage import (
@@ -85,15 +84,18 @@ class RetryPolicy:
         self.initial = initial
         self.maximum = maximum
         self._sleep = sleep
-        self._backoff = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
 
     @property
     def sleep(self) -> Callable[[float], None]:
         """The sleep function of this policy (time.sleep unless one was given)."""
         return self._sleep or time.sleep
 
-    def _wait(self, state: RetryCallState) -> float:
-        backoff: float = self._backoff(state)
+    def _wait(self, state: RetryCallState, nth_error: int) -> float:
+        """The wait after the `nth_error`-th error of a call: the backoff grows with the
+        errors only, not with the rate-limit answers met between them (a lone error after
+        six 429s waits as a first error does, not the 30 s of a seventh)."""
+        backoff = min(self.initial * 2.0 ** min(nth_error - 1, 30)
+                      + random.uniform(0, self.initial), self.maximum)
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, TransientError) and error.retry_after is not None:
@@ -135,7 +137,7 @@ class RetryPolicy:
                 in_a_row += 1
                 return self.rate_limit_wait(error, in_a_row)
             in_a_row = 0
-            return self._wait(state)
+            return self._wait(state, errors + 1)  # `stop` counts this error after the wait
 
         def stop(state: RetryCallState) -> bool:
             # tenacity (>= 9.2) decides the wait first, so the deadline can see it
