@@ -99,20 +99,20 @@ class BulkQueries(SalesforceClient):
 
     # -- choosing REST or Bulk ---------------------------------------------------------
 
-    def _people_pages(self, object_type: str, query: str, *, full: bool
-                      ) -> Iterator[list[dict[str, Any]]]:
-        """The records of a people query, a page at a time: by a Bulk 2.0 job on a full
-        pull of more than the threshold, else by REST query. Jobs a dead run left open are
-        closed first."""
+    def _people_pages(self, object_type: str, query: str, *, full: bool,
+                      operation: str = "people") -> Iterator[list[dict[str, Any]]]:
+        """The records of a people (or accounts) query, a page at a time: by a Bulk 2.0
+        job on a full pull of more than the threshold, else by REST query. Jobs a dead run
+        left open are closed first."""
         self._settle_left_jobs()
         if not full:
-            yield from self._pages("people", query)
+            yield from self._pages(operation, query)
             return
         headers = self._query_headers
-        first = self._call("people", lambda sf: sf.query(query, headers=headers))
+        first = self._call(operation, lambda sf: sf.query(query, headers=headers))
         total = int(first.get("totalSize", 0))
         if total <= self.bulk_threshold:
-            yield from self._pages("people", query, first=first)
+            yield from self._pages(operation, query, first=first)
             return
         # The first REST page only told the size: one call, dropped, instead of a COUNT().
         log.info("salesforce.bulk_query", connector=self.name, object=object_type,

@@ -142,10 +142,12 @@ class SalesforceClient:
         self._api_user_id: str | None = None
         self._fields: dict[str, dict[str, FieldInfo]] = {}
         self._references: dict[str, dict[str, str]] = {}
-        bad = [name for name in settings.writeback_fields if not _FIELD_NAME.match(name)]
-        if bad:
-            raise ConnectorError(f"connector '{self.name}': writeback_fields {bad} are not "
-                                 "Salesforce field API names")
+        for option, names in (("writeback_fields", settings.writeback_fields),
+                              ("account_writeback_fields", settings.account_writeback_fields)):
+            bad = [name for name in names if not _FIELD_NAME.match(name)]
+            if bad:
+                raise ConnectorError(f"connector '{self.name}': {option} {bad} are not "
+                                     "Salesforce field API names")
 
     @property
     def api_calls(self) -> int:
@@ -308,18 +310,26 @@ class SalesforceClient:
                 for f in fields if f.get("relationshipName") and f.get("referenceTo")}
         return self._fields[object_type]
 
+    def writeback_of(self, object_type: str) -> tuple[str, ...]:
+        """The fields syncer writes on `object_type`: the account writeback fields on an
+        Account, the (person) writeback fields on anything else."""
+        return self.settings.account_writeback_fields if object_type == "Account" \
+            else self.settings.writeback_fields
+
     def _check_writeback(self, object_type: str) -> dict[str, tuple[str, str]]:
-        """The writeback fields of `object_type` as lower name -> (name, type), after
-        checking each exists and is writable (a config error otherwise)."""
+        """Every field of `object_type` as lower name -> (name, type), after checking
+        each field syncer writes there (writeback_of) exists and is writable (a config
+        error otherwise)."""
         fields = self._describe(object_type)
-        missing = [f for f in self.settings.writeback_fields if f.lower() not in fields]
-        readonly = [f for f in self.settings.writeback_fields
-                    if f.lower() in fields and not fields[f.lower()].updateable]
+        wanted = self.writeback_of(object_type)
+        setting = "account_writeback_fields" if object_type == "Account" else "writeback_fields"
+        missing = [f for f in wanted if f.lower() not in fields]
+        readonly = [f for f in wanted if f.lower() in fields and not fields[f.lower()].updateable]
         if missing or readonly:
             problems = ([f"no field {missing}"] if missing else []) + \
                 ([f"read-only {readonly}"] if readonly else [])
             fix = (". Fix: `syncer setup` creates the missing custom fields (or correct "
                    "the names in the config)") if missing else ""
             raise ConnectorError(f"connector '{self.name}': Salesforce {object_type} has "
-                                 f"{' and '.join(problems)} listed in writeback_fields{fix}")
+                                 f"{' and '.join(problems)} listed in {setting}{fix}")
         return {name: (spec.name, spec.type) for name, spec in fields.items()}

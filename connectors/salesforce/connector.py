@@ -20,6 +20,7 @@ from simple_salesforce.api import Salesforce
 
 from connectors.salesforce import creation, echo_reads, mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.accounts import account_pages
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
 from connectors.salesforce.sales_activity import SALES_QUERIES
@@ -46,8 +47,9 @@ FINAL_RECORD_CODES = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELET
 
 
 class SalesforceConnector(BulkQueries):
-    """Reads Leads, Contacts, campaign and web activity; writes fields back in batches;
-    creates people as Leads or Contacts; reports conversions and merges."""
+    """Reads Leads, Contacts, Accounts, campaign and web activity; writes fields back in
+    batches (people and Accounts); creates people as Leads or Contacts; reports
+    conversions and merges."""
 
     max_batch = 200
 
@@ -121,8 +123,10 @@ class SalesforceConnector(BulkQueries):
         return read_by_ids(self, record_ids, activities_since)
 
     def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
-        """No companies are read yet (issue 20 item 3 is being built): none."""
-        yield from ()
+        """Accounts with their owner's email and the account writeback fields: all of
+        them (Bulk 2.0 above bulk_query_threshold), or with `since` those whose
+        SystemModstamp is at or after it, oldest first (connectors/salesforce/accounts.py)."""
+        return account_pages(self, since)
 
     def owners(self) -> list[Owner]:
         """Standard users, except the API user syncer signs in as: an integration user is
@@ -173,6 +177,9 @@ class SalesforceConnector(BulkQueries):
     # -- writing -----------------------------------------------------------------------
 
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
+        """Leads, Contacts and Accounts alike, by sObject Collections PATCH: each type's
+        fields checked by describe first (an Account's against account_writeback_fields),
+        one result per update in order, failures per record."""
         results: list[PushResult | None] = [None] * len(updates)
         bodies: list[tuple[int, dict[str, Any]]] = []
         types = {u.object_type: self._check_writeback(u.object_type) for u in updates}

@@ -1,4 +1,5 @@
-"""`syncer setup` on Salesforce: custom fields on Lead and Contact through the Tooling API.
+"""`syncer setup` on Salesforce: custom fields on Lead and Contact (and on Account, for the
+account fields: `account_objects`) through the Tooling API.
 
 POST tooling/sobjects/CustomField with FullName "Lead.Syncer_Score__c" and Metadata: a
 stage becomes a restricted Picklist of the config's stage values, a score or points a
@@ -64,6 +65,8 @@ class SalesforceFields(SalesforceClient):
     """FieldAdmin over one org, with the connector's sign-in and retry layer."""
 
     objects: tuple[str, ...] = ("Lead", "Contact")
+    #: where account fields go (issue 20): `set_up(..., objects=admin.account_objects)`
+    account_objects: tuple[str, ...] = ("Account",)
 
     def present(self, object_name: str) -> set[str]:
         self._fields.pop(object_name, None)  # describe afresh: setup may have added some

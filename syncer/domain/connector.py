@@ -40,6 +40,7 @@ class ConnectorSettings:
     base_url: str
     credentials: Mapping[str, str] = field(repr=False)
     writeback_fields: tuple[str, ...] = ()
+    account_writeback_fields: tuple[str, ...] = ()
     ca_file: str | None = None
     timeout_seconds: float = 30.0
     options: Mapping[str, Any] = field(default_factory=dict)

@@ -9,6 +9,7 @@ Idempotent: a field that exists is left alone, whatever its definition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from syncer.domain.config import LoadedConfig
@@ -86,21 +87,25 @@ class SetupReport:
     problems: list[str] = field(default_factory=list)
 
 
-def missing_fields(admin: FieldAdmin, needs: list[FieldNeed]
-                   ) -> list[tuple[str, FieldNeed]]:
-    """(object, need) of each needed field an object lacks (one request per object)."""
+def missing_fields(admin: FieldAdmin, needs: list[FieldNeed],
+                   objects: Sequence[str] | None = None) -> list[tuple[str, FieldNeed]]:
+    """(object, need) of each needed field an object lacks (one request per object).
+    `objects`: the record types to look at; by default the admin's people objects."""
     missing = []
-    for obj in admin.objects:
+    for obj in admin.objects if objects is None else objects:
         present = admin.present(obj)
         missing += [(obj, need) for need in needs if need.name.lower() not in present]
     return missing
 
 
 def set_up(admin: FieldAdmin, name: str, needs: list[FieldNeed], *,
-           dry_run: bool) -> SetupReport:
-    """Create the fields of `needs` the CRM lacks (or list them, with `dry_run`)."""
+           dry_run: bool, objects: Sequence[str] | None = None) -> SetupReport:
+    """Create the fields of `needs` the CRM lacks (or list them, with `dry_run`) on
+    `objects`: by default the people objects (`admin.objects`); the account fields go
+    to the admin's account object (Salesforce: `objects=admin.account_objects`,
+    ("Account",))."""
     report = SetupReport(name)
-    missing = missing_fields(admin, needs)
+    missing = missing_fields(admin, needs, objects)
     report.problems = [f"{name}: {obj} has no field {need.name}, and it is not a custom field "
                        "setup may create. Fix: check its spelling in the config"
                        for obj, need in missing if not admin.creatable(need.name)]

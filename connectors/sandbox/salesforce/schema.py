@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
+
+from connectors.sandbox.salesforce.field_spec import FieldSpec as FieldSpec
+from connectors.sandbox.salesforce.field_spec import ObjectSchema as ObjectSchema
+from connectors.sandbox.salesforce.field_spec import field_spec as _f
 
 #: Field types whose values are strings on the wire and compare case-insensitively.
 TEXT_TYPES: frozenset[str] = frozenset(
@@ -72,85 +76,6 @@ def id_number(record_id: str) -> int | None:
     return number
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field of an sObject as describe() would report it."""
-
-    name: str
-    type: str
-    label: str = ""
-    length: int = 0
-    updateable: bool = False
-    nillable: bool = True
-    picklist: tuple[str, ...] = ()
-    restricted: bool = False
-    reference_to: tuple[str, ...] = ()
-    relationship_name: str | None = None
-    custom: bool = False
-    precision: int = 0
-    scale: int = 0
-    #: whether an insert may set it; None: the same as `updateable`
-    create: bool | None = None
-    #: the org fills it in when an insert leaves it out (describe's defaultedOnCreate)
-    defaulted: bool = False
-    #: the picklist value an insert gets when it sends none
-    default: str | None = None
-
-    @property
-    def filterable(self) -> bool:
-        return self.type != "address"
-
-    @property
-    def createable(self) -> bool:
-        return self.updateable if self.create is None else self.create
-
-    @property
-    def required_on_create(self) -> bool:
-        """An insert without a value fails REQUIRED_FIELD_MISSING (LastName, Company)."""
-        return self.createable and not self.nillable and not self.defaulted
-
-
-@dataclass(frozen=True)
-class ObjectSchema:
-    """An sObject type: its key prefix and fields, looked up case-insensitively like SOQL."""
-
-    name: str
-    key_prefix: str
-    label_plural: str
-    fields: tuple[FieldSpec, ...]
-    #: whether the sandbox accepts inserts of this type (POST sobjects, composite/sobjects)
-    createable: bool = False
-    _by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
-    _by_relationship: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_name", {f.name.lower(): f for f in self.fields})
-        object.__setattr__(self, "_by_relationship", {
-            f.relationship_name.lower(): f for f in self.fields if f.relationship_name})
-
-    def field(self, name: str) -> FieldSpec | None:
-        return self._by_name.get(name.lower())
-
-    def relationship(self, name: str) -> FieldSpec | None:
-        return self._by_relationship.get(name.lower())
-
-
-def _label(name: str) -> str:
-    """'Syncer_Fit_Grade__c' -> 'Syncer Fit Grade'; 'NumberOfEmployees' -> 'Number Of Employees'."""
-    base = name.removesuffix("__c").replace("_", " ")
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", base)
-
-
-def _f(name: str, type_: str, length: int = 0, *, rw: bool = False, required: bool = False,
-       picklist: tuple[str, ...] = (), restricted: bool = False, to: tuple[str, ...] = (),
-       rel: str | None = None, precision: int = 0, scale: int = 0,
-       defaulted: bool = False, default: str | None = None) -> FieldSpec:
-    return FieldSpec(name=name, type=type_, label=_label(name), length=length, updateable=rw,
-                     nillable=not required, picklist=picklist, restricted=restricted,
-                     reference_to=to, relationship_name=rel, custom=name.endswith("__c"),
-                     precision=precision, scale=scale,
-                     defaulted=defaulted or default is not None, default=default)
-
 
 INDUSTRY_VALUES = (
     "Agriculture", "Banking", "Consulting", "Education", "Financial Services", "Government",
@@ -193,7 +118,8 @@ def _syncer_fields() -> tuple[FieldSpec, ...]:
             _points("Syncer_Fit__c"), _points("Syncer_Engagement__c"),
             _f("Syncer_Lead_Routing_Score__c", "double", rw=True, precision=3, scale=0),
             _points("Syncer_Lead_Routing_Fit__c"), _points("Syncer_Lead_Routing_Engagement__c"),
-            _f("Syncer_Lead_Routing_Grade__c", "string", 8, rw=True))
+            _f("Syncer_Lead_Routing_Grade__c", "string", 8, rw=True),
+            _f("Syncer_Buying_Role__c", "string", 80, rw=True))
 
 
 def _points(name: str) -> FieldSpec:
@@ -201,8 +127,20 @@ def _points(name: str) -> FieldSpec:
     return _f(name, "double", rw=True, precision=6, scale=2)
 
 
+def _syncer_account_fields() -> tuple[FieldSpec, ...]:
+    """The custom fields a syncer install adds to Account (issue 20): the account's score,
+    grade, MQA flag (text "true"/"false", as setup creates it) and reasons."""
+    return (_f("Syncer_Account_Score__c", "double", rw=True, precision=18, scale=2),
+            _f("Syncer_Account_Grade__c", "string", 8, rw=True),
+            _f("Syncer_Account_MQA__c", "string", 255, rw=True),
+            _f("Syncer_Account_Reasons__c", "string", 255, rw=True))
+
+
 #: The custom fields syncer adds to Lead and Contact, by name (blank on seeded rows).
 SYNCER_FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in _syncer_fields())
+#: The custom fields syncer adds to Account, by name (blank on seeded rows).
+SYNCER_ACCOUNT_FIELD_NAMES: tuple[str, ...] = tuple(
+    spec.name for spec in _syncer_account_fields())
 
 
 def _person_fields() -> tuple[FieldSpec, ...]:
@@ -244,9 +182,10 @@ ACCOUNT = ObjectSchema("Account", "001", "Accounts", (
     _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
     _f("NumberOfEmployees", "int", rw=True, precision=8),
     _f("BillingCountry", "string", 80, rw=True), _f("Website", "url", 255, rw=True),
+    _f("AnnualRevenue", "currency", rw=True, precision=18, scale=0),
     _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
        defaulted=True),
-    *_audit_fields()), createable=True)
+    *_audit_fields(), *_syncer_account_fields()), createable=True)
 
 USER = ObjectSchema("User", "005", "Users", (
     _f("Id", "id", 18, required=True), _f("Username", "string", 80, required=True),
