@@ -22,6 +22,7 @@ from syncer.domain.identity import merge_order
 from syncer.domain.types import Activity, Decision, Person, Reason
 from syncer.observe.logs import log_context
 from syncer.qualify import Model
+from syncer.run.accounts import AccountStage, role_values
 from syncer.run.audit_trail import AuditRow, RunStamp, duplicate_row
 from syncer.run.budget import DailyBudget
 from syncer.run.create import Creator
@@ -59,6 +60,8 @@ class ChunkDecisions:
     wanted: dict[str, list[Wanted]] = field(default_factory=dict)
     duplicates: dict[tuple[str, str], tuple[str, Decision]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: each person's records (precedence order) and decision, for the accounts stage
+    decided: list[tuple[list[Person], Decision]] = field(default_factory=list)
 
 
 class Sync:
@@ -97,6 +100,11 @@ class Sync:
         self.budgets = {name: DailyBudget(store, name, loaded.connector(name).daily_api_budget,
                                           now, connector.api_calls)
                         for name, connector in connectors.items()}
+        #: the accounts stage (run/accounts.py), when the model scores accounts
+        self.accounts = AccountStage(loaded, store, connectors, model, now, self.budgets,
+                                     should_stop) if AccountStage.wanted(model) else None
+        if self.accounts is not None:
+            self.decider.account_of = self.accounts.owner_of
 
     # -- pull --------------------------------------------------------------------------
     def pull(self, name: str) -> None:
@@ -114,6 +122,8 @@ class Sync:
                 self.summary.records_pulled[name] += pulled.records
                 self.summary.activities_pulled[name] += pulled.activities
                 self.summary.identity.update(pulled.identity)
+            if self.accounts is not None:
+                self.accounts.pull(name, self.full)
 
     def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
@@ -147,6 +157,8 @@ class Sync:
             routing_store.save_assignments(tx, self.decider.new_assignments)
             self._flag_duplicates(tx, chunk.people, chunk.duplicates)
         self.decider.new_assignments = []
+        if self.accounts is not None:
+            self.accounts.note(chunk.decided)
         self._queue(updates)
 
     def _decide_chunk(self, keys: Sequence[str]) -> ChunkDecisions:
@@ -175,6 +187,7 @@ class Sync:
             decision = self.decider.decide(key, as_settled(records, specs, shared), activities,
                                            undone.get(key, previous.get(key)))
             chunk.decisions.append(decision)
+            chunk.decided.append((records, decision))
             crm_stage = max(self.decider.crm_stages(records), key=lambda s: s.rank, default=None)
             chunk.history.extend(stage_history.transitions(
                 previous.get(key), decision, crm_stage, self.now, self.summary.run_id,
@@ -199,6 +212,7 @@ class Sync:
                 values = desired_values(config, decision,
                                         self.decider.directories[record.source])
                 values.update(shared.writes.get((record.source, record.record_id), {}))
+                values.update(role_values(config.fields.buying_role, live, self.model))
                 chunk.wanted.setdefault(record.source, []).append(
                     (record, _with_shared_reasons(decision, shared, record), values))
 
@@ -215,6 +229,15 @@ class Sync:
         for name, owed in self.creator.flush().items():
             self.pending.setdefault(name, []).extend(owed)
         self.flush(final=False)
+
+    def decide_accounts(self) -> None:
+        """Decide the companies this run touched and queue their writes with the people's
+        (not in a dry run, which stores no decision)."""
+        if self.accounts is None or self.summary.dry_run:
+            return
+        _decided, writes = self.accounts.decide(dry_run=False)
+        for name, items in writes.items():
+            self.pending.setdefault(name, []).extend(items)
 
     def _undo_rolled_back(self, previous: Mapping[str, Decision]) -> dict[str, Decision | None]:
         """Under a model rollback, the people whose last decision the rolled-back version

@@ -1,0 +1,194 @@
+"""Accounts end to end (issue 20 item 3): both sandbox CRMs, the real clients, the whole
+pipeline. People of one company become engaged run by run; after the third the company
+is MQA in the CRMs' account records, with grade and reasons, through audited writes; a
+quiet re-run writes nothing; people of an owned account go to the account's owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.seed import account_id
+from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.world import World, WorldCompany, WorldPerson
+from syncer.cli import main
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.store import accounts as account_store
+from syncer.store import routing as routing_store
+from syncer.store import tables as t
+from tests.conftest import (
+    NOW,
+    Sandboxes,
+    running_sandboxes,
+    sandbox_config_data,
+    sync_once,
+    write_config,
+)
+
+#: a contact property only this test sets: the people it marks are the engaged ones
+INTEREST = "syncer_test_interest"
+SF_MQA, SF_GRADE, SF_REASONS = ("Syncer_Account_MQA__c", "Syncer_Account_Grade__c",
+                                "Syncer_Account_Reasons__c")
+
+
+def accounts_model(qualify_everyone: bool = False,
+                   routing: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": "accounts-e2e",
+        "fit": {"rules": [], "grades": [{"grade": "A", "min": -1000}]},
+        "engagement": {"rules": [{"id": "interest", "field": "interest", "equals": "high",
+                                  "points": 20}]},
+        "qualification": {"mql_score": -1000 if qualify_everyone else 1000},
+        **({"routing": routing} if routing else {}),
+        "accounts": {
+            "fit": {"rules": [{"id": "big", "field": "employees", "min": 1, "points": 5}],
+                    "grades": [{"grade": "A", "min": 5}, {"grade": "B", "min": -1000}]},
+            "engagement": {"per_person_cap": 30, "engaged_person_min": 10},
+            "mqa": {"min_engaged_people": 3, "min_score": 40},
+            "buying_roles": {"decision_maker": ["vp", "chief", "head of", "director"],
+                             "champion": ["manager"], "user": ["engineer", "analyst"]},
+        },
+    }
+
+
+def configure(tmp_path: Path, boxes: Sandboxes, model: dict[str, Any],
+              monkeypatch: pytest.MonkeyPatch) -> LoadedConfig:
+    monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
+    data = sandbox_config_data(boxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    model_path = tmp_path / "model.yaml"
+    model_path.write_text(yaml.safe_dump(model, sort_keys=False))
+    data["model"] = str(model_path)
+    for connector in data["connectors"]:
+        connector["account_fields"] = {}
+        if connector["kind"] == "hubspot":
+            connector["person_fields"] = {"interest": INTEREST}
+        connector["fields"]["scores"].pop("lead_routing")
+        connector["fields"]["buying_role"] = (
+            "syncer_buying_role" if connector["kind"] == "hubspot"
+            else "Syncer_Buying_Role__c")
+    return write_config(tmp_path / "syncer.yaml", data)
+
+
+def company_people(world: World, minimum: int) -> tuple[WorldCompany, list[WorldPerson]]:
+    """A company with at least `minimum` HubSpot contacts at its own domain."""
+    found: dict[int, list[WorldPerson]] = {}
+    for i in range(world.size):
+        person = world.person(i, with_activities=False)
+        if person.in_hubspot and person.domain == world.company(person.company_index).domain:
+            found.setdefault(person.company_index, []).append(person)
+    index, people = max(found.items(), key=lambda kv: (len(kv[1]), -kv[0]))
+    assert len(people) >= minimum
+    return world.company(index), people
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World(seed=7, size=300, now=NOW)
+
+
+@pytest.fixture
+def boxes(world: World) -> Iterator[Sandboxes]:
+    with running_sandboxes(world) as running:
+        yield running
+
+
+def hubspot_ids(boxes: Sandboxes) -> dict[str, str]:
+    assert isinstance(boxes.hubspot, HubSpotSandbox)
+    return {str(r["email"]): str(r["id"]) for r in boxes.hubspot.records()}
+
+
+def engage(boxes: Sandboxes, contact_id: str) -> None:
+    assert isinstance(boxes.hubspot, HubSpotSandbox)
+    boxes.hubspot.edit(contact_id, INTEREST, "high")
+
+
+def account_audit(loaded: LoadedConfig, key: str) -> list[Any]:
+    with Runtime(loaded) as runtime:
+        with runtime.require_store().engine.connect() as connection:
+            return list(connection.execute(select(t.audit).where(
+                t.audit.c.person_key == key).order_by(t.audit.c.id)))
+
+
+def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        boxes: Sandboxes, capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
+    assert main(["setup", "--config", str(loaded.path)]) == 0
+    capsys.readouterr()
+    company, people = company_people(world, 4)
+    key = f"domain:{company.domain}"
+    salesforce = boxes.salesforce
+    assert isinstance(salesforce, SalesforceSandbox)
+    sf_account = account_id(company.index)
+    # the Account's website names the domain its people's addresses use
+    salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
+    first = sync_once(loaded)
+    assert first.status == "succeeded"
+    assert salesforce.record(sf_account)[SF_MQA] == "false"
+    contacts = hubspot_ids(boxes)
+    engaged: list[str] = []
+    for person in people[:3]:
+        engage(boxes, contacts[person.email])
+        engaged.append(person.email)
+        summary = sync_once(loaded)
+        assert summary.status == "succeeded"
+        record = salesforce.record(sf_account)
+        with Runtime(loaded) as runtime:
+            with runtime.require_store().engine.connect() as connection:
+                decision = account_store.decisions(connection, [key])[key]
+        assert decision.engaged_people == len(engaged)
+        if len(engaged) < 3:  # not before the third
+            assert not decision.is_mqa and record[SF_MQA] == "false"
+    assert decision.is_mqa and record[SF_MQA] == "true"
+    assert record[SF_GRADE] == decision.grade == "A"
+    names = ", ".join(sorted(engaged))
+    assert f"3 engaged people ({names})" in record[SF_REASONS]
+    assert record[SF_REASONS].startswith("MQA ")
+    rows = account_audit(loaded, key)
+    mqa_rows = [(r.connector, r.record_id, r.old_value, r.new_value, r.outcome)
+                for r in rows if r.field == SF_MQA]
+    assert ("salesforce", sf_account, "false", "true", "intent") in mqa_rows
+    assert ("salesforce", sf_account, "false", "true", "written") in mqa_rows
+    # a quiet re-run writes nothing and adds no audit row
+    quiet = sync_once(loaded)
+    assert quiet.status == "succeeded"
+    assert sum(quiet.fields_written.values()) == 0
+    assert len(account_audit(loaded, key)) == len(rows)
+
+
+def test_people_of_an_owned_account_go_to_its_owner(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        boxes: Sandboxes) -> None:
+    rep = "keiko.arai@syncer-sandbox.test"
+    routing = {"teams": [{"name": "global", "reps": [
+        {"email": "marco.bellini@syncer-sandbox.test"},
+        {"email": "samuel.osei@syncer-sandbox.test"}]}], "default_team": "global"}
+    loaded = configure(tmp_path, boxes, accounts_model(True, routing), monkeypatch)
+    assert main(["setup", "--config", str(loaded.path)]) == 0
+    company, people = company_people(world, 3)
+    salesforce = boxes.salesforce
+    assert isinstance(salesforce, SalesforceSandbox)
+    users = {str(u["Email"]).lower(): str(u["Id"]) for u in salesforce.org.rows("User")}
+    sf_account = account_id(company.index)
+    salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
+    salesforce.edit(sf_account, "OwnerId", users[rep])
+    assert sync_once(loaded).status == "succeeded"
+    with Runtime(loaded) as runtime:
+        rows = routing_store.assignment_rows(runtime.require_store())
+    routed = {r["person_key"]: r for r in rows}
+    ours = [routed[p.email] for p in people if p.email in routed]
+    assert ours, "the company's people were routed"
+    for row in ours:
+        assert row["owner_email"] == rep
+        assert row["reason"] == f"account owner ({company.name}): {rep}"
+    others = [r for r in rows if not r["person_key"].endswith("@" + company.domain)]
+    # nobody else is sent to an account owner: the other Accounts' owner is the
+    # integration user, who takes no people
+    assert [r["person_key"] for r in others if r["reason"].startswith("account owner")] == []
