@@ -20,7 +20,10 @@ from connectors.sandbox.world import World, WorldCompany, WorldPerson
 from syncer.cli import main
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
+from syncer.qualify.accounts import AccountPlan, buying_role
+from syncer.run.replay import replay_dead_letters
 from syncer.store import accounts as account_store
+from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import tables as t
 from tests.conftest import (
@@ -59,9 +62,10 @@ def accounts_model(qualify_everyone: bool = False,
 
 
 def configure(tmp_path: Path, boxes: Sandboxes, model: dict[str, Any],
-              monkeypatch: pytest.MonkeyPatch) -> LoadedConfig:
+              monkeypatch: pytest.MonkeyPatch, state_url: str | None = None) -> LoadedConfig:
     monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
-    data = sandbox_config_data(boxes, f"sqlite:///{tmp_path / 'state.db'}", monkeypatch)
+    data = sandbox_config_data(boxes, state_url or f"sqlite:///{tmp_path / 'state.db'}",
+                               monkeypatch)
     model_path = tmp_path / "model.yaml"
     model_path.write_text(yaml.safe_dump(model, sort_keys=False))
     data["model"] = str(model_path)
@@ -109,6 +113,13 @@ def engage(boxes: Sandboxes, contact_id: str) -> None:
     boxes.hubspot.edit(contact_id, INTEREST, "high")
 
 
+def accounts_plan(loaded: LoadedConfig) -> AccountPlan:
+    with Runtime(loaded) as runtime:
+        plan = runtime.model.account_plan
+    assert plan is not None
+    return plan
+
+
 def account_audit(loaded: LoadedConfig, key: str) -> list[Any]:
     with Runtime(loaded) as runtime:
         with runtime.require_store().engine.connect() as connection:
@@ -117,11 +128,11 @@ def account_audit(loaded: LoadedConfig, key: str) -> list[Any]:
 
 
 def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World, state_url: str,
         boxes: Sandboxes, capsys: pytest.CaptureFixture[str]) -> None:
-    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
+    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch, state_url)
     assert main(["setup", "--config", str(loaded.path)]) == 0
-    capsys.readouterr()
+    assert "syncer_buying_role" in capsys.readouterr().out
     company, people = company_people(world, 4)
     key = f"domain:{company.domain}"
     salesforce = boxes.salesforce
@@ -156,6 +167,12 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
                 for r in rows if r.field == SF_MQA]
     assert ("salesforce", sf_account, "false", "true", "intent") in mqa_rows
     assert ("salesforce", sf_account, "false", "true", "written") in mqa_rows
+    # each person's buying role from their title, on their CRM record
+    plan = accounts_plan(loaded)
+    assert any(buying_role(person.title, plan) for person in people)
+    for person in people:
+        want = buying_role(person.title, plan)
+        assert boxes.hubspot.record(contacts[person.email]).get("syncer_buying_role") == want
     # a quiet re-run writes nothing and adds no audit row
     quiet = sync_once(loaded)
     assert quiet.status == "succeeded"
@@ -192,3 +209,33 @@ def test_people_of_an_owned_account_go_to_its_owner(
     # nobody else is sent to an account owner: the other Accounts' owner is the
     # integration user, who takes no people
     assert [r["person_key"] for r in others if r["reason"].startswith("account owner")] == []
+
+
+def test_a_locked_account_write_is_parked_and_replayed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        boxes: Sandboxes) -> None:
+    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
+    assert main(["setup", "--config", str(loaded.path)]) == 0
+    company, _ = company_people(world, 3)
+    salesforce = boxes.salesforce
+    assert isinstance(salesforce, SalesforceSandbox)
+    sf_account = account_id(company.index)
+    salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
+    salesforce.lock_rows(sf_account)
+    summary = sync_once(loaded)
+    assert summary.status == "partial" and summary.failures["salesforce"] == 1
+    assert salesforce.record(sf_account)[SF_MQA] is None
+    with Runtime(loaded) as runtime:
+        letters = dead_letters.open_letters(runtime.require_store(), "salesforce")
+    assert [(x.record_id, x.object_type, x.person_key) for x in letters] == \
+        [(sf_account, "Account", f"domain:{company.domain}")]
+    salesforce.unlock_rows(sf_account)
+    with Runtime(loaded) as runtime:
+        run_id, tally = replay_dead_letters(loaded, runtime.require_store(),
+                                           runtime.connectors, NOW)
+        assert dead_letters.open_letters(runtime.require_store()) == []
+    assert tally.records_written["salesforce"] == 1
+    assert salesforce.record(sf_account)[SF_MQA] == "false"
+    replayed = [r for r in account_audit(loaded, f"domain:{company.domain}")
+                if r.run_id == run_id and r.field == SF_MQA]
+    assert [r.outcome for r in replayed] == ["intent", "written"]

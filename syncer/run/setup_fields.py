@@ -109,6 +109,13 @@ class SetupReport:
     #: standard fields the config names that the CRM lacks (a typo: setup cannot fix it)
     problems: list[str] = field(default_factory=list)
 
+    def add(self, other: SetupReport) -> None:
+        """Fold in the report of a second pass on the same connector (account fields)."""
+        self.lines += other.lines
+        self.created += other.created
+        self.for_admin.update(other.for_admin)
+        self.problems += other.problems
+
 
 def missing_fields(admin: FieldAdmin, needs: list[FieldNeed],
                    objects: Sequence[str] | None = None) -> list[tuple[str, FieldNeed]]:

@@ -35,15 +35,21 @@ def set_up_all(loaded: LoadedConfig, runtime: Runtime, *,
     """Setup on every connector of the config (the sandboxes of `runtime` for those with
     `sandbox: true`)."""
     from syncer.domain.config import connector_settings
-    from syncer.run.setup_fields import field_needs, set_up
+    from syncer.run.setup_fields import account_field_needs, field_needs, set_up
 
     reports = []
     for connector in loaded.config.connectors:
         sandbox = runtime.sandboxes.get(connector.name)
         admin = field_admin(connector_settings(loaded, connector, sandbox))
         try:
-            reports.append(set_up(admin, connector.name, field_needs(loaded, connector),
-                                  dry_run=dry_run))
+            report = set_up(admin, connector.name, field_needs(loaded, connector),
+                            dry_run=dry_run)
+            account_needs = account_field_needs(connector)
+            objects = getattr(admin, "account_objects", ())
+            if account_needs and objects:  # the account fields, on the account object
+                report.add(set_up(admin, connector.name, account_needs, dry_run=dry_run,
+                                  objects=objects))
+            reports.append(report)
         finally:
             admin.close()
     return reports
