@@ -253,14 +253,14 @@ def test_setup_creates_custom_fields_on_account() -> None:
         admin = SalesforceFields(settings_for(sandbox))
         try:
             assert admin.account_objects == ("Account",)
-            dry = set_up(admin, "sf", needs, dry_run=True, objects=admin.account_objects)
+            dry = set_up(admin, "sf", [], dry_run=True, account_needs=needs)
             assert dry.created == [] and len(dry.lines) == 2
-            report = set_up(admin, "sf", needs, dry_run=False, objects=admin.account_objects)
+            report = set_up(admin, "sf", [], dry_run=False, account_needs=needs)
             assert report.created == ["Account.Syncer_Account_Score__c",
                                       "Account.Syncer_Account_Grade__c"]
             assert {"syncer_account_score__c", "syncer_account_grade__c"} <= \
                 admin.present("Account")
-            again = set_up(admin, "sf", needs, dry_run=False, objects=admin.account_objects)
+            again = set_up(admin, "sf", [], dry_run=False, account_needs=needs)
             assert again.created == [] and again.lines == ["sf: all 2 fields present"]
         finally:
             admin.close()

@@ -35,11 +35,14 @@ RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TI
 
 
 class ContactWrites:
-    """The writing half of HubSpotConnector over the contacts batch API (`batch`)."""
+    """The writing half of HubSpotConnector over the contacts batch API (`batch`); the
+    companies batch API takes the same update batches (`object_type` "companies": only
+    push_chunk is used there)."""
 
     def __init__(self, call: Call, batch: Any, timeout: float, retry: RetryPolicy,
-                 usage: ApiUsage) -> None:
+                 usage: ApiUsage, object_type: str = "contacts") -> None:
         self._call = call
+        self.object_type = object_type
         self.batch = batch
         self._timeout = timeout
         self._retry = retry
@@ -99,7 +102,7 @@ class ContactWrites:
             SimplePublicObjectBatchInput(id=record_id, properties=props)
             for record_id, props in values.items()])
         try:
-            data, status = self._call("contacts.batch_update",
+            data, status = self._call(f"{self.object_type}.batch_update",
                                       lambda: answer(self.batch.update_with_http_info(
                                           body, _preload_content=False,
                                           _request_timeout=self._timeout)))
@@ -131,7 +134,8 @@ class ContactWrites:
         result = {record_id: outcome.get(record_id) or replace(unconfirmed, record_id=record_id)
                   for record_id in values}
         if limited:
-            self._retry.wait_for_rate_limit(self.usage, in_a_row + 1, "contacts.batch_update: "
+            self._retry.wait_for_rate_limit(self.usage, in_a_row + 1,
+                                            f"{self.object_type}.batch_update: "
                                             f"{len(limited)} records refused as rate limited")
             result.update(self.push_chunk({i: values[i] for i in limited}, in_a_row + 1))
         return result

@@ -1,4 +1,5 @@
-"""The HubSpot connector: contacts, owners and events in; contact properties out.
+"""The HubSpot connector: contacts, companies, owners and events in; contact and company
+properties out.
 
 Built on hubspot-api-client with exactly one retry layer: urllib3's own retries are turned
 off and every HTTP request goes through `RetryPolicy.call`, which retries only what
@@ -34,6 +35,7 @@ from hubspot.events import ApiException as EventsApiException  # type: ignore[im
 
 from connectors.hubspot import mapping
 from connectors.hubspot.batch_writes import ContactWrites
+from connectors.hubspot.companies import CompanyReader, push_records
 from connectors.hubspot.creation import ContactCreation
 from connectors.hubspot.engagements import EngagementReader, engagement_kinds
 from connectors.hubspot.errors import (
@@ -137,12 +139,16 @@ class HubSpotConnector:
             self._search_gate.wait)
         #: syncer person field -> contact property (defaults and config person_fields)
         self._person_fields = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, settings)
+        self._companies = CompanyReader(
+            client, settings, self._call, self._pages, retry=self._retry, usage=self.usage,
+            search_cap=self._search_cap, search_wait=self._search_gate.wait,
+            read_owners=self.owners)
         for api in self._apis():
             api.api_client.configuration.host = settings.base_url
 
     def _apis(self) -> tuple[Any, ...]:
         return (self._contacts, self._search, self._writes.batch, self._owners, self._events,
-                self._properties, *self._engagements.apis)
+                self._properties, *self._engagements.apis, *self._companies.apis)
 
     @property
     def api_calls(self) -> int:
@@ -335,8 +341,8 @@ class HubSpotConnector:
         return read_by_ids(self, record_ids, activities_since)
 
     def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
-        """No companies are read yet (issue 20 item 3 is being built): none."""
-        yield from ()
+        """Every company, or with `since` those modified at or after it (companies.py)."""
+        yield from self._companies.accounts(since)
 
     def owners(self) -> list[Owner]:
         found: list[Owner] = []
@@ -350,6 +356,7 @@ class HubSpotConnector:
                           name=" ".join(p for p in (o.first_name, o.last_name) if p),
                           active=not o.archived)
                     for o in page if o.email)
+        self._companies.known_owners(found)  # a company's owner email, at no request
         return found
 
     def _pages(self, what: str, fetch: Callable[[str | None], Any]) -> Iterator[list[Any]]:
@@ -384,14 +391,7 @@ class HubSpotConnector:
         return results
 
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
-        merged: dict[str, dict[str, str | None]] = {}
-        for update in updates:  # one input per record: HubSpot rejects duplicate ids
-            merged.setdefault(update.record_id, {}).update(update.values)
-        ids = list(merged)
-        outcome: dict[str, PushResult] = {}
-        for start in range(0, len(ids), self.max_batch):
-            chunk = ids[start:start + self.max_batch]
-            outcome.update(self._writes.push_chunk({i: merged[i] for i in chunk}))
-        log.info("push.batch", connector=self.name, records=len(ids),
-                 failed=sum(1 for r in outcome.values() if not r.ok))
-        return [outcome[u.record_id] for u in updates]
+        """Contacts by the contacts batch API, companies (object_type "companies") by the
+        companies one, 100 a batch; results in order (companies.py)."""
+        return push_records(updates, self._writes, self._companies.writes, self.max_batch,
+                            self.name)

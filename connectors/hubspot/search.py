@@ -4,7 +4,8 @@ Search is the only HubSpot contact endpoint that filters on `lastmodifieddate`, 
 answers at most 10,000 results per query (a later `after` is a 400) and about five requests
 per second. So the walk sorts by `hs_object_id` and, before a slice reaches the cap, starts
 a new query from the last id seen (`hs_object_id > last`): any number of changed contacts
-can be read, each once.
+can be read, each once. Companies walk the same way on their own stamp property,
+`hs_lastmodifieddate` (`stamp=`, connectors/hubspot/companies.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from hubspot.crm.contacts import PublicObjectSearchRequest  # type: ignore[impor
 
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
+#: the modification stamp contacts are searched on (companies: hs_lastmodifieddate)
+CONTACT_STAMP = "lastmodifieddate"
 #: seconds between search requests: HubSpot allows about 5 per second.
 SEARCH_INTERVAL = 0.21
 
@@ -42,9 +45,9 @@ def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = ()
-                ) -> list[list[dict[str, str]]]:
-    """lastmodifieddate filters, one list per filter group (HubSpot ORs the groups), for
+def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = (),
+                stamp: str = CONTACT_STAMP) -> list[list[dict[str, str]]]:
+    """`stamp` (lastmodifieddate) filters, one list per filter group (HubSpot ORs the groups), for
     stamps at or after `since` except those in any (start, end] of `skip`: the stretches
     that hold only syncer's own writes (syncer/store/echo.py)."""
     groups: list[list[dict[str, str]]] = []
@@ -53,13 +56,12 @@ def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = ()
         if end < low or (end == low and operator == "GT"):
             continue
         if start >= low:
-            groups.append([{"propertyName": "lastmodifieddate", "operator": operator,
+            groups.append([{"propertyName": stamp, "operator": operator,
                             "value": str(low)},
-                           {"propertyName": "lastmodifieddate", "operator": "LTE",
+                           {"propertyName": stamp, "operator": "LTE",
                             "value": str(start)}])
         low, operator = end, "GT"
-    groups.append([{"propertyName": "lastmodifieddate", "operator": operator,
-                    "value": str(low)}])
+    groups.append([{"propertyName": stamp, "operator": operator, "value": str(low)}])
     return groups
 
 
@@ -67,11 +69,13 @@ def modified_since(since: datetime, properties: list[str],
                    search: Callable[[PublicObjectSearchRequest], Any],
                    limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
                    extra_filters: Sequence[Mapping[str, str]] = (),
-                   skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Any]]:
-    """Pages of contacts with lastmodifieddate >= since but in none of the `skip` ranges
-    (start, end], and every `extra_filters` condition, in id order, each contact once.
-    Each range left out costs one more filter group (HubSpot allows five)."""
-    ranges = time_ranges(since, skip)
+                   skip: Sequence[tuple[datetime, datetime]] = (),
+                   stamp: str = CONTACT_STAMP) -> Iterator[list[Any]]:
+    """Pages of records (contacts, or companies with `stamp` hs_lastmodifieddate) with
+    `stamp` >= since but in none of the `skip` ranges (start, end], and every
+    `extra_filters` condition, in id order, each record once. Each range left out costs
+    one more filter group (HubSpot allows five)."""
+    ranges = time_ranges(since, skip, stamp)
     last_id = 0
     while True:
         after: str | None = None

@@ -65,7 +65,6 @@ class SalesforceFields(SalesforceClient):
     """FieldAdmin over one org, with the connector's sign-in and retry layer."""
 
     objects: tuple[str, ...] = ("Lead", "Contact")
-    #: where account fields go (issue 20): `set_up(..., objects=admin.account_objects)`
     account_objects: tuple[str, ...] = ("Account",)
 
     def present(self, object_name: str) -> set[str]:

@@ -40,6 +40,7 @@ class ConnectorSettings:
     base_url: str
     credentials: Mapping[str, str] = field(repr=False)
     writeback_fields: tuple[str, ...] = ()
+    #: the account (company) fields syncer writes; read into `Account.crm_values`
     account_writeback_fields: tuple[str, ...] = ()
     ca_file: str | None = None
     timeout_seconds: float = 30.0

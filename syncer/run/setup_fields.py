@@ -109,18 +109,10 @@ class SetupReport:
     #: standard fields the config names that the CRM lacks (a typo: setup cannot fix it)
     problems: list[str] = field(default_factory=list)
 
-    def add(self, other: SetupReport) -> None:
-        """Fold in the report of a second pass on the same connector (account fields)."""
-        self.lines += other.lines
-        self.created += other.created
-        self.for_admin.update(other.for_admin)
-        self.problems += other.problems
-
-
-def missing_fields(admin: FieldAdmin, needs: list[FieldNeed],
+def missing_fields(admin: FieldAdmin, needs: Sequence[FieldNeed],
                    objects: Sequence[str] | None = None) -> list[tuple[str, FieldNeed]]:
-    """(object, need) of each needed field an object lacks (one request per object).
-    `objects`: the record types to look at; by default the admin's people objects."""
+    """(object, need) of each needed field an object (`objects`, else the admin's person
+    objects) lacks (one request per object)."""
     missing = []
     for obj in admin.objects if objects is None else objects:
         present = admin.present(obj)
@@ -129,13 +121,15 @@ def missing_fields(admin: FieldAdmin, needs: list[FieldNeed],
 
 
 def set_up(admin: FieldAdmin, name: str, needs: list[FieldNeed], *,
-           dry_run: bool, objects: Sequence[str] | None = None) -> SetupReport:
-    """Create the fields of `needs` the CRM lacks (or list them, with `dry_run`) on
-    `objects`: by default the people objects (`admin.objects`); the account fields go
-    to the admin's account object (Salesforce: `objects=admin.account_objects`,
-    ("Account",))."""
+           dry_run: bool, account_needs: Sequence[FieldNeed] = ()) -> SetupReport:
+    """Create the fields of `needs` the CRM lacks on its person objects, and those of
+    `account_needs` on its account objects (`admin.account_objects`: HubSpot companies,
+    Salesforce Account), or list them, with `dry_run`."""
     report = SetupReport(name)
-    missing = missing_fields(admin, needs, objects)
+    missing = missing_fields(admin, needs)
+    if account_needs:
+        missing += missing_fields(admin, account_needs, admin.account_objects)
+        needs = [*needs, *account_needs]
     report.problems = [f"{name}: {obj} has no field {need.name}, and it is not a custom field "
                        "setup may create. Fix: check its spelling in the config"
                        for obj, need in missing if not admin.creatable(need.name)]

@@ -6,8 +6,8 @@ email, note or task on a contact, as in HubSpot's UI (connectors/sandbox/control
 
 The engagement is stamped at the sandbox clock's time (hs_timestamp, hs_createdate,
 hs_lastmodifieddate) and associated with the contact; the API serves it at once
-(connectors/sandbox/hubspot/engagements.py). Deals are not served, so there is no
-`close_deal` here (the Salesforce sandbox has one).
+(connectors/sandbox/hubspot/engagements.py). Companies, deals and `close_deal` are
+connectors/sandbox/hubspot/company_controls.py.
 """
 
 from __future__ import annotations

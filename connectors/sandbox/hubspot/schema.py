@@ -89,6 +89,9 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
                 options=LIFECYCLE_STAGES),
     PropertyDef("hubspot_owner_id", "Contact owner", "enumeration", "select",
                 "sales_properties", "The owner of a contact", owner_options=True),
+    # the contact's primary company (associations.py keeps it and the association in step)
+    PropertyDef("associatedcompanyid", "Primary Associated Company ID", "number", "number",
+                "contactinformation", "The id of the contact's primary company"),
     PropertyDef("hs_object_id", "Record ID", "number", "number", "contactinformation",
                 "The unique ID for this record. This value is set automatically by HubSpot.",
                 read_only=True),

@@ -268,11 +268,13 @@ class HubSpotSandbox:
               ) -> Iterable[bytes]:
         request = Request(environ)
         if request.path.startswith(CONTROL_PREFIX):  # a tester's hand, not API traffic
+            from connectors.sandbox.hubspot.company_controls import company_controls
             from connectors.sandbox.hubspot.engagement_controls import engagement_controls
             from connectors.sandbox.webhooks import control_operations
             merge = {"merge": lambda body: {"id": self.merge(str(body["primary_id"]),
                                                              str(body["merged_id"]))},
-                     **control_operations(self), **engagement_controls(self)}
+                     **control_operations(self), **engagement_controls(self),
+                     **company_controls(self)}
             control = handle(self, self.control_token, self.clock, request, merge)
             return control(environ, start_response)
         rule_name, endpoint, args = UNMATCHED_RULE, None, {}

@@ -148,7 +148,7 @@ class PortalState:
             "company": person.company or None, "industry": person.industry or None,
             "numemployees": numemployees_range(person.employees),
             "country": person.country or None, "lifecyclestage": stage,
-            "hubspot_owner_id": owner, "hs_object_id": cid,
+            "hubspot_owner_id": owner, "hs_object_id": cid, "associatedcompanyid": None,
             "createdate": None, "lastmodifieddate": None,
             "hs_merged_object_ids": None, **dict.fromkeys(SYNCER_PROPERTY_NAMES),
             "hs_analytics_source": outcome.source.hubspot,

@@ -156,6 +156,51 @@ class ContactWrites:
             errors.insert(0, batch_error("OBJECT_NOT_FOUND", NOT_FOUND_MESSAGE, missing))
         return batch_response(results, errors, started, 200)
 
+    def update_record(self, request: Request, args: dict[str, str]) -> Answer:
+        """PATCH one contact (by id, or `idProperty`): 200 with the written properties;
+        invalid values are a 400, an unknown contact a 404."""
+        properties = _properties(json_body(request))
+        id_property = request.args.get("idProperty")
+        found = (self.state.find(id_property, args["record_id"])
+                 if id_property and id_property != "hs_object_id"
+                 else self.state.contact(args["record_id"]))
+        if found is None:
+            raise ApiFailure(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are "
+                             f"usually numeric: {args['record_id']}")
+        try:
+            clean = self.state.check(dict(properties))
+        except InputRejected as rejected:
+            raise ApiFailure(400, rejected.category, rejected.message,
+                             extra={"errors": rejected.details()}) from None
+        contact = self.state.apply(found.id, clean)
+        self.recent_writes.append(found.id)
+        return 200, self.contact_json(contact, list(clean) or None)
+
+    def batch_upsert(self, request: Request, args: dict[str, str]) -> Answer:
+        """Create or update by a unique property (`idProperty` email): each result says
+        whether it is `new`; an invalid input fails the batch (400), as a create does."""
+        _, inputs = self._inputs(request)
+        started = iso_millis(datetime.now(timezone.utc))
+        planned: list[tuple[str, dict[str, str | None]]] = []
+        for item in inputs:
+            key = str(item.get("id", "")).strip() if isinstance(item, dict) else ""
+            if not isinstance(item, dict) or item.get("idProperty") != "email" or not key:
+                raise validation_error("Each upsert input needs an id and idProperty "
+                                       "'email' (the sandbox upserts contacts by email)")
+            try:
+                planned.append((key, self.state.check({**_properties(item), "email": key})))
+            except InputRejected as rejected:
+                raise ApiFailure(400, rejected.category, rejected.message) from None
+        results: list[Json] = []
+        with self.state.lock:
+            for email, values in planned:
+                existing = self.state.find("email", email)
+                contact = (self.state.apply(existing.id, values) if existing is not None
+                           else self.state.add(values))
+                results.append({**self.contact_json(contact, list(values)),
+                                "new": existing is None})
+        return batch_response(results, [], started, 200)
+
     # -- read by id --------------------------------------------------------------------
     def batch_read(self, request: Request, args: dict[str, str]) -> Answer:
         """Contacts by id (or by `idProperty`, e.g. email); merged-away and unknown ids

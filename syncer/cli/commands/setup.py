@@ -42,14 +42,9 @@ def set_up_all(loaded: LoadedConfig, runtime: Runtime, *,
         sandbox = runtime.sandboxes.get(connector.name)
         admin = field_admin(connector_settings(loaded, connector, sandbox))
         try:
-            report = set_up(admin, connector.name, field_needs(loaded, connector),
-                            dry_run=dry_run)
-            account_needs = account_field_needs(connector)
-            objects = getattr(admin, "account_objects", ())
-            if account_needs and objects:  # the account fields, on the account object
-                report.add(set_up(admin, connector.name, account_needs, dry_run=dry_run,
-                                  objects=objects))
-            reports.append(report)
+            reports.append(set_up(admin, connector.name, field_needs(loaded, connector),
+                                  dry_run=dry_run,
+                                  account_needs=account_field_needs(connector)))
         finally:
             admin.close()
     return reports
