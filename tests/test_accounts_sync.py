@@ -39,6 +39,8 @@ from tests.conftest import (
 INTEREST = "syncer_test_interest"
 SF_MQA, SF_GRADE, SF_REASONS = ("Syncer_Account_MQA__c", "Syncer_Account_Grade__c",
                                 "Syncer_Account_Reasons__c")
+HS_MQA, HS_GRADE, HS_REASONS = ("syncer_account_mqa", "syncer_account_grade",
+                                "syncer_account_reasons")
 
 
 def accounts_model(qualify_everyone: bool = False,
@@ -108,6 +110,26 @@ def hubspot_ids(boxes: Sandboxes) -> dict[str, str]:
     return {str(r["email"]): str(r["id"]) for r in boxes.hubspot.records()}
 
 
+def hubspot_company(boxes: Sandboxes, company: WorldCompany,
+                    contacts: list[str]) -> str:
+    """A HubSpot company at the world company's domain, as an admin makes one, with these
+    contacts associated (their primary company)."""
+    assert isinstance(boxes.hubspot, HubSpotSandbox)
+    objects = boxes.hubspot.api.objects
+    made = objects.companies.add(objects.companies.check(
+        {"name": company.name, "domain": company.domain}))
+    for contact in contacts:
+        objects.associations.associate("contacts", contact, "companies", made.id)
+    return made.id
+
+
+def hubspot_company_values(boxes: Sandboxes, company_id: str) -> dict[str, Any]:
+    assert isinstance(boxes.hubspot, HubSpotSandbox)
+    record = boxes.hubspot.api.objects.companies.get(company_id)
+    assert record is not None
+    return dict(record.properties)
+
+
 def engage(boxes: Sandboxes, contact_id: str) -> None:
     assert isinstance(boxes.hubspot, HubSpotSandbox)
     boxes.hubspot.edit(contact_id, INTEREST, "high")
@@ -138,12 +160,15 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
     salesforce = boxes.salesforce
     assert isinstance(salesforce, SalesforceSandbox)
     sf_account = account_id(company.index)
-    # the Account's website names the domain its people's addresses use
+    # the Account's website names the domain its people's addresses use, as the HubSpot
+    # company's domain does: the two records are one company
     salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
+    contacts = hubspot_ids(boxes)
+    hs_company = hubspot_company(boxes, company, [contacts[p.email] for p in people])
     first = sync_once(loaded)
     assert first.status == "succeeded"
     assert salesforce.record(sf_account)[SF_MQA] == "false"
-    contacts = hubspot_ids(boxes)
+    assert hubspot_company_values(boxes, hs_company)[HS_MQA] == "false"
     engaged: list[str] = []
     for person in people[:3]:
         engage(boxes, contacts[person.email])
@@ -151,22 +176,28 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
         summary = sync_once(loaded)
         assert summary.status == "succeeded"
         record = salesforce.record(sf_account)
+        hubspot = hubspot_company_values(boxes, hs_company)
         with Runtime(loaded) as runtime:
             with runtime.require_store().engine.connect() as connection:
                 decision = account_store.decisions(connection, [key])[key]
         assert decision.engaged_people == len(engaged)
         if len(engaged) < 3:  # not before the third
-            assert not decision.is_mqa and record[SF_MQA] == "false"
-    assert decision.is_mqa and record[SF_MQA] == "true"
-    assert record[SF_GRADE] == decision.grade == "A"
+            assert not decision.is_mqa
+            assert record[SF_MQA] == hubspot[HS_MQA] == "false"
+    assert decision.is_mqa and record[SF_MQA] == hubspot[HS_MQA] == "true"
+    assert record[SF_GRADE] == hubspot[HS_GRADE] == decision.grade == "A"
     names = ", ".join(sorted(engaged))
-    assert f"3 engaged people ({names})" in record[SF_REASONS]
-    assert record[SF_REASONS].startswith("MQA ")
+    for reasons in (record[SF_REASONS], hubspot[HS_REASONS]):
+        assert f"3 engaged people ({names})" in reasons
+        assert reasons.startswith("MQA ")
     rows = account_audit(loaded, key)
     mqa_rows = [(r.connector, r.record_id, r.old_value, r.new_value, r.outcome)
                 for r in rows if r.field == SF_MQA]
     assert ("salesforce", sf_account, "false", "true", "intent") in mqa_rows
     assert ("salesforce", sf_account, "false", "true", "written") in mqa_rows
+    hs_rows = [(r.connector, r.record_id, r.old_value, r.new_value, r.outcome)
+               for r in rows if r.field == HS_MQA]
+    assert ("hubspot", hs_company, "false", "true", "written") in hs_rows
     # each person's buying role from their title, on their CRM record
     plan = accounts_plan(loaded)
     assert any(buying_role(person.title, plan) for person in people)
