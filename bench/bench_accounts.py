@@ -7,8 +7,8 @@ Core: `decide_account` for `--companies` companies of 1 to 40 people each (a per
 engagement drawn once), per company. Sync: both sandboxes in this process, every world
 company made a HubSpot company (with its contacts associated) beside its Salesforce
 Account; for each model (the example model, then the same with an accounts section and
-`account_fields` on both connectors) a full sync, then a quiet incremental one, each in a
-fresh state. Prints wall time, API calls and fields written per run.
+`account_fields` on both connectors) a full sync, then a quiet incremental one, each on
+fresh sandboxes and a fresh state. Prints wall time, API calls and fields written per run.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.seed import account_id
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
+from syncer.cli.commands.setup import set_up_all
 from syncer.cli.runtime import Runtime
 from syncer.domain.accounts import Account
 from syncer.domain.config import load_config
@@ -89,38 +90,44 @@ def hubspot_companies(world: World, hubspot: HubSpotSandbox) -> None:
 
 
 def bench_sync(people: int, folder: Path) -> None:
-    world = World(seed=5, size=people, now=NOW)
-    with HubSpotSandbox(world) as hubspot, SalesforceSandbox(world) as salesforce:
-        hubspot_companies(world, hubspot)
-        for i in range(world.companies):  # Website at the people's domain
-            salesforce.edit(account_id(i), "Website", f"https://{world.company(i).domain}")
-        for label, accounts in (("accounts off", False), ("accounts on", True)):
-            run_folder = folder / label.replace(" ", "-")
-            run_folder.mkdir()
-            data = example_config(run_folder)
-            point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
-            if accounts:
-                model = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
-                model["accounts"] = ACCOUNTS
-                (run_folder / "model.yaml").write_text(yaml.safe_dump(model))
-                data["model"] = str(run_folder / "model.yaml")
-                for connector in data["connectors"]:
-                    connector["account_fields"] = {}
-            path = run_folder / "syncer.yaml"
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
-            loaded = load_config(path)
-            with Runtime(loaded) as runtime:
-                from syncer.cli.commands.setup import set_up_all
-                set_up_all(loaded, runtime, dry_run=False)
-            for run in ("full", "quiet"):
-                with Runtime(loaded) as runtime:
-                    started = time.perf_counter()
-                    summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
-                                       runtime.model, NOW)
-                    elapsed = time.perf_counter() - started
-                print(f"sync {label}, {run}: {summary.status}, {elapsed:.1f} s, "
-                      f"api calls {dict(summary.api_calls)}, "
-                      f"fields written {dict(summary.fields_written)}")
+    for label, accounts in (("accounts off", False), ("accounts on", True)):
+        world = World(seed=5, size=people, now=NOW)
+        with HubSpotSandbox(world) as hubspot, SalesforceSandbox(world) as salesforce:
+            hubspot_companies(world, hubspot)
+            for i in range(world.companies):  # Website at the people's domain
+                salesforce.edit(account_id(i), "Website",
+                                f"https://{world.company(i).domain}")
+            run_variant(label, accounts, folder, hubspot, salesforce)
+
+
+def run_variant(label: str, accounts: bool, folder: Path, hubspot: HubSpotSandbox,
+                salesforce: SalesforceSandbox) -> None:
+    """A full sync then a quiet one, in a fresh state, on fresh sandboxes."""
+    run_folder = folder / label.replace(" ", "-")
+    run_folder.mkdir()
+    data = example_config(run_folder)
+    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
+    if accounts:
+        model = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
+        model["accounts"] = ACCOUNTS
+        (run_folder / "model.yaml").write_text(yaml.safe_dump(model))
+        data["model"] = str(run_folder / "model.yaml")
+        for connector in data["connectors"]:
+            connector["account_fields"] = {}
+    path = run_folder / "syncer.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    loaded = load_config(path)
+    with Runtime(loaded) as runtime:
+        set_up_all(loaded, runtime, dry_run=False)
+    for run in ("full", "quiet"):
+        with Runtime(loaded) as runtime:
+            started = time.perf_counter()
+            summary = run_sync(loaded, runtime.require_store(), runtime.connectors,
+                               runtime.model, NOW)
+            elapsed = time.perf_counter() - started
+        print(f"sync {label}, {run}: {summary.status}, {elapsed:.1f} s, "
+              f"api calls {dict(summary.api_calls)}, "
+              f"fields written {dict(summary.fields_written)}", flush=True)
 
 
 def main() -> None:
