@@ -270,3 +270,34 @@ def test_a_locked_account_write_is_parked_and_replayed(
     replayed = [r for r in account_audit(loaded, f"domain:{company.domain}")
                 if r.run_id == run_id and r.field == SF_MQA]
     assert [r.outcome for r in replayed] == ["intent", "written"]
+
+
+def test_a_company_that_gains_a_domain_takes_in_the_people_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        boxes: Sandboxes) -> None:
+    """A Lead (or an unassociated contact) joins a company by its email domain alone:
+    when an Account's website changes to that domain, the next (incremental) run places
+    the people there without any change of theirs."""
+    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
+    assert main(["setup", "--config", str(loaded.path)]) == 0
+    company, _ = company_people(world, 3)
+    key = f"domain:{company.domain}"
+    assert sync_once(loaded).status == "succeeded"
+    with Runtime(loaded) as runtime:
+        store = runtime.require_store()
+        with store.engine.connect() as connection:
+            assert account_store.members_of(connection, [key]) == {key: []}
+        everyone = store.person_keys()
+    at_domain = sorted(k for k in everyone if k.endswith(f"@{company.domain}"))
+    assert len(at_domain) >= 3
+    salesforce = boxes.salesforce
+    assert isinstance(salesforce, SalesforceSandbox)
+    salesforce.edit(account_id(company.index), "Website", f"https://{company.domain}")
+    summary = sync_once(loaded)
+    assert summary.status == "succeeded" and summary.people < len(everyone)
+    with Runtime(loaded) as runtime:
+        with runtime.require_store().engine.connect() as connection:
+            members = account_store.members_of(connection, [key])[key]
+            decided = account_store.decisions(connection, [key])
+    assert sorted(person for person, _ in members) == at_domain
+    assert key in decided

@@ -29,7 +29,7 @@ from syncer.domain.config import LoadedConfig
 from syncer.domain.connector import Connector
 from syncer.domain.types import Decision, Person, Stage
 from syncer.qualify import Model
-from syncer.qualify.account_match import AccountIndex, index_accounts
+from syncer.qualify.account_match import AccountIndex, clean_domain, index_accounts
 from syncer.qualify.accounts import (
     AccountMember,
     account_summary,
@@ -44,6 +44,9 @@ from syncer.store import accounts as account_store
 from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
+
+#: counter set once a run placed every person in their company (accounts turned on)
+PLACED = "accounts.placed"
 
 
 class AccountStage:
@@ -64,6 +67,10 @@ class AccountStage:
         self.touched: set[str] = set()
         #: (connector, record id) of the account records pulled with a change this run
         self.pulled: set[tuple[str, str]] = set()
+        #: domains of account records that are new or whose own fields changed this run
+        self.moved_domains: set[str] = set()
+        #: this run decides everyone: once its companies are decided, all are placed
+        self.placing_everyone = False
         self.accounts_pulled: dict[str, int] = {}
         self._index: AccountIndex | None = None
 
@@ -88,6 +95,9 @@ class AccountStage:
                 newest = max([*stamps, *([newest] if newest else [])])
             with self.store.transaction() as tx:
                 fresh = account_store.changed(tx, page)
+                self.moved_domains.update(
+                    d for a in account_store.moved(tx, fresh)
+                    if (d := clean_domain(a.domain)) is not None)
                 account_store.save(tx, fresh, self.now)
             self.pulled.update((a.source, a.record_id) for a in fresh)
             count += len(fresh)
@@ -99,6 +109,21 @@ class AccountStage:
         self._index = None
         log.info("accounts.pulled", connector=name, accounts=count,
                  incremental=cursor is not None)
+
+    def people_to_place(self, everyone: bool) -> tuple[list[str], bool]:
+        """(person keys to decide so they are placed in their company, everyone?). A run
+        that decides everyone anyway (`everyone`) places everyone. Otherwise: everyone
+        once, the first run after accounts are turned on (PLACED is unset); else the
+        people at the domains of companies that are new or changed this run (a Lead joins
+        a company by its domain alone, so no change of theirs would bring them)."""
+        self.placing_everyone = everyone or self.store.counter(PLACED) == 0
+        if self.placing_everyone:
+            return [], True
+        if not self.moved_domains:
+            return [], False
+        with self.store.engine.connect() as connection:
+            return sorted(account_store.person_keys_at(connection,
+                                                       sorted(self.moved_domains))), False
 
     def index(self) -> AccountIndex:
         """Every stored account grouped into companies (built once per run, after the
@@ -154,6 +179,9 @@ class AccountStage:
         index = self.index()
         keys = sorted(k for k in self.touched if k in index.groups)
         if not keys:
+            if self.placing_everyone and not dry_run:
+                with self.store.transaction() as tx:
+                    self.store.set_counter(tx, PLACED, 1)
             return [], {}
         with self.store.engine.connect() as connection:
             people = account_store.members_of(connection, keys)
@@ -165,6 +193,8 @@ class AccountStage:
         if not dry_run:
             with self.store.transaction() as tx:
                 account_store.save_decisions(tx, decided, self.now)
+                if self.placing_everyone:
+                    self.store.set_counter(tx, PLACED, 1)
         writes: dict[str, list[Item]] = {}
         for decision in decided:
             for record in index.groups[decision.key]:

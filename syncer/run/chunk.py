@@ -129,14 +129,17 @@ class Sync:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
         decay with time, so each person is re-scored at least daily); otherwise only the
         people whose records or activities changed, and those whose speed-to-lead SLA ran
-        out since (syncer/run/sla.py). Returns (keys, everyone?)."""
+        out since (syncer/run/sla.py), and with accounts the people a changed company
+        may now include (run/accounts.py). Returns (keys, everyone?)."""
         today = self.now.date().toordinal()
         everyone = self.full or any(
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
-        if everyone:
+        placed, all_of_them = self.accounts.people_to_place(everyone) \
+            if self.accounts is not None else ([], False)
+        if everyone or all_of_them:
             return self.store.person_keys(selected), True
         due = self.decider.sla.due_keys() if self.decider.sla is not None else []
-        return sorted(self.touched.union(due)), False
+        return sorted(self.touched.union(due, placed)), False
 
     # -- decide, diff and push -------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from syncer.domain.accounts import Account, AccountDecision
 from syncer.store.decision_json import reason_from_json, reason_to_json
 from syncer.store.runs import utc_or_none
-from syncer.store.tables import metadata
+from syncer.store.tables import metadata, records
 
 TZ = DateTime(timezone=True)
 #: the `cursors` stream of each connector's account pull
@@ -88,7 +88,7 @@ def create_schema(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
-def _upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+def _upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, object]],
             keys: Sequence[str]) -> None:
     if not rows:
         return
@@ -113,6 +113,22 @@ def _stored(account: Account) -> dict[str, object]:
 def changed(connection: Connection, page: Sequence[Account]) -> list[Account]:
     """The accounts of a page whose fields or CRM values differ from the stored copy (or
     that are new): re-reads of an unchanged company touch nothing."""
+    stored = _stored_copies(connection, page)
+    return [a for a in page
+            if stored.get((a.source, a.record_id)) != (_stored(a), dict(a.crm_values))]
+
+
+def moved(connection: Connection, page: Sequence[Account]) -> list[Account]:
+    """The accounts of a page that are new or whose own fields (domain, links, name, ...)
+    changed, not only the CRM values of the fields syncer writes: their people may be
+    others now."""
+    stored = _stored_copies(connection, page)
+    return [a for a in page if (stored.get((a.source, a.record_id)) or (None,))[0]
+            != _stored(a)]
+
+
+def _stored_copies(connection: Connection, page: Sequence[Account]
+                   ) -> dict[tuple[str, str], tuple[object, object]]:
     stored: dict[tuple[str, str], tuple[object, object]] = {}
     for source in sorted({a.source for a in page}):
         ids = [a.record_id for a in page if a.source == source]
@@ -122,8 +138,7 @@ def changed(connection: Connection, page: Sequence[Account]) -> list[Account]:
                     accounts.c.connector == source,
                     accounts.c.record_id.in_(ids[start:start + _CHUNK]))):
                 stored[(source, row.record_id)] = (row.fields, row.crm_values)
-    return [a for a in page
-            if stored.get((a.source, a.record_id)) != (_stored(a), dict(a.crm_values))]
+    return stored
 
 
 def save(connection: Connection, page: Sequence[Account], pulled_at: datetime) -> None:
@@ -132,6 +147,18 @@ def save(connection: Connection, page: Sequence[Account], pulled_at: datetime) -
         "connector": a.source, "record_id": a.record_id, "fields": _stored(a),
         "crm_values": dict(a.crm_values), "updated_at": a.updated_at,
         "pulled_at": pulled_at} for a in page], ("connector", "record_id"))
+
+
+def person_keys_at(connection: Connection, domains: Sequence[str]) -> set[str]:
+    """The person keys of records whose email is at one of these domains."""
+    keys: set[str] = set()
+    wanted = sorted(set(domains))
+    for start in range(0, len(wanted), 50):
+        condition = or_(*(records.c.email.endswith(f"@{d}")
+                          for d in wanted[start:start + 50]))
+        keys.update(connection.execute(select(records.c.person_key).where(condition))
+                    .scalars())
+    return keys
 
 
 def set_keys(connection: Connection, keys: Mapping[tuple[str, str], str]) -> None:
