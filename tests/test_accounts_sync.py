@@ -1,5 +1,5 @@
 """Accounts end to end (issue 20 item 3): both sandbox CRMs, the real clients, the whole
-pipeline. People of one company become engaged run by run; after the third the company
+pipeline. Engaged people arrive at one company run by run; after the third the company
 is MQA in the CRMs' account records, with grade and reasons, through audited writes; a
 quiet re-run writes nothing; people of an owned account go to the account's owner."""
 
@@ -130,9 +130,23 @@ def hubspot_company_values(boxes: Sandboxes, company_id: str) -> dict[str, Any]:
     return dict(record.properties)
 
 
-def engage(boxes: Sandboxes, contact_id: str) -> None:
+#: (title, the buying role it makes, associated with the HubSpot company?) of the
+#: engaged people who arrive one per run; the unassociated ones belong by their domain
+ARRIVALS = (("VP Marketing", "decision_maker", True), ("Data Engineer", "user", False),
+            ("Marketing Manager", "champion", False))
+
+
+def arrive(boxes: Sandboxes, email: str, title: str, company_id: str | None) -> str:
+    """A new, engaged HubSpot contact (as a form would make one); its id."""
     assert isinstance(boxes.hubspot, HubSpotSandbox)
-    boxes.hubspot.edit(contact_id, INTEREST, "high")
+    state = boxes.hubspot.state
+    contact = state.add(state.check({"email": email, "firstname": "New",
+                                     "lastname": title.split()[-1], "jobtitle": title,
+                                     INTEREST: "high"}))
+    if company_id is not None:
+        boxes.hubspot.api.objects.associations.associate("contacts", contact.id,
+                                                         "companies", company_id)
+    return contact.id
 
 
 def accounts_plan(loaded: LoadedConfig) -> AccountPlan:
@@ -170,9 +184,11 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
     assert salesforce.record(sf_account)[SF_MQA] == "false"
     assert hubspot_company_values(boxes, hs_company)[HS_MQA] == "false"
     engaged: list[str] = []
-    for person in people[:3]:
-        engage(boxes, contacts[person.email])
-        engaged.append(person.email)
+    arrived: dict[str, str] = {}
+    for n, (title, _role, linked) in enumerate(ARRIVALS):
+        email = f"arrival.{n}@{company.domain}"
+        arrived[email] = arrive(boxes, email, title, hs_company if linked else None)
+        engaged.append(email)
         summary = sync_once(loaded)
         assert summary.status == "succeeded"
         record = salesforce.record(sf_account)
@@ -199,8 +215,10 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
                for r in rows if r.field == HS_MQA]
     assert ("hubspot", hs_company, "false", "true", "written") in hs_rows
     # each person's buying role from their title, on their CRM record
+    assert isinstance(boxes.hubspot, HubSpotSandbox)
+    for (_, role, _), contact in zip(ARRIVALS, arrived.values(), strict=True):
+        assert boxes.hubspot.record(contact)["syncer_buying_role"] == role
     plan = accounts_plan(loaded)
-    assert any(buying_role(person.title, plan) for person in people)
     for person in people:
         want = buying_role(person.title, plan)
         assert boxes.hubspot.record(contacts[person.email]).get("syncer_buying_role") == want
