@@ -300,6 +300,16 @@ def test_a_company_that_gains_a_domain_takes_in_the_people_there(
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, _ = company_people(world, 3)
     key = f"domain:{company.domain}"
+    # a dry run lists the account writes it would make, and stores no company's decision
+    dry = sync_once(loaded, dry_run=True)
+    sf_account = account_id(company.index)
+    planned = [p for p in dry.planned if p.record_id == sf_account]
+    assert {p.field for p in planned} == {SF_MQA, SF_GRADE, SF_REASONS,
+                                          "Syncer_Account_Score__c"}
+    assert all(p.reason.startswith("not MQA") for p in planned)
+    with Runtime(loaded) as runtime:
+        with runtime.require_store().engine.connect() as connection:
+            assert account_store.decisions(connection) == {}
     assert sync_once(loaded).status == "succeeded"
     with Runtime(loaded) as runtime:
         store = runtime.require_store()

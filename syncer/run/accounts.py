@@ -71,6 +71,9 @@ class AccountStage:
         self.moved_domains: set[str] = set()
         #: this run decides everyone: once its companies are decided, all are placed
         self.placing_everyone = False
+        #: a dry run's people (company, role) and decisions, which it does not store
+        self.unsaved: dict[str, tuple[str | None, str | None]] = {}
+        self.unsaved_decisions: dict[str, Decision] = {}
         self.accounts_pulled: dict[str, int] = {}
         self._index: AccountIndex | None = None
 
@@ -155,9 +158,10 @@ class AccountStage:
                                            key.partition(":")[2])
 
     # -- 2. note the people of a chunk -----------------------------------------------------
-    def note(self, decided: Sequence[tuple[list[Person], Decision]]) -> None:
+    def note(self, decided: Sequence[tuple[list[Person], Decision]], dry_run: bool) -> None:
         """Remember the company and buying role of each person just decided (their records
-        in precedence order); their companies, old and new, are re-decided this run."""
+        in precedence order); their companies, old and new, are re-decided this run. A
+        dry run keeps them (and the decisions, which it does not store) in memory."""
         plan = self.model.account_plan
         if plan is None or not decided:
             return
@@ -168,7 +172,11 @@ class AccountStage:
             members[decision.key] = (index.person_account(records), buying_role(title, plan))
         with self.store.transaction() as tx:
             before = account_store.member_keys(tx, list(members))
-            account_store.save_members(tx, members)
+            if not dry_run:
+                account_store.save_members(tx, members)
+        if dry_run:
+            self.unsaved.update(members)
+            self.unsaved_decisions.update((d.key, d) for _, d in decided)
         self.touched.update(before.values())
         self.touched.update(key for key, _ in members.values() if key is not None)
 
@@ -184,9 +192,10 @@ class AccountStage:
                     self.store.set_counter(tx, PLACED, 1)
             return [], {}
         with self.store.engine.connect() as connection:
-            people = account_store.members_of(connection, keys)
+            people = self._with_unsaved(account_store.members_of(connection, keys))
         stored = self.store.decisions(sorted({p for found in people.values()
                                               for p, _ in found}), scores=False)
+        stored.update(self.unsaved_decisions)
         decided = [decide_account(key, index.groups[key], [
             AccountMember(person, stored[person].engagement_points, role)
             for person, role in people[key] if person in stored], self.model) for key in keys]
@@ -205,6 +214,18 @@ class AccountStage:
                  mqa=sum(d.is_mqa for d in decided),
                  writes=sum(len(items) for items in writes.values()))
         return decided, writes
+
+    def _with_unsaved(self, people: dict[str, list[tuple[str, str | None]]]
+                      ) -> dict[str, list[tuple[str, str | None]]]:
+        """The companies' people as stored, with what a dry run noted in their place."""
+        if not self.unsaved:
+            return people
+        merged = {key: [(p, role) for p, role in found if p not in self.unsaved]
+                  for key, found in people.items()}
+        for person, (key, role) in self.unsaved.items():
+            if key in merged:
+                merged[key].append((person, role))
+        return {key: sorted(found) for key, found in merged.items()}
 
     def _write(self, record: Account, decision: AccountDecision) -> Item | None:
         """The changed account fields of one CRM record, as an item of the people's write

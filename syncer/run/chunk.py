@@ -22,6 +22,7 @@ from syncer.domain.identity import merge_order
 from syncer.domain.types import Activity, Decision, Person, Reason
 from syncer.observe.logs import log_context
 from syncer.qualify import Model
+from syncer.qualify.accounts import account_summary
 from syncer.run.accounts import AccountStage, role_values
 from syncer.run.audit_trail import AuditRow, RunStamp, duplicate_row
 from syncer.run.budget import DailyBudget
@@ -31,7 +32,7 @@ from syncer.run.diff import desired_values, record_update, respect_manual_edits
 from syncer.run.field_policy import SharedWrites, as_settled, settle_shared_fields
 from syncer.run.ledger import new_run_id
 from syncer.run.pull import Puller
-from syncer.run.push import Item, Writer, planned_writes
+from syncer.run.push import REASON_CHARS, Item, Writer, planned_writes
 from syncer.run.summary import RunSummary, decision_changed
 from syncer.store import identity as identity_store
 from syncer.store import model_versions, shared_values, stage_history
@@ -152,6 +153,8 @@ class Sync:
                 for update, record, decision in items:
                     self.summary.planned.extend(planned_writes(name, update, record, decision,
                                                                with_reason=True))
+            if self.accounts is not None:
+                self.accounts.note(chunk.decided, dry_run=True)
             return
         with self.store.transaction() as tx:
             self.store.save_decisions(tx, chunk.decisions, self.now)
@@ -161,7 +164,7 @@ class Sync:
             self._flag_duplicates(tx, chunk.people, chunk.duplicates)
         self.decider.new_assignments = []
         if self.accounts is not None:
-            self.accounts.note(chunk.decided)
+            self.accounts.note(chunk.decided, dry_run=False)
         self._queue(updates)
 
     def _decide_chunk(self, keys: Sequence[str]) -> ChunkDecisions:
@@ -235,12 +238,21 @@ class Sync:
 
     def decide_accounts(self) -> None:
         """Decide the companies this run touched and queue their writes with the people's
-        (not in a dry run, which stores no decision)."""
-        if self.accounts is None or self.summary.dry_run:
+        (a dry run stores no decision and lists the writes as planned)."""
+        if self.accounts is None:
             return
-        _decided, writes = self.accounts.decide(dry_run=False)
+        dry_run = self.summary.dry_run
+        decided, writes = self.accounts.decide(dry_run=dry_run)
+        by_key = {d.key: d for d in decided}
         for name, items in writes.items():
-            self.pending.setdefault(name, []).extend(items)
+            if dry_run:  # each planned write says why in the account's own words
+                for update, record, decision in items:
+                    why = account_summary(by_key[decision.key], REASON_CHARS)
+                    self.summary.planned.extend(
+                        replace(planned, reason=why)
+                        for planned in planned_writes(name, update, record, decision))
+            else:
+                self.pending.setdefault(name, []).extend(items)
 
     def _undo_rolled_back(self, previous: Mapping[str, Decision]) -> dict[str, Decision | None]:
         """Under a model rollback, the people whose last decision the rolled-back version
