@@ -15,6 +15,11 @@ makes no account call and writes no account field. In a run, in order:
    audited write-ahead path as people's (run/push.py `Writer`): intent rows first, then
    the push, then outcome rows. A company whose fields already hold the decision is not
    written, so a quiet re-run writes nothing.
+
+Who is decided so that everyone is placed in their company (`people_to_place`): everyone
+once when accounts are turned on, and the people at the domain of a company that is new
+or changed (a Lead belongs by its domain alone). Routing asks `owner_of` for a person's
+company owner. A dry run places and decides in memory and lists the writes as planned.
 """
 
 from __future__ import annotations
