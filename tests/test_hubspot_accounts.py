@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 
@@ -19,10 +18,11 @@ from connectors.hubspot.company_mapping import normalized_domain
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.fields import HubSpotFields
 from connectors.retry import RetryPolicy
-from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore
+from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore, company_id_for
 from connectors.sandbox.hubspot.schema import PropertyDef
 from connectors.sandbox.hubspot.server import HubSpotSandbox
-from connectors.sandbox.world import World
+from connectors.sandbox.hubspot.state import contact_id_for
+from connectors.sandbox.world import IN_HUBSPOT, World
 from syncer.domain.accounts import ACCOUNT_OBJECT_TYPES, Account
 from syncer.domain.connector import ConnectorSettings
 from syncer.domain.field_setup import FieldNeed
@@ -52,11 +52,12 @@ def companies(sandbox: HubSpotSandbox) -> RecordStore:
     return sandbox.api.objects.companies
 
 
-def connect(sandbox: HubSpotSandbox, **options: Any) -> HubSpotConnector:
+def connect(sandbox: HubSpotSandbox, account_fields: tuple[str, ...] = ACCOUNT_FIELDS,
+            **options: object) -> HubSpotConnector:
     return HubSpotConnector(ConnectorSettings(
         name="hubspot", kind="hubspot", base_url=sandbox.base_url,
         credentials=dict(sandbox.credentials), writeback_fields=("syncer_score",),
-        account_writeback_fields=ACCOUNT_FIELDS, timeout_seconds=5.0,
+        account_writeback_fields=account_fields, timeout_seconds=5.0,
         options={"retry_policy": FAST_RETRY, "search_cap": 300, **options}))
 
 
@@ -250,3 +251,30 @@ def test_setup_creates_account_fields_as_company_properties(sandbox: HubSpotSand
     assert (created.group_name, created.type, created.hubspot_defined) == (
         "syncer", "string", False)
     assert "syncer_account_mqa" not in sandbox.state.properties  # not on contacts
+
+
+def test_a_world_with_companies_links_people_to_their_company() -> None:
+    world = World(seed=31, size=60, now=NOW, hubspot_companies=True)
+    with HubSpotSandbox(world) as sandbox:
+        connector = connect(sandbox, account_fields=())
+        try:
+            accounts = pulled(connector)
+            people = {p.record_id: p for page in connector.people() for p in page}
+        finally:
+            connector.close()
+        seeded = sandbox.records()
+    assert len(accounts) == world.companies
+    for index in range(world.companies):
+        account = accounts[company_id_for(index)]
+        company = world.company(index)
+        assert (account.name, account.domain, account.employees) == (
+            company.name, company.domain, company.employees)
+    expected = {contact_id_for(p.index): company_id_for(p.company_index)
+                if p.domain == world.company(p.company_index).domain else None
+                for p in world.people() if world.flags(p.index) & IN_HUBSPOT}
+    assert {i: p.account_id for i, p in people.items()} == expected
+    assert len(set(expected.values()) - {None}) > 3 and None in expected.values()
+    # asked for nothing, the same world serves the same contacts, without companies
+    with HubSpotSandbox(World(seed=31, size=60, now=NOW)) as plain:
+        assert plain.api.objects.companies.live() == []
+        assert [{**r, "associatedcompanyid": None} for r in seeded] == plain.records()

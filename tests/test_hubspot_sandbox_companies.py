@@ -250,6 +250,8 @@ def test_deals_are_served_for_reading(client: HubSpot, sandbox: HubSpotSandbox) 
         "dealname", "amount", "dealstage", "pipeline", "closedate", "hs_is_closed_won"])
     assert (read.properties["dealstage"], read.properties["hs_is_closed_won"],
             read.properties["amount"]) == ("closedwon", "true", "12000")
+    listed = client.crm.deals.basic_api.get_page(properties=["dealname"])
+    assert [(d.id, d.properties["dealname"]) for d in listed.results] == [(deal, "Won deal")]
     found = client.crm.deals.search_api.do_search(PublicObjectSearchRequest(
         filter_groups=[{"filters": [{"propertyName": "dealstage", "operator": "EQ",
                                      "value": "closedwon"}]}]))

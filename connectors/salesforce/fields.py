@@ -1,5 +1,4 @@
-"""`syncer setup` on Salesforce: custom fields on Lead and Contact (and on Account, for the
-account fields: `account_objects`) through the Tooling API.
+"""`syncer setup` on Salesforce: custom fields on Lead and Contact through the Tooling API.
 
 POST tooling/sobjects/CustomField with FullName "Lead.Syncer_Score__c" and Metadata: a
 stage becomes a restricted Picklist of the config's stage values, a score or points a

@@ -109,6 +109,7 @@ class SetupReport:
     #: standard fields the config names that the CRM lacks (a typo: setup cannot fix it)
     problems: list[str] = field(default_factory=list)
 
+
 def missing_fields(admin: FieldAdmin, needs: Sequence[FieldNeed],
                    objects: Sequence[str] | None = None) -> list[tuple[str, FieldNeed]]:
     """(object, need) of each needed field an object (`objects`, else the admin's person

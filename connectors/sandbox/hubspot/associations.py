@@ -114,6 +114,12 @@ class Associations:
         self._links[(source, from_id, target, to_id)] = primary
         self._links[(target, to_id, source, from_id)] = primary
 
+    def link_seeded(self, contact_id: str, company_id: str) -> None:
+        """A contact's primary company as the portal held it from the start (its
+        associatedcompanyid is already set: company_seed.py)."""
+        with self._lock:
+            self._link("contacts", contact_id, "companies", company_id, True)
+
     def primary_of(self, kind: str, record_id: str) -> str | None:
         """The primary company id of a contact or deal, or None."""
         with self._lock:

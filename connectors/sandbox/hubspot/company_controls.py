@@ -8,7 +8,7 @@ a rep does by hand in HubSpot's UI (connectors/sandbox/control.py dispatches the
     POST /_sandbox/associate      {"id" or "email": the contact, "company_id": ...,
          "primary"?: true}  the contact's company (its first one becomes its primary
          company, `associatedcompanyid`; "primary": true makes this one the primary)
-    POST /_sandbox/close_deal     {"id" or "email": the contact, "won": true|false,
+    POST /_sandbox/close_deal     {"id" or "email": the contact, "won"?: true|false,
          "owner"?: owner id or email, "name"?: text, "amount"?: n}
          a deal in stage closedwon / closedlost, closedate now, associated with the
          contact and its primary company
@@ -88,9 +88,9 @@ def associate(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, obj
 
 def close_deal(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, object]:
     contact = _contact(sandbox, dict(body))
-    won = body.get("won")
+    won = body.get("won", True)
     if not isinstance(won, bool):
-        raise ValueError("won: true for a won deal, false for a lost one")
+        raise ValueError("won: true for a won deal (the default), false for a lost one")
     store = sandbox.api.objects.deals
     values: dict[str, object] = {
         "dealname": str(body.get("name") or ("Won deal" if won else "Lost deal")),

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request
 
 from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.associations import PRIMARY_COMPANY, Associations, canonical
+from connectors.sandbox.hubspot.company_seed import seed_companies
 from connectors.sandbox.hubspot.http import Answer, ApiFailure
 from connectors.sandbox.hubspot.objects import COMPANIES, DEALS, RecordStore, kind_named
 from connectors.sandbox.hubspot.objects_api import ObjectsApi
@@ -61,6 +62,8 @@ class CrmObjects:
         self.stores = {store.kind.name: store for store in (self.companies, self.deals)}
         self.associations = Associations(self.exists, self._set_primary)
         state.listeners.append(self.associations.contact_changed)
+        if state.world.hubspot_companies:
+            seed_companies(state, self.companies, self.associations)
         self.apis = {name: ObjectsApi(store, self.associations, limits, base_url)
                      for name, store in self.stores.items()}
         self.properties = {name: StoreProperties(store, property_json)

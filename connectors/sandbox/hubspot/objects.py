@@ -10,7 +10,6 @@ are connectors/sandbox/hubspot/objects_api.py.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
@@ -73,6 +72,11 @@ DEALS = ObjectKind("deals", "DEAL", "0-3", DEAL_PROPERTIES, DEAL_GROUPS, DEAL_AL
 KINDS: tuple[ObjectKind, ...] = (COMPANIES, DEALS)
 
 
+def company_id_for(company_index: int) -> str:
+    """The id of the company the portal seeds for a world company (company_seed.py)."""
+    return str(COMPANIES.first_id + company_index)
+
+
 def kind_named(name: str) -> ObjectKind | None:
     """The object type a path segment names (companies, company, 0-2, COMPANY), or None."""
     return next((kind for kind in KINDS if name in kind.aliases or name.lower()
@@ -104,7 +108,7 @@ class RecordStore:
         self.lock = threading.RLock()
         self._clock = clock
         self._owner_ids = owner_ids
-        self._ids = itertools.count(kind.first_id)
+        self._next_id = kind.first_id
         #: property definitions and groups: HubSpot's, plus any created through the API
         self.properties: dict[str, PropertyDef] = {p.name: p for p in kind.properties}
         self.groups: dict[str, str] = dict(kind.groups)
@@ -146,13 +150,28 @@ class RecordStore:
         """A new record with checked values, a fresh id and stamps of now."""
         with self.lock:
             now = self.now()
-            record_id = str(next(self._ids))
+            record_id = str(self._next_id)
+            self._next_id += 1
             properties: dict[str, str | None] = dict.fromkeys(self.properties)
             properties.update(values)
             properties["hs_object_id"] = record_id
             record = CrmRecord(record_id, properties, _millis(created_at or now), now)
             self._stamp(record)
             self.records[record_id] = record
+            return record
+
+    def seed(self, record_id: str, values: Mapping[str, str | None], created_at: datetime,
+             updated_at: datetime) -> CrmRecord:
+        """A record as the portal held it before the sandbox started (company_seed.py):
+        an explicit id and stamps; later creates get ids after it."""
+        with self.lock:
+            properties: dict[str, str | None] = dict.fromkeys(self.properties)
+            properties.update(values)
+            properties["hs_object_id"] = record_id
+            record = CrmRecord(record_id, properties, _millis(created_at), _millis(updated_at))
+            self._stamp(record)
+            self.records[record_id] = record
+            self._next_id = max(self._next_id, int(record_id) + 1)
             return record
 
     def apply(self, record_id: str, values: Mapping[str, str | None]) -> CrmRecord:

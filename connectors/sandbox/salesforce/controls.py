@@ -1,7 +1,8 @@
 """The Salesforce sandbox's own operations in the control API (connectors/sandbox/control.py):
 merge and convert, as a person in Salesforce's UI would do them, outbound messages
-(connectors/sandbox/outbound_messages.py), and a rep's logged activities and closed deals
-(connectors/sandbox/salesforce/sales_controls.py)."""
+(connectors/sandbox/outbound_messages.py), a rep's logged activities and closed deals
+(connectors/sandbox/salesforce/sales_controls.py) and Accounts created, edited and given to
+Contacts (connectors/sandbox/salesforce/account_controls.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def controls(sandbox: SalesforceSandbox) -> dict[str, Callable[[dict[str, Any]],
         return {"contact_id": contact_id, "account_id": account_id}
 
     from connectors.sandbox.outbound_messages import control_operations
+    from connectors.sandbox.salesforce.account_controls import account_controls
     from connectors.sandbox.salesforce.sales_controls import sales_controls
 
     return {"merge": merge, "convert": convert, **control_operations(sandbox),
-            **sales_controls(sandbox)}
+            **sales_controls(sandbox), **account_controls(sandbox)}

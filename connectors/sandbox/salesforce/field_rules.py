@@ -6,9 +6,11 @@ compound fields recomputed from their parts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from connectors.sandbox.salesforce.field_spec import ADDRESS_PARTS
+from connectors.sandbox.salesforce.picklists import STAGE_FORECAST
 from connectors.sandbox.salesforce.schema import FieldSpec, ObjectSchema
 
 Row = dict[str, Any]
@@ -95,16 +97,65 @@ def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
 
 
 def derive(schema: ObjectSchema, row: Row) -> None:
-    """Recompute the read-only compound fields (Name, Address) from their parts, and an
-    Opportunity's IsClosed and IsWon from its StageName."""
-    if schema.name == "Opportunity":
-        stage = str(row.get("StageName") or "")
-        row["IsClosed"], row["IsWon"] = stage.startswith("Closed"), stage == "Closed Won"
-    if schema.field("Name") is not None and schema.field("FirstName") is not None:
+    """Recompute what the org computes: the read-only compound fields (Name, each Address)
+    from their parts, an Opportunity's IsClosed and IsWon (and, when unset, Probability and
+    forecast category) from its StageName, a Task's IsClosed and IsHighPriority, an Event's
+    start and end from ActivityDateTime and DurationInMinutes."""
+    name = schema.name
+    if name == "Opportunity":
+        _opportunity(row)
+    elif name == "Task":
+        row["IsClosed"] = row.get("Status") == "Completed"
+        row["IsHighPriority"] = row.get("Priority") == "High"
+    elif name == "Event":
+        _event(row)
+    if schema.field("FirstName") is not None and schema.field("Name") is not None:
         row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
-    for compound, country in (("Address", "Country"), ("MailingAddress", "MailingCountry")):
-        if schema.field(compound) is not None:
-            row[compound] = None if not row.get(country) else {
-                "city": None, "country": row[country], "countryCode": None,
-                "geocodeAccuracy": None, "latitude": None, "longitude": None,
-                "postalCode": None, "state": None, "stateCode": None, "street": None}
+    for compound, prefix in _addresses(schema):
+        parts = {part: row.get(prefix + part) for part in ADDRESS_PARTS}
+        row[compound] = None if all(v is None for v in parts.values()) else {
+            "city": parts["City"], "country": parts["Country"], "countryCode": None,
+            "geocodeAccuracy": parts["GeocodeAccuracy"], "latitude": parts["Latitude"],
+            "longitude": parts["Longitude"], "postalCode": parts["PostalCode"],
+            "state": parts["State"], "stateCode": None, "street": parts["Street"]}
+
+
+_ADDRESSES: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _addresses(schema: ObjectSchema) -> tuple[tuple[str, str], ...]:
+    """(compound field, prefix of its parts) of each address of `schema` (cached: derive
+    runs on every generated row)."""
+    found = _ADDRESSES.get(schema.name)
+    if found is None:
+        found = tuple((spec.name, spec.name.removesuffix("Address"))
+                      for spec in schema.fields if spec.type == "address")
+        _ADDRESSES[schema.name] = found
+    return found
+
+
+def _opportunity(row: Row) -> None:
+    stage = str(row.get("StageName") or "")
+    row["IsClosed"], row["IsWon"] = stage.startswith("Closed"), stage == "Closed Won"
+    probability, category = STAGE_FORECAST.get(stage, (None, None))
+    if row.get("Probability") is None and probability is not None:
+        row["Probability"] = float(probability)
+    if row.get("ForecastCategoryName") is None:
+        row["ForecastCategoryName"] = category
+    row["ForecastCategory"] = FORECAST_API_NAMES.get(str(row.get("ForecastCategoryName")))
+
+
+def _event(row: Row) -> None:
+    start = row.get("ActivityDateTime") or row.get("StartDateTime")
+    if isinstance(start, datetime):
+        row["ActivityDateTime"] = row["StartDateTime"] = start
+        minutes = row.get("DurationInMinutes")
+        if isinstance(minutes, int):
+            row["EndDateTime"] = start + timedelta(minutes=minutes)
+    end = row.get("EndDateTime")
+    row["EndDate"] = end.date() if isinstance(end, datetime) else row.get("ActivityDate")
+
+
+#: ForecastCategoryName (the label a rep picks) -> ForecastCategory (its API value)
+FORECAST_API_NAMES = {"Omitted": "Omitted", "Pipeline": "Pipeline", "Best Case": "BestCase",
+                      "Commit": "Forecast", "Closed": "Closed"}

@@ -79,12 +79,75 @@ def label_of(name: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", base)
 
 
-def field_spec(name: str, type_: str, length: int = 0, *, rw: bool = False, required: bool = False,
-       picklist: tuple[str, ...] = (), restricted: bool = False, to: tuple[str, ...] = (),
-       rel: str | None = None, precision: int = 0, scale: int = 0,
-       defaulted: bool = False, default: str | None = None) -> FieldSpec:
+def field_spec(name: str, type_: str, length: int = 0, *, rw: bool = False,
+               required: bool = False, picklist: tuple[str, ...] = (),
+               restricted: bool = False, to: tuple[str, ...] = (), rel: str | None = None,
+               precision: int = 0, scale: int = 0, defaulted: bool = False,
+               default: str | None = None, create: bool | None = None) -> FieldSpec:
+    """A field in short: `rw` createable and updateable (`create` overrides createable:
+    True for a field set on insert only), `required` not nillable, `to` and `rel` a
+    reference's targets and relationship name."""
     return FieldSpec(name=name, type=type_, label=label_of(name), length=length, updateable=rw,
                      nillable=not required, picklist=picklist, restricted=restricted,
                      reference_to=to, relationship_name=rel, custom=name.endswith("__c"),
                      precision=precision, scale=scale,
-                     defaulted=defaulted or default is not None, default=default)
+                     defaulted=defaulted or default is not None, default=default,
+                     create=create)
+
+
+def checkbox(name: str, *, rw: bool = True, create: bool | None = None) -> FieldSpec:
+    """A standard boolean: never null (false unless set), so defaulted on create."""
+    return field_spec(name, "boolean", rw=rw, required=True, defaulted=True, create=create)
+
+
+def reference(name: str, *targets: str, rw: bool = True, required: bool = False,
+              create: bool | None = None, defaulted: bool = False) -> FieldSpec:
+    """A lookup field: `AccountId` -> relationship `Account`, `WhoId` -> `Who`."""
+    return field_spec(name, "reference", 18, rw=rw, required=required, to=targets,
+                      rel=name.removesuffix("Id"), create=create, defaulted=defaulted)
+
+
+def system_fields(master: str | None = None) -> tuple[FieldSpec, ...]:
+    """Id, IsDeleted and the audit fields every sObject has (set by the org, never by a
+    write); `master`: the object a merge's MasterRecordId points at."""
+    merged = (reference("MasterRecordId", master, rw=False),) if master else ()
+    return (field_spec("Id", "id", 18, required=True), checkbox("IsDeleted", rw=False),
+            *merged,
+            field_spec("CreatedDate", "datetime", required=True),
+            reference("CreatedById", "User", rw=False, required=True),
+            field_spec("LastModifiedDate", "datetime", required=True),
+            reference("LastModifiedById", "User", rw=False, required=True),
+            field_spec("SystemModstamp", "datetime", required=True))
+
+
+def viewed_fields() -> tuple[FieldSpec, ...]:
+    """When the running user last saw the record, and its last activity (read-only)."""
+    return (field_spec("LastActivityDate", "date"), field_spec("LastViewedDate", "datetime"),
+            field_spec("LastReferencedDate", "datetime"))
+
+
+#: GeocodeAccuracy's values (a restricted picklist on every address)
+GEOCODE_ACCURACY = ("Address", "NearAddress", "Block", "Street", "ExtendedZip", "Zip",
+                    "Neighborhood", "City", "County", "State", "Unknown")
+#: the parts of a compound address, by suffix, in its JSON order
+ADDRESS_PARTS = ("Street", "City", "State", "PostalCode", "Country", "Latitude", "Longitude",
+                 "GeocodeAccuracy")
+
+
+def address_fields(prefix: str) -> tuple[FieldSpec, ...]:
+    """A compound address and its parts: `Billing` -> BillingStreet ... BillingAddress
+    (a Lead's has no prefix: Street ... Address)."""
+    return (field_spec(f"{prefix}Street", "textarea", 255, rw=True),
+            field_spec(f"{prefix}City", "string", 40, rw=True),
+            field_spec(f"{prefix}State", "string", 80, rw=True),
+            field_spec(f"{prefix}PostalCode", "string", 20, rw=True),
+            field_spec(f"{prefix}Country", "string", 80, rw=True),
+            field_spec(f"{prefix}Latitude", "double", rw=True, precision=18, scale=15),
+            field_spec(f"{prefix}Longitude", "double", rw=True, precision=18, scale=15),
+            field_spec(f"{prefix}GeocodeAccuracy", "picklist", 40, rw=True,
+                       picklist=GEOCODE_ACCURACY, restricted=True),
+            field_spec(f"{prefix}Address", "address"))
+
+
+def phone(name: str) -> FieldSpec:
+    return field_spec(name, "phone", 40, rw=True)

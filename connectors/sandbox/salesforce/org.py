@@ -273,7 +273,9 @@ class SalesforceOrg:
             row.update(staged.changes)
             if staged.created:
                 row["CreatedDate"] = now
+                row["CreatedById"] = self.running_user or None
             row["LastModifiedDate"] = now
+            row["LastModifiedById"] = self.running_user or None
             row["SystemModstamp"] = now
             if bool(row.get("IsDeleted")) != was_deleted:
                 name = staged.schema.name

@@ -105,7 +105,11 @@ class QueryEngine:
             target_id = current.get(hop.name) if current else None
             found = self.source.lookup(target_id) if target_id else None
             current = found[1] if found else None
-        return current.get(path.leaf.name) if current else None
+        if not current:
+            return None
+        value = current.get(path.leaf.name)
+        # a checkbox a record never set is false, never null (filters and ORDER BY agree)
+        return False if value is None and path.leaf.type == "boolean" else value
 
     def run(self, query: soql.Query, *, include_deleted: bool = False,
             now: datetime | None = None) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:

@@ -89,7 +89,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     world = World(args.seed, args.contacts, datetime.now(timezone.utc),
                   activity_scale=activity_scale_for(args.activities),
-                  syncer_fields=not args.no_syncer_fields)
+                  syncer_fields=not args.no_syncer_fields,
+                  hubspot_companies=args.hubspot_companies,
+                  salesforce_accounts=args.salesforce_accounts)
     ports = {"hubspot": args.hubspot_port, "salesforce": args.salesforce_port}
     sandboxes = []
     for kind, target in SANDBOX_KINDS.items():
@@ -164,6 +166,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox.add_argument("--no-syncer-fields", action="store_true",
                          help="start as a new portal and org: without the fields syncer "
                               "writes, for `syncer setup` to create")
+    sandbox.add_argument("--hubspot-companies", action="store_true",
+                         help="the HubSpot portal holds the world's companies, each contact "
+                              "at its company's domain associated with it")
+    sandbox.add_argument("--salesforce-accounts", action="store_true",
+                         help="the org's Accounts sit at their company's web domain (their "
+                              "people's email domain), each owned by a rep")
     sandbox.add_argument("--no-index", action="store_true",
                          help="do not build the activity index at start (it is built on "
                               "the first activity request instead)")
