@@ -43,7 +43,7 @@ from syncer.qualify.accounts import (
 )
 from syncer.run.budget import DailyBudget
 from syncer.run.diff import record_update
-from syncer.run.pull import CURSOR_OVERLAP
+from syncer.run.pull import CURSOR_OVERLAP, SyncStopped
 from syncer.run.push import Item
 from syncer.store import accounts as account_store
 from syncer.store.repository import Store
@@ -109,6 +109,8 @@ class AccountStage:
                 account_store.save(tx, fresh, self.now)
             self.pulled.update((a.source, a.record_id) for a in fresh)
             count += len(fresh)
+            if self.should_stop():  # what is stored stays; the cursor is not moved
+                raise SyncStopped
             budget.ensure(connector.api_calls, 1)
         if newest is not None:
             with self.store.transaction() as tx:
