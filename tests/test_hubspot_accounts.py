@@ -18,6 +18,7 @@ from connectors.hubspot.company_mapping import normalized_domain
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.fields import HubSpotFields
 from connectors.retry import RetryPolicy
+from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore, company_id_for
 from connectors.sandbox.hubspot.schema import PropertyDef
 from connectors.sandbox.hubspot.server import HubSpotSandbox
@@ -278,3 +279,24 @@ def test_a_world_with_companies_links_people_to_their_company() -> None:
     with HubSpotSandbox(World(seed=31, size=60, now=NOW)) as plain:
         assert plain.api.objects.companies.live() == []
         assert [{**r, "associatedcompanyid": None} for r in seeded] == plain.records()
+
+
+def test_company_requests_refused_as_rate_limited_are_retried(
+        sandbox: HubSpotSandbox) -> None:
+    """The companies APIs raise their own ApiException class (hubspot.crm.companies):
+    it goes through the connector's one retry layer like the contacts', so a 429 on a
+    company list, search or batch update is waited for and sent again, not raised."""
+    acme, globex = make(sandbox, name="Acme"), make(sandbox, name="Globex")
+    connector = connect(sandbox)
+    sandbox.faults.config = FaultConfig(burst_every=2, burst_length=1)  # every 2nd: 429
+    try:
+        listed, searched = pulled(connector), pulled(connector, NOW.replace(year=2000))
+        results = connector.push([RecordUpdate(acme.id, "companies",
+                                               {"syncer_account_score": "61"})])
+    finally:
+        connector.close()
+    assert set(listed) == set(searched) == {acme.id, globex.id}
+    assert [(r.record_id, r.ok) for r in results] == [(acme.id, True)]
+    assert _values(companies(sandbox), acme.id)["syncer_account_score"] == "61"
+    assert sandbox.faults.counts()["burst_429"] >= 2
+    assert connector.usage.rate_limited == sandbox.faults.counts()["burst_429"]

@@ -6,19 +6,23 @@ cap), so it costs ceil(N/200) search requests for N changed companies; a full pu
 them (100 a page). A company's owner email comes from the owners list the connector
 reads once per sync, never a request per company. Writes go through the contacts' batch
 update code (batch_writes.py) on the companies batch API: the same retries, 207 handling,
-bisection of a refused batch and error codes.
+bisection of a refused batch and error codes. Every request goes through the connector's
+ApiCalls (calls.py); each company is read by answers.crm_object where it arrives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 from hubspot import HubSpot  # type: ignore[import-untyped]
 from hubspot.crm.contacts import PublicObjectSearchRequest  # type: ignore[import-untyped]
 
-from connectors.hubspot.batch_writes import Call, ContactWrites
+from connectors.hubspot.answers import CrmObject, Page, crm_object, page
+from connectors.hubspot.batch_writes import ContactWrites
+from connectors.hubspot.calls import ApiCalls
 from connectors.hubspot.company_mapping import (
     COMPANY_OBJECT,
     COMPANY_PROPERTIES,
@@ -26,11 +30,10 @@ from connectors.hubspot.company_mapping import (
     to_account,
 )
 from connectors.hubspot.mapping import as_utc
-from connectors.hubspot.raw import answer
+from connectors.hubspot.raw import GeneratedApi, RawResponse, answer
 from connectors.hubspot.search import modified_since
 from connectors.retry import RetryPolicy
 from syncer.domain.accounts import Account
-from syncer.domain.api_usage import ApiUsage
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import Owner, PushResult, RecordUpdate
 
@@ -38,31 +41,40 @@ log = structlog.get_logger(__name__)
 
 #: the companies list API's largest page
 LIST_PAGE = 100
-#: (what, fetch(after)) -> pages: the connector's cursor walk (HubSpotConnector._pages)
-Pages = Callable[[str, Callable[[str | None], object]], Iterator[list[object]]]
+
+
+class CompanyListApi(GeneratedApi, Protocol):
+    """The client's companies basic API, as syncer calls it (raw answers, raw.py)."""
+
+    def get_page_with_http_info(self, **options: object) -> RawResponse: ...
+
+
+class CompanySearchApi(GeneratedApi, Protocol):
+    """The client's companies search API, as syncer calls it (raw answers, raw.py)."""
+
+    def do_search_with_http_info(self, *, public_object_search_request: object,
+                                 **options: object) -> RawResponse: ...
 
 
 class CompanyReader:
     """Companies in (search or list API) and out (batch update API) for one connector."""
 
-    def __init__(self, client: HubSpot, settings: ConnectorSettings, call: Call,
-                 pages: Pages, *, retry: RetryPolicy, usage: ApiUsage, search_cap: int,
-                 search_wait: Callable[[], None],
+    def __init__(self, client: HubSpot, settings: ConnectorSettings, calls: ApiCalls, *,
+                 retry: RetryPolicy, search_cap: int, search_wait: Callable[[], None],
                  read_owners: Callable[[], list[Owner]]) -> None:
         self._settings = settings
-        self._call = call
-        self._pages = pages
+        self._calls = calls
         self._cap = search_cap
         self._search_wait = search_wait
         self._read_owners = read_owners
         #: owner id -> email, from the connector's last owners() read (known_owners)
         self._owner_emails: dict[str, str] | None = None
         self._timeout = settings.timeout_seconds
-        self._basic = client.crm.companies.basic_api
-        self._search = client.crm.companies.search_api
+        self._basic: CompanyListApi = client.crm.companies.basic_api
+        self._search: CompanySearchApi = client.crm.companies.search_api
         #: companies batch update (the API object is `writes.batch`)
-        self.writes = ContactWrites(call, client.crm.companies.batch_api, self._timeout,
-                                    retry, usage, object_type=COMPANY_OBJECT)
+        self.writes = ContactWrites(calls.call, client.crm.companies.batch_api, self._timeout,
+                                    retry, calls.usage, object_type=COMPANY_OBJECT)
 
     def known_owners(self, owners: Sequence[Owner]) -> None:
         """The owners the connector just read (the pipeline reads them once per sync):
@@ -75,7 +87,7 @@ class CompanyReader:
         return self._owner_emails or {}
 
     @property
-    def apis(self) -> tuple[object, ...]:
+    def apis(self) -> tuple[GeneratedApi, ...]:
         return self._basic, self._search, self.writes.batch
 
     def fields(self) -> list[str]:
@@ -88,27 +100,26 @@ class CompanyReader:
         """Every company (list API), or with `since` those modified at or after it
         (search API, around its 10,000-result cap), a page at a time."""
         fields = self.fields()
-        pages: Iterator[list[object]]
+        pages: Iterator[list[CrmObject]]
         if since is not None:
             pages = modified_since(as_utc(since), fields, self._do_search, stamp=COMPANY_STAMP,
                                    cap=self._cap)
         else:
-            pages = self._pages("companies.list", lambda after: answer(
-                self._basic.get_page_with_http_info(
-                    limit=LIST_PAGE, after=after, properties=fields, archived=False,
-                    _preload_content=False, _request_timeout=self._timeout)))
+            pages = self._calls.pages("companies.list", lambda after: self._basic
+                                      .get_page_with_http_info(
+                                          limit=LIST_PAGE, after=after, properties=fields,
+                                          archived=False, _preload_content=False,
+                                          _request_timeout=self._timeout), crm_object)
         emails: Mapping[str, str] | None = None
-        for page in pages:
-            if not page:
+        for companies in pages:
+            if not companies:
                 continue
             if emails is None:  # the first company: check fields, learn owners (once)
-                self._refuse_missing(getattr(page[0], "properties", None) or {})
+                self._refuse_missing(companies[0]["properties"])
                 emails = self._emails()
-            yield [to_account(self._settings.name, str(getattr(company, "id", "")),
-                              getattr(company, "properties", None) or {},
-                              getattr(company, "updated_at", None),
+            yield [to_account(self._settings.name, company,
                               self._settings.account_writeback_fields, emails)
-                   for company in page]
+                   for company in companies]
 
     def _refuse_missing(self, returned: Mapping[str, object]) -> None:
         """Stop before scoring accounts whose write-back fields the portal lacks (every
@@ -121,13 +132,13 @@ class CompanyReader:
                 f"{', '.join(missing)} (the account fields syncer writes). Fix: `syncer "
                 "setup` creates them, or correct the names")
 
-    def _do_search(self, request: PublicObjectSearchRequest) -> object:
+    def _do_search(self, request: PublicObjectSearchRequest) -> Page[CrmObject]:
         self._search_wait()
-        body, _ = self._call("companies.search", lambda: answer(
+        body, _ = self._calls.call("companies.search", lambda: answer(
             self._search.do_search_with_http_info(public_object_search_request=request,
                                                   _preload_content=False,
                                                   _request_timeout=self._timeout)))
-        return body
+        return page(body, "companies.search", crm_object)
 
 
 def push_records(updates: Sequence[RecordUpdate], contacts: ContactWrites,

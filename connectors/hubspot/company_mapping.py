@@ -9,9 +9,9 @@ one firm match, and where the Salesforce id the HubSpot-Salesforce integration s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
-from connectors.hubspot.mapping import as_utc, parse_timestamp
+from connectors.hubspot.answers import CrmObject
+from connectors.hubspot.mapping import parse_timestamp
 from syncer.domain.accounts import Account
 
 #: the object type a RecordUpdate names to write to a company (ACCOUNT_OBJECT_TYPES)
@@ -57,24 +57,26 @@ def _number(properties: Mapping[str, str | None], name: str) -> float | None:
         return None
 
 
-def to_account(source: str, company_id: str, properties: Mapping[str, str | None],
-               updated_at: datetime | None, writeback_fields: Sequence[str],
+def to_account(source: str, company: CrmObject, writeback_fields: Sequence[str],
                owner_emails: Mapping[str, str]) -> Account:
-    """One company as a domain Account. `owner_emails` (owner id -> email, from the
-    owners list the connector read) names the owner's email; `crm_values` holds the
-    account write-back fields as they are."""
+    """One company (as answers.crm_object read it) as a domain Account. `owner_emails`
+    (owner id -> email, from the owners list the connector read) names the owner's email;
+    `crm_values` holds the account write-back fields as they are. The modification time
+    is the company's `hs_lastmodifieddate`, else the answer's `updatedAt`."""
+    properties = company["properties"]
     employees = _number(properties, "numberofemployees")
     owner_id = _text(properties, "hubspot_owner_id")
     salesforce_id = _text(properties, SALESFORCE_ID)
-    modified = parse_timestamp(properties.get(COMPANY_STAMP))
+    modified = (parse_timestamp(properties.get(COMPANY_STAMP))
+                or parse_timestamp(company.get("updatedAt")))
     return Account(
-        source=source, record_id=company_id, name=_text(properties, "name"),
+        source=source, record_id=company["id"], name=_text(properties, "name"),
         domain=normalized_domain(properties.get("domain")),
         industry=_text(properties, "industry"),
         employees=int(employees) if employees is not None else None,
         country=_text(properties, "country"),
         annual_revenue=_number(properties, "annualrevenue"),
         owner_id=owner_id, owner_email=owner_emails.get(owner_id) if owner_id else None,
-        updated_at=modified or (as_utc(updated_at) if updated_at else None),
+        updated_at=modified,
         linked_ids={"salesforce": salesforce_id} if salesforce_id else {},
         crm_values={name: properties.get(name) for name in writeback_fields})

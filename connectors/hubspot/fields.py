@@ -13,7 +13,7 @@ hs_ are HubSpot's own and never created. A private app without the
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from hubspot import HubSpot  # type: ignore[import-untyped]
 from hubspot.crm.properties import (  # type: ignore[import-untyped]
@@ -31,10 +31,30 @@ _TYPES = {"picklist": ("enumeration", "select"), "number": ("number", "number"),
           "text": ("string", "text"), "long_text": ("string", "textarea")}
 
 
-def property_body(need: FieldNeed) -> dict[str, Any]:
+class PropertyOption(TypedDict):
+    label: str
+    value: str
+    displayOrder: int
+    hidden: bool
+
+
+class PropertyBody(TypedDict):
+    """The body of POST /crm/v3/properties/contacts."""
+
+    name: str
+    label: str
+    type: str
+    fieldType: str
+    groupName: str
+    description: str
+    formField: bool
+    options: NotRequired[list[PropertyOption]]
+
+
+def property_body(need: FieldNeed) -> PropertyBody:
     """The POST /crm/v3/properties/contacts body for `need`."""
     kind, field_type = _TYPES[need.kind]
-    body: dict[str, Any] = {"name": need.name, "label": need.label, "type": kind,
+    body: PropertyBody = {"name": need.name, "label": need.label, "type": kind,
                             "fieldType": field_type, "groupName": GROUP,
                             "description": need.description, "formField": False}
     if need.kind == "picklist":

@@ -13,9 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from hubspot.crm.contacts import PublicObjectSearchRequest  # type: ignore[import-untyped]
+
+from connectors.hubspot.answers import CrmObject, Page, next_after
+from connectors.hubspot.raw import parse_datetime
 
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
@@ -23,6 +25,8 @@ SEARCH_CAP = 10_000
 CONTACT_STAMP = "lastmodifieddate"
 #: seconds between search requests: HubSpot allows about 5 per second.
 SEARCH_INTERVAL = 0.21
+#: one search request: the request -> its answer as a page of contacts
+Search = Callable[[PublicObjectSearchRequest], Page[CrmObject]]
 
 
 class SearchGate:
@@ -66,11 +70,10 @@ def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = (),
 
 
 def modified_since(since: datetime, properties: list[str],
-                   search: Callable[[PublicObjectSearchRequest], Any],
-                   limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
+                   search: Search, limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
                    extra_filters: Sequence[Mapping[str, str]] = (),
                    skip: Sequence[tuple[datetime, datetime]] = (),
-                   stamp: str = CONTACT_STAMP) -> Iterator[list[Any]]:
+                   stamp: str = CONTACT_STAMP) -> Iterator[list[CrmObject]]:
     """Pages of records (contacts, or companies with `stamp` hs_lastmodifieddate) with
     `stamp` >= since but in none of the `skip` ranges (start, end], and every
     `extra_filters` condition, in id order, each record once. Each range left out costs
@@ -91,34 +94,34 @@ def modified_since(since: datetime, properties: list[str],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 properties=properties, limit=limit, after=after)
             body = search(request)
-            results = list(body.results or [])
+            results = body["results"]
             if results:
                 yield results
-                last_id = max(last_id, *(int(r.id) for r in results))
+                last_id = max(last_id, *(int(r["id"]) for r in results))
             fetched += len(results)
-            paging = body.paging
-            after = paging.next.after if paging is not None and paging.next else None
+            after = next_after(body)
             if after and fetched + limit <= cap:
                 continue
-            more = after or (body.total is not None and body.total > fetched)
+            more = after or body.get("total", 0) > fetched
             if not more or not results:
                 return
             break  # this query cannot page further (the cap): restart from the last id
 
 
-def newest_stamp(search: Callable[[PublicObjectSearchRequest], Any]) -> datetime | None:
+def newest_stamp(search: Search) -> datetime | None:
     """The newest lastmodifieddate in the portal (one request), or None when empty."""
     request = PublicObjectSearchRequest(
         filter_groups=[], sorts=[{"propertyName": "lastmodifieddate",
                                   "direction": "DESCENDING"}],
         properties=["lastmodifieddate"], limit=1)
-    results = list(search(request).results or [])
-    return results[0].updated_at if results else None
+    results = search(request)["results"]
+    stamp = results[0].get("updatedAt") if results else None
+    return parse_datetime(stamp) if stamp else None
 
 
 def records_after(last_id: int, properties: list[str],
-                  search: Callable[[PublicObjectSearchRequest], Any],
-                  limit: int = SEARCH_LIMIT) -> tuple[list[Any], int | None]:
+                  search: Search, limit: int = SEARCH_LIMIT
+                  ) -> tuple[list[CrmObject], int | None]:
     """One page of contacts with an id above `last_id`, in id order, and the id to go on
     after (None: the listing is done). Each page is a query of its own, so the search's
     result cap never applies and a stopped listing resumes by id."""
@@ -128,6 +131,6 @@ def records_after(last_id: int, properties: list[str],
         sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
         properties=properties, limit=limit)
     body = search(request)
-    results = list(body.results or [])
-    more = len(results) == limit or (body.paging is not None and body.paging.next)
-    return results, (max(int(r.id) for r in results) if results and more else None)
+    results = body["results"]
+    more = len(results) == limit or next_after(body) is not None
+    return results, (max(int(r["id"]) for r in results) if results and more else None)

@@ -15,12 +15,13 @@ one sObject Collections path with the people's (connector.push).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.answers import AnswerShapeError, Row
 from connectors.salesforce.creation import website_domain
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError
@@ -48,31 +49,42 @@ def account_fields(writeback_fields: Sequence[str]) -> list[str]:
     return fields
 
 
-def _number(value: object) -> float | None:
-    """A currency field (AnnualRevenue) as a float; None when empty."""
+def _number(value: object, field: str, record_id: str) -> float | None:
+    """A currency or number field (AnnualRevenue) as a float; None when empty. Another
+    type (a query answer syncer cannot read) names the field and the Account."""
     if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, int | float | str):
+    if isinstance(value, int | float):
         return float(value)
-    raise TypeError(f"AnnualRevenue: not a number: {type(value).__name__}")
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise AnswerShapeError(f"Salesforce answered Account {record_id}'s {field} with "
+                           f"{value!r}, not a number")
 
 
-def to_account(source: str, record: Mapping[str, object],
-               writeback_fields: Sequence[str]) -> Account:
-    """One Account query record (REST, or a Bulk CSV row typed back) as an Account."""
+def to_account(source: str, record: Row, writeback_fields: Sequence[str]) -> Account:
+    """One Account query record (REST, or a Bulk CSV row typed back) as an Account; each
+    value read through mapping.py's accessors, which narrow what they use."""
     get = mapping._get
-    stamp = get(record, "SystemModstamp")
+    record_id = mapping._text(get(record, "Id"))
+    if record_id is None:
+        raise AnswerShapeError("Salesforce answered an Account query with a record without "
+                               "Id; the SELECT list must name Id (accounts.ACCOUNT_FIELDS)")
+    stamp = mapping._text(get(record, "SystemModstamp"))
     email = mapping._text(get(record, "Owner.Email"))
     return Account(
-        source=source, record_id=str(record["Id"]), name=mapping._text(get(record, "Name")),
+        source=source, record_id=record_id, name=mapping._text(get(record, "Name")),
         domain=website_domain(mapping._text(get(record, "Website"))),
         industry=mapping._text(get(record, "Industry")),
         employees=mapping._whole(get(record, "NumberOfEmployees")),
         country=mapping._text(get(record, "BillingCountry")),
-        annual_revenue=_number(get(record, "AnnualRevenue")),
+        annual_revenue=_number(get(record, "AnnualRevenue"), "AnnualRevenue", record_id),
         owner_id=mapping._text(get(record, "OwnerId")),
         owner_email=email.lower() if email else None,
-        updated_at=mapping.parse_datetime(str(stamp)) if stamp else None,
+        updated_at=mapping.parse_datetime(stamp) if stamp else None,
         crm_values={name: mapping.crm_value(get(record, name)) for name in writeback_fields})
 
 
@@ -102,8 +114,8 @@ def account_pages(connector: SalesforceConnector, since: datetime | None
             yield [to_account(connector.name, record, writeback) for record in records]
 
 
-def _explained(connector: SalesforceConnector, pages: Iterator[list[dict[str, object]]]
-               ) -> Iterator[list[dict[str, object]]]:
+def _explained(connector: SalesforceConnector, pages: Iterator[list[Row]]
+               ) -> Iterator[list[Row]]:
     """The pages; when the query fails, a missing or read-only account writeback field
     (the usual cause: `syncer setup` not run) is named instead of the raw API error."""
     try:

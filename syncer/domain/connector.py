@@ -141,7 +141,7 @@ class Sandbox(Protocol):
     def stop(self) -> None:
         ...
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, object]]:
         """Current field values of every person record, bypassing API limits (tests)."""
         ...
 

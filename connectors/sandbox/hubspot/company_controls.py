@@ -19,21 +19,17 @@ and are stamped at the sandbox clock's time, so what these make is what the API 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from connectors.sandbox.control import Operation
 from connectors.sandbox.hubspot.engagement_controls import _contact, _owner
 from connectors.sandbox.hubspot.http import ApiFailure, iso_millis
 from connectors.sandbox.hubspot.object_schema import LOST_STAGE, WON_STAGE
 from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore
+from connectors.sandbox.hubspot.portal import Portal
 from connectors.sandbox.hubspot.validation import InputRejected
-
-if TYPE_CHECKING:
-    from connectors.sandbox.hubspot.server import HubSpotSandbox
-
-#: a control operation: the JSON body in, what to answer out
-Operation = Callable[[dict[str, object]], object]
+from syncer.domain.json_values import JSONObject
 
 
 def _checked(store: RecordStore, values: Mapping[str, object]) -> dict[str, str | None]:
@@ -43,14 +39,14 @@ def _checked(store: RecordStore, values: Mapping[str, object]) -> dict[str, str 
         raise ValueError(rejected.message) from None
 
 
-def _company(sandbox: HubSpotSandbox, value: object) -> CrmRecord:
+def _company(sandbox: Portal, value: object) -> CrmRecord:
     record = sandbox.api.objects.companies.get(str(value or ""))
     if record is None:
         raise ValueError(f"company_id: no company {value!r} (create_company makes one)")
     return record
 
 
-def create_company(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, str]:
+def create_company(sandbox: Portal, body: JSONObject) -> dict[str, str]:
     if not str(body.get("name") or "").strip():
         raise ValueError("name: a company needs a name")
     values = {key: value for key, value in body.items() if key != "owner"}
@@ -60,7 +56,7 @@ def create_company(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str
     return {"id": store.add(_checked(store, values)).id}
 
 
-def edit_company(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, object]:
+def edit_company(sandbox: Portal, body: JSONObject) -> dict[str, object]:
     company = _company(sandbox, body.get("id"))
     store = sandbox.api.objects.companies
     field = str(body.get("field") or "")
@@ -73,8 +69,8 @@ def edit_company(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, 
     return {"id": record.id, **record.properties}
 
 
-def associate(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, object]:
-    contact = _contact(sandbox, dict(body))
+def associate(sandbox: Portal, body: JSONObject) -> dict[str, object]:
+    contact = _contact(sandbox, body)
     company = _company(sandbox, body.get("company_id"))
     links = sandbox.api.objects.associations
     try:
@@ -86,8 +82,8 @@ def associate(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, obj
             "primary_company_id": links.primary_of("contacts", contact)}
 
 
-def close_deal(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, object]:
-    contact = _contact(sandbox, dict(body))
+def close_deal(sandbox: Portal, body: JSONObject) -> dict[str, object]:
+    contact = _contact(sandbox, body)
     won = body.get("won", True)
     if not isinstance(won, bool):
         raise ValueError("won: true for a won deal (the default), false for a lost one")
@@ -110,7 +106,7 @@ def close_deal(sandbox: HubSpotSandbox, body: dict[str, object]) -> dict[str, ob
             "dealstage": deal.properties["dealstage"]}
 
 
-def company_controls(sandbox: HubSpotSandbox) -> dict[str, Operation]:
+def company_controls(sandbox: Portal) -> dict[str, Operation]:
     """The operations above, bound to one sandbox (server.py merges them in)."""
     return {"create_company": lambda body: create_company(sandbox, body),
             "edit_company": lambda body: edit_company(sandbox, body),

@@ -34,6 +34,7 @@ from connectors.sandbox.hubspot.http import (
     iso_millis,
     json_body,
     not_found,
+    property_names,
     record_failure,
     validation_error,
 )
@@ -41,6 +42,7 @@ from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore
 from connectors.sandbox.hubspot.search import parse_search, run_search
 from connectors.sandbox.hubspot.validation import InputRejected
 from connectors.sandbox.hubspot.writes import batch_error, batch_response
+from syncer.domain.json_values import JSONObject, JSONValue
 
 LIST_MAX = 100
 
@@ -189,10 +191,10 @@ class ObjectsApi:
         return 204, None
 
     # -- batches -------------------------------------------------------------------------
-    def _inputs(self, request: Request) -> tuple[Json, list[object]]:
+    def _inputs(self, request: Request) -> tuple[JSONObject, list[JSONValue]]:
         body = json_body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list):
+        if not isinstance(body, dict) or not isinstance(inputs, list):
             raise validation_error("Invalid input JSON: 'inputs' must be a list")
         if len(inputs) > self.limits.batch_max:
             raise validation_error(f"Too many inputs: a batch accepts at most "
@@ -202,7 +204,7 @@ class ObjectsApi:
     def batch_read(self, request: Request) -> Answer:
         body, inputs = self._inputs(request)
         id_property = body.get("idProperty")
-        names = [str(n) for n in body.get("properties") or []] or None
+        names = property_names(body.get("properties"))
         started = iso_millis(datetime.now(timezone.utc))
         results, missing = [], []
         for item in inputs:

@@ -12,12 +12,20 @@ written and returned on contacts like any other (it lives in PortalState.propert
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Protocol
 
 from werkzeug.wrappers import Request
 
-from connectors.sandbox.hubspot.http import Answer, ApiFailure, Json, json_body, validation_error
+from connectors.sandbox.hubspot.http import (
+    Answer,
+    ApiFailure,
+    Json,
+    json_body,
+    json_list,
+    validation_error,
+)
 from connectors.sandbox.hubspot.schema import PropertyDef
+from syncer.domain.json_values import JSONObject
 
 #: type -> the fieldTypes HubSpot accepts with it.
 FIELD_TYPES: dict[str, frozenset[str]] = {
@@ -30,7 +38,7 @@ FIELD_TYPES: dict[str, frozenset[str]] = {
 }
 
 
-def _text(body: dict[str, Any], key: str, required: bool = True) -> str:
+def _text(body: JSONObject, key: str, required: bool = True) -> str:
     value = body.get(key)
     if value is None and not required:
         return ""
@@ -125,7 +133,7 @@ class PropertyAdmin:
         return 201, self.property_json(prop, order)
 
     @staticmethod
-    def _definition(body: dict[str, Any]) -> PropertyDef:
+    def _definition(body: JSONObject) -> PropertyDef:
         name, label = _text(body, "name"), _text(body, "label")
         kind, field_type = _text(body, "type"), _text(body, "fieldType")
         group = _text(body, "groupName")
@@ -138,7 +146,8 @@ class PropertyAdmin:
             raise validation_error(f"fieldType '{field_type}' is not valid for a property "
                                    f"of type '{kind}'", fieldType=["invalid"])
         options = tuple((str(o.get("value")), str(o.get("label")))
-                        for o in body.get("options") or [] if isinstance(o, dict))
+                        for o in json_list(body.get("options") or None, "options")
+                        if isinstance(o, dict))
         if kind == "enumeration" and field_type != "booleancheckbox" and not options:
             raise validation_error("A property of type enumeration needs options",
                                    options=["required"])

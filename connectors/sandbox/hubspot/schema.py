@@ -9,9 +9,9 @@ list and decide how a filter compares values, all from the same facts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from connectors.sandbox.outcomes import HUBSPOT_SOURCES
+from syncer.domain.json_values import JSONValue
 
 #: HubSpot's standard ranges for the contact `numemployees` enumeration, in order.
 NUMEMPLOYEES_RANGES: tuple[str, ...] = (
@@ -58,7 +58,8 @@ class PropertyDef:
     hubspot_defined: bool = True
     #: options come from the owners list at request time (hubspot_owner_id).
     owner_options: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: more describe fields, as JSON (none of the sandbox's own properties has any)
+    extra: dict[str, JSONValue] = field(default_factory=dict)
 
 
 def _text(name: str, label: str, group: str = "contactinformation",

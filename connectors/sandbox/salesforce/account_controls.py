@@ -17,16 +17,12 @@ field.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
+from connectors.sandbox.control import Operation
 from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
+from connectors.sandbox.salesforce.hands import OrgHands
 from connectors.sandbox.salesforce.sales_controls import _insert, _owner
 from connectors.sandbox.salesforce.schema import ACCOUNT, CONTACT, ObjectSchema
 from syncer.domain.json_values import JSONObject, JSONValue, as_object
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.server import SalesforceSandbox
 
 #: create_account's short names -> the Account field each sets
 SHORT_NAMES = {"name": "Name", "website": "Website", "industry": "Industry",
@@ -43,7 +39,7 @@ def _fields(body: JSONObject) -> JSONObject:
         raise ValueError(f"{error}: give {{\"FieldApiName\": value, ...}}") from None
 
 
-def create_account(sandbox: SalesforceSandbox, body: JSONObject) -> JSONObject:
+def create_account(sandbox: OrgHands, body: JSONObject) -> dict[str, object]:
     values: dict[str, JSONValue] = {field: body[short] for short, field in SHORT_NAMES.items()
                                     if body.get(short) is not None}
     if not str(values.get("Name") or "").strip():
@@ -55,8 +51,8 @@ def create_account(sandbox: SalesforceSandbox, body: JSONObject) -> JSONObject:
     return {"id": account_id, "record": sandbox.record(account_id)}
 
 
-def _edit(sandbox: SalesforceSandbox, schema: ObjectSchema, record_id: str,
-          values: JSONObject) -> JSONObject:
+def _edit(sandbox: OrgHands, schema: ObjectSchema, record_id: str,
+          values: JSONObject) -> dict[str, object]:
     """One write of `values` to a record of `schema`, as its page's save would do it."""
     with sandbox.org.lock:
         found = sandbox.org.lookup(record_id)
@@ -73,14 +69,14 @@ def _edit(sandbox: SalesforceSandbox, schema: ObjectSchema, record_id: str,
     return sandbox.record(record_id)
 
 
-def edit_account(sandbox: SalesforceSandbox, body: JSONObject) -> JSONObject:
+def edit_account(sandbox: OrgHands, body: JSONObject) -> dict[str, object]:
     fields = _fields(body)
     if not fields:
         raise ValueError("fields: name at least one Account field to change")
     return _edit(sandbox, ACCOUNT, str(body["id"]), fields)
 
 
-def set_account(sandbox: SalesforceSandbox, body: JSONObject) -> JSONObject:
+def set_account(sandbox: OrgHands, body: JSONObject) -> dict[str, object]:
     if "account_id" not in body:
         raise ValueError("account_id: the Account's id, or null to take the Contact out")
     account = body["account_id"]
@@ -88,8 +84,7 @@ def set_account(sandbox: SalesforceSandbox, body: JSONObject) -> JSONObject:
                  {"AccountId": str(account) if account else None})
 
 
-def account_controls(sandbox: SalesforceSandbox
-                     ) -> dict[str, Callable[[JSONObject], JSONObject]]:
+def account_controls(sandbox: OrgHands) -> dict[str, Operation]:
     """The control API's account operations (connectors/sandbox/control.py)."""
     return {"create_account": lambda body: create_account(sandbox, body),
             "edit_account": lambda body: edit_account(sandbox, body),

@@ -6,20 +6,23 @@ Contacts (connectors/sandbox/salesforce/account_controls.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.control import Operation
+from connectors.sandbox.salesforce.hands import OrgHands
+from syncer.domain.json_values import JSONObject
 
 
-def controls(sandbox: SalesforceSandbox) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    def merge(body: dict[str, Any]) -> dict[str, Any]:
-        duplicates = [str(d) for d in body["duplicate_ids"]]
+def controls(sandbox: OrgHands) -> dict[str, Operation]:
+    """The operations for `sandbox` (SalesforceSandbox, named by its OrgHands: the server
+    registers these, so this module does not import it back)."""
+    def merge(body: JSONObject) -> dict[str, object]:
+        given = body["duplicate_ids"]
+        if not isinstance(given, list):
+            raise ValueError("duplicate_ids: give a list of one or two record ids")
+        duplicates = [str(d) for d in given]
         sandbox.merge(str(body["master_id"]), *duplicates)
         return {"master_id": str(body["master_id"]), "deleted": duplicates}
 
-    def convert(body: dict[str, Any]) -> dict[str, Any]:
+    def convert(body: JSONObject) -> dict[str, str]:
         account = body.get("account_id")
         contact_id, account_id = sandbox.convert_lead(
             str(body["lead_id"]), account_id=str(account) if account else None)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from connectors.sandbox.salesforce.field_spec import ADDRESS_PARTS
 from connectors.sandbox.salesforce.picklists import STAGE_FORECAST
+from connectors.sandbox.salesforce.rows import FieldValue, Row, text_or_none
 from connectors.sandbox.salesforce.schema import FieldSpec, ObjectSchema
-
-Row = dict[str, Any]
+from syncer.domain.json_values import JSONObject, JSONValue
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class SaveError:
     message: str
     fields: tuple[str, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JSONObject:
         return {"statusCode": self.status_code, "message": self.message,
                 "fields": list(self.fields)}
 
@@ -57,7 +56,7 @@ def field_of(schema: ObjectSchema, key: str,
     return spec
 
 
-def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
+def coerce(schema: ObjectSchema, spec: FieldSpec, value: JSONValue) -> FieldValue:
     """A JSON value as the field's Python type, leniently like Salesforce's deserializer."""
     if value is None:
         return None
@@ -65,6 +64,8 @@ def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
     problem = RequestRejected(
         "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from {kind} value "
         f"{value} or request may be missing a required field")
+    if isinstance(value, (dict, list)):
+        raise problem  # no field takes an object or an array
     try:
         if spec.type in ("double", "currency", "percent"):
             if isinstance(value, bool):
@@ -87,8 +88,6 @@ def coerce(schema: ObjectSchema, spec: FieldSpec, value: Any) -> Any:
             return date.fromisoformat(str(value))
     except (TypeError, ValueError) as error:
         raise problem from error
-    if isinstance(value, (dict, list)):
-        raise problem
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -110,7 +109,8 @@ def derive(schema: ObjectSchema, row: Row) -> None:
     elif name == "Event":
         _event(row)
     if schema.field("FirstName") is not None and schema.field("Name") is not None:
-        row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        row["Name"] = " ".join(p for p in (text_or_none(row, "FirstName"),
+                                           text_or_none(row, "LastName")) if p)
     for compound, prefix in _addresses(schema):
         parts = {part: row.get(prefix + part) for part in ADDRESS_PARTS}
         row[compound] = None if all(v is None for v in parts.values()) else {

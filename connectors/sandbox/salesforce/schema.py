@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
-from typing import Any
 
 from connectors.sandbox.salesforce.field_spec import FieldSpec as FieldSpec
 from connectors.sandbox.salesforce.field_spec import ObjectSchema as ObjectSchema
@@ -194,16 +193,16 @@ def format_datetime(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}+0000"
 
 
-def to_json(spec: FieldSpec, value: Any) -> Any:
-    """A stored value as the REST API renders it (datetimes as strings, doubles as floats,
-    a checkbox never set as false)."""
+def to_json(spec: FieldSpec, value: object) -> object:
+    """A stored value (rows.FieldValue) as the REST API renders it: datetimes as strings,
+    doubles as floats, a checkbox never set as false; what json.dumps takes."""
     if value is None:
         return False if spec.type == "boolean" else None
     if isinstance(value, datetime):
         return format_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
-    if spec.type in ("double", "currency", "percent"):
+    if spec.type in ("double", "currency", "percent") and isinstance(value, int | float):
         return float(value)
     if isinstance(value, dict):
         return dict(value)

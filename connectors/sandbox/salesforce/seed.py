@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from connectors.sandbox.index import pack
 from connectors.sandbox.outcomes import SOURCE_BY_KEY, PersonOutcome
+from connectors.sandbox.salesforce.rows import Row
 from connectors.sandbox.salesforce.schema import (
     CAMPAIGN,
     CAMPAIGN_MEMBER,
@@ -55,7 +56,6 @@ from connectors.sandbox.world import (
 )
 from syncer.domain.types import ActivityType
 
-Row = dict[str, Any]
 INTEGRATION_EMAIL = "integration@syncer-sandbox.test"
 QUEUE_NAME = "Unassigned Leads"
 #: the share of records already owned by a rep, and already in a sales-owned stage.
@@ -145,7 +145,7 @@ class OrgSeeder:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
         return make_id(prefix, self.counters[prefix])
 
-    def _stamps(self, created: datetime, modified: datetime | None = None) -> dict[str, Any]:
+    def _stamps(self, created: datetime, modified: datetime | None = None) -> Row:
         return {"CreatedDate": created, "LastModifiedDate": modified or created,
                 "SystemModstamp": modified or created, "IsDeleted": False}
 
