@@ -17,16 +17,13 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from syncer.domain.accounts import Account, AccountDecision
 from syncer.domain.types import Reason
 from syncer.qualify.account_schema import ACCOUNT_FIELDS, Accounts
 from syncer.qualify.plan import FitMatcher, fit_matcher
 from syncer.qualify.scoring import fit_by, grade_of
-
-if TYPE_CHECKING:
-    from syncer.qualify.model import Model
 
 #: How many people a Reason names before it says "and N more".
 NAMED_PEOPLE = 5
@@ -109,8 +106,19 @@ def account_values(records: Sequence[Account], fields: Sequence[str]
     return values
 
 
+class ScoresAccounts(Protocol):
+    """What the account core reads of a model (qualify/model.py's Model), named here so
+    that this module and the model do not import each other."""
+
+    @property
+    def account_plan(self) -> AccountPlan | None: ...
+
+    @property
+    def version(self) -> str: ...
+
+
 def decide_account(key: str, records: Sequence[Account], members: Sequence[AccountMember],
-                   model: Model) -> AccountDecision:
+                   model: ScoresAccounts) -> AccountDecision:
     """The company's decision: fit from its records, engagement from its people (each at
     most `per_person_cap`, never below zero), grade, MQA and the reasons for each."""
     plan = model.account_plan
