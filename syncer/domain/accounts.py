@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from syncer.domain.types import PropertyValue
+from syncer.domain.types import PropertyValue, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,29 @@ class Account:
 #: (HubSpot "companies", Salesforce "Account"), kept here so the pipeline can tell
 #: account updates from person updates without naming a CRM.
 ACCOUNT_OBJECT_TYPES: frozenset[str] = frozenset({"companies", "Account"})
+#: which of them each connector kind writes (the pipeline looks it up by the config's kind)
+ACCOUNT_OBJECT_BY_KIND: dict[str, str] = {"hubspot": "companies", "salesforce": "Account"}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDecision:
+    """What the core decided for one company (all its CRM records) under one model
+    version: syncer/qualify/accounts.py makes it, the store keeps the latest per key, and
+    the run writes score, grade, MQA and reasons to every CRM record of the company.
+
+    `key` is "domain:<domain>", or "id:<connector>:<record id>" for a company without a
+    domain. `score` == round(fit + engagement); the reasons' points add up to fit +
+    engagement. `engaged_people` counts the people whose own engagement reached the
+    model's `engaged_person_min`.
+    """
+
+    key: str
+    score: int
+    fit: float
+    engagement: float
+    grade: str
+    is_mqa: bool
+    engaged_people: int
+    reasons: tuple[Reason, ...]
+    model_version: str
+    name: str | None = None

@@ -267,6 +267,8 @@ def connector_settings(loaded: LoadedConfig, connector: ConnectorConfig,
     return ConnectorSettings(
         name=connector.name, kind=connector.kind, base_url=base_url.rstrip("/"),
         credentials=credentials, writeback_fields=writeback_fields(loaded, connector),
+        account_writeback_fields=tuple(connector.account_fields.names())
+        if connector.account_fields is not None else (),
         ca_file=ca_file, timeout_seconds=connector.timeout_seconds,
         options={"rate_limit_deadline_seconds": connector.rate_limit_deadline_seconds,
                  **({"bulk_query_threshold": connector.bulk_query_threshold}

@@ -17,7 +17,7 @@ from syncer.domain.types import Stage
 
 #: Logical fields syncer writes; each connector maps them to its CRM's field names.
 WRITEBACK_FIELDS: tuple[str, ...] = ("stage", "score", "fit_grade", "owner", "reasons",
-                                     "owner_reason")
+                                     "owner_reason", "buying_role")
 
 
 #: Person attributes every connector reads: not names for `person_fields`.
@@ -28,7 +28,8 @@ PERSON_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: seconds a run may wait for one CRM's rate limits (connectors.retry's default too)
 RATE_LIMIT_DEADLINE_DEFAULT = 900.0
 
-LogicalField = Literal["stage", "score", "fit_grade", "owner", "reasons", "owner_reason"]
+LogicalField = Literal["stage", "score", "fit_grade", "owner", "reasons", "owner_reason",
+                       "buying_role"]
 EditPolicy = Literal["keep", "overwrite"]
 
 
@@ -68,6 +69,8 @@ class FieldMap(Strict):
     owner: str | None = None
     reasons: str | None = None
     owner_reason: str | None = None
+    #: the person's buying-group role from their title (model `accounts.buying_roles`)
+    buying_role: str | None = None
     #: named score (as in the model's `scores:`) -> the CRM fields that hold it
     scores: dict[str, ScoreFields] = Field(default_factory=dict)
 
@@ -79,6 +82,33 @@ class FieldMap(Strict):
         """Every CRM field whose value syncer decides (the fields above and named scores)."""
         return [crm for _, crm in self.items()] + [
             crm for fields in self.scores.values() for crm in fields.names()]
+
+
+#: The account fields a connector's `account_fields: {}` writes when it names none, by kind.
+ACCOUNT_FIELD_DEFAULTS: dict[str, dict[str, str]] = {
+    "hubspot": {"score": "syncer_account_score", "grade": "syncer_account_grade",
+                "mqa": "syncer_account_mqa", "reasons": "syncer_account_reasons"},
+    "salesforce": {"score": "Syncer_Account_Score__c", "grade": "Syncer_Account_Grade__c",
+                   "mqa": "Syncer_Account_MQA__c", "reasons": "Syncer_Account_Reasons__c"},
+}
+
+
+class AccountFields(Strict):
+    """CRM fields on the account record (HubSpot company, Salesforce Account) that hold
+    the account's decision (model `accounts:`). A key left out takes the kind's default
+    (ACCOUNT_FIELD_DEFAULTS); null: not written."""
+
+    score: str | None = None
+    grade: str | None = None
+    mqa: str | None = None
+    reasons: str | None = None
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(name, crm) for name in ("score", "grade", "mqa", "reasons")
+                if (crm := getattr(self, name)) is not None]
+
+    def names(self) -> list[str]:
+        return [crm for _, crm in self.items()]
 
 
 class CreateConfig(Strict):
@@ -138,6 +168,18 @@ class ConnectorConfig(Strict):
     #: connector's defaults (HubSpot: source, latest_source, visits, page_views;
     #: Salesforce: source); null drops a default.
     person_fields: dict[str, str | None] = Field(default_factory=dict)
+    #: write each account's decision to this CRM's account records (None: never)
+    account_fields: AccountFields | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _account_field_defaults(cls, data: object) -> object:
+        """`account_fields: {}` means the kind's default field names; a key given (even
+        null) keeps what was written."""
+        if not isinstance(data, dict) or not isinstance(data.get("account_fields"), dict):
+            return data
+        defaults = ACCOUNT_FIELD_DEFAULTS.get(str(data.get("kind")), {})
+        return {**data, "account_fields": {**defaults, **data["account_fields"]}}
 
     def kept_crm_fields(self) -> frozenset[str]:
         """CRM field names whose manual edits are respected."""

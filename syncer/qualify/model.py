@@ -19,6 +19,8 @@ Sections (schema.py validates each; docs/model.md documents them):
 - ``lifecycle``: subscriber activities, recycle rules (the only way back down the
   ladder), disqualify rules, whether disqualified is kept.
 - ``routing``: routing_model.py (owned with routing.py).
+- ``accounts`` (optional): companies scored from their fields and their people's
+  engagement, MQA and buying roles (account_schema.py, accounts.py).
 - ``primary_score`` and ``scores``: the name of the score the sections above make (stage
   and owner follow it), and named scores beside it, e.g. one per product line
   (named_schema.py says what each inherits).
@@ -44,6 +46,8 @@ import yaml
 from pydantic import Field, StrictInt, ValidationError, model_validator
 
 from syncer.domain.failures import BadInput
+from syncer.qualify.account_schema import Accounts
+from syncer.qualify.accounts import AccountPlan, compile_accounts
 from syncer.qualify.conditions import NUMERIC_FIELDS, PERSON_FIELDS, Number, PersonField, Spec
 from syncer.qualify.model_problems import EXAMPLE, problem, yaml_problem
 from syncer.qualify.named_schema import (
@@ -146,6 +150,8 @@ class Model(Spec):
     qualification: Qualification
     lifecycle: Lifecycle = Lifecycle()
     routing: Routing = Routing()
+    #: account scoring and MQA (None: people only; account_schema.py)
+    accounts: Accounts | None = None
     #: the name of the score the top-level fit and engagement make (stage and owner follow it)
     primary_score: ScoreName = PRIMARY_SCORE
     #: named scores beside the primary one (named_schema.py)
@@ -169,7 +175,7 @@ class Model(Spec):
         state = super().__getstate__()
         state["__dict__"] = {k: v for k, v in state["__dict__"].items()
                              if k not in ("plan", "version", "matrix_cells",
-                                          "score_sections")}
+                                          "score_sections", "account_plan")}
         return state
 
     @model_validator(mode="after")
@@ -208,6 +214,7 @@ class Model(Spec):
                                  "positive rules")
         # Compile eagerly, after every check: a model that loads is a model that scores.
         self.plan  # noqa: B018
+        self.account_plan  # noqa: B018
         self.version  # noqa: B018
         return self
 
@@ -249,6 +256,11 @@ class Model(Spec):
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False)
         return f"{self.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+
+    @cached_property
+    def account_plan(self) -> AccountPlan | None:
+        """The `accounts:` section compiled (None without one)."""
+        return None if self.accounts is None else compile_accounts(self.accounts)
 
     @cached_property
     def plan(self) -> Plan:

@@ -27,12 +27,16 @@ class RoutingState:
     `available`: reps active in every CRM the person lives in (matched by email).
     `account_owners`: "domain:<domain>" / "company:<normalized name>" -> owning rep's email.
     `positions`: team name -> its rotation position. `assigned_today`: rep -> count today.
+    `account_owner`: (owner email, account name) of the CRM account (HubSpot company,
+    Salesforce Account) the person belongs to, when it has an owner: it comes before
+    the index of accounts reps already own.
     """
 
     available: frozenset[str]
     account_owners: Mapping[str, str] = field(default_factory=dict)
     positions: Mapping[str, int] = field(default_factory=dict)
     assigned_today: Mapping[str, int] = field(default_factory=dict)
+    account_owner: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,11 @@ class _Router:
     def by_account(self) -> Assignment | None:
         if not self.routing.account_match.enabled:
             return None
+        if self.state.account_owner is not None:
+            crm_owner, name = self.state.account_owner
+            if self.can_take(crm_owner, capped=False):
+                return self.assign(crm_owner, "account_match",
+                                   f"account owner ({name}): {crm_owner}")
         company = self.profile.first("company")
         keys = account_keys(self.profile.key, str(company) if company else None, self.routing)
         for key in keys:

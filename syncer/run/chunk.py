@@ -21,6 +21,8 @@ from syncer.domain.identity import merge_order
 from syncer.domain.types import Activity, Decision, Person, Reason
 from syncer.observe.logs import log_context
 from syncer.qualify import Model
+from syncer.qualify.accounts import account_summary
+from syncer.run.accounts import AccountStage, role_values
 from syncer.run.audit_trail import AuditRow, RunStamp, duplicate_row
 from syncer.run.budget import DailyBudget
 from syncer.run.create import Creator
@@ -29,7 +31,7 @@ from syncer.run.diff import desired_values, record_update, respect_manual_edits
 from syncer.run.field_policy import SharedWrites, as_settled, settle_shared_fields
 from syncer.run.ledger import new_run_id
 from syncer.run.pull import Puller
-from syncer.run.push import Item, Writer, planned_writes
+from syncer.run.push import REASON_CHARS, Item, Writer, planned_writes
 from syncer.run.summary import RunSummary, decision_changed
 from syncer.store import identity as identity_store
 from syncer.store import model_versions, shared_values, stage_history
@@ -59,6 +61,8 @@ class ChunkDecisions:
     wanted: dict[str, list[Wanted]] = field(default_factory=dict)
     duplicates: dict[tuple[str, str], tuple[str, Decision]] = field(default_factory=dict)
     history: list[StageRow] = field(default_factory=list)
+    #: each person's records (precedence order) and decision, for the accounts stage
+    decided: list[tuple[list[Person], Decision]] = field(default_factory=list)
 
 
 class Sync:
@@ -97,6 +101,11 @@ class Sync:
         self.budgets = {name: DailyBudget(store, name, loaded.connector(name).daily_api_budget,
                                           now, connector.api_calls)
                         for name, connector in connectors.items()}
+        #: the accounts stage (run/accounts.py), when the model scores accounts
+        self.accounts = AccountStage(loaded, store, connectors, model, now, self.budgets,
+                                     should_stop) if AccountStage.wanted(model) else None
+        if self.accounts is not None:
+            self.decider.account_of = self.accounts.owner_of
 
     # -- pull --------------------------------------------------------------------------
     def pull(self, name: str) -> None:
@@ -114,19 +123,24 @@ class Sync:
                 self.summary.records_pulled[name] += pulled.records
                 self.summary.activities_pulled[name] += pulled.activities
                 self.summary.identity.update(pulled.identity)
+            if self.accounts is not None:
+                self.accounts.pull(name, self.full)
 
     def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
         decay with time, so each person is re-scored at least daily); otherwise only the
         people whose records or activities changed, and those whose speed-to-lead SLA ran
-        out since (syncer/run/sla.py). Returns (keys, everyone?)."""
+        out since (syncer/run/sla.py), and with accounts the people a changed company
+        may now include (run/accounts.py). Returns (keys, everyone?)."""
         today = self.now.date().toordinal()
         everyone = self.full or any(
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
-        if everyone:
+        placed, all_of_them = self.accounts.people_to_place(everyone) \
+            if self.accounts is not None else ([], False)
+        if everyone or all_of_them:
             return self.store.person_keys(selected), True
         due = self.decider.sla.due_keys() if self.decider.sla is not None else []
-        return sorted(self.touched.union(due)), False
+        return sorted(self.touched.union(due, placed)), False
 
     # -- decide, diff and push -------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:
@@ -139,6 +153,8 @@ class Sync:
                 for update, record, decision in items:
                     self.summary.planned.extend(planned_writes(name, update, record, decision,
                                                                with_reason=True))
+            if self.accounts is not None:
+                self.accounts.note(chunk.decided, dry_run=True)
             return
         with self.store.transaction() as tx:
             self.store.save_decisions(tx, chunk.decisions, self.now)
@@ -147,6 +163,8 @@ class Sync:
             routing_store.save_assignments(tx, self.decider.new_assignments)
             self._flag_duplicates(tx, chunk.people, chunk.duplicates)
         self.decider.new_assignments = []
+        if self.accounts is not None:
+            self.accounts.note(chunk.decided, dry_run=False)
         self._queue(updates)
 
     def _decide_chunk(self, keys: Sequence[str]) -> ChunkDecisions:
@@ -175,6 +193,7 @@ class Sync:
             decision = self.decider.decide(key, as_settled(records, specs, shared), activities,
                                            undone.get(key, previous.get(key)))
             chunk.decisions.append(decision)
+            chunk.decided.append((records, decision))
             crm_stage = max(self.decider.crm_stages(records), key=lambda s: s.rank, default=None)
             chunk.history.extend(stage_history.transitions(
                 previous.get(key), decision, crm_stage, self.now, self.summary.run_id,
@@ -199,6 +218,7 @@ class Sync:
                 values = desired_values(config, decision,
                                         self.decider.directories[record.source])
                 values.update(shared.writes.get((record.source, record.record_id), {}))
+                values.update(role_values(config.fields.buying_role, live, self.model))
                 chunk.wanted.setdefault(record.source, []).append(
                     (record, _with_shared_reasons(decision, shared, record), values))
 
@@ -215,6 +235,24 @@ class Sync:
         for name, owed in self.creator.flush().items():
             self.pending.setdefault(name, []).extend(owed)
         self.flush(final=False)
+
+    def decide_accounts(self) -> None:
+        """Decide the companies this run touched and queue their writes with the people's
+        (a dry run stores no decision and lists the writes as planned)."""
+        if self.accounts is None:
+            return
+        dry_run = self.summary.dry_run
+        decided, writes = self.accounts.decide(dry_run=dry_run)
+        by_key = {d.key: d for d in decided}
+        for name, items in writes.items():
+            if dry_run:  # each planned write says why in the account's own words
+                for update, record, decision in items:
+                    why = account_summary(by_key[decision.key], REASON_CHARS)
+                    self.summary.planned.extend(
+                        replace(planned, reason=why)
+                        for planned in planned_writes(name, update, record, decision))
+            else:
+                self.pending.setdefault(name, []).extend(items)
 
     def _undo_rolled_back(self, previous: Mapping[str, Decision]) -> dict[str, Decision | None]:
         """Under a model rollback, the people whose last decision the rolled-back version

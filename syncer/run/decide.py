@@ -16,7 +16,7 @@ still take people today.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -53,6 +53,9 @@ class Decider:
         self.positions: dict[str, int] = {}
         self.assigned_today: Counter[str] = Counter()
         self.account_owners: dict[str, str] = {}
+        #: the (owner email, name) of a person's CRM account, when accounts are pulled
+        #: (run/accounts.py sets it)
+        self.account_of: Callable[[Sequence[Person]], tuple[str, str] | None] | None = None
         #: assignments made since the pipeline last stored them
         self.new_assignments: list[dict[str, object]] = []
         self.owners_assigned = 0
@@ -149,8 +152,10 @@ class Decider:
         self.last_key = key
         profile = self._profile(key, records, activities, previous)
         decision = qualify(profile, self.model, self.now)
+        account = self.account_of(records) if self.account_of is not None \
+            and self.model.routing.account_match.enabled else None
         state = RoutingState(frozenset(self._available_reps(records)), self.account_owners,
-                             self.positions, self.assigned_today)
+                             self.positions, self.assigned_today, account)
         assignment = assign_owner(decision, profile, self.model.routing, state,
                                   self.now.date())
         decision = assignment.decision

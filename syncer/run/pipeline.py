@@ -162,6 +162,7 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
             sync.process_chunk(keys[start:start + CHUNK])
             progress.current().advance("qualify", len(keys[start:start + CHUNK]),
                                        total=len(keys))
+        sync.decide_accounts()  # after every person: a company reads all its people
         if not dry_run:
             sync.flush(final=True)
             sync.save_shared_bases()

@@ -19,10 +19,13 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
+from syncer.domain.accounts import ACCOUNT_OBJECT_TYPES
 from syncer.domain.config import LoadedConfig
 from syncer.domain.connector import Connector
-from syncer.domain.types import Person, RecordUpdate
+from syncer.domain.types import Decision, Person, RecordUpdate
+from syncer.run.accounts import as_decision
 from syncer.run.push import Item, Writer, WriteTally
+from syncer.store import accounts as account_store
 from syncer.store import dead_letters
 from syncer.store.locks import LostLock, acquire
 from syncer.store.repository import Store
@@ -69,6 +72,7 @@ def _replay(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connect
         keys = sorted({letter.person_key for letter in letters})
         people = store.load_people(keys)
         decisions = store.decisions(keys)
+        decisions.update(_account_decisions(store, letters))
         writer = Writer(loaded, store, connectors, now, run_id, tally)
         by_connector: dict[str, list[Item]] = {}
         for letter in letters:
@@ -91,3 +95,17 @@ def _replay(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connect
                           "records_written": dict(tally.records_written),
                           "failures": dict(tally.failures)}, error)
     return tally
+
+
+def _account_decisions(store: Store, letters: list[dead_letters.DeadLetter]
+                       ) -> dict[str, Decision]:
+    """The stored decisions of the companies whose account writes are parked (their
+    letters name the company key where a person's name the person), as the Writer's
+    audit rows cite them."""
+    keys = sorted({letter.person_key for letter in letters
+                   if letter.object_type in ACCOUNT_OBJECT_TYPES})
+    if not keys:
+        return {}
+    with store.engine.connect() as connection:
+        found = account_store.decisions(connection, keys)
+    return {key: as_decision(decision) for key, decision in found.items()}

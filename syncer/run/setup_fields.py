@@ -45,6 +45,9 @@ def field_needs(loaded: LoadedConfig, connector: ConnectorConfig) -> list[FieldN
         wanted.append((fields.reasons, "long_text", "Why syncer scored the person as it did"))
     if fields.owner_reason:
         wanted.append((fields.owner_reason, "text", "Which routing rule chose the owner"))
+    if fields.buying_role:
+        wanted.append((fields.buying_role, "text", "Buying-group role from the title "
+                                                   "(syncer's model, accounts)"))
     for score, parts in fields.scores.items():
         for part, crm in (("score", parts.score), ("fit", parts.fit),
                           ("engagement", parts.engagement), ("grade", parts.grade)):
@@ -71,6 +74,26 @@ def field_needs(loaded: LoadedConfig, connector: ConnectorConfig) -> list[FieldN
         needs.setdefault(crm.lower(), FieldNeed(
             crm, kind, _label(crm), description,
             stage_options if kind == "picklist" else (), length, scale))
+    return list(needs.values())
+
+
+def account_field_needs(connector: ConnectorConfig) -> list[FieldNeed]:
+    """The account record's fields the config maps (`account_fields`): the account's
+    score, grade, MQA flag and reasons; none without `account_fields`."""
+    mapped = connector.account_fields
+    if mapped is None:
+        return []
+    kinds: dict[str, tuple[FieldKind, str, int]] = {
+        "score": ("number", "Account score written by syncer", 255),
+        "grade": ("text", "Account fit grade written by syncer", 8),
+        "mqa": ("text", "Whether syncer marks the account MQA (true/false)", 8),
+        "reasons": ("long_text", "Why syncer scored the account as it did",
+                    connector.reasons_max_length)}
+    needs: dict[str, FieldNeed] = {}
+    for part, crm in mapped.items():
+        kind, description, length = kinds[part]
+        needs.setdefault(crm.lower(), FieldNeed(crm, kind, _label(crm), description,
+                                                length=length))
     return list(needs.values())
 
 

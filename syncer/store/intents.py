@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 from syncer.domain.json_values import JSONObject
 from syncer.store import tables as t
+from syncer.store.accounts import accounts
 from syncer.store.audit_reasons import audit_reasons, with_reasons
 from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import metadata
@@ -172,14 +173,20 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[In
 
 def crm_values(connection: Connection, connector: str,
                record_ids: Sequence[str]) -> Iterator[tuple[str, JSONObject]]:
-    """(record id, the CRM values last pulled) of these records of one connector."""
+    """(record id, the CRM values last pulled) of these records of one connector: person
+    records and account records (syncer/store/accounts.py) alike, merged by id (an
+    account's fields are never a person's, so a HubSpot contact and company sharing a
+    number do not mix values up)."""
     ids = sorted(set(record_ids))
     for start in range(0, len(ids), _IDS_PER_QUERY):
         chunk = ids[start:start + _IDS_PER_QUERY]
-        for row in connection.execute(select(t.records.c.record_id, t.records.c.crm_values)
-                                      .where(t.records.c.connector == connector,
-                                             t.records.c.record_id.in_(chunk))):
-            yield str(row.record_id), dict(row.crm_values or {})
+        found: dict[str, JSONObject] = {}
+        for table in (t.records, accounts):
+            for row in connection.execute(select(table.c.record_id, table.c.crm_values)
+                                          .where(table.c.connector == connector,
+                                                 table.c.record_id.in_(chunk))):
+                found.setdefault(str(row.record_id), {}).update(row.crm_values or {})
+        yield from found.items()
 
 
 def mark_reconciled(connection: Connection, closed: dict[tuple[str, str], int],

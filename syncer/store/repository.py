@@ -47,11 +47,13 @@ _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "indus
 
 def _stored_fields(person: Person) -> dict[str, object]:
     """A record's person fields as the `fields` JSON column keeps them: the standard ones,
-    and `properties` (the mapped extra fields) only when there are any, so records pulled
-    before properties existed compare equal to a re-read that maps none."""
+    and `properties` (the mapped extra fields) and `account_id` only when there are any,
+    so records pulled before they existed compare equal to a re-read that has none."""
     fields: dict[str, object] = {f: getattr(person, f) for f in _PERSON_FIELDS}
     if person.properties:
         fields["properties"] = dict(person.properties)
+    if person.account_id:  # only when set: records stored before accounts compare equal
+        fields["account_id"] = person.account_id
     return fields
 
 _CHUNK = 500

@@ -35,7 +35,7 @@ def set_up_all(loaded: LoadedConfig, runtime: Runtime, *,
     """Setup on every connector of the config (the sandboxes of `runtime` for those with
     `sandbox: true`)."""
     from syncer.domain.config import connector_settings
-    from syncer.run.setup_fields import field_needs, set_up
+    from syncer.run.setup_fields import account_field_needs, field_needs, set_up
 
     reports = []
     for connector in loaded.config.connectors:
@@ -43,7 +43,8 @@ def set_up_all(loaded: LoadedConfig, runtime: Runtime, *,
         admin = field_admin(connector_settings(loaded, connector, sandbox))
         try:
             reports.append(set_up(admin, connector.name, field_needs(loaded, connector),
-                                  dry_run=dry_run))
+                                  dry_run=dry_run,
+                                  account_needs=account_field_needs(connector)))
         finally:
             admin.close()
     return reports
