@@ -14,7 +14,6 @@ import requests
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.retry import RetryPolicy
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.world import World
 from syncer.cli.runtime import Runtime
@@ -22,6 +21,7 @@ from syncer.domain.config_base import ConfigError
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import Activity, ActivityType
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
+from tests.sandbox_control import ControlRefused, result
 
 FAST_RETRY = RetryPolicy(attempts=10, initial=0.05, maximum=0.5)
 NOW = datetime(2026, 8, 12, 15, 0, tzinfo=timezone.utc)
@@ -45,11 +45,6 @@ def sandbox(clock: dict[str, datetime]) -> Iterator[HubSpotSandbox]:
         box.stop()
 
 
-def control(box: HubSpotSandbox, operation: str, **body: Any) -> Any:
-    answer = requests.post(f"{box.base_url}/_sandbox/{operation}", json=body,
-                           headers={CONTROL_HEADER: box.control_token}, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["result"]
 
 
 def connect(box: HubSpotSandbox, **options: Any) -> HubSpotConnector:
@@ -76,9 +71,9 @@ def contact_ids(box: HubSpotSandbox, count: int) -> list[str]:
 
 def test_each_engagement_type_is_pulled_with_its_owner(sandbox: HubSpotSandbox) -> None:
     first, second = contact_ids(sandbox, 2)
-    logged = {kind: control(sandbox, "log_activity", id=first, kind=kind, owner=DANA)
+    logged = {kind: result(sandbox, "log_activity", id=first, kind=kind, owner=DANA)
               for kind in ("call", "meeting", "email", "note", "task")}
-    by_email = control(sandbox, "log_activity", email=sandbox.record(second)["email"],
+    by_email = result(sandbox, "log_activity", email=sandbox.record(second)["email"],
                        kind="call", owner=MARCO, subject="Follow-up")
     found = {a.source_id: a for a in engagements(sandbox, NOW - timedelta(minutes=1))}
     expected = {"call": ActivityType.CALL, "meeting": ActivityType.MEETING,
@@ -97,9 +92,9 @@ def test_each_engagement_type_is_pulled_with_its_owner(sandbox: HubSpotSandbox) 
 def test_the_pull_is_incremental_on_the_modification_stamp(
         sandbox: HubSpotSandbox, clock: dict[str, datetime]) -> None:
     (contact,) = contact_ids(sandbox, 1)
-    old = control(sandbox, "log_activity", id=contact, kind="call", owner=DANA)
+    old = result(sandbox, "log_activity", id=contact, kind="call", owner=DANA)
     clock["now"] = NOW + timedelta(hours=2)
-    new = control(sandbox, "log_activity", id=contact, kind="meeting", owner=DANA)
+    new = result(sandbox, "log_activity", id=contact, kind="meeting", owner=DANA)
     found = {a.source_id for a in engagements(sandbox, NOW + timedelta(hours=1))}
     assert found == {f"meetings:{new['id']}:{contact}"}
     assert f"calls:{old['id']}:{contact}" not in found
@@ -108,7 +103,7 @@ def test_the_pull_is_incremental_on_the_modification_stamp(
 def test_the_sandbox_serves_the_real_paths_and_refuses_what_it_does_not(
         sandbox: HubSpotSandbox) -> None:
     (contact,) = contact_ids(sandbox, 1)
-    made = control(sandbox, "log_activity", id=contact, kind="note", owner=DANA,
+    made = result(sandbox, "log_activity", id=contact, kind="note", owner=DANA,
                    subject="Spoke at the booth")
     auth = {"Authorization": f"Bearer {sandbox.credentials['access_token']}"}
     one = requests.get(f"{sandbox.base_url}/crm/v3/objects/0-46/{made['id']}",
@@ -130,10 +125,9 @@ def test_the_sandbox_serves_the_real_paths_and_refuses_what_it_does_not(
                             {"propertyName": "hs_call_body", "operator": "EQ",
                              "value": "x"}]}]}, timeout=10)
     assert bad.status_code == 400 and "hs_call_body" in bad.json()["message"]
-    refused = requests.post(f"{sandbox.base_url}/_sandbox/log_activity",
-                            json={"id": contact, "kind": "fax", "owner": DANA},
-                            headers={CONTROL_HEADER: sandbox.control_token}, timeout=10)
-    assert refused.status_code == 400 and "kind" in refused.json()["message"]
+    with pytest.raises(ControlRefused) as refused:
+        result(sandbox, "log_activity", id=contact, kind="fax", owner=DANA)
+    assert refused.value.status == 400 and "kind" in refused.value.message
 
 
 def test_an_unknown_engagement_type_in_the_options_is_named() -> None:
@@ -158,7 +152,7 @@ def test_calls_grow_with_pages_of_engagements_not_with_people(
     counts = []
     for total in (50, 200):
         for n in range(total):
-            control(sandbox, "log_activity", id=contacts[n % spread], kind="call",
+            result(sandbox, "log_activity", id=contacts[n % spread], kind="call",
                     owner=DANA)
         before = engagement_calls(sandbox)
         found = engagements(sandbox, NOW)
@@ -172,7 +166,7 @@ def test_calls_grow_with_pages_of_engagements_not_with_people(
 def test_no_engagements_unless_asked_for(sandbox: HubSpotSandbox,
                                          setting: dict[str, Any]) -> None:
     (contact,) = contact_ids(sandbox, 1)
-    control(sandbox, "log_activity", id=contact, kind="call", owner=DANA)
+    result(sandbox, "log_activity", id=contact, kind="call", owner=DANA)
     connector = HubSpotConnector(ConnectorSettings(
         name="hubspot", kind="hubspot", base_url=sandbox.base_url,
         credentials=dict(sandbox.credentials), writeback_fields=("lifecyclestage",),
@@ -210,7 +204,7 @@ def test_a_sync_with_engagements_on_stores_a_logged_call_with_its_rep(
     loaded = write_config(tmp_path / "syncer.yaml", data)
     sync_once(loaded, box.now())
     (contact,) = contact_ids(box, 1)
-    made = control(box, "log_activity", id=contact, kind="call", owner=DANA)
+    made = result(box, "log_activity", id=contact, kind="call", owner=DANA)
     sync_once(loaded, box.now())
     with Runtime(loaded) as runtime:
         store = runtime.require_store()

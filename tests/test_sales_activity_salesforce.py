@@ -9,15 +9,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import requests
 
 from connectors.retry import RetryPolicy
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorSettings
 from syncer.domain.types import Activity, ActivityType
+from tests.sandbox_control import ControlRefused, result
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -30,12 +29,6 @@ def sandbox() -> Iterator[SalesforceSandbox]:
         yield running
 
 
-def control(box: SalesforceSandbox, operation: str, **body: Any) -> Any:
-    answer = requests.post(f"{box.base_url}/_sandbox/{operation}", json=body,
-                           headers={CONTROL_HEADER: box.control_token},
-                           verify=box.ca_file or True, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["result"]
 
 
 def connector_for(box: SalesforceSandbox) -> SalesforceConnector:
@@ -58,12 +51,12 @@ def people(box: SalesforceSandbox, kind: str) -> list[dict[str, Any]]:
 def test_logged_calls_meetings_and_deals_are_pulled_with_who_did_them(
         sandbox: SalesforceSandbox) -> None:
     lead, contact = people(sandbox, "Lead")[0], people(sandbox, "Contact")[0]
-    call = control(sandbox, "log_activity", id=lead["Id"], kind="call", owner=DANA,
+    call = result(sandbox, "log_activity", id=lead["Id"], kind="call", owner=DANA,
                    subject="Intro call", duration_minutes=12)
-    meeting = control(sandbox, "log_activity", id=contact["Id"], kind="meeting", owner=MARCO)
-    email = control(sandbox, "log_activity", id=contact["Id"], kind="email", owner=DANA)
+    meeting = result(sandbox, "log_activity", id=contact["Id"], kind="meeting", owner=MARCO)
+    email = result(sandbox, "log_activity", id=contact["Id"], kind="email", owner=DANA)
     assert (call["type"], meeting["type"], email["type"]) == ("Task", "Event", "Task")
-    deal = control(sandbox, "close_deal", id=contact["Id"], won=True, owner=MARCO,
+    deal = result(sandbox, "close_deal", id=contact["Id"], won=True, owner=MARCO,
                    amount=12000)
     assert sandbox.record(deal["id"])["IsWon"] is True
 
@@ -85,8 +78,8 @@ def test_logged_calls_meetings_and_deals_are_pulled_with_who_did_them(
 def test_a_lost_deal_on_a_converted_lead_lands_on_its_contact(
         sandbox: SalesforceSandbox) -> None:
     lead = people(sandbox, "Lead")[1]
-    converted = control(sandbox, "convert", lead_id=lead["Id"])
-    deal = control(sandbox, "close_deal", id=lead["Id"], won=False)
+    converted = result(sandbox, "convert", lead_id=lead["Id"])
+    deal = result(sandbox, "close_deal", id=lead["Id"], won=False)
     assert deal["contact_id"] == converted["contact_id"]
     found = {a.source_id: a for a in pulled(sandbox, NOW - timedelta(minutes=1))}
     assert found[f"{deal['id']}:closed"].type is ActivityType.OPPORTUNITY_LOST
@@ -103,10 +96,10 @@ def test_an_unconverted_lead_cannot_close_a_deal_and_kinds_are_checked(
              "owner: no User"),
             ("log_activity", {"id": "00Q000000000000AAA", "kind": "call", "owner": DANA},
              "Who Id")):
-        answer = requests.post(f"{sandbox.base_url}/_sandbox/{operation}", json=body,
-                               headers={CONTROL_HEADER: sandbox.control_token},
-                               verify=sandbox.ca_file or True, timeout=10)
-        assert answer.status_code == 400 and expected in answer.json()["message"], answer.text
+        with pytest.raises(ControlRefused) as refused:
+            result(sandbox, operation, **body)
+        assert refused.value.status == 400 and expected in refused.value.message, \
+            refused.value.body
 
 
 def test_the_pull_is_incremental() -> None:
@@ -114,9 +107,9 @@ def test_the_pull_is_incremental() -> None:
     with SalesforceSandbox(World(seed=5, size=60, now=NOW),
                            clock=lambda: clock["now"]) as box:
         lead = people(box, "Lead")[0]
-        first = control(box, "log_activity", id=lead["Id"], kind="call", owner=DANA)
+        first = result(box, "log_activity", id=lead["Id"], kind="call", owner=DANA)
         clock["now"] = NOW + timedelta(hours=1)
-        second = control(box, "log_activity", id=lead["Id"], kind="meeting", owner=DANA)
+        second = result(box, "log_activity", id=lead["Id"], kind="meeting", owner=DANA)
         later = {a.source_id for a in pulled(box, NOW + timedelta(minutes=30))}
         assert second["id"] in later and first["id"] not in later
 
@@ -135,7 +128,7 @@ def test_calls_grow_with_pages_of_activities_not_with_people(spread: int) -> Non
         counts = []
         for total in (50, 200):  # 50, then 250 in all: Task pages of 200
             for n in range(total):
-                control(box, "log_activity", id=leads[n % spread]["Id"], kind="call",
+                result(box, "log_activity", id=leads[n % spread]["Id"], kind="call",
                         owner=DANA)
             before = query_calls(box)
             found = pulled(box, NOW)
@@ -150,10 +143,10 @@ def test_a_focused_re_read_brings_meetings_and_deals_too(sandbox: SalesforceSand
     """What a webhook's focused run reads of one person: the Event and the Opportunity as
     well as the Task, each with who did it; another person's are left out."""
     contact, other = people(sandbox, "Contact")[:2]
-    call = control(sandbox, "log_activity", id=contact["Id"], kind="call", owner=DANA)
-    meeting = control(sandbox, "log_activity", id=contact["Id"], kind="meeting", owner=MARCO)
-    deal = control(sandbox, "close_deal", id=contact["Id"], won=True, owner=MARCO)
-    elsewhere = control(sandbox, "log_activity", id=other["Id"], kind="meeting", owner=DANA)
+    call = result(sandbox, "log_activity", id=contact["Id"], kind="call", owner=DANA)
+    meeting = result(sandbox, "log_activity", id=contact["Id"], kind="meeting", owner=MARCO)
+    deal = result(sandbox, "close_deal", id=contact["Id"], won=True, owner=MARCO)
+    elsewhere = result(sandbox, "log_activity", id=other["Id"], kind="meeting", owner=DANA)
     with connector_for(sandbox) as connector:
         _, activities = connector.read_by_ids([contact["Id"]], NOW - timedelta(minutes=1))
     found = {a.source_id: a for a in activities}

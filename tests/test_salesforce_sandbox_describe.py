@@ -16,12 +16,12 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from connectors.retry import RetryPolicy
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.salesforce.schema import id_number
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorSettings
 from tests.conftest import NOW
+from tests.sandbox_control import ControlRefused, control, result
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
 
@@ -99,12 +99,6 @@ def sf(sandbox: SalesforceSandbox) -> Salesforce:
         "grant_type": "refresh_token", **sandbox.credentials}, timeout=10).json()
     return Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
                       version="59.0", session=session)
-
-
-def control(sandbox: SalesforceSandbox, operation: str, **body: Any) -> requests.Response:
-    return requests.post(f"{sandbox.base_url}/_sandbox/{operation}", json=body,
-                         headers={CONTROL_HEADER: sandbox.control_token},
-                         verify=sandbox.ca_file or True, timeout=10)
 
 
 def described(sf: Salesforce, object_name: str) -> dict[str, dict[str, Any]]:
@@ -223,20 +217,19 @@ def test_account_controls_over_http(sandbox: SalesforceSandbox) -> None:
         credentials=dict(sandbox.credentials), ca_file=sandbox.ca_file)
     since = sandbox.now()
     rep = next(u for u in sandbox.org.rows("User") if u["Id"] != sandbox.seeder.integration_user)
-    made = control(sandbox, "create_account", name="Umbrella Corp",
-                   website="https://www.umbrella.example/", employees=250,
-                   annual_revenue=5e7, owner=rep["Email"], fields={"Rating": "Hot"})
-    assert made.status_code == 200, made.text
-    account_id = made.json()["result"]["id"]
-    record = made.json()["result"]["record"]
+    made = result(sandbox, "create_account", name="Umbrella Corp",
+                  website="https://www.umbrella.example/", employees=250,
+                  annual_revenue=5e7, owner=rep["Email"], fields={"Rating": "Hot"})
+    account_id = made["id"]
+    record = made["record"]
     assert (record["Name"], record["OwnerId"], record["Rating"]) == (
         "Umbrella Corp", rep["Id"], "Hot")
-    edited = control(sandbox, "edit_account", id=account_id,
-                     fields={"Industry": "Biotechnology", "Phone": "555-0100"})
-    assert edited.status_code == 200 and edited.json()["result"]["Phone"] == "555-0100"
+    edited = result(sandbox, "edit_account", id=account_id,
+                    fields={"Industry": "Biotechnology", "Phone": "555-0100"})
+    assert edited["Phone"] == "555-0100"
     contact = next(r for r in sandbox.records() if r["type"] == "Contact")
-    moved = control(sandbox, "set_account", id=contact["Id"], account_id=account_id)
-    assert moved.status_code == 200 and moved.json()["result"]["AccountId"] == account_id
+    moved = result(sandbox, "set_account", id=contact["Id"], account_id=account_id)
+    assert moved["AccountId"] == account_id
 
     with SalesforceConnector(settings, retry=NO_WAIT) as connector:
         changed = [a for page in connector.accounts(since) for a in page]
@@ -257,11 +250,12 @@ def test_account_controls_over_http(sandbox: SalesforceSandbox) -> None:
             ("set_account", {"id": contact["Id"]}, "account_id:"),
             ("set_account", {"id": contact["Id"], "account_id": "001000000000000AAA"},
              "INVALID_CROSS_REFERENCE_KEY")):
-        answer = control(sandbox, operation, **body)
-        assert answer.status_code == 400, (operation, answer.text)
-        assert expected in answer.text, (operation, answer.text)
-    assert control(sandbox, "set_account", id=contact["Id"], account_id=None).json()[
-        "result"]["AccountId"] is None
+        with pytest.raises(ControlRefused) as refused:
+            control(sandbox, operation, **body)
+        assert refused.value.status == 400, (operation, refused.value.body)
+        assert expected in refused.value.message, (operation, refused.value.body)
+    assert result(sandbox, "set_account", id=contact["Id"],
+                  account_id=None)["AccountId"] is None
 
 
 def test_a_world_with_accounts_matches_people_to_them() -> None:
@@ -297,8 +291,8 @@ def test_accounts_pull_sees_changes_a_minute_later(sandbox: SalesforceSandbox) -
     account = next(iter(sandbox.org.rows("Account")))
     control(sandbox, "clock", advance_seconds=60)
     since = sandbox.now() - timedelta(seconds=1)
-    assert control(sandbox, "edit_account", id=account["Id"],
-                   fields={"Description": "Met at the expo"}).status_code == 200
+    assert result(sandbox, "edit_account", id=account["Id"],
+                  fields={"Description": "Met at the expo"})["Description"] == "Met at the expo"
     with SalesforceConnector(settings, retry=NO_WAIT) as connector:
         changed = [a.record_id for page in connector.accounts(since) for a in page]
     assert changed == [account["Id"]]
