@@ -28,9 +28,9 @@ from hubspot.crm.companies import (
 from hubspot.crm.companies.exceptions import ApiException
 from hubspot.crm.properties import PropertyCreate
 
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.world import World
+from tests.sandbox_control import ControlRefused, control, control_get, control_request, result
 
 NOW = datetime(2026, 8, 12, 15, 0, tzinfo=timezone.utc)
 
@@ -56,14 +56,11 @@ def client(sandbox: HubSpotSandbox) -> HubSpot:
     return client
 
 
-def http(sandbox: HubSpotSandbox, method: str, path: str, body: object = None,
-         control: bool = False) -> tuple[int, object]:
-    """One request with the token (or the control token); (status, JSON body or None)."""
-    headers = {"Content-Type": "application/json"}
-    if control:
-        headers[CONTROL_HEADER] = sandbox.control_token
-    else:
-        headers["Authorization"] = f"Bearer {sandbox.credentials['access_token']}"
+def http(sandbox: HubSpotSandbox, method: str, path: str,
+         body: object = None) -> tuple[int, object]:
+    """One API request with the token; (status, JSON body or None)."""
+    headers = {"Content-Type": "application/json",
+               "Authorization": f"Bearer {sandbox.credentials['access_token']}"}
     request = urllib.request.Request(
         sandbox.base_url + path, method=method, headers=headers,
         data=None if body is None else json.dumps(body).encode())
@@ -237,15 +234,13 @@ def test_associations_v4_and_the_primary_company(client: HubSpot,
 
 
 def test_deals_are_served_for_reading(client: HubSpot, sandbox: HubSpotSandbox) -> None:
-    contact = sandbox.records()[0]["id"]
+    contact = control_get(sandbox, "records")["results"][0]["id"]
     company = create(client, name="Acme")
-    status, body = http(sandbox, "POST", "/_sandbox/associate",
-                        {"id": contact, "company_id": company}, control=True)
-    assert status == 200
-    status, body = http(sandbox, "POST", "/_sandbox/close_deal",
-                        {"id": contact, "won": True, "amount": 12000}, control=True)
-    assert status == 200 and isinstance(body, dict)
-    deal = body["result"]["id"]
+    linked = result(sandbox, "associate", id=contact, company_id=company)
+    assert linked["primary_company_id"] == company
+    made = result(sandbox, "close_deal", id=contact, won=True, amount=12000)
+    assert (made["contact_id"], made["company_id"]) == (contact, company)
+    deal = made["id"]
     read = client.crm.deals.basic_api.get_by_id(deal, properties=[
         "dealname", "amount", "dealstage", "pipeline", "closedate", "hs_is_closed_won"])
     assert (read.properties["dealstage"], read.properties["hs_is_closed_won"],
@@ -269,30 +264,27 @@ def test_deals_are_served_for_reading(client: HubSpot, sandbox: HubSpotSandbox) 
 
 
 def test_control_api_creates_edits_and_associates_companies(
-        sandbox: HubSpotSandbox) -> None:
+        client: HubSpot, sandbox: HubSpotSandbox) -> None:
     owner_email = next(iter(sandbox.owner_ids()))
-    status, body = http(sandbox, "POST", "/_sandbox/create_company",
-                        {"name": "Acme", "domain": "acme.com", "owner": owner_email},
-                        control=True)
-    assert status == 200 and isinstance(body, dict)
-    company = body["result"]["id"]
-    stored = sandbox.api.objects.companies.get(company)
-    assert stored is not None
-    assert stored.properties["hubspot_owner_id"] == sandbox.owner_ids()[owner_email]
-    status, body = http(sandbox, "POST", "/_sandbox/edit_company",
-                        {"id": company, "field": "industry", "value": "Retail"}, control=True)
-    assert status == 200 and stored.properties["industry"] == "Retail"
-    status, body = http(sandbox, "POST", "/_sandbox/edit_company",
-                        {"id": company, "field": "numberofemployees", "value": "x"},
-                        control=True)
-    assert status == 400 and isinstance(body, dict) and "numberofemployees" in body["message"]
-    email = sandbox.records()[3]["email"]
-    status, body = http(sandbox, "POST", "/_sandbox/associate",
-                        {"email": email, "company_id": company}, control=True)
-    assert status == 200 and isinstance(body, dict)
-    assert body["result"]["primary_company_id"] == company
-    assert sandbox.records()[3]["associatedcompanyid"] == company
-    assert http(sandbox, "POST", "/_sandbox/create_company", {"name": "X"})[0] == 401
+    company = result(sandbox, "create_company", name="Acme", domain="acme.com",
+                     owner=owner_email)["id"]
+    read = client.crm.companies.basic_api.get_by_id(
+        company, properties=["hubspot_owner_id", "industry"])
+    assert read.properties["hubspot_owner_id"] == sandbox.owner_ids()[owner_email]
+    edited = result(sandbox, "edit_company", id=company, field="industry", value="Retail")
+    assert edited["industry"] == "Retail"
+    assert client.crm.companies.basic_api.get_by_id(
+        company, properties=["industry"]).properties["industry"] == "Retail"
+    with pytest.raises(ControlRefused) as refused:
+        control(sandbox, "edit_company", id=company, field="numberofemployees", value="x")
+    assert refused.value.status == 400 and "numberofemployees" in refused.value.message
+    contact = control_get(sandbox, "records")["results"][3]
+    linked = result(sandbox, "associate", email=contact["email"], company_id=company)
+    assert linked["primary_company_id"] == company
+    assert control_get(sandbox, f"records/{contact['id']}")["associatedcompanyid"] == company
+    with pytest.raises(ControlRefused) as unauthorized:
+        control_request(sandbox, "POST", "create_company", {"name": "X"}, token="")
+    assert unauthorized.value.status == 401
 
 
 def test_contacts_single_record_patch_delete_and_upsert(sandbox: HubSpotSandbox) -> None:

@@ -12,11 +12,11 @@ import grimp
 import pytest
 import requests
 
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.settings import SandboxConfigError, load_sandbox_file
 from connectors.sandbox.world import World
+from tests.sandbox_control import ControlRefused, control
 from tests.test_import_cycles import _circles
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -58,12 +58,6 @@ def test_hubspot_batch_update_refuses_properties_that_are_no_object(
     assert hubspot.record(str(record["id"])) == record
 
 
-def sf_control(box: SalesforceSandbox, operation: str, body: object) -> requests.Response:
-    return requests.post(f"{box.base_url}/_sandbox/{operation}", json=body,
-                         headers={CONTROL_HEADER: box.control_token},
-                         verify=box.ca_file or True, timeout=10)
-
-
 def test_salesforce_control_names_fields_of_the_wrong_shape(
         salesforce: SalesforceSandbox) -> None:
     lead = next(r for r in salesforce.records() if r["type"] == "Lead")
@@ -74,9 +68,10 @@ def test_salesforce_control_names_fields_of_the_wrong_shape(
             ("merge", {"master_id": lead["Id"], "duplicate_ids": "00Q8c0000000002AAA"},
              "duplicate_ids:"),
             ("clock", {"advance_seconds": {"hours": 1}}, "advance_seconds")):
-        answer = sf_control(salesforce, operation, body)
-        assert answer.status_code == 400, answer.text
-        assert named in answer.json()["message"]
+        with pytest.raises(ControlRefused) as refused:
+            control(salesforce, operation, **body)
+        assert refused.value.status == 400, refused.value.body
+        assert named in refused.value.message
     assert salesforce.changed_records() == []  # no Task, no merge
     assert salesforce.now() == NOW  # nor a moved clock
 

@@ -10,15 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
 from connectors import build_connector
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.webhooks import WebhookSender, attach_webhooks, sign
 from syncer.domain.connector import ConnectorSettings
 from syncer.domain.types import ActivityType
 from tests.conftest import NOW, Sandboxes
+from tests.sandbox_control import control, result
 
 SECRET = "client-secret"
 
@@ -79,13 +78,9 @@ def test_edits_and_form_fills_are_sent_signed_and_retried(sandboxes: Sandboxes,
     hubspot = hubspot_of(sandboxes)
     sender = attach_webhooks(hubspot, receiver.url, SECRET, first_wait=0.01)
     contact = str(hubspot.records()[0]["id"])
-    control = {CONTROL_HEADER: hubspot.control_token}
-    answer = requests.post(f"{hubspot.base_url}/_sandbox/edit", headers=control, timeout=10,
-                           json={"id": contact, "field": "jobtitle", "value": "CTO"})
-    assert answer.status_code == 200
-    filled = requests.post(f"{hubspot.base_url}/_sandbox/form_fill", headers=control,
-                           json={"id": contact, "form": "Request a demo"}, timeout=10)
-    assert filled.status_code == 200, filled.text
+    assert control(hubspot, "edit", id=contact, field="jobtitle", value="CTO")["jobtitle"] \
+        == "CTO"
+    filled = result(hubspot, "form_fill", id=contact, form="Request a demo")
     assert sender.flush()
     sender.stop()
 
@@ -103,7 +98,7 @@ def test_edits_and_form_fills_are_sent_signed_and_retried(sandboxes: Sandboxes,
         credentials=hubspot.credentials))
     people, activities = connector.read_by_ids([contact], NOW - timedelta(days=1))
     assert [p.title for p in people] == ["CTO"]
-    demo = [a for a in activities if a.source_id == filled.json()["result"]["event_id"]]
+    demo = [a for a in activities if a.source_id == filled["event_id"]]
     assert [a.type for a in demo] == [ActivityType.DEMO_REQUEST]
     connector.close()
 
@@ -112,17 +107,14 @@ def test_nothing_is_sent_after_the_sender_is_detached(sandboxes: Sandboxes,
                                                       receiver: Receiver) -> None:
     hubspot = hubspot_of(sandboxes)
     receiver.failures = 0
-    control = {CONTROL_HEADER: hubspot.control_token}
-    on = requests.post(f"{hubspot.base_url}/_sandbox/webhooks", headers=control, timeout=10,
-                       json={"url": receiver.url, "secret": SECRET})
-    assert on.json() == {"result": {"sending": True}}
+    on = control(hubspot, "webhooks", url=receiver.url, secret=SECRET)
+    assert on == {"result": {"sending": True}}
     contact = str(hubspot.records()[1]["id"])
     hubspot.edit(contact, "jobtitle", "VP")
     with receiver.got_event:
         assert receiver.got_event.wait_for(lambda: len(receiver.events) == 1, timeout=30)
-    off = requests.post(f"{hubspot.base_url}/_sandbox/webhooks", headers=control, json={},
-                        timeout=10)
-    assert off.json() == {"result": {"sending": False}}
+    off = control(hubspot, "webhooks")
+    assert off == {"result": {"sending": False}}
     hubspot.edit(contact, "jobtitle", "CEO")
     # the portal's own listener (associations.py: associatedcompanyid) stays
     assert not [s for s in hubspot.state.listeners if isinstance(s, WebhookSender)]

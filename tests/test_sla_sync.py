@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
@@ -33,6 +31,7 @@ from tests.conftest import (
     sync_once,
     write_config,
 )
+from tests.sandbox_control import control
 from tests.test_alerts import Receiver
 
 
@@ -65,11 +64,7 @@ def advance(boxes: Sandboxes, delta: timedelta) -> datetime:
     shown = []
     for box in (boxes.hubspot, boxes.salesforce):
         assert isinstance(box, HubSpotSandbox | SalesforceSandbox)
-        answer = requests.post(f"{box.base_url}/_sandbox/clock",
-                               json={"advance_seconds": delta.total_seconds()},
-                               headers={CONTROL_HEADER: box.control_token},
-                               verify=box.ca_file or True, timeout=10)
-        assert answer.status_code == 200, answer.text
+        control(box, "clock", advance_seconds=delta.total_seconds())
         shown.append(box.now())
     assert shown[0] == shown[1]
     return shown[0]

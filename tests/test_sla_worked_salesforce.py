@@ -9,14 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import requests
 
-from connectors.sandbox.control import CONTROL_HEADER
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.cli.runtime import Runtime
 from syncer.domain.types import ActivityType
 from tests.conftest import NOW, sync_once
+from tests.sandbox_control import result
 from tests.test_sla_sync import (
     QUEUE_USER,
     advance,
@@ -28,12 +27,7 @@ from tests.test_sla_sync import (
 
 
 def log_call(box: SalesforceSandbox, record_id: str, owner: str) -> str:
-    answer = requests.post(f"{box.base_url}/_sandbox/log_activity",
-                           json={"id": record_id, "kind": "call", "owner": owner},
-                           headers={CONTROL_HEADER: box.control_token},
-                           verify=box.ca_file or True, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["result"]["id"])
+    return str(result(box, "log_activity", id=record_id, kind="call", owner=owner)["id"])
 
 
 def test_a_call_by_the_owner_is_work_a_call_by_someone_else_is_not(
@@ -60,10 +54,7 @@ def test_a_call_by_the_owner_is_work_a_call_by_someone_else_is_not(
         advance(boxes, timedelta(hours=1))
         call = log_call(salesforce, live[worked], routed[worked])
         log_call(salesforce, live[other], stranger)
-        deal = requests.post(f"{salesforce.base_url}/_sandbox/close_deal",
-                             json={"id": live[contact], "won": True, "amount": 5000},
-                             headers={CONTROL_HEADER: salesforce.control_token},
-                             verify=salesforce.ca_file or True, timeout=10).json()["result"]
+        deal = result(salesforce, "close_deal", id=live[contact], won=True, amount=5000)
         sync_once(loaded, advance(boxes, timedelta(hours=3, minutes=1)))
 
         reassigned = {r["person_key"] for r in sla_rows(loaded) if r["rule"] == "sla_reassign"}

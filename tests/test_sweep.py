@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import delete, inspect, select
 from structlog.testing import capture_logs
 
-from connectors.sandbox.control import CONTROL_HEADER
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig, parse_config
 from syncer.domain.config_base import ConfigError
@@ -24,6 +22,7 @@ from syncer.store.repository import Store
 from syncer.store.sweep import sweeps
 from syncer.store.tables import schema_version
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, sync_once, write_config
+from tests.sandbox_control import control
 from tests.test_echo import people_cursor, vp_candidates
 
 LATER = NOW + timedelta(hours=25)
@@ -48,14 +47,10 @@ def test_a_record_stamped_half_an_hour_behind_the_cursor_is_found_by_the_next_sw
     assert sweep_mark(sandbox_config, "hubspot").done_at == NOW  # a full pull is a pass
     contact_id, lead_id = vp_candidates(sandboxes)
     behind = people_cursor(sandbox_config, "hubspot") - timedelta(minutes=30)
-    answer = requests.post(  # as a tester drives a running sandbox: the control API
-        f"{sandboxes.hubspot.base_url}/_sandbox/edit",
-        json={"id": contact_id, "field": "jobtitle", "value": "VP Sales",
-              "stamp": behind.isoformat()},
-        headers={CONTROL_HEADER: sandboxes.hubspot.control_token},  # type: ignore[attr-defined]
-        timeout=10)
-    assert answer.status_code == 200
-    assert answer.json()["lastmodifieddate"].startswith(behind.strftime("%Y-%m-%dT%H:%M"))
+    edited = control(  # as a tester drives a running sandbox: the control API
+        sandboxes.hubspot, "edit", id=contact_id, field="jobtitle", value="VP Sales",  # type: ignore[arg-type]
+        stamp=behind.isoformat())
+    assert edited["lastmodifieddate"].startswith(behind.strftime("%Y-%m-%dT%H:%M"))
     sandboxes.salesforce.edit(lead_id, "Title", "VP Sales")
     sandboxes.salesforce.org.restamp(  # type: ignore[attr-defined]
         lead_id, people_cursor(sandbox_config, "salesforce") - timedelta(minutes=30))
