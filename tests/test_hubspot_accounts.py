@@ -1,9 +1,10 @@
 """HubSpot companies as syncer Accounts (issue 20, item 3): the connector's pull, write-back
 and field setup, against the sandbox through the real hubspot-api-client.
 
-Companies are made in the sandbox's store (as an admin in HubSpot's UI would); what the
-connector reads, writes and costs is checked against the store and the sandbox's request
-counts.
+Companies are made and edited through the running sandbox's control API (as an admin in
+HubSpot's UI would), the account properties through the properties API (as `syncer setup`
+would); what the connector reads and writes is checked through hubspot-api-client, what it
+costs against the sandbox's request counts (control requests are not counted).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 
 import pytest
+from hubspot import HubSpot
+from hubspot.crm.companies import SimplePublicObjectWithAssociations
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from connectors.hubspot.company_mapping import normalized_domain
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.fields import HubSpotFields
 from connectors.retry import RetryPolicy
 from connectors.sandbox.faults import FaultConfig
-from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore, company_id_for
-from connectors.sandbox.hubspot.schema import PropertyDef
+from connectors.sandbox.hubspot.objects import company_id_for
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.hubspot.state import contact_id_for
 from connectors.sandbox.world import IN_HUBSPOT, World
@@ -29,6 +32,7 @@ from syncer.domain.connector import ConnectorSettings
 from syncer.domain.field_setup import FieldNeed
 from syncer.domain.types import RecordUpdate
 from syncer.run.setup_fields import set_up
+from tests.sandbox_control import control, control_get, result
 
 NOW = datetime(2026, 8, 12, 15, 0, tzinfo=timezone.utc)
 FAST_RETRY = RetryPolicy(attempts=10, initial=0.05, maximum=0.5)
@@ -41,16 +45,27 @@ LIST = "/crm/v3/objects/<object_type>"
 def sandbox() -> Iterator[HubSpotSandbox]:
     sandbox = HubSpotSandbox(World(seed=31, size=40, now=NOW), search_cap=300)
     sandbox.start()
+    properties = client(sandbox).crm.properties
+    properties.groups_api.create("companies", PropertyGroupCreate(name="syncer",
+                                                                  label="Syncer"))
     for name, kind in zip(ACCOUNT_FIELDS, ("string", "number"), strict=True):
-        companies(sandbox).properties[name] = PropertyDef(
-            name, name, kind, "text" if kind == "string" else "number", "syncer",
-            hubspot_defined=False)
+        properties.core_api.create("companies", PropertyCreate(
+            name=name, label=name, type=kind, group_name="syncer",
+            field_type="text" if kind == "string" else "number"))
     yield sandbox
     sandbox.stop()
 
 
-def companies(sandbox: HubSpotSandbox) -> RecordStore:
-    return sandbox.api.objects.companies
+def client(sandbox: HubSpotSandbox) -> HubSpot:
+    """hubspot-api-client pointed at the sandbox (shared/specs/CLIENTS.md)."""
+    return HubSpot(access_token=sandbox.credentials["access_token"], retry=False,
+                   host=sandbox.base_url)
+
+
+def company(sandbox: HubSpotSandbox, record_id: str) -> SimplePublicObjectWithAssociations:
+    """The company as the API serves it, with the account fields."""
+    return client(sandbox).crm.companies.basic_api.get_by_id(
+        record_id, properties=list(ACCOUNT_FIELDS))
 
 
 def connect(sandbox: HubSpotSandbox, account_fields: tuple[str, ...] = ACCOUNT_FIELDS,
@@ -62,9 +77,9 @@ def connect(sandbox: HubSpotSandbox, account_fields: tuple[str, ...] = ACCOUNT_F
         options={"retry_policy": FAST_RETRY, "search_cap": 300, **options}))
 
 
-def make(sandbox: HubSpotSandbox, **values: str | None) -> CrmRecord:
-    store = companies(sandbox)
-    return store.add(store.check(values))
+def make(sandbox: HubSpotSandbox, **values: str | None) -> str:
+    """A company as an admin creates it (the control API); its id."""
+    return str(result(sandbox, "create_company", **values)["id"])
 
 
 def pulled(connector: HubSpotConnector, since: datetime | None = None) -> dict[str, Account]:
@@ -88,8 +103,8 @@ def test_full_pull_maps_every_company_field(sandbox: HubSpotSandbox) -> None:
         found = pulled(connector)
     finally:
         connector.close()
-    assert set(found) == {acme.id, bare.id}
-    account = found[acme.id]
+    assert set(found) == {acme, bare}
+    account = found[acme]
     assert (account.source, account.name, account.domain, account.industry) == (
         "hubspot", "Acme", "acme.com", "Software")
     assert (account.employees, account.country, account.annual_revenue) == (
@@ -97,8 +112,8 @@ def test_full_pull_maps_every_company_field(sandbox: HubSpotSandbox) -> None:
     assert (account.owner_id, account.owner_email) == (owner_id, owner_email)
     assert account.linked_ids == {"salesforce": "001000000000001AAA"}
     assert account.crm_values == {"syncer_account_grade": "B", "syncer_account_score": None}
-    assert account.updated_at == acme.updated_at
-    assert found[bare.id].domain is None and found[bare.id].linked_ids == {}
+    assert account.updated_at == company(sandbox, acme).updated_at
+    assert found[bare].domain is None and found[bare].linked_ids == {}
 
 
 @pytest.mark.parametrize(("raw", "clean"), [
@@ -111,23 +126,22 @@ def test_domain_is_normalized(raw: str | None, clean: str | None) -> None:
 
 def test_incremental_pull_returns_edited_companies_only(sandbox: HubSpotSandbox) -> None:
     edited, unedited = make(sandbox, name="Edited"), make(sandbox, name="Unedited")
-    sandbox.clock.advance(5)
-    cursor = sandbox.now()
-    companies(sandbox).apply(edited.id, {"industry": "Retail"})
+    cursor = datetime.fromisoformat(control(sandbox, "clock", advance_seconds=5)["now"])
+    result(sandbox, "edit_company", id=edited, field="industry", value="Retail")
     connector = connect(sandbox)
     try:
         found = pulled(connector, cursor)
     finally:
         connector.close()
-    assert set(found) == {edited.id}
-    assert found[edited.id].industry == "Retail"
-    assert unedited.id not in found
+    assert set(found) == {edited}
+    assert found[edited].industry == "Retail"
+    assert unedited not in found
 
 
 def test_pull_pages_past_the_search_cap_and_costs_one_search_per_200(
         sandbox: HubSpotSandbox) -> None:
     count = 650  # above the sandbox's cap of 300: each query restarts from the last id
-    made = {make(sandbox, name=f"Company {i}", domain=f"c{i}.example").id
+    made = {make(sandbox, name=f"Company {i}", domain=f"c{i}.example")
             for i in range(count)}
     connector = connect(sandbox)
     connector.owners()  # the pipeline reads owners once per sync, before accounts
@@ -143,7 +157,7 @@ def test_pull_pages_past_the_search_cap_and_costs_one_search_per_200(
 
 
 def test_full_pull_lists_100_a_page_and_reads_owners_once(sandbox: HubSpotSandbox) -> None:
-    made = {make(sandbox, name=f"Company {i}").id for i in range(230)}
+    made = {make(sandbox, name=f"Company {i}") for i in range(230)}
     connector = connect(sandbox)
     try:
         found = pulled(connector)
@@ -156,49 +170,46 @@ def test_full_pull_lists_100_a_page_and_reads_owners_once(sandbox: HubSpotSandbo
 
 def test_contacts_carry_their_primary_company_at_no_extra_request(
         sandbox: HubSpotSandbox) -> None:
-    company = make(sandbox, name="Acme", domain="acme.com")
-    first, second = (record["id"] for record in sandbox.records()[:2])
-    sandbox.api.objects.associations.associate("contacts", first, "companies", company.id)
+    acme = make(sandbox, name="Acme", domain="acme.com")
+    first, second = (record["id"] for record in control_get(sandbox, "records")["results"][:2])
+    result(sandbox, "associate", id=first, company_id=acme)
     connector = connect(sandbox)
     try:
         people = {p.record_id: p for page in connector.people() for p in page}
-        since = sandbox.now().replace(year=2000)
-        again, _ = connector.read_by_ids([first, second], since)
+        again, _ = connector.read_by_ids([first, second], NOW.replace(year=2000))
     finally:
         connector.close()
-    assert people[first].account_id == company.id
+    assert people[first].account_id == acme
     assert people[second].account_id is None
-    assert {p.record_id: p.account_id for p in again} == {first: company.id, second: None}
+    assert {p.record_id: p.account_id for p in again} == {first: acme, second: None}
     assert sandbox.calls(rule="/crm/v4/associations/<object_type>/<to_type>/batch/read") == 0
 
 
 def test_company_write_back_lands_beside_contact_writes(sandbox: HubSpotSandbox) -> None:
     acme, globex = make(sandbox, name="Acme"), make(sandbox, name="Globex")
-    contact = sandbox.records()[0]["id"]
+    contact = control_get(sandbox, "records")["results"][0]["id"]
     assert "companies" in ACCOUNT_OBJECT_TYPES
     connector = connect(sandbox)
     try:
         results = connector.push([
-            RecordUpdate(acme.id, "companies", {"syncer_account_grade": "A"}),
+            RecordUpdate(acme, "companies", {"syncer_account_grade": "A"}),
             RecordUpdate(contact, "contact", {"syncer_score": "42"}),
-            RecordUpdate(globex.id, "companies", {"syncer_account_score": "77"}),
-            RecordUpdate(acme.id, "companies", {"syncer_account_score": "90"})])
+            RecordUpdate(globex, "companies", {"syncer_account_score": "77"}),
+            RecordUpdate(acme, "companies", {"syncer_account_score": "90"})])
     finally:
         connector.close()
     assert [(r.record_id, r.ok) for r in results] == [
-        (acme.id, True), (contact, True), (globex.id, True), (acme.id, True)]
-    store = companies(sandbox)
-    assert _values(store, acme.id) == {"syncer_account_grade": "A",
-                                       "syncer_account_score": "90"}
-    assert _values(store, globex.id)["syncer_account_score"] == "77"
-    assert sandbox.record(contact)["syncer_score"] == "42"
+        (acme, True), (contact, True), (globex, True), (acme, True)]
+    assert _values(sandbox, acme) == {"syncer_account_grade": "A",
+                                      "syncer_account_score": "90"}
+    assert _values(sandbox, globex)["syncer_account_score"] == "77"
+    assert control_get(sandbox, f"records/{contact}")["syncer_score"] == "42"
     assert sandbox.calls("POST", "/crm/v3/objects/<object_type>/batch/update") == 2
 
 
-def _values(store: RecordStore, record_id: str) -> Mapping[str, str | None]:
-    record = store.get(record_id)
-    assert record is not None
-    return {name: record.properties.get(name) for name in ACCOUNT_FIELDS}
+def _values(sandbox: HubSpotSandbox, record_id: str) -> Mapping[str, str | None]:
+    properties = company(sandbox, record_id).properties
+    return {name: properties.get(name) for name in ACCOUNT_FIELDS}
 
 
 def test_partial_company_batch_failure_is_reported_per_record(
@@ -207,18 +218,18 @@ def test_partial_company_batch_failure_is_reported_per_record(
     connector = connect(sandbox)
     try:
         results = connector.push([
-            RecordUpdate(good.id, "companies", {"syncer_account_score": "12"}),
-            RecordUpdate(bad.id, "companies", {"syncer_account_score": "lots"}),
+            RecordUpdate(good, "companies", {"syncer_account_score": "12"}),
+            RecordUpdate(bad, "companies", {"syncer_account_score": "lots"}),
             RecordUpdate("39999999999", "companies", {"syncer_account_score": "1"})])
     finally:
         connector.close()
     ok, invalid, missing = results
-    assert ok.ok and ok.record_id == good.id
+    assert ok.ok and ok.record_id == good
     assert (invalid.ok, invalid.error_code, invalid.retryable, invalid.fields) == (
         False, "INVALID_NUMBER", False, ("syncer_account_score",))
     assert (missing.ok, missing.error_code) == (False, "OBJECT_NOT_FOUND")
-    assert _values(companies(sandbox), good.id)["syncer_account_score"] == "12"
-    assert _values(companies(sandbox), bad.id)["syncer_account_score"] is None
+    assert _values(sandbox, good)["syncer_account_score"] == "12"
+    assert _values(sandbox, bad)["syncer_account_score"] is None
 
 
 def test_pull_refuses_account_fields_the_portal_lacks(sandbox: HubSpotSandbox) -> None:
@@ -248,7 +259,7 @@ def test_setup_creates_account_fields_as_company_properties(sandbox: HubSpotSand
         admin.close()
     assert report.created == ["companies.syncer_account_mqa"]  # the grade existed
     assert again.created == [] and again.lines == ["hubspot: all 2 fields present"]
-    created = companies(sandbox).properties["syncer_account_mqa"]
+    created = sandbox.api.objects.companies.properties["syncer_account_mqa"]
     assert (created.group_name, created.type, created.hubspot_defined) == (
         "syncer", "string", False)
     assert "syncer_account_mqa" not in sandbox.state.properties  # not on contacts
@@ -291,12 +302,13 @@ def test_company_requests_refused_as_rate_limited_are_retried(
     sandbox.faults.config = FaultConfig(burst_every=2, burst_length=1)  # every 2nd: 429
     try:
         listed, searched = pulled(connector), pulled(connector, NOW.replace(year=2000))
-        results = connector.push([RecordUpdate(acme.id, "companies",
+        results = connector.push([RecordUpdate(acme, "companies",
                                                {"syncer_account_score": "61"})])
     finally:
         connector.close()
-    assert set(listed) == set(searched) == {acme.id, globex.id}
-    assert [(r.record_id, r.ok) for r in results] == [(acme.id, True)]
-    assert _values(companies(sandbox), acme.id)["syncer_account_score"] == "61"
+        sandbox.faults.config = FaultConfig()  # the checks below read with no 429s
+    assert set(listed) == set(searched) == {acme, globex}
+    assert [(r.record_id, r.ok) for r in results] == [(acme, True)]
+    assert _values(sandbox, acme)["syncer_account_score"] == "61"
     assert sandbox.faults.counts()["burst_429"] >= 2
     assert connector.usage.rate_limited == sandbox.faults.counts()["burst_429"]
