@@ -1,6 +1,7 @@
 """Salesforce Accounts (issue 20): the connector's pull, Contact.AccountId, the Account
 write-back and custom fields on Account, against the sandbox over HTTPS through
-simple-salesforce."""
+simple-salesforce. Accounts are edited (and rows locked) through the running sandbox's
+control API, as a rep's hand; what the connector wrote is read back the same way."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.field_setup import FieldNeed
 from syncer.domain.types import RecordUpdate
 from syncer.run.setup_fields import set_up
+from tests.sandbox_control import control_get, result
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -66,6 +68,12 @@ def account_rows(sandbox: SalesforceSandbox) -> list[dict[str, Any]]:
     return list(sandbox.org.rows("Account"))
 
 
+def record(sandbox: SalesforceSandbox, record_id: str) -> dict[str, Any]:
+    """One record of any type as the control API reads it (not API traffic)."""
+    found: dict[str, Any] = control_get(sandbox, f"records/{record_id}")
+    return found
+
+
 def test_full_pull_maps_every_account_with_its_owner_email(
         connector: SalesforceConnector, sandbox: SalesforceSandbox, world: World) -> None:
     accounts = [a for page in connector.accounts() for a in page]
@@ -96,10 +104,10 @@ def test_incremental_pull_returns_what_changed_and_nothing_else(
         connector: SalesforceConnector, sandbox: SalesforceSandbox) -> None:
     rows = account_rows(sandbox)
     edited, other = str(rows[3]["Id"]), str(rows[7]["Id"])
-    since = sandbox.now()
+    since = datetime.fromisoformat(control_get(sandbox, "clock")["now"])
     assert [a for page in connector.accounts(since) for a in page] == []
-    sandbox.edit(edited, "AnnualRevenue", "2500000")
-    sandbox.edit(edited, "Website", "HTTPS://WWW.Renamed.Example/about?x=1")
+    result(sandbox, "edit_account", id=edited, fields={
+        "AnnualRevenue": 2500000, "Website": "HTTPS://WWW.Renamed.Example/about?x=1"})
     changed = [a for page in connector.accounts(since) for a in page]
     assert [a.record_id for a in changed] == [edited]
     assert changed[0].annual_revenue == 2_500_000.0
@@ -144,7 +152,8 @@ def test_full_pull_above_the_threshold_reads_a_bulk_job(sandbox: SalesforceSandb
                "bulk_max_records": 120}
     with SalesforceConnector(settings_for(sandbox, options=options), retry=NO_WAIT) as bulk, \
             SalesforceConnector(settings_for(sandbox), retry=NO_WAIT) as rest:
-        sandbox.edit(str(account_rows(sandbox)[0]["Id"]), "AnnualRevenue", "1200.5")
+        result(sandbox, "edit_account", id=str(account_rows(sandbox)[0]["Id"]),
+               fields={"AnnualRevenue": 1200.5})
         by_bulk = sorted((a for page in bulk.accounts() for a in page),
                          key=lambda a: a.record_id)
         by_rest = sorted((a for page in rest.accounts() for a in page),
@@ -201,10 +210,11 @@ def test_account_write_back_lands_and_reads_back(connector: SalesforceConnector,
     assert [(r.record_id, r.ok) for r in results] == [(first, True), (str(person["Id"]), True),
                                                       (second, True)]
     assert sandbox.call_counts[("PATCH", "composite/sobjects", 200)] == 1  # one batch
-    assert (sandbox.record(first)["Syncer_Account_Score__c"],
-            sandbox.record(first)["Syncer_Account_Grade__c"]) == (72.5, "A")
-    assert sandbox.record(second)["Syncer_Account_Grade__c"] == "C"
-    assert sandbox.record(str(person["Id"]))["Syncer_Stage__c"] == "MQL"
+    written = record(sandbox, first)
+    assert (written["Syncer_Account_Score__c"], written["Syncer_Account_Grade__c"]) == (
+        72.5, "A")
+    assert record(sandbox, second)["Syncer_Account_Grade__c"] == "C"
+    assert record(sandbox, str(person["Id"]))["Syncer_Stage__c"] == "MQL"
     pulled = {a.record_id: a for page in connector.accounts() for a in page}
     assert pulled[first].crm_values == {"Syncer_Account_Score__c": "72.5",
                                         "Syncer_Account_Grade__c": "A"}
@@ -214,7 +224,7 @@ def test_account_write_failures_are_per_record(connector: SalesforceConnector,
                                                sandbox: SalesforceSandbox) -> None:
     rows = account_rows(sandbox)
     good, too_long, locked = (str(rows[i]["Id"]) for i in range(3))
-    sandbox.lock_rows(locked)
+    assert result(sandbox, "lock_rows", ids=[locked]) == {"locked": [locked]}
     results = connector.push([
         RecordUpdate(good, "Account", {"Syncer_Account_Grade__c": "B"}),
         RecordUpdate(too_long, "Account", {"Syncer_Account_Grade__c": "way too long"}),
@@ -225,9 +235,9 @@ def test_account_write_failures_are_per_record(connector: SalesforceConnector,
         (good, True, None, False), (too_long, False, "STRING_TOO_LONG", False),
         (locked, False, "UNABLE_TO_LOCK_ROW", True), (good, False, "INVALID_VALUE", False)]
     assert results[1].fields == ("Syncer_Account_Grade__c",)
-    assert sandbox.record(good)["Syncer_Account_Grade__c"] == "B"
-    assert sandbox.record(too_long)["Syncer_Account_Grade__c"] is None
-    assert sandbox.record(locked)["Syncer_Account_Grade__c"] is None
+    assert record(sandbox, good)["Syncer_Account_Grade__c"] == "B"
+    assert record(sandbox, too_long)["Syncer_Account_Grade__c"] is None
+    assert record(sandbox, locked)["Syncer_Account_Grade__c"] is None
 
 
 def test_an_account_writeback_field_the_org_lacks_is_named(sandbox: SalesforceSandbox) -> None:

@@ -1,6 +1,8 @@
-"""The HubSpot sandbox's company and deal operations in the control API: what an admin or
-a rep does by hand in HubSpot's UI (connectors/sandbox/control.py dispatches them).
+"""The HubSpot sandbox's contact, company and deal operations in the control API: what an
+admin or a rep does by hand in HubSpot's UI (connectors/sandbox/control.py dispatches them).
 
+    POST /_sandbox/create_contact {"email": ..., <any contact property>: value}
+         a new contact, as a form or an import makes one     -> {"id": contact id, ...}
     POST /_sandbox/create_company {"name": ..., "domain"?: ..., "owner"?: owner id or
          email, <any company property>: value}                     -> {"id": company id}
     POST /_sandbox/edit_company   {"id": company id, "field": property, "value": v}
@@ -44,6 +46,20 @@ def _company(sandbox: Portal, value: object) -> CrmRecord:
     if record is None:
         raise ValueError(f"company_id: no company {value!r} (create_company makes one)")
     return record
+
+
+def create_contact(sandbox: Portal, body: JSONObject) -> dict[str, object]:
+    """A new contact with these properties (validated as the API validates a create); a
+    test that needs a person who was not in the world makes one here."""
+    if not str(body.get("email") or "").strip():
+        raise ValueError("email: a new contact needs an email (it is how HubSpot dedupes)")
+    if sandbox.state.find("email", str(body["email"])) is not None:
+        raise ValueError(f"email: a contact with email {body['email']} exists already")
+    try:
+        contact = sandbox.state.add(sandbox.state.check(dict(body)))
+    except InputRejected as rejected:
+        raise ValueError(rejected.message) from None
+    return {"id": contact.id, **contact.properties}
 
 
 def create_company(sandbox: Portal, body: JSONObject) -> dict[str, str]:
@@ -108,7 +124,8 @@ def close_deal(sandbox: Portal, body: JSONObject) -> dict[str, object]:
 
 def company_controls(sandbox: Portal) -> dict[str, Operation]:
     """The operations above, bound to one sandbox (server.py merges them in)."""
-    return {"create_company": lambda body: create_company(sandbox, body),
+    return {"create_contact": lambda body: create_contact(sandbox, body),
+            "create_company": lambda body: create_company(sandbox, body),
             "edit_company": lambda body: edit_company(sandbox, body),
             "associate": lambda body: associate(sandbox, body),
             "close_deal": lambda body: close_deal(sandbox, body)}

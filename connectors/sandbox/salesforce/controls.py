@@ -2,7 +2,8 @@
 merge and convert, as a person in Salesforce's UI would do them, outbound messages
 (connectors/sandbox/outbound_messages.py), a rep's logged activities and closed deals
 (connectors/sandbox/salesforce/sales_controls.py) and Accounts created, edited and given to
-Contacts (connectors/sandbox/salesforce/account_controls.py)."""
+Contacts (connectors/sandbox/salesforce/account_controls.py); rows another transaction holds
+(`lock_rows`, `unlock_rows`: writes to them answer UNABLE_TO_LOCK_ROW until unlocked)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,26 @@ def controls(sandbox: OrgHands) -> dict[str, Operation]:
             str(body["lead_id"]), account_id=str(account) if account else None)
         return {"contact_id": contact_id, "account_id": account_id}
 
+    def row_ids(body: JSONObject) -> list[str]:
+        given = body.get("ids")
+        if not isinstance(given, list) or not given:
+            raise ValueError("ids: give a list of record ids, e.g. [\"001...\"]")
+        return [str(record_id) for record_id in given]
+
+    def lock_rows(body: JSONObject) -> dict[str, list[str]]:
+        locked = row_ids(body)
+        sandbox.lock_rows(*locked)
+        return {"locked": locked}
+
+    def unlock_rows(body: JSONObject) -> dict[str, list[str]]:
+        unlocked = row_ids(body)
+        sandbox.unlock_rows(*unlocked)
+        return {"unlocked": unlocked}
+
     from connectors.sandbox.outbound_messages import control_operations
     from connectors.sandbox.salesforce.account_controls import account_controls
     from connectors.sandbox.salesforce.sales_controls import sales_controls
 
-    return {"merge": merge, "convert": convert, **control_operations(sandbox),
+    return {"merge": merge, "convert": convert, "lock_rows": lock_rows,
+            "unlock_rows": unlock_rows, **control_operations(sandbox),
             **sales_controls(sandbox), **account_controls(sandbox)}
