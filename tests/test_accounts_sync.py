@@ -1,7 +1,11 @@
 """Accounts end to end (issue 20 item 3): both sandbox CRMs, the real clients, the whole
 pipeline. Engaged people arrive at one company run by run; after the third the company
 is MQA in the CRMs' account records, with grade and reasons, through audited writes; a
-quiet re-run writes nothing; people of an owned account go to the account's owner."""
+quiet re-run writes nothing; people of an owned account go to the account's owner.
+
+The tests change the running sandboxes only through their control API (companies, people,
+Account edits, locked rows: tests/sandbox_control.py) and read the CRMs' records back through
+it or hubspot-api-client."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hubspot import HubSpot
 from sqlalchemy import select
 
 from connectors.sandbox.hubspot.server import HubSpotSandbox
@@ -34,6 +39,7 @@ from tests.conftest import (
     sync_once,
     write_config,
 )
+from tests.sandbox_control import control_get, result
 
 #: a contact property only this test sets: the people it marks are the engaged ones
 INTEREST = "syncer_test_interest"
@@ -106,28 +112,52 @@ def boxes(world: World) -> Iterator[Sandboxes]:
 
 
 def hubspot_ids(boxes: Sandboxes) -> dict[str, str]:
+    return {str(r["email"]): str(r["id"])
+            for r in control_get(hubspot_of(boxes), "records")["results"]}
+
+
+def hubspot_of(boxes: Sandboxes) -> HubSpotSandbox:
     assert isinstance(boxes.hubspot, HubSpotSandbox)
-    return {str(r["email"]): str(r["id"]) for r in boxes.hubspot.records()}
+    return boxes.hubspot
+
+
+def salesforce_of(boxes: Sandboxes) -> SalesforceSandbox:
+    assert isinstance(boxes.salesforce, SalesforceSandbox)
+    return boxes.salesforce
 
 
 def hubspot_company(boxes: Sandboxes, company: WorldCompany,
                     contacts: list[str]) -> str:
     """A HubSpot company at the world company's domain, as an admin makes one, with these
     contacts associated (their primary company)."""
-    assert isinstance(boxes.hubspot, HubSpotSandbox)
-    objects = boxes.hubspot.api.objects
-    made = objects.companies.add(objects.companies.check(
-        {"name": company.name, "domain": company.domain}))
+    hubspot = hubspot_of(boxes)
+    made = str(result(hubspot, "create_company", name=company.name,
+                      domain=company.domain)["id"])
     for contact in contacts:
-        objects.associations.associate("contacts", contact, "companies", made.id)
-    return made.id
+        result(hubspot, "associate", id=contact, company_id=made)
+    return made
 
 
 def hubspot_company_values(boxes: Sandboxes, company_id: str) -> dict[str, Any]:
-    assert isinstance(boxes.hubspot, HubSpotSandbox)
-    record = boxes.hubspot.api.objects.companies.get(company_id)
-    assert record is not None
-    return dict(record.properties)
+    """The company's account fields as hubspot-api-client reads them."""
+    hubspot = hubspot_of(boxes)
+    client = HubSpot(access_token=hubspot.credentials["access_token"], retry=False,
+                     host=hubspot.base_url)
+    read = client.crm.companies.basic_api.get_by_id(
+        company_id, properties=[HS_MQA, HS_GRADE, HS_REASONS])
+    return dict(read.properties)
+
+
+def edit_account(boxes: Sandboxes, account: str, **fields: str) -> None:
+    """A rep saves these fields on the Salesforce Account (the control API)."""
+    saved = result(salesforce_of(boxes), "edit_account", id=account, fields=fields)
+    assert {name: saved[name] for name in fields} == fields
+
+
+def record(box: HubSpotSandbox | SalesforceSandbox, record_id: str) -> dict[str, Any]:
+    """One CRM record as the control API reads it."""
+    found: dict[str, Any] = control_get(box, f"records/{record_id}")
+    return found
 
 
 #: (title, the buying role it makes, associated with the HubSpot company?) of the
@@ -138,15 +168,13 @@ ARRIVALS = (("VP Marketing", "decision_maker", True), ("Data Engineer", "user", 
 
 def arrive(boxes: Sandboxes, email: str, title: str, company_id: str | None) -> str:
     """A new, engaged HubSpot contact (as a form would make one); its id."""
-    assert isinstance(boxes.hubspot, HubSpotSandbox)
-    state = boxes.hubspot.state
-    contact = state.add(state.check({"email": email, "firstname": "New",
-                                     "lastname": title.split()[-1], "jobtitle": title,
-                                     INTEREST: "high"}))
+    hubspot = hubspot_of(boxes)
+    contact = str(result(hubspot, "create_contact", email=email, firstname="New",
+                         lastname=title.split()[-1], jobtitle=title,
+                         **{INTEREST: "high"})["id"])
     if company_id is not None:
-        boxes.hubspot.api.objects.associations.associate("contacts", contact.id,
-                                                         "companies", company_id)
-    return contact.id
+        result(hubspot, "associate", id=contact, company_id=company_id)
+    return contact
 
 
 def accounts_plan(loaded: LoadedConfig) -> AccountPlan:
@@ -171,17 +199,16 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
     assert "syncer_buying_role" in capsys.readouterr().out
     company, people = company_people(world, 4)
     key = f"domain:{company.domain}"
-    salesforce = boxes.salesforce
-    assert isinstance(salesforce, SalesforceSandbox)
+    salesforce = salesforce_of(boxes)
     sf_account = account_id(company.index)
     # the Account's website names the domain its people's addresses use, as the HubSpot
     # company's domain does: the two records are one company
-    salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
+    edit_account(boxes, sf_account, Website=f"https://www.{company.domain}/")
     contacts = hubspot_ids(boxes)
     hs_company = hubspot_company(boxes, company, [contacts[p.email] for p in people])
     first = sync_once(loaded)
     assert first.status == "succeeded"
-    assert salesforce.record(sf_account)[SF_MQA] == "false"
+    assert record(salesforce, sf_account)[SF_MQA] == "false"
     assert hubspot_company_values(boxes, hs_company)[HS_MQA] == "false"
     engaged: list[str] = []
     arrived: dict[str, str] = {}
@@ -191,7 +218,7 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
         engaged.append(email)
         summary = sync_once(loaded)
         assert summary.status == "succeeded"
-        record = salesforce.record(sf_account)
+        account = record(salesforce, sf_account)
         hubspot = hubspot_company_values(boxes, hs_company)
         with Runtime(loaded) as runtime:
             with runtime.require_store().engine.connect() as connection:
@@ -199,11 +226,11 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
         assert decision.engaged_people == len(engaged)
         if len(engaged) < 3:  # not before the third
             assert not decision.is_mqa
-            assert record[SF_MQA] == hubspot[HS_MQA] == "false"
-    assert decision.is_mqa and record[SF_MQA] == hubspot[HS_MQA] == "true"
-    assert record[SF_GRADE] == hubspot[HS_GRADE] == decision.grade == "A"
+            assert account[SF_MQA] == hubspot[HS_MQA] == "false"
+    assert decision.is_mqa and account[SF_MQA] == hubspot[HS_MQA] == "true"
+    assert account[SF_GRADE] == hubspot[HS_GRADE] == decision.grade == "A"
     names = ", ".join(sorted(engaged))
-    for reasons in (record[SF_REASONS], hubspot[HS_REASONS]):
+    for reasons in (account[SF_REASONS], hubspot[HS_REASONS]):
         assert f"3 engaged people ({names})" in reasons
         assert reasons.startswith("MQA ")
     rows = account_audit(loaded, key)
@@ -215,13 +242,13 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
                for r in rows if r.field == HS_MQA]
     assert ("hubspot", hs_company, "false", "true", "written") in hs_rows
     # each person's buying role from their title, on their CRM record
-    assert isinstance(boxes.hubspot, HubSpotSandbox)
     for (_, role, _), contact in zip(ARRIVALS, arrived.values(), strict=True):
-        assert boxes.hubspot.record(contact)["syncer_buying_role"] == role
+        assert record(hubspot_of(boxes), contact)["syncer_buying_role"] == role
     plan = accounts_plan(loaded)
     for person in people:
         want = buying_role(person.title, plan)
-        assert boxes.hubspot.record(contacts[person.email]).get("syncer_buying_role") == want
+        assert record(hubspot_of(boxes), contacts[person.email]).get(
+            "syncer_buying_role") == want
     # a quiet re-run writes nothing and adds no audit row
     quiet = sync_once(loaded)
     assert quiet.status == "succeeded"
@@ -239,12 +266,11 @@ def test_people_of_an_owned_account_go_to_its_owner(
     loaded = configure(tmp_path, boxes, accounts_model(True, routing), monkeypatch)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, people = company_people(world, 3)
-    salesforce = boxes.salesforce
-    assert isinstance(salesforce, SalesforceSandbox)
+    salesforce = salesforce_of(boxes)
     users = {str(u["Email"]).lower(): str(u["Id"]) for u in salesforce.org.rows("User")}
     sf_account = account_id(company.index)
-    salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
-    salesforce.edit(sf_account, "OwnerId", users[rep])
+    edit_account(boxes, sf_account, Website=f"https://www.{company.domain}/",
+                 OwnerId=users[rep])
     assert sync_once(loaded).status == "succeeded"
     with Runtime(loaded) as runtime:
         rows = routing_store.assignment_rows(runtime.require_store())
@@ -266,25 +292,24 @@ def test_a_locked_account_write_is_parked_and_replayed(
     loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, _ = company_people(world, 3)
-    salesforce = boxes.salesforce
-    assert isinstance(salesforce, SalesforceSandbox)
+    salesforce = salesforce_of(boxes)
     sf_account = account_id(company.index)
-    salesforce.edit(sf_account, "Website", f"https://www.{company.domain}/")
-    salesforce.lock_rows(sf_account)
+    edit_account(boxes, sf_account, Website=f"https://www.{company.domain}/")
+    result(salesforce, "lock_rows", ids=[sf_account])
     summary = sync_once(loaded)
     assert summary.status == "partial" and summary.failures["salesforce"] == 1
-    assert salesforce.record(sf_account)[SF_MQA] is None
+    assert record(salesforce, sf_account)[SF_MQA] is None
     with Runtime(loaded) as runtime:
         letters = dead_letters.open_letters(runtime.require_store(), "salesforce")
     assert [(x.record_id, x.object_type, x.person_key) for x in letters] == \
         [(sf_account, "Account", f"domain:{company.domain}")]
-    salesforce.unlock_rows(sf_account)
+    result(salesforce, "unlock_rows", ids=[sf_account])
     with Runtime(loaded) as runtime:
         run_id, tally = replay_dead_letters(loaded, runtime.require_store(),
                                            runtime.connectors, NOW)
         assert dead_letters.open_letters(runtime.require_store()) == []
     assert tally.records_written["salesforce"] == 1
-    assert salesforce.record(sf_account)[SF_MQA] == "false"
+    assert record(salesforce, sf_account)[SF_MQA] == "false"
     replayed = [r for r in account_audit(loaded, f"domain:{company.domain}")
                 if r.run_id == run_id and r.field == SF_MQA]
     assert [r.outcome for r in replayed] == ["intent", "written"]
@@ -318,9 +343,7 @@ def test_a_company_that_gains_a_domain_takes_in_the_people_there(
         everyone = store.person_keys()
     at_domain = sorted(k for k in everyone if k.endswith(f"@{company.domain}"))
     assert len(at_domain) >= 3
-    salesforce = boxes.salesforce
-    assert isinstance(salesforce, SalesforceSandbox)
-    salesforce.edit(account_id(company.index), "Website", f"https://{company.domain}")
+    edit_account(boxes, account_id(company.index), Website=f"https://{company.domain}")
     summary = sync_once(loaded)
     assert summary.status == "succeeded" and summary.people < len(everyone)
     with Runtime(loaded) as runtime:

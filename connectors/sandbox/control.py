@@ -18,7 +18,9 @@ sandbox's own port (docs/sandbox.md#control-api):
     POST /_sandbox/clock    {"advance_seconds": n}: the sandbox's clock moves forward
     POST /_sandbox/log_activity  a rep logs a call, meeting, email, note or task on a person
                             (HubSpot: an engagement; Salesforce: a Task or an Event)
-    POST /_sandbox/close_deal    Salesforce: a Closed Won/Lost Opportunity on a Contact
+    POST /_sandbox/close_deal    a closed deal on a contact (HubSpot deal, Salesforce
+                            Opportunity); more of each CRM's own: companies and accounts,
+                            new contacts, locked rows (docs/sandbox.md#control-api)
     GET  /_sandbox/clock    the sandbox's current time
 
 Every request carries `X-Sandbox-Control: <token>` (printed by `syncer sandbox` as
