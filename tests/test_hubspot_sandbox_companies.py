@@ -287,6 +287,25 @@ def test_control_api_creates_edits_and_associates_companies(
     assert unauthorized.value.status == 401
 
 
+def test_control_api_creates_contacts(client: HubSpot, sandbox: HubSpotSandbox) -> None:
+    made = result(sandbox, "create_contact", email="new.lead@acme.example",
+                  firstname="Nia", jobtitle="Head of Data")
+    read = client.crm.contacts.basic_api.get_by_id(made["id"],
+                                                  properties=["email", "jobtitle"])
+    assert (read.properties["email"], read.properties["jobtitle"]) == (
+        "new.lead@acme.example", "Head of Data")
+    assert made["email"] == "new.lead@acme.example"
+    for body, named in (({"email": "new.lead@acme.example"}, "exists already"),
+                        ({"email": "x@acme.example", "no_such_property": "1"},
+                         "no_such_property"),
+                        ({"firstname": "Nobody"}, "email:")):
+        with pytest.raises(ControlRefused) as refused:
+            control(sandbox, "create_contact", **body)
+        assert refused.value.status == 400 and named in refused.value.message, body
+    emails = [r["email"] for r in control_get(sandbox, "records?changed=true")["results"]]
+    assert emails == ["new.lead@acme.example"]  # the refused ones made nothing
+
+
 def test_contacts_single_record_patch_delete_and_upsert(sandbox: HubSpotSandbox) -> None:
     contact = sandbox.records()[0]["id"]
     status, body = http(sandbox, "PATCH", f"/crm/v3/objects/contacts/{contact}",

@@ -67,6 +67,7 @@ def test_salesforce_control_names_fields_of_the_wrong_shape(
                               "duration_minutes": [5]}, "duration_minutes:"),
             ("merge", {"master_id": lead["Id"], "duplicate_ids": "00Q8c0000000002AAA"},
              "duplicate_ids:"),
+            ("lock_rows", {"ids": "00Q8c0000000002AAA"}, "ids:"),
             ("clock", {"advance_seconds": {"hours": 1}}, "advance_seconds")):
         with pytest.raises(ControlRefused) as refused:
             control(salesforce, operation, **body)
