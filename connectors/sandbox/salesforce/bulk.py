@@ -75,8 +75,12 @@ class QueryJob:
     held: bool = False
     #: records the query matched (kept after the job's data is deleted)
     processed: int = 0
+    #: when the job reached JobComplete, Failed or Aborted (its totalProcessingTime)
+    finished_at: datetime | None = None
 
-    def info(self, now: datetime) -> dict[str, str | float]:
+    def info(self, now: datetime, created: bool = False) -> dict[str, str | float]:
+        """The JobInfo: as the create answers it (`created`), or as Get Information About
+        a Query Job does, with the processing figures of any state (Bulk API 2.0 guide)."""
         body: dict[str, str | float] = {
             "id": self.id, "operation": self.operation, "object": self.object,
             "createdById": self.created_by, "createdDate": format_datetime(self.created_at),
@@ -84,8 +88,12 @@ class QueryJob:
             "concurrencyMode": "Parallel", "contentType": "CSV",
             "apiVersion": float(self.api_version), "jobType": "V2Query",
             "lineEnding": "LF", "columnDelimiter": "COMMA"}
-        if self.state == "JobComplete":
-            body["numberRecordsProcessed"] = self.processed
+        if not created:
+            ended = self.finished_at or now
+            body.update({"numberRecordsProcessed": self.processed, "retries": 0,
+                         "totalProcessingTime": max(0, int(
+                             (ended - self.created_at).total_seconds() * 1000)),
+                         "isPkChunkingSupported": True})
         if self.error_message:
             body["errorMessage"] = self.error_message
         return body
@@ -226,7 +234,7 @@ class BulkJobs:
             if self._fail_next is not None:
                 job.fail, job.error_message, self._fail_next = True, self._fail_next, None
             self.jobs[job.id] = job
-            info = job.info(self.clock())
+            info = job.info(self.clock(), created=True)
         info.pop("errorMessage", None)
         self.created.set()
         return _json(info)
@@ -244,7 +252,7 @@ class BulkJobs:
                 job.state = "InProgress"
             elif job.state == "InProgress" and not job.held:
                 if job.fail:
-                    job.state = "Failed"
+                    job.state, job.finished_at = "Failed", self.clock()
                 else:
                     self._complete(job)
             info = job.info(self.clock())
@@ -257,7 +265,7 @@ class BulkJobs:
             job.result = self.engine.run(parsed, include_deleted=job.operation == "queryAll",
                                          now=self.clock())
         job.processed = job.result[1].total
-        job.state = "JobComplete"
+        job.state, job.finished_at = "JobComplete", self.clock()
 
     def _abort(self, job: QueryJob, request: Request) -> Response:
         body: JSONValue = request.get_json(silent=True)
@@ -268,7 +276,7 @@ class BulkJobs:
             if job.state not in ACTIVE_STATES:
                 return _error(400, "INVALIDJOB", f"InvalidJob : Job {job.id} is in state "
                               f"{job.state} and can't be aborted")
-            job.state = "Aborted"
+            job.state, job.finished_at = "Aborted", self.clock()
             info = job.info(self.clock())
         return _json(info)
 
