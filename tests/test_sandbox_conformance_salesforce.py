@@ -291,6 +291,16 @@ def bulk_query(org: Org) -> None:
         if not locator:
             break
     assert rows == info["numberRecordsProcessed"] and sets > 1
+    # the headers themselves: a count, and the string "null" after the last set
+    url = f"{org.box.base_url}/services/data/v{VERSION}/jobs/query/{made['id']}/results"
+    auth = {"Authorization": f"Bearer {org.sf.session_id}"}
+    first = org.session.get(url, params={"maxRecords": 200}, headers=auth)
+    last = org.session.get(url, params={"maxRecords": rows}, headers=auth)
+    assert first.headers["Content-Type"].startswith("text/csv")
+    assert first.headers["Sforce-NumberOfRecords"] == "200"
+    assert first.headers["Sforce-Locator"] not in ("", "null")
+    assert (last.headers["Sforce-NumberOfRecords"], last.headers["Sforce-Locator"]) == (
+        str(rows), "null")
 
 
 def bulk_job_close(org: Org) -> None:
