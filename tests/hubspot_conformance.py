@@ -105,8 +105,8 @@ PRIMITIVES: dict[str, tuple[type, ...]] = {
 #: number: the v4 associations' toObjectId (the client turns it into a string)
 NUMBER_AS_STRING = frozenset({"MultiAssociatedObjectWithLabel.toObjectId"})
 #: keys HubSpot's answers carry that the generated model leaves out: every error body
-#: has "status": "error" (the error-handling guide's example)
-UNMODELLED = frozenset({"Error.status"})
+#: has "status": "error", a 429 also errorType and policyName (the API usage guide)
+UNMODELLED = frozenset({"Error.status", "Error.errorType", "Error.policyName"})
 
 
 def undocumented(models: Any, kind: str, data: object, where: str) -> list[str]:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.world import World
 from tests.hubspot_conformance import (
     DANA,
     ENGAGEMENT_KINDS,
@@ -226,6 +229,25 @@ def errors(portal: Portal) -> None:
                 "INVALID_AUTHENTICATION")
 
 
+def rate_limited(portal: Portal) -> None:
+    """A 429 past the ten-second limit is an Error with HubSpot's rate-limit extras."""
+    box = HubSpotSandbox(World(seed=7, size=10, now=NOW), clock=lambda: NOW,
+                         requests_per_10s=2)
+    box.start()
+    try:
+        limited = replace(portal, box=box)
+        basic = limited.api("crm.contacts", "BasicApi")
+        for _ in range(2):
+            assert len(basic.get_page(limit=1).results) == 1
+        error_model(limited, "crm.contacts", lambda: basic.get_page(limit=1), 429,
+                    "RATE_LIMITS")
+        body = portal.answers[-1][2]
+        assert isinstance(body, dict)
+        assert (body["errorType"], body["policyName"]) == ("RATE_LIMIT", "TEN_SECONDLY_ROLLING")
+    finally:
+        box.stop()
+
+
 CONNECTOR_ENDPOINTS: dict[str, Callable[[Portal], None]] = {
     "GET /crm/v3/objects/contacts": contacts_list,
     "POST /crm/v3/objects/contacts/search": contacts_search,
@@ -252,6 +274,7 @@ CONNECTOR_ENDPOINTS: dict[str, Callable[[Portal], None]] = {
     "POST /crm/v3/objects/companies/batch/update+read (207)":
         batch_partial("crm.companies", lambda portal: portal.company),
     "4xx answers as Error {category, correlationId, message}": errors,
+    "429 answers as Error (+errorType, policyName)": rate_limited,
 }
 
 
