@@ -87,7 +87,6 @@ def org() -> Iterator[Org]:
                               data={"grant_type": "refresh_token", **box.credentials})
         assert answer.status_code == 200, answer.text
         token = answer.json()
-        assert {"access_token", "instance_url", "token_type"} <= set(token)
         sf = Salesforce(instance_url=box.base_url, session_id=token["access_token"],
                         version=VERSION, session=session)
         yield Org(box, sf, session)
@@ -122,6 +121,23 @@ def page_shape(page: dict[str, Any]) -> None:
         assert "nextRecordsUrl" not in page
     else:
         assert page["nextRecordsUrl"].startswith(f"/services/data/v{VERSION}/query/")
+
+
+# -- sign-in ----------------------------------------------------------------------------
+def oauth_token(org: Org) -> None:
+    """POST oauth2/token (the refresh-token flow): the documented token response, and an
+    OAuth error as {error, error_description} (not the REST error list)."""
+    url = f"{org.box.base_url}/services/oauth2/token"
+    form = {"grant_type": "refresh_token", **org.box.credentials}
+    token = org.session.post(url, data=form).json()
+    assert {"access_token", "instance_url", "id", "token_type", "issued_at",
+            "signature"} <= set(token)
+    assert token["token_type"] == "Bearer" and token["issued_at"].isdigit()
+    assert token["id"].startswith("https://login.salesforce.com/id/")
+    refused = org.session.post(url, data={**form, "refresh_token": "stale"})
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant",
+                              "error_description": "expired access/refresh token"}
 
 
 # -- queries ----------------------------------------------------------------------------
@@ -347,6 +363,7 @@ def errors(org: Org) -> None:
 
 
 ENDPOINTS: dict[str, Callable[[Org], None]] = {
+    "POST oauth2/token": oauth_token,
     "GET query + queryMore (nextRecordsUrl)": query_and_more,
     "GET query (relationship fields)": query_relationships,
     "GET queryAll": query_all,
