@@ -7,11 +7,14 @@ test_sandbox_conformance_hubspot.py does for the connector's own endpoints.
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.hubspot_conformance import (
+    Body,
     Portal,
     documented,
     properties_create,
@@ -19,6 +22,7 @@ from tests.hubspot_conformance import (
     running_portal,
     search_request,
     stamped,
+    undocumented,
 )
 
 
@@ -220,3 +224,20 @@ OTHER_ENDPOINTS: dict[str, Callable[[Portal], None]] = {
 def test_served_endpoint_conforms(portal: Portal, endpoint: str) -> None:
     OTHER_ENDPOINTS[endpoint](portal)
     documented(portal)
+
+
+def test_the_checks_catch_what_they_are_for(portal: Portal) -> None:
+    """The strict client refuses an answer without a required field, and `undocumented`
+    names a key the document lacks: neither check passes vacuously."""
+    client = portal.api("crm.contacts", "BasicApi").api_client
+    record = {"id": "1", "properties": {}, "createdAt": "2026-08-12T15:00:00.000Z",
+              "updatedAt": "2026-08-12T15:00:00.000Z", "archived": False}
+    client.deserialize(Body(json.dumps(record)), "SimplePublicObject")
+    with pytest.raises(ValueError, match="created_at"):
+        client.deserialize(Body(json.dumps({**record, "createdAt": None})),
+                           "SimplePublicObject")
+    models = importlib.import_module("hubspot.crm.contacts").models
+    assert undocumented(models, "SimplePublicObject", {**record, "made_up": 1}, "R") == [
+        "R.made_up: not in SimplePublicObject"]
+    assert undocumented(models, "SimplePublicObject", {**record, "id": 1}, "R") == [
+        "R.id: str expected, got 1"]
