@@ -53,7 +53,7 @@ def test_hubspot_batch_update_refuses_properties_that_are_no_object(
                            headers=TOKEN, timeout=10,
                            json={"inputs": [{"id": record["id"], "properties": ["CFO"]}]})
     assert answer.status_code == 400, answer.text
-    assert "'properties' must be an object" in answer.json()["message"]
+    assert "needs a 'properties' object" in answer.json()["message"]
     assert hubspot.changed_records() == []  # nothing was written
     assert hubspot.record(str(record["id"])) == record
 

@@ -24,8 +24,14 @@ from datetime import datetime, timezone
 
 from werkzeug.wrappers import Request
 
-from connectors.sandbox.faults import HubSpotLimits, RequestPlan
+from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.associations import Associations
+from connectors.sandbox.hubspot.batches import (
+    batch_error,
+    batch_response,
+    input_properties,
+    update_batch,
+)
 from connectors.sandbox.hubspot.http import (
     PLAN_KEY,
     Answer,
@@ -35,13 +41,11 @@ from connectors.sandbox.hubspot.http import (
     json_body,
     not_found,
     property_names,
-    record_failure,
     validation_error,
 )
 from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore
 from connectors.sandbox.hubspot.search import parse_search, run_search
 from connectors.sandbox.hubspot.validation import InputRejected
-from connectors.sandbox.hubspot.writes import batch_error, batch_response
 from syncer.domain.json_values import JSONObject, JSONValue
 
 LIST_MAX = 100
@@ -56,11 +60,6 @@ def _flag(request: Request, name: str) -> bool:
     return request.args.get(name, "false").lower() == "true"
 
 
-def _properties(item: object) -> dict[str, object]:
-    properties = item.get("properties") if isinstance(item, dict) else None
-    if not isinstance(properties, dict):
-        raise validation_error("Invalid input JSON: each input needs a 'properties' object")
-    return properties
 
 
 def rejected_failure(rejected: InputRejected) -> ApiFailure:
@@ -173,12 +172,12 @@ class ObjectsApi:
 
     # -- single-record writes ------------------------------------------------------------
     def create(self, request: Request) -> Answer:
-        properties = _properties(json_body(request))
+        properties = input_properties(json_body(request))
         record = self.store.add(_checked(self.store, properties))
         return 201, self.record_json(record, list(properties) or None)
 
     def update(self, request: Request, record_id: str) -> Answer:
-        properties = _properties(json_body(request))
+        properties = input_properties(json_body(request))
         clean = _checked(self.store, properties)
         if self.store.get(record_id) is None:
             raise not_found(f"Object not found.  objectId are usually numeric: {record_id}")
@@ -223,7 +222,7 @@ class ObjectsApi:
         """All inputs or none: one invalid input fails the batch with a 400."""
         _, inputs = self._inputs(request)
         started = iso_millis(datetime.now(timezone.utc))
-        checked = [_checked(self.store, _properties(item)) for item in inputs]
+        checked = [_checked(self.store, input_properties(item)) for item in inputs]
         results = []
         for item, values in zip(inputs, checked, strict=True):
             result = self.record_json(self.store.add(values), list(values) or None)
@@ -236,34 +235,8 @@ class ObjectsApi:
         """Per input: written, or named in a 207 error (invalid values, unknown id, an
         injected per-record fault)."""
         _, inputs = self._inputs(request)
-        ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise validation_error(f"Duplicate IDs found in batch input: {duplicates}",
-                                   ids=duplicates)
-        started = iso_millis(datetime.now(timezone.utc))
-        results: list[Json] = []
-        errors: list[Json] = []
-        missing: list[str] = []
-        plan: RequestPlan | None = request.environ.get(PLAN_KEY)
-        for item, record_id in zip(inputs, ids, strict=True):
-            if self.store.get(record_id) is None:
-                missing.append(record_id)
-                continue
-            try:
-                clean = self.store.check(dict(_properties(item)))
-            except InputRejected as rejected:
-                errors.append({**batch_error(rejected.category, rejected.message,
-                                             [record_id]), "errors": rejected.details()})
-                continue
-            fault = plan.record_fault(record_id) if plan is not None else None
-            if fault is not None:
-                errors.append(batch_error(*record_failure(fault), [record_id]))
-                continue
-            results.append(self.record_json(self.store.apply(record_id, clean), list(clean)))
-        if missing:
-            errors.insert(0, batch_error("OBJECT_NOT_FOUND", self._missing, missing))
-        return batch_response(results, errors, started, 200)
+        return update_batch(inputs, _StoreUpdates(self), request.environ.get(PLAN_KEY),
+                            self._missing)
 
     def batch_archive(self, request: Request) -> Answer:
         """204; unknown ids are skipped, as HubSpot does."""
@@ -273,3 +246,19 @@ class ObjectsApi:
             with contextlib.suppress(InputRejected):
                 self.store.archive(record_id)
         return 204, None
+
+
+class _StoreUpdates:
+    """One object type's records as `update_batch` writes them."""
+
+    def __init__(self, api: ObjectsApi) -> None:
+        self.api = api
+
+    def exists(self, record_id: str) -> bool:
+        return self.api.store.get(record_id) is not None
+
+    def check(self, properties: dict[str, object]) -> dict[str, str | None]:
+        return self.api.store.check(properties)
+
+    def write(self, record_id: str, values: dict[str, str | None]) -> Json:
+        return self.api.record_json(self.api.store.apply(record_id, values), list(values))

@@ -14,7 +14,13 @@ from datetime import datetime, timezone
 
 from werkzeug.wrappers import Request
 
-from connectors.sandbox.faults import HubSpotLimits, RequestPlan
+from connectors.sandbox.faults import HubSpotLimits
+from connectors.sandbox.hubspot.batches import (
+    batch_error,
+    batch_response,
+    input_properties,
+    update_batch,
+)
 from connectors.sandbox.hubspot.history import property_history
 from connectors.sandbox.hubspot.http import (
     PLAN_KEY,
@@ -24,7 +30,6 @@ from connectors.sandbox.hubspot.http import (
     iso_millis,
     json_body,
     property_names,
-    record_failure,
     validation_error,
 )
 from connectors.sandbox.hubspot.identity import (
@@ -39,29 +44,6 @@ from syncer.domain.json_values import JSONObject, JSONValue
 
 NOT_FOUND_MESSAGE = ("Could not get some CONTACT objects, they may be deleted or not exist. "
                      "Check that ids are valid.")
-
-
-def batch_error(category: str, message: str, ids: list[str]) -> Json:
-    """One entry of a 207's `errors` (the empty lists and maps sent explicitly)."""
-    return {"status": "error", "category": category, "message": message,
-            "context": {"ids": ids}, "errors": [], "links": {}}
-
-
-def batch_response(results: list[Json], errors: list[Json], started: str,
-                   ok_status: int) -> tuple[int, Json]:
-    body: Json = {"status": "COMPLETE", "results": results, "startedAt": started,
-                  "completedAt": iso_millis(datetime.now(timezone.utc))}
-    if not errors:
-        return ok_status, body
-    body.update(numErrors=sum(_id_count(e) for e in errors), errors=errors)
-    return 207, body
-
-
-def _id_count(error: Json) -> int:
-    """How many ids a `batch_error` names (its `context.ids`)."""
-    context = error.get("context")
-    ids = context.get("ids") if isinstance(context, dict) else None
-    return len(ids) if isinstance(ids, list) else 0
 
 
 class ContactWrites:
@@ -109,7 +91,7 @@ class ContactWrites:
     # -- create ------------------------------------------------------------------------
     def create_contact(self, request: Request, args: dict[str, str]) -> Answer:
         """One contact: 201 with it, 409 for a known email, 400 for invalid values."""
-        properties = _properties(json_body(request))
+        properties = input_properties(json_body(request))
         [contact] = create_contacts(self.state, [properties])
         return 201, self.contact_json(contact, list(properties) or None)
 
@@ -117,7 +99,7 @@ class ContactWrites:
         """All inputs or none (see sandbox_identity); results echo `objectWriteTraceId`."""
         _, inputs = self._inputs(request)
         started = iso_millis(datetime.now(timezone.utc))
-        properties = [_properties(item) for item in inputs]
+        properties = [input_properties(item) for item in inputs]
         made = create_contacts(self.state, properties)
         results = []
         for item, values, contact in zip(inputs, properties, made, strict=True):
@@ -131,46 +113,14 @@ class ContactWrites:
     # -- update ------------------------------------------------------------------------
     def batch_update(self, request: Request, args: dict[str, str]) -> Answer:
         _, inputs = self._inputs(request)
-        ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise validation_error(f"Duplicate IDs found in batch input: {duplicates}",
-                                   ids=duplicates)
-        started = iso_millis(datetime.now(timezone.utc))
-        results: list[Json] = []
-        errors: list[Json] = []
-        missing: list[str] = []
-        plan: RequestPlan | None = request.environ.get(PLAN_KEY)
-        with self.state.lock:
-            for item, record_id in zip(inputs, ids, strict=True):
-                if not isinstance(item, dict) or self.state.contact(record_id) is None:
-                    missing.append(record_id)  # an input that is no object has no id
-                    continue
-                properties = item.get("properties") or {}
-                if not isinstance(properties, dict):
-                    raise ApiFailure(400, "VALIDATION_ERROR", "Invalid input JSON: an "
-                                     "input's 'properties' must be an object")
-                try:
-                    clean = self.state.check(dict(properties))
-                except InputRejected as rejected:
-                    errors.append(batch_error(rejected.category, rejected.message,
-                                              [record_id]))
-                    continue
-                fault = plan.record_fault(record_id) if plan is not None else None
-                if fault is not None:
-                    errors.append(batch_error(*record_failure(fault), [record_id]))
-                    continue
-                contact = self.state.apply(record_id, clean)
-                self.recent_writes.append(record_id)
-                results.append(self.contact_json(contact, list(clean)))
-        if missing:
-            errors.insert(0, batch_error("OBJECT_NOT_FOUND", NOT_FOUND_MESSAGE, missing))
-        return batch_response(results, errors, started, 200)
+        return update_batch(inputs, _ContactUpdates(self), request.environ.get(PLAN_KEY),
+                            NOT_FOUND_MESSAGE, lock=self.state.lock,
+                            value_details=False)
 
     def update_record(self, request: Request, args: dict[str, str]) -> Answer:
         """PATCH one contact (by id, or `idProperty`): 200 with the written properties;
         invalid values are a 400, an unknown contact a 404."""
-        properties = _properties(json_body(request))
+        properties = input_properties(json_body(request))
         id_property = request.args.get("idProperty")
         found = (self.state.find(id_property, args["record_id"])
                  if id_property and id_property != "hs_object_id"
@@ -199,7 +149,7 @@ class ContactWrites:
                 raise validation_error("Each upsert input needs an id and idProperty "
                                        "'email' (the sandbox upserts contacts by email)")
             try:
-                planned.append((key, self.state.check({**_properties(item), "email": key})))
+                planned.append((key, self.state.check({**input_properties(item), "email": key})))
             except InputRejected as rejected:
                 raise ApiFailure(400, rejected.category, rejected.message) from None
         results: list[Json] = []
@@ -269,9 +219,22 @@ class ContactWrites:
         return 200, self.contact_json(survivor, None)
 
 
-def _properties(item: object) -> dict[str, object]:
-    properties = item.get("properties") if isinstance(item, dict) else None
-    if not isinstance(properties, dict):
-        raise ApiFailure(400, "VALIDATION_ERROR",
-                         "Invalid input JSON: each input needs a 'properties' object")
-    return properties
+
+
+class _ContactUpdates:
+    """The portal's contacts as `update_batch` writes them (each write remembered for the
+    echo of syncer's own writes)."""
+
+    def __init__(self, writes: ContactWrites) -> None:
+        self.writes = writes
+
+    def exists(self, record_id: str) -> bool:
+        return self.writes.state.contact(record_id) is not None
+
+    def check(self, properties: dict[str, object]) -> dict[str, str | None]:
+        return self.writes.state.check(properties)
+
+    def write(self, record_id: str, values: dict[str, str | None]) -> Json:
+        contact = self.writes.state.apply(record_id, values)
+        self.writes.recent_writes.append(record_id)
+        return self.writes.contact_json(contact, list(values))
