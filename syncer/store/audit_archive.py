@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, union
 
 from syncer.store import tables as t
 from syncer.store.audit import (
@@ -37,6 +37,7 @@ from syncer.store.audit import (
     as_utc,
 )
 from syncer.store.audit_reasons import forget_unreferenced
+from syncer.store.audit_refs import forget_unreferenced_texts
 
 EXPORT_FORMATS = ("csv", "jsonl")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -103,7 +104,8 @@ def archive_older_than(log: AuditLog, cutoff: datetime, folder: Path,
         head = log.lock_head(connection)
         after_id, prev = log.anchor(connection)
         first_kept = connection.execute(select(func.min(t.audit.c.id)).where(
-            t.audit.c.at >= cutoff, t.audit.c.id > after_id)).scalar()
+            log.condition(connection, AuditFilter(since=cutoff)),
+            t.audit.c.id > after_id)).scalar()
         cut = int(first_kept) - 1 if first_kept is not None else head.last_id
         if cut <= after_id:
             return None
@@ -135,8 +137,12 @@ def archive_older_than(log: AuditLog, cutoff: datetime, folder: Path,
             archived = (t.audit.c.id > after_id) & (t.audit.c.id <= cut)
             cited = connection.execute(select(t.audit.c.reasons_id).distinct()
                                        .where(archived)).scalars().all()
+            texts = connection.execute(union(
+                select(t.audit.c.old_text_id).where(archived),
+                select(t.audit.c.new_text_id).where(archived))).scalars().all()
             connection.execute(delete(t.audit).where(archived))
             forget_unreferenced(connection, (i for i in cited if i is not None))
+            forget_unreferenced_texts(connection, texts)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

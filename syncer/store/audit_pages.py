@@ -49,7 +49,7 @@ def audit_page(log: AuditLog, where: AuditFilter, *, before: int | None = None,
     """The newest `limit` rows matching `where` with an id below `before` (None: from the
     newest row); see the module docstring for the scan window."""
     with log.engine.connect() as connection:
-        condition = log._condition(connection, where)
+        condition = log.condition(connection, where)
         query = select(t.audit).where(condition)
         floor = None
         if before is not None:

@@ -1,0 +1,133 @@
+"""How an audit row is stored and read back (schema 18): the row holds references, the code
+sees text.
+
+`cite` turns the rows an append is about to store into what their stored rows hold (ids
+of the stamps, subjects, names and long values they cite: syncer/store/audit_refs.py),
+`insert_sqlite` stores them on SQLite without SQLAlchemy's per-row parameter processing,
+and `RowReader` turns stored rows back into the dicts syncer has always shown, with the
+reasons and model version they cite (syncer/store/audit_reasons.py). A row whose cited
+item is gone reads with empty text there, so its hash no longer matches and verify names
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from syncer.store.audit_chain import as_utc
+from syncer.store.audit_reasons import load_reasons
+from syncer.store.audit_refs import RefCache, RefInterner, value_parts
+from syncer.store.decision_json import ReasonJson
+
+#: what a row reads as whose reasons row is gone (its hash then no longer matches)
+_MISSING: tuple[str, list[ReasonJson]] = ("", [])
+#: what a row reads as whose stamp or subject is gone
+_NO_STAMP = ("", datetime(1970, 1, 1, tzinfo=timezone.utc))
+_NO_SUBJECT = ("", "", "")
+#: decoded reasons lists a reader keeps (rows of one decision are neighbours, so a small
+#: cache decodes each list about once; a bound keeps a verify of millions of rows small)
+_CACHE_LIMIT = 20_000
+
+#: the audit columns in the order _insert_sqlite binds them
+_COLUMNS = ("id", "stamp_id", "subject_id", "connector_id", "field_id", "outcome_id",
+            "old_value", "new_value", "old_text_id", "new_text_id", "error", "prev_hash",
+            "row_hash", "reasons_id")
+_SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+
+
+def insert_sqlite(connection: Connection, prepared: Sequence[Mapping[str, Any]]) -> None:
+    """The rows in one executemany of plain tuples, the hashes converted as Sha256Hex
+    would (32 bytes): SQLAlchemy's per-row parameter processing cost more than SQLite's
+    insert itself."""
+    values = []
+    previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
+    for r in prepared:  # each row's prev_hash is the row before's hash: converted once
+        own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
+        values.append((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
+                       r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
+                       r["old_text_id"], r["new_text_id"], r["error"], previous, own,
+                       r["reasons_id"]))
+        previous = own
+    connection.exec_driver_sql(_SQLITE_INSERT, values)
+
+
+def _hash_bytes(value: str) -> str | bytes:
+    """As Sha256Hex binds a hash on SQLite: 32 bytes, or the text when it is none."""
+    try:
+        return bytes.fromhex(value) if len(value) == 64 else value
+    except ValueError:
+        return value
+
+
+def cite(interner: RefInterner, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The references of `_normalised` records: what their stored rows hold instead of the
+    text (ids of stamps, subjects, names and long values; short values inline)."""
+    values = [(value_parts(r["old_value"]), value_parts(r["new_value"])) for r in records]
+    interner.stamp_ids((r["run_id"], r["at"]) for r in records)
+    interner.subject_ids((r["connector"], r["record_id"], r["person_key"]) for r in records)
+    interner.name_ids({r[name] for r in records for name in ("connector", "field", "outcome")})
+    interner.text_ids({text for pair in values for _inline, text in pair if text is not None})
+    names, texts = interner.names, interner.texts
+    cited = []
+    for r, ((old, old_text), (new, new_text)) in zip(records, values, strict=True):
+        cited.append({
+            "stamp_id": interner.stamps[(r["run_id"], r["at"])],
+            "subject_id": interner.subjects[(r["connector"], r["record_id"], r["person_key"])],
+            "connector_id": names[r["connector"]], "field_id": names[r["field"]],
+            "outcome_id": names[r["outcome"]], "old_value": old, "new_value": new,
+            "old_text_id": None if old_text is None else texts[old_text],
+            "new_text_id": None if new_text is None else texts[new_text]})
+    return cited
+
+
+class RowReader:
+    """Turns stored audit rows into the rows syncer shows: the text of what each row cites
+    (run and time, connector, record, person, field, outcome, long values, reasons and
+    model version), the time as aware UTC. What a batch cites is loaded per batch of rows,
+    each item once."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.cache: dict[int, tuple[str, list[ReasonJson]]] = {}
+        self.refs = RefCache(connection)
+
+    def read(self, batch: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        if len(self.cache) > _CACHE_LIMIT:
+            self.cache.clear()
+        load_reasons(self.connection, (row.reasons_id for row in batch), self.cache)
+        refs = self.refs
+        refs.load((row.stamp_id for row in batch), (row.subject_id for row in batch),
+                  {i for row in batch for i in (row.connector_id, row.field_id,
+                                                row.outcome_id)},
+                  {i for row in batch for i in (row.old_text_id, row.new_text_id)})
+        return [self._row(row) for row in batch]
+
+    def _row(self, row: Row[Any]) -> dict[str, Any]:
+        refs = self.refs
+        run_id, at = refs.stamps.get(row.stamp_id, _NO_STAMP)
+        connector, record_id, person_key = refs.subjects.get(row.subject_id, _NO_SUBJECT)
+        cited = row.reasons_id
+        model_version, reasons = self.cache.get(int(cited), _MISSING) \
+            if cited is not None else _MISSING
+        return {
+            "id": row.id, "at": as_utc(at), "run_id": run_id,
+            "connector": refs.names.get(row.connector_id, connector),
+            "record_id": record_id, "person_key": person_key,
+            "field": refs.names.get(row.field_id, ""),
+            "old_value": _value(row.old_value, row.old_text_id, refs),
+            "new_value": _value(row.new_value, row.new_text_id, refs),
+            "outcome": refs.names.get(row.outcome_id, ""), "error": row.error,
+            "prev_hash": row.prev_hash, "row_hash": row.row_hash,
+            "model_version": model_version, "reasons": reasons}
+
+
+def _value(inline: str | None, text_id: int | None, refs: RefCache) -> str | None:
+    """A field value: inline when the row holds it (it wins), else its stored text."""
+    if inline is not None or text_id is None:
+        return inline
+    return refs.texts.get(text_id, "")
