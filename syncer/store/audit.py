@@ -217,7 +217,8 @@ class AuditLog:
             last_id=last_id, head_hash=previous, updated_at=datetime.now(timezone.utc)))
         return [r["id"] for r in prepared]
 
-    def anchor(self, connection: Connection) -> tuple[int, str]:
+    @staticmethod
+    def anchor(connection: Connection) -> tuple[int, str]:
         """(last archived id, its hash): where the rows still in the database start."""
         row = connection.execute(select(t.audit_archives.c.last_id, t.audit_archives.c.cut_hash)
                                  .order_by(t.audit_archives.c.last_id.desc()).limit(1)
@@ -261,7 +262,7 @@ class AuditLog:
     def ordered(self, connection: Connection, condition: ColumnElement[bool]
                 ) -> Iterator[dict[str, Any]]:
         """Rows matching `condition` in id order, fetched in keyset batches."""
-        reader = RowReader(connection)
+        reader = RowReader(connection, self.anchor(connection))
         after = None
         while True:
             query = select(t.audit).where(condition).order_by(t.audit.c.id).limit(_BATCH)
@@ -324,7 +325,7 @@ class AuditLog:
         """Matching rows in id order; with `limit`, the newest `limit` of them."""
         with self.engine.connect() as connection:
             query = select(t.audit).where(self.condition(connection, where))
-            reader = RowReader(connection)
+            reader = RowReader(connection, self.anchor(connection))
             if limit is not None:
                 newest = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit))
                 return sorted(reader.read(newest.all()), key=lambda r: int(r["id"]))

@@ -59,7 +59,7 @@ def audit_page(log: AuditLog, where: AuditFilter, *, before: int | None = None,
             floor = top - window
             query = query.where(t.audit.c.id >= floor)
         found = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit + 1)).all()
-        rows = RowReader(connection).read(found[:limit])
+        rows = RowReader(connection, log.anchor(connection)).read(found[:limit])
     if len(found) > limit:
         return AuditPage(rows, int(rows[-1]["id"]))
     if floor is not None and floor > 1:

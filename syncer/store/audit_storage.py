@@ -16,11 +16,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection, Row, select
 
-from syncer.store.audit_chain import as_utc
+from syncer.store import tables as t
+from syncer.store.audit_chain import GENESIS, as_utc
 from syncer.store.audit_reasons import load_reasons
 from syncer.store.audit_refs import RefCache, RefInterner, value_parts
+from syncer.store.column_types import LINK_BYTES
 from syncer.store.decision_json import ReasonJson
 
 #: what a row reads as whose reasons row is gone (its hash then no longer matches)
@@ -41,17 +43,17 @@ _SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
 
 
 def insert_sqlite(connection: Connection, prepared: Sequence[Mapping[str, Any]]) -> None:
-    """The rows in one executemany of plain tuples, the hashes converted as Sha256Hex
-    would (32 bytes): SQLAlchemy's per-row parameter processing cost more than SQLite's
-    insert itself."""
+    """The rows in one executemany of plain tuples, the hashes converted as the column
+    types would (Sha256Hex: 32 bytes; HashLink: the first LINK_BYTES of them):
+    SQLAlchemy's per-row parameter processing cost more than SQLite's insert itself."""
     values = []
     previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
     for r in prepared:  # each row's prev_hash is the row before's hash: converted once
         own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
         values.append((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
                        r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
-                       r["old_text_id"], r["new_text_id"], r["error"], previous, own,
-                       r["reasons_id"]))
+                       r["old_text_id"], r["new_text_id"], r["error"],
+                       previous[:LINK_BYTES], own, r["reasons_id"]))
         previous = own
     connection.exec_driver_sql(_SQLITE_INSERT, values)
 
@@ -91,10 +93,15 @@ class RowReader:
     model version), the time as aware UTC. What a batch cites is loaded per batch of rows,
     each item once."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, anchor: tuple[int, str] = (0, GENESIS)
+                 ) -> None:
         self.connection = connection
         self.cache: dict[int, tuple[str, list[ReasonJson]]] = {}
         self.refs = RefCache(connection)
+        #: row id -> row_hash of the rows a row's prev_hash may be (the last row read,
+        #: the archive cut the rows in the database start after)
+        self.hashes: dict[int, str] = {anchor[0]: anchor[1]}
+        self.anchor = anchor
 
     def read(self, batch: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         if len(self.cache) > _CACHE_LIMIT:
@@ -105,7 +112,32 @@ class RowReader:
                   {i for row in batch for i in (row.connector_id, row.field_id,
                                                 row.outcome_id)},
                   {i for row in batch for i in (row.old_text_id, row.new_text_id)})
-        return [self._row(row) for row in batch]
+        self._load_previous(batch)
+        out = [self._row(row) for row in batch]
+        self.hashes = {self.anchor[0]: self.anchor[1]}
+        if batch:
+            self.hashes[int(batch[-1].id)] = str(batch[-1].row_hash)
+        return out
+
+    def _load_previous(self, batch: Sequence[Row[Any]]) -> None:
+        """The row_hash of the row before each row of `batch` (in the batch, read before,
+        or looked up), from which its whole prev_hash is read back."""
+        hashes = self.hashes
+        hashes.update((int(row.id), str(row.row_hash)) for row in batch)
+        wanted = sorted({int(row.id) - 1 for row in batch} - set(hashes))
+        for start in range(0, len(wanted), 5_000):
+            chunk = wanted[start:start + 5_000]
+            hashes.update((int(i), str(h)) for i, h in self.connection.execute(
+                select(t.audit.c.id, t.audit.c.row_hash).where(t.audit.c.id.in_(chunk))))
+
+    def _previous(self, row: Row[Any]) -> str | None:
+        """The row's prev_hash: the previous row's hash when the stored link is its start
+        (always, unless rows were rewritten), else what is stored (verify flags it)."""
+        link = row.prev_hash
+        if link is None:
+            return None
+        before = self.hashes.get(int(row.id) - 1)
+        return before if before is not None and before.startswith(link) else str(link)
 
     def _row(self, row: Row[Any]) -> dict[str, Any]:
         refs = self.refs
@@ -122,7 +154,7 @@ class RowReader:
             "old_value": _value(row.old_value, row.old_text_id, refs),
             "new_value": _value(row.new_value, row.new_text_id, refs),
             "outcome": refs.names.get(row.outcome_id, ""), "error": row.error,
-            "prev_hash": row.prev_hash, "row_hash": row.row_hash,
+            "prev_hash": self._previous(row), "row_hash": row.row_hash,
             "model_version": model_version, "reasons": reasons}
 
 

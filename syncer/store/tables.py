@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-from syncer.store.column_types import MicroTime, Sha256Hex
+from syncer.store.column_types import HashLink, MicroTime, Sha256Hex
 from syncer.store.compact_json import PackedJSON
 
 metadata = MetaData()
@@ -129,8 +129,10 @@ audit = Table(
     Column("error", Text),
     # The hash chain (syncer/store/audit.py): sha256 of this row's canonical form and
     # prev_hash, so an edited, removed or inserted row breaks the chain. Always set by
-    # AuditLog.append; nullable only because migrated databases gained them later.
-    Column("prev_hash", Sha256Hex()),
+    # AuditLog.append; nullable only because migrated databases gained them later. On
+    # SQLite prev_hash keeps the first bytes only (column_types.HashLink): the rest is the
+    # previous row's row_hash.
+    Column("prev_hash", HashLink()),
     Column("row_hash", Sha256Hex()),
     #: the row's reasons and model version: audit_reasons.id
     Column("reasons_id", BigInteger().with_variant(Integer, "sqlite")),
