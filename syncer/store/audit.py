@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
-from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,20 +46,25 @@ from syncer.store.audit_chain import (
     VerifyReport,
     as_utc,
     canonical_form,
+    id_of,
     row_hash,
+    time_of,
 )
 from syncer.store.audit_reasons import ReasonsInterner, canonical_reasons
 from syncer.store.audit_refs import RefInterner, audit_names, audit_stamps, audit_subjects
-from syncer.store.audit_storage import RowReader, cite, insert_sqlite
-from syncer.store.decision_json import ReasonJson
+from syncer.store.audit_storage import (
+    AuditRecord,
+    Normalised,
+    RowReader,
+    StoredRow,
+    cite,
+    insert_sqlite,
+)
 
 __all__ = ["CHAIN", "GENESIS", "HASHED_FIELDS", "MAX_PROBLEMS", "AuditError", "AuditFilter",
            "AuditLog", "ChainChecker", "ChainHead", "ChainProblem", "RowReader", "VerifyReport",
            "as_utc", "canonical_form", "row_hash"]
 
-_TEXT_FIELDS = ("run_id", "connector", "record_id", "person_key", "field", "outcome",
-                "model_version")
-_OPTIONAL_TEXT_FIELDS = ("old_value", "new_value", "error")
 _BATCH = 1000
 
 
@@ -68,20 +72,20 @@ class AuditError(RunFailed, RuntimeError):
     """An audit operation that cannot proceed; the message says what to do."""
 
 
-def _normalised(row: Mapping[str, Any], reasons: list[ReasonJson]) -> dict[str, Any]:
-    """The row as the database will hand it back: text as str, time as aware UTC, reasons
-    as decoded from their stored text. Hashing exactly that keeps verify independent of
-    types."""
-    out: dict[str, Any] = {name: str(row[name]) for name in _TEXT_FIELDS}
-    for name in _OPTIONAL_TEXT_FIELDS:
-        value = row.get(name)
-        out[name] = None if value is None else str(value)
-    out["at"] = as_utc(row["at"])
-    out["reasons"] = reasons
-    return out
+def _normalised(row: Mapping[str, object], _reasons: object = None) -> Normalised:
+    """The row as the database will hand it back: text as str, time as aware UTC (its id
+    and prev_hash set by the append; its reasons go to the hash as their stored text).
+    Hashing exactly that keeps verify independent of types."""
+    optional = [row.get(name) for name in ("old_value", "new_value", "error")]
+    old, new, error = (None if value is None else str(value) for value in optional)
+    return {"id": 0, "at": time_of(row), "run_id": str(row["run_id"]),
+            "connector": str(row["connector"]), "record_id": str(row["record_id"]),
+            "person_key": str(row["person_key"]), "field": str(row["field"]),
+            "outcome": str(row["outcome"]), "model_version": str(row["model_version"]),
+            "old_value": old, "new_value": new, "error": error, "prev_hash": ""}
 
 
-def _cited_pairs(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def _cited_pairs(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]:
     """(model version, canonical reasons text) of each row. The rows of one decision
     (every field written, intent and outcome) share one reasons list object, so its text
     is encoded once, not once per row (it was the largest single cost of a full sync)."""
@@ -100,7 +104,7 @@ def _json_text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def _stored_row_hash(record: Mapping[str, Any], prev_hash: str, reasons_text: str) -> str:
+def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str) -> str:
     """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row, with the
     canonical form written out key by key (sorted, compact, the strings through the same
     encoder json.dumps(ensure_ascii=False) uses) instead of through json.dumps: the same
@@ -111,7 +115,7 @@ def _stored_row_hash(record: Mapping[str, Any], prev_hash: str, reasons_text: st
         ',"connector":', encode_basestring(record["connector"]),
         ',"error":', _json_text(record["error"]),
         ',"field":', encode_basestring(record["field"]),
-        ',"id":', str(int(record["id"])),
+        ',"id":', str(record["id"]),
         ',"model_version":', encode_basestring(record["model_version"]),
         ',"new_value":', _json_text(record["new_value"]),
         ',"old_value":', _json_text(record["old_value"]),
@@ -187,7 +191,8 @@ class AuditLog:
         with self.engine.connect() as connection:
             return self._read_head(connection)
 
-    def append(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    def append(self, connection: Connection, rows: Sequence[Mapping[str, object]]
+               ) -> list[int]:
         """Append rows in the caller's transaction, chained after the current head; return
         their ids. Rows name the audit columns except id and the hashes, with `reasons`
         as a list (stored once per distinct list in audit_reasons)."""
@@ -199,15 +204,15 @@ class AuditLog:
         cited = ReasonsInterner(connection).ids(pairs)
         records = [_normalised(row, []) for row in rows]
         refs = cite(RefInterner(connection), records)
-        prepared: list[dict[str, Any]] = []
+        prepared: list[StoredRow] = []
         for record, (_model, text), reasons_id, ref in zip(records, pairs, cited, refs,
                                                            strict=True):
             last_id += 1
-            record |= {"id": last_id, "prev_hash": previous}
-            previous = _stored_row_hash(record, previous, text)
-            prepared.append(ref | {"id": last_id, "error": record["error"],
-                                   "prev_hash": record["prev_hash"], "row_hash": previous,
-                                   "reasons_id": reasons_id})
+            record["id"], record["prev_hash"] = last_id, previous
+            ref["id"], ref["error"], ref["prev_hash"] = last_id, record["error"], previous
+            previous = ref["row_hash"] = _stored_row_hash(record, previous, text)
+            ref["reasons_id"] = reasons_id
+            prepared.append(ref)
         if connection.dialect.name == "sqlite":
             insert_sqlite(connection, prepared)
         else:
@@ -238,7 +243,7 @@ class AuditLog:
             seen = after_id
             for row in self.ordered(connection, true()):
                 checker.feed(row)
-                seen = int(row["id"])
+                seen = id_of(row)
             head = self._read_head(connection)
             for _ in range(100):  # appends that committed after the walk passed them
                 if head.last_id <= seen:
@@ -248,7 +253,7 @@ class AuditLog:
                     break
                 for row in more:
                     checker.feed(row)
-                    seen = int(row["id"])
+                    seen = id_of(row)
                 head = self._read_head(connection)
         checker.finish(head)
         return report
@@ -260,7 +265,7 @@ class AuditLog:
         return ChainHead(int(row.last_id), str(row.head_hash)) if row else ChainHead(0, GENESIS)
 
     def ordered(self, connection: Connection, condition: ColumnElement[bool]
-                ) -> Iterator[dict[str, Any]]:
+                ) -> Iterator[AuditRecord]:
         """Rows matching `condition` in id order, fetched in keyset batches."""
         reader = RowReader(connection, self.anchor(connection))
         after = None
@@ -315,19 +320,19 @@ class AuditLog:
             parts.append(c.stamp_id.in_(select(stamps.id).where(*times)))
         return and_(true(), *parts)
 
-    def iter_rows(self, where: AuditFilter = AuditFilter()) -> Iterator[dict[str, Any]]:
+    def iter_rows(self, where: AuditFilter = AuditFilter()) -> Iterator[AuditRecord]:
         """Matching rows in id order, streamed in batches (for exports of any size)."""
         with self.engine.connect() as connection:
             yield from self.ordered(connection, self.condition(connection, where))
 
     def rows(self, where: AuditFilter = AuditFilter(), limit: int | None = None
-             ) -> list[dict[str, Any]]:
+             ) -> list[AuditRecord]:
         """Matching rows in id order; with `limit`, the newest `limit` of them."""
         with self.engine.connect() as connection:
             query = select(t.audit).where(self.condition(connection, where))
             reader = RowReader(connection, self.anchor(connection))
             if limit is not None:
                 newest = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit))
-                return sorted(reader.read(newest.all()), key=lambda r: int(r["id"]))
+                return sorted(reader.read(newest.all()), key=id_of)
             found = connection.execute(query.order_by(t.audit.c.id)).all()
             return reader.read(found)

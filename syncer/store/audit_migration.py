@@ -42,7 +42,7 @@ from syncer.store.audit_refs import (
     audit_texts,
     seed_names,
 )
-from syncer.store.audit_storage import cite
+from syncer.store.audit_storage import Normalised, cite
 from syncer.store.column_types import MicroTime, Sha256Hex
 
 #: the schema version that made the audit rows cite
@@ -102,16 +102,20 @@ def _copy(connection: Connection, new: Table) -> None:
                                    .order_by(old.c.id).limit(_BATCH)).all()
         if not batch:
             return
-        records = []
+        records: list[Normalised] = []
         for row in batch:
-            record = {name: str(row._mapping[name]) for name in _TEXT}
-            records.append(record | {"at": as_utc(row.at), "old_value": row.old_value,
-                                     "new_value": row.new_value})
+            text_ = {name: str(row._mapping[name]) for name in _TEXT}
+            records.append({
+                "id": int(row.id), "at": as_utc(row.at), "run_id": text_["run_id"],
+                "connector": text_["connector"], "record_id": text_["record_id"],
+                "person_key": text_["person_key"], "field": text_["field"],
+                "outcome": text_["outcome"], "model_version": "",
+                "old_value": row.old_value, "new_value": row.new_value, "error": row.error,
+                "prev_hash": row.prev_hash})
         cited = cite(RefInterner(connection), records)
-        connection.execute(new.insert(), [
-            ref | {"id": row.id, "error": row.error, "prev_hash": row.prev_hash,
-                   "row_hash": row.row_hash, "reasons_id": row.reasons_id}
-            for row, ref in zip(batch, cited, strict=True)])
+        for row, ref in zip(batch, cited, strict=True):
+            ref["row_hash"], ref["reasons_id"] = row.row_hash, row.reasons_id
+        connection.execute(new.insert(), cited)
         after = int(batch[-1].id)
 
 

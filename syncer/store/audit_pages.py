@@ -17,12 +17,13 @@ rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog, RowReader
+from syncer.store.audit_chain import id_of
+from syncer.store.audit_storage import AuditRecord
 
 #: ids one page may read when no index narrows the filter
 SCAN_WINDOW = 100_000
@@ -30,7 +31,7 @@ SCAN_WINDOW = 100_000
 
 @dataclass(frozen=True)
 class AuditPage:
-    rows: list[dict[str, Any]]
+    rows: list[AuditRecord]
     #: the `before` of the next (older) page; None on the last page
     next_before: int | None
     #: set when the page stopped at the scan window short of `limit` rows: the lowest id
@@ -61,7 +62,7 @@ def audit_page(log: AuditLog, where: AuditFilter, *, before: int | None = None,
         found = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit + 1)).all()
         rows = RowReader(connection, log.anchor(connection)).read(found[:limit])
     if len(found) > limit:
-        return AuditPage(rows, int(rows[-1]["id"]))
+        return AuditPage(rows, id_of(rows[-1]))
     if floor is not None and floor > 1:
         return AuditPage(rows, floor, searched_down_to=floor)
     return AuditPage(rows, None)

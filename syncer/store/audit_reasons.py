@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -56,9 +55,14 @@ Cited = tuple[str, str]
 _CHUNK = 5_000
 
 
-def canonical_reasons(reasons: Sequence[Mapping[str, Any]] | None) -> str:
-    """The stored text of a reasons list: compact JSON, sorted keys, no NaN."""
-    return json.dumps(list(reasons or []), sort_keys=True, separators=(",", ":"),
+def canonical_reasons(reasons: object) -> str:
+    """The stored text of a reasons list (None: an empty one): compact JSON, sorted keys,
+    no NaN."""
+    if reasons is None:
+        reasons = []
+    if not isinstance(reasons, list | tuple):
+        raise TypeError(f"an audit row's reasons must be a list, not {type(reasons).__name__}")
+    return json.dumps(list(reasons), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False, allow_nan=False)
 
 

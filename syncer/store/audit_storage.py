@@ -12,9 +12,9 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import Connection, Row, select
 
@@ -24,6 +24,51 @@ from syncer.store.audit_reasons import load_reasons
 from syncer.store.audit_refs import RefCache, RefInterner, value_parts
 from syncer.store.column_types import LINK_BYTES
 from syncer.store.decision_json import ReasonJson
+
+#: an audit row as syncer shows it: id, at, run_id, connector, record_id, person_key, field,
+#: old_value, new_value, outcome, error, prev_hash, row_hash, model_version, reasons
+AuditRecord = dict[str, object]
+#: a stored row as read: what `select(audit)` gives
+StoredRead = Row[tuple[object, ...]]
+
+
+class Normalised(TypedDict):
+    """A row about to be appended, as the database will hand it back (its hash covers
+    exactly this, with its reasons' text)."""
+
+    id: int
+    at: datetime
+    run_id: str
+    connector: str
+    record_id: str
+    person_key: str
+    field: str
+    outcome: str
+    model_version: str
+    old_value: str | None
+    new_value: str | None
+    error: str | None
+    prev_hash: str
+
+
+class StoredRow(TypedDict):
+    """The columns of the audit table, as an append stores them."""
+
+    id: int
+    stamp_id: int
+    subject_id: int
+    connector_id: int
+    field_id: int
+    outcome_id: int
+    old_value: str | None
+    new_value: str | None
+    old_text_id: int | None
+    new_text_id: int | None
+    error: str | None
+    prev_hash: str
+    row_hash: str
+    reasons_id: int | None
+
 
 #: what a row reads as whose reasons row is gone (its hash then no longer matches)
 _MISSING: tuple[str, list[ReasonJson]] = ("", [])
@@ -42,7 +87,7 @@ _SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 
 
-def insert_sqlite(connection: Connection, prepared: Sequence[Mapping[str, Any]]) -> None:
+def insert_sqlite(connection: Connection, prepared: Sequence[StoredRow]) -> None:
     """The rows in one executemany of plain tuples, the hashes converted as the column
     types would (Sha256Hex: 32 bytes; HashLink: the first LINK_BYTES of them):
     SQLAlchemy's per-row parameter processing cost more than SQLite's insert itself."""
@@ -66,7 +111,7 @@ def _hash_bytes(value: str) -> str | bytes:
         return value
 
 
-def cite(interner: RefInterner, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def cite(interner: RefInterner, records: Sequence[Normalised]) -> list[StoredRow]:
     """The references of `_normalised` records: what their stored rows hold instead of the
     text (ids of stamps, subjects, names and long values; short values inline)."""
     values = [(value_parts(r["old_value"]), value_parts(r["new_value"])) for r in records]
@@ -75,9 +120,11 @@ def cite(interner: RefInterner, records: Sequence[Mapping[str, Any]]) -> list[di
     interner.name_ids({r[name] for r in records for name in ("connector", "field", "outcome")})
     interner.text_ids({text for pair in values for _inline, text in pair if text is not None})
     names, texts = interner.names, interner.texts
-    cited = []
+    cited: list[StoredRow] = []
     for r, ((old, old_text), (new, new_text)) in zip(records, values, strict=True):
         cited.append({
+            "id": r["id"], "error": r["error"], "prev_hash": r["prev_hash"], "row_hash": "",
+            "reasons_id": None,
             "stamp_id": interner.stamps[(r["run_id"], r["at"])],
             "subject_id": interner.subjects[(r["connector"], r["record_id"], r["person_key"])],
             "connector_id": names[r["connector"]], "field_id": names[r["field"]],
@@ -103,7 +150,7 @@ class RowReader:
         self.hashes: dict[int, str] = {anchor[0]: anchor[1]}
         self.anchor = anchor
 
-    def read(self, batch: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    def read(self, batch: Sequence[StoredRead]) -> list[AuditRecord]:
         if len(self.cache) > _CACHE_LIMIT:
             self.cache.clear()
         load_reasons(self.connection, (row.reasons_id for row in batch), self.cache)
@@ -119,7 +166,7 @@ class RowReader:
             self.hashes[int(batch[-1].id)] = str(batch[-1].row_hash)
         return out
 
-    def _load_previous(self, batch: Sequence[Row[Any]]) -> None:
+    def _load_previous(self, batch: Sequence[StoredRead]) -> None:
         """The row_hash of the row before each row of `batch` (in the batch, read before,
         or looked up), from which its whole prev_hash is read back."""
         hashes = self.hashes
@@ -130,7 +177,7 @@ class RowReader:
             hashes.update((int(i), str(h)) for i, h in self.connection.execute(
                 select(t.audit.c.id, t.audit.c.row_hash).where(t.audit.c.id.in_(chunk))))
 
-    def _previous(self, row: Row[Any]) -> str | None:
+    def _previous(self, row: StoredRead) -> str | None:
         """The row's prev_hash: the previous row's hash when the stored link is its start
         (always, unless rows were rewritten), else what is stored (verify flags it)."""
         link = row.prev_hash
@@ -139,7 +186,7 @@ class RowReader:
         before = self.hashes.get(int(row.id) - 1)
         return before if before is not None and before.startswith(link) else str(link)
 
-    def _row(self, row: Row[Any]) -> dict[str, Any]:
+    def _row(self, row: StoredRead) -> AuditRecord:
         refs = self.refs
         run_id, at = refs.stamps.get(row.stamp_id, _NO_STAMP)
         connector, record_id, person_key = refs.subjects.get(row.subject_id, _NO_SUBJECT)

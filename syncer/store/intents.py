@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from sqlalchemy import (
     Column,
@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import Join
 
+from syncer.domain.json_values import JSONObject
 from syncer.store import tables as t
 from syncer.store.audit_reasons import audit_reasons
 from syncer.store.audit_refs import (
@@ -210,7 +211,7 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[In
 
 
 def crm_values(connection: Connection, connector: str,
-               record_ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+               record_ids: Sequence[str]) -> Iterator[tuple[str, JSONObject]]:
     """(record id, the CRM values last pulled) of these records of one connector."""
     ids = sorted(set(record_ids))
     for start in range(0, len(ids), _IDS_PER_QUERY):

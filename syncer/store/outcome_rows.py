@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from syncer.domain.types import Stage
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter
+from syncer.store.audit_chain import time_of
 from syncer.store.repository import Store
 
 #: Stages that count as a won outcome.
@@ -59,7 +60,8 @@ def outcome_facts(store: Store) -> dict[str, OutcomeFacts]:
     converted: dict[str, datetime | None] = {}
     for row in store.audit_log.iter_rows(AuditFilter(field="identity", outcome="converted")):
         key = str(row["person_key"])
-        moment = _conversion_time(_utc(row["at"]), row["reasons"])
+        reasons = row["reasons"]
+        moment = _conversion_time(time_of(row), reasons if isinstance(reasons, list) else [])
         converted[key] = _earliest(converted.get(key), moment)
     return {key: OutcomeFacts(key, _earliest(staged.get(key), converted.get(key)), at)
             for key, at in pulled.items()}
