@@ -76,13 +76,14 @@ def _normalised(row: Mapping[str, object], _reasons: object = None) -> Normalise
     """The row as the database will hand it back: text as str, time as aware UTC (its id
     and prev_hash set by the append; its reasons go to the hash as their stored text).
     Hashing exactly that keeps verify independent of types."""
-    optional = [row.get(name) for name in ("old_value", "new_value", "error")]
-    old, new, error = (None if value is None else str(value) for value in optional)
+    old, new, error = row.get("old_value"), row.get("new_value"), row.get("error")
     return {"id": 0, "at": time_of(row), "run_id": str(row["run_id"]),
             "connector": str(row["connector"]), "record_id": str(row["record_id"]),
             "person_key": str(row["person_key"]), "field": str(row["field"]),
             "outcome": str(row["outcome"]), "model_version": str(row["model_version"]),
-            "old_value": old, "new_value": new, "error": error, "prev_hash": ""}
+            "old_value": None if old is None else str(old),
+            "new_value": None if new is None else str(new),
+            "error": None if error is None else str(error), "prev_hash": ""}
 
 
 def _cited_pairs(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]:
@@ -104,14 +105,18 @@ def _json_text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str) -> str:
+def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str,
+                     at_text: str | None = None) -> str:
     """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row, with the
     canonical form written out key by key (sorted, compact, the strings through the same
     encoder json.dumps(ensure_ascii=False) uses) instead of through json.dumps: the same
     bytes at a fraction of the cost. verify recomputes with canonical_form, so a
-    difference would show as a broken chain in every test that appends and verifies."""
+    difference would show as a broken chain in every test that appends and verifies.
+    `at_text`: the time already as its JSON text (the rows of a push share one time)."""
+    if at_text is None:
+        at_text = encode_basestring(record["at"].isoformat(timespec="microseconds"))
     text = "".join((
-        '{"at":', encode_basestring(record["at"].isoformat(timespec="microseconds")),
+        '{"at":', at_text,
         ',"connector":', encode_basestring(record["connector"]),
         ',"error":', _json_text(record["error"]),
         ',"field":', encode_basestring(record["field"]),
@@ -205,12 +210,16 @@ class AuditLog:
         records = [_normalised(row, []) for row in rows]
         refs = cite(RefInterner(connection), records)
         prepared: list[StoredRow] = []
+        at, at_text = None, ""
         for record, (_model, text), reasons_id, ref in zip(records, pairs, cited, refs,
                                                            strict=True):
             last_id += 1
-            record["id"], record["prev_hash"] = last_id, previous
-            ref["id"], ref["error"], ref["prev_hash"] = last_id, record["error"], previous
-            previous = ref["row_hash"] = _stored_row_hash(record, previous, text)
+            record["id"] = ref["id"] = last_id
+            record["prev_hash"] = ref["prev_hash"] = previous
+            if record["at"] is not at:
+                at = record["at"]
+                at_text = encode_basestring(at.isoformat(timespec="microseconds"))
+            previous = ref["row_hash"] = _stored_row_hash(record, previous, text, at_text)
             ref["reasons_id"] = reasons_id
             prepared.append(ref)
         if connection.dialect.name == "sqlite":

@@ -177,20 +177,21 @@ class RefInterner:
 
     def text_ids(self, texts: Iterable[str]) -> None:
         """Ids of long values, keyed by their text (found by their hash)."""
+        digests: dict[Hashable, str] = {}
         by_hash: dict[str, str] = {}
 
         def lookup(chunk: list[Hashable]) -> dict[Hashable, int]:
-            hashes = []
             for value in chunk:
-                digest = text_hash(str(value))
-                by_hash[digest] = str(value)
-                hashes.append(digest)
+                if value not in digests:
+                    digests[value] = digest = text_hash(str(value))
+                    by_hash[digest] = str(value)
             found = self.connection.execute(select(audit_texts.c.id, audit_texts.c.hash)
-                                            .where(audit_texts.c.hash.in_(hashes)))
+                                            .where(audit_texts.c.hash.in_(
+                                                [digests[value] for value in chunk])))
             return {by_hash[str(digest)]: int(i) for i, digest in found}
 
         _intern(self.connection, audit_texts, texts, lookup,
-                lambda key: {"hash": text_hash(str(key)), "text": key}, self.texts)
+                lambda key: {"hash": digests[key], "text": key}, self.texts)
 
 
 class RefCache:
@@ -240,10 +241,3 @@ def forget_unreferenced_texts(connection: Connection, candidates: Iterable[int])
         connection.execute(delete(audit_texts).where(
             audit_texts.c.id.in_(gone[start:start + _CHUNK])))
     return len(gone)
-
-
-def value_parts(value: str | None) -> tuple[str | None, str | None]:
-    """(inline value, long text to store once) of a field value."""
-    if value is not None and len(value) >= LONG_VALUE:
-        return None, value
-    return value, None

@@ -21,7 +21,13 @@ from sqlalchemy import Connection, Row, select
 from syncer.store import tables as t
 from syncer.store.audit_chain import GENESIS, as_utc
 from syncer.store.audit_reasons import load_reasons
-from syncer.store.audit_refs import RefCache, RefInterner, value_parts
+from syncer.store.audit_refs import (
+    LONG_VALUE,
+    RefCache,
+    RefInterner,
+    StampKey,
+    SubjectKey,
+)
 from syncer.store.column_types import LINK_BYTES
 from syncer.store.decision_json import ReasonJson
 
@@ -113,25 +119,50 @@ def _hash_bytes(value: str) -> str | bytes:
 
 def cite(interner: RefInterner, records: Sequence[Normalised]) -> list[StoredRow]:
     """The references of `_normalised` records: what their stored rows hold instead of the
-    text (ids of stamps, subjects, names and long values; short values inline)."""
-    values = [(value_parts(r["old_value"]), value_parts(r["new_value"])) for r in records]
-    interner.stamp_ids((r["run_id"], r["at"]) for r in records)
-    interner.subject_ids((r["connector"], r["record_id"], r["person_key"]) for r in records)
-    interner.name_ids({r[name] for r in records for name in ("connector", "field", "outcome")})
-    interner.text_ids({text for pair in values for _inline, text in pair if text is not None})
+    text (ids of stamps, subjects, names and long values; short values inline). The rows
+    of one append mostly share a stamp, and a record's fields are neighbours, so a key
+    equal to the previous row's is not built again."""
+    stamp_keys: list[StampKey] = []
+    subject_keys: list[SubjectKey] = []
+    stamp: StampKey = ("", _NO_STAMP[1])
+    subject: SubjectKey = _NO_SUBJECT
+    names: set[str] = set()
+    texts: set[str] = set()
+    for r in records:
+        if r["at"] is not stamp[1] or r["run_id"] != stamp[0]:
+            stamp = (r["run_id"], r["at"])
+        if r["record_id"] != subject[1] or r["person_key"] != subject[2] \
+                or r["connector"] != subject[0]:
+            subject = (r["connector"], r["record_id"], r["person_key"])
+        stamp_keys.append(stamp)
+        subject_keys.append(subject)
+        names.update((r["connector"], r["field"], r["outcome"]))
+        for value in (r["old_value"], r["new_value"]):
+            if value is not None and len(value) >= LONG_VALUE:
+                texts.add(value)
+    interner.stamp_ids(set(stamp_keys))
+    interner.subject_ids(set(subject_keys))
+    interner.name_ids(names)
+    interner.text_ids(texts)
+    return [_stored(r, interner, stamp_key, subject_key)
+            for r, stamp_key, subject_key in zip(records, stamp_keys, subject_keys,
+                                                  strict=True)]
+
+
+def _stored(r: Normalised, interner: RefInterner, stamp: StampKey, subject: SubjectKey
+            ) -> StoredRow:
     names, texts = interner.names, interner.texts
-    cited: list[StoredRow] = []
-    for r, ((old, old_text), (new, new_text)) in zip(records, values, strict=True):
-        cited.append({
-            "id": r["id"], "error": r["error"], "prev_hash": r["prev_hash"], "row_hash": "",
-            "reasons_id": None,
-            "stamp_id": interner.stamps[(r["run_id"], r["at"])],
-            "subject_id": interner.subjects[(r["connector"], r["record_id"], r["person_key"])],
-            "connector_id": names[r["connector"]], "field_id": names[r["field"]],
-            "outcome_id": names[r["outcome"]], "old_value": old, "new_value": new,
-            "old_text_id": None if old_text is None else texts[old_text],
-            "new_text_id": None if new_text is None else texts[new_text]})
-    return cited
+    old, new = r["old_value"], r["new_value"]
+    old_long = old is not None and len(old) >= LONG_VALUE
+    new_long = new is not None and len(new) >= LONG_VALUE
+    return {"id": r["id"], "stamp_id": interner.stamps[stamp],
+            "subject_id": interner.subjects[subject], "connector_id": names[r["connector"]],
+            "field_id": names[r["field"]], "outcome_id": names[r["outcome"]],
+            "old_value": None if old_long else old, "new_value": None if new_long else new,
+            "old_text_id": texts[old] if old_long and old is not None else None,
+            "new_text_id": texts[new] if new_long and new is not None else None,
+            "error": r["error"], "prev_hash": r["prev_hash"], "row_hash": "",
+            "reasons_id": None}
 
 
 class RowReader:
