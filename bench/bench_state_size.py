@@ -15,7 +15,7 @@ child process on a SQLite state. Measured after a full sync, after an incrementa
 `syncer audit archive` runs) cutting every row older than the run just made. Each run
 gets its own `--as-of` (an hour apart), which is the time its audit rows carry. Sizes come
 from SQLite's dbstat (pages each table and index uses); the audit's bytes per field row
-count the audit table with all its indexes, and the reasons table it references.
+count the audit table with all its indexes, and the tables it references.
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ from connectors.sandbox.world import World
 from syncer.store.audit_archive import archive_older_than
 from syncer.store.repository import Store
 
-#: the audit's own tables: the field rows and what they reference
-AUDIT_TABLES = ("audit", "audit_reasons")
+#: the audit's own tables: the field rows and what they reference (schema 18: stamps,
+#: subjects, names and long values besides the reasons)
+AUDIT_TABLES = ("audit", "audit_reasons", "audit_stamps", "audit_subjects", "audit_names",
+                "audit_texts")
 MB = 1024 * 1024
 
 
@@ -98,7 +100,7 @@ def breakdown(sizes: Sizes, people: int) -> list[str]:
     if sizes.audit_rows:
         lines.append(f"  audit field rows with their indexes: "
                      f"{sizes.audit_field_table_bytes / sizes.audit_rows:,.0f} bytes per row; "
-                     f"with the reasons they reference: "
+                     f"with all they reference: "
                      f"{sizes.audit_bytes / sizes.audit_rows:,.0f} bytes per row")
     for name, (owner, size) in sorted(sizes.objects.items(), key=lambda item: -item[1][1]):
         if size >= 64 * 1024:
