@@ -28,8 +28,9 @@ the audit append (under the chain's lock); the archive removes the texts no row 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -95,6 +96,7 @@ audit_texts = Table(
 
 StampKey = tuple[str, datetime]
 SubjectKey = tuple[str, str, str]
+K = TypeVar("K", bound=Hashable)
 
 
 def seed_names(connection: Connection) -> None:
@@ -111,10 +113,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _intern(connection: Connection, table: Table, keys: Iterable[Hashable],
-            lookup: Callable[[list[Hashable]], dict[Hashable, int]],
-            values: Callable[[Hashable], dict[str, object]], known: dict[Hashable, int]
-            ) -> None:
+def _intern(connection: Connection, table: Table, keys: Iterable[K],
+            lookup: Callable[[list[K]], dict[K, int]],
+            values: Callable[[K], dict[str, object]], known: dict[K, int]) -> None:
     """Ids of `keys` into `known`: found by `lookup`, the rest inserted and looked up."""
     missing = list({key for key in keys if key not in known})
     for start in range(0, len(missing), _CHUNK):
@@ -132,14 +133,14 @@ class RefInterner:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.stamps: dict[Hashable, int] = {}
-        self.subjects: dict[Hashable, int] = {}
-        self.names: dict[Hashable, int] = {INTENT: INTENT_ID}
-        self.texts: dict[Hashable, int] = {}
+        self.stamps: dict[StampKey, int] = {}
+        self.subjects: dict[SubjectKey, int] = {}
+        self.names: dict[str, int] = {INTENT: INTENT_ID}
+        self.texts: dict[str, int] = {}
 
     def stamp_ids(self, keys: Iterable[StampKey]) -> None:
-        def lookup(chunk: list[Hashable]) -> dict[Hashable, int]:
-            runs = sorted({str(key[0]) for key in chunk})  # type: ignore[index]
+        def lookup(chunk: list[StampKey]) -> dict[StampKey, int]:
+            runs = sorted({run for run, _at in chunk})
             found = self.connection.execute(select(
                 audit_stamps.c.id, audit_stamps.c.run_id, audit_stamps.c.at).where(
                 audit_stamps.c.run_id.in_(runs)))
@@ -148,12 +149,11 @@ class RefInterner:
                     if (key := (str(run), as_utc(at))) in wanted}
 
         _intern(self.connection, audit_stamps, keys, lookup,
-                lambda key: {"run_id": key[0], "at": key[1]},  # type: ignore[index]
-                self.stamps)
+                lambda key: {"run_id": key[0], "at": key[1]}, self.stamps)
 
     def subject_ids(self, keys: Iterable[SubjectKey]) -> None:
-        def lookup(chunk: list[Hashable]) -> dict[Hashable, int]:
-            records = sorted({str(key[1]) for key in chunk})  # type: ignore[index]
+        def lookup(chunk: list[SubjectKey]) -> dict[SubjectKey, int]:
+            records = sorted({record for _connector, record, _person in chunk})
             s = audit_subjects.c
             found = self.connection.execute(select(s.id, s.connector, s.record_id,
                                                    s.person_key).where(s.record_id.in_(records)))
@@ -162,12 +162,11 @@ class RefInterner:
                     if (key := (str(connector), str(record), str(person))) in wanted}
 
         _intern(self.connection, audit_subjects, keys, lookup,
-                lambda key: dict(zip(("connector", "record_id", "person_key"),
-                                     key, strict=True)),  # type: ignore[call-overload]
+                lambda key: {"connector": key[0], "record_id": key[1], "person_key": key[2]},
                 self.subjects)
 
     def name_ids(self, names: Iterable[str]) -> None:
-        def lookup(chunk: list[Hashable]) -> dict[Hashable, int]:
+        def lookup(chunk: list[str]) -> dict[str, int]:
             found = self.connection.execute(select(audit_names.c.id, audit_names.c.name)
                                             .where(audit_names.c.name.in_(chunk)))
             return {str(name): int(i) for i, name in found}
@@ -177,14 +176,14 @@ class RefInterner:
 
     def text_ids(self, texts: Iterable[str]) -> None:
         """Ids of long values, keyed by their text (found by their hash)."""
-        digests: dict[Hashable, str] = {}
+        digests: dict[str, str] = {}
         by_hash: dict[str, str] = {}
 
-        def lookup(chunk: list[Hashable]) -> dict[Hashable, int]:
+        def lookup(chunk: list[str]) -> dict[str, int]:
             for value in chunk:
                 if value not in digests:
-                    digests[value] = digest = text_hash(str(value))
-                    by_hash[digest] = str(value)
+                    digests[value] = digest = text_hash(value)
+                    by_hash[digest] = value
             found = self.connection.execute(select(audit_texts.c.id, audit_texts.c.hash)
                                             .where(audit_texts.c.hash.in_(
                                                 [digests[value] for value in chunk])))
@@ -202,7 +201,7 @@ class RefCache:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.stamps: dict[int, tuple[str, datetime]] = {}
+        self.stamps: dict[int, StampKey] = {}
         self.subjects: dict[int, SubjectKey] = {}
         self.names: dict[int, str] = {}
         self.texts: dict[int, str] = {}
@@ -214,18 +213,27 @@ class RefCache:
             self.subjects.clear()
             self.texts.clear()
         s, j, n, x = audit_stamps.c, audit_subjects.c, audit_names.c, audit_texts.c
-        for ids, columns, into in (
-                (stamps, (s.id, s.run_id, s.at), self.stamps),
-                (subjects, (j.id, j.connector, j.record_id, j.person_key), self.subjects),
-                (names, (n.id, n.name), self.names),
-                (texts, (x.id, x.text), self.texts)):
-            missing = sorted({int(i) for i in ids if i is not None} - set(into))
-            for start in range(0, len(missing), _CHUNK):
-                chunk = missing[start:start + _CHUNK]
-                for found in self.connection.execute(
-                        select(*columns).where(columns[0].in_(chunk))):
-                    value = tuple(found[1:])
-                    into[int(found[0])] = value if len(value) > 1 else value[0]  # type: ignore[assignment]
+        run = self.connection.execute
+        for chunk in _missing(stamps, self.stamps):
+            for i, run_id, at in run(select(s.id, s.run_id, s.at).where(s.id.in_(chunk))):
+                self.stamps[int(i)] = (str(run_id), as_utc(at))
+        for chunk in _missing(subjects, self.subjects):
+            for i, connector, record, person in run(select(
+                    j.id, j.connector, j.record_id, j.person_key).where(j.id.in_(chunk))):
+                self.subjects[int(i)] = (str(connector), str(record), str(person))
+        for chunk in _missing(names, self.names):
+            for i, name in run(select(n.id, n.name).where(n.id.in_(chunk))):
+                self.names[int(i)] = str(name)
+        for chunk in _missing(texts, self.texts):
+            for i, value in run(select(x.id, x.text).where(x.id.in_(chunk))):
+                self.texts[int(i)] = str(value)
+
+
+def _missing(ids: Iterable[int | None], known: Mapping[int, object]) -> Iterator[list[int]]:
+    """The ids not `known` yet, in chunks for IN (...)."""
+    missing = sorted({int(i) for i in ids if i is not None} - set(known))
+    for start in range(0, len(missing), _CHUNK):
+        yield missing[start:start + _CHUNK]
 
 
 def forget_unreferenced_texts(connection: Connection, candidates: Iterable[int]) -> int:
