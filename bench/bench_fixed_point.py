@@ -24,14 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from bench.bench_sync import write_config
 from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
-from syncer.store import tables as t
 from syncer.store.repository import Store
 
 
@@ -84,11 +81,9 @@ def written_by(state: Path, run_id: str) -> dict[tuple[str, str], int]:
     """(connector, field) -> fields this run wrote, from the audit log."""
     store = Store.open(f"sqlite:///{state}")
     try:
-        with store.engine.connect() as connection:
-            return dict(collections.Counter(
-                (row.connector, row.field) for row in connection.execute(
-                    select(t.audit.c.connector, t.audit.c.field).where(
-                        t.audit.c.run_id == run_id, t.audit.c.outcome == "written"))))
+        return dict(collections.Counter(
+            (str(row["connector"]), str(row["field"]))
+            for row in store.audit_rows(run_id=run_id, outcome="written")))
     finally:
         store.close()
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 from hubspot import HubSpot
-from sqlalchemy import select
 
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.seed import account_id
@@ -30,7 +30,6 @@ from syncer.run.replay import replay_dead_letters
 from syncer.store import accounts as account_store
 from syncer.store import dead_letters
 from syncer.store import routing as routing_store
-from syncer.store import tables as t
 from tests.conftest import (
     NOW,
     Sandboxes,
@@ -184,11 +183,11 @@ def accounts_plan(loaded: LoadedConfig) -> AccountPlan:
     return plan
 
 
-def account_audit(loaded: LoadedConfig, key: str) -> list[Any]:
+def account_audit(loaded: LoadedConfig, key: str) -> list[SimpleNamespace]:
+    """The audit rows of one company (its key stands where a person's would), in order."""
     with Runtime(loaded) as runtime:
-        with runtime.require_store().engine.connect() as connection:
-            return list(connection.execute(select(t.audit).where(
-                t.audit.c.person_key == key).order_by(t.audit.c.id)))
+        return [SimpleNamespace(**row)
+                for row in runtime.require_store().audit_rows(person_key=key)]
 
 
 def test_third_engaged_person_makes_the_account_mqa_in_the_crm(

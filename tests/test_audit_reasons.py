@@ -181,19 +181,29 @@ def test_a_schema_8_state_migrates_with_every_hash_unchanged(state_url: str,
 
 def test_audit_filters_read_through_their_indexes(sqlite_url: str) -> None:
     """The filters `syncer audit`, explain's history and the web pages use find their rows
-    through an index, not a scan of the audit table."""
+    through an index, not a scan of the audit table (schema 18: a person or record through
+    the subjects it cites, a run or time through its stamps)."""
+    from syncer.store.audit import AuditFilter
+
     store = Store.open(sqlite_url)
     try:
         with store.engine.connect() as db:
-            for where, index in (("person_key = 'a'", "ix_audit_person"),
-                                 ("run_id = 'r'", "ix_audit_run"),
-                                 ("record_id = '1'", "ix_audit_record"),
-                                 ("at >= 0 AND at < 10", "ix_audit_at"),
-                                 ("id < 100 AND id >= 1", "INTEGER PRIMARY KEY")):
+            for where, index in ((AuditFilter(person_key="a"), "ix_audit_subject"),
+                                 (AuditFilter(person="a@example.com"), "ix_audit_subject"),
+                                 (AuditFilter(run_id="r"), "ix_audit_stamp"),
+                                 (AuditFilter(record_id="1"), "ix_audit_subject"),
+                                 (AuditFilter(since=NOW, until=NOW + timedelta(hours=1)),
+                                  "ix_audit_stamp")):
+                query = select(tables.audit).where(store.audit_log.condition(db, where)) \
+                    .order_by(tables.audit.c.id.desc()).limit(51)
+                sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True}))
                 plan = " ".join(str(row[-1]) for row in db.execute(text(
-                    f"EXPLAIN QUERY PLAN SELECT * FROM audit WHERE {where} "
-                    "ORDER BY id DESC LIMIT 51")))
+                    "EXPLAIN QUERY PLAN " + sql)))
                 assert index in plan, (where, plan)
+            plan = " ".join(str(row[-1]) for row in db.execute(text(
+                "EXPLAIN QUERY PLAN SELECT * FROM audit WHERE id < 100 AND id >= 1 "
+                "ORDER BY id DESC LIMIT 51")))
+            assert "INTEGER PRIMARY KEY" in plan, plan
     finally:
         store.close()
 

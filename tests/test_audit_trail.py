@@ -107,11 +107,11 @@ def test_chain_verifies_after_a_sync_and_names_the_row_that_breaks_it(
         # last row's reasons).
         extra = dict(last, id=last["id"] + 1, new_value="forged", prev_hash=last["row_hash"])
         extra["row_hash"] = row_hash(extra, last["row_hash"])
-        with engine.begin() as db:
-            cited = db.execute(select(audit.c.reasons_id).where(audit.c.id == last["id"]))
-            db.execute(insert(audit).values(
-                {k: v for k, v in extra.items() if k not in ("reasons", "model_version")}
-                | {"reasons_id": cited.scalar_one()}))
+        with engine.begin() as db:  # stored as the last row is, with what differs
+            stored = db.execute(select(audit).where(audit.c.id == last["id"])).one()
+            db.execute(insert(audit).values(stored._asdict() | {
+                "id": extra["id"], "new_value": "forged", "new_text_id": None,
+                "prev_hash": extra["prev_hash"], "row_hash": extra["row_hash"]}))
         assert first_break(store) == (last["id"] + 1, "inserted")
     finally:
         store.close()

@@ -28,9 +28,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, select, true, update
+from sqlalchemy import Connection, Engine, and_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -47,45 +46,47 @@ from syncer.store.audit_chain import (
     VerifyReport,
     as_utc,
     canonical_form,
+    id_of,
     row_hash,
+    time_of,
 )
-from syncer.store.audit_reasons import ReasonsInterner, canonical_reasons, load_reasons
-from syncer.store.column_types import to_micros
-from syncer.store.decision_json import ReasonJson
+from syncer.store.audit_reasons import ReasonsInterner, canonical_reasons
+from syncer.store.audit_refs import RefInterner, audit_names, audit_stamps, audit_subjects
+from syncer.store.audit_storage import (
+    AuditRecord,
+    Normalised,
+    RowReader,
+    StoredRow,
+    cite,
+    insert_sqlite,
+)
 
 __all__ = ["CHAIN", "GENESIS", "HASHED_FIELDS", "MAX_PROBLEMS", "AuditError", "AuditFilter",
            "AuditLog", "ChainChecker", "ChainHead", "ChainProblem", "RowReader", "VerifyReport",
            "as_utc", "canonical_form", "row_hash"]
 
-_TEXT_FIELDS = ("run_id", "connector", "record_id", "person_key", "field", "outcome",
-                "model_version")
-_OPTIONAL_TEXT_FIELDS = ("old_value", "new_value", "error")
-#: what a row reads as whose reasons row is gone (its hash then no longer matches)
-_MISSING: tuple[str, list[ReasonJson]] = ("", [])
 _BATCH = 1000
-#: decoded reasons lists a reader keeps (rows of one decision are neighbours, so a small
-#: cache decodes each list about once; a bound keeps a verify of millions of rows small)
-_CACHE_LIMIT = 20_000
 
 
 class AuditError(RunFailed, RuntimeError):
     """An audit operation that cannot proceed; the message says what to do."""
 
 
-def _normalised(row: Mapping[str, Any], reasons: list[ReasonJson]) -> dict[str, Any]:
-    """The row as the database will hand it back: text as str, time as aware UTC, reasons
-    as decoded from their stored text. Hashing exactly that keeps verify independent of
-    types."""
-    out: dict[str, Any] = {name: str(row[name]) for name in _TEXT_FIELDS}
-    for name in _OPTIONAL_TEXT_FIELDS:
-        value = row.get(name)
-        out[name] = None if value is None else str(value)
-    out["at"] = as_utc(row["at"])
-    out["reasons"] = reasons
-    return out
+def _normalised(row: Mapping[str, object], _reasons: object = None) -> Normalised:
+    """The row as the database will hand it back: text as str, time as aware UTC (its id
+    and prev_hash set by the append; its reasons go to the hash as their stored text).
+    Hashing exactly that keeps verify independent of types."""
+    old, new, error = row.get("old_value"), row.get("new_value"), row.get("error")
+    return {"id": 0, "at": time_of(row), "run_id": str(row["run_id"]),
+            "connector": str(row["connector"]), "record_id": str(row["record_id"]),
+            "person_key": str(row["person_key"]), "field": str(row["field"]),
+            "outcome": str(row["outcome"]), "model_version": str(row["model_version"]),
+            "old_value": None if old is None else str(old),
+            "new_value": None if new is None else str(new),
+            "error": None if error is None else str(error), "prev_hash": ""}
 
 
-def _cited_pairs(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def _cited_pairs(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]:
     """(model version, canonical reasons text) of each row. The rows of one decision
     (every field written, intent and outcome) share one reasons list object, so its text
     is encoded once, not once per row (it was the largest single cost of a full sync)."""
@@ -104,18 +105,22 @@ def _json_text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def _stored_row_hash(record: Mapping[str, Any], prev_hash: str, reasons_text: str) -> str:
+def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str,
+                     at_text: str | None = None) -> str:
     """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row, with the
     canonical form written out key by key (sorted, compact, the strings through the same
     encoder json.dumps(ensure_ascii=False) uses) instead of through json.dumps: the same
     bytes at a fraction of the cost. verify recomputes with canonical_form, so a
-    difference would show as a broken chain in every test that appends and verifies."""
+    difference would show as a broken chain in every test that appends and verifies.
+    `at_text`: the time already as its JSON text (the rows of a push share one time)."""
+    if at_text is None:
+        at_text = encode_basestring(record["at"].isoformat(timespec="microseconds"))
     text = "".join((
-        '{"at":', encode_basestring(record["at"].isoformat(timespec="microseconds")),
+        '{"at":', at_text,
         ',"connector":', encode_basestring(record["connector"]),
         ',"error":', _json_text(record["error"]),
         ',"field":', encode_basestring(record["field"]),
-        ',"id":', str(int(record["id"])),
+        ',"id":', str(record["id"]),
         ',"model_version":', encode_basestring(record["model_version"]),
         ',"new_value":', _json_text(record["new_value"]),
         ',"old_value":', _json_text(record["old_value"]),
@@ -128,62 +133,6 @@ def _stored_row_hash(record: Mapping[str, Any], prev_hash: str, reasons_text: st
     digest.update(b"\n")
     digest.update(text.encode("utf-8"))
     return digest.hexdigest()
-
-
-#: the audit columns in the order _insert_sqlite binds them
-_SQLITE_INSERT = ("INSERT INTO audit (id, at, run_id, connector, record_id, person_key, field, "
-                  "old_value, new_value, outcome, error, prev_hash, row_hash, reasons_id) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def _insert_sqlite(connection: Connection, prepared: Sequence[Mapping[str, Any]]) -> None:
-    """The rows in one executemany of plain tuples, converted as the column types would
-    (MicroTime: integer microseconds; Sha256Hex: 32 bytes): SQLAlchemy's per-row parameter
-    processing cost more than SQLite's insert itself."""
-    values = []
-    previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
-    for r in prepared:  # each row's prev_hash is the row before's hash: converted once
-        own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
-        values.append((r["id"], to_micros(r["at"]), r["run_id"], r["connector"],
-                       r["record_id"], r["person_key"], r["field"], r["old_value"],
-                       r["new_value"], r["outcome"], r["error"], previous, own,
-                       r["reasons_id"]))
-        previous = own
-    connection.exec_driver_sql(_SQLITE_INSERT, values)
-
-
-def _hash_bytes(value: str) -> str | bytes:
-    """As Sha256Hex binds a hash on SQLite: 32 bytes, or the text when it is none."""
-    try:
-        return bytes.fromhex(value) if len(value) == 64 else value
-    except ValueError:
-        return value
-
-
-class RowReader:
-    """Turns stored audit rows into the rows syncer shows: `reasons` and `model_version`
-    (what the row cites) in place of `reasons_id`, the time as aware UTC. Cited lists are
-    loaded per batch of rows and decoded once each."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.cache: dict[int, tuple[str, list[ReasonJson]]] = {}
-
-    def read(self, batch: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        if len(self.cache) > _CACHE_LIMIT:
-            self.cache.clear()
-        load_reasons(self.connection, (row.reasons_id for row in batch), self.cache)
-        out = []
-        for row in batch:
-            data = dict(row._mapping)
-            cited = data.pop("reasons_id", None)
-            data["at"] = as_utc(data["at"])
-            model_version, reasons = self.cache.get(int(cited), _MISSING) \
-                if cited is not None else _MISSING
-            data["model_version"] = model_version
-            data["reasons"] = reasons
-            out.append(data)
-        return out
 
 
 @dataclass(frozen=True)
@@ -247,7 +196,8 @@ class AuditLog:
         with self.engine.connect() as connection:
             return self._read_head(connection)
 
-    def append(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    def append(self, connection: Connection, rows: Sequence[Mapping[str, object]]
+               ) -> list[int]:
         """Append rows in the caller's transaction, chained after the current head; return
         their ids. Rows name the audit columns except id and the hashes, with `reasons`
         as a list (stored once per distinct list in audit_reasons)."""
@@ -257,16 +207,23 @@ class AuditLog:
         last_id, previous = head.last_id, head.head_hash
         pairs = _cited_pairs(rows)
         cited = ReasonsInterner(connection).ids(pairs)
-        prepared: list[dict[str, Any]] = []
-        for row, (_model, text), reasons_id in zip(rows, pairs, cited, strict=True):
+        records = [_normalised(row, []) for row in rows]
+        refs = cite(RefInterner(connection), records)
+        prepared: list[StoredRow] = []
+        at, at_text = None, ""
+        for record, (_model, text), reasons_id, ref in zip(records, pairs, cited, refs,
+                                                           strict=True):
             last_id += 1
-            record = _normalised(row, []) | {"id": last_id, "prev_hash": previous}
-            previous = record["row_hash"] = _stored_row_hash(record, previous, text)
-            del record["reasons"], record["model_version"]
-            record["reasons_id"] = reasons_id
-            prepared.append(record)
+            record["id"] = ref["id"] = last_id
+            record["prev_hash"] = ref["prev_hash"] = previous
+            if record["at"] is not at:
+                at = record["at"]
+                at_text = encode_basestring(at.isoformat(timespec="microseconds"))
+            previous = ref["row_hash"] = _stored_row_hash(record, previous, text, at_text)
+            ref["reasons_id"] = reasons_id
+            prepared.append(ref)
         if connection.dialect.name == "sqlite":
-            _insert_sqlite(connection, prepared)
+            insert_sqlite(connection, prepared)
         else:
             for start in range(0, len(prepared), _BATCH):
                 connection.execute(t.audit.insert(), prepared[start:start + _BATCH])
@@ -274,7 +231,8 @@ class AuditLog:
             last_id=last_id, head_hash=previous, updated_at=datetime.now(timezone.utc)))
         return [r["id"] for r in prepared]
 
-    def anchor(self, connection: Connection) -> tuple[int, str]:
+    @staticmethod
+    def anchor(connection: Connection) -> tuple[int, str]:
         """(last archived id, its hash): where the rows still in the database start."""
         row = connection.execute(select(t.audit_archives.c.last_id, t.audit_archives.c.cut_hash)
                                  .order_by(t.audit_archives.c.last_id.desc()).limit(1)
@@ -294,7 +252,7 @@ class AuditLog:
             seen = after_id
             for row in self.ordered(connection, true()):
                 checker.feed(row)
-                seen = int(row["id"])
+                seen = id_of(row)
             head = self._read_head(connection)
             for _ in range(100):  # appends that committed after the walk passed them
                 if head.last_id <= seen:
@@ -304,7 +262,7 @@ class AuditLog:
                     break
                 for row in more:
                     checker.feed(row)
-                    seen = int(row["id"])
+                    seen = id_of(row)
                 head = self._read_head(connection)
         checker.finish(head)
         return report
@@ -316,9 +274,9 @@ class AuditLog:
         return ChainHead(int(row.last_id), str(row.head_hash)) if row else ChainHead(0, GENESIS)
 
     def ordered(self, connection: Connection, condition: ColumnElement[bool]
-                ) -> Iterator[dict[str, Any]]:
+                ) -> Iterator[AuditRecord]:
         """Rows matching `condition` in id order, fetched in keyset batches."""
-        reader = RowReader(connection)
+        reader = RowReader(connection, self.anchor(connection))
         after = None
         while True:
             query = select(t.audit).where(condition).order_by(t.audit.c.id).limit(_BATCH)
@@ -338,39 +296,52 @@ class AuditLog:
             return [value.lower()]
         keys = set(connection.execute(select(t.records.c.person_key).where(
             t.records.c.record_id == value)).scalars())
-        keys |= set(connection.execute(select(t.audit.c.person_key).where(
-            t.audit.c.record_id == value).distinct()).scalars())
+        keys |= set(connection.execute(select(audit_subjects.c.person_key).where(
+            audit_subjects.c.record_id == value)).scalars())
         return sorted(keys | {value})
 
-    def _condition(self, connection: Connection, where: AuditFilter) -> ColumnElement[bool]:
-        c = t.audit.c
+    def condition(self, connection: Connection, where: AuditFilter) -> ColumnElement[bool]:
+        """The filter over the stored rows: a person, record, run or time finds its
+        subjects or stamps first (small tables), then the rows through the row's own
+        index on them; a connector, field or outcome is one name id."""
+        c, subjects, stamps = t.audit.c, audit_subjects.c, audit_stamps.c
         parts: list[ColumnElement[bool]] = []
         if where.person is not None:
-            parts.append(c.person_key.in_(self._person_keys(connection, where.person)))
-        for column, value in ((c.person_key, where.person_key), (c.record_id, where.record_id),
-                              (c.field, where.field), (c.run_id, where.run_id),
-                              (c.connector, where.connector), (c.outcome, where.outcome)):
+            parts.append(c.subject_id.in_(select(subjects.id).where(
+                subjects.person_key.in_(self._person_keys(connection, where.person)))))
+        for column, value in ((subjects.person_key, where.person_key),
+                              (subjects.record_id, where.record_id)):
             if value is not None:
-                parts.append(column == value)
+                parts.append(c.subject_id.in_(select(subjects.id).where(column == value)))
+        for column, value in ((c.field_id, where.field), (c.connector_id, where.connector),
+                              (c.outcome_id, where.outcome)):
+            if value is not None:
+                parts.append(column == select(audit_names.c.id).where(
+                    audit_names.c.name == value).scalar_subquery())
+        times: list[ColumnElement[bool]] = []
+        if where.run_id is not None:
+            times.append(stamps.run_id == where.run_id)
         if where.since is not None:
-            parts.append(c.at >= as_utc(where.since))
+            times.append(stamps.at >= as_utc(where.since))
         if where.until is not None:
-            parts.append(c.at < as_utc(where.until))
+            times.append(stamps.at < as_utc(where.until))
+        if times:
+            parts.append(c.stamp_id.in_(select(stamps.id).where(*times)))
         return and_(true(), *parts)
 
-    def iter_rows(self, where: AuditFilter = AuditFilter()) -> Iterator[dict[str, Any]]:
+    def iter_rows(self, where: AuditFilter = AuditFilter()) -> Iterator[AuditRecord]:
         """Matching rows in id order, streamed in batches (for exports of any size)."""
         with self.engine.connect() as connection:
-            yield from self.ordered(connection, self._condition(connection, where))
+            yield from self.ordered(connection, self.condition(connection, where))
 
     def rows(self, where: AuditFilter = AuditFilter(), limit: int | None = None
-             ) -> list[dict[str, Any]]:
+             ) -> list[AuditRecord]:
         """Matching rows in id order; with `limit`, the newest `limit` of them."""
         with self.engine.connect() as connection:
-            query = select(t.audit).where(self._condition(connection, where))
-            reader = RowReader(connection)
+            query = select(t.audit).where(self.condition(connection, where))
+            reader = RowReader(connection, self.anchor(connection))
             if limit is not None:
                 newest = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit))
-                return sorted(reader.read(newest.all()), key=lambda r: int(r["id"]))
+                return sorted(reader.read(newest.all()), key=id_of)
             found = connection.execute(query.order_by(t.audit.c.id)).all()
             return reader.read(found)

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, union
 
+from syncer.domain.json_values import as_object
 from syncer.store import tables as t
 from syncer.store.audit import (
     GENESIS,
@@ -36,7 +37,10 @@ from syncer.store.audit import (
     VerifyReport,
     as_utc,
 )
+from syncer.store.audit_chain import time_of
 from syncer.store.audit_reasons import forget_unreferenced
+from syncer.store.audit_refs import forget_unreferenced_texts
+from syncer.store.audit_storage import AuditRecord
 
 EXPORT_FORMATS = ("csv", "jsonl")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -44,9 +48,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "new_value", "outcome", "error", "model_version", "reasons", "prev_hash", "row_hash")
 
 
-def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+def jsonable(row: AuditRecord) -> AuditRecord:
     """A row as plain JSON values (the time as UTC ISO-8601)."""
-    return {**row, "at": as_utc(row["at"]).isoformat(timespec="microseconds")}
+    return {**row, "at": time_of(row).isoformat(timespec="microseconds")}
 
 
 def export(log: AuditLog, where: AuditFilter, fmt: str, stream: TextIO) -> int:
@@ -103,7 +107,8 @@ def archive_older_than(log: AuditLog, cutoff: datetime, folder: Path,
         head = log.lock_head(connection)
         after_id, prev = log.anchor(connection)
         first_kept = connection.execute(select(func.min(t.audit.c.id)).where(
-            t.audit.c.at >= cutoff, t.audit.c.id > after_id)).scalar()
+            log.condition(connection, AuditFilter(since=cutoff)),
+            t.audit.c.id > after_id)).scalar()
         cut = int(first_kept) - 1 if first_kept is not None else head.last_id
         if cut <= after_id:
             return None
@@ -135,8 +140,12 @@ def archive_older_than(log: AuditLog, cutoff: datetime, folder: Path,
             archived = (t.audit.c.id > after_id) & (t.audit.c.id <= cut)
             cited = connection.execute(select(t.audit.c.reasons_id).distinct()
                                        .where(archived)).scalars().all()
+            texts = connection.execute(union(
+                select(t.audit.c.old_text_id).where(archived),
+                select(t.audit.c.new_text_id).where(archived))).scalars().all()
             connection.execute(delete(t.audit).where(archived))
             forget_unreferenced(connection, (i for i in cited if i is not None))
+            forget_unreferenced_texts(connection, texts)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -151,13 +160,13 @@ def apply_retention(log: AuditLog, retention_days: int, folder: Path,
     return archive_older_than(log, now - timedelta(days=retention_days), folder, now)
 
 
-def read_archive(path: Path) -> Iterator[dict[str, Any]]:
+def read_archive(path: Path) -> Iterator[AuditRecord]:
     """The rows of an archive file, with times parsed back to datetimes."""
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
-                row = json.loads(line)
-                row["at"] = datetime.fromisoformat(row["at"])
+                row: AuditRecord = dict(as_object(json.loads(line), f"a row of {path}"))
+                row["at"] = datetime.fromisoformat(str(row["at"]))
                 yield row
 
 

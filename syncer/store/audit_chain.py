@@ -17,7 +17,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 #: prev_hash of the very first row.
 GENESIS = "0" * 64
@@ -31,6 +30,22 @@ HASHED_FIELDS: tuple[str, ...] = (
 MAX_PROBLEMS = 100
 
 
+def id_of(row: Mapping[str, object]) -> int:
+    """A row's id (an int, or its text in an archive file someone edited)."""
+    value = row["id"]
+    if isinstance(value, int):
+        return value
+    return int(str(value))
+
+
+def time_of(row: Mapping[str, object]) -> datetime:
+    """A row's time as aware UTC; a TypeError naming the row when it has none."""
+    value = row.get("at")
+    if not isinstance(value, datetime):
+        raise TypeError(f"audit row {row.get('id')}: `at` is not a time ({value!r})")
+    return as_utc(value)
+
+
 def as_utc(value: datetime) -> datetime:
     """Aware UTC; SQLite hands back naive datetimes that are UTC by construction."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else \
@@ -42,7 +57,7 @@ def as_utc(value: datetime) -> datetime:
 _REASONS_SLOT = '"reasons":null'
 
 
-def canonical_form(row: Mapping[str, Any], reasons_text: str | None = None) -> bytes:
+def canonical_form(row: Mapping[str, object], reasons_text: str | None = None) -> bytes:
     """The bytes a row's hash covers: its HASHED_FIELDS as sorted, compact JSON, with the
     time as UTC ISO-8601 to the microsecond, so SQLite and PostgreSQL agree.
 
@@ -50,8 +65,8 @@ def canonical_form(row: Mapping[str, Any], reasons_text: str | None = None) -> b
     (audit_reasons.canonical_reasons: the same sorted, compact encoding); it is spliced in
     instead of encoding the list again, which gives the same bytes."""
     data = {name: row.get(name) for name in HASHED_FIELDS}
-    data["id"] = int(row["id"])
-    data["at"] = as_utc(row["at"]).isoformat(timespec="microseconds")
+    data["id"] = id_of(row)
+    data["at"] = time_of(row).isoformat(timespec="microseconds")
     if reasons_text is not None:
         data["reasons"] = None
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
@@ -61,7 +76,7 @@ def canonical_form(row: Mapping[str, Any], reasons_text: str | None = None) -> b
     return text.encode("utf-8")
 
 
-def row_hash(row: Mapping[str, Any], prev_hash: str, reasons_text: str | None = None) -> str:
+def row_hash(row: Mapping[str, object], prev_hash: str, reasons_text: str | None = None) -> str:
     """sha256 over the previous row's hash and this row's canonical form."""
     digest = hashlib.sha256(prev_hash.encode("ascii"))
     digest.update(b"\n")
@@ -121,8 +136,8 @@ class ChainChecker:
         else:
             self.report.more_problems += 1
 
-    def feed(self, row: Mapping[str, Any]) -> None:
-        row_id = int(row["id"])
+    def feed(self, row: Mapping[str, object]) -> None:
+        row_id = id_of(row)
         if row_id < self.next_id:
             self.problem(row_id, "inserted", f"row {row_id} lies at or before the archive cut "
                           f"(id {self.next_id - 1}); it was inserted afterwards")

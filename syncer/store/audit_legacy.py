@@ -70,6 +70,15 @@ legacy_audit = Table(
     Column("row_hash", String(64)),
 )
 
+#: The indexes schema 2 gave that table (schema 18 replaces them), by name.
+LEGACY_INDEXES = {
+    "ix_audit_person": "CREATE INDEX ix_audit_person ON audit (person_key)",
+    "ix_audit_run": "CREATE INDEX ix_audit_run ON audit (run_id)",
+    "ix_audit_at": "CREATE INDEX ix_audit_at ON audit (at)",
+    "ix_audit_record": "CREATE INDEX ix_audit_record ON audit (record_id)",
+}
+
+
 def seal_unchained(connection: Connection) -> int:
     """Schema 2: chain rows written before the chain existed, in id order after the
     current head; returns how many were sealed."""

@@ -17,12 +17,13 @@ rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog, RowReader
+from syncer.store.audit_chain import id_of
+from syncer.store.audit_storage import AuditRecord
 
 #: ids one page may read when no index narrows the filter
 SCAN_WINDOW = 100_000
@@ -30,7 +31,7 @@ SCAN_WINDOW = 100_000
 
 @dataclass(frozen=True)
 class AuditPage:
-    rows: list[dict[str, Any]]
+    rows: list[AuditRecord]
     #: the `before` of the next (older) page; None on the last page
     next_before: int | None
     #: set when the page stopped at the scan window short of `limit` rows: the lowest id
@@ -49,7 +50,7 @@ def audit_page(log: AuditLog, where: AuditFilter, *, before: int | None = None,
     """The newest `limit` rows matching `where` with an id below `before` (None: from the
     newest row); see the module docstring for the scan window."""
     with log.engine.connect() as connection:
-        condition = log._condition(connection, where)
+        condition = log.condition(connection, where)
         query = select(t.audit).where(condition)
         floor = None
         if before is not None:
@@ -59,9 +60,9 @@ def audit_page(log: AuditLog, where: AuditFilter, *, before: int | None = None,
             floor = top - window
             query = query.where(t.audit.c.id >= floor)
         found = connection.execute(query.order_by(t.audit.c.id.desc()).limit(limit + 1)).all()
-        rows = RowReader(connection).read(found[:limit])
+        rows = RowReader(connection, log.anchor(connection)).read(found[:limit])
     if len(found) > limit:
-        return AuditPage(rows, int(rows[-1]["id"]))
+        return AuditPage(rows, id_of(rows[-1]))
     if floor is not None and floor > 1:
         return AuditPage(rows, floor, searched_down_to=floor)
     return AuditPage(rows, None)

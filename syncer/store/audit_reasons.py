@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -30,12 +29,11 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     delete,
     select,
 )
-from sqlalchemy.sql.selectable import Join
 
+from syncer.store.compact_json import PackedText
 from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import audit, metadata
 
@@ -46,8 +44,8 @@ audit_reasons = Table(
     #: sha256 of `model_version` and `reasons`: how an append finds a stored pair
     Column("hash", String(64), nullable=False, unique=True),
     Column("model_version", String(80), nullable=False),
-    #: the list as canonical JSON (sorted keys, compact)
-    Column("reasons", Text, nullable=False),
+    #: the list as canonical JSON (sorted keys, compact); packed on SQLite (schema 18)
+    Column("reasons", PackedText(), nullable=False),
 )
 
 #: what a field row cites: (model version, canonical reasons text)
@@ -57,9 +55,14 @@ Cited = tuple[str, str]
 _CHUNK = 5_000
 
 
-def canonical_reasons(reasons: Sequence[Mapping[str, Any]] | None) -> str:
-    """The stored text of a reasons list: compact JSON, sorted keys, no NaN."""
-    return json.dumps(list(reasons or []), sort_keys=True, separators=(",", ":"),
+def canonical_reasons(reasons: object) -> str:
+    """The stored text of a reasons list (None: an empty one): compact JSON, sorted keys,
+    no NaN."""
+    if reasons is None:
+        reasons = []
+    if not isinstance(reasons, list | tuple):
+        raise TypeError(f"an audit row's reasons must be a list, not {type(reasons).__name__}")
+    return json.dumps(list(reasons), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False, allow_nan=False)
 
 
@@ -111,18 +114,6 @@ def load_reasons(connection: Connection, ids: Iterable[int],
                 select(audit_reasons.c.id, audit_reasons.c.model_version,
                        audit_reasons.c.reasons).where(audit_reasons.c.id.in_(chunk))):
             cache[int(found_id)] = (str(model_version), json.loads(text))
-
-
-def with_reasons() -> Join:
-    """The audit table joined to the reasons each row cites (select `audit_reasons.c.
-    reasons` and `.model_version` from it): a join on the primary key, so the planners
-    keep choosing the audit's own indexes."""
-    return audit.outerjoin(audit_reasons, audit_reasons.c.id == audit.c.reasons_id)
-
-
-def decoded(text: str | None) -> list[ReasonJson]:
-    """A stored reasons text as its list (None: a row that cites none)."""
-    return json.loads(text) if text else []
 
 
 def forget_unreferenced(connection: Connection, candidates: Iterable[int]) -> int:

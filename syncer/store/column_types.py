@@ -66,6 +66,43 @@ class Sha256Hex(TypeDecorator[str]):
         return value
 
 
+#: bytes of the previous row's hash an audit row keeps on SQLite (schema 18)
+LINK_BYTES = 8
+
+
+class HashLink(TypeDecorator[str]):
+    """An audit row's `prev_hash`, given as 64 hex characters. On SQLite only its first
+    LINK_BYTES bytes are kept: the whole hash is the previous row's own `row_hash`, which
+    the reader puts back (syncer/store/audit_storage.py), and the kept bytes are enough
+    to see that the previous row was rewritten (verify then reports this row `relinked`
+    as before). PostgreSQL keeps the whole hex text."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[bytes] | TypeEngine[str]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(LargeBinary(LINK_BYTES))
+        return dialect.type_descriptor(String(64))
+
+    def process_bind_param(self, value: str | bytes | None, dialect: Dialect
+                           ) -> str | bytes | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        if isinstance(value, bytes):
+            return value[:LINK_BYTES]
+        try:  # a hash, or the link of one read back
+            return bytes.fromhex(value)[:LINK_BYTES]
+        except ValueError:  # not a hash at all: its bytes (verify will flag it)
+            return value.encode()[:LINK_BYTES]
+
+    def process_result_value(self, value: str | bytes | None, dialect: Dialect
+                             ) -> str | None:
+        if isinstance(value, bytes):
+            return value.hex()
+        return value
+
+
 class MicroTime(TypeDecorator[datetime]):
     """An aware UTC datetime; integer microseconds since the epoch on SQLite."""
 

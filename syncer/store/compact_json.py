@@ -24,7 +24,7 @@ import json
 import zlib
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary
+from sqlalchemy import JSON, LargeBinary, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -74,6 +74,7 @@ DICTIONARY_1 = (
 _LEVEL = 6
 _WBITS = -15  # raw deflate: the format byte says what it is, no zlib header needed
 _SMALL = 8    # shorter JSON text is kept raw (and any text deflate would not shorten)
+_ZDICT = DICTIONARY_1.encode()
 
 
 def pack(value: object) -> bytes:
@@ -108,6 +109,59 @@ def _json_text(stored: bytes | str) -> bytes | str:
         return stored
     raise ValueError(f"a packed JSON value starts with unknown format byte {kind:#04x}: "
                      f"written by a newer syncer? Upgrade syncer to read this state")
+
+
+def pack_text(text: str) -> bytes:
+    """The stored bytes of a text kept as it is (the audit's reasons lists and long field
+    values): a format byte, then the UTF-8 bytes deflated with DICTIONARY_1 (or as they
+    are, when deflate would not shorten them). Unlike `pack` the text is not re-encoded,
+    so `unpack_text` gives back exactly the text given."""
+    raw = text.encode()
+    if len(raw) < _SMALL:
+        return bytes((RAW,)) + raw
+    packer = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, zdict=_ZDICT)
+    packed = packer.compress(raw) + packer.flush()
+    if len(packed) >= len(raw):
+        return bytes((RAW,)) + raw
+    return bytes((DEFLATE_1,)) + packed
+
+
+def unpack_text(stored: bytes | str) -> str:
+    """The text of stored bytes (or the text itself, as an older syncer stored it)."""
+    if isinstance(stored, str):
+        return stored
+    kind, body = stored[0], stored[1:]
+    if kind == RAW:
+        return body.decode()
+    if kind == DEFLATE_1:
+        unpacker = zlib.decompressobj(_WBITS, zdict=_ZDICT)
+        return (unpacker.decompress(body) + unpacker.flush()).decode()
+    raise ValueError(f"a packed text starts with unknown format byte {kind:#04x}: written by "
+                     f"a newer syncer? Upgrade syncer to read this state")
+
+
+class PackedText(TypeDecorator[str]):
+    """Text to the code; on SQLite a format byte and deflated UTF-8 (see pack_text).
+    PostgreSQL keeps TEXT (TOAST compresses long values)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[bytes] | TypeEngine[str]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(LargeBinary())
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | bytes | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return pack_text(value)
+
+    def process_result_value(self, value: str | bytes | None, dialect: Dialect
+                             ) -> str | None:
+        if value is None:
+            return None
+        return unpack_text(value)
 
 
 class PackedJSON(TypeDecorator[JSONValue]):

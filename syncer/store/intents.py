@@ -21,7 +21,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    RowMapping,
+    Row,
     Select,
     String,
     Table,
@@ -30,14 +30,23 @@ from sqlalchemy import (
     inspect,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+from sqlalchemy.sql.selectable import Join
 
 from syncer.domain.json_values import JSONObject
 from syncer.store import tables as t
 from syncer.store.accounts import accounts
-from syncer.store.audit_reasons import audit_reasons, with_reasons
+from syncer.store.audit_reasons import audit_reasons
+from syncer.store.audit_refs import (
+    INTENT_ID,
+    audit_names,
+    audit_stamps,
+    audit_subjects,
+    audit_texts,
+)
 from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import metadata
 
@@ -60,24 +69,35 @@ reconciled_runs = Table(
 )
 
 #: a literal, not a bound parameter: only then do the planners match the partial index
-_INTENT: ColumnClause[str] = literal_column("'intent'")
+_INTENT: ColumnClause[int] = literal_column(str(INTENT_ID))
 
-#: Only intent rows, by run and connector: what recovery reads, and nothing else.
+#: Only intent rows, by stamp (run) and connector: what recovery reads, and nothing else.
 OPEN_INTENTS_INDEX = Index(
-    "ix_audit_open_intents", t.audit.c.run_id, t.audit.c.connector,
-    sqlite_where=t.audit.c.outcome == _INTENT, postgresql_where=t.audit.c.outcome == _INTENT)
+    "ix_audit_open_intents", t.audit.c.stamp_id, t.audit.c.connector_id,
+    sqlite_where=t.audit.c.outcome_id == _INTENT,
+    postgresql_where=t.audit.c.outcome_id == _INTENT)
 #: Finds the few runs that may have intents open among all runs.
 RUN_STATUS_INDEX = Index("ix_runs_status", t.runs.c.status)
+#: The index schema 6 gave the audit table as it was before schema 18 (run id and
+#: connector as text); schema 18 replaces it by OPEN_INTENTS_INDEX.
+_LEGACY_OPEN_INTENTS = ("CREATE INDEX ix_audit_open_intents ON audit (run_id, connector) "
+                        "WHERE outcome = 'intent'")
 
 
 def create_schema(connection: Connection) -> None:
-    """Schema 6: the reconciled-runs table and the two indexes (idempotent)."""
+    """Schema 6: the reconciled-runs table and the two indexes (idempotent); on an audit
+    table from before schema 18, its index of open intents as it was then."""
     reconciled_runs.create(connection, checkfirst=True)
+    inspector = inspect(connection)
+    legacy = "run_id" in {c["name"] for c in inspector.get_columns("audit")}
     for index in (OPEN_INTENTS_INDEX, RUN_STATUS_INDEX):
         table = index.table
         assert table is not None
-        if index.name not in {ix["name"] for ix in inspect(connection).get_indexes(table.name)}:
-            index.create(connection)
+        if index.name not in {ix["name"] for ix in inspector.get_indexes(table.name)}:
+            if legacy and index is OPEN_INTENTS_INDEX:
+                connection.execute(text(_LEGACY_OPEN_INTENTS))
+            else:
+                index.create(connection)
 
 
 def unreconciled(connection: Connection, connectors: Sequence[str],
@@ -96,17 +116,33 @@ def unreconciled(connection: Connection, connectors: Sequence[str],
     return [(run_id, name) for run_id, name, _ in pairs]
 
 
-#: what recovery needs of an intent row to write its outcome
-_INTENT_COLUMNS = ("id", "run_id", "connector", "record_id", "person_key", "field",
-                   "old_value", "new_value", "reasons", "model_version")
+_field = audit_names.alias("field_name")
+_connector = audit_names.alias("connector_name")
+_old = audit_texts.alias("old_text")
+_new = audit_texts.alias("new_text")
+#: what recovery needs of an intent row to write its outcome, as selected from `_joined`
+_INTENT_COLUMNS = (
+    t.audit.c.id, audit_stamps.c.run_id, _connector.c.name.label("connector"),
+    audit_subjects.c.record_id, audit_subjects.c.person_key, _field.c.name.label("field"),
+    t.audit.c.old_value, _old.c.text.label("old_text"), t.audit.c.new_value,
+    _new.c.text.label("new_text"), audit_reasons.c.reasons, audit_reasons.c.model_version)
+_KEY_COLUMNS = (t.audit.c.id, audit_subjects.c.record_id, _field.c.name.label("field"))
 
 
-def _columns(names: Sequence[str]) -> list[ColumnElement[object]]:
-    """The audit columns named, selected from `with_reasons()`; `reasons` as the JSON text
-    the row cites (decoded once per distinct value by `_rows`: the fields of one decision
-    share it)."""
-    cited = {"reasons": audit_reasons.c.reasons, "model_version": audit_reasons.c.model_version}
-    return [cited[name] if name in cited else t.audit.c[name] for name in names]
+def _joined(*, values: bool) -> Join:
+    """The audit rows with the run, connector, record and field they cite (and, with
+    `values`, their long values and reasons): joins on primary keys, so the planners keep
+    choosing the audit's own indexes."""
+    a = t.audit.c
+    joined = t.audit.join(audit_stamps, audit_stamps.c.id == a.stamp_id) \
+        .join(audit_subjects, audit_subjects.c.id == a.subject_id) \
+        .join(_field, _field.c.id == a.field_id) \
+        .join(_connector, _connector.c.id == a.connector_id)
+    if values:
+        joined = joined.outerjoin(_old, _old.c.id == a.old_text_id) \
+            .outerjoin(_new, _new.c.id == a.new_text_id) \
+            .outerjoin(audit_reasons, audit_reasons.c.id == a.reasons_id)
+    return joined
 
 
 class IntentRow(TypedDict):
@@ -124,29 +160,34 @@ class IntentRow(TypedDict):
     model_version: str
 
 
-def _rows(result: Iterable[RowMapping]) -> list[IntentRow]:
+def _rows(result: Iterable[Row[tuple[object, ...]]]) -> list[IntentRow]:
     decoded: dict[str | None, list[ReasonJson]] = {}
-    rows = []
+    rows: list[IntentRow] = []
     for row in result:
-        text: str | None = row["reasons"]
-        if text not in decoded:
-            decoded[text] = json.loads(text) if text else []
-        rows.append(IntentRow(
-            id=row["id"], run_id=row["run_id"], connector=row["connector"],
-            record_id=row["record_id"], person_key=row["person_key"], field=row["field"],
-            old_value=row["old_value"], new_value=row["new_value"], reasons=decoded[text],
-            model_version=row["model_version"]))
+        text_ = row.reasons
+        if text_ not in decoded:
+            decoded[text_] = json.loads(text_) if text_ else []
+        rows.append({
+            "id": int(row.id), "run_id": str(row.run_id), "connector": str(row.connector),
+            "record_id": str(row.record_id), "person_key": str(row.person_key),
+            "field": str(row.field),
+            "old_value": row.old_value if row.old_value is not None else row.old_text,
+            "new_value": row.new_value if row.new_value is not None else row.new_text,
+            "reasons": decoded[text_], "model_version": str(row.model_version or "")})
     return rows
 
 
+def _of_run(run_id: str, connector: str) -> list[ColumnElement[bool]]:
+    return [audit_stamps.c.run_id == run_id, _connector.c.name == connector]
+
+
 def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False
-                       ) -> Select[*tuple[object, ...]]:
+                       ) -> Select[tuple[object, ...]]:
     """The intent rows of one run on one connector (with `keys_only`: their id, record
     and field), through ix_audit_open_intents (tests EXPLAIN it)."""
-    names = ("id", "record_id", "field") if keys_only else _INTENT_COLUMNS
-    return select(*_columns(names)).select_from(with_reasons()).where(
-        t.audit.c.run_id == run_id, t.audit.c.connector == connector,
-        t.audit.c.outcome == _INTENT).order_by(t.audit.c.id)
+    columns = _KEY_COLUMNS if keys_only else _INTENT_COLUMNS
+    return select(*columns).select_from(_joined(values=not keys_only)).where(
+        *_of_run(run_id, connector), t.audit.c.outcome_id == _INTENT).order_by(t.audit.c.id)
 
 
 def open_intents(connection: Connection, run_id: str, connector: str) -> list[IntentRow]:
@@ -154,20 +195,19 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[In
     outcome rows are read first (once: then the run is marked); when it has some, only the
     keys of its intents are read, and the whole rows of the open ones alone."""
     closed = {(str(row.record_id), str(row.field)) for row in connection.execute(
-        select(t.audit.c.record_id, t.audit.c.field).where(
-            t.audit.c.run_id == run_id, t.audit.c.connector == connector,
-            t.audit.c.outcome != _INTENT))}
+        select(*_KEY_COLUMNS).select_from(_joined(values=False)).where(
+            *_of_run(run_id, connector), t.audit.c.outcome_id != _INTENT))}
     if not closed:
-        return _rows(connection.execute(open_intents_query(run_id, connector)).mappings())
+        return _rows(connection.execute(open_intents_query(run_id, connector)))
     ids = [int(row.id) for row in connection.execute(
         open_intents_query(run_id, connector, keys_only=True))
         if (str(row.record_id), str(row.field)) not in closed]
     found: list[IntentRow] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
         found.extend(_rows(connection.execute(
-            select(*_columns(_INTENT_COLUMNS)).select_from(with_reasons())
+            select(*_INTENT_COLUMNS).select_from(_joined(values=True))
             .where(t.audit.c.id.in_(ids[start:start + _IDS_PER_QUERY]))
-            .order_by(t.audit.c.id)).mappings()))
+            .order_by(t.audit.c.id))))
     return found
 
 
@@ -200,8 +240,9 @@ def mark_reconciled(connection: Connection, closed: dict[tuple[str, str], int],
 
 def intent_connectors(connection: Connection, run_id: str) -> set[str]:
     """The connectors a run announced writes on (read through the partial index)."""
-    return set(connection.execute(select(t.audit.c.connector).distinct().where(
-        t.audit.c.run_id == run_id, t.audit.c.outcome == _INTENT)).scalars())
+    return {str(name) for name in connection.execute(
+        select(_connector.c.name).distinct().select_from(_joined(values=False)).where(
+            audit_stamps.c.run_id == run_id, t.audit.c.outcome_id == _INTENT)).scalars()}
 
 
 def reconciled_connectors(connection: Connection, run_id: str) -> set[str]:

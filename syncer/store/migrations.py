@@ -18,7 +18,9 @@ from sqlalchemy.exc import OperationalError
 from syncer.domain.failures import Unreachable
 from syncer.store import accounts, echo, inbound_events, intents, sweep, tables
 from syncer.store.audit import AuditLog
-from syncer.store.audit_legacy import COMPACTED, compact_audit, seal_unchained
+from syncer.store.audit_legacy import COMPACTED, LEGACY_INDEXES, compact_audit, seal_unchained
+from syncer.store.audit_migration import REFERENCED, cite_audit
+from syncer.store.audit_refs import seed_names
 from syncer.store.bulk_jobs import bulk_query_jobs
 from syncer.store.compact_state import PACKED, pack_tables
 from syncer.store.locks import migration_lock
@@ -48,7 +50,10 @@ def _audit_chain_and_run_errors(connection: Connection) -> None:
     tables.audit_archives.create(connection, checkfirst=True)
     existing = {ix["name"] for name in ("audit", "runs")
                 for ix in inspect(connection).get_indexes(name)}
-    for index in (*tables.audit.indexes, *tables.runs.indexes):
+    for name, statement in LEGACY_INDEXES.items():  # the audit table as it was then
+        if name not in existing:
+            connection.execute(text(statement))
+    for index in tables.runs.indexes:
         if index.name not in existing:
             index.create(connection)
     AuditLog.ensure_head(connection)
@@ -122,6 +127,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
          "times as microseconds, written without rowid; PostgreSQL unchanged", pack_tables),
     (17, "accounts: company records, people's companies and buying roles, company "
          "decisions (issue 20)", accounts.create_schema),
+    (18, "audit rows cite their run and time, record and person, names and long values "
+         "(stored once each); reasons packed on SQLite; every hash unchanged", cite_audit),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
@@ -161,9 +168,10 @@ def migrate(engine: Engine) -> int:
         return version
 
 
-#: Steps that rewrite whole tables (schema 9 compacts the audit, 16 packs the rest): on
+#: Steps that rewrite whole tables (schema 9 compacts the audit, 16 packs the rest, 18
+#: makes the audit rows cite): on
 #: SQLite they leave mostly empty pages that appends do not reuse.
-REWRITING_STEPS = (COMPACTED, PACKED)
+REWRITING_STEPS = (COMPACTED, PACKED, REFERENCED)
 
 
 def reclaim_space(engine: Engine, migrated_from: int | None) -> None:
@@ -189,6 +197,7 @@ def _migrate(connection: Connection, now: datetime) -> int:
         metadata.create_all(connection)
         connection.execute(schema_version.insert(), [{"version": LATEST, "applied_at": now}])
         AuditLog.ensure_head(connection)
+        seed_names(connection)
         return LATEST
     if version > LATEST:
         raise SchemaTooNew(version)

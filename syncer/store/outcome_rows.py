@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from syncer.domain.types import Stage
 from syncer.store import tables as t
-from syncer.store.audit_reasons import audit_reasons, decoded, with_reasons
+from syncer.store.audit import AuditFilter
+from syncer.store.audit_chain import time_of
 from syncer.store.repository import Store
 
 #: Stages that count as a won outcome.
@@ -47,7 +48,7 @@ def _earliest(*moments: datetime | None) -> datetime | None:
 
 def outcome_facts(store: Store) -> dict[str, OutcomeFacts]:
     """Every person key the store holds records for, with its outcome facts."""
-    history, records, audit = t.stage_history, t.records, t.audit
+    history, records = t.stage_history, t.records
     with store.engine.connect() as connection:
         pulled = {key: _utc(at) for key, at in connection.execute(
             select(records.c.person_key, func.max(records.c.pulled_at))
@@ -56,13 +57,12 @@ def outcome_facts(store: Store) -> dict[str, OutcomeFacts]:
             select(history.c.person_key, func.min(history.c.at))
             .where(history.c.to_stage.in_([s.value for s in OUTCOME_STAGES]))
             .group_by(history.c.person_key))}
-        converted: dict[str, datetime | None] = {}
-        for key, at, reasons in connection.execute(
-                select(audit.c.person_key, audit.c.at, audit_reasons.c.reasons)
-                .select_from(with_reasons())
-                .where(audit.c.field == "identity", audit.c.outcome == "converted")):
-            moment = _conversion_time(_utc(at), decoded(reasons))
-            converted[key] = _earliest(converted.get(key), moment)
+    converted: dict[str, datetime | None] = {}
+    for row in store.audit_log.iter_rows(AuditFilter(field="identity", outcome="converted")):
+        key = str(row["person_key"])
+        reasons = row["reasons"]
+        moment = _conversion_time(time_of(row), reasons if isinstance(reasons, list) else [])
+        converted[key] = _earliest(converted.get(key), moment)
     return {key: OutcomeFacts(key, _earliest(staged.get(key), converted.get(key)), at)
             for key, at in pulled.items()}
 

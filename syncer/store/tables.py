@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-from syncer.store.column_types import MicroTime, Sha256Hex
+from syncer.store.column_types import HashLink, MicroTime, Sha256Hex
 from syncer.store.compact_json import PackedJSON
 
 metadata = MetaData()
@@ -103,35 +103,41 @@ written = Table(
 )
 
 #: One row per field written (or that failed for good). Append-only. Compact since
-#: schema 9 (syncer/store/column_types.py): the time as integer microseconds and the hashes
-#: as raw bytes on SQLite, and the decision's reasons and model version stored once in
-#: audit_reasons (syncer/store/audit_reasons.py) and cited by `reasons_id`.
+#: schema 9 (syncer/store/column_types.py): the hashes as raw bytes on SQLite, and the
+#: decision's reasons and model version stored once in audit_reasons
+#: (syncer/store/audit_reasons.py) and cited by `reasons_id`. Since schema 18 a row cites
+#: its run and time, its connector, record and person, its field name, outcome and long
+#: values as integers (syncer/store/audit_refs.py); syncer/store/audit.py reads the rows
+#: back as text, exactly as before.
 audit = Table(
     "audit", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("at", MicroTime(), nullable=False),
-    Column("run_id", String(40), nullable=False),
-    Column("connector", String(40), nullable=False),
-    Column("record_id", String(64), nullable=False),
-    Column("person_key", String(320), nullable=False),
-    Column("field", String(80), nullable=False),
+    #: audit_stamps.id: the run and the time
+    Column("stamp_id", Integer, nullable=False),
+    #: audit_subjects.id: connector, record id and person key
+    Column("subject_id", Integer, nullable=False),
+    #: audit_names.id of the connector, field name and outcome (`intent` is always 1)
+    Column("connector_id", Integer, nullable=False),
+    Column("field_id", Integer, nullable=False),
+    Column("outcome_id", Integer, nullable=False),
+    #: a value shorter than audit_refs.LONG_VALUE; a longer one is audit_texts.id
     Column("old_value", Text),
     Column("new_value", Text),
-    Column("outcome", String(20), nullable=False),
+    Column("old_text_id", Integer),
+    Column("new_text_id", Integer),
     Column("error", Text),
     # The hash chain (syncer/store/audit.py): sha256 of this row's canonical form and
     # prev_hash, so an edited, removed or inserted row breaks the chain. Always set by
-    # AuditLog.append; nullable only because migrated databases gained them later.
-    Column("prev_hash", Sha256Hex()),
+    # AuditLog.append; nullable only because migrated databases gained them later. On
+    # SQLite prev_hash keeps the first bytes only (column_types.HashLink): the rest is the
+    # previous row's row_hash.
+    Column("prev_hash", HashLink()),
     Column("row_hash", Sha256Hex()),
-    #: the row's reasons and model version: audit_reasons.id (nullable only because
-    #: schema 9 added it)
+    #: the row's reasons and model version: audit_reasons.id
     Column("reasons_id", BigInteger().with_variant(Integer, "sqlite")),
-    Index("ix_audit_person", "person_key"),
-    Index("ix_audit_run", "run_id"),
-    Index("ix_audit_at", "at"),
-    Index("ix_audit_record", "record_id"),
+    Index("ix_audit_stamp", "stamp_id"),
+    Index("ix_audit_subject", "subject_id"),
 )
 
 #: The head of the audit hash chain: one row, locked by every append so appends from

@@ -1,0 +1,243 @@
+"""How an audit row is stored and read back (schema 18): the row holds references, the code
+sees text.
+
+`cite` turns the rows an append is about to store into what their stored rows hold (ids
+of the stamps, subjects, names and long values they cite: syncer/store/audit_refs.py),
+`insert_sqlite` stores them on SQLite without SQLAlchemy's per-row parameter processing,
+and `RowReader` turns stored rows back into the dicts syncer has always shown, with the
+reasons and model version they cite (syncer/store/audit_reasons.py). A row whose cited
+item is gone reads with empty text there, so its hash no longer matches and verify names
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TypedDict
+
+from sqlalchemy import Connection, Row, select
+
+from syncer.store import tables as t
+from syncer.store.audit_chain import GENESIS, as_utc
+from syncer.store.audit_reasons import load_reasons
+from syncer.store.audit_refs import (
+    LONG_VALUE,
+    RefCache,
+    RefInterner,
+    StampKey,
+    SubjectKey,
+)
+from syncer.store.column_types import LINK_BYTES
+from syncer.store.decision_json import ReasonJson
+
+#: an audit row as syncer shows it: id, at, run_id, connector, record_id, person_key, field,
+#: old_value, new_value, outcome, error, prev_hash, row_hash, model_version, reasons
+AuditRecord = dict[str, object]
+#: a stored row as read: what `select(audit)` gives
+StoredRead = Row[tuple[object, ...]]
+
+
+class Normalised(TypedDict):
+    """A row about to be appended, as the database will hand it back (its hash covers
+    exactly this, with its reasons' text)."""
+
+    id: int
+    at: datetime
+    run_id: str
+    connector: str
+    record_id: str
+    person_key: str
+    field: str
+    outcome: str
+    model_version: str
+    old_value: str | None
+    new_value: str | None
+    error: str | None
+    prev_hash: str
+
+
+class StoredRow(TypedDict):
+    """The columns of the audit table, as an append stores them."""
+
+    id: int
+    stamp_id: int
+    subject_id: int
+    connector_id: int
+    field_id: int
+    outcome_id: int
+    old_value: str | None
+    new_value: str | None
+    old_text_id: int | None
+    new_text_id: int | None
+    error: str | None
+    prev_hash: str
+    row_hash: str
+    reasons_id: int | None
+
+
+#: what a row reads as whose reasons row is gone (its hash then no longer matches)
+_MISSING: tuple[str, list[ReasonJson]] = ("", [])
+#: what a row reads as whose stamp or subject is gone
+_NO_STAMP = ("", datetime(1970, 1, 1, tzinfo=timezone.utc))
+_NO_SUBJECT = ("", "", "")
+#: decoded reasons lists a reader keeps (rows of one decision are neighbours, so a small
+#: cache decodes each list about once; a bound keeps a verify of millions of rows small)
+_CACHE_LIMIT = 20_000
+
+#: the audit columns in the order _insert_sqlite binds them
+_COLUMNS = ("id", "stamp_id", "subject_id", "connector_id", "field_id", "outcome_id",
+            "old_value", "new_value", "old_text_id", "new_text_id", "error", "prev_hash",
+            "row_hash", "reasons_id")
+_SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+
+
+def insert_sqlite(connection: Connection, prepared: Sequence[StoredRow]) -> None:
+    """The rows in one executemany of plain tuples, the hashes converted as the column
+    types would (Sha256Hex: 32 bytes; HashLink: the first LINK_BYTES of them):
+    SQLAlchemy's per-row parameter processing cost more than SQLite's insert itself."""
+    values = []
+    previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
+    for r in prepared:  # each row's prev_hash is the row before's hash: converted once
+        own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
+        values.append((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
+                       r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
+                       r["old_text_id"], r["new_text_id"], r["error"],
+                       previous[:LINK_BYTES], own, r["reasons_id"]))
+        previous = own
+    connection.exec_driver_sql(_SQLITE_INSERT, values)
+
+
+def _hash_bytes(value: str) -> str | bytes:
+    """As Sha256Hex binds a hash on SQLite: 32 bytes, or the text when it is none."""
+    try:
+        return bytes.fromhex(value) if len(value) == 64 else value
+    except ValueError:
+        return value
+
+
+def cite(interner: RefInterner, records: Sequence[Normalised]) -> list[StoredRow]:
+    """The references of `_normalised` records: what their stored rows hold instead of the
+    text (ids of stamps, subjects, names and long values; short values inline). The rows
+    of one append mostly share a stamp, and a record's fields are neighbours, so a key
+    equal to the previous row's is not built again."""
+    stamp_keys: list[StampKey] = []
+    subject_keys: list[SubjectKey] = []
+    stamp: StampKey = ("", _NO_STAMP[1])
+    subject: SubjectKey = _NO_SUBJECT
+    names: set[str] = set()
+    texts: set[str] = set()
+    for r in records:
+        if r["at"] is not stamp[1] or r["run_id"] != stamp[0]:
+            stamp = (r["run_id"], r["at"])
+        if r["record_id"] != subject[1] or r["person_key"] != subject[2] \
+                or r["connector"] != subject[0]:
+            subject = (r["connector"], r["record_id"], r["person_key"])
+        stamp_keys.append(stamp)
+        subject_keys.append(subject)
+        names.update((r["connector"], r["field"], r["outcome"]))
+        for value in (r["old_value"], r["new_value"]):
+            if value is not None and len(value) >= LONG_VALUE:
+                texts.add(value)
+    interner.stamp_ids(set(stamp_keys))
+    interner.subject_ids(set(subject_keys))
+    interner.name_ids(names)
+    interner.text_ids(texts)
+    return [_stored(r, interner, stamp_key, subject_key)
+            for r, stamp_key, subject_key in zip(records, stamp_keys, subject_keys,
+                                                  strict=True)]
+
+
+def _stored(r: Normalised, interner: RefInterner, stamp: StampKey, subject: SubjectKey
+            ) -> StoredRow:
+    names, texts = interner.names, interner.texts
+    old, new = r["old_value"], r["new_value"]
+    old_long = old is not None and len(old) >= LONG_VALUE
+    new_long = new is not None and len(new) >= LONG_VALUE
+    return {"id": r["id"], "stamp_id": interner.stamps[stamp],
+            "subject_id": interner.subjects[subject], "connector_id": names[r["connector"]],
+            "field_id": names[r["field"]], "outcome_id": names[r["outcome"]],
+            "old_value": None if old_long else old, "new_value": None if new_long else new,
+            "old_text_id": texts[old] if old_long and old is not None else None,
+            "new_text_id": texts[new] if new_long and new is not None else None,
+            "error": r["error"], "prev_hash": r["prev_hash"], "row_hash": "",
+            "reasons_id": None}
+
+
+class RowReader:
+    """Turns stored audit rows into the rows syncer shows: the text of what each row cites
+    (run and time, connector, record, person, field, outcome, long values, reasons and
+    model version), the time as aware UTC. What a batch cites is loaded per batch of rows,
+    each item once."""
+
+    def __init__(self, connection: Connection, anchor: tuple[int, str] = (0, GENESIS)
+                 ) -> None:
+        self.connection = connection
+        self.cache: dict[int, tuple[str, list[ReasonJson]]] = {}
+        self.refs = RefCache(connection)
+        #: row id -> row_hash of the rows a row's prev_hash may be (the last row read,
+        #: the archive cut the rows in the database start after)
+        self.hashes: dict[int, str] = {anchor[0]: anchor[1]}
+        self.anchor = anchor
+
+    def read(self, batch: Sequence[StoredRead]) -> list[AuditRecord]:
+        if len(self.cache) > _CACHE_LIMIT:
+            self.cache.clear()
+        load_reasons(self.connection, (row.reasons_id for row in batch), self.cache)
+        refs = self.refs
+        refs.load((row.stamp_id for row in batch), (row.subject_id for row in batch),
+                  {i for row in batch for i in (row.connector_id, row.field_id,
+                                                row.outcome_id)},
+                  {i for row in batch for i in (row.old_text_id, row.new_text_id)})
+        self._load_previous(batch)
+        out = [self._row(row) for row in batch]
+        self.hashes = {self.anchor[0]: self.anchor[1]}
+        if batch:
+            self.hashes[int(batch[-1].id)] = str(batch[-1].row_hash)
+        return out
+
+    def _load_previous(self, batch: Sequence[StoredRead]) -> None:
+        """The row_hash of the row before each row of `batch` (in the batch, read before,
+        or looked up), from which its whole prev_hash is read back."""
+        hashes = self.hashes
+        hashes.update((int(row.id), str(row.row_hash)) for row in batch)
+        wanted = sorted({int(row.id) - 1 for row in batch} - set(hashes))
+        for start in range(0, len(wanted), 5_000):
+            chunk = wanted[start:start + 5_000]
+            hashes.update((int(i), str(h)) for i, h in self.connection.execute(
+                select(t.audit.c.id, t.audit.c.row_hash).where(t.audit.c.id.in_(chunk))))
+
+    def _previous(self, row: StoredRead) -> str | None:
+        """The row's prev_hash: the previous row's hash when the stored link is its start
+        (always, unless rows were rewritten), else what is stored (verify flags it)."""
+        link = row.prev_hash
+        if link is None:
+            return None
+        before = self.hashes.get(int(row.id) - 1)
+        return before if before is not None and before.startswith(link) else str(link)
+
+    def _row(self, row: StoredRead) -> AuditRecord:
+        refs = self.refs
+        run_id, at = refs.stamps.get(row.stamp_id, _NO_STAMP)
+        connector, record_id, person_key = refs.subjects.get(row.subject_id, _NO_SUBJECT)
+        cited = row.reasons_id
+        model_version, reasons = self.cache.get(int(cited), _MISSING) \
+            if cited is not None else _MISSING
+        return {
+            "id": row.id, "at": as_utc(at), "run_id": run_id,
+            "connector": refs.names.get(row.connector_id, connector),
+            "record_id": record_id, "person_key": person_key,
+            "field": refs.names.get(row.field_id, ""),
+            "old_value": _value(row.old_value, row.old_text_id, refs),
+            "new_value": _value(row.new_value, row.new_text_id, refs),
+            "outcome": refs.names.get(row.outcome_id, ""), "error": row.error,
+            "prev_hash": self._previous(row), "row_hash": row.row_hash,
+            "model_version": model_version, "reasons": reasons}
+
+
+def _value(inline: str | None, text_id: int | None, refs: RefCache) -> str | None:
+    """A field value: inline when the row holds it (it wins), else its stored text."""
+    if inline is not None or text_id is None:
+        return inline
+    return refs.texts.get(text_id, "")
