@@ -32,7 +32,7 @@ from hubspot.crm.properties import (  # type: ignore[import-untyped]
 )
 from hubspot.events import ApiException as EventsApiException  # type: ignore[import-untyped]
 
-from connectors.hubspot import mapping
+from connectors.hubspot import mapping, paging
 from connectors.hubspot.batch_writes import ContactWrites
 from connectors.hubspot.creation import ContactCreation
 from connectors.hubspot.engagements import EngagementReader, engagement_kinds
@@ -217,13 +217,22 @@ class HubSpotConnector:
                                    skip=[(mapping.as_utc(a), mapping.as_utc(b))
                                          for a, b in skip])
         else:
-            pages = self._pages("contacts.list", lambda after: answer(self._contacts
-                                .get_page_with_http_info(limit=self._page_size, after=after,
-                                                         properties=fields,
-                                                         archived=False,
-                                                         _preload_content=False,
-                                                         _request_timeout=self._timeout)))
+            pages = (page for page, _ in self._listed(None))
         yield from self._mapped(pages)
+
+    def full_pages(self, position: str | None) -> Iterator[tuple[list[Person], str | None]]:
+        """Every contact (list API) from `position`, each page with the `after` cursor
+        that follows it (HubSpot's is the next contact's id: it outlives the process)."""
+        for page, after in self._listed(position):
+            yield [person for people in self._mapped(iter([page])) for person in people], after
+
+    def _listed(self, start: str | None) -> Iterator[tuple[list[Any], str | None]]:
+        fields = self._read_fields()
+        return self._paged("contacts.list", lambda after: answer(self._contacts
+                           .get_page_with_http_info(limit=self._page_size, after=after,
+                                                    properties=fields, archived=False,
+                                                    _preload_content=False,
+                                                    _request_timeout=self._timeout)), start)
 
     def _read_fields(self) -> list[str]:
         return list(dict.fromkeys([*mapping.MODEL_PROPERTIES, *self._settings.writeback_fields,
@@ -353,22 +362,11 @@ class HubSpotConnector:
         return found
 
     def _pages(self, what: str, fetch: Callable[[str | None], Any]) -> Iterator[list[Any]]:
-        """Walk `after` cursors; a cursor HubSpot hands out twice stops the walk loudly."""
-        after: str | None = None
-        seen: set[str] = set()
-        while True:
-            def request(cursor: str | None = after) -> Any:
-                return fetch(cursor)
-            body, _ = self._call(what, request)
-            yield list(body.results or [])
-            paging = body.paging
-            after = paging.next.after if paging is not None and paging.next else None
-            if not after:
-                return
-            if after in seen:
-                raise ConnectorError(f"{what}: HubSpot repeated paging cursor {after!r}; "
-                                     "stopping instead of looping")
-            seen.add(after)
+        return (page for page, _ in self._paged(what, fetch, None))
+
+    def _paged(self, what: str, fetch: Callable[[str | None], Any], after: str | None
+               ) -> Iterator[tuple[list[Any], str | None]]:
+        return paging.walk(self._call, what, fetch, after)
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:

@@ -70,6 +70,8 @@ class Sync:
                  run_id: str | None = None) -> None:
         self.should_stop = should_stop
         self.full = full
+        #: a pull read (or finished reading) every record: everyone is decided this run
+        self.full_pulled = False
         self.touched: set[str] = set()
         #: per connector, writes decided but not yet pushed (see flush)
         self.pending: dict[str, list[Item]] = {}
@@ -114,6 +116,7 @@ class Sync:
                 self.summary.records_pulled[name] += pulled.records
                 self.summary.activities_pulled[name] += pulled.activities
                 self.summary.identity.update(pulled.identity)
+                self.full_pulled = self.full_pulled or pulled.everyone
 
     def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
@@ -121,7 +124,7 @@ class Sync:
         people whose records or activities changed, and those whose speed-to-lead SLA ran
         out since (syncer/run/sla.py). Returns (keys, everyone?)."""
         today = self.now.date().toordinal()
-        everyone = self.full or any(
+        everyone = self.full or self.full_pulled or any(
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
         if everyone:
             return self.store.person_keys(selected), True

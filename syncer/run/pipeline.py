@@ -32,6 +32,7 @@ from syncer.run.pull import SyncStopped
 from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.run.summary import RunSummary
 from syncer.run.sweep import sweep_connectors
+from syncer.store import full_pulls
 from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
@@ -169,6 +170,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
             with store.transaction() as tx:
                 for name in selected:
                     store.set_counter(tx, RESCORED_PREFIX + name, now.date().toordinal())
+                if focus is None:  # everyone is decided and written: no full sync to resume
+                    full_pulls.finish(tx, selected)
         status = "succeeded" if not summary.failures else "partial"
     except SyncStopped:
         status = "stopped"

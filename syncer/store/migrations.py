@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from syncer.domain.failures import Unreachable
-from syncer.store import echo, inbound_events, intents, sweep, tables
+from syncer.store import echo, full_pulls, inbound_events, intents, sweep, tables
 from syncer.store.audit import AuditLog
 from syncer.store.audit_legacy import COMPACTED, compact_audit, seal_unchained
 from syncer.store.bulk_jobs import bulk_query_jobs
@@ -120,6 +120,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
      _echo_windows_and_sweeps),
     (16, "compact state on SQLite: records', activities' and decisions' JSON packed, their "
          "times as microseconds, written without rowid; PostgreSQL unchanged", pack_tables),
+    (19, "unfinished full pulls: the position after the last committed page, so a killed "
+         "full sync resumes there", full_pulls.create_schema),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
