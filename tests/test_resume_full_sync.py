@@ -8,22 +8,20 @@ committed page was requested again, and the CRMs end as after an uninterrupted r
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import yaml
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
+from bench.page_log import PageLog
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.settings import HubSpotLimits, SalesforceLimits
@@ -37,64 +35,18 @@ from tests.waiting import wait_until
 
 #: Small pages, so a few thousand people make many: HubSpot lists 50 contacts a page and
 #: Salesforce's REST query 200 (the sandboxes' limits); Salesforce reads an object of more
-#: than THRESHOLD records by Bulk API 2.0, in result sets of at most BULK_SET (the log
-#: caps the client's maxRecords, as Salesforce sizes sets itself).
+#: than THRESHOLD records by Bulk API 2.0, in result sets of at most BULK_SET (the page
+#: log caps the client's maxRecords, as Salesforce sizes sets itself).
 THRESHOLD = 900
 BULK_SET = 100
 
 
-class RequestLog:
-    """Every API request a sandbox answered: (method, path, query string)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
-
-    def wrap(self, app: Callable[[dict[str, Any], Any], Iterable[bytes]]
-             ) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
-        def logged(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            if "maxRecords=" in environ.get("QUERY_STRING", ""):
-                environ["QUERY_STRING"] = re.sub(r"maxRecords=\d+", f"maxRecords={BULK_SET}",
-                                                 environ["QUERY_STRING"])
-            with self._lock:
-                self.lines.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
-                                   environ.get("QUERY_STRING", "")))
-            return app(environ, start_response)
-        return logged
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self.lines)
-
-    def pages(self, since: int = 0, until: int | None = None) -> list[str]:
-        """The people pages requested, in order, each once (a retry asks the same page):
-        HubSpot list cursors, Salesforce people queries and Bulk result set locators."""
-        with self._lock:
-            lines = self.lines[since:until]
-        found: list[str] = []
-        for method, path, query in lines:
-            args = parse_qs(query)
-            if method == "GET" and path == "/crm/v3/objects/contacts" \
-                    and args.get("archived", ["False"])[0].lower() != "true":
-                key = f"hubspot after={args.get('after', ['start'])[0]}"
-            elif method == "GET" and path.endswith("/results") and "/jobs/query/" in path:
-                key = f"bulk {path} locator={args.get('locator', ['start'])[0]}"
-            elif method == "GET" and path.endswith("/query/") and any(
-                    f"FROM {o}" in args.get("q", [""])[0] for o in ("Lead", "Contact")):
-                key = f"query {args['q'][0]}"
-            else:
-                continue
-            if key not in found:
-                found.append(key)
-        return found
-
-
 @contextmanager
-def logged_sandboxes(world: World, log: RequestLog) -> Iterator[Sandboxes]:
+def logged_sandboxes(world: World, log: PageLog) -> Iterator[Sandboxes]:
     boxes = Sandboxes(world, HubSpotSandbox(world, limits=HubSpotLimits(list_page_max=50)),
                       SalesforceSandbox(world, limits=SalesforceLimits(query_batch=200)))
     for box in (boxes.hubspot, boxes.salesforce):
-        box._wsgi = log.wrap(box._wsgi)  # type: ignore[attr-defined]
+        log.attach(box)
         box.start()
     try:
         yield boxes
@@ -160,7 +112,7 @@ def world() -> World:
 
 def test_a_killed_full_sync_resumes_after_its_last_committed_page(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reference_log = RequestLog()
+    reference_log = PageLog(bulk_set=BULK_SET)
     with logged_sandboxes(world(), reference_log) as reference:
         config = configure(tmp_path / "reference.yaml", reference,
                            tmp_path / "reference.db", monkeypatch)
@@ -171,7 +123,7 @@ def test_a_killed_full_sync_resumes_after_its_last_committed_page(
     assert sum(p.startswith("bulk") for p in every_page) > 5  # Leads by Bulk result sets
     assert any("FROM Contact" in p for p in every_page)  # Contacts by REST query
 
-    log, state = RequestLog(), tmp_path / "killed.db"
+    log, state = PageLog(bulk_set=BULK_SET), tmp_path / "killed.db"
     with logged_sandboxes(world(), log) as boxes:
         config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
         hubspot = kill_when(config, state, "hubspot", 5)  # part way through HubSpot
@@ -211,7 +163,7 @@ def test_a_killed_full_sync_resumes_after_its_last_committed_page(
 def test_full_pages_from_a_position_go_on_with_the_next_page(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
         threshold: int | None) -> None:
-    log = RequestLog()
+    log = PageLog(bulk_set=BULK_SET)
     with logged_sandboxes(world(), log) as boxes:
         config = configure(tmp_path / "syncer.yaml", boxes, tmp_path / "state.db",
                            monkeypatch)

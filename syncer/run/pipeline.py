@@ -23,7 +23,7 @@ from syncer.observe.logs import redact_text
 from syncer.observe.metrics import SyncMetrics
 from syncer.qualify import Model
 from syncer.run.budget import BudgetExhausted, DailyBudget
-from syncer.run.chunk import RESCORED_PREFIX, Sync
+from syncer.run.chunk import RESCORED_PREFIX, Sync, ToQualify
 from syncer.run.diff import OwnerDirectory
 from syncer.run.echo import WriteWatch
 from syncer.run.focused import Focus, pull_focus
@@ -151,18 +151,17 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
                 summary.run_id)
         if focus is None and model.routing.sla is None:  # who to decide is known already
             keys, everyone = sync.keys_to_qualify(selected)
-            if keys:  # a run with nobody to decide needs no owners (a quiet run's calls)
+            if keys.total:  # a run with nobody to decide needs no owners (a quiet run's calls)
                 _load_routing(sync, connectors)
         else:  # the SLA review comes with the routing and adds the people it is due for
             _load_routing(sync, connectors)
             keys, everyone = sync.keys_to_qualify(selected) if focus is None \
-                else (sorted(sync.touched), False)
-        for start in range(0, len(keys), CHUNK):
+                else (ToQualify(store, selected, sorted(sync.touched)), False)
+        for part in keys.chunks(CHUNK):
             if should_stop():
                 raise SyncStopped
-            sync.process_chunk(keys[start:start + CHUNK])
-            progress.current().advance("qualify", len(keys[start:start + CHUNK]),
-                                       total=len(keys))
+            sync.process_chunk(part)
+            progress.current().advance("qualify", len(part), total=keys.total)
         if not dry_run:
             sync.flush(final=True)
             sync.save_shared_bases()

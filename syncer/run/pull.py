@@ -112,8 +112,9 @@ class Puller:
         echo is never read back while the overlap still re-reads others' changes."""
         resume = self._full_pull_mark()
         people_cursor = self.store.cursor(self.name, "people")
-        if people_cursor is None or (full and resume is None) or \
-                (resume is not None and not resume.pulled):
+        if resume is not None and resume.pulled:  # only what changed since it was read
+            people_cursor = people_cursor or resume.newest
+        elif full or resume is not None:
             people_cursor = None
         self.pulled.everyone = people_cursor is None or resume is not None
         since = people_cursor - CURSOR_OVERLAP if people_cursor is not None else None
@@ -140,26 +141,21 @@ class Puller:
         return self.pulled
 
     def _full_pull_mark(self) -> FullPullMark | None:
-        """The unfinished full sync this run goes on with, if any. One whose records were
-        all read is finished by an incremental pull (the pages are not read again); only
-        when its people cursor is gone (a rate-limited run put it back) is the listing
-        read again from the start."""
+        """The unfinished full sync this run goes on with, if any: one still paging goes
+        on after its last committed page; one whose records were all read is finished by
+        an incremental pull from the newest change it saw (its pages are not read again),
+        and either way everyone is decided."""
         if not isinstance(self.connector, ResumesFullPull):
             return None
         with self.store.engine.connect() as connection:
-            resume = full_pulls.mark(connection, self.name)
-        if resume is not None and resume.pulled and \
-                self.store.cursor(self.name, "people") is None:
-            return None
-        return resume
+            return full_pulls.mark(connection, self.name)
 
     def _full_people(self, connector: ResumesFullPull, resume: FullPullMark | None
                      ) -> datetime | None:
         """Every record, from after the last page a killed run committed (`resume`), each
         page stored in one transaction with the position after it. Returns the newest
         modification time seen by the whole full pull."""
-        current = resume if resume is not None and not resume.pulled \
-            else FullPullMark(started_at=self.now)
+        current = resume if resume is not None else FullPullMark(started_at=self.now)
         if current.pages:
             log.info("pull.full_resumed", connector=self.name, pages_done=current.pages,
                      records_done=current.records, started_at=current.started_at.isoformat())
