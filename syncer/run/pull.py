@@ -287,13 +287,16 @@ class Puller:
         self.pulled.activities += len(activities)
 
     def _activities(self) -> None:
+        """Activities since the cursor; their people are touched, unless everyone is
+        decided anyway (a full sync: a set of every key would grow with the CRM)."""
         cursor = self.store.cursor(self.name, "activities")
         since = cursor - CURSOR_OVERLAP if cursor else self.now - FIRST_PULL_HISTORY
         for activities in self.connector.activities(since):
             with self.store.transaction() as tx:
                 self.store.save_activities(tx, activities)
-            self.pulled.touched.update(self.store.person_keys_of(
-                self.name, sorted({a.record_id for a in activities})))
+            if not self.pulled.everyone:
+                self.pulled.touched.update(self.store.person_keys_of(
+                    self.name, sorted({a.record_id for a in activities})))
             self.pulled.activities += len(activities)
             self._report(f"activities {self.name}", len(activities))
             self._next_page()
