@@ -107,9 +107,9 @@ class Puller:
     def run(self, full: bool) -> Pulled:
         """People (all on a full pull, else those changed since the cursor outside the
         stretches of syncer's own writes), then the records that stopped taking writes,
-        then activities; cursors last. An unfinished full sync is carried on whatever
-        `full` says (syncer/store/full_pulls.py). The people cursor moves past our own writes: their
-        echo is never read back while the overlap still re-reads others' changes."""
+        then activities; cursors last. The people cursor moves past our own writes: their
+        echo is never read back while the overlap still re-reads others' changes. An
+        unfinished full sync is carried on whatever `full` says (_full_pull_mark)."""
         resume = self._full_pull_mark()
         people_cursor = self.store.cursor(self.name, "people")
         if resume is not None and resume.pulled:  # only what changed since it was read
