@@ -1,8 +1,10 @@
 """A full sync killed part way goes on after its last committed page (issue 18 item 8).
 
-The sync runs as a `syncer sync --once` child, killed with SIGKILL once the state shows
-some pages committed; the restart finishes, the sandboxes' request logs show that no
-committed page was requested again, and the CRMs end as after an uninterrupted run.
+The sync runs as a `syncer sync --once` child, killed with SIGKILL while a chosen request
+is held unanswered (every page before it is committed then): part way through HubSpot's
+listing, after it but before the run's cursors, and part way through Salesforce's Bulk
+result sets. The last restart finishes; the sandboxes' request logs show that no committed
+page was requested again, and the CRMs end as after an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,6 @@ from syncer.store import full_pulls
 from syncer.store.full_pulls import FullPullMark
 from tests.conftest import NOW, Sandboxes, sandbox_config_data, write_config
 from tests.test_kill_restart import state_of
-from tests.waiting import wait_until
 
 #: Small pages, so a few thousand people make many: HubSpot lists 50 contacts a page and
 #: Salesforce's REST query 200 (the sandboxes' limits); Salesforce reads an object of more
@@ -41,11 +43,70 @@ THRESHOLD = 900
 BULK_SET = 100
 
 
+#: which request a Hold waits for: (method, path) -> whether it counts
+Rule = Callable[[str, str], bool]
+
+
+def list_page(method: str, path: str) -> bool:
+    return method == "GET" and path == "/crm/v3/objects/contacts"
+
+
+def bulk_set(method: str, path: str) -> bool:
+    return method == "GET" and "/jobs/query/" in path and path.endswith("/results")
+
+
+def events_page(method: str, path: str) -> bool:
+    return method == "GET" and path.startswith("/events/v3/events")
+
+
+class Hold:
+    """Holds the `at`-th request matching the armed rule unanswered until release(): while
+    it is held the sync child is alive and waiting, and has committed every page before
+    it (a page is stored before the next is asked for), whatever the machine's speed."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        self._rule: Rule | None = None
+        self._left = 0
+
+    def arm(self, rule: Rule, at: int) -> None:
+        with self._lock:
+            self._rule, self._left = rule, at
+        self.reached.clear()
+        self._released.clear()
+
+    def release(self) -> None:
+        with self._lock:
+            self._rule = None
+        self._released.set()
+
+    def attach(self, sandbox: object) -> None:
+        app = sandbox._wsgi  # type: ignore[attr-defined]
+
+        def held(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            with self._lock:
+                hit = self._rule is not None and self._rule(
+                    environ["REQUEST_METHOD"], environ["PATH_INFO"])
+                if hit:
+                    self._left -= 1
+                stop = hit and self._left == 0
+            if stop:
+                self.reached.set()
+                self._released.wait()
+            return app(environ, start_response)
+        sandbox._wsgi = held  # type: ignore[attr-defined]
+
+
 @contextmanager
-def logged_sandboxes(world: World, log: PageLog) -> Iterator[Sandboxes]:
+def logged_sandboxes(world: World, log: PageLog, hold: Hold | None = None
+                     ) -> Iterator[Sandboxes]:
     boxes = Sandboxes(world, HubSpotSandbox(world, limits=HubSpotLimits(list_page_max=50)),
                       SalesforceSandbox(world, limits=SalesforceLimits(query_batch=200)))
     for box in (boxes.hubspot, boxes.salesforce):
+        if hold is not None:
+            hold.attach(box)  # inside the log: a held request is logged as asked
         log.attach(box)
         box.start()
     try:
@@ -85,25 +146,23 @@ def mark_of(state: Path, connector: str) -> FullPullMark | None:
         engine.dispose()
 
 
-def kill_when(config: Path, state: Path, connector: str, pages: int) -> FullPullMark:
-    """Run a sync child until `connector`'s full pull has committed `pages` pages, SIGKILL
-    it, and return the mark it left (what the state holds as committed)."""
+def kill_at(config: Path, hold: Hold, rule: Rule, at: int) -> None:
+    """Run a sync child until it asks for the `at`-th request matching `rule`, SIGKILL it
+    there (everything before that request is committed), then let the request be answered
+    (to nobody)."""
+    hold.arm(rule, at)
     process = sync_process(config)
-
-    def alive() -> None:
-        assert process.poll() is None, f"the sync ended ({process.returncode}) first"
-
-    def committed() -> bool:
-        found = mark_of(state, connector)
-        return found is not None and found.pages >= pages
+    ended = threading.Thread(target=lambda: (process.wait(), hold.reached.set()),
+                             daemon=True)
+    ended.start()
     try:
-        wait_until(committed, f"{pages} committed pages of {connector}", alive)
-    finally:
+        hold.reached.wait()  # the request, or the child's end: neither depends on speed
+        assert process.poll() is None, f"the sync ended ({process.returncode}) first"
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=120) == -signal.SIGKILL  # a hang guard, not a timing
-    left = mark_of(state, connector)
-    assert left is not None and not left.pulled
-    return left
+    finally:
+        hold.release()
+        ended.join(timeout=120)
 
 
 def world() -> World:
@@ -123,39 +182,50 @@ def test_a_killed_full_sync_resumes_after_its_last_committed_page(
     assert sum(p.startswith("bulk") for p in every_page) > 5  # Leads by Bulk result sets
     assert any("FROM Contact" in p for p in every_page)  # Contacts by REST query
 
-    log, state = PageLog(bulk_set=BULK_SET), tmp_path / "killed.db"
-    with logged_sandboxes(world(), log) as boxes:
+    log, hold, state = PageLog(bulk_set=BULK_SET), Hold(), tmp_path / "killed.db"
+    runs: list[list[str]] = []
+    marks: list[FullPullMark | None] = []
+    with logged_sandboxes(world(), log, hold) as boxes:
         config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
-        hubspot = kill_when(config, state, "hubspot", 5)  # part way through HubSpot
-        first_run = log.pages()
-        second_start = log.mark()
-        salesforce = kill_when(config, state, "salesforce", 3)  # part way through Leads
-        second_run = log.pages(second_start)
-        third_start = log.mark()
+        for connector, rule, at in (
+                ("hubspot", list_page, 6),  # 5 HubSpot pages committed, the 6th asked
+                ("hubspot", events_page, 1),  # the listing read, the cursors not yet set
+                ("salesforce", bulk_set, 4)):  # 3 result sets of Leads committed
+            start = log.mark()
+            kill_at(config, hold, rule, at)
+            runs.append(log.pages(start))
+            marks.append(mark_of(state, connector))
+        start = log.mark()
         assert sync_process(config).wait(timeout=600) == 0
-        third_run = log.pages(third_start)
+        runs.append(log.pages(start))
         got = state_of(boxes)
         with Runtime(write_config(config, yaml.safe_load(config.read_text()))
                      ) as runtime:
             store = runtime.require_store()
-            runs = [run.status for run in store.runs(limit=10)]
+            status = store.runs(limit=1)[0].status
             with store.engine.connect() as connection:
                 left = full_pulls.mark(connection, "hubspot"), \
                     full_pulls.mark(connection, "salesforce")
 
-    committed_hubspot = [p for p in first_run if p.startswith("hubspot")][:hubspot.pages]
-    committed_leads = [p for p in second_run if p.startswith("bulk")][:salesforce.pages]
-    later = second_run + third_run
-    assert not set(committed_hubspot) & set(later), "a committed HubSpot page was read again"
-    assert not set(committed_leads) & set(third_run), "a committed Bulk result set was re-read"
-    assert next(p for p in second_run if p.startswith("hubspot")) == \
-        f"hubspot after={hubspot.position}"  # the restart went on from the mark
-    assert next(p for p in third_run if p.startswith("bulk")).endswith(
-        f"locator={(salesforce.position or '').rsplit(':', 1)[1]}")
-    # Every page was read once in all, apart from pages in flight at a kill.
-    assert len(first_run) + len(second_run) + len(third_run) <= len(every_page) + 2
+    paging, listed, leads = marks
+    assert paging is not None and (paging.pages, paging.pulled) == (5, False)
+    assert listed is not None and listed.pulled  # all of HubSpot read, the run not over
+    assert leads is not None and (leads.pages, leads.pulled) == (3, False)
+    committed_hubspot = [p for p in runs[0] if p.startswith("hubspot")][:5]
+    committed_leads = [p for p in runs[2] if p.startswith("bulk")][:3]
+    assert len(committed_hubspot) == 5 and len(committed_leads) == 3
+    later = {p for run in runs[1:] for p in run}
+    assert not set(committed_hubspot) & later, "a committed HubSpot page was read again"
+    assert not set(committed_leads) & set(runs[3]), "a committed result set was read again"
+    assert next(p for p in runs[1] if p.startswith("hubspot")) == \
+        f"hubspot after={paging.position}"  # the restart went on from the mark
+    assert not any(p.startswith("hubspot") for p in runs[2] + runs[3])  # read to the end
+    assert next(p for p in runs[3] if p.startswith("bulk")).endswith(
+        f"locator={(leads.position or '').rsplit(':', 1)[1]}")
+    # Every page was read once in all, apart from the ones asked for as a kill came.
+    assert sum(len(run) for run in runs) <= len(every_page) + 2
     assert got == expected
-    assert runs[0] == "succeeded"
+    assert status == "succeeded"
     assert left == (None, None)  # the full sync is over: nothing left to resume
 
 
