@@ -287,15 +287,13 @@ class _RejectingBatchApi:
             error.headers = {}
             raise error
 
-        class _Result:
-            def __init__(self, record_id: str) -> None:
-                self.id = record_id
+        class _Response:  # what the client returns with _preload_content=False
+            data = json.dumps({"status": "COMPLETE", "results": [
+                {"id": i, "properties": {}} for i in ids]}).encode()
+            status = 200
+            headers: dict[str, str] = {}
 
-        class _Data:
-            results = [_Result(i) for i in ids]
-            errors = None
-
-        return _Data(), 200, {}
+        return _Response()
 
 
 def test_whole_batch_400_is_bisected_to_the_bad_records(sandbox: HubSpotSandbox) -> None:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hubspot import HubSpot
 
+from connectors.hubspot.answers import contact_page
+from connectors.hubspot.raw import answer
 from connectors.hubspot.search import modified_since
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.world import World
@@ -71,9 +73,11 @@ def test_search_walks_past_the_result_cap_each_contact_once() -> None:
         api = client.crm.contacts.search_api
         api.api_client.configuration.host = sandbox.base_url
         since = datetime(2000, 1, 1, tzinfo=timezone.utc)
-        pages = list(modified_since(since, ["email"], lambda r: api.do_search(
-            public_object_search_request=r), limit=20, cap=50))
-        ids = [c.id for page in pages for c in page]
+        pages = list(modified_since(since, ["email"], lambda r: contact_page(answer(
+            api.do_search_with_http_info(public_object_search_request=r,
+                                         _preload_content=False))[0], "search"),
+            limit=20, cap=50))
+        ids = [c["id"] for page in pages for c in page]
         expected = {str(r["id"]) for r in sandbox.records()}
     assert len(ids) == len(set(ids)) == len(expected)
     assert set(ids) == expected

@@ -23,14 +23,15 @@ Form submissions are not engagements: they come through the events API (mapping.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
+from connectors.hubspot.answers import CrmObject, association, crm_object, next_after, page
 from connectors.hubspot.mapping import as_utc
-from connectors.hubspot.raw import parse_datetime
+from connectors.hubspot.raw import Answer, GeneratedApi, RawResponse, answer, parse_datetime
 from syncer.domain.connector import ConnectorError
+from syncer.domain.json_values import JSONObject
 from syncer.domain.types import ACTOR, ACTOR_ID, Activity, ActivityType, Owner
 
 #: object type -> (activity type, the properties read besides the common ones)
@@ -47,13 +48,23 @@ PAGE = 200
 SEARCH_CAP = 10_000
 
 #: one API request through the connector's retry and rate-limit layer: (body, status)
-Call = Callable[[str, Callable[[], tuple[Any, int, Any]]], tuple[Any, int]]
+Call = Callable[[str, Callable[[], Answer]], tuple[JSONObject, int]]
 
 
-def _raw(response: Any) -> tuple[Any, int, Any]:
-    """(parsed JSON, status, headers) of a `_preload_content=False` response."""
-    body = response.data
-    return (json.loads(body) if body else {}), int(response.status), response.headers
+class ObjectSearchApi(GeneratedApi, Protocol):
+    """The client's CRM objects search API, as syncer calls it (raw answers)."""
+
+    def do_search_with_http_info(self, *, object_type: str,
+                                 public_object_search_request: JSONObject,
+                                 **options: object) -> RawResponse: ...
+
+
+class AssociationsApi(GeneratedApi, Protocol):
+    """The client's associations v4 batch API, as syncer calls it (raw answers)."""
+
+    def get_page_with_http_info(self, *, from_object_type: str, to_object_type: str,
+                                batch_input_public_fetch_associations_batch_request: JSONObject,
+                                **options: object) -> RawResponse: ...
 
 
 def engagement_kinds(source: str, option: object) -> tuple[str, ...]:
@@ -71,14 +82,15 @@ def engagement_kinds(source: str, option: object) -> tuple[str, ...]:
 
 
 class EngagementReader:
-    """Pulls engagements of the configured types through one HubSpot client."""
+    """Pulls engagements of the configured types through one HubSpot client's objects
+    search API (`client.crm.objects.search_api`) and associations v4 batch API
+    (`client.crm.associations.v4.batch_api`)."""
 
-    def __init__(self, client: Any, base_url: str, call: Call, timeout: float, source: str,
-                 owners: Callable[[], list[Owner]], kinds: Sequence[str] = tuple(KINDS),
-                 search_cap: int = SEARCH_CAP,
+    def __init__(self, search: ObjectSearchApi, associations: AssociationsApi, base_url: str,
+                 call: Call, timeout: float, source: str, owners: Callable[[], list[Owner]],
+                 kinds: Sequence[str] = tuple(KINDS), search_cap: int = SEARCH_CAP,
                  pace: Callable[[], None] = lambda: None) -> None:
-        self._search = client.crm.objects.search_api
-        self._associations = client.crm.associations.v4.batch_api
+        self._search, self._associations = search, associations
         for api in self.apis:
             api.api_client.configuration.host = base_url
         self._call, self._timeout, self._source = call, timeout, source
@@ -87,38 +99,38 @@ class EngagementReader:
         self._pace = pace
 
     @property
-    def apis(self) -> tuple[Any, ...]:
+    def apis(self) -> tuple[GeneratedApi, ...]:
         return (self._search, self._associations)
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         emails: dict[str, str] | None = None
         for kind in self._kinds:
-            for page in self._pages(kind, since):
-                contacts = self._contacts_of(kind, [str(r["id"]) for r in page])
+            for records in self._pages(kind, since):
+                contacts = self._contacts_of(kind, [r["id"] for r in records])
                 if emails is None and any(r["properties"].get("hubspot_owner_id")
-                                          for r in page):
+                                          for r in records):
                     emails = {o.owner_id: o.email for o in self._owners()}
-                found = [a for r in page for a in to_activities(
-                    self._source, kind, r, contacts.get(str(r["id"]), ()), emails or {})]
+                found = [a for r in records for a in to_activities(
+                    self._source, kind, r, contacts.get(r["id"], ()), emails or {})]
                 if found:
                     yield found
 
-    def _pages(self, kind: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, kind: str, since: datetime) -> Iterator[list[CrmObject]]:
         """Pages of engagements modified at or after `since`, oldest first."""
         low, after = since, 0
         while True:
-            body: dict[str, Any] = {"filterGroups": [{"filters": [{
+            body: JSONObject = {"filterGroups": [{"filters": [{
                         "propertyName": STAMP, "operator": "GTE",
                         "value": str(int(low.timestamp() * 1000))}]}],
                     "sorts": [{"propertyName": STAMP, "direction": "ASCENDING"}],
                     "properties": [*COMMON, *KINDS[kind][1]], "limit": PAGE}
             if after:
                 body["after"] = str(after)
-            answer, _ = self._call(f"{kind}.search", self._searcher(kind, body))
-            results = list(answer.get("results") or [])
+            answered, _ = self._call(f"{kind}.search", self._searcher(kind, body))
+            results = page(answered, f"{kind}.search", crm_object)["results"]
             if results:
                 yield results
-            following = ((answer.get("paging") or {}).get("next") or {}).get("after")
+            following = next_after(answered)
             if not following:
                 return
             after = int(following)
@@ -129,32 +141,31 @@ class EngagementReader:
                                      f"stamp {newest.isoformat()}; cannot page past them")
                 low, after = newest, 0
 
-    def _searcher(self, kind: str, body: dict[str, Any]
-                  ) -> Callable[[], tuple[Any, int, Any]]:
-        def search() -> tuple[Any, int, Any]:
+    def _searcher(self, kind: str, body: JSONObject) -> Callable[[], Answer]:
+        def search() -> Answer:
             self._pace()
-            return _raw(self._search.do_search_with_http_info(
+            return answer(self._search.do_search_with_http_info(
                 object_type=kind, public_object_search_request=body,
                 _preload_content=False, _request_timeout=self._timeout))
         return search
 
     def _contacts_of(self, kind: str, ids: Sequence[str]) -> dict[str, list[str]]:
         """Engagement id -> the contact ids it is associated with (one request)."""
-        request = {"inputs": [{"id": i} for i in ids]}
-        answer, _ = self._call(f"{kind}.associations", lambda: _raw(
+        request: JSONObject = {"inputs": [{"id": i} for i in ids]}
+        answered, _ = self._call(f"{kind}.associations", lambda: answer(
             self._associations.get_page_with_http_info(
                 from_object_type=kind, to_object_type="contacts",
                 batch_input_public_fetch_associations_batch_request=request,
                 _preload_content=False, _request_timeout=self._timeout)))
-        return {str(r["from"]["id"]): [str(t["toObjectId"]) for t in r.get("to") or []]
-                for r in answer.get("results") or []}
+        return {r["from"]: r["to"]
+                for r in page(answered, f"{kind}.associations", association)["results"]}
 
 
-def to_activities(source: str, kind: str, record: Mapping[str, Any],
+def to_activities(source: str, kind: str, record: CrmObject,
                   contacts: Sequence[str], emails: Mapping[str, str]) -> list[Activity]:
     """One engagement as an Activity of each contact it is on (none: no activity)."""
     activity_type, extra = KINDS[kind]
-    props: Mapping[str, Any] = record.get("properties") or {}
+    props = record["properties"]
     stamp = props.get("hs_timestamp") or props.get("hs_createdate")
     if not stamp or not contacts:
         return []

@@ -1,16 +1,19 @@
-"""`syncer setup` on HubSpot: contact properties through the CRM properties API.
+"""`syncer setup` on HubSpot: contact and company properties through the CRM properties
+API.
 
-Properties syncer creates live in one property group, "syncer" (created first; a 409 means
-it is there). A stage becomes an enumeration (select) with the config's stage values as
-options, a score or points a number, reasons a textarea, a grade or owner reason a text.
-Names starting with hs_ are HubSpot's own and never created. A private app without the
-`crm.schemas.contacts.write` scope gets 403: the property JSON is handed back for an admin.
+Properties syncer creates live in one property group, "syncer", per object type (created
+first; a 409 means it is there): contacts always, companies when account fields are
+asked for (`set_up(..., account_needs=...)` creates those on `account_objects`). A stage
+becomes an enumeration (select) with the config's stage values as options, a score or
+points a number, reasons a textarea, a grade or owner reason a text. Names starting with
+hs_ are HubSpot's own and never created. A private app without the
+`crm.schemas.<object>.write` scope gets 403: the property JSON is handed back for an admin.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from hubspot import HubSpot  # type: ignore[import-untyped]
 from hubspot.crm.properties import (  # type: ignore[import-untyped]
@@ -28,10 +31,30 @@ _TYPES = {"picklist": ("enumeration", "select"), "number": ("number", "number"),
           "text": ("string", "text"), "long_text": ("string", "textarea")}
 
 
-def property_body(need: FieldNeed) -> dict[str, Any]:
+class PropertyOption(TypedDict):
+    label: str
+    value: str
+    displayOrder: int
+    hidden: bool
+
+
+class PropertyBody(TypedDict):
+    """The body of POST /crm/v3/properties/contacts."""
+
+    name: str
+    label: str
+    type: str
+    fieldType: str
+    groupName: str
+    description: str
+    formField: bool
+    options: NotRequired[list[PropertyOption]]
+
+
+def property_body(need: FieldNeed) -> PropertyBody:
     """The POST /crm/v3/properties/contacts body for `need`."""
     kind, field_type = _TYPES[need.kind]
-    body: dict[str, Any] = {"name": need.name, "label": need.label, "type": kind,
+    body: PropertyBody = {"name": need.name, "label": need.label, "type": kind,
                             "fieldType": field_type, "groupName": GROUP,
                             "description": need.description, "formField": False}
     if need.kind == "picklist":
@@ -44,6 +67,7 @@ class HubSpotFields:
     """FieldAdmin over one portal (its own API client: setup is not a sync)."""
 
     objects: tuple[str, ...] = ("contacts",)
+    account_objects: tuple[str, ...] = ("companies",)
 
     def __init__(self, settings: ConnectorSettings) -> None:
         token = settings.credentials.get("access_token", "")
@@ -52,6 +76,8 @@ class HubSpotFields:
         self.name = settings.name
         self._token = token
         self._timeout = settings.timeout_seconds
+        #: object types whose "syncer" group is known to exist
+        self._grouped: set[str] = set()
         self._core = client.crm.properties.core_api
         self._groups = client.crm.properties.groups_api
         for api in (self._core, self._groups):
@@ -74,29 +100,39 @@ class HubSpotFields:
         return not name.lower().startswith("hs_")
 
     def prepare(self, dry_run: bool) -> list[str]:
+        """The "syncer" group on contacts (a company property's group is made by its
+        first create: a property needs a group of its own object type)."""
+        self._grouped.add("contacts")
+        return self._group("contacts", dry_run)
+
+    def _group(self, object_name: str, dry_run: bool) -> list[str]:
         try:
-            groups = self._groups.get_all(object_type="contacts",
+            groups = self._groups.get_all(object_type=object_name,
                                           _request_timeout=self._timeout)
         except ApiException as error:
             raise self._fail("property groups list", error) from None
         if any(g.name == GROUP for g in groups.results or []):
             return []
+        where = f"property group {GROUP!r}" + ("" if object_name == "contacts"
+                                                else f" on {object_name}")
         if dry_run:
-            return [f"would create property group {GROUP!r}"]
+            return [f"would create {where}"]
         try:
-            self._groups.create(object_type="contacts", property_group_create=(
+            self._groups.create(object_type=object_name, property_group_create=(
                 PropertyGroupCreate(name=GROUP, label="Syncer", display_order=-1)),
                 _request_timeout=self._timeout)
         except ApiException as error:
             if error.status == 403:
-                raise NoRight(f"HubSpot refused to create the property group {GROUP!r} "
-                              "(403)", json.dumps({"name": GROUP, "label": "Syncer"})) \
-                    from None
+                raise NoRight(f"HubSpot refused to create the {where} (403)",
+                              json.dumps({"name": GROUP, "label": "Syncer"})) from None
             if error.status != 409:  # 409: created meanwhile
                 raise self._fail("property group create", error) from None
-        return [f"created property group {GROUP!r}"]
+        return [f"created {where}"]
 
     def create(self, object_name: str, need: FieldNeed) -> None:
+        if object_name not in self._grouped:
+            self._group(object_name, dry_run=False)
+            self._grouped.add(object_name)
         body = property_body(need)
         options = [OptionInput(label=o["label"], value=o["value"],
                                display_order=o["displayOrder"], hidden=False)
@@ -111,7 +147,7 @@ class HubSpotFields:
         except ApiException as error:
             if error.status == 403:
                 raise NoRight(f"HubSpot refused to create {need.name} (403: the private app "
-                              "needs the crm.schemas.contacts.write scope)",
+                              f"needs the crm.schemas.{object_name}.write scope)",
                               self.definition(object_name, need)) from None
             if error.status != 409:  # 409: it exists (created meanwhile): nothing to do
                 raise self._fail(f"property create {need.name}", error) from None

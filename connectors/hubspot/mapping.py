@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 
 from syncer.domain.types import Activity, ActivityType, Person, PropertyValue, Succession
 
+#: The contact property naming its primary company: Person.account_id.
+PRIMARY_COMPANY = "associatedcompanyid"
 #: Contact properties the domain Person is built from (read on every pull).
 MODEL_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "industry", "numemployees",
-    "country", "lastmodifieddate",
+    "country", "lastmodifieddate", PRIMARY_COMPANY,
 )
 
 #: syncer person field -> contact property read into Person.properties out of the box
@@ -178,7 +180,7 @@ def to_person(source: str, contact_id: str, properties: Mapping[str, str | None]
         country=_text(properties, "country"),
         updated_at=modified or (as_utc(updated_at) if updated_at else None),
         crm_values={name: properties.get(name) for name in writeback_fields},
-        properties=mapped,
+        properties=mapped, account_id=_text(properties, PRIMARY_COMPANY),
     )
 
 

@@ -5,9 +5,11 @@ dateutil: for a page of 100 contacts or 1,000 events that cost more CPU than eve
 else syncer did with them (profiled in bench/RESULTS.md, "Syncer's own CPU per person").
 The connector still sends each request through the real client (auth, query encoding,
 error answers raised as its ApiException), but asks for the raw response
-(`_preload_content=False`) and reads it here: `JsonObject` gives the attributes the
-connector reads from the models (`results`, `paging.next.after`, `updated_at`, ...) over
-the JSON dict, and parses a timestamp only when it is read.
+(`_preload_content=False`) and decodes it here; answers.py reads the decoded JSON into
+typed records, and a timestamp is parsed only when it is read.
+
+The client is untyped; the Protocols below say what syncer uses of its objects, so the
+values it hands back are typed from the first line that receives them.
 """
 
 from __future__ import annotations
@@ -15,26 +17,75 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from dateutil import parser as dateutil_parser  # type: ignore[import-untyped]
 
-#: the model attributes the connector reads, as their JSON keys; a name not listed is an
-#: AttributeError, as on a model
-KEYS = {
-    "results": "results", "paging": "paging", "next": "next", "after": "after",
-    "total": "total", "id": "id", "properties": "properties", "archived": "archived",
-    "updated_at": "updatedAt", "created_at": "createdAt", "archived_at": "archivedAt",
-    "occurred_at": "occurredAt", "object_id": "objectId", "object_type": "objectType",
-    "event_type": "eventType", "object_write_trace_id": "objectWriteTraceId",
-    "errors": "errors", "category": "category", "message": "message", "context": "context",
-    "status": "status", "email": "email", "first_name": "firstName", "last_name": "lastName",
-}
-#: attributes that hold objects of their own (wrapped); others are returned as they are
-#: (properties and an error's context stay plain dicts, as the models keep them)
-NESTED = frozenset({"results", "paging", "next", "errors"})
-#: attributes the models hold as datetimes
-TIMES = frozenset({"updated_at", "created_at", "archived_at", "occurred_at"})
+from connectors.hubspot.answers import AnswerShapeError
+from syncer.domain.json_values import JSONObject
+
+#: response headers (urllib3's HTTPHeaderDict is one), None when an error carries none
+Headers = Mapping[str, str] | None
+#: (decoded JSON body, HTTP status, headers) of one request
+Answer = tuple[JSONObject, int, Headers]
+
+
+class RawResponse(Protocol):
+    """What a request made with `_preload_content=False` returns (a urllib3 response)."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class ApiError(Protocol):
+    """What syncer reads of the client's ApiException."""
+
+    @property
+    def status(self) -> int | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def body(self) -> str | bytes | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, str] | None: ...
+
+
+class _Configuration(Protocol):
+    host: str
+
+
+class _PoolManager(Protocol):
+    def clear(self) -> None: ...
+
+
+class _RestClient(Protocol):
+    @property
+    def pool_manager(self) -> _PoolManager: ...
+
+
+class _ApiClient(Protocol):
+    @property
+    def configuration(self) -> _Configuration: ...
+
+    @property
+    def rest_client(self) -> _RestClient: ...
+
+
+class GeneratedApi(Protocol):
+    """One API object of the client (basic_api, search_api, ...): each has its own
+    api_client, whose host syncer sets and whose pooled connections it closes."""
+
+    @property
+    def api_client(self) -> _ApiClient: ...
 
 
 def parse_datetime(text: str) -> datetime:
@@ -46,37 +97,13 @@ def parse_datetime(text: str) -> datetime:
         return parsed
 
 
-class JsonObject:
-    """Read-only model-like access to one JSON object of a HubSpot answer."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = data
-
-    def __getattr__(self, name: str) -> Any:
-        key = KEYS.get(name)
-        if key is None:
-            raise AttributeError(name)
-        value = self._data.get(key)
-        if value is None:
-            return None
-        if name in TIMES:
-            return parse_datetime(value) if isinstance(value, str) else value
-        if name in NESTED:
-            if isinstance(value, list):
-                return [JsonObject(v) if isinstance(v, dict) else v for v in value]
-            return JsonObject(value) if isinstance(value, dict) else value
-        return value
-
-
-def answer(response: Any) -> tuple[Any, int, Any]:
+def answer(response: RawResponse) -> Answer:
     """(body, status, headers) of a request made with `_preload_content=False`, as the
-    `*_with_http_info` methods return them for the models. An answer that is already such
-    a tuple (a stand-in API in tests) passes as it is."""
-    if isinstance(response, tuple):
-        return response
+    `*_with_http_info` methods return them for the models; an empty body is `{}`, a body
+    that is not a JSON object (HubSpot answers objects) is an error naming its type."""
     body = response.data
     parsed = json.loads(body) if body else {}
-    return (JsonObject(parsed) if isinstance(parsed, dict) else parsed,
-            int(response.status), response.headers)
+    if not isinstance(parsed, dict):
+        raise AnswerShapeError(f"HubSpot answered with a JSON {type(parsed).__name__}, not an "
+                               "object; is base_url a HubSpot API?")
+    return parsed, int(response.status), response.headers

@@ -4,7 +4,8 @@ Search is the only HubSpot contact endpoint that filters on `lastmodifieddate`, 
 answers at most 10,000 results per query (a later `after` is a 400) and about five requests
 per second. So the walk sorts by `hs_object_id` and, before a slice reaches the cap, starts
 a new query from the last id seen (`hs_object_id > last`): any number of changed contacts
-can be read, each once.
+can be read, each once. Companies walk the same way on their own stamp property,
+`hs_lastmodifieddate` (`stamp=`, connectors/hubspot/companies.py).
 """
 
 from __future__ import annotations
@@ -12,14 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from hubspot.crm.contacts import PublicObjectSearchRequest  # type: ignore[import-untyped]
 
+from connectors.hubspot.answers import CrmObject, Page, next_after
+from connectors.hubspot.raw import parse_datetime
+
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
+#: the modification stamp contacts are searched on (companies: hs_lastmodifieddate)
+CONTACT_STAMP = "lastmodifieddate"
 #: seconds between search requests: HubSpot allows about 5 per second.
 SEARCH_INTERVAL = 0.21
+#: one search request: the request -> its answer as a page of contacts
+Search = Callable[[PublicObjectSearchRequest], Page[CrmObject]]
 
 
 class SearchGate:
@@ -42,9 +49,9 @@ def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = ()
-                ) -> list[list[dict[str, str]]]:
-    """lastmodifieddate filters, one list per filter group (HubSpot ORs the groups), for
+def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = (),
+                stamp: str = CONTACT_STAMP) -> list[list[dict[str, str]]]:
+    """`stamp` (lastmodifieddate) filters, one list per filter group (HubSpot ORs the groups), for
     stamps at or after `since` except those in any (start, end] of `skip`: the stretches
     that hold only syncer's own writes (syncer/store/echo.py)."""
     groups: list[list[dict[str, str]]] = []
@@ -53,25 +60,25 @@ def time_ranges(since: datetime, skip: Sequence[tuple[datetime, datetime]] = ()
         if end < low or (end == low and operator == "GT"):
             continue
         if start >= low:
-            groups.append([{"propertyName": "lastmodifieddate", "operator": operator,
+            groups.append([{"propertyName": stamp, "operator": operator,
                             "value": str(low)},
-                           {"propertyName": "lastmodifieddate", "operator": "LTE",
+                           {"propertyName": stamp, "operator": "LTE",
                             "value": str(start)}])
         low, operator = end, "GT"
-    groups.append([{"propertyName": "lastmodifieddate", "operator": operator,
-                    "value": str(low)}])
+    groups.append([{"propertyName": stamp, "operator": operator, "value": str(low)}])
     return groups
 
 
 def modified_since(since: datetime, properties: list[str],
-                   search: Callable[[PublicObjectSearchRequest], Any],
-                   limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
+                   search: Search, limit: int = SEARCH_LIMIT, cap: int = SEARCH_CAP,
                    extra_filters: Sequence[Mapping[str, str]] = (),
-                   skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Any]]:
-    """Pages of contacts with lastmodifieddate >= since but in none of the `skip` ranges
-    (start, end], and every `extra_filters` condition, in id order, each contact once.
-    Each range left out costs one more filter group (HubSpot allows five)."""
-    ranges = time_ranges(since, skip)
+                   skip: Sequence[tuple[datetime, datetime]] = (),
+                   stamp: str = CONTACT_STAMP) -> Iterator[list[CrmObject]]:
+    """Pages of records (contacts, or companies with `stamp` hs_lastmodifieddate) with
+    `stamp` >= since but in none of the `skip` ranges (start, end], and every
+    `extra_filters` condition, in id order, each record once. Each range left out costs
+    one more filter group (HubSpot allows five)."""
+    ranges = time_ranges(since, skip, stamp)
     last_id = 0
     while True:
         after: str | None = None
@@ -87,34 +94,34 @@ def modified_since(since: datetime, properties: list[str],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 properties=properties, limit=limit, after=after)
             body = search(request)
-            results = list(body.results or [])
+            results = body["results"]
             if results:
                 yield results
-                last_id = max(last_id, *(int(r.id) for r in results))
+                last_id = max(last_id, *(int(r["id"]) for r in results))
             fetched += len(results)
-            paging = body.paging
-            after = paging.next.after if paging is not None and paging.next else None
+            after = next_after(body)
             if after and fetched + limit <= cap:
                 continue
-            more = after or (body.total is not None and body.total > fetched)
+            more = after or body.get("total", 0) > fetched
             if not more or not results:
                 return
             break  # this query cannot page further (the cap): restart from the last id
 
 
-def newest_stamp(search: Callable[[PublicObjectSearchRequest], Any]) -> datetime | None:
+def newest_stamp(search: Search) -> datetime | None:
     """The newest lastmodifieddate in the portal (one request), or None when empty."""
     request = PublicObjectSearchRequest(
         filter_groups=[], sorts=[{"propertyName": "lastmodifieddate",
                                   "direction": "DESCENDING"}],
         properties=["lastmodifieddate"], limit=1)
-    results = list(search(request).results or [])
-    return results[0].updated_at if results else None
+    results = search(request)["results"]
+    stamp = results[0].get("updatedAt") if results else None
+    return parse_datetime(stamp) if stamp else None
 
 
 def records_after(last_id: int, properties: list[str],
-                  search: Callable[[PublicObjectSearchRequest], Any],
-                  limit: int = SEARCH_LIMIT) -> tuple[list[Any], int | None]:
+                  search: Search, limit: int = SEARCH_LIMIT
+                  ) -> tuple[list[CrmObject], int | None]:
     """One page of contacts with an id above `last_id`, in id order, and the id to go on
     after (None: the listing is done). Each page is a query of its own, so the search's
     result cap never applies and a stopped listing resumes by id."""
@@ -124,6 +131,6 @@ def records_after(last_id: int, properties: list[str],
         sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
         properties=properties, limit=limit)
     body = search(request)
-    results = list(body.results or [])
-    more = len(results) == limit or (body.paging is not None and body.paging.next)
-    return results, (max(int(r.id) for r in results) if results and more else None)
+    results = body["results"]
+    more = len(results) == limit or next_after(body) is not None
+    return results, (max(int(r["id"]) for r in results) if results and more else None)

@@ -29,17 +29,19 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import requests
 import structlog
 from simple_salesforce.api import Salesforce
-from simple_salesforce.bulk2 import Operation, SFBulk2Handler, _Bulk2Client
+from simple_salesforce.bulk2 import Operation, QueryResult, SFBulk2Handler, _Bulk2Client
 from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
 
 from connectors.retry import RetryPolicy
+from connectors.salesforce.answers import Row, bulk_job, query_page
 from connectors.salesforce.client import SalesforceClient
 from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.json_values import JSONObject, JSONValue, as_object
 from syncer.domain.types import Succession
 
 log = structlog.get_logger(__name__)
@@ -99,20 +101,21 @@ class BulkQueries(SalesforceClient):
 
     # -- choosing REST or Bulk ---------------------------------------------------------
 
-    def _people_pages(self, object_type: str, query: str, *, full: bool
-                      ) -> Iterator[list[dict[str, Any]]]:
-        """The records of a people query, a page at a time: by a Bulk 2.0 job on a full
-        pull of more than the threshold, else by REST query. Jobs a dead run left open are
-        closed first."""
+    def _people_pages(self, object_type: str, query: str, *, full: bool,
+                      operation: str = "people") -> Iterator[list[Row]]:
+        """The records of a people (or accounts) query, a page at a time: by a Bulk 2.0
+        job on a full pull of more than the threshold, else by REST query. Jobs a dead run
+        left open are closed first."""
         self._settle_left_jobs()
         if not full:
-            yield from self._pages("people", query)
+            yield from self._pages(operation, query)
             return
         headers = self._query_headers
-        first = self._call("people", lambda sf: sf.query(query, headers=headers))
-        total = int(first.get("totalSize", 0))
+        first = query_page(self._call(operation, lambda sf: sf.query(query, headers=headers)),
+                           operation)
+        total = first["totalSize"]
         if total <= self.bulk_threshold:
-            yield from self._pages("people", query, first=first)
+            yield from self._pages(operation, query, first=first)
             return
         # The first REST page only told the size: one call, dropped, instead of a COUNT().
         log.info("salesforce.bulk_query", connector=self.name, object=object_type,
@@ -125,18 +128,19 @@ class BulkQueries(SalesforceClient):
         handler = cast(SFBulk2Handler, sf.bulk2)
         return _Bulk2Client(object_type, handler.bulk2_url, handler.headers, handler.session)
 
-    def _bulk_pages(self, object_type: str, query: str) -> Iterator[list[dict[str, Any]]]:
+    def _bulk_pages(self, object_type: str, query: str) -> Iterator[list[Row]]:
         return (records for records, _, _ in self._bulk_sets(object_type, query))
 
     def _bulk_sets(self, object_type: str, query: str, job: str | None = None,
-                   locator: str = "") -> Iterator[tuple[list[dict[str, Any]], str, str]]:
+                   locator: str = "") -> Iterator[tuple[list[Row], str, str]]:
         """Each result set with the job id and the locator of the next ("": the last).
         With `job` (complete, left open by a killed run) reading goes on at `locator`."""
         if job is None:
-            info = self._call("bulk query", lambda sf: self._jobs(sf, object_type).create_job(
-                Operation.query, query))
-        job_id = job or str(info["id"])
-        state = "UploadComplete" if job is None else "InProgress"
+            info = bulk_job(self._call("bulk query", lambda sf: self._jobs(sf, object_type)
+                                       .create_job(Operation.query, query)), "bulk query")
+            job_id, state = info["id"], info["state"] or "UploadComplete"
+        else:
+            job_id, state = job, "InProgress"
         try:
             if self._ledger is not None and job is None:
                 self._ledger.remember(job_id)
@@ -144,7 +148,7 @@ class BulkQueries(SalesforceClient):
             seen: set[str] = set()
             size = int(self._option("bulk_max_records", DEFAULT_MAX_RECORDS))
             while True:
-                def read(sf: Salesforce, at: str = locator) -> Any:
+                def read(sf: Salesforce, at: str = locator) -> QueryResult:
                     return self._jobs(sf, object_type).get_query_results(job_id, at, size)
                 result = self._call("bulk query", read)
                 locator = str(result.get("locator") or "")
@@ -165,15 +169,15 @@ class BulkQueries(SalesforceClient):
         deadline = time.monotonic() + self._option("bulk_job_timeout_seconds",
                                                    DEFAULT_JOB_TIMEOUT)
         while True:
-            info = self._call("bulk query", lambda sf: self._jobs(sf, object_type).get_job(
-                job_id, True))
-            state = str(info.get("state"))
+            info = bulk_job(self._call("bulk query", lambda sf: self._jobs(sf, object_type)
+                                       .get_job(job_id, True)), "bulk query")
+            state = str(info["state"])
             if state == "JobComplete":
                 return state
             if state in ("Failed", "Aborted"):
                 raise BulkQueryFailed(
                     f"connector '{self.name}': the Salesforce Bulk API 2.0 query job {job_id} "
-                    f"({object_type}) ended {state}: {info.get('errorMessage') or 'no reason'}"
+                    f"({object_type}) ended {state}: {info['errorMessage'] or 'no reason'}"
                     ". The next full pull tries again; check Setup > Bulk Data Load Jobs, or "
                     "raise bulk_query_threshold to pull by REST query")
             if time.monotonic() > deadline:
@@ -220,7 +224,8 @@ class BulkQueries(SalesforceClient):
         """A query job's state, None when Salesforce no longer has it."""
         def state_of(sf: Salesforce) -> str | None:
             try:
-                return str(self._jobs(sf, "").get_job(job_id, True).get("state"))
+                return str(bulk_job(self._jobs(sf, "").get_job(job_id, True),
+                                    "bulk query close")["state"])
             except SalesforceResourceNotFound:
                 return None
         return self._call("bulk query close", state_of)
@@ -248,7 +253,7 @@ class BulkQueries(SalesforceClient):
 
     # -- CSV back to REST-shaped records -----------------------------------------------
 
-    def _records(self, object_type: str, text: str) -> list[dict[str, Any]]:
+    def _records(self, object_type: str, text: str) -> list[Row]:
         rows = csv.reader(io.StringIO(text))
         header = next(rows, None)
         if not header:
@@ -257,7 +262,7 @@ class BulkQueries(SalesforceClient):
         paths = [column.split(".") for column in header]
         records = []
         for row in rows:
-            record: dict[str, Any] = {}
+            record: JSONObject = {}
             for path, kind, raw in zip(paths, kinds, row, strict=True):
                 _place(record, path, _typed(kind, raw))
             records.append(_nulls(record))
@@ -277,7 +282,7 @@ class BulkQueries(SalesforceClient):
         return info.type if info is not None else "string"
 
 
-def _typed(kind: str, raw: str) -> Any:
+def _typed(kind: str, raw: str) -> JSONValue:
     """A CSV value as REST's JSON gives it: empty -> None, by describe() type."""
     if raw == "":
         return None
@@ -292,13 +297,13 @@ def _typed(kind: str, raw: str) -> Any:
     return raw
 
 
-def _place(record: dict[str, Any], path: list[str], value: Any) -> None:
+def _place(record: JSONObject, path: list[str], value: JSONValue) -> None:
     for part in path[:-1]:
-        record = record.setdefault(part, {})
+        record = as_object(record.setdefault(part, {}), ".".join(path))
     record[path[-1]] = value
 
 
-def _nulls(record: dict[str, Any]) -> dict[str, Any]:
+def _nulls(record: JSONObject) -> JSONObject:
     """A related record with every field empty is null, as REST renders a missing parent."""
     for key, value in record.items():
         if isinstance(value, dict):

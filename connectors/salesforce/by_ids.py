@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.answers import Row
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.connector import mapped_person_fields
 from syncer.domain.types import Activity, Person
-
-if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceConnector
 
 CHUNK = 200
 #: the key prefix of each person object's ids
@@ -33,7 +31,7 @@ def _in_list(ids: Sequence[str]) -> str:
     return "(" + ", ".join(soql.quote(i) for i in ids) + ")"
 
 
-def read_by_ids(connector: SalesforceConnector, record_ids: Sequence[str],
+def read_by_ids(connector: SalesforceClient, record_ids: Sequence[str],
                 activities_since: datetime) -> tuple[list[Person], list[Activity]]:
     """The Leads and Contacts with these ids that exist (and are not converted) now, and
     their campaign memberships and tasks created at or after `activities_since`."""
@@ -58,12 +56,12 @@ def read_by_ids(connector: SalesforceConnector, record_ids: Sequence[str],
     return people, _activities(connector, [p.record_id for p in people], activities_since)
 
 
-def _activities(connector: SalesforceConnector, ids: Sequence[str],
+def _activities(connector: SalesforceClient, ids: Sequence[str],
                 since: datetime) -> list[Activity]:
     after = soql.datetime_literal(since)
     found: list[Activity] = []
     sources: tuple[tuple[str, tuple[str, ...], Callable[[Sequence[str]], str],
-                         Callable[..., Activity | None]], ...] = (
+                         Callable[[str, Row], Activity | None]], ...] = (
         ("CampaignMember", mapping.CAMPAIGN_MEMBER_FIELDS,
          lambda chunk: f"(LeadId IN {_in_list(chunk)} OR ContactId IN {_in_list(chunk)})",
          mapping.campaign_member_activity),

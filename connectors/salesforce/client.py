@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import NamedTuple, Self, TypeVar
 
 import requests
 import structlog
@@ -32,8 +32,16 @@ from connectors.retry import (
     TransientError,
     retry_after_seconds,
 )
+from connectors.salesforce.answers import (
+    QueryPage,
+    Row,
+    described_fields,
+    first_error,
+    query_page,
+)
 from syncer.domain.api_usage import DEFAULT_RATE_LIMIT_DEADLINE, ApiUsage
 from syncer.domain.connector import ConnectorError, ConnectorSettings
+from syncer.domain.json_values import JSONMapping, JSONValue, as_list, objects
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -63,38 +71,44 @@ class FieldInfo(NamedTuple):
     allowed: frozenset[str] | None = None
 
 
-def field_info(described: Mapping[str, Any]) -> FieldInfo:
+def field_info(described: JSONMapping) -> FieldInfo:
     """A describe() field entry as FieldInfo."""
-    allowed = frozenset(str(p["value"]) for p in described.get("picklistValues") or []
+    allowed = frozenset(str(p["value"]) for p in objects(described.get("picklistValues") or [],
+                                                         "picklistValues")
                         if p.get("active", True)) \
         if described.get("restrictedPicklist") else None
     return FieldInfo(str(described["name"]), str(described["type"]),
                      bool(described["updateable"]),
                      bool(described.get("createable", described["updateable"])),
-                     int(described.get("length") or 0), allowed)
+                     _whole(described.get("length")), allowed)
 
 
-class _CountingSession(requests.Session):
-    """A session that counts requests, applies the timeout and never retries by itself."""
+def _whole(value: JSONValue) -> int:
+    """A describe() number (a field's length) as an int; 0 when absent."""
+    return int(value) if isinstance(value, int | float | str) and value else 0
 
-    def __init__(self, timeout: float, verify: str | bool, usage: ApiUsage | None = None) -> None:
-        super().__init__()
-        self.usage = usage or ApiUsage()
-        self.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
-        self.verify = verify
+
+class _CountingAdapter(HTTPAdapter):
+    """The transport under the session: counts each request, applies the timeout when
+    the caller set none, records usage, and never retries by itself (max_retries=0)."""
+
+    def __init__(self, timeout: float, usage: ApiUsage) -> None:
+        super().__init__(max_retries=0)
+        self.usage = usage
         self.default_timeout = timeout
         self.requests_made = 0
         self.last_headers: Mapping[str, str] = {}
-        adapter = HTTPAdapter(max_retries=0)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
 
-    def request(self, method: str, url: str,  # type: ignore[override]
-                *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.default_timeout)
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
         self.requests_made += 1
         try:
-            response = super().request(method, url, *args, **kwargs)
+            response = super().send(request, stream=stream, verify=verify, cert=cert,
+                                    proxies=proxies,
+                                    timeout=self.default_timeout if timeout is None else timeout)
         except requests.RequestException:
             self.usage.record_response(None)
             raise
@@ -107,14 +121,17 @@ class _CountingSession(requests.Session):
         return response
 
 
-def _first_error(content: Any) -> tuple[str, str]:
-    """(errorCode, message) from a Salesforce error body (a list of errors, or text)."""
-    if isinstance(content, list) and content and isinstance(content[0], Mapping):
-        first = content[0]
-        return str(first.get("errorCode", "UNKNOWN")), str(first.get("message", ""))
-    if isinstance(content, Mapping):
-        return str(content.get("error", "UNKNOWN")), str(content.get("error_description", ""))
-    return "UNKNOWN", ""
+class _CountingSession(requests.Session):
+    """A session over one _CountingAdapter, trusting `verify` (never the environment's
+    CA bundle): what simple-salesforce is handed, and the OAuth grant's session."""
+
+    def __init__(self, timeout: float, verify: str | bool, usage: ApiUsage | None = None) -> None:
+        super().__init__()
+        self.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
+        self.verify = verify
+        self.transport = _CountingAdapter(timeout, usage or ApiUsage())
+        self.mount("https://", self.transport)
+        self.mount("http://", self.transport)
 
 
 class SalesforceClient:
@@ -142,14 +159,16 @@ class SalesforceClient:
         self._api_user_id: str | None = None
         self._fields: dict[str, dict[str, FieldInfo]] = {}
         self._references: dict[str, dict[str, str]] = {}
-        bad = [name for name in settings.writeback_fields if not _FIELD_NAME.match(name)]
-        if bad:
-            raise ConnectorError(f"connector '{self.name}': writeback_fields {bad} are not "
-                                 "Salesforce field API names")
+        for option, names in (("writeback_fields", settings.writeback_fields),
+                              ("account_writeback_fields", settings.account_writeback_fields)):
+            bad = [name for name in names if not _FIELD_NAME.match(name)]
+            if bad:
+                raise ConnectorError(f"connector '{self.name}': {option} {bad} are not "
+                                     "Salesforce field API names")
 
     @property
     def api_calls(self) -> int:
-        return self._session.requests_made
+        return self._session.transport.requests_made
 
     def close(self) -> None:
         """Close the pooled connections (also done when the connector is collected)."""
@@ -204,7 +223,7 @@ class SalesforceClient:
         except ValueError:
             body = {}
         if response.status_code != 200 or "access_token" not in body:
-            code, description = _first_error(body)
+            code, description = first_error(body)
             raise ConnectorError(
                 f"connector '{self.name}': Salesforce refused the OAuth refresh token "
                 f"(HTTP {response.status_code}, {code}: {description}); check client_id, "
@@ -256,7 +275,7 @@ class SalesforceClient:
         return self._retry.call(attempt, usage=self.usage)
 
     def _classify(self, operation: str, error: SalesforceError) -> Exception:
-        code, message = _first_error(error.content)
+        code, message = first_error(error.content)
         # REQUEST_LIMIT_EXCEEDED is a rate limit for the concurrent-request cap (it clears
         # in seconds: wait, spending no attempt) but final for the daily allocation
         # ("TotalRequests Limit exceeded").
@@ -265,7 +284,7 @@ class SalesforceClient:
                 code in _TRANSIENT_CODES or concurrent:
             return TransientError(f"Salesforce {operation}: HTTP {error.status} {code}",
                                   status=error.status,
-                                  retry_after=retry_after_seconds(self._session.last_headers),
+                                  retry_after=retry_after_seconds(self._session.transport.last_headers),
                                   rate_limited=error.status == 429 or concurrent)
         return ConnectorError(f"connector '{self.name}': Salesforce {operation} failed "
                               f"(HTTP {error.status}, {code}): {message}")
@@ -273,53 +292,62 @@ class SalesforceClient:
     # -- reading -----------------------------------------------------------------------
 
     def _pages(self, operation: str, query: str, *, include_deleted: bool = False,
-               first: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+               first: QueryPage | None = None) -> Iterator[list[Row]]:
         """Every page of a query (queryAll with `include_deleted`: deleted rows too),
         following nextRecordsUrl; a repeated URL stops with an error instead of looping
         forever. `first`: the query's first page, already read."""
         headers = self._query_headers
-        result = first if first is not None else self._call(operation, lambda sf: sf.query(
-            query, include_deleted=include_deleted, headers=headers))
+        result = first if first is not None else query_page(self._call(
+            operation, lambda sf: sf.query(query, include_deleted=include_deleted,
+                                           headers=headers)), operation)
         seen: set[str] = set()
         while True:
-            yield list(result.get("records", []))
+            yield result["records"]
             next_url = result.get("nextRecordsUrl")
-            if result.get("done", True) or not next_url:
+            if result["done"] or not next_url:
                 return
             if next_url in seen:
                 raise ConnectorError(f"connector '{self.name}': Salesforce repeated the "
                                      f"page {next_url} of a {operation} query")
             seen.add(next_url)
 
-            def more(sf: Salesforce, url: str = next_url) -> Any:
+            def more(sf: Salesforce, url: str = next_url) -> object:
                 return sf.query_more(url, identifier_is_url=True, headers=headers)
-            result = self._call(operation, more)
+            result = query_page(self._call(operation, more), operation)
 
     def _describe(self, object_type: str) -> dict[str, FieldInfo]:
         """lower-case field name -> FieldInfo, cached per connector."""
         if object_type not in self._fields:
             described = self._call("describe", lambda sf: sf.restful(
                 f"sobjects/{object_type}/describe"))
-            fields = (described or {}).get("fields", [])
+            fields = described_fields(described, f"describe of {object_type}")
             self._fields[object_type] = {str(f["name"]).lower(): field_info(f) for f in fields}
             # relationship name -> the object it points at (Bulk 2.0 CSV types, bulk.py)
             self._references[object_type] = {
-                str(f["relationshipName"]).lower(): str(f["referenceTo"][0])
+                str(f["relationshipName"]).lower(): str(as_list(f["referenceTo"])[0])
                 for f in fields if f.get("relationshipName") and f.get("referenceTo")}
         return self._fields[object_type]
 
+    def writeback_of(self, object_type: str) -> tuple[str, ...]:
+        """The fields syncer writes on `object_type`: the account writeback fields on an
+        Account, the (person) writeback fields on anything else."""
+        return self.settings.account_writeback_fields if object_type == "Account" \
+            else self.settings.writeback_fields
+
     def _check_writeback(self, object_type: str) -> dict[str, tuple[str, str]]:
-        """The writeback fields of `object_type` as lower name -> (name, type), after
-        checking each exists and is writable (a config error otherwise)."""
+        """Every field of `object_type` as lower name -> (name, type), after checking
+        each field syncer writes there (writeback_of) exists and is writable (a config
+        error otherwise)."""
         fields = self._describe(object_type)
-        missing = [f for f in self.settings.writeback_fields if f.lower() not in fields]
-        readonly = [f for f in self.settings.writeback_fields
-                    if f.lower() in fields and not fields[f.lower()].updateable]
+        wanted = self.writeback_of(object_type)
+        setting = "account_writeback_fields" if object_type == "Account" else "writeback_fields"
+        missing = [f for f in wanted if f.lower() not in fields]
+        readonly = [f for f in wanted if f.lower() in fields and not fields[f.lower()].updateable]
         if missing or readonly:
             problems = ([f"no field {missing}"] if missing else []) + \
                 ([f"read-only {readonly}"] if readonly else [])
             fix = (". Fix: `syncer setup` creates the missing custom fields (or correct "
                    "the names in the config)") if missing else ""
             raise ConnectorError(f"connector '{self.name}': Salesforce {object_type} has "
-                                 f"{' and '.join(problems)} listed in writeback_fields{fix}")
+                                 f"{' and '.join(problems)} listed in {setting}{fix}")
         return {name: (spec.name, spec.type) for name, spec in fields.items()}

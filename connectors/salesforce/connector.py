@@ -13,18 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
 import structlog
 from simple_salesforce.api import Salesforce
 
 from connectors.salesforce import creation, echo_reads, full_pull, mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.accounts import account_pages
+from connectors.salesforce.answers import SaveResult, save_results
 from connectors.salesforce.bulk import BulkQueries
+from connectors.salesforce.by_ids import read_by_ids
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
 from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError, mapped_person_fields
+from syncer.domain.json_values import as_object
 from syncer.domain.types import (
     Activity,
     CreateResult,
@@ -46,8 +49,9 @@ FINAL_RECORD_CODES = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELET
 
 
 class SalesforceConnector(BulkQueries):
-    """Reads Leads, Contacts, campaign and web activity; writes fields back in batches;
-    creates people as Leads or Contacts; reports conversions and merges."""
+    """Reads Leads, Contacts, Accounts, campaign and web activity; writes fields back in
+    batches (people and Accounts); creates people as Leads or Contacts; reports
+    conversions and merges."""
 
     max_batch = 200
 
@@ -122,12 +126,13 @@ class SalesforceConnector(BulkQueries):
     def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
                     ) -> tuple[list[Person], list[Activity]]:
         """Named Leads and Contacts now and their activities (connectors/salesforce/by_ids.py)."""
-        from connectors.salesforce.by_ids import read_by_ids
         return read_by_ids(self, record_ids, activities_since)
 
     def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
-        """No companies are read yet (issue 20 item 3 is being built): none."""
-        yield from ()
+        """Accounts with their owner's email and the account writeback fields: all of
+        them (Bulk 2.0 above bulk_query_threshold), or with `since` those whose
+        SystemModstamp is at or after it, oldest first (connectors/salesforce/accounts.py)."""
+        return account_pages(self, since)
 
     def owners(self) -> list[Owner]:
         """Standard users, except the API user syncer signs in as: an integration user is
@@ -178,8 +183,11 @@ class SalesforceConnector(BulkQueries):
     # -- writing -----------------------------------------------------------------------
 
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
+        """Leads, Contacts and Accounts alike, by sObject Collections PATCH: each type's
+        fields checked by describe first (an Account's against account_writeback_fields),
+        one result per update in order, failures per record."""
         results: list[PushResult | None] = [None] * len(updates)
-        bodies: list[tuple[int, dict[str, Any]]] = []
+        bodies: list[tuple[int, dict[str, object]]] = []
         types = {u.object_type: self._check_writeback(u.object_type) for u in updates}
         for index, update in enumerate(updates):
             unknown = [n for n in update.values if n.lower() not in types[update.object_type]]
@@ -199,22 +207,23 @@ class SalesforceConnector(BulkQueries):
         return [r for r in results if r is not None]
 
     def _push_chunk(self, updates: Sequence[RecordUpdate],
-                    chunk: list[tuple[int, dict[str, Any]]],
+                    chunk: list[tuple[int, dict[str, object]]],
                     results: list[PushResult | None]) -> None:
         payload = {"allOrNone": False, "records": [body for _, body in chunk]}
-        saved = self._call("push", lambda sf: sf.restful(
-            "composite/sobjects", method="PATCH", json=payload, headers=NO_ASSIGNMENT_RULES))
-        if not isinstance(saved, list) or len(saved) != len(chunk):
+        saved = save_results(self._call("push", lambda sf: sf.restful(
+            "composite/sobjects", method="PATCH", json=payload, headers=NO_ASSIGNMENT_RULES)),
+            "push")
+        if saved is None or len(saved) != len(chunk):
             raise ConnectorError(f"connector '{self.name}': Salesforce answered "
-                                 f"{len(saved) if isinstance(saved, list) else 'no'} results "
+                                 f"{len(saved) if saved is not None else 'no'} results "
                                  f"for {len(chunk)} records")
         for (index, _), outcome in zip(chunk, saved, strict=True):
             record_id = updates[index].record_id
-            if outcome.get("success"):
+            if outcome["success"]:
                 results[index] = PushResult(record_id, ok=True)
                 continue
             code, message, fields = _save_errors(outcome)
-            codes = {str(e.get("statusCode")) for e in outcome.get("errors") or []}
+            codes = {e["statusCode"] for e in outcome["errors"]}
             results[index] = PushResult(
                 record_id, ok=False, error_code=code, message=message, fields=fields,
                 retryable=code in RETRYABLE_RECORD_CODES and not codes & FINAL_RECORD_CODES)
@@ -237,7 +246,7 @@ class SalesforceConnector(BulkQueries):
             raise ConnectorError(str(error)) from None
         index = creation.AccountIndex(()) if rule == "lead" else self._accounts_for(people)
         results: list[CreateResult | None] = [None] * len(people)
-        bodies: list[tuple[int, dict[str, Any]]] = []
+        bodies: list[tuple[int, dict[str, object]]] = []
         targets = [(p, index.match(p)) for p in people]
         self._check_creatable(targets)
         for position, (person, account_id) in enumerate(targets):
@@ -249,7 +258,7 @@ class SalesforceConnector(BulkQueries):
                 results[position] = CreateResult(person.key, ok=False,
                                                  error_code="INVALID_VALUE", message=str(error))
         # Group by type, as push does: a request may hold at most 10 runs of one type.
-        bodies.sort(key=lambda item: str(item[1]["attributes"]["type"]))
+        bodies.sort(key=lambda item: creation.record_type(item[1]))
         for start in range(0, len(bodies), self.max_batch):
             self._create_chunk(people, bodies[start:start + self.max_batch], results)
         made = [r for r in results if r is not None]
@@ -279,29 +288,32 @@ class SalesforceConnector(BulkQueries):
         return creation.AccountIndex(found)
 
     def _create_chunk(self, people: Sequence[NewPerson],
-                      chunk: list[tuple[int, dict[str, Any]]],
+                      chunk: list[tuple[int, dict[str, object]]],
                       results: list[CreateResult | None]) -> None:
         """One attempt: look the chunk's emails up, insert the people not found."""
         headers = self._query_headers
 
         def attempt(sf: Salesforce) -> tuple[dict[str, tuple[str, str]],
-                                             list[tuple[int, dict[str, Any]]], Any]:
+                                             list[tuple[int, dict[str, object]]],
+                                             list[SaveResult] | None]:
             existing: dict[str, tuple[str, str]] = {}
             for object_type, query in creation.email_queries(
                     [people[i].email for i, _ in chunk]):
-                for record in sf.query_all_iter(query, headers=headers):
+                for found in sf.query_all_iter(query, headers=headers):
+                    record = as_object(found, f"{object_type} by email")
                     key = str(record.get("Email") or "").strip().casefold()
                     existing.setdefault(key, (str(record["Id"]), object_type))
             todo = [(i, body) for i, body in chunk
                     if people[i].email.strip().casefold() not in existing]
             payload = {"allOrNone": False, "records": [body for _, body in todo]}
-            saved = sf.restful("composite/sobjects", method="POST", json=payload,
-                               headers=NO_ASSIGNMENT_RULES) if todo else []
+            saved = save_results(sf.restful("composite/sobjects", method="POST", json=payload,
+                                            headers=NO_ASSIGNMENT_RULES), "create") \
+                if todo else []
             return existing, todo, saved
         existing, todo, saved = self._call("create", attempt)
-        if not isinstance(saved, list) or len(saved) != len(todo):
+        if saved is None or len(saved) != len(todo):
             raise ConnectorError(f"connector '{self.name}': Salesforce answered "
-                                 f"{len(saved) if isinstance(saved, list) else 'no'} results "
+                                 f"{len(saved) if saved is not None else 'no'} results "
                                  f"for {len(todo)} new records")
         for index, _ in chunk:
             known = existing.get(people[index].email.strip().casefold())
@@ -309,8 +321,8 @@ class SalesforceConnector(BulkQueries):
                 results[index] = CreateResult(people[index].key, ok=True, record_id=known[0],
                                               object_type=known[1], existed=True)
         for (index, body), outcome in zip(todo, saved, strict=True):
-            key, object_type = people[index].key, str(body["attributes"]["type"])
-            if outcome.get("success"):
+            key, object_type = people[index].key, creation.record_type(body)
+            if outcome["success"]:
                 results[index] = CreateResult(key, ok=True, record_id=str(outcome["id"]),
                                               object_type=object_type)
             else:
@@ -319,10 +331,10 @@ class SalesforceConnector(BulkQueries):
                                               error_code=code, message=message)
 
 
-def _save_errors(outcome: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+def _save_errors(outcome: SaveResult) -> tuple[str, str, tuple[str, ...]]:
     """(first statusCode, every message, every field named) of a failed SaveResult."""
-    errors = outcome.get("errors") or [{}]
-    code = str(errors[0].get("statusCode", "UNKNOWN"))
-    message = "; ".join(str(e.get("message", "")) for e in errors)
-    fields = tuple(dict.fromkeys(str(f) for e in errors for f in e.get("fields") or []))
+    errors = outcome["errors"]
+    code = errors[0]["statusCode"] if errors else "UNKNOWN"
+    message = "; ".join(e["message"] for e in errors)
+    fields = tuple(dict.fromkeys(f for e in errors for f in e["fields"]))
     return code, message, fields

@@ -21,13 +21,13 @@ they are "[not provided]", which is what Salesforce's own web-to-lead sets.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.client import FieldInfo
 from syncer.domain.identity import DEFAULT_IGNORED_DOMAINS
+from syncer.domain.json_values import text_or_none
 from syncer.domain.types import NewPerson
 
 CREATE_RULES = ("account_match", "lead", "contact")
@@ -45,7 +45,7 @@ LEAD_FIELDS = ("FirstName", "LastName", "Email", "Title", "Company", "Industry",
 CONTACT_FIELDS = ("FirstName", "LastName", "Email", "Title", "AccountId", "MailingCountry")
 
 
-def create_rule(options: Mapping[str, Any], connector: str) -> str:
+def create_rule(options: Mapping[str, object], connector: str) -> str:
     """The connector's create_as rule; ValueError naming the option if it is unknown."""
     rule = str(options.get("create_as", "account_match"))
     if rule not in CREATE_RULES:
@@ -115,13 +115,13 @@ def _batches(terms: Sequence[tuple[str, str]], room: int) -> Iterator[list[tuple
 class AccountIndex:
     """Accounts by lower-case name and by website domain, the oldest first."""
 
-    def __init__(self, accounts: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, accounts: Iterable[Mapping[str, object]]) -> None:
         self.by_name: dict[str, str] = {}
         self.by_domain: dict[str, str] = {}
         for account in sorted(accounts, key=lambda a: str(a["Id"])):
-            if (name := company_key(account.get("Name"))) is not None:
+            if (name := company_key(text_or_none(account, "Name"))) is not None:
                 self.by_name.setdefault(name, str(account["Id"]))
-            if (domain := website_domain(account.get("Website"))) is not None:
+            if (domain := website_domain(text_or_none(account, "Website"))) is not None:
                 self.by_domain.setdefault(domain, str(account["Id"]))
 
     def match(self, person: NewPerson) -> str | None:
@@ -146,7 +146,7 @@ def email_queries(emails: Sequence[str]) -> Iterator[tuple[str, str]]:
 
 
 def base_values(person: NewPerson, object_type: str,
-                account_id: str | None) -> dict[str, Any]:
+                account_id: str | None) -> dict[str, str | int | None]:
     """The person's own fields as the new record's (Company and LastName filled in)."""
     last_name = person.last_name or NOT_PROVIDED
     if object_type == "Lead":
@@ -159,7 +159,7 @@ def base_values(person: NewPerson, object_type: str,
 
 
 def new_record(person: NewPerson, object_type: str, account_id: str | None,
-               fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
+               fields: Mapping[str, FieldInfo]) -> dict[str, object]:
     """The composite/sobjects record creating `person`. `fields`: describe() of the type.
 
     The person's own fields adapt to the org: one the integration user may not create is
@@ -168,7 +168,7 @@ def new_record(person: NewPerson, object_type: str, account_id: str | None,
     not adapt: an unknown field or a value the field's type cannot hold raises ValueError
     naming it, and the caller reports that person as failed.
     """
-    record: dict[str, Any] = {"attributes": {"type": object_type}}
+    record: dict[str, object] = {"attributes": {"type": object_type}}
     for name, value in base_values(person, object_type, account_id).items():
         info = fields.get(name.lower())
         if value in (None, "") or info is None or not info.createable:
@@ -189,6 +189,12 @@ def new_record(person: NewPerson, object_type: str, account_id: str | None,
         except ValueError as error:
             raise ValueError(f"{info.name}: {error}") from error
     return record
+
+
+def record_type(record: Mapping[str, object]) -> str:
+    """The sObject type a new_record body creates (its attributes.type)."""
+    attributes = record.get("attributes")
+    return str(attributes.get("type")) if isinstance(attributes, Mapping) else ""
 
 
 def not_createable(people: Sequence[NewPerson], fields: Mapping[str, FieldInfo]) -> list[str]:

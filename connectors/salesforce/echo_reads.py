@@ -12,17 +12,41 @@ echo of a write-back is not read again. No describe is spent unless the query fa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Protocol, TypeVar
+
+from simple_salesforce.api import Salesforce
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
-from syncer.domain.connector import ConnectorError, mapped_person_fields
+from connectors.salesforce.answers import QueryPage, Row, query_page
+from syncer.domain.connector import ConnectorError, ConnectorSettings, mapped_person_fields
 from syncer.domain.types import Person, Succession
 
-if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceConnector
+T = TypeVar("T")
+
+
+class PeopleReads(Protocol):
+    """What these reads use of the connector (SalesforceConnector is one): its settings,
+    its one retry layer and paged queries, and the checks that explain a failed query."""
+
+    name: str
+    settings: ConnectorSettings
+    #: successions an incremental people() met, by its `since`
+    met_successions: dict[datetime, list[Succession]]
+
+    def _call(self, operation: str, fn: Callable[[Salesforce], T]) -> T: ...
+
+    def _pages(self, operation: str, query: str, *, include_deleted: bool = False,
+               first: QueryPage | None = None) -> Iterator[list[Row]]: ...
+
+    def _settle_left_jobs(self) -> None: ...
+
+    def _check_writeback(self, object_type: str) -> dict[str, tuple[str, str]]: ...
+
+    def _missing_person_fields(self, object_type: str, mapped: dict[str, str]) -> list[str]: ...
+
 
 #: records per sweep page: one REST query page.
 SWEEP_PAGE = 2000
@@ -32,7 +56,7 @@ def _stamp(value: object) -> datetime | None:
     return mapping.parse_datetime(str(value)) if value else None
 
 
-def _fields(connector: SalesforceConnector, object_type: str) -> list[str]:
+def _fields(connector: PeopleReads, object_type: str) -> list[str]:
     mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
     fields = mapping.person_fields(object_type, connector.settings.writeback_fields,
                                    list(mapped.values()))
@@ -55,7 +79,7 @@ def _where(object_type: str, since: datetime,
             f"(({' AND '.join(live)}) OR {followed})")
 
 
-def changed_people(connector: SalesforceConnector, since: datetime,
+def changed_people(connector: PeopleReads, since: datetime,
                    skip: Sequence[tuple[datetime, datetime]]) -> Iterator[list[Person]]:
     """Live Leads and Contacts modified at or after `since` outside the `skip` ranges
     (start, end]; the successions met on the way are kept for successions(since)."""
@@ -82,8 +106,8 @@ def changed_people(connector: SalesforceConnector, since: datetime,
     connector.met_successions = {since: followed}  # only this pull's, for its successions()
 
 
-def _explained(connector: SalesforceConnector, object_type: str,
-               pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+def _explained(connector: PeopleReads, object_type: str,
+               pages: Iterator[list[Row]]) -> Iterator[list[Row]]:
     """The pages; a failed query is explained by the describe when a mapped field is
     what it lacks (the describe is spent only then)."""
     try:
@@ -97,7 +121,7 @@ def _explained(connector: SalesforceConnector, object_type: str,
         raise
 
 
-def newest_stamp(connector: SalesforceConnector) -> datetime | None:
+def newest_stamp(connector: PeopleReads) -> datetime | None:
     """The newest SystemModstamp of any Lead or Contact (one query each)."""
     found: list[datetime] = []
     for object_type in mapping.PERSON_OBJECTS:
@@ -109,7 +133,7 @@ def newest_stamp(connector: SalesforceConnector) -> datetime | None:
     return max(found, default=None)
 
 
-def sweep_page(connector: SalesforceConnector, position: str | None
+def sweep_page(connector: PeopleReads, position: str | None
                ) -> tuple[list[Person], str | None]:
     """One query: live Leads, then Contacts, in id order from `position`
     ("<object>:<last id>"), and where the next page starts (None: the listing is done)."""
@@ -124,8 +148,7 @@ def sweep_page(connector: SalesforceConnector, position: str | None
         conditions.append(f"Id > {soql.quote(last)}")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     query = f"SELECT {fields} FROM {object_type}{where} ORDER BY Id LIMIT {SWEEP_PAGE}"
-    result = connector._call("sweep", lambda sf: sf.query(query))
-    records = list(result.get("records", []))
+    records = query_page(connector._call("sweep", lambda sf: sf.query(query)), "sweep")["records"]
     people = [mapping.to_person(connector.name, object_type, r, writeback, mapped)
               for r in records]
     if len(records) == SWEEP_PAGE:

@@ -11,22 +11,23 @@ admin to deploy.
 
 from __future__ import annotations
 
-from typing import Any
 from xml.sax.saxutils import escape
 
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.salesforce.client import SalesforceClient, _first_error
+from connectors.salesforce.answers import first_error
+from connectors.salesforce.client import SalesforceClient
 from syncer.domain.field_setup import FieldNeed, NoRight
+from syncer.domain.json_values import JSONObject
 
 _NO_RIGHT = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY",
                        "API_DISABLED_FOR_ORG"})
 
 
-def field_metadata(need: FieldNeed) -> dict[str, Any]:
+def field_metadata(need: FieldNeed) -> JSONObject:
     """The CustomField Metadata for `need` (Tooling API JSON, Metadata API names)."""
-    data: dict[str, Any] = {"label": need.label, "description": need.description}
+    data: JSONObject = {"label": need.label, "description": need.description}
     if need.kind == "picklist":
         data.update(type="Picklist", valueSet={"restricted": True, "valueSetDefinition": {
             "sorted": False, "value": [{"fullName": v, "default": False, "label": label}
@@ -40,7 +41,7 @@ def field_metadata(need: FieldNeed) -> dict[str, Any]:
     return data
 
 
-def field_xml(need: FieldNeed, metadata: dict[str, Any]) -> str:
+def field_xml(need: FieldNeed, metadata: JSONObject) -> str:
     """The same field as a source-format CustomField file, for a deploy by an admin."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<CustomField xmlns="http://soap.sforce.com/2006/04/metadata">',
@@ -64,6 +65,7 @@ class SalesforceFields(SalesforceClient):
     """FieldAdmin over one org, with the connector's sign-in and retry layer."""
 
     objects: tuple[str, ...] = ("Lead", "Contact")
+    account_objects: tuple[str, ...] = ("Account",)
 
     def present(self, object_name: str) -> set[str]:
         self._fields.pop(object_name, None)  # describe afresh: setup may have added some
@@ -82,7 +84,7 @@ class SalesforceFields(SalesforceClient):
             try:
                 sf.toolingexecute("sobjects/CustomField", method="POST", data=body)
             except SalesforceError as error:
-                code, message = _first_error(error.content)
+                code, message = first_error(error.content)
                 if code in _NO_RIGHT or code == "DUPLICATE_DEVELOPER_NAME":
                     return code, message  # answers, not failures to retry
                 raise

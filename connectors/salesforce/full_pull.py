@@ -17,12 +17,13 @@ stop) means that object is read again from its start, with a warning: never a si
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
+from connectors.salesforce.answers import QueryPage, Row, query_page
 from syncer.domain.connector import ConnectorError, mapped_person_fields
 from syncer.domain.types import Person
 
@@ -33,7 +34,7 @@ log = structlog.get_logger(__name__)
 
 Positioned = Iterator[tuple[list[Person], str | None]]
 #: REST-shaped records of one object to People
-ToPeople = Callable[[list[dict[str, Any]]], list[Person]]
+ToPeople = Callable[[list[Row]], list[Person]]
 
 
 def full_pages(connector: SalesforceConnector, position: str | None) -> Positioned:
@@ -72,7 +73,7 @@ def _object_pages(connector: SalesforceConnector, object_type: str,
     fields = ", ".join(mapping.person_fields(object_type, writeback, list(mapped.values())))
     where = ["IsConverted = false"] if object_type == "Lead" else []
 
-    def people(records: list[dict[str, Any]]) -> list[Person]:
+    def people(records: list[Row]) -> list[Person]:
         return [mapping.to_person(connector.name, object_type, record, writeback, mapped)
                 for record in records]
 
@@ -91,10 +92,12 @@ def _object_pages(connector: SalesforceConnector, object_type: str,
         where = [*where, f"Id > {soql.quote(rest)}"]
     ordered = _query(fields, object_type, where) + " ORDER BY Id"
     headers = connector._query_headers
-    first = connector._call("people", lambda sf: sf.query(ordered, headers=headers))
-    if mode == "" and int(first.get("totalSize", 0)) > connector.bulk_threshold:
+    first = query_page(connector._call("people", lambda sf: sf.query(ordered,
+                                                                     headers=headers)),
+                       "people")
+    if mode == "" and first["totalSize"] > connector.bulk_threshold:
         log.info("salesforce.bulk_query", connector=connector.name, object=object_type,
-                 records=int(first.get("totalSize", 0)))
+                 records=first["totalSize"])
         yield from _bulk(connector, object_type, _query(fields, object_type, where), people,
                          following, None, "")
         return
@@ -107,13 +110,13 @@ def _query(fields: str, object_type: str, where: list[str]) -> str:
 
 
 def _rest(connector: SalesforceConnector, object_type: str, query: str,
-          first: dict[str, Any], people: ToPeople, following: str | None) -> Positioned:
+          first: QueryPage, people: ToPeople, following: str | None) -> Positioned:
     """REST pages in Id order; each page is handed on once the next is read, so the last
     one carries the next object's position."""
-    held: list[dict[str, Any]] = []
+    held: list[Row] = []
     for records in connector._pages("people", query, first=first):
         if held:
-            yield people(held), f"{object_type}:rest:{held[-1]['Id']}"
+            yield people(held), f"{object_type}:rest:{held[-1]['Id']!s}"
         held = records
     yield people(held), following  # the last page (maybe empty) ends the object
 

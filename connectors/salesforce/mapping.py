@@ -1,7 +1,8 @@
 """How Salesforce records map to syncer's domain, and field values back to Salesforce.
 
 People: Leads carry their company facts themselves (Company, Industry, NumberOfEmployees,
-Country); Contacts get them from their Account (Account.Name, ...) and MailingCountry.
+Country); Contacts get them from their Account (Account.Name, ...) and MailingCountry, and
+their AccountId is the person's account (Person.account_id; a Lead has none).
 
 Activities: marketing engagement lives in CampaignMember rows, where the Campaign's Type
 says the channel and the member Status says what the person did; website page views are
@@ -36,9 +37,9 @@ LEAD_FIELDS: tuple[str, ...] = (
     "NumberOfEmployees", "Country", "OwnerId", "CreatedDate", "LastModifiedDate",
     "SystemModstamp")
 CONTACT_FIELDS: tuple[str, ...] = (
-    "Id", "Email", "FirstName", "LastName", "Title", "Account.Name", "Account.Industry",
-    "Account.NumberOfEmployees", "MailingCountry", "OwnerId", "CreatedDate",
-    "LastModifiedDate", "SystemModstamp")
+    "Id", "Email", "FirstName", "LastName", "Title", "AccountId", "Account.Name",
+    "Account.Industry", "Account.NumberOfEmployees", "MailingCountry", "OwnerId",
+    "CreatedDate", "LastModifiedDate", "SystemModstamp")
 PERSON_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
 
 CAMPAIGN_MEMBER_FIELDS: tuple[str, ...] = (
@@ -183,6 +184,7 @@ def to_person(source: str, object_type: str, record: Mapping[str, object],
         company=_text(company), industry=_text(industry),
         employees=_whole(employees),
         country=_text(country), updated_at=parse_datetime(str(stamp)) if stamp else None,
+        account_id=_text(_get(record, "AccountId")) if object_type == "Contact" else None,
         crm_values={name: crm_value(_get(record, name)) for name in writeback_fields},
         properties={name: property_value(_get(record, crm))
                     for name, crm in (person_fields or {}).items()})

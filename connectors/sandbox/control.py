@@ -32,24 +32,29 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Protocol
 
 from werkzeug.wrappers import Request, Response
 
+from syncer.domain.json_values import JSONObject, JSONValue
+
 CONTROL_PREFIX = "/_sandbox/"
 CONTROL_HEADER = "X-Sandbox-Control"
+#: one CRM's own control operation: the request's JSON body in, what to answer out
+#: (dumped as JSON; values JSON has no form for, such as datetimes, as text)
+Operation = Callable[[JSONObject], object]
 
 
 class Controllable(Protocol):
     """What a sandbox offers its control API (both emulators implement it)."""
 
-    def records(self) -> list[dict[str, Any]]: ...
+    def records(self) -> Sequence[Mapping[str, object]]: ...
 
-    def changed_records(self) -> list[dict[str, Any]]: ...
+    def changed_records(self) -> Sequence[Mapping[str, object]]: ...
 
-    def record(self, record_id: str) -> dict[str, Any]: ...
+    def record(self, record_id: str) -> Mapping[str, object]: ...
 
     def edit(self, record_id: str, field: str, value: str | None) -> None: ...
 
@@ -80,7 +85,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _json(status: int, body: Any) -> Response:
+def _json(status: int, body: object) -> Response:
     return Response(json.dumps(body, default=str), status=status,
                     content_type="application/json")
 
@@ -112,7 +117,7 @@ def restamp(sandbox: object, record_id: str, at: datetime) -> None:
 
 
 def handle(sandbox: Controllable, token: str, clock: MovableClock, request: Request,
-           extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
+           extra: dict[str, Operation]) -> Response:
     """Answer one control request. `extra`: the operations only this CRM has (merge,
     convert), each taking the JSON body and returning what to answer."""
     if not hmac.compare_digest(request.headers.get(CONTROL_HEADER, ""), token):
@@ -124,7 +129,7 @@ def handle(sandbox: Controllable, token: str, clock: MovableClock, request: Requ
             return _get(sandbox, clock, path, request, extra)
         if request.method != "POST":
             return _error(405, f"{request.method} is not a control operation")
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
         return _post(sandbox, clock, path, body, extra)
@@ -135,7 +140,7 @@ def handle(sandbox: Controllable, token: str, clock: MovableClock, request: Requ
 
 
 def _get(sandbox: Controllable, clock: MovableClock, path: str, request: Request,
-         extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
+         extra: dict[str, Operation]) -> Response:
     if path == "":
         return _json(200, {"operations": ["GET records", "GET records/<id>", "POST edit",
                                           "GET clock", "POST clock",
@@ -154,8 +159,8 @@ def _get(sandbox: Controllable, clock: MovableClock, path: str, request: Request
     return _error(404, f"no control operation {path!r}; GET {CONTROL_PREFIX} lists them")
 
 
-def _post(sandbox: Controllable, clock: MovableClock, path: str, body: dict[str, Any],
-          extra: dict[str, Callable[[dict[str, Any]], Any]]) -> Response:
+def _post(sandbox: Controllable, clock: MovableClock, path: str, body: JSONObject,
+          extra: dict[str, Operation]) -> Response:
     if path == "edit":
         record_id = str(body["id"])
         value = body.get("value")
@@ -164,8 +169,10 @@ def _post(sandbox: Controllable, clock: MovableClock, path: str, body: dict[str,
             restamp(sandbox, record_id, _stamp(body["stamp"]))
         return _json(200, sandbox.record(record_id))
     if path == "clock":
-        seconds = float(body.get("advance_seconds", 0))
-        clock.advance(seconds)
+        seconds = body.get("advance_seconds", 0)
+        if isinstance(seconds, (list, dict)) or seconds is None:
+            raise ValueError("advance_seconds must be a number of seconds, e.g. 3600")
+        clock.advance(float(seconds))
         return _json(200, {"now": sandbox.now().isoformat()})
     if path in extra:
         return _json(200, {"result": extra[path](body)})

@@ -18,7 +18,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from connectors.sandbox.settings import (
     HUBSPOT_TIERS,
@@ -49,10 +49,10 @@ class ConnectionDropped(ConnectionAbortedError):
     ConnectionError as a dropped connection and logs nothing)."""
 
 
-def drop_connection(environ: Mapping[str, Any]) -> NoReturn:
+def drop_connection(environ: Mapping[str, object]) -> NoReturn:
     """Close the request's socket without answering, as a failing load balancer does."""
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
+    sock = environ.get("werkzeug.socket")  # the dev server's connection
+    if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
     raise ConnectionDropped("connection dropped by the sandbox's fault injection")

@@ -15,15 +15,15 @@ POST /_sandbox/outbound {"url"} ({} stops it).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Unpack
 from xml.sax.saxutils import escape
 
+from connectors.sandbox.control import Operation
+from connectors.sandbox.salesforce.hands import OrgHands
 from connectors.sandbox.salesforce.schema import ORG_ID
-from connectors.sandbox.webhooks import WebhookSender
-
-if TYPE_CHECKING:  # the server registers this module's control operations
-    from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.webhooks import DeliveryOptions, Event, WebhookSender
+from syncer.domain.json_values import JSONObject
 
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SENT_FOR = ("Lead", "Contact")
@@ -32,24 +32,26 @@ SENT_FOR = ("Lead", "Contact")
 class OutboundMessageSender(WebhookSender):
     """Delivers the org's Lead and Contact changes as outbound messages."""
 
-    def __init__(self, url: str, organization_id: str = ORG_ID, **options: Any) -> None:
+    def __init__(self, url: str, organization_id: str = ORG_ID,
+                 **options: Unpack[DeliveryOptions]) -> None:
         super().__init__(url, "", **options)
         self.organization_id = organization_id
         self._notifications = itertools.count(1)
 
-    def changed(self, object_type: str, record_id: str, _changes: dict[str, Any]) -> None:
+    def changed(self, object_type: str, record_id: str, _changes: Mapping[str, object]
+                ) -> None:
         """The org's listener: one notification per Lead or Contact write."""
         if object_type in SENT_FOR:
             number = next(self._notifications)
             self.enqueue([{"eventId": f"04l{number:012d}AAA", "type": object_type,
                            "Id": record_id}])
 
-    def encode(self, batch: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    def encode(self, batch: list[Event]) -> tuple[bytes, dict[str, str]]:
         items = "".join(
-            f"<Notification><Id>{escape(n['eventId'])}</Id>"
+            f"<Notification><Id>{escape(str(n['eventId']))}</Id>"
             f'<sObject xsi:type="sf:{n["type"]}" '
             f'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
-            f"<sf:Id>{escape(n['Id'])}</sf:Id></sObject></Notification>" for n in batch)
+            f"<sf:Id>{escape(str(n['Id']))}</sf:Id></sObject></Notification>" for n in batch)
         body = (
             '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -66,8 +68,8 @@ class OutboundMessageSender(WebhookSender):
         return status == 200 and b"<Ack>true</Ack>" in answer
 
 
-def attach_outbound(sandbox: SalesforceSandbox, url: str,
-                    **options: Any) -> OutboundMessageSender:
+def attach_outbound(sandbox: OrgHands, url: str,
+                    **options: Unpack[DeliveryOptions]) -> OutboundMessageSender:
     """Send the org's Lead and Contact changes to `url` from now on (replacing a sender)."""
     detach_outbound(sandbox)
     sender = OutboundMessageSender(url, **options)
@@ -76,7 +78,7 @@ def attach_outbound(sandbox: SalesforceSandbox, url: str,
     return sender
 
 
-def detach_outbound(sandbox: SalesforceSandbox) -> None:
+def detach_outbound(sandbox: OrgHands) -> None:
     with sandbox.org.lock:
         senders = [getattr(listener, "__self__", None) for listener in sandbox.org.listeners]
         sandbox.org.listeners[:] = [
@@ -87,10 +89,9 @@ def detach_outbound(sandbox: SalesforceSandbox) -> None:
             sender.stop()
 
 
-def control_operations(sandbox: SalesforceSandbox
-                       ) -> dict[str, Callable[[dict[str, Any]], Any]]:
+def control_operations(sandbox: OrgHands) -> dict[str, Operation]:
     """POST /_sandbox/outbound {"url"}: start ({} stops) the outbound messages."""
-    def outbound(body: dict[str, Any]) -> Any:
+    def outbound(body: JSONObject) -> dict[str, bool]:
         if not body.get("url"):
             detach_outbound(sandbox)
             return {"sending": False}

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -30,10 +30,20 @@ class Unset(enum.Enum):
 
 
 UNSET: Literal[Unset.UNSET] = Unset.UNSET
+_Settings = TypeVar("_Settings")
 
 
 class SandboxConfigError(ValueError):
     """A fault or limit setting the sandbox cannot use; the message names it and the fix."""
+
+
+def settings_from(cls: type[_Settings], values: Mapping[str, object]) -> _Settings:
+    """`cls(**values)`: settings by field name (a YAML section, flags, older keywords), as
+    the dataclass's constructor checks them (an unknown name is a TypeError). Values of
+    different fields' types pass `**` to a dataclass only untyped (mypy checks each one
+    against every field), so this is the one place they lose their types."""
+    by_name: dict[str, Any] = dict(values)
+    return cls(**by_name)
 
 
 @dataclass(frozen=True)
@@ -67,13 +77,14 @@ class HubSpotLimits:
         return self.requests_per_10s or HUBSPOT_TIERS.get(self.tier, (190, 0))[0]
 
     @classmethod
-    def for_tier(cls, tier: str, **overrides: Any) -> HubSpotLimits:
+    def for_tier(cls, tier: str, **overrides: object) -> HubSpotLimits:
         """The limits of a HubSpot tier: free, starter, professional or enterprise."""
         if tier not in HUBSPOT_TIERS:
             raise SandboxConfigError(f"hubspot tier: unknown tier '{tier}'. Fix: use one of "
                                      f"{', '.join(HUBSPOT_TIERS)}")
         per_10s, daily = HUBSPOT_TIERS[tier]
-        return cls(**{"tier": tier, "requests_per_10s": per_10s, "daily": daily, **overrides})
+        return settings_from(cls, {"tier": tier, "requests_per_10s": per_10s, "daily": daily,
+                                   **overrides})
 
 
 @dataclass(frozen=True)
@@ -167,11 +178,11 @@ class FaultConfig:
                     self.latency_jitter_ms, self.timeout_rate, self.drop_rate,
                     self.record_failure_rate, self.editor_rate, self.session_expiry_rate))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "faults") -> FaultConfig:
+    def from_mapping(cls, data: Mapping[str, object], source: str = "faults") -> FaultConfig:
         """Build from a mapping of field names (a YAML file's `faults:` section); unknown
         keys and bad values are errors that name the key."""
         known = {f.name: f for f in fields(cls)}
@@ -179,16 +190,18 @@ class FaultConfig:
         if unknown:
             raise SandboxConfigError(f"{source}: unknown fault setting(s) {unknown}. Fix: use "
                                      f"{', '.join(known)}")
-        values: dict[str, Any] = {}
+        values: dict[str, float] = {}
         for key, raw in data.items():
             kind = int if known[key].type in ("int", int) else float
             try:
+                if not isinstance(raw, int | float | str):  # None, a list, a mapping
+                    raise TypeError(key)
                 values[key] = kind(raw)
             except (TypeError, ValueError):
                 raise SandboxConfigError(f"{source}: {key}: '{raw}' is not a number. Fix: "
                                          f"give a {kind.__name__}") from None
         try:
-            return cls(**values)
+            return settings_from(cls, values)
         except SandboxConfigError as error:
             raise SandboxConfigError(f"{source}: {error}") from None
 
@@ -222,15 +235,25 @@ def load_sandbox_file(path: Path) -> tuple[FaultConfig, SandboxLimits]:
     return faults, _limits_from(data.get("limits") or {}, f"{path}: limits")
 
 
-def _limits_from(data: Mapping[str, Any], source: str) -> SandboxLimits:
+def _limits_from(data: Mapping[str, object], source: str) -> SandboxLimits:
     if set(data) - {"hubspot", "salesforce"}:
         raise SandboxConfigError(f"{source}: expected `hubspot:` and/or `salesforce:`")
-    hubspot_data = dict(data.get("hubspot") or {})
+    hubspot_data, salesforce_data = (_section(data, name, source)
+                                     for name in ("hubspot", "salesforce"))
     tier = str(hubspot_data.pop("tier", "enterprise"))
     try:
         hubspot = HubSpotLimits.for_tier(tier, **hubspot_data)
-        salesforce = SalesforceLimits(**dict(data.get("salesforce") or {}))
+        salesforce = settings_from(SalesforceLimits, salesforce_data)
     except TypeError as error:
         raise SandboxConfigError(f"{source}: {error}. Fix: use the field names in "
                                  "docs/sandbox.md") from None
     return SandboxLimits(hubspot, salesforce)
+
+
+def _section(data: Mapping[str, object], name: str, source: str) -> dict[str, object]:
+    """One CRM's limits (`limits: {hubspot: {...}}`) as a mapping of setting names."""
+    section = data.get(name) or {}
+    if not isinstance(section, Mapping):
+        raise SandboxConfigError(f"{source}: {name}: expected a mapping of limit names. Fix: "
+                                 "see docs/sandbox.md")
+    return {str(key): value for key, value in section.items()}

@@ -31,16 +31,16 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TypedDict, Unpack
 from urllib.parse import unquote
 
+from connectors.sandbox.control import Operation
 from connectors.sandbox.hubspot.events import SITE, EventRecord
 from connectors.sandbox.hubspot.http import iso_millis
+from connectors.sandbox.hubspot.portal import Portal
 from connectors.sandbox.hubspot.schema import EVENT_SUBMITTED_FORM
 from connectors.sandbox.hubspot.state import millis
-
-if TYPE_CHECKING:  # the server registers this module's control operations
-    from connectors.sandbox.hubspot.server import HubSpotSandbox
+from syncer.domain.json_values import JSONObject
 
 #: HubSpot's changeSource per sandbox write source
 CHANGE_SOURCES = {"API": "INTEGRATION", "CRM_UI": "CRM_UI", "FORM": "FORM"}
@@ -49,6 +49,9 @@ UNSENT = frozenset({"lastmodifieddate", "hs_object_id", "createdate"})
 BATCH = 100
 PORTAL_ID = 62515
 APP_ID = 3_001_337
+#: one queued event: a HubSpot subscription event or an outbound notification (text and
+#: numbers only)
+Event = dict[str, str | int]
 
 
 def sign(secret: str, method: str, url: str, body: bytes, timestamp: str) -> str:
@@ -70,6 +73,15 @@ class Delivery:
     queued_at: dict[str, float] = field(default_factory=dict)
 
 
+class DeliveryOptions(TypedDict, total=False):
+    """How a sender retries (WebhookSender's keywords), passed through by `attach_*`."""
+
+    attempts: int
+    first_wait: float
+    max_wait: float
+    clock: Callable[[], float]
+
+
 class WebhookSender:
     """Queues a portal's changes as subscription events and delivers them in order."""
 
@@ -83,7 +95,7 @@ class WebhookSender:
         self.max_wait = max_wait
         self.clock = clock
         self.delivery = Delivery()
-        self._queue: deque[dict[str, Any]] = deque()
+        self._queue: deque[Event] = deque()
         self._ids = itertools.count(int(clock() * 1000))
         self._wake = threading.Condition()
         self._busy = False
@@ -96,10 +108,10 @@ class WebhookSender:
     def __call__(self, kind: str, contact_id: str, values: dict[str, str | None],
                  source: str) -> None:
         now = int(self.clock() * 1000)
-        base = {"objectId": int(contact_id), "portalId": PORTAL_ID, "appId": APP_ID,
+        base: Event = {"objectId": int(contact_id), "portalId": PORTAL_ID, "appId": APP_ID,
                 "occurredAt": now, "attemptNumber": 0,
                 "changeSource": CHANGE_SOURCES.get(source, source)}
-        events = []
+        events: list[Event] = []
         if kind == "contact.propertyChange":
             events = [{**base, "subscriptionType": kind, "propertyName": name,
                        "propertyValue": value or ""}
@@ -111,7 +123,7 @@ class WebhookSender:
         self.enqueue(events)
 
     # -- delivery -------------------------------------------------------------------------
-    def enqueue(self, events: list[dict[str, Any]]) -> None:
+    def enqueue(self, events: list[Event]) -> None:
         """Queue events (each with its `eventId`) for delivery, in order."""
         with self._wake:
             for event in events:
@@ -135,7 +147,7 @@ class WebhookSender:
                     self._busy = False
                     self._wake.notify_all()
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+    def _deliver(self, batch: list[Event]) -> None:
         wait = self.first_wait
         for attempt in range(self.attempts):
             for event in batch:
@@ -153,7 +165,7 @@ class WebhookSender:
             wait = min(wait * 2, self.max_wait)
         self.delivery.dropped += len(batch)
 
-    def encode(self, batch: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    def encode(self, batch: list[Event]) -> tuple[bytes, dict[str, str]]:
         """The body and headers of one delivery: HubSpot's signed JSON array."""
         body = json.dumps(batch).encode()
         stamp = str(int(self.clock() * 1000))
@@ -165,7 +177,7 @@ class WebhookSender:
     def accepted(self, status: int, answer: bytes) -> bool:
         return 200 <= status < 300
 
-    def _post(self, batch: list[dict[str, Any]]) -> str:
+    def _post(self, batch: list[Event]) -> str:
         """One request: "ok" (taken), "retry" (no answer, 5xx, 429, not taken) or
         "refused" (another 4xx, final: sending it again would be refused again)."""
         body, headers = self.encode(batch)
@@ -197,8 +209,8 @@ class WebhookSender:
         self._thread.join(timeout=15)
 
 
-def attach_webhooks(sandbox: HubSpotSandbox, url: str, secret: str,
-                    **options: Any) -> WebhookSender:
+def attach_webhooks(sandbox: Portal, url: str, secret: str,
+                    **options: Unpack[DeliveryOptions]) -> WebhookSender:
     """Send the portal's changes to `url` from now on (replacing an earlier sender)."""
     detach_webhooks(sandbox)
     sender = WebhookSender(url, secret, **options)
@@ -207,7 +219,7 @@ def attach_webhooks(sandbox: HubSpotSandbox, url: str, secret: str,
     return sender
 
 
-def detach_webhooks(sandbox: HubSpotSandbox) -> None:
+def detach_webhooks(sandbox: Portal) -> None:
     with sandbox.state.lock:
         senders = [s for s in sandbox.state.listeners if isinstance(s, WebhookSender)]
         sandbox.state.listeners[:] = [s for s in sandbox.state.listeners
@@ -216,7 +228,7 @@ def detach_webhooks(sandbox: HubSpotSandbox) -> None:
         sender.stop()
 
 
-def submit_form(sandbox: HubSpotSandbox, contact_id: str, form: str) -> str:
+def submit_form(sandbox: Portal, contact_id: str, form: str) -> str:
     """A form submission on a contact, as HubSpot records it: a submitted-form event on its
     timeline and its conversion properties updated (which sends webhooks). Returns the
     event id."""
@@ -233,16 +245,16 @@ def submit_form(sandbox: HubSpotSandbox, contact_id: str, form: str) -> str:
     return event_id
 
 
-def control_operations(sandbox: HubSpotSandbox) -> dict[str, Callable[[dict[str, Any]], Any]]:
+def control_operations(sandbox: Portal) -> dict[str, Operation]:
     """The control API's webhook operations (connectors/sandbox/control.py)."""
-    def webhooks(body: dict[str, Any]) -> Any:
+    def webhooks(body: JSONObject) -> dict[str, bool]:
         if not body.get("url"):
             detach_webhooks(sandbox)
             return {"sending": False}
         attach_webhooks(sandbox, str(body["url"]), str(body["secret"]))
         return {"sending": True}
 
-    def form_fill(body: dict[str, Any]) -> Any:
+    def form_fill(body: JSONObject) -> dict[str, str]:
         contact_id = str(body.get("id") or "")
         if not contact_id:
             found = sandbox.state.find("email", str(body["email"]))

@@ -105,11 +105,19 @@ class World:
     average; 1.93: about 10); other values of a person do not depend on it.
     `syncer_fields`: both CRMs already hold the custom fields syncer writes (as after
     `syncer setup`); False serves a fresh portal and org without them, for setup to create.
+    `hubspot_companies`: the HubSpot portal also holds a company per world company, and
+    each contact whose email domain is its company's domain has it as its primary company
+    (connectors/sandbox/hubspot/company_seed.py); off, the portal has no companies.
+    `salesforce_accounts`: the org's Accounts match their people (issue 20): an Account's
+    Website is its company's web domain (its people's email domain), a rep owns it and it
+    has an AnnualRevenue (connectors/sandbox/salesforce/seed.py); off, Accounts are as
+    before (the demo's figures do not move).
     """
 
     def __init__(self, seed: int, size: int, now: datetime, *, users: int = 8,
                  shared_share: float = 0.3, activity_scale: float = 1.0,
-                 syncer_fields: bool = True) -> None:
+                 syncer_fields: bool = True, hubspot_companies: bool = False,
+                 salesforce_accounts: bool = False) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
         if activity_scale < 0:
@@ -126,6 +134,8 @@ class World:
         self.shared_share = shared_share
         self.activity_scale = activity_scale
         self.syncer_fields = syncer_fields
+        self.hubspot_companies = hubspot_companies
+        self.salesforce_accounts = salesforce_accounts
         self.users = tuple(self._user(i) for i in range(users))
         self.companies = max(3, size // 6)
         self._company_cache: dict[int, WorldCompany] = {}
@@ -251,9 +261,14 @@ class World:
 
     def spec(self) -> dict[str, object]:
         """The constructor arguments: another process rebuilds the same world from them."""
-        return {"seed": self.seed, "size": self.size, "now": self.now,
-                "users": len(self.users), "shared_share": self.shared_share,
-                "activity_scale": self.activity_scale}
+        spec: dict[str, object] = {
+            "seed": self.seed, "size": self.size, "now": self.now, "users": len(self.users),
+            "shared_share": self.shared_share, "activity_scale": self.activity_scale}
+        if self.hubspot_companies:
+            spec["hubspot_companies"] = True
+        if self.salesforce_accounts:
+            spec["salesforce_accounts"] = True
+        return spec
 
     @classmethod
     def from_spec(cls, spec: dict[str, object]) -> World:

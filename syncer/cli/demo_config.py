@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from syncer.cli.commands.common import config_path
 from syncer.domain.config import EXAMPLE_CONFIG
+from syncer.domain.json_values import JSONObject, as_object, objects
 
 #: the first line of a config the demo wrote (and may overwrite next time)
 DEMO_MARK = "# Written by `syncer demo`"
@@ -36,14 +36,15 @@ HEADER = (f"{DEMO_MARK}: the demo's state and model, with the built-in sandbox C
 
 
 def demo_config_data(database: Path, model_file: Path, people: int, seed: int
-                     ) -> dict[str, Any]:
+                     ) -> JSONObject:
     """The shipped example config with the demo's state, model and sandbox size; every
     connector on its sandbox, and Salesforce creating the people HubSpot qualifies."""
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data = as_object(yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8")),
+                     str(EXAMPLE_CONFIG))
     data["state"] = {"url": f"sqlite:///{database.resolve()}"}
     data["model"] = str(model_file.resolve())
     data["sandbox"] = {"seed": seed, "people": people}
-    for connector in data["connectors"]:
+    for connector in objects(data["connectors"], f"{EXAMPLE_CONFIG}: connectors"):
         connector["sandbox"] = True
         if connector["kind"] == "salesforce":
             connector["create"] = {}  # the default gate: created once they are MQL
@@ -69,7 +70,7 @@ def demo_config_path(folder: Path, state_dir: Path) -> Path:
     return beside if beside.resolve() != here.resolve() else state_dir / "syncer.cli.demo.yaml"
 
 
-def write_demo_config(path: Path, data: dict[str, Any]) -> Path:
+def write_demo_config(path: Path, data: JSONObject) -> Path:
     """Write the demo's config to `path` (the folder exists)."""
     path.write_text(HEADER + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

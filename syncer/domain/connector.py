@@ -40,6 +40,8 @@ class ConnectorSettings:
     base_url: str
     credentials: Mapping[str, str] = field(repr=False)
     writeback_fields: tuple[str, ...] = ()
+    #: the account (company) fields syncer writes; read into `Account.crm_values`
+    account_writeback_fields: tuple[str, ...] = ()
     ca_file: str | None = None
     timeout_seconds: float = 30.0
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -139,7 +141,7 @@ class Sandbox(Protocol):
     def stop(self) -> None:
         ...
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, object]]:
         """Current field values of every person record, bypassing API limits (tests)."""
         ...
 

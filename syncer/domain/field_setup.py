@@ -44,6 +44,9 @@ class FieldAdmin(Protocol):
 
     #: the record types syncer writes (HubSpot: contacts; Salesforce: Lead, Contact)
     objects: tuple[str, ...]
+    #: the record types account fields live on (HubSpot: companies; Salesforce: Account):
+    #: where `set_up(..., account_needs=...)` checks and creates them
+    account_objects: tuple[str, ...]
 
     def present(self, object_name: str) -> set[str]:
         """Lower-case names of the fields `object_name` has now."""

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 
@@ -46,7 +46,7 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact_value(key: str, value: Any) -> Any:
+def _redact_value(key: str, value: object) -> object:
     if _SECRET_KEY.search(key) and value not in (None, "", 0):
         return REDACTED
     if isinstance(value, str):
@@ -58,8 +58,8 @@ def _redact_value(key: str, value: Any) -> Any:
     return value
 
 
-def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-           ) -> MutableMapping[str, Any]:
+def redact(_logger: object, _method: str, event_dict: MutableMapping[str, object]
+           ) -> MutableMapping[str, object]:
     """structlog processor: mask secrets in every field of the event."""
     for key in list(event_dict):
         event_dict[key] = _redact_value(key, event_dict[key])

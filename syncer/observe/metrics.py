@@ -150,25 +150,25 @@ class SyncMetrics:
                                      field=crm_field or "none").inc(count)
         for outcome, stat in (("created", "created"), ("linked", "linked"),
                               ("failed", "create_failed")):
-            for name, count in run.per_connector(stat).items():
+            for name, count in run.counts(stat).items():
                 self.people_created.labels(connector=name, outcome=outcome).inc(count)
-        for key, count in run.per_connector("identity").items():
+        for key, count in run.counts("identity").items():
             name, _, event = str(key).rpartition(".")
             self.identity_events.labels(connector=name, event=event).inc(count)
         self._add(self.api_retries, run.per_connector("api_retries"))
         self._add(self.api_rate_limited, run.per_connector("api_rate_limited"))
         self.decisions_changed.inc(run.total("decisions_changed"))
-        sla = run.stats.get("sla")
-        if isinstance(sla, Mapping):
-            for stat, event in SLA_EVENTS.items():
-                if sla.get(stat):
-                    self.sla.labels(event=event).inc(int(sla[stat]))
-        for name, statuses in run.per_connector("api_calls_by_status").items():
-            for status, count in dict(statuses).items():
-                self.api_calls.labels(connector=name, status=str(status)).inc(count)
-        for name, headroom in run.per_connector("rate_limit_headroom").items():
-            if isinstance(headroom, Mapping) and headroom.get("remaining_min") is not None:
-                self.rate_limit_headroom.labels(connector=name).set(headroom["remaining_min"])
+        sla = run.counts("sla")
+        for stat, event in SLA_EVENTS.items():
+            if sla.get(stat):
+                self.sla.labels(event=event).inc(sla[stat])
+        for name, statuses in run.nested_counts("api_calls_by_status").items():
+            for status, count in statuses.items():
+                self.api_calls.labels(connector=name, status=status).inc(count)
+        for name, headroom in run.objects("rate_limit_headroom").items():
+            remaining = headroom.get("remaining_min")
+            if isinstance(remaining, int | float) and not isinstance(remaining, bool):
+                self.rate_limit_headroom.labels(connector=name).set(remaining)
         if run.duration_seconds is not None:
             self.run_duration.labels(connectors=",".join(run.connectors)).observe(
                 max(0.0, run.duration_seconds))

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import groupby
-from typing import Any
 
+from syncer.domain.json_values import JSONObject
 from syncer.domain.types import Stage
 from syncer.ops.report import duration_text, percentile
 from syncer.store.stage_history import StageChange
@@ -228,7 +228,7 @@ def format_funnel(result: Funnel) -> str:
     return "\n".join(lines)
 
 
-def funnel_json(result: Funnel) -> dict[str, Any]:
+def funnel_json(result: Funnel) -> JSONObject:
     """The funnel as plain data (durations in seconds; unused stages have null counts)."""
     def seconds(value: timedelta | None) -> float | None:
         return value.total_seconds() if value is not None else None

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import structlog
 from sqlalchemy import func, select
@@ -44,16 +43,17 @@ class Health:
 
     ready: bool
     store: str
-    connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per connector: its last finished run (id, status, finished_at), or last_run None
+    connectors: dict[str, dict[str, str | None]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, str]:
         """What the unauthenticated probe answers: ok or not, nothing more. The reasons
         (which may name the database's host and port, or a CRM's error) go to the log
         (`health.unready`), the web admin's overview and `HealthServer.last`."""
         return {"status": "ok" if self.ready else "unavailable"}
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, object]:
         return {**self.body(), "store": self.store, "connectors": self.connectors,
                 "problems": self.problems}
 
@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("health.request", request=self.requestline, status=args[1] if len(args) > 1
                   else None)
 

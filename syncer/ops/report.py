@@ -21,9 +21,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from syncer.domain.json_values import JSONObject
 from syncer.domain.types import Stage
+from syncer.store.routing import AssignmentRow
 
 #: The label of the all-teams speed-to-lead line.
 ALL_TEAMS = "(all teams)"
@@ -63,19 +64,19 @@ def percentile(sorted_values: Sequence[timedelta], fraction: float) -> timedelta
     return sorted_values[rank - 1]
 
 
-def in_period(rows: Iterable[Mapping[str, Any]], since: datetime | None,
-              until: datetime | None) -> list[Mapping[str, Any]]:
+def in_period(rows: Iterable[AssignmentRow], since: datetime | None,
+              until: datetime | None) -> list[AssignmentRow]:
     """The assignments of people who qualified in [since, until) (None: unbounded)."""
     return [row for row in rows
             if (since is None or row["qualified_at"] >= since)
             and (until is None or row["qualified_at"] < until)]
 
 
-def team_label(row: Mapping[str, Any]) -> str:
+def team_label(row: AssignmentRow) -> str:
     return str(row["team"] or row["rule"])
 
 
-def speed_to_lead(rows: Iterable[Mapping[str, Any]]) -> list[SpeedToLead]:
+def speed_to_lead(rows: Iterable[AssignmentRow]) -> list[SpeedToLead]:
     """Per team (or rule, for account matches and single-rep territories)."""
     waits: dict[str, list[timedelta]] = defaultdict(list)
     for row in rows:
@@ -89,7 +90,7 @@ def speed_to_lead(rows: Iterable[Mapping[str, Any]]) -> list[SpeedToLead]:
     return out
 
 
-def overall_speed(rows: Iterable[Mapping[str, Any]]) -> SpeedToLead | None:
+def overall_speed(rows: Iterable[AssignmentRow]) -> SpeedToLead | None:
     """Speed to lead over every team at once (None before any owner was written)."""
     waits = sorted(row["owner_written_at"] - row["qualified_at"] for row in rows
                    if row["owner_written_at"] is not None and row["rule"] not in SLA_RULES)
@@ -98,7 +99,7 @@ def overall_speed(rows: Iterable[Mapping[str, Any]]) -> SpeedToLead | None:
     return SpeedToLead(ALL_TEAMS, len(waits), percentile(waits, 0.5), percentile(waits, 0.9))
 
 
-def owner_funnel(rows: Iterable[Mapping[str, Any]],
+def owner_funnel(rows: Iterable[AssignmentRow],
                  current_stage: Mapping[str, Stage]) -> list[OwnerFunnel]:
     """Per owner: people assigned, how many were assigned as MQLs, and how many of those
     are now SQL or further (the MQL -> SQL ratio). Hand-raisers routed straight at SQL count
@@ -159,14 +160,14 @@ def format_report(speed: Sequence[SpeedToLead], funnel: Sequence[OwnerFunnel],
 
 
 def speed_json(speed: Sequence[SpeedToLead], overall: SpeedToLead | None
-               ) -> list[dict[str, Any]]:
+               ) -> list[JSONObject]:
     """Speed to lead per team, then all teams (when any), durations in seconds."""
     return [{"team": s.team, "people": s.people, "median_seconds": s.median.total_seconds(),
              "p90_seconds": s.p90.total_seconds()}
             for s in [*speed, *([overall] if overall is not None else [])]]
 
 
-def owners_json(funnel: Sequence[OwnerFunnel]) -> list[dict[str, Any]]:
+def owners_json(funnel: Sequence[OwnerFunnel]) -> list[JSONObject]:
     """Per owner; `sla_breaches` on every owner once any has one (an SLA is in use)."""
     sla = any(f.sla_breaches for f in funnel)
     return [{"owner": f.owner, "assigned": f.assigned, "mqls": f.mqls,

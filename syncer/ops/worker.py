@@ -21,10 +21,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import structlog
 from procrastinate import App, JobContext
+from procrastinate.app import WorkerOptions as ProcrastinateOptions
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.domain.config import LoadedConfig
@@ -213,13 +213,15 @@ async def run_worker(app: App, runtimes: TenantRuntimes, options: WorkerOptions)
     loop = asyncio.get_running_loop()
     async with app.open_async():
         await install_schema(app)
-        named: dict[str, Any] = {"name": options.name} if options.name else {}
+        settings: ProcrastinateOptions = {
+            "concurrency": options.concurrency, "install_signal_handlers": False,
+            "update_heartbeat_interval": options.heartbeat_seconds,
+            "stalled_worker_timeout": options.stall_seconds, "delete_jobs": "never"}
+        if options.name:
+            settings["name"] = options.name
         if options.queues:
-            named["queues"] = options.queues
-        worker: asyncio.Task[Any] = asyncio.create_task(app.run_worker_async(
-            concurrency=options.concurrency, install_signal_handlers=False,
-            update_heartbeat_interval=options.heartbeat_seconds,
-            stalled_worker_timeout=options.stall_seconds, delete_jobs="never", **named))
+            settings["queues"] = options.queues
+        worker: asyncio.Task[None] = asyncio.create_task(app.run_worker_async(**settings))
 
         def on_signal(signum: int) -> None:
             log.info("worker.stopping", signal=signum)

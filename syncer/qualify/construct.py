@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from syncer.domain.types import Decision, LedgerEntry, Reason, ScoreCard, Stage
 
 
-def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
+def _setters(cls: type, names: tuple[str, ...]
+             ) -> tuple[Callable[[object, object], None], ...]:
     """The slot setters of `cls`, in field order; RuntimeError if the fields differ."""
     if tuple(f.name for f in dataclasses.fields(cls)) != names or hasattr(
             cls, "__post_init__"):

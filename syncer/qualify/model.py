@@ -38,7 +38,7 @@ import json
 import pathlib
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import Field, StrictInt, ValidationError, model_validator
@@ -154,17 +154,17 @@ class Model(Spec):
     #: split, AUC on the held-out part); scoring never reads it
     calibration: dict[str, str | StrictInt | float | bool] | None = None
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+    def model_copy(self, *, update: Mapping[str, object] | None = None,
                    deep: bool = False) -> Model:
         """Copies are re-validated so that the cached plan and version match the content."""
         data = self.model_dump(by_alias=True, exclude_none=True)
         data.update(update or {})
         return Model.model_validate(data)
 
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Model:
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> Model:
         return self.model_copy()
 
-    def __getstate__(self) -> dict[Any, Any]:
+    def __getstate__(self) -> dict[str, object]:
         """Pickle the content only; the compiled plan (closures) is rebuilt on first use."""
         state = super().__getstate__()
         state["__dict__"] = {k: v for k, v in state["__dict__"].items()

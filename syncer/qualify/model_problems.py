@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import typing
-from typing import Any
 
 import yaml
 from pydantic import BaseModel
@@ -134,16 +133,26 @@ def _flatten(annotation: object) -> list[object]:
     return [annotation] if not args else [a for arg in args for a in _flatten(arg)]
 
 
+def _at(data: object, path: Location) -> object:
+    """The value at `path` in decoded YAML, None where the path leads nowhere."""
+    item = data
+    for part in path:
+        if isinstance(item, dict):
+            if part not in item:
+                return None
+            item = item[part]
+        elif isinstance(item, list) and isinstance(part, int) and -len(item) <= part < len(item):
+            item = item[part]
+        else:
+            return None
+    return item
+
+
 def _rule_id(data: object, loc: Location) -> str | None:
     """The `id` of the rule an error is in, so the admin can find it by name."""
     for depth in range(len(loc) - 1, 0, -1):
         if loc[depth - 1] in RULE_LISTS and isinstance(loc[depth], int):
-            item: Any = data
-            try:
-                for part in loc[:depth + 1]:
-                    item = item[part]
-            except (KeyError, IndexError, TypeError):
-                return None
+            item = _at(data, loc[:depth + 1])
             rule_id = item.get("id") if isinstance(item, dict) else None
             return str(rule_id) if rule_id is not None else None
     return None

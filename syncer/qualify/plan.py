@@ -11,7 +11,6 @@ import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from syncer.domain.types import ActivityType, Stage
 from syncer.qualify.matchers import (
@@ -33,6 +32,7 @@ from syncer.qualify.matchers import (
     where_holds,
 )
 from syncer.qualify.schema import Engagement, EngagementRule, FitRule
+from syncer.qualify.sections import ModelSections
 from syncer.qualify.value_tests import (
     PersonTest,
     Valued,
@@ -49,8 +49,6 @@ __all__ = [  # the matchers are re-exported: scoring and the tests import them f
     "WhereIndex", "compile_plan", "fit_matcher", "where_holds",
 ]
 
-if TYPE_CHECKING:
-    from syncer.qualify.model import Model
 
 @dataclass(frozen=True, slots=True)
 class ScorePlan:
@@ -134,7 +132,7 @@ class EngagementParts:
     aggregates: tuple[AggregateMatcher, ...]
 
 
-def compile_plan(model: Model) -> Plan:
+def compile_plan(model: ModelSections) -> Plan:
     """Compile a validated model; called once when the Model is built.
 
     Per-activity matchers are numbered first (the primary's, then each named score's),
@@ -226,7 +224,7 @@ def _activity_rules(engagement: Engagement) -> int:
     return sum(1 for r in engagement.rules if r.kind() == "activity")
 
 
-def _named(model: Model, numbering: _Numbering, tracks_engagement: bool
+def _named(model: ModelSections, numbering: _Numbering, tracks_engagement: bool
            ) -> tuple[ScorePlan, ...]:
     """Compile the named scores; their matchers are numbered after the primary's and each
     other's."""
@@ -271,7 +269,7 @@ def fit_matcher(rule: FitRule | EngagementRule, section: str = "fit") -> FitMatc
 Routed = ActivityMatcher | AggregateMatcher
 
 
-def _routes(by_activity: Mapping[ActivityType, tuple[Routed, ...]], model: Model,
+def _routes(by_activity: Mapping[ActivityType, tuple[Routed, ...]], model: ModelSections,
             tracks_engagement: bool) -> dict[ActivityType, Route]:
     engaged = model.engagement.engaged() if tracks_engagement else frozenset()
     hand_raise = frozenset(model.qualification.hand_raise)

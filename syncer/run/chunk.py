@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 import structlog
 from sqlalchemy import Connection
@@ -37,6 +36,7 @@ from syncer.store import model_versions, person_pages, shared_values, stage_hist
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.repository import Store
+from syncer.store.stage_history import StageRow
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +58,7 @@ class ChunkDecisions:
     decisions: list[Decision] = field(default_factory=list)
     wanted: dict[str, list[Wanted]] = field(default_factory=dict)
     duplicates: dict[tuple[str, str], tuple[str, Decision]] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[StageRow] = field(default_factory=list)
 
 
 class ToQualify:

@@ -14,10 +14,10 @@ to it like to any other record.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 import structlog
 
@@ -29,6 +29,8 @@ from syncer.domain.types import Decision, NewPerson, Person, RecordUpdate
 from syncer.run.audit_trail import IDENTITY, AuditRow, CreationOutcome, RunStamp, creation_row
 from syncer.run.push import Item
 from syncer.store.repository import Store, WrittenRow
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -45,17 +47,22 @@ def passes_gate(gate: CreateConfig, decision: Decision) -> bool:
 def new_person(records: Sequence[Person], decision: Decision,
                values: Mapping[str, str | None]) -> NewPerson | None:
     """The NewPerson for a profile's records (precedence order), None without an email."""
-    def first(attribute: str) -> Any:
-        return next((v for r in records if (v := getattr(r, attribute)) not in (None, "")),
-                    None)
-    email = normalize_email(first("email"))
+    email = normalize_email(_first(r.email for r in records))
     if email is None:
         return None
-    return NewPerson(key=decision.key, email=email, first_name=first("first_name"),
-                     last_name=first("last_name"), title=first("title"),
-                     company=first("company"), industry=first("industry"),
-                     employees=first("employees"), country=first("country"),
-                     values=dict(values))
+    return NewPerson(key=decision.key, email=email,
+                     first_name=_first(r.first_name for r in records),
+                     last_name=_first(r.last_name for r in records),
+                     title=_first(r.title for r in records),
+                     company=_first(r.company for r in records),
+                     industry=_first(r.industry for r in records),
+                     employees=_first(r.employees for r in records),
+                     country=_first(r.country for r in records), values=dict(values))
+
+
+def _first(values: Iterable[T | None]) -> T | None:
+    """The first value given (records in precedence order), skipping empty ones."""
+    return next((v for v in values if v not in (None, "")), None)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 from syncer.domain.config import LoadedConfig
 from syncer.domain.connector_config import ConnectorConfig
+from syncer.domain.json_values import text_or_none
 from syncer.domain.types import Activity, Decision, Person, Profile, Reason, Stage
 from syncer.domain.values import canonical
 from syncer.qualify import Model, qualify
@@ -123,7 +124,7 @@ class Decider:
         if routing.account_match.enabled:
             self.account_owners = routing_store.account_owners(
                 self.store, self._record_owner,
-                lambda fields, key: account_keys(key, fields.get("company"), routing),
+                lambda fields, key: account_keys(key, text_or_none(fields, "company"), routing),
                 {name: self.loaded.connector(name).fields.owner
                  for name in self.connector_order})
         if routing.sla is not None:

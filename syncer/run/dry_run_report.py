@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from syncer.run.push import PlannedWrite
 
@@ -97,7 +97,7 @@ def text_lines(planned: Sequence[PlannedWrite],
 
 
 def json_lines(planned: Sequence[PlannedWrite], creations: Sequence[tuple[str, str]],
-               run: dict[str, Any]) -> Iterator[str]:
+               run: Mapping[str, object]) -> Iterator[str]:
     """One JSON object per write, per creation, then the summary (with `run`: run id,
     status...)."""
     for write in ordered(planned):

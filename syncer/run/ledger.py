@@ -17,17 +17,18 @@ import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.domain.config import LoadedConfig
+from syncer.domain.json_values import as_list, as_object, strings
 from syncer.observe.logs import redact_text
 from syncer.observe.metrics import SyncMetrics
 from syncer.store.locks import LockHeld
@@ -115,14 +116,19 @@ class RunSpool:
 
 def _from_json(line: str) -> RunRecord | None:
     try:
-        data: dict[str, Any] = json.loads(line)
-        finished = data.get("finished_at")
+        data = as_object(json.loads(line), "spool line")
+        started, finished, error = (data["started_at"], data.get("finished_at"),
+                                    data.get("error"))
+        if not isinstance(started, str) or not isinstance(finished, str | None):
+            raise TypeError("started_at and finished_at: expected ISO times")
         return RunRecord(
-            run_id=str(data["run_id"]), connectors=tuple(data["connectors"]),
-            started_at=datetime.fromisoformat(data["started_at"]),
+            run_id=str(data["run_id"]),
+            connectors=tuple(strings(as_list(data["connectors"], "connectors"))),
+            started_at=datetime.fromisoformat(started),
             finished_at=datetime.fromisoformat(finished) if finished else None,
             status=str(data["status"]), dry_run=bool(data.get("dry_run")),
-            stats=dict(data.get("stats") or {}), error=data.get("error"))
+            stats=as_object(data.get("stats") or {}, "stats"),
+            error=error if isinstance(error, str) else None)
     except (ValueError, KeyError, TypeError):
         log.error("run.spool_line_unreadable")
         return None
@@ -148,7 +154,8 @@ class RunLedger:
         if self.store is not None:
             self.spool.replay(self.store)
 
-    def _record(self, status: str, stats: dict[str, Any], error: str | None) -> RunRecord:
+    def _record(self, status: str, stats: Mapping[str, object], error: str | None
+                ) -> RunRecord:
         return RunRecord(self.run_id, self.connectors, self.started,
                          datetime.now(timezone.utc), status, self.dry_run, stats, error)
 
@@ -172,7 +179,8 @@ class RunLedger:
             self.spool.append(run)
         return self._observe(run)
 
-    def finish(self, status: str, stats: dict[str, Any], error: str | None) -> RunRecord:
+    def finish(self, status: str, stats: Mapping[str, object], error: str | None
+               ) -> RunRecord:
         """Record how the run ended; spooled if the store is unreachable now."""
         try:
             if self.store is None:

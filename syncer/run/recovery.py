@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import structlog
 
+from syncer.domain.json_values import JSONObject
 from syncer.domain.values import canonical
 from syncer.run.audit_trail import AuditRow, recovered_row
 from syncer.store import intents as intent_store
@@ -55,7 +55,7 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
             found = intent_store.open_intents(connection, run_id, name)
             closed[(run_id, name)] = len(found)
             orphans.extend(found)
-        current: dict[tuple[str, str], dict[str, Any]] = {}
+        current: dict[tuple[str, str], JSONObject] = {}
         for name in {o["connector"] for o in orphans}:
             ids = [o["record_id"] for o in orphans if o["connector"] == name]
             for record_id, values in intent_store.crm_values(connection, name, ids):

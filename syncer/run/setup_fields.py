@@ -9,6 +9,7 @@ Idempotent: a field that exists is left alone, whatever its definition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from syncer.domain.config import LoadedConfig
@@ -86,21 +87,27 @@ class SetupReport:
     problems: list[str] = field(default_factory=list)
 
 
-def missing_fields(admin: FieldAdmin, needs: list[FieldNeed]
-                   ) -> list[tuple[str, FieldNeed]]:
-    """(object, need) of each needed field an object lacks (one request per object)."""
+def missing_fields(admin: FieldAdmin, needs: Sequence[FieldNeed],
+                   objects: Sequence[str] | None = None) -> list[tuple[str, FieldNeed]]:
+    """(object, need) of each needed field an object (`objects`, else the admin's person
+    objects) lacks (one request per object)."""
     missing = []
-    for obj in admin.objects:
+    for obj in admin.objects if objects is None else objects:
         present = admin.present(obj)
         missing += [(obj, need) for need in needs if need.name.lower() not in present]
     return missing
 
 
 def set_up(admin: FieldAdmin, name: str, needs: list[FieldNeed], *,
-           dry_run: bool) -> SetupReport:
-    """Create the fields of `needs` the CRM lacks (or list them, with `dry_run`)."""
+           dry_run: bool, account_needs: Sequence[FieldNeed] = ()) -> SetupReport:
+    """Create the fields of `needs` the CRM lacks on its person objects, and those of
+    `account_needs` on its account objects (`admin.account_objects`: HubSpot companies,
+    Salesforce Account), or list them, with `dry_run`."""
     report = SetupReport(name)
     missing = missing_fields(admin, needs)
+    if account_needs:
+        missing += missing_fields(admin, account_needs, admin.account_objects)
+        needs = [*needs, *account_needs]
     report.problems = [f"{name}: {obj} has no field {need.name}, and it is not a custom field "
                        "setup may create. Fix: check its spelling in the config"
                        for obj, need in missing if not admin.creatable(need.name)]

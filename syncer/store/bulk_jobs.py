@@ -9,14 +9,11 @@ aborts it. One row per open job: the table stays as small as the jobs in flight.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
 
+from syncer.store.database import Database
 from syncer.store.tables import metadata
-
-if TYPE_CHECKING:  # the migrations import this module, and the store imports them
-    from syncer.store.repository import Store
 
 bulk_query_jobs = Table(
     "bulk_query_jobs", metadata,
@@ -29,7 +26,7 @@ bulk_query_jobs = Table(
 class StoredQueryJobs:
     """One connector's open query jobs in the state (the connector's QueryJobLedger)."""
 
-    def __init__(self, store: Store, connector: str) -> None:
+    def __init__(self, store: Database, connector: str) -> None:
         self.store = store
         self.connector = connector
 

@@ -20,7 +20,6 @@ older syncer wrote in the old form still reads the same.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, LargeBinary, String
 from sqlalchemy.engine import Dialect
@@ -46,7 +45,7 @@ class Sha256Hex(TypeDecorator[str]):
     impl = String(64)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[bytes] | TypeEngine[str]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(LargeBinary(32))
         return dialect.type_descriptor(String(64))
@@ -73,7 +72,7 @@ class MicroTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[int] | TypeEngine[datetime]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(DateTime(timezone=True))

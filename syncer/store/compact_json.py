@@ -28,6 +28,8 @@ from sqlalchemy import JSON, LargeBinary
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from syncer.domain.json_values import JSONValue
+
 #: the value is the UTF-8 JSON text itself
 RAW = 0x00
 #: zlib (raw deflate, no header) of the UTF-8 JSON text with DICTIONARY_1 preset
@@ -86,23 +88,29 @@ def pack(value: object) -> bytes:
     return bytes((DEFLATE_1,)) + packed
 
 
-def unpack(stored: bytes | str) -> object:
+def unpack(stored: bytes | str) -> JSONValue:
     """The JSON value of stored bytes (or of JSON text an older syncer wrote)."""
+    decoded: JSONValue = json.loads(_json_text(stored))
+    return decoded
+
+
+def _json_text(stored: bytes | str) -> bytes | str:
+    """The JSON text inside a stored value, unpacked by its format byte."""
     if isinstance(stored, str):
-        return json.loads(stored)
+        return stored
     kind, body = stored[0], stored[1:]
     if kind == RAW:
-        return json.loads(body)
+        return body
     if kind == DEFLATE_1:
         unpacker = zlib.decompressobj(_WBITS, zdict=DICTIONARY_1.encode())
-        return json.loads(unpacker.decompress(body) + unpacker.flush())
+        return unpacker.decompress(body) + unpacker.flush()
     if kind in b"[{\"-0123456789tfn":  # JSON text stored as a blob
-        return json.loads(stored)
+        return stored
     raise ValueError(f"a packed JSON value starts with unknown format byte {kind:#04x}: "
                      f"written by a newer syncer? Upgrade syncer to read this state")
 
 
-class PackedJSON(TypeDecorator[Any]):
+class PackedJSON(TypeDecorator[JSONValue]):
     """JSON to the code; on SQLite a format byte and deflated UTF-8 JSON (see pack)."""
 
     impl = JSON
@@ -113,12 +121,13 @@ class PackedJSON(TypeDecorator[Any]):
             return dialect.type_descriptor(LargeBinary())
         return dialect.type_descriptor(JSON())
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: JSONValue, dialect: Dialect) -> JSONValue | bytes:
         if value is None or dialect.name != "sqlite":
             return value
         return pack(value)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "sqlite":
-            return value
-        return unpack(value)
+    def process_result_value(self, value: JSONValue | bytes, dialect: Dialect) -> JSONValue:
+        if dialect.name == "sqlite" and isinstance(value, bytes | str):
+            return unpack(value)
+        assert not isinstance(value, bytes), "only SQLite hands back packed bytes"
+        return value

@@ -18,7 +18,7 @@ its primary-key index are what it has anyway): the step does nothing there.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import (
     JSON,
@@ -97,6 +97,7 @@ def _rebuild(connection: Connection, table: Table) -> None:
     connection.execute(text(f'DROP TABLE "{aside}"'))
 
 
-def _after(key: list[Column[Any]], last: tuple[object, ...]) -> ColumnElement[bool]:
+def _after(key: Sequence[ColumnElement[object]], last: tuple[object, ...]
+           ) -> ColumnElement[bool]:
     """Rows whose primary key sorts after `last` (keyset pagination over a composite key)."""
     return tuple_(*key) > tuple_(*last)

@@ -6,9 +6,8 @@ trail hand to the database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from syncer.domain.types import LedgerEntry, Reason, ScoreCard
 
@@ -42,7 +41,7 @@ def reason_to_json(reason: Reason) -> ReasonJson:
             "evidence_at": reason.evidence_at.isoformat() if reason.evidence_at else None}
 
 
-def reason_from_json(data: Mapping[str, Any]) -> Reason:
+def reason_from_json(data: ReasonJson) -> Reason:
     at = data.get("evidence_at")
     return Reason(str(data["rule_id"]), float(data["points"]), str(data["detail"]),
                   datetime.fromisoformat(at) if at else None)
@@ -58,10 +57,21 @@ def card_to_json(card: ScoreCard) -> CardJson:
                         e.at.isoformat() if e.at else None, e.decay] for e in card.ledger]}
 
 
-def card_from_json(data: Mapping[str, Any]) -> ScoreCard:
+def card_from_json(data: CardJson) -> ScoreCard:
     return ScoreCard(
         name=str(data["name"]), fit=float(data["fit"]), engagement=float(data["engagement"]),
         total=int(data["total"]), grade=str(data["grade"]),
-        ledger=tuple(LedgerEntry(str(rule_id), float(points), str(detail), activity_id,
-                                 datetime.fromisoformat(at) if at else None, float(decay))
-                     for rule_id, points, detail, activity_id, at, decay in data["ledger"]))
+        ledger=tuple(_entry(line) for line in data["ledger"]))
+
+
+def _entry(line: LedgerJson) -> LedgerEntry:
+    """A stored ledger line; a line of another shape is a state this syncer did not
+    write, named in the error rather than read wrongly."""
+    rule_id, points, detail, activity_id, at, decay = line
+    if points is None or decay is None:
+        raise ValueError(f"decisions.scores: ledger line {line!r} has no number for points "
+                         "or decay. Fix: re-score the person (`syncer sync --once`)")
+    return LedgerEntry(str(rule_id), float(points), str(detail),
+                       None if activity_id is None else str(activity_id),
+                       datetime.fromisoformat(at) if isinstance(at, str) and at else None,
+                       float(decay))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -29,9 +29,10 @@ from syncer.store import shared_values, stage_history
 from syncer.store import tables as t
 
 _CHUNK = 500
+T = TypeVar("T")
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start:start + _CHUNK]
 

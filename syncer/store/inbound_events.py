@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -36,10 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from syncer.store.database import Database
 from syncer.store.tables import metadata
-
-if TYPE_CHECKING:  # the migrations import this module, and the store imports them
-    from syncer.store.repository import Store
 
 PENDING, DONE, ECHO = "pending", "done", "echo"
 #: a request's signature is remembered this long (beyond any timestamp window allowed)
@@ -102,7 +99,7 @@ class Replayed(Exception):
     """The request's signature, or every event it carries, was seen before."""
 
 
-def accept(store: Store, source: str, signature: str | None, events: Sequence[NewEvent],
+def accept(store: Database, source: str, signature: str | None, events: Sequence[NewEvent],
            now: datetime) -> int:
     """Store a request's events in one transaction; returns how many were new. Raises
     Replayed for a signature seen before, or a request all of whose events are known
@@ -133,7 +130,7 @@ def accept(store: Store, source: str, signature: str | None, events: Sequence[Ne
         raise Replayed(f"this request was received before ({source})") from None
 
 
-def pending(store: Store, limit: int = 5000) -> list[StoredEvent]:
+def pending(store: Database, limit: int = 5000) -> list[StoredEvent]:
     """The oldest pending events, oldest first."""
     with store.engine.connect() as connection:
         rows = connection.execute(select(inbound_events).where(
@@ -142,7 +139,7 @@ def pending(store: Store, limit: int = 5000) -> list[StoredEvent]:
                             row.record_id, dict(row.payload), row.attempts) for row in rows]
 
 
-def finish(store: Store, ids: Iterable[int], run_id: str | None, now: datetime,
+def finish(store: Database, ids: Iterable[int], run_id: str | None, now: datetime,
            status: str = DONE) -> None:
     """Mark events consumed by a run that succeeded (or recognised as echoes)."""
     chosen = sorted(ids)
@@ -153,7 +150,7 @@ def finish(store: Store, ids: Iterable[int], run_id: str | None, now: datetime,
                 status=status, run_id=run_id, done_at=now))
 
 
-def note_attempt(store: Store, ids: Iterable[int]) -> None:
+def note_attempt(store: Database, ids: Iterable[int]) -> None:
     """Count a run that took these events and did not succeed (they stay pending)."""
     chosen = sorted(ids)
     with store.engine.begin() as tx:
@@ -163,7 +160,7 @@ def note_attempt(store: Store, ids: Iterable[int]) -> None:
                 attempts=inbound_events.c.attempts + 1))
 
 
-def counts(store: Store) -> dict[str, int]:
+def counts(store: Database) -> dict[str, int]:
     """Events per status (pending, done, echo)."""
     with store.engine.connect() as connection:
         return {str(status): int(count) for status, count in connection.execute(

@@ -11,10 +11,9 @@ looked at again for that connector, however many runs failed before.
 from __future__ import annotations
 
 import json
-import typing
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from sqlalchemy import (
     Column,
@@ -22,7 +21,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    Row,
+    RowMapping,
     Select,
     String,
     Table,
@@ -33,8 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
+from syncer.domain.json_values import JSONObject
 from syncer.store import tables as t
 from syncer.store.audit_reasons import audit_reasons, with_reasons
 from syncer.store.decision_json import ReasonJson
@@ -83,7 +83,7 @@ def unreconciled(connection: Connection, connectors: Sequence[str],
                  current_run: str) -> list[tuple[str, str]]:
     """(run, connector) pairs of runs that may have left intents open on these connectors
     and have not been reconciled there yet, oldest run first."""
-    pairs: list[tuple[str, str, Any]] = []
+    pairs: list[tuple[str, str, datetime]] = []
     for name in connectors:
         done = exists().where(and_(reconciled_runs.c.run_id == t.runs.c.run_id,
                                    reconciled_runs.c.connector == name))
@@ -100,7 +100,7 @@ _INTENT_COLUMNS = ("id", "run_id", "connector", "record_id", "person_key", "fiel
                    "old_value", "new_value", "reasons", "model_version")
 
 
-def _columns(names: Sequence[str]) -> list[Any]:
+def _columns(names: Sequence[str]) -> list[ColumnElement[object]]:
     """The audit columns named, selected from `with_reasons()`; `reasons` as the JSON text
     the row cites (decoded once per distinct value by `_rows`: the fields of one decision
     share it)."""
@@ -123,20 +123,23 @@ class IntentRow(TypedDict):
     model_version: str
 
 
-def _rows(result: Iterable[Row[Any]]) -> list[IntentRow]:
+def _rows(result: Iterable[RowMapping]) -> list[IntentRow]:
     decoded: dict[str | None, list[ReasonJson]] = {}
     rows = []
     for row in result:
-        found = dict(row._mapping)
-        text = found["reasons"]
+        text: str | None = row["reasons"]
         if text not in decoded:
             decoded[text] = json.loads(text) if text else []
-        found["reasons"] = decoded[text]
-        rows.append(typing.cast(IntentRow, found))
+        rows.append(IntentRow(
+            id=row["id"], run_id=row["run_id"], connector=row["connector"],
+            record_id=row["record_id"], person_key=row["person_key"], field=row["field"],
+            old_value=row["old_value"], new_value=row["new_value"], reasons=decoded[text],
+            model_version=row["model_version"]))
     return rows
 
 
-def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False) -> Select[Any]:
+def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False
+                       ) -> Select[*tuple[object, ...]]:
     """The intent rows of one run on one connector (with `keys_only`: their id, record
     and field), through ix_audit_open_intents (tests EXPLAIN it)."""
     names = ("id", "record_id", "field") if keys_only else _INTENT_COLUMNS
@@ -154,7 +157,7 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[In
             t.audit.c.run_id == run_id, t.audit.c.connector == connector,
             t.audit.c.outcome != _INTENT))}
     if not closed:
-        return _rows(connection.execute(open_intents_query(run_id, connector)))
+        return _rows(connection.execute(open_intents_query(run_id, connector)).mappings())
     ids = [int(row.id) for row in connection.execute(
         open_intents_query(run_id, connector, keys_only=True))
         if (str(row.record_id), str(row.field)) not in closed]
@@ -163,12 +166,12 @@ def open_intents(connection: Connection, run_id: str, connector: str) -> list[In
         found.extend(_rows(connection.execute(
             select(*_columns(_INTENT_COLUMNS)).select_from(with_reasons())
             .where(t.audit.c.id.in_(ids[start:start + _IDS_PER_QUERY]))
-            .order_by(t.audit.c.id))))
+            .order_by(t.audit.c.id)).mappings()))
     return found
 
 
 def crm_values(connection: Connection, connector: str,
-               record_ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+               record_ids: Sequence[str]) -> Iterator[tuple[str, JSONObject]]:
     """(record id, the CRM values last pulled) of these records of one connector."""
     ids = sorted(set(record_ids))
     for start in range(0, len(ids), _IDS_PER_QUERY):

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, RowMapping, delete, select
 
 from syncer.domain.types import Reason
 from syncer.store import tables as t
@@ -68,12 +67,13 @@ class RollbackNote:
         return Reason(ROLLBACK_RULE, 0.0, self.detail, self.at)
 
 
-def _row(row: Any) -> Publication:
-    at = row.at
+def _row(row: RowMapping) -> Publication:
+    at: datetime = row["at"]
     return Publication(
-        id=int(row.id), at=at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at,
-        action=str(row.action), version=str(row.version),
-        previous_version=row.previous_version, content=str(row.content), note=row.note)
+        id=int(row["id"]), at=at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at,
+        action=str(row["action"]), version=str(row["version"]),
+        previous_version=row["previous_version"], content=str(row["content"]),
+        note=row["note"])
 
 
 def history(store: Store, limit: int | None = None) -> list[Publication]:
@@ -82,13 +82,13 @@ def history(store: Store, limit: int | None = None) -> list[Publication]:
     if limit is not None:
         query = query.limit(limit)
     with store.engine.connect() as connection:
-        return [_row(row) for row in connection.execute(query)]
+        return [_row(row) for row in connection.execute(query).mappings()]
 
 
 def newest(connection: Connection) -> Publication | None:
     """The row naming the active model, read in the caller's transaction."""
     row = connection.execute(select(t.model_publications).order_by(
-        t.model_publications.c.id.desc()).limit(1)).one_or_none()
+        t.model_publications.c.id.desc()).limit(1)).mappings().one_or_none()
     return _row(row) if row is not None else None
 
 

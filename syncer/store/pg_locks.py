@@ -26,7 +26,6 @@ Cost: one primary-key read and one scan of the server's lock table per write tra
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -140,8 +139,8 @@ class PostgresRunLock:
         connection.commit()
 
     def check(self, connection: Connection) -> None:
-        rows: list[Any] = list(connection.execute(
-            _CHECK, {"backend": self.backend_pid, "keys": list(self.tokens)}))
+        rows = connection.execute(
+            _CHECK, {"backend": self.backend_pid, "keys": list(self.tokens)})
         current = {row.lock_key: (row.token, row.held) for row in rows}
         for name, key in self.keys.items():
             token, held = current.get(key, (None, False))

@@ -10,10 +10,12 @@ under the daemon that owns it; it says to sync with this syncer first instead.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from syncer.store.location import (
     StateUnavailable,
@@ -59,8 +61,8 @@ def open_read_only(url: str) -> Store:
     return Store(engine)
 
 
-def _read_only(backend: str) -> Any:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _read_only(backend: str) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         if backend == "sqlite":
             cursor.execute("PRAGMA query_only = ON")

@@ -16,6 +16,8 @@ from typing import Any, NotRequired, TypedDict, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from syncer.domain.identity import normalize_email
 from syncer.domain.types import (
@@ -133,7 +135,7 @@ class Store(RunQueries):
             pass
 
     # -- generic upsert ---------------------------------------------------------------
-    def _upsert(self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+    def _upsert(self, connection: Connection, table: Table, rows: Sequence[Mapping[str, object]],
                 keys: Sequence[str]) -> None:
         if not rows:
             return
@@ -333,7 +335,7 @@ class Store(RunQueries):
         by_connector: dict[str, list[str]] = {}
         for connector, record_id in by_record:
             by_connector.setdefault(connector, []).append(record_id)
-        changed: list[dict[str, Any]] = []
+        changed: list[dict[str, object]] = []
         for connector, record_ids in by_connector.items():
             for chunk in _chunks(record_ids):
                 for record_id, values in connection.execute(select(
@@ -348,7 +350,7 @@ class Store(RunQueries):
             ).values(crm_values=bindparam("v")), changed)
 
     # -- audit (the hash-chained log lives in syncer/store/audit.py) --------------------------
-    def append_audit(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def append_audit(self, connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
         """Append audit rows in the caller's transaction, chained after the current head."""
         self.audit_log.append(connection, rows)
 
@@ -359,7 +361,7 @@ class Store(RunQueries):
         where = AuditFilter(person_key=person_key, run_id=run_id, **filters)
         return self.audit_log.rows(where, limit=limit)
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

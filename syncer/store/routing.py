@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TypedDict
 
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import Connection, RowMapping, Select, func, select, update
 
+from syncer.domain.json_values import JSONMapping
 from syncer.domain.values import canonical
 from syncer.store import tables as t
 from syncer.store.repository import Store
@@ -18,6 +19,32 @@ POSITION_PREFIX = "routing.rr."
 #: assignments rows that hand no one a person (the SLA sending them back to nurture): not
 #: counted toward a rep's daily cap
 NOT_HANDED = ("sla_recycle",)
+
+
+class AssignmentRow(TypedDict):
+    """One stored assignment (times aware UTC): speed to lead, the report, the admin."""
+
+    id: int
+    person_key: str
+    owner_email: str
+    team: str | None
+    rule: str
+    reason: str
+    stage: str
+    qualified_at: datetime
+    assigned_at: datetime
+    owner_written_at: datetime | None
+    run_id: str
+
+
+class SlaEvent(TypedDict):
+    """A reassignment, queue hand-over or recycle the speed-to-lead SLA made (the alerts)."""
+
+    person_key: str
+    rule: str
+    owner_email: str
+    reason: str
+    run_id: str
 
 
 def positions(store: Store, teams: Iterable[str]) -> dict[str, int]:
@@ -41,8 +68,8 @@ def assigned_on(store: Store, day_start: datetime) -> dict[str, int]:
         return {email: int(count) for email, count in connection.execute(query)}
 
 
-def account_owners(store: Store, owner_of: Callable[[str, Mapping[str, Any]], str | None],
-                   keys_of: Callable[[Mapping[str, Any], str], Sequence[str]],
+def account_owners(store: Store, owner_of: Callable[[str, JSONMapping], str | None],
+                   keys_of: Callable[[JSONMapping, str], Sequence[str]],
                    owner_fields: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """Account key -> the rep who owns the account, for routing's account match.
 
@@ -98,7 +125,7 @@ def _owners_written(store: Store, owner_fields: Mapping[str, str | None]
     return found
 
 
-def save_assignments(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def save_assignments(connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     if rows:
         connection.execute(t.assignments.insert(), list(rows))
 
@@ -115,14 +142,16 @@ def mark_owner_written(connection: Connection, person_keys: Iterable[str],
 
 #: (person key, owner, rule, team, assigned_at) of one assignment, as the SLA reads it
 MarkRow = tuple[str, str, str, str | None, datetime]
+#: what `_mark_query` selects: a MarkRow and the assignment's id (the order made)
+MarkQuery = Select[str, str, str, str | None, datetime, int]
 
 
-def _mark_query() -> Select[Any]:
+def _mark_query() -> MarkQuery:
     a = t.assignments.c
     return select(a.person_key, a.owner_email, a.rule, a.team, a.assigned_at, a.id)
 
 
-def _mark_rows(store: Store, query: Select[Any]) -> list[MarkRow]:
+def _mark_rows(store: Store, query: MarkQuery) -> list[MarkRow]:
     """The rows by person key, then in the order made (sorted here: the database orders
     by the indexed person key alone, which a LIMIT can stop early)."""
     with store.engine.connect() as connection:
@@ -157,7 +186,7 @@ def marks_since(store: Store, since: datetime) -> list[MarkRow]:
     return _mark_rows(store, _mark_query().where(a.person_key.in_(recent)))
 
 
-def sla_events(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+def sla_events(store: Store, run_ids: Sequence[str]) -> list[SlaEvent]:
     """The speed-to-lead SLA's reassignments, queue hand-overs and recycles made by these
     runs (person_key, rule, owner_email, reason, run_id), in the order made: what the
     alerts tell."""
@@ -170,18 +199,21 @@ def sla_events(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
                     t.assignments.c.rule.in_(("sla_reassign", "sla_queue", "sla_recycle")))
              .order_by(t.assignments.c.id))
     with store.engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        return [SlaEvent(person_key=person_key, rule=rule, owner_email=owner, reason=reason,
+                         run_id=run_id)
+                for person_key, rule, owner, reason, run_id in connection.execute(query)]
 
 
-def assignment_rows(store: Store) -> list[dict[str, Any]]:
+def assignment_rows(store: Store) -> list[AssignmentRow]:
     with store.engine.connect() as connection:
-        return [_aware(dict(row._mapping)) for row in connection.execute(
-            select(t.assignments).order_by(t.assignments.c.id))]
+        return [_assignment(row) for row in connection.execute(
+            select(t.assignments).order_by(t.assignments.c.id)).mappings()]
 
 
-def _aware(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("qualified_at", "assigned_at", "owner_written_at"):
-        value = row.get(key)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            row[key] = value.replace(tzinfo=timezone.utc)
-    return row
+def _assignment(row: RowMapping) -> AssignmentRow:
+    written = row["owner_written_at"]
+    return AssignmentRow(
+        id=row["id"], person_key=row["person_key"], owner_email=row["owner_email"],
+        team=row["team"], rule=row["rule"], reason=row["reason"], stage=row["stage"],
+        qualified_at=_utc(row["qualified_at"]), assigned_at=_utc(row["assigned_at"]),
+        owner_written_at=_utc(written) if written is not None else None, run_id=row["run_id"])

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, RowMapping, select, update
 
+from syncer.domain.json_values import JSONObject
 from syncer.store import tables as t
 
 #: The status of a run that did not start because another run held the lock.
@@ -38,17 +38,18 @@ class RunRecord:
     finished_at: datetime | None
     status: str
     dry_run: bool
-    stats: Mapping[str, Any]
+    stats: Mapping[str, object]
     error: str | None
 
     @classmethod
-    def from_row(cls, row: Any) -> RunRecord:
-        started = utc_or_none(row.started_at)
+    def from_row(cls, row: RowMapping) -> RunRecord:
+        started = utc_or_none(row["started_at"])
         assert started is not None
-        return cls(run_id=row.run_id, connectors=tuple(filter(None, row.connectors.split(","))),
-                   started_at=started, finished_at=utc_or_none(row.finished_at), status=row.status,
-                   dry_run=bool(row.dry_run), stats=dict(row.stats or {}),
-                   error=row.error)
+        connectors: str = row["connectors"]
+        return cls(run_id=row["run_id"], connectors=tuple(filter(None, connectors.split(","))),
+                   started_at=started, finished_at=utc_or_none(row["finished_at"]),
+                   status=row["status"], dry_run=bool(row["dry_run"]),
+                   stats=dict(row["stats"] or {}), error=row["error"])
 
     @property
     def duration_seconds(self) -> float | None:
@@ -56,10 +57,25 @@ class RunRecord:
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
-    def per_connector(self, name: str) -> dict[str, Any]:
+    def per_connector(self, name: str) -> dict[str, object]:
         """The stat `name` as {connector: value} (empty when the run did not report it)."""
         value = self.stats.get(name)
         return dict(value) if isinstance(value, Mapping) else {}
+
+    def counts(self, name: str) -> dict[str, int]:
+        """The stat `name` as {connector: count} (or {kind: count} for a run-wide one such
+        as `sla`), its numbers only: a value of another kind is left out, not misread."""
+        return _numbers(self.per_connector(name))
+
+    def nested_counts(self, name: str) -> dict[str, dict[str, int]]:
+        """A stat of counts per connector and key, e.g. api_calls_by_status."""
+        return {connector: _numbers(value) for connector, value in
+                self.per_connector(name).items() if isinstance(value, Mapping)}
+
+    def objects(self, name: str) -> dict[str, JSONObject]:
+        """A stat of one object per connector, e.g. rate_limit_headroom."""
+        return {connector: value for connector, value in self.per_connector(name).items()
+                if isinstance(value, dict)}
 
     def total(self, name: str) -> int:
         """A stat summed over connectors (or the number itself for run-wide stats)."""
@@ -67,6 +83,11 @@ class RunRecord:
         if isinstance(value, Mapping):
             return int(sum(v for v in value.values() if isinstance(v, (int, float))))
         return int(value) if isinstance(value, (int, float)) else 0
+
+
+def _numbers(values: Mapping[str, object]) -> dict[str, int]:
+    return {key: int(value) for key, value in values.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)}
 
 
 class RunQueries:
@@ -84,18 +105,19 @@ class RunQueries:
                 "status": "running", "dry_run": int(dry_run), "stats": {}}])
 
     def finish_run(self, run_id: str, at: datetime, status: str,
-                   stats: Mapping[str, Any], error: str | None = None) -> RunRecord:
+                   stats: Mapping[str, object], error: str | None = None) -> RunRecord:
         """Record how a run ended; returns the run as stored (what metrics observe)."""
         with self.engine.begin() as connection:
             connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
                 finished_at=at, status=status, stats=dict(stats), error=error))
-            row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)).one()
+            row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)
+                                     ).mappings().one()
         return RunRecord.from_row(row)
 
     def run(self, run_id: str) -> RunRecord | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(t.runs).where(t.runs.c.run_id == run_id)
-                                     ).one_or_none()
+                                     ).mappings().one_or_none()
         return RunRecord.from_row(row) if row is not None else None
 
     def runs(self, limit: int | None = 20, *, connector: str | None = None,
@@ -115,7 +137,7 @@ class RunQueries:
         found: list[RunRecord] = []
         with self.engine.connect() as connection:
             result = connection.execution_options(stream_results=True).execute(query)
-            for row in result:
+            for row in result.mappings():
                 record = RunRecord.from_row(row)
                 if connector is None or connector in record.connectors:
                     found.append(record)

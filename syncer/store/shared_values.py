@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -38,13 +37,13 @@ def load(store: Store, person_keys: Iterable[str]) -> Bases:
 
 
 def rows(person_key: str, base: Mapping[str, str | None], at: datetime
-         ) -> list[dict[str, Any]]:
+         ) -> list[dict[str, object]]:
     """The rows `save` takes for one person's new base (e.g. `SharedWrites.base_after()`)."""
     return [{"person_key": person_key, "field": name, "value": value, "synced_at": at}
             for name, value in sorted(base.items())]
 
 
-def save(store: Store, connection: Connection, new_rows: Sequence[Mapping[str, Any]]) -> None:
+def save(store: Store, connection: Connection, new_rows: Sequence[Mapping[str, object]]) -> None:
     """Insert or replace base rows (person_key, field, value, synced_at) in the caller's
     transaction, so a base is stored together with the writes and audit rows it follows."""
     store._upsert(connection, t.shared_values, [dict(row) for row in new_rows],

@@ -23,12 +23,12 @@ A caller that knows the cause outright (a model rollback, a merge) passes `cause
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TypedDict
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from syncer.domain.types import Decision, Reason, Stage
 from syncer.store import tables as t
@@ -40,6 +40,19 @@ STAGE_PREFIX = "stage."
 #: Lifecycle reasons that say the stage was held at the profile's current stage.
 HELD_RULES = ("lifecycle.sales_owned", "lifecycle.never_backwards",
               "lifecycle.disqualified_kept")
+
+
+class StageRow(TypedDict):
+    """A transition to append (`transitions` makes them; a merge writes its own)."""
+
+    person_key: str
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    cause: str
+    model_version: str
+    run_id: str
+    detail: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +72,7 @@ class StageChange:
 
 def transitions(previous: Decision | None, current: Decision, crm_stage: Stage | None,
                 at: datetime, run_id: str, *, cause: str | None = None
-                ) -> list[dict[str, Any]]:
+                ) -> list[StageRow]:
     """The rows to append for one person in one run: none when the stage did not change,
     else one row from the previous decision's stage (None for a first decision) to the
     new one. `crm_stage` is the stage a person set in a CRM (not one syncer wrote), if
@@ -120,7 +133,7 @@ def _text(reason: Reason) -> str:
 
 
 # -- store ------------------------------------------------------------------------------
-def append(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def append(connection: Connection, rows: Sequence[StageRow]) -> None:
     """Append rows (from `transitions`) in the caller's transaction, so the history and the
     decisions it describes commit together."""
     if rows:
@@ -141,7 +154,7 @@ def carry(connection: Connection, from_key: str, to_key: str) -> int:
 
 def history(store: Store, person_key: str) -> list[StageChange]:
     """One person's transitions, oldest first (by time, then by the order appended)."""
-    query = (select(t.stage_history).where(t.stage_history.c.person_key == person_key)
+    query = (select(*_CHANGE_COLUMNS).where(t.stage_history.c.person_key == person_key)
              .order_by(t.stage_history.c.at, t.stage_history.c.id))
     with store.engine.connect() as connection:
         return [_change(row) for row in connection.execute(query)]
@@ -156,7 +169,8 @@ def period_rows(store: Store, since: datetime | None, until: datetime) -> list[S
     active = select(h.c.person_key).where(h.c.at < until)
     if since is not None:
         active = active.where(h.c.at >= since)
-    query = (select(h).where(h.c.at < until, h.c.person_key.in_(active.distinct()))
+    query = (select(*_CHANGE_COLUMNS)
+             .where(h.c.at < until, h.c.person_key.in_(active.distinct()))
              .order_by(h.c.person_key, h.c.at, h.c.id))
     with store.engine.connect() as connection:
         result = connection.execution_options(yield_per=2000).execute(query)
@@ -171,17 +185,31 @@ def stages_used(store: Store) -> set[Stage]:
         return {Stage(value) for value in connection.execute(query).scalars()}
 
 
-def _changes(rows: Any) -> Iterator[StageChange]:
+#: the columns `_change` reads, in the order it unpacks them
+_CHANGE_COLUMNS = (t.stage_history.c.id, t.stage_history.c.person_key,
+                   t.stage_history.c.from_stage, t.stage_history.c.to_stage,
+                   t.stage_history.c.at, t.stage_history.c.cause,
+                   t.stage_history.c.model_version, t.stage_history.c.run_id,
+                   t.stage_history.c.detail)
+#: one row of `_CHANGE_COLUMNS`
+ChangeRow = Row[int, str, str | None, str, datetime, str, str, str, str | None]
+
+
+def _changes(rows: Iterable[ChangeRow]) -> Iterator[StageChange]:
     for row in rows:
         yield _change(row)
 
 
-def _change(row: Any) -> StageChange:
-    at: datetime = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=timezone.utc)
-    return StageChange(id=int(row.id), person_key=row.person_key,
-                       from_stage=Stage(row.from_stage) if row.from_stage else None,
-                       to_stage=Stage(row.to_stage), at=at, cause=row.cause,
-                       model_version=row.model_version, run_id=row.run_id, detail=row.detail)
+def _change(row: ChangeRow) -> StageChange:
+    id_, person_key, from_stage, to_stage, at, cause, model_version, run_id, detail = row
+    return StageChange(id=int(id_), person_key=person_key,
+                       from_stage=Stage(from_stage) if from_stage else None,
+                       to_stage=Stage(to_stage), at=_utc(at), cause=cause,
+                       model_version=model_version, run_id=run_id, detail=detail)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
 
 
 def stages_before(store: Store, person_keys: Sequence[str], version: str

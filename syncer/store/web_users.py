@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, select, update
 
 from syncer.domain.failures import BadInput
+from syncer.store.database import Database
 from syncer.store.tables import metadata
-
-if TYPE_CHECKING:  # the migrations import this module, and the store imports them
-    from syncer.store.repository import Store
 
 ROLES = ("admin", "viewer")
 
@@ -61,7 +58,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def add_user(store: Store, name: str, role: str, password_hash: str, at: datetime) -> None:
+def add_user(store: Database, name: str, role: str, password_hash: str, at: datetime) -> None:
     """Create an account; UserExists when the name is taken (nothing is changed then)."""
     if role not in ROLES:
         raise BadInput(f"unknown role {role!r}. Fix: use one of {', '.join(ROLES)}")
@@ -74,7 +71,7 @@ def add_user(store: Store, name: str, role: str, password_hash: str, at: datetim
                                          "failed_logins": 0, "throttled_until": None}])
 
 
-def get_user(store: Store, name: str) -> WebUser | None:
+def get_user(store: Database, name: str) -> WebUser | None:
     with store.engine.connect() as connection:
         row = connection.execute(select(web_users).where(web_users.c.name == name)).first()
     if row is None:
@@ -83,12 +80,12 @@ def get_user(store: Store, name: str) -> WebUser | None:
                    _aware(row.throttled_until))
 
 
-def user_count(store: Store) -> int:
+def user_count(store: Database) -> int:
     with store.engine.connect() as connection:
         return len(connection.execute(select(web_users.c.name)).all())
 
 
-def record_failure(store: Store, name: str, now: datetime, limit: int,
+def record_failure(store: Database, name: str, now: datetime, limit: int,
                    throttle: timedelta) -> None:
     """Count one wrong password; the `limit`-th in a row throttles the account."""
     with store.transaction() as tx:
@@ -102,7 +99,7 @@ def record_failure(store: Store, name: str, now: datetime, limit: int,
                 failed_logins=0, throttled_until=now + throttle))
 
 
-def clear_failures(store: Store, name: str) -> None:
+def clear_failures(store: Database, name: str) -> None:
     """A good login: the count starts again."""
     with store.transaction() as tx:
         tx.execute(update(web_users).where(web_users.c.name == name).values(

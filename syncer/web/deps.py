@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -71,7 +71,7 @@ AnyUser = Annotated[WebUser, Depends(current_user)]
 
 
 async def csrf_checked(request: Request, user: AnyUser) -> WebUser:
-    """Any logged-in user whose POST carries the session's CSRF token (Refused without)."""
+    """A logged-in user (any role) whose POST carries the session's CSRF token (Refused without)."""
     form = await request.form()
     token = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     if not same_token(token if isinstance(token, str) else None, request.state.csrf):
@@ -96,7 +96,7 @@ def write_access(user: CsrfUser) -> WebUser:
 AdminUser = Annotated[WebUser, Depends(write_access)]
 
 
-def render(request: Request, template: str, context: Mapping[str, Any] | None = None,
+def render(request: Request, template: str, context: Mapping[str, object] | None = None,
            status_code: int = 200) -> HTMLResponse:
     state = web_state(request)
     values = {"user": getattr(request.state, "user", None),

@@ -8,13 +8,14 @@ funnel and report figures (syncer/ops/funnel.py, syncer/ops/report.py).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
-from syncer.domain.types import Stage
+from syncer.domain.types import Decision, Stage
 from syncer.ops.funnel import FUNNEL, funnel
 from syncer.ops.health import check_health
 from syncer.ops.report import percentile
@@ -91,7 +92,7 @@ def run_detail(request: Request, run_id: str, _user: AnyUser) -> Response:
                                         "audit": rows, "duration": charts.duration})
 
 
-def run_facts(run: RunRecord) -> list[tuple[str, dict[str, Any]]]:
+def run_facts(run: RunRecord) -> list[tuple[str, dict[str, object]]]:
     """The run's per-connector counters worth a row each, in reading order."""
     names = ("records_pulled", "activities_pulled", "api_calls", "fields_written",
              "records_written", "failures", "manual_edits_kept", "created", "api_retries",
@@ -134,7 +135,7 @@ def funnel_page(request: Request, _user: AnyUser, weeks: int = 8) -> Response:
         "score_chart": _score_chart(decisions.values()),
         "speed_chart": _speed_chart(assignments),
         "load_chart": charts.bar_chart("Routing load: people assigned per owner", sorted(
-            Counter(str(r["owner_email"]) for r in assignments).items(),
+            Counter(r["owner_email"] for r in assignments).items(),
             key=lambda kv: (-kv[1], kv[0]))[:25])})
 
 
@@ -143,7 +144,7 @@ _OUTCOMES = (("won", {Stage.CUSTOMER}), ("opportunity", {Stage.OPPORTUNITY}),
              ("sales (SAL/SQL)", {Stage.SAL, Stage.SQL}))
 
 
-def _score_chart(decisions: Any) -> Any:
+def _score_chart(decisions: Iterable[Decision]) -> Markup:
     bands = [f"{low}-{low + 9}" for low in range(0, 100, 10)] + ["100+"]
     counts: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(bands))
     for decision in decisions:
@@ -155,12 +156,13 @@ def _score_chart(decisions: Any) -> Any:
                                [(name, counts[name]) for name in order if name in counts])
 
 
-def _speed_chart(assignments: list[dict[str, Any]]) -> Any:
+def _speed_chart(assignments: list[routing.AssignmentRow]) -> Markup:
     """Median speed to lead per owner (hours), as syncer/ops/report.py measures it."""
     waits: dict[str, list[timedelta]] = defaultdict(list)
     for row in assignments:
-        if row["owner_written_at"] is not None:
-            waits[str(row["owner_email"])].append(row["owner_written_at"] - row["qualified_at"])
+        written = row["owner_written_at"]
+        if written is not None:
+            waits[row["owner_email"]].append(written - row["qualified_at"])
     bars = [(owner, round(percentile(sorted(values), 0.5).total_seconds() / 3600, 2))
             for owner, values in sorted(waits.items())]
     return charts.bar_chart("Speed to lead per owner: median hours from qualified to owner "

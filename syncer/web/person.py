@@ -4,8 +4,6 @@ stage history, owner and why, the person's CRM records, and their audit rows."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -54,7 +52,7 @@ def person(request: Request, _user: AnyUser, q: str = "") -> Response:
     store, loaded = state.store, state.loaded
     key = person_key(store, loaded, q)
     decision = store.decisions([key]).get(key) if key else None
-    context: dict[str, Any] = {"page": "person", "q": q, "key": key, "found": False}
+    context: dict[str, object] = {"page": "person", "q": q, "key": key, "found": False}
     if key is None or decision is None:
         return render(request, "person.html", context, 404 if q.strip() else 200)
     records, activities = store.load_people([key])[key]

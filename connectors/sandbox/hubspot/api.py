@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
 
 from connectors.sandbox.faults import HubSpotLimits
+from connectors.sandbox.hubspot.crm_objects import CrmObjects
 from connectors.sandbox.hubspot.engagements import Engagements
 from connectors.sandbox.hubspot.engagements import handler as engagement_handler
 from connectors.sandbox.hubspot.events import EventLog, EventQuery, EventRecord
@@ -94,6 +95,7 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
                  limits: HubSpotLimits | None = None,
                  merge_mode: MergeMode = "keep_primary") -> None:
         self.state = state
+        self.holder = state  # the contact properties PropertyAdmin serves
         self._base_url = base_url
         self.limits = limits or HubSpotLimits()
         self.merge_mode = merge_mode
@@ -101,6 +103,8 @@ class HubSpotApi(ContactWrites, PropertyAdmin):
         #: calls, meetings, emails, notes, tasks (connectors/sandbox/hubspot/engagements.py)
         self.engagements = Engagements(lambda: state._clock())
         self.recent_writes: deque[str] = deque(maxlen=256)
+        #: companies, deals and associations (connectors/sandbox/hubspot/crm_objects.py)
+        self.objects = CrmObjects(state, self.limits, base_url, self.property_json)
 
     # -- shapes ------------------------------------------------------------------------
     @staticmethod
@@ -325,6 +329,8 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("/crm/v3/objects/<object_type>/batch/read", ("POST",), "batch_read"),
     ("/crm/v3/objects/<object_type>/batch/archive", ("POST",), "batch_archive"),
     ("/crm/v3/objects/<object_type>/<record_id>", ("DELETE",), "archive_contact"),
+    ("/crm/v3/objects/<object_type>/<record_id>", ("PATCH",), "update_record"),
+    ("/crm/v3/objects/<object_type>/batch/upsert", ("POST",), "batch_upsert"),
     ("/crm/v3/objects/<object_type>/merge", ("POST",), "merge"),
     ("/crm/v3/objects/<object_type>/search", ("POST",), "search"),
     ("/crm/v3/properties/<object_type>", ("GET",), "list_properties"),
@@ -332,11 +338,16 @@ ROUTES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("/crm/v3/properties/<object_type>/groups", ("GET",), "list_groups"),
     ("/crm/v3/properties/<object_type>/groups", ("POST",), "create_group"),
     ("/crm/v3/properties/<object_type>/<property_name>", ("GET",), "get_property"),
+    ("/crm/v3/properties/<object_type>/<property_name>", ("DELETE",), "delete_property"),
     ("/properties/v2/<object_type>/properties", ("GET",), "legacy_properties"),
     ("/crm/v3/schemas", ("GET",), "schemas"),
     ("/crm-object-schemas/v3/schemas", ("GET",), "schemas"),  # hubspot-api-client's path
     ("/crm/v4/associations/<object_type>/<to_type>/batch/read", ("POST",),
      "association_batch_read"),
+    ("/crm/v4/objects/<object_type>/<record_id>/associations/default/<to_type>/<to_id>",
+     ("PUT",), "association_put"),
+    ("/crm/v4/objects/<object_type>/<record_id>/associations/<to_type>", ("GET",),
+     "association_page"),
     ("/crm/v3/owners/", ("GET",), "list_owners"),
     ("/crm/owners/v3/owners/", ("GET",), "list_owners"),
     ("/crm/v3/owners/<owner_id>", ("GET",), "get_owner"),
@@ -349,7 +360,8 @@ CONTACT_ENDPOINTS = frozenset({"list_contacts", "get_contact", "batch_update", "
                                "batch_archive", "archive_contact",
                                "list_properties", "legacy_properties", "create_property",
                                "list_groups", "create_group", "get_property",
-                               "association_batch_read"})
+                               "association_batch_read", "update_record", "batch_upsert",
+                               "delete_property", "association_put", "association_page"})
 
 
 def handler_for(api: HubSpotApi, endpoint: str, args: dict[str, str]) -> Handler:
@@ -357,6 +369,9 @@ def handler_for(api: HubSpotApi, endpoint: str, args: dict[str, str]) -> Handler
     engagement = engagement_handler(api.engagements, endpoint, args)
     if engagement is not None:
         return engagement
+    objects = api.objects.handler(endpoint, args)  # companies, deals, associations
+    if objects is not None:
+        return objects
     if endpoint in CONTACT_ENDPOINTS and args.get("object_type") not in CONTACT_OBJECT_TYPES:
         raise ApiFailure(404, "OBJECT_NOT_FOUND",
                          f"Unable to infer object type from: {args.get('object_type')}")

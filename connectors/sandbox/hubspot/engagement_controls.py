@@ -6,19 +6,16 @@ email, note or task on a contact, as in HubSpot's UI (connectors/sandbox/control
 
 The engagement is stamped at the sandbox clock's time (hs_timestamp, hs_createdate,
 hs_lastmodifieddate) and associated with the contact; the API serves it at once
-(connectors/sandbox/hubspot/engagements.py). Deals are not served, so there is no
-`close_deal` here (the Salesforce sandbox has one).
+(connectors/sandbox/hubspot/engagements.py). Companies, deals and `close_deal` are
+connectors/sandbox/hubspot/company_controls.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
+from connectors.sandbox.control import Operation
 from connectors.sandbox.hubspot.engagements import TYPES
-
-if TYPE_CHECKING:
-    from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.hubspot.portal import Portal
+from syncer.domain.json_values import JSONObject
 
 #: what each kind of engagement says besides its title (HubSpot's property names)
 _DETAILS: dict[str, dict[str, str]] = {
@@ -30,7 +27,7 @@ _DETAILS: dict[str, dict[str, str]] = {
     "tasks": {"hs_task_status": "COMPLETED", "hs_task_type": "TODO"}}
 
 
-def _contact(sandbox: HubSpotSandbox, body: dict[str, Any]) -> str:
+def _contact(sandbox: Portal, body: JSONObject) -> str:
     contact_id = str(body.get("id") or "")
     if contact_id:
         if sandbox.state.snapshot(contact_id) is None:
@@ -44,7 +41,7 @@ def _contact(sandbox: HubSpotSandbox, body: dict[str, Any]) -> str:
     return found.id
 
 
-def _owner(sandbox: HubSpotSandbox, value: object) -> str:
+def _owner(sandbox: Portal, value: object) -> str:
     text = str(value or "").strip()
     for owner in sandbox.state.owners:
         if text and text.lower() in (owner.id, owner.email.lower()):
@@ -53,7 +50,7 @@ def _owner(sandbox: HubSpotSandbox, value: object) -> str:
                      "owner id or email (GET /crm/v3/owners/ lists them)")
 
 
-def log_activity(sandbox: HubSpotSandbox, body: dict[str, Any]) -> dict[str, Any]:
+def log_activity(sandbox: Portal, body: JSONObject) -> dict[str, str]:
     kind = str(body.get("kind") or "").lower() + "s"
     if kind not in TYPES:
         raise ValueError(f"kind: {body.get('kind')!r} is not one of call, meeting, email, "
@@ -66,6 +63,5 @@ def log_activity(sandbox: HubSpotSandbox, body: dict[str, Any]) -> dict[str, Any
     return {"id": engagement.id, "type": kind, "contact_id": contact, "owner_id": owner}
 
 
-def engagement_controls(sandbox: HubSpotSandbox
-                        ) -> dict[str, Callable[[dict[str, Any]], Any]]:
+def engagement_controls(sandbox: Portal) -> dict[str, Operation]:
     return {"log_activity": lambda body: log_activity(sandbox, body)}

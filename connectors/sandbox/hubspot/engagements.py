@@ -19,11 +19,11 @@ the names do. The store starts empty: the world seeds no engagements; the contro
 from __future__ import annotations
 
 import itertools
+import operator
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -33,8 +33,10 @@ from connectors.sandbox.hubspot.http import (
     Json,
     iso_millis,
     json_body,
+    json_list,
     not_found,
     parse_instant,
+    property_names,
     validation_error,
 )
 
@@ -52,9 +54,12 @@ TIME_PROPERTIES = frozenset({"hs_lastmodifieddate", "hs_createdate", "hs_timesta
 FILTERABLE = TIME_PROPERTIES | {"hubspot_owner_id", "hs_object_id"}
 DEFAULT_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 MAX_LIMIT, MAX_INPUTS = 200, 1000
-_COMPARE: Mapping[str, Callable[[Any, Any], bool]] = {
-    "EQ": lambda a, b: a == b, "NEQ": lambda a, b: a != b, "GT": lambda a, b: a > b,
-    "GTE": lambda a, b: a >= b, "LT": lambda a, b: a < b, "LTE": lambda a, b: a <= b}
+#: a property or filter value as engagements compare it (see `_typed`): an instant for the
+#: time properties, a number for hs_object_id, text for the others
+Comparable = datetime | int | str
+_COMPARE: Mapping[str, Callable[[Comparable, Comparable], bool]] = {
+    "EQ": operator.eq, "NEQ": operator.ne, "GT": operator.gt, "GTE": operator.ge,
+    "LT": operator.lt, "LTE": operator.le}
 
 
 def object_type(name: str) -> str | None:
@@ -70,7 +75,7 @@ class Engagement:
     contacts: list[str] = field(default_factory=list)
 
 
-def _typed(name: str, value: object) -> object:
+def _typed(name: str, value: object) -> Comparable:
     if name in TIME_PROPERTIES:
         return parse_instant(value)
     if name == "hs_object_id":
@@ -112,19 +117,20 @@ class Engagements:
         body = json_body(request)
         if not isinstance(body, Mapping):
             raise validation_error("Invalid input JSON: expected an object")
-        groups = [_filters(g) for g in body.get("filterGroups") or []]
+        groups = [_filters(g) for g in json_list(body.get("filterGroups"), "filterGroups")]
         if body.get("filters"):
             groups.append(_filters({"filters": body["filters"]}))
         limit, offset = _limit(body.get("limit", 10)), _offset(body.get("after"))
         sorts = [(str(s.get("propertyName")), str(s.get("direction", "ASCENDING")).upper()
-                  == "DESCENDING") for s in body.get("sorts") or [] if isinstance(s, Mapping)]
+                  == "DESCENDING") for s in json_list(body.get("sorts"), "sorts")
+                 if isinstance(s, Mapping)]
         for name, _ in sorts:
             _check_property(name)
         found = [e for e in self._all(kind)
                  if not groups or any(all(_passes(e, f) for f in g) for g in groups)]
         for name, descending in reversed(sorts):
             found.sort(key=_sort_key(name), reverse=descending)
-        wanted = body.get("properties") or None
+        wanted = property_names(body.get("properties"))
         results = [self.json(e, wanted) for e in found[offset:offset + limit]]
         answer: Json = {"total": len(found), "results": results}
         if offset + limit < len(found):
@@ -188,9 +194,9 @@ class Engagements:
         return data
 
 
-def _sort_key(name: str) -> Callable[[Engagement], Any]:
+def _sort_key(name: str) -> Callable[[Engagement], tuple[bool, Comparable]]:
     """Sort by one property; engagements without it first (they are never stamped)."""
-    def key(engagement: Engagement) -> Any:
+    def key(engagement: Engagement) -> tuple[bool, Comparable]:
         value = engagement.properties.get(name)
         return (value is not None, _typed(name, value) if value is not None else 0)
     return key
@@ -202,12 +208,14 @@ def _check_property(name: str) -> None:
                                f"{', '.join(sorted(FILTERABLE))} only, not {name}")
 
 
-def _filters(group: object) -> list[tuple[str, str, object]]:
+def _filters(group: object) -> list[tuple[str, str, Comparable]]:
     items = group.get("filters") if isinstance(group, Mapping) else None
     if not isinstance(items, list):
         raise validation_error("Each filter group needs a filters list")
     found = []
     for item in items:
+        if not isinstance(item, Mapping):
+            raise validation_error("Each filter must be an object with a propertyName")
         name, operator = str(item.get("propertyName")), str(item.get("operator", "EQ"))
         _check_property(name)
         if operator not in _COMPARE:
@@ -216,7 +224,7 @@ def _filters(group: object) -> list[tuple[str, str, object]]:
     return found
 
 
-def _passes(engagement: Engagement, check: tuple[str, str, object]) -> bool:
+def _passes(engagement: Engagement, check: tuple[str, str, Comparable]) -> bool:
     name, operator, value = check
     have = engagement.properties.get(name)
     return have is not None and _COMPARE[operator](_typed(name, have), value)

@@ -7,12 +7,10 @@ portal of a million untouched contacts records nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from connectors.sandbox.hubspot.state import Contact
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +23,28 @@ class Change:
     source: str
 
 
+class Recorded(Protocol):
+    """What a history is read from: a contact (state.Contact, which records its changes
+    here, so this module names it by what it reads instead of importing it back)."""
+
+    @property
+    def properties(self) -> Mapping[str, str | None]: ...
+
+    @property
+    def history(self) -> Mapping[str, list[Change]]: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
+
+
 #: properties HubSpot computes itself: their history is their current value.
 CALCULATED = frozenset({"createdate", "lastmodifieddate", "hs_object_id"})
 
 
-def property_history(contact: Contact, name: str) -> list[Change]:
+def property_history(contact: Recorded, name: str) -> list[Change]:
     """Every value property `name` of `contact` took, newest first (HubSpot's
     propertiesWithHistory): the recorded changes, then the value it was seeded with (an
     IMPORT at createdAt); empty for a property never set."""

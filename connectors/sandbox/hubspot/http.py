@@ -15,12 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dt_time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
-Json = dict[str, Any]
+from syncer.domain.json_values import JSONValue
+
+#: a JSON body the sandbox builds to answer with (json.dumps takes any such values)
+Json = dict[str, object]
 #: what an endpoint handler returns: the HTTP status and the JSON body
 Answer = tuple[int, object]
 
@@ -58,12 +60,29 @@ def not_found(message: str = "Resource not found") -> ApiFailure:
     return ApiFailure(404, "OBJECT_NOT_FOUND", message)
 
 
-def json_body(request: Request) -> Any:
-    """The request's JSON body; a 400 when it is not JSON."""
-    body = request.get_json(silent=True)
+def json_body(request: Request) -> JSONValue:
+    """The request's JSON body (any JSON value: callers check the shape they need); a 400
+    when it is not JSON."""
+    body: JSONValue = request.get_json(silent=True)
     if body is None:
         raise validation_error("Invalid input JSON: the request body is not valid JSON")
     return body
+
+
+def json_list(value: JSONValue, what: str) -> list[JSONValue]:
+    """A body field that must be a JSON array (empty when absent); a 400 naming it else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise validation_error(f"Invalid input JSON: '{what}' must be a list")
+    return value
+
+
+def property_names(value: JSONValue) -> list[str] | None:
+    """A body's list of property names as text; None (the defaults) when absent or empty."""
+    if not isinstance(value, list):
+        return None
+    return [str(name) for name in value] or None
 
 
 def json_response(data: object, status: int = 200,

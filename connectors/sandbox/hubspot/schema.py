@@ -9,9 +9,9 @@ list and decide how a filter compares values, all from the same facts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from connectors.sandbox.outcomes import HUBSPOT_SOURCES
+from syncer.domain.json_values import JSONValue
 
 #: HubSpot's standard ranges for the contact `numemployees` enumeration, in order.
 NUMEMPLOYEES_RANGES: tuple[str, ...] = (
@@ -58,7 +58,8 @@ class PropertyDef:
     hubspot_defined: bool = True
     #: options come from the owners list at request time (hubspot_owner_id).
     owner_options: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: more describe fields, as JSON (none of the sandbox's own properties has any)
+    extra: dict[str, JSONValue] = field(default_factory=dict)
 
 
 def _text(name: str, label: str, group: str = "contactinformation",
@@ -89,6 +90,9 @@ CONTACT_PROPERTIES: tuple[PropertyDef, ...] = (
                 options=LIFECYCLE_STAGES),
     PropertyDef("hubspot_owner_id", "Contact owner", "enumeration", "select",
                 "sales_properties", "The owner of a contact", owner_options=True),
+    # the contact's primary company (associations.py keeps it and the association in step)
+    PropertyDef("associatedcompanyid", "Primary Associated Company ID", "number", "number",
+                "contactinformation", "The id of the contact's primary company"),
     PropertyDef("hs_object_id", "Record ID", "number", "number", "contactinformation",
                 "The unique ID for this record. This value is set automatically by HubSpot.",
                 read_only=True),

@@ -7,19 +7,21 @@ the property's type: numbers as numbers, datetimes as instants, text case-insens
 
 A search scans the contacts lazily and keeps only the results up to the requested page
 (at most the 10,000 cap), so it works on a portal of a million contacts without holding it.
+Companies and deals (connectors/sandbox/hubspot/objects_api.py) are searched by the same
+rules over their own property table (`schema`) and free-text properties.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
+from typing import Protocol, TypeVar
 
 from connectors.sandbox.hubspot.http import parse_instant, validation_error
-from connectors.sandbox.hubspot.schema import PROPERTY_BY_NAME
-from connectors.sandbox.hubspot.state import Contact
+from connectors.sandbox.hubspot.schema import PROPERTY_BY_NAME, PropertyDef
 
 MAX_LIMIT = 200
 MAX_FILTER_GROUPS = 5
@@ -31,12 +33,28 @@ QUERY_PROPERTIES = ("email", "firstname", "lastname", "company", "hs_object_id")
 Comparable = float | datetime | str
 
 
+class Searchable(Protocol):
+    """A record search reads: a numeric id and its property values (a Contact, or a
+    company or deal of connectors/sandbox/hubspot/objects.py)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def properties(self) -> dict[str, str | None]: ...
+
+
+R = TypeVar("R", bound=Searchable)
+
+
 @dataclass(frozen=True, slots=True)
 class Filter:
     """One filter of a search body: propertyName, operator and value(s), as HubSpot
     spells them (`token`: the value as CONTAINS_TOKEN reads it)."""
 
     property: str
+    #: the property's type (number, datetime, ...): how values are compared
+    kind: str
     operator: str
     value: object
     high_value: object
@@ -52,10 +70,17 @@ class SearchRequest:
     limit: int
     offset: int
     query: str | None
+    #: property -> type, of every property sorted on (filters carry their own)
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    #: the properties a free-text `query` looks in
+    query_properties: tuple[str, ...] = QUERY_PROPERTIES
 
 
-def parse_search(body: object, max_limit: int = MAX_LIMIT) -> SearchRequest:
-    """Check a search body against HubSpot's limits; raise a 400 ApiFailure otherwise."""
+def parse_search(body: object, max_limit: int = MAX_LIMIT,
+                 schema: Mapping[str, PropertyDef] = PROPERTY_BY_NAME,
+                 query_properties: tuple[str, ...] = QUERY_PROPERTIES) -> SearchRequest:
+    """Check a search body against HubSpot's limits and the object's properties
+    (`schema`: the contacts' unless given); raise a 400 ApiFailure otherwise."""
     if not isinstance(body, Mapping):
         raise validation_error("Invalid input JSON: expected an object")
     groups_raw = body.get("filterGroups") or []
@@ -75,7 +100,7 @@ def parse_search(body: object, max_limit: int = MAX_LIMIT) -> SearchRequest:
         if len(filters) > MAX_FILTERS_PER_GROUP:
             raise validation_error(
                 f"Too many filters in a group: at most {MAX_FILTERS_PER_GROUP}")
-        groups.append([_filter(item) for item in filters])
+        groups.append([_filter(item, schema) for item in filters])
     if sum(len(group) for group in groups) > MAX_FILTERS:
         raise validation_error(f"Too many filters: at most {MAX_FILTERS} in all")
     query = body.get("query")
@@ -87,9 +112,10 @@ def parse_search(body: object, max_limit: int = MAX_LIMIT) -> SearchRequest:
     after = body.get("after")
     offset = _int(after, "after") if after not in (None, "") else 0
     properties = body.get("properties")
-    return SearchRequest(groups, [_sort(s) for s in body.get("sorts") or []],
-                         [str(p) for p in properties] if properties else None,
-                         limit, offset, str(query) if query else None)
+    sorts = [_sort(s, schema) for s in body.get("sorts") or []]
+    return SearchRequest(groups, sorts, [str(p) for p in properties] if properties else None,
+                         limit, offset, str(query) if query else None,
+                         {name: schema[name].type for name, _ in sorts}, query_properties)
 
 
 def _int(value: object, name: str) -> int:
@@ -99,20 +125,21 @@ def _int(value: object, name: str) -> int:
         raise validation_error(f"{name} must be an integer, got '{value}'") from error
 
 
-def _filter(item: object) -> Filter:
+def _filter(item: object, schema: Mapping[str, PropertyDef]) -> Filter:
     if not isinstance(item, Mapping) or "propertyName" not in item:
         raise validation_error("Each filter needs a propertyName and an operator")
-    if item["propertyName"] not in PROPERTY_BY_NAME:
+    if item["propertyName"] not in schema:
         raise validation_error(f"Unknown property in filter: {item['propertyName']}")
     operator = item.get("operator", "EQ")
     if operator not in _OPERATORS:
         raise validation_error(f"Unknown filter operator: {item.get('operator')}")
-    return Filter(str(item["propertyName"]), str(operator), item.get("value"),
+    name = str(item["propertyName"])
+    return Filter(name, schema[name].type, str(operator), item.get("value"),
                   item.get("highValue"), tuple(item.get("values") or ()),
                   str(item.get("value", "")).lower().strip("*"))
 
 
-def _sort(item: object) -> tuple[str, bool]:
+def _sort(item: object, schema: Mapping[str, PropertyDef]) -> tuple[str, bool]:
     """Sorts arrive as objects from clients and as strings ("-createdate") from scripts."""
     if isinstance(item, Mapping):
         name = str(item.get("propertyName", ""))
@@ -120,13 +147,12 @@ def _sort(item: object) -> tuple[str, bool]:
     else:
         text = str(item)
         name, descending = text.lstrip("-"), text.startswith("-")
-    if name not in PROPERTY_BY_NAME:
+    if name not in schema:
         raise validation_error(f"Unknown property in sorts: {name}")
     return name, descending
 
 
-def _typed(name: str, value: object) -> Comparable:
-    kind = PROPERTY_BY_NAME[name].type
+def _typed(kind: str, name: str, value: object) -> Comparable:
     if kind == "number":
         try:
             return float(str(value))
@@ -142,18 +168,19 @@ Check = Callable[[Comparable | None, Filter, str], bool]
 
 def _compare(op: Callable[[Comparable, Comparable], bool]) -> Check:
     def check(have: Comparable | None, item: Filter, name: str) -> bool:
-        return have is not None and op(have, _typed(name, item.value))
+        return have is not None and op(have, _typed(item.kind, name, item.value))
     return check
 
 
 def _in(have: Comparable | None, item: Filter, name: str) -> bool:
-    return have is not None and have in [_typed(name, v) for v in item.values]
+    return have is not None and have in [_typed(item.kind, name, v) for v in item.values]
 
 
 def _between(have: Comparable | None, item: Filter, name: str) -> bool:
     if have is None:
         return False
-    low, high = _typed(name, item.value), _typed(name, item.high_value)
+    low, high = (_typed(item.kind, name, item.value),
+                 _typed(item.kind, name, item.high_value))
     return bool(low <= have <= high)  # type: ignore[operator]
 
 
@@ -163,7 +190,8 @@ def _contains(have: Comparable | None, item: Filter, name: str) -> bool:
 
 _OPERATORS: dict[str, Check] = {
     "EQ": _compare(lambda a, b: a == b),
-    "NEQ": lambda have, item, name: have is None or have != _typed(name, item.value),
+    "NEQ": lambda have, item, name: have is None or have != _typed(item.kind, name,
+                                                                   item.value),
     "GT": _compare(lambda a, b: a > b),  # type: ignore[operator]
     "GTE": _compare(lambda a, b: a >= b),  # type: ignore[operator]
     "LT": _compare(lambda a, b: a < b),  # type: ignore[operator]
@@ -178,20 +206,20 @@ _OPERATORS: dict[str, Check] = {
 }
 
 
-def _value(contact: Contact, name: str) -> Comparable | None:
-    raw = contact.properties.get(name)
-    return None if raw in (None, "") else _typed(name, raw)
+def _value(record: Searchable, kind: str, name: str) -> Comparable | None:
+    raw = record.properties.get(name)
+    return None if raw in (None, "") else _typed(kind, name, raw)
 
 
-def _matches(contact: Contact, request: SearchRequest) -> bool:
+def _matches(record: Searchable, request: SearchRequest) -> bool:
     if request.query:
         needle = request.query.lower()
-        if not any(needle in str(contact.properties.get(p) or "").lower()
-                   for p in QUERY_PROPERTIES):
+        if not any(needle in str(record.properties.get(p) or "").lower()
+                   for p in request.query_properties):
             return False
     if not request.filter_groups:
         return True
-    return any(all(_OPERATORS[f.operator](_value(contact, f.property), f, f.property)
+    return any(all(_OPERATORS[f.operator](_value(record, f.kind, f.property), f, f.property)
                    for f in group)
                for group in request.filter_groups)
 
@@ -213,23 +241,23 @@ class _Descending:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _sort_key(request: SearchRequest) -> Callable[[Contact], tuple[object, ...]]:
-    """Each sort in turn (contacts without a value last), then hs_object_id ascending."""
-    def key(contact: Contact) -> tuple[object, ...]:
+def _sort_key(request: SearchRequest) -> Callable[[Searchable], tuple[object, ...]]:
+    """Each sort in turn (records without a value last), then hs_object_id ascending."""
+    def key(record: Searchable) -> tuple[object, ...]:
         parts: list[object] = []
         for name, descending in request.sorts:
-            value = _value(contact, name)
+            value = _value(record, request.kinds[name], name)
             if value is None:
                 parts.append((1, 0))
             else:
                 parts.append((0, _Descending(value) if descending else value))
-        parts.append(int(contact.id))
+        parts.append(int(record.id))
         return tuple(parts)
     return key
 
 
-def run_search(contacts: Iterable[Contact], request: SearchRequest,
-               keep: int) -> tuple[int, list[Contact]]:
+def run_search(contacts: Iterable[R], request: SearchRequest,
+               keep: int) -> tuple[int, list[R]]:
     """(how many contacts match, the first `keep` of them in the requested order).
 
     `contacts` must come in id order (hs_object_id ascending, the default order). Only
@@ -237,7 +265,7 @@ def run_search(contacts: Iterable[Contact], request: SearchRequest,
     """
     total = 0
 
-    def matching() -> Iterator[Contact]:
+    def matching() -> Iterator[R]:
         nonlocal total
         for contact in contacts:
             if _matches(contact, request):

@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -54,6 +54,7 @@ from connectors.sandbox.hubspot.identity import MERGE_MODES, MergeMode, merge_co
 from connectors.sandbox.hubspot.schema import LIFECYCLE_STAGES
 from connectors.sandbox.hubspot.state import Contact, PortalState, contact_id_for
 from connectors.sandbox.hubspot.validation import InputRejected
+from connectors.sandbox.settings import settings_from
 from connectors.sandbox.world import IN_HUBSPOT, World
 
 if TYPE_CHECKING:
@@ -72,10 +73,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _resolve_limits(limits: HubSpotLimits | SandboxLimits | None,
-                    **overrides: Any) -> HubSpotLimits:
+                    **overrides: object) -> HubSpotLimits:
     """The limits object, then any keyword given explicitly (the older constructor API)."""
     base = limits.hubspot if isinstance(limits, SandboxLimits) else limits or HubSpotLimits()
-    return replace(base, **{k: v for k, v in overrides.items() if v is not UNSET})
+    given = {name: value for name, value in overrides.items() if value is not UNSET}
+    return settings_from(HubSpotLimits, {**asdict(base), **given})
 
 
 class HubSpotSandbox:
@@ -211,23 +213,23 @@ class HubSpotSandbox:
         self.stop()
 
     # -- introspection (no auth, no limits) ---------------------------------------------
-    def iter_records(self) -> Iterator[dict[str, Any]]:
+    def iter_records(self) -> Iterator[dict[str, str | None]]:
         """Every contact as {"id": ..., <property>: value, ...}, in id order, lazily."""
         for contact in self.state.iter_contacts():
             yield {"id": contact.id, **contact.properties}
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, str | None]]:
         """Every contact as {"id": ..., <property>: value, ...}, in id order (small worlds;
         use iter_records at scale)."""
         return list(self.iter_records())
 
-    def record(self, record_id: str) -> dict[str, Any]:
+    def record(self, record_id: str) -> dict[str, str | None]:
         contact = self.state.snapshot(record_id)
         if contact is None:
             raise KeyError(f"no contact with id {record_id}")
         return {"id": contact.id, **contact.properties}
 
-    def changed_records(self) -> list[dict[str, Any]]:
+    def changed_records(self) -> list[dict[str, str | None]]:
         """Only the contacts changed since generation (API writes, edits, the editor)."""
         with self.state.lock:
             changed = sorted(self.state.overlay.values(), key=lambda c: int(c.id))
@@ -268,11 +270,13 @@ class HubSpotSandbox:
               ) -> Iterable[bytes]:
         request = Request(environ)
         if request.path.startswith(CONTROL_PREFIX):  # a tester's hand, not API traffic
+            from connectors.sandbox.hubspot.company_controls import company_controls
             from connectors.sandbox.hubspot.engagement_controls import engagement_controls
             from connectors.sandbox.webhooks import control_operations
             merge = {"merge": lambda body: {"id": self.merge(str(body["primary_id"]),
                                                              str(body["merged_id"]))},
-                     **control_operations(self), **engagement_controls(self)}
+                     **control_operations(self), **engagement_controls(self),
+                     **company_controls(self)}
             control = handle(self, self.control_token, self.clock, request, merge)
             return control(environ, start_response)
         rule_name, endpoint, args = UNMATCHED_RULE, None, {}

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 from connectors.sandbox.hubspot.history import CALCULATED, Change, property_history
 from connectors.sandbox.hubspot.http import iso_millis
+from connectors.sandbox.hubspot.objects import company_id_for
 from connectors.sandbox.hubspot.schema import (
     CONTACT_PROPERTIES,
     PROPERTY_GROUPS,
@@ -74,6 +75,16 @@ class OwnerRecord:
 def contact_id_for(index: int) -> str:
     """The contact id the sandbox gives the world person with this index."""
     return str(CONTACT_ID_BASE + index)
+
+
+def seeded_company_id(world: World, person: WorldPerson) -> str | None:
+    """The primary company a seeded contact has: its world company's, when the world
+    seeds HubSpot companies and the person's email domain is that company's."""
+    if not world.hubspot_companies or person.company_index < 0:
+        return None
+    if person.domain != world.company(person.company_index).domain:
+        return None  # free mail or a competitor's address: no company link
+    return company_id_for(person.company_index)
 
 
 def millis(moment: datetime) -> datetime:
@@ -149,6 +160,7 @@ class PortalState:
             "numemployees": numemployees_range(person.employees),
             "country": person.country or None, "lifecyclestage": stage,
             "hubspot_owner_id": owner, "hs_object_id": cid,
+            "associatedcompanyid": seeded_company_id(world, person),
             "createdate": None, "lastmodifieddate": None,
             "hs_merged_object_ids": None, **dict.fromkeys(SYNCER_PROPERTY_NAMES),
             "hs_analytics_source": outcome.source.hubspot,

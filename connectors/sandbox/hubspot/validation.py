@@ -14,11 +14,20 @@ from connectors.sandbox.hubspot.schema import PropertyDef
 class InputRejected(Exception):
     """One batch input (or edit) that HubSpot would refuse; `code` is the detailed reason."""
 
-    def __init__(self, category: str, code: str, message: str) -> None:
+    def __init__(self, category: str, code: str, message: str,
+                 properties: tuple[tuple[str, str, str], ...] = ()) -> None:
         super().__init__(message)
         self.category = category
         self.code = code
         self.message = message
+        #: (property, error code, message) of each bad property
+        self.properties = properties
+
+    def details(self) -> list[dict[str, object]]:
+        """The error's `errors` entries, each naming its property in
+        `context.propertyName` (what HubSpot's newer error bodies carry)."""
+        return [{"message": text, "code": code, "context": {"propertyName": [name]}}
+                for name, code, text in self.properties]
 
 
 def check_values(properties: Mapping[str, PropertyDef], owner_ids: Set[str],
@@ -37,7 +46,9 @@ def check_values(properties: Mapping[str, PropertyDef], owner_ids: Set[str],
                            "name": name, "localizedErrorMessage": text})
     if issues:
         raise InputRejected("VALIDATION_ERROR", str(issues[0]["error"]),
-                            "Property values were not valid: " + json.dumps(issues))
+                            "Property values were not valid: " + json.dumps(issues),
+                            tuple((str(i["name"]), str(i["error"]), str(i["message"]))
+                                  for i in issues))
     return clean
 
 

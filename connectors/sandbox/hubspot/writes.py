@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from datetime import datetime, timezone
-from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -24,6 +23,7 @@ from connectors.sandbox.hubspot.http import (
     Json,
     iso_millis,
     json_body,
+    property_names,
     record_failure,
     validation_error,
 )
@@ -35,6 +35,7 @@ from connectors.sandbox.hubspot.identity import (
 from connectors.sandbox.hubspot.schema import ALWAYS_RETURNED, DEFAULT_RETURNED
 from connectors.sandbox.hubspot.state import Contact, PortalState
 from connectors.sandbox.hubspot.validation import InputRejected
+from syncer.domain.json_values import JSONObject, JSONValue
 
 NOT_FOUND_MESSAGE = ("Could not get some CONTACT objects, they may be deleted or not exist. "
                      "Check that ids are valid.")
@@ -52,8 +53,15 @@ def batch_response(results: list[Json], errors: list[Json], started: str,
                   "completedAt": iso_millis(datetime.now(timezone.utc))}
     if not errors:
         return ok_status, body
-    body.update(numErrors=sum(len(e["context"]["ids"]) for e in errors), errors=errors)
+    body.update(numErrors=sum(_id_count(e) for e in errors), errors=errors)
     return 207, body
+
+
+def _id_count(error: Json) -> int:
+    """How many ids a `batch_error` names (its `context.ids`)."""
+    context = error.get("context")
+    ids = context.get("ids") if isinstance(context, dict) else None
+    return len(ids) if isinstance(ids, list) else 0
 
 
 class ContactWrites:
@@ -87,10 +95,10 @@ class ContactWrites:
                 for name in dict.fromkeys(with_history) if name in known}
         return data
 
-    def _inputs(self, request: Request) -> tuple[Json, list[Any]]:
+    def _inputs(self, request: Request) -> tuple[JSONObject, list[JSONValue]]:
         body = json_body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list):
+        if not isinstance(body, dict) or not isinstance(inputs, list):
             raise validation_error("Invalid input JSON: 'inputs' must be a list")
         if len(inputs) > self.limits.batch_max:
             raise validation_error(
@@ -114,7 +122,7 @@ class ContactWrites:
         results = []
         for item, values, contact in zip(inputs, properties, made, strict=True):
             result = self.contact_json(contact, list(values) or None)
-            trace = item.get("objectWriteTraceId")
+            trace = item.get("objectWriteTraceId") if isinstance(item, dict) else None
             if trace is not None:
                 result["objectWriteTraceId"] = str(trace)
             results.append(result)
@@ -135,10 +143,13 @@ class ContactWrites:
         plan: RequestPlan | None = request.environ.get(PLAN_KEY)
         with self.state.lock:
             for item, record_id in zip(inputs, ids, strict=True):
-                if self.state.contact(record_id) is None:
-                    missing.append(record_id)
+                if not isinstance(item, dict) or self.state.contact(record_id) is None:
+                    missing.append(record_id)  # an input that is no object has no id
                     continue
                 properties = item.get("properties") or {}
+                if not isinstance(properties, dict):
+                    raise ApiFailure(400, "VALIDATION_ERROR", "Invalid input JSON: an "
+                                     "input's 'properties' must be an object")
                 try:
                     clean = self.state.check(dict(properties))
                 except InputRejected as rejected:
@@ -156,14 +167,59 @@ class ContactWrites:
             errors.insert(0, batch_error("OBJECT_NOT_FOUND", NOT_FOUND_MESSAGE, missing))
         return batch_response(results, errors, started, 200)
 
+    def update_record(self, request: Request, args: dict[str, str]) -> Answer:
+        """PATCH one contact (by id, or `idProperty`): 200 with the written properties;
+        invalid values are a 400, an unknown contact a 404."""
+        properties = _properties(json_body(request))
+        id_property = request.args.get("idProperty")
+        found = (self.state.find(id_property, args["record_id"])
+                 if id_property and id_property != "hs_object_id"
+                 else self.state.contact(args["record_id"]))
+        if found is None:
+            raise ApiFailure(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are "
+                             f"usually numeric: {args['record_id']}")
+        try:
+            clean = self.state.check(dict(properties))
+        except InputRejected as rejected:
+            raise ApiFailure(400, rejected.category, rejected.message,
+                             extra={"errors": rejected.details()}) from None
+        contact = self.state.apply(found.id, clean)
+        self.recent_writes.append(found.id)
+        return 200, self.contact_json(contact, list(clean) or None)
+
+    def batch_upsert(self, request: Request, args: dict[str, str]) -> Answer:
+        """Create or update by a unique property (`idProperty` email): each result says
+        whether it is `new`; an invalid input fails the batch (400), as a create does."""
+        _, inputs = self._inputs(request)
+        started = iso_millis(datetime.now(timezone.utc))
+        planned: list[tuple[str, dict[str, str | None]]] = []
+        for item in inputs:
+            key = str(item.get("id", "")).strip() if isinstance(item, dict) else ""
+            if not isinstance(item, dict) or item.get("idProperty") != "email" or not key:
+                raise validation_error("Each upsert input needs an id and idProperty "
+                                       "'email' (the sandbox upserts contacts by email)")
+            try:
+                planned.append((key, self.state.check({**_properties(item), "email": key})))
+            except InputRejected as rejected:
+                raise ApiFailure(400, rejected.category, rejected.message) from None
+        results: list[Json] = []
+        with self.state.lock:
+            for email, values in planned:
+                existing = self.state.find("email", email)
+                contact = (self.state.apply(existing.id, values) if existing is not None
+                           else self.state.add(values))
+                results.append({**self.contact_json(contact, list(values)),
+                                "new": existing is None})
+        return batch_response(results, [], started, 200)
+
     # -- read by id --------------------------------------------------------------------
     def batch_read(self, request: Request, args: dict[str, str]) -> Answer:
         """Contacts by id (or by `idProperty`, e.g. email); merged-away and unknown ids
         are a 207 OBJECT_NOT_FOUND error naming them."""
         body, inputs = self._inputs(request)
         id_property = body.get("idProperty")
-        names = [str(n) for n in body.get("properties") or []] or None
-        history = [str(n) for n in body.get("propertiesWithHistory") or []] or None
+        names = property_names(body.get("properties"))
+        history = property_names(body.get("propertiesWithHistory"))
         started = iso_millis(datetime.now(timezone.utc))
         results: list[Json] = []
         missing: list[str] = []

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -34,6 +33,7 @@ from connectors.sandbox.salesforce.responses import (
     not_found,
 )
 from connectors.sandbox.salesforce.results import QueryResult
+from connectors.sandbox.salesforce.rows import text
 from connectors.sandbox.salesforce.schema import (
     SCHEMAS,
     ObjectSchema,
@@ -44,6 +44,7 @@ from connectors.sandbox.salesforce.schema import (
     schema_for,
 )
 from connectors.sandbox.salesforce.tooling import ToolingApi
+from syncer.domain.json_values import JSONObject, JSONValue, objects
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
@@ -192,10 +193,10 @@ class RestApi:
         return json_response(self._page(cursor, locator, offset, version))
 
     def _page(self, cursor: _Cursor, locator: str, offset: int,
-              version: str) -> dict[str, Any]:
+              version: str) -> dict[str, object]:
         end = offset + cursor.batch_size
         total = cursor.result.total
-        page: dict[str, Any] = {"totalSize": total, "done": end >= total}
+        page: dict[str, object] = {"totalSize": total, "done": end >= total}
         if not page["done"]:  # cursors stay open (two days) so a page can be re-read
             page["nextRecordsUrl"] = (
                 f"/services/data/v{version}/{cursor.endpoint}/{locator}-{end}")
@@ -248,11 +249,11 @@ class RestApi:
             names = {name.strip().lower() for name in wanted.split(",")}
             rendered = {k: v for k, v in rendered.items() if k.lower() in names | {"id"}}
         schema = found[0]
-        url = object_urls(schema, version)["sobject"] + "/" + found[1]["Id"]
+        url = object_urls(schema, version)["sobject"] + "/" + text(found[1], "Id")
         return json_response({"attributes": {"type": schema.name, "url": url}, **rendered})
 
     def _update_one(self, object_name: str, record_id: str, request: Request) -> Response:
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict):
             return error_response(400, "JSON_PARSER_ERROR", "The request body is not a "
                                   "JSON object")
@@ -266,18 +267,18 @@ class RestApi:
                 return deleted()
             try:
                 staged = self.org.prepare(schema, record_id, body)
-                self._injected_failure(request, staged.row["Id"])
+                self._injected_failure(request, staged.record_id)
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             except RecordRejected as error:
                 return _record_errors(error)
             self.org.apply(staged, self.clock())
-            self.recent_writes.append(staged.row["Id"])
+            self.recent_writes.append(staged.record_id)
         return Response(status=204)
 
     def _create_one(self, schema: ObjectSchema, request: Request) -> Response:
         """POST sobjects/<type>: 201 with the new id, or 400 with the record's errors."""
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict):
             return error_response(400, "JSON_PARSER_ERROR", "The request body is not a "
                                   "JSON object")
@@ -285,14 +286,14 @@ class RestApi:
         with self.org.lock:
             try:
                 staged = self._assigned(request, prepare_insert(self.org, schema, values))
-                self._injected_failure(request, staged.row["Id"])
+                self._injected_failure(request, staged.record_id)
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             except RecordRejected as error:
                 return _record_errors(error)
-            row = self.org.apply(staged, self.clock())
-            self.recent_writes.append(row["Id"])
-        return json_response({"id": row["Id"], "success": True, "errors": []}, 201)
+            record_id = text(self.org.apply(staged, self.clock()), "Id")
+            self.recent_writes.append(record_id)
+        return json_response({"id": record_id, "success": True, "errors": []}, 201)
 
     def _assigned(self, request: Request, staged: StagedWrite) -> StagedWrite:
         """A Lead insert after the org's active assignment rule, which runs unless the
@@ -313,7 +314,7 @@ class RestApi:
     def _collection_write(self, request: Request, *, creating: bool) -> Response:
         """PATCH (update) or POST (insert) composite/sobjects: one SaveResult per record,
         in request order; with allOrNone, one failure rolls every record back."""
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             return error_response(400, "JSON_PARSER_ERROR",
@@ -326,7 +327,7 @@ class RestApi:
         with self.org.lock:
             try:
                 outcomes = [self._prepare_member(request, record, creating)
-                            for record in records]
+                            for record in objects(records, "records")]
             except RequestRejected as error:
                 return error_response(400, error.error_code, error.message)
             failed = any(isinstance(outcome, list) for outcome in outcomes)
@@ -337,15 +338,15 @@ class RestApi:
                     results.append({"success": False,
                                     "errors": [e.as_json() for e in outcome]})
                 elif all_or_none and failed:  # an insert rolled back has no id
-                    results.append({**({} if creating else {"id": outcome.row["Id"]}),
+                    results.append({**({} if creating else {"id": outcome.record_id}),
                                     "success": False, "errors": [ROLLED_BACK.as_json()]})
                 else:
                     self.org.apply(outcome, now)
-                    self.recent_writes.append(outcome.row["Id"])
-                    results.append({"id": outcome.row["Id"], "success": True, "errors": []})
+                    self.recent_writes.append(outcome.record_id)
+                    results.append({"id": outcome.record_id, "success": True, "errors": []})
         return json_response(results)
 
-    def _prepare_member(self, request: Request, record: dict[str, Any],
+    def _prepare_member(self, request: Request, record: JSONObject,
                         creating: bool) -> StagedWrite | list[SaveError]:
         attributes = record.get("attributes")
         type_name = attributes.get("type") if isinstance(attributes, dict) else None
@@ -363,7 +364,7 @@ class RestApi:
                                                 "insert call", ("Id",))])
             staged = self._assigned(request, prepare_insert(self.org, schema, values)) \
                 if creating else self.org.prepare(schema, record_id, values)
-            self._injected_failure(request, staged.row["Id"])
+            self._injected_failure(request, staged.record_id)
             return staged
         except RecordRejected as error:
             return error.errors

@@ -27,9 +27,9 @@ import io
 import json
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -43,6 +43,7 @@ from connectors.sandbox.salesforce.schema import (
     make_id,
     schema_for,
 )
+from syncer.domain.json_values import JSONValue
 
 #: results per set when the client names no maxRecords (Salesforce sizes sets itself)
 DEFAULT_MAX_RECORDS = 50_000
@@ -75,8 +76,8 @@ class QueryJob:
     #: records the query matched (kept after the job's data is deleted)
     processed: int = 0
 
-    def info(self, now: datetime) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    def info(self, now: datetime) -> dict[str, str | float]:
+        body: dict[str, str | float] = {
             "id": self.id, "operation": self.operation, "object": self.object,
             "createdById": self.created_by, "createdDate": format_datetime(self.created_at),
             "systemModstamp": format_datetime(now), "state": self.state,
@@ -126,7 +127,8 @@ def csv_value(value: object) -> str:
 class BulkJobs:
     """The org's Bulk API 2.0 query jobs. Thread-safe."""
 
-    def __init__(self, engine: QueryEngine, org_lock: Any, clock: Callable[[], datetime],
+    def __init__(self, engine: QueryEngine, org_lock: AbstractContextManager[object],
+                 clock: Callable[[], datetime],
                  user: Callable[[], str]) -> None:
         self.engine = engine
         self.org_lock = org_lock
@@ -195,7 +197,7 @@ class BulkJobs:
                       "Allowed are GET, PATCH, DELETE")
 
     def _create(self, request: Request, version: str) -> Response:
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("operation") not in ("query", "queryAll"):
             return _error(400, "INVALIDJOB", "InvalidJob : operation must be query or queryAll")
         text = str(body.get("query") or "")
@@ -258,7 +260,7 @@ class BulkJobs:
         job.state = "JobComplete"
 
     def _abort(self, job: QueryJob, request: Request) -> Response:
-        body = request.get_json(silent=True)
+        body: JSONValue = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("state") != "Aborted":
             return _error(400, "INVALIDJOB", "InvalidJob : a query job can only be aborted "
                           '({"state": "Aborted"})')
@@ -309,7 +311,7 @@ class BulkJobs:
         return response
 
 
-def _follow(record: dict[str, Any], names: tuple[str, ...]) -> object:
+def _follow(record: dict[str, object], names: tuple[str, ...]) -> object:
     current: object = record
     for name in names:
         if not isinstance(current, dict):

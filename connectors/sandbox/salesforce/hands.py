@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
 
 from connectors.sandbox.control import MovableClock
 from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
 from connectors.sandbox.salesforce.org import SalesforceOrg
+from connectors.sandbox.salesforce.rows import text
 from connectors.sandbox.salesforce.successions import OrgSuccessions
 
 
@@ -23,7 +23,7 @@ class OrgHands:
     successions: OrgSuccessions
 
     def iter_records(self, *, include_converted: bool = False,
-                     include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+                     include_deleted: bool = False) -> Iterator[dict[str, object]]:
         """Every Lead and Contact with all fields as the API renders them, type under
         "type", generated one at a time (created ones last). Converted leads and deleted
         (merged-away) records only when asked for."""
@@ -31,22 +31,22 @@ class OrgHands:
             for row in self.org.rows(name):
                 if (include_converted or not row.get("IsConverted")) and \
                         (include_deleted or not row.get("IsDeleted")):
-                    yield self.org.rendered(row["Id"])
+                    yield self.org.rendered(text(row, "Id"))
 
     def records(self, *, include_converted: bool = False,
-                include_deleted: bool = False) -> list[dict[str, Any]]:
+                include_deleted: bool = False) -> list[dict[str, object]]:
         """iter_records as a list (small worlds; use iter_records at scale)."""
         with self.org.lock:
             return list(self.iter_records(include_converted=include_converted,
                                           include_deleted=include_deleted))
 
-    def changed_records(self) -> list[dict[str, Any]]:
+    def changed_records(self) -> list[dict[str, object]]:
         """Only the rows changed or created since (API writes and inserts, edits, the
         editor, conversions and merges, and the activities those moved)."""
         with self.org.lock:
             return [self.org.rendered(record_id) for record_id in sorted(self.org.overlay)]
 
-    def record(self, record_id: str) -> dict[str, Any]:
+    def record(self, record_id: str) -> dict[str, object]:
         """One row of any type by id (15 or 18 chars); KeyError if there is none."""
         with self.org.lock:
             return self.org.rendered(record_id)

@@ -26,16 +26,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 from connectors.sandbox.salesforce.field_rules import (
     RecordRejected,
-    Row,
     SaveError,
     coerce,
     derive,
     field_of,
 )
+from connectors.sandbox.salesforce.rows import FieldValue, Row, text
 from connectors.sandbox.salesforce.schema import (
     NUMBER_TYPES,
     TEXT_TYPES,
@@ -49,6 +48,7 @@ from connectors.sandbox.salesforce.schema import (
 )
 from connectors.sandbox.salesforce.tables import ActivityTable, VirtualTable
 from connectors.sandbox.salesforce.timeline import ActivityTimeline
+from syncer.domain.json_values import JSONValue
 
 #: generated rows kept after use (relationship lookups hit the same Accounts and Users).
 RECENT_ROWS = 4096
@@ -63,8 +63,12 @@ class StagedWrite:
 
     schema: ObjectSchema
     row: Row
-    changes: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, FieldValue] = field(default_factory=dict)
     created: bool = False
+
+    @property
+    def record_id(self) -> str:
+        return text(self.row, "Id")
 
 
 class SalesforceOrg:
@@ -103,13 +107,14 @@ class SalesforceOrg:
         self.lock = threading.RLock()
         #: called with (sObject, record id, changed fields) after each write, under the
         #: lock: the outbound message sender (connectors/sandbox/outbound_messages.py)
-        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self.listeners: list[Callable[[str, str, dict[str, FieldValue]], None]] = []
 
     def insert(self, schema: ObjectSchema, row: Row) -> None:
         """Store a row (the small tables)."""
         derive(schema, row)
-        self._tables.setdefault(schema.name, {})[row["Id"]] = row
-        self._index[row["Id"]] = (schema, row)
+        record_id = text(row, "Id")
+        self._tables.setdefault(schema.name, {})[record_id] = row
+        self._index[record_id] = (schema, row)
 
     def attach(self, table: VirtualTable) -> None:
         """Serve `table`'s rows by generation."""
@@ -137,7 +142,7 @@ class SalesforceOrg:
             yield from list(self._tables.get(object_name, {}).values())
             return
         for number, cheap in self.scan(table):
-            row = self.full(table, number, cheap["Id"])
+            row = self.full(table, number, text(cheap, "Id"))
             if row is not None:
                 yield row
 
@@ -153,7 +158,7 @@ class SalesforceOrg:
         created = ((number, self.overlay[make_id(prefix, number)]) for number in pending)
         return itertools.chain(table.scan(after), created)
 
-    def new_row(self, schema: ObjectSchema, values: Mapping[str, Any]) -> StagedWrite:
+    def new_row(self, schema: ObjectSchema, values: Mapping[str, FieldValue]) -> StagedWrite:
         """An insert of `values`, unchecked (validation is the caller's), with the next
         free id of the table and the org's defaults (owner, picklist defaults)."""
         with self.lock:
@@ -174,7 +179,7 @@ class SalesforceOrg:
     def current(self, row: Row) -> Row:
         """A generated row as it stands now (its overlay copy if it was changed)."""
         with self.lock:
-            return self.overlay.get(row["Id"], row)
+            return self.overlay.get(text(row, "Id"), row)
 
     def full(self, table: VirtualTable, number: int, record_id: str) -> Row | None:
         """The current row of a generated table, by number (generating it if unchanged;
@@ -212,13 +217,13 @@ class SalesforceOrg:
         row = self.full(table, number, key)
         return None if row is None else (table.schema, row)
 
-    def rendered(self, record_id: str) -> dict[str, Any]:
+    def rendered(self, record_id: str) -> dict[str, object]:
         """Every field of one row as the API renders it, plus its type under "type"."""
         found = self.lookup(record_id)
         if found is None:
             raise KeyError(record_id)
         schema, row = found
-        rendered: dict[str, Any] = {"type": schema.name}
+        rendered: dict[str, object] = {"type": schema.name}
         for spec in schema.fields:
             if (schema.name, spec.name.lower()) not in self.absent:
                 rendered[spec.name] = to_json(spec, row.get(spec.name))
@@ -231,7 +236,7 @@ class SalesforceOrg:
     def has_field(self, object_name: str, name: str) -> bool:
         return (object_name, name.lower()) not in self.absent
 
-    def prepare(self, schema: ObjectSchema, record_id: Any, values: Mapping[str, Any], *,
+    def prepare(self, schema: ObjectSchema, record_id: object, values: Mapping[str, JSONValue], *,
                 check_lock: bool = True) -> StagedWrite:
         """Validate an update; raises RequestRejected or RecordRejected, changes nothing."""
         coerced = {spec.name: (spec, coerce(schema, spec, value))
@@ -239,7 +244,7 @@ class SalesforceOrg:
                                        for key, value in values.items())}
         row = self._target(schema, record_id, check_lock)
         errors: list[SaveError] = []
-        changes: dict[str, Any] = {}
+        changes: dict[str, FieldValue] = {}
         for name, (spec, value) in coerced.items():
             if value == "" and spec.type in TEXT_TYPES:
                 value = None  # stored as null, so a required field cannot be emptied
@@ -247,7 +252,7 @@ class SalesforceOrg:
             if error is not None:
                 errors.append(error)
             else:
-                changes[name] = to_18(value) if spec.type == "reference" and value else value
+                changes[name] = to_18(str(value)) if spec.type == "reference" and value else value
         if errors:
             raise RecordRejected(errors)
         return StagedWrite(schema, row, changes)
@@ -259,7 +264,7 @@ class SalesforceOrg:
         now = now.replace(microsecond=0)
         with self.lock:
             row = staged.row
-            record_id = row["Id"]
+            record_id = staged.record_id
             table = self._by_prefix.get(record_id[:3])
             if record_id not in self._index and table is not None:
                 row = self.overlay.get(record_id) or dict(row)
@@ -273,7 +278,9 @@ class SalesforceOrg:
             row.update(staged.changes)
             if staged.created:
                 row["CreatedDate"] = now
+                row["CreatedById"] = self.running_user or None
             row["LastModifiedDate"] = now
+            row["LastModifiedById"] = self.running_user or None
             row["SystemModstamp"] = now
             if bool(row.get("IsDeleted")) != was_deleted:
                 name = staged.schema.name
@@ -294,7 +301,7 @@ class SalesforceOrg:
             row["LastModifiedDate"] = stamp
             row["SystemModstamp"] = stamp
 
-    def _target(self, schema: ObjectSchema, record_id: Any, check_lock: bool) -> Row:
+    def _target(self, schema: ObjectSchema, record_id: object, check_lock: bool) -> Row:
         if not record_id or not isinstance(record_id, str):
             raise RecordRejected([SaveError("MISSING_ARGUMENT",
                                             "Id not specified in an update call")])
@@ -317,7 +324,7 @@ class SalesforceOrg:
                                             "cannot reference converted lead")])
         return row
 
-    def check_field(self, schema: ObjectSchema, spec: FieldSpec, value: Any, *,
+    def check_field(self, schema: ObjectSchema, spec: FieldSpec, value: FieldValue, *,
                     creating: bool = False) -> SaveError | None:
         """The SaveError a value of this field gets, or None if it may be written."""
         fields = (spec.name,)
@@ -339,18 +346,19 @@ class SalesforceOrg:
             return SaveError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                              f"{spec.label}: bad value for restricted picklist field: {value}",
                              fields)
-        if spec.type in TEXT_TYPES and spec.length and len(value) > spec.length:
+        if spec.type in TEXT_TYPES and isinstance(value, str) and spec.length and \
+                len(value) > spec.length:
             return SaveError("STRING_TOO_LONG", f"{spec.label}: data value too large: "
                              f"{value[:40]} (max length={spec.length})", fields)
-        if spec.type == "email" and not _EMAIL_RE.match(value):
+        if spec.type == "email" and not _EMAIL_RE.match(str(value)):
             return SaveError("INVALID_EMAIL_ADDRESS",
                              f"{spec.label}: invalid email address: {value}", fields)
-        if spec.type in NUMBER_TYPES and spec.precision and \
-                abs(value) >= 10 ** (spec.precision - spec.scale):
+        if spec.type in NUMBER_TYPES and spec.precision and isinstance(value, int | float) \
+                and abs(value) >= 10 ** (spec.precision - spec.scale):
             return SaveError("NUMBER_OUTSIDE_VALID_RANGE", f"{spec.label}: value outside of "
                              f"valid range on numeric field: {value}", fields)
         if spec.type == "reference":
-            return self._check_reference(schema, spec, value)
+            return self._check_reference(schema, spec, str(value))
         return None
 
     def _check_reference(self, schema: ObjectSchema, spec: FieldSpec,

@@ -18,15 +18,17 @@ CampaignMember and Task come from the world's time index; any other ORDER BY sor
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from connectors.sandbox.salesforce import dates as sandbox_dates
 from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.query_bind import (
     BoundPath,
+    SoqlValue,
     bind_path,
     like,
     literal_key,
@@ -46,6 +48,7 @@ from connectors.sandbox.salesforce.results import (
     count,
     sorted_stream,
 )
+from connectors.sandbox.salesforce.rows import FieldValue, Row, text, text_or_none
 from connectors.sandbox.salesforce.schema import (
     TEXT_TYPES,
     ObjectSchema,
@@ -59,7 +62,6 @@ from connectors.sandbox.salesforce.timeline import TimeRange
 if TYPE_CHECKING:
     from connectors.sandbox.salesforce.org import SalesforceOrg
 
-Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
 
 
@@ -75,14 +77,14 @@ class _Descending:
 
     __slots__ = ("value",)
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: SoqlValue) -> None:
         self.value = value
 
     def __lt__(self, other: _Descending) -> bool:
-        return bool(other.value < self.value)
+        return bool(operator.lt(other.value, self.value))
 
     def __gt__(self, other: _Descending) -> bool:
-        return bool(other.value > self.value)
+        return bool(operator.gt(other.value, self.value))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Descending) and self.value == other.value
@@ -99,13 +101,17 @@ class QueryEngine:
     def __init__(self, source: SalesforceOrg) -> None:
         self.source = source
 
-    def value(self, row: Row, path: BoundPath) -> Any:
+    def value(self, row: Row, path: BoundPath) -> FieldValue:
         current: Row | None = row
         for hop in path.hops:
-            target_id = current.get(hop.name) if current else None
+            target_id = text_or_none(current, hop.name) if current else None
             found = self.source.lookup(target_id) if target_id else None
             current = found[1] if found else None
-        return current.get(path.leaf.name) if current else None
+        if not current:
+            return None
+        value = current.get(path.leaf.name)
+        # a checkbox a record never set is false, never null (filters and ORDER BY agree)
+        return False if value is None and path.leaf.type == "boolean" else value
 
     def run(self, query: soql.Query, *, include_deleted: bool = False,
             now: datetime | None = None) -> tuple[ObjectSchema, QueryResult, list[BoundPath]]:
@@ -189,14 +195,14 @@ class QueryEngine:
         for number, known in self.source.scan(table, after):
             row: Row | None = known
             if number in changed or not cheap:
-                row = self.source.full(table, number, known["Id"])
+                row = self.source.full(table, number, text(known, "Id"))
                 if row is None:
                     continue
             assert row is not None
             if predicate is not None and not predicate(row):
                 continue
             if full and row is known:
-                row = self.source.full(table, number, known["Id"])
+                row = self.source.full(table, number, text(known, "Id"))
                 if row is None:
                     continue
             yield number, row
@@ -212,11 +218,11 @@ class QueryEngine:
             bound.append(_SortItem(path, item.descending, item.nulls_first))
         return bound
 
-    def _sort_key(self, order: list[_SortItem]) -> Callable[[Row], tuple[Any, ...]]:
+    def _sort_key(self, order: list[_SortItem]) -> Callable[[Row], SortKey]:
         """A key giving SOQL's order: per item nulls first or last, then the value (case-
         insensitive text, descending reversed)."""
-        def key(row: Row) -> tuple[Any, ...]:
-            parts: list[Any] = []
+        def key(row: Row) -> SortKey:
+            parts: list[object] = []
             for item in order:
                 value = normalized(item.path.leaf, self.value(row, item.path))
                 if value is None:
@@ -227,26 +233,28 @@ class QueryEngine:
         return key
 
     def render(self, schema: ObjectSchema, row: Row, selected: list[BoundPath],
-               version: str) -> dict[str, Any]:
+               version: str) -> dict[str, object]:
         """One record as the REST API returns it, relationship fields as nested objects."""
-        record: dict[str, Any] = {"attributes": _attributes(schema.name, row["Id"], version)}
+        record: dict[str, object] = {
+            "attributes": _attributes(schema.name, text(row, "Id"), version)}
         for path in selected:
             self._place(record, row, path, 0, version)
         return record
 
-    def _place(self, target: dict[str, Any], row: Row, path: BoundPath, depth: int,
+    def _place(self, target: dict[str, object], row: Row, path: BoundPath, depth: int,
                version: str) -> None:
         if depth == len(path.hops):
             target[path.leaf.name] = to_json(path.leaf, row.get(path.leaf.name))
             return
         key = path.names[depth]
-        reference = row.get(path.hops[depth].name)
+        reference = text_or_none(row, path.hops[depth].name)
         found = self.source.lookup(reference) if reference else None
         if found is None:
             target[key] = None
             return
-        nested = target.get(key) or {
-            "attributes": _attributes(found[0].name, found[1]["Id"], version)}
+        existing = target.get(key)  # an earlier field selected through this hop made it
+        nested: dict[str, object] = existing if isinstance(existing, dict) else {
+            "attributes": _attributes(found[0].name, text(found[1], "Id"), version)}
         target[key] = nested
         self._place(nested, found[1], path, depth + 1, version)
 
@@ -277,12 +285,13 @@ class QueryEngine:
             return lambda row: getter(row) in wanted
         return self._comparison(path, condition, getter, lambda row: self.value(row, path))
 
-    def _normalized_value(self, row: Row, path: BoundPath) -> Any:
+    def _normalized_value(self, row: Row, path: BoundPath) -> SoqlValue | None:
         return normalized(path.leaf, self.value(row, path))
 
     @staticmethod
     def _comparison(path: BoundPath, condition: soql.Comparison,
-                    getter: Callable[[Row], Any], raw: Callable[[Row], Any]) -> Predicate:
+                    getter: Callable[[Row], SoqlValue | None],
+                    raw: Callable[[Row], FieldValue]) -> Predicate:
         wanted = literal_key(path.leaf, condition.value)
         op = condition.op
         if path.leaf.type == "boolean" and op not in ("=", "!="):
@@ -298,9 +307,8 @@ class QueryEngine:
             return lambda row: getter(row) != wanted
         if wanted is None:
             return lambda row: False
-        compare: Mapping[str, Callable[[Any, Any], bool]] = {
-            "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+        compare: Mapping[str, Callable[[SoqlValue, SoqlValue], bool]] = {
+            "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
         check = compare[op]
 
         def predicate(row: Row) -> bool:

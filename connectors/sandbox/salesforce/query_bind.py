@@ -6,11 +6,12 @@ SOQL's comparisons (case-insensitive text, 18-character ids, numbers as floats).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from connectors.sandbox.salesforce import soql
+from connectors.sandbox.salesforce.rows import FieldValue
 from connectors.sandbox.salesforce.schema import (
     ID_TYPES,
     NUMBER_TYPES,
@@ -21,6 +22,10 @@ from connectors.sandbox.salesforce.schema import (
     schema_for,
     to_18,
 )
+
+#: a field value as SOQL compares it (`normalized`): folded text, an 18-character id, a
+#: number as a float, a date or datetime, a boolean
+SoqlValue = str | float | bool | date
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,20 @@ def _no_such_column(name: str, schema: ObjectSchema) -> soql.SoqlError:
         "custom field, be sure to append the '__c' after the custom field name.")
 
 
-def normalized(spec: FieldSpec, value: Any) -> Any:
+def normalized(spec: FieldSpec, value: FieldValue) -> SoqlValue | None:
     """A value normalized for SOQL comparison: case-insensitive text; ids in their
     18-character form, compared case-sensitively, so `ORDER BY Id` and `Id > '...'` follow
     the order ids were issued in (the order of an id-order scan)."""
     if value is None:
         return None
     if spec.type in ID_TYPES:
-        return to_18(value) if is_valid_id(value) else value
+        text = str(value)
+        return to_18(text) if is_valid_id(text) else text
     if spec.type in TEXT_TYPES:
         return str(value).casefold()
-    if spec.type in NUMBER_TYPES:
+    if isinstance(value, dict):  # a compound field: neither filterable nor sortable
+        raise soql.SoqlError("INVALID_FIELD", f"field '{spec.name}' can not be compared")
+    if spec.type in NUMBER_TYPES and not isinstance(value, date):
         return float(value)
     return value
 
@@ -78,7 +86,7 @@ _EXPECTED = {"datetime": "dateTime", "date": "date", "boolean": "boolean", "doub
              "int": "double", "currency": "double", "percent": "double"}
 
 
-def literal_key(spec: FieldSpec, literal: soql.Literal) -> Any:
+def literal_key(spec: FieldSpec, literal: soql.Literal) -> SoqlValue | None:
     """Check a literal against the field type (as Salesforce does) and normalize it."""
     if literal.kind == "null":
         return None
@@ -103,5 +111,5 @@ def literal_key(spec: FieldSpec, literal: soql.Literal) -> Any:
     return float(value) if value is not None else None
 
 
-def like(pattern: Any, value: Any) -> bool:
+def like(pattern: re.Pattern[str], value: FieldValue) -> bool:
     return value is not None and pattern.fullmatch(str(value)) is not None

@@ -6,19 +6,18 @@ versions it serves and the route template of a path (for call_counts and fault r
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from werkzeug.wrappers import Response
 
 
-def json_response(body: Any, status: int = 200) -> Response:
+def json_response(body: object, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
 def error_response(status: int, error_code: str, message: str,
                    fields: list[str] | None = None) -> Response:
     """Salesforce's error body: a JSON list of {message, errorCode[, fields]}."""
-    error: dict[str, Any] = {"message": message, "errorCode": error_code}
+    error: dict[str, object] = {"message": message, "errorCode": error_code}
     if fields is not None:
         error["fields"] = fields
     return json_response([error], status)

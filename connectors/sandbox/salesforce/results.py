@@ -12,9 +12,10 @@ import heapq
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-Row = dict[str, Any]
+from connectors.sandbox.salesforce.rows import Row
+
 #: what orders a result and is where a later page resumes: an id number, a (CreatedDate,
 #: id number) pair, or a sort key ending with the id number
 K = TypeVar("K")

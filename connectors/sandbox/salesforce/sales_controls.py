@@ -17,15 +17,13 @@ would: a refused value answers 400 with Salesforce's error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
+from connectors.sandbox.control import Operation
 from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
+from connectors.sandbox.salesforce.hands import OrgHands
 from connectors.sandbox.salesforce.inserts import prepare_insert
+from connectors.sandbox.salesforce.rows import text
 from connectors.sandbox.salesforce.schema import EVENT, OPPORTUNITY, TASK, ObjectSchema
-
-if TYPE_CHECKING:
-    from connectors.sandbox.salesforce.server import SalesforceSandbox
+from syncer.domain.json_values import JSONObject, JSONValue, text_or_none
 
 #: kind -> (Task Type, TaskSubtype); "meeting" is an Event instead
 TASK_KINDS: dict[str, tuple[str, str]] = {"call": ("Call", "Call"), "email": ("Email", "Email"),
@@ -33,7 +31,15 @@ TASK_KINDS: dict[str, tuple[str, str]] = {"call": ("Call", "Call"), "email": ("E
 KINDS = (*TASK_KINDS, "meeting")
 
 
-def _owner(sandbox: SalesforceSandbox, value: object) -> str:
+def _scalar(body: JSONObject, key: str) -> str | int | float | None:
+    """A field of the body that must be a number or text (None when absent)."""
+    value = body.get(key)
+    if isinstance(value, (list, dict)):
+        raise ValueError(f"{key}: give a number, not a JSON {type(value).__name__}")
+    return value
+
+
+def _owner(sandbox: OrgHands, value: object) -> str:
     """A User id from an id or an email; ValueError naming the field otherwise."""
     text = str(value or "").strip()
     if not text:
@@ -46,7 +52,7 @@ def _owner(sandbox: SalesforceSandbox, value: object) -> str:
     raise ValueError(f"owner: no User with email {text}")
 
 
-def _insert(sandbox: SalesforceSandbox, schema: ObjectSchema, values: dict[str, Any]) -> str:
+def _insert(sandbox: OrgHands, schema: ObjectSchema, values: dict[str, JSONValue]) -> str:
     with sandbox.org.lock:
         try:
             staged = prepare_insert(sandbox.org, schema, values)
@@ -55,31 +61,32 @@ def _insert(sandbox: SalesforceSandbox, schema: ObjectSchema, values: dict[str, 
                                        for e in refused.errors)) from None
         except RequestRejected as refused:
             raise ValueError(str(refused)) from None
-        return str(sandbox.org.apply(staged, sandbox.clock())["Id"])
+        return text(sandbox.org.apply(staged, sandbox.clock()), "Id")
 
 
-def log_activity(sandbox: SalesforceSandbox, body: dict[str, Any]) -> dict[str, Any]:
+def log_activity(sandbox: OrgHands, body: JSONObject) -> dict[str, str]:
     kind = str(body.get("kind") or "").lower()
     if kind not in KINDS:
         raise ValueError(f"kind: {body.get('kind')!r} is not one of {', '.join(KINDS)}")
     who, owner = str(body["id"]), _owner(sandbox, body.get("owner"))
     subject = str(body.get("subject") or kind.capitalize())
     if kind == "meeting":
-        values: dict[str, Any] = {
+        values: dict[str, JSONValue] = {
             "WhoId": who, "OwnerId": owner, "Subject": subject, "Type": "Meeting",
             "ActivityDateTime": sandbox.now().isoformat(),
-            "DurationInMinutes": int(body.get("duration_minutes") or 30)}
+            "DurationInMinutes": int(_scalar(body, "duration_minutes") or 30)}
         return {"id": _insert(sandbox, EVENT, values), "type": "Event"}
     task_type, subtype = TASK_KINDS[kind]
     values = {"WhoId": who, "OwnerId": owner, "Subject": subject, "Type": task_type,
               "TaskSubtype": subtype, "Status": "Completed",
               "ActivityDate": sandbox.now().date().isoformat()}
-    if body.get("duration_minutes") is not None:
-        values["CallDurationInSeconds"] = int(body["duration_minutes"]) * 60
+    minutes = _scalar(body, "duration_minutes")
+    if minutes is not None:
+        values["CallDurationInSeconds"] = int(minutes) * 60
     return {"id": _insert(sandbox, TASK, values), "type": "Task"}
 
 
-def close_deal(sandbox: SalesforceSandbox, body: dict[str, Any]) -> dict[str, Any]:
+def close_deal(sandbox: OrgHands, body: JSONObject) -> dict[str, object]:
     person = sandbox.org.rendered(str(body["id"]))
     if person["type"] == "Lead":
         if not person.get("ConvertedContactId"):
@@ -91,19 +98,20 @@ def close_deal(sandbox: SalesforceSandbox, body: dict[str, Any]) -> dict[str, An
     won = body.get("won", True)
     if not isinstance(won, bool):
         raise ValueError("won: true (Closed Won) or false (Closed Lost)")
-    values: dict[str, Any] = {
+    values: dict[str, JSONValue] = {
         "Name": str(body.get("name") or f"{person.get('Name') or person['Id']} deal"),
         "StageName": "Closed Won" if won else "Closed Lost",
-        "CloseDate": sandbox.now().date().isoformat(), "ContactId": person["Id"],
-        "AccountId": person.get("AccountId"),
+        "CloseDate": sandbox.now().date().isoformat(), "ContactId": str(person["Id"]),
+        "AccountId": text_or_none(person, "AccountId"),
         "OwnerId": _owner(sandbox, body.get("owner") or person.get("OwnerId"))}
-    if body.get("amount") is not None:
-        values["Amount"] = float(body["amount"])
+    amount = _scalar(body, "amount")
+    if amount is not None:
+        values["Amount"] = float(amount)
     return {"id": _insert(sandbox, OPPORTUNITY, values), "contact_id": person["Id"],
             "stage": values["StageName"]}
 
 
-def sales_controls(sandbox: SalesforceSandbox) -> dict[str, Callable[[dict[str, Any]], Any]]:
+def sales_controls(sandbox: OrgHands) -> dict[str, Operation]:
     """The control API's sales operations (connectors/sandbox/control.py)."""
     return {"log_activity": lambda body: log_activity(sandbox, body),
             "close_deal": lambda body: close_deal(sandbox, body)}

@@ -2,16 +2,28 @@
 
 One table of field definitions drives everything the emulator does with a field: describe
 answers, SOQL type checks, JSON rendering and write validation. Keeping it in one place is
-what keeps those four consistent with each other, as they are in a real org.
+what keeps those four consistent with each other, as they are in a real org. The standard
+fields of the objects syncer reads are in their own tables (standard_people.py,
+standard_sales.py, standard_activities.py); syncer's custom fields are added here.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from typing import Any
+
+from connectors.sandbox.salesforce.field_spec import FieldSpec as FieldSpec
+from connectors.sandbox.salesforce.field_spec import ObjectSchema as ObjectSchema
+from connectors.sandbox.salesforce.field_spec import field_spec as _f
+from connectors.sandbox.salesforce.picklists import CAMPAIGN_TYPES
+from connectors.sandbox.salesforce.standard_activities import (
+    CAMPAIGN_MEMBER_FIELDS,
+    EVENT_FIELDS,
+    TASK_FIELDS,
+)
+from connectors.sandbox.salesforce.standard_people import CONTACT_FIELDS, LEAD_FIELDS
+from connectors.sandbox.salesforce.standard_sales import ACCOUNT_FIELDS, OPPORTUNITY_FIELDS
 
 #: Field types whose values are strings on the wire and compare case-insensitively.
 TEXT_TYPES: frozenset[str] = frozenset(
@@ -72,103 +84,9 @@ def id_number(record_id: str) -> int | None:
     return number
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field of an sObject as describe() would report it."""
 
-    name: str
-    type: str
-    label: str = ""
-    length: int = 0
-    updateable: bool = False
-    nillable: bool = True
-    picklist: tuple[str, ...] = ()
-    restricted: bool = False
-    reference_to: tuple[str, ...] = ()
-    relationship_name: str | None = None
-    custom: bool = False
-    precision: int = 0
-    scale: int = 0
-    #: whether an insert may set it; None: the same as `updateable`
-    create: bool | None = None
-    #: the org fills it in when an insert leaves it out (describe's defaultedOnCreate)
-    defaulted: bool = False
-    #: the picklist value an insert gets when it sends none
-    default: str | None = None
-
-    @property
-    def filterable(self) -> bool:
-        return self.type != "address"
-
-    @property
-    def createable(self) -> bool:
-        return self.updateable if self.create is None else self.create
-
-    @property
-    def required_on_create(self) -> bool:
-        """An insert without a value fails REQUIRED_FIELD_MISSING (LastName, Company)."""
-        return self.createable and not self.nillable and not self.defaulted
-
-
-@dataclass(frozen=True)
-class ObjectSchema:
-    """An sObject type: its key prefix and fields, looked up case-insensitively like SOQL."""
-
-    name: str
-    key_prefix: str
-    label_plural: str
-    fields: tuple[FieldSpec, ...]
-    #: whether the sandbox accepts inserts of this type (POST sobjects, composite/sobjects)
-    createable: bool = False
-    _by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
-    _by_relationship: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_name", {f.name.lower(): f for f in self.fields})
-        object.__setattr__(self, "_by_relationship", {
-            f.relationship_name.lower(): f for f in self.fields if f.relationship_name})
-
-    def field(self, name: str) -> FieldSpec | None:
-        return self._by_name.get(name.lower())
-
-    def relationship(self, name: str) -> FieldSpec | None:
-        return self._by_relationship.get(name.lower())
-
-
-def _label(name: str) -> str:
-    """'Syncer_Fit_Grade__c' -> 'Syncer Fit Grade'; 'NumberOfEmployees' -> 'Number Of Employees'."""
-    base = name.removesuffix("__c").replace("_", " ")
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", base)
-
-
-def _f(name: str, type_: str, length: int = 0, *, rw: bool = False, required: bool = False,
-       picklist: tuple[str, ...] = (), restricted: bool = False, to: tuple[str, ...] = (),
-       rel: str | None = None, precision: int = 0, scale: int = 0,
-       defaulted: bool = False, default: str | None = None) -> FieldSpec:
-    return FieldSpec(name=name, type=type_, label=_label(name), length=length, updateable=rw,
-                     nillable=not required, picklist=picklist, restricted=restricted,
-                     reference_to=to, relationship_name=rel, custom=name.endswith("__c"),
-                     precision=precision, scale=scale,
-                     defaulted=defaulted or default is not None, default=default)
-
-
-INDUSTRY_VALUES = (
-    "Agriculture", "Banking", "Consulting", "Education", "Financial Services", "Government",
-    "Healthcare", "Manufacturing", "Media", "Non-Profit", "Professional Services", "Retail",
-    "Software", "Technology", "Telecommunications", "Other")
-LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
-                 "Closed - Not Converted")
-#: Salesforce's standard LeadSource values, then those the sandbox world adds
-#: (sandbox_outcomes.SOURCES) and older sandbox ones.
-LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other",
-                "Customer Referral", "Paid Search", "Social Media", "Email", "Trade Show",
-                "Webinar", "Content")
+#: syncer's stages, the values of its Syncer_Stage__c picklist
 SYNCER_STAGES = ("Subscriber", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer")
-CAMPAIGN_TYPES = ("Webinar", "Content", "Email", "Website", "Conference", "Advertisement",
-                  "Other")
-CAMPAIGN_MEMBER_STATUSES = ("Sent", "Registered", "Attended", "Responded", "Opened",
-                            "Clicked", "Bounced", "Unsubscribed")
-TASK_TYPES = ("Call", "Email", "Meeting", "Web Activity", "Other")
 
 
 def _audit_fields() -> tuple[FieldSpec, ...]:
@@ -193,7 +111,8 @@ def _syncer_fields() -> tuple[FieldSpec, ...]:
             _points("Syncer_Fit__c"), _points("Syncer_Engagement__c"),
             _f("Syncer_Lead_Routing_Score__c", "double", rw=True, precision=3, scale=0),
             _points("Syncer_Lead_Routing_Fit__c"), _points("Syncer_Lead_Routing_Engagement__c"),
-            _f("Syncer_Lead_Routing_Grade__c", "string", 8, rw=True))
+            _f("Syncer_Lead_Routing_Grade__c", "string", 8, rw=True),
+            _f("Syncer_Buying_Role__c", "string", 80, rw=True))
 
 
 def _points(name: str) -> FieldSpec:
@@ -201,52 +120,28 @@ def _points(name: str) -> FieldSpec:
     return _f(name, "double", rw=True, precision=6, scale=2)
 
 
+def _syncer_account_fields() -> tuple[FieldSpec, ...]:
+    """The custom fields a syncer install adds to Account (issue 20): the account's score,
+    grade, MQA flag (text "true"/"false", as setup creates it) and reasons."""
+    return (_f("Syncer_Account_Score__c", "double", rw=True, precision=18, scale=2),
+            _f("Syncer_Account_Grade__c", "string", 8, rw=True),
+            _f("Syncer_Account_MQA__c", "string", 255, rw=True),
+            _f("Syncer_Account_Reasons__c", "string", 255, rw=True))
+
+
 #: The custom fields syncer adds to Lead and Contact, by name (blank on seeded rows).
 SYNCER_FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in _syncer_fields())
+#: The custom fields syncer adds to Account, by name (blank on seeded rows).
+SYNCER_ACCOUNT_FIELD_NAMES: tuple[str, ...] = tuple(
+    spec.name for spec in _syncer_account_fields())
 
 
-def _person_fields() -> tuple[FieldSpec, ...]:
-    return (_f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
-            _f("LastName", "string", 80, rw=True, required=True),
-            _f("FirstName", "string", 40, rw=True), _f("Name", "string", 121, required=True),
-            _f("Title", "string", 128, rw=True), _f("Email", "email", 80, rw=True),
-            _f("LeadSource", "picklist", 255, rw=True, picklist=LEAD_SOURCES))
-
-
-LEAD = ObjectSchema("Lead", "00Q", "Leads", (
-    *_person_fields(),
-    _f("Company", "string", 255, rw=True, required=True),
-    _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
-    _f("NumberOfEmployees", "int", rw=True, precision=8),
-    _f("Country", "string", 80, rw=True), _f("Address", "address"),
-    _f("Status", "picklist", 255, rw=True, required=True, picklist=LEAD_STATUSES,
-       default=LEAD_STATUSES[0]),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("Group", "User"), rel="Owner",
-       defaulted=True),
-    _f("IsConverted", "boolean", required=True), _f("ConvertedDate", "date"),
-    _f("ConvertedContactId", "reference", 18, to=("Contact",), rel="ConvertedContact"),
-    _f("ConvertedAccountId", "reference", 18, to=("Account",), rel="ConvertedAccount"),
-    _f("MasterRecordId", "reference", 18, to=("Lead",), rel="MasterRecord"),
-    *_audit_fields(), *_syncer_fields()), createable=True)
-
-CONTACT = ObjectSchema("Contact", "003", "Contacts", (
-    *_person_fields(),
-    _f("AccountId", "reference", 18, rw=True, to=("Account",), rel="Account"),
-    _f("MailingCountry", "string", 80, rw=True), _f("MailingAddress", "address"),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
-       defaulted=True),
-    _f("MasterRecordId", "reference", 18, to=("Contact",), rel="MasterRecord"),
-    *_audit_fields(), *_syncer_fields()), createable=True)
-
-ACCOUNT = ObjectSchema("Account", "001", "Accounts", (
-    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
-    _f("Name", "string", 255, rw=True, required=True),
-    _f("Industry", "picklist", 255, rw=True, picklist=INDUSTRY_VALUES),
-    _f("NumberOfEmployees", "int", rw=True, precision=8),
-    _f("BillingCountry", "string", 80, rw=True), _f("Website", "url", 255, rw=True),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
-       defaulted=True),
-    *_audit_fields()), createable=True)
+LEAD = ObjectSchema("Lead", "00Q", "Leads", (*LEAD_FIELDS, *_syncer_fields()),
+                    createable=True)
+CONTACT = ObjectSchema("Contact", "003", "Contacts", (*CONTACT_FIELDS, *_syncer_fields()),
+                       createable=True)
+ACCOUNT = ObjectSchema("Account", "001", "Accounts",
+                       (*ACCOUNT_FIELDS, *_syncer_account_fields()), createable=True)
 
 USER = ObjectSchema("User", "005", "Users", (
     _f("Id", "id", 18, required=True), _f("Username", "string", 80, required=True),
@@ -271,60 +166,15 @@ CAMPAIGN = ObjectSchema("Campaign", "701", "Campaigns", (
     _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner"),
     *_audit_fields()))
 
-CAMPAIGN_MEMBER = ObjectSchema("CampaignMember", "00v", "Campaign Members", (
-    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
-    _f("CampaignId", "reference", 18, required=True, to=("Campaign",), rel="Campaign"),
-    _f("LeadId", "reference", 18, to=("Lead",), rel="Lead"),
-    _f("ContactId", "reference", 18, to=("Contact",), rel="Contact"),
-    _f("Status", "picklist", 40, rw=True, picklist=CAMPAIGN_MEMBER_STATUSES),
-    _f("HasResponded", "boolean", required=True), _f("FirstRespondedDate", "date"),
-    *_audit_fields()))
-
-TASK = ObjectSchema("Task", "00T", "Tasks", (
-    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
-    _f("WhoId", "reference", 18, rw=True, to=("Contact", "Lead"), rel="Who"),
-    _f("Subject", "combobox", 255, rw=True),
-    _f("Type", "picklist", 255, rw=True, picklist=TASK_TYPES),
-    replace(_f("TaskSubtype", "picklist", 40, picklist=("Task", "Email", "Call")),
-            create=True),  # set on insert, read-only after
-    _f("Status", "picklist", 40, rw=True, required=True,
-       picklist=("Not Started", "In Progress", "Completed"), default="Not Started"),
-    _f("Priority", "picklist", 40, rw=True, required=True, picklist=("High", "Normal", "Low"),
-       default="Normal"),
-    _f("ActivityDate", "date", rw=True), _f("Description", "textarea", 32000, rw=True),
-    _f("CallDurationInSeconds", "int", rw=True),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
-       defaulted=True),
-    *_audit_fields()), createable=True)
-
+#: CampaignMember rows come from the world only: the sandbox takes no inserts of them.
+CAMPAIGN_MEMBER = ObjectSchema("CampaignMember", "00v", "Campaign Members",
+                               CAMPAIGN_MEMBER_FIELDS)
+TASK = ObjectSchema("Task", "00T", "Tasks", TASK_FIELDS, createable=True)
 #: Calendar events: the meetings reps log (a Who, a start, a duration, an owner).
-EVENT = ObjectSchema("Event", "00U", "Events", (
-    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
-    _f("WhoId", "reference", 18, rw=True, to=("Contact", "Lead"), rel="Who"),
-    _f("Subject", "combobox", 255, rw=True),
-    _f("Type", "picklist", 255, rw=True, picklist=("Call", "Email", "Meeting", "Other")),
-    _f("ActivityDateTime", "datetime", rw=True, required=True),
-    _f("DurationInMinutes", "int", rw=True), _f("Description", "textarea", 32000, rw=True),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
-       defaulted=True),
-    *_audit_fields()), createable=True)
-
-OPPORTUNITY_STAGES = ("Prospecting", "Qualification", "Needs Analysis",
-                      "Proposal/Price Quote", "Negotiation/Review", "Closed Won",
-                      "Closed Lost")
+EVENT = ObjectSchema("Event", "00U", "Events", EVENT_FIELDS, createable=True)
 #: Deals; ContactId is the primary contact (what the sandbox's close_deal sets).
-OPPORTUNITY = ObjectSchema("Opportunity", "006", "Opportunities", (
-    _f("Id", "id", 18, required=True), _f("IsDeleted", "boolean", required=True),
-    _f("Name", "string", 120, rw=True, required=True),
-    _f("StageName", "picklist", 255, rw=True, required=True, picklist=OPPORTUNITY_STAGES),
-    _f("CloseDate", "date", rw=True, required=True),
-    _f("Amount", "currency", rw=True, precision=18, scale=2),
-    _f("IsClosed", "boolean", required=True), _f("IsWon", "boolean", required=True),
-    _f("AccountId", "reference", 18, rw=True, to=("Account",), rel="Account"),
-    _f("ContactId", "reference", 18, rw=True, to=("Contact",), rel="Contact"),
-    _f("OwnerId", "reference", 18, rw=True, required=True, to=("User",), rel="Owner",
-       defaulted=True),
-    *_audit_fields()), createable=True)
+OPPORTUNITY = ObjectSchema("Opportunity", "006", "Opportunities", OPPORTUNITY_FIELDS,
+                           createable=True)
 
 SCHEMAS: dict[str, ObjectSchema] = {
     schema.name.lower(): schema
@@ -343,15 +193,16 @@ def format_datetime(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}+0000"
 
 
-def to_json(spec: FieldSpec, value: Any) -> Any:
-    """A stored value as the REST API renders it (datetimes as strings, doubles as floats)."""
+def to_json(spec: FieldSpec, value: object) -> object:
+    """A stored value (rows.FieldValue) as the REST API renders it: datetimes as strings,
+    doubles as floats, a checkbox never set as false; what json.dumps takes."""
     if value is None:
-        return None
+        return False if spec.type == "boolean" else None
     if isinstance(value, datetime):
         return format_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
-    if spec.type in ("double", "currency", "percent"):
+    if spec.type in ("double", "currency", "percent") and isinstance(value, int | float):
         return float(value)
     if isinstance(value, dict):
         return dict(value)

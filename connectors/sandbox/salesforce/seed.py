@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from connectors.sandbox.index import pack
 from connectors.sandbox.outcomes import SOURCE_BY_KEY, PersonOutcome
+from connectors.sandbox.salesforce.rows import Row
 from connectors.sandbox.salesforce.schema import (
     CAMPAIGN,
     CAMPAIGN_MEMBER,
@@ -55,7 +56,6 @@ from connectors.sandbox.world import (
 )
 from syncer.domain.types import ActivityType
 
-Row = dict[str, Any]
 INTEGRATION_EMAIL = "integration@syncer-sandbox.test"
 QUEUE_NAME = "Unassigned Leads"
 #: the share of records already owned by a rep, and already in a sales-owned stage.
@@ -145,7 +145,7 @@ class OrgSeeder:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
         return make_id(prefix, self.counters[prefix])
 
-    def _stamps(self, created: datetime, modified: datetime | None = None) -> dict[str, Any]:
+    def _stamps(self, created: datetime, modified: datetime | None = None) -> Row:
         return {"CreatedDate": created, "LastModifiedDate": modified or created,
                 "SystemModstamp": modified or created, "IsDeleted": False}
 
@@ -286,14 +286,21 @@ class OrgSeeder:
             "ConvertedAccountId": account_id(person.company_index), "Syncer_Stage__c": None}
 
     def account_row(self, company_index: int) -> Row:
+        """The Account of a company: in a world with `salesforce_accounts`, at its own web
+        domain, owned by a rep (in turn) and with a revenue; else as older worlds had it."""
         company = self.world.company(company_index)
-        website = "https://www." + company.name.lower().replace(" ", "") + ".example"
-        return {
+        row: Row = {
             "Id": account_id(company_index), "Name": company.name,
             "Industry": company.industry or None, "NumberOfEmployees": company.employees,
-            "BillingCountry": company.country or None, "Website": website,
+            "BillingCountry": company.country or None,
+            "Website": "https://www." + company.name.lower().replace(" ", "") + ".example",
             "OwnerId": self.integration_user,
             **self._stamps(self.setup_time + timedelta(minutes=company_index))}
+        if self.world.salesforce_accounts and self.active_reps:
+            row.update(Website=f"https://www.{company.domain}",
+                       OwnerId=self.active_reps[company_index % len(self.active_reps)],
+                       AnnualRevenue=float(company.employees * REVENUE_PER_EMPLOYEE))
+        return row
 
     def activity_rows(self, index: int, ordinals: set[int] | None = None
                       ) -> list[tuple[ObjectSchema, int, Row]]:
@@ -351,6 +358,10 @@ class OrgSeeder:
 def _seconds(duration: str | None) -> int | None:
     """Seconds on a page: website-tracking integrations log them in the Task's duration."""
     return int(duration) if duration else None
+
+
+#: a world with accounts gives each Account this revenue per employee (USD)
+REVENUE_PER_EMPLOYEE = 180_000
 
 
 def account_id(company_index: int) -> str:

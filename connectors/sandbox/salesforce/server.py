@@ -57,7 +57,12 @@ from connectors.sandbox.salesforce.controls import controls
 from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected
 from connectors.sandbox.salesforce.hands import OrgHands
 from connectors.sandbox.salesforce.org import SalesforceOrg
-from connectors.sandbox.salesforce.schema import ORG_ID, SYNCER_FIELD_NAMES, SYNCER_STAGES
+from connectors.sandbox.salesforce.schema import (
+    ORG_ID,
+    SYNCER_ACCOUNT_FIELD_NAMES,
+    SYNCER_FIELD_NAMES,
+    SYNCER_STAGES,
+)
 from connectors.sandbox.salesforce.seed import OrgSeeder
 from connectors.sandbox.salesforce.successions import OrgSuccessions
 from connectors.sandbox.salesforce.tables import seed_org
@@ -147,7 +152,8 @@ class SalesforceSandbox(OrgHands):
         # creates them; `can_customize` False: the API user may not (INSUFFICIENT_ACCESS).
         if not world.syncer_fields:
             self.org.absent = {(obj, name.lower()) for obj in ("Lead", "Contact")
-                               for name in SYNCER_FIELD_NAMES}
+                               for name in SYNCER_FIELD_NAMES} | {
+                ("Account", name.lower()) for name in SYNCER_ACCOUNT_FIELD_NAMES}
         self.api.tooling.can_customize = can_customize
         self.api.bulk.user = lambda: self.seeder.integration_user
         if lead_assignment_rule:  # an org whose active rule routes new Leads to the queue

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
-from connectors.sandbox.salesforce.field_rules import Row
 from connectors.sandbox.salesforce.org import SalesforceOrg, StagedWrite
+from connectors.sandbox.salesforce.rows import FieldValue, Row, text, text_or_none
 from connectors.sandbox.salesforce.schema import (
     ACCOUNT,
     CAMPAIGN_MEMBER,
@@ -77,8 +76,8 @@ class OrgSuccessions:
             if account is not None and account["Id"] != contact["AccountId"]:
                 raise ValueError(f"Contact {contact_id} belongs to Account "
                                  f"{contact['AccountId']}, not {account_id}")
-            account = account or self._live(contact["AccountId"], ACCOUNT)
-        owner = lead["OwnerId"] if str(lead.get("OwnerId") or "").startswith("005") \
+            account = account or self._live(text_or_none(contact, "AccountId"), ACCOUNT)
+        owner = text(lead, "OwnerId") if str(lead.get("OwnerId") or "").startswith("005") \
             else self.org.running_user  # a queue cannot own a Contact: the converting user
         if account is None:
             values = {target: lead.get(source) for source, target in ACCOUNT_MAPPING}
@@ -89,7 +88,7 @@ class OrgSuccessions:
             contact = self.org.apply(self.org.new_row(CONTACT, {
                 **mapped, "AccountId": account["Id"], "OwnerId": owner}), now)
         else:
-            filled = {name: value for name, value in mapped.items()
+            filled: dict[str, FieldValue] = {name: value for name, value in mapped.items()
                       if value not in (None, "") and contact.get(name) in (None, "")}
             if not contact.get("AccountId"):
                 filled["AccountId"] = account["Id"]
@@ -98,8 +97,9 @@ class OrgSuccessions:
             "IsConverted": True, "ConvertedContactId": contact["Id"],
             "ConvertedAccountId": account["Id"], "ConvertedDate": now.date(),
             "Status": CONVERTED_STATUS}), now)
-        self._move_activities(LEAD, lead["Id"], contact["Id"], now, converting=True)
-        return contact["Id"], account["Id"]
+        contact_id, account_id = text(contact, "Id"), text(account, "Id")
+        self._move_activities(LEAD, text(lead, "Id"), contact_id, now, converting=True)
+        return contact_id, account_id
 
     def merge(self, master_id: str, duplicate_ids: Sequence[str], now: datetime) -> None:
         """Merge one or two duplicates into the master (Leads or Contacts). ValueError for
@@ -122,7 +122,8 @@ class OrgSuccessions:
         for row in duplicates:
             self.org.apply(StagedWrite(schema, row, {
                 "IsDeleted": True, "MasterRecordId": master["Id"]}), now)
-            self._move_activities(schema, row["Id"], master["Id"], now, converting=False)
+            self._move_activities(schema, text(row, "Id"), text(master, "Id"), now,
+                                  converting=False)
         self.org.apply(StagedWrite(schema, master, {}), now)
 
     def _live(self, record_id: str | None, schema: ObjectSchema) -> Row:
@@ -140,13 +141,13 @@ class OrgSuccessions:
         moved = self.moved.setdefault(new_id, set())
         for activity_schema, row in self._activities_of(schema, old_id):
             if activity_schema is TASK:
-                changes: dict[str, Any] = {"WhoId": new_id}
+                changes: dict[str, FieldValue] = {"WhoId": new_id}
             elif converting or schema is CONTACT:
                 changes = {"ContactId": new_id}
             else:
                 changes = {"LeadId": new_id}
             self.org.apply(StagedWrite(activity_schema, row, changes), now)
-            moved.add(row["Id"])
+            moved.add(text(row, "Id"))
         self.moved.pop(old_id, None)
 
     def _activities_of(self, schema: ObjectSchema, record_id: str

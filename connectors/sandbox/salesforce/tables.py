@@ -12,9 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from connectors.sandbox.index import pack, unpack
+from connectors.sandbox.salesforce.rows import FieldValue, Row
 from connectors.sandbox.salesforce.schema import (
     ACCOUNT,
     CAMPAIGN_MEMBER,
@@ -26,7 +27,7 @@ from connectors.sandbox.salesforce.schema import (
     ObjectSchema,
     make_id,
 )
-from connectors.sandbox.salesforce.seed import MEMBER_KINDS, OrgSeeder, Row, SeededOrg
+from connectors.sandbox.salesforce.seed import MEMBER_KINDS, OrgSeeder, SeededOrg
 from connectors.sandbox.world import IN_SALESFORCE, SALESFORCE_CONTACT, World
 from syncer.domain.types import ActivityType
 
@@ -54,7 +55,7 @@ class VirtualTable(ABC):
     def scan(self, after: int = 0) -> Iterator[tuple[int, Row]]:
         """(number, cheap fields) of every record after `after`, in id order."""
 
-    def _cheap(self, number: int, **extra: Any) -> Row:
+    def _cheap(self, number: int, **extra: FieldValue) -> Row:
         return {"Id": make_id(self.schema.key_prefix, number), "IsDeleted": False, **extra}
 
 
@@ -164,7 +165,7 @@ class ActivityTable(VirtualTable):
                     continue
                 if whom is None:
                     whom = seeder.record_id(index)
-                extra: dict[str, Any] = {"CreatedDate": now - timedelta(seconds=offset)}
+                extra: dict[str, FieldValue] = {"CreatedDate": now - timedelta(seconds=offset)}
                 if self.members:
                     extra["ContactId"] = whom if flags & SALESFORCE_CONTACT else None
                 else:

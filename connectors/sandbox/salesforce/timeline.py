@@ -14,14 +14,13 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from connectors.sandbox.index import BUCKETS, KIND_CODES, unpack
+from connectors.sandbox.salesforce.rows import Row, stamp, text
 from connectors.sandbox.salesforce.schema import id_number
 from connectors.sandbox.salesforce.tables import ActivityTable
 from connectors.sandbox.world import SALESFORCE_CONTACT
 
-Row = dict[str, Any]
 CACHED_BUCKETS = 16
 #: fields a residual filter may use and still be counted from the index alone.
 PERSON_FIELDS = frozenset({"whoid", "contactid", "isdeleted"})
@@ -83,7 +82,7 @@ class ActivityTimeline:
         rows = [row for person, ordinals in wanted.items()
                 for schema, _, row in self.table.seeder.activity_rows(person, ordinals)
                 if schema is self.table.schema]
-        rows.sort(key=lambda r: (r["CreatedDate"], id_number(r["Id"])))
+        rows.sort(key=lambda r: (stamp(r), id_number(text(r, "Id")) or 0))
         with self._lock:
             self._cache[bucket] = rows
             while len(self._cache) > CACHED_BUCKETS:
@@ -96,7 +95,7 @@ class ActivityTimeline:
         span = self._span(window)
         if after is not None:
             span = range(max(span.start, self.world.index().bucket_of(after[0])), span.stop)
-        created = sorted((((row["CreatedDate"], id_number(row["Id"]) or 0), row)
+        created = sorted((((stamp(row), id_number(text(row, "Id")) or 0), row)
                           for row in self._created()), key=lambda pair: pair[0])
         inserted = ((key, row) for key, row in created
                     if (after is None or key > after) and window.admits(key[0]))
@@ -107,7 +106,7 @@ class ActivityTimeline:
                    ) -> Iterator[tuple[tuple[datetime, int], Row]]:
         for bucket in span:
             for row in self.bucket(bucket):
-                key = (row["CreatedDate"], id_number(row["Id"]) or 0)
+                key = (stamp(row), id_number(text(row, "Id")) or 0)
                 if (after is None or key > after) and window.admits(key[0]):
                     yield key, self._current(row)
 
@@ -115,7 +114,7 @@ class ActivityTimeline:
               residual_fields: frozenset[str], changed: set[int]) -> int:
         """How many rows fall in `window` and pass `residual`. Interior buckets count from
         the index (or from cheap per-person fields) unless a row there was changed."""
-        inserted = sum(1 for row in self._created() if window.admits(row["CreatedDate"])
+        inserted = sum(1 for row in self._created() if window.admits(stamp(row))
                        and (residual is None or residual(row)))
         span = self._span(window)
         if not span:
@@ -129,7 +128,7 @@ class ActivityTimeline:
                                                                              bucket))
             if edge or touched or not cheap:
                 total += sum(1 for row in self.bucket(bucket)
-                             if window.admits(row["CreatedDate"])
+                             if window.admits(stamp(row))
                              and (residual is None or residual(self._current(row))))
             elif residual is None:
                 total += self.world.index().count("salesforce", bucket, self._codes)

@@ -10,7 +10,7 @@ INSUFFICIENT_ACCESS when the user lacks "Customize Application" (`can_customize`
 
 A limit of the emulator: the org's schema is fixed, so it can create only the custom
 fields it knows (syncer's, on Lead and Contact, in a world started without them); those
-then appear in describe, queries and writes with the sandbox's definition. Any other new
+then appear in describe, queries and writes with the sandbox's definition. Every other new
 field is refused with a message saying so.
 """
 
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Any
 
 from werkzeug.wrappers import Request
 
 from connectors.sandbox.salesforce.org import SalesforceOrg
 from connectors.sandbox.salesforce.schema import make_id, schema_for
+from syncer.domain.json_values import JSONObject, JSONValue
 
 #: Metadata types the Tooling API accepts for a custom field (those setup uses and a few).
 FIELD_TYPES = frozenset({"Text", "TextArea", "LongTextArea", "Number", "Picklist",
@@ -35,7 +35,7 @@ def _errors(status: int, code: str, message: str) -> tuple[int, object]:
     return status, [{"message": message, "errorCode": code, "fields": []}]
 
 
-def metadata_problem(metadata: dict[str, Any]) -> str | None:
+def metadata_problem(metadata: JSONObject) -> str | None:
     """Why Salesforce would refuse this CustomField metadata, or None."""
     kind = metadata.get("type")
     if kind not in FIELD_TYPES:
@@ -54,10 +54,18 @@ def metadata_problem(metadata: dict[str, Any]) -> str | None:
                 and isinstance(scale, int) and 0 <= scale <= precision):
             return "Precision must be 1 to 18 and scale 0 to precision"
     if kind == "Picklist":
-        values = ((metadata.get("valueSet") or {}).get("valueSetDefinition") or {}).get("value")
+        values = _picklist_values(metadata)
         if not values or not all(isinstance(v, dict) and v.get("fullName") for v in values):
             return "Picklist: valueSet.valueSetDefinition.value needs at least one value"
     return None
+
+
+def _picklist_values(metadata: JSONObject) -> list[JSONValue] | None:
+    """The picklist's values (valueSet.valueSetDefinition.value), None when not a list."""
+    value_set = metadata.get("valueSet")
+    definition = value_set.get("valueSetDefinition") if isinstance(value_set, dict) else None
+    values = definition.get("value") if isinstance(definition, dict) else None
+    return values if isinstance(values, list) else None
 
 
 class ToolingApi:
@@ -76,17 +84,18 @@ class ToolingApi:
         if request.method != "POST":
             return _errors(405, "METHOD_NOT_ALLOWED",
                            f"HTTP Method '{request.method}' not allowed. Allowed are POST")
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("Metadata"), dict):
+        body: JSONValue = request.get_json(silent=True)
+        metadata = body.get("Metadata") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(metadata, dict):
             return _errors(400, "JSON_PARSER_ERROR",
                            "The request body needs FullName and Metadata")
         if not self.can_customize:
             return _errors(403, "INSUFFICIENT_ACCESS",
                            "insufficient access rights on object id: the user needs the "
                            "Customize Application permission")
-        return self._create(str(body.get("FullName") or ""), body["Metadata"])
+        return self._create(str(body.get("FullName") or ""), metadata)
 
-    def _create(self, full_name: str, metadata: dict[str, Any]) -> tuple[int, object]:
+    def _create(self, full_name: str, metadata: JSONObject) -> tuple[int, object]:
         object_name, _, field = full_name.partition(".")
         schema = schema_for(object_name)
         if schema is None or not field:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from syncer.cli.commands.common import (
     add_config_option,
@@ -105,7 +106,7 @@ def _filter(args: argparse.Namespace) -> AuditFilter:
                        since=args.since, until=args.until)
 
 
-def _audit_line(row: dict[str, Any]) -> str:
+def _audit_line(row: Mapping[str, object]) -> str:
     return (f"{row['at']:%Y-%m-%d %H:%M:%S} #{row['id']} run {row['run_id']} "
             f"{row['connector']}:{row['record_id']} {row['field']}: {row['old_value']!r} -> "
             f"{row['new_value']!r} [{row['outcome']}] model {row['model_version']}"
@@ -204,7 +205,7 @@ def cmd_audit_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _per_connector(values: dict[str, Any]) -> str:
+def _per_connector(values: Mapping[str, object]) -> str:
     return " ".join(f"{name}:{value}" for name, value in sorted(values.items())) or "-"
 
 
@@ -218,11 +219,11 @@ def run_line(run: RunRecord) -> str:
     duration = f"{run.duration_seconds:.1f}s" if run.duration_seconds is not None else "-"
     calls = "; ".join(
         f"{name} " + ",".join(f"{status}x{count}" for status, count in sorted(statuses.items()))
-        for name, statuses in sorted(run.per_connector("api_calls_by_status").items())) or \
+        for name, statuses in sorted(run.nested_counts("api_calls_by_status").items())) or \
         _per_connector(run.per_connector("api_calls"))
     headroom = " ".join(
         f"{name}:{h['remaining_min']}/{h['limit'] if h.get('limit') is not None else '?'}"
-        for name, h in sorted(run.per_connector("rate_limit_headroom").items())) or "-"
+        for name, h in sorted(run.objects("rate_limit_headroom").items())) or "-"
     return (f"{run.run_id}  {run.started_at:%Y-%m-%d %H:%M:%S}  {duration:>8}  "
             f"{run.status:<9}  {','.join(run.connectors)}{' (dry run)' if run.dry_run else ''}"
             f"\n    pulled {_per_connector(run.per_connector('records_pulled'))}; "

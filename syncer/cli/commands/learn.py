@@ -12,14 +12,18 @@ import csv
 import json
 import re
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from syncer.cli.commands.common import add_config_option, load_args_config
 
 if TYPE_CHECKING:
     from syncer.qualify import Model
+    from syncer.qualify.learn.backtest import Report, Week
+    from syncer.qualify.learn.calibrate import Calibration
+    from syncer.qualify.learn.history import History
 
 #: The model shipped beside the example config (syncer.domain.config.EXAMPLE_CONFIG).
 SHIPPED_MODEL_NAME = "model.example.yaml"
@@ -110,7 +114,7 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     back.set_defaults(func=cmd_backtest)
 
 
-def _read(args: argparse.Namespace) -> Any:
+def _read(args: argparse.Namespace) -> History:
     """The history: the --history file, or with --from-state the state store's history
     exported to a temporary CSV (read whole, then removed)."""
     import tempfile
@@ -221,41 +225,54 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return _fail(f"model calibrate: {error}")
     Path(args.output).write_text(result.text, encoding="utf-8")
     written = load_model(args.output)  # what the sync will read, checked once more
-    summary = _calibration_summary(result, split.description, args.output, written)
-    print(json.dumps(summary, indent=2) if args.json else "\n".join(_calibration_lines(summary)))
+    if args.json:
+        print(json.dumps(_calibration_summary(result, split.description, args.output, written),
+                         indent=2))
+    else:
+        print("\n".join(_calibration_lines(result, split.description, args.output, written)))
     return 0
 
 
-def _calibration_summary(result: Any, split: str, output: str, model: Model
-                         ) -> dict[str, Any]:
+def _calibration_summary(result: Calibration, split: str, output: str, model: Model
+                         ) -> dict[str, object]:
     test = result.test
     return {"output": output, "version": model.version, "split": split,
             "rows": {"train": result.rows_train, "test": result.rows_test},
             "used": list(result.used), "excluded": result.excluded, "refused": {},
             "rules": len(model.fit.rules), "mql_score": result.mql_score,
-            "auc_test": round(test.auc, 4), "auc_95": [round(v, 4) for v in test.interval],
-            "cv_auc_train": round(result.fitted.cv_auc, 4), "c": result.fitted.c,
-            "mql_share": round(test.mql_share, 4),
+            "auc_test": _r4(test.auc), "auc_95": [_r4(v) for v in test.interval],
+            "cv_auc_train": _r4(result.fitted.cv_auc), "c": result.fitted.c,
+            "mql_share": _r4(test.mql_share),
             "mql_conversion": None if test.mql_precision is None
-            else round(test.mql_precision, 4),
+            else _r4(test.mql_precision),
             "notes": list(result.fitted.notes)}
 
 
-def _calibration_lines(s: dict[str, Any]) -> list[str]:
-    conversion = "-" if s["mql_conversion"] is None else f"{s['mql_conversion']:.1%}"
-    low, high = s["auc_95"]
+def _r4(value: float) -> float:
+    """Figures as --json prints them: the text lines format these same rounded values."""
+    return round(value, 4)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{_r4(value):.1%}"
+
+
+def _calibration_lines(result: Calibration, split: str, output: str, model: Model
+                       ) -> list[str]:
+    test = result.test
+    low, high = (_r4(v) for v in test.interval)
     return [
-        f"wrote {s['output']} ({s['version']}): {s['rules']} fit rules",
-        f"rows: {s['rows']['train']:,} train, {s['rows']['test']:,} test ({s['split']})",
-        f"columns used ({len(s['used'])}): {', '.join(s['used'])}",
-        f"columns excluded ({len(s['excluded'])}): "
-        + "; ".join(f"{k} ({v})" for k, v in s["excluded"].items()),
+        f"wrote {output} ({model.version}): {len(model.fit.rules)} fit rules",
+        f"rows: {result.rows_train:,} train, {result.rows_test:,} test ({split})",
+        f"columns used ({len(result.used)}): {', '.join(result.used)}",
+        f"columns excluded ({len(result.excluded)}): "
+        + "; ".join(f"{k} ({v})" for k, v in result.excluded.items()),
         "columns refused: none",
-        f"test AUC {s['auc_test']:.3f} (95% {low:.3f} - {high:.3f}), scored by the "
-        f"qualification core; 5-fold AUC on train {s['cv_auc_train']:.3f}",
-        f"MQL at score >= {s['mql_score']}: {s['mql_share']:.1%} of test people, "
-        f"{conversion} of them converted",
-        *(f"note: {n}" for n in s["notes"]),
+        f"test AUC {_r4(test.auc):.3f} (95% {low:.3f} - {high:.3f}), scored by the "
+        f"qualification core; 5-fold AUC on train {_r4(result.fitted.cv_auc):.3f}",
+        f"MQL at score >= {result.mql_score}: {_r4(test.mql_share):.1%} of test people, "
+        f"{_share(test.mql_precision)} of them converted",
+        *(f"note: {n}" for n in result.fitted.notes),
     ]
 
 
@@ -287,12 +304,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.report:
         title = f"Backtest on {Path(history.source).name} ({split.description})"
         Path(args.report).write_text(report_html(report, title), encoding="utf-8")
-    summary = {"split": split.description, **report.summary()}
-    print(json.dumps(summary, indent=2) if args.json else "\n".join(_backtest_lines(summary)))
+    if args.json:
+        print(json.dumps({"split": split.description, **report.summary()}, indent=2))
+    else:
+        print("\n".join(_backtest_lines(report, split.description)))
     return 0
 
 
-def _write_scores(path: Path, report: Any) -> None:
+def _write_scores(path: Path, report: Report) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "score", "stage", "outcome"])
@@ -301,33 +320,30 @@ def _write_scores(path: Path, report: Any) -> None:
             writer.writerow(row)
 
 
-def _backtest_lines(s: dict[str, Any]) -> list[str]:
-    lines = [f"{s['people']:,} test people ({s['split']}), {s['converted']:,} converted"]
-    for label in ("model", "against"):
-        m = s[label]
+def _backtest_lines(report: Report, split: str) -> list[str]:
+    lines = [f"{report.people:,} test people ({split}), {report.converted:,} converted"]
+    for label, m in (("model", report.model), ("against", report.against)):
         if m is None:
             continue
-        conv = "-" if m["mql_conversion"] is None else f"{m['mql_conversion']:.1%}"
-        recall = "-" if m["mql_recall"] is None else f"{m['mql_recall']:.1%}"
-        low, high = m["auc_95"]
-        lines += [f"{label} {m['version']}: AUC {m['auc']:.3f} (95% {low:.3f} - {high:.3f}); "
-                  f"MQL {m['mql_share']:.1%} of people, {conv} of them converted, recall "
-                  f"{recall}",
+        low, high = (_r4(v) for v in m.interval)
+        lines += [f"{label} {m.version}: AUC {_r4(m.auc):.3f} (95% {low:.3f} - {high:.3f}); "
+                  f"MQL {_r4(m.mql_share):.1%} of people, {_share(m.mql_precision)} of them "
+                  f"converted, recall {_share(m.mql_recall)}",
                   "  bands (best first): " + ", ".join(
-                      f"{b['low']}..{b['high']}: {b['rate']:.0%} x{b['lift']:.1f}"
-                      for b in m["bands"]),
-                  "  stages: " + ", ".join(f"{st['stage']} {st['people']:,} "
-                                           f"({st['rate']:.0%})" for st in m["stages"]),
-                  *_week_line(m["weeks"])]
+                      f"{b.low}..{b.high}: {_r4(b.rate):.0%} x{_r4(b.lift):.1f}"
+                      for b in m.bands),
+                  "  stages: " + ", ".join(f"{st.stage} {st.people:,} "
+                                           f"({_r4(st.rate):.0%})" for st in m.stages),
+                  *_week_line(m.weeks)]
     return lines
 
 
-def _week_line(weeks: list[dict[str, Any]]) -> list[str]:
+def _week_line(weeks: Sequence[Week]) -> list[str]:
     """One line of the per-week figures (all of them are in --json and --report)."""
     if not weeks:
         return []
-    mqls = sorted(w["mqls"] for w in weeks)
-    won = sum(w["mql_won"] for w in weeks)
+    mqls = sorted(w.mqls for w in weeks)
+    won = sum(w.mql_won for w in weeks)
     rate = f"{won / sum(mqls):.0%}" if sum(mqls) else "-"
-    return [f"  weeks: {len(weeks)} from {weeks[0]['week']}; MQLs per week: median "
+    return [f"  weeks: {len(weeks)} from {weeks[0].week.isoformat()}; MQLs per week: median "
             f"{mqls[len(mqls) // 2]}, {mqls[0]}-{mqls[-1]}; MQL -> won {rate}"]

@@ -15,14 +15,16 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from connectors.sandbox.faults import FaultConfig, SandboxLimits
+    from connectors.sandbox.world import World
 
 #: HubSpot account tiers (the keys of connectors.sandbox.faults.HUBSPOT_TIERS), written
 #: out so that building the parser imports no sandbox.
@@ -39,7 +41,7 @@ FAULT_FLAGS = {
 _print_lock = threading.Lock()
 
 
-def _emit(data: dict[str, Any]) -> None:
+def _emit(data: Mapping[str, object]) -> None:
     with _print_lock:
         print(json.dumps(data), flush=True)
 
@@ -57,7 +59,7 @@ def settings_from(args: argparse.Namespace) -> tuple[FaultConfig, SandboxLimits]
 
     faults, limits = (load_sandbox_file(args.faults) if args.faults
                       else (FaultConfig(), SandboxLimits()))
-    changes: dict[str, Any] = {field: getattr(args, flag) for flag, field in FAULT_FLAGS.items()
+    changes: dict[str, object] = {field: getattr(args, flag) for flag, field in FAULT_FLAGS.items()
                                if getattr(args, flag) is not None}
     if args.fault_429_burst is not None:
         changes["burst_every"], changes["burst_length"] = parse_burst(args.fault_429_burst)
@@ -89,7 +91,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     world = World(args.seed, args.contacts, datetime.now(timezone.utc),
                   activity_scale=activity_scale_for(args.activities),
-                  syncer_fields=not args.no_syncer_fields)
+                  syncer_fields=not args.no_syncer_fields,
+                  hubspot_companies=args.hubspot_companies,
+                  salesforce_accounts=args.salesforce_accounts)
     ports = {"hubspot": args.hubspot_port, "salesforce": args.salesforce_port}
     sandboxes = []
     for kind, target in SANDBOX_KINDS.items():
@@ -131,7 +135,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_index(world: Any) -> None:
+def _build_index(world: World) -> None:
     """Build the activity index now, so the first activity page does not wait for it."""
     began = time.perf_counter()
     try:
@@ -164,6 +168,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox.add_argument("--no-syncer-fields", action="store_true",
                          help="start as a new portal and org: without the fields syncer "
                               "writes, for `syncer setup` to create")
+    sandbox.add_argument("--hubspot-companies", action="store_true",
+                         help="the HubSpot portal holds the world's companies, each contact "
+                              "at its company's domain associated with it")
+    sandbox.add_argument("--salesforce-accounts", action="store_true",
+                         help="the org's Accounts sit at their company's web domain (their "
+                              "people's email domain), each owned by a rep")
     sandbox.add_argument("--no-index", action="store_true",
                          help="do not build the activity index at start (it is built on "
                               "the first activity request instead)")

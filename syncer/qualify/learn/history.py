@@ -1,6 +1,6 @@
 """A history file: one row per person with what was known about them and how it ended.
 
-Any CSV works: the first column is the person's id, every other column is a person field
+A CSV of any shape works: the first column is the person's id, every other column is a person field
 (its name normalized: "Lead Source" -> lead_source), one column is the outcome and one,
 optionally, the time that orders the rows (the split into a train and a test part follows
 it: the model learns from the past and is judged on the future, never the other way).

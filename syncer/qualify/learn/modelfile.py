@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 import yaml
 
+from syncer.domain.json_values import JSONObject, as_list, as_object
 from syncer.qualify import Model
 from syncer.qualify.learn.activity_columns import activity_count_column
 from syncer.qualify.learn.columns import MISSING_LEVEL, OTHER, Feature, level_counts
@@ -117,14 +118,14 @@ def grades(fit: npt.NDArray[np.float64]) -> list[GradeBand]:
     return bands
 
 
-def base_sections(base: Model | None) -> dict[str, Any]:
+def base_sections(base: Model | None) -> JSONObject:
     """What a `--base` model keeps: engagement, lifecycle, routing, hand-raises and named
     scores (its fit rules are replaced; its thresholds no longer fit the new points)."""
     if base is None:
         return {}
     data = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     sections = ("engagement", "lifecycle", "routing", "scores", "primary_score")
-    kept: dict[str, Any] = {key: data[key] for key in sections if key in data}
+    kept: JSONObject = {key: data[key] for key in sections if key in data}
     q = data.get("qualification", {})
     kept["qualification"] = {k: q[k] for k in ("hand_raise", "hand_raise_days",
                                                "hysteresis") if k in q}
@@ -137,12 +138,15 @@ def model_data(name: str, description: str, rules: Sequence[LearnedRule],
                ) -> dict[str, object]:
     """The model as a dict, in the order the file shows it."""
     kept = base_sections(base)
-    qualification = {"mode": "total", "mql_score": _number(mql_score),
-                     **kept.pop("qualification", {})}
-    engagement = dict(kept.pop("engagement", {}))
+    qualification: JSONObject = {
+        "mode": "total", "mql_score": _number(mql_score),
+        **as_object(kept.pop("qualification", {}), "base model: qualification")}
+    engagement: dict[str, object] = dict(as_object(kept.pop("engagement", {}),
+                                                   "base model: engagement"))
     aggregates = [r for r in rules if "measure" in r]
     if aggregates:
-        engagement["rules"] = [*engagement.get("rules", []), *aggregates]
+        engagement["rules"] = [*as_list(engagement.get("rules", []), "base model: engagement"
+                                        ".rules"), *aggregates]
     data: dict[str, object] = {"name": name, "description": description,
                             "fit": {"rules": [r for r in rules if "measure" not in r],
                                     "grades": list(grade_bands)},

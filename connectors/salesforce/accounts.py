@@ -1,0 +1,125 @@
+"""Salesforce Accounts as syncer's `Account` (issue 20): the pull, and what a record maps to.
+
+An incremental pull is one REST query of the Accounts whose SystemModstamp is at or after
+the cursor, oldest first (`ORDER BY SystemModstamp, Id`, so a cursor taken from the last
+page is never ahead of a record not yet read), paged by nextRecordsUrl: N changed Accounts
+cost ceil(N / 2000) queries. A full pull reads every Account, by a Bulk API 2.0 job above
+the connector's `bulk_query_threshold` as the people pull does (bulk.py). The owner's
+email comes in the same query (Owner.Email), so routing needs no request per Account, and
+the account writeback fields (settings.account_writeback_fields) are read into
+`Account.crm_values` so the pipeline can diff against what the CRM holds now.
+
+Writes to Accounts are RecordUpdates with object_type "Account", pushed by the connector's
+one sObject Collections path with the people's (connector.push).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from connectors.salesforce import mapping
+from connectors.salesforce import soql_values as soql
+from connectors.salesforce.answers import AnswerShapeError, Row
+from connectors.salesforce.creation import website_domain
+from syncer.domain.accounts import Account
+from syncer.domain.connector import ConnectorError
+
+if TYPE_CHECKING:
+    from connectors.salesforce.connector import SalesforceConnector
+
+#: the sObject syncer reads accounts from and writes them to (in ACCOUNT_OBJECT_TYPES)
+ACCOUNT_OBJECT = "Account"
+#: Fields read for every Account, before the account writeback fields.
+ACCOUNT_FIELDS: tuple[str, ...] = (
+    "Id", "Name", "Website", "Industry", "NumberOfEmployees", "BillingCountry",
+    "AnnualRevenue", "OwnerId", "Owner.Email", "SystemModstamp")
+
+
+def account_fields(writeback_fields: Sequence[str]) -> list[str]:
+    """The SELECT list of an Account pull: ACCOUNT_FIELDS, then the writeback fields not
+    already among them (SOQL refuses a field named twice, in any case)."""
+    fields = list(ACCOUNT_FIELDS)
+    seen = {name.lower() for name in fields}
+    for name in writeback_fields:
+        if name.lower() not in seen:
+            fields.append(name)
+            seen.add(name.lower())
+    return fields
+
+
+def _number(value: object, field: str, record_id: str) -> float | None:
+    """A currency or number field (AnnualRevenue) as a float; None when empty. Another
+    type (a query answer syncer cannot read) names the field and the Account."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise AnswerShapeError(f"Salesforce answered Account {record_id}'s {field} with "
+                           f"{value!r}, not a number")
+
+
+def to_account(source: str, record: Row, writeback_fields: Sequence[str]) -> Account:
+    """One Account query record (REST, or a Bulk CSV row typed back) as an Account; each
+    value read through mapping.py's accessors, which narrow what they use."""
+    get = mapping._get
+    record_id = mapping._text(get(record, "Id"))
+    if record_id is None:
+        raise AnswerShapeError("Salesforce answered an Account query with a record without "
+                               "Id; the SELECT list must name Id (accounts.ACCOUNT_FIELDS)")
+    stamp = mapping._text(get(record, "SystemModstamp"))
+    email = mapping._text(get(record, "Owner.Email"))
+    return Account(
+        source=source, record_id=record_id, name=mapping._text(get(record, "Name")),
+        domain=website_domain(mapping._text(get(record, "Website"))),
+        industry=mapping._text(get(record, "Industry")),
+        employees=mapping._whole(get(record, "NumberOfEmployees")),
+        country=mapping._text(get(record, "BillingCountry")),
+        annual_revenue=_number(get(record, "AnnualRevenue"), "AnnualRevenue", record_id),
+        owner_id=mapping._text(get(record, "OwnerId")),
+        owner_email=email.lower() if email else None,
+        updated_at=mapping.parse_datetime(stamp) if stamp else None,
+        crm_values={name: mapping.crm_value(get(record, name)) for name in writeback_fields})
+
+
+def changed_query(fields: Sequence[str], since: datetime) -> str:
+    """The incremental pull's SOQL: Accounts modified at or after `since`, oldest first."""
+    return (f"SELECT {', '.join(fields)} FROM {ACCOUNT_OBJECT} WHERE SystemModstamp >= "
+            f"{soql.datetime_literal(since)} ORDER BY SystemModstamp, Id")
+
+
+def account_pages(connector: SalesforceConnector, since: datetime | None
+                  ) -> Iterator[list[Account]]:
+    """Every Account (since None) or those modified at or after `since`, a page at a
+    time. A full pull checks the writeback fields by describe first (one call, cached);
+    an incremental one spends the describe only to explain a query that failed."""
+    writeback = connector.settings.account_writeback_fields
+    fields = account_fields(writeback)
+    if since is None:
+        connector._check_writeback(ACCOUNT_OBJECT)
+        query = f"SELECT {', '.join(fields)} FROM {ACCOUNT_OBJECT}"
+        pages = connector._people_pages(ACCOUNT_OBJECT, query, full=True,
+                                        operation="accounts")
+    else:
+        pages = _explained(connector, connector._pages("accounts",
+                                                       changed_query(fields, since)))
+    for records in pages:
+        if records:
+            yield [to_account(connector.name, record, writeback) for record in records]
+
+
+def _explained(connector: SalesforceConnector, pages: Iterator[list[Row]]
+               ) -> Iterator[list[Row]]:
+    """The pages; when the query fails, a missing or read-only account writeback field
+    (the usual cause: `syncer setup` not run) is named instead of the raw API error."""
+    try:
+        yield from pages
+    except ConnectorError:
+        connector._check_writeback(ACCOUNT_OBJECT)
+        raise
