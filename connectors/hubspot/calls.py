@@ -111,15 +111,22 @@ class ApiCalls:
               read: Callable[[JSONValue, str], R]) -> Iterator[list[R]]:
         """Walk `after` cursors, each record read by `read` (answers.py); a cursor HubSpot
         hands out twice stops the walk loudly."""
-        after: str | None = None
+        return (found for found, _ in self.positioned(what, fetch, read, None))
+
+    def positioned(self, what: str, fetch: Callable[[str | None], RawResponse],
+                   read: Callable[[JSONValue, str], R], after: str | None
+                   ) -> Iterator[tuple[list[R], str | None]]:
+        """As `pages` from the cursor `after` (None: the start), each page with the cursor
+        that follows it (None: the last). HubSpot's list cursors are the next object's
+        id, so one kept in the state outlives the process (a resumed full pull)."""
         seen: set[str] = set()
         while True:
             def request(cursor: str | None = after) -> Answer:
                 return answer(fetch(cursor))
             body, _ = self.call(what, request)
             found = page(body, what, read)
-            yield found["results"]
-            after = next_after(found)
+            after = next_after(found) or None
+            yield found["results"], after
             if not after:
                 return
             if after in seen:

@@ -157,13 +157,21 @@ class HubSpotConnector:
                                    skip=[(mapping.as_utc(a), mapping.as_utc(b))
                                          for a, b in skip])
         else:
-            pages = self._pages("contacts.list", lambda after: self._contacts
-                                .get_page_with_http_info(limit=self._page_size, after=after,
-                                                         properties=fields, archived=False,
-                                                         _preload_content=False,
-                                                         _request_timeout=self._timeout),
-                                crm_object)
+            pages = (found for found, _ in self._listed(None))
         yield from self._mapped(pages)
+
+    def full_pages(self, position: str | None) -> Iterator[tuple[list[Person], str | None]]:
+        """Every contact (list API) from `position`, each page with the `after` cursor
+        that follows it (HubSpot's is the next contact's id: it outlives the process)."""
+        for found, after in self._listed(position):
+            yield [person for people in self._mapped(iter([found])) for person in people], after
+
+    def _listed(self, start: str | None) -> Iterator[tuple[list[CrmObject], str | None]]:
+        fields = self.read_fields()
+        return self._calls.positioned(
+            "contacts.list", lambda after: self._contacts.get_page_with_http_info(
+                limit=self._page_size, after=after, properties=fields, archived=False,
+                _preload_content=False, _request_timeout=self._timeout), crm_object, start)
 
     def read_fields(self) -> list[str]:
         """The contact properties a read asks for: the model's, the written, the mapped."""

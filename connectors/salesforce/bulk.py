@@ -129,22 +129,31 @@ class BulkQueries(SalesforceClient):
         return _Bulk2Client(object_type, handler.bulk2_url, handler.headers, handler.session)
 
     def _bulk_pages(self, object_type: str, query: str) -> Iterator[list[Row]]:
-        info = bulk_job(self._call("bulk query", lambda sf: self._jobs(sf, object_type)
-                                   .create_job(Operation.query, query)), "bulk query")
-        job_id = info["id"]
-        state = info["state"] or "UploadComplete"
+        return (records for records, _, _ in self._bulk_sets(object_type, query))
+
+    def _bulk_sets(self, object_type: str, query: str, job: str | None = None,
+                   locator: str = "") -> Iterator[tuple[list[Row], str, str]]:
+        """Each result set with the job id and the locator of the next ("": the last).
+        With `job` (complete, left open by a killed run) reading goes on at `locator`."""
+        if job is None:
+            info = bulk_job(self._call("bulk query", lambda sf: self._jobs(sf, object_type)
+                                       .create_job(Operation.query, query)), "bulk query")
+            job_id, state = info["id"], info["state"] or "UploadComplete"
+        else:
+            job_id, state = job, "InProgress"
         try:
-            if self._ledger is not None:
+            if self._ledger is not None and job is None:
                 self._ledger.remember(job_id)
             state = self._wait(object_type, job_id)
-            locator, seen = "", set()
+            seen: set[str] = set()
             size = int(self._option("bulk_max_records", DEFAULT_MAX_RECORDS))
             while True:
                 def read(sf: Salesforce, at: str = locator) -> QueryResult:
                     return self._jobs(sf, object_type).get_query_results(job_id, at, size)
                 result = self._call("bulk query", read)
-                yield self._records(object_type, str(result.get("records") or ""))
                 locator = str(result.get("locator") or "")
+                yield self._records(object_type, str(result.get("records") or "")), job_id, \
+                    locator
                 if not locator:
                     return
                 if locator in seen:
@@ -211,18 +220,25 @@ class BulkQueries(SalesforceClient):
                             connector=self.name, job=job_id, error=type(error).__name__)
         log.info("salesforce.bulk_job_closed", connector=self.name, job=job_id, state=state)
 
-    def _settle_left_jobs(self) -> None:
-        """Abort and delete the jobs a run that died left open (found in the ledger)."""
+    def _job_state(self, job_id: str) -> str | None:
+        """A query job's state, None when Salesforce no longer has it."""
+        def state_of(sf: Salesforce) -> str | None:
+            try:
+                return str(bulk_job(self._jobs(sf, "").get_job(job_id, True),
+                                    "bulk query close")["state"])
+            except SalesforceResourceNotFound:
+                return None
+        return self._call("bulk query close", state_of)
+
+    def _settle_left_jobs(self, keep: str | None = None) -> None:
+        """Abort and delete the jobs a run that died left open (found in the ledger),
+        except `keep`: the job a resumed full pull goes on reading."""
         if self._ledger is None:
             return
         for job_id in self._ledger.open_jobs():
-            def state_of(sf: Salesforce, job: str = job_id) -> str | None:
-                try:
-                    return str(bulk_job(self._jobs(sf, "").get_job(job, True),
-                                        "bulk query close")["state"])
-                except SalesforceResourceNotFound:
-                    return None
-            state = self._call("bulk query close", state_of)
+            if job_id == keep:
+                continue
+            state = self._job_state(job_id)
             if state is None:
                 self._ledger.forget(job_id)
                 continue

@@ -17,7 +17,7 @@ from datetime import datetime
 import structlog
 from simple_salesforce.api import Salesforce
 
-from connectors.salesforce import creation, echo_reads, mapping
+from connectors.salesforce import creation, echo_reads, full_pull, mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.accounts import account_pages
 from connectors.salesforce.answers import SaveResult, save_results
@@ -84,6 +84,11 @@ class SalesforceConnector(BulkQueries):
             for records in self._people_pages(object_type, query, full=True):
                 yield [mapping.to_person(self.name, object_type, record, writeback, mapped)
                        for record in records]
+
+    def full_pages(self, position: str | None) -> Iterator[tuple[list[Person], str | None]]:
+        """Every live Lead, then Contact, from `position`, each page with the position
+        after it, which a later process can go on from (full_pull.py)."""
+        return full_pull.full_pages(self, position)
 
     def person_field_problems(self) -> list[str]:
         """The mapped person fields Lead or Contact lacks (their describes, cached)."""

@@ -8,7 +8,7 @@ pushes in whole batches of the API's largest size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -34,7 +34,7 @@ from syncer.run.pull import Puller
 from syncer.run.push import REASON_CHARS, Item, Writer, planned_writes
 from syncer.run.summary import RunSummary, decision_changed
 from syncer.store import identity as identity_store
-from syncer.store import model_versions, shared_values, stage_history
+from syncer.store import model_versions, person_pages, shared_values, stage_history
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.repository import Store
@@ -65,6 +65,26 @@ class ChunkDecisions:
     decided: list[tuple[list[Person], Decision]] = field(default_factory=list)
 
 
+class ToQualify:
+    """The people a run decides: `listed`, or (None) everyone of the connectors, paged
+    from the state in key order so that only one chunk of keys is held at a time."""
+
+    def __init__(self, store: Store, connectors: Sequence[str], listed: list[str] | None
+                 ) -> None:
+        self.store = store
+        self.connectors = list(connectors)
+        self.listed = listed
+        #: how many people (one COUNT query when everyone)
+        self.total = len(listed) if listed is not None \
+            else person_pages.count(store, self.connectors)
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        if self.listed is not None:
+            yield from (self.listed[i:i + size] for i in range(0, len(self.listed), size))
+        else:
+            yield from person_pages.pages(self.store, self.connectors, size)
+
+
 class Sync:
     """The state of one run; `run_sync` (syncer/run/pipeline.py) is the entry point."""
 
@@ -74,6 +94,8 @@ class Sync:
                  run_id: str | None = None) -> None:
         self.should_stop = should_stop
         self.full = full
+        #: a pull read (or finished reading) every record: everyone is decided this run
+        self.full_pulled = False
         self.touched: set[str] = set()
         #: per connector, writes decided but not yet pushed (see flush)
         self.pending: dict[str, list[Item]] = {}
@@ -123,24 +145,25 @@ class Sync:
                 self.summary.records_pulled[name] += pulled.records
                 self.summary.activities_pulled[name] += pulled.activities
                 self.summary.identity.update(pulled.identity)
+                self.full_pulled = self.full_pulled or pulled.everyone
             if self.accounts is not None:
                 self.accounts.pull(name, self.full)
 
-    def keys_to_qualify(self, selected: Sequence[str]) -> tuple[list[str], bool]:
+    def keys_to_qualify(self, selected: Sequence[str]) -> tuple[ToQualify, bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
         decay with time, so each person is re-scored at least daily); otherwise only the
         people whose records or activities changed, and those whose speed-to-lead SLA ran
         out since (syncer/run/sla.py), and with accounts the people a changed company
         may now include (run/accounts.py). Returns (keys, everyone?)."""
         today = self.now.date().toordinal()
-        everyone = self.full or any(
+        everyone = self.full or self.full_pulled or any(
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
         placed, all_of_them = self.accounts.people_to_place(everyone) \
             if self.accounts is not None else ([], False)
         if everyone or all_of_them:
-            return self.store.person_keys(selected), True
+            return ToQualify(self.store, selected, None), True
         due = self.decider.sla.due_keys() if self.decider.sla is not None else []
-        return sorted(self.touched.union(due, placed)), False
+        return ToQualify(self.store, selected, sorted(self.touched.union(due, placed))), False
 
     # -- decide, diff and push -------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:

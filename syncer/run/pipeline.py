@@ -23,7 +23,7 @@ from syncer.observe.logs import redact_text
 from syncer.observe.metrics import SyncMetrics
 from syncer.qualify import Model
 from syncer.run.budget import BudgetExhausted, DailyBudget
-from syncer.run.chunk import RESCORED_PREFIX, Sync
+from syncer.run.chunk import RESCORED_PREFIX, Sync, ToQualify
 from syncer.run.diff import OwnerDirectory
 from syncer.run.echo import WriteWatch
 from syncer.run.focused import Focus, pull_focus
@@ -32,6 +32,7 @@ from syncer.run.pull import SyncStopped
 from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.run.summary import RunSummary
 from syncer.run.sweep import sweep_connectors
+from syncer.store import full_pulls
 from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
@@ -150,18 +151,17 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
                 summary.run_id)
         if focus is None and model.routing.sla is None:  # who to decide is known already
             keys, everyone = sync.keys_to_qualify(selected)
-            if keys:  # a run with nobody to decide needs no owners (a quiet run's calls)
+            if keys.total:  # a run with nobody to decide needs no owners (a quiet run's calls)
                 _load_routing(sync, connectors)
         else:  # the SLA review comes with the routing and adds the people it is due for
             _load_routing(sync, connectors)
             keys, everyone = sync.keys_to_qualify(selected) if focus is None \
-                else (sorted(sync.touched), False)
-        for start in range(0, len(keys), CHUNK):
+                else (ToQualify(store, selected, sorted(sync.touched)), False)
+        for part in keys.chunks(CHUNK):
             if should_stop():
                 raise SyncStopped
-            sync.process_chunk(keys[start:start + CHUNK])
-            progress.current().advance("qualify", len(keys[start:start + CHUNK]),
-                                       total=len(keys))
+            sync.process_chunk(part)
+            progress.current().advance("qualify", len(part), total=keys.total)
         sync.decide_accounts()  # after every person: a company reads all its people
         if not dry_run:
             sync.flush(final=True)
@@ -170,6 +170,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
             with store.transaction() as tx:
                 for name in selected:
                     store.set_counter(tx, RESCORED_PREFIX + name, now.date().toordinal())
+                if focus is None:  # everyone is decided and written: no full sync to resume
+                    full_pulls.finish(tx, selected)
         status = "succeeded" if not summary.failures else "partial"
     except SyncStopped:
         status = "stopped"

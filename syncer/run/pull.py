@@ -4,17 +4,22 @@ Every page is stored (with the identity of each record decided) before the next 
 cursors advance only after the whole stream is stored, so a run that dies mid-pull reads
 the rest again next time and loses nothing. What changed is reported back as the person
 keys to re-qualify.
+
+A full pull from a connector that can resume one (`ResumesFullPull`) commits, with each
+page, the position after it (syncer/store/full_pulls.py): a full sync killed half way goes
+on after its last committed page, and no committed page is requested again.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import structlog
+from sqlalchemy import Connection
 
 from syncer.domain.connector import Connector
 from syncer.domain.types import Activity, Person
@@ -22,11 +27,12 @@ from syncer.observe import progress
 from syncer.run.audit_trail import RunStamp, succession_row
 from syncer.run.budget import DailyBudget
 from syncer.run.echo import EchoTails, LeavesOutEchoes
-from syncer.store import dead_letters
+from syncer.store import dead_letters, full_pulls
 from syncer.store import echo as echo_store
 from syncer.store import identity as identity_store
 from syncer.store import sweep as sweep_store
 from syncer.store.echo import EchoWindow
+from syncer.store.full_pulls import FullPullMark
 from syncer.store.repository import Store
 from syncer.store.sweep import SweepMark
 
@@ -50,6 +56,18 @@ class ReadsByIds(Protocol):
                     ) -> tuple[list[Person], list[Activity]]: ...
 
 
+@runtime_checkable
+class ResumesFullPull(Protocol):
+    """A connector whose full listing can go on, in another process, after a page."""
+
+    def full_pages(self, position: str | None
+                   ) -> Iterator[tuple[list[Person], str | None]]:
+        """Every live person record, a page at a time from `position` (None: the start),
+        each page with the position after it (None: it was the last). A position is
+        opaque text that stays valid after this process dies."""
+        ...
+
+
 class SyncStopped(Exception):
     """A stop was requested; the run ended after its current batch, state consistent."""
 
@@ -66,6 +84,8 @@ class Pulled:
     touched: set[str] = field(default_factory=set)
     #: "<connector>.converted" / "<connector>.merged": records followed to a successor
     identity: Counter[str] = field(default_factory=Counter)
+    #: this pull is (or finishes) a full sync: everyone must be decided, not only `touched`
+    everyone: bool = False
 
 
 class Puller:
@@ -88,11 +108,21 @@ class Puller:
         """People (all on a full pull, else those changed since the cursor outside the
         stretches of syncer's own writes), then the records that stopped taking writes,
         then activities; cursors last. The people cursor moves past our own writes: their
-        echo is never read back while the overlap still re-reads others' changes."""
-        people_cursor = None if full else self.store.cursor(self.name, "people")
+        echo is never read back while the overlap still re-reads others' changes. An
+        unfinished full sync is carried on whatever `full` says (_full_pull_mark)."""
+        resume = self._full_pull_mark()
+        people_cursor = self.store.cursor(self.name, "people")
+        if resume is not None and resume.pulled:  # only what changed since it was read
+            people_cursor = people_cursor or resume.newest
+        elif full or resume is not None:
+            people_cursor = None
+        self.pulled.everyone = people_cursor is None or resume is not None
         since = people_cursor - CURSOR_OVERLAP if people_cursor is not None else None
         skip = self._echo_windows(since)
-        newest = self._people(people_cursor, skip)
+        if people_cursor is None and isinstance(self.connector, ResumesFullPull):
+            newest = self._full_people(self.connector, resume)
+        else:
+            newest = self._people(people_cursor, skip)
         if since is not None:  # a first pull has nothing to follow
             self._follow(since)
         self._activities()
@@ -109,6 +139,45 @@ class Puller:
                  read=self.pulled.read, activities=self.pulled.activities,
                  incremental=people_cursor is not None, echo_windows_skipped=len(skip))
         return self.pulled
+
+    def _full_pull_mark(self) -> FullPullMark | None:
+        """The unfinished full sync this run goes on with, if any: one still paging goes
+        on after its last committed page; one whose records were all read is finished by
+        an incremental pull from the newest change it saw (its pages are not read again),
+        and either way everyone is decided."""
+        if not isinstance(self.connector, ResumesFullPull):
+            return None
+        with self.store.engine.connect() as connection:
+            return full_pulls.mark(connection, self.name)
+
+    def _full_people(self, connector: ResumesFullPull, resume: FullPullMark | None
+                     ) -> datetime | None:
+        """Every record, from after the last page a killed run committed (`resume`), each
+        page stored in one transaction with the position after it. Returns the newest
+        modification time seen by the whole full pull."""
+        current = resume if resume is not None else FullPullMark(started_at=self.now)
+        if current.pages:
+            log.info("pull.full_resumed", connector=self.name, pages_done=current.pages,
+                     records_done=current.records, started_at=current.started_at.isoformat())
+        self.budget.ensure(self.connector.api_calls, 1)
+        for page, position in connector.full_pages(current.position):
+            self.pulled.read += len(page)
+            stamps = [p.updated_at for p in page if p.updated_at is not None]
+            newest = max([*stamps, *([current.newest] if current.newest else [])],
+                         default=None)
+            current = current.after_page(position, newest, len(page))
+            self.store_page(page, drop_unchanged=False, mark=self._marker(current),
+                            touch=False)
+            self._report(f"pull {self.name}", len(page))
+            if position is not None:
+                self._next_page()
+        if not current.pulled:  # an empty listing: nothing was paged
+            with self.store.transaction() as tx:
+                full_pulls.save(tx, self.name, current.after_page(None, current.newest, 0))
+        return current.newest
+
+    def _marker(self, current: FullPullMark) -> Callable[[Connection], None]:
+        return lambda tx: full_pulls.save(tx, self.name, current)
 
     def _echo_windows(self, since: datetime | None) -> list[EchoWindow]:
         """The stretches of our own writes to leave out of an incremental pull (none on a
@@ -156,9 +225,14 @@ class Puller:
                     echo_store.grow(tx, self.name, end, new_end)
         return newest
 
-    def store_page(self, page: Sequence[Person], *, drop_unchanged: bool) -> list[Person]:
-        """Store records with each one's person decided, and count their people as touched;
-        with `drop_unchanged`, re-reads that change nothing are left out (and returned)."""
+    def store_page(self, page: Sequence[Person], *, drop_unchanged: bool,
+                   mark: Callable[[Connection], None] | None = None,
+                   touch: bool = True) -> list[Person]:
+        """Store records with each one's person decided, and count their people as touched
+        (unless not `touch`: a full pull decides everyone, and a set of a million keys
+        would grow with the CRM); with `drop_unchanged`, re-reads that change nothing are
+        left out (and returned). `mark` writes, in the same transaction, where the pull
+        stands after this page."""
         same: list[Person] = []
         if drop_unchanged:
             unchanged = self.store.unchanged(self.name, page)
@@ -167,7 +241,10 @@ class Puller:
         with self.store.transaction() as tx:
             keys = identity_store.resolve_keys(tx, page)
             self.store.save_records(tx, page, keys, self.now)
-        self.pulled.touched.update(keys)
+            if mark is not None:
+                mark(tx)
+        if touch:
+            self.pulled.touched.update(keys)
         self.pulled.records += len(keys)
         return same
 
@@ -210,13 +287,16 @@ class Puller:
         self.pulled.activities += len(activities)
 
     def _activities(self) -> None:
+        """Activities since the cursor; their people are touched, unless everyone is
+        decided anyway (a full sync: a set of every key would grow with the CRM)."""
         cursor = self.store.cursor(self.name, "activities")
         since = cursor - CURSOR_OVERLAP if cursor else self.now - FIRST_PULL_HISTORY
         for activities in self.connector.activities(since):
             with self.store.transaction() as tx:
                 self.store.save_activities(tx, activities)
-            self.pulled.touched.update(self.store.person_keys_of(
-                self.name, sorted({a.record_id for a in activities})))
+            if not self.pulled.everyone:
+                self.pulled.touched.update(self.store.person_keys_of(
+                    self.name, sorted({a.record_id for a in activities})))
             self.pulled.activities += len(activities)
             self._report(f"activities {self.name}", len(activities))
             self._next_page()

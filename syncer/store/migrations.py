@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from syncer.domain.failures import Unreachable
-from syncer.store import accounts, echo, inbound_events, intents, sweep, tables
+from syncer.store import accounts, echo, full_pulls, inbound_events, intents, sweep, tables
 from syncer.store.audit import AuditLog
 from syncer.store.audit_legacy import COMPACTED, LEGACY_INDEXES, compact_audit, seal_unchained
 from syncer.store.audit_migration import REFERENCED, cite_audit
@@ -129,6 +129,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
          "decisions (issue 20)", accounts.create_schema),
     (18, "audit rows cite their run and time, record and person, names and long values "
          "(stored once each); reasons packed on SQLite; every hash unchanged", cite_audit),
+    (19, "unfinished full pulls: the position after the last committed page, so a killed "
+         "full sync resumes there", full_pulls.create_schema),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
