@@ -143,6 +143,8 @@ class FailingPulls:
     def people(self, *_args: Any, **_kwargs: Any) -> Any:
         raise ConnectorError("connector hubspot: HubSpot answered 401 INVALID_AUTHENTICATION")
 
+    full_pages = people  # a full pull reads pages by position (run/pull.py)
+
 
 def test_failed_runs_and_a_failing_streak_reach_the_receiver(
         sandboxes: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -66,6 +66,8 @@ class FailingPulls:
     def people(self, *_args: Any, **_kwargs: Any) -> Iterator[list[Any]]:
         raise ConnectorError("connector hubspot: HubSpot answered 401 INVALID_AUTHENTICATION")
 
+    full_pages = people  # a full pull reads pages by position (run/pull.py)
+
 
 @pytest.fixture
 def served(state_url: str) -> Iterator[tuple[HealthServer, SyncMetrics, Store]]:

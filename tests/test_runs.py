@@ -97,6 +97,8 @@ class FailingPulls:
     def people(self, *_args: Any, **_kwargs: Any) -> Iterator[list[Any]]:
         raise ConnectorError(f"connector hubspot: HubSpot answered 401 with token={SECRET}")
 
+    full_pages = people  # a full pull reads pages by position (run/pull.py)
+
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 def test_a_failed_run_is_recorded_with_its_error_and_counted(
