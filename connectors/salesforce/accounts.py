@@ -17,17 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.answers import AnswerShapeError, Row
+from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.creation import website_domain
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError
-
-if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceConnector
 
 #: the sObject syncer reads accounts from and writes them to (in ACCOUNT_OBJECT_TYPES)
 ACCOUNT_OBJECT = "Account"
@@ -94,7 +91,7 @@ def changed_query(fields: Sequence[str], since: datetime) -> str:
             f"{soql.datetime_literal(since)} ORDER BY SystemModstamp, Id")
 
 
-def account_pages(connector: SalesforceConnector, since: datetime | None
+def account_pages(connector: BulkQueries, since: datetime | None
                   ) -> Iterator[list[Account]]:
     """Every Account (since None) or those modified at or after `since`, a page at a
     time. A full pull checks the writeback fields by describe first (one call, cached);
@@ -114,7 +111,7 @@ def account_pages(connector: SalesforceConnector, since: datetime | None
             yield [to_account(connector.name, record, writeback) for record in records]
 
 
-def _explained(connector: SalesforceConnector, pages: Iterator[list[Row]]
+def _explained(connector: BulkQueries, pages: Iterator[list[Row]]
                ) -> Iterator[list[Row]]:
     """The pages; when the query fails, a missing or read-only account writeback field
     (the usual cause: `syncer setup` not run) is named instead of the raw API error."""

@@ -38,6 +38,7 @@ from simple_salesforce.bulk2 import Operation, QueryResult, SFBulk2Handler, _Bul
 from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
 
 from connectors.retry import RetryPolicy
+from connectors.salesforce import mapping
 from connectors.salesforce.answers import Row, bulk_job, query_page
 from connectors.salesforce.client import SalesforceClient
 from syncer.domain.connector import ConnectorError, ConnectorSettings
@@ -100,6 +101,15 @@ class BulkQueries(SalesforceClient):
         return float(self.settings.options.get(name, default))
 
     # -- choosing REST or Bulk ---------------------------------------------------------
+
+    def _missing_person_fields(self, object_type: str, mapped: dict[str, str]) -> list[str]:
+        """One actionable line per mapped person field this object lacks (by describe)."""
+        described = self._describe(object_type)
+        return [f"connector '{self.name}': Salesforce {object_type} has no field '{crm}' "
+                f"(person field '{name}'). Fix: correct connectors[].person_fields.{name} "
+                f"(the API name Setup shows, e.g. Occupation__c), grant the integration user "
+                f"read access to it, or set `{name}: null` to drop a default mapping"
+                for name, crm in mapping.missing_fields(mapped, described)]
 
     def _people_pages(self, object_type: str, query: str, *, full: bool,
                       operation: str = "people") -> Iterator[list[Row]]:

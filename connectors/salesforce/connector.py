@@ -96,14 +96,6 @@ class SalesforceConnector(BulkQueries):
         return [problem for object_type in mapping.PERSON_OBJECTS
                 for problem in self._missing_person_fields(object_type, mapped)]
 
-    def _missing_person_fields(self, object_type: str, mapped: dict[str, str]) -> list[str]:
-        described = self._describe(object_type)
-        return [f"connector '{self.name}': Salesforce {object_type} has no field '{crm}' "
-                f"(person field '{name}'). Fix: correct connectors[].person_fields.{name} "
-                f"(the API name Setup shows, e.g. Occupation__c), grant the integration user "
-                f"read access to it, or set `{name}: null` to drop a default mapping"
-                for name, crm in mapping.missing_fields(mapped, described)]
-
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         after = soql.datetime_literal(since)
         sources: tuple[tuple[str, tuple[str, ...], str, Callable[..., Activity | None]], ...] = (

@@ -17,18 +17,15 @@ stop) means that object is read again from its start, with a warning: never a si
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import structlog
 
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.answers import QueryPage, Row, query_page
+from connectors.salesforce.bulk import BulkQueries
 from syncer.domain.connector import ConnectorError, mapped_person_fields
 from syncer.domain.types import Person
-
-if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceConnector
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +34,7 @@ Positioned = Iterator[tuple[list[Person], str | None]]
 ToPeople = Callable[[list[Row]], list[Person]]
 
 
-def full_pages(connector: SalesforceConnector, position: str | None) -> Positioned:
+def full_pages(connector: BulkQueries, position: str | None) -> Positioned:
     """Every live Lead, then Contact, from `position`, each page with the position after."""
     object_type, mode, rest = _parse(position)
     job = rest.partition(":")[0] if mode == "bulk" else None
@@ -62,7 +59,7 @@ def _parse(position: str | None) -> tuple[str, str, str]:
     return object_type, mode, rest
 
 
-def _object_pages(connector: SalesforceConnector, object_type: str,
+def _object_pages(connector: BulkQueries, object_type: str,
                   resume: tuple[str, str], following: str | None) -> Positioned:
     writeback = connector.settings.writeback_fields
     mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
@@ -109,7 +106,7 @@ def _query(fields: str, object_type: str, where: list[str]) -> str:
         f" WHERE {' AND '.join(where)}" if where else "")
 
 
-def _rest(connector: SalesforceConnector, object_type: str, query: str,
+def _rest(connector: BulkQueries, object_type: str, query: str,
           first: QueryPage, people: ToPeople, following: str | None) -> Positioned:
     """REST pages in Id order; each page is handed on once the next is read, so the last
     one carries the next object's position."""
@@ -121,7 +118,7 @@ def _rest(connector: SalesforceConnector, object_type: str, query: str,
     yield people(held), following  # the last page (maybe empty) ends the object
 
 
-def _bulk(connector: SalesforceConnector, object_type: str, query: str, people: ToPeople,
+def _bulk(connector: BulkQueries, object_type: str, query: str, people: ToPeople,
           following: str | None, job: str | None, locator: str) -> Positioned:
     for records, job_id, after in connector._bulk_sets(object_type, query, job, locator):
         yield people(records), (f"{object_type}:bulk:{job_id}:{after}" if after
