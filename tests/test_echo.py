@@ -16,6 +16,7 @@ from syncer.domain.config import LoadedConfig
 from syncer.run.pipeline import run_sync
 from syncer.store import echo as echo_store
 from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control
 
 
 def calls(sandboxes: Sandboxes) -> Counter[str]:
@@ -95,11 +96,11 @@ def test_others_changes_in_the_overlap_are_read_and_our_writes_are_decided_once(
     # Stamped inside the cursor's overlap (a change the search index showed late), and
     # before syncer's own writes: the overlap is spent on it.
     late = people_cursor(sandbox_config, "hubspot") - timedelta(minutes=2)
-    sandboxes.hubspot.edit(contact_id, "jobtitle", "VP Sales")
-    sandboxes.hubspot.state.restamp(contact_id, late)  # type: ignore[attr-defined]
-    sandboxes.salesforce.edit(lead_id, "Title", "VP Sales")
-    sandboxes.salesforce.org.restamp(  # type: ignore[attr-defined]
-        lead_id, people_cursor(sandbox_config, "salesforce") - timedelta(minutes=2))
+    control(sandboxes.hubspot, "edit", id=contact_id, field="jobtitle", value="VP Sales",
+            stamp=late.isoformat())
+    control(sandboxes.salesforce, "edit", id=lead_id, field="Title", value="VP Sales",
+            stamp=(people_cursor(sandbox_config, "salesforce")
+                   - timedelta(minutes=2)).isoformat())
     second = sync_once(sandbox_config)
     assert second.records_pulled == Counter({"hubspot": 1, "salesforce": 1})
     assert second.people == 2 and second.records_written["hubspot"] == 1
@@ -144,7 +145,7 @@ def test_connectors_kept_across_runs_tell_each_run_its_own_window(
             run_sync(sandbox_config, store, runtime.connectors, runtime.model, NOW)
         run()
         contact_id, _ = vp_candidates(sandboxes)
-        sandboxes.hubspot.edit(contact_id, "jobtitle", "VP Sales")
+        control(sandboxes.hubspot, "edit", id=contact_id, field="jobtitle", value="VP Sales")
         run()
         with store.engine.connect() as connection:
             first, second = echo_store.windows(connection, "hubspot")

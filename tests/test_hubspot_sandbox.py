@@ -36,6 +36,7 @@ from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.server import UNMATCHED_RULE, HubSpotSandbox
 from connectors.sandbox.hubspot.state import contact_id_for
 from connectors.sandbox.world import World
+from tests.sandbox_control import control
 
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=timezone.utc)
 BATCH_RULE = "/crm/v3/objects/<object_type>/batch/update"
@@ -647,9 +648,9 @@ def clients_records(clients: Clients) -> list[dict[str, Any]]:
 
 def test_search_sorts_descending_with_missing_values_last(world: World) -> None:
     sandbox = start(world, search_requests_per_second=None)
-    sandbox.edit(sandbox.records()[4]["id"], "syncer_score", "70")
-    sandbox.edit(sandbox.records()[9]["id"], "syncer_score", "9")
-    sandbox.edit(sandbox.records()[2]["id"], "syncer_score", "70")
+    control(sandbox, "edit", id=sandbox.records()[4]["id"], field="syncer_score", value="70")
+    control(sandbox, "edit", id=sandbox.records()[9]["id"], field="syncer_score", value="9")
+    control(sandbox, "edit", id=sandbox.records()[2]["id"], field="syncer_score", value="70")
     clients = Clients(sandbox)
     try:
         found = clients.search.do_search(PublicObjectSearchRequest(

@@ -20,6 +20,7 @@ from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import ActivityType, CreateResult, NewPerson, Person, RecordUpdate
+from tests.sandbox_control import control, result
 
 NO_WAIT = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, sleep=lambda _: None)
 
@@ -163,7 +164,7 @@ def test_push_reports_per_record_failures_in_order(connector: SalesforceConnecto
     leads = [p for p in all_people(connector) if p.object_type == "Lead"]
     converted = next(r for r in sandbox.records(include_converted=True) if r["IsConverted"])
     inactive = next(o.owner_id for o in connector.owners() if not o.active)
-    sandbox.lock_rows(leads[3].record_id)
+    control(sandbox, "lock_rows", ids=[leads[3].record_id])
     calls_before = connector.api_calls
     results = connector.push([
         RecordUpdate(leads[0].record_id, "Lead", {"Syncer_Stage__c": "MQL"}),
@@ -435,8 +436,8 @@ def test_first_pull_spends_no_extra_calls() -> None:
         assert connector.api_calls == 5 == sum(sandbox.call_counts.values())
         lead = next(p for p in people if p.object_type == "Lead")
         contacts = [p.record_id for p in people if p.object_type == "Contact"][:2]
-        contact_id, _ = sandbox.convert_lead(lead.record_id)
-        sandbox.merge(*contacts)
+        contact_id = result(sandbox, "convert", lead_id=lead.record_id)["contact_id"]
+        control(sandbox, "merge", master_id=contacts[0], duplicate_ids=contacts[1:])
         again = {p.record_id for p in all_people(connector)}
         assert connector.api_calls == 5 + 2  # the describes are cached
         assert again == {p.record_id for p in people} - {lead.record_id, contacts[1]} | {

@@ -20,6 +20,7 @@ from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorSettings
 from syncer.domain.types import Person, RecordUpdate, Succession
+from tests.sandbox_control import control, result
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 NO_WAIT = RetryPolicy(attempts=3, initial=0.01, maximum=0.05, sleep=lambda _: None)
@@ -92,13 +93,14 @@ def all_successions(connector: SalesforceConnector, since: datetime) -> list[Suc
 def test_conversion_creates_a_contact_and_account_and_locks_the_lead(
         sandbox: SalesforceSandbox, sf: Salesforce, connector: SalesforceConnector) -> None:
     lead = busy_lead(sandbox, sf)
-    sandbox.edit(lead["Id"], "Syncer_Stage__c", "SQL")
-    sandbox.edit(lead["Id"], "Syncer_Score__c", "71")
+    control(sandbox, "edit", id=lead["Id"], field="Syncer_Stage__c", value="SQL")
+    control(sandbox, "edit", id=lead["Id"], field="Syncer_Score__c", value="71")
     lead = sandbox.record(lead["Id"])
     task_ids = ids(sf, f"SELECT Id FROM Task WHERE WhoId = {soql.quote(lead['Id'])}")
     member_ids = ids(sf, f"SELECT Id FROM CampaignMember WHERE LeadId = "
                          f"{soql.quote(lead['Id'])}")
-    contact_id, account_id = sandbox.convert_lead(lead["Id"])
+    converted = result(sandbox, "convert", lead_id=lead["Id"])
+    contact_id, account_id = converted["contact_id"], converted["account_id"]
 
     contact, account = sandbox.record(contact_id), sandbox.record(account_id)
     for field in ("FirstName", "LastName", "Email", "Title", "Syncer_Stage__c",
@@ -143,13 +145,15 @@ def test_conversion_into_an_existing_account_or_contact(sandbox: SalesforceSandb
     first, second, third = (busy_lead(sandbox, sf, n) for n in range(3))
     existing = sf.query("SELECT Id, AccountId, Title FROM Contact WHERE Title != null "
                         "LIMIT 1")["records"][0]
-    contact_id, account_id = sandbox.convert_lead(first["Id"],
-                                                  account_id=existing["AccountId"])
+    converted = result(sandbox, "convert", lead_id=first["Id"],
+                       account_id=existing["AccountId"])
+    contact_id, account_id = converted["contact_id"], converted["account_id"]
     assert account_id == existing["AccountId"] and contact_id != existing["Id"]
     assert sandbox.record(contact_id)["AccountId"] == existing["AccountId"]
 
-    sandbox.edit(existing["Id"], "Syncer_Reasons__c", None)
-    sandbox.edit(second["Id"], "Syncer_Reasons__c", "Webinar attendee")
+    control(sandbox, "edit", id=existing["Id"], field="Syncer_Reasons__c", value=None)
+    control(sandbox, "edit", id=second["Id"], field="Syncer_Reasons__c",
+            value="Webinar attendee")
     linked = sandbox.convert_lead(second["Id"], contact_id=existing["Id"])
     assert linked == (existing["Id"], existing["AccountId"])
     contact = sandbox.record(existing["Id"])
@@ -172,7 +176,7 @@ def test_merged_duplicates_are_deleted_but_seen_by_query_all(sandbox: Salesforce
     count = "SELECT COUNT() FROM Lead WHERE IsConverted = false"
     before = sf.query(count)["totalSize"]
     first_tasks = ids(sf, f"SELECT Id FROM Task WHERE WhoId = {soql.quote(first['Id'])}")
-    sandbox.merge(master["Id"], *duplicates)
+    control(sandbox, "merge", master_id=master["Id"], duplicate_ids=duplicates)
 
     assert ids(sf, f"SELECT Id FROM Lead WHERE Id IN ({quoted(duplicates)})") == []
     assert sf.query(count)["totalSize"] == before - 2
@@ -204,7 +208,7 @@ def test_merges_salesforce_refuses(sandbox: SalesforceSandbox, sf: Salesforce,
     contact = ids(sf, "SELECT Id FROM Contact LIMIT 1")[0]
     converted = ids(sf, "SELECT Id FROM Lead WHERE IsConverted = true LIMIT 1")[0]
     if problem == "deleted":
-        sandbox.merge(leads[0], leads[1])
+        control(sandbox, "merge", master_id=leads[0], duplicate_ids=[leads[1]])
     arguments = {"three": leads[:4], "mixed": [leads[0], contact],
                  "converted": [leads[0], converted], "deleted": [leads[2], leads[1]],
                  "itself": [leads[0], leads[0]]}[problem]
@@ -229,9 +233,9 @@ def test_successions_report_conversions_and_merges(sandbox: SalesforceSandbox,
     assert all_successions(connector, since) == []
     lead, master_lead, merged_lead = (busy_lead(sandbox, sf, n)["Id"] for n in range(3))
     contacts = ids(sf, "SELECT Id FROM Contact ORDER BY Id LIMIT 3")
-    contact_id, _ = sandbox.convert_lead(lead)
-    sandbox.merge(master_lead, merged_lead)
-    sandbox.merge(contacts[0], contacts[1], contacts[2])
+    contact_id = result(sandbox, "convert", lead_id=lead)["contact_id"]
+    control(sandbox, "merge", master_id=master_lead, duplicate_ids=[merged_lead])
+    control(sandbox, "merge", master_id=contacts[0], duplicate_ids=contacts[1:3])
     calls = connector.api_calls
     found = all_successions(connector, since)
     assert connector.api_calls == calls + 2  # one page each: Leads (both causes), Contacts
@@ -262,7 +266,7 @@ def test_successions_page_like_people(sandbox: SalesforceSandbox, sf: Salesforce
     master = ids(sf, "SELECT Id FROM Lead WHERE IsConverted = false LIMIT 1")[0]
     duplicates = created
     for start in range(0, len(duplicates), 2):
-        sandbox.merge(master, *duplicates[start:start + 2])
+        control(sandbox, "merge", master_id=master, duplicate_ids=duplicates[start:start + 2])
     pages = list(connector.successions(NOW - timedelta(days=3650)))
     merged = [s for page in pages for s in page if s.cause == "merged"]
     assert sorted(s.old_id for s in merged) == sorted(duplicates)
@@ -275,8 +279,8 @@ def test_email_change_is_pulled_as_a_change(sandbox: SalesforceSandbox, sf: Sale
     lead = busy_lead(sandbox, sf)
     contact = ids(sf, "SELECT Id FROM Contact LIMIT 1")[0]
     since = moment()
-    sandbox.edit(lead["Id"], "Email", "new.address@elsewhere.example")
-    sandbox.edit(contact, "Email", "Moved@Elsewhere.example")
+    control(sandbox, "edit", id=lead["Id"], field="Email", value="new.address@elsewhere.example")
+    control(sandbox, "edit", id=contact, field="Email", value="Moved@Elsewhere.example")
     changed = {p.record_id: p for p in all_people(connector, since)}
     assert set(changed) == {lead["Id"], contact}
     assert changed[lead["Id"]].email == "new.address@elsewhere.example"

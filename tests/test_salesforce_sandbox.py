@@ -32,6 +32,7 @@ from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.schema import format_datetime, make_id
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
+from tests.sandbox_control import control
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 STAGES = ["Subscriber", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer"]
@@ -261,7 +262,7 @@ def test_where_semantics_match_soql(sf: Salesforce, shared: SalesforceSandbox) -
 
 def test_escaped_strings_match_exactly(fresh: SalesforceSandbox, wsf: Salesforce) -> None:
     lead = rows(fresh)[0]
-    fresh.edit(lead["Id"], "LastName", "O'Brien \\ 100%_done")
+    control(fresh, "edit", id=lead["Id"], field="LastName", value="O'Brien \\ 100%_done")
     query = ("SELECT Id, LastName FROM Lead WHERE LastName = " +
              soql.quote("O'Brien \\ 100%_done"))
     assert ids(wsf.query(query)) == [lead["Id"]]
@@ -453,7 +454,7 @@ def test_collection_partial_failure_reports_each_record(fresh: SalesforceSandbox
     users = wsf.query_all("SELECT Id, IsActive FROM User")["records"]
     inactive = next(u["Id"] for u in users if not u["IsActive"])
     queue = wsf.query("SELECT Id FROM Group WHERE Type = 'Queue'")["records"][0]["Id"]
-    fresh.lock_rows(locked["Id"])
+    control(fresh, "lock_rows", ids=[locked["Id"]])
     results = wsf.restful("composite/sobjects", method="PATCH", json=collection([
         lead_update(good["Id"], Syncer_Stage__c="MQL"),
         lead_update(bad_pick["Id"], Syncer_Stage__c="Hot"),

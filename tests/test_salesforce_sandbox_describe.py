@@ -154,8 +154,8 @@ def test_standard_fields_are_queryable_null_unless_set(sf: Salesforce,
     assert (first["Phone"], first["MobilePhone"], first["Rating"], first["Street"]) == (
         None, None, None, None)
     assert first["DoNotCall"] is False  # a checkbox never set is false, not null
-    sandbox.edit(first["Id"], "Phone", "+1 415 555 0100")
-    sandbox.edit(first["Id"], "City", "Oakland")
+    control(sandbox, "edit", id=first["Id"], field="Phone", value="+1 415 555 0100")
+    control(sandbox, "edit", id=first["Id"], field="City", value="Oakland")
     again = sf.query(f"SELECT Phone, City, Address FROM Lead WHERE Id = '{first['Id']}'")
     record = again["records"][0]
     assert (record["Phone"], record["City"], record["Address"]["city"]) == (

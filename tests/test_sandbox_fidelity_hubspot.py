@@ -27,6 +27,7 @@ from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.hubspot.state import contact_id_for
 from connectors.sandbox.world import IN_HUBSPOT, World
+from tests.sandbox_control import control, control_get
 
 NOW = datetime(2026, 12, 7, 4, 30, tzinfo=timezone.utc)
 LIST = "/crm/v3/objects/contacts"
@@ -34,7 +35,8 @@ SEARCH = "/crm/v3/objects/contacts/search"
 
 
 class Clock:
-    """The sandbox's clock, moved by the test."""
+    """The sandbox's base clock, standing still; the test moves the sandbox's time forward
+    through the control API (`advance`), as a tester would."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -42,8 +44,10 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+
+def advance(portal: Portal, seconds: float) -> None:
+    """Moves the running sandbox's clock `seconds` forward (POST /_sandbox/clock)."""
+    control(portal.sandbox, "clock", advance_seconds=seconds)
 
 
 class Portal:
@@ -100,17 +104,17 @@ def portal(world: World, clock: Clock) -> Iterator[Portal]:
 def test_retry_after_is_exact_for_the_rolling_window(world: World, clock: Clock) -> None:
     for portal in running(world, clock, requests_per_10s=2):
         assert portal.get(LIST, limit=1).status_code == 200
-        clock.advance(2.5)
+        advance(portal, 2.5)
         assert portal.get(LIST, limit=1).status_code == 200
         refused = portal.get(LIST, limit=1)
         assert refused.status_code == 429
         assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING"
         wait = int(refused.headers["Retry-After"])  # whole seconds, as HTTP wants them
         assert wait == 8  # the first request leaves the window 7.5 s from now
-        clock.advance(wait - 1)  # one second too early: still refused, 0.5 s to go
+        advance(portal, wait - 1)  # one second too early: still refused, 0.5 s to go
         early = portal.get(LIST, limit=1)
         assert early.status_code == 429 and early.headers["Retry-After"] == "1"
-        clock.advance(1)  # exactly Retry-After after the first refusal
+        advance(portal, 1)  # exactly Retry-After after the first refusal
         assert portal.get(LIST, limit=1).status_code == 200
 
 
@@ -127,11 +131,11 @@ def test_every_retry_after_the_advertised_wait_is_admitted(world: World,
                 refusals += 1
                 retries_refused += previous_refused
                 previous_refused = True
-                clock.advance(int(answer.headers["Retry-After"]))
+                advance(portal, int(answer.headers["Retry-After"]))
             else:
                 assert answer.status_code == 200
                 previous_refused = False
-                clock.advance(0.7 + (step % 3) * 0.45)  # uneven gaps: fractional waits
+                advance(portal, 0.7 + (step % 3) * 0.45)  # uneven gaps: fractional waits
         assert refusals > 3 and retries_refused == 0
 
 
@@ -142,7 +146,7 @@ def test_search_429_says_when_to_retry(world: World, clock: Clock) -> None:
         refused = portal.post(SEARCH, body)
         assert refused.status_code == 429 and refused.json()["policyName"] == "SECONDLY"
         assert refused.headers["Retry-After"] == "1"
-        clock.advance(1)
+        advance(portal, 1)
         assert portal.post(SEARCH, body).status_code == 200
 
 
@@ -194,12 +198,14 @@ def test_daily_limit_resets_at_midnight_in_the_account_time_zone(world: World) -
         assert refused.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
         # midnight in New York is 05:00 UTC: 5 h 30 min away
         assert int(refused.headers["Retry-After"]) == 5 * 3600 + 30 * 60
-        clock.advance(3600)  # UTC midnight passes: not the account's
+        advance(portal, 3600)  # UTC midnight passes: not the account's
         assert portal.get(LIST, limit=1).status_code == 429
-        clock.now = datetime(2026, 12, 7, 4, 59, 59, tzinfo=timezone.utc)
+        now = datetime.fromisoformat(control_get(portal.sandbox, "clock")["now"])
+        advance(portal, (datetime(2026, 12, 7, 4, 59, 59, tzinfo=timezone.utc)
+                         - now).total_seconds())
         late = portal.get(LIST, limit=1)
         assert late.status_code == 429 and late.headers["Retry-After"] == "1"
-        clock.advance(1)  # 00:00:00 in New York
+        advance(portal, 1)  # 00:00:00 in New York
         fresh = portal.get(LIST, limit=1)
         assert fresh.status_code == 200
         assert fresh.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "1"
@@ -262,14 +268,15 @@ def test_properties_with_history_in_hubspots_shape(portal: Portal, clock: Clock)
     try:
         contact = basic.get_page(limit=1, properties=["lifecyclestage"]).results[0]
         seeded = contact.properties["lifecyclestage"]
-        clock.advance(60)
+        advance(portal, 60)
         update = {"inputs": [{"id": contact.id, "properties": {"lifecyclestage": "lead"}}]}
         if seeded == "lead":
             update["inputs"][0]["properties"]["lifecyclestage"] = "subscriber"
         assert portal.post(LIST + "/batch/update", update).status_code == 200
         by_api = update["inputs"][0]["properties"]["lifecyclestage"]
-        clock.advance(60)
-        portal.sandbox.edit(contact.id, "lifecyclestage", "marketingqualifiedlead")
+        advance(portal, 60)
+        control(portal.sandbox, "edit", id=contact.id, field="lifecyclestage",
+                value="marketingqualifiedlead")
         read = basic.get_by_id(contact.id, properties=["email"],
                                properties_with_history=["lifecyclestage", "nosuchprop"])
         history = read.properties_with_history["lifecyclestage"]

@@ -110,12 +110,12 @@ def test_nothing_is_sent_after_the_sender_is_detached(sandboxes: Sandboxes,
     on = control(hubspot, "webhooks", url=receiver.url, secret=SECRET)
     assert on == {"result": {"sending": True}}
     contact = str(hubspot.records()[1]["id"])
-    hubspot.edit(contact, "jobtitle", "VP")
+    control(hubspot, "edit", id=contact, field="jobtitle", value="VP")
     with receiver.got_event:
         assert receiver.got_event.wait_for(lambda: len(receiver.events) == 1, timeout=30)
     off = control(hubspot, "webhooks")
     assert off == {"result": {"sending": False}}
-    hubspot.edit(contact, "jobtitle", "CEO")
+    control(hubspot, "edit", id=contact, field="jobtitle", value="CEO")
     # the portal's own listener (associations.py: associatedcompanyid) stays
     assert not [s for s in hubspot.state.listeners if isinstance(s, WebhookSender)]
     assert [e["propertyValue"] for e in receiver.events] == ["VP"]

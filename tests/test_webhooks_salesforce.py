@@ -14,6 +14,7 @@ from connectors.sandbox.salesforce.schema import ORG_ID
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from syncer.domain.types import Stage
 from tests.conftest import Sandboxes
+from tests.sandbox_control import control
 from tests.waiting import wait_until
 from tests.webhook_helpers import (
     SALESFORCE_TOKEN,
@@ -51,7 +52,8 @@ def test_an_outbound_message_re_reads_the_lead(daemon: Daemon,
                                                sandboxes: Sandboxes) -> None:
     lead = next(r for r in sandboxes.salesforce.records() if r["Id"].startswith("00Q")
                 and not r.get("IsConverted"))
-    sandboxes.salesforce.edit(lead["Id"], "Title", "Chief Revenue Officer")
+    control(sandboxes.salesforce, "edit", id=lead["Id"], field="Title",
+            value="Chief Revenue Officer")
     url = f"{daemon.service.url}/webhooks/salesforce/salesforce"
     message = outbound_message(ORG_ID, [("04l000000000001AAA", lead["Id"])])
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
@@ -98,7 +100,8 @@ def test_a_rep_qualifying_in_salesforce_shows_in_hubspot_at_once(
         sandboxes.salesforce,
         f"{daemon.service.url}/webhooks/salesforce/salesforce/{SALESFORCE_TOKEN}")
     try:
-        sandboxes.salesforce.edit(records["salesforce"], "Syncer_Stage__c", "SQL")
+        control(sandboxes.salesforce, "edit", id=records["salesforce"], field="Syncer_Stage__c",
+                value="SQL")
         wait_until(lambda: sandboxes.hubspot.record(records["hubspot"])["lifecyclestage"]
                    == "salesqualifiedlead", "HubSpot to show the stage the rep set", timeout=60)
         assert sender.flush()

@@ -17,6 +17,7 @@ from syncer.cli import main
 from syncer.domain.types import Stage
 from syncer.store import dead_letters
 from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control
 from tests.web.conftest import (
     ADMIN,
     PASSWORD,
@@ -113,9 +114,9 @@ def test_log_in_see_a_run_appear_and_read_the_reasons_explain_prints(
 def test_retry_a_dead_letter_it_leaves_the_list_and_its_write_is_audited(
         synced: Admin, sandboxes: Sandboxes, page: Page) -> None:
     leads = [r for r in sandboxes.salesforce.records() if r["type"] == "Lead"][:2]
-    sandboxes.salesforce.lock_rows(*(r["Id"] for r in leads))  # type: ignore[attr-defined]
+    control(sandboxes.salesforce, "lock_rows", ids=[r["Id"] for r in leads])
     assert sync_once(synced.loaded).failures["salesforce"] == 2
-    sandboxes.salesforce.unlock_rows(*(r["Id"] for r in leads))  # type: ignore[attr-defined]
+    control(sandboxes.salesforce, "unlock_rows", ids=[r["Id"] for r in leads])
     letter = dead_letters.open_letters(synced.store)[0]
     with serve(synced.app) as url:
         log_in(page, url, ADMIN)

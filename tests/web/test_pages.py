@@ -16,6 +16,7 @@ from syncer.store import dead_letters
 from syncer.store.audit import AuditFilter
 from syncer.store.audit_pages import audit_page
 from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control
 from tests.web.conftest import ADMIN, VIEWER, Admin, build_admin, csrf_of, sandbox_web_config
 
 
@@ -29,7 +30,7 @@ def synced(sandboxes: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_every_page_shows_the_synced_state(synced: Admin, sandboxes: Sandboxes) -> None:
     leads = [r for r in sandboxes.salesforce.records() if r["type"] == "Lead"][:2]
-    sandboxes.salesforce.lock_rows(*(r["Id"] for r in leads))  # type: ignore[attr-defined]
+    control(sandboxes.salesforce, "lock_rows", ids=[r["Id"] for r in leads])
     summary = sync_once(synced.loaded)
     client = synced.client(VIEWER)
 
