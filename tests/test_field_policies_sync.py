@@ -13,6 +13,7 @@ from connectors.sandbox.world import IN_HUBSPOT, IN_SALESFORCE
 from syncer.domain.config import LoadedConfig
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
+from tests.sandbox_control import control
 
 #: (policy, scenario) -> (HubSpot title, Salesforce title) after the second sync.
 #: Scenario "both": HubSpot set to "VP Sales", then Salesforce (later) to "Head of RevOps".
@@ -74,12 +75,13 @@ def test_each_policy_settles_edits_as_documented(
 
     time.sleep(1.1)  # edits land after the first run, in distinct seconds
     if scenario in ("both", "hubspot"):
-        sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "VP Sales")
+        control(sandboxes.hubspot, "edit", id=hubspot["id"], field="jobtitle", value="VP Sales")  # type: ignore[arg-type]
     if scenario == "both":
         time.sleep(1.1)
-        sandboxes.salesforce.edit(salesforce["Id"], "Title", "Head of RevOps")
+        control(sandboxes.salesforce, "edit", id=salesforce["Id"],  # type: ignore[arg-type]
+                field="Title", value="Head of RevOps")
     if scenario == "cleared":
-        sandboxes.salesforce.edit(salesforce["Id"], "Title", None)
+        control(sandboxes.salesforce, "edit", id=salesforce["Id"], field="Title", value=None)  # type: ignore[arg-type]
     second = sync_once(loaded)
 
     want_hubspot, want_salesforce = (original if v == ORIGINAL else v

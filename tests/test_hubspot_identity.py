@@ -38,6 +38,7 @@ from connectors.sandbox.settings import FaultConfig
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.domain.types import NewPerson, RecordUpdate, Succession
+from tests.sandbox_control import control, result
 from tests.test_hubspot_sandbox import Clients
 
 NOW = datetime(2026, 3, 9, 14, 0, tzinfo=timezone.utc)
@@ -204,8 +205,8 @@ def test_creation_validation_names_the_property(clients: Clients) -> None:
 def test_merge_keeps_the_primary_and_retires_the_merged_id(
         clients: Clients, sandbox: HubSpotSandbox, world: World) -> None:
     primary, merged = with_events(world, 2)
-    sandbox.edit(primary, "jobtitle", None)
-    sandbox.edit(merged, "jobtitle", "Head of Revenue Operations")
+    control(sandbox, "edit", id=primary, field="jobtitle", value=None)
+    control(sandbox, "edit", id=merged, field="jobtitle", value="Head of Revenue Operations")
     before = sandbox.record(primary)
     survivor = clients.contacts.merge(PublicMergeInput(primary_object_id=primary,
                                                        object_id_to_merge=merged))
@@ -244,7 +245,7 @@ def test_merged_events_belong_to_the_survivor(clients: Clients, sandbox: HubSpot
     own = {pid: clients.events.get_page(object_type="contact", object_id=int(pid),
                                         limit=1000).results for pid in (primary, merged)}
     assert own[primary] and own[merged]
-    sandbox.merge(primary, merged)
+    control(sandbox, "merge", primary_id=primary, merged_id=merged)
     now_own = clients.events.get_page(object_type="contact", object_id=int(primary),
                                       limit=1000).results
     assert sorted(e.id for e in now_own) == sorted(e.id for e in own[primary] + own[merged])
@@ -258,10 +259,10 @@ def test_merged_events_belong_to_the_survivor(clients: Clients, sandbox: HubSpot
 def test_merged_ids_accumulate_and_bad_merges_are_refused(
         clients: Clients, sandbox: HubSpotSandbox) -> None:
     a, b, c, d = (r["id"] for r in sandbox.records()[:4])
-    sandbox.merge(a, b)
-    sandbox.merge(a, c)
+    control(sandbox, "merge", primary_id=a, merged_id=b)
+    control(sandbox, "merge", primary_id=a, merged_id=c)
     assert sandbox.record(a)["hs_merged_object_ids"] == f"{b};{c}"
-    sandbox.merge(d, a)
+    control(sandbox, "merge", primary_id=d, merged_id=a)
     assert sandbox.record(d)["hs_merged_object_ids"] == f"{b};{c};{a}"
     assert clients.contacts.get_by_id(b).id == d  # a merge of a merge still leads there
     for primary, merged, status in ((d, d, 400), (d, b, 404), ("987654321", d, 404)):
@@ -299,7 +300,7 @@ def test_new_record_merges_make_a_new_contact(world: World) -> None:
 def test_an_email_change_moves_search_and_lookups(clients: Clients,
                                                   sandbox: HubSpotSandbox) -> None:
     record = sandbox.records()[6]
-    sandbox.edit(record["id"], "email", "moved@elsewhere.example")
+    control(sandbox, "edit", id=record["id"], field="email", value="moved@elsewhere.example")
     assert by_email(clients, "moved@elsewhere.example") == [record["id"]]
     assert by_email(clients, record["email"]) == []
     assert clients.contacts.get_by_id("moved@elsewhere.example", id_property="email").id == \
@@ -430,7 +431,7 @@ def test_successions_report_merges_at_or_after_since(connector: HubSpotConnector
     before = sandbox.now()
     assert list(connector.successions(before)) == []
     assert sandbox.calls("POST", SEARCH_RULE) == 1  # nothing merged: one search
-    sandbox.merge(a, b)
+    control(sandbox, "merge", primary_id=a, merged_id=b)
     pages = list(connector.successions(before))
     assert [s for page in pages for s in page] == [Succession(
         source="hubspot", old_id=b, new_id=a, cause="merged", new_object_type="contact",
@@ -439,7 +440,8 @@ def test_successions_report_merges_at_or_after_since(connector: HubSpotConnector
     assert merged_at is not None and merged_at >= before
     later = merged_at + timedelta(milliseconds=1)
     assert list(connector.successions(later)) == []  # before `since`: not reported again
-    sandbox.merge(a, c)  # ids accumulate: both come with the survivor's new change
+    # ids accumulate: both come with the survivor's new change
+    control(sandbox, "merge", primary_id=a, merged_id=c)
     assert sorted((s.old_id, s.new_id) for page in connector.successions(later)
                   for s in page) == sorted([(b, a), (c, a)])
     assert sandbox.record(a)["hs_merged_object_ids"] == f"{b};{c}"
@@ -455,7 +457,7 @@ def test_successions_walk_past_the_search_cap_each_merge_once(world: World) -> N
         ids = [r["id"] for r in sandbox.records()[:30]]
         before = sandbox.now()
         for primary, merged in zip(ids[::2], ids[1::2], strict=True):
-            sandbox.merge(primary, merged)
+            control(sandbox, "merge", primary_id=primary, merged_id=merged)
         found = [(s.old_id, s.new_id) for page in made.successions(before) for s in page]
         assert found == list(zip(ids[1::2], ids[::2], strict=True))
         assert sandbox.calls("POST", SEARCH_RULE, {400}) == 0
@@ -472,7 +474,7 @@ def test_successions_in_new_record_mode_name_both_old_ids(world: World) -> None:
     try:
         a, b = (r["id"] for r in sandbox.records()[:2])
         before = sandbox.now()
-        survivor = sandbox.merge(a, b)
+        survivor = result(sandbox, "merge", primary_id=a, merged_id=b)["id"]
         found = [s for page in made.successions(before) for s in page]
         assert {(s.old_id, s.new_id) for s in found} == {(a, survivor), (b, survivor)}
         pulled = [p.record_id for page in made.people(before) for p in page]
@@ -494,7 +496,7 @@ def test_activities_of_a_merged_contact_come_under_the_survivor(
         return got
     before = counts()
     assert before[primary] and before[merged]
-    sandbox.merge(primary, merged)
+    control(sandbox, "merge", primary_id=primary, merged_id=merged)
     after = counts()
     assert merged not in after
     assert after[primary] == before[primary] + before[merged]
@@ -505,7 +507,7 @@ def test_an_email_change_is_pulled_with_people_since(connector: HubSpotConnector
                                                      sandbox: HubSpotSandbox) -> None:
     record = sandbox.records()[9]
     since = sandbox.now()
-    sandbox.edit(record["id"], "email", "changed@elsewhere.example")
+    control(sandbox, "edit", id=record["id"], field="email", value="changed@elsewhere.example")
     pulled = [p for page in connector.people(since) for p in page]
     assert [(p.record_id, p.email) for p in pulled] == [
         (record["id"], "changed@elsewhere.example")]

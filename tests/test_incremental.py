@@ -18,6 +18,7 @@ from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.run import pull
 from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control
 
 
 def calls(sandboxes: Sandboxes) -> Counter[str]:
@@ -47,7 +48,7 @@ def test_only_changed_records_are_pulled_and_requalified(
 
     target = next(r for r in sandboxes.hubspot.records()
                   if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
-    sandboxes.hubspot.edit(target["id"], "jobtitle", "VP Sales")
+    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle", value="VP Sales")  # type: ignore[arg-type]
     before = calls(sandboxes)
     fourth = sync_once(sandbox_config)
     spent = calls(sandboxes) - before

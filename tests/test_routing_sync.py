@@ -28,6 +28,7 @@ from tests.conftest import (
     sync_once,
     write_config,
 )
+from tests.sandbox_control import control
 
 EMEA = ["United Kingdom", "Germany", "France", "Netherlands", "Sweden", "Spain", "Nigeria"]
 HAND_RAISES = {ActivityType.DEMO_REQUEST, ActivityType.CONTACT_SALES,
@@ -93,8 +94,8 @@ def test_account_match_beats_territory_beats_round_robin(
                            monkeypatch)
         with Runtime(loaded, open_store=False) as runtime:
             owners = {o.email: o.owner_id for o in runtime.connectors["hubspot"].owners()}
-        boxes.hubspot.edit(hubspot[colleague.email]["id"], "hubspot_owner_id",
-                           owners[email("dana.whitfield")])
+        control(boxes.hubspot, "edit", id=hubspot[colleague.email]["id"],  # type: ignore[arg-type]
+                field="hubspot_owner_id", value=owners[email("dana.whitfield")])
         sync_once(loaded)
         rows = {row["person_key"]: row for row in assignments(loaded)}
         records = {r["email"]: r for r in boxes.hubspot.records()}

@@ -16,6 +16,7 @@ from simple_salesforce.exceptions import SalesforceOperationError
 
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
+from tests.sandbox_control import control
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 LEADS = "SELECT Id, Email, NumberOfEmployees, IsConverted, SystemModstamp FROM Lead"
@@ -182,7 +183,7 @@ def test_query_all_keeps_merged_away_records_and_relationships_flatten(
         sandbox: SalesforceSandbox) -> None:
     sf, session = signed_in(sandbox)
     leads = sf.query("SELECT Id FROM Lead WHERE IsConverted = false")["records"]
-    sandbox.merge(leads[0]["Id"], leads[1]["Id"])
+    control(sandbox, "merge", master_id=leads[0]["Id"], duplicate_ids=[leads[1]["Id"]])
     query = "SELECT Id, IsDeleted FROM Lead"
     for operation, expected in (("query", False), ("queryAll", True)):
         job = create(session, sandbox, query, operation)["id"]

@@ -147,12 +147,15 @@ def test_unworked_mqls_are_reassigned_once_then_queued_then_recycled(
         # changed by hand); nothing else happens.
         advance(boxes, timedelta(hours=1))
         # (the sandbox takes no Task inserts: a logged meeting is tested in test_sla_decision)
-        boxes.salesforce.edit(salesforce_ids[met], "Syncer_Stage__c", "SAL")
-        boxes.hubspot.edit(hubspot_ids[staged], "lifecyclestage", "salesqualifiedlead")
+        control(boxes.salesforce, "edit", id=salesforce_ids[met],  # type: ignore[arg-type]
+                field="Syncer_Stage__c", value="SAL")
+        control(boxes.hubspot, "edit", id=hubspot_ids[staged],  # type: ignore[arg-type]
+                field="lifecyclestage", value="salesqualifiedlead")
         with Runtime(loaded, open_store=False) as runtime:
             rafael_id = next(o.owner_id for o in runtime.connectors["hubspot"].owners()
                              if o.email == RAFAEL)
-        boxes.hubspot.edit(hubspot_ids[handed], "hubspot_owner_id", rafael_id)
+        control(boxes.hubspot, "edit", id=hubspot_ids[handed],  # type: ignore[arg-type]
+                field="hubspot_owner_id", value=rafael_id)
         before = sync_once(loaded, advance(boxes, timedelta(hours=2, minutes=59)))
         assert sla_rows(loaded) == [] and before.owners_assigned == 0
 

@@ -16,6 +16,7 @@ from syncer.domain.types import Stage
 from syncer.store import stage_history
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control
 
 
 @pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
@@ -43,7 +44,7 @@ def test_history_records_scoring_a_reps_stage_and_recycling_and_feeds_the_funnel
     record = next(r for r in sandboxes.salesforce.records()
                   if (r.get("Email") or "").lower() == taken)
     time.sleep(1.1)
-    sandboxes.salesforce.edit(record["Id"], "Syncer_Stage__c", "SQL")
+    control(sandboxes.salesforce, "edit", id=record["Id"], field="Syncer_Stage__c", value="SQL")  # type: ignore[arg-type]
     second = sync_once(sandbox_config)
     hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == taken)
     assert hubspot["lifecyclestage"] == "salesqualifiedlead"  # the rep's stage, everywhere

@@ -51,9 +51,9 @@ def test_a_record_stamped_half_an_hour_behind_the_cursor_is_found_by_the_next_sw
         sandboxes.hubspot, "edit", id=contact_id, field="jobtitle", value="VP Sales",  # type: ignore[arg-type]
         stamp=behind.isoformat())
     assert edited["lastmodifieddate"].startswith(behind.strftime("%Y-%m-%dT%H:%M"))
-    sandboxes.salesforce.edit(lead_id, "Title", "VP Sales")
-    sandboxes.salesforce.org.restamp(  # type: ignore[attr-defined]
-        lead_id, people_cursor(sandbox_config, "salesforce") - timedelta(minutes=30))
+    control(sandboxes.salesforce, "edit", id=lead_id, field="Title", value="VP Sales",  # type: ignore[arg-type]
+            stamp=(people_cursor(sandbox_config, "salesforce")
+                   - timedelta(minutes=30)).isoformat())
 
     missed = sync_once(sandbox_config)  # the incremental pull cannot see them; no sweep due
     assert sum(missed.records_pulled.values()) == 0
@@ -91,9 +91,9 @@ def test_a_sweep_out_of_budget_resumes_where_it_stopped(
     sync_once(loaded)
     contact = next(r for r in sandboxes.salesforce.records()
                    if str(r["Id"]).startswith("003"))
-    sandboxes.salesforce.edit(str(contact["Id"]), "Title", "VP Sales")
-    sandboxes.salesforce.org.restamp(  # type: ignore[attr-defined]
-        str(contact["Id"]), people_cursor(loaded, "salesforce") - timedelta(minutes=30))
+    control(sandboxes.salesforce, "edit", id=str(contact["Id"]), field="Title",  # type: ignore[arg-type]
+            value="VP Sales",
+            stamp=(people_cursor(loaded, "salesforce") - timedelta(minutes=30)).isoformat())
 
     first = sync_once(loaded, now=LATER)  # lists the Leads, then the budget is spent
     assert first.records_pulled["salesforce"] == 0

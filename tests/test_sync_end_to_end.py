@@ -20,6 +20,7 @@ from syncer.qualify import qualify
 from syncer.qualify.explain import summarize
 from syncer.run.pipeline import run_sync
 from tests.conftest import NOW, Sandboxes
+from tests.sandbox_control import control
 
 
 def crm_records(sandboxes: Sandboxes) -> dict[str, dict[str, dict[str, Any]]]:
@@ -180,6 +181,6 @@ def test_manual_owner_edit_is_kept(sandbox_config: LoadedConfig, sandboxes: Sand
                            if o.active)
     target = owned[0]
     other = next(o for o in owner_ids if o != records[target]["hubspot_owner_id"])
-    sandboxes.hubspot.edit(target, "hubspot_owner_id", other)
+    control(sandboxes.hubspot, "edit", id=target, field="hubspot_owner_id", value=other)  # type: ignore[arg-type]
     run(sandbox_config)
     assert crm_records(sandboxes)["hubspot"][target]["hubspot_owner_id"] == other

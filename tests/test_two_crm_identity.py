@@ -22,6 +22,7 @@ from syncer.run.replay import replay_dead_letters
 from syncer.store import dead_letters
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control, result
 
 
 def open_store(loaded: LoadedConfig) -> Store:
@@ -80,7 +81,8 @@ def test_a_converted_lead_is_followed_to_its_contact(
     contact_id, _account = sandboxes.salesforce.convert_lead(lead["Id"])  # type: ignore[attr-defined]
     # A colleague's edit in HubSpot makes the decision change, so syncer has to write.
     hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == email)
-    sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "Chief Revenue Officer")
+    control(sandboxes.hubspot, "edit", id=hubspot["id"],  # type: ignore[arg-type]
+            field="jobtitle", value="Chief Revenue Officer")
     second = sync_once(sandbox_config)
 
     assert not second.failures, second.failures_by_code  # no CANNOT_UPDATE_CONVERTED_LEAD
@@ -128,11 +130,13 @@ def test_an_email_change_on_either_side_keeps_the_pair(
         store.close()
 
     next_second()
-    sandboxes.hubspot.edit(hubspot["id"], "email", "new.address@elsewhere.example")
-    sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "VP Sales")
+    control(sandboxes.hubspot, "edit", id=hubspot["id"],  # type: ignore[arg-type]
+            field="email", value="new.address@elsewhere.example")
+    control(sandboxes.hubspot, "edit", id=hubspot["id"], field="jobtitle", value="VP Sales")  # type: ignore[arg-type]
     second = sync_once(sandbox_config)
     next_second()
-    sandboxes.salesforce.edit(contact["Id"], "Email", "other.address@elsewhere.example")
+    control(sandboxes.salesforce, "edit", id=contact["Id"],  # type: ignore[arg-type]
+            field="Email", value="other.address@elsewhere.example")
     third = sync_once(sandbox_config)
 
     assert not second.failures and not third.failures
@@ -192,7 +196,8 @@ def test_two_salesforce_records_sharing_an_email_get_one_pick_and_a_flag(
 
     # Merging the twin away in Salesforce retires it; the flag has nothing left to say.
     next_second()
-    sandboxes.salesforce.merge(primary, duplicate)  # type: ignore[attr-defined]
+    control(sandboxes.salesforce, "merge",  # type: ignore[arg-type]
+            master_id=primary, duplicate_ids=[duplicate])
     third = sync_once(sandbox_config)
     assert third.identity["salesforce.merged"] == 1
     store = open_store(sandbox_config)
@@ -227,8 +232,8 @@ def test_a_hubspot_merge_folds_two_people_into_the_survivor(
     ids = {r["email"].lower(): r["id"] for r in sandboxes.hubspot.records()}
 
     next_second()
-    surviving_id = sandboxes.hubspot.merge(  # type: ignore[attr-defined]
-        ids[survivor.key], ids[merged.key])
+    surviving_id = result(sandboxes.hubspot, "merge",  # type: ignore[arg-type]
+                          primary_id=ids[survivor.key], merged_id=ids[merged.key])["id"]
     assert (surviving_id == ids[survivor.key]) == (merge_mode == "keep_primary")
     second = sync_once(sandbox_config)
 
@@ -262,7 +267,8 @@ def test_a_lead_converted_mid_run_is_parked_not_retried_and_followed_next_run(
     lead = salesforce_record(sandboxes, email, "Lead")
     hubspot = next(r for r in sandboxes.hubspot.records() if r["email"].lower() == email)
     next_second()
-    sandboxes.hubspot.edit(hubspot["id"], "jobtitle", "Chief Revenue Officer")
+    control(sandboxes.hubspot, "edit", id=hubspot["id"],  # type: ignore[arg-type]
+            field="jobtitle", value="Chief Revenue Officer")
     converted: list[str] = []
     with Runtime(sandbox_config) as runtime:  # a rep converts it between pull and push
         connector = runtime.connectors["salesforce"]

@@ -16,6 +16,7 @@ from connectors.sandbox.webhooks import WebhookSender, attach_webhooks, submit_f
 from syncer.domain.types import Stage
 from syncer.store.inbound_events import inbound_events as events_table
 from tests.conftest import NOW, Sandboxes
+from tests.sandbox_control import control
 from tests.waiting import wait_until
 from tests.webhook_helpers import (
     HUBSPOT_SECRET,
@@ -159,7 +160,8 @@ def test_a_burst_coalesces_into_fewer_runs_and_loses_nothing(daemon: Daemon,
     edits = 200
     try:
         for number in range(edits):
-            hubspot.edit(contacts[number % len(contacts)], "jobtitle", f"Title {number}")
+            control(hubspot, "edit", id=contacts[number % len(contacts)],
+                    field="jobtitle", value=f"Title {number}")
         assert sender.flush(timeout=120)
     finally:
         sender.stop()

@@ -21,6 +21,7 @@ from syncer.store import inbound_events
 from syncer.store.inbound_events import inbound_events as events_table
 from syncer.store.repository import Store
 from tests.conftest import Sandboxes, sync_once
+from tests.sandbox_control import control
 from tests.waiting import wait_until
 from tests.webhook_helpers import HUBSPOT_SECRET, post_hubspot, webhook_config
 
@@ -68,7 +69,8 @@ def test_sigkill_mid_burst_loses_no_event(sandboxes: Sandboxes, sqlite_url: str,
 
         def edit(numbers: range) -> None:
             for number in numbers:
-                hubspot.edit(contacts[number % len(contacts)], "jobtitle", f"Title {number}")
+                control(hubspot, "edit", id=contacts[number % len(contacts)],
+                        field="jobtitle", value=f"Title {number}")
 
         edit(range(edits // 2))
         wait_until(lambda: len(stored_ids(store)) >= 40, "part of the burst to be stored",

@@ -15,6 +15,7 @@ from syncer.domain.config import LoadedConfig
 from syncer.domain.errors import cause_of
 from syncer.store import dead_letters
 from tests.conftest import Sandboxes, sandbox_config_data, sync_once, write_config
+from tests.sandbox_control import control
 
 
 def audit(loaded: LoadedConfig, **filters: Any) -> list[dict[str, Any]]:
@@ -32,7 +33,7 @@ def test_a_stage_set_by_hand_is_kept_and_audited_once(
         sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
     sync_once(sandbox_config)
     lead = salesforce_mql(sandboxes)
-    sandboxes.salesforce.edit(lead["Id"], "Syncer_Stage__c", "Lead")  # sales sends it back
+    control(sandboxes.salesforce, "edit", id=lead["Id"], field="Syncer_Stage__c", value="Lead")  # type: ignore[arg-type]  # sales sends it back
     second = sync_once(sandbox_config)
     assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "Lead"
     assert second.manual_edits_kept["salesforce"] == 1
@@ -56,7 +57,7 @@ def test_overwrite_policy_replaces_a_hand_edit(
     loaded = write_config(tmp_path / "overwrite.yaml", data)
     sync_once(loaded)
     lead = salesforce_mql(sandboxes)
-    sandboxes.salesforce.edit(lead["Id"], "Syncer_Stage__c", "Lead")
+    control(sandboxes.salesforce, "edit", id=lead["Id"], field="Syncer_Stage__c", value="Lead")  # type: ignore[arg-type]
     again = sync_once(loaded)
     assert sandboxes.salesforce.record(lead["Id"])["Syncer_Stage__c"] == "MQL"
     assert again.manual_edits_kept["salesforce"] == 0
@@ -67,7 +68,7 @@ def test_a_record_that_keeps_failing_is_parked_then_replayed(
         capsys: pytest.CaptureFixture[str]) -> None:
     leads = [r for r in sandboxes.salesforce.records() if r["type"] == "Lead"]
     locked = leads[:2]
-    sandboxes.salesforce.lock_rows(*(r["Id"] for r in locked))  # type: ignore[attr-defined]
+    control(sandboxes.salesforce, "lock_rows", ids=[r["Id"] for r in locked])  # type: ignore[arg-type]
     first = sync_once(sandbox_config)
     assert first.failures["salesforce"] == 2
     assert first.stats()["failures_by_cause"] == {"locked or converted": 2}
@@ -93,7 +94,8 @@ def test_a_record_that_keeps_failing_is_parked_then_replayed(
     with Runtime(sandbox_config) as runtime:
         assert [letter.attempts for letter in
                 dead_letters.open_letters(runtime.require_store())] == [2, 2]
-    sandboxes.salesforce.unlock_rows(*(r["Id"] for r in locked))  # type: ignore[attr-defined]
+    control(sandboxes.salesforce, "unlock_rows",  # type: ignore[arg-type]
+            ids=[r["Id"] for r in locked])
     assert main(["dead-letters", "retry", "--config", str(sandbox_config.path)]) == 0
     assert "2 records written, 0 still failing" in capsys.readouterr().out
     with Runtime(sandbox_config) as runtime:
