@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.sandbox_config import point_at_sandboxes
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.world import World
 from syncer.cli.runtime import Runtime
@@ -113,18 +114,11 @@ def sandbox_config_data(sandboxes: Sandboxes, state_url: str,
     data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     data["state"] = {"url": state_url}
     data["model"] = str(EXAMPLE_MODEL)
-    for connector in data["connectors"]:
-        sandbox = sandboxes.hubspot if connector["kind"] == "hubspot" else sandboxes.salesforce
-        connector.pop("sandbox", None)
-        connector["base_url"] = sandbox.base_url
-        if sandbox.ca_file:
-            connector["ca_file"] = sandbox.ca_file
-        credentials = {}
-        for key, value in sandbox.credentials.items():
-            variable = f"TEST_{connector['name'].upper()}_{key.upper()}"
-            monkeypatch.setenv(variable, value)
-            credentials[key] = {"env": variable}
-        connector["credentials"] = credentials
+    secrets: dict[str, str] = {}
+    point_at_sandboxes(data, {"hubspot": sandboxes.hubspot, "salesforce": sandboxes.salesforce},
+                       prefix="TEST", env=secrets)
+    for variable, value in secrets.items():
+        monkeypatch.setenv(variable, value)  # undone after the test
     return data
 
 
