@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Literal
 
 from syncer.domain.types import Decision, Reason, Succession
+from syncer.store.audit_storage import AuditFields
 from syncer.store.decision_json import ReasonJson, reason_to_json
 from syncer.store.intents import IntentRow
 
@@ -38,21 +39,13 @@ RECOVERED = "recovered: the write reached the CRM before its run was interrupted
 LOST = "interrupted before the write reached the CRM; the next diff writes it again"
 
 
-class AuditRow(TypedDict):
+class AuditRow(AuditFields):
     """One row as handed to `Store.append_audit` (the store adds id and hashes)."""
 
     at: datetime
-    run_id: str
-    connector: str
-    record_id: str
-    person_key: str
-    field: str
-    old_value: str | None
-    new_value: str | None
     outcome: str
     error: str | None
     reasons: list[ReasonJson]
-    model_version: str
 
 
 @dataclass(frozen=True)

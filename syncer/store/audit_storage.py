@@ -38,21 +38,28 @@ AuditRecord = dict[str, object]
 StoredRead = Row[tuple[object, ...]]
 
 
-class Normalised(TypedDict):
-    """A row about to be appended, as the database will hand it back (its hash covers
-    exactly this, with its reasons' text)."""
+class AuditFields(TypedDict):
+    """What every audit row says of one field write, however it is held: as appended
+    (run/audit_trail.py AuditRow), as hashed (Normalised), as recovery reads an open intent
+    (intents.py IntentRow)."""
 
-    id: int
-    at: datetime
     run_id: str
     connector: str
     record_id: str
     person_key: str
     field: str
-    outcome: str
-    model_version: str
     old_value: str | None
     new_value: str | None
+    model_version: str
+
+
+class Normalised(AuditFields):
+    """A row about to be appended, as the database will hand it back (its hash covers
+    exactly this, with its reasons' text)."""
+
+    id: int
+    at: datetime
+    outcome: str
     error: str | None
     prev_hash: str
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TypedDict
 
 from sqlalchemy import (
     Column,
@@ -47,6 +46,7 @@ from syncer.store.audit_refs import (
     audit_subjects,
     audit_texts,
 )
+from syncer.store.audit_storage import AuditFields
 from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import metadata
 
@@ -145,19 +145,11 @@ def _joined(*, values: bool) -> Join:
     return joined
 
 
-class IntentRow(TypedDict):
+class IntentRow(AuditFields):
     """An open intent as recovery reads it (`_INTENT_COLUMNS`, reasons decoded)."""
 
     id: int
-    run_id: str
-    connector: str
-    record_id: str
-    person_key: str
-    field: str
-    old_value: str | None
-    new_value: str | None
     reasons: list[ReasonJson]
-    model_version: str
 
 
 def _rows(result: Iterable[Row[tuple[object, ...]]]) -> list[IntentRow]:
