@@ -4,7 +4,8 @@ A full pull (no `since`) starts as a REST query, whose first page says how many 
 there are (`totalSize`); more than `bulk_query_threshold` (config, default 10,000) and that
 page is dropped (one call spent, as a COUNT() would) and one Bulk 2.0 query job reads them
 instead of REST pages of 2,000: create the job, poll it until JobComplete, then read
-its CSV result sets of `bulk_max_records` (default 50,000) following `Sforce-Locator`.
+its CSV result sets of `bulk_max_records` (default 10,000: a set is parsed and stored as
+one page, so its size sets the peak memory of a large pull) following `Sforce-Locator`.
 Incremental pulls stay on REST query. simple-salesforce's `bulk2` client makes each call
 (its `query()` hides the job id, so the steps are called one by one), under the client's
 one retry layer.
@@ -48,7 +49,7 @@ from syncer.domain.types import Succession
 log = structlog.get_logger(__name__)
 
 DEFAULT_BULK_THRESHOLD = 10_000
-DEFAULT_MAX_RECORDS = 50_000
+DEFAULT_MAX_RECORDS = 10_000
 #: first wait between polls (doubling up to MAX_POLL_SECONDS), and the longest a job may run
 DEFAULT_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 5.0
