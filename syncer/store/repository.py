@@ -39,6 +39,7 @@ from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
 from syncer.store.runs import RunQueries, utc_or_none
+from syncer.store.sqlite_upsert import SqliteUpserts
 from syncer.store.tenant_schema import ensure_schema
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
@@ -83,6 +84,7 @@ class Store(RunQueries):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.audit_log = AuditLog(engine)
+        self._sqlite_upserts = SqliteUpserts()
         #: the fence of the run writing through this store in this thread (see fenced)
         self._fence: ContextVar[Fence | None] = ContextVar(f"fence-{id(self)}", default=None)
 
@@ -140,6 +142,9 @@ class Store(RunQueries):
     def _upsert(self, connection: Connection, table: Table, rows: Sequence[Mapping[str, object]],
                 keys: Sequence[str]) -> None:
         if not rows:
+            return
+        if connection.dialect.name == "sqlite" and self._sqlite_upserts.upsert(
+                connection, table, rows, keys):
             return
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(table)

@@ -1,0 +1,70 @@
+"""Upserts of many rows on SQLite as one executemany of plain tuples.
+
+A full sync upserts every record, activity, decision and written value it touches. Through
+SQLAlchemy's `connection.execute(statement, rows)` each row's parameters go through its
+per-row processing (a dict per row, each column's bind processor looked up and called by
+name), which cost more than SQLite's own insert. Here the statement is compiled once per
+(table, columns), the column types' bind processors are taken once, and each row becomes a
+tuple in the compiled parameter order: the same SQL and the same stored bytes (the
+processors are the column types' own), without the per-row machinery.
+
+PostgreSQL keeps SQLAlchemy's executemany (psycopg batches it into few round trips).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import sqlite
+
+Processor = Callable[[object], object] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: each bind parameter's column name and its type's bind processor, in SQL order
+    params: tuple[tuple[str, Processor], ...]
+
+
+class SqliteUpserts:
+    """Compiled upsert statements by (table, conflict keys, columns given)."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[str, tuple[str, ...], frozenset[str]], _Compiled | None] = {}
+
+    def upsert(self, connection: Connection, table: Table, rows: Sequence[Mapping[str, object]],
+               keys: Sequence[str]) -> bool:
+        """Upsert `rows` (all with the columns of the first) and say True; False when this
+        statement needs what only SQLAlchemy's path does (a column default computed per
+        row), so the caller takes that path."""
+        present = frozenset(rows[0])
+        cache_key = (table.name, tuple(keys), present)
+        if cache_key not in self._compiled:
+            self._compiled[cache_key] = _compile(connection, table, keys, present)
+        compiled = self._compiled[cache_key]
+        if compiled is None:
+            return False
+        params = compiled.params
+        values = [tuple(row[name] if process is None else process(row[name])
+                        for name, process in params) for row in rows]
+        connection.exec_driver_sql(compiled.sql, values)
+        return True
+
+
+def _compile(connection: Connection, table: Table, keys: Sequence[str],
+             present: frozenset[str]) -> _Compiled | None:
+    dialect = connection.dialect
+    insert = sqlite.insert(table)
+    updates = {c.name: insert.excluded[c.name] for c in table.columns
+               if c.name not in keys and (c.name in present or c.server_default is not None)}
+    statement = insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(present))
+    names = compiled.positiontup or []
+    if any(name not in present for name in names):
+        return None  # a Python-side column default fills it per row
+    return _Compiled(str(compiled), tuple(
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in names))
