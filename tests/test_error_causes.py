@@ -18,7 +18,7 @@ from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
-from syncer.cli.demo import format_summary
+from syncer.cli.run_summary import format_summary
 from syncer.domain.config import AlertsConfig, LoadedConfig
 from syncer.domain.errors import (
     ALL_CAUSES,

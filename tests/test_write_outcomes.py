@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from syncer.cli import main
-from syncer.cli.demo import format_summary
+from syncer.cli.run_summary import format_summary
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.domain.errors import cause_of

@@ -46,7 +46,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from syncer.cli.demo import format_summary
+    from syncer.cli.run_summary import format_summary
     from syncer.cli.runtime import Runtime
     from syncer.observe.logs import configure_logging
     from syncer.run.dry_run_report import report_lines
