@@ -243,9 +243,16 @@ class Store(RunQueries):
                         object_type=row.object_type, updated_at=utc_or_none(row.updated_at),
                         crm_values=dict(row.crm_values), **row.fields)
                     out[row.person_key][0].append(person)
-            pairs = list(owner)
-            for pair_chunk in _chunks(pairs):
-                condition = t.activities.c.record_id.in_([r for _, r in pair_chunk])
+            by_connector: dict[str, list[str]] = {}
+            for connector, record_id in owner:
+                by_connector.setdefault(connector, []).append(record_id)
+            # connector and record id both: the index's order, so each chunk is an index
+            # search (by record id alone it was a scan of every activity, per chunk)
+            conditions = [(t.activities.c.connector == connector)
+                          & t.activities.c.record_id.in_(list(record_chunk))
+                          for connector, record_ids in by_connector.items()
+                          for record_chunk in _chunks(record_ids)]
+            for condition in conditions:
                 for row in connection.execute(select(t.activities).where(condition)):
                     key = owner.get((row.connector, row.record_id))
                     if key is None:
