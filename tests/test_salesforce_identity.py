@@ -238,7 +238,8 @@ def test_successions_report_conversions_and_merges(sandbox: SalesforceSandbox,
     control(sandbox, "merge", master_id=contacts[0], duplicate_ids=contacts[1:3])
     calls = connector.api_calls
     found = all_successions(connector, since)
-    assert connector.api_calls == calls + 2  # one page each: Leads (both causes), Contacts
+    # one page each, Leads (both causes) and Contacts, in one Composite call
+    assert connector.api_calls == calls + 1
     assert {(s.source, s.old_id, s.new_id, s.cause, s.new_object_type) for s in found} == {
         ("sf", lead, contact_id, "converted", "Contact"),
         ("sf", merged_lead, master_lead, "merged", "Lead"),
@@ -246,7 +247,8 @@ def test_successions_report_conversions_and_merges(sandbox: SalesforceSandbox,
         ("sf", contacts[2], contacts[0], "merged", "Contact")}
     assert all(s.at is not None and since <= s.at <= moment() + timedelta(seconds=2)
                for s in found)
-    assert sandbox.call_counts[("GET", "queryAll", 200)] == 3 * 2  # three calls so far
+    assert sandbox.call_counts[("POST", "composite", 200)] == 3  # three calls so far
+    assert sandbox.call_counts[("GET", "queryAll", 200)] == 0  # none alone
 
     people = {p.record_id for p in all_people(connector)}
     assert contact_id in people and master_lead in people and contacts[0] in people

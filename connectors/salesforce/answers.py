@@ -51,6 +51,15 @@ class BulkJob(TypedDict):
     errorMessage: str | None
 
 
+class CompositeResult(TypedDict):
+    """One subrequest's answer inside a Composite response: its body (a query page, or a
+    Salesforce error list), its status and the referenceId it was sent with."""
+
+    body: JSONValue
+    httpStatusCode: int
+    referenceId: str
+
+
 class AnswerShapeError(ConnectorError):
     """A Salesforce answer without a part syncer reads (or of another type)."""
 
@@ -85,6 +94,23 @@ def query_page(answer: object, where: str) -> QueryPage:
     if isinstance(following, str) and following:
         found["nextRecordsUrl"] = following
     return found
+
+
+def composite_results(answer: object, where: str) -> list[CompositeResult]:
+    """A Composite answer: its `compositeResponse`, one result per subrequest in order."""
+    data = _object(answer, where)
+    results: list[CompositeResult] = []
+    for index, item in enumerate(_objects(data.get("compositeResponse"),
+                                          f"{where}: compositeResponse")):
+        at = f"{where}: compositeResponse[{index}]"
+        reference = item.get("referenceId")
+        if not isinstance(reference, str):
+            raise AnswerShapeError(f"Salesforce answered {at}.referenceId with "
+                                   f"{reference!r}, not a string")
+        results.append({"body": item.get("body"), "referenceId": reference,
+                        "httpStatusCode": _count(item.get("httpStatusCode"),
+                                                 f"{at}.httpStatusCode")})
+    return results
 
 
 def _save_error(value: JSONObject) -> SaveError:

@@ -24,6 +24,7 @@ from connectors.salesforce.answers import SaveResult, save_results
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.by_ids import read_by_ids
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
+from connectors.salesforce.composite import paged_together
 from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError, mapped_person_fields
@@ -97,20 +98,26 @@ class SalesforceConnector(BulkQueries):
                 for problem in self._missing_person_fields(object_type, mapped)]
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
+        """Campaign members, Tasks, Events and Opportunities at or after `since`: the four
+        queries' first pages in one Composite call (composite.py), then query-more."""
         after = soql.datetime_literal(since)
         sources: tuple[tuple[str, tuple[str, ...], str, Callable[..., Activity | None]], ...] = (
             ("CampaignMember", mapping.CAMPAIGN_MEMBER_FIELDS, "",
              mapping.campaign_member_activity),
             ("Task", mapping.TASK_FIELDS, " AND WhoId != null", mapping.task_activity))
-        for object_type, fields, extra, to_activity in sources:
-            query = (f"SELECT {', '.join(fields)} FROM {object_type} WHERE CreatedDate >= "
-                     f"{after}{extra} ORDER BY CreatedDate, Id")
-            for records in self._pages("activities", query):
+        queries = [(f"SELECT {', '.join(fields)} FROM {object_type} WHERE CreatedDate >= "
+                    f"{after}{extra} ORDER BY CreatedDate, Id", False)
+                   for object_type, fields, extra, _ in sources]
+        queries += [(sales.soql(after), False) for sales in SALES_QUERIES]
+        streams = paged_together(self, "activities", queries)
+        for (_, _, _, to_activity), stream in zip(sources, streams, strict=False):
+            for records in stream:
                 page = [a for a in (to_activity(self.name, r) for r in records) if a]
                 if page:
                     yield page
-        for sales in SALES_QUERIES:  # Events, Opportunities: sales_activity.py
-            for records in self._pages("activities", sales.soql(after)):
+        # Events, Opportunities: sales_activity.py
+        for sales, stream in zip(SALES_QUERIES, streams[len(sources):], strict=True):
+            for records in stream:
                 page = [a for r in records for a in sales.to_activities(self.name, r)]
                 if page:
                     yield page
@@ -140,22 +147,25 @@ class SalesforceConnector(BulkQueries):
         """Leads converted, and Leads and Contacts merged away, at or after `since`
         (by SystemModstamp, which both bump), a page at a time. Merged-away records are
         deleted, so both queries go to queryAll; conversions and Lead merges share one,
-        so a run with nothing to follow spends two calls, none when an incremental
-        people() of the same `since` already met them."""
+        so a run with nothing to follow spends one Composite call (both first pages),
+        none when an incremental people() of the same `since` already met them."""
         met = self.met_successions.pop(since, None)
         if met is not None:
             if met:
                 yield met
             return
         after = soql.datetime_literal(since)
+        queries: list[tuple[str, bool]] = []
         for object_type in mapping.PERSON_OBJECTS:
             fields = mapping.SUCCESSION_FIELDS[object_type]
             followed = "IsDeleted = true AND MasterRecordId != null"
             if object_type == "Lead":
                 followed = f"(IsConverted = true OR ({followed}))"
-            query = (f"SELECT {', '.join(fields)} FROM {object_type} WHERE {followed} AND "
-                     f"SystemModstamp >= {after}")
-            for records in self._pages("successions", query, include_deleted=True):
+            queries.append((f"SELECT {', '.join(fields)} FROM {object_type} WHERE "
+                            f"{followed} AND SystemModstamp >= {after}", True))
+        pages = paged_together(self, "successions", queries)  # one Composite call
+        for object_type, object_pages in zip(mapping.PERSON_OBJECTS, pages, strict=True):
+            for records in object_pages:
                 page = [s for s in (mapping.to_succession(self.name, object_type, r)
                                     for r in records) if s is not None]
                 if page:
@@ -164,7 +174,8 @@ class SalesforceConnector(BulkQueries):
     # -- echo and reconciliation sweep (syncer/run/echo.py, syncer/run/sweep.py) -------
 
     def newest_stamp(self) -> datetime | None:
-        """The newest Lead or Contact SystemModstamp (one query per object)."""
+        """The newest Lead or Contact SystemModstamp (one query per object, both in one
+        Composite call)."""
         return echo_reads.newest_stamp(self)
 
     def sweep_page(self, position: str | None) -> tuple[list[Person], str | None]:

@@ -3,7 +3,8 @@ reconciliation stages (syncer/run/echo.py, syncer/run/sweep.py).
 
 An incremental pull reads Leads and Contacts changed since the cursor together with the
 records that stopped taking writes (converted Leads, merged-away records) in one queryAll
-per object, instead of a query for the people and another for the successions; the
+per object, instead of a query for the people and another for the successions, and the
+two queryAlls' first pages come in one Composite call (composite.py); the
 successions it met are handed to successions() when it asks for the same time. The
 stretches of syncer's own writes are left out of the live records' time range, so the
 echo of a write-back is not read again. No describe is spent unless the query fails
@@ -21,6 +22,7 @@ from simple_salesforce.api import Salesforce
 from connectors.salesforce import mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.answers import QueryPage, Row, query_page
+from connectors.salesforce.composite import paged_together
 from syncer.domain.connector import ConnectorError, ConnectorSettings, mapped_person_fields
 from syncer.domain.types import Person, Succession
 
@@ -33,6 +35,7 @@ class PeopleReads(Protocol):
 
     name: str
     settings: ConnectorSettings
+    _query_headers: dict[str, str]
     #: successions an incremental people() met, by its `since`
     met_successions: dict[datetime, list[Succession]]
 
@@ -87,11 +90,13 @@ def changed_people(connector: PeopleReads, since: datetime,
     mapped = mapped_person_fields(mapping.DEFAULT_PERSON_FIELDS, connector.settings)
     followed: list[Succession] = []
     connector._settle_left_jobs()
-    for object_type in mapping.PERSON_OBJECTS:
-        query = (f"SELECT {', '.join(_fields(connector, object_type))} FROM {object_type} "
-                 f"WHERE {_where(object_type, since, skip)}")
-        for records in _explained(connector, object_type,
-                                  connector._pages("people", query, include_deleted=True)):
+    queries = [(f"SELECT {', '.join(_fields(connector, object_type))} FROM {object_type} "
+                f"WHERE {_where(object_type, since, skip)}", True)
+               for object_type in mapping.PERSON_OBJECTS]
+    # both first pages in one Composite call (composite.py); a failed one runs alone
+    pages = paged_together(connector, "people", queries)
+    for object_type, object_pages in zip(mapping.PERSON_OBJECTS, pages, strict=True):
+        for records in _explained(connector, object_type, object_pages):
             people = []
             for record in records:
                 if record.get("IsDeleted") or record.get("IsConverted"):
@@ -122,12 +127,13 @@ def _explained(connector: PeopleReads, object_type: str,
 
 
 def newest_stamp(connector: PeopleReads) -> datetime | None:
-    """The newest SystemModstamp of any Lead or Contact (one query each)."""
+    """The newest SystemModstamp of any Lead or Contact (one query each, both in one
+    Composite call)."""
     found: list[datetime] = []
-    for object_type in mapping.PERSON_OBJECTS:
-        query = (f"SELECT SystemModstamp FROM {object_type} ORDER BY SystemModstamp DESC "
-                 "LIMIT 1")
-        for page in connector._pages("echo", query, include_deleted=True):
+    queries = [(f"SELECT SystemModstamp FROM {object_type} ORDER BY SystemModstamp DESC "
+                "LIMIT 1", True) for object_type in mapping.PERSON_OBJECTS]
+    for pages in paged_together(connector, "echo", queries):
+        for page in pages:
             found.extend(stamp for stamp in (_stamp(r.get("SystemModstamp"))
                                              for r in page) if stamp is not None)
     return max(found, default=None)

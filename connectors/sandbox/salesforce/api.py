@@ -4,7 +4,8 @@ Authentication, limits and fault injection happen before a request gets here (se
 the HTTP-level answers (error bodies, 404s, route names) are in responses.py;
 this module only turns an admitted request into the response a real org would give:
 query pages with cursor locators (`query` leaves deleted rows out, `queryAll` keeps them),
-describe, record retrieve, PATCH and POST (insert), and sObject Collections PATCH and POST.
+describe, record retrieve, PATCH and POST (insert), sObject Collections PATCH and POST, and
+the Composite resource (composite.py), whose subrequests come back through `handle`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.sandbox.faults import RequestPlan, SalesforceLimits
 from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.bulk import BulkJobs
+from connectors.sandbox.salesforce.composite import run_composite
 from connectors.sandbox.salesforce.field_rules import RecordRejected, RequestRejected, SaveError
 from connectors.sandbox.salesforce.inserts import prepare_insert
 from connectors.sandbox.salesforce.org import SalesforceOrg, StagedWrite
@@ -136,6 +138,8 @@ class RestApi:
         if parts[0] == "tooling":
             status, body = self.tooling.handle(request, parts[1:])
             return json_response(body, status)
+        if parts == ["composite"]:  # subrequests run through this same method
+            return run_composite(request, self.handle)
         if parts == ["composite", "sobjects"]:
             if method not in ("PATCH", "POST"):
                 return method_not_allowed(method, "PATCH, POST")

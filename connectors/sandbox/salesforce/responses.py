@@ -55,7 +55,7 @@ def route_name(rest: str) -> str:
         if len(parts) == 3 and parts[2] == "describe":
             return "sobjects/<type>/describe"
         return templates.get(len(parts), "unknown")
-    if rest == "composite/sobjects":
+    if rest in ("composite", "composite/sobjects"):
         return rest
     if parts[:2] == ["jobs", "query"] and len(parts) <= 4:  # Bulk API 2.0 query jobs
         return ("jobs/query", "jobs/query/<id>", "jobs/query/<id>/results")[len(parts) - 2]

@@ -5,7 +5,8 @@ authority from `trustme`; clients trust it through `ca_file` (see specs/CLIENTS.
 serves what syncer and common integration tools call: the OAuth refresh-token grant, SOQL
 query / queryAll with cursor paging, Bulk API 2.0 query jobs (bulk.py), describe,
 single-record retrieve, PATCH and POST, and
-sObject Collections PATCH and POST, limits, with the real error shapes, the
+sObject Collections PATCH and POST, the Composite resource (composite.py: one call for
+up to 25 subrequests), limits, with the real error shapes, the
 Sforce-Limit-Info header on every response, a daily request allocation and expiring
 sessions.
 
