@@ -4,7 +4,8 @@ first and every quiet incremental spend the requests of a run without accounts p
 exactly one, the accounts' own incremental read (HubSpot: one companies search; Salesforce:
 one Account query), read no company back (Salesforce: the last second of our writes once,
 found unchanged), decide no company and write nothing. A change someone else makes to a
-HubSpot company or a Salesforce Account is still read and decided.
+HubSpot company or a Salesforce Account is still read and decided, after syncer's writes
+or inside the cursor's overlap before them.
 
 Both sandbox CRMs over HTTP with the real clients; counted on the sandboxes' own request
 logs, changed only through their control API (tests/sandbox_control.py)."""
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from syncer.domain.config import LoadedConfig
 from syncer.store import accounts as account_store
 from syncer.store import echo as echo_store
 from tests.conftest import NOW, Sandboxes, running_sandboxes, sync_once
-from tests.sandbox_control import result
+from tests.sandbox_control import control, result
 from tests.test_accounts_sync import (
     HS_GRADE,
     SF_GRADE,
@@ -178,3 +180,34 @@ def test_others_edits_to_a_company_and_an_account_are_read_and_decided(
     assert third.fields_written == Counter() and decided(logs) == 0
     assert account_events(logs)["hubspot"] == (0, 0)
     assert account_events(logs)["salesforce"][1] == 0
+
+
+def test_an_edit_in_the_overlap_before_our_writes_is_still_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        boxes: Sandboxes) -> None:
+    """The account windows are left out of the pull's time range, not the overlap: a
+    change stamped two minutes behind the accounts cursor (one the search index showed
+    late), before syncer's writes, is read on each CRM."""
+    loaded, company, hs_company = set_up(tmp_path, boxes, world, monkeypatch)
+    assert sync_once(loaded).status == "succeeded"
+    with Runtime(loaded) as runtime:
+        store = runtime.require_store()
+        cursors = {name: store.cursor(name, account_store.ACCOUNTS_STREAM)
+                   for name in ("hubspot", "salesforce")}
+    late = {name: cursor - timedelta(minutes=2) for name, cursor in cursors.items()
+            if cursor is not None}
+    other = next(world.company(i) for i in range(world.companies)
+                 if world.company(i).domain != company.domain)
+    result(hubspot_of(boxes), "edit_company", id=hs_company, field="numberofemployees",
+           value=str(MANY), stamp=late["hubspot"].isoformat())
+    control(salesforce_of(boxes), "edit", id=account_id(other.index),
+            field="NumberOfEmployees", value=str(MANY), stamp=late["salesforce"].isoformat())
+    with capture_logs() as logs:
+        second = sync_once(loaded)
+    assert second.status == "succeeded"
+    pulled = account_events(logs)
+    assert pulled["hubspot"] == (1, 1)
+    assert pulled["salesforce"][1] == 1
+    assert decided(logs) == 2
+    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "A"
+    assert record(salesforce_of(boxes), account_id(other.index))[SF_GRADE] == "A"
