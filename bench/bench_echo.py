@@ -1,6 +1,6 @@
 """Benchmark of the echo of syncer's own writes and of the reconciliation sweep.
 
-    python -m bench.bench_echo [--people 10000] [--seed 7] [--late]
+    python -m bench.bench_echo [--people 10000] [--seed 7] [--late] [--accounts]
 
 Both sandbox CRMs serve one synthetic world in this process (their default rate limits
 on); syncer syncs it into a fresh SQLite state with the example config:
@@ -10,6 +10,11 @@ on); syncer syncs it into a fresh SQLite state with the example config:
 4. with --late: one HubSpot contact and one Salesforce Lead are edited with a stamp 30
    minutes behind syncer's cursor, a sync at the same time (no sweep due) and one a day
    later (the sweep is due) show whether they are found.
+With --accounts the model gets an `accounts:` section and both connectors
+`account_fields: {}` (bench/bench_accounts.py): every world company is a HubSpot company
+with its contacts associated and a Salesforce Account whose Website is the company's
+domain, and `syncer setup` makes the account fields first; the runs then also decide
+companies and write their score, grade, MQA flag and reasons back.
 For each run it prints the requests each sandbox answered, by CRM and route, and the
 records the pull read back. The figures of record are in bench/RESULTS.md.
 """
@@ -29,9 +34,14 @@ from typing import Any
 import yaml
 from structlog.testing import capture_logs
 
-from bench.sandbox_config import example_config, point_at_sandboxes
+from bench.bench_accounts import ACCOUNTS, hubspot_companies
+from bench.sandbox_config import REPO, example_config, point_at_sandboxes
 from connectors.sandbox import build_sandbox
+from connectors.sandbox.hubspot.server import HubSpotSandbox
+from connectors.sandbox.salesforce.seed import account_id
+from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
+from syncer.cli.commands.setup import set_up_all
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig, load_config
 from syncer.domain.connector import Sandbox
@@ -40,13 +50,34 @@ from syncer.run.pipeline import RunSummary, run_sync
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
-def config(hubspot: Sandbox, salesforce: Sandbox, folder: Path) -> LoadedConfig:
-    """The example config pointed at the sandboxes, secrets in the environment."""
+def config(hubspot: Sandbox, salesforce: Sandbox, folder: Path,
+           accounts: bool = False) -> LoadedConfig:
+    """The example config pointed at the sandboxes, secrets in the environment; with
+    `accounts` the model scores companies and both connectors write account fields."""
     data = example_config(folder)
     point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
+    if accounts:
+        model = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
+        model["accounts"] = ACCOUNTS
+        (folder / "model.yaml").write_text(yaml.safe_dump(model))
+        data["model"] = str(folder / "model.yaml")
+        for connector in data["connectors"]:
+            connector["account_fields"] = {}
     path = folder / "syncer.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_config(path)
+
+
+def with_companies(world: World, hubspot: Sandbox, salesforce: Sandbox,
+                   loaded: LoadedConfig) -> None:
+    """Every world company as a HubSpot company (contacts associated) and a Salesforce
+    Account at its domain, and the account fields made (`syncer setup`)."""
+    assert isinstance(hubspot, HubSpotSandbox) and isinstance(salesforce, SalesforceSandbox)
+    hubspot_companies(world, hubspot)
+    for i in range(world.companies):
+        salesforce.edit(account_id(i), "Website", f"https://{world.company(i).domain}")
+    with Runtime(loaded) as runtime:
+        set_up_all(loaded, runtime, dry_run=False)
 
 
 def requests_by_route(hubspot: Sandbox, salesforce: Sandbox) -> Counter[str]:
@@ -71,6 +102,10 @@ def sync(loaded: LoadedConfig, hubspot: Sandbox, salesforce: Sandbox,
     for event in logs:
         if event.get("event") == "sweep.done":
             read[f"{event['connector']} sweep"] += int(event.get("read", 0))
+        if event.get("event") == "accounts.pulled":  # before: no `read`, only the changed
+            read[f"{event['connector']} accounts"] += int(event.get("read",
+                                                                    event.get("accounts", 0)))
+            read[f"{event['connector']} accounts changed"] += int(event.get("accounts", 0))
     return summary, spent, dict(read), time.perf_counter() - started
 
 
@@ -80,7 +115,11 @@ def report(label: str, result: tuple[RunSummary, Counter[str], dict[str, int], f
         routes = {k.removeprefix(f"{crm} "): v for k, v in sorted(spent.items())
                   if k.startswith(f"{crm} ")}
         total = sum(routes.values())
-        print(f"| {label} | {crm} | {total} | {read.get(crm, 0) + read.get(f'{crm} sweep', 0):,} "
+        people = read.get(crm, 0) + read.get(f"{crm} sweep", 0)
+        companies = (f" + {read[f'{crm} accounts']:,} accounts "
+                     f"({read[f'{crm} accounts changed']:,} changed)"
+                     if f"{crm} accounts" in read else "")
+        print(f"| {label} | {crm} | {total} | {people:,}{companies} "
               f"| {summary.records_pulled.get(crm, 0):,} "
               f"| {summary.fields_written.get(crm, 0):,} "
               f"| {seconds:.1f} | {', '.join(f'{k} {v}' for k, v in routes.items())} |")
@@ -108,19 +147,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--late", action="store_true",
                         help="also edit two records 30 minutes behind the cursor and sweep")
+    parser.add_argument("--accounts", action="store_true",
+                        help="turn accounts on: companies decided and written back")
     args = parser.parse_args()
     world = World(seed=args.seed, size=args.people, now=NOW)
     hubspot, salesforce = build_sandbox("hubspot", world), build_sandbox("salesforce", world)
     hubspot.start()
     salesforce.start()
-    print(f"# {args.people:,} people, seed {args.seed}; {platform.python_version()}, "
+    print(f"# {args.people:,} people, seed {args.seed}, accounts "
+          f"{'on' if args.accounts else 'off'}; {platform.python_version()}, "
           f"{os.cpu_count()} cores, {datetime.now(timezone.utc):%Y-%m-%d}")
     print("| run | CRM | requests | records read back | records stored | fields written "
           "| seconds | requests by route |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     try:
         with tempfile.TemporaryDirectory() as folder:
-            loaded = config(hubspot, salesforce, Path(folder))
+            loaded = config(hubspot, salesforce, Path(folder), args.accounts)
+            if args.accounts:
+                with_companies(world, hubspot, salesforce, loaded)
             report("full sync", sync(loaded, hubspot, salesforce, NOW))
             first = sync(loaded, hubspot, salesforce, NOW)
             report("first incremental", first)

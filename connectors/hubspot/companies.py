@@ -8,6 +8,10 @@ reads once per sync, never a request per company. Writes go through the contacts
 update code (batch_writes.py) on the companies batch API: the same retries, 207 handling,
 bisection of a refused batch and error codes. Every request goes through the connector's
 ApiCalls (calls.py); each company is read by answers.crm_object where it arrives.
+
+The batch update answers carry each company's new updatedAt: the echo window of a run's
+company writes (syncer/run/echo.py) costs no request, and an incremental pull leaves it
+out with one more search filter group, as the contacts pull does.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from connectors.hubspot.company_mapping import (
 )
 from connectors.hubspot.mapping import as_utc
 from connectors.hubspot.raw import GeneratedApi, RawResponse, answer
-from connectors.hubspot.search import modified_since
+from connectors.hubspot.search import modified_since, newest_stamp
 from connectors.retry import RetryPolicy
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError, ConnectorSettings
@@ -96,14 +100,18 @@ class CompanyReader:
         return list(dict.fromkeys([*COMPANY_PROPERTIES,
                                    *self._settings.account_writeback_fields]))
 
-    def accounts(self, since: datetime | None) -> Iterator[list[Account]]:
+    def accounts(self, since: datetime | None,
+                 skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Account]]:
         """Every company (list API), or with `since` those modified at or after it
-        (search API, around its 10,000-result cap), a page at a time."""
+        (search API, around its 10,000-result cap), a page at a time; an incremental
+        pull leaves out the companies stamped in any (start, end] of `skip` (the
+        stretches of syncer's own writes: one more filter group each)."""
         fields = self.fields()
         pages: Iterator[list[CrmObject]]
         if since is not None:
             pages = modified_since(as_utc(since), fields, self._do_search, stamp=COMPANY_STAMP,
-                                   cap=self._cap)
+                                   cap=self._cap,
+                                   skip=[(as_utc(a), as_utc(b)) for a, b in skip])
         else:
             pages = self._calls.pages("companies.list", lambda after: self._basic
                                       .get_page_with_http_info(
@@ -120,6 +128,16 @@ class CompanyReader:
             yield [to_account(self._settings.name, company,
                               self._settings.account_writeback_fields, emails)
                    for company in companies]
+
+    def newest_stamp(self) -> datetime | None:
+        """The newest company modification time in the portal (one search request)."""
+        return newest_stamp(self._do_search, COMPANY_STAMP)
+
+    def take_write_window(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest stamps HubSpot gave the company writes since the last
+        call (from the batch answers' updatedAt: no request), then forgotten."""
+        told, self.writes.stamps = self.writes.stamps, None
+        return told
 
     def _refuse_missing(self, returned: Mapping[str, object]) -> None:
         """Stop before scoring accounts whose write-back fields the portal lacks (every

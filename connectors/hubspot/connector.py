@@ -293,9 +293,20 @@ class HubSpotConnector:
         """Named contacts now and their events (connectors/hubspot/by_ids.py)."""
         return read_by_ids(self, record_ids, activities_since)
 
-    def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
-        """Every company, or with `since` those modified at or after it (companies.py)."""
-        yield from self._companies.accounts(since)
+    def accounts(self, since: datetime | None = None,
+                 skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Account]]:
+        """Every company, or with `since` those modified at or after it outside the
+        (start, end] ranges of `skip`, syncer's own writes (companies.py)."""
+        yield from self._companies.accounts(since, skip)
+
+    def newest_account_stamp(self) -> datetime | None:
+        """The newest company modification time in the portal (one search request)."""
+        return self._companies.newest_stamp()
+
+    def take_account_write_window(self) -> tuple[datetime, datetime] | None:
+        """The stamps HubSpot gave this connector's company writes since the last call
+        (from the batch answers: no request), None without one; then forgotten."""
+        return self._companies.take_write_window()
 
     def owners(self) -> list[Owner]:
         found: list[Owner] = []

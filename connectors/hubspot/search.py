@@ -108,15 +108,15 @@ def modified_since(since: datetime, properties: list[str],
             break  # this query cannot page further (the cap): restart from the last id
 
 
-def newest_stamp(search: Search) -> datetime | None:
-    """The newest lastmodifieddate in the portal (one request), or None when empty."""
+def newest_stamp(search: Search, stamp: str = CONTACT_STAMP) -> datetime | None:
+    """The newest `stamp` (lastmodifieddate; companies: hs_lastmodifieddate) in the
+    portal (one request), or None when empty."""
     request = PublicObjectSearchRequest(
-        filter_groups=[], sorts=[{"propertyName": "lastmodifieddate",
-                                  "direction": "DESCENDING"}],
-        properties=["lastmodifieddate"], limit=1)
+        filter_groups=[], sorts=[{"propertyName": stamp, "direction": "DESCENDING"}],
+        properties=[stamp], limit=1)
     results = search(request)["results"]
-    stamp = results[0].get("updatedAt") if results else None
-    return parse_datetime(stamp) if stamp else None
+    newest = results[0].get("updatedAt") if results else None
+    return parse_datetime(newest) if newest else None
 
 
 def records_after(last_id: int, properties: list[str],

@@ -10,7 +10,10 @@ the account writeback fields (settings.account_writeback_fields) are read into
 `Account.crm_values` so the pipeline can diff against what the CRM holds now.
 
 Writes to Accounts are RecordUpdates with object_type "Account", pushed by the connector's
-one sObject Collections path with the people's (connector.push).
+one sObject Collections path with the people's (connector.push). Their answers carry no
+stamp, so the echo window of a run's Account writes (syncer/run/echo.py) is closed by one
+query for the newest SystemModstamp after them (`newest_stamp`), and an incremental pull
+leaves such windows out of its time range, as echo_reads.py does for people.
 """
 
 from __future__ import annotations
@@ -85,17 +88,33 @@ def to_account(source: str, record: Row, writeback_fields: Sequence[str]) -> Acc
         crm_values={name: mapping.crm_value(get(record, name)) for name in writeback_fields})
 
 
-def changed_query(fields: Sequence[str], since: datetime) -> str:
-    """The incremental pull's SOQL: Accounts modified at or after `since`, oldest first."""
+def changed_query(fields: Sequence[str], since: datetime,
+                  skip: Sequence[tuple[datetime, datetime]] = ()) -> str:
+    """The incremental pull's SOQL: Accounts modified at or after `since` but in none of
+    the (start, end] ranges of `skip` (syncer's own writes), oldest first."""
+    left_out = "".join(
+        f" AND (SystemModstamp <= {soql.datetime_literal(start)} OR SystemModstamp > "
+        f"{soql.datetime_literal(end)})" for start, end in skip)
     return (f"SELECT {', '.join(fields)} FROM {ACCOUNT_OBJECT} WHERE SystemModstamp >= "
-            f"{soql.datetime_literal(since)} ORDER BY SystemModstamp, Id")
+            f"{soql.datetime_literal(since)}{left_out} ORDER BY SystemModstamp, Id")
 
 
-def account_pages(connector: BulkQueries, since: datetime | None
-                  ) -> Iterator[list[Account]]:
-    """Every Account (since None) or those modified at or after `since`, a page at a
-    time. A full pull checks the writeback fields by describe first (one call, cached);
-    an incremental one spends the describe only to explain a query that failed."""
+def newest_stamp(connector: BulkQueries) -> datetime | None:
+    """The newest SystemModstamp of any Account (one query): it closes the echo window
+    of a run's Account writes, as Salesforce's write answers carry no stamp."""
+    query = (f"SELECT SystemModstamp FROM {ACCOUNT_OBJECT} ORDER BY SystemModstamp DESC "
+             "LIMIT 1")
+    found = [mapping.parse_datetime(str(stamp)) for page in connector._pages("echo", query)
+             for record in page if (stamp := record.get("SystemModstamp"))]
+    return max(found, default=None)
+
+
+def account_pages(connector: BulkQueries, since: datetime | None,
+                  skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Account]]:
+    """Every Account (since None) or those modified at or after `since` outside the
+    `skip` ranges, a page at a time. A full pull checks the writeback fields by describe
+    first (one call, cached); an incremental one spends the describe only to explain a
+    query that failed."""
     writeback = connector.settings.account_writeback_fields
     fields = account_fields(writeback)
     if since is None:
@@ -105,7 +124,7 @@ def account_pages(connector: BulkQueries, since: datetime | None
                                         operation="accounts")
     else:
         pages = _explained(connector, connector._pages("accounts",
-                                                       changed_query(fields, since)))
+                                                       changed_query(fields, since, skip)))
     for records in pages:
         if records:
             yield [to_account(connector.name, record, writeback) for record in records]

@@ -20,6 +20,7 @@ from simple_salesforce.api import Salesforce
 from connectors.salesforce import creation, echo_reads, full_pull, mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.accounts import account_pages
+from connectors.salesforce.accounts import newest_stamp as newest_account_stamp
 from connectors.salesforce.answers import SaveResult, save_results
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.by_ids import read_by_ids
@@ -127,11 +128,17 @@ class SalesforceConnector(BulkQueries):
         """Named Leads and Contacts now and their activities (connectors/salesforce/by_ids.py)."""
         return read_by_ids(self, record_ids, activities_since)
 
-    def accounts(self, since: datetime | None = None) -> Iterator[list[Account]]:
+    def accounts(self, since: datetime | None = None,
+                 skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Account]]:
         """Accounts with their owner's email and the account writeback fields: all of
         them (Bulk 2.0 above bulk_query_threshold), or with `since` those whose
-        SystemModstamp is at or after it, oldest first (connectors/salesforce/accounts.py)."""
-        return account_pages(self, since)
+        SystemModstamp is at or after it and in no (start, end] of `skip` (syncer's own
+        writes), oldest first (connectors/salesforce/accounts.py)."""
+        return account_pages(self, since, skip)
+
+    def newest_account_stamp(self) -> datetime | None:
+        """The newest SystemModstamp of any Account (one query, accounts.py)."""
+        return newest_account_stamp(self)
 
     def owners(self) -> list[Owner]:
         """Standard users, except the API user syncer signs in as: an integration user is

@@ -5,7 +5,10 @@ makes no account call and writes no account field. In a run, in order:
 
 1. `pull`: each connector's accounts changed since its accounts cursor (all on a full
    run), stored when they differ from the stored copy; the cursor advances after the
-   pull is stored, as the people cursor does (syncer/run/pull.py).
+   pull is stored, as the people cursor does (syncer/run/pull.py). The stretches of
+   syncer's own account writes (echo windows, syncer/run/echo.py) are left out, so a
+   quiet run reads no company back; the written values are stored with the write
+   (run/push.py), so the one second of a Salesforce window read back is unchanged.
 2. `note`: as each chunk of people is decided, each person's company (account_match.py)
    and buying role are remembered; their companies, and the companies pulled, are the
    ones this run re-decides.
@@ -43,9 +46,12 @@ from syncer.qualify.accounts import (
 )
 from syncer.run.budget import DailyBudget
 from syncer.run.diff import record_update
-from syncer.run.pull import CURSOR_OVERLAP, SyncStopped
+from syncer.run.echo import EchoTails, LeavesOutAccountEchoes
+from syncer.run.pull import CURSOR_OVERLAP, MAX_ECHO_WINDOWS, SyncStopped
 from syncer.run.push import Item
 from syncer.store import accounts as account_store
+from syncer.store import echo as echo_store
+from syncer.store.echo import EchoWindow
 from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -90,14 +96,23 @@ class AccountStage:
     # -- 1. pull ---------------------------------------------------------------------------
     def pull(self, name: str, full: bool) -> None:
         """Store one connector's changed accounts; its accounts cursor moves afterwards to
-        the newest modification time seen (the CRM's clock)."""
+        the newest modification time seen (the CRM's clock), or past the end of the
+        stretches of our own account writes the pull left out (syncer/run/echo.py): their
+        echo is not read back, while the overlap still re-reads others' changes."""
         connector = self.connectors[name]
         cursor = None if full else self.store.cursor(name, account_store.ACCOUNTS_STREAM)
+        since = cursor - CURSOR_OVERLAP if cursor else None
+        skip = self._echo_windows(name, since)
         newest = cursor
         budget = self.budgets[name]
         budget.ensure(connector.api_calls, 1)
-        count = 0
-        for page in connector.accounts(cursor - CURSOR_OVERLAP if cursor else None):
+        pages = (connector.accounts(since, [(w.start, w.end) for w in skip])
+                 if skip and isinstance(connector, LeavesOutAccountEchoes)
+                 else connector.accounts(since))
+        tails = EchoTails(skip)
+        count = read = 0
+        for page in pages:
+            read += len(page)
             stamps = [a.updated_at for a in page if a.updated_at is not None]
             if stamps:
                 newest = max([*stamps, *([newest] if newest else [])])
@@ -107,18 +122,35 @@ class AccountStage:
                     d for a in account_store.moved(tx, fresh)
                     if (d := clean_domain(a.domain)) is not None)
                 account_store.save(tx, fresh, self.now)
+            changed = {a.record_id for a in fresh}
+            tails.note(page, [a for a in page if a.record_id not in changed])
             self.pulled.update((a.source, a.record_id) for a in fresh)
             count += len(fresh)
             if self.should_stop():  # what is stored stays; the cursor is not moved
                 raise SyncStopped
             budget.ensure(connector.api_calls, 1)
-        if newest is not None:
-            with self.store.transaction() as tx:
+        ends = [w.end for w in skip]
+        if newest is not None or ends:
+            newest = max([*([newest] if newest is not None else []), *ends])
+        with self.store.transaction() as tx:
+            if newest is not None:
                 self.store.set_cursor(tx, name, account_store.ACCOUNTS_STREAM, newest)
+            for end, new_end in tails.grown():
+                echo_store.grow(tx, name, end, new_end, echo_store.ACCOUNTS)
         self.accounts_pulled[name] = count
         self._index = None
-        log.info("accounts.pulled", connector=name, accounts=count,
-                 incremental=cursor is not None)
+        log.info("accounts.pulled", connector=name, accounts=count, read=read,
+                 incremental=cursor is not None, echo_windows_skipped=len(skip))
+
+    def _echo_windows(self, name: str, since: datetime | None) -> list[EchoWindow]:
+        """The stretches of our own account writes to leave out of an incremental pull
+        (none on a full pull, or when the connector cannot leave any out)."""
+        if since is None or not isinstance(self.connectors[name], LeavesOutAccountEchoes):
+            return []
+        with self.store.engine.connect() as connection:
+            return echo_store.merged(echo_store.windows(connection, name, since,
+                                                        echo_store.ACCOUNTS),
+                                     MAX_ECHO_WINDOWS)
 
     def people_to_place(self, everyone: bool) -> tuple[list[str], bool]:
         """(person keys to decide so they are placed in their company, everyone?). A run

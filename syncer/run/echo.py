@@ -12,6 +12,11 @@ for every connector it wrote to:
 Either way, a change someone else made before our first write is not hidden in it. A
 connector that can do neither is left unwatched: its echo is read back and dropped as
 unchanged, as before.
+
+Writes to accounts (HubSpot companies, Salesforce Accounts: RecordUpdates whose object
+type is an account object) are watched apart from people's, with windows of their own
+(echo_store.ACCOUNTS), told the same two ways (`take_account_write_window`,
+`newest_account_stamp`); the accounts pull (syncer/run/accounts.py) leaves them out.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Protocol, cast, runtime_checkable
 
 import structlog
 
+from syncer.domain.accounts import ACCOUNT_OBJECT_TYPES, Account
 from syncer.domain.connector import Connector
 from syncer.domain.types import CreateResult, NewPerson, Person, PushResult, RecordUpdate
 from syncer.store import echo as echo_store
@@ -53,6 +59,39 @@ class LeavesOutEchoes(Protocol):
 
 
 @runtime_checkable
+class LeavesOutAccountEchoes(Protocol):
+    """A connector whose incremental accounts pull can leave out stretches of time."""
+
+    def newest_account_stamp(self) -> datetime | None:
+        """The newest modification stamp of any account record in the CRM."""
+        ...
+
+    def accounts(self, since: datetime | None = None,
+                 skip: Sequence[tuple[datetime, datetime]] = ()) -> Iterator[list[Account]]:
+        """accounts(since) without the records stamped in any (start, end] of `skip`."""
+        ...
+
+
+@runtime_checkable
+class KnowsAccountWriteWindow(Protocol):
+    """A connector whose account write answers told it the stamps its writes got."""
+
+    def take_account_write_window(self) -> tuple[datetime, datetime] | None:
+        """The stamps of the account writes since the last call (then forgotten)."""
+        ...
+
+
+class Stamped(Protocol):
+    """A record read by modification time (a Person, an Account)."""
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+@runtime_checkable
 class KnowsWriteWindow(Protocol):
     """A connector whose write answers told it the stamps its writes got."""
 
@@ -72,21 +111,28 @@ class _Watched:
         return getattr(self._inner, name)
 
     def push(self, updates: Sequence[RecordUpdate]) -> list[PushResult]:
-        if updates:
-            self._watch.writing(self._inner.name)
+        for stream in sorted({_stream(update) for update in updates}):
+            self._watch.writing(self._inner.name, stream)
         return self._inner.push(updates)
 
     def create(self, people: Sequence[NewPerson]) -> list[CreateResult]:
         if people:
-            self._watch.writing(self._inner.name)
+            self._watch.writing(self._inner.name, echo_store.PEOPLE)
         return self._inner.create(people)
 
 
+def _stream(update: RecordUpdate) -> str:
+    """Whose stamps a write bumps: an account's (company, Account) or a person's."""
+    return (echo_store.ACCOUNTS if update.object_type in ACCOUNT_OBJECT_TYPES
+            else echo_store.PEOPLE)
+
+
 class WriteWatch:
-    """When each connector's first write of this run began (this machine's clock)."""
+    """When each connector's first write of this run began (this machine's clock), to
+    people and to accounts apart."""
 
     def __init__(self) -> None:
-        self._began: dict[str, float] = {}
+        self._began: dict[tuple[str, str], float] = {}
 
     def wrap(self, connectors: Mapping[str, Connector]) -> dict[str, Connector]:
         """The connectors to run with: watched where a pull can leave our echo out. Stamps
@@ -94,28 +140,32 @@ class WriteWatch:
         for connector in connectors.values():
             if isinstance(connector, KnowsWriteWindow):
                 connector.take_write_window()
+            if isinstance(connector, KnowsAccountWriteWindow):
+                connector.take_account_write_window()
         return {name: cast(Connector, _Watched(c, self))
-                if isinstance(c, LeavesOutEchoes) else c
+                if isinstance(c, LeavesOutEchoes | LeavesOutAccountEchoes) else c
                 for name, c in connectors.items()}
 
-    def writing(self, name: str) -> None:
-        self._began.setdefault(name, time.monotonic())
+    def writing(self, name: str, stream: str = echo_store.PEOPLE) -> None:
+        self._began.setdefault((name, stream), time.monotonic())
 
     def seal(self, store: Store, connectors: Mapping[str, Connector], run_id: str) -> None:
-        """Remember the echo window of every connector this run wrote to. Best effort: a
-        window not remembered only means the next pull reads that echo back once."""
-        for name, began in self._began.items():
+        """Remember the echo window of every connector and stream this run wrote to. Best
+        effort: a window not remembered only means the next pull reads that echo back
+        once."""
+        for (name, stream), began in self._began.items():
             connector = connectors.get(name)
             try:
-                window = _window(connector, began, run_id)
+                window = (_window(connector, began, run_id) if stream == echo_store.PEOPLE
+                          else _account_window(connector, began, run_id))
                 if window is None:
                     continue
                 with store.transaction() as tx:
-                    echo_store.record(tx, name, window)
-                log.info("echo.window", connector=name, start=window.start.isoformat(),
-                         end=window.end.isoformat())
+                    echo_store.record(tx, name, window, stream)
+                log.info("echo.window", connector=name, stream=stream,
+                         start=window.start.isoformat(), end=window.end.isoformat())
             except Exception as error:  # the run's own outcome matters more than a window
-                log.warning("echo.window_not_kept", connector=name,
+                log.warning("echo.window_not_kept", connector=name, stream=stream,
                             error=type(error).__name__)
         self._began = {}
 
@@ -127,7 +177,25 @@ def _window(connector: object, began: float, run_id: str) -> echo_store.EchoWind
             return echo_store.EchoWindow(run_id, told[0] - TICK, told[1])
     if not isinstance(connector, LeavesOutEchoes):
         return None
-    after = connector.newest_stamp()
+    return _measured(connector.newest_stamp(), began, run_id)
+
+
+def _account_window(connector: object, began: float, run_id: str
+                    ) -> echo_store.EchoWindow | None:
+    """The window of a run's account writes, as _window tells people's."""
+    if isinstance(connector, KnowsAccountWriteWindow):
+        told = connector.take_account_write_window()
+        if told is not None:
+            return echo_store.EchoWindow(run_id, told[0] - TICK, told[1])
+    if not isinstance(connector, LeavesOutAccountEchoes):
+        return None
+    return _measured(connector.newest_account_stamp(), began, run_id)
+
+
+def _measured(after: datetime | None, began: float, run_id: str
+              ) -> echo_store.EchoWindow | None:
+    """A window closed by the newest stamp after our writes, opened as long before it as
+    they took here (plus SLACK)."""
     if after is None:
         return None
     took = timedelta(seconds=time.monotonic() - began)
@@ -144,13 +212,13 @@ class EchoTails:
         self._windows = list(windows)
         self._seen: list[list[tuple[datetime, bool]]] = [[] for _ in self._windows]
 
-    def note(self, page: Sequence[Person], unchanged: Sequence[Person]) -> None:
+    def note(self, page: Sequence[Stamped], unchanged: Sequence[Stamped]) -> None:
         same = {p.record_id for p in unchanged}
-        for person in page:
-            stamp = person.updated_at
+        for record in page:
+            stamp = record.updated_at
             for seen, window in zip(self._seen, self._windows, strict=True):
                 if stamp is not None and window.end < stamp <= window.end + SLACK:
-                    seen.append((stamp, person.record_id in same))
+                    seen.append((stamp, record.record_id in same))
 
     def grown(self) -> list[tuple[datetime, datetime]]:
         """(old end, new end) of each window that grows."""

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import structlog
 
+from syncer.domain.accounts import ACCOUNT_OBJECT_TYPES
 from syncer.domain.config import LoadedConfig, writeback_fields
 from syncer.domain.connector import Connector
 from syncer.domain.errors import bounded_fields, by_cause, cause_of, nest
@@ -23,6 +24,7 @@ from syncer.domain.types import Decision, Person, PushResult, Reason, RecordUpda
 from syncer.observe import progress
 from syncer.qualify.explain import summarize
 from syncer.run.audit_trail import AuditRow, DecisionOutcome, RunStamp, decision_row, reasons_of
+from syncer.store import accounts as account_store
 from syncer.store import dead_letters
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
@@ -205,6 +207,8 @@ class Writer:
         succeeded: list[str] = []
         owner_field = self.loaded.connector(name).fields.owner
         owners_written: list[str] = []
+        #: values written to account records, stored with them (store/accounts.py)
+        accounts_written: dict[str, dict[str, str | None]] = {}
         for (update, _record, decision), result, rows in zip(items, results, intents,
                                                               strict=True):
             error = None if result.ok else f"{result.error_code}: {result.message}"
@@ -219,6 +223,8 @@ class Writer:
                                          "written_at": self.now, "run_id": self.run_id})
             if result.ok:
                 succeeded.append(update.record_id)
+                if update.object_type in ACCOUNT_OBJECT_TYPES:
+                    accounts_written.setdefault(update.record_id, {}).update(update.values)
                 self.tally.records_written[name] += 1
                 self.tally.fields_written[name] += len(update.values)
                 if owner_field in update.values:
@@ -233,6 +239,8 @@ class Writer:
                             error_code=result.error_code)
         with self.store.transaction() as tx:
             self.store.record_write(tx, written_rows)
+            if accounts_written:
+                account_store.note_written(tx, name, accounts_written)
             self.store.append_audit(tx, audit_rows)
             routing_store.mark_owner_written(tx, owners_written, self.now)
             dead_letters.resolve(tx, name, succeeded, self.now)

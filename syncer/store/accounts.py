@@ -28,8 +28,10 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -147,6 +149,27 @@ def save(connection: Connection, page: Sequence[Account], pulled_at: datetime) -
         "connector": a.source, "record_id": a.record_id, "fields": _stored(a),
         "crm_values": dict(a.crm_values), "updated_at": a.updated_at,
         "pulled_at": pulled_at} for a in page], ("connector", "record_id"))
+
+
+def note_written(connection: Connection, connector: str,
+                 written: Mapping[str, Mapping[str, str | None]]) -> None:
+    """Merge the values just written to these account records (record id -> field ->
+    value) into their stored CRM values, as Store.record_write does for people: the next
+    run diffs against what the CRM now holds, and a re-read of our own write (the echo)
+    is found unchanged."""
+    ids = sorted(written)
+    changed: list[dict[str, object]] = []
+    for start in range(0, len(ids), _CHUNK):
+        for record_id, values in connection.execute(select(
+                accounts.c.record_id, accounts.c.crm_values).where(
+                accounts.c.connector == connector,
+                accounts.c.record_id.in_(ids[start:start + _CHUNK]))):
+            changed.append({"c": connector, "r": record_id,
+                            "v": {**values, **written[record_id]}})
+    if changed:
+        connection.execute(update(accounts).where(
+            accounts.c.connector == bindparam("c"), accounts.c.record_id == bindparam("r")
+        ).values(crm_values=bindparam("v")), changed)
 
 
 def person_keys_at(connection: Connection, domains: Sequence[str]) -> set[str]:

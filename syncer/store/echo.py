@@ -8,6 +8,11 @@ write, `end` the newest just after its last. Pulls leave windows out of their ti
 so the overlap that guards against search-index lag is spent on others' changes only. An
 edit someone else makes while our writes land is stamped inside a window too: the
 reconciliation sweep (syncer/run/sweep.py) finds it, or their next edit does.
+
+Each stream a pull reads by modification time has windows of its own: people (Leads,
+Contacts) in `echo_windows`, accounts (HubSpot companies, Salesforce Accounts, schema 20)
+in `account_echo_windows`. They are kept apart because each object has its own stamps: a
+company someone else edited while we wrote contacts is no echo of ours.
 """
 
 from __future__ import annotations
@@ -41,6 +46,26 @@ echo_windows = Table(
     Index("ix_echo_windows_end", "connector", "end_at"),
 )
 
+account_echo_windows = Table(
+    "account_echo_windows", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("run_id", String(40), primary_key=True),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Index("ix_account_echo_windows_end", "connector", "end_at"),
+)
+
+#: the people stream (Leads and Contacts, HubSpot contacts)
+PEOPLE = "people"
+#: the accounts stream (Salesforce Accounts, HubSpot companies)
+ACCOUNTS = "accounts"
+_TABLES = {PEOPLE: echo_windows, ACCOUNTS: account_echo_windows}
+
+
+def create_account_windows(connection: Connection) -> None:
+    """Schema 20: the echo windows of syncer's writes to accounts."""
+    account_echo_windows.create(connection, checkfirst=True)
+
 #: Windows are kept this long after their end (CRM time); a pull asks only for those
 #: ending within its overlap, so a day is plenty for runs minutes or hours apart.
 KEEP = timedelta(days=1)
@@ -59,31 +84,36 @@ class EchoWindow:
         return self.start < stamp <= self.end
 
 
-def record(connection: Connection, connector: str, window: EchoWindow) -> None:
+def record(connection: Connection, connector: str, window: EchoWindow,
+           stream: str = PEOPLE) -> None:
     """Remember one run's window, and forget windows that ended long before it."""
-    connection.execute(delete(echo_windows).where(
-        echo_windows.c.connector == connector,
-        (echo_windows.c.end_at < window.end - KEEP) | (echo_windows.c.run_id == window.run_id)))
-    connection.execute(echo_windows.insert(), [{
+    table = _TABLES[stream]
+    connection.execute(delete(table).where(
+        table.c.connector == connector,
+        (table.c.end_at < window.end - KEEP) | (table.c.run_id == window.run_id)))
+    connection.execute(table.insert(), [{
         "connector": connector, "run_id": window.run_id, "start_at": window.start,
         "end_at": window.end}])
 
 
-def grow(connection: Connection, connector: str, end: datetime, new_end: datetime) -> None:
+def grow(connection: Connection, connector: str, end: datetime, new_end: datetime,
+         stream: str = PEOPLE) -> None:
     """Move the end of the connector's windows ending at `end` to `new_end`."""
-    connection.execute(update(echo_windows).where(
-        echo_windows.c.connector == connector, echo_windows.c.end_at == end
+    table = _TABLES[stream]
+    connection.execute(update(table).where(
+        table.c.connector == connector, table.c.end_at == end
     ).values(end_at=new_end))
 
 
-def windows(connection: Connection, connector: str,
-            since: datetime | None = None) -> list[EchoWindow]:
+def windows(connection: Connection, connector: str, since: datetime | None = None,
+            stream: str = PEOPLE) -> list[EchoWindow]:
     """This connector's windows ending at or after `since` (all when None), oldest first."""
-    query = select(echo_windows).where(echo_windows.c.connector == connector)
+    table = _TABLES[stream]
+    query = select(table).where(table.c.connector == connector)
     if since is not None:
-        query = query.where(echo_windows.c.end_at >= since)
+        query = query.where(table.c.end_at >= since)
     found = []
-    for row in connection.execute(query.order_by(echo_windows.c.start_at)):
+    for row in connection.execute(query.order_by(table.c.start_at)):
         start, end = utc_or_none(row.start_at), utc_or_none(row.end_at)
         if start is not None and end is not None:
             found.append(EchoWindow(row.run_id, start, end))

@@ -131,6 +131,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
          "(stored once each); reasons packed on SQLite; every hash unchanged", cite_audit),
     (19, "unfinished full pulls: the position after the last committed page, so a killed "
          "full sync resumes there", full_pulls.create_schema),
+    (20, "echo windows of syncer's own writes to accounts (companies, Accounts)",
+     echo.create_account_windows),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
