@@ -43,7 +43,7 @@ from tests.test_accounts_sync import (
     record,
     salesforce_of,
 )
-from tests.test_echo import calls, of, salesforce_activity_queries
+from tests.test_echo import calls, of
 
 #: more employees than any world company has: the fit rule only an edit can meet
 MANY = 200_000
@@ -94,15 +94,17 @@ def decided(logs: list[dict[str, Any]]) -> int:
     return sum(e["accounts"] for e in logs if e["event"] == "accounts.decided")
 
 
-def quiet_requests(activity_streams: int, extra: Mapping[str, int]) -> dict[str, Counter[str]]:
+def quiet_requests(extra: Mapping[str, int]) -> dict[str, Counter[str]]:
     """What a run with nothing to read costs without accounts (tests/test_echo.py:
-    HubSpot people and merges searches and one events page; Salesforce one queryAll per
-    person object, one query per activity stream, the sign-in), plus `extra` per CRM."""
+    HubSpot people and merges searches and one events page; Salesforce one Composite call
+    for Leads and Contacts, one for the activity streams, the sign-in), plus `extra`
+    queries (HubSpot searches) per CRM."""
+    salesforce = Counter({"POST composite": 2, "POST oauth2/token": 1})
+    if extra["salesforce"]:
+        salesforce["GET query"] = extra["salesforce"]
     return {"hubspot": Counter({COMPANY_SEARCH: 2 + extra["hubspot"],
                                 "GET /events/v3/events/": 1}),
-            "salesforce": Counter({"GET queryAll": 2,
-                                   "GET query": activity_streams + extra["salesforce"],
-                                   "POST oauth2/token": 1})}
+            "salesforce": salesforce}
 
 
 def test_quiet_runs_with_accounts_read_no_account_echo_and_write_nothing(
@@ -121,9 +123,8 @@ def test_quiet_runs_with_accounts_read_no_account_echo_and_write_nothing(
             for name in ("hubspot", "salesforce"):  # the full sync's account writes
                 assert len(echo_store.windows(connection, name,
                                               stream=echo_store.ACCOUNTS)) == 1
-    activity_streams = salesforce_activity_queries(loaded, boxes)
     # with accounts on, one request per CRM more than without: the accounts' own read
-    want = quiet_requests(activity_streams, {"hubspot": 1, "salesforce": 1})
+    want = quiet_requests({"hubspot": 1, "salesforce": 1})
     for run in range(3):  # the first incremental, then quiet ones: nothing builds up
         before = calls(boxes)
         with capture_logs() as logs:
