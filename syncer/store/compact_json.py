@@ -24,6 +24,8 @@ import json
 import zlib
 from typing import Any
 
+import orjson
+
 from sqlalchemy import JSON, LargeBinary, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -77,12 +79,24 @@ _SMALL = 8    # shorter JSON text is kept raw (and any text deflate would not sh
 _ZDICT = DICTIONARY_1.encode()
 
 
+def json_bytes(value: object) -> bytes:
+    """Compact UTF-8 JSON text of a value, as `json.dumps(value, separators=(",", ":"),
+    ensure_ascii=False)` gives it, by orjson (an order of magnitude faster: every record,
+    activity and decision a sync stores is encoded here). The standard library takes what
+    orjson refuses (an integer beyond 64 bits), so any value json takes is stored (a NaN,
+    which is no JSON, is stored as null)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def pack(value: object) -> bytes:
     """The stored bytes of a JSON value (compact separators, UTF-8)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json_bytes(value)
     if len(text) < _SMALL:
         return bytes((RAW,)) + text
-    packer = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, zdict=DICTIONARY_1.encode())
+    packer = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, zdict=_ZDICT)
     packed = packer.compress(text) + packer.flush()
     if len(packed) >= len(text):
         return bytes((RAW,)) + text
@@ -91,7 +105,7 @@ def pack(value: object) -> bytes:
 
 def unpack(stored: bytes | str) -> JSONValue:
     """The JSON value of stored bytes (or of JSON text an older syncer wrote)."""
-    decoded: JSONValue = json.loads(_json_text(stored))
+    decoded: JSONValue = json.loads(_json_text(stored))  # exact for any integer
     return decoded
 
 
@@ -103,7 +117,7 @@ def _json_text(stored: bytes | str) -> bytes | str:
     if kind == RAW:
         return body
     if kind == DEFLATE_1:
-        unpacker = zlib.decompressobj(_WBITS, zdict=DICTIONARY_1.encode())
+        unpacker = zlib.decompressobj(_WBITS, zdict=_ZDICT)
         return unpacker.decompress(body) + unpacker.flush()
     if kind in b"[{\"-0123456789tfn":  # JSON text stored as a blob
         return stored
