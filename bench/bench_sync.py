@@ -47,8 +47,9 @@ def write_config(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSa
 
 
 def run_sync(config: Path, as_of: datetime, profile: str | None = None
-             ) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS MB, CPU seconds) of one `syncer sync --once` child process.
+             ) -> tuple[float, float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds, the sandboxes' CPU seconds) of one
+    `syncer sync --once` child process.
 
     The sandboxes run in this process, so the child's CPU time (user + system, from
     RUSAGE_CHILDREN) is syncer's own: on a shared machine it is the figure, wall time is
@@ -56,6 +57,7 @@ def run_sync(config: Path, as_of: datetime, profile: str | None = None
     profiler's): cProfile for a `.prof` file, else py-spy's sampler (collapsed stacks, which
     distort less than cProfile's per-call cost: `.venv/bin/pip install py-spy`)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     command = [sys.executable]
     if profile and profile.endswith(".prof"):
@@ -69,7 +71,9 @@ def run_sync(config: Path, as_of: datetime, profile: str | None = None
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
-    return wall, max(after.ru_maxrss, usage.ru_maxrss) / 1024, cpu
+    served = resource.getrusage(resource.RUSAGE_SELF)
+    sandboxes = (served.ru_utime + served.ru_stime) - (own.ru_utime + own.ru_stime)
+    return wall, max(after.ru_maxrss, usage.ru_maxrss) / 1024, cpu, sandboxes
 
 
 def last_run(state: Path) -> dict[str, Any]:
@@ -94,7 +98,7 @@ def minimum_calls(stats: dict[str, Any], hubspot_events: int, salesforce_rows: d
     return {"hubspot": max(hubspot, 1), "salesforce": max(salesforce, 1)}
 
 
-def report(name: str, wall: float, peak: float, cpu: float, stats: dict[str, Any],
+def report(name: str, wall: float, peak: float, cpu: tuple[float, float], stats: dict[str, Any],
            minimum: dict[str, int], people: int) -> list[str]:
     calls = stats.get("api_calls", {})
     limited = stats.get("api_rate_limited", {})
@@ -102,8 +106,10 @@ def report(name: str, wall: float, peak: float, cpu: float, stats: dict[str, Any
     lines = [f"{name}: status {stats['status']}, wall {wall:.1f} s "
              f"(HubSpot rate-limit minimum {hub_min_wall:.1f} s: {wall / hub_min_wall:.2f}x), "
              f"peak RSS {peak:.0f} MB, 429s {sum(limited.values())}",
-             f"  syncer CPU {cpu:.1f} s = {1000 * cpu / people:.2f} ms per person "
-             f"({people} people)"]
+             f"  syncer CPU {cpu[0]:.1f} s = {1000 * cpu[0] / people:.2f} ms per person "
+             f"({people} people); the sandboxes' CPU (this process) {cpu[1]:.1f} s; both "
+             f"together on {os.cpu_count()} cores: at least {sum(cpu) / (os.cpu_count() or 1):.1f} "
+             f"s of wall"]
     for crm in ("hubspot", "salesforce"):
         used = calls.get(crm, 0)
         lines.append(f"  {crm:<10} calls {used:>6} / minimum {minimum[crm]:>6} = "
@@ -132,12 +138,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             config = write_config(folder, hubspot, salesforce)
-            wall, peak, cpu = run_sync(config, now, args.profile)
+            wall, peak, *cpu = run_sync(config, now, args.profile)
             stats = last_run(folder / "state.db")
             events = stats["activities_pulled"].get("hubspot", 0)
             rows = {"people": stats["records_pulled"].get("salesforce", 0),
                     "activities": stats["activities_pulled"].get("salesforce", 0)}
-            lines = report("full sync", wall, peak, cpu, stats,
+            lines = report("full sync", wall, peak, (cpu[0], cpu[1]), stats,
                            minimum_calls(stats, events, rows), args.people)
             print("\n".join(lines), flush=True)
             if args.full_only:
@@ -151,11 +157,12 @@ def main() -> None:
             for record in rng.sample(sf_records, max(1, len(sf_records) // 100)):
                 salesforce.edit(str(record["Id"]), "Title", "VP Marketing")
             time.sleep(1.1)
-            wall2, peak2, cpu2 = run_sync(config, now)
+            wall2, peak2, *cpu2 = run_sync(config, now)
             stats2 = last_run(folder / "state.db")
             rows2 = {"people": stats2["records_pulled"].get("salesforce", 0),
                      "activities": stats2["activities_pulled"].get("salesforce", 0)}
-            lines2 = report("incremental sync after 1% changed", wall2, peak2, cpu2, stats2,
+            lines2 = report("incremental sync after 1% changed", wall2, peak2, (cpu2[0], cpu2[1]),
+                            stats2,
                             minimum_calls(stats2, stats2["activities_pulled"].get("hubspot", 0),
                                           rows2), args.people)
             print("\n".join(lines2), flush=True)
