@@ -58,6 +58,7 @@ from syncer.store.audit_storage import (
     RowReader,
     StoredRow,
     cite,
+    insert_postgres,
     insert_sqlite,
 )
 
@@ -224,7 +225,7 @@ class AuditLog:
             prepared.append(ref)
         if connection.dialect.name == "sqlite":
             insert_sqlite(connection, prepared)
-        else:
+        elif not insert_postgres(connection, prepared):
             for start in range(0, len(prepared), _BATCH):
                 connection.execute(t.audit.insert(), prepared[start:start + _BATCH])
         connection.execute(update(t.audit_chain).where(t.audit_chain.c.name == CHAIN).values(

@@ -116,6 +116,25 @@ def insert_sqlite(connection: Connection, prepared: Sequence[StoredRow]) -> None
     connection.exec_driver_sql(_SQLITE_INSERT, values)
 
 
+def insert_postgres(connection: Connection, prepared: Sequence[StoredRow]) -> bool:
+    """The rows in one COPY FROM STDIN on psycopg 3 (PostgreSQL's bulk load: one statement
+    streaming every row, where an executemany sends an INSERT per row); say False on
+    another driver, which the caller then inserts by executemany. Every column is an
+    integer or text on PostgreSQL (the hashes as hex), so no conversion is needed."""
+    driver = connection.connection.driver_connection
+    cursor_of = getattr(driver, "cursor", None)
+    if cursor_of is None or not hasattr(driver, "pipeline"):  # psycopg 3 has pipeline()
+        return False
+    with cursor_of() as cursor, cursor.copy(
+            f"COPY audit ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        for r in prepared:
+            copy.write_row((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
+                            r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
+                            r["old_text_id"], r["new_text_id"], r["error"], r["prev_hash"],
+                            r["row_hash"], r["reasons_id"]))
+    return True
+
+
 def _hash_bytes(value: str) -> str | bytes:
     """As Sha256Hex binds a hash on SQLite: 32 bytes, or the text when it is none."""
     try:

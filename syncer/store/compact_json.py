@@ -25,7 +25,6 @@ import zlib
 from typing import Any
 
 import orjson
-
 from sqlalchemy import JSON, LargeBinary, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
