@@ -359,9 +359,13 @@ class Store(RunQueries):
                     changed.append({"c": connector, "r": record_id, "v": {
                         **values, **by_record[(connector, record_id)]}})
         if changed:
-            connection.execute(update(t.records).where(
+            statement = update(t.records).where(
                 t.records.c.connector == bindparam("c"), t.records.c.record_id == bindparam("r")
-            ).values(crm_values=bindparam("v")), changed)
+            ).values(crm_values=bindparam("v"))
+            if connection.dialect.name == "sqlite":
+                self._sqlite_upserts.execute(connection, "record_write", statement, changed)
+            else:
+                connection.execute(statement, changed)
 
     # -- audit (the hash-chained log lives in syncer/store/audit.py) --------------------------
     def append_audit(self, connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:

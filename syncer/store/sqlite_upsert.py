@@ -1,4 +1,4 @@
-"""Upserts of many rows on SQLite as one executemany of plain tuples.
+"""Upserts (and batched updates) of many rows on SQLite as one executemany of plain tuples.
 
 A full sync upserts every record, activity, decision and written value it touches. Through
 SQLAlchemy's `connection.execute(statement, rows)` each row's parameters go through its
@@ -13,11 +13,12 @@ PostgreSQL keeps SQLAlchemy's executemany (psycopg batches it into few round tri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[object], object] | None
 
@@ -33,7 +34,21 @@ class SqliteUpserts:
     """Compiled upsert statements by (table, conflict keys, columns given)."""
 
     def __init__(self) -> None:
-        self._compiled: dict[tuple[str, tuple[str, ...], frozenset[str]], _Compiled | None] = {}
+        self._compiled: dict[Hashable, _Compiled | None] = {}
+
+    def execute(self, connection: Connection, key: Hashable, statement: UpdateBase,
+                rows: Sequence[Mapping[str, object]]) -> None:
+        """Run `statement` (an UPDATE or DELETE with named bind parameters, the same for
+        every call with this `key`) once per row, in one executemany of tuples."""
+        if key not in self._compiled:
+            compiled = statement.compile(dialect=connection.dialect)
+            dialect = connection.dialect
+            self._compiled[key] = _Compiled(str(compiled), tuple(
+                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in compiled.positiontup or []))
+        found = self._compiled[key]
+        assert found is not None  # only upserts may lack a fast form
+        connection.exec_driver_sql(found.sql, _tuples(found, rows))
 
     def upsert(self, connection: Connection, table: Table, rows: Sequence[Mapping[str, object]],
                keys: Sequence[str]) -> bool:
@@ -47,11 +62,14 @@ class SqliteUpserts:
         compiled = self._compiled[cache_key]
         if compiled is None:
             return False
-        params = compiled.params
-        values = [tuple(row[name] if process is None else process(row[name])
-                        for name, process in params) for row in rows]
-        connection.exec_driver_sql(compiled.sql, values)
+        connection.exec_driver_sql(compiled.sql, _tuples(compiled, rows))
         return True
+
+
+def _tuples(compiled: _Compiled, rows: Sequence[Mapping[str, object]]) -> list[tuple[object, ...]]:
+    params = compiled.params
+    return [tuple(row[name] if process is None else process(row[name])
+                  for name, process in params) for row in rows]
 
 
 def _compile(connection: Connection, table: Table, keys: Sequence[str],
