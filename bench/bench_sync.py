@@ -76,6 +76,11 @@ def run_sync(config: Path, as_of: datetime, profile: str | None = None
     return wall, max(after.ru_maxrss, usage.ru_maxrss) / 1024, cpu, sandboxes
 
 
+def state_mb(folder: Path) -> float:
+    """The SQLite state's size on disk (the database and its WAL), in MB."""
+    return sum(p.stat().st_size for p in folder.glob("state.db*")) / 2**20
+
+
 def last_run(state: Path) -> dict[str, Any]:
     store = Store.open(f"sqlite:///{state}")
     try:
@@ -146,6 +151,7 @@ def main() -> None:
             lines = report("full sync", wall, peak, (cpu[0], cpu[1]), stats,
                            minimum_calls(stats, events, rows), args.people)
             print("\n".join(lines), flush=True)
+            print(f"  state {state_mb(folder):.1f} MB", flush=True)
             if args.full_only:
                 return
 
@@ -166,6 +172,7 @@ def main() -> None:
                             minimum_calls(stats2, stats2["activities_pulled"].get("hubspot", 0),
                                           rows2), args.people)
             print("\n".join(lines2), flush=True)
+            print(f"  state {state_mb(folder):.1f} MB", flush=True)
     finally:
         hubspot.stop()
         salesforce.stop()
