@@ -339,6 +339,7 @@ def test_migration_seals_rows_written_before_the_chain(state_url: str) -> None:
         db.execute(text("DROP TABLE dead_letters"))
         db.execute(text("ALTER TABLE written DROP COLUMN origin"))
         db.execute(text("DROP INDEX ix_records_email"))  # and schema 4's
+        db.execute(text("DROP INDEX ix_records_successor"))  # (indexed since schema 22)
         for table, column in (("records", "email"), ("records", "successor_id"),
                               ("records", "retired_cause"), ("records", "duplicate_of"),
                               ("decisions", "scores")):

@@ -100,6 +100,13 @@ def _echo_windows_and_sweeps(connection: Connection) -> None:
     sweep.sweeps.create(connection, checkfirst=True)
 
 
+def _successor_index(connection: Connection) -> None:
+    """Schema 22: records by (connector, successor id), retired records only."""
+    for index in tables.records.indexes:
+        if index.name == "ix_records_successor":
+            index.create(connection, checkfirst=True)
+
+
 #: (version, description, step), in version order. Version 1 is the baseline created by
 #: create_all. Numbers are reserved per piece of work, so a later number may land first.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -133,6 +140,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
          "full sync resumes there", full_pulls.create_schema),
     (20, "echo windows of syncer's own writes to accounts (companies, Accounts)",
      echo.create_account_windows),
+    (22, "an index of retired records by their successor (identity read it by scanning "
+         "every record of a connector, once per page)", _successor_index),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 

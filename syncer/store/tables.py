@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from syncer.store.column_types import HashLink, MicroTime, Sha256Hex
@@ -56,6 +57,11 @@ records = Table(
     Column("duplicate_of", String(64)),
     Index("ix_records_person_key", "person_key"),
     Index("ix_records_email", "email"),
+    #: the retired records a record succeeds (identity: a converted lead's person carries
+    #: on as its contact); only retired records are in it, so it stays small
+    Index("ix_records_successor", "connector", "successor_id",
+          sqlite_where=text("successor_id IS NOT NULL"),
+          postgresql_where=text("successor_id IS NOT NULL")),
 )
 
 #: Activities keyed by their id in the source system, so re-pulls never double count.
