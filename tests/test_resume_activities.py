@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, delete, select, text
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.retry import RetryPolicy
@@ -36,8 +36,9 @@ from connectors.sandbox.settings import HubSpotLimits, SalesforceLimits
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.run.pull import CURSOR_OVERLAP
-from syncer.store import tables
-from syncer.store.full_pulls import FullPullMark
+from syncer.store import full_pulls, tables
+from syncer.store.full_pulls import ACTIVITY_COLUMNS, FullPullMark
+from syncer.store.migrations import migrate
 from tests.conftest import NOW, Sandboxes
 from tests.sandbox_control import result
 from tests.test_kill_restart import state_of
@@ -360,3 +361,36 @@ def test_a_position_the_connector_never_gives_is_refused(kind: str, position: st
     with connector_with_sales_activity(kind, count=0) as connector, \
             pytest.raises(ConnectorError, match="position"):
         next(iter(connector.activity_pages(SALES_NOW, position)))
+
+
+def test_schema_21_gives_a_schema_20_mark_its_activities_columns(tmp_path: Path) -> None:
+    """A full sync left unfinished by a syncer before schema 21 resumes its people as it
+    was, and its activities from the start of their window."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        migrate(engine)
+        with engine.begin() as connection:  # the table as schema 19 made it
+            for name in ACTIVITY_COLUMNS:
+                connection.execute(text(f"ALTER TABLE full_pulls DROP COLUMN {name}"))
+            connection.execute(delete(tables.schema_version))  # a fresh state is at 21
+            connection.execute(tables.schema_version.insert(),
+                               [{"version": 20, "applied_at": NOW}])
+            connection.execute(text(
+                "INSERT INTO full_pulls (connector, position, pulled, pages, records, "
+                "started_at) VALUES ('hubspot', '1234', 0, 7, 700, '2026-12-01 10:00:00')"))
+        assert migrate(engine) == 21
+        with engine.connect() as connection:
+            found = full_pulls.mark(connection, "hubspot")
+        assert found is not None
+        assert (found.position, found.pages, found.records) == ("1234", 7, 700)
+        assert (found.activities_since, found.activities_position, found.activities_done,
+                found.activity_pages, found.activities) == (None, None, False, 0, 0)
+        with engine.begin() as connection:  # and it keeps what the activities pull saves
+            full_pulls.save(connection, "hubspot", found.after_activities("events:abc", 3))
+        with engine.connect() as connection:
+            again = full_pulls.mark(connection, "hubspot")
+        assert again is not None
+        assert (again.activities_position, again.activity_pages, again.activities,
+                again.activities_done) == ("events:abc", 1, 3, False)
+    finally:
+        engine.dispose()

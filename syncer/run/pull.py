@@ -335,7 +335,7 @@ class Puller:
                 full_pulls.save(tx, self.name, current)
         elif current.activity_pages:
             log.info("pull.activities_resumed", connector=self.name,
-                     pages_done=current.activity_pages, activities_done=current.activities,
+                     pages_done=current.activity_pages, activities_stored=current.activities,
                      since=current.activities_since.isoformat())
         window = current.activities_since
         assert window is not None  # set just above, or by the run that began the window
