@@ -13,6 +13,11 @@ by the child itself, since a child's ru_maxrss counts the parent's memory at the
 pages it requested, and for the restart the committed pages it requested again (the bar:
 0). Then the state's size. A line of progress is printed every `--every` seconds, so a run
 that cannot finish still says how far it got.
+
+With `--kill-in activities` the kill comes once about `--kill-at` of HubSpot's events pages
+(the bulk of a full sync's activity requests: 2.6 events a person, 1,000 a page) are
+committed by the full sync's activities pull (`activity_pages` of its mark), and the
+committed pages requested again are counted over those events pages.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import OperationalError
 
 from bench.bench_sync import last_run, write_config
-from bench.page_log import PageLog
+from bench.page_log import PageLog, activity_page_key
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
@@ -47,6 +52,8 @@ SHARE = {"hubspot": 0.6496, "salesforce": 0.6452}
 #: and Salesforce's pages are few either way)
 PAGE = {"hubspot": 100, "salesforce": 2000}
 CONNECTORS = ("hubspot", "salesforce")
+#: HubSpot events per person of the sandbox world, and per events page
+EVENTS_PER_PERSON, EVENTS_PAGE = 2.6, 1000
 
 #: the child runs the command line and, at its exit, copies its own /proc status out
 CHILD = ("import atexit, shutil, sys\n"
@@ -67,6 +74,7 @@ class Child:
     peak_mb: float = 0.0
     pages: dict[str, int] = field(default_factory=dict)
     committed: dict[str, dict[str, object]] = field(default_factory=dict)
+    activity_pages: int = 0
     reread: int | None = None
     status: str | None = None
 
@@ -77,7 +85,10 @@ def marks(state: Path) -> dict[str, dict[str, object]]:
     try:
         with engine.connect() as connection:
             return {row.connector: {"pages": row.pages, "records": row.records,
-                                    "position": row.position, "pulled": bool(row.pulled)}
+                                    "position": row.position, "pulled": bool(row.pulled),
+                                    "activity_pages": row.activity_pages or 0,
+                                    "activities": row.activities or 0,
+                                    "activities_done": bool(row.activities_done)}
                     for row in connection.execute(select(full_pulls))}
     except OperationalError:
         return {}
@@ -100,9 +111,9 @@ def read_status(pid: int) -> str:
 
 
 def run_child(child: Child, config: Path, as_of: datetime, state: Path, folder: Path, *,
-              kill_at_pages: int | None, every: float) -> Child:
-    """Run one sync child to its end, or SIGKILL it once `kill_at_pages` people pages of
-    the full pull are committed."""
+              kill_at_pages: int | None, every: float, counted: str = "pages") -> Child:
+    """Run one sync child to its end, or SIGKILL it once `kill_at_pages` pages of the full
+    pull are committed (`counted`: "pages" of people, or HubSpot's "activity_pages")."""
     exit_status = folder / f"{child.name}.status"
     exit_status.unlink(missing_ok=True)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -115,7 +126,8 @@ def run_child(child: Child, config: Path, as_of: datetime, state: Path, folder: 
         child.peak_mb = max(child.peak_mb, vm_hwm_mb(read_status(process.pid)))
         now = marks(state) if kill_at_pages is not None or \
             time.monotonic() - last_print >= every else {}
-        committed = sum(int(str(m["pages"])) for m in now.values())
+        committed = sum(int(str(m["pages"])) for m in now.values()) if counted == "pages" \
+            else int(str(now.get("hubspot", {}).get("activity_pages", 0)))
         if time.monotonic() - last_print >= every:
             last_print = time.monotonic()
             print(f"  {child.name}: {time.monotonic() - started:.0f} s, peak RSS "
@@ -137,8 +149,8 @@ def run_child(child: Child, config: Path, as_of: datetime, state: Path, folder: 
 
 
 def split_pages(keys: list[str]) -> dict[str, list[str]]:
-    return {"hubspot": [k for k in keys if k.startswith("hubspot")],
-            "salesforce": [k for k in keys if not k.startswith("hubspot")]}
+    return {"hubspot": [k for k in keys if k.startswith(("hubspot", "events"))],
+            "salesforce": [k for k in keys if not k.startswith(("hubspot", "events"))]}
 
 
 def main() -> None:
@@ -147,13 +159,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-at", type=float, default=0.5,
                         help="share of the people pages committed when the kill comes")
+    parser.add_argument("--kill-in", choices=("people", "activities"), default="people",
+                        help="kill in the people pages or in HubSpot's events pages")
     parser.add_argument("--folder", help="keep the state here (default: a temporary folder)")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between progress")
     parser.add_argument("--out", help="write the figures as JSON here too")
     args = parser.parse_args()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     world = World(args.seed, args.people, now)
-    log = PageLog()
+    log = PageLog(key=activity_page_key) if args.kill_in == "activities" else PageLog()
     hubspot, salesforce = HubSpotSandbox(world), SalesforceSandbox(world)
     for sandbox in (hubspot, salesforce):
         log.attach(sandbox)
@@ -175,12 +189,14 @@ def bench(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSandbox,
           log: PageLog, now: datetime, args: argparse.Namespace) -> dict[str, object]:
     config = write_config(folder, hubspot, salesforce)
     state = folder / "state.db"
-    pages = sum(-(-int(SHARE[n] * args.people) // PAGE[n]) for n in CONNECTORS)
+    counted = "pages" if args.kill_in == "people" else "activity_pages"
+    pages = sum(-(-int(SHARE[n] * args.people) // PAGE[n]) for n in CONNECTORS) \
+        if counted == "pages" else -(-int(EVENTS_PER_PERSON * args.people) // EVENTS_PAGE)
     target = max(1, int(args.kill_at * pages))
-    print(f"{args.people} people, about {pages} pages; killing the first sync at {target} "
-          "committed pages", flush=True)
+    print(f"{args.people} people, about {pages} {args.kill_in} pages; killing the first "
+          f"sync at {target} committed pages", flush=True)
     killed = run_child(Child("killed"), config, now, state, folder,
-                       kill_at_pages=target, every=args.every)
+                       kill_at_pages=target, every=args.every, counted=counted)
     first = split_pages(log.pages())
     killed.pages = {name: len(keys) for name, keys in first.items()}
     print(f"killed: {asdict(killed)}", flush=True)
@@ -190,7 +206,11 @@ def bench(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSandbox,
     second = split_pages(log.pages(restart_from))
     restarted.pages = {name: len(keys) for name, keys in second.items()}
     committed = {name: set(first[name][:int(str(killed.committed.get(name, {}).get(
-        "pages", 0)))]) for name in CONNECTORS}
+        counted, 0)))]) for name in CONNECTORS}
+    killed.activity_pages = restarted.activity_pages = 0
+    if counted == "activity_pages":
+        killed.activity_pages, restarted.activity_pages = len(first["hubspot"]), \
+            len(second["hubspot"])
     restarted.reread = sum(len(committed[name] & set(second[name])) for name in CONNECTORS)
     summary = last_run(state)
     restarted.status = str(summary["status"])

@@ -3,6 +3,8 @@ Salesforce people queries and Bulk API 2.0 result set locators, in order.
 
 Wraps a sandbox's WSGI app before it starts. Used by tests/test_resume_full_sync.py and
 bench/bench_million.py to show that a restarted full sync asks for no page it committed.
+With `key=activity_page_key` it logs HubSpot's events listing pages instead (by their
+`after` cursor), the bulk of a full sync's activity requests.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ class PageLog:
     `bulk_set`, a Bulk result read asks for at most that many records (Salesforce sizes
     result sets itself, so a smaller set than asked is the API's own behaviour)."""
 
-    def __init__(self, bulk_set: int | None = None) -> None:
+    def __init__(self, bulk_set: int | None = None,
+                 key: Callable[[str, str, str], str | None] | None = None) -> None:
         self.lines: list[tuple[str, str, str]] = []
         self.bulk_set = bulk_set
+        self.key = key or page_key
         self._lock = threading.Lock()
 
     def attach(self, sandbox: object) -> None:
@@ -38,7 +42,7 @@ class PageLog:
                 query = re.sub(r"maxRecords=\d+", f"maxRecords={self.bulk_set}", query)
                 environ["QUERY_STRING"] = query
             line = (str(environ["REQUEST_METHOD"]), str(environ["PATH_INFO"]), query)
-            if page_key(*line) is not None:
+            if self.key(*line) is not None:
                 with self._lock:
                     self.lines.append(line)
             return app(environ, start_response)
@@ -54,7 +58,7 @@ class PageLog:
             lines = self.lines[since:until]
         found: dict[str, None] = {}
         for line in lines:
-            key = page_key(*line)
+            key = self.key(*line)
             if key is not None:
                 found.setdefault(key, None)
         return list(found)
@@ -75,3 +79,14 @@ def page_key(method: str, path: str, query: str) -> str | None:
     if path.endswith("/query/") and ("FROM Lead" in soql or "FROM Contact" in soql):
         return f"query {soql}"
     return None
+
+
+def activity_page_key(method: str, path: str, query: str) -> str | None:
+    """A page of HubSpot's events listing (of every contact) by its cursor, None for any
+    other request."""
+    if method != "GET" or path.rstrip("/") != "/events/v3/events":
+        return None
+    args = parse_qs(query)
+    if "objectId" in args:
+        return None
+    return f"events after={args.get('after', ['start'])[0]}"

@@ -10,7 +10,7 @@ collecting 429s. Answers are read into typed records (answers.py) where they arr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -64,6 +64,8 @@ log = structlog.get_logger(__name__)
 PAGE_SIZE = 100
 #: the events API pages up to 1,000 events per request (far fewer calls for activity).
 EVENTS_PAGE_SIZE = 1000
+#: the first part of an `activity_pages` position in the events listing
+EVENTS_POSITION = "events:"
 
 
 class HubSpotConnector:
@@ -205,11 +207,19 @@ class HubSpotConnector:
                ) -> Iterator[list[Event]]:
         """Pages of events after `start` (strictly: the API's filter), oldest first: of
         every contact, or of one."""
+        return self._pages("events.list", self._events_fetch(start, contact_id), event)
+
+    def _events_fetch(self, start: datetime, contact_id: str | None = None
+                      ) -> Callable[[str | None], RawResponse]:
         one = {} if contact_id is None else {"object_id": int(contact_id)}
-        return self._pages("events.list", lambda after: self._events.get_page_with_http_info(
-            object_type="contact", occurred_after=start, sort=["ASCENDING"],
-            limit=self._events_page_size, after=after, _preload_content=False,
-            _request_timeout=self._timeout, **one), event)
+
+        def fetch(after: str | None) -> RawResponse:
+            response: RawResponse = self._events.get_page_with_http_info(
+                object_type="contact", occurred_after=start, sort=["ASCENDING"],
+                limit=self._events_page_size, after=after, _preload_content=False,
+                _request_timeout=self._timeout, **one)
+            return response
+        return fetch
 
     def read_contacts(self, ids: Sequence[str], fields: Sequence[str]) -> list[CrmObject]:
         """The contacts with these ids (at most 100) that exist: one batch read."""
@@ -282,11 +292,33 @@ class HubSpotConnector:
         since = mapping.as_utc(since)
         # The API filters strictly after; ask from 1 ms earlier to include `since` itself.
         for events in self.events(since - timedelta(milliseconds=1)):
-            activities = [a for a in (self.activity(e) for e in events)
-                          if a is not None and a.occurred_at >= since]
+            activities = self._event_activities(events, since)
             if activities:
                 yield activities
         yield from self._engagements.activities(since)  # calls, meetings, ... (engagements.py)
+
+    def activity_pages(self, since: datetime, position: str | None
+                       ) -> Iterator[tuple[list[Activity], str | None]]:
+        """As `activities(since)`, from `position`, each page with the position after it: a
+        killed full sync's activities go on there. "events:<after>" is the events API's
+        own paging cursor (for the same `since`, valid in another process as the contacts
+        list's is), then the engagements' positions (engagements.py); None: the start."""
+        since = mapping.as_utc(since)
+        if position is None or position.startswith(EVENTS_POSITION):
+            after = (position.partition(":")[2] or None) if position else None
+            for events, following in self._calls.positioned(
+                    "events.list", self._events_fetch(since - timedelta(milliseconds=1)),
+                    event, after):
+                yield self._event_activities(events, since), \
+                    f"{EVENTS_POSITION}{following}" if following \
+                    else self._engagements.start_position(since)
+            position = None  # the engagements from their start
+        yield from self._engagements.activity_pages(since, position)
+
+    def _event_activities(self, events: list[Event], since: datetime) -> list[Activity]:
+        """The events syncer scores, at or after `since`, as Activities."""
+        return [a for a in (self.activity(e) for e in events)
+                if a is not None and a.occurred_at >= since]
 
     def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
                     ) -> tuple[list[Person], list[Activity]]:

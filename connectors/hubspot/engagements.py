@@ -46,6 +46,8 @@ COMMON = ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate", "hubspot_owner
 STAMP = "hs_lastmodifieddate"
 PAGE = 200
 SEARCH_CAP = 10_000
+#: the first part of every position `activity_pages` gives
+POSITION = "engagements"
 
 #: one API request through the connector's retry and rate-limit layer: (body, status)
 Call = Callable[[str, Callable[[], Answer]], tuple[JSONObject, int]]
@@ -103,21 +105,59 @@ class EngagementReader:
         return (self._search, self._associations)
 
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
-        emails: dict[str, str] | None = None
-        for kind in self._kinds:
-            for records in self._pages(kind, since):
-                contacts = self._contacts_of(kind, [r["id"] for r in records])
-                if emails is None and any(r["properties"].get("hubspot_owner_id")
-                                          for r in records):
-                    emails = {o.owner_id: o.email for o in self._owners()}
-                found = [a for r in records for a in to_activities(
-                    self._source, kind, r, contacts.get(r["id"], ()), emails or {})]
-                if found:
-                    yield found
+        for found, _ in self.activity_pages(since, None):
+            if found:
+                yield found
 
-    def _pages(self, kind: str, since: datetime) -> Iterator[list[CrmObject]]:
-        """Pages of engagements modified at or after `since`, oldest first."""
-        low, after = since, 0
+    def start_position(self, since: datetime) -> str | None:
+        """Where `activity_pages` starts (None: no engagement type is pulled)."""
+        return f"{POSITION}:0:0:{as_utc(since).isoformat()}" if self._kinds else None
+
+    def activity_pages(self, since: datetime, position: str | None
+                       ) -> Iterator[tuple[list[Activity], str | None]]:
+        """The engagements' activities from `position` (None: the start), each page (maybe
+        empty) with the position after it, None after the last: "engagements:<type
+        index>:<after>:<low>" is the next search's own state (the `after` offset and the
+        stamp floor it restarts from past the cap), so a later process goes on there."""
+        start, after, low = self._parse(position or self.start_position(since) or "", since)
+        emails: dict[str, str] | None = None
+        for index in range(start, len(self._kinds)):
+            kind = self._kinds[index]
+            if index > start:
+                after, low = 0, since
+            for records, following in self._walk(kind, low, after):
+                found: list[Activity] = []
+                if records:
+                    contacts = self._contacts_of(kind, [r["id"] for r in records])
+                    if emails is None and any(r["properties"].get("hubspot_owner_id")
+                                              for r in records):
+                        emails = {o.owner_id: o.email for o in self._owners()}
+                    found = [a for r in records for a in to_activities(
+                        self._source, kind, r, contacts.get(r["id"], ()), emails or {})]
+                if following is not None:
+                    yield found, f"{POSITION}:{index}:{following[1]}:{following[0].isoformat()}"
+                else:
+                    yield found, (f"{POSITION}:{index + 1}:0:{as_utc(since).isoformat()}"
+                                  if index + 1 < len(self._kinds) else None)
+
+    def _parse(self, position: str, since: datetime) -> tuple[int, int, datetime]:
+        """(type index, after, low) of a position; one this reader never gives is refused."""
+        if not self._kinds:
+            return 0, 0, since
+        parts = position.split(":", 3)
+        try:
+            index, after, low = int(parts[1]), int(parts[2]), datetime.fromisoformat(parts[3])
+        except (IndexError, ValueError):
+            index, after, low = -1, 0, since
+        if parts[0] != POSITION or not 0 <= index < len(self._kinds):
+            raise ConnectorError(f"{self._source}: engagements position {position!r} is not "
+                                 "one this connector gives")
+        return index, after, low
+
+    def _walk(self, kind: str, low: datetime, after: int
+              ) -> Iterator[tuple[list[CrmObject], tuple[datetime, int] | None]]:
+        """Pages of engagements modified at or after `low`, oldest first, from the search
+        offset `after`, each with the (low, after) of the next request (None: the last)."""
         while True:
             body: JSONObject = {"filterGroups": [{"filters": [{
                         "propertyName": STAMP, "operator": "GTE",
@@ -128,10 +168,9 @@ class EngagementReader:
                 body["after"] = str(after)
             answered, _ = self._call(f"{kind}.search", self._searcher(kind, body))
             results = page(answered, f"{kind}.search", crm_object)["results"]
-            if results:
-                yield results
             following = next_after(answered)
             if not following:
+                yield results, None
                 return
             after = int(following)
             if after + PAGE > self._cap:  # search stops at its cap: start again from here
@@ -140,6 +179,7 @@ class EngagementReader:
                     raise ConnectorError(f"{kind}: more than {self._cap} engagements share the "
                                      f"stamp {newest.isoformat()}; cannot page past them")
                 low, after = newest, 0
+            yield results, (low, after)
 
     def _searcher(self, kind: str, body: JSONObject) -> Callable[[], Answer]:
         def search() -> Answer:

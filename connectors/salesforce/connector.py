@@ -11,13 +11,13 @@ successions() tells the pipeline where the person carries on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import structlog
 from simple_salesforce.api import Salesforce
 
-from connectors.salesforce import creation, echo_reads, full_pull, mapping
+from connectors.salesforce import activity_pages, creation, echo_reads, full_pull, mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.accounts import account_pages
 from connectors.salesforce.accounts import newest_stamp as newest_account_stamp
@@ -26,7 +26,6 @@ from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.by_ids import read_by_ids
 from connectors.salesforce.client import RETRYABLE_RECORD_CODES
 from connectors.salesforce.composite import paged_together
-from connectors.salesforce.sales_activity import SALES_QUERIES
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError, mapped_person_fields
 from syncer.domain.json_values import as_object
@@ -101,27 +100,15 @@ class SalesforceConnector(BulkQueries):
     def activities(self, since: datetime) -> Iterator[list[Activity]]:
         """Campaign members, Tasks, Events and Opportunities at or after `since`: the four
         queries' first pages in one Composite call (composite.py), then query-more."""
-        after = soql.datetime_literal(since)
-        sources: tuple[tuple[str, tuple[str, ...], str, Callable[..., Activity | None]], ...] = (
-            ("CampaignMember", mapping.CAMPAIGN_MEMBER_FIELDS, "",
-             mapping.campaign_member_activity),
-            ("Task", mapping.TASK_FIELDS, " AND WhoId != null", mapping.task_activity))
-        queries = [(f"SELECT {', '.join(fields)} FROM {object_type} WHERE CreatedDate >= "
-                    f"{after}{extra} ORDER BY CreatedDate, Id", False)
-                   for object_type, fields, extra, _ in sources]
-        queries += [(sales.soql(after), False) for sales in SALES_QUERIES]
-        streams = paged_together(self, "activities", queries)
-        for (_, _, _, to_activity), stream in zip(sources, streams, strict=False):
-            for records in stream:
-                page = [a for a in (to_activity(self.name, r) for r in records) if a]
-                if page:
-                    yield page
-        # Events, Opportunities: sales_activity.py
-        for sales, stream in zip(SALES_QUERIES, streams[len(sources):], strict=True):
-            for records in stream:
-                page = [a for r in records for a in sales.to_activities(self.name, r)]
-                if page:
-                    yield page
+        for page, _ in activity_pages.activity_pages(self, since, None):
+            if page:
+                yield page
+
+    def activity_pages(self, since: datetime, position: str | None
+                       ) -> Iterator[tuple[list[Activity], str | None]]:
+        """As `activities(since)`, from `position`, each page with the (stamp, Id) it ends
+        at: a killed full sync's activities go on there (activity_pages.py)."""
+        return activity_pages.activity_pages(self, since, position)
 
     def read_by_ids(self, record_ids: Sequence[str], activities_since: datetime
                     ) -> tuple[list[Person], list[Activity]]:

@@ -7,14 +7,16 @@ keys to re-qualify.
 
 A full pull from a connector that can resume one (`ResumesFullPull`) commits, with each
 page, the position after it (syncer/store/full_pulls.py): a full sync killed half way goes
-on after its last committed page, and no committed page is requested again.
+on after its last committed page, and no committed page is requested again. Its activities
+do the same when the connector can resume them (`ResumesActivities`): each activities page
+is committed with the position after it, and the restart reads the same window from there.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +67,19 @@ class ResumesFullPull(Protocol):
         """Every live person record, a page at a time from `position` (None: the start),
         each page with the position after it (None: it was the last). A position is
         opaque text that stays valid after this process dies."""
+        ...
+
+
+@runtime_checkable
+class ResumesActivities(Protocol):
+    """A connector whose activity listing can go on, in another process, after a page."""
+
+    def activity_pages(self, since: datetime, position: str | None
+                       ) -> Iterator[tuple[list[Activity], str | None]]:
+        """The activities at or after `since` (as `activities(since)` reads them), a page
+        at a time from `position` (None: the start), each page (maybe empty) with the
+        position after it (None: it was the last). A position is opaque text that stays
+        valid after this process dies, for the same `since`."""
         ...
 
 
@@ -288,9 +303,15 @@ class Puller:
 
     def _activities(self) -> None:
         """Activities since the cursor; their people are touched, unless everyone is
-        decided anyway (a full sync: a set of every key would grow with the CRM)."""
+        decided anyway (a full sync: a set of every key would grow with the CRM). Those of
+        an unfinished full sync resume after its last committed activities page."""
         cursor = self.store.cursor(self.name, "activities")
         since = cursor - CURSOR_OVERLAP if cursor else self.now - FIRST_PULL_HISTORY
+        if isinstance(self.connector, ResumesActivities):
+            resume = self._full_pull_mark()
+            if resume is not None and not resume.activities_done:
+                self._full_activities(self.connector, resume, since)
+                return
         for activities in self.connector.activities(since):
             with self.store.transaction() as tx:
                 self.store.save_activities(tx, activities)
@@ -300,3 +321,39 @@ class Puller:
             self.pulled.activities += len(activities)
             self._report(f"activities {self.name}", len(activities))
             self._next_page()
+
+    def _full_activities(self, connector: ResumesActivities, resume: FullPullMark,
+                         since: datetime) -> None:
+        """A full sync's activities, each page stored in one transaction with the position
+        after it; a restart reads the window the killed run began (`activities_since`)
+        from its last committed page. The last page also sets the activities cursor, so
+        once they are all read a restart reads only what came since (by `_activities`)."""
+        current = resume
+        if current.activities_since is None:  # the window is fixed before the first page
+            current = replace(current, activities_since=since)
+            with self.store.transaction() as tx:
+                full_pulls.save(tx, self.name, current)
+        elif current.activity_pages:
+            log.info("pull.activities_resumed", connector=self.name,
+                     pages_done=current.activity_pages, activities_stored=current.activities,
+                     since=current.activities_since.isoformat())
+        window = current.activities_since
+        assert window is not None  # set just above, or by the run that began the window
+        for activities, position in connector.activity_pages(window,
+                                                             current.activities_position):
+            current = current.after_activities(position, len(activities))
+            self._store_activities(activities, current)
+            self.pulled.activities += len(activities)
+            self._report(f"activities {self.name}", len(activities))
+            if position is not None:
+                self._next_page()
+        if not current.activities_done:  # a listing that yielded no page at all
+            self._store_activities([], current.after_activities(None, 0))
+
+    def _store_activities(self, activities: Sequence[Activity],
+                          current: FullPullMark) -> None:
+        with self.store.transaction() as tx:
+            self.store.save_activities(tx, activities)
+            full_pulls.save(tx, self.name, current)
+            if current.activities_done:
+                self.store.set_cursor(tx, self.name, "activities", self.now)

@@ -14,6 +14,17 @@ sync is unfinished:
 - `newest`: the newest CRM modification time seen so far (the people cursor it leaves).
 - `pages`, `records`: what the full pull committed, for logs and benchmarks.
 
+Its activities resume the same way (schema 21), once the people are read:
+
+- `activities_since`: the start of the window the activities pull reads (kept, so a
+  restart reads the same window, whatever its own clock says);
+- `activities_position`: the connector's place in its activity listing after the last
+  committed activities page (None: from the start of the window);
+- `activities_done`: every activity of the window is stored, and the activities cursor
+  set in the same transaction, so a restart reads only what came since (an incremental
+  activities pull), never the full sync's pages again;
+- `activity_pages`, `activities`: what the activities pull committed.
+
 Times: `started_at` is syncer's clock (the run that began the full pull); `newest` is the
 CRM's clock, as the people cursor is.
 """
@@ -33,7 +44,9 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    inspect,
     select,
+    text,
 )
 
 from syncer.store.runs import utc_or_none
@@ -48,7 +61,15 @@ full_pulls = Table(
     Column("pages", Integer, nullable=False, default=0),
     Column("records", Integer, nullable=False, default=0),
     Column("started_at", DateTime(timezone=True), nullable=False),
+    # schema 21: the activities of the full sync (nullable: added to existing tables)
+    Column("activities_since", DateTime(timezone=True)),
+    Column("activities_position", String(2000)),
+    Column("activities_done", Boolean),
+    Column("activity_pages", Integer),
+    Column("activities", Integer),
 )
+ACTIVITY_COLUMNS = ("activities_since", "activities_position", "activities_done",
+                    "activity_pages", "activities")
 
 
 @dataclass(frozen=True)
@@ -61,12 +82,24 @@ class FullPullMark:
     newest: datetime | None = None
     pages: int = 0
     records: int = 0
+    activities_since: datetime | None = None
+    activities_position: str | None = None
+    activities_done: bool = False
+    activity_pages: int = 0
+    activities: int = 0
 
     def after_page(self, position: str | None, newest: datetime | None,
                    records: int) -> FullPullMark:
         """The mark once one more page is committed (`position` None: it was the last)."""
         return replace(self, position=position, pulled=position is None, newest=newest,
                        pages=self.pages + 1, records=self.records + records)
+
+    def after_activities(self, position: str | None, activities: int) -> FullPullMark:
+        """The mark once one more activities page is committed (`position` None: it was
+        the last, and the activities are done)."""
+        return replace(self, activities_position=position, activities_done=position is None,
+                       activity_pages=self.activity_pages + 1,
+                       activities=self.activities + activities)
 
 
 def mark(connection: Connection, connector: str) -> FullPullMark | None:
@@ -78,7 +111,9 @@ def mark(connection: Connection, connector: str) -> FullPullMark | None:
     started = utc_or_none(row.started_at)
     assert started is not None  # a NOT NULL column
     return FullPullMark(started, row.position, bool(row.pulled), utc_or_none(row.newest),
-                        int(row.pages), int(row.records))
+                        int(row.pages), int(row.records), utc_or_none(row.activities_since),
+                        row.activities_position, bool(row.activities_done),
+                        int(row.activity_pages or 0), int(row.activities or 0))
 
 
 def save(connection: Connection, connector: str, value: FullPullMark) -> None:
@@ -87,7 +122,10 @@ def save(connection: Connection, connector: str, value: FullPullMark) -> None:
     connection.execute(full_pulls.insert(), [{
         "connector": connector, "position": value.position, "pulled": value.pulled,
         "newest": value.newest, "pages": value.pages, "records": value.records,
-        "started_at": value.started_at}])
+        "started_at": value.started_at, "activities_since": value.activities_since,
+        "activities_position": value.activities_position,
+        "activities_done": value.activities_done, "activity_pages": value.activity_pages,
+        "activities": value.activities}])
 
 
 def finish(connection: Connection, connectors: Sequence[str]) -> None:
@@ -98,3 +136,13 @@ def finish(connection: Connection, connectors: Sequence[str]) -> None:
 def create_schema(connection: Connection) -> None:
     """Schema 19: the table of unfinished full pulls."""
     full_pulls.create(connection, checkfirst=True)
+
+
+def add_activity_columns(connection: Connection) -> None:
+    """Schema 21: where the activities of an unfinished full sync stand (nullable columns,
+    so a schema-19 table takes them as they are: no full sync's activities begun)."""
+    present = {c["name"] for c in inspect(connection).get_columns(full_pulls.name)}
+    for name in ACTIVITY_COLUMNS:
+        if name not in present:
+            kind = full_pulls.c[name].type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {full_pulls.name} ADD COLUMN {name} {kind}"))

@@ -140,6 +140,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
          "full sync resumes there", full_pulls.create_schema),
     (20, "echo windows of syncer's own writes to accounts (companies, Accounts)",
      echo.create_account_windows),
+    (21, "unfinished full pulls also say where their activities stand (window, position "
+         "after the last committed page, done), so a killed full sync's activities resume",
+     full_pulls.add_activity_columns),
     (22, "an index of retired records by their successor (identity read it by scanning "
          "every record of a connector, once per page)", _successor_index),
 ]
