@@ -38,7 +38,7 @@ from syncer.domain.connector import ConnectorError, ConnectorSettings
 from syncer.run.pull import CURSOR_OVERLAP
 from syncer.store import full_pulls, tables
 from syncer.store.full_pulls import ACTIVITY_COLUMNS, FullPullMark
-from syncer.store.migrations import migrate
+from syncer.store.migrations import LATEST, migrate
 from tests.conftest import NOW, Sandboxes
 from tests.sandbox_control import result
 from tests.test_kill_restart import state_of
@@ -372,13 +372,13 @@ def test_schema_21_gives_a_schema_20_mark_its_activities_columns(tmp_path: Path)
         with engine.begin() as connection:  # the table as schema 19 made it
             for name in ACTIVITY_COLUMNS:
                 connection.execute(text(f"ALTER TABLE full_pulls DROP COLUMN {name}"))
-            connection.execute(delete(tables.schema_version))  # a fresh state is at 21
+            connection.execute(delete(tables.schema_version))  # a fresh state is at LATEST
             connection.execute(tables.schema_version.insert(),
                                [{"version": 20, "applied_at": NOW}])
             connection.execute(text(
                 "INSERT INTO full_pulls (connector, position, pulled, pages, records, "
                 "started_at) VALUES ('hubspot', '1234', 0, 7, 700, '2026-12-01 10:00:00')"))
-        assert migrate(engine) == 21
+        assert migrate(engine) == LATEST
         with engine.connect() as connection:
             found = full_pulls.mark(connection, "hubspot")
         assert found is not None
