@@ -140,10 +140,13 @@ class RefInterner:
 
     def stamp_ids(self, keys: Iterable[StampKey]) -> None:
         def lookup(chunk: list[StampKey]) -> dict[StampKey, int]:
+            # by run AND time, both in the unique index: by run alone each append read
+            # every stamp its run had made so far (one per push: quadratic in a run)
             runs = sorted({run for run, _at in chunk})
+            times = sorted({at for _run, at in chunk})
             found = self.connection.execute(select(
                 audit_stamps.c.id, audit_stamps.c.run_id, audit_stamps.c.at).where(
-                audit_stamps.c.run_id.in_(runs)))
+                audit_stamps.c.run_id.in_(runs), audit_stamps.c.at.in_(times)))
             wanted = set(chunk)
             return {key: int(i) for i, run, at in found
                     if (key := (str(run), as_utc(at))) in wanted}
