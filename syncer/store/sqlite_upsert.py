@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, LargeBinary, Table
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Processor = Callable[[object], object] | None
 
@@ -44,7 +46,7 @@ class SqliteUpserts:
             compiled = statement.compile(dialect=connection.dialect)
             dialect = connection.dialect
             self._compiled[key] = _Compiled(str(compiled), tuple(
-                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                (name, _processor(compiled.binds[name].type, dialect))
                 for name in compiled.positiontup or []))
         found = self._compiled[key]
         assert found is not None  # only upserts may lack a fast form
@@ -84,5 +86,16 @@ def _compile(connection: Connection, table: Table, keys: Sequence[str],
     if any(name not in present for name in names):
         return None  # a Python-side column default fills it per row
     return _Compiled(str(compiled), tuple(
-        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-        for name in names))
+        (name, _processor(table.c[name].type, dialect)) for name in names))
+
+
+def _processor(kind: TypeEngine[object], dialect: Dialect) -> Processor:
+    """The column type's bind processor; for a type decorated over a BLOB, only its own
+    conversion: sqlite3 takes bytes as they are, where LargeBinary's processor wraps each
+    value in a memoryview first."""
+    loaded = kind.dialect_impl(dialect)
+    if isinstance(loaded, TypeDecorator) and isinstance(
+            loaded.impl_instance.dialect_impl(dialect), LargeBinary):
+        convert = loaded.process_bind_param
+        return lambda value: convert(value, dialect)
+    return loaded.bind_processor(dialect)
