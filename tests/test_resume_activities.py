@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ from syncer.store.migrations import LATEST, migrate
 from tests.conftest import NOW, Sandboxes
 from tests.sandbox_control import result
 from tests.test_kill_restart import state_of
-from tests.test_resume_full_sync import configure, mark_of, sync_process, world
+from tests.test_resume_full_sync import configure, kill_when_held, mark_of, sync_process, world
 
 #: HubSpot events a page (the client asks 1,000; the log asks fewer, so 2,400 people's
 #: events make about thirty pages); Salesforce pages queries by 200 (the sandbox's limit).
@@ -170,21 +169,10 @@ def answering_sandboxes(answers: Answers) -> Iterator[Sandboxes]:
 
 
 def kill_at(config: Path, answers: Answers, crm: str, at: int) -> None:
-    """Run a sync child until the `at`-th activity answer of `crm` is ready, SIGKILL it
-    while that answer is held back (its pages before are committed), then let it go."""
+    """Kill a sync child while its `at`-th activity answer of `crm` is held back (its
+    pages before are committed)."""
     answers.arm(crm, at)
-    process = sync_process(config)
-    ended = threading.Thread(target=lambda: (process.wait(), answers.reached.set()),
-                             daemon=True)
-    ended.start()
-    try:
-        answers.reached.wait()  # the answer, or the child's end: neither depends on speed
-        assert process.poll() is None, f"the sync ended ({process.returncode}) first"
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=120) == -signal.SIGKILL  # a hang guard, not a timing
-    finally:
-        answers.release()
-        ended.join(timeout=120)
+    kill_when_held(config, answers)
 
 
 def stored_activities(state: Path) -> set[tuple[object, ...]]:

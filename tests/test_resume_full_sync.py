@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import yaml
@@ -146,23 +146,37 @@ def mark_of(state: Path, connector: str) -> FullPullMark | None:
         engine.dispose()
 
 
-def kill_at(config: Path, hold: Hold, rule: Rule, at: int) -> None:
-    """Run a sync child until it asks for the `at`-th request matching `rule`, SIGKILL it
-    there (everything before that request is committed), then let the request be answered
-    (to nobody)."""
-    hold.arm(rule, at)
+class Trigger(Protocol):
+    """What holds a sync child's request (or answer) back: set `reached` when it holds
+    one, let it go on release()."""
+
+    reached: threading.Event
+
+    def release(self) -> None: ...
+
+
+def kill_when_held(config: Path, trigger: Trigger) -> None:
+    """Run a sync child until `trigger` (armed by the caller) holds one of its requests,
+    SIGKILL it there (everything before is committed), then let the request go on (to
+    nobody)."""
     process = sync_process(config)
-    ended = threading.Thread(target=lambda: (process.wait(), hold.reached.set()),
+    ended = threading.Thread(target=lambda: (process.wait(), trigger.reached.set()),
                              daemon=True)
     ended.start()
     try:
-        hold.reached.wait()  # the request, or the child's end: neither depends on speed
+        trigger.reached.wait()  # the request, or the child's end: neither depends on speed
         assert process.poll() is None, f"the sync ended ({process.returncode}) first"
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=120) == -signal.SIGKILL  # a hang guard, not a timing
     finally:
-        hold.release()
+        trigger.release()
         ended.join(timeout=120)
+
+
+def kill_at(config: Path, hold: Hold, rule: Rule, at: int) -> None:
+    """Kill a sync child as it asks for the `at`-th request matching `rule`."""
+    hold.arm(rule, at)
+    kill_when_held(config, hold)
 
 
 def world() -> World:
