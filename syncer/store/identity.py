@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -27,14 +26,7 @@ from syncer.domain.identity import normalize_email
 from syncer.domain.types import Person, Stage, Succession
 from syncer.store import shared_values, stage_history
 from syncer.store import tables as t
-
-_CHUNK = 500
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+from syncer.store.batches import by_source, chunks
 
 
 def resolve_keys(connection: Connection, people: Sequence[Person]) -> list[str]:
@@ -69,22 +61,14 @@ def resolve_keys(connection: Connection, people: Sequence[Person]) -> list[str]:
     return keys
 
 
-def _by_source(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """(connector, record id) pairs as connector -> record ids, for chunked IN queries."""
-    grouped: dict[str, list[str]] = {}
-    for source, record_id in pairs:
-        grouped.setdefault(source, []).append(record_id)
-    return grouped
-
-
 def _pairs(people: Sequence[Person]) -> list[tuple[str, str]]:
     return [(p.source, p.record_id) for p in people]
 
 
 def _known_keys(connection: Connection, people: Sequence[Person]) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
-    for source, ids in _by_source(_pairs(people)).items():
-        for chunk in _chunks(ids):
+    for source, ids in by_source(_pairs(people)).items():
+        for chunk in chunks(ids):
             for record_id, key in connection.execute(
                     select(t.records.c.record_id, t.records.c.person_key).where(
                         t.records.c.connector == source,
@@ -96,7 +80,7 @@ def _known_keys(connection: Connection, people: Sequence[Person]) -> dict[tuple[
 def _keys_by_email(connection: Connection, emails: Sequence[str]) -> dict[str, str]:
     """email -> the first (sorted) person key holding a live record with that email."""
     found: dict[str, str] = {}
-    for chunk in _chunks(emails):
+    for chunk in chunks(emails):
         rows = connection.execute(
             select(t.records.c.email, t.records.c.person_key).where(
                 t.records.c.email.in_(list(chunk)), t.records.c.successor_id.is_(None))
@@ -110,8 +94,8 @@ def _successor_keys(connection: Connection, people: Sequence[Person]
                     ) -> dict[tuple[str, str], str]:
     """(connector, id) -> the person of a retired record this record succeeds."""
     found: dict[tuple[str, str], str] = {}
-    for source, ids in _by_source(_pairs(people)).items():
-        for chunk in _chunks(ids):
+    for source, ids in by_source(_pairs(people)).items():
+        for chunk in chunks(ids):
             for successor, key in connection.execute(
                     select(t.records.c.successor_id, t.records.c.person_key).where(
                         t.records.c.connector == source,
@@ -124,7 +108,7 @@ def _successor_keys(connection: Connection, people: Sequence[Person]
 def _taken_keys(connection: Connection, emails: Sequence[str]) -> set[str]:
     """Which of these emails are already in use as a person key."""
     taken: set[str] = set()
-    for chunk in _chunks(emails):
+    for chunk in chunks(emails):
         taken.update(connection.execute(select(t.records.c.person_key).where(
             t.records.c.person_key.in_(list(chunk)))).scalars())
     return taken
@@ -220,7 +204,7 @@ def primary_records(records: Sequence[Person]) -> dict[tuple[str, str], str]:
     than a stray Lead. Deterministic: the same records always give the same pick.
     """
     duplicates: dict[tuple[str, str], str] = {}
-    for source, ids in _by_source(_pairs(records)).items():
+    for source, ids in by_source(_pairs(records)).items():
         if len(ids) < 2:
             continue
         primary = min(ids, key=_id_order)
@@ -238,8 +222,8 @@ def duplicate_flags(connection: Connection, pairs: Iterable[tuple[str, str]]
                     ) -> dict[tuple[str, str], str | None]:
     """The stored `duplicate_of` of these (connector, record id) pairs."""
     found: dict[tuple[str, str], str | None] = {}
-    for source, ids in _by_source(pairs).items():
-        for chunk in _chunks(ids):
+    for source, ids in by_source(pairs).items():
+        for chunk in chunks(ids):
             for record_id, duplicate_of in connection.execute(
                     select(t.records.c.record_id, t.records.c.duplicate_of).where(
                         t.records.c.connector == source,

@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -29,6 +28,7 @@ from syncer.domain.types import (
 )
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
+from syncer.store.batches import by_source, chunks
 from syncer.store.decision_json import (
     card_from_json,
     card_to_json,
@@ -39,7 +39,7 @@ from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
 from syncer.store.runs import RunQueries, utc_or_none
-from syncer.store.sqlite_upsert import SqliteUpserts
+from syncer.store.sqlite_upsert import SqliteUpserts, upsert_statement
 from syncer.store.tenant_schema import ensure_schema
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
@@ -57,9 +57,6 @@ def _stored_fields(person: Person) -> dict[str, object]:
         fields["account_id"] = person.account_id
     return fields
 
-_CHUNK = 500
-T = TypeVar("T")
-
 
 class WrittenRow(TypedDict):
     """A value syncer wrote (or, origin "manual", a value set by hand it now respects)."""
@@ -71,11 +68,6 @@ class WrittenRow(TypedDict):
     written_at: datetime
     run_id: str
     origin: NotRequired[str]
-
-
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class Store(RunQueries):
@@ -146,15 +138,10 @@ class Store(RunQueries):
         if connection.dialect.name == "sqlite" and self._sqlite_upserts.upsert(
                 connection, table, rows, keys):
             return
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(table)
-        present = set(rows[0])
-        updates = {c.name: insert.excluded[c.name] for c in table.columns
-                   if c.name not in keys and (c.name in present or c.server_default is not None)}
         # One statement executed for many rows: compiled once and cached, where a VALUES
         # list per call would be compiled anew every time (most of a large sync's CPU).
-        statement = insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
-        for chunk in _chunks(rows, 2000):
+        statement = upsert_statement(connection.dialect.name, table, keys, rows[0])
+        for chunk in chunks(rows, 2000):
             connection.execute(statement, list(chunk))
 
     # -- records and activities -----------------------------------------------------------
@@ -190,7 +177,7 @@ class Store(RunQueries):
         by_id = {p.record_id: p for p in people}
         same: set[str] = set()
         with self.engine.connect() as connection:
-            for chunk in _chunks(list(by_id)):
+            for chunk in chunks(list(by_id)):
                 for row in connection.execute(select(
                         t.records.c.record_id, t.records.c.fields, t.records.c.crm_values).where(
                         t.records.c.connector == connector,
@@ -205,7 +192,7 @@ class Store(RunQueries):
         """The person keys of these records of one connector (unknown ids are skipped)."""
         keys: set[str] = set()
         with self.engine.connect() as connection:
-            for chunk in _chunks(list(record_ids)):
+            for chunk in chunks(list(record_ids)):
                 keys.update(connection.execute(select(t.records.c.person_key).where(
                     t.records.c.connector == connector,
                     t.records.c.record_id.in_(list(chunk)))).scalars())
@@ -232,7 +219,7 @@ class Store(RunQueries):
         out: dict[str, tuple[list[Person], list[Activity]]] = {k: ([], []) for k in keys}
         owner: dict[tuple[str, str], str] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 for row in connection.execute(
                         select(t.records).where(t.records.c.person_key.in_(list(chunk)))):
                     owner[(row.connector, row.record_id)] = row.person_key
@@ -243,15 +230,12 @@ class Store(RunQueries):
                         object_type=row.object_type, updated_at=utc_or_none(row.updated_at),
                         crm_values=dict(row.crm_values), **row.fields)
                     out[row.person_key][0].append(person)
-            by_connector: dict[str, list[str]] = {}
-            for connector, record_id in owner:
-                by_connector.setdefault(connector, []).append(record_id)
             # connector and record id both: the index's order, so each chunk is an index
             # search (by record id alone it was a scan of every activity, per chunk)
             conditions = [(t.activities.c.connector == connector)
                           & t.activities.c.record_id.in_(list(record_chunk))
-                          for connector, record_ids in by_connector.items()
-                          for record_chunk in _chunks(record_ids)]
+                          for connector, record_ids in by_source(owner).items()
+                          for record_chunk in chunks(record_ids)]
             for condition in conditions:
                 for row in connection.execute(select(t.activities).where(condition)):
                     key = owner.get((row.connector, row.record_id))
@@ -298,7 +282,7 @@ class Store(RunQueries):
         found: dict[str, Decision] = {}
         columns = [c for c in t.decisions.c if scores or c.name != "scores"]
         with self.engine.connect() as connection:
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 for row in connection.execute(
                         select(*columns).where(t.decisions.c.person_key.in_(list(chunk)))):
                     found[row.person_key] = Decision(
@@ -328,7 +312,7 @@ class Store(RunQueries):
         """(record_id, field) -> the value syncer last wrote there."""
         found: dict[tuple[str, str], str | None] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(record_ids):
+            for chunk in chunks(record_ids):
                 for row in connection.execute(select(t.written).where(
                         t.written.c.connector == connector,
                         t.written.c.record_id.in_(list(chunk)))):
@@ -346,12 +330,9 @@ class Store(RunQueries):
         for row in rows:
             by_record.setdefault((row["connector"], row["record_id"]), {})[row["field"]] = \
                 row["value"]
-        by_connector: dict[str, list[str]] = {}
-        for connector, record_id in by_record:
-            by_connector.setdefault(connector, []).append(record_id)
         changed: list[dict[str, object]] = []
-        for connector, record_ids in by_connector.items():
-            for chunk in _chunks(record_ids):
+        for connector, record_ids in by_source(by_record).items():
+            for chunk in chunks(record_ids):
                 for record_id, values in connection.execute(select(
                         t.records.c.record_id, t.records.c.crm_values).where(
                         t.records.c.connector == connector,

@@ -8,16 +8,17 @@ name), which cost more than SQLite's own insert. Here the statement is compiled 
 tuple in the compiled parameter order: the same SQL and the same stored bytes (the
 processors are the column types' own), without the per-row machinery.
 
-PostgreSQL keeps SQLAlchemy's executemany (psycopg batches it into few round trips).
+PostgreSQL keeps SQLAlchemy's executemany (psycopg batches it into few round trips) of the
+same upsert statement (`upsert_statement`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, LargeBinary, Table
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -32,8 +33,22 @@ class _Compiled:
     params: tuple[tuple[str, Processor], ...]
 
 
+def upsert_statement(dialect_name: str, table: Table, keys: Sequence[str],
+                     present: Iterable[str]) -> sqlite.Insert | postgresql.Insert:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of the columns given (and of those with a
+    server default, which take it again), on SQLite or PostgreSQL: the one upsert the
+    store runs, through SQLAlchemy or, on SQLite, as tuples here."""
+    insert: sqlite.Insert | postgresql.Insert = (
+        postgresql.insert(table) if dialect_name == "postgresql" else sqlite.insert(table))
+    given = set(present)
+    updates = {c.name: insert.excluded[c.name] for c in table.columns
+               if c.name not in keys and (c.name in given or c.server_default is not None)}
+    return insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
 class SqliteUpserts:
-    """Compiled upsert statements by (table, conflict keys, columns given)."""
+    """Statements compiled once for executemany of tuples: upserts by (table, conflict
+    keys, columns given), other DML by the caller's key."""
 
     def __init__(self) -> None:
         self._compiled: dict[Hashable, _Compiled | None] = {}
@@ -43,11 +58,7 @@ class SqliteUpserts:
         """Run `statement` (an UPDATE or DELETE with named bind parameters, the same for
         every call with this `key`) once per row, in one executemany of tuples."""
         if key not in self._compiled:
-            compiled = statement.compile(dialect=connection.dialect)
-            dialect = connection.dialect
-            self._compiled[key] = _Compiled(str(compiled), tuple(
-                (name, _processor(compiled.binds[name].type, dialect))
-                for name in compiled.positiontup or []))
+            self._compiled[key] = _compile(statement, connection.dialect)
         found = self._compiled[key]
         assert found is not None  # only upserts may lack a fast form
         connection.exec_driver_sql(found.sql, _tuples(found, rows))
@@ -60,11 +71,13 @@ class SqliteUpserts:
         present = frozenset(rows[0])
         cache_key = (table.name, tuple(keys), present)
         if cache_key not in self._compiled:
-            self._compiled[cache_key] = _compile(connection, table, keys, present)
-        compiled = self._compiled[cache_key]
-        if compiled is None:
+            compiled = _compile(upsert_statement("sqlite", table, keys, present),
+                                connection.dialect, present)
+            self._compiled[cache_key] = compiled
+        found = self._compiled[cache_key]
+        if found is None:
             return False
-        connection.exec_driver_sql(compiled.sql, _tuples(compiled, rows))
+        connection.exec_driver_sql(found.sql, _tuples(found, rows))
         return True
 
 
@@ -74,19 +87,18 @@ def _tuples(compiled: _Compiled, rows: Sequence[Mapping[str, object]]) -> list[t
                   for name, process in params) for row in rows]
 
 
-def _compile(connection: Connection, table: Table, keys: Sequence[str],
-             present: frozenset[str]) -> _Compiled | None:
-    dialect = connection.dialect
-    insert = sqlite.insert(table)
-    updates = {c.name: insert.excluded[c.name] for c in table.columns
-               if c.name not in keys and (c.name in present or c.server_default is not None)}
-    statement = insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
-    compiled = statement.compile(dialect=dialect, column_keys=sorted(present))
+def _compile(statement: UpdateBase, dialect: Dialect,
+             present: frozenset[str] | None = None) -> _Compiled | None:
+    """The statement's SQL and, in its order, each bind parameter with its type's
+    processor. With `present` (the columns an insert is given): None when it binds
+    another column too (a Python-side column default fills it per row)."""
+    compiled = statement.compile(dialect=dialect,
+                                 column_keys=None if present is None else sorted(present))
     names = compiled.positiontup or []
-    if any(name not in present for name in names):
-        return None  # a Python-side column default fills it per row
+    if present is not None and any(name not in present for name in names):
+        return None
     return _Compiled(str(compiled), tuple(
-        (name, _processor(table.c[name].type, dialect)) for name in names))
+        (name, _processor(compiled.binds[name].type, dialect)) for name in names))
 
 
 def _processor(kind: TypeEngine[object], dialect: Dialect) -> Processor:
