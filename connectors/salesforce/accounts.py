@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from connectors.salesforce import mapping
+from connectors.salesforce import echo_reads, mapping
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.answers import AnswerShapeError, Row
 from connectors.salesforce.bulk import BulkQueries
@@ -92,9 +92,7 @@ def changed_query(fields: Sequence[str], since: datetime,
                   skip: Sequence[tuple[datetime, datetime]] = ()) -> str:
     """The incremental pull's SOQL: Accounts modified at or after `since` but in none of
     the (start, end] ranges of `skip` (syncer's own writes), oldest first."""
-    left_out = "".join(
-        f" AND (SystemModstamp <= {soql.datetime_literal(start)} OR SystemModstamp > "
-        f"{soql.datetime_literal(end)})" for start, end in skip)
+    left_out = "".join(f" AND {condition}" for condition in soql.outside("SystemModstamp", skip))
     return (f"SELECT {', '.join(fields)} FROM {ACCOUNT_OBJECT} WHERE SystemModstamp >= "
             f"{soql.datetime_literal(since)}{left_out} ORDER BY SystemModstamp, Id")
 
@@ -102,11 +100,7 @@ def changed_query(fields: Sequence[str], since: datetime,
 def newest_stamp(connector: BulkQueries) -> datetime | None:
     """The newest SystemModstamp of any Account (one query): it closes the echo window
     of a run's Account writes, as Salesforce's write answers carry no stamp."""
-    query = (f"SELECT SystemModstamp FROM {ACCOUNT_OBJECT} ORDER BY SystemModstamp DESC "
-             "LIMIT 1")
-    found = [mapping.parse_datetime(str(stamp)) for page in connector._pages("echo", query)
-             for record in page if (stamp := record.get("SystemModstamp"))]
-    return max(found, default=None)
+    return echo_reads.newest_stamp(connector, (ACCOUNT_OBJECT,), include_deleted=False)
 
 
 def account_pages(connector: BulkQueries, since: datetime | None,

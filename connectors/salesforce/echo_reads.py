@@ -73,8 +73,7 @@ def _where(object_type: str, since: datetime,
     live = ["IsDeleted = false"]
     if object_type == "Lead":
         live.append("IsConverted = false")
-    live.extend(f"(SystemModstamp <= {soql.datetime_literal(start)} OR SystemModstamp > "
-                f"{soql.datetime_literal(end)})" for start, end in skip)
+    live.extend(soql.outside("SystemModstamp", skip))
     followed = "(IsDeleted = true AND MasterRecordId != null)"
     if object_type == "Lead":
         followed = f"(IsConverted = true OR {followed})"
@@ -126,12 +125,14 @@ def _explained(connector: PeopleReads, object_type: str,
         raise
 
 
-def newest_stamp(connector: PeopleReads) -> datetime | None:
-    """The newest SystemModstamp of any Lead or Contact (one query each, both in one
-    Composite call)."""
+def newest_stamp(connector: PeopleReads, objects: Sequence[str] = mapping.PERSON_OBJECTS,
+                 *, include_deleted: bool = True) -> datetime | None:
+    """The newest SystemModstamp of any record of `objects` (Lead and Contact: one query
+    each, both in one Composite call; deleted records count unless `include_deleted` is
+    False)."""
     found: list[datetime] = []
     queries = [(f"SELECT SystemModstamp FROM {object_type} ORDER BY SystemModstamp DESC "
-                "LIMIT 1", True) for object_type in mapping.PERSON_OBJECTS]
+                "LIMIT 1", include_deleted) for object_type in objects]
     for pages in paged_together(connector, "echo", queries):
         for page in pages:
             found.extend(stamp for stamp in (_stamp(r.get("SystemModstamp"))
