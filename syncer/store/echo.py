@@ -37,23 +37,21 @@ from syncer.store import tables as t
 from syncer.store.runs import utc_or_none
 from syncer.store.tables import metadata
 
-echo_windows = Table(
-    "echo_windows", metadata,
-    Column("connector", String(40), primary_key=True),
-    Column("run_id", String(40), primary_key=True),
-    Column("start_at", DateTime(timezone=True), nullable=False),
-    Column("end_at", DateTime(timezone=True), nullable=False),
-    Index("ix_echo_windows_end", "connector", "end_at"),
-)
 
-account_echo_windows = Table(
-    "account_echo_windows", metadata,
-    Column("connector", String(40), primary_key=True),
-    Column("run_id", String(40), primary_key=True),
-    Column("start_at", DateTime(timezone=True), nullable=False),
-    Column("end_at", DateTime(timezone=True), nullable=False),
-    Index("ix_account_echo_windows_end", "connector", "end_at"),
-)
+def _windows_table(name: str) -> Table:
+    """A stream's echo windows: one per connector and run, found by their end."""
+    return Table(
+        name, metadata,
+        Column("connector", String(40), primary_key=True),
+        Column("run_id", String(40), primary_key=True),
+        Column("start_at", DateTime(timezone=True), nullable=False),
+        Column("end_at", DateTime(timezone=True), nullable=False),
+        Index(f"ix_{name}_end", "connector", "end_at"),
+    )
+
+
+echo_windows = _windows_table("echo_windows")
+account_echo_windows = _windows_table("account_echo_windows")
 
 #: the people stream (Leads and Contacts, HubSpot contacts)
 PEOPLE = "people"
