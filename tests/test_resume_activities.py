@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +40,14 @@ from syncer.store.migrations import LATEST, migrate
 from tests.conftest import NOW, Sandboxes
 from tests.sandbox_control import result
 from tests.test_kill_restart import state_of
-from tests.test_resume_full_sync import configure, kill_when_held, mark_of, sync_process, world
+from tests.test_resume_full_sync import (
+    HoldPoint,
+    configure,
+    kill_when_held,
+    mark_of,
+    sync_process,
+    world,
+)
 
 #: HubSpot events a page (the client asks 1,000; the log asks fewer, so 2,400 people's
 #: events make about thirty pages); Salesforce pages queries by 200 (the sandbox's limit).
@@ -89,28 +95,23 @@ def activity_rows(crm: str, path: str, body: bytes) -> tuple[tuple[str, str], ..
     return tuple(found) or None
 
 
-class Answers:
+class Answers(HoldPoint):
     """Every activity answer the sandboxes delivered, in order; and a hold: the `at`-th
     activity answer of one CRM is computed but kept back until release() (the child waits
     for it alive, every page before it committed), then delivered to nobody."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.delivered: list[Answer] = []
-        self.reached = threading.Event()
-        self._released = threading.Event()
-        self._lock = threading.Lock()
         self._armed: tuple[str, int] | None = None
 
     def arm(self, crm: str, at: int) -> None:
         with self._lock:
             self._armed = (crm, at)
-        self.reached.clear()
-        self._released.clear()
+        self._rearm()
 
-    def release(self) -> None:
-        with self._lock:
-            self._armed = None
-        self._released.set()
+    def _disarm(self) -> None:
+        self._armed = None
 
     def mark(self) -> int:
         with self._lock:
@@ -146,8 +147,7 @@ class Answers:
                     if not held:
                         self.delivered.append(Answer(crm, request, rows))
             if held:
-                self.reached.set()
-                self._released.wait()
+                self._hold()
             start_response(*started[0])
             return [body]
         sandbox._wsgi = answered

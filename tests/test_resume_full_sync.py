@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 import yaml
@@ -59,28 +59,51 @@ def events_page(method: str, path: str) -> bool:
     return method == "GET" and path.startswith("/events/v3/events")
 
 
-class Hold:
-    """Holds the `at`-th request matching the armed rule unanswered until release(): while
-    it is held the sync child is alive and waiting, and has committed every page before
-    it (a page is stored before the next is asked for), whatever the machine's speed."""
+class HoldPoint:
+    """Where a sandbox holds one request (or answer) back: `reached` is set while it is
+    held, and it goes on at release(). What is held is the subclass's to choose (`arm`,
+    `_disarm`), under `_lock`."""
 
     def __init__(self) -> None:
         self.reached = threading.Event()
         self._released = threading.Event()
         self._lock = threading.Lock()
+
+    def _rearm(self) -> None:
+        self.reached.clear()
+        self._released.clear()
+
+    def _disarm(self) -> None:
+        """Hold nothing more (called under `_lock`)."""
+
+    def release(self) -> None:
+        with self._lock:
+            self._disarm()
+        self._released.set()
+
+    def _hold(self) -> None:
+        """Hold the current request here until release()."""
+        self.reached.set()
+        self._released.wait()
+
+
+class Hold(HoldPoint):
+    """Holds the `at`-th request matching the armed rule unanswered until release(): while
+    it is held the sync child is alive and waiting, and has committed every page before
+    it (a page is stored before the next is asked for), whatever the machine's speed."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._rule: Rule | None = None
         self._left = 0
 
     def arm(self, rule: Rule, at: int) -> None:
         with self._lock:
             self._rule, self._left = rule, at
-        self.reached.clear()
-        self._released.clear()
+        self._rearm()
 
-    def release(self) -> None:
-        with self._lock:
-            self._rule = None
-        self._released.set()
+    def _disarm(self) -> None:
+        self._rule = None
 
     def attach(self, sandbox: object) -> None:
         app = sandbox._wsgi  # type: ignore[attr-defined]
@@ -93,8 +116,7 @@ class Hold:
                     self._left -= 1
                 stop = hit and self._left == 0
             if stop:
-                self.reached.set()
-                self._released.wait()
+                self._hold()
             return app(environ, start_response)
         sandbox._wsgi = held  # type: ignore[attr-defined]
 
@@ -146,16 +168,7 @@ def mark_of(state: Path, connector: str) -> FullPullMark | None:
         engine.dispose()
 
 
-class Trigger(Protocol):
-    """What holds a sync child's request (or answer) back: set `reached` when it holds
-    one, let it go on release()."""
-
-    reached: threading.Event
-
-    def release(self) -> None: ...
-
-
-def kill_when_held(config: Path, trigger: Trigger) -> None:
+def kill_when_held(config: Path, trigger: HoldPoint) -> None:
     """Run a sync child until `trigger` (armed by the caller) holds one of its requests,
     SIGKILL it there (everything before is committed), then let the request go on (to
     nobody)."""
