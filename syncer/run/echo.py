@@ -22,7 +22,7 @@ type is an account object) are watched apart from people's, with windows of thei
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, cast, runtime_checkable
 
@@ -156,8 +156,7 @@ class WriteWatch:
         for (name, stream), began in self._began.items():
             connector = connectors.get(name)
             try:
-                window = (_window(connector, began, run_id) if stream == echo_store.PEOPLE
-                          else _account_window(connector, began, run_id))
+                window = _window(connector, stream, began, run_id)
                 if window is None:
                     continue
                 with store.transaction() as tx:
@@ -170,26 +169,30 @@ class WriteWatch:
         self._began = {}
 
 
-def _window(connector: object, began: float, run_id: str) -> echo_store.EchoWindow | None:
-    if isinstance(connector, KnowsWriteWindow):
-        told = connector.take_write_window()
-        if told is not None:
-            return echo_store.EchoWindow(run_id, told[0] - TICK, told[1])
-    if not isinstance(connector, LeavesOutEchoes):
-        return None
-    return _measured(connector.newest_stamp(), began, run_id)
+def _window(connector: object, stream: str, began: float, run_id: str
+            ) -> echo_store.EchoWindow | None:
+    """The window of a run's writes to one stream: as the write answers told it, else
+    closed by the CRM's newest stamp after them, else none."""
+    told, newest = _ways(connector, stream)
+    stamps = told() if told is not None else None
+    if stamps is not None:
+        return echo_store.EchoWindow(run_id, stamps[0] - TICK, stamps[1])
+    return None if newest is None else _measured(newest(), began, run_id)
 
 
-def _account_window(connector: object, began: float, run_id: str
-                    ) -> echo_store.EchoWindow | None:
-    """The window of a run's account writes, as _window tells people's."""
-    if isinstance(connector, KnowsAccountWriteWindow):
-        told = connector.take_account_write_window()
-        if told is not None:
-            return echo_store.EchoWindow(run_id, told[0] - TICK, told[1])
-    if not isinstance(connector, LeavesOutAccountEchoes):
-        return None
-    return _measured(connector.newest_account_stamp(), began, run_id)
+def _ways(connector: object, stream: str) -> tuple[
+        Callable[[], tuple[datetime, datetime] | None] | None,
+        Callable[[], datetime | None] | None]:
+    """How `connector` tells a stream's window: (the stamps its writes got, its newest
+    stamp), each None when it cannot."""
+    if stream == echo_store.PEOPLE:
+        return (connector.take_write_window if isinstance(connector, KnowsWriteWindow)
+                else None,
+                connector.newest_stamp if isinstance(connector, LeavesOutEchoes) else None)
+    return (connector.take_account_write_window
+            if isinstance(connector, KnowsAccountWriteWindow) else None,
+            connector.newest_account_stamp
+            if isinstance(connector, LeavesOutAccountEchoes) else None)
 
 
 def _measured(after: datetime | None, began: float, run_id: str
