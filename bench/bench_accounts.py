@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from bench.sandbox_config import REPO, example_config, point_at_sandboxes
+from bench.sandbox_config import REPO, RunningSandbox, example_config, point_at_sandboxes
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.seed import account_id
 from connectors.sandbox.salesforce.server import SalesforceSandbox
@@ -31,7 +31,7 @@ from connectors.sandbox.world import World
 from syncer.cli.commands.setup import set_up_all
 from syncer.cli.runtime import Runtime
 from syncer.domain.accounts import Account
-from syncer.domain.config import load_config
+from syncer.domain.config import LoadedConfig, load_config
 from syncer.qualify import parse_model
 from syncer.qualify.accounts import AccountMember, decide_account
 from syncer.run.pipeline import run_sync
@@ -51,6 +51,24 @@ ACCOUNTS: dict[str, Any] = {
     "buying_roles": {"decision_maker": ["vp", "chief", "head of", "director"],
                      "champion": ["manager", "lead"], "user": ["engineer", "analyst"]},
 }
+
+
+def sandbox_config(hubspot: RunningSandbox, salesforce: RunningSandbox, folder: Path,
+                   accounts: bool = False) -> LoadedConfig:
+    """The example config pointed at the sandboxes, secrets in the environment; with
+    `accounts` the model scores companies and both connectors write account fields."""
+    data = example_config(folder)
+    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
+    if accounts:
+        model = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
+        model["accounts"] = ACCOUNTS
+        (folder / "model.yaml").write_text(yaml.safe_dump(model))
+        data["model"] = str(folder / "model.yaml")
+        for connector in data["connectors"]:
+            connector["account_fields"] = {}
+    path = folder / "syncer.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_config(path)
 
 
 def bench_core(companies: int) -> None:
@@ -105,18 +123,7 @@ def run_variant(label: str, accounts: bool, folder: Path, hubspot: HubSpotSandbo
     """A full sync then a quiet one, in a fresh state, on fresh sandboxes."""
     run_folder = folder / label.replace(" ", "-")
     run_folder.mkdir()
-    data = example_config(run_folder)
-    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
-    if accounts:
-        model = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
-        model["accounts"] = ACCOUNTS
-        (run_folder / "model.yaml").write_text(yaml.safe_dump(model))
-        data["model"] = str(run_folder / "model.yaml")
-        for connector in data["connectors"]:
-            connector["account_fields"] = {}
-    path = run_folder / "syncer.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    loaded = load_config(path)
+    loaded = sandbox_config(hubspot, salesforce, run_folder, accounts)
     with Runtime(loaded) as runtime:
         set_up_all(loaded, runtime, dry_run=False)
     for run in ("full", "quiet"):

@@ -31,11 +31,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
 from structlog.testing import capture_logs
 
-from bench.bench_accounts import ACCOUNTS, hubspot_companies
-from bench.sandbox_config import REPO, example_config, point_at_sandboxes
+from bench.bench_accounts import hubspot_companies
+from bench.bench_accounts import sandbox_config as config
 from connectors.sandbox import build_sandbox
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.seed import account_id
@@ -43,29 +42,11 @@ from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
 from syncer.cli.commands.setup import set_up_all
 from syncer.cli.runtime import Runtime
-from syncer.domain.config import LoadedConfig, load_config
+from syncer.domain.config import LoadedConfig
 from syncer.domain.connector import Sandbox
 from syncer.run.pipeline import RunSummary, run_sync
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-
-
-def config(hubspot: Sandbox, salesforce: Sandbox, folder: Path,
-           accounts: bool = False) -> LoadedConfig:
-    """The example config pointed at the sandboxes, secrets in the environment; with
-    `accounts` the model scores companies and both connectors write account fields."""
-    data = example_config(folder)
-    point_at_sandboxes(data, {"hubspot": hubspot, "salesforce": salesforce})
-    if accounts:
-        model = yaml.safe_load((REPO / "config" / "model.example.yaml").read_text())
-        model["accounts"] = ACCOUNTS
-        (folder / "model.yaml").write_text(yaml.safe_dump(model))
-        data["model"] = str(folder / "model.yaml")
-        for connector in data["connectors"]:
-            connector["account_fields"] = {}
-    path = folder / "syncer.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_config(path)
 
 
 def with_companies(world: World, hubspot: Sandbox, salesforce: Sandbox,
