@@ -4,9 +4,11 @@
 The sync runs as a `syncer sync --once` child, killed with SIGKILL while a chosen answer of
 the sandbox is held back (computed, never delivered: every page before it is committed
 then): part way through HubSpot's events, then, in the restart, part way through
-Salesforce's CampaignMember pages. The sandboxes' answers show which activity rows each run
-was served: no row of a committed page is served again, and the CRMs and the stored
-activities end as after an uninterrupted run.
+Salesforce's CampaignMember pages. The two pulls run side by side (syncer/run/lanes.py), so
+while one CRM's answer is held the other CRM's activity answers are kept back too (a gate),
+whatever the machine's speed. The sandboxes' answers show which activity rows each run was
+served: no row of a committed page is served again, and the CRMs and the stored activities
+end as after an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.settings import HubSpotLimits, SalesforceLimits
 from connectors.sandbox.world import World
 from syncer.domain.connector import ConnectorError, ConnectorSettings
-from syncer.run.pull import CURSOR_OVERLAP
 from syncer.store import full_pulls, tables
 from syncer.store.full_pulls import ACTIVITY_COLUMNS, FullPullMark
 from syncer.store.migrations import LATEST, migrate
@@ -98,20 +99,23 @@ def activity_rows(crm: str, path: str, body: bytes) -> tuple[tuple[str, str], ..
 class Answers(HoldPoint):
     """Every activity answer the sandboxes delivered, in order; and a hold: the `at`-th
     activity answer of one CRM is computed but kept back until release() (the child waits
-    for it alive, every page before it committed), then delivered to nobody."""
+    for it alive, every page before it committed), then delivered to nobody. With a
+    `gate`, every activity answer of the other CRM is kept back (and delivered to nobody)
+    too until release()."""
 
     def __init__(self) -> None:
         super().__init__()
         self.delivered: list[Answer] = []
         self._armed: tuple[str, int] | None = None
+        self._gated: str | None = None
 
-    def arm(self, crm: str, at: int) -> None:
+    def arm(self, crm: str, at: int, *, gate: str | None = None) -> None:
         with self._lock:
-            self._armed = (crm, at)
+            self._armed, self._gated = (crm, at), gate
         self._rearm()
 
     def _disarm(self) -> None:
-        self._armed = None
+        self._armed = self._gated = None
 
     def mark(self) -> int:
         with self._lock:
@@ -138,16 +142,19 @@ class Answers(HoldPoint):
             started: list[Any] = []
             body = b"".join(app(environ, lambda *args: started.append(args)))
             rows = activity_rows(crm, path, body)
-            held = False
+            held = gated = False
             if rows is not None:
                 with self._lock:
-                    if self._armed is not None and self._armed[0] == crm:
+                    gated = self._gated == crm
+                    if not gated and self._armed is not None and self._armed[0] == crm:
                         self._armed = (crm, self._armed[1] - 1)
                         held = self._armed[1] == 0
-                    if not held:
+                    if not held and not gated:
                         self.delivered.append(Answer(crm, request, rows))
             if held:
                 self._hold()
+            elif gated:
+                self._released.wait()
             start_response(*started[0])
             return [body]
         sandbox._wsgi = answered
@@ -168,10 +175,11 @@ def answering_sandboxes(answers: Answers) -> Iterator[Sandboxes]:
         boxes.salesforce.stop()
 
 
-def kill_at(config: Path, answers: Answers, crm: str, at: int) -> None:
+def kill_at(config: Path, answers: Answers, crm: str, at: int, *,
+            gate: str | None = None) -> None:
     """Kill a sync child while its `at`-th activity answer of `crm` is held back (its
-    pages before are committed)."""
-    answers.arm(crm, at)
+    pages before are committed), and every activity answer of `gate` too."""
+    answers.arm(crm, at, gate=gate)
     kill_when_held(config, answers)
 
 
@@ -210,13 +218,17 @@ def test_a_full_sync_killed_in_its_activities_reads_no_committed_page_again(
     answers, state = Answers(), tmp_path / "killed.db"
     with answering_sandboxes(answers) as boxes:
         config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
-        kill_at(config, answers, "hubspot", 4)  # 3 events pages committed, the 4th held
+        # 3 events pages committed, the 4th held; Salesforce's people pulled, its
+        # activities kept back
+        kill_at(config, answers, "hubspot", 4, gate="salesforce")
+        assert not answers.since(0, "salesforce")
         first = answers.since(0, "hubspot")
         events_mark = mark_of(state, "hubspot")
         start = answers.mark()
-        # the restart finishes HubSpot and is killed in Salesforce's CampaignMembers: the
-        # Composite (their first page, Task's too) and 3 more pages committed, the 5th held
-        kill_at(config, answers, "salesforce", 5)
+        # the restart is killed in Salesforce's CampaignMembers (the Composite, their
+        # first page and Task's, and 3 more pages committed, the 5th held) while
+        # HubSpot's events, from the mark on, are kept back
+        kill_at(config, answers, "salesforce", 5, gate="hubspot")
         second = {crm: answers.since(start, crm) for crm in ("hubspot", "salesforce")}
         campaign_mark = mark_of(state, "salesforce")
         start = answers.mark()
@@ -230,8 +242,9 @@ def test_a_full_sync_killed_in_its_activities_reads_no_committed_page_again(
     assert (events_mark.activities_position or "").startswith("events:")
     assert len(first) == 3
     committed_events = ids(first)
-    # The restart went on from the mark's cursor: no committed events page again.
-    hubspot_restart = second["hubspot"]
+    # The last run went on from the mark's cursor: no committed events page again.
+    assert not second["hubspot"]
+    hubspot_restart = third["hubspot"]
     assert f"after={(events_mark.activities_position or '').partition(':')[2]}" \
         in hubspot_restart[0].request
     assert not committed_events & ids(hubspot_restart)
@@ -249,12 +262,8 @@ def test_a_full_sync_killed_in_its_activities_reads_no_committed_page_again(
     assert not committed_members & ids(restart), "a committed CampaignMember page came again"
     assert committed_members | ids(restart, "CampaignMember") == ids(campaign_pages,
                                                                      "CampaignMember")
-    # HubSpot's activities were all read by the second run: the third reads only the
-    # incremental window (the cursor's overlap), none of the full sync's pages.
-    overlap = {row[1] for row in expected_activities
-               if row[0] == "hubspot" and row[4] >= NOW - CURSOR_OVERLAP}
-    assert ids(third["hubspot"]) <= overlap
-    assert len(third["hubspot"]) == 1
+    # The last run read each HubSpot events page left exactly once.
+    assert len(hubspot_restart) == len(reference_answers.since(0, "hubspot")) - len(first)
 
     assert got == expected
     assert stored_activities(state) == expected_activities

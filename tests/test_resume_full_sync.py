@@ -3,8 +3,10 @@
 The sync runs as a `syncer sync --once` child, killed with SIGKILL while a chosen request
 is held unanswered (every page before it is committed then): part way through HubSpot's
 listing, after it but before the run's cursors, and part way through Salesforce's Bulk
-result sets. The last restart finishes; the sandboxes' request logs show that no committed
-page was requested again, and the CRMs end as after an uninterrupted run.
+result sets. The two pulls run side by side (syncer/run/lanes.py), so while one CRM's
+request is held every request to the other is kept back too (a gate), whatever the
+machine's speed. The last restart finishes; the sandboxes' request logs show that no
+committed page was requested again, and the CRMs end as after an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -90,33 +92,39 @@ class HoldPoint:
 class Hold(HoldPoint):
     """Holds the `at`-th request matching the armed rule unanswered until release(): while
     it is held the sync child is alive and waiting, and has committed every page before
-    it (a page is stored before the next is asked for), whatever the machine's speed."""
+    it (a page is stored before the next is asked for), whatever the machine's speed.
+    With a `gate` (a CRM's name), every request to that CRM waits for release() too."""
 
     def __init__(self) -> None:
         super().__init__()
         self._rule: Rule | None = None
         self._left = 0
+        self._gated: str | None = None
 
-    def arm(self, rule: Rule, at: int) -> None:
+    def arm(self, rule: Rule, at: int, *, gate: str | None = None) -> None:
         with self._lock:
-            self._rule, self._left = rule, at
+            self._rule, self._left, self._gated = rule, at, gate
         self._rearm()
 
     def _disarm(self) -> None:
-        self._rule = None
+        self._rule = self._gated = None
 
     def attach(self, sandbox: object) -> None:
         app = sandbox._wsgi  # type: ignore[attr-defined]
+        crm = "hubspot" if isinstance(sandbox, HubSpotSandbox) else "salesforce"
 
         def held(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             with self._lock:
-                hit = self._rule is not None and self._rule(
+                gated = self._gated == crm
+                hit = not gated and self._rule is not None and self._rule(
                     environ["REQUEST_METHOD"], environ["PATH_INFO"])
                 if hit:
                     self._left -= 1
                 stop = hit and self._left == 0
             if stop:
                 self._hold()
+            elif gated:
+                self._released.wait()
             return app(environ, start_response)
         sandbox._wsgi = held  # type: ignore[attr-defined]
 
@@ -186,9 +194,10 @@ def kill_when_held(config: Path, trigger: HoldPoint) -> None:
         ended.join(timeout=120)
 
 
-def kill_at(config: Path, hold: Hold, rule: Rule, at: int) -> None:
-    """Kill a sync child as it asks for the `at`-th request matching `rule`."""
-    hold.arm(rule, at)
+def kill_at(config: Path, hold: Hold, rule: Rule, at: int, gate: str) -> None:
+    """Kill a sync child as it asks for the `at`-th request matching `rule`, every request
+    to the `gate` CRM kept back."""
+    hold.arm(rule, at, gate=gate)
     kill_when_held(config, hold)
 
 
@@ -214,12 +223,12 @@ def test_a_killed_full_sync_resumes_after_its_last_committed_page(
     marks: list[FullPullMark | None] = []
     with logged_sandboxes(world(), log, hold) as boxes:
         config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
-        for connector, rule, at in (
-                ("hubspot", list_page, 6),  # 5 HubSpot pages committed, the 6th asked
-                ("hubspot", events_page, 1),  # the listing read, the cursors not yet set
-                ("salesforce", bulk_set, 4)):  # 3 result sets of Leads committed
+        for connector, rule, at, gate in (
+                ("hubspot", list_page, 6, "salesforce"),  # 5 pages committed, the 6th asked
+                ("hubspot", events_page, 1, "salesforce"),  # the listing read, no cursor
+                ("salesforce", bulk_set, 4, "hubspot")):  # 3 result sets of Leads committed
             start = log.mark()
-            kill_at(config, hold, rule, at)
+            kill_at(config, hold, rule, at, gate)
             runs.append(log.pages(start))
             marks.append(mark_of(state, connector))
         start = log.mark()

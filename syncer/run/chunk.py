@@ -8,6 +8,7 @@ pushes in whole batches of the API's largest size.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -29,8 +30,9 @@ from syncer.run.create import Creator
 from syncer.run.decide import Decider
 from syncer.run.diff import desired_values, record_update, respect_manual_edits
 from syncer.run.field_policy import SharedWrites, as_settled, settle_shared_fields
+from syncer.run.lanes import Lane, run_lanes
 from syncer.run.ledger import new_run_id
-from syncer.run.pull import Puller
+from syncer.run.pull import Pulled, Puller
 from syncer.run.push import REASON_CHARS, Item, Writer, planned_writes
 from syncer.run.summary import RunSummary, decision_changed
 from syncer.store import identity as identity_store
@@ -130,24 +132,43 @@ class Sync:
             self.decider.account_of = self.accounts.owner_of
 
     # -- pull --------------------------------------------------------------------------
-    def pull(self, name: str) -> None:
-        """Pull one connector (syncer/run/pull.py); what it brought in counts even when the
-        run stops part way."""
-        with log_context(connector=name):
-            puller = Puller(self.store, self.connectors[name], now=self.now,
-                            run_id=self.summary.run_id, model_version=self.model.version,
-                            budget=self.budgets[name], should_stop=self.should_stop)
-            try:
-                puller.run(self.full)
-            finally:
-                pulled = puller.pulled
-                self.touched |= pulled.touched
-                self.summary.records_pulled[name] += pulled.records
-                self.summary.activities_pulled[name] += pulled.activities
-                self.summary.identity.update(pulled.identity)
-                self.full_pulled = self.full_pulled or pulled.everyone
-            if self.accounts is not None:
-                self.accounts.pull(name, self.full)
+    def pull(self, names: Sequence[str]) -> None:
+        """Pull the connectors (syncer/run/pull.py) all at once, a lane each
+        (syncer/run/lanes.py): each mostly waits on its own CRM, so one's waits overlap
+        the others' work. What each brought in counts even when the run stops part way;
+        a lane that fails stops the others at their next page. The companies of each
+        follow, once every person is in."""
+        pullers: dict[str, Puller] = {}
+
+        def lane(name: str) -> Lane[None]:
+            def pull(aborted: threading.Event) -> None:
+                pullers[name] = puller = Puller(
+                    self.store, self.connectors[name], now=self.now,
+                    run_id=self.summary.run_id, model_version=self.model.version,
+                    budget=self.budgets[name],
+                    should_stop=lambda: aborted.is_set() or self.should_stop())
+                with log_context(connector=name):
+                    puller.run(self.full)
+            return pull
+
+        try:
+            run_lanes({name: lane(name) for name in names})
+        finally:
+            for name in names:  # in the run's order, whichever lane ended first
+                if name in pullers:
+                    self._count(name, pullers[name].pulled)
+        if self.accounts is not None:
+            for name in names:
+                with log_context(connector=name):
+                    self.accounts.pull(name, self.full)
+
+    def _count(self, name: str, pulled: Pulled) -> None:
+        """Add what one connector's pull brought in to the run's tally."""
+        self.touched |= pulled.touched
+        self.summary.records_pulled[name] += pulled.records
+        self.summary.activities_pulled[name] += pulled.activities
+        self.summary.identity.update(pulled.identity)
+        self.full_pulled = self.full_pulled or pulled.everyone
 
     def keys_to_qualify(self, selected: Sequence[str]) -> tuple[ToQualify, bool]:
         """Everyone in the pulled connectors on a full run or the day's first run (scores

@@ -136,8 +136,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         if focus is not None:  # a webhook's or an import's people, read now
             sync.touched |= pull_focus(focus, store, connectors, now, sync.budgets,
                                        summary.records_pulled, summary.activities_pulled)
-        for name in selected if focus is None else ():
-            sync.pull(name)
+        if focus is None:
+            sync.pull(selected)
         if focus is None and not full:  # a full pull is a sweep pass of its own
             for name, swept in sweep_connectors(
                     loaded, store, connectors, selected, now=now, run_id=summary.run_id,

@@ -7,6 +7,7 @@ one transaction: `transaction()` hands out a connection for that.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -79,6 +80,8 @@ class Store(RunQueries):
         self._sqlite_upserts = SqliteUpserts()
         #: the fence of the run writing through this store in this thread (see fenced)
         self._fence: ContextVar[Fence | None] = ContextVar(f"fence-{id(self)}", default=None)
+        #: one write transaction at a time per store (see transaction)
+        self._writing = threading.RLock()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -102,8 +105,13 @@ class Store(RunQueries):
     def transaction(self) -> Iterator[Connection]:
         """A write transaction. Inside `fenced(fence)` it commits only if the fence
         still passes on this connection just before the commit (LostLock otherwise, and
-        the transaction is rolled back): every write of a locked run goes through here."""
-        with self.engine.begin() as connection:
+        the transaction is rolled back): every write of a locked run goes through here.
+
+        The threads of one run (syncer/run/lanes.py) take their write transactions one at
+        a time: a transaction that reads, then writes what it read (identity resolution
+        matching a new record to a person) must not interleave with another thread's.
+        SQLite would serialise the writes anyway; PostgreSQL's read committed would not."""
+        with self._writing, self.engine.begin() as connection:
             yield connection
             fence = self._fence.get()
             if fence is not None:

@@ -1,0 +1,53 @@
+"""Run a few independent pieces of one stage at once, a thread each, as one stage.
+
+Why threads: a run spends much of its time waiting on the CRMs (HTTP round trips, the
+sandbox or the CRM building a result set, rate-limit pauses). While HubSpot's pull waits
+out its rate limit, Salesforce's can be reading a Bulk result set; while a batch of writes
+is on the wire, the next chunk of people can be decided. Python threads overlap exactly
+those waits (the interpreter lock is free while a thread waits on a socket or sleeps).
+
+Each lane runs in a copy of the caller's context, so the run's log fields, its progress
+display and the store's write fence (Store.fenced) travel with it; the store takes its write
+transactions one at a time (Store.transaction), so two lanes never interleave inside one.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: A lane's work: it is given the event set when another lane failed, and should stop at
+#: its next safe point once it is set (between pages, as it would for a stop request).
+Lane = Callable[[threading.Event], T]
+
+
+def run_lanes(lanes: Mapping[str, Lane[T]]) -> dict[str, T]:
+    """Run every lane at once and return their results by name. When one raises, the
+    others are told to stop (their event is set) and waited for, then the first error (in
+    the order of `lanes` among those that failed together) is raised; nothing is left
+    running. A single lane runs in the calling thread, as if this helper were not there."""
+    aborted = threading.Event()
+    if len(lanes) <= 1:
+        return {name: lane(aborted) for name, lane in lanes.items()}
+    with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="syncer-lane") as pool:
+        futures: dict[str, Future[T]] = {
+            name: pool.submit(contextvars.copy_context().run, lane, aborted)
+            for name, lane in lanes.items()}
+        done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        failed = [name for name, future in futures.items()
+                  if future in done and future.exception() is not None]
+        if failed:
+            aborted.set()
+        wait(futures.values())
+    failed = failed or [name for name, future in futures.items()
+                        if future.exception() is not None]
+    if failed:
+        error = futures[failed[0]].exception()
+        assert error is not None
+        raise error
+    return {name: future.result() for name, future in futures.items()}
