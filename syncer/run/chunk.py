@@ -20,7 +20,7 @@ from syncer.domain.config import LoadedConfig
 from syncer.domain.connector import Connector
 from syncer.domain.identity import merge_order
 from syncer.domain.types import Activity, Decision, Person, Reason
-from syncer.observe.logs import log_context
+from syncer.observe.logs import log_context, redact_text
 from syncer.qualify import Model
 from syncer.qualify.accounts import account_summary
 from syncer.run.accounts import AccountStage, role_values
@@ -30,10 +30,10 @@ from syncer.run.create import Creator
 from syncer.run.decide import Decider
 from syncer.run.diff import desired_values, record_update, respect_manual_edits
 from syncer.run.field_policy import SharedWrites, as_settled, settle_shared_fields
-from syncer.run.lanes import Lane, run_lanes
+from syncer.run.lanes import Lane, Wire, run_lanes
 from syncer.run.ledger import new_run_id
 from syncer.run.pull import Pulled, Puller
-from syncer.run.push import REASON_CHARS, Item, Writer, planned_writes
+from syncer.run.push import REASON_CHARS, Item, Sending, Writer, planned_writes
 from syncer.run.summary import RunSummary, decision_changed
 from syncer.store import identity as identity_store
 from syncer.store import model_versions, person_pages, shared_values, stage_history
@@ -101,6 +101,9 @@ class Sync:
         self.touched: set[str] = set()
         #: per connector, writes decided but not yet pushed (see flush)
         self.pending: dict[str, list[Item]] = {}
+        #: batches on the wire, their outcomes not yet recorded (see settle)
+        self.sending: list[Sending] = []
+        self.wire: Wire | None = None
         self.connector_order = [c.name for c in loaded.config.connectors]
         self.loaded = loaded
         self.store = store
@@ -276,6 +279,8 @@ class Sync:
             # One call per batch of creations, room for a retry, and the link lookups.
             batches = -(-len(queued) // self.connectors[name].max_batch)
             self.budgets[name].ensure(self.connectors[name].api_calls, 3 * batches)
+        if any(self.creator.pending.values()):  # a creation calls the CRMs in this thread
+            self.settle()
         for name, owed in self.creator.flush().items():
             self.pending.setdefault(name, []).extend(owed)
         self.flush(final=False)
@@ -285,6 +290,7 @@ class Sync:
         (a dry run stores no decision and lists the writes as planned)."""
         if self.accounts is None:
             return
+        self.settle()  # the people's writes recorded before their companies are decided
         dry_run = self.summary.dry_run
         decided, writes = self.accounts.decide(dry_run=dry_run)
         by_key = {d.key: d for d in decided}
@@ -360,7 +366,12 @@ class Sync:
         """Push what is pending in whole batches of the API's largest size; the remainder
         waits for the next chunk (or the end of the run, `final`), so a run of many chunks
         spends no more calls than one big push would. Decisions are already stored, so a
-        run that stops before a flush leaves nothing that the next diff would not redo."""
+        run that stops before a flush leaves nothing that the next diff would not redo.
+
+        The batches go on the wire in threads of their own (syncer/run/lanes.py) while the
+        next chunk is decided; the next flush (or `settle`) records their outcomes first,
+        so each CRM has at most one batch under way and its budget sees every call."""
+        self.settle()
         for name, items in self.pending.items():
             connector = self.connectors[name]
             size = len(items) if final else len(items) // connector.max_batch \
@@ -372,8 +383,45 @@ class Sync:
             # Room for one retry per batch, so a retry cannot cross the budget either.
             self.budgets[name].ensure(connector.api_calls, 2 * batches)
             with log_context(connector=name):
-                results = self.writer.push(name, batch)
-            self.failed_refs.update((name, r.record_id) for r in results if not r.ok)
+                self.sending.append(self.writer.send(name, batch, self._wire()))
+        if final:
+            self.settle()
+
+    def _wire(self) -> Wire:
+        if self.wire is None:
+            self.wire = Wire(len(self.connectors))
+        return self.wire
+
+    def settle(self) -> None:
+        """Record the outcomes of the batches on the wire, each once its answer is in. An
+        error (a CRM call that gave up) is raised once every other batch is recorded; the
+        failed batch's intents stay open for recovery (syncer/run/recovery.py)."""
+        sending, self.sending = self.sending, []
+        error: Exception | None = None
+        for batch in sending:
+            try:
+                with log_context(connector=batch.name):
+                    results = self.writer.settle(batch)
+            except Exception as failed:  # raised below, after the others
+                error = error or failed
+                continue
+            self.failed_refs.update((batch.name, r.record_id) for r in results if not r.ok)
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """At the run's end, whichever way it ends: record what is still on the wire (a
+        run stopped between chunks) and end the threads. Its error is logged, not raised:
+        the run ends with its own status, and intents left open are recovery's."""
+        try:
+            self.settle()
+        except Exception as error:  # the run's own end stands
+            self._log.warning("push.unsettled",
+                              error=redact_text(f"{type(error).__name__}: {error}"))
+        finally:
+            if self.wire is not None:
+                self.wire.close()
+                self.wire = None
 
     def _diff(self, name: str, wanted: list[Wanted]) -> tuple[list[Item], list[Held]]:
         """Only real changes, minus fields a person set by hand that the config keeps."""

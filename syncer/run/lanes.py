@@ -51,3 +51,21 @@ def run_lanes(lanes: Mapping[str, Lane[T]]) -> dict[str, T]:
         assert error is not None
         raise error
     return {name: future.result() for name, future in futures.items()}
+
+
+class Wire:
+    """Threads for calls that go on while the run does other work: a batch of writes on
+    the wire while the next chunk of people is decided. Each call runs in a copy of the
+    caller's context as it was when the call was handed over; the caller collects the
+    answer from the returned future. `threads` bounds how many are under way at once."""
+
+    def __init__(self, threads: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(threads, 1),
+                                        thread_name_prefix="syncer-wire")
+
+    def __call__(self, call: Callable[[], T]) -> Future[T]:
+        return self._pool.submit(contextvars.copy_context().run, call)
+
+    def close(self) -> None:
+        """Wait for every call handed over, then end the threads."""
+        self._pool.shutdown(wait=True)

@@ -193,6 +193,7 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         summary.error = redact_text(f"{type(error).__name__}: {error}")[:2000]
         raise
     finally:
+        sync.close()  # what is still on the wire is recorded before the run's end
         if not dry_run and status in ("succeeded", "partial", "stopped", "budget_exhausted"):
             # every write of these runs is recorded; after any other end the next pull
             # reads the echo back, which the recovery of interrupted writes needs

@@ -10,9 +10,11 @@ row, committed in the same transaction as the written values; a write is announc
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import structlog
 
@@ -92,6 +94,30 @@ def planned_writes(name: str, update: RecordUpdate, record: Person, decision: De
                          reason) for f, v in update.values.items()]
 
 
+@dataclass(frozen=True)
+class Sending:
+    """A batch whose intents are committed and whose CRM call is made (or under way):
+    `answer` holds the per-record results, or the call's error."""
+
+    name: str
+    items: Sequence[Item]
+    #: per item, the intent row of each field; its outcome row is a copy (Writer._record)
+    intents: Sequence[Sequence[AuditRow]]
+    answer: Future[list[PushResult]]
+
+
+def _write(connector: Connector, updates: list[RecordUpdate]) -> list[PushResult]:
+    """One batch to the CRM; a record that failed with a retryable error (a lock, a blip)
+    is tried once more on its own. Touches no state: it may run in a thread of its own."""
+    results = connector.push(updates)
+    retry = [i for i, r in enumerate(results) if not r.ok and r.retryable]
+    if retry:  # a lock or a blip on one record: try those alone once more
+        again = connector.push([updates[i] for i in retry])
+        for i, result in zip(retry, again, strict=True):
+            results[i] = result
+    return results
+
+
 class Writer:
     """Pushes one run's updates and records them; shared by syncs and dead-letter replays."""
 
@@ -114,8 +140,6 @@ class Writer:
         #: the stored reasons of each decision of the current push, by id(decision): a
         #: decision's fields (intent and outcome rows) cite one list, converted once
         self._reasons: dict[int, tuple[Decision, list[ReasonJson]]] = {}
-        #: per item of the current push, the intent rows of its fields
-        self._intents: Sequence[Sequence[AuditRow]] = []
 
     def _note_for(self, model_version: str) -> Reason | None:
         if self.note is not None:
@@ -171,9 +195,19 @@ class Writer:
                 self.store.append_audit(tx, audit)
 
     def push(self, name: str, items: Sequence[Item]) -> list[PushResult]:
-        """Write-ahead: the intent to write each field is committed before the CRM is
-        called, so a crash between the call and the outcome leaves a trace that the next
-        run reconciles (syncer/run/recovery.py) instead of a write without an audit row."""
+        """Write `items` and record their outcomes (send, then settle, in this thread)."""
+        return self.settle(self.send(name, items))
+
+    def send(self, name: str, items: Sequence[Item],
+             on_the_wire: Callable[[Callable[[], list[PushResult]]],
+                                   Future[list[PushResult]]] | None = None) -> Sending:
+        """Commit the intent to write each field, then call the CRM: in this thread, or
+        through `on_the_wire` (syncer/run/lanes.py: a thread of its own, so the next chunk
+        is decided while this batch is on the wire). `settle` records the outcomes.
+
+        Write-ahead: the intents are committed before the CRM is called, so a crash
+        between the call and the outcome leaves a trace that the next run reconciles
+        (syncer/run/recovery.py) instead of a write without an audit row."""
         connector = self.connectors[name]
         self._reasons = {}
         stamp = RunStamp(self.now, self.run_id)
@@ -185,22 +219,29 @@ class Writer:
                    for update, record, decision in items]
         with self.store.transaction() as tx:
             self.store.append_audit(tx, [row for rows in intents for row in rows])
-        results = connector.push([update for update, _, _ in items])
-        retry = [i for i, r in enumerate(results) if not r.ok and r.retryable]
-        if retry:  # a lock or a blip on one record: try those alone once more
-            again = connector.push([items[i][0] for i in retry])
-            for i, result in zip(retry, again, strict=True):
-                results[i] = result
-        self._intents = intents
-        self._record(name, items, results)
-        self._reasons, self._intents = {}, []
+        self._reasons = {}
+        call = partial(_write, connector, [update for update, _, _ in items])
+        if on_the_wire is None:
+            done: Future[list[PushResult]] = Future()
+            try:
+                done.set_result(call())
+            except Exception as error:
+                done.set_exception(error)
+            return Sending(name, items, intents, done)
+        return Sending(name, items, intents, on_the_wire(call))
+
+    def settle(self, sending: Sending) -> list[PushResult]:
+        """Wait for a sent batch's answer and record its outcomes (the CRM call's error,
+        if it raised one, is raised here: its intents stay open for recovery)."""
+        results = sending.answer.result()
+        self._record(sending.name, sending.items, results, sending.intents)
         return results
 
-    def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult]) -> None:
+    def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult],
+                intents: Sequence[Sequence[AuditRow]]) -> None:
         """Store each item's outcome: an audit row per field (a copy of its intent row,
-        kept by `push` in `_intents`, with the outcome), the values written, and a dead
-        letter for a failed record."""
-        intents = self._intents
+        made by `send`, with the outcome), the values written, and a dead letter for a
+        failed record."""
         written_rows: list[WrittenRow] = []
         audit_rows: list[AuditRow] = []
         parked: list[FailedWrite] = []
