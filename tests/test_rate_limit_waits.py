@@ -159,16 +159,16 @@ def test_twenty_bursts_of_ten_rate_limits_on_each_crm_cost_no_attempt(
 def test_a_deadline_hit_in_the_push_stops_cleanly_and_the_next_run_writes_it_all(
         crms: Sandboxes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = config(crms, tmp_path, monkeypatch, rate_limit_deadline_seconds=30)
-    original = Writer.push
+    original = Writer.send
     pushes: list[str] = []
 
-    def push_into_a_wall(self: Writer, name: str, items: Any) -> Any:
+    def push_into_a_wall(self: Writer, name: str, items: Any, *wire: Any) -> Any:
         pushes.append(name)
         for sandbox in (crms.hubspot, crms.salesforce):
             sandbox.faults.config = ALWAYS  # type: ignore[attr-defined]
-        return original(self, name, items)
+        return original(self, name, items, *wire)
 
-    monkeypatch.setattr(Writer, "push", push_into_a_wall)
+    monkeypatch.setattr(Writer, "send", push_into_a_wall)
     waits = Waits()
     summary = sync(loaded, waits)
     cursors, letters, run = state(loaded)
@@ -186,7 +186,7 @@ def test_a_deadline_hit_in_the_push_stops_cleanly_and_the_next_run_writes_it_all
     # where the run found them (none: the next run pulls from scratch again).
     assert set(cursors.values()) == {None}
 
-    monkeypatch.setattr(Writer, "push", original)
+    monkeypatch.setattr(Writer, "send", original)
     for sandbox in (crms.hubspot, crms.salesforce):
         sandbox.faults.config = FaultConfig()  # type: ignore[attr-defined]
     after = sync(loaded, Waits())

@@ -25,11 +25,12 @@ def test_interrupted_writes_are_reconciled_from_the_crm(
     original = Writer._record
     calls = {"n": 0}
 
-    def record_then_die(self: Writer, name: str, items: Any, results: Any) -> None:
+    def record_then_die(self: Writer, name: str, items: Any, results: Any,
+                        intents: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 2:  # the CRM took the second batch; the process dies before audit
             raise Killed
-        original(self, name, items, results)
+        original(self, name, items, results, intents)
 
     monkeypatch.setattr(Writer, "_record", record_then_die)
     with pytest.raises(Killed):
