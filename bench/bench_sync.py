@@ -30,6 +30,7 @@ import yaml
 from bench.sandbox_config import example_config, point_at_sandboxes
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
+from connectors.sandbox.settings import FaultConfig
 from connectors.sandbox.world import World
 from syncer.store.repository import Store
 
@@ -128,6 +129,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--full-only", action="store_true", help="skip the incremental run")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="added before every sandbox answer: a CRM's round trip over "
+                        "the internet (the sandboxes answer in microseconds on 127.0.0.1)")
     parser.add_argument("--profile", help="profile the full sync into this file: cProfile stats "
                         "(.prof) or py-spy collapsed stacks (any other name)")
     args = parser.parse_args()
@@ -135,9 +139,13 @@ def main() -> None:
     started = time.monotonic()
     world = World(args.seed, args.people, now)
     hubspot, salesforce = HubSpotSandbox(world), SalesforceSandbox(world)
+    if args.latency_ms:
+        for sandbox in (hubspot, salesforce):
+            sandbox.faults.config = FaultConfig(latency_ms=args.latency_ms)
     hubspot.start()
     salesforce.start()
-    print(f"sandboxes for {args.people} people ready in {time.monotonic() - started:.1f} s",
+    print(f"sandboxes for {args.people} people ready in {time.monotonic() - started:.1f} s"
+          + (f", {args.latency_ms:g} ms added to every answer" if args.latency_ms else ""),
           flush=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:

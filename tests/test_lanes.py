@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from connectors.sandbox.world import World
 from syncer.domain.config import LoadedConfig
 from syncer.run import pipeline
 from syncer.run.chunk import Sync
-from syncer.run.lanes import Wire, run_lanes
+from syncer.run.lanes import Wire, read_ahead, run_lanes
 from syncer.run.push import Sending, Writer
 from syncer.store import intents
 from syncer.store import tables as t
@@ -80,6 +80,56 @@ def test_the_wire_carries_the_callers_context_and_waits_at_close() -> None:
     wire.close()
     caller, thread = answer.result()
     assert caller == "handed over" and thread.startswith("syncer-wire")
+
+
+def test_read_ahead_asks_for_the_next_item_while_this_one_is_used() -> None:
+    asked: list[int] = []
+    second_asked = threading.Event()
+
+    def source() -> Iterator[int]:
+        for n in (1, 2, 3):
+            asked.append(n)
+            if n == 2:
+                second_asked.set()
+            yield n
+
+    got = []
+    for item in read_ahead(source()):
+        if item == 1:  # the source is asked for 2 while 1 is still being used
+            assert second_asked.wait(HANG_GUARD)
+        got.append(item)
+    assert got == asked == [1, 2, 3]
+
+
+def test_read_ahead_raises_the_sources_error_at_its_place() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        raise ConnectionError("page 2 failed")
+
+    got = []
+    with pytest.raises(ConnectionError, match="page 2 failed"):
+        for item in read_ahead(source()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_leaving_a_read_ahead_closes_its_source_first() -> None:
+    closed = threading.Event()
+    threads: set[str] = set()
+
+    def source() -> Iterator[int]:
+        try:
+            for n in range(1000):
+                threads.add(threading.current_thread().name)
+                yield n
+        finally:  # a Bulk job closed, say
+            threads.add(threading.current_thread().name)
+            closed.set()
+
+    with closing(read_ahead(source())) as items:
+        assert next(items) == 0
+    assert closed.is_set()  # before close() returned
+    assert threads == {"syncer-read-ahead"}  # the source ran in its thread only
 
 
 # -- in a real run, against the sandboxes ------------------------------------------------

@@ -175,12 +175,18 @@ def answering_sandboxes(answers: Answers) -> Iterator[Sandboxes]:
         boxes.salesforce.stop()
 
 
-def kill_at(config: Path, answers: Answers, crm: str, at: int, *,
+def kill_at(config: Path, answers: Answers, crm: str, at: int, *, state: Path,
             gate: str | None = None) -> None:
-    """Kill a sync child while its `at`-th activity answer of `crm` is held back (its
-    pages before are committed), and every activity answer of `gate` too."""
+    """Kill a sync child while its `at`-th activity answer of `crm` is held back, once
+    the activity pages before it are committed, every activity answer of `gate` kept back
+    too. (The held answer is the `at`-th of the activity listing here: its first page,
+    and Salesforce's first Composite, count as one each.)"""
     answers.arm(crm, at, gate=gate)
-    kill_when_held(config, answers)
+
+    def committed() -> bool:
+        mark = mark_of(state, crm)
+        return mark is not None and mark.activity_pages == at - 1
+    kill_when_held(config, answers, committed)
 
 
 def stored_activities(state: Path) -> set[tuple[object, ...]]:
@@ -220,7 +226,7 @@ def test_a_full_sync_killed_in_its_activities_reads_no_committed_page_again(
         config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
         # 3 events pages committed, the 4th held; Salesforce's people pulled, its
         # activities kept back
-        kill_at(config, answers, "hubspot", 4, gate="salesforce")
+        kill_at(config, answers, "hubspot", 4, state=state, gate="salesforce")
         assert not answers.since(0, "salesforce")
         first = answers.since(0, "hubspot")
         events_mark = mark_of(state, "hubspot")
@@ -228,7 +234,7 @@ def test_a_full_sync_killed_in_its_activities_reads_no_committed_page_again(
         # the restart is killed in Salesforce's CampaignMembers (the Composite, their
         # first page and Task's, and 3 more pages committed, the 5th held) while
         # HubSpot's events, from the mark on, are kept back
-        kill_at(config, answers, "salesforce", 5, gate="hubspot")
+        kill_at(config, answers, "salesforce", 5, state=state, gate="hubspot")
         second = {crm: answers.since(start, crm) for crm in ("hubspot", "salesforce")}
         campaign_mark = mark_of(state, "salesforce")
         start = answers.mark()

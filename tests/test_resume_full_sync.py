@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,9 @@ from tests.test_kill_restart import state_of
 #: log caps the client's maxRecords, as Salesforce sizes sets itself).
 THRESHOLD = 900
 BULK_SET = 100
+#: how long the test waits for a state the child must reach before calling it missing: a
+#: hang guard, not a timing (the state comes at once on any machine when the code works)
+HANG_GUARD = 300.0
 
 
 #: which request a Hold waits for: (method, path) -> whether it counts
@@ -176,16 +180,21 @@ def mark_of(state: Path, connector: str) -> FullPullMark | None:
         engine.dispose()
 
 
-def kill_when_held(config: Path, trigger: HoldPoint) -> None:
-    """Run a sync child until `trigger` (armed by the caller) holds one of its requests,
-    SIGKILL it there (everything before is committed), then let the request go on (to
-    nobody)."""
+def kill_when_held(config: Path, trigger: HoldPoint,
+                   settled: Callable[[], bool] = lambda: True) -> None:
+    """Run a sync child until `trigger` (armed by the caller) holds one of its requests
+    and the child has committed what comes before it (`settled`: a pull asks for the next
+    page while it stores this one, syncer/run/lanes.py read_ahead, so the pages before the
+    held one are committed soon after, not before), SIGKILL it there, then let the request
+    go on (to nobody)."""
     process = sync_process(config)
     ended = threading.Thread(target=lambda: (process.wait(), trigger.reached.set()),
                              daemon=True)
     ended.start()
     try:
         trigger.reached.wait()  # the request, or the child's end: neither depends on speed
+        assert process.poll() is None, f"the sync ended ({process.returncode}) first"
+        wait_until(lambda: settled() or process.poll() is not None)
         assert process.poll() is None, f"the sync ended ({process.returncode}) first"
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=120) == -signal.SIGKILL  # a hang guard, not a timing
@@ -194,11 +203,36 @@ def kill_when_held(config: Path, trigger: HoldPoint) -> None:
         ended.join(timeout=120)
 
 
-def kill_at(config: Path, hold: Hold, rule: Rule, at: int, gate: str) -> None:
-    """Kill a sync child as it asks for the `at`-th request matching `rule`, every request
-    to the `gate` CRM kept back."""
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait for something the child does (it commits a page, or ends): looked at every
+    few milliseconds; the guard only stops a broken test from hanging forever."""
+    guard = time.monotonic() + HANG_GUARD
+    while not condition():
+        assert time.monotonic() < guard, "the awaited state never came"
+        time.sleep(0.02)
+
+
+def kill_at(config: Path, hold: Hold, rule: Rule, at: int, gate: str,
+            settled: Callable[[], bool]) -> None:
+    """Kill a sync child as it asks for the `at`-th request matching `rule`, once what
+    comes before it is committed (`settled`), every request to the `gate` CRM kept back."""
     hold.arm(rule, at, gate=gate)
-    kill_when_held(config, hold)
+    kill_when_held(config, hold, settled)
+
+
+def pages_committed(state: Path, connector: str, pages: int) -> Callable[[], bool]:
+    """Whether the connector's full pull mark counts `pages` people pages."""
+    def committed() -> bool:
+        mark = mark_of(state, connector)
+        return mark is not None and mark.pages == pages
+    return committed
+
+
+def listing_read(state: Path, connector: str) -> Callable[[], bool]:
+    def read() -> bool:
+        mark = mark_of(state, connector)
+        return mark is not None and mark.pulled
+    return read
 
 
 def world() -> World:
@@ -223,12 +257,16 @@ def test_a_killed_full_sync_resumes_after_its_last_committed_page(
     marks: list[FullPullMark | None] = []
     with logged_sandboxes(world(), log, hold) as boxes:
         config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
-        for connector, rule, at, gate in (
-                ("hubspot", list_page, 6, "salesforce"),  # 5 pages committed, the 6th asked
-                ("hubspot", events_page, 1, "salesforce"),  # the listing read, no cursor
-                ("salesforce", bulk_set, 4, "hubspot")):  # 3 result sets of Leads committed
+        for connector, rule, at, gate, settled in (
+                # 5 pages committed, the 6th asked
+                ("hubspot", list_page, 6, "salesforce", pages_committed(state, "hubspot", 5)),
+                # the listing read, no cursor set
+                ("hubspot", events_page, 1, "salesforce", listing_read(state, "hubspot")),
+                # 3 result sets of Leads committed
+                ("salesforce", bulk_set, 4, "hubspot",
+                 pages_committed(state, "salesforce", 3))):
             start = log.mark()
-            kill_at(config, hold, rule, at, gate)
+            kill_at(config, hold, rule, at, gate, settled)
             runs.append(log.pages(start))
             marks.append(mark_of(state, connector))
         start = log.mark()

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from queue import Queue
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -69,3 +70,54 @@ class Wire:
     def close(self) -> None:
         """Wait for every call handed over, then end the threads."""
         self._pool.shutdown(wait=True)
+
+
+_ITEM, _END, _ERROR = "item", "end", "error"
+
+
+def read_ahead(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+    """Yield `items` while the next `depth` of them are fetched in a thread: a pull stores
+    one page while the CRM answers for the next. The source runs in its own thread only
+    (from its first item to its close), in a copy of the caller's context; its error comes
+    out here, at the item it failed on. Closing this generator (or leaving its loop)
+    stops the source after the item it is fetching and closes it, so its own clean-up
+    (a Bulk job closed) runs before this returns."""
+    answers: Queue[tuple[str, object]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        outcome: tuple[str, object] = (_END, None)
+        try:
+            for item in items:
+                answers.put((_ITEM, item))
+                if stop.is_set():
+                    break
+        except BaseException as error:  # handed to the consumer, raised there
+            outcome = (_ERROR, error)
+        finally:
+            try:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+            except BaseException as error:
+                outcome = outcome if outcome[0] == _ERROR else (_ERROR, error)
+            answers.put(outcome)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                              name="syncer-read-ahead", daemon=True)
+    thread.start()
+    kind = _ITEM
+    try:
+        while True:
+            kind, value = answers.get()
+            if kind == _END:
+                return
+            if kind == _ERROR:
+                assert isinstance(value, BaseException)
+                raise value
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        while kind == _ITEM:  # what the source fetched meanwhile, then its end
+            kind, _ = answers.get()
+        thread.join()

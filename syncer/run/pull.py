@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import structlog
 from sqlalchemy import Connection
@@ -29,6 +30,7 @@ from syncer.observe import progress
 from syncer.run.audit_trail import RunStamp, succession_row
 from syncer.run.budget import DailyBudget
 from syncer.run.echo import EchoTails, LeavesOutEchoes
+from syncer.run.lanes import read_ahead
 from syncer.store import dead_letters, full_pulls
 from syncer.store import echo as echo_store
 from syncer.store import identity as identity_store
@@ -39,6 +41,9 @@ from syncer.store.repository import Store
 from syncer.store.sweep import SweepMark
 
 log = structlog.get_logger(__name__)
+
+#: a page of a listing (people, activities, with or without its position)
+P = TypeVar("P")
 
 #: Records and activities are re-pulled from this long before the saved cursor, to catch
 #: late arrivals and changes made in the same second as the cursor.
@@ -175,21 +180,34 @@ class Puller:
             log.info("pull.full_resumed", connector=self.name, pages_done=current.pages,
                      records_done=current.records, started_at=current.started_at.isoformat())
         self.budget.ensure(self.connector.api_calls, 1)
-        for page, position in connector.full_pages(current.position):
-            self.pulled.read += len(page)
-            stamps = [p.updated_at for p in page if p.updated_at is not None]
-            newest = max([*stamps, *([current.newest] if current.newest else [])],
-                         default=None)
-            current = current.after_page(position, newest, len(page))
-            self.store_page(page, drop_unchanged=False, mark=self._marker(current),
-                            touch=False)
-            self._report(f"pull {self.name}", len(page))
-            if position is not None:
-                self._next_page()
+        with self._paged(connector.full_pages(current.position)) as pages:
+            for page, position in pages:
+                current = self._full_page(current, page, position)
         if not current.pulled:  # an empty listing: nothing was paged
             with self.store.transaction() as tx:
                 full_pulls.save(tx, self.name, current.after_page(None, current.newest, 0))
         return current.newest
+
+    def _full_page(self, current: FullPullMark, page: Sequence[Person], position: str | None
+                   ) -> FullPullMark:
+        """Store one page of a full pull with the position after it; the mark after it."""
+        self.pulled.read += len(page)
+        stamps = [p.updated_at for p in page if p.updated_at is not None]
+        newest = max([*stamps, *([current.newest] if current.newest else [])], default=None)
+        current = current.after_page(position, newest, len(page))
+        self.store_page(page, drop_unchanged=False, mark=self._marker(current), touch=False)
+        self._report(f"pull {self.name}", len(page))
+        if position is not None:
+            self._next_page()
+        return current
+
+    def _paged(self, pages: Iterator[P]) -> AbstractContextManager[Iterator[P]]:
+        """The pages of a listing, the next one asked for while this one is stored
+        (syncer/run/lanes.py read_ahead). Not under a daily API budget: there each page is
+        asked only once the budget allows it (_next_page)."""
+        if self.budget.budget is not None:
+            return nullcontext(pages)
+        return closing(read_ahead(pages))
 
     def _marker(self, current: FullPullMark) -> Callable[[Connection], None]:
         return lambda tx: full_pulls.save(tx, self.name, current)
@@ -226,14 +244,15 @@ class Puller:
                  if skip and isinstance(self.connector, LeavesOutEchoes)
                  else self.connector.people(since))
         tails = EchoTails(skip)
-        for page in pages:
-            self.pulled.read += len(page)
-            stamps = [p.updated_at for p in page if p.updated_at is not None]
-            if stamps:
-                newest = max(newest, *stamps) if newest else max(stamps)
-            tails.note(page, self.store_page(page, drop_unchanged=cursor is not None))
-            self._report(f"pull {self.name}", len(page))
-            self._next_page()
+        with self._paged(iter(pages)) as paged:
+            for page in paged:
+                self.pulled.read += len(page)
+                stamps = [p.updated_at for p in page if p.updated_at is not None]
+                if stamps:
+                    newest = max(newest, *stamps) if newest else max(stamps)
+                tails.note(page, self.store_page(page, drop_unchanged=cursor is not None))
+                self._report(f"pull {self.name}", len(page))
+                self._next_page()
         if skip:
             with self.store.transaction() as tx:
                 for end, new_end in tails.grown():
@@ -312,15 +331,16 @@ class Puller:
             if resume is not None and not resume.activities_done:
                 self._full_activities(self.connector, resume, since)
                 return
-        for activities in self.connector.activities(since):
-            with self.store.transaction() as tx:
-                self.store.save_activities(tx, activities)
-            if not self.pulled.everyone:
-                self.pulled.touched.update(self.store.person_keys_of(
-                    self.name, sorted({a.record_id for a in activities})))
-            self.pulled.activities += len(activities)
-            self._report(f"activities {self.name}", len(activities))
-            self._next_page()
+        with self._paged(iter(self.connector.activities(since))) as pages:
+            for activities in pages:
+                with self.store.transaction() as tx:
+                    self.store.save_activities(tx, activities)
+                if not self.pulled.everyone:
+                    self.pulled.touched.update(self.store.person_keys_of(
+                        self.name, sorted({a.record_id for a in activities})))
+                self.pulled.activities += len(activities)
+                self._report(f"activities {self.name}", len(activities))
+                self._next_page()
 
     def _full_activities(self, connector: ResumesActivities, resume: FullPullMark,
                          since: datetime) -> None:
@@ -339,14 +359,15 @@ class Puller:
                      since=current.activities_since.isoformat())
         window = current.activities_since
         assert window is not None  # set just above, or by the run that began the window
-        for activities, position in connector.activity_pages(window,
-                                                             current.activities_position):
-            current = current.after_activities(position, len(activities))
-            self._store_activities(activities, current)
-            self.pulled.activities += len(activities)
-            self._report(f"activities {self.name}", len(activities))
-            if position is not None:
-                self._next_page()
+        listing = connector.activity_pages(window, current.activities_position)
+        with self._paged(iter(listing)) as pages:
+            for activities, position in pages:
+                current = current.after_activities(position, len(activities))
+                self._store_activities(activities, current)
+                self.pulled.activities += len(activities)
+                self._report(f"activities {self.name}", len(activities))
+                if position is not None:
+                    self._next_page()
         if not current.activities_done:  # a listing that yielded no page at all
             self._store_activities([], current.after_activities(None, 0))
 
