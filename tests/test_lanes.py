@@ -275,3 +275,40 @@ def test_a_run_stopped_with_a_batch_on_the_wire_records_its_outcomes(
     finally:
         store.close()
     assert written == stamped
+
+
+def test_the_connectors_are_pulled_side_by_side(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """HubSpot's first contacts page is held until Salesforce is asked for something: only
+    a pull of Salesforce beside HubSpot's can answer it."""
+    salesforce_asked = threading.Event()
+    side_by_side: list[bool] = []
+    world = World(seed=7, size=120, now=NOW)
+    hubspot, salesforce = build_sandbox("hubspot", world), build_sandbox("salesforce", world)
+    hubspot_app, salesforce_app = hubspot._wsgi, salesforce._wsgi  # type: ignore[attr-defined]
+
+    def hubspot_held(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/crm/v3/objects/contacts" and not side_by_side:
+            side_by_side.append(salesforce_asked.wait(HANG_GUARD))
+        answer: Iterable[bytes] = hubspot_app(environ, start_response)
+        return answer
+
+    def salesforce_seen(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if "/query" in environ["PATH_INFO"] or "/jobs/" in environ["PATH_INFO"]:
+            salesforce_asked.set()
+        answer: Iterable[bytes] = salesforce_app(environ, start_response)
+        return answer
+
+    hubspot._wsgi, salesforce._wsgi = hubspot_held, salesforce_seen  # type: ignore[attr-defined]
+    hubspot.start()
+    salesforce.start()
+    try:
+        boxes = Sandboxes(world, hubspot, salesforce)
+        summary = sync_once(config_for(boxes, tmp_path, monkeypatch))
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+    assert side_by_side == [True], "Salesforce was not pulled while HubSpot's pull waited"
+    assert summary.status == "succeeded"
+    assert summary.records_pulled["hubspot"] > 0 and summary.records_pulled["salesforce"] > 0
+
