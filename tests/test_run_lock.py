@@ -206,10 +206,15 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
     with Runtime(sandbox_config) as runtime:
         store = runtime.require_store()
 
-        def after_each_page() -> bool:  # called between pages of the pull
-            if not taken:
-                stored.append(count(store, t.records))
-                taken.append(take_lock_away(store, takeover))
+        once = threading.Lock()
+
+        def after_each_page() -> bool:  # called between pages of the pulls (side by side)
+            # between two of the store's write transactions: the other pull commits no page
+            # between the count and the lock's end
+            with once, store._writing:
+                if not taken:
+                    stored.append(count(store, t.records))
+                    taken.append(take_lock_away(store, takeover))
             return False
 
         summary = run_sync(sandbox_config, store, runtime.connectors, runtime.model, NOW,

@@ -4,6 +4,7 @@ in the metrics; /healthz unready until a run has succeeded)."""
 
 from __future__ import annotations
 
+import threading
 import subprocess
 import sys
 from pathlib import Path
@@ -188,11 +189,14 @@ def test_a_run_that_loses_the_state_mid_way_is_spooled_counted_and_replayed(
     with Runtime(loaded) as runtime:
         store = runtime.require_store()
 
-        def database_goes_away() -> bool:  # between pages of the pull
-            if not gone:
-                folder.rename(tmp_path / "moved")
-                store.engine.dispose()
-                gone.append(True)
+        once = threading.Lock()
+
+        def database_goes_away() -> bool:  # between pages of the pulls (side by side)
+            with once:
+                if not gone:
+                    folder.rename(tmp_path / "moved")
+                    store.engine.dispose()
+                    gone.append(True)
             return False
 
         with pytest.raises(SQLAlchemyError):
