@@ -4,9 +4,9 @@ in the metrics; /healthz unready until a run has succeeded)."""
 
 from __future__ import annotations
 
-import threading
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
