@@ -8,8 +8,10 @@ on); syncer syncs it into a fresh SQLite state with the example config:
 2. the first incremental right after it (nothing changed in either CRM),
 3. a quiet incremental (again nothing changed),
 4. with --late: one HubSpot contact and one Salesforce Lead are edited with a stamp 30
-   minutes behind syncer's cursor, a sync at the same time (no sweep due) and one a day
-   later (the sweep is due) show whether they are found.
+   minutes behind syncer's cursor (with --accounts also one HubSpot company and one
+   Salesforce Account, 30 minutes behind the accounts cursor), a sync at the same time
+   (no sweep due) and one a day later (the sweeps are due) show whether they are found;
+   the accounts' sweep prints its calls, companies read and found per CRM.
 With --accounts the model gets an `accounts:` section and both connectors
 `account_fields: {}` (bench/bench_accounts.py): every world company is a HubSpot company
 with its contacts associated and a Salesforce Account whose Website is the company's
@@ -36,6 +38,7 @@ from structlog.testing import capture_logs
 from bench.bench_accounts import hubspot_companies
 from bench.bench_accounts import sandbox_config as config
 from connectors.sandbox import build_sandbox
+from connectors.sandbox.hubspot.company_controls import edit_company
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.seed import account_id
 from connectors.sandbox.salesforce.server import SalesforceSandbox
@@ -45,6 +48,7 @@ from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.domain.connector import Sandbox
 from syncer.run.pipeline import RunSummary, run_sync
+from syncer.store import accounts as account_store
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -83,6 +87,9 @@ def sync(loaded: LoadedConfig, hubspot: Sandbox, salesforce: Sandbox,
     for event in logs:
         if event.get("event") == "sweep.done":
             read[f"{event['connector']} sweep"] += int(event.get("read", 0))
+        if event.get("event") in ("accounts.sweep.done", "accounts.sweep.paused"):
+            for figure in ("calls", "read", "found"):
+                read[f"{event['connector']} accounts sweep {figure}"] += int(event[figure])
         if event.get("event") == "accounts.pulled":  # before: no `read`, only the changed
             read[f"{event['connector']} accounts"] += int(event.get("read",
                                                                     event.get("accounts", 0)))
@@ -100,6 +107,10 @@ def report(label: str, result: tuple[RunSummary, Counter[str], dict[str, int], f
         companies = (f" + {read[f'{crm} accounts']:,} accounts "
                      f"({read[f'{crm} accounts changed']:,} changed)"
                      if f"{crm} accounts" in read else "")
+        if f"{crm} accounts sweep read" in read:
+            companies += (f" + {read[f'{crm} accounts sweep read']:,} swept in "
+                          f"{read[f'{crm} accounts sweep calls']} calls "
+                          f"({read[f'{crm} accounts sweep found']} found)")
         print(f"| {label} | {crm} | {total} | {people:,}{companies} "
               f"| {summary.records_pulled.get(crm, 0):,} "
               f"| {summary.fields_written.get(crm, 0):,} "
@@ -120,6 +131,24 @@ def late_edits(loaded: LoadedConfig, hubspot: Sandbox, salesforce: Sandbox) -> N
     salesforce.edit(str(lead["Id"]), "Title", "VP Sales")
     salesforce.org.restamp(str(lead["Id"]),  # type: ignore[attr-defined]
                            cursors["salesforce"] - timedelta(minutes=30))  # type: ignore[operator]
+
+
+def late_company_edits(loaded: LoadedConfig, hubspot: Sandbox, salesforce: Sandbox) -> None:
+    """One HubSpot company and one Salesforce Account (the middle ones by id) edited with
+    a stamp 30 minutes behind the accounts cursor: only the accounts' sweep finds them."""
+    assert isinstance(hubspot, HubSpotSandbox) and isinstance(salesforce, SalesforceSandbox)
+    behind: dict[str, datetime] = {}
+    with Runtime(loaded) as runtime:
+        for name in ("hubspot", "salesforce"):
+            cursor = runtime.require_store().cursor(name, account_store.ACCOUNTS_STREAM)
+            assert cursor is not None, "a full sync with accounts on comes first"
+            behind[name] = cursor - timedelta(minutes=30)
+    companies = sorted(hubspot.api.objects.companies.live(), key=lambda c: int(c.id))
+    middle = len(companies) // 2
+    edit_company(hubspot, {"id": companies[middle].id, "field": "industry",
+                           "value": "Late Industry", "stamp": behind["hubspot"].isoformat()})
+    salesforce.edit(account_id(middle), "Industry", "Late Industry")
+    salesforce.org.restamp(account_id(middle), behind["salesforce"])
 
 
 def main() -> None:
@@ -158,6 +187,8 @@ def main() -> None:
                       f"{calls[0] / max(calls[1], 1):.2f}")
             if args.late:
                 late_edits(loaded, hubspot, salesforce)
+                if args.accounts:
+                    late_company_edits(loaded, hubspot, salesforce)
                 report("late edits, same day", sync(loaded, hubspot, salesforce, NOW))
                 report("late edits, a day on (sweep)",
                        sync(loaded, hubspot, salesforce, NOW + timedelta(hours=25)))

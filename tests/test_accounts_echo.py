@@ -13,7 +13,7 @@ logs, changed only through their control API (tests/sandbox_control.py)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -83,13 +83,13 @@ def set_up(tmp_path: Path, boxes: Sandboxes, world: World,
                                             [contacts[p.email] for p in people])
 
 
-def account_events(logs: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def account_events(logs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
     """connector -> (accounts read, of them changed) of a run's accounts pulls."""
     return {e["connector"]: (e["read"], e["accounts"])
             for e in logs if e["event"] == "accounts.pulled"}
 
 
-def decided(logs: list[dict[str, Any]]) -> int:
+def decided(logs: Sequence[Mapping[str, Any]]) -> int:
     """How many companies the run decided."""
     return sum(e["accounts"] for e in logs if e["event"] == "accounts.decided")
 

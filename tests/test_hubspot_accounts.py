@@ -156,6 +156,37 @@ def test_pull_pages_past_the_search_cap_and_costs_one_search_per_200(
     assert sandbox.calls() - before == searches  # no owner, company or person requests
 
 
+def test_the_sweep_lists_every_company_once_in_id_order_200_a_search(
+        sandbox: HubSpotSandbox) -> None:
+    """The accounts' reconciliation sweep (syncer/run/account_sweep.py): one search request
+    a page of 200, in id order from the last id read, past the search cap (300 here), so a
+    pass stopped after any page resumes from its position."""
+    count = 450
+    made = {make(sandbox, name=f"Company {i}", domain=f"c{i}.example")
+            for i in range(count)}
+    connector = connect(sandbox)
+    connector.owners()  # the pipeline reads owners once per sync
+    before = sandbox.calls()
+    pages: list[list[Account]] = []
+    position: str | None = None
+    try:
+        while True:
+            page, position = connector.account_sweep_page(position)
+            pages.append(page)
+            if position is None:
+                break
+            assert position == page[-1].record_id  # where the next page starts
+    finally:
+        connector.close()
+    ids = [a.record_id for page in pages for a in page]
+    assert [len(page) for page in pages] == [200, 200, 50]
+    assert set(ids) == made and len(ids) == count  # each company once
+    assert ids == sorted(ids, key=int)
+    assert sandbox.calls() - before == sandbox.calls("POST", SEARCH) == 3
+    assert {a.source for a in pages[0]} == {"hubspot"}
+    assert pages[0][0].crm_values == dict.fromkeys(ACCOUNT_FIELDS)
+
+
 def test_full_pull_lists_100_a_page_and_reads_owners_once(sandbox: HubSpotSandbox) -> None:
     made = {make(sandbox, name=f"Company {i}") for i in range(230)}
     connector = connect(sandbox)

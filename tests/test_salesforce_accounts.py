@@ -147,6 +147,32 @@ def test_thousands_of_accounts_cost_one_query_per_two_thousand() -> None:
             sandbox.call_counts[("POST", "oauth2/token", 200)]
 
 
+def test_the_sweep_lists_every_account_once_in_id_order_2000_a_query() -> None:
+    """The accounts' reconciliation sweep (syncer/run/account_sweep.py): one REST query a
+    page of 2,000 (`Id > :last ORDER BY Id`), so a pass stopped after any page resumes
+    from its position and reads no page twice."""
+    world = World(seed=3, size=12_600, now=NOW)  # 2,100 Accounts
+    with SalesforceSandbox(world) as sandbox, \
+            SalesforceConnector(settings_for(sandbox), retry=NO_WAIT) as connector:
+        first, position = connector.account_sweep_page(None)
+        assert position == first[-1].record_id and queries(sandbox) == 1
+        rest, done = connector.account_sweep_page(position)
+        assert done is None and queries(sandbox) == 2
+        edited = str(account_rows(sandbox)[-1]["Id"])
+        result(sandbox, "edit_account", id=edited, fields={"AnnualRevenue": 99.5})
+        again, _ = connector.account_sweep_page(position)  # the same position: that page
+        # nothing but the queries (and the sign-in): no describe unless a query fails
+        assert sum(sandbox.call_counts.values()) == \
+            queries(sandbox) + sandbox.call_counts[("POST", "oauth2/token", 200)]
+    ids = [a.record_id for a in [*first, *rest]]
+    assert (len(first), len(rest)) == (2000, 100)
+    assert ids == sorted(ids) and len(set(ids)) == 2100
+    assert set(ids) == {str(row["Id"]) for row in account_rows(sandbox)}
+    assert [a.record_id for a in again] == ids[2000:]
+    assert {a.record_id: a.annual_revenue for a in again}[edited] == 99.5
+    assert all(a.owner_email for a in first)
+
+
 def test_full_pull_above_the_threshold_reads_a_bulk_job(sandbox: SalesforceSandbox) -> None:
     options = {"bulk_query_threshold": 100, "bulk_poll_seconds": 0.0,
                "bulk_max_records": 120}

@@ -12,6 +12,11 @@ ApiCalls (calls.py); each company is read by answers.crm_object where it arrives
 The batch update answers carry each company's new updatedAt: the echo window of a run's
 company writes (syncer/run/echo.py) costs no request, and an incremental pull leaves it
 out with one more search filter group, as the contacts pull does.
+
+The accounts' reconciliation sweep (syncer/run/account_sweep.py) reads every company in
+id order, one search request of 200 a page (`sweep_page`), each page a query of its own
+from the last id (search.py's records_after), so the 10,000 cap never applies and a pass
+stopped by its call budget resumes by id. Search, not the list API: 200 a call, not 100.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from connectors.hubspot.company_mapping import (
 )
 from connectors.hubspot.mapping import as_utc
 from connectors.hubspot.raw import GeneratedApi, RawResponse, answer
-from connectors.hubspot.search import modified_since, newest_stamp
+from connectors.hubspot.search import SEARCH_LIMIT, modified_since, newest_stamp, records_after
 from connectors.retry import RetryPolicy
 from syncer.domain.accounts import Account
 from syncer.domain.connector import ConnectorError, ConnectorSettings
@@ -45,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 #: the companies list API's largest page
 LIST_PAGE = 100
+#: companies per sweep page: the search API's largest page
+SWEEP_PAGE = SEARCH_LIMIT
 
 
 class CompanyListApi(GeneratedApi, Protocol):
@@ -118,16 +125,31 @@ class CompanyReader:
                                           limit=LIST_PAGE, after=after, properties=fields,
                                           archived=False, _preload_content=False,
                                           _request_timeout=self._timeout), crm_object)
-        emails: Mapping[str, str] | None = None
+        checked = False
         for companies in pages:
             if not companies:
                 continue
-            if emails is None:  # the first company: check fields, learn owners (once)
-                self._refuse_missing(companies[0]["properties"])
-                emails = self._emails()
-            yield [to_account(self._settings.name, company,
-                              self._settings.account_writeback_fields, emails)
-                   for company in companies]
+            yield self._mapped(companies, check=not checked)
+            checked = True
+
+    def sweep_page(self, position: str | None) -> tuple[list[Account], str | None]:
+        """One page (one search request) of companies in id order after `position` (the
+        last id read; None: from the start), and where the next page starts (None: the
+        listing is done)."""
+        found, last = records_after(int(position or 0), self.fields(), self._do_search,
+                                    limit=SWEEP_PAGE)
+        return (self._mapped(found, check=True) if found else [],
+                None if last is None else str(last))
+
+    def _mapped(self, companies: Sequence[CrmObject], *, check: bool) -> list[Account]:
+        """Companies as Accounts; with `check`, the first one's properties are checked
+        against the write-back fields (a read's first page: no request of its own)."""
+        if check:
+            self._refuse_missing(companies[0]["properties"])
+        emails = self._emails()  # the owners read once per connector, then kept
+        return [to_account(self._settings.name, company,
+                           self._settings.account_writeback_fields, emails)
+                for company in companies]
 
     def newest_stamp(self) -> datetime | None:
         """The newest company modification time in the portal (one search request)."""

@@ -335,6 +335,12 @@ class HubSpotConnector:
         """The newest company modification time in the portal (one search request)."""
         return self._companies.newest_stamp()
 
+    def account_sweep_page(self, position: str | None) -> tuple[list[Account], str | None]:
+        """One page (one search request) of companies in id order from `position`, and
+        where the next page starts (None: the listing is done): the accounts'
+        reconciliation sweep (syncer/run/account_sweep.py, companies.py)."""
+        return self._companies.sweep_page(position)
+
     def take_account_write_window(self) -> tuple[datetime, datetime] | None:
         """The stamps HubSpot gave this connector's company writes since the last call
         (from the batch answers: no request), None without one; then forgotten."""

@@ -122,9 +122,10 @@ def newest_stamp(search: Search, stamp: str = CONTACT_STAMP) -> datetime | None:
 def records_after(last_id: int, properties: list[str],
                   search: Search, limit: int = SEARCH_LIMIT
                   ) -> tuple[list[CrmObject], int | None]:
-    """One page of contacts with an id above `last_id`, in id order, and the id to go on
-    after (None: the listing is done). Each page is a query of its own, so the search's
-    result cap never applies and a stopped listing resumes by id."""
+    """One page of records (contacts, or companies with their search) with an id above
+    `last_id`, in id order, and the id to go on after (None: the listing is done). Each
+    page is a query of its own, so the search's result cap never applies and a stopped
+    listing resumes by id."""
     request = PublicObjectSearchRequest(
         filter_groups=[{"filters": [{"propertyName": "hs_object_id", "operator": "GT",
                                      "value": str(last_id)}]}],

@@ -14,6 +14,10 @@ one sObject Collections path with the people's (connector.push). Their answers c
 stamp, so the echo window of a run's Account writes (syncer/run/echo.py) is closed by one
 query for the newest SystemModstamp after them (`newest_stamp`), and an incremental pull
 leaves such windows out of its time range, as echo_reads.py does for people.
+
+The accounts' reconciliation sweep (syncer/run/account_sweep.py) reads every Account in
+Id order, one REST query of 2,000 a page from the last Id read (`Id > :last ORDER BY Id`,
+so each page is a query of its own and a pass stopped by its call budget resumes by Id).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import datetime
 
 from connectors.salesforce import echo_reads, mapping
 from connectors.salesforce import soql_values as soql
-from connectors.salesforce.answers import AnswerShapeError, Row
+from connectors.salesforce.answers import AnswerShapeError, Row, query_page
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.creation import website_domain
 from syncer.domain.accounts import Account
@@ -35,6 +39,8 @@ ACCOUNT_OBJECT = "Account"
 ACCOUNT_FIELDS: tuple[str, ...] = (
     "Id", "Name", "Website", "Industry", "NumberOfEmployees", "BillingCountry",
     "AnnualRevenue", "OwnerId", "Owner.Email", "SystemModstamp")
+#: Accounts per sweep page: one REST query page, the API's largest
+SWEEP_PAGE = 2000
 
 
 def account_fields(writeback_fields: Sequence[str]) -> list[str]:
@@ -122,6 +128,31 @@ def account_pages(connector: BulkQueries, since: datetime | None,
     for records in pages:
         if records:
             yield [to_account(connector.name, record, writeback) for record in records]
+
+
+def sweep_query(fields: Sequence[str], last: str | None) -> str:
+    """The sweep's SOQL: the next SWEEP_PAGE Accounts in Id order after the Id `last`
+    (None: from the first)."""
+    after = f" WHERE Id > {soql.quote(last)}" if last else ""
+    return (f"SELECT {', '.join(fields)} FROM {ACCOUNT_OBJECT}{after} ORDER BY Id "
+            f"LIMIT {SWEEP_PAGE}")
+
+
+def sweep_page(connector: BulkQueries, position: str | None
+               ) -> tuple[list[Account], str | None]:
+    """One query: Accounts in Id order after `position` (the last Id read; None: from
+    the first), and where the next page starts (None: the listing is done). A failed
+    query is explained as the incremental pull's is (the describe is spent only then)."""
+    writeback = connector.settings.account_writeback_fields
+    query = sweep_query(account_fields(writeback), position)
+    try:
+        records = query_page(connector._call("accounts.sweep", lambda sf: sf.query(query)),
+                             "accounts.sweep")["records"]
+    except ConnectorError:
+        connector._check_writeback(ACCOUNT_OBJECT)
+        raise
+    found = [to_account(connector.name, record, writeback) for record in records]
+    return found, found[-1].record_id if len(records) == SWEEP_PAGE else None
 
 
 def _explained(connector: BulkQueries, pages: Iterator[list[Row]]

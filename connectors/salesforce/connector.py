@@ -21,6 +21,7 @@ from connectors.salesforce import activity_pages, creation, echo_reads, full_pul
 from connectors.salesforce import soql_values as soql
 from connectors.salesforce.accounts import account_pages
 from connectors.salesforce.accounts import newest_stamp as newest_account_stamp
+from connectors.salesforce.accounts import sweep_page as account_sweep_page
 from connectors.salesforce.answers import SaveResult, save_results
 from connectors.salesforce.bulk import BulkQueries
 from connectors.salesforce.by_ids import read_by_ids
@@ -122,6 +123,12 @@ class SalesforceConnector(BulkQueries):
         SystemModstamp is at or after it and in no (start, end] of `skip` (syncer's own
         writes), oldest first (connectors/salesforce/accounts.py)."""
         return account_pages(self, since, skip)
+
+    def account_sweep_page(self, position: str | None) -> tuple[list[Account], str | None]:
+        """One page (one query) of Accounts in Id order from `position`, and where the
+        next page starts (None: the listing is done): the accounts' reconciliation sweep
+        (syncer/run/account_sweep.py, accounts.py)."""
+        return account_sweep_page(self, position)
 
     def newest_account_stamp(self) -> datetime | None:
         """The newest SystemModstamp of any Account (one query, accounts.py)."""

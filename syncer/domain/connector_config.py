@@ -157,10 +157,12 @@ class ConnectorConfig(Strict):
     #: notes, tasks; or a list of them; connectors/hubspot/engagements.py). None: none.
     engagements: bool | list[Literal["calls", "meetings", "emails", "notes", "tasks"]] | None \
         = None
-    #: reconciliation sweep (syncer/run/sweep.py): a pass over every record's id and stamp
-    #: starts when the last one is this many hours old (0: never; a full pull is a pass)
+    #: reconciliation sweep (syncer/run/sweep.py; with accounts on, the companies' too:
+    #: syncer/run/account_sweep.py): a pass over every record starts when the last one is
+    #: this many hours old (0: never; a full pull is a pass)
     sweep_every_hours: float = 24.0
-    #: API calls one run may spend on the sweep; a pass goes on over as many runs as it needs
+    #: API calls one run may spend on each sweep (people's, accounts'); a pass goes on over
+    #: as many runs as it needs
     sweep_calls_per_run: int = 50
     #: create qualified people from the other CRMs here (None: never create)
     create: CreateConfig | None = None
@@ -219,7 +221,7 @@ class ConnectorConfig(Strict):
     def _usable_sweep_budget(cls, value: int) -> int:
         if not 1 <= value <= 1_000_000:
             raise ValueError(f"{value} is not a usable number of calls. Fix: from 1 to "
-                             "1000000 (default 50: the sweep spends at most 50 API calls per "
+                             "1000000 (default 50: each sweep spends at most 50 API calls per "
                              "run and goes on in the next); set sweep_every_hours: 0 to turn "
                              "the sweep off")
         return value

@@ -9,6 +9,9 @@ makes no account call and writes no account field. In a run, in order:
    syncer's own account writes (echo windows, syncer/run/echo.py) are left out, so a
    quiet run reads no company back; the written values are stored with the write
    (run/push.py), so the one second of a Salesforce window read back is unchanged.
+   Then, when due, the accounts' reconciliation sweep goes on (syncer/run/account_sweep.py):
+   a page at a time of every company in id order, the ones that differ kept as the pull
+   keeps them, so a company stamped behind the cursor is found.
 2. `note`: as each chunk of people is decided, each person's company (account_match.py)
    and buying role are remembered; their companies, and the companies pulled, are the
    ones this run re-decides.
@@ -31,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 import structlog
+from sqlalchemy import Connection
 
 from syncer.domain.accounts import ACCOUNT_OBJECT_BY_KIND, Account, AccountDecision
 from syncer.domain.config import LoadedConfig
@@ -44,11 +48,13 @@ from syncer.qualify.accounts import (
     buying_role,
     decide_account,
 )
+from syncer.run.account_sweep import finished_by_full_pull, sweep_accounts
 from syncer.run.budget import DailyBudget
 from syncer.run.diff import record_update
 from syncer.run.echo import EchoTails, LeavesOutAccountEchoes
 from syncer.run.pull import CURSOR_OVERLAP, MAX_ECHO_WINDOWS, SyncStopped
 from syncer.run.push import Item
+from syncer.run.sweep import SweepPolicy
 from syncer.store import accounts as account_store
 from syncer.store import echo as echo_store
 from syncer.store.echo import EchoWindow
@@ -98,7 +104,8 @@ class AccountStage:
         """Store one connector's changed accounts; its accounts cursor moves afterwards to
         the newest modification time seen (the CRM's clock), or past the end of the
         stretches of our own account writes the pull left out (syncer/run/echo.py): their
-        echo is not read back, while the overlap still re-reads others' changes."""
+        echo is not read back, while the overlap still re-reads others' changes. Then the
+        accounts' sweep, when due (`sweep`; a pull that read every company is a pass)."""
         connector = self.connectors[name]
         cursor = None if full else self.store.cursor(name, account_store.ACCOUNTS_STREAM)
         since = cursor - CURSOR_OVERLAP if cursor else None
@@ -117,14 +124,9 @@ class AccountStage:
             if stamps:
                 newest = max([*stamps, *([newest] if newest else [])])
             with self.store.transaction() as tx:
-                fresh = account_store.changed(tx, page)
-                self.moved_domains.update(
-                    d for a in account_store.moved(tx, fresh)
-                    if (d := clean_domain(a.domain)) is not None)
-                account_store.save(tx, fresh, self.now)
+                fresh = self._keep(tx, page)
             changed = {a.record_id for a in fresh}
             tails.note(page, [a for a in page if a.record_id not in changed])
-            self.pulled.update((a.source, a.record_id) for a in fresh)
             count += len(fresh)
             if self.should_stop():  # what is stored stays; the cursor is not moved
                 raise SyncStopped
@@ -137,10 +139,35 @@ class AccountStage:
                 self.store.set_cursor(tx, name, account_store.ACCOUNTS_STREAM, newest)
             for end, new_end in tails.grown():
                 echo_store.grow(tx, name, end, new_end, echo_store.ACCOUNTS)
+            if since is None:  # every company read: a sweep pass of its own
+                finished_by_full_pull(tx, name, self.now)
         self.accounts_pulled[name] = count
         self._index = None
         log.info("accounts.pulled", connector=name, accounts=count, read=read,
                  incremental=cursor is not None, echo_windows_skipped=len(skip))
+        self.sweep(name)
+
+    def sweep(self, name: str) -> None:
+        """Go on with the connector's accounts sweep when it is due, within its calls per
+        run (syncer/run/account_sweep.py); what differs is kept as the pull keeps it."""
+        found = sweep_accounts(self.store, self.connectors[name], name,
+                               SweepPolicy.of(self.loaded.connector(name)), now=self.now,
+                               budget=self.budgets[name], should_stop=self.should_stop,
+                               keep=self._keep)
+        if found:
+            self.accounts_pulled[name] = self.accounts_pulled.get(name, 0) + len(found)
+            self._index = None
+
+    def _keep(self, tx: Connection, page: Sequence[Account]) -> list[Account]:
+        """Store the accounts of a page that differ from the stored copy (in the caller's
+        transaction) and return them: their companies are re-decided this run, and the
+        people at the domains of those new or moved are placed again."""
+        fresh = account_store.changed(tx, page)
+        self.moved_domains.update(d for a in account_store.moved(tx, fresh)
+                                  if (d := clean_domain(a.domain)) is not None)
+        account_store.save(tx, fresh, self.now)
+        self.pulled.update((a.source, a.record_id) for a in fresh)
+        return fresh
 
     def _echo_windows(self, name: str, since: datetime | None) -> list[EchoWindow]:
         """The stretches of our own account writes to leave out of an incremental pull
