@@ -69,8 +69,9 @@ _FIELDS = ("score", "fit", "engagement", "grade", "stage", "routing_score", "rou
 
 def decision_pushes(records: int, per_push: int = 100) -> list[list[dict[str, Any]]]:
     """Intent rows of each push of `per_push` records, as the writer builds them: a
-    record's rows share its connector, record id, person key and one reasons list object;
-    every row of the run one stamp; the `reasons` field's value is long (audit_texts)."""
+    record's rows share one object each for its connector, record id, person key and
+    reasons list; every row of the run one stamp; the `reasons` field's value is long
+    (audit_texts)."""
     pushes = []
     for start in range(0, records, per_push):
         push = []
@@ -80,11 +81,12 @@ def decision_pushes(records: int, per_push: int = 100) -> list[list[dict[str, An
                         "evidence_at": None if k % 2 else "2026-10-05T07:12:03+00:00"}
                        for k in range(12)]
             connector = "hubspot" if i % 2 else "salesforce"
+            record_id, person_key = f"r{i}", f"p{i}@example.com"
             for f, field in enumerate(_FIELDS):
                 new = (f"LEAD {i % 90} (fit B): not MQL: score {i % 90} below 25 ({i})"
                        if field == "reasons" else str((i + f) % 100))
                 push.append({"at": START, "run_id": "run-decisions", "connector": connector,
-                             "record_id": f"r{i}", "person_key": f"p{i}@example.com",
+                             "record_id": record_id, "person_key": person_key,
                              "field": field, "old_value": None, "new_value": new,
                              "outcome": "intent", "error": None,
                              "model_version": "example@3f2a9c", "reasons": reasons})

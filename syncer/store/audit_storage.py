@@ -28,7 +28,6 @@ from syncer.store.audit_refs import (
     StampKey,
     SubjectKey,
 )
-from syncer.store.column_types import LINK_BYTES
 from syncer.store.decision_json import ReasonJson
 
 #: an audit row as syncer shows it: id, at, run_id, connector, record_id, person_key, field,
@@ -92,31 +91,27 @@ _NO_SUBJECT = ("", "", "")
 #: cache decodes each list about once; a bound keeps a verify of millions of rows small)
 _CACHE_LIMIT = 20_000
 
-#: the audit columns in the order _insert_sqlite binds them
-_COLUMNS = ("id", "stamp_id", "subject_id", "connector_id", "field_id", "outcome_id",
-            "old_value", "new_value", "old_text_id", "new_text_id", "error", "prev_hash",
-            "row_hash", "reasons_id")
-_SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+#: the audit columns in the order a StoredTuple holds them
+STORED_COLUMNS = ("id", "stamp_id", "subject_id", "connector_id", "field_id", "outcome_id",
+                  "old_value", "new_value", "old_text_id", "new_text_id", "error",
+                  "prev_hash", "row_hash", "reasons_id")
+#: an audit row as an append stores it, its columns in STORED_COLUMNS' order; prev_hash and
+#: row_hash as hex text, or on SQLite as bound there (see insert_sqlite)
+StoredTuple = tuple[int, int, int, int, int, int, str | None, str | None, int | None,
+                    int | None, str | None, str | bytes, str | bytes, int | None]
+_SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(STORED_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in STORED_COLUMNS)})")
 
 
-def insert_sqlite(connection: Connection, prepared: Sequence[StoredRow]) -> None:
-    """The rows in one executemany of plain tuples, the hashes converted as the column
-    types would (Sha256Hex: 32 bytes; HashLink: the first LINK_BYTES of them):
-    SQLAlchemy's per-row parameter processing cost more than SQLite's insert itself."""
-    values = []
-    previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
-    for r in prepared:  # each row's prev_hash is the row before's hash: converted once
-        own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
-        values.append((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
-                       r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
-                       r["old_text_id"], r["new_text_id"], r["error"],
-                       previous[:LINK_BYTES], own, r["reasons_id"]))
-        previous = own
-    connection.exec_driver_sql(_SQLITE_INSERT, values)
+def insert_sqlite(connection: Connection, stored: Sequence[StoredTuple]) -> None:
+    """The rows in one executemany of plain tuples: SQLAlchemy's per-row parameter
+    processing cost more than SQLite's insert itself. The hashes must already be as the
+    column types bind them: row_hash 32 bytes (Sha256Hex), prev_hash its first LINK_BYTES
+    (HashLink; `hash_bytes` of a hash given as text)."""
+    connection.exec_driver_sql(_SQLITE_INSERT, stored)
 
 
-def insert_postgres(connection: Connection, prepared: Sequence[StoredRow]) -> bool:
+def insert_postgres(connection: Connection, stored: Sequence[StoredTuple]) -> bool:
     """The rows in one COPY FROM STDIN on psycopg 3 (PostgreSQL's bulk load: one statement
     streaming every row, where an executemany sends an INSERT per row); say False on
     another driver, which the caller then inserts by executemany. Every column is an
@@ -126,16 +121,13 @@ def insert_postgres(connection: Connection, prepared: Sequence[StoredRow]) -> bo
     if cursor_of is None or not hasattr(driver, "pipeline"):  # psycopg 3 has pipeline()
         return False
     with cursor_of() as cursor, cursor.copy(
-            f"COPY audit ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-        for r in prepared:
-            copy.write_row((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
-                            r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
-                            r["old_text_id"], r["new_text_id"], r["error"], r["prev_hash"],
-                            r["row_hash"], r["reasons_id"]))
+            f"COPY audit ({', '.join(STORED_COLUMNS)}) FROM STDIN") as copy:
+        for row in stored:
+            copy.write_row(row)
     return True
 
 
-def _hash_bytes(value: str) -> str | bytes:
+def hash_bytes(value: str) -> str | bytes:
     """As Sha256Hex binds a hash on SQLite: 32 bytes, or the text when it is none."""
     try:
         return bytes.fromhex(value) if len(value) == 64 else value
