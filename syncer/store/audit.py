@@ -54,6 +54,7 @@ from syncer.store.audit_chain import (
 from syncer.store.audit_reasons import Cited, ReasonsInterner, canonical_reasons
 from syncer.store.audit_refs import (
     LONG_VALUE,
+    KnownIds,
     RefInterner,
     StampKey,
     SubjectKey,
@@ -215,12 +216,14 @@ def _rows_of(rows: Sequence[Mapping[str, object]]) -> tuple[list[_Shared], list[
     return runs, out
 
 
-def _cite(connection: Connection, runs: Sequence[_Shared], prepared: Sequence[_Row]
-          ) -> RefInterner:
-    """Find or store what the rows cite (reasons, stamps, subjects, names, long values);
-    each run of rows gets its ids, the rows' own names and texts stay in the interner."""
-    reasons_ids = ReasonsInterner(connection).ids([run.cited for run in runs])
-    interner = RefInterner(connection)
+def _cite(connection: Connection, runs: Sequence[_Shared], prepared: Sequence[_Row],
+          known: KnownIds) -> RefInterner:
+    """Find or store what the rows cite (reasons, stamps, subjects, names, long values),
+    starting from the ids `known`; each run of rows gets its ids, the rows' own names and
+    texts stay in the interner."""
+    reasons_ids = ReasonsInterner(connection, known.reasons, known.learned).ids(
+        [run.cited for run in runs])
+    interner = RefInterner(connection, known)
     interner.stamp_ids({run.stamp for run in runs})
     interner.subject_ids({run.subject for run in runs})
     interner.name_ids({run.subject[0] for run in runs} | {row[1] for row in prepared}
@@ -299,6 +302,8 @@ class AuditLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: ids of what appends cite, found by this process's earlier appends
+        self.known = KnownIds()
 
     # -- the chain -------------------------------------------------------------------------
     @staticmethod
@@ -338,8 +343,9 @@ class AuditLog:
         if not rows:
             return []
         head = self.lock_head(connection)
+        self.known.begin(connection, head.last_id, head.head_hash)
         runs, prepared = _rows_of(rows)
-        interner = _cite(connection, runs, prepared)
+        interner = _cite(connection, runs, prepared, self.known)
         sqlite_rows = connection.dialect.name == "sqlite"
         stored, last = _chained(prepared, interner, head, sqlite_rows)
         if sqlite_rows:
@@ -351,6 +357,7 @@ class AuditLog:
         connection.execute(update(t.audit_chain).where(t.audit_chain.c.name == CHAIN).values(
             last_id=last.last_id, head_hash=last.head_hash,
             updated_at=datetime.now(timezone.utc)))
+        self.known.end(connection, last.last_id, last.head_hash)
         return list(range(head.last_id + 1, last.last_id + 1))
 
     @staticmethod
