@@ -227,7 +227,7 @@ class KnownIds:
     cut in the same transaction: a new cut drops every known text and reasons id. Each
     kind is bounded (LIMIT): only neighbouring appends share much."""
 
-    LIMIT = 20_000
+    LIMIT = 5_000
 
     def __init__(self) -> None:
         self.stamps: dict[StampKey, int] = {}
