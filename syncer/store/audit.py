@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
-from operator import is_
 
 from sqlalchemy import Connection, Engine, and_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,28 +50,18 @@ from syncer.store.audit_chain import (
     row_hash,
     time_of,
 )
-from syncer.store.audit_reasons import Cited, ReasonsInterner, canonical_reasons
-from syncer.store.audit_refs import (
-    LONG_VALUE,
-    KnownIds,
-    RefInterner,
-    StampKey,
-    SubjectKey,
-    audit_names,
-    audit_stamps,
-    audit_subjects,
-)
+from syncer.store.audit_refs import KnownIds, audit_names, audit_stamps, audit_subjects
 from syncer.store.audit_storage import (
     STORED_COLUMNS,
     AuditRecord,
     Normalised,
     RowReader,
-    StoredTuple,
-    hash_bytes,
+    chained,
+    cite_runs,
     insert_postgres,
     insert_sqlite,
+    runs_of,
 )
-from syncer.store.column_types import LINK_BYTES
 
 __all__ = ["CHAIN", "GENESIS", "HASHED_FIELDS", "MAX_PROBLEMS", "AuditError", "AuditFilter",
            "AuditLog", "ChainChecker", "ChainHead", "ChainProblem", "RowReader", "VerifyReport",
@@ -105,7 +94,8 @@ def _json_text(value: str | None) -> str:
 
 def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str,
                      at_text: str | None = None) -> str:
-    """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row, with the
+    """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row (the form the
+    append's `audit_storage.chained` writes in parts, per run of rows), with the
     canonical form written out key by key (sorted, compact, the strings through the same
     encoder json.dumps(ensure_ascii=False) uses) instead of through json.dumps: the same
     bytes at a fraction of the cost. verify recomputes with canonical_form, so a
@@ -131,145 +121,6 @@ def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str,
     digest.update(b"\n")
     digest.update(text.encode("utf-8"))
     return digest.hexdigest()
-
-
-#: what rows of one run share, as text: time (aware UTC), run id, connector, record id,
-#: person key, model version, canonical reasons text
-_SharedKey = tuple[datetime, str, str, str, str, str, str]
-
-
-class _Shared:
-    """What consecutive rows of one decision's write share (time, run, connector, record,
-    person, model version, reasons): their text, the parts of their canonical form that
-    are not the row's own (`head`, `middle`, `tail`: see `_chained`) and the ids they
-    cite, worked out once per such run of rows instead of per row. `raw`: the objects
-    the last row of the run handed over (the writer hands a decision's rows the same
-    objects, so the next row is compared by identity first, by its text only if not)."""
-
-    __slots__ = ("connector_id", "head", "key", "middle", "raw", "reasons_id", "stamp_id",
-                 "subject_id", "tail")
-
-    def __init__(self, key: _SharedKey) -> None:
-        at, run_id, connector, record_id, person_key, model_version, text = key
-        self.key = key
-        self.raw: tuple[object, ...] = ()
-        at_text = encode_basestring(at.isoformat(timespec="microseconds"))
-        self.head = f'\n{{"at":{at_text},"connector":{encode_basestring(connector)},"error":'
-        self.middle = f',"model_version":{encode_basestring(model_version)},"new_value":'
-        self.tail = "".join((
-            ',"person_key":', encode_basestring(person_key), ',"reasons":', text,
-            ',"record_id":', encode_basestring(record_id),
-            ',"run_id":', encode_basestring(run_id), "}")).encode("utf-8")
-        self.stamp_id = self.subject_id = self.connector_id = self.reasons_id = 0
-
-    @property
-    def stamp(self) -> StampKey:
-        return self.key[1], self.key[0]
-
-    @property
-    def subject(self) -> SubjectKey:
-        return self.key[2], self.key[3], self.key[4]
-
-    @property
-    def cited(self) -> Cited:
-        return self.key[5], self.key[6]
-
-
-def _shared_key(row: Mapping[str, object], texts: dict[int, str]) -> _SharedKey:
-    """The shared part of a row as text, as `_normalised` gives it; the reasons list's
-    canonical text is kept in `texts` by list object (the rows hold the lists, so an id
-    is not reused meanwhile)."""
-    reasons = row.get("reasons")
-    text = texts.get(id(reasons))
-    if text is None:
-        text = texts[id(reasons)] = canonical_reasons(reasons)
-    return (time_of(row), str(row["run_id"]), str(row["connector"]), str(row["record_id"]),
-            str(row["person_key"]), str(row["model_version"]), text)
-
-
-#: a row about to be appended: what it shares with its neighbours, then its field,
-#: outcome, old and new value and error as text (None stays None)
-_Row = tuple[_Shared, str, str, str | None, str | None, str | None]
-
-
-def _rows_of(rows: Sequence[Mapping[str, object]]) -> tuple[list[_Shared], list[_Row]]:
-    """The runs of consecutive rows sharing a decision's time, run, subject, model version
-    and reasons, and each row with its own fields as text (what `_normalised` gives,
-    without a dict per row)."""
-    runs: list[_Shared] = []
-    out: list[_Row] = []
-    texts: dict[int, str] = {}
-    shared: _Shared | None = None
-    for row in rows:
-        raw = (row.get("at"), row["run_id"], row["connector"], row["record_id"],
-               row["person_key"], row["model_version"], row.get("reasons"))
-        if shared is None or not all(map(is_, raw, shared.raw)):
-            key = _shared_key(row, texts)
-            if shared is None or key != shared.key:
-                shared = _Shared(key)
-                runs.append(shared)
-            shared.raw = raw
-        old, new, error = row.get("old_value"), row.get("new_value"), row.get("error")
-        out.append((shared, str(row["field"]), str(row["outcome"]),
-                    None if old is None else str(old), None if new is None else str(new),
-                    None if error is None else str(error)))
-    return runs, out
-
-
-def _cite(connection: Connection, runs: Sequence[_Shared], prepared: Sequence[_Row],
-          known: KnownIds) -> RefInterner:
-    """Find or store what the rows cite (reasons, stamps, subjects, names, long values),
-    starting from the ids `known`; each run of rows gets its ids, the rows' own names and
-    texts stay in the interner."""
-    reasons_ids = ReasonsInterner(connection, known.reasons, known.learned).ids(
-        [run.cited for run in runs])
-    interner = RefInterner(connection, known)
-    interner.stamp_ids({run.stamp for run in runs})
-    interner.subject_ids({run.subject for run in runs})
-    interner.name_ids({run.subject[0] for run in runs} | {row[1] for row in prepared}
-                      | {row[2] for row in prepared})
-    interner.text_ids({value for row in prepared for value in (row[3], row[4])
-                       if value is not None and len(value) >= LONG_VALUE})
-    names = interner.names
-    for run, reasons_id in zip(runs, reasons_ids, strict=True):
-        run.stamp_id, run.subject_id = interner.stamps[run.stamp], interner.subjects[run.subject]
-        run.connector_id, run.reasons_id = names[run.subject[0]], reasons_id
-    return interner
-
-
-def _chained(prepared: Sequence[_Row], interner: RefInterner, head: ChainHead,
-             sqlite_rows: bool) -> tuple[list[StoredTuple], ChainHead]:
-    """The stored rows (STORED_COLUMNS), chained after `head`, and the new head. A row's
-    hash is `row_hash` of its `_normalised` form: the canonical form is the run's `head`,
-    the row's error, field, id, the run's `middle`, the row's values and outcome, the
-    run's `tail` (the keys in sorted order, as `_stored_row_hash` writes them). On SQLite
-    the hashes are stored as the column types would bind them (`insert_sqlite`)."""
-    names, texts = interner.names, interner.texts
-    sha256, encode = hashlib.sha256, encode_basestring
-    last_id, previous = head.last_id, head.head_hash
-    link: str | bytes = hash_bytes(previous)[:LINK_BYTES] if sqlite_rows else previous
-    stored: list[StoredTuple] = []
-    for run, field, outcome, old, new, error in prepared:
-        last_id += 1
-        text = "".join((
-            run.head, "null" if error is None else encode(error), ',"field":', encode(field),
-            ',"id":', str(last_id), run.middle, "null" if new is None else encode(new),
-            ',"old_value":', "null" if old is None else encode(old),
-            ',"outcome":', encode(outcome)))
-        digest = sha256(previous.encode("ascii") + text.encode("utf-8"))
-        digest.update(run.tail)
-        own = digest.digest()
-        previous = own.hex()
-        old_long = old is not None and len(old) >= LONG_VALUE
-        new_long = new is not None and len(new) >= LONG_VALUE
-        stored.append((
-            last_id, run.stamp_id, run.subject_id, run.connector_id, names[field],
-            names[outcome], None if old_long else old, None if new_long else new,
-            texts[old] if old_long and old is not None else None,
-            texts[new] if new_long and new is not None else None,
-            error, link, own if sqlite_rows else previous, run.reasons_id))
-        link = own[:LINK_BYTES] if sqlite_rows else previous
-    return stored, ChainHead(last_id, previous)
 
 
 @dataclass(frozen=True)
@@ -344,10 +195,10 @@ class AuditLog:
             return []
         head = self.lock_head(connection)
         self.known.begin(connection, head.last_id, head.head_hash)
-        runs, prepared = _rows_of(rows)
-        interner = _cite(connection, runs, prepared, self.known)
+        runs, prepared = runs_of(rows)
+        interner = cite_runs(connection, runs, prepared, self.known)
         sqlite_rows = connection.dialect.name == "sqlite"
-        stored, last = _chained(prepared, interner, head, sqlite_rows)
+        stored, last = chained(prepared, interner, head, sqlite_rows)
         if sqlite_rows:
             insert_sqlite(connection, stored)
         elif not insert_postgres(connection, stored):
