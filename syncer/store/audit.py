@@ -50,16 +50,17 @@ from syncer.store.audit_chain import (
     row_hash,
     time_of,
 )
-from syncer.store.audit_reasons import ReasonsInterner, canonical_reasons
-from syncer.store.audit_refs import RefInterner, audit_names, audit_stamps, audit_subjects
+from syncer.store.audit_refs import KnownIds, audit_names, audit_stamps, audit_subjects
 from syncer.store.audit_storage import (
+    STORED_COLUMNS,
     AuditRecord,
     Normalised,
     RowReader,
-    StoredRow,
-    cite,
+    chained,
+    cite_runs,
     insert_postgres,
     insert_sqlite,
+    runs_of,
 )
 
 __all__ = ["CHAIN", "GENESIS", "HASHED_FIELDS", "MAX_PROBLEMS", "AuditError", "AuditFilter",
@@ -87,28 +88,14 @@ def _normalised(row: Mapping[str, object], _reasons: object = None) -> Normalise
             "error": None if error is None else str(error), "prev_hash": ""}
 
 
-def _cited_pairs(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]:
-    """(model version, canonical reasons text) of each row. The rows of one decision
-    (every field written, intent and outcome) share one reasons list object, so its text
-    is encoded once, not once per row (it was the largest single cost of a full sync)."""
-    texts: dict[int, str] = {}
-    pairs = []
-    for row in rows:
-        reasons = row.get("reasons")
-        text = texts.get(id(reasons))
-        if text is None:  # the rows hold the lists, so an id is not reused meanwhile
-            text = texts[id(reasons)] = canonical_reasons(reasons)
-        pairs.append((str(row["model_version"]), text))
-    return pairs
-
-
 def _json_text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
 def _stored_row_hash(record: Normalised, prev_hash: str, reasons_text: str,
                      at_text: str | None = None) -> str:
-    """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row, with the
+    """`row_hash(record, prev_hash, reasons_text)` of a `_normalised` row (the form the
+    append's `audit_storage.chained` writes in parts, per run of rows), with the
     canonical form written out key by key (sorted, compact, the strings through the same
     encoder json.dumps(ensure_ascii=False) uses) instead of through json.dumps: the same
     bytes at a fraction of the cost. verify recomputes with canonical_form, so a
@@ -166,6 +153,8 @@ class AuditLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: ids of what appends cite, found by this process's earlier appends
+        self.known = KnownIds()
 
     # -- the chain -------------------------------------------------------------------------
     @staticmethod
@@ -205,32 +194,22 @@ class AuditLog:
         if not rows:
             return []
         head = self.lock_head(connection)
-        last_id, previous = head.last_id, head.head_hash
-        pairs = _cited_pairs(rows)
-        cited = ReasonsInterner(connection).ids(pairs)
-        records = [_normalised(row, []) for row in rows]
-        refs = cite(RefInterner(connection), records)
-        prepared: list[StoredRow] = []
-        at, at_text = None, ""
-        for record, (_model, text), reasons_id, ref in zip(records, pairs, cited, refs,
-                                                           strict=True):
-            last_id += 1
-            record["id"] = ref["id"] = last_id
-            record["prev_hash"] = ref["prev_hash"] = previous
-            if record["at"] is not at:
-                at = record["at"]
-                at_text = encode_basestring(at.isoformat(timespec="microseconds"))
-            previous = ref["row_hash"] = _stored_row_hash(record, previous, text, at_text)
-            ref["reasons_id"] = reasons_id
-            prepared.append(ref)
-        if connection.dialect.name == "sqlite":
-            insert_sqlite(connection, prepared)
-        elif not insert_postgres(connection, prepared):
-            for start in range(0, len(prepared), _BATCH):
-                connection.execute(t.audit.insert(), prepared[start:start + _BATCH])
+        self.known.begin(connection, head.last_id, head.head_hash)
+        runs, prepared = runs_of(rows)
+        interner = cite_runs(connection, runs, prepared, self.known)
+        sqlite_rows = connection.dialect.name == "sqlite"
+        stored, last = chained(prepared, interner, head, sqlite_rows)
+        if sqlite_rows:
+            insert_sqlite(connection, stored)
+        elif not insert_postgres(connection, stored):
+            for start in range(0, len(stored), _BATCH):
+                connection.execute(t.audit.insert(), [dict(zip(STORED_COLUMNS, row, strict=True))
+                                                      for row in stored[start:start + _BATCH]])
         connection.execute(update(t.audit_chain).where(t.audit_chain.c.name == CHAIN).values(
-            last_id=last_id, head_hash=previous, updated_at=datetime.now(timezone.utc)))
-        return [r["id"] for r in prepared]
+            last_id=last.last_id, head_hash=last.head_hash,
+            updated_at=datetime.now(timezone.utc)))
+        self.known.end(connection, last.last_id, last.head_hash)
+        return list(range(head.last_id + 1, last.last_id + 1))
 
     @staticmethod
     def anchor(connection: Connection) -> tuple[int, str]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -77,9 +78,13 @@ class ReasonsInterner:
     Used by the append under the chain's lock (so two appenders never race to store the
     same list) and by the schema 9 migration."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, known: dict[Cited, int] | None = None,
+                 learned: list[tuple[dict[Any, int], Hashable]] | None = None) -> None:
+        """`known`: ids found before (audit_refs.KnownIds), each one added noted in
+        `learned`; without them, only this interner's own."""
         self.connection = connection
-        self.known: dict[Cited, int] = {}
+        self.known: dict[Cited, int] = {} if known is None else known
+        self.learned = [] if learned is None else learned
 
     def ids(self, pairs: Sequence[Cited]) -> list[int]:
         """The id of each (model version, reasons text) pair (stored when new), in order."""
@@ -95,7 +100,9 @@ class ReasonsInterner:
             for found_id, found_hash in self.connection.execute(
                     select(audit_reasons.c.id, audit_reasons.c.hash)
                     .where(audit_reasons.c.hash.in_(chunk))):
-                self.known[wanted.pop(str(found_hash))] = int(found_id)
+                pair = wanted.pop(str(found_hash))
+                self.known[pair] = int(found_id)
+                self.learned.append((self.known, pair))
         if wanted:
             self.connection.execute(audit_reasons.insert(), [
                 {"hash": digest, "model_version": model_version, "reasons": text}

@@ -28,9 +28,10 @@ the audit append (under the chain's lock); the archive removes the texts no row 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -41,16 +42,18 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    func,
     select,
     text,
     union,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RootTransaction
 
 from syncer.store.audit_chain import as_utc
 from syncer.store.column_types import MicroTime, Sha256Hex
 from syncer.store.compact_json import PackedText
-from syncer.store.tables import audit, metadata
+from syncer.store.tables import audit, audit_archives, metadata
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 #: values this long or longer are stored once in audit_texts; shorter ones in the row
@@ -113,30 +116,41 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: what an append learned: each id it put in a dict of known ids, by dict and key (so a
+#: rolled back transaction's ids can be taken out again: KnownIds)
+Learned = list[tuple[dict[Any, int], Hashable]]
+
+
 def _intern(connection: Connection, table: Table, keys: Iterable[K],
             lookup: Callable[[list[K]], dict[K, int]],
-            values: Callable[[K], dict[str, object]], known: dict[K, int]) -> None:
-    """Ids of `keys` into `known`: found by `lookup`, the rest inserted and looked up."""
+            values: Callable[[K], dict[str, object]], known: dict[K, int],
+            learned: Learned) -> None:
+    """Ids of `keys` into `known` (each one added noted in `learned`): found by `lookup`,
+    the rest inserted and looked up."""
     missing = list({key for key in keys if key not in known})
     for start in range(0, len(missing), _CHUNK):
         chunk = missing[start:start + _CHUNK]
-        known.update(lookup(chunk))
-        new = [key for key in chunk if key not in known]
+        found = lookup(chunk)
+        new = [key for key in chunk if key not in found]
         if new:
             connection.execute(table.insert(), [values(key) for key in new])
-            known.update(lookup(new))
+            found.update(lookup(new))
+        known.update(found)
+        learned.extend((known, key) for key in found)
 
 
 class RefInterner:
     """Finds or stores the stamps, subjects, names and texts of rows being appended, within
     the append's transaction (under the chain lock, so appenders never race)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, known: KnownIds | None = None) -> None:
+        """`known`: the ids earlier appends of this process found (see KnownIds); without
+        it, only this interner's own."""
         self.connection = connection
-        self.stamps: dict[StampKey, int] = {}
-        self.subjects: dict[SubjectKey, int] = {}
-        self.names: dict[str, int] = {INTENT: INTENT_ID}
-        self.texts: dict[str, int] = {}
+        known = known or KnownIds()
+        self.stamps, self.subjects = known.stamps, known.subjects
+        self.names, self.texts = known.names, known.texts
+        self.learned = known.learned
 
     def stamp_ids(self, keys: Iterable[StampKey]) -> None:
         def lookup(chunk: list[StampKey]) -> dict[StampKey, int]:
@@ -152,7 +166,7 @@ class RefInterner:
                     if (key := (str(run), as_utc(at))) in wanted}
 
         _intern(self.connection, audit_stamps, keys, lookup,
-                lambda key: {"run_id": key[0], "at": key[1]}, self.stamps)
+                lambda key: {"run_id": key[0], "at": key[1]}, self.stamps, self.learned)
 
     def subject_ids(self, keys: Iterable[SubjectKey]) -> None:
         def lookup(chunk: list[SubjectKey]) -> dict[SubjectKey, int]:
@@ -166,7 +180,7 @@ class RefInterner:
 
         _intern(self.connection, audit_subjects, keys, lookup,
                 lambda key: {"connector": key[0], "record_id": key[1], "person_key": key[2]},
-                self.subjects)
+                self.subjects, self.learned)
 
     def name_ids(self, names: Iterable[str]) -> None:
         def lookup(chunk: list[str]) -> dict[str, int]:
@@ -175,7 +189,7 @@ class RefInterner:
             return {str(name): int(i) for i, name in found}
 
         _intern(self.connection, audit_names, names, lookup, lambda key: {"name": key},
-                self.names)
+                self.names, self.learned)
 
     def text_ids(self, texts: Iterable[str]) -> None:
         """Ids of long values, keyed by their text (found by their hash)."""
@@ -193,7 +207,82 @@ class RefInterner:
             return {by_hash[str(digest)]: int(i) for i, digest in found}
 
         _intern(self.connection, audit_texts, texts, lookup,
-                lambda key: {"hash": digests[key], "text": key}, self.texts)
+                lambda key: {"hash": digests[key], "text": key}, self.texts, self.learned)
+
+
+class KnownIds:
+    """The ids of stamps, subjects, names, texts and reasons lists that appends of this
+    process found or stored, kept for the appends after them: an outcome append cites
+    what its intent append stored a moment before, and every append the same few names,
+    so most of its look-ups were of ids this process already had.
+
+    An id is trusted only once the transaction that learned it is known to have
+    committed, since a rolled back one leaves no row (and SQLite hands its ids out again).
+    What an append learns is `learned`, valid in its own transaction only, until a later
+    append, holding the chain's lock (so no other appending transaction is still open),
+    finds the last row that append chained (`end`: its id and hash) in the chain: from
+    another transaction, its ids are then committed ones; if the row is missing (rolled
+    back, a savepoint undone) they are dropped. Texts and reasons lists are the only cited
+    rows ever deleted, by an archive (syncer/store/audit_archive.py), which records a new
+    cut in the same transaction: a new cut drops every known text and reasons id. Each
+    kind is bounded (LIMIT): only neighbouring appends share much."""
+
+    LIMIT = 5_000
+
+    def __init__(self) -> None:
+        self.stamps: dict[StampKey, int] = {}
+        self.subjects: dict[SubjectKey, int] = {}
+        self.names: dict[str, int] = {INTENT: INTENT_ID}
+        self.texts: dict[str, int] = {}
+        #: (model version, canonical reasons text) -> audit_reasons.id
+        self.reasons: dict[tuple[str, str], int] = {}
+        self.learned: Learned = []
+        #: (id, hash) of the last row chained by the appends that learned `learned`
+        self._proof: tuple[int, str] | None = None
+        self._transaction: weakref.ref[RootTransaction] | None = None
+        self._cut: object = None
+
+    def begin(self, connection: Connection, last_id: int, head_hash: str) -> None:
+        """Before an append cites anything, with the chain locked and its head read:
+        keep what may be cited in this transaction, drop the rest."""
+        cut = connection.execute(select(func.max(audit_archives.c.last_id))).scalar()
+        if cut != self._cut:
+            self._cut = cut
+            self.texts.clear()
+            self.reasons.clear()
+        if self.learned:
+            transaction = connection.get_transaction()
+            if not self._chained(connection, last_id, head_hash):
+                for known, key in self.learned:
+                    known.pop(key, None)
+                self.learned.clear()
+            elif self._transaction is None or self._transaction() is not transaction:
+                self.learned.clear()  # committed
+        if not self.learned:
+            self._transaction = self._proof = None
+            for known in (self.stamps, self.subjects, self.names, self.texts, self.reasons):
+                if len(known) > self.LIMIT:
+                    known.clear()
+            self.names[INTENT] = INTENT_ID
+
+    def end(self, connection: Connection, last_id: int, head_hash: str) -> None:
+        """After an append chained its rows: the last of them proves its ids later."""
+        transaction = connection.get_transaction()
+        self._transaction = weakref.ref(transaction) if transaction is not None else None
+        self._proof = (last_id, head_hash)
+
+    def _chained(self, connection: Connection, last_id: int, head_hash: str) -> bool:
+        """Whether the proof row is in the chain this transaction sees."""
+        if self._proof is None:
+            return False
+        proof_id, proof_hash = self._proof
+        if (last_id, head_hash) == self._proof:
+            return True
+        if last_id < proof_id:
+            return False
+        stored = connection.execute(select(audit.c.row_hash).where(audit.c.id == proof_id)
+                                    ).scalar()
+        return stored == proof_hash
 
 
 class RefCache:

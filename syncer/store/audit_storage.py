@@ -1,28 +1,35 @@
 """How an audit row is stored and read back (schema 18): the row holds references, the code
 sees text.
 
-`cite` turns the rows an append is about to store into what their stored rows hold (ids
-of the stamps, subjects, names and long values they cite: syncer/store/audit_refs.py),
-`insert_sqlite` stores them on SQLite without SQLAlchemy's per-row parameter processing,
-and `RowReader` turns stored rows back into the dicts syncer has always shown, with the
-reasons and model version they cite (syncer/store/audit_reasons.py). A row whose cited
-item is gone reads with empty text there, so its hash no longer matches and verify names
-it.
+An append hands its rows to `runs_of` (the runs of consecutive rows that share a
+decision's time, run, subject, model version and reasons, each worked out once per run),
+`cite_runs` (the ids of the stamps, subjects, names, long values and reasons lists they
+cite: syncer/store/audit_refs.py, syncer/store/audit_reasons.py) and `chained` (each row
+hashed and turned into the tuple its stored row holds); `insert_sqlite` and
+`insert_postgres` store the tuples without SQLAlchemy's per-row parameter processing.
+`cite` does the same citing for rows of an older schema being migrated. `RowReader` turns
+stored rows back into the dicts syncer has always shown, with the reasons and model
+version they cite. A row whose cited item is gone reads with empty text there, so its
+hash no longer matches and verify names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
+from operator import is_
 from typing import TypedDict
 
 from sqlalchemy import Connection, Row, select
 
 from syncer.store import tables as t
-from syncer.store.audit_chain import GENESIS, as_utc
-from syncer.store.audit_reasons import load_reasons
+from syncer.store.audit_chain import GENESIS, ChainHead, as_utc, time_of
+from syncer.store.audit_reasons import Cited, ReasonsInterner, canonical_reasons, load_reasons
 from syncer.store.audit_refs import (
     LONG_VALUE,
+    KnownIds,
     RefCache,
     RefInterner,
     StampKey,
@@ -92,31 +99,27 @@ _NO_SUBJECT = ("", "", "")
 #: cache decodes each list about once; a bound keeps a verify of millions of rows small)
 _CACHE_LIMIT = 20_000
 
-#: the audit columns in the order _insert_sqlite binds them
-_COLUMNS = ("id", "stamp_id", "subject_id", "connector_id", "field_id", "outcome_id",
-            "old_value", "new_value", "old_text_id", "new_text_id", "error", "prev_hash",
-            "row_hash", "reasons_id")
-_SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+#: the audit columns in the order a StoredTuple holds them
+STORED_COLUMNS = ("id", "stamp_id", "subject_id", "connector_id", "field_id", "outcome_id",
+                  "old_value", "new_value", "old_text_id", "new_text_id", "error",
+                  "prev_hash", "row_hash", "reasons_id")
+#: an audit row as an append stores it, its columns in STORED_COLUMNS' order; prev_hash and
+#: row_hash as hex text, or on SQLite as bound there (see insert_sqlite)
+StoredTuple = tuple[int, int, int, int, int, int, str | None, str | None, int | None,
+                    int | None, str | None, str | bytes, str | bytes, int | None]
+_SQLITE_INSERT = (f"INSERT INTO audit ({', '.join(STORED_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in STORED_COLUMNS)})")
 
 
-def insert_sqlite(connection: Connection, prepared: Sequence[StoredRow]) -> None:
-    """The rows in one executemany of plain tuples, the hashes converted as the column
-    types would (Sha256Hex: 32 bytes; HashLink: the first LINK_BYTES of them):
-    SQLAlchemy's per-row parameter processing cost more than SQLite's insert itself."""
-    values = []
-    previous = _hash_bytes(prepared[0]["prev_hash"]) if prepared else b""
-    for r in prepared:  # each row's prev_hash is the row before's hash: converted once
-        own = bytes.fromhex(r["row_hash"])  # a sha256 hexdigest: always 64 hex digits
-        values.append((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
-                       r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
-                       r["old_text_id"], r["new_text_id"], r["error"],
-                       previous[:LINK_BYTES], own, r["reasons_id"]))
-        previous = own
-    connection.exec_driver_sql(_SQLITE_INSERT, values)
+def insert_sqlite(connection: Connection, stored: Sequence[StoredTuple]) -> None:
+    """The rows in one executemany of plain tuples: SQLAlchemy's per-row parameter
+    processing cost more than SQLite's insert itself. The hashes must already be as the
+    column types bind them: row_hash 32 bytes (Sha256Hex), prev_hash its first LINK_BYTES
+    (HashLink; `hash_bytes` of a hash given as text)."""
+    connection.exec_driver_sql(_SQLITE_INSERT, stored)
 
 
-def insert_postgres(connection: Connection, prepared: Sequence[StoredRow]) -> bool:
+def insert_postgres(connection: Connection, stored: Sequence[StoredTuple]) -> bool:
     """The rows in one COPY FROM STDIN on psycopg 3 (PostgreSQL's bulk load: one statement
     streaming every row, where an executemany sends an INSERT per row); say False on
     another driver, which the caller then inserts by executemany. Every column is an
@@ -126,21 +129,159 @@ def insert_postgres(connection: Connection, prepared: Sequence[StoredRow]) -> bo
     if cursor_of is None or not hasattr(driver, "pipeline"):  # psycopg 3 has pipeline()
         return False
     with cursor_of() as cursor, cursor.copy(
-            f"COPY audit ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-        for r in prepared:
-            copy.write_row((r["id"], r["stamp_id"], r["subject_id"], r["connector_id"],
-                            r["field_id"], r["outcome_id"], r["old_value"], r["new_value"],
-                            r["old_text_id"], r["new_text_id"], r["error"], r["prev_hash"],
-                            r["row_hash"], r["reasons_id"]))
+            f"COPY audit ({', '.join(STORED_COLUMNS)}) FROM STDIN") as copy:
+        for row in stored:
+            copy.write_row(row)
     return True
 
 
-def _hash_bytes(value: str) -> str | bytes:
+def hash_bytes(value: str) -> str | bytes:
     """As Sha256Hex binds a hash on SQLite: 32 bytes, or the text when it is none."""
     try:
         return bytes.fromhex(value) if len(value) == 64 else value
     except ValueError:
         return value
+
+
+#: what rows of one run share, as text: time (aware UTC), run id, connector, record id,
+#: person key, model version, canonical reasons text
+RunKey = tuple[datetime, str, str, str, str, str, str]
+
+
+class RowRun:
+    """What consecutive rows of one decision's write share (time, run, connector, record,
+    person, model version, reasons): their text, the parts of their canonical form that
+    are not the row's own (`head`, `middle`, `tail`: see `chained`) and the ids they
+    cite, worked out once per such run of rows instead of per row. `raw`: the objects
+    the last row of the run handed over (the writer hands a decision's rows the same
+    objects, so the next row is compared by identity first, by its text only if not)."""
+
+    __slots__ = ("connector_id", "head", "key", "middle", "raw", "reasons_id", "stamp_id",
+                 "subject_id", "tail")
+
+    def __init__(self, key: RunKey) -> None:
+        at, run_id, connector, record_id, person_key, model_version, text = key
+        self.key = key
+        self.raw: tuple[object, ...] = ()
+        at_text = encode_basestring(at.isoformat(timespec="microseconds"))
+        # the hash covers the previous row's hash, "\n", then the canonical form
+        self.head = f'\n{{"at":{at_text},"connector":{encode_basestring(connector)},"error":'
+        self.middle = f',"model_version":{encode_basestring(model_version)},"new_value":'
+        self.tail = "".join((
+            ',"person_key":', encode_basestring(person_key), ',"reasons":', text,
+            ',"record_id":', encode_basestring(record_id),
+            ',"run_id":', encode_basestring(run_id), "}")).encode("utf-8")
+        self.stamp_id = self.subject_id = self.connector_id = self.reasons_id = 0
+
+    @property
+    def stamp(self) -> StampKey:
+        return self.key[1], self.key[0]
+
+    @property
+    def subject(self) -> SubjectKey:
+        return self.key[2], self.key[3], self.key[4]
+
+    @property
+    def cited(self) -> Cited:
+        return self.key[5], self.key[6]
+
+
+def run_key(row: Mapping[str, object], texts: dict[int, str]) -> RunKey:
+    """The shared part of a row as text, as audit.py's `_normalised` gives it; the reasons list's
+    canonical text is kept in `texts` by list object (the rows hold the lists, so an id
+    is not reused meanwhile)."""
+    reasons = row.get("reasons")
+    text = texts.get(id(reasons))
+    if text is None:
+        text = texts[id(reasons)] = canonical_reasons(reasons)
+    return (time_of(row), str(row["run_id"]), str(row["connector"]), str(row["record_id"]),
+            str(row["person_key"]), str(row["model_version"]), text)
+
+
+#: a row about to be appended: what it shares with its neighbours, then its field,
+#: outcome, old and new value and error as text (None stays None)
+PreparedRow = tuple[RowRun, str, str, str | None, str | None, str | None]
+
+
+def runs_of(rows: Sequence[Mapping[str, object]]) -> tuple[list[RowRun], list[PreparedRow]]:
+    """The runs of consecutive rows sharing a decision's time, run, subject, model version
+    and reasons, and each row with its own fields as text (what audit.py's `_normalised` gives,
+    without a dict per row)."""
+    runs: list[RowRun] = []
+    out: list[PreparedRow] = []
+    texts: dict[int, str] = {}
+    shared: RowRun | None = None
+    for row in rows:
+        raw = (row.get("at"), row["run_id"], row["connector"], row["record_id"],
+               row["person_key"], row["model_version"], row.get("reasons"))
+        if shared is None or not all(map(is_, raw, shared.raw)):
+            key = run_key(row, texts)
+            if shared is None or key != shared.key:
+                shared = RowRun(key)
+                runs.append(shared)
+            shared.raw = raw
+        old, new, error = row.get("old_value"), row.get("new_value"), row.get("error")
+        out.append((shared, str(row["field"]), str(row["outcome"]),
+                    None if old is None else str(old), None if new is None else str(new),
+                    None if error is None else str(error)))
+    return runs, out
+
+
+def cite_runs(connection: Connection, runs: Sequence[RowRun], prepared: Sequence[PreparedRow],
+          known: KnownIds) -> RefInterner:
+    """Find or store what the rows cite (reasons, stamps, subjects, names, long values),
+    starting from the ids `known`; each run of rows gets its ids, the rows' own names and
+    texts stay in the interner."""
+    reasons_ids = ReasonsInterner(connection, known.reasons, known.learned).ids(
+        [run.cited for run in runs])
+    interner = RefInterner(connection, known)
+    interner.stamp_ids({run.stamp for run in runs})
+    interner.subject_ids({run.subject for run in runs})
+    interner.name_ids({run.subject[0] for run in runs} | {row[1] for row in prepared}
+                      | {row[2] for row in prepared})
+    interner.text_ids({value for row in prepared for value in (row[3], row[4])
+                       if value is not None and len(value) >= LONG_VALUE})
+    names = interner.names
+    for run, reasons_id in zip(runs, reasons_ids, strict=True):
+        run.stamp_id, run.subject_id = interner.stamps[run.stamp], interner.subjects[run.subject]
+        run.connector_id, run.reasons_id = names[run.subject[0]], reasons_id
+    return interner
+
+
+def chained(prepared: Sequence[PreparedRow], interner: RefInterner, head: ChainHead,
+             sqlite_rows: bool) -> tuple[list[StoredTuple], ChainHead]:
+    """The stored rows (STORED_COLUMNS), chained after `head`, and the new head. A row's
+    hash is `row_hash` of its `_normalised` form (syncer/store/audit.py): the canonical
+    form is the run's `head`, the row's error, field and id, the run's `middle`, the
+    row's values and outcome, the run's `tail` (the keys in sorted order, as audit.py's
+    `_stored_row_hash` writes them). On SQLite the hashes are stored as the column types
+    would bind them (`insert_sqlite`)."""
+    names, texts = interner.names, interner.texts
+    sha256, encode = hashlib.sha256, encode_basestring
+    last_id, previous = head.last_id, head.head_hash
+    link: str | bytes = hash_bytes(previous)[:LINK_BYTES] if sqlite_rows else previous
+    stored: list[StoredTuple] = []
+    for run, field, outcome, old, new, error in prepared:
+        last_id += 1
+        text = "".join((
+            run.head, "null" if error is None else encode(error), ',"field":', encode(field),
+            ',"id":', str(last_id), run.middle, "null" if new is None else encode(new),
+            ',"old_value":', "null" if old is None else encode(old),
+            ',"outcome":', encode(outcome)))
+        digest = sha256(previous.encode("ascii") + text.encode("utf-8"))
+        digest.update(run.tail)
+        own = digest.digest()
+        previous = own.hex()
+        old_long = old is not None and len(old) >= LONG_VALUE
+        new_long = new is not None and len(new) >= LONG_VALUE
+        stored.append((
+            last_id, run.stamp_id, run.subject_id, run.connector_id, names[field],
+            names[outcome], None if old_long else old, None if new_long else new,
+            texts[old] if old_long and old is not None else None,
+            texts[new] if new_long and new is not None else None,
+            error, link, own if sqlite_rows else previous, run.reasons_id))
+        link = own[:LINK_BYTES] if sqlite_rows else previous
+    return stored, ChainHead(last_id, previous)
 
 
 def cite(interner: RefInterner, records: Sequence[Normalised]) -> list[StoredRow]:
