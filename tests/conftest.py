@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,10 +44,14 @@ def world() -> World:
 
 
 @contextmanager
-def running_sandboxes(world: World) -> Iterator[Sandboxes]:
-    """Both sandbox CRMs serving `world` on free ports until the block ends."""
+def running_sandboxes(world: World, prepare: Callable[[Sandbox, Sandbox], None] | None = None
+                      ) -> Iterator[Sandboxes]:
+    """Both sandbox CRMs serving `world` on free ports until the block ends; `prepare`
+    (hubspot, salesforce) is called before they start (to wrap their apps)."""
     hubspot = build_sandbox("hubspot", world)
     salesforce = build_sandbox("salesforce", world)
+    if prepare is not None:
+        prepare(hubspot, salesforce)
     hubspot.start()
     salesforce.start()
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.sandbox import build_sandbox
 from connectors.sandbox.world import World
 from syncer.domain.config import LoadedConfig
 from syncer.run import pipeline
@@ -29,7 +28,14 @@ from syncer.run.push import Sending, Writer
 from syncer.store import intents
 from syncer.store import tables as t
 from syncer.store.repository import Store
-from tests.conftest import NOW, Sandboxes, sandbox_config_data, sync_once, write_config
+from tests.conftest import (
+    NOW,
+    Sandboxes,
+    running_sandboxes,
+    sandbox_config_data,
+    sync_once,
+    write_config,
+)
 
 #: how long a lane waits for a signal that an overlap must give before calling it missing;
 #: a hang guard, not a timing: a working overlap gives it at once on any machine
@@ -209,17 +215,8 @@ class ChunkCount:
             return self._changed.wait_for(lambda: self.done > seen, timeout=HANG_GUARD)
 
 
-@contextmanager
-def held_sandboxes(world: World, hold: FirstWrite) -> Iterator[Sandboxes]:
-    hubspot, salesforce = build_sandbox("hubspot", world), build_sandbox("salesforce", world)
-    hold.attach(hubspot)
-    hubspot.start()
-    salesforce.start()
-    try:
-        yield Sandboxes(world, hubspot, salesforce)
-    finally:
-        hubspot.stop()
-        salesforce.stop()
+def held_sandboxes(world: World, hold: FirstWrite) -> AbstractContextManager[Sandboxes]:
+    return running_sandboxes(world, lambda hubspot, _salesforce: hold.attach(hubspot))
 
 
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -283,32 +280,25 @@ def test_the_connectors_are_pulled_side_by_side(tmp_path: Path,
     a pull of Salesforce beside HubSpot's can answer it."""
     salesforce_asked = threading.Event()
     side_by_side: list[bool] = []
-    world = World(seed=7, size=120, now=NOW)
-    hubspot, salesforce = build_sandbox("hubspot", world), build_sandbox("salesforce", world)
-    hubspot_app, salesforce_app = hubspot._wsgi, salesforce._wsgi  # type: ignore[attr-defined]
 
-    def hubspot_held(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ["PATH_INFO"] == "/crm/v3/objects/contacts" and not side_by_side:
-            side_by_side.append(salesforce_asked.wait(HANG_GUARD))
-        answer: Iterable[bytes] = hubspot_app(environ, start_response)
-        return answer
+    def wrap(hubspot: Any, salesforce: Any) -> None:
+        hubspot_app, salesforce_app = hubspot._wsgi, salesforce._wsgi
 
-    def salesforce_seen(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if "/query" in environ["PATH_INFO"] or "/jobs/" in environ["PATH_INFO"]:
-            salesforce_asked.set()
-        answer: Iterable[bytes] = salesforce_app(environ, start_response)
-        return answer
+        def hubspot_held(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if environ["PATH_INFO"] == "/crm/v3/objects/contacts" and not side_by_side:
+                side_by_side.append(salesforce_asked.wait(HANG_GUARD))
+            answer: Iterable[bytes] = hubspot_app(environ, start_response)
+            return answer
 
-    hubspot._wsgi, salesforce._wsgi = hubspot_held, salesforce_seen  # type: ignore[attr-defined]
-    hubspot.start()
-    salesforce.start()
-    try:
-        boxes = Sandboxes(world, hubspot, salesforce)
+        def salesforce_seen(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if "/query" in environ["PATH_INFO"] or "/jobs/" in environ["PATH_INFO"]:
+                salesforce_asked.set()
+            answer: Iterable[bytes] = salesforce_app(environ, start_response)
+            return answer
+        hubspot._wsgi, salesforce._wsgi = hubspot_held, salesforce_seen
+
+    with running_sandboxes(World(seed=7, size=120, now=NOW), wrap) as boxes:
         summary = sync_once(config_for(boxes, tmp_path, monkeypatch))
-    finally:
-        hubspot.stop()
-        salesforce.stop()
     assert side_by_side == [True], "Salesforce was not pulled while HubSpot's pull waited"
     assert summary.status == "succeeded"
     assert summary.records_pulled["hubspot"] > 0 and summary.records_pulled["salesforce"] > 0
-
