@@ -44,9 +44,7 @@ def run_lanes(lanes: Mapping[str, Lane[T]]) -> dict[str, T]:
                   if future in done and future.exception() is not None]
         if failed:
             aborted.set()
-        wait(futures.values())
-    failed = failed or [name for name, future in futures.items()
-                        if future.exception() is not None]
+        # leaving the pool waits for every lane (with none failed, all are done already)
     if failed:
         error = futures[failed[0]].exception()
         assert error is not None

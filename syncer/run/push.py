@@ -118,6 +118,16 @@ def _write(connector: Connector, updates: list[RecordUpdate]) -> list[PushResult
     return results
 
 
+def _here(call: Callable[[], list[PushResult]]) -> Future[list[PushResult]]:
+    """Make the call in this thread; its answer (or error) as a finished future."""
+    done: Future[list[PushResult]] = Future()
+    try:
+        done.set_result(call())
+    except Exception as error:
+        done.set_exception(error)
+    return done
+
+
 class Writer:
     """Pushes one run's updates and records them; shared by syncs and dead-letter replays."""
 
@@ -221,14 +231,7 @@ class Writer:
             self.store.append_audit(tx, [row for rows in intents for row in rows])
         self._reasons = {}
         call = partial(_write, connector, [update for update, _, _ in items])
-        if on_the_wire is None:
-            done: Future[list[PushResult]] = Future()
-            try:
-                done.set_result(call())
-            except Exception as error:
-                done.set_exception(error)
-            return Sending(name, items, intents, done)
-        return Sending(name, items, intents, on_the_wire(call))
+        return Sending(name, items, intents, (on_the_wire or _here)(call))
 
     def settle(self, sending: Sending) -> list[PushResult]:
         """Wait for a sent batch's answer and record its outcomes (the CRM call's error,
