@@ -107,15 +107,14 @@ class Answers(HoldPoint):
         super().__init__()
         self.delivered: list[Answer] = []
         self._armed: tuple[str, int] | None = None
-        self._gated: str | None = None
 
     def arm(self, crm: str, at: int, *, gate: str | None = None) -> None:
         with self._lock:
-            self._armed, self._gated = (crm, at), gate
-        self._rearm()
+            self._armed = (crm, at)
+        self._rearm(gate)
 
     def _disarm(self) -> None:
-        self._armed = self._gated = None
+        self._armed = None
 
     def mark(self) -> int:
         with self._lock:
@@ -154,7 +153,7 @@ class Answers(HoldPoint):
             if held:
                 self._hold()
             elif gated:
-                self._released.wait()
+                self._keep_back()
             start_response(*started[0])
             return [body]
         sandbox._wsgi = answered

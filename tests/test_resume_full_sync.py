@@ -68,14 +68,19 @@ def events_page(method: str, path: str) -> bool:
 class HoldPoint:
     """Where a sandbox holds one request (or answer) back: `reached` is set while it is
     held, and it goes on at release(). What is held is the subclass's to choose (`arm`,
-    `_disarm`), under `_lock`."""
+    `_disarm`), under `_lock`. A `gate` (a CRM's name) keeps that CRM's requests back
+    too until release(): the pulls run side by side, so while one CRM's request is held
+    the other's pull stays where it is, whatever the machine's speed."""
 
     def __init__(self) -> None:
         self.reached = threading.Event()
         self._released = threading.Event()
         self._lock = threading.Lock()
+        self._gated: str | None = None
 
-    def _rearm(self) -> None:
+    def _rearm(self, gate: str | None) -> None:
+        with self._lock:
+            self._gated = gate
         self.reached.clear()
         self._released.clear()
 
@@ -85,7 +90,12 @@ class HoldPoint:
     def release(self) -> None:
         with self._lock:
             self._disarm()
+            self._gated = None
         self._released.set()
+
+    def _keep_back(self) -> None:
+        """Keep a request to the gated CRM back until release()."""
+        self._released.wait()
 
     def _hold(self) -> None:
         """Hold the current request here until release()."""
@@ -103,15 +113,14 @@ class Hold(HoldPoint):
         super().__init__()
         self._rule: Rule | None = None
         self._left = 0
-        self._gated: str | None = None
 
     def arm(self, rule: Rule, at: int, *, gate: str | None = None) -> None:
         with self._lock:
-            self._rule, self._left, self._gated = rule, at, gate
-        self._rearm()
+            self._rule, self._left = rule, at
+        self._rearm(gate)
 
     def _disarm(self) -> None:
-        self._rule = self._gated = None
+        self._rule = None
 
     def attach(self, sandbox: object) -> None:
         app = sandbox._wsgi  # type: ignore[attr-defined]
@@ -128,7 +137,7 @@ class Hold(HoldPoint):
             if stop:
                 self._hold()
             elif gated:
-                self._released.wait()
+                self._keep_back()
             return app(environ, start_response)
         sandbox._wsgi = held  # type: ignore[attr-defined]
 
