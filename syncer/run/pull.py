@@ -15,7 +15,7 @@ is committed with the position after it, and the restart reads the same window f
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -201,13 +201,13 @@ class Puller:
             self._next_page()
         return current
 
-    def _paged(self, pages: Iterator[P]) -> AbstractContextManager[Iterator[P]]:
+    def _paged(self, pages: Iterable[P]) -> AbstractContextManager[Iterator[P]]:
         """The pages of a listing, the next one asked for while this one is stored
         (syncer/run/lanes.py read_ahead). Not under a daily API budget: there each page is
         asked only once the budget allows it (_next_page)."""
         if self.budget.budget is not None:
-            return nullcontext(pages)
-        return closing(read_ahead(pages))
+            return nullcontext(iter(pages))
+        return closing(read_ahead(iter(pages)))
 
     def _marker(self, current: FullPullMark) -> Callable[[Connection], None]:
         return lambda tx: full_pulls.save(tx, self.name, current)
@@ -244,7 +244,7 @@ class Puller:
                  if skip and isinstance(self.connector, LeavesOutEchoes)
                  else self.connector.people(since))
         tails = EchoTails(skip)
-        with self._paged(iter(pages)) as paged:
+        with self._paged(pages) as paged:
             for page in paged:
                 self.pulled.read += len(page)
                 stamps = [p.updated_at for p in page if p.updated_at is not None]
@@ -331,7 +331,7 @@ class Puller:
             if resume is not None and not resume.activities_done:
                 self._full_activities(self.connector, resume, since)
                 return
-        with self._paged(iter(self.connector.activities(since))) as pages:
+        with self._paged(self.connector.activities(since)) as pages:
             for activities in pages:
                 with self.store.transaction() as tx:
                     self.store.save_activities(tx, activities)
@@ -360,7 +360,7 @@ class Puller:
         window = current.activities_since
         assert window is not None  # set just above, or by the run that began the window
         listing = connector.activity_pages(window, current.activities_position)
-        with self._paged(iter(listing)) as pages:
+        with self._paged(listing) as pages:
             for activities, position in pages:
                 current = current.after_activities(position, len(activities))
                 self._store_activities(activities, current)
