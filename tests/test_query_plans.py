@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, event, inspect, select, text
 
 from syncer.domain.config import LoadedConfig
+from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
 from syncer.store.tables import schema_version
 from tests.conftest import NOW, sync_once
@@ -132,6 +133,6 @@ def test_a_state_from_before_schema_22_gets_the_successor_index(sqlite_url: str)
         with engine.connect() as connection:
             assert "ix_records_successor" in {
                 index["name"] for index in inspect(connection).get_indexes("records")}
-            assert max(connection.execute(select(schema_version.c.version)).scalars()) == 22
+            assert max(connection.execute(select(schema_version.c.version)).scalars()) == LATEST
     finally:
         engine.dispose()

@@ -28,6 +28,7 @@ from syncer.run.audit_trail import AuditRow, RunStamp, duplicate_row
 from syncer.run.budget import DailyBudget
 from syncer.run.create import Creator
 from syncer.run.decide import Decider
+from syncer.run.decided_so_far import DecidedSoFar
 from syncer.run.diff import desired_values, record_update, respect_manual_edits
 from syncer.run.field_policy import SharedWrites, as_settled, settle_shared_fields
 from syncer.run.lanes import Lane, Wire, run_lanes
@@ -69,22 +70,26 @@ class ChunkDecisions:
 
 class ToQualify:
     """The people a run decides: `listed`, or (None) everyone of the connectors, paged
-    from the state in key order so that only one chunk of keys is held at a time."""
+    from the state in key order so that only one chunk of keys is held at a time; when a
+    full sync's deciding resumes, everyone `after` that key, the `again` listed first."""
 
-    def __init__(self, store: Store, connectors: Sequence[str], listed: list[str] | None
-                 ) -> None:
+    def __init__(self, store: Store, connectors: Sequence[str], listed: list[str] | None,
+                 *, after: str | None = None, again: Sequence[str] = ()) -> None:
         self.store = store
         self.connectors = list(connectors)
         self.listed = listed
+        self.after = after
+        self.again = list(again)
         #: how many people (one COUNT query when everyone)
         self.total = len(listed) if listed is not None \
-            else person_pages.count(store, self.connectors)
+            else len(self.again) + person_pages.count(store, self.connectors, after)
 
     def chunks(self, size: int) -> Iterator[list[str]]:
         if self.listed is not None:
             yield from (self.listed[i:i + size] for i in range(0, len(self.listed), size))
         else:
-            yield from person_pages.pages(self.store, self.connectors, size)
+            yield from (self.again[i:i + size] for i in range(0, len(self.again), size))
+            yield from person_pages.pages(self.store, self.connectors, size, self.after)
 
 
 class Sync:
@@ -98,6 +103,8 @@ class Sync:
         self.full = full
         #: a pull read (or finished reading) every record: everyone is decided this run
         self.full_pulled = False
+        #: a full sync's deciding, saved as it goes so that a killed run resumes it
+        self.decided_so_far: DecidedSoFar | None = None
         self.touched: set[str] = set()
         #: per connector, writes decided but not yet pushed (see flush)
         self.pending: dict[str, list[Item]] = {}
@@ -184,10 +191,26 @@ class Sync:
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
         placed, all_of_them = self.accounts.people_to_place(everyone) \
             if self.accounts is not None else ([], False)
-        if everyone or all_of_them:
-            return ToQualify(self.store, selected, None), True
         due = self.decider.sla.due_keys() if self.decider.sla is not None else []
+        if everyone or all_of_them:
+            return self._everyone(selected, due), True
         return ToQualify(self.store, selected, sorted(self.touched.union(due, placed))), False
+
+    def _everyone(self, selected: Sequence[str], due: Sequence[str]) -> ToQualify:
+        """Everyone; for a full sync (not a dry run) with its deciding saved as it goes
+        (syncer/run/decided_so_far.py), from where a killed run left it, the people
+        before that whom this run touched or whose SLA ran out decided again first."""
+        if not self.full_pulled or self.summary.dry_run or self.accounts is not None \
+                or self.loaded.config.shared_fields:
+            return ToQualify(self.store, selected, None)
+        self.decided_so_far = so_far = DecidedSoFar.of_full_sync(
+            self.store, selected, self.now, self.model.version, self.summary.run_id)
+        mark = so_far.resume() if so_far is not None else None
+        if so_far is None or mark is None:
+            return ToQualify(self.store, selected, None)
+        self.decider.carry_accounts(so_far.accounts)
+        again = sorted(k for k in self.touched.union(due) if k <= mark.after_key)
+        return ToQualify(self.store, selected, None, after=mark.after_key, again=again)
 
     # -- decide, diff and push -------------------------------------------------------------
     def process_chunk(self, keys: Sequence[str]) -> None:
@@ -213,12 +236,23 @@ class Sync:
         if self.accounts is not None:
             self.accounts.note(chunk.decided, dry_run=False)
         self._queue(updates)
+        if self.decided_so_far is not None:
+            if self.decided_so_far.base is None:  # the index before this first chunk
+                indexed = {account for _, account, _ in self.decider.indexed}
+                self.decided_so_far.base = {
+                    account: owner for account, owner in self.decider.account_owners.items()
+                    if account not in indexed}
+            self.decided_so_far.indexed.extend(self.decider.indexed)
+            self.decided_so_far.chunk_decided(keys)
+            self.decided_so_far.sent_through(
+                decision.key for items in self.pending.values() for _, _, decision in items)
 
     def _decide_chunk(self, keys: Sequence[str]) -> ChunkDecisions:
         """Each person's decision, the field values each of their records should hold and
         the creations the gate lets through (queued in the creator, not yet sent)."""
         people = self.store.load_people(keys)
         previous = self.store.decisions(keys, scores=False)
+        self.decider.indexed = []  # the account index entries this chunk gains
         specs = self.loaded.config.shared_fields
         bases = shared_values.load(self.store, keys) if specs else {}
         undone = self._undo_rolled_back(previous)

@@ -51,6 +51,11 @@ class Decider:
         #: chunk by the pipeline
         self.written: dict[str, written_store.WrittenState] = {}
         self.positions: dict[str, int] = {}
+        #: account index entries this run gained, by the person who gave them: (person
+        #: key, account, owner), taken by syncer/run/decided_so_far.py as it saves
+        self.indexed: list[tuple[str, str, str]] = []
+        #: the account index a resumed deciding starts from (see carry_accounts)
+        self.carried_accounts: dict[str, str] | None = None
         self.assigned_today: Counter[str] = Counter()
         self.account_owners: dict[str, str] = {}
         #: the (owner email, name) of a person's CRM account, when accounts are pulled
@@ -132,6 +137,17 @@ class Decider:
                  for name in self.connector_order})
         if routing.sla is not None:
             self.sla = SlaReview(self.store, routing, self.now, self.run_id)
+        if self.carried_accounts is not None:
+            self.account_owners = dict(self.carried_accounts)
+
+    def carry_accounts(self, entries: Mapping[str, str]) -> None:
+        """Route with the account index a killed run's deciding had at its mark
+        (syncer/run/decided_so_far.py) instead of one built from the CRMs now: the people
+        before the mark are not decided again, the killed run's own writes changed what
+        the CRMs say, and the people after the mark must be routed as if nothing had
+        stopped in between."""
+        self.carried_accounts = dict(entries)
+        self.account_owners = dict(entries)
 
     def _record_owner(self, connector: str, crm_values: Mapping[str, object]) -> str | None:
         directory = self.directories.get(connector)
@@ -184,7 +200,9 @@ class Decider:
         company = profile.first("company")
         for account in account_keys(profile.key, str(company) if company else None,
                                     self.model.routing):
-            self.account_owners.setdefault(account, owner)
+            if account not in self.account_owners:
+                self.account_owners[account] = owner
+                self.indexed.append((profile.key, account, owner))
 
     @staticmethod
     def _explain_kept_owner(decision: Decision, previous: Decision | None) -> Decision:

@@ -25,6 +25,13 @@ Its activities resume the same way (schema 21), once the people are read:
   activities pull), never the full sync's pages again;
 - `activity_pages`, `activities`: what the activities pull committed.
 
+Its deciding resumes too (schema 23, table `full_decides`): once every record is read, a
+full sync decides everyone in person-key order. After each chunk whose writes are all on
+their way (their intents committed), the key of its last person is saved, one row per
+connector of the run. A run killed while deciding is carried on by the next one after that
+key, provided the next one decides on the same day under the same model version (a score
+decays daily; a new model decides everyone again).
+
 Times: `started_at` is syncer's clock (the run that began the full pull); `newest` is the
 CRM's clock, as the people cursor is.
 """
@@ -67,6 +74,26 @@ full_pulls = Table(
     Column("activities_done", Boolean),
     Column("activity_pages", Integer),
     Column("activities", Integer),
+)
+#: schema 23: how far an unfinished full sync's deciding got (one row per connector of
+#: the run, all alike); gone with its full pull's row
+full_decides = Table(
+    "full_decides", metadata,
+    Column("connector", String(40), primary_key=True),
+    #: every person up to this key (in key order) is decided and their writes are sent
+    Column("after_key", String(200), nullable=False),
+    #: the day (date ordinal of the run's time) and model version it was decided on
+    Column("decided_on", Integer, nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Column("people", Integer, nullable=False),
+    Column("run_id", String(40), nullable=False),
+)
+#: schema 23: the accounts routing's account index gained while deciding up to the mark
+#: (account key -> owner, the first one given), which a resumed run starts from
+full_decide_accounts = Table(
+    "full_decide_accounts", metadata,
+    Column("account", String(400), primary_key=True),
+    Column("owner", String(320), nullable=False),
 )
 ACTIVITY_COLUMNS = ("activities_since", "activities_position", "activities_done",
                     "activity_pages", "activities")
@@ -128,14 +155,80 @@ def save(connection: Connection, connector: str, value: FullPullMark) -> None:
         "activities": value.activities}])
 
 
+@dataclass(frozen=True)
+class DecidedMark:
+    """How far an unfinished full sync's deciding got: everyone up to `after_key`."""
+
+    after_key: str
+    decided_on: int
+    model_version: str
+    people: int
+    run_id: str
+
+
+def unfinished(connection: Connection, connectors: Sequence[str]) -> bool:
+    """Whether every one of these connectors has an unfinished full sync."""
+    names = sorted(set(connectors))
+    found = set(connection.execute(select(full_pulls.c.connector).where(
+        full_pulls.c.connector.in_(names))).scalars())
+    return bool(names) and found == set(names)
+
+
+def decided(connection: Connection, connectors: Sequence[str]) -> DecidedMark | None:
+    """Where the deciding of these connectors' full sync stands: None unless every one of
+    them has the same deciding mark (a run of other connectors decided other people)."""
+    names = sorted(set(connectors))
+    rows = connection.execute(select(full_decides).where(
+        full_decides.c.connector.in_(names))).all()
+    marks = {DecidedMark(str(r.after_key), int(r.decided_on), str(r.model_version),
+                         int(r.people), str(r.run_id)) for r in rows}
+    if len(rows) != len(names) or len(marks) != 1:
+        return None
+    return marks.pop()
+
+
+def decided_accounts(connection: Connection) -> dict[str, str]:
+    """The account index entries gained while deciding up to the mark."""
+    return {str(account): str(owner) for account, owner in connection.execute(
+        select(full_decide_accounts.c.account, full_decide_accounts.c.owner))}
+
+
+def save_decided(connection: Connection, connectors: Sequence[str], value: DecidedMark,
+                 accounts: dict[str, str]) -> None:
+    """Replace the deciding mark of these connectors and add the account index entries
+    gained up to it, none of them stored yet (in one transaction)."""
+    names = sorted(set(connectors))
+    if accounts:
+        connection.execute(full_decide_accounts.insert(), [
+            {"account": account, "owner": owner} for account, owner in accounts.items()])
+    connection.execute(delete(full_decides).where(full_decides.c.connector.in_(names)))
+    connection.execute(full_decides.insert(), [{
+        "connector": name, "after_key": value.after_key, "decided_on": value.decided_on,
+        "model_version": value.model_version, "people": value.people,
+        "run_id": value.run_id} for name in names])
+
+
 def finish(connection: Connection, connectors: Sequence[str]) -> None:
     """The full syncs of these connectors are done (decided and written): forget them."""
-    connection.execute(delete(full_pulls).where(full_pulls.c.connector.in_(list(connectors))))
+    for table in (full_pulls, full_decides):
+        connection.execute(delete(table).where(table.c.connector.in_(list(connectors))))
+    forget_decided_accounts(connection)
+
+
+def forget_decided_accounts(connection: Connection) -> None:
+    """A full sync's deciding is over or starts again: its account index entries go."""
+    connection.execute(delete(full_decide_accounts))
 
 
 def create_schema(connection: Connection) -> None:
     """Schema 19: the table of unfinished full pulls."""
     full_pulls.create(connection, checkfirst=True)
+
+
+def create_decided_schema(connection: Connection) -> None:
+    """Schema 23: the table of how far unfinished full syncs' deciding got."""
+    full_decides.create(connection, checkfirst=True)
+    full_decide_accounts.create(connection, checkfirst=True)
 
 
 def add_activity_columns(connection: Connection) -> None:

@@ -145,6 +145,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
      full_pulls.add_activity_columns),
     (22, "an index of retired records by their successor (identity read it by scanning "
          "every record of a connector, once per page)", _successor_index),
+    (23, "unfinished full syncs also say how far their deciding got (the last person key "
+         "decided with every write sent), so a full sync killed while deciding resumes",
+     full_pulls.create_decided_schema),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 

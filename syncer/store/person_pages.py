@@ -18,18 +18,23 @@ if TYPE_CHECKING:
     from syncer.store.repository import Store
 
 
-def count(store: Store, connectors: Sequence[str]) -> int:
-    """How many people have a record in one of `connectors` (for progress displays)."""
+def count(store: Store, connectors: Sequence[str], after: str | None = None) -> int:
+    """How many people have a record in one of `connectors` (after the key `after`, when
+    given), for progress displays."""
     query = select(func.count(t.records.c.person_key.distinct())).where(
         t.records.c.connector.in_(list(connectors)))
+    if after is not None:
+        query = query.where(t.records.c.person_key > after)
     with store.engine.connect() as connection:
         return int(connection.execute(query).scalar() or 0)
 
 
-def pages(store: Store, connectors: Sequence[str], size: int) -> Iterator[list[str]]:
-    """The person keys with a record in one of `connectors`, sorted, `size` at a time.
-    Each page is its own query, so no read stays open while the caller writes."""
-    last: str | None = None
+def pages(store: Store, connectors: Sequence[str], size: int, after: str | None = None
+          ) -> Iterator[list[str]]:
+    """The person keys with a record in one of `connectors` (after the key `after`, when
+    given), sorted, `size` at a time. Each page is its own query, so no read stays open
+    while the caller writes."""
+    last = after
     while True:
         # `connector || ''`: the connector test is no index term, so the planner walks
         # the person_key index from `last` and stops at `size` keys; on the bare column
