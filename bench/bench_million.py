@@ -14,6 +14,10 @@ pages it requested, and for the restart the committed pages it requested again (
 0). Then the state's size. A line of progress is printed every `--every` seconds, so a run
 that cannot finish still says how far it got.
 
+With `--kill-in deciding` the kill comes once the full sync's deciding mark (its
+`full_decides` row) counts about `--kill-at` of `--people`; the restart's `last_run`
+says how many people it decided again, and every page counts as committed.
+
 With `--kill-in activities` the kill comes once about `--kill-at` of HubSpot's events pages
 (the bulk of a full sync's activity requests: 2.6 events a person, 1,000 a page) are
 committed by the full sync's activities pull (`activity_pages` of its mark), and the
@@ -43,7 +47,7 @@ from bench.page_log import PageLog, activity_page_key
 from connectors.sandbox.hubspot.server import HubSpotSandbox
 from connectors.sandbox.salesforce.server import SalesforceSandbox
 from connectors.sandbox.world import World
-from syncer.store.full_pulls import full_pulls
+from syncer.store.full_pulls import full_decides, full_pulls
 
 #: HubSpot contacts and Salesforce Leads + Contacts per person of the sandbox world (6,496
 #: and 6,452 for 10,000 people), to know how many pages a full pull reads
@@ -96,6 +100,19 @@ def marks(state: Path) -> dict[str, dict[str, object]]:
         engine.dispose()
 
 
+def people_decided(state: Path) -> int:
+    """How many people the full sync's deciding mark counts (0 while none, or busy)."""
+    engine = create_engine(f"sqlite:///{state}")
+    try:
+        with engine.connect() as connection:
+            return max(connection.execute(select(full_decides.c.people)).scalars(),
+                       default=0)
+    except OperationalError:
+        return 0
+    finally:
+        engine.dispose()
+
+
 def vm_hwm_mb(status_text: str) -> float:
     for line in status_text.splitlines():
         if line.startswith("VmHWM:"):
@@ -113,7 +130,8 @@ def read_status(pid: int) -> str:
 def run_child(child: Child, config: Path, as_of: datetime, state: Path, folder: Path, *,
               kill_at_pages: int | None, every: float, counted: str = "pages") -> Child:
     """Run one sync child to its end, or SIGKILL it once `kill_at_pages` pages of the full
-    pull are committed (`counted`: "pages" of people, or HubSpot's "activity_pages")."""
+    pull are committed (`counted`: "pages" of people, or HubSpot's "activity_pages"), or
+    once its deciding mark counts that many people ("decided")."""
     exit_status = folder / f"{child.name}.status"
     exit_status.unlink(missing_ok=True)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -126,8 +144,12 @@ def run_child(child: Child, config: Path, as_of: datetime, state: Path, folder: 
         child.peak_mb = max(child.peak_mb, vm_hwm_mb(read_status(process.pid)))
         now = marks(state) if kill_at_pages is not None or \
             time.monotonic() - last_print >= every else {}
-        committed = sum(int(str(m["pages"])) for m in now.values()) if counted == "pages" \
-            else int(str(now.get("hubspot", {}).get("activity_pages", 0)))
+        if counted == "pages":
+            committed = sum(int(str(m["pages"])) for m in now.values())
+        elif counted == "decided":
+            committed = people_decided(state) if kill_at_pages is not None else 0
+        else:
+            committed = int(str(now.get("hubspot", {}).get("activity_pages", 0)))
         if time.monotonic() - last_print >= every:
             last_print = time.monotonic()
             print(f"  {child.name}: {time.monotonic() - started:.0f} s, peak RSS "
@@ -159,8 +181,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-at", type=float, default=0.5,
                         help="share of the people pages committed when the kill comes")
-    parser.add_argument("--kill-in", choices=("people", "activities"), default="people",
-                        help="kill in the people pages or in HubSpot's events pages")
+    parser.add_argument("--kill-in", choices=("people", "activities", "deciding"),
+                        default="people", help="kill in the people pages, in HubSpot's "
+                        "events pages, or while deciding (--kill-at: share of the people)")
     parser.add_argument("--folder", help="keep the state here (default: a temporary folder)")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between progress")
     parser.add_argument("--out", help="write the figures as JSON here too")
@@ -189,9 +212,11 @@ def bench(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSandbox,
           log: PageLog, now: datetime, args: argparse.Namespace) -> dict[str, object]:
     config = write_config(folder, hubspot, salesforce)
     state = folder / "state.db"
-    counted = "pages" if args.kill_in == "people" else "activity_pages"
+    counted = {"people": "pages", "activities": "activity_pages",
+               "deciding": "decided"}[args.kill_in]
     pages = sum(-(-int(SHARE[n] * args.people) // PAGE[n]) for n in CONNECTORS) \
-        if counted == "pages" else -(-int(EVENTS_PER_PERSON * args.people) // EVENTS_PAGE)
+        if counted == "pages" else args.people if counted == "decided" \
+        else -(-int(EVENTS_PER_PERSON * args.people) // EVENTS_PAGE)
     target = max(1, int(args.kill_at * pages))
     print(f"{args.people} people, about {pages} {args.kill_in} pages; killing the first "
           f"sync at {target} committed pages", flush=True)
@@ -206,7 +231,8 @@ def bench(folder: Path, hubspot: HubSpotSandbox, salesforce: SalesforceSandbox,
     second = split_pages(log.pages(restart_from))
     restarted.pages = {name: len(keys) for name, keys in second.items()}
     committed = {name: set(first[name][:int(str(killed.committed.get(name, {}).get(
-        counted, 0)))]) for name in CONNECTORS}
+        counted, 0)))]) for name in CONNECTORS} if counted != "decided" \
+        else {name: set(first[name]) for name in CONNECTORS}  # every page was committed
     killed.activity_pages = restarted.activity_pages = 0
     if counted == "activity_pages":
         killed.activity_pages, restarted.activity_pages = len(first["hubspot"]), \
