@@ -88,8 +88,8 @@ full_decides = Table(
     Column("people", Integer, nullable=False),
     Column("run_id", String(40), nullable=False),
 )
-#: schema 23: the accounts routing's account index gained while deciding up to the mark
-#: (account key -> owner, the first one given), which a resumed run starts from
+#: schema 23: routing's account index (account key -> owner) as the deciding had it at the
+#: mark: the one it began from and the entries it gained, which a resumed run starts from
 full_decide_accounts = Table(
     "full_decide_accounts", metadata,
     Column("account", String(400), primary_key=True),
