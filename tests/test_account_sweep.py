@@ -9,7 +9,7 @@ API (tests/sandbox_control.py); what the CRMs hold is read back the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,12 @@ from syncer.store import sweep as sweep_store
 from syncer.store.sweep import sweeps
 from tests.conftest import NOW, Sandboxes, running_sandboxes, sync_once, write_config
 from tests.sandbox_control import control, result
-from tests.test_accounts_echo import MANY, account_events, big_company_model, decided
+from tests.test_accounts_echo import MANY, account_events, big_company_model, decided, set_up
 from tests.test_accounts_sync import (
     HS_GRADE,
     SF_GRADE,
-    company_people,
     configure,
-    hubspot_company,
     hubspot_company_values,
-    hubspot_ids,
     hubspot_of,
     record,
     salesforce_of,
@@ -99,36 +96,26 @@ def world() -> World:
     return World(seed=7, size=300, now=NOW, salesforce_accounts=True)
 
 
-@pytest.fixture
-def boxes(world: World) -> Iterator[Sandboxes]:
-    with running_sandboxes(world) as running:
-        yield running
-
-
 def test_a_company_stamped_behind_the_accounts_cursor_is_found_by_the_next_sweep(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World, boxes: Sandboxes,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World, sandboxes: Sandboxes,
         state_url: str) -> None:
-    loaded = configure(tmp_path, boxes, big_company_model(), monkeypatch, state_url)
-    assert main(["setup", "--config", str(loaded.path)]) == 0
-    company, people = company_people(world, 3)
-    contacts = hubspot_ids(boxes)
-    hs_company = hubspot_company(boxes, company, [contacts[p.email] for p in people])
+    loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch, state_url)
     other = next(world.company(i) for i in range(world.companies)
                  if world.company(i).domain != company.domain)
     assert sync_once(loaded).status == "succeeded"
     for name in CONNECTORS:  # a full accounts pull is a pass
         assert accounts_mark(loaded, name) == sweep_store.SweepMark(done_at=NOW)
-    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "B"
-    assert record(salesforce_of(boxes), account_id(other.index))[SF_GRADE] == "B"
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "B"
+    assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "B"
 
     # a rep's edits land half an hour behind the accounts cursors (a late commit, a
     # restored backup): the HubSpot company (its size counts: it comes first) and
     # another company's Salesforce Account
     behind = {name: accounts_cursor(loaded, name) - timedelta(minutes=30)
               for name in CONNECTORS}
-    result(hubspot_of(boxes), "edit_company", id=hs_company, field="numberofemployees",
+    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
            value=str(MANY), stamp=behind["hubspot"].isoformat())
-    control(salesforce_of(boxes), "edit", id=account_id(other.index),
+    control(salesforce_of(sandboxes), "edit", id=account_id(other.index),
             field="NumberOfEmployees", value=str(MANY),
             stamp=behind["salesforce"].isoformat())
 
@@ -136,8 +123,8 @@ def test_a_company_stamped_behind_the_accounts_cursor_is_found_by_the_next_sweep
         missed = sync_once(loaded, now=NOW + timedelta(hours=1))
     assert missed.status == "succeeded" and sweep_events(logs) == {}
     assert [changed for _, changed in account_events(logs).values()] == [0, 0]
-    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "B"
-    assert record(salesforce_of(boxes), account_id(other.index))[SF_GRADE] == "B"
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "B"
+    assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "B"
 
     with capture_logs() as logs:  # a day on: the accounts sweep is due
         swept = sync_once(loaded, now=LATER)
@@ -154,9 +141,9 @@ def test_a_company_stamped_behind_the_accounts_cursor_is_found_by_the_next_sweep
         grades = {key: d.grade for key, d in account_store.decisions(connection).items()}
     assert {key: grades[key] for key in keys} == dict.fromkeys(keys, "A")
     # each company's new grade is in every CRM record of it
-    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "A"
-    assert record(salesforce_of(boxes), account_id(company.index))[SF_GRADE] == "A"
-    assert record(salesforce_of(boxes), account_id(other.index))[SF_GRADE] == "A"
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "A"
+    assert record(salesforce_of(sandboxes), account_id(company.index))[SF_GRADE] == "A"
+    assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "A"
     for name in CONNECTORS:
         mark = accounts_mark(loaded, name)
         assert mark.done_at == LATER and not mark.under_way

@@ -13,7 +13,7 @@ logs, changed only through their control API (tests/sandbox_control.py)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.store import accounts as account_store
 from syncer.store import echo as echo_store
-from tests.conftest import NOW, Sandboxes, running_sandboxes, sync_once
+from tests.conftest import NOW, Sandboxes, sync_once
 from tests.sandbox_control import control, result
 from tests.test_accounts_sync import (
     HS_GRADE,
@@ -64,22 +64,18 @@ def world() -> World:
     return World(seed=7, size=300, now=NOW, salesforce_accounts=True)
 
 
-@pytest.fixture
-def boxes(world: World) -> Iterator[Sandboxes]:
-    with running_sandboxes(world) as running:
-        yield running
-
-
-def set_up(tmp_path: Path, boxes: Sandboxes, world: World,
-           monkeypatch: pytest.MonkeyPatch) -> tuple[LoadedConfig, WorldCompany, str]:
+def set_up(tmp_path: Path, sandboxes: Sandboxes, world: World,
+           monkeypatch: pytest.MonkeyPatch, state_url: str | None = None
+           ) -> tuple[LoadedConfig, WorldCompany, str]:
     """Accounts on (the account fields made by `syncer setup`), and one company that is a
     HubSpot company with its contacts beside its Salesforce Account; the HubSpot
-    company's id. Every other company is a Salesforce Account only."""
-    loaded = configure(tmp_path, boxes, big_company_model(), monkeypatch)
+    company's id. Every other company is a Salesforce Account only. The state is
+    `state_url`, else a SQLite file in `tmp_path`."""
+    loaded = configure(tmp_path, sandboxes, big_company_model(), monkeypatch, state_url)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, people = company_people(world, 3)
-    contacts = hubspot_ids(boxes)
-    return loaded, company, hubspot_company(boxes, company,
+    contacts = hubspot_ids(sandboxes)
+    return loaded, company, hubspot_company(sandboxes, company,
                                             [contacts[p.email] for p in people])
 
 
@@ -109,15 +105,15 @@ def quiet_requests(extra: Mapping[str, int]) -> dict[str, Counter[str]]:
 
 def test_quiet_runs_with_accounts_read_no_account_echo_and_write_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
-        boxes: Sandboxes) -> None:
-    loaded, company, hs_company = set_up(tmp_path, boxes, world, monkeypatch)
+        sandboxes: Sandboxes) -> None:
+    loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch)
     with capture_logs() as logs:
         full = sync_once(loaded)
     assert full.status == "succeeded"
     companies = decided(logs)
     assert companies >= world.companies  # every Account and the HubSpot company
-    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "B"
-    assert record(salesforce_of(boxes), account_id(company.index))[SF_GRADE] == "B"
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "B"
+    assert record(salesforce_of(sandboxes), account_id(company.index))[SF_GRADE] == "B"
     with Runtime(loaded) as runtime:
         with runtime.require_store().engine.connect() as connection:
             for name in ("hubspot", "salesforce"):  # the full sync's account writes
@@ -126,10 +122,10 @@ def test_quiet_runs_with_accounts_read_no_account_echo_and_write_nothing(
     # with accounts on, one request per CRM more than without: the accounts' own read
     want = quiet_requests({"hubspot": 1, "salesforce": 1})
     for run in range(3):  # the first incremental, then quiet ones: nothing builds up
-        before = calls(boxes)
+        before = calls(sandboxes)
         with capture_logs() as logs:
             quiet = sync_once(loaded)
-        spent = calls(boxes) - before
+        spent = calls(sandboxes) - before
         assert quiet.status == "succeeded"
         assert quiet.people == 0 and quiet.fields_written == Counter()
         assert sum(quiet.records_pulled.values()) == 0
@@ -146,16 +142,16 @@ def test_quiet_runs_with_accounts_read_no_account_echo_and_write_nothing(
 
 def test_others_edits_to_a_company_and_an_account_are_read_and_decided(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
-        boxes: Sandboxes) -> None:
-    loaded, company, hs_company = set_up(tmp_path, boxes, world, monkeypatch)
+        sandboxes: Sandboxes) -> None:
+    loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch)
     assert sync_once(loaded).status == "succeeded"
     other = next(world.company(i) for i in range(world.companies)
                  if world.company(i).domain != company.domain)
     # a rep edits the HubSpot company (it comes first in the config: its size counts)
     # and another company's Salesforce Account, after syncer wrote both
-    result(hubspot_of(boxes), "edit_company", id=hs_company, field="numberofemployees",
+    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
            value=str(MANY))
-    result(salesforce_of(boxes), "edit_account", id=account_id(other.index),
+    result(salesforce_of(sandboxes), "edit_account", id=account_id(other.index),
            fields={"NumberOfEmployees": MANY})
     with capture_logs() as logs:
         second = sync_once(loaded)
@@ -171,8 +167,8 @@ def test_others_edits_to_a_company_and_an_account_are_read_and_decided(
     keys = {f"domain:{company.domain}", f"domain:{other.domain}"}
     assert {key: decisions[key].grade for key in keys} == dict.fromkeys(keys, "A")
     # each company's new grade is written to every CRM record of it, once
-    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "A"
-    salesforce = salesforce_of(boxes)
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "A"
+    salesforce = salesforce_of(sandboxes)
     assert record(salesforce, account_id(company.index))[SF_GRADE] == "A"
     assert record(salesforce, account_id(other.index))[SF_GRADE] == "A"
     assert second.records_written == Counter({"hubspot": 1, "salesforce": 2})
@@ -185,11 +181,11 @@ def test_others_edits_to_a_company_and_an_account_are_read_and_decided(
 
 def test_an_edit_in_the_overlap_before_our_writes_is_still_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
-        boxes: Sandboxes) -> None:
+        sandboxes: Sandboxes) -> None:
     """The account windows are left out of the pull's time range, not the overlap: a
     change stamped two minutes behind the accounts cursor (one the search index showed
     late), before syncer's writes, is read on each CRM."""
-    loaded, company, hs_company = set_up(tmp_path, boxes, world, monkeypatch)
+    loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch)
     assert sync_once(loaded).status == "succeeded"
     with Runtime(loaded) as runtime:
         store = runtime.require_store()
@@ -199,9 +195,9 @@ def test_an_edit_in_the_overlap_before_our_writes_is_still_read(
             if cursor is not None}
     other = next(world.company(i) for i in range(world.companies)
                  if world.company(i).domain != company.domain)
-    result(hubspot_of(boxes), "edit_company", id=hs_company, field="numberofemployees",
+    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
            value=str(MANY), stamp=late["hubspot"].isoformat())
-    control(salesforce_of(boxes), "edit", id=account_id(other.index),
+    control(salesforce_of(sandboxes), "edit", id=account_id(other.index),
             field="NumberOfEmployees", value=str(MANY), stamp=late["salesforce"].isoformat())
     with capture_logs() as logs:
         second = sync_once(loaded)
@@ -210,5 +206,5 @@ def test_an_edit_in_the_overlap_before_our_writes_is_still_read(
     assert pulled["hubspot"] == (1, 1)
     assert pulled["salesforce"][1] == 1
     assert decided(logs) == 2
-    assert hubspot_company_values(boxes, hs_company)[HS_GRADE] == "A"
-    assert record(salesforce_of(boxes), account_id(other.index))[SF_GRADE] == "A"
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "A"
+    assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "A"

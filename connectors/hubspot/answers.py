@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Generic, NotRequired, TypedDict, TypeGuard, TypeVar
 
-from syncer.domain.connector import ConnectorError
+from connectors import answer_shapes
 from syncer.domain.json_values import JSONObject, JSONValue
 
 R = TypeVar("R")
@@ -92,22 +92,14 @@ class Property(TypedDict):
     name: str
 
 
-class AnswerShapeError(ConnectorError):
+class AnswerShapeError(answer_shapes.AnswerShapeError):
     """A HubSpot answer without a part syncer reads (or of another type)."""
 
 
-def _object(value: object, where: str) -> JSONObject:
-    if not isinstance(value, dict):
-        raise AnswerShapeError(f"HubSpot answered {where} with {type(value).__name__}, not "
-                               "an object; is base_url a HubSpot API?")
-    return value
-
-
-def _list(value: object, where: str) -> list[JSONValue]:
-    if not isinstance(value, list):
-        raise AnswerShapeError(f"HubSpot answered {where} with {type(value).__name__}, not "
-                               "a list; is base_url a HubSpot API?")
-    return value
+_shapes = answer_shapes.AnswerShapes("HubSpot", AnswerShapeError,
+                                     hint="; is base_url a HubSpot API?")
+_object = _shapes.json_object
+_list = _shapes.json_list
 
 
 def _id(value: object, where: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
-from syncer.domain.connector import ConnectorError
+from connectors import answer_shapes
 from syncer.domain.json_values import JSONObject, JSONValue
 
 #: one SOQL record: the selected fields by API name (a relationship as a nested record)
@@ -60,22 +60,17 @@ class CompositeResult(TypedDict):
     referenceId: str
 
 
-class AnswerShapeError(ConnectorError):
+class AnswerShapeError(answer_shapes.AnswerShapeError):
     """A Salesforce answer without a part syncer reads (or of another type)."""
 
 
-def _object(value: object, where: str) -> JSONObject:
-    if not isinstance(value, dict):
-        raise AnswerShapeError(f"Salesforce answered {where} with {type(value).__name__}, "
-                               "not an object")
-    return value
+_shapes = answer_shapes.AnswerShapes("Salesforce", AnswerShapeError)
+_object = _shapes.json_object
 
 
 def _objects(value: object, where: str) -> list[JSONObject]:
-    if not isinstance(value, list):
-        raise AnswerShapeError(f"Salesforce answered {where} with {type(value).__name__}, "
-                               "not a list")
-    return [_object(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return [_object(item, f"{where}[{index}]")
+            for index, item in enumerate(_shapes.json_list(value, where))]
 
 
 def _count(value: JSONValue, where: str) -> int:

@@ -25,18 +25,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from syncer.domain.types import ActivityType
 from syncer.qualify.conditions import Number, Spec
 from syncer.qualify.schema import (
     DecayStep,
+    EngagedActivities,
     Engagement,
     EngagementRule,
     Fit,
     FitRule,
     GradeBand,
-    activity_types,
     check_decay,
     falling,
     unique,
@@ -69,13 +68,8 @@ class NamedEngagement(Spec):
     half_life_days: Number | None = Field(default=None, gt=0)
     decay_steps: tuple[DecayStep, ...] | None = Field(default=None, min_length=1)
     lookback_days: Number | None = Field(default=None, gt=0)
-    engaged_activities: tuple[ActivityType, ...] | None = Field(default=None, min_length=1)
+    engaged_activities: EngagedActivities = Field(default=None, min_length=1)
     rules: tuple[EngagementRule, ...] = ()
-
-    @field_validator("engaged_activities", mode="before")
-    @classmethod
-    def _types(cls, value: object) -> object:
-        return activity_types(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> NamedEngagement:

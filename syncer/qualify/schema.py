@@ -13,7 +13,7 @@ import difflib
 import itertools
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from syncer.domain.types import ActivityType
 from syncer.qualify.conditions import (
@@ -65,6 +65,11 @@ def activity_type(value: object) -> ActivityType:
 
 def activity_types(value: object) -> object:
     return [activity_type(v) for v in value] if isinstance(value, list) else value
+
+
+#: An engagement section's `engaged_activities` (the primary's and a named score's): the
+#: activity types that count as engagement, each name read as activity_type reads it.
+EngagedActivities = Annotated[tuple[ActivityType, ...] | None, BeforeValidator(activity_types)]
 
 
 def unique(values: list[str], what: str) -> None:
@@ -295,14 +300,9 @@ class Engagement(Spec):
     half_life_days: Number | None = Field(default=None, gt=0)
     decay_steps: tuple[DecayStep, ...] | None = Field(default=None, min_length=1)
     lookback_days: Number = Field(default=180.0, gt=0)
-    engaged_activities: tuple[ActivityType, ...] | None = Field(default=None, min_length=1)
+    engaged_activities: EngagedActivities = Field(default=None, min_length=1)
     bands: tuple[Band, ...] | None = Field(default=None, min_length=1)
     rules: tuple[EngagementRule, ...] = ()
-
-    @field_validator("engaged_activities", mode="before")
-    @classmethod
-    def _types(cls, value: object) -> object:
-        return activity_types(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Engagement:

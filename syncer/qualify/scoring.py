@@ -113,26 +113,21 @@ def scan(profile: Profile, plan: Plan, now_ts: float) -> Scan:
             disqualifying.append(activity)
         if age > lookback or not (plain or filtered):
             continue
+        matching = plain
+        if filtered is not None:  # rules with a `where`: WhereIndex.passing, its memo inlined
+            key = filtered.key
+            passing = filtered.memo.get(activity.attributes.get(key)) if key else None
+            if passing is None:
+                passing = filtered.passing(activity.attributes)
+            matching = plain + passing if plain else passing  # the plain rules' hits first
         hit = (age, activity)
-        for index, horizon in plain:
+        for index, horizon in matching:
             if age <= horizon:
                 hits = found.get(index)
                 if hits is None:
                     found[index] = [hit]
                 else:
                     hits.append(hit)
-        if filtered is not None:  # rules with a `where`: WhereIndex.passing, its memo inlined
-            key = filtered.key
-            passing = filtered.memo.get(activity.attributes.get(key)) if key else None
-            if passing is None:
-                passing = filtered.passing(activity.attributes)
-            for index, horizon in passing:
-                if age <= horizon:
-                    hits = found.get(index)
-                    if hits is None:
-                        found[index] = [hit]
-                    else:
-                        hits.append(hit)
     return Scan(found, last, last_ts, raised, only_subscriber and seen, disqualifying)
 
 
@@ -289,6 +284,18 @@ def extra_reasons(fields: tuple[FitMatcher, ...], aggregates: tuple[AggregateMat
     return reasons
 
 
+def _own_hits(found: Scan, matchers: tuple[ActivityMatcher, ...]
+              ) -> list[tuple[ActivityMatcher, list[Hit]]]:
+    """Each of one score's matchers that the scan found activities for, with them, in
+    matcher order: the scan numbers the matchers of every score in one sequence, and
+    `matchers` is this score's run of it."""
+    hits = found.found
+    first = matchers[0].index if matchers else 0
+    end = first + len(matchers)
+    return [(matchers[index - first], hits[index]) for index in sorted(hits)
+            if first <= index < end]
+
+
 def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
                   inactivity: tuple[InactivityMatcher, ...], last: Activity | None,
                   last_ts: float, now_ts: float, ledger: list[LedgerEntry] | None = None,
@@ -299,11 +306,7 @@ def engagement_by(found: Scan, matchers: tuple[ActivityMatcher, ...],
     """Engagement of one score: its matchers (numbered as the scan's `found` is), its
     person rules (on `values`) and aggregates, its inactivity rules and the latest
     engagement by its own definition."""
-    hits = found.found
-    first = matchers[0].index if matchers else 0
-    end = first + len(matchers)
-    reasons = [rule_reason(matchers[index - first], hits[index], ledger)
-               for index in sorted(hits) if first <= index < end]
+    reasons = [rule_reason(matcher, hits, ledger) for matcher, hits in _own_hits(found, matchers)]
     if fields or aggregates:
         reasons += extra_reasons(fields, aggregates, values, found, ledger)
     if inactivity:
@@ -319,11 +322,7 @@ def engagement_lines(found: Scan, matchers: tuple[ActivityMatcher, ...],
                      values: Mapping[str, object | None] | None = None) -> float:
     """`engagement_by`'s points and ledger lines without its Reasons (a named score has
     no reasons of its own: the ledger explains it)."""
-    hits = found.found
-    first = matchers[0].index if matchers else 0
-    end = first + len(matchers)
-    points = [rule_points(matchers[index - first], hits[index], ledger)
-              for index in sorted(hits) if first <= index < end]
+    points = [rule_points(matcher, hits, ledger) for matcher, hits in _own_hits(found, matchers)]
     if fields or aggregates:
         points += [r.points for r in extra_reasons(fields, aggregates, values, found, ledger)]
     if inactivity:

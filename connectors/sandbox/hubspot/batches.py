@@ -13,16 +13,54 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from typing import Protocol
 
+from werkzeug.wrappers import Request
+
 from connectors.sandbox.faults import RequestPlan
 from connectors.sandbox.hubspot.http import (
     Answer,
     ApiFailure,
     Json,
     iso_millis,
+    json_body,
     record_failure,
     validation_error,
 )
 from connectors.sandbox.hubspot.validation import InputRejected
+from syncer.domain.json_values import JSONObject, JSONValue
+
+
+def batch_inputs(request: Request, batch_max: int) -> tuple[JSONObject, list[JSONValue]]:
+    """A batch request's body and its `inputs`; a 400 when `inputs` is no list or holds
+    more than `batch_max`."""
+    body = json_body(request)
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(inputs, list):
+        raise validation_error("Invalid input JSON: 'inputs' must be a list")
+    if len(inputs) > batch_max:
+        raise validation_error(f"Too many inputs: a batch accepts at most "
+                               f"{batch_max}, got {len(inputs)}")
+    return body, inputs
+
+
+def input_ids(inputs: Sequence[object]) -> list[str]:
+    """Each input's `id` as text, in order ("" for an input that is no object)."""
+    return [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
+
+
+def echo_trace(result: Json, item: object) -> Json:
+    """A created record's result with its input's `objectWriteTraceId`, when it had one
+    (as HubSpot echoes it)."""
+    trace = item.get("objectWriteTraceId") if isinstance(item, dict) else None
+    if trace is not None:
+        result["objectWriteTraceId"] = str(trace)
+    return result
+
+
+def rejected_failure(rejected: InputRejected) -> ApiFailure:
+    """A refused write's 400: the message listing each bad value, and `errors` naming each
+    property in `context.propertyName`."""
+    return ApiFailure(400, rejected.category, rejected.message,
+                      extra={"errors": rejected.details()})
 
 
 def batch_error(category: str, message: str, ids: list[str]) -> Json:
@@ -80,7 +118,7 @@ def update_batch(inputs: Sequence[object], target: Updatable, plan: RequestPlan 
     `results`. Duplicate ids refuse the whole batch (400). `value_details`: an invalid
     value's error also names each property in its `errors` (the contacts endpoint keeps the
     shape its tests have always checked: that list empty, the properties in the message)."""
-    ids = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
+    ids = input_ids(inputs)
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise validation_error(f"Duplicate IDs found in batch input: {duplicates}",

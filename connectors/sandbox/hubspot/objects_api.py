@@ -28,14 +28,17 @@ from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.associations import Associations
 from connectors.sandbox.hubspot.batches import (
     batch_error,
+    batch_inputs,
     batch_response,
+    echo_trace,
+    input_ids,
     input_properties,
+    rejected_failure,
     update_batch,
 )
 from connectors.sandbox.hubspot.http import (
     PLAN_KEY,
     Answer,
-    ApiFailure,
     Json,
     iso_millis,
     json_body,
@@ -44,9 +47,9 @@ from connectors.sandbox.hubspot.http import (
     validation_error,
 )
 from connectors.sandbox.hubspot.objects import CrmRecord, RecordStore
+from connectors.sandbox.hubspot.records import record_answer
 from connectors.sandbox.hubspot.search import parse_search, run_search
 from connectors.sandbox.hubspot.validation import InputRejected
-from syncer.domain.json_values import JSONObject, JSONValue
 
 LIST_MAX = 100
 
@@ -58,15 +61,6 @@ def _names(request: Request, name: str = "properties") -> list[str] | None:
 
 def _flag(request: Request, name: str) -> bool:
     return request.args.get(name, "false").lower() == "true"
-
-
-
-
-def rejected_failure(rejected: InputRejected) -> ApiFailure:
-    """A refused write's 400: the message listing each bad value, and `errors` naming each
-    property in `context.propertyName`."""
-    return ApiFailure(400, rejected.category, rejected.message,
-                      extra={"errors": rejected.details()})
 
 
 def _checked(store: RecordStore, values: Mapping[str, object]) -> dict[str, str | None]:
@@ -97,17 +91,9 @@ class ObjectsApi:
                     associations: list[str] | None = None) -> Json:
         """A record as HubSpot answers it: the named (or default) properties plus the
         ones always returned; unknown names left out, known unset ones null."""
-        wanted = dict.fromkeys([*(names or self.kind.default_returned),
-                                *self.kind.always_returned])
         with self.store.lock:
-            known = self.store.properties
-            properties = {n: record.properties.get(n) for n in wanted if n in known}
-        data: Json = {"id": record.id, "properties": properties,
-                      "createdAt": iso_millis(record.created_at),
-                      "updatedAt": iso_millis(record.updated_at),
-                      "archived": record.archived_at is not None}
-        if record.archived_at is not None:
-            data["archivedAt"] = iso_millis(record.archived_at)
+            data = record_answer(record, names, self.kind.default_returned,
+                                 self.kind.always_returned, self.store.properties)
         linked: Json = {}
         for other in associations or []:
             found = self.associations.targets(self.kind.name, record.id, other)
@@ -190,24 +176,13 @@ class ObjectsApi:
         return 204, None
 
     # -- batches -------------------------------------------------------------------------
-    def _inputs(self, request: Request) -> tuple[JSONObject, list[JSONValue]]:
-        body = json_body(request)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or not isinstance(inputs, list):
-            raise validation_error("Invalid input JSON: 'inputs' must be a list")
-        if len(inputs) > self.limits.batch_max:
-            raise validation_error(f"Too many inputs: a batch accepts at most "
-                                   f"{self.limits.batch_max}, got {len(inputs)}")
-        return body, inputs
-
     def batch_read(self, request: Request) -> Answer:
-        body, inputs = self._inputs(request)
+        body, inputs = batch_inputs(request, self.limits.batch_max)
         id_property = body.get("idProperty")
         names = property_names(body.get("properties"))
         started = iso_millis(datetime.now(timezone.utc))
         results, missing = [], []
-        for item in inputs:
-            wanted = str(item.get("id", "")) if isinstance(item, dict) else ""
+        for wanted in input_ids(inputs):
             record = (self.store.find(str(id_property), wanted)
                       if id_property and id_property != "hs_object_id"
                       else self.store.get(wanted))
@@ -220,29 +195,26 @@ class ObjectsApi:
 
     def batch_create(self, request: Request) -> Answer:
         """All inputs or none: one invalid input fails the batch with a 400."""
-        _, inputs = self._inputs(request)
+        _, inputs = batch_inputs(request, self.limits.batch_max)
         started = iso_millis(datetime.now(timezone.utc))
         checked = [_checked(self.store, input_properties(item)) for item in inputs]
         results = []
         for item, values in zip(inputs, checked, strict=True):
-            result = self.record_json(self.store.add(values), list(values) or None)
-            if isinstance(item, dict) and item.get("objectWriteTraceId") is not None:
-                result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
-            results.append(result)
+            results.append(echo_trace(
+                self.record_json(self.store.add(values), list(values) or None), item))
         return batch_response(results, [], started, 201)
 
     def batch_update(self, request: Request) -> Answer:
         """Per input: written, or named in a 207 error (invalid values, unknown id, an
         injected per-record fault)."""
-        _, inputs = self._inputs(request)
+        _, inputs = batch_inputs(request, self.limits.batch_max)
         return update_batch(inputs, _StoreUpdates(self), request.environ.get(PLAN_KEY),
                             self._missing)
 
     def batch_archive(self, request: Request) -> Answer:
         """204; unknown ids are skipped, as HubSpot does."""
-        _, inputs = self._inputs(request)
-        for item in inputs:
-            record_id = str(item.get("id", "")) if isinstance(item, dict) else ""
+        _, inputs = batch_inputs(request, self.limits.batch_max)
+        for record_id in input_ids(inputs):
             with contextlib.suppress(InputRejected):
                 self.store.archive(record_id)
         return 204, None

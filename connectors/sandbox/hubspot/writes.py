@@ -17,8 +17,12 @@ from werkzeug.wrappers import Request
 from connectors.sandbox.faults import HubSpotLimits
 from connectors.sandbox.hubspot.batches import (
     batch_error,
+    batch_inputs,
     batch_response,
+    echo_trace,
+    input_ids,
     input_properties,
+    rejected_failure,
     update_batch,
 )
 from connectors.sandbox.hubspot.history import property_history
@@ -37,10 +41,10 @@ from connectors.sandbox.hubspot.identity import (
     create_contacts,
     merge_contacts,
 )
+from connectors.sandbox.hubspot.records import record_answer
 from connectors.sandbox.hubspot.schema import ALWAYS_RETURNED, DEFAULT_RETURNED
 from connectors.sandbox.hubspot.state import Contact, PortalState
 from connectors.sandbox.hubspot.validation import InputRejected
-from syncer.domain.json_values import JSONObject, JSONValue
 
 NOT_FOUND_MESSAGE = ("Could not get some CONTACT objects, they may be deleted or not exist. "
                      "Check that ids are valid.")
@@ -59,16 +63,8 @@ class ContactWrites:
                      with_history: list[str] | None = None) -> Json:
         """A contact as HubSpot answers it; `with_history` names the properties whose
         every value is returned too (`propertiesWithHistory`, newest first)."""
-        wanted = dict.fromkeys([*(names or DEFAULT_RETURNED), *ALWAYS_RETURNED])
-        # HubSpot omits names it does not know and returns null for known but unset ones.
         known = self.state.properties
-        properties = {n: contact.properties.get(n) for n in wanted if n in known}
-        data: Json = {"id": contact.id, "properties": properties,
-                      "createdAt": iso_millis(contact.created_at),
-                      "updatedAt": iso_millis(contact.updated_at),
-                      "archived": contact.archived_at is not None}
-        if contact.archived_at is not None:
-            data["archivedAt"] = iso_millis(contact.archived_at)
+        data = record_answer(contact, names, DEFAULT_RETURNED, ALWAYS_RETURNED, known)
         if with_history:
             data["propertiesWithHistory"] = {
                 name: [{"value": change.value, "timestamp": iso_millis(change.at),
@@ -76,17 +72,6 @@ class ContactWrites:
                        for change in property_history(contact, name)]
                 for name in dict.fromkeys(with_history) if name in known}
         return data
-
-    def _inputs(self, request: Request) -> tuple[JSONObject, list[JSONValue]]:
-        body = json_body(request)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or not isinstance(inputs, list):
-            raise validation_error("Invalid input JSON: 'inputs' must be a list")
-        if len(inputs) > self.limits.batch_max:
-            raise validation_error(
-                f"Too many inputs: a batch accepts at most {self.limits.batch_max}, "
-                f"got {len(inputs)}")
-        return body, inputs
 
     # -- create ------------------------------------------------------------------------
     def create_contact(self, request: Request, args: dict[str, str]) -> Answer:
@@ -97,22 +82,18 @@ class ContactWrites:
 
     def batch_create(self, request: Request, args: dict[str, str]) -> Answer:
         """All inputs or none (see sandbox_identity); results echo `objectWriteTraceId`."""
-        _, inputs = self._inputs(request)
+        _, inputs = batch_inputs(request, self.limits.batch_max)
         started = iso_millis(datetime.now(timezone.utc))
         properties = [input_properties(item) for item in inputs]
         made = create_contacts(self.state, properties)
         results = []
         for item, values, contact in zip(inputs, properties, made, strict=True):
-            result = self.contact_json(contact, list(values) or None)
-            trace = item.get("objectWriteTraceId") if isinstance(item, dict) else None
-            if trace is not None:
-                result["objectWriteTraceId"] = str(trace)
-            results.append(result)
+            results.append(echo_trace(self.contact_json(contact, list(values) or None), item))
         return batch_response(results, [], started, 201)
 
     # -- update ------------------------------------------------------------------------
     def batch_update(self, request: Request, args: dict[str, str]) -> Answer:
-        _, inputs = self._inputs(request)
+        _, inputs = batch_inputs(request, self.limits.batch_max)
         return update_batch(inputs, _ContactUpdates(self), request.environ.get(PLAN_KEY),
                             NOT_FOUND_MESSAGE, lock=self.state.lock,
                             value_details=False)
@@ -131,8 +112,7 @@ class ContactWrites:
         try:
             clean = self.state.check(dict(properties))
         except InputRejected as rejected:
-            raise ApiFailure(400, rejected.category, rejected.message,
-                             extra={"errors": rejected.details()}) from None
+            raise rejected_failure(rejected) from None
         contact = self.state.apply(found.id, clean)
         self.recent_writes.append(found.id)
         return 200, self.contact_json(contact, list(clean) or None)
@@ -140,7 +120,7 @@ class ContactWrites:
     def batch_upsert(self, request: Request, args: dict[str, str]) -> Answer:
         """Create or update by a unique property (`idProperty` email): each result says
         whether it is `new`; an invalid input fails the batch (400), as a create does."""
-        _, inputs = self._inputs(request)
+        _, inputs = batch_inputs(request, self.limits.batch_max)
         started = iso_millis(datetime.now(timezone.utc))
         planned: list[tuple[str, dict[str, str | None]]] = []
         for item in inputs:
@@ -166,15 +146,14 @@ class ContactWrites:
     def batch_read(self, request: Request, args: dict[str, str]) -> Answer:
         """Contacts by id (or by `idProperty`, e.g. email); merged-away and unknown ids
         are a 207 OBJECT_NOT_FOUND error naming them."""
-        body, inputs = self._inputs(request)
+        body, inputs = batch_inputs(request, self.limits.batch_max)
         id_property = body.get("idProperty")
         names = property_names(body.get("properties"))
         history = property_names(body.get("propertiesWithHistory"))
         started = iso_millis(datetime.now(timezone.utc))
         results: list[Json] = []
         missing: list[str] = []
-        wanted = [str(item.get("id", "")) if isinstance(item, dict) else "" for item in inputs]
-        for record_id in dict.fromkeys(wanted):
+        for record_id in dict.fromkeys(input_ids(inputs)):
             if id_property and id_property != "hs_object_id":
                 contact = self.state.find(str(id_property), record_id)
             else:
@@ -195,13 +174,10 @@ class ContactWrites:
 
     def batch_archive(self, request: Request, args: dict[str, str]) -> Answer:
         """Archive contacts by id: 204; unknown ids are skipped, as HubSpot does."""
-        _, inputs = self._inputs(request)
-        for item in inputs:
-            record_id = str(item.get("id", "")) if isinstance(item, dict) else ""
-            try:
+        _, inputs = batch_inputs(request, self.limits.batch_max)
+        for record_id in input_ids(inputs):
+            with contextlib.suppress(InputRejected):
                 self.state.archive(record_id)
-            except InputRejected:
-                continue
         return 204, None
 
     # -- merge -------------------------------------------------------------------------
@@ -217,8 +193,6 @@ class ContactWrites:
         survivor = merge_contacts(self.state, str(ids[0]).strip(), str(ids[1]).strip(),
                                   self.merge_mode)
         return 200, self.contact_json(survivor, None)
-
-
 
 
 class _ContactUpdates:
