@@ -14,7 +14,6 @@ values it hands back are typed from the first line that receives them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
@@ -22,7 +21,7 @@ from typing import Protocol
 from dateutil import parser as dateutil_parser  # type: ignore[import-untyped]
 
 from connectors.hubspot.answers import AnswerShapeError
-from syncer.domain.json_values import JSONObject
+from syncer.domain.json_values import JSONObject, parse_json
 
 #: response headers (urllib3's HTTPHeaderDict is one), None when an error carries none
 Headers = Mapping[str, str] | None
@@ -102,7 +101,7 @@ def answer(response: RawResponse) -> Answer:
     `*_with_http_info` methods return them for the models; an empty body is `{}`, a body
     that is not a JSON object (HubSpot answers objects) is an error naming its type."""
     body = response.data
-    parsed = json.loads(body) if body else {}
+    parsed = parse_json(body) if body else {}
     if not isinstance(parsed, dict):
         raise AnswerShapeError(f"HubSpot answered with a JSON {type(parsed).__name__}, not an "
                                "object; is base_url a HubSpot API?")

@@ -7,7 +7,11 @@ unexpected shape fails where it is read, with the field named, not three calls l
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
+
+import orjson
 
 #: any decoded JSON value
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
@@ -15,6 +19,30 @@ JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSO
 JSONObject = dict[str, JSONValue]
 #: a JSON object as a function reads it (accepts any mapping with JSON values)
 JSONMapping = Mapping[str, JSONValue]
+
+
+#: 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
+def parse_json(text: bytes | str) -> JSONValue:
+    """The value of JSON text, as `json.loads` gives it, by orjson where it can (several
+    times faster: every stored record, activity and decision a sync reads, and every
+    HubSpot answer, is decoded here). Text with 19 digits in a row (an integer orjson
+    would turn into a float, or a long id in a string) and what orjson refuses (NaN, a
+    lone surrogate, very deep nesting) go to json, so the value is always json's; text
+    neither takes raises json's ValueError."""
+    long_digits = _LONG_DIGITS_BYTES.search(text) if isinstance(text, bytes) \
+        else _LONG_DIGITS.search(text)
+    if long_digits is None:
+        try:
+            parsed: JSONValue = orjson.loads(text)
+            return parsed
+        except orjson.JSONDecodeError:
+            pass
+    parsed = json.loads(text)
+    return parsed
 
 
 def as_object(value: object, what: str = "value") -> JSONObject:

@@ -29,7 +29,7 @@ from sqlalchemy import JSON, LargeBinary, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from syncer.domain.json_values import JSONValue
+from syncer.domain.json_values import JSONValue, parse_json
 
 #: the value is the UTF-8 JSON text itself
 RAW = 0x00
@@ -109,8 +109,7 @@ def pack(value: object) -> bytes:
 
 def unpack(stored: bytes | str) -> JSONValue:
     """The JSON value of stored bytes (or of JSON text an older syncer wrote)."""
-    decoded: JSONValue = json.loads(_json_text(stored))  # exact for any integer
-    return decoded
+    return parse_json(_json_text(stored))  # json's value, for any integer too
 
 
 def _json_text(stored: bytes | str) -> bytes | str:
