@@ -224,15 +224,21 @@ class Writer:
         connector = self.connectors[name]
         stamp = RunStamp(self.now, self.run_id)
         # per item, the intent row of each field; its outcome row is a copy (_record)
-        intents = [[decision_row(stamp, name, update.record_id, crm_field,
-                                 record.crm_values.get(crm_field), value, decision, "intent",
-                                 reasons=self._reasons_of(decision))
-                    for crm_field, value in update.values.items()]
-                   for update, record, decision in items]
+        intents = [self._intents(stamp, name, item) for item in items]
         with self.store.transaction() as tx:
             self.store.append_audit(tx, [row for rows in intents for row in rows])
         call = partial(_write, connector, [update for update, _, _ in items])
         return Sending(name, items, intents, (on_the_wire or _here)(call))
+
+    def _intents(self, stamp: RunStamp, name: str, item: Item) -> list[AuditRow]:
+        """The intent row of each field of one item, all citing the decision's one reasons
+        list (looked up once per record, not per field)."""
+        update, record, decision = item
+        reasons = self._reasons_of(decision)
+        return [decision_row(stamp, name, update.record_id, crm_field,
+                             record.crm_values.get(crm_field), value, decision, "intent",
+                             reasons=reasons)
+                for crm_field, value in update.values.items()]
 
     def settle(self, sending: Sending) -> list[PushResult]:
         """Wait for a sent batch's answer and record its outcomes (the CRM call's error,
