@@ -23,7 +23,7 @@ from typing import Literal
 
 from syncer.domain.types import Decision, Reason, Succession
 from syncer.store.audit_storage import AuditFields
-from syncer.store.decision_json import ReasonJson, reason_to_json
+from syncer.store.decision_json import ReasonJson, reason_to_json, reasons_to_json
 from syncer.store.intents import IntentRow
 
 #: a decided field: announced, then written or failed; or left alone (set by hand)
@@ -58,7 +58,7 @@ class RunStamp:
 
 def reasons_of(decision: Decision, note: Reason | None = None) -> list[ReasonJson]:
     """A decision's reasons as stored, with a note (a rollback's) after them."""
-    reasons = [reason_to_json(r) for r in decision.reasons]
+    reasons = reasons_to_json(decision.reasons)
     if note is not None:
         reasons.append(reason_to_json(note))
     return reasons

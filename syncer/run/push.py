@@ -32,6 +32,7 @@ from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.dead_letters import FailedWrite
 from syncer.store.decision_json import ReasonJson
+from syncer.store.kept import A_FEW_CHUNKS, KeptByIdentity
 from syncer.store.model_versions import rollback_note
 from syncer.store.repository import Store, WrittenRow
 from syncer.store.written import HeldValue
@@ -147,9 +148,9 @@ class Writer:
         self.note = note
         self._notes: dict[str, Reason | None] = {}
         self._written_fields: dict[str, dict[str, str]] = {}
-        #: the stored reasons of each decision of the current push, by id(decision): a
-        #: decision's fields (intent and outcome rows) cite one list, converted once
-        self._reasons: dict[int, tuple[Decision, list[ReasonJson]]] = {}
+        #: under a note, the stored reasons of each recent decision, with the note after them
+        #: (see _reasons_of)
+        self._noted: KeptByIdentity[Decision, list[ReasonJson]] = KeptByIdentity(A_FEW_CHUNKS)
 
     def _note_for(self, model_version: str) -> Reason | None:
         if self.note is not None:
@@ -166,13 +167,15 @@ class Writer:
             reasons=self._reasons_of(decision))
 
     def _reasons_of(self, decision: Decision) -> list[ReasonJson]:
-        """The decision's reasons as its audit rows store them (the decision is kept with
-        them, so its id cannot be reused while cached)."""
-        cached = self._reasons.get(id(decision))
-        if cached is None:
-            cached = (decision, reasons_of(decision, self._note_for(decision.model_version)))
-            self._reasons[id(decision)] = cached
-        return cached[1]
+        """The decision's reasons as its audit rows store them: one list object for all of
+        its rows, in every send and each CRM, converted once and so encoded once by the
+        audit log (which keeps a list's text by list object). Without a note, the list its
+        decisions row was saved with (Store.reasons_json); with one, a list per decision
+        kept here (a decision's note never changes: one per writer or per model version)."""
+        note = self._note_for(decision.model_version)
+        if note is None:
+            return self.store.reasons_json(decision.reasons)
+        return self._noted.value(decision, partial(reasons_of, note=note))
 
     def _count_failure(self, name: str, result: PushResult) -> None:
         """Tally one failed record by code, and by cause and each field its error names."""
@@ -219,19 +222,23 @@ class Writer:
         between the call and the outcome leaves a trace that the next run reconciles
         (syncer/run/recovery.py) instead of a write without an audit row."""
         connector = self.connectors[name]
-        self._reasons = {}
         stamp = RunStamp(self.now, self.run_id)
         # per item, the intent row of each field; its outcome row is a copy (_record)
-        intents = [[decision_row(stamp, name, update.record_id, crm_field,
-                                 record.crm_values.get(crm_field), value, decision, "intent",
-                                 reasons=self._reasons_of(decision))
-                    for crm_field, value in update.values.items()]
-                   for update, record, decision in items]
+        intents = [self._intents(stamp, name, item) for item in items]
         with self.store.transaction() as tx:
             self.store.append_audit(tx, [row for rows in intents for row in rows])
-        self._reasons = {}
         call = partial(_write, connector, [update for update, _, _ in items])
         return Sending(name, items, intents, (on_the_wire or _here)(call))
+
+    def _intents(self, stamp: RunStamp, name: str, item: Item) -> list[AuditRow]:
+        """The intent row of each field of one item, all citing the decision's one reasons
+        list (looked up once per record, not per field)."""
+        update, record, decision = item
+        reasons = self._reasons_of(decision)
+        return [decision_row(stamp, name, update.record_id, crm_field,
+                             record.crm_values.get(crm_field), value, decision, "intent",
+                             reasons=reasons)
+                for crm_field, value in update.values.items()]
 
     def settle(self, sending: Sending) -> list[PushResult]:
         """Wait for a sent batch's answer and record its outcomes (the CRM call's error,

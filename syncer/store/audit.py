@@ -55,6 +55,7 @@ from syncer.store.audit_storage import (
     STORED_COLUMNS,
     AuditRecord,
     Normalised,
+    ReasonTexts,
     RowReader,
     chained,
     cite_runs,
@@ -62,6 +63,7 @@ from syncer.store.audit_storage import (
     insert_sqlite,
     runs_of,
 )
+from syncer.store.kept import A_FEW_CHUNKS
 
 __all__ = ["CHAIN", "GENESIS", "HASHED_FIELDS", "MAX_PROBLEMS", "AuditError", "AuditFilter",
            "AuditLog", "ChainChecker", "ChainHead", "ChainProblem", "RowReader", "VerifyReport",
@@ -155,6 +157,10 @@ class AuditLog:
         self.engine = engine
         #: ids of what appends cite, found by this process's earlier appends
         self.known = KnownIds()
+        #: the canonical text of the reasons lists recent appends were handed, by list
+        #: object: a decision's list is cited by its intent rows, then by its outcome rows
+        #: in a later append, and by the other CRM's (the writer hands them all one list)
+        self.texts = ReasonTexts(A_FEW_CHUNKS)
 
     # -- the chain -------------------------------------------------------------------------
     @staticmethod
@@ -190,12 +196,18 @@ class AuditLog:
                ) -> list[int]:
         """Append rows in the caller's transaction, chained after the current head; return
         their ids. Rows name the audit columns except id and the hashes, with `reasons`
-        as a list (stored once per distinct list in audit_reasons)."""
+        as a list (stored once per distinct list in audit_reasons).
+
+        A list's text is worked out the first time the list is appended and kept for the
+        appends after (`texts`), so a list handed over must not change afterwards: a
+        caller with other reasons hands a new list. None in syncer changes one (the
+        writer's come from Store.reasons_json, recovery's are decoded afresh per read,
+        the others are built per row)."""
         if not rows:
             return []
         head = self.lock_head(connection)
         self.known.begin(connection, head.last_id, head.head_hash)
-        runs, prepared = runs_of(rows)
+        runs, prepared = runs_of(rows, self.texts)
         interner = cite_runs(connection, runs, prepared, self.known)
         sqlite_rows = connection.dialect.name == "sqlite"
         stored, last = chained(prepared, interner, head, sqlite_rows)

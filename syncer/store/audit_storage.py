@@ -37,6 +37,7 @@ from syncer.store.audit_refs import (
 )
 from syncer.store.column_types import LINK_BYTES
 from syncer.store.decision_json import ReasonJson
+from syncer.store.kept import KeptByIdentity
 
 #: an audit row as syncer shows it: id, at, run_id, connector, record_id, person_key, field,
 #: old_value, new_value, outcome, error, prev_hash, row_hash, model_version, reasons
@@ -186,16 +187,16 @@ class RowRun:
         return self.key[5], self.key[6]
 
 
-def run_key(row: Mapping[str, object], texts: dict[int, str]) -> RunKey:
-    """The shared part of a row as text, as audit.py's `_normalised` gives it; the reasons list's
-    canonical text is kept in `texts` by list object (the rows hold the lists, so an id
-    is not reused meanwhile)."""
-    reasons = row.get("reasons")
-    text = texts.get(id(reasons))
-    if text is None:
-        text = texts[id(reasons)] = canonical_reasons(reasons)
+#: a reasons list's canonical text, kept by list object across appends (AuditLog.texts)
+ReasonTexts = KeptByIdentity[object, str]
+
+
+def run_key(row: Mapping[str, object], texts: ReasonTexts) -> RunKey:
+    """The shared part of a row as text, as audit.py's `_normalised` gives it; the reasons
+    list's canonical text comes from `texts`, worked out once per list object."""
     return (time_of(row), str(row["run_id"]), str(row["connector"]), str(row["record_id"]),
-            str(row["person_key"]), str(row["model_version"]), text)
+            str(row["person_key"]), str(row["model_version"]),
+            texts.value(row.get("reasons"), canonical_reasons))
 
 
 #: a row about to be appended: what it shares with its neighbours, then its field,
@@ -203,13 +204,13 @@ def run_key(row: Mapping[str, object], texts: dict[int, str]) -> RunKey:
 PreparedRow = tuple[RowRun, str, str, str | None, str | None, str | None]
 
 
-def runs_of(rows: Sequence[Mapping[str, object]]) -> tuple[list[RowRun], list[PreparedRow]]:
+def runs_of(rows: Sequence[Mapping[str, object]], texts: ReasonTexts
+            ) -> tuple[list[RowRun], list[PreparedRow]]:
     """The runs of consecutive rows sharing a decision's time, run, subject, model version
     and reasons, and each row with its own fields as text (what audit.py's `_normalised` gives,
-    without a dict per row)."""
+    without a dict per row); the reasons lists' texts through `texts`."""
     runs: list[RowRun] = []
     out: list[PreparedRow] = []
-    texts: dict[int, str] = {}
     shared: RowRun | None = None
     for row in rows:
         raw = (row.get("at"), row["run_id"], row["connector"], row["record_id"],

@@ -6,6 +6,7 @@ trail hand to the database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TypedDict
 
@@ -39,6 +40,11 @@ class CardJson(TypedDict):
 def reason_to_json(reason: Reason) -> ReasonJson:
     return {"rule_id": reason.rule_id, "points": reason.points, "detail": reason.detail,
             "evidence_at": reason.evidence_at.isoformat() if reason.evidence_at else None}
+
+
+def reasons_to_json(reasons: Iterable[Reason]) -> list[ReasonJson]:
+    """A new list each call (Store.reasons_json keeps one per decision's reasons)."""
+    return [reason_to_json(r) for r in reasons]
 
 
 def reason_from_json(data: ReasonJson) -> Reason:

@@ -25,17 +25,20 @@ from syncer.domain.types import (
     ActivityType,
     Decision,
     Person,
+    Reason,
     Stage,
 )
 from syncer.store import tables as t
 from syncer.store.audit import AuditFilter, AuditLog
 from syncer.store.batches import by_source, chunks
 from syncer.store.decision_json import (
+    ReasonJson,
     card_from_json,
     card_to_json,
     reason_from_json,
-    reason_to_json,
+    reasons_to_json,
 )
+from syncer.store.kept import A_FEW_CHUNKS, KeptByIdentity
 from syncer.store.location import parse_state_url
 from syncer.store.locks import Fence
 from syncer.store.migrations import migrate
@@ -82,6 +85,9 @@ class Store(RunQueries):
         self._fence: ContextVar[Fence | None] = ContextVar(f"fence-{id(self)}", default=None)
         #: one write transaction at a time per store (see transaction)
         self._writing = threading.RLock()
+        #: decisions' reasons as stored, by reasons tuple (see reasons_json)
+        self._reasons_json: KeptByIdentity[tuple[Reason, ...], list[ReasonJson]] = \
+            KeptByIdentity(A_FEW_CHUNKS)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -303,13 +309,24 @@ class Store(RunQueries):
                         if scores else ())
         return found
 
+    def reasons_json(self, reasons: tuple[Reason, ...]) -> list[ReasonJson]:
+        """A decision's reasons as its decisions row and its audit rows store them: one
+        list per reasons tuple, so a sync converts each decision's reasons once for its
+        decisions row and the audit rows of its writes to every CRM (Writer._reasons_of),
+        and the audit log encodes that one list once (AuditLog.append keeps its text by
+        list object). Safe to keep: a tuple of frozen Reasons cannot change. The list is
+        shared, so no caller may change it."""
+        if not isinstance(reasons, tuple):  # a caller's own sequence: it could change
+            return reasons_to_json(reasons)
+        return self._reasons_json.value(reasons, reasons_to_json)
+
     def save_decisions(self, connection: Connection, decisions: Sequence[Decision],
                        at: datetime) -> None:
         rows = [{
             "person_key": d.key, "stage": d.stage.value, "score": d.score,
             "fit_points": d.fit_points, "engagement_points": d.engagement_points,
             "fit_grade": d.fit_grade, "owner_email": d.owner_email,
-            "reasons": [reason_to_json(r) for r in d.reasons],
+            "reasons": self.reasons_json(d.reasons),
             "model_version": d.model_version, "decided_at": at,
             "scores": [card_to_json(c) for c in d.scores] if d.scores else None,
         } for d in decisions]
