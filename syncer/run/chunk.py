@@ -237,15 +237,10 @@ class Sync:
             self.accounts.note(chunk.decided, dry_run=False)
         self._queue(updates)
         if self.decided_so_far is not None:
-            if self.decided_so_far.base is None:  # the index before this first chunk
-                indexed = {account for _, account, _ in self.decider.indexed}
-                self.decided_so_far.base = {
-                    account: owner for account, owner in self.decider.account_owners.items()
-                    if account not in indexed}
-            self.decided_so_far.indexed.extend(self.decider.indexed)
-            self.decided_so_far.chunk_decided(keys)
-            self.decided_so_far.sent_through(
-                decision.key for items in self.pending.values() for _, _, decision in items)
+            self.decided_so_far.chunk_done(
+                keys, self.decider.indexed, self.decider.account_owners,
+                waiting=(decision.key for items in self.pending.values()
+                         for _, _, decision in items))
 
     def _decide_chunk(self, keys: Sequence[str]) -> ChunkDecisions:
         """Each person's decision, the field values each of their records should hold and

@@ -20,7 +20,7 @@ The next run goes on from there only when nothing it would skip can have changed
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import structlog
@@ -55,7 +55,7 @@ class DecidedSoFar:
         #: the account index saved so far: the one routing started from, and the
         #: entries gained up to the mark (a resumed run starts from it)
         self.accounts: dict[str, str] = {}
-        #: routing's account index as the deciding began (Sync sets it), saved with
+        #: routing's account index as the deciding began (see chunk_done), saved with
         #: the first mark of a deciding that did not resume
         self.base: dict[str, str] | None = None
 
@@ -88,6 +88,19 @@ class DecidedSoFar:
         with self.store.transaction() as tx:
             full_pulls.forget_decided_accounts(tx)
         return None
+
+    def chunk_done(self, keys: Sequence[str], indexed: Sequence[tuple[str, str, str]],
+                   index: Mapping[str, str], waiting: Iterable[str]) -> None:
+        """A chunk is decided and its writes queued: note the account index entries it
+        gained (`indexed`, of routing's `index`; before the first chunk the index is
+        what deciding began from), then save the newest chunk done (`sent_through`)."""
+        if self.base is None:
+            gained = {account for _, account, _ in indexed}
+            self.base = {account: owner for account, owner in index.items()
+                         if account not in gained}
+        self.indexed.extend(indexed)
+        self.chunk_decided(keys)
+        self.sent_through(waiting)
 
     def chunk_decided(self, keys: Sequence[str]) -> None:
         """A chunk of the key-ordered pages is decided and its writes queued (the people
