@@ -43,8 +43,6 @@ class DecidedSoFar:
         self.day = now.date().toordinal()
         self.model_version = model_version
         self.run_id = run_id
-        #: the mark this run started from (None: deciding starts at the first person)
-        self.start: DecidedMark | None = None
         self.saved: str | None = None
         self.people = 0
         #: chunks decided after the saved key, not yet saved: (last key, people)
@@ -55,8 +53,9 @@ class DecidedSoFar:
         #: the account index saved so far: the one routing started from, and the
         #: entries gained up to the mark (a resumed run starts from it)
         self.accounts: dict[str, str] = {}
-        #: routing's account index as the deciding began (see chunk_done), saved with
-        #: the first mark of a deciding that did not resume
+        #: entries of routing's account index as the deciding began (see chunk_done)
+        #: not saved yet: all of them until the first mark; none on a resumed run, whose
+        #: index is the one saved
         self.base: dict[str, str] | None = None
 
     @classmethod
@@ -78,7 +77,7 @@ class DecidedSoFar:
             if mark is not None and (mark.decided_on, mark.model_version) == (
                     self.day, self.model_version):
                 self.accounts = full_pulls.decided_accounts(connection)
-                self.start, self.saved, self.people = mark, mark.after_key, mark.people
+                self.base, self.saved, self.people = {}, mark.after_key, mark.people
                 log.info("decide.resumed", after_key=mark.after_key, people_done=mark.people,
                          run_id=mark.run_id)
                 return mark
@@ -93,22 +92,22 @@ class DecidedSoFar:
                    index: Mapping[str, str], waiting: Iterable[str]) -> None:
         """A chunk is decided and its writes queued: note the account index entries it
         gained (`indexed`, of routing's `index`; before the first chunk the index is
-        what deciding began from), then save the newest chunk done (`sent_through`)."""
+        what deciding began from), then save the newest chunk done (`_sent_through`)."""
         if self.base is None:
             gained = {account for _, account, _ in indexed}
             self.base = {account: owner for account, owner in index.items()
                          if account not in gained}
         self.indexed.extend(indexed)
-        self.chunk_decided(keys)
-        self.sent_through(waiting)
+        self._chunk_decided(keys)
+        self._sent_through(waiting)
 
-    def chunk_decided(self, keys: Sequence[str]) -> None:
+    def _chunk_decided(self, keys: Sequence[str]) -> None:
         """A chunk of the key-ordered pages is decided and its writes queued (the people
         decided again at or before the mark are not part of it)."""
         if keys and (self.saved is None or keys[0] > self.saved):
             self.ends.append((keys[-1], len(keys)))
 
-    def sent_through(self, waiting: Iterable[str]) -> None:
+    def _sent_through(self, waiting: Iterable[str]) -> None:
         """Save the newest chunk none of whose people has a write still `waiting` (the
         person keys of the writes not yet sent), with the account index entries its
         people and those before gave (first given first kept, as routing keeps them)."""
@@ -119,9 +118,7 @@ class DecidedSoFar:
         self.ends = self.ends[len(done):]
         self.people += sum(people for _, people in done)
         self.saved = saved = done[-1][0]
-        gained: dict[str, str] = {}
-        if self.start is None and not self.accounts and self.base:
-            gained.update(self.base)  # the first mark: the index routing began from
+        gained, self.base = dict(self.base or {}), {}  # the first mark: the index begun from
         for _, account, owner in (entry for entry in self.indexed if entry[0] <= saved):
             if account not in self.accounts and account not in gained:
                 gained[account] = owner
