@@ -6,9 +6,10 @@ Builds a state where RUNS earlier failed runs each announced and closed 2,000 wr
 history recovery must not pay for again), then one run killed mid-push left N intents
 open (half of them landed in the CRM: the pulled CRM value equals the intended one).
 Times `reconcile_interrupted_writes` on the first start (closes the N intents), on a
-second start (nothing open: every run is marked reconciled) and, for comparison, the
-query recovery used before schema 6 (a correlated NOT EXISTS per intent over every failed
-run) on a smaller open set, since at 44,000 intents it ran for 19 minutes.
+second start (nothing open: every run is marked reconciled). Since schema 24 the intents
+are rows of write_intents (one per batch), not audit rows; bench/RESULTS.md keeps the
+figures of the recovery before schema 6 (a correlated NOT EXISTS per intent over every
+failed run: 19 minutes at 44,000 intents), which this script measured until then.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import tempfile
 import time
-import types
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,13 +28,13 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from syncer.run.recovery import reconcile_interrupted_writes
+from syncer.store import intents as intent_store
 from syncer.store import tables as t
 from syncer.store.repository import Store
 
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 FIELDS = ("lifecyclestage", "syncer_score", "syncer_fit_grade", "hubspot_owner_id",
           "syncer_reasons")
-BEFORE = "28cf357"
 REASONS = [{"rule_id": "fit.seniority", "points": 15.0, "detail": "VP title +15",
             "evidence_at": None}]
 
@@ -54,17 +53,24 @@ def add_run(store: Store, run_id: str, status: str, started: datetime) -> None:
 
 
 def build(store: Store, intents: int, history: int) -> None:
+    """`history` failed runs, each with 2,000 fields written (their intents closed), and
+    a killed run with `intents` fields announced in batches of 500 (a HubSpot push of 100
+    records x 5 fields) and never closed."""
     for number in range(history):
         run_id = f"failed{number:04d}"
         add_run(store, run_id, "failed", NOW - timedelta(days=history - number))
-        rows = [audit_row(run_id, i, "intent") for i in range(2_000)]
+        rows = [audit_row(run_id, i, "written") for i in range(2_000)]
         with store.transaction() as tx:
-            store.append_audit(tx, rows + [r | {"outcome": "written"} for r in rows])
+            for start in range(0, len(rows), 500):
+                intent_store.close(tx, intent_store.announce(
+                    tx, run_id, "hubspot", NOW, rows[start:start + 500]))  # type: ignore[arg-type]
+            store.append_audit(tx, rows)
     add_run(store, "killed", "running", NOW - timedelta(hours=1))
-    for start in range(0, intents, 20_000):
-        with store.transaction() as tx:
-            store.append_audit(tx, [audit_row("killed", i, "intent")
-                                    for i in range(start, min(intents, start + 20_000))])
+    with store.transaction() as tx:
+        for start in range(0, intents, 500):
+            intent_store.announce(tx, "killed", "hubspot", NOW - timedelta(hours=1), [
+                audit_row("killed", i, "intent")  # type: ignore[misc]
+                for i in range(start, min(intents, start + 500))])
     records = []
     for record in range(-(-intents // 5)):
         values = {FIELDS[f]: f"v{record * 5 + f}" if f % 2 == 0 else "other"
@@ -75,19 +81,6 @@ def build(store: Store, intents: int, history: int) -> None:
     with store.transaction() as tx:
         for start in range(0, len(records), 10_000):
             tx.execute(t.records.insert(), records[start:start + 10_000])
-
-
-def old_recovery() -> Any:
-    """syncer/run/recovery.py as it was before schema 6 (commit 28cf357), from git; None
-    outside a checkout."""
-    try:
-        source = subprocess.run(["git", "show", f"{BEFORE}:syncer/run/recovery.py"], check=True,
-                                capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    module = types.ModuleType("recovery_before")
-    exec(compile(source, "recovery_before.py", "exec"), module.__dict__)
-    return module
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -129,25 +122,6 @@ def measure(url: str, intents: int, history: int) -> list[tuple[str, str]]:
     return rows
 
 
-def measure_before(before: Any, url: str, intents: int, history: int) -> list[tuple[str, str]]:
-    """The recovery of 28cf357 on the same kind of state (its query runs unchanged on
-    schema 6; the open-intents index is dropped so it runs as it did on schema 5)."""
-    store = Store.open(url)
-    try:
-        build(store, intents, history)
-        with store.engine.begin() as connection:
-            connection.execute(text("DROP INDEX ix_audit_open_intents"))
-        owner = {"hubspot": "hubspot_owner_id"}
-        first_s, closed = timed(lambda: before.reconcile_interrupted_writes(
-            store, ["hubspot"], owner, NOW, "current"))
-        second_s, _ = timed(lambda: before.reconcile_interrupted_writes(
-            store, ["hubspot"], owner, NOW, "current2"))
-    finally:
-        store.close()
-    return [(f"before ({BEFORE}): first start, {closed:,} open", f"{first_s:.2f} s"),
-            (f"before ({BEFORE}): second start, nothing open", f"{second_s:.2f} s")]
-
-
 def report(name: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n{name}\n\n| measure | value |\n| --- | ---: |")
     for label, value in rows:
@@ -158,8 +132,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intents", type=int, default=100_000)
     parser.add_argument("--history", type=int, default=50)
-    parser.add_argument("--old-intents", type=int, default=10_000,
-                        help="open intents for the recovery before schema 6 (0: skip it)")
     parser.add_argument("--postgres", default=os.environ.get("SYNCER_TEST_POSTGRES_URL"))
     args = parser.parse_args()
     print(f"{platform.platform()}, Python {platform.python_version()}, "
@@ -167,11 +139,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         report("SQLite", measure(f"sqlite:///{Path(folder) / 'state.db'}", args.intents,
                                  args.history))
-        before = old_recovery()
-        if args.old_intents and before is not None:
-            report(f"SQLite, the recovery of {BEFORE}", measure_before(
-                before, f"sqlite:///{Path(folder) / 'before.db'}", args.old_intents,
-                args.history))
     if args.postgres:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.postgres)

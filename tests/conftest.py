@@ -22,6 +22,7 @@ from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig, load_config
 from syncer.domain.connector import Sandbox
 from syncer.run.pipeline import RunSummary, run_sync
+from syncer.store.intents import write_intents
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_MODEL = REPO / "config" / "model.example.yaml"
@@ -146,3 +147,14 @@ def sync_once(loaded: LoadedConfig, now: datetime = NOW, **options: Any) -> RunS
     with Runtime(loaded) as runtime:
         return run_sync(loaded, runtime.require_store(), runtime.connectors, runtime.model,
                         now, **options)
+
+
+def trail_of(loaded: LoadedConfig) -> tuple[list[dict[str, Any]], int]:
+    """The audit rows of `loaded`'s state, and how many write intents it holds open (a
+    converged state holds none: every batch announced was closed with its outcomes, or
+    by recovery)."""
+    with Runtime(loaded) as runtime:
+        store = runtime.require_store()
+        with store.engine.connect() as connection:
+            still_open = len(list(connection.execute(write_intents.select())))
+        return store.audit_rows(), still_open

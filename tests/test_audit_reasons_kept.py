@@ -136,7 +136,7 @@ def test_kept_reasons_store_the_same_bytes_as_converting_them_every_time(
         with monkeypatch.context() as patched:
             kept_at_most(patched, limit)
             assert written(tmp_path, f"limit{limit}", note) == kept
-    assert len(kept["audit"]) == 3 + 2 * 2 * 3 * 13  # held; two CRMs' intents and outcomes
+    assert len(kept["audit"]) == 3 + 2 * 3 * 13  # held; two CRMs' writes, one row per field
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[object]:

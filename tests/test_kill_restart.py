@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from connectors.sandbox.world import World
-from syncer.cli.runtime import Runtime
 from syncer.domain.values import canonical
 from tests.conftest import (
     NOW,
@@ -26,6 +25,7 @@ from tests.conftest import (
     running_sandboxes,
     sandbox_config_data,
     sync_once,
+    trail_of,
     write_config,
 )
 
@@ -143,20 +143,19 @@ def test_sigkill_at_random_points_converges_to_the_fault_free_state(
         final = sync_process(config)
         assert final.wait(timeout=180) == 0
         got = state_of(boxes)
-        with Runtime(loaded) as runtime:
-            trail = runtime.require_store().audit_rows()
+        trail, still_open = trail_of(loaded)
 
     assert ends == [-signal.SIGKILL] * KILLS  # every run really was killed midway
     assert got == expected
     # Every write announced is closed with its outcome; every CRM value syncer set was
-    # decided (it is the new value of some intent).
-    key = lambda r: (r["run_id"], r["connector"], r["record_id"], r["field"])  # noqa: E731
-    intents = {key(r): r["new_value"] for r in trail if r["outcome"] == "intent"}
-    outcomes = {key(r) for r in trail if r["outcome"] != "intent"}
-    assert set(intents) <= outcomes
+    # decided (it is the new value of some write's audit row: written, failed, or closed
+    # by recovery as written or not written).
+    assert still_open == 0
     decided: dict[tuple[str, str, str], set[Any]] = {}
-    for (_, connector, record_id, field), value in intents.items():
-        decided.setdefault((connector, record_id, field), set()).add(canonical(value))
+    for row in trail:
+        if row["outcome"] in ("written", "failed", "not_written"):
+            decided.setdefault((row["connector"], row["record_id"], row["field"]),
+                               set()).add(canonical(row["new_value"]))
     for where, value in got.items():
         if value != original[where]:
             assert value in decided.get(where, set()), where

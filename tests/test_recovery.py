@@ -11,6 +11,7 @@ from syncer.domain.config import LoadedConfig
 from syncer.domain.values import canonical
 from syncer.run.audit_trail import LOST, RECOVERED
 from syncer.run.push import Writer
+from syncer.store import intents as intent_store
 from tests.conftest import Sandboxes, sync_once
 
 
@@ -24,27 +25,39 @@ def test_interrupted_writes_are_reconciled_from_the_crm(
         monkeypatch: pytest.MonkeyPatch) -> None:
     original = Writer._record
     calls = {"n": 0}
+    killed: list[tuple[str, str, str, str]] = []
 
     def record_then_die(self: Writer, name: str, items: Any, results: Any,
-                        intents: Any) -> None:
+                        intents: Any, intent_id: int) -> None:
         calls["n"] += 1
         if calls["n"] == 2:  # the CRM took the second batch; the process dies before audit
+            killed.extend((r["run_id"], r["connector"], r["record_id"], r["field"])
+                          for rows in intents for r in rows)
             raise Killed
-        original(self, name, items, results, intents)
+        original(self, name, items, results, intents, intent_id)
 
     monkeypatch.setattr(Writer, "_record", record_then_die)
     with pytest.raises(Killed):
         sync_once(sandbox_config)
+    with Runtime(sandbox_config) as runtime, \
+            runtime.require_store().engine.connect() as connection:
+        open_before = intent_store.open_intents(connection, killed[0][0], killed[0][1])
+    assert {(r["run_id"], r["connector"], r["record_id"], r["field"])
+            for r in open_before} == set(killed)  # the dead batch's intent is committed
     monkeypatch.setattr(Writer, "_record", original)
     sync_once(sandbox_config)
 
     with Runtime(sandbox_config) as runtime:
-        trail = runtime.require_store().audit_rows()
-    intents = {(r["run_id"], r["connector"], r["record_id"], r["field"]) for r in trail
-               if r["outcome"] == "intent"}
-    closed = {(r["run_id"], r["connector"], r["record_id"], r["field"]) for r in trail
-              if r["outcome"] != "intent"}
-    assert intents == closed  # every announced write has its outcome
+        store = runtime.require_store()
+        trail = store.audit_rows()
+        with store.engine.connect() as connection:
+            assert not list(connection.execute(intent_store.write_intents.select()))
+    assert {r["outcome"] for r in trail} <= {"written", "failed", "kept_manual_edit",
+                                             "created", "linked"}  # no intent rows
+    closed = {(r["run_id"], r["connector"], r["record_id"], r["field"]): r for r in trail
+              if r["run_id"] == killed[0][0]}
+    assert set(killed) <= set(closed)  # every announced write of the dead run has its outcome
+    assert {closed[key]["error"] for key in killed} == {RECOVERED}
     recovered = [r for r in trail if r["error"] == RECOVERED]
     assert recovered and all(r["outcome"] == "written" for r in recovered)
     assert not [r for r in trail if r["error"] == LOST]  # the batch did land

@@ -1,6 +1,7 @@
 """Recovery costs what is open, not what ever failed (issue 18, item 4): the open intents
-of a run are read through the partial index of intent rows, and a run reconciled on a
-connector is never read again. (bench/bench_recovery.py measures the speed.)"""
+of a run are read through the index of write intents by run, and a run reconciled on a
+connector is never read again. (bench/bench_recovery.py measures the speed.) And the
+schema 24 step that moved the intents out of the audit log carries the open ones over."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, inspect, text
 
 from syncer.run.audit_trail import LOST, RECOVERED
 from syncer.run.recovery import reconcile_interrupted_writes
@@ -30,12 +31,26 @@ def store(state_url: str) -> Iterator[Store]:
         opened.close()
 
 
+REASONS = [{"rule_id": "fit.title", "points": 15.0, "detail": "VP title", "evidence_at": None}]
+
+
 def intent(run_id: str, connector: str, record_id: str, field: str, value: str,
            outcome: str = "intent") -> dict[str, Any]:
     return {"at": NOW - timedelta(hours=1), "run_id": run_id, "connector": connector,
             "record_id": record_id, "person_key": f"{record_id}@example.com", "field": field,
             "old_value": None, "new_value": value, "outcome": outcome, "error": None,
-            "reasons": [], "model_version": "m@1"}
+            "reasons": REASONS, "model_version": "m@1"}
+
+
+def announce(store: Store, rows: list[dict[str, Any]], *, closed: bool = False) -> None:
+    """One batch of one run on one connector, as Writer.send commits it; `closed`: its
+    outcomes were stored too (Writer._record: written rows, the batch closed)."""
+    with store.transaction() as tx:
+        batch = intents.announce(tx, rows[0]["run_id"], rows[0]["connector"], NOW,
+                                 rows)  # type: ignore[arg-type]
+        if closed:
+            store.append_audit(tx, [{**row, "outcome": "written"} for row in rows])
+            intents.close(tx, batch)
 
 
 def add_run(store: Store, run_id: str, status: str, minutes_ago: int) -> None:
@@ -77,22 +92,23 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
     add_run(store, "failed", "failed", 50)
     add_run(store, "fine", "succeeded", 40)
     add_record(store, "hubspot", "1", {"lifecyclestage": "sql", "hubspot_owner_id": "7"})
-    audit(store, [intent("killed", "hubspot", "1", "lifecyclestage", "sql"),  # landed
-                  intent("killed", "hubspot", "1", "hubspot_owner_id", "9"),  # lost
-                  intent("failed", "hubspot", "1", "lifecyclestage", "mql"),
-                  intent("failed", "hubspot", "1", "lifecyclestage", "mql", "written"),
-                  intent("killed", "salesforce", "00Q1", "Status", "SQL"),
-                  # closed before the kill: not open, and not closed twice
-                  intent("killed", "hubspot", "2", "lifecyclestage", "mql"),
-                  intent("killed", "hubspot", "2", "lifecyclestage", "mql", "written")])
+    announce(store, [intent("killed", "hubspot", "1", "lifecyclestage", "sql"),  # landed
+                     intent("killed", "hubspot", "1", "hubspot_owner_id", "9")])  # lost
+    announce(store, [intent("failed", "hubspot", "1", "lifecyclestage", "mql")], closed=True)
+    announce(store, [intent("killed", "salesforce", "00Q1", "Status", "SQL")])
+    # closed before the kill: not open, and not closed twice
+    announce(store, [intent("killed", "hubspot", "2", "lifecyclestage", "mql")], closed=True)
     assert reconcile_interrupted_writes(store, ["hubspot"], OWNERS, NOW, "now1") == 2
     rows = {(r["run_id"], r["field"]): r for r in store.audit_rows(connector="hubspot")
-            if r["outcome"] != "intent" and r["at"] == NOW}
+            if r["at"] == NOW and r["error"] is not None}
     assert rows[("killed", "lifecyclestage")]["error"] == RECOVERED
+    assert rows[("killed", "lifecyclestage")]["outcome"] == "written"
+    assert rows[("killed", "lifecyclestage")]["reasons"] == REASONS  # the intent's own
     assert rows[("killed", "hubspot_owner_id")]["outcome"] == "not_written"
     assert rows[("killed", "hubspot_owner_id")]["error"] == LOST
     assert ("failed", "lifecyclestage") not in rows  # it had its outcome already
     assert not [r for r in rows.values() if r["record_id"] == "2"]
+    assert len(store.audit_rows(record_id="2")) == 1  # its outcome, once
     with store.engine.connect() as connection:
         marked = dict(((r.run_id, r.connector), r.closed) for r in connection.execute(
             intents.reconciled_runs.select()))
@@ -100,13 +116,17 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
         # Salesforce was not pulled, so the killed run's intent there is still open ...
         assert intents.unreconciled(connection, ["hubspot", "salesforce"], "now2") == [
             ("killed", "salesforce"), ("failed", "salesforce")]
+        assert [r["record_id"] for r in intents.open_intents(
+            connection, "killed", "salesforce")] == ["00Q1"]
+        assert intents.open_intents(connection, "killed", "hubspot") == []
     run = store.run("killed")
     assert run is not None and run.status == "running"
 
-    # ... and a second start on HubSpot reads no audit row at all.
+    # ... and a second start on HubSpot reads neither the intents nor the audit.
     statements = statements_during(store, lambda: reconcile_interrupted_writes(
         store, ["hubspot"], OWNERS, NOW, "now2"))
-    assert statements and not [s for s in statements if "audit" in s.lower()]
+    assert statements and not [s for s in statements
+                               if "audit" in s.lower() or "write_intents" in s.lower()]
 
     # Once Salesforce is reconciled too, the killed run is over.
     assert reconcile_interrupted_writes(store, ["salesforce"], OWNERS, NOW, "now3") == 1
@@ -114,21 +134,24 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
     assert run is not None and run.status == "interrupted"
     with store.engine.connect() as connection:
         assert intents.unreconciled(connection, ["hubspot", "salesforce"], "now4") == []
+        assert not list(connection.execute(intents.write_intents.select()))
     assert store.audit_log.verify().ok  # the outcome rows joined the hash chain
 
 
 def test_a_run_with_nothing_open_is_marked_without_reading_its_closed_rows(
         store: Store) -> None:
     add_run(store, "failed", "failed", 50)
-    audit(store, [intent("failed", "hubspot", str(i), "lifecyclestage", "mql", outcome)
-                  for i in range(50) for outcome in ("intent", "written")])
+    for i in range(50):
+        announce(store, [intent("failed", "hubspot", str(i), "lifecyclestage", "mql")],
+                 closed=True)
     statements = statements_during(store, lambda: reconcile_interrupted_writes(
         store, ["hubspot"], OWNERS, NOW, "now1"))
-    # its intents (through the index), its outcomes once, the connectors it announced
-    assert len([s for s in statements if "FROM audit" in s]) == 3
+    # its open intents, once; none of its audit rows
+    assert len([s for s in statements if "write_intents.fields" in s]) == 1
+    assert not [s for s in statements if "FROM audit" in s]
     statements = statements_during(store, lambda: reconcile_interrupted_writes(
         store, ["hubspot"], OWNERS, NOW, "now2"))
-    assert not [s for s in statements if "FROM audit" in s]
+    assert not [s for s in statements if "write_intents" in s]
 
 
 def literal_sql(store: Store) -> str:
@@ -138,30 +161,86 @@ def literal_sql(store: Store) -> str:
 
 def test_the_recovery_query_uses_the_open_intents_index(store: Store) -> None:
     add_run(store, "killed", "running", 60)
-    audit(store, [intent("killed", "hubspot", str(i), f, "x", outcome)
-                  for i in range(200) for f in ("a", "b")
-                  for outcome in ("intent", "written")])
+    add_run(store, "failed", "failed", 70)
+    for i in range(200):
+        announce(store, [intent("killed", "hubspot", str(i), f, "x") for f in ("a", "b")],
+                 closed=i % 2 == 0)
+        for run_id, name in (("failed", "hubspot"), ("killed", "salesforce")):
+            for _ in range(4):  # other runs' and connectors' open batches, many more
+                announce(store, [intent(run_id, name, str(i), "a", "x")])
     with store.engine.connect() as connection:
         if store.engine.dialect.name == "sqlite":
             plan = " ".join(str(row[-1]) for row in connection.execute(
                 text("EXPLAIN QUERY PLAN " + literal_sql(store))))
         else:
-            connection.execute(text("ANALYZE audit"))
+            connection.execute(text("ANALYZE write_intents"))
             # A tiny table is cheaper to scan; forbid that, to see the index is usable.
             connection.execute(text("SET enable_seqscan = off"))
             plan = " ".join(str(row[0]) for row in connection.execute(
                 text("EXPLAIN " + literal_sql(store))))
-    assert "ix_audit_open_intents" in plan, plan
+        assert len(intents.open_intents(connection, "killed", "hubspot")) == 200
+    assert "ix_write_intents_run" in plan, plan
 
 
-def test_schema_6_adds_the_index_to_an_older_state(state_url: str) -> None:
+def test_schema_6_adds_its_table_and_index_to_an_older_state(state_url: str) -> None:
     store = Store.open(state_url)
     try:
         with store.engine.begin() as connection:
-            connection.execute(text("DROP INDEX ix_audit_open_intents"))
+            connection.execute(text("DROP INDEX ix_runs_status"))
             connection.execute(text("DROP TABLE reconciled_runs"))
             intents.create_schema(connection)
             intents.create_schema(connection)  # idempotent
+            assert "ix_runs_status" in {ix["name"] for ix in inspect(connection)
+                                        .get_indexes("runs")}
+        add_run(store, "failed", "failed", 50)
         assert reconcile_interrupted_writes(store, ["hubspot"], OWNERS, NOW, "now") == 0
+        with store.engine.connect() as connection:
+            assert list(connection.execute(intents.reconciled_runs.select()))
+    finally:
+        store.close()
+
+
+def test_schema_24_carries_the_audits_open_intents_over(state_url: str) -> None:
+    """A state from before schema 24 kept its intents as audit rows: the migration moves
+    the open ones (no outcome row, run not reconciled there) to write_intents, drops the
+    index of intent rows, and the next start closes them from the CRM."""
+    store = Store.open(state_url)
+    try:
+        add_run(store, "killed", "running", 60)
+        add_run(store, "old", "failed", 90)
+        add_run(store, "fine", "succeeded", 40)
+        add_record(store, "hubspot", "1", {"lifecyclestage": "sql"})
+        audit(store, [intent("killed", "hubspot", "1", "lifecyclestage", "sql"),  # open
+                      intent("killed", "hubspot", "1", "hubspot_owner_id", "9"),  # open
+                      intent("killed", "hubspot", "2", "lifecyclestage", "mql"),
+                      intent("killed", "hubspot", "2", "lifecyclestage", "mql", "failed"),
+                      intent("old", "hubspot", "3", "lifecyclestage", "mql"),  # reconciled
+                      intent("fine", "hubspot", "4", "lifecyclestage", "mql")])  # finished
+        with store.transaction() as tx:  # as a schema-23 state was
+            intents.mark_reconciled(tx, {("old", "hubspot"): 0}, NOW)
+            tx.execute(text("DROP TABLE write_intents"))
+            tx.execute(text("CREATE INDEX ix_audit_open_intents ON audit "
+                            "(stamp_id, connector_id) WHERE outcome_id = 1"))
+            tx.execute(delete(t.schema_version))
+            tx.execute(t.schema_version.insert(), [{"version": 23, "applied_at": NOW}])
+        head = store.audit_log.verify()
+    finally:
+        store.close()
+    store = Store.open(state_url)
+    try:
+        with store.engine.connect() as connection:
+            assert "ix_audit_open_intents" not in {
+                ix["name"] for ix in inspect(connection).get_indexes("audit")}
+            carried = intents.open_intents(connection, "killed", "hubspot")
+            assert [(r["record_id"], r["field"], r["new_value"], r["reasons"])
+                    for r in carried] == [("1", "lifecyclestage", "sql", REASONS),
+                                          ("1", "hubspot_owner_id", "9", REASONS)]
+            assert not intents.open_intents(connection, "old", "hubspot")
+            assert not intents.open_intents(connection, "fine", "hubspot")
+        assert reconcile_interrupted_writes(store, ["hubspot"], OWNERS, NOW, "now") == 2
+        outcomes = {(r["field"], r["outcome"]) for r in store.audit_rows(record_id="1")
+                    if r["at"] == NOW}
+        assert outcomes == {("lifecyclestage", "written"), ("hubspot_owner_id", "not_written")}
+        assert store.audit_log.verify().ok and head.ok  # the old intent rows stay chained
     finally:
         store.close()

@@ -225,7 +225,7 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
             records = count(store, t.records)
             cursors = count(store, t.cursors)
             decisions = count(store, t.decisions)
-            intents = len(store.audit_rows(outcome="intent"))
+            writes = len(store.audit_rows(outcome="written"))
         finally:
             for other in taken:
                 if other is not None:
@@ -235,11 +235,11 @@ def test_a_run_that_lost_its_lock_writes_nothing_more(
         assert summary.status == run.status == LOST_LOCK
         assert run.error is not None
         assert ("took the lock over" in run.error or "now held by" in run.error) == takeover
-        assert (records, cursors, decisions, intents) == (stored[0], 0, 0, 0)
+        assert (records, cursors, decisions, writes) == (stored[0], 0, 0, 0)
         assert crm_state() == crm_before  # and it wrote nothing to either CRM
     else:
         assert run.status == "succeeded"
-        assert records > stored[0] and cursors > 0 and decisions > 0 and intents > 0
+        assert records > stored[0] and cursors > 0 and decisions > 0 and writes > 0
         assert crm_state() != crm_before
 
 

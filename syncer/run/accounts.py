@@ -18,8 +18,8 @@ makes no account call and writes no account field. In a run, in order:
 3. `decide`: each such company is decided from its records and the stored decisions of
    all its people (qualify/accounts.py), the decision is stored, and the changed account
    fields of every CRM record of the company become writes, which go through the same
-   audited write-ahead path as people's (run/push.py `Writer`): intent rows first, then
-   the push, then outcome rows. A company whose fields already hold the decision is not
+   audited write-ahead path as people's (run/push.py `Writer`): the intent first, then
+   the push, then the outcome rows. A company whose fields already hold the decision is not
    written, so a quiet re-run writes nothing.
 
 Who is decided so that everyone is placed in their company (`people_to_place`): everyone

@@ -3,8 +3,9 @@
 The connector writes in its largest batch; a record that failed with a retryable error
 (a lock, a blip) is tried once more on its own; what still fails is parked as a dead letter.
 Every field written, failed, or held back because a person set it by hand, is one audit
-row, committed in the same transaction as the written values; a write is announced by an
-`intent` row before the CRM is called, so no crash can leave a write without its trace.
+row, committed in the same transaction as the written values. A batch is announced before
+the CRM is called (a write-ahead intent, syncer/store/intents.py) and its announcement is
+deleted with its outcomes, so no crash can leave a write without its trace.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from syncer.qualify.explain import summarize
 from syncer.run.audit_trail import AuditRow, DecisionOutcome, RunStamp, decision_row, reasons_of
 from syncer.store import accounts as account_store
 from syncer.store import dead_letters
+from syncer.store import intents as intent_store
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.dead_letters import FailedWrite
@@ -102,8 +104,10 @@ class Sending:
 
     name: str
     items: Sequence[Item]
-    #: per item, the intent row of each field; its outcome row is a copy (Writer._record)
+    #: per item, the audit row of each field without its outcome (Writer._record fills it in)
     intents: Sequence[Sequence[AuditRow]]
+    #: the batch's write_intents row, deleted with its outcomes
+    intent_id: int
     answer: Future[list[PushResult]]
 
 
@@ -218,21 +222,23 @@ class Writer:
         through `on_the_wire` (syncer/run/lanes.py: a thread of its own, so the next chunk
         is decided while this batch is on the wire). `settle` records the outcomes.
 
-        Write-ahead: the intents are committed before the CRM is called, so a crash
-        between the call and the outcome leaves a trace that the next run reconciles
-        (syncer/run/recovery.py) instead of a write without an audit row."""
+        Write-ahead: the intent to write the batch is committed before the CRM is
+        called, so a crash between the call and the outcome leaves a trace that the next
+        run reconciles (syncer/run/recovery.py) instead of a write without an audit row."""
         connector = self.connectors[name]
         stamp = RunStamp(self.now, self.run_id)
-        # per item, the intent row of each field; its outcome row is a copy (_record)
+        # per item, each field's audit row but its outcome (_record fills that in)
         intents = [self._intents(stamp, name, item) for item in items]
         with self.store.transaction() as tx:
-            self.store.append_audit(tx, [row for rows in intents for row in rows])
+            intent_id = intent_store.announce(tx, self.run_id, name, self.now,
+                                              (row for rows in intents for row in rows))
         call = partial(_write, connector, [update for update, _, _ in items])
-        return Sending(name, items, intents, (on_the_wire or _here)(call))
+        return Sending(name, items, intents, intent_id, (on_the_wire or _here)(call))
 
     def _intents(self, stamp: RunStamp, name: str, item: Item) -> list[AuditRow]:
-        """The intent row of each field of one item, all citing the decision's one reasons
-        list (looked up once per record, not per field)."""
+        """The audit row of each field of one item, outcome `intent` until the answer
+        comes, all citing the decision's one reasons list (looked up once per record, not
+        per field)."""
         update, record, decision = item
         reasons = self._reasons_of(decision)
         return [decision_row(stamp, name, update.record_id, crm_field,
@@ -244,14 +250,15 @@ class Writer:
         """Wait for a sent batch's answer and record its outcomes (the CRM call's error,
         if it raised one, is raised here: its intents stay open for recovery)."""
         results = sending.answer.result()
-        self._record(sending.name, sending.items, results, sending.intents)
+        self._record(sending.name, sending.items, results, sending.intents,
+                     sending.intent_id)
         return results
 
     def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult],
-                intents: Sequence[Sequence[AuditRow]]) -> None:
-        """Store each item's outcome: an audit row per field (a copy of its intent row,
-        made by `send`, with the outcome), the values written, and a dead letter for a
-        failed record."""
+                intents: Sequence[Sequence[AuditRow]], intent_id: int) -> None:
+        """Store each item's outcome: an audit row per field (a copy of the row `send`
+        made, with the outcome), the values written, and a dead letter for a failed
+        record; and close the batch's intent in the same transaction."""
         written_rows: list[WrittenRow] = []
         audit_rows: list[AuditRow] = []
         parked: list[FailedWrite] = []
@@ -293,6 +300,7 @@ class Writer:
             if accounts_written:
                 account_store.note_written(tx, name, accounts_written)
             self.store.append_audit(tx, audit_rows)
+            intent_store.close(tx, intent_id)
             routing_store.mark_owner_written(tx, owners_written, self.now)
             dead_letters.resolve(tx, name, succeeded, self.now)
             dead_letters.park(tx, parked, self.now, self.run_id)

@@ -1,15 +1,16 @@
 """Reconciling writes a crash interrupted.
 
-Writer.push commits an `intent` audit row per field before calling the CRM and the
-outcome (`written` / `failed`) after. A run killed in between leaves intents without an
-outcome. The next run, once it has pulled the records again, looks at what the CRM holds:
-the intended value there means the write landed (`written`, recovered); anything else
-means it did not (`not_written`). Either way the trail is complete, and the normal diff of
-that run writes whatever is still missing.
+Writer.send commits the intent to write a batch before calling the CRM, and the
+transaction that stores the outcomes (`written` / `failed` audit rows) deletes it. A run
+killed in between leaves the intent open (syncer/store/intents.py). The next run, once it
+has pulled the records again, looks at what the CRM holds: the intended value there means
+the write landed (`written`, recovered); anything else means it did not (`not_written`).
+Either way the trail is complete, and the normal diff of that run writes whatever is still
+missing.
 
 Recovery costs what is open, not what ever failed: each (run, connector) is reconciled
-once, through an index of intent rows, and then marked so no later start reads it again
-(syncer/store/intents.py).
+once, through an index of open intents by run, and then marked so no later start reads it
+again (syncer/store/intents.py).
 """
 
 from __future__ import annotations
@@ -29,15 +30,6 @@ from syncer.store.repository import Store, WrittenRow
 
 log = structlog.get_logger(__name__)
 
-
-
-def orphan_intents(store: Store, connectors: Sequence[str],
-                   runs: Sequence[str]) -> list[IntentRow]:
-    """Intent rows of these connectors and runs that have no outcome row."""
-    with store.engine.connect() as connection:
-        found = [row for run_id in runs for name in connectors
-                 for row in intent_store.open_intents(connection, run_id, name)]
-    return sorted(found, key=lambda row: int(row["id"]))
 
 
 def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_fields:
@@ -80,12 +72,12 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
             # the pulled CRM values already hold what landed: only remember it as written
             store.upsert_written(tx, written_rows)
             routing_store.mark_owner_written(tx, owners, now)
+            intent_store.close_runs(tx, [pair for pair, count in closed.items() if count])
             intent_store.mark_reconciled(tx, closed, now)
-            # A killed run closed on every connector it announced writes on is over.
+            # A killed run with no intent open on any connector is over.
             runs = list(dict.fromkeys(run_id for run_id, _ in closed))
-            intent_store.mark_interrupted(tx, [
-                run_id for run_id in runs if intent_store.intent_connectors(tx, run_id)
-                <= intent_store.reconciled_connectors(tx, run_id)])
+            still_open = intent_store.with_open_intents(tx, runs)
+            intent_store.mark_interrupted(tx, [r for r in runs if r not in still_open])
     if orphans:
         log.warning("recovery.reconciled", intents=len(orphans), landed=len(written_rows),
                     runs=len({run_id for run_id, _ in closed}))

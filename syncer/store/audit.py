@@ -158,8 +158,8 @@ class AuditLog:
         #: ids of what appends cite, found by this process's earlier appends
         self.known = KnownIds()
         #: the canonical text of the reasons lists recent appends were handed, by list
-        #: object: a decision's list is cited by its intent rows, then by its outcome rows
-        #: in a later append, and by the other CRM's (the writer hands them all one list)
+        #: object: a decision's list is cited by its outcome rows in one CRM, then by the
+        #: other CRM's in a later append (the writer hands them all one list)
         self.texts = ReasonTexts(A_FEW_CHUNKS)
 
     # -- the chain -------------------------------------------------------------------------

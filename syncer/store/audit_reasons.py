@@ -1,7 +1,7 @@
 """The reasons of audited decisions, stored once and referenced by the audit's field rows.
 
-A decision writes a dozen fields to each CRM, each with an intent row and an outcome row,
-and every one of those rows cites the same reasons and model version. Up to schema 8 each
+A decision writes a dozen fields to each CRM, each with an audit row (before schema 24
+also an intent row), and every one of those rows cites the same reasons and model version. Up to schema 8 each
 row carried the whole list (about 1.3 KB of JSON, 90% of the audit's bytes) and the model
 version; from schema 9 a field row holds `reasons_id`, a reference to one row here with
 both. Rows are content-addressed: `hash` is the sha256 of the model version and the list's

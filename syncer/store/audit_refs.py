@@ -14,10 +14,11 @@ row now holds integer references:
   find a subject first, then its rows through the row's subject index. A record whose
   person key changes gets a new subject; old rows keep the key they had;
 - `audit_names`: connectors, field names and outcomes. `intent` is always id 1
-  (`INTENT_ID`), so the partial index of open intents is the same in every state;
+  (`INTENT_ID`): the outcome of the write-ahead rows the audit held before schema 24
+  (syncer/store/intents_legacy.py finds the open ones by it);
 - `audit_texts`: field values of `LONG_VALUE` characters or more (the reasons text written
-  to the CRM, the owner's reason), content-addressed like the reasons lists: the value an
-  intent row announces, its outcome row and the next run's old value share one.
+  to the CRM, the owner's reason), content-addressed like the reasons lists: the value a
+  row writes and the next run's old value share one.
 
 Nothing here changes what a row says or what its hash covers: the rows read back are the
 same dicts as before (syncer/store/audit.py resolves the references), so the hash chain,
@@ -58,7 +59,8 @@ from syncer.store.tables import audit, audit_archives, metadata
 _ID = BigInteger().with_variant(Integer, "sqlite")
 #: values this long or longer are stored once in audit_texts; shorter ones in the row
 LONG_VALUE = 48
-#: the id of the name `intent`, fixed in every state (the open-intents index names it)
+#: the id of the name `intent`, fixed in every state (schema 24's step finds the audit's
+#: old intent rows by it)
 INTENT_ID = 1
 INTENT = "intent"
 #: keys per IN (...)

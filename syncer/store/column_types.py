@@ -1,7 +1,7 @@
 """Compact column types for the audit log's field rows (schema 9).
 
-An audit row is written for every field syncer decides (two with the write-ahead intent),
-millions of them, so each byte of a row counts. On SQLite:
+An audit row is written for every field syncer writes (before schema 24, two with the
+write-ahead intent), millions of them, so each byte of a row counts. On SQLite:
 
 - `Sha256Hex` keeps a sha256 as its 32 raw bytes instead of 64 hex characters (the row's
   own hash and the one before it: 64 bytes saved a row); the code sees the hex text.

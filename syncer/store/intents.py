@@ -1,18 +1,26 @@
-"""The queries of crash recovery: which runs may have left write intents open, their open
-intents, and the mark that a run was reconciled on a connector.
+"""Write-ahead intents and the queries of crash recovery.
 
-Recovery must cost what is open, not what ever failed. So the open intents of a run are
-read through `ix_audit_open_intents`, a partial index holding only intent rows (by run
-and connector), and once a run's intents on a connector are closed the pair is recorded
-in `reconciled_runs`, in the same transaction as the outcome rows: that run is never
-looked at again for that connector, however many runs failed before.
+Before a batch goes to a CRM, the intent to write each of its fields is committed as one
+`write_intents` row (the batch); the transaction that stores the batch's outcomes (one
+audit row per field, syncer/run/push.py) deletes it. So every batch still in the table is
+open: its run was killed, failed or stopped between the call and the outcome, and the next
+run reconciles it from what the CRM holds (syncer/run/recovery.py).
+
+The audit log keeps one row per field written or failed (docs/DESIGN.md, "audit"); the
+intents are not audit rows (before schema 24 they were: each field's `intent` row, hashed
+into the chain beside its outcome row, cost as much as the outcome row itself).
+
+Recovery must cost what is open, not what ever failed. The open batches of a run are read
+through `ix_write_intents_run`, and once a run's intents on a connector are closed the
+pair is recorded in `reconciled_runs`, in the same transaction as the outcome rows: that
+run is never looked at again for that connector, however many runs failed before.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     Column,
@@ -20,33 +28,24 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    Row,
+    LargeBinary,
     Select,
     String,
     Table,
     and_,
+    delete,
     exists,
     inspect,
-    literal_column,
     select,
     text,
     update,
 )
-from sqlalchemy.sql.elements import ColumnClause, ColumnElement
-from sqlalchemy.sql.selectable import Join
 
-from syncer.domain.json_values import JSONObject
+from syncer.domain.json_values import JSONObject, parse_json
 from syncer.store import tables as t
 from syncer.store.accounts import accounts
-from syncer.store.audit_reasons import audit_reasons
-from syncer.store.audit_refs import (
-    INTENT_ID,
-    audit_names,
-    audit_stamps,
-    audit_subjects,
-    audit_texts,
-)
 from syncer.store.audit_storage import AuditFields
+from syncer.store.compact_json import json_bytes
 from syncer.store.decision_json import ReasonJson
 from syncer.store.tables import metadata
 
@@ -68,36 +67,53 @@ reconciled_runs = Table(
     Column("closed", Integer, nullable=False),
 )
 
-#: a literal, not a bound parameter: only then do the planners match the partial index
-_INTENT: ColumnClause[int] = literal_column(str(INTENT_ID))
+#: Schema 24: one row per batch announced and not yet closed (see the module docstring).
+#: `fields`: JSON {"reasons": [list, ...], "fields": [[record id, person key, field, old
+#: value, new value, model version, index into reasons], ...]}, each decision's reasons
+#: once.
+write_intents = Table(
+    "write_intents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("connector", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("fields", LargeBinary, nullable=False),
+    #: a run's open batches on one connector, in the order they were announced
+    Index("ix_write_intents_run", "run_id", "connector", "id"),
+)
 
-#: Only intent rows, by stamp (run) and connector: what recovery reads, and nothing else.
-OPEN_INTENTS_INDEX = Index(
-    "ix_audit_open_intents", t.audit.c.stamp_id, t.audit.c.connector_id,
-    sqlite_where=t.audit.c.outcome_id == _INTENT,
-    postgresql_where=t.audit.c.outcome_id == _INTENT)
 #: Finds the few runs that may have intents open among all runs.
 RUN_STATUS_INDEX = Index("ix_runs_status", t.runs.c.status)
-#: The index schema 6 gave the audit table as it was before schema 18 (run id and
-#: connector as text); schema 18 replaces it by OPEN_INTENTS_INDEX.
+#: The index of open intent rows schema 6 gave the audit table as it was before schema 18
+#: (run id and connector as text); schema 24 drops it (syncer/store/intents_legacy.py).
 _LEGACY_OPEN_INTENTS = ("CREATE INDEX ix_audit_open_intents ON audit (run_id, connector) "
                         "WHERE outcome = 'intent'")
 
 
+class IntentFields(AuditFields):
+    """A field to announce: what its audit row will say, with its decision's reasons."""
+
+    reasons: list[ReasonJson]
+
+
+class IntentRow(IntentFields):
+    """An open intent as recovery reads it: one field of an announced batch (`id`: the
+    batch's)."""
+
+    id: int
+
+
 def create_schema(connection: Connection) -> None:
-    """Schema 6: the reconciled-runs table and the two indexes (idempotent); on an audit
-    table from before schema 18, its index of open intents as it was then."""
+    """Schema 6: the reconciled-runs table and the index of run status (idempotent); on
+    an audit table from before schema 18, its index of open intent rows as it was then."""
     reconciled_runs.create(connection, checkfirst=True)
     inspector = inspect(connection)
+    if RUN_STATUS_INDEX.name not in {ix["name"] for ix in inspector.get_indexes("runs")}:
+        RUN_STATUS_INDEX.create(connection)
     legacy = "run_id" in {c["name"] for c in inspector.get_columns("audit")}
-    for index in (OPEN_INTENTS_INDEX, RUN_STATUS_INDEX):
-        table = index.table
-        assert table is not None
-        if index.name not in {ix["name"] for ix in inspector.get_indexes(table.name)}:
-            if legacy and index is OPEN_INTENTS_INDEX:
-                connection.execute(text(_LEGACY_OPEN_INTENTS))
-            else:
-                index.create(connection)
+    if legacy and "ix_audit_open_intents" not in {
+            ix["name"] for ix in inspector.get_indexes("audit")}:
+        connection.execute(text(_LEGACY_OPEN_INTENTS))
 
 
 def unreconciled(connection: Connection, connectors: Sequence[str],
@@ -116,91 +132,69 @@ def unreconciled(connection: Connection, connectors: Sequence[str],
     return [(run_id, name) for run_id, name, _ in pairs]
 
 
-_field = audit_names.alias("field_name")
-_connector = audit_names.alias("connector_name")
-_old = audit_texts.alias("old_text")
-_new = audit_texts.alias("new_text")
-#: what recovery needs of an intent row to write its outcome, as selected from `_joined`
-_INTENT_COLUMNS = (
-    t.audit.c.id, audit_stamps.c.run_id, _connector.c.name.label("connector"),
-    audit_subjects.c.record_id, audit_subjects.c.person_key, _field.c.name.label("field"),
-    t.audit.c.old_value, _old.c.text.label("old_text"), t.audit.c.new_value,
-    _new.c.text.label("new_text"), audit_reasons.c.reasons, audit_reasons.c.model_version)
-_KEY_COLUMNS = (t.audit.c.id, audit_subjects.c.record_id, _field.c.name.label("field"))
+def announce(connection: Connection, run_id: str, connector: str, at: datetime,
+             rows: Iterable[IntentFields]) -> int:
+    """Record the intent to write these fields (one batch to one CRM) and return its id,
+    which `close` takes once the outcomes are stored. Each distinct reasons list (a
+    decision's, shared by the rows of its fields) is encoded once."""
+    lists: dict[int, int] = {}
+    reasons: list[list[ReasonJson]] = []
+    fields: list[list[object]] = []
+    for row in rows:
+        cited = row["reasons"]
+        slot = lists.get(id(cited))
+        if slot is None:
+            slot = lists[id(cited)] = len(reasons)
+            reasons.append(cited)
+        fields.append([row["record_id"], row["person_key"], row["field"], row["old_value"],
+                       row["new_value"], row["model_version"], slot])
+    found = connection.execute(write_intents.insert().values(
+        run_id=run_id, connector=connector, at=at,
+        fields=json_bytes({"reasons": reasons, "fields": fields})))
+    key = found.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
-def _joined(*, values: bool) -> Join:
-    """The audit rows with the run, connector, record and field they cite (and, with
-    `values`, their long values and reasons): joins on primary keys, so the planners keep
-    choosing the audit's own indexes."""
-    a = t.audit.c
-    joined = t.audit.join(audit_stamps, audit_stamps.c.id == a.stamp_id) \
-        .join(audit_subjects, audit_subjects.c.id == a.subject_id) \
-        .join(_field, _field.c.id == a.field_id) \
-        .join(_connector, _connector.c.id == a.connector_id)
-    if values:
-        joined = joined.outerjoin(_old, _old.c.id == a.old_text_id) \
-            .outerjoin(_new, _new.c.id == a.new_text_id) \
-            .outerjoin(audit_reasons, audit_reasons.c.id == a.reasons_id)
-    return joined
+def close(connection: Connection, intent_id: int) -> None:
+    """Forget an announced batch: its outcomes are stored in this same transaction."""
+    connection.execute(delete(write_intents).where(write_intents.c.id == intent_id))
 
 
-class IntentRow(AuditFields):
-    """An open intent as recovery reads it (`_INTENT_COLUMNS`, reasons decoded)."""
-
-    id: int
-    reasons: list[ReasonJson]
-
-
-def _rows(result: Iterable[Row[tuple[object, ...]]]) -> list[IntentRow]:
-    decoded: dict[str | None, list[ReasonJson]] = {}
-    rows: list[IntentRow] = []
-    for row in result:
-        text_ = row.reasons
-        if text_ not in decoded:
-            decoded[text_] = json.loads(text_) if text_ else []
-        rows.append({
-            "id": int(row.id), "run_id": str(row.run_id), "connector": str(row.connector),
-            "record_id": str(row.record_id), "person_key": str(row.person_key),
-            "field": str(row.field),
-            "old_value": row.old_value if row.old_value is not None else row.old_text,
-            "new_value": row.new_value if row.new_value is not None else row.new_text,
-            "reasons": decoded[text_], "model_version": str(row.model_version or "")})
-    return rows
+def _rows(run_id: str, connector: str, intent_id: int, stored: bytes) -> Iterator[IntentRow]:
+    """The fields of one stored batch (as `announce` encoded them)."""
+    batch = cast(dict[str, Any], parse_json(stored))
+    reasons: list[list[ReasonJson]] = batch["reasons"]
+    for record_id, person_key, field, old, new, model_version, slot in batch["fields"]:
+        yield {"id": intent_id, "run_id": run_id, "connector": connector,
+               "record_id": record_id, "person_key": person_key, "field": field,
+               "old_value": old, "new_value": new, "model_version": model_version,
+               "reasons": reasons[slot]}
 
 
-def _of_run(run_id: str, connector: str) -> list[ColumnElement[bool]]:
-    return [audit_stamps.c.run_id == run_id, _connector.c.name == connector]
-
-
-def open_intents_query(run_id: str, connector: str, *, keys_only: bool = False
-                       ) -> Select[tuple[object, ...]]:
-    """The intent rows of one run on one connector (with `keys_only`: their id, record
-    and field), through ix_audit_open_intents (tests EXPLAIN it)."""
-    columns = _KEY_COLUMNS if keys_only else _INTENT_COLUMNS
-    return select(*columns).select_from(_joined(values=not keys_only)).where(
-        *_of_run(run_id, connector), t.audit.c.outcome_id == _INTENT).order_by(t.audit.c.id)
+def open_intents_query(run_id: str, connector: str) -> Select[int, bytes]:
+    """The open batches of one run on one connector, through ix_write_intents_run (tests
+    EXPLAIN it)."""
+    c = write_intents.c
+    return select(c.id, c.fields).where(c.run_id == run_id, c.connector == connector) \
+        .order_by(c.id)
 
 
 def open_intents(connection: Connection, run_id: str, connector: str) -> list[IntentRow]:
-    """Intent rows of this run on this connector that have no outcome row. The run's
-    outcome rows are read first (once: then the run is marked); when it has some, only the
-    keys of its intents are read, and the whole rows of the open ones alone."""
-    closed = {(str(row.record_id), str(row.field)) for row in connection.execute(
-        select(*_KEY_COLUMNS).select_from(_joined(values=False)).where(
-            *_of_run(run_id, connector), t.audit.c.outcome_id != _INTENT))}
-    if not closed:
-        return _rows(connection.execute(open_intents_query(run_id, connector)))
-    ids = [int(row.id) for row in connection.execute(
-        open_intents_query(run_id, connector, keys_only=True))
-        if (str(row.record_id), str(row.field)) not in closed]
-    found: list[IntentRow] = []
-    for start in range(0, len(ids), _IDS_PER_QUERY):
-        found.extend(_rows(connection.execute(
-            select(*_INTENT_COLUMNS).select_from(_joined(values=True))
-            .where(t.audit.c.id.in_(ids[start:start + _IDS_PER_QUERY]))
-            .order_by(t.audit.c.id))))
-    return found
+    """The fields this run announced on this connector and never closed, in the order it
+    announced them: a batch is deleted in the transaction that stores its outcomes, so
+    every batch still here is open."""
+    return [row for intent_id, stored in connection.execute(
+        open_intents_query(run_id, connector))
+        for row in _rows(run_id, connector, int(intent_id), bytes(stored))]
+
+
+def close_runs(connection: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Forget every open batch of these (run, connector) pairs: recovery has stored their
+    outcomes in this same transaction."""
+    for run_id, connector in pairs:
+        connection.execute(delete(write_intents).where(
+            write_intents.c.run_id == run_id, write_intents.c.connector == connector))
 
 
 def crm_values(connection: Connection, connector: str,
@@ -230,16 +224,13 @@ def mark_reconciled(connection: Connection, closed: dict[tuple[str, str], int],
             for (run_id, name), count in closed.items()])
 
 
-def intent_connectors(connection: Connection, run_id: str) -> set[str]:
-    """The connectors a run announced writes on (read through the partial index)."""
-    return {str(name) for name in connection.execute(
-        select(_connector.c.name).distinct().select_from(_joined(values=False)).where(
-            audit_stamps.c.run_id == run_id, t.audit.c.outcome_id == _INTENT)).scalars()}
-
-
-def reconciled_connectors(connection: Connection, run_id: str) -> set[str]:
-    return set(connection.execute(select(reconciled_runs.c.connector).where(
-        reconciled_runs.c.run_id == run_id)).scalars())
+def with_open_intents(connection: Connection, run_ids: Sequence[str]) -> set[str]:
+    """Those of these runs that still have an open batch on some connector."""
+    if not run_ids:
+        return set()
+    return {str(run_id) for run_id in connection.execute(
+        select(write_intents.c.run_id).distinct()
+        .where(write_intents.c.run_id.in_(list(run_ids)))).scalars()}
 
 
 def mark_interrupted(connection: Connection, run_ids: Sequence[str]) -> None:

@@ -2,7 +2,7 @@
 
 A full sync hands the store the same objects again and again: a decision's reasons tuple
 when its decision is saved and when each CRM's writes are audited, a reasons list when its
-intent rows and then its outcome rows are appended. Hashing or comparing those by value
+write intent is announced and then its outcome rows in each CRM are appended. Hashing or comparing those by value
 costs about as much as the work they would save (a list of a dozen dicts, a 1.3 KB text),
 so the cache finds them by `id()`. It holds a reference to each object it keeps, so an id
 cannot be handed to another object while its entry is there, and drops the oldest entries
@@ -23,8 +23,8 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 #: the limit of a cache of a sync's decisions or their reasons: a few chunks of a sync
-#: (500 people each), enough to span a decision's save, its intent rows in each CRM and
-#: the outcome rows a flush later (syncer/run/chunk.py), about 10 MB at most
+#: (500 people each), enough to span a decision's save, its intents in each CRM and the
+#: outcome rows a flush later (syncer/run/chunk.py), about 10 MB at most
 A_FEW_CHUNKS = 2_048
 
 

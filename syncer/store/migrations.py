@@ -23,6 +23,7 @@ from syncer.store.audit_migration import REFERENCED, cite_audit
 from syncer.store.audit_refs import seed_names
 from syncer.store.bulk_jobs import bulk_query_jobs
 from syncer.store.compact_state import PACKED, pack_tables
+from syncer.store.intents_legacy import move_open_intents
 from syncer.store.locks import migration_lock
 from syncer.store.pg_locks import lock_migrations
 from syncer.store.tables import metadata, schema_version
@@ -148,6 +149,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (23, "unfinished full syncs also say how far their deciding got (the last person key "
          "decided with every write sent), so a full sync killed while deciding resumes",
      full_pulls.create_decided_schema),
+    (24, "write-ahead intents in a table of their own (one row per batch, gone with its "
+         "outcomes) instead of an audit row per field; open ones carried over",
+     move_open_intents),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
