@@ -79,11 +79,16 @@ def _postgres_url() -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that runs on the PostgreSQL state, whether from state_url's own params or
-    an indirect parametrization of it, is marked `postgres` (select with -m)."""
+    an indirect parametrization of it, is marked `postgres` (select with -m).
+
+    The `slow` tests (10 to 45 s each) run first: pytest-xdist hands tests out in this
+    order, so the long ones spread over the workers at the start instead of one of them
+    finishing the suite alone with a 40-second test while the other idles."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("state_url") == "postgresql":
             item.add_marker(pytest.mark.postgres)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

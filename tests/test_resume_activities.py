@@ -206,6 +206,7 @@ def ids(answers: Iterable[Answer], kind: str | None = None) -> set[str]:
     return {i for a in answers for k, i in a.rows if kind is None or k == kind}
 
 
+@pytest.mark.slow
 def test_a_full_sync_killed_in_its_activities_reads_no_committed_page_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reference_answers = Answers()

@@ -66,6 +66,7 @@ def last_run_people(config: Path) -> tuple[str, int]:
         return run.status, int(str(run.stats["people"]))
 
 
+@pytest.mark.slow
 def test_a_full_sync_killed_while_deciding_resumes_after_its_mark(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with logged_sandboxes(world(), PageLog()) as reference:
@@ -96,6 +97,7 @@ def test_a_full_sync_killed_while_deciding_resumes_after_its_mark(
     assert left is None  # the full sync is over: nothing left to resume
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("later, resumes", [(timedelta(0), True),
                                             (timedelta(days=1), False)])
 def test_a_stopped_deciding_goes_on_the_same_day_only(

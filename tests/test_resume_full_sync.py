@@ -252,6 +252,7 @@ def world() -> World:
     return World(seed=9, size=2400, now=NOW)
 
 
+@pytest.mark.slow
 def test_a_killed_full_sync_resumes_after_its_last_committed_page(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reference_log = PageLog(bulk_set=BULK_SET)

@@ -37,7 +37,7 @@ from syncer.run.pull import Pulled, Puller
 from syncer.run.push import REASON_CHARS, Item, Sending, Writer, planned_writes
 from syncer.run.summary import RunSummary, decision_changed
 from syncer.store import identity as identity_store
-from syncer.store import model_versions, person_pages, shared_values, stage_history
+from syncer.store import model_versions, person_pages, shared_values, stage_history, undecided
 from syncer.store import routing as routing_store
 from syncer.store import written as written_store
 from syncer.store.repository import Store
@@ -184,22 +184,31 @@ class Sync:
         """Everyone in the pulled connectors on a full run or the day's first run (scores
         decay with time, so each person is re-scored at least daily); otherwise only the
         people whose records or activities changed, and those whose speed-to-lead SLA ran
-        out since (syncer/run/sla.py), and with accounts the people a changed company
-        may now include (run/accounts.py). Returns (keys, everyone?)."""
+        out since (syncer/run/sla.py), with accounts the people a changed company may now
+        include (run/accounts.py), and the people an earlier run pulled but did not
+        decide (syncer/store/undecided.py). Returns (keys, everyone?)."""
         today = self.now.date().toordinal()
         everyone = self.full or self.full_pulled or any(
             self.store.counter(RESCORED_PREFIX + name) < today for name in selected)
         placed, all_of_them = self.accounts.people_to_place(everyone) \
             if self.accounts is not None else ([], False)
-        due = self.decider.sla.due_keys() if self.decider.sla is not None else []
+        due = [*(self.decider.sla.due_keys() if self.decider.sla is not None else []),
+               *self.pending_keys()]
         if everyone or all_of_them:
             return self._everyone(selected, due), True
         return ToQualify(self.store, selected, sorted(self.touched.union(due, placed))), False
 
+    def pending_keys(self) -> list[str]:
+        """The people noted as pulled and not decided (this run's pull and any earlier
+        run's that stopped before deciding them)."""
+        with self.store.engine.connect() as connection:
+            return undecided.keys(connection)
+
     def _everyone(self, selected: Sequence[str], due: Sequence[str]) -> ToQualify:
         """Everyone; for a full sync (not a dry run) with its deciding saved as it goes
         (syncer/run/decided_so_far.py), from where a killed run left it, the people
-        before that whom this run touched or whose SLA ran out decided again first."""
+        before that whom this run touched, whose SLA ran out or who wait undecided
+        decided again first."""
         if not self.full_pulled or self.summary.dry_run or self.accounts is not None \
                 or self.loaded.config.shared_fields:
             return ToQualify(self.store, selected, None)

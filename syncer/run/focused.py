@@ -30,6 +30,7 @@ from syncer.domain.types import Activity, Person
 from syncer.run.budget import DailyBudget
 from syncer.run.pull import CURSOR_OVERLAP, FIRST_PULL_HISTORY, Pulled
 from syncer.store import identity as identity_store
+from syncer.store import undecided
 from syncer.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -103,6 +104,7 @@ class FocusedPull:
         with self.store.transaction() as tx:
             self.store.save_records(tx, people, keys, self.now)
             self.store.save_activities(tx, activities)
+            undecided.note(tx, keys, self.now)
         self._tally(source).records += len(people)
         self._tally(source).activities += len(activities)
         return set(keys)
@@ -117,14 +119,16 @@ class FocusedPull:
         cursor = self.store.cursor(name, "activities")
         since = cursor - CURSOR_OVERLAP if cursor else self.now - FIRST_PULL_HISTORY
         people, activities = connector.read_by_ids(ids, since)
+        stored = self.store.person_keys_of(name, ids)  # also those it no longer returns
         with self.store.transaction() as tx:
             keys = identity_store.resolve_keys(tx, people)
             self.store.save_records(tx, people, keys, self.now)
             self.store.save_activities(tx, activities)
+            undecided.note(tx, stored.union(keys), self.now)
         tally = self._tally(name)
         tally.records += len(people)
         tally.activities += len(activities)
-        touched = set(keys) | self.store.person_keys_of(name, ids)
+        touched = set(keys) | stored
         tally.touched |= touched
         return touched
 

@@ -32,7 +32,7 @@ from syncer.run.pull import SyncStopped
 from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.run.summary import RunSummary
 from syncer.run.sweep import sweep_connectors
-from syncer.store import full_pulls
+from syncer.store import full_pulls, undecided
 from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
@@ -156,7 +156,8 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         else:  # the SLA review comes with the routing and adds the people it is due for
             _load_routing(sync, connectors)
             keys, everyone = sync.keys_to_qualify(selected) if focus is None \
-                else (ToQualify(store, selected, sorted(sync.touched)), False)
+                else (ToQualify(store, selected, sorted(sync.touched.union(
+                    sync.pending_keys()))), False)
         for part in keys.chunks(CHUNK):
             if should_stop():
                 raise SyncStopped
@@ -166,12 +167,18 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
         if not dry_run:
             sync.flush(final=True)
             sync.save_shared_bases()
-        if everyone and not dry_run:
+        if not dry_run:
             with store.transaction() as tx:
-                for name in selected:
-                    store.set_counter(tx, RESCORED_PREFIX + name, now.date().toordinal())
-                if focus is None:  # everyone is decided and written: no full sync to resume
-                    full_pulls.finish(tx, selected)
+                # decided, and every write sent: no longer waiting to be decided
+                if keys.listed is None:
+                    undecided.forget_all(tx)
+                else:
+                    undecided.forget(tx, keys.listed)
+                if everyone:
+                    for name in selected:
+                        store.set_counter(tx, RESCORED_PREFIX + name, now.date().toordinal())
+                if everyone and focus is None:  # everyone decided and written: no full
+                    full_pulls.finish(tx, selected)  # sync to resume
         status = "succeeded" if not summary.failures else "partial"
     except SyncStopped:
         status = "stopped"

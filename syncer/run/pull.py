@@ -31,7 +31,7 @@ from syncer.run.audit_trail import RunStamp, succession_row
 from syncer.run.budget import DailyBudget
 from syncer.run.echo import EchoTails, LeavesOutEchoes
 from syncer.run.lanes import read_ahead
-from syncer.store import dead_letters, full_pulls
+from syncer.store import dead_letters, full_pulls, undecided
 from syncer.store import echo as echo_store
 from syncer.store import identity as identity_store
 from syncer.store import sweep as sweep_store
@@ -275,6 +275,8 @@ class Puller:
         with self.store.transaction() as tx:
             keys = identity_store.resolve_keys(tx, page)
             self.store.save_records(tx, page, keys, self.now)
+            if touch:  # to be decided even if this run dies before it decides them
+                undecided.note(tx, keys, self.now)
             if mark is not None:
                 mark(tx)
         if touch:
@@ -295,6 +297,7 @@ class Puller:
                                    self.model_version) for f in followed])
                 dead_letters.resolve(tx, self.name, [f.succession.old_id for f in followed],
                                      self.now)
+                undecided.note(tx, [f.person_key for f in followed], self.now)
             for item in followed:
                 self.pulled.identity[f"{self.name}.{item.succession.cause}"] += 1
                 self.pulled.touched.add(item.person_key)
@@ -333,11 +336,12 @@ class Puller:
                 return
         with self._paged(self.connector.activities(since)) as pages:
             for activities in pages:
+                keys = set() if self.pulled.everyone else self.store.person_keys_of(
+                    self.name, sorted({a.record_id for a in activities}))
                 with self.store.transaction() as tx:
                     self.store.save_activities(tx, activities)
-                if not self.pulled.everyone:
-                    self.pulled.touched.update(self.store.person_keys_of(
-                        self.name, sorted({a.record_id for a in activities})))
+                    undecided.note(tx, keys, self.now)
+                self.pulled.touched.update(keys)
                 self.pulled.activities += len(activities)
                 self._report(f"activities {self.name}", len(activities))
                 self._next_page()

@@ -1,12 +1,13 @@
 """The reasons of audited decisions, stored once and referenced by the audit's field rows.
 
 A decision writes a dozen fields to each CRM, each with an audit row (before schema 24
-also an intent row), and every one of those rows cites the same reasons and model version. Up to schema 8 each
-row carried the whole list (about 1.3 KB of JSON, 90% of the audit's bytes) and the model
-version; from schema 9 a field row holds `reasons_id`, a reference to one row here with
-both. Rows are content-addressed: `hash` is the sha256 of the model version and the list's
-canonical JSON (`canonical_reasons`), so an identical pair (the same decision's fields,
-people decided alike by one model, an empty list) is stored once.
+also an intent row), and every one of those rows cites the same reasons and model
+version. Up to schema 8 each row carried the whole list (about 1.3 KB of JSON, 90% of
+the audit's bytes) and the model version; from schema 9 a field row holds `reasons_id`, a
+reference to one row here with both. Rows are content-addressed: `hash` is the sha256 of
+the model version and the list's canonical JSON (`canonical_reasons`), so an identical
+pair (the same decision's fields, people decided alike by one model, an empty list) is
+stored once.
 
 The hash chain still covers the reasons: a field row's hash is computed over its canonical
 form with the reasons list in it (syncer/store/audit.py, unchanged since schema 2), and

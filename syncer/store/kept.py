@@ -2,11 +2,12 @@
 
 A full sync hands the store the same objects again and again: a decision's reasons tuple
 when its decision is saved and when each CRM's writes are audited, a reasons list when its
-write intent is announced and then its outcome rows in each CRM are appended. Hashing or comparing those by value
-costs about as much as the work they would save (a list of a dozen dicts, a 1.3 KB text),
-so the cache finds them by `id()`. It holds a reference to each object it keeps, so an id
-cannot be handed to another object while its entry is there, and drops the oldest entries
-past `limit`, so a run of any size keeps a few chunks' worth.
+write intent is announced and then its outcome rows in each CRM are appended. Hashing or
+comparing those by value costs about as much as the work they would save (a list of a
+dozen dicts, a 1.3 KB text), so the cache finds them by `id()`. It holds a reference to
+each object it keeps, so an id cannot be handed to another object while its entry is
+there, and drops the oldest entries past `limit`, so a run of any size keeps a few chunks'
+worth.
 
 The value is computed once per object: only objects whose content cannot change after they
 are first seen may be keyed here (a tuple of frozen values; a list its owner never changes

@@ -16,7 +16,16 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from syncer.domain.failures import Unreachable
-from syncer.store import accounts, echo, full_pulls, inbound_events, intents, sweep, tables
+from syncer.store import (
+    accounts,
+    echo,
+    full_pulls,
+    inbound_events,
+    intents,
+    sweep,
+    tables,
+    undecided,
+)
 from syncer.store.audit import AuditLog
 from syncer.store.audit_legacy import COMPACTED, LEGACY_INDEXES, compact_audit, seal_unchained
 from syncer.store.audit_migration import REFERENCED, cite_audit
@@ -152,6 +161,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (24, "write-ahead intents in a table of their own (one row per batch, gone with its "
          "outcomes) instead of an audit row per field; open ones carried over",
      move_open_intents),
+    (25, "people pulled and not yet decided, noted with each page so a run killed before "
+         "deciding them leaves them to the next run", undecided.create_schema),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 

@@ -1,0 +1,89 @@
+"""A run that dies after its pull committed, before deciding the people it pulled, leaves
+them noted (syncer/store/undecided.py): the next run decides and writes them, although its
+own pull finds nothing new (the cursor is past them, and the re-read of the overlap is no
+change)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, delete, select, text
+
+from syncer.cli.runtime import Runtime
+from syncer.domain.config import LoadedConfig
+from syncer.domain.values import canonical
+from syncer.run.chunk import Sync
+from syncer.store import undecided
+from syncer.store.migrations import LATEST
+from syncer.store.repository import Store
+from syncer.store.tables import schema_version
+from tests.conftest import NOW, Sandboxes, sync_once
+from tests.sandbox_control import control
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it in the process runs."""
+
+
+def noted(loaded: LoadedConfig) -> list[str]:
+    with Runtime(loaded) as runtime, runtime.require_store().engine.connect() as connection:
+        return list(connection.execute(select(undecided.undecided.c.person_key)).scalars())
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_people_a_dead_run_pulled_are_decided_by_the_next(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = sync_once(sandbox_config)  # the day's first run: everyone decided
+    assert first.status == "succeeded" and noted(sandbox_config) == []
+    target = next(r for r in sandboxes.hubspot.records()
+                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
+    score_before = target["syncer_score"]
+    key = target["email"].lower()
+    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
+            value="VP Sales")
+
+    def die(self: Sync, keys: Any) -> None:
+        raise Killed
+    with monkeypatch.context() as patched:
+        patched.setattr(Sync, "process_chunk", die)
+        with pytest.raises(Killed):
+            sync_once(sandbox_config)  # pulled the edit, moved its cursor, then died
+    assert noted(sandbox_config) == [key]
+
+    third = sync_once(sandbox_config)
+    assert sum(third.records_pulled.values()) == 0  # its own pull brought nothing new
+    assert third.people == 1 and third.fields_written["hubspot"] > 0
+    with Runtime(sandbox_config) as runtime:
+        decision = runtime.require_store().decisions([key])[key]
+    assert any("vp" in r.rule_id for r in decision.reasons)
+    crm = next(r for r in sandboxes.hubspot.records() if r["id"] == target["id"])
+    assert canonical(crm["syncer_score"]) == str(decision.score) != canonical(score_before)
+    assert noted(sandbox_config) == []  # decided and written: forgotten
+
+    quiet = sync_once(sandbox_config)
+    assert quiet.people == 0 and not quiet.fields_written
+
+
+def test_a_state_from_before_schema_25_gets_the_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    Store.open(url).close()
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:  # as a schema-24 state was
+            connection.execute(text("DROP TABLE undecided"))
+            connection.execute(delete(schema_version))
+            connection.execute(schema_version.insert(), [{"version": 24, "applied_at": NOW}])
+        store = Store.open(url)
+        with store.transaction() as tx:
+            undecided.note(tx, ["b@x.com", "a@x.com"], NOW)
+            undecided.note(tx, ["a@x.com"], NOW)  # noted once
+        with store.engine.connect() as connection:
+            assert undecided.keys(connection) == ["a@x.com", "b@x.com"]
+            assert max(connection.execute(select(schema_version.c.version)).scalars()) \
+                == LATEST
+        store.close()
+    finally:
+        engine.dispose()
