@@ -14,7 +14,7 @@ from sqlalchemy import delete, event, inspect, text
 
 from syncer.run.audit_trail import LOST, RECOVERED
 from syncer.run.recovery import reconcile_interrupted_writes
-from syncer.store import intents
+from syncer.store import intents, undecided
 from syncer.store import tables as t
 from syncer.store.repository import Store
 
@@ -118,6 +118,8 @@ def test_a_reconciled_run_is_never_scanned_again(store: Store) -> None:
             ("killed", "salesforce"), ("failed", "salesforce")]
         assert [r["record_id"] for r in intents.open_intents(
             connection, "killed", "salesforce")] == ["00Q1"]
+        # the person of the write that did not land is decided again by this run
+        assert undecided.keys(connection) == ["1@example.com"]
         assert intents.open_intents(connection, "killed", "hubspot") == []
     run = store.run("killed")
     assert run is not None and run.status == "running"

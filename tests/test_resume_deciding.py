@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, delete, inspect, select, text
@@ -21,6 +22,8 @@ from sqlalchemy.exc import OperationalError
 from bench.page_log import PageLog
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import load_config
+from syncer.domain.connector import Connector
+from syncer.run import push
 from syncer.run.decided_so_far import DecidedSoFar
 from syncer.run.pipeline import run_sync
 from syncer.store import full_pulls, person_pages
@@ -28,7 +31,7 @@ from syncer.store.full_pulls import DecidedMark, FullPullMark
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
 from syncer.store.tables import schema_version
-from tests.conftest import NOW
+from tests.conftest import NOW, sync_once
 from tests.test_kill_restart import state_of
 from tests.test_resume_full_sync import (
     Hold,
@@ -176,3 +179,49 @@ def test_a_state_from_before_schema_23_gets_the_deciding_tables(tmp_path: Path) 
                 == LATEST
     finally:
         engine.dispose()
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL in-process: nothing after it runs."""
+
+
+@pytest.mark.slow
+def test_a_write_before_the_mark_that_never_landed_is_made_by_the_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk counts as done once its writes are sent, so a batch can be under the mark
+    and still never reach the CRM (the process dies with it on the wire). Recovery closes
+    it as not written and notes its people, so the resumed deciding decides them again:
+    the CRMs end as after an uninterrupted run."""
+    with logged_sandboxes(world(), PageLog()) as reference:
+        config = configure(tmp_path / "reference.yaml", reference,
+                           tmp_path / "reference.db", monkeypatch)
+        assert sync_once(load_config(config)).status == "succeeded"
+        expected = state_of(reference)
+
+    state = tmp_path / "killed.db"
+    sent: list[list[str]] = []
+    original = push._write
+
+    def lose_the_second_salesforce_batch(connector: Connector, updates: Any) -> Any:
+        if connector.name == "salesforce":
+            sent.append([u.record_id for u in updates])
+            if len(sent) == 2:
+                raise Killed  # the batch never reaches the CRM; the run dies at its answer
+        return original(connector, updates)
+
+    with logged_sandboxes(world(), PageLog()) as boxes:
+        config = configure(tmp_path / "killed.yaml", boxes, state, monkeypatch)
+        with monkeypatch.context() as patched:
+            patched.setattr(push, "_write", lose_the_second_salesforce_batch)
+            with pytest.raises(Killed):
+                sync_once(load_config(config))
+        mark = decided_mark(state)
+        lost = set(sent[1])
+        with Runtime(load_config(config)) as runtime:
+            store = runtime.require_store()
+            keys = {key for key, (people, _) in store.load_people(
+                store.person_keys()).items() if any(r.record_id in lost for r in people)}
+        assert mark is not None and keys and min(keys) <= mark.after_key  # some under it
+        assert sync_once(load_config(config)).status == "succeeded"
+        got = state_of(boxes)
+    assert got == expected

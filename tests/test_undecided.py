@@ -1,7 +1,7 @@
 """A run that dies after its pull committed, before deciding the people it pulled, leaves
 them noted (syncer/store/undecided.py): the next run decides and writes them, although its
 own pull finds nothing new (the cursor is past them, and the re-read of the overlap is no
-change)."""
+change). So does one whose write never reached the CRM: recovery notes its person."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, delete, select, text
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.domain.values import canonical
+from syncer.run import push
+from syncer.run.audit_trail import LOST
 from syncer.run.chunk import Sync
 from syncer.store import undecided
 from syncer.store.migrations import LATEST
@@ -87,3 +89,40 @@ def test_a_state_from_before_schema_25_gets_the_table(tmp_path: Path) -> None:
         store.close()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_a_write_that_never_reached_the_crm_is_made_by_the_next_run(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run dies with its intent committed and the batch never sent: the next run's
+    recovery closes it as not written and notes the person, so that run (an incremental
+    one, whose pull finds nothing new) decides and writes them again."""
+    sync_once(sandbox_config)  # the day's first run: everyone decided
+    target = next(r for r in sandboxes.hubspot.records()
+                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
+    key = target["email"].lower()
+    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
+            value="VP Sales")
+
+    def die(*_: Any) -> None:
+        raise Killed
+    with monkeypatch.context() as patched:
+        patched.setattr(push, "_write", die)
+        with pytest.raises(Killed):
+            sync_once(sandbox_config)  # decided, intent committed, killed before the call
+    unchanged = next(r for r in sandboxes.hubspot.records() if r["id"] == target["id"])
+    assert unchanged["syncer_score"] == target["syncer_score"]
+
+    third = sync_once(sandbox_config)
+    assert sum(third.records_pulled.values()) == 0 and third.people == 1
+    with Runtime(sandbox_config) as runtime:
+        store = runtime.require_store()
+        decision = store.decisions([key])[key]
+        lost = [r for r in store.audit_rows(outcome="not_written")
+                if r["record_id"] == target["id"]]
+    assert lost and {r["error"] for r in lost} == {LOST}
+    crm = next(r for r in sandboxes.hubspot.records() if r["id"] == target["id"])
+    assert canonical(crm["syncer_score"]) == str(decision.score) \
+        != canonical(target["syncer_score"])
+    assert noted(sandbox_config) == []

@@ -4,9 +4,10 @@ Writer.send commits the intent to write a batch before calling the CRM, and the
 transaction that stores the outcomes (`written` / `failed` audit rows) deletes it. A run
 killed in between leaves the intent open (syncer/store/intents.py). The next run, once it
 has pulled the records again, looks at what the CRM holds: the intended value there means
-the write landed (`written`, recovered); anything else means it did not (`not_written`).
-Either way the trail is complete, and the normal diff of that run writes whatever is still
-missing.
+the write landed (`written`, recovered); anything else means it did not (`not_written`),
+and its person is noted as undecided (syncer/store/undecided.py), so this run decides them
+again and its diff writes what is still missing, even when nothing else brings them up
+(an incremental run, or a full sync's deciding resumed past them).
 
 Recovery costs what is open, not what ever failed: each (run, connector) is reconciled
 once, through an index of open intents by run, and then marked so no later start reads it
@@ -25,6 +26,7 @@ from syncer.domain.values import canonical
 from syncer.run.audit_trail import AuditRow, recovered_row
 from syncer.store import intents as intent_store
 from syncer.store import routing as routing_store
+from syncer.store import undecided
 from syncer.store.intents import IntentRow
 from syncer.store.repository import Store, WrittenRow
 
@@ -55,10 +57,13 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
     audit_rows: list[AuditRow] = []
     written_rows: list[WrittenRow] = []
     owners: list[str] = []
+    lost: set[str] = set()  # people with a write that did not land: decide them again
     for intent in orphans:
         held = current.get((intent["connector"], intent["record_id"]), {}).get(intent["field"])
         landed = canonical(held) == canonical(intent["new_value"])
         audit_rows.append(recovered_row(intent, now, landed))
+        if not landed:
+            lost.add(intent["person_key"])
         if landed:
             written_rows.append({"connector": intent["connector"],
                                  "record_id": intent["record_id"], "field": intent["field"],
@@ -72,6 +77,7 @@ def reconcile_interrupted_writes(store: Store, connectors: Sequence[str], owner_
             # the pulled CRM values already hold what landed: only remember it as written
             store.upsert_written(tx, written_rows)
             routing_store.mark_owner_written(tx, owners, now)
+            undecided.note(tx, lost, now)
             intent_store.close_runs(tx, [pair for pair, count in closed.items() if count])
             intent_store.mark_reconciled(tx, closed, now)
             # A killed run with no intent open on any connector is over.
