@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, delete, select, text
 
 from bench.sandbox_config import point_at_sandboxes
 from connectors.sandbox import build_sandbox
@@ -23,6 +24,8 @@ from syncer.domain.config import LoadedConfig, load_config
 from syncer.domain.connector import Sandbox
 from syncer.run.pipeline import RunSummary, run_sync
 from syncer.store.intents import write_intents
+from syncer.store.repository import Store
+from syncer.store.tables import schema_version
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_MODEL = REPO / "config" / "model.example.yaml"
@@ -163,3 +166,30 @@ def trail_of(loaded: LoadedConfig) -> tuple[list[dict[str, Any]], int]:
         with store.engine.connect() as connection:
             still_open = len(list(connection.execute(write_intents.select())))
         return store.audit_rows(), still_open
+
+
+def as_left_at_schema(url: str, version: int, *undo: str) -> None:
+    """Make a fresh state at `url` look like one an older syncer left at schema `version`:
+    run the `undo` statements (dropping what later schemas added) and stamp the version,
+    so that the next Store.open migrates it forward."""
+    Store.open(url).close()
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in undo:
+                connection.execute(text(statement))
+            connection.execute(delete(schema_version))  # a fresh state is at LATEST
+            connection.execute(schema_version.insert(),
+                               [{"version": version, "applied_at": NOW}])
+    finally:
+        engine.dispose()
+
+
+def schema_of(url: str) -> int:
+    """The newest schema version the state at `url` is stamped with."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(max(connection.execute(select(schema_version.c.version)).scalars()))
+    finally:
+        engine.dispose()

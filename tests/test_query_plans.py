@@ -16,13 +16,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, inspect
 
 from syncer.domain.config import LoadedConfig
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
-from syncer.store.tables import schema_version
-from tests.conftest import NOW, sync_once
+from tests.conftest import NOW, as_left_at_schema, schema_of, sync_once
 
 #: tables whose rows grow with the people and their history
 GROWING = ("records", "activities", "decisions", "written", "audit", "audit_subjects",
@@ -122,17 +121,12 @@ def test_no_sync_statement_scans_a_table_that_grows_with_the_people(
 
 
 def test_a_state_from_before_schema_22_gets_the_successor_index(sqlite_url: str) -> None:
-    Store.open(sqlite_url).close()
-    engine = create_engine(sqlite_url)
+    as_left_at_schema(sqlite_url, 21, "DROP INDEX ix_records_successor")
+    store = Store.open(sqlite_url)
     try:
-        with engine.begin() as connection:  # as a schema-21 state was
-            connection.execute(text("DROP INDEX ix_records_successor"))
-            connection.execute(delete(schema_version))
-            connection.execute(schema_version.insert(), [{"version": 21, "applied_at": NOW}])
-        Store.open(sqlite_url).close()
-        with engine.connect() as connection:
+        with store.engine.connect() as connection:
             assert "ix_records_successor" in {
                 index["name"] for index in inspect(connection).get_indexes("records")}
-            assert max(connection.execute(select(schema_version.c.version)).scalars()) == LATEST
     finally:
-        engine.dispose()
+        store.close()
+    assert schema_of(sqlite_url) == LATEST

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, delete, inspect, select, text
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import OperationalError
 
 from bench.page_log import PageLog
@@ -30,8 +30,7 @@ from syncer.store import full_pulls, person_pages
 from syncer.store.full_pulls import DecidedMark, FullPullMark
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
-from syncer.store.tables import schema_version
-from tests.conftest import NOW, sync_once
+from tests.conftest import NOW, as_left_at_schema, schema_of, sync_once
 from tests.test_kill_restart import state_of
 from tests.test_resume_full_sync import (
     Hold,
@@ -163,22 +162,15 @@ def _mark_in(store: Store) -> DecidedMark | None:
 
 def test_a_state_from_before_schema_23_gets_the_deciding_tables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    Store.open(url).close()
-    engine = create_engine(url)
+    as_left_at_schema(url, 22, "DROP TABLE full_decides", "DROP TABLE full_decide_accounts")
+    store = Store.open(url)
     try:
-        with engine.begin() as connection:  # as a schema-22 state was
-            for table in ("full_decides", "full_decide_accounts"):
-                connection.execute(text(f"DROP TABLE {table}"))
-            connection.execute(delete(schema_version))
-            connection.execute(schema_version.insert(), [{"version": 22, "applied_at": NOW}])
-        Store.open(url).close()
-        with engine.connect() as connection:
+        with store.engine.connect() as connection:
             assert {"full_decides", "full_decide_accounts"} <= set(
                 inspect(connection).get_table_names())
-            assert max(connection.execute(select(schema_version.c.version)).scalars()) \
-                == LATEST
     finally:
-        engine.dispose()
+        store.close()
+    assert schema_of(url) == LATEST
 
 
 class Killed(BaseException):

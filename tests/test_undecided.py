@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy import select
 
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
@@ -20,8 +20,7 @@ from syncer.run.chunk import Sync
 from syncer.store import undecided
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
-from syncer.store.tables import schema_version
-from tests.conftest import NOW, Sandboxes, sync_once
+from tests.conftest import NOW, Sandboxes, as_left_at_schema, schema_of, sync_once
 from tests.sandbox_control import control
 
 
@@ -71,24 +70,17 @@ def test_people_a_dead_run_pulled_are_decided_by_the_next(
 
 def test_a_state_from_before_schema_25_gets_the_table(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    Store.open(url).close()
-    engine = create_engine(url)
+    as_left_at_schema(url, 24, "DROP TABLE undecided")
+    store = Store.open(url)
     try:
-        with engine.begin() as connection:  # as a schema-24 state was
-            connection.execute(text("DROP TABLE undecided"))
-            connection.execute(delete(schema_version))
-            connection.execute(schema_version.insert(), [{"version": 24, "applied_at": NOW}])
-        store = Store.open(url)
         with store.transaction() as tx:
             undecided.note(tx, ["b@x.com", "a@x.com"], NOW)
             undecided.note(tx, ["a@x.com"], NOW)  # noted once
         with store.engine.connect() as connection:
             assert undecided.keys(connection) == ["a@x.com", "b@x.com"]
-            assert max(connection.execute(select(schema_version.c.version)).scalars()) \
-                == LATEST
-        store.close()
     finally:
-        engine.dispose()
+        store.close()
+    assert schema_of(url) == LATEST
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
