@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, text
+from sqlalchemy import Connection, Row, exists, select, text
 
 from syncer.store import intents
 from syncer.store import tables as t
@@ -32,6 +32,8 @@ from syncer.store.intents import IntentFields
 
 #: how many fields one carried-over batch holds (any size reconciles alike)
 _FIELDS_PER_BATCH = 1_000
+#: how many runs' rows are read at once
+_RUNS_PER_READ = 20
 
 _field = audit_names.alias("field_name")
 _connector = audit_names.alias("connector_name")
@@ -40,7 +42,9 @@ _new = audit_texts.alias("new_text")
 
 
 def _intent_rows(connection: Connection, run_ids: list[str]) -> Iterator[Any]:
-    """Every intent and outcome row of these runs, by run, connector and id."""
+    """Every intent and outcome row of these runs on the connectors they are not
+    reconciled on (what recovery would have read at the next start), by run, connector
+    and id."""
     a = t.audit.c
     joined = t.audit.join(audit_stamps, audit_stamps.c.id == a.stamp_id) \
         .join(audit_subjects, audit_subjects.c.id == a.subject_id) \
@@ -55,7 +59,9 @@ def _intent_rows(connection: Connection, run_ids: list[str]) -> Iterator[Any]:
         audit_subjects.c.record_id, audit_subjects.c.person_key, _field.c.name.label("field"),
         a.old_value, _old.c.text.label("old_text"), a.new_value,
         _new.c.text.label("new_text"), audit_reasons.c.reasons, audit_reasons.c.model_version)
-        .select_from(joined).where(audit_stamps.c.run_id.in_(run_ids))
+        .select_from(joined).where(audit_stamps.c.run_id.in_(run_ids), ~exists().where(
+            intents.reconciled_runs.c.run_id == audit_stamps.c.run_id,
+            intents.reconciled_runs.c.connector == _connector.c.name))
         .order_by(audit_stamps.c.run_id, _connector.c.name, a.id))
 
 
@@ -66,13 +72,10 @@ def move_open_intents(connection: Connection) -> None:
     runs = [str(run_id) for run_id in connection.execute(
         select(t.runs.c.run_id).where(t.runs.c.status.in_(intents.UNFINISHED),
                                       t.runs.c.dry_run == 0)).scalars()]
-    done = {(str(r.run_id), str(r.connector))
-            for r in connection.execute(select(intents.reconciled_runs))}
-    for start in range(0, len(runs), 500):
-        rows = _intent_rows(connection, runs[start:start + 500])
+    for start in range(0, len(runs), _RUNS_PER_READ):  # read whole: announce writes
+        rows = list(_intent_rows(connection, runs[start:start + _RUNS_PER_READ]))
         for (run_id, connector), group in groupby(rows, lambda r: (r.run_id, r.connector)):
-            if (str(run_id), str(connector)) not in done:
-                _carry(connection, str(run_id), str(connector), list(group))
+            _carry(connection, str(run_id), str(connector), list(group))
     connection.execute(text("DROP INDEX IF EXISTS ix_audit_open_intents"))
 
 
