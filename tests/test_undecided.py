@@ -118,3 +118,25 @@ def test_a_write_that_never_reached_the_crm_is_made_by_the_next_run(
     assert canonical(crm["syncer_score"]) == str(decision.score) \
         != canonical(target["syncer_score"])
     assert noted(sandbox_config) == []
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_people_a_dry_run_pulled_are_decided_by_the_next_real_run(
+        sandbox_config: LoadedConfig, sandboxes: Sandboxes) -> None:
+    """A dry run pulls (and moves the cursors) like any run but writes nothing: the people
+    it pulled stay noted, and the next real run writes them."""
+    sync_once(sandbox_config)  # the day's first run: everyone decided
+    target = next(r for r in sandboxes.hubspot.records()
+                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
+    key = target["email"].lower()
+    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
+            value="VP Sales")
+    dry = sync_once(sandbox_config, dry_run=True)
+    assert dry.records_pulled["hubspot"] == 1 and [w.record_id for w in dry.planned
+                                                   if w.field == "syncer_score"] == [target["id"]]
+    assert noted(sandbox_config) == [key]
+    real = sync_once(sandbox_config)
+    assert sum(real.records_pulled.values()) == 0 and real.people == 1
+    crm = next(r for r in sandboxes.hubspot.records() if r["id"] == target["id"])
+    assert canonical(crm["syncer_score"]) != canonical(target["syncer_score"])
+    assert noted(sandbox_config) == []
