@@ -26,8 +26,10 @@ from connectors.sandbox.world import World, WorldCompany
 from syncer.cli import main
 from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
+from syncer.run.accounts import AccountStage
 from syncer.store import accounts as account_store
 from syncer.store import echo as echo_store
+from syncer.store import undecided
 from tests.conftest import NOW, Sandboxes, sync_once
 from tests.sandbox_control import control, result
 from tests.test_accounts_sync import (
@@ -208,3 +210,45 @@ def test_an_edit_in_the_overlap_before_our_writes_is_still_read(
     assert decided(logs) == 2
     assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "A"
     assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "A"
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it in the process runs."""
+
+
+def test_companies_a_dead_run_pulled_are_decided_by_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
+        sandboxes: Sandboxes) -> None:
+    """A run that stored others' edits to a company and an Account, moved its accounts
+    cursors past them and died before deciding them, leaves them noted
+    (syncer/store/undecided.py): the next run, whose pull finds nothing new, decides both
+    companies and writes their new grade."""
+    loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch)
+    assert sync_once(loaded).status == "succeeded"
+    other = next(world.company(i) for i in range(world.companies)
+                 if world.company(i).domain != company.domain)
+    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
+           value=str(MANY))
+    result(salesforce_of(sandboxes), "edit_account", id=account_id(other.index),
+           fields={"NumberOfEmployees": MANY})
+
+    def die(*_: Any, **__: Any) -> None:
+        raise Killed
+    with monkeypatch.context() as patched:
+        patched.setattr(AccountStage, "decide", die)
+        with pytest.raises(Killed):
+            sync_once(loaded)
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "B"
+
+    with capture_logs() as logs:
+        second = sync_once(loaded)
+    assert second.status == "succeeded"
+    assert [changed for _, changed in account_events(logs).values()] == [0, 0]
+    assert decided(logs) == 2
+    assert hubspot_company_values(sandboxes, hs_company)[HS_GRADE] == "A"
+    assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "A"
+    with Runtime(loaded) as runtime, runtime.require_store().engine.connect() as connection:
+        assert undecided.accounts(connection) == {}
+    with capture_logs() as logs:
+        third = sync_once(loaded)
+    assert third.fields_written == Counter() and decided(logs) == 0

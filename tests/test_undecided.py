@@ -70,14 +70,25 @@ def test_people_a_dead_run_pulled_are_decided_by_the_next(
 
 def test_a_state_from_before_schema_25_gets_the_table(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    as_left_at_schema(url, 24, "DROP TABLE undecided")
+    as_left_at_schema(url, 24, "DROP TABLE undecided", "DROP TABLE undecided_accounts")
     store = Store.open(url)
     try:
         with store.transaction() as tx:
             undecided.note(tx, ["b@x.com", "a@x.com"], NOW)
             undecided.note(tx, ["a@x.com"], NOW)  # noted once
+            undecided.note_accounts(tx, {("hubspot", "7"): None,
+                                         ("salesforce", "001A"): "acme.com"}, NOW)
+            # noted again: a moved domain is kept, and gained where it was missing
+            undecided.note_accounts(tx, {("hubspot", "7"): "acme.com",
+                                         ("salesforce", "001A"): None}, NOW)
         with store.engine.connect() as connection:
             assert undecided.keys(connection) == ["a@x.com", "b@x.com"]
+            assert undecided.accounts(connection) == {("hubspot", "7"): "acme.com",
+                                                      ("salesforce", "001A"): "acme.com"}
+        with store.transaction() as tx:
+            undecided.forget_accounts(tx, [("hubspot", "7")])
+        with store.engine.connect() as connection:
+            assert undecided.accounts(connection) == {("salesforce", "001A"): "acme.com"}
     finally:
         store.close()
     assert schema_of(url) == LATEST

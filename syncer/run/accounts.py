@@ -57,6 +57,7 @@ from syncer.run.push import Item
 from syncer.run.sweep import SweepPolicy
 from syncer.store import accounts as account_store
 from syncer.store import echo as echo_store
+from syncer.store import undecided
 from syncer.store.echo import EchoWindow
 from syncer.store.repository import Store
 
@@ -163,11 +164,30 @@ class AccountStage:
         transaction) and return them: their companies are re-decided this run, and the
         people at the domains of those new or moved are placed again."""
         fresh = account_store.changed(tx, page)
-        self.moved_domains.update(d for a in account_store.moved(tx, fresh)
-                                  if (d := clean_domain(a.domain)) is not None)
+        moved = {(a.source, a.record_id): clean_domain(a.domain)
+                 for a in account_store.moved(tx, fresh)}
+        self.moved_domains.update(d for d in moved.values() if d is not None)
         account_store.save(tx, fresh, self.now)
-        self.pulled.update((a.source, a.record_id) for a in fresh)
+        refs = [(a.source, a.record_id) for a in fresh]
+        # to be decided even if this run dies before it decides them
+        undecided.note_accounts(tx, {ref: moved.get(ref) for ref in refs}, self.now)
+        self.pulled.update(refs)
         return fresh
+
+    def take_waiting(self) -> None:
+        """Add the account records an earlier run stored and did not decide (it died, or
+        was a dry run) to this run's, as if pulled now (syncer/store/undecided.py)."""
+        with self.store.engine.connect() as connection:
+            waiting = undecided.accounts(connection)
+        if waiting:
+            self.pulled.update(waiting)
+            self.moved_domains.update(d for d in waiting.values() if d is not None)
+            self._index = None
+
+    def forget_decided(self, tx: Connection) -> None:
+        """The account records this run pulled or took over are decided, their writes
+        sent: no longer waiting (in the run's last transaction)."""
+        undecided.forget_accounts(tx, self.pulled)
 
     def _echo_windows(self, name: str, since: datetime | None) -> list[EchoWindow]:
         """The stretches of our own account writes to leave out of an incremental pull
@@ -185,6 +205,7 @@ class AccountStage:
         once, the first run after accounts are turned on (PLACED is unset); else the
         people at the domains of companies that are new or changed this run (a Lead joins
         a company by its domain alone, so no change of theirs would bring them)."""
+        self.take_waiting()
         self.placing_everyone = everyone or self.store.counter(PLACED) == 0
         if self.placing_everyone:
             return [], True

@@ -198,6 +198,17 @@ class Sync:
             return self._everyone(selected, due), True
         return ToQualify(self.store, selected, sorted(self.touched.union(due, placed))), False
 
+    def forget_decided(self, tx: Connection, keys: ToQualify) -> None:
+        """The people (`keys`: all of them when not listed) and the companies this run
+        decided, their writes sent: no longer waiting to be decided (the run's last
+        transaction; syncer/store/undecided.py)."""
+        if keys.listed is None:
+            undecided.forget_all(tx)
+        else:
+            undecided.forget(tx, keys.listed)
+        if self.accounts is not None:
+            self.accounts.forget_decided(tx)
+
     def pending_keys(self) -> list[str]:
         """The people noted as pulled and not decided (this run's pull and any earlier
         run's that stopped before deciding them)."""

@@ -32,7 +32,7 @@ from syncer.run.pull import SyncStopped
 from syncer.run.recovery import reconcile_interrupted_writes
 from syncer.run.summary import RunSummary
 from syncer.run.sweep import sweep_connectors
-from syncer.store import full_pulls, undecided
+from syncer.store import full_pulls
 from syncer.store.cursor_marks import cursor_marks, rewind_cursors
 from syncer.store.locks import LockHeld, LostLock, OnWait
 from syncer.store.locks import acquire as acquire_run_lock
@@ -169,11 +169,7 @@ def _locked_run(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Con
             sync.save_shared_bases()
         if not dry_run:
             with store.transaction() as tx:
-                # decided, and every write sent: no longer waiting to be decided
-                if keys.listed is None:
-                    undecided.forget_all(tx)
-                else:
-                    undecided.forget(tx, keys.listed)
+                sync.forget_decided(tx, keys)  # decided, and every write sent
                 if everyone:
                     for name in selected:
                         store.set_counter(tx, RESCORED_PREFIX + name, now.date().toordinal())

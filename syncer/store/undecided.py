@@ -7,14 +7,19 @@ killed run would wait up to a day to reach the CRM. So the pull notes the person
 page touched in `undecided`, in the page's own transaction, and a run that decided them
 (its writes sent) forgets them at its end. The next run decides the people still noted,
 whatever its own pull brings (syncer/run/chunk.py `keys_to_qualify`).
+
+Companies likewise (with accounts on): the account records an accounts pull stored with a
+change are noted in `undecided_accounts` (with the domain of one that is new or moved, whose
+people are placed again), and the run that decided their companies forgets them
+(syncer/run/accounts.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Connection, DateTime, String, Table, delete, select
+from sqlalchemy import Column, Connection, DateTime, String, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syncer.store.tables import metadata
@@ -30,9 +35,21 @@ undecided = Table(
 )
 
 
+#: Schema 25: account records stored with a change and whose company is not decided yet;
+#: `moved_domain`: the domain of one new or moved (its people are placed again), else None.
+undecided_accounts = Table(
+    "undecided_accounts", metadata,
+    Column("connector", String(40), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("moved_domain", String(255)),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+
 def create_schema(connection: Connection) -> None:
-    """Schema 25: the table (idempotent)."""
+    """Schema 25: the tables (idempotent)."""
     undecided.create(connection, checkfirst=True)
+    undecided_accounts.create(connection, checkfirst=True)
 
 
 def note(connection: Connection, keys: Iterable[str], at: datetime) -> None:
@@ -60,3 +77,40 @@ def forget(connection: Connection, decided: Sequence[str]) -> None:
 def forget_all(connection: Connection) -> None:
     """Everyone is decided and their writes sent (a run that decided everyone)."""
     connection.execute(delete(undecided))
+
+
+def note_accounts(connection: Connection, refs: Mapping[tuple[str, str], str | None],
+                  at: datetime) -> None:
+    """Note these account records, (connector, record id) -> the domain when the record
+    is new or moved, as waiting for their company's decision. A record noted already
+    keeps its row, gaining a moved domain it lacked."""
+    if not refs:
+        return
+    rows = [{"connector": connector, "record_id": record_id, "moved_domain": domain,
+             "since": at} for (connector, record_id), domain in sorted(refs.items())]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(undecided_accounts)
+    connection.execute(insert.on_conflict_do_update(
+        index_elements=["connector", "record_id"],
+        set_={"moved_domain": func.coalesce(insert.excluded.moved_domain,
+                                            undecided_accounts.c.moved_domain)}), rows)
+
+
+def accounts(connection: Connection) -> dict[tuple[str, str], str | None]:
+    """Every account record noted: (connector, record id) -> its moved domain or None."""
+    c = undecided_accounts.c
+    return {(str(row.connector), str(row.record_id)): row.moved_domain
+            for row in connection.execute(select(c.connector, c.record_id, c.moved_domain))}
+
+
+def forget_accounts(connection: Connection, refs: Iterable[tuple[str, str]]) -> None:
+    """These account records' companies are decided and their writes sent."""
+    by_connector: dict[str, list[str]] = {}
+    for connector, record_id in refs:
+        by_connector.setdefault(connector, []).append(record_id)
+    c = undecided_accounts.c
+    for connector, ids in sorted(by_connector.items()):
+        for start in range(0, len(ids), _KEYS_PER_STATEMENT):
+            connection.execute(delete(undecided_accounts).where(
+                c.connector == connector,
+                c.record_id.in_(ids[start:start + _KEYS_PER_STATEMENT])))
