@@ -68,16 +68,27 @@ def last_run_people(config: Path) -> tuple[str, int]:
         return run.status, int(str(run.stats["people"]))
 
 
-@pytest.mark.slow
-def test_a_full_sync_killed_while_deciding_resumes_after_its_mark(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with logged_sandboxes(world(), PageLog()) as reference:
-        config = configure(tmp_path / "reference.yaml", reference,
-                           tmp_path / "reference.db", monkeypatch)
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[Any, Any], int]:
+    """(every writeback field in both CRMs, people decided) after one uninterrupted full
+    sync of world() by a `syncer sync --once` child: what each killed one must end as."""
+    folder = tmp_path_factory.mktemp("reference")
+    with pytest.MonkeyPatch.context() as monkeypatch, \
+            logged_sandboxes(world(), PageLog()) as reference:
+        config = configure(folder / "reference.yaml", reference, folder / "reference.db",
+                           monkeypatch)
         assert sync_process(config).wait(timeout=600) == 0
         expected = state_of(reference)
         status, everyone = last_run_people(config)
     assert status == "succeeded" and everyone > 1500  # several chunks of 500
+    return expected, everyone
+
+
+@pytest.mark.slow
+def test_a_full_sync_killed_while_deciding_resumes_after_its_mark(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        uninterrupted: tuple[dict[Any, Any], int]) -> None:
+    expected, everyone = uninterrupted
 
     hold, state = Hold(), tmp_path / "killed.db"
     with logged_sandboxes(world(), PageLog(), hold) as boxes:
@@ -179,16 +190,13 @@ class Killed(BaseException):
 
 @pytest.mark.slow
 def test_a_write_before_the_mark_that_never_landed_is_made_by_the_restart(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        uninterrupted: tuple[dict[Any, Any], int]) -> None:
     """A chunk counts as done once its writes are sent, so a batch can be under the mark
     and still never reach the CRM (the process dies with it on the wire). Recovery closes
     it as not written and notes its people, so the resumed deciding decides them again:
     the CRMs end as after an uninterrupted run."""
-    with logged_sandboxes(world(), PageLog()) as reference:
-        config = configure(tmp_path / "reference.yaml", reference,
-                           tmp_path / "reference.db", monkeypatch)
-        assert sync_once(load_config(config)).status == "succeeded"
-        expected = state_of(reference)
+    expected, _ = uninterrupted
 
     state = tmp_path / "killed.db"
     sent: list[list[str]] = []
