@@ -9,7 +9,6 @@ it or hubspot-api-client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +32,6 @@ from syncer.store import routing as routing_store
 from tests.conftest import (
     NOW,
     Sandboxes,
-    running_sandboxes,
     sandbox_config_data,
     sync_once,
     write_config,
@@ -68,10 +66,10 @@ def accounts_model(qualify_everyone: bool = False,
     }
 
 
-def configure(tmp_path: Path, boxes: Sandboxes, model: dict[str, Any],
+def configure(tmp_path: Path, sandboxes: Sandboxes, model: dict[str, Any],
               monkeypatch: pytest.MonkeyPatch, state_url: str | None = None) -> LoadedConfig:
     monkeypatch.delenv("SYNCER_STATE_URL", raising=False)
-    data = sandbox_config_data(boxes, state_url or f"sqlite:///{tmp_path / 'state.db'}",
+    data = sandbox_config_data(sandboxes, state_url or f"sqlite:///{tmp_path / 'state.db'}",
                                monkeypatch)
     model_path = tmp_path / "model.yaml"
     model_path.write_text(yaml.safe_dump(model, sort_keys=False))
@@ -104,32 +102,26 @@ def world() -> World:
     return World(seed=7, size=300, now=NOW)
 
 
-@pytest.fixture
-def boxes(world: World) -> Iterator[Sandboxes]:
-    with running_sandboxes(world) as running:
-        yield running
-
-
-def hubspot_ids(boxes: Sandboxes) -> dict[str, str]:
+def hubspot_ids(sandboxes: Sandboxes) -> dict[str, str]:
     return {str(r["email"]): str(r["id"])
-            for r in control_get(hubspot_of(boxes), "records")["results"]}
+            for r in control_get(hubspot_of(sandboxes), "records")["results"]}
 
 
-def hubspot_of(boxes: Sandboxes) -> HubSpotSandbox:
-    assert isinstance(boxes.hubspot, HubSpotSandbox)
-    return boxes.hubspot
+def hubspot_of(sandboxes: Sandboxes) -> HubSpotSandbox:
+    assert isinstance(sandboxes.hubspot, HubSpotSandbox)
+    return sandboxes.hubspot
 
 
-def salesforce_of(boxes: Sandboxes) -> SalesforceSandbox:
-    assert isinstance(boxes.salesforce, SalesforceSandbox)
-    return boxes.salesforce
+def salesforce_of(sandboxes: Sandboxes) -> SalesforceSandbox:
+    assert isinstance(sandboxes.salesforce, SalesforceSandbox)
+    return sandboxes.salesforce
 
 
-def hubspot_company(boxes: Sandboxes, company: WorldCompany,
+def hubspot_company(sandboxes: Sandboxes, company: WorldCompany,
                     contacts: list[str]) -> str:
     """A HubSpot company at the world company's domain, as an admin makes one, with these
     contacts associated (their primary company)."""
-    hubspot = hubspot_of(boxes)
+    hubspot = hubspot_of(sandboxes)
     made = str(result(hubspot, "create_company", name=company.name,
                       domain=company.domain)["id"])
     for contact in contacts:
@@ -137,9 +129,9 @@ def hubspot_company(boxes: Sandboxes, company: WorldCompany,
     return made
 
 
-def hubspot_company_values(boxes: Sandboxes, company_id: str) -> dict[str, Any]:
+def hubspot_company_values(sandboxes: Sandboxes, company_id: str) -> dict[str, Any]:
     """The company's account fields as hubspot-api-client reads them."""
-    hubspot = hubspot_of(boxes)
+    hubspot = hubspot_of(sandboxes)
     client = HubSpot(access_token=hubspot.credentials["access_token"], retry=False,
                      host=hubspot.base_url)
     read = client.crm.companies.basic_api.get_by_id(
@@ -147,9 +139,9 @@ def hubspot_company_values(boxes: Sandboxes, company_id: str) -> dict[str, Any]:
     return dict(read.properties)
 
 
-def edit_account(boxes: Sandboxes, account: str, **fields: str) -> None:
+def edit_account(sandboxes: Sandboxes, account: str, **fields: str) -> None:
     """A rep saves these fields on the Salesforce Account (the control API)."""
-    saved = result(salesforce_of(boxes), "edit_account", id=account, fields=fields)
+    saved = result(salesforce_of(sandboxes), "edit_account", id=account, fields=fields)
     assert {name: saved[name] for name in fields} == fields
 
 
@@ -165,9 +157,9 @@ ARRIVALS = (("VP Marketing", "decision_maker", True), ("Data Engineer", "user", 
             ("Marketing Manager", "champion", False))
 
 
-def arrive(boxes: Sandboxes, email: str, title: str, company_id: str | None) -> str:
+def arrive(sandboxes: Sandboxes, email: str, title: str, company_id: str | None) -> str:
     """A new, engaged HubSpot contact (as a form would make one); its id."""
-    hubspot = hubspot_of(boxes)
+    hubspot = hubspot_of(sandboxes)
     contact = str(result(hubspot, "create_contact", email=email, firstname="New",
                          lastname=title.split()[-1], jobtitle=title,
                          **{INTEREST: "high"})["id"])
@@ -192,33 +184,33 @@ def account_audit(loaded: LoadedConfig, key: str) -> list[SimpleNamespace]:
 
 def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World, state_url: str,
-        boxes: Sandboxes, capsys: pytest.CaptureFixture[str]) -> None:
-    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch, state_url)
+        sandboxes: Sandboxes, capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = configure(tmp_path, sandboxes, accounts_model(), monkeypatch, state_url)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     assert "syncer_buying_role" in capsys.readouterr().out
     company, people = company_people(world, 4)
     key = f"domain:{company.domain}"
-    salesforce = salesforce_of(boxes)
+    salesforce = salesforce_of(sandboxes)
     sf_account = account_id(company.index)
     # the Account's website names the domain its people's addresses use, as the HubSpot
     # company's domain does: the two records are one company
-    edit_account(boxes, sf_account, Website=f"https://www.{company.domain}/")
-    contacts = hubspot_ids(boxes)
-    hs_company = hubspot_company(boxes, company, [contacts[p.email] for p in people])
+    edit_account(sandboxes, sf_account, Website=f"https://www.{company.domain}/")
+    contacts = hubspot_ids(sandboxes)
+    hs_company = hubspot_company(sandboxes, company, [contacts[p.email] for p in people])
     first = sync_once(loaded)
     assert first.status == "succeeded"
     assert record(salesforce, sf_account)[SF_MQA] == "false"
-    assert hubspot_company_values(boxes, hs_company)[HS_MQA] == "false"
+    assert hubspot_company_values(sandboxes, hs_company)[HS_MQA] == "false"
     engaged: list[str] = []
     arrived: dict[str, str] = {}
     for n, (title, _role, linked) in enumerate(ARRIVALS):
         email = f"arrival.{n}@{company.domain}"
-        arrived[email] = arrive(boxes, email, title, hs_company if linked else None)
+        arrived[email] = arrive(sandboxes, email, title, hs_company if linked else None)
         engaged.append(email)
         summary = sync_once(loaded)
         assert summary.status == "succeeded"
         account = record(salesforce, sf_account)
-        hubspot = hubspot_company_values(boxes, hs_company)
+        hubspot = hubspot_company_values(sandboxes, hs_company)
         with Runtime(loaded) as runtime:
             with runtime.require_store().engine.connect() as connection:
                 decision = account_store.decisions(connection, [key])[key]
@@ -241,11 +233,11 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
     assert ("hubspot", hs_company, "false", "true", "written") in hs_rows
     # each person's buying role from their title, on their CRM record
     for (_, role, _), contact in zip(ARRIVALS, arrived.values(), strict=True):
-        assert record(hubspot_of(boxes), contact)["syncer_buying_role"] == role
+        assert record(hubspot_of(sandboxes), contact)["syncer_buying_role"] == role
     plan = accounts_plan(loaded)
     for person in people:
         want = buying_role(person.title, plan)
-        assert record(hubspot_of(boxes), contacts[person.email]).get(
+        assert record(hubspot_of(sandboxes), contacts[person.email]).get(
             "syncer_buying_role") == want
     # a quiet re-run writes nothing and adds no audit row
     quiet = sync_once(loaded)
@@ -256,18 +248,18 @@ def test_third_engaged_person_makes_the_account_mqa_in_the_crm(
 
 def test_people_of_an_owned_account_go_to_its_owner(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
-        boxes: Sandboxes) -> None:
+        sandboxes: Sandboxes) -> None:
     rep = "keiko.arai@syncer-sandbox.test"
     routing = {"teams": [{"name": "global", "reps": [
         {"email": "marco.bellini@syncer-sandbox.test"},
         {"email": "samuel.osei@syncer-sandbox.test"}]}], "default_team": "global"}
-    loaded = configure(tmp_path, boxes, accounts_model(True, routing), monkeypatch)
+    loaded = configure(tmp_path, sandboxes, accounts_model(True, routing), monkeypatch)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, people = company_people(world, 3)
-    salesforce = salesforce_of(boxes)
+    salesforce = salesforce_of(sandboxes)
     users = {str(u["Email"]).lower(): str(u["Id"]) for u in salesforce.org.rows("User")}
     sf_account = account_id(company.index)
-    edit_account(boxes, sf_account, Website=f"https://www.{company.domain}/",
+    edit_account(sandboxes, sf_account, Website=f"https://www.{company.domain}/",
                  OwnerId=users[rep])
     assert sync_once(loaded).status == "succeeded"
     with Runtime(loaded) as runtime:
@@ -286,13 +278,13 @@ def test_people_of_an_owned_account_go_to_its_owner(
 
 def test_a_locked_account_write_is_parked_and_replayed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
-        boxes: Sandboxes) -> None:
-    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
+        sandboxes: Sandboxes) -> None:
+    loaded = configure(tmp_path, sandboxes, accounts_model(), monkeypatch)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, _ = company_people(world, 3)
-    salesforce = salesforce_of(boxes)
+    salesforce = salesforce_of(sandboxes)
     sf_account = account_id(company.index)
-    edit_account(boxes, sf_account, Website=f"https://www.{company.domain}/")
+    edit_account(sandboxes, sf_account, Website=f"https://www.{company.domain}/")
     result(salesforce, "lock_rows", ids=[sf_account])
     summary = sync_once(loaded)
     assert summary.status == "partial" and summary.failures["salesforce"] == 1
@@ -315,11 +307,11 @@ def test_a_locked_account_write_is_parked_and_replayed(
 
 def test_a_company_that_gains_a_domain_takes_in_the_people_there(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
-        boxes: Sandboxes) -> None:
+        sandboxes: Sandboxes) -> None:
     """A Lead (or an unassociated contact) joins a company by its email domain alone:
     when an Account's website changes to that domain, the next (incremental) run places
     the people there without any change of theirs."""
-    loaded = configure(tmp_path, boxes, accounts_model(), monkeypatch)
+    loaded = configure(tmp_path, sandboxes, accounts_model(), monkeypatch)
     assert main(["setup", "--config", str(loaded.path)]) == 0
     company, _ = company_people(world, 3)
     key = f"domain:{company.domain}"
@@ -341,7 +333,7 @@ def test_a_company_that_gains_a_domain_takes_in_the_people_there(
         everyone = store.person_keys()
     at_domain = sorted(k for k in everyone if k.endswith(f"@{company.domain}"))
     assert len(at_domain) >= 3
-    edit_account(boxes, account_id(company.index), Website=f"https://{company.domain}")
+    edit_account(sandboxes, account_id(company.index), Website=f"https://{company.domain}")
     summary = sync_once(loaded)
     assert summary.status == "succeeded" and summary.people < len(everyone)
     with Runtime(loaded) as runtime:
