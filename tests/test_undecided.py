@@ -17,7 +17,7 @@ from syncer.domain.values import canonical
 from syncer.run import push
 from syncer.run.audit_trail import LOST
 from syncer.run.chunk import Sync
-from syncer.store import undecided
+from syncer.store import tables, undecided
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
 from tests.conftest import NOW, Sandboxes, as_left_at_schema, schema_of, sync_once
@@ -151,3 +151,27 @@ def test_people_a_dry_run_pulled_are_decided_by_the_next_real_run(
     crm = next(r for r in sandboxes.hubspot.records() if r["id"] == target["id"])
     assert canonical(crm["syncer_score"]) != canonical(target["syncer_score"])
     assert noted(sandbox_config) == []
+
+
+def test_a_run_of_one_connector_forgets_only_the_people_it_decided(state_url: str) -> None:
+    """A run that decided everyone of its connectors forgets them and the people with no
+    record left; a person only in another connector waits for a run of that one (the
+    daemon runs each connector on its own)."""
+    store = Store.open(state_url)
+    try:
+        with store.transaction() as tx:
+            tx.execute(tables.records.insert(), [
+                {"connector": connector, "record_id": record_id, "object_type": "contact",
+                 "person_key": key, "fields": {}, "crm_values": {}, "pulled_at": NOW}
+                for connector, record_id, key in (("hubspot", "1", "both@x.com"),
+                                                  ("salesforce", "00Q1", "both@x.com"),
+                                                  ("hubspot", "2", "hubspot@x.com"),
+                                                  ("salesforce", "00Q2", "salesforce@x.com"))])
+            undecided.note(tx, ["both@x.com", "hubspot@x.com", "salesforce@x.com",
+                                "gone@x.com"], NOW)
+        with store.transaction() as tx:
+            undecided.forget_people_of(tx, ["hubspot"])
+        with store.engine.connect() as connection:
+            assert undecided.keys(connection) == ["salesforce@x.com"]
+    finally:
+        store.close()

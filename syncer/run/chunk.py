@@ -199,11 +199,11 @@ class Sync:
         return ToQualify(self.store, selected, sorted(self.touched.union(due, placed))), False
 
     def forget_decided(self, tx: Connection, keys: ToQualify) -> None:
-        """The people (`keys`: all of them when not listed) and the companies this run
-        decided, their writes sent: no longer waiting to be decided (the run's last
-        transaction; syncer/store/undecided.py)."""
+        """The people (`keys`: everyone of the run's connectors when not listed) and the
+        companies this run decided, their writes sent: no longer waiting to be decided
+        (the run's last transaction; syncer/store/undecided.py)."""
         if keys.listed is None:
-            undecided.forget_all(tx)
+            undecided.forget_people_of(tx, keys.connectors)
         else:
             undecided.forget(tx, keys.listed)
         if self.accounts is not None:

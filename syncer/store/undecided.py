@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import Column, Connection, DateTime, String, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from syncer.store import tables as t
 from syncer.store.tables import metadata
 
 #: How many keys one statement names (SQLite's bound-variable cap).
@@ -74,9 +75,15 @@ def forget(connection: Connection, decided: Sequence[str]) -> None:
             undecided.c.person_key.in_(list(decided[start:start + _KEYS_PER_STATEMENT]))))
 
 
-def forget_all(connection: Connection) -> None:
-    """Everyone is decided and their writes sent (a run that decided everyone)."""
-    connection.execute(delete(undecided))
+def forget_people_of(connection: Connection, connectors: Sequence[str]) -> None:
+    """Everyone with a record in these connectors is decided and their writes sent (a run
+    of these connectors that decided everyone of them), and so is anyone without a record
+    left (nothing to decide). A person only in another connector stays noted for a run of
+    that one: the daemon runs each connector on its own."""
+    held = select(t.records.c.person_key).where(t.records.c.connector.in_(list(connectors)))
+    connection.execute(delete(undecided).where(
+        undecided.c.person_key.in_(held)
+        | undecided.c.person_key.not_in(select(t.records.c.person_key))))
 
 
 def note_accounts(connection: Connection, refs: Mapping[tuple[str, str], str | None],
