@@ -80,6 +80,8 @@ def forget_people_of(connection: Connection, connectors: Sequence[str]) -> None:
     of these connectors that decided everyone of them), and so is anyone without a record
     left (nothing to decide). A person only in another connector stays noted for a run of
     that one: the daemon runs each connector on its own."""
+    if connection.execute(select(undecided.c.person_key).limit(1)).first() is None:
+        return  # the usual case (a full sync notes nobody): no scan of the records
     held = select(t.records.c.person_key).where(t.records.c.connector.in_(list(connectors)))
     connection.execute(delete(undecided).where(
         undecided.c.person_key.in_(held)
