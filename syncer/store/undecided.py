@@ -19,7 +19,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Connection, DateTime, String, Table, delete, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    String,
+    Table,
+    delete,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syncer.store import tables as t
@@ -80,12 +90,12 @@ def forget_people_of(connection: Connection, connectors: Sequence[str]) -> None:
     of these connectors that decided everyone of them), and so is anyone without a record
     left (nothing to decide). A person only in another connector stays noted for a run of
     that one: the daemon runs each connector on its own."""
-    if connection.execute(select(undecided.c.person_key).limit(1)).first() is None:
-        return  # the usual case (a full sync notes nobody): no scan of the records
-    held = select(t.records.c.person_key).where(t.records.c.connector.in_(list(connectors)))
+    r = t.records.c
+    # per noted person, a look-up in ix_records_person_key: the cost of the notes, not of
+    # the records
+    record = exists().where(r.person_key == undecided.c.person_key)
     connection.execute(delete(undecided).where(
-        undecided.c.person_key.in_(held)
-        | undecided.c.person_key.not_in(select(t.records.c.person_key))))
+        record.where(r.connector.in_(list(connectors))) | ~record))
 
 
 def note_accounts(connection: Connection, refs: Mapping[tuple[str, str], str | None],
