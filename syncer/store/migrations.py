@@ -161,8 +161,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (24, "write-ahead intents in a table of their own (one row per batch, gone with its "
          "outcomes) instead of an audit row per field; open ones carried over",
      move_open_intents),
-    (25, "people pulled and not yet decided, noted with each page so a run killed before "
-         "deciding them leaves them to the next run", undecided.create_schema),
+    (25, "people and account records pulled and not yet decided, noted with each page so "
+         "a run killed before deciding them leaves them to the next run",
+     undecided.create_schema),
 ]
 LATEST = max(number for number, _description, _step in MIGRATIONS)
 
