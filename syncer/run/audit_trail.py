@@ -4,8 +4,9 @@ A row is one field of one record: when, run, connector, record, person, field, o
 value, outcome, error, model version and the reasons (docs/DESIGN.md, "audit"). The store
 chains the rows it is handed (syncer/store/audit.py); this module decides what they say:
 
-- `decision_row`: a field a decision writes, as an `intent` before the CRM is called
-  (write-ahead) and as its outcome after (`written`, `failed`), or `kept_manual_edit`;
+- `decision_row`: a field a decision writes, with its outcome (`written`, `failed`), or
+  `kept_manual_edit`; the writer builds it as an `intent` first, announced before the CRM
+  is called (write-ahead, syncer/store/intents.py: not an audit row since schema 24);
 - `recovered_row`: the outcome of an intent a killed run left open (`written` when the
   value landed, else `not_written`), closed by the next run (syncer/run/recovery.py);
 - `creation_row`: a person created in (or linked to) a CRM, and each field written on it;
