@@ -30,7 +30,7 @@ from syncer.run.accounts import AccountStage
 from syncer.store import accounts as account_store
 from syncer.store import echo as echo_store
 from syncer.store import undecided
-from tests.conftest import NOW, Sandboxes, sync_once
+from tests.conftest import NOW, Killed, Sandboxes, sync_once
 from tests.sandbox_control import control, result
 from tests.test_accounts_sync import (
     HS_GRADE,
@@ -79,6 +79,20 @@ def set_up(tmp_path: Path, sandboxes: Sandboxes, world: World,
     contacts = hubspot_ids(sandboxes)
     return loaded, company, hubspot_company(sandboxes, company,
                                             [contacts[p.email] for p in people])
+
+
+def grow_two_companies(sandboxes: Sandboxes, world: World, company: WorldCompany,
+                       hs_company: str) -> WorldCompany:
+    """A rep edits the HubSpot company (it comes first in the config: its size counts)
+    and another company's Salesforce Account to MANY employees, after syncer wrote both;
+    returns that other company."""
+    other = next(world.company(i) for i in range(world.companies)
+                 if world.company(i).domain != company.domain)
+    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
+           value=str(MANY))
+    result(salesforce_of(sandboxes), "edit_account", id=account_id(other.index),
+           fields={"NumberOfEmployees": MANY})
+    return other
 
 
 def account_events(logs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
@@ -147,14 +161,7 @@ def test_others_edits_to_a_company_and_an_account_are_read_and_decided(
         sandboxes: Sandboxes) -> None:
     loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch)
     assert sync_once(loaded).status == "succeeded"
-    other = next(world.company(i) for i in range(world.companies)
-                 if world.company(i).domain != company.domain)
-    # a rep edits the HubSpot company (it comes first in the config: its size counts)
-    # and another company's Salesforce Account, after syncer wrote both
-    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
-           value=str(MANY))
-    result(salesforce_of(sandboxes), "edit_account", id=account_id(other.index),
-           fields={"NumberOfEmployees": MANY})
+    other = grow_two_companies(sandboxes, world, company, hs_company)
     with capture_logs() as logs:
         second = sync_once(loaded)
     assert second.status == "succeeded"
@@ -212,9 +219,6 @@ def test_an_edit_in_the_overlap_before_our_writes_is_still_read(
     assert record(salesforce_of(sandboxes), account_id(other.index))[SF_GRADE] == "A"
 
 
-class Killed(BaseException):
-    """Stands in for SIGKILL: nothing after it in the process runs."""
-
 
 def test_companies_a_dead_run_pulled_are_decided_by_the_next(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World,
@@ -225,12 +229,7 @@ def test_companies_a_dead_run_pulled_are_decided_by_the_next(
     companies and writes their new grade."""
     loaded, company, hs_company = set_up(tmp_path, sandboxes, world, monkeypatch)
     assert sync_once(loaded).status == "succeeded"
-    other = next(world.company(i) for i in range(world.companies)
-                 if world.company(i).domain != company.domain)
-    result(hubspot_of(sandboxes), "edit_company", id=hs_company, field="numberofemployees",
-           value=str(MANY))
-    result(salesforce_of(sandboxes), "edit_account", id=account_id(other.index),
-           fields={"NumberOfEmployees": MANY})
+    other = grow_two_companies(sandboxes, world, company, hs_company)
 
     def die(*_: Any, **__: Any) -> None:
         raise Killed

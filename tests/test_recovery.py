@@ -12,11 +12,7 @@ from syncer.domain.values import canonical
 from syncer.run.audit_trail import LOST, RECOVERED
 from syncer.run.push import Writer
 from syncer.store import intents as intent_store
-from tests.conftest import Sandboxes, sync_once
-
-
-class Killed(BaseException):
-    """Stands in for SIGKILL: nothing after it in the process runs."""
+from tests.conftest import Killed, Sandboxes, sync_once
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)

@@ -30,7 +30,7 @@ from syncer.store import full_pulls, person_pages
 from syncer.store.full_pulls import DecidedMark, FullPullMark
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
-from tests.conftest import NOW, as_left_at_schema, schema_of, sync_once
+from tests.conftest import NOW, Killed, as_left_at_schema, schema_of, sync_once
 from tests.test_kill_restart import state_of
 from tests.test_resume_full_sync import (
     Hold,
@@ -183,9 +183,6 @@ def test_a_state_from_before_schema_23_gets_the_deciding_tables(tmp_path: Path) 
         store.close()
     assert schema_of(url) == LATEST
 
-
-class Killed(BaseException):
-    """Stands in for SIGKILL in-process: nothing after it runs."""
 
 
 @pytest.mark.slow

@@ -20,17 +20,30 @@ from syncer.run.chunk import Sync
 from syncer.store import tables, undecided
 from syncer.store.migrations import LATEST
 from syncer.store.repository import Store
-from tests.conftest import NOW, Sandboxes, as_left_at_schema, schema_of, sync_once
+from tests.conftest import (
+    NOW,
+    Killed,
+    Sandboxes,
+    as_left_at_schema,
+    schema_of,
+    sync_once,
+)
 from tests.sandbox_control import control
-
-
-class Killed(BaseException):
-    """Stands in for SIGKILL: nothing after it in the process runs."""
 
 
 def noted(loaded: LoadedConfig) -> list[str]:
     with Runtime(loaded) as runtime, runtime.require_store().engine.connect() as connection:
         return list(connection.execute(select(undecided.undecided.c.person_key)).scalars())
+
+
+def promote_a_lead(sandboxes: Sandboxes) -> tuple[dict[str, Any], str]:
+    """A rep gives a HubSpot lead a VP title (a change of score): the contact as it was
+    before, and its person key."""
+    target = next(r for r in sandboxes.hubspot.records()
+                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
+    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
+            value="VP Sales")
+    return target, target["email"].lower()
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
@@ -39,12 +52,8 @@ def test_people_a_dead_run_pulled_are_decided_by_the_next(
         monkeypatch: pytest.MonkeyPatch) -> None:
     first = sync_once(sandbox_config)  # the day's first run: everyone decided
     assert first.status == "succeeded" and noted(sandbox_config) == []
-    target = next(r for r in sandboxes.hubspot.records()
-                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
+    target, key = promote_a_lead(sandboxes)
     score_before = target["syncer_score"]
-    key = target["email"].lower()
-    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
-            value="VP Sales")
 
     def die(self: Sync, keys: Any) -> None:
         raise Killed
@@ -102,11 +111,7 @@ def test_a_write_that_never_reached_the_crm_is_made_by_the_next_run(
     recovery closes it as not written and notes the person, so that run (an incremental
     one, whose pull finds nothing new) decides and writes them again."""
     sync_once(sandbox_config)  # the day's first run: everyone decided
-    target = next(r for r in sandboxes.hubspot.records()
-                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
-    key = target["email"].lower()
-    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
-            value="VP Sales")
+    target, key = promote_a_lead(sandboxes)
 
     def die(*_: Any) -> None:
         raise Killed
@@ -137,11 +142,7 @@ def test_people_a_dry_run_pulled_are_decided_by_the_next_real_run(
     """A dry run pulls (and moves the cursors) like any run but writes nothing: the people
     it pulled stay noted, and the next real run writes them."""
     sync_once(sandbox_config)  # the day's first run: everyone decided
-    target = next(r for r in sandboxes.hubspot.records()
-                  if r.get("lifecyclestage") == "lead" and r.get("jobtitle") != "VP Sales")
-    key = target["email"].lower()
-    control(sandboxes.hubspot, "edit", id=target["id"], field="jobtitle",  # type: ignore[arg-type]
-            value="VP Sales")
+    target, key = promote_a_lead(sandboxes)
     dry = sync_once(sandbox_config, dry_run=True)
     assert dry.records_pulled["hubspot"] == 1 and [w.record_id for w in dry.planned
                                                    if w.field == "syncer_score"] == [target["id"]]
