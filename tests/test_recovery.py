@@ -10,7 +10,7 @@ from syncer.cli.runtime import Runtime
 from syncer.domain.config import LoadedConfig
 from syncer.domain.values import canonical
 from syncer.run.audit_trail import LOST, RECOVERED
-from syncer.run.push import Writer
+from syncer.run.push import Sending, Writer
 from syncer.store import intents as intent_store
 from tests.conftest import Killed, Sandboxes, sync_once
 
@@ -23,14 +23,13 @@ def test_interrupted_writes_are_reconciled_from_the_crm(
     calls = {"n": 0}
     killed: list[tuple[str, str, str, str]] = []
 
-    def record_then_die(self: Writer, name: str, items: Any, results: Any,
-                        intents: Any, intent_id: int) -> None:
+    def record_then_die(self: Writer, sending: Sending, results: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 2:  # the CRM took the second batch; the process dies before audit
             killed.extend((r["run_id"], r["connector"], r["record_id"], r["field"])
-                          for rows in intents for r in rows)
+                          for rows in sending.intents for r in rows)
             raise Killed
-        original(self, name, items, results, intents, intent_id)
+        original(self, sending, results)
 
     monkeypatch.setattr(Writer, "_record", record_then_die)
     with pytest.raises(Killed):

@@ -250,15 +250,14 @@ class Writer:
         """Wait for a sent batch's answer and record its outcomes (the CRM call's error,
         if it raised one, is raised here: its intents stay open for recovery)."""
         results = sending.answer.result()
-        self._record(sending.name, sending.items, results, sending.intents,
-                     sending.intent_id)
+        self._record(sending, results)
         return results
 
-    def _record(self, name: str, items: Sequence[Item], results: Sequence[PushResult],
-                intents: Sequence[Sequence[AuditRow]], intent_id: int) -> None:
+    def _record(self, sending: Sending, results: Sequence[PushResult]) -> None:
         """Store each item's outcome: an audit row per field (a copy of the row `send`
         made, with the outcome), the values written, and a dead letter for a failed
         record; and close the batch's intent in the same transaction."""
+        name, items = sending.name, sending.items
         written_rows: list[WrittenRow] = []
         audit_rows: list[AuditRow] = []
         parked: list[FailedWrite] = []
@@ -267,8 +266,8 @@ class Writer:
         owners_written: list[str] = []
         #: values written to account records, stored with them (store/accounts.py)
         accounts_written: dict[str, dict[str, str | None]] = {}
-        for (update, _record, decision), result, rows in zip(items, results, intents,
-                                                              strict=True):
+        for (update, _record, decision), result, rows in zip(items, results,
+                                                              sending.intents, strict=True):
             error = None if result.ok else f"{result.error_code}: {result.message}"
             outcome = "written" if result.ok else "failed"
             # Not kept in the tally: a real run's writes are in the audit log, and a list
@@ -300,7 +299,7 @@ class Writer:
             if accounts_written:
                 account_store.note_written(tx, name, accounts_written)
             self.store.append_audit(tx, audit_rows)
-            intent_store.close(tx, intent_id)
+            intent_store.close(tx, sending.intent_id)
             routing_store.mark_owner_written(tx, owners_written, self.now)
             dead_letters.resolve(tx, name, succeeded, self.now)
             dead_letters.park(tx, parked, self.now, self.run_id)
