@@ -24,6 +24,7 @@ from syncer.observe.metrics import SyncMetrics
 from syncer.qualify import Model
 from syncer.run.budget import BudgetExhausted, DailyBudget
 from syncer.run.chunk import RESCORED_PREFIX, Sync, ToQualify
+from syncer.run.collector import collector_for_sync
 from syncer.run.diff import OwnerDirectory
 from syncer.run.echo import WriteWatch
 from syncer.run.focused import Focus, pull_focus
@@ -75,9 +76,10 @@ def run_sync(loaded: LoadedConfig, store: Store, connectors: Mapping[str, Connec
     context = structlog.contextvars.bind_contextvars(
         run_id=summary.run_id, **({"connector": selected[0]} if len(selected) == 1 else {}))
     try:
-        return _run(loaded, store, connectors, model, now, selected, ledger, summary,
-                    dry_run=dry_run, should_stop=should_stop, full=full, wait=wait,
-                    on_wait=on_wait, tenant=tenant or loaded.tenant, focus=focus)
+        with collector_for_sync():
+            return _run(loaded, store, connectors, model, now, selected, ledger, summary,
+                        dry_run=dry_run, should_stop=should_stop, full=full, wait=wait,
+                        on_wait=on_wait, tenant=tenant or loaded.tenant, focus=focus)
     finally:
         structlog.contextvars.reset_contextvars(**context)
 
