@@ -1,36 +1,20 @@
 """Fast constructors for the frozen domain objects the core builds by the thousand.
 
-A frozen dataclass's generated `__init__` sets each field through `object.__setattr__`
-(the class forbids plain assignment), which costs about as much as everything else the
-core does for one ledger line or Reason: a decision holds a dozen ledger lines, eight or
-so Reasons, a ScoreCard per score and the Decision itself, for 100,000 people per sync.
-These functions create the same objects by calling each slot's descriptor directly, at
-about half the cost. The objects are the same in every respect (type, equality, hash,
-repr, pickling: tests/test_named_scores.py checks a ledger line). Each takes every field
-positionally, defaults included, so nothing is left unset; and each fails at import, not
-with half-initialized objects, if its class gains, loses or reorders a field or grows a
-`__post_init__`.
+A decision holds a dozen ledger lines, eight or so Reasons, a ScoreCard per score and the
+Decision itself, for 100,000 people per sync; a frozen dataclass's `__init__` cost about
+as much as everything else the core does for one ledger line or Reason. These build the
+same objects through their slots (syncer/domain/fast_new.py says how, and checks each
+class's fields at import; tests/test_named_scores.py checks a ledger line).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
+from syncer.domain.fast_new import new_object as _new
+from syncer.domain.fast_new import slot_setters as _setters
 from syncer.domain.types import Decision, LedgerEntry, Reason, ScoreCard, Stage
-
-
-def _setters(cls: type, names: tuple[str, ...]
-             ) -> tuple[Callable[[object, object], None], ...]:
-    """The slot setters of `cls`, in field order; RuntimeError if the fields differ."""
-    if tuple(f.name for f in dataclasses.fields(cls)) != names or hasattr(
-            cls, "__post_init__"):
-        raise RuntimeError(f"{cls.__name__} changed: update syncer/qualify/construct.py")
-    return tuple(getattr(cls, name).__set__ for name in names)
-
-
-_new = object.__new__
 
 
 def _ledger_line() -> Callable[[str, float, str, str | None, datetime | None, float],

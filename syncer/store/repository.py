@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, even
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from syncer.domain.fast_new import new_activity
 from syncer.domain.identity import normalize_email
 from syncer.domain.types import (
     Activity,
@@ -45,6 +46,9 @@ from syncer.store.migrations import migrate
 from syncer.store.runs import RunQueries, utc_or_none
 from syncer.store.sqlite_upsert import SqliteUpserts, upsert_statement
 from syncer.store.tenant_schema import ensure_schema
+
+#: an activity type by its stored value (ActivityType(value) costs a call per activity)
+_ACTIVITY_TYPES = {kind.value: kind for kind in ActivityType}
 
 _PERSON_FIELDS = ("email", "first_name", "last_name", "title", "company", "industry",
                   "employees", "country")
@@ -232,33 +236,43 @@ class Store(RunQueries):
         records, which are what syncer writes to, but its activities stay the person's."""
         out: dict[str, tuple[list[Person], list[Activity]]] = {k: ([], []) for k in keys}
         owner: dict[tuple[str, str], str] = {}
+        record, activity = t.records.c, t.activities.c
         with self.engine.connect() as connection:
             for chunk in chunks(keys):
-                for row in connection.execute(
-                        select(t.records).where(t.records.c.person_key.in_(list(chunk)))):
-                    owner[(row.connector, row.record_id)] = row.person_key
-                    if row.successor_id is not None:
+                # columns by position, unpacked: a row's attribute look-ups by name cost
+                # more than building its Person
+                for key, connector, record_id, object_type, updated_at, crm_values, \
+                        fields, successor_id in connection.execute(select(
+                            record.person_key, record.connector, record.record_id,
+                            record.object_type, record.updated_at, record.crm_values,
+                            record.fields, record.successor_id).where(
+                            record.person_key.in_(list(chunk)))):
+                    owner[(connector, record_id)] = key
+                    if successor_id is not None:
                         continue
-                    person = Person(
-                        source=row.connector, record_id=row.record_id,
-                        object_type=row.object_type, updated_at=utc_or_none(row.updated_at),
-                        crm_values=dict(row.crm_values), **row.fields)
-                    out[row.person_key][0].append(person)
+                    out[key][0].append(Person(
+                        source=connector, record_id=record_id, object_type=object_type,
+                        updated_at=utc_or_none(updated_at), crm_values=crm_values, **fields))
             # connector and record id both: the index's order, so each chunk is an index
             # search (by record id alone it was a scan of every activity, per chunk)
-            conditions = [(t.activities.c.connector == connector)
-                          & t.activities.c.record_id.in_(list(record_chunk))
+            conditions = [(activity.connector == connector)
+                          & activity.record_id.in_(list(record_chunk))
                           for connector, record_ids in by_source(owner).items()
                           for record_chunk in chunks(record_ids)]
+            types = _ACTIVITY_TYPES
             for condition in conditions:
-                for row in connection.execute(select(t.activities).where(condition)):
-                    key = owner.get((row.connector, row.record_id))
+                for connector, source_id, record_id, kind, occurred_at, attributes in \
+                        connection.execute(select(
+                            activity.connector, activity.source_id, activity.record_id,
+                            activity.type, activity.occurred_at, activity.attributes
+                        ).where(condition)):
+                    key = owner.get((connector, record_id))
                     if key is None:
                         continue
-                    out[key][1].append(Activity(
-                        source=row.connector, source_id=row.source_id, record_id=row.record_id,
-                        type=ActivityType(row.type), occurred_at=utc_or_none(row.occurred_at),  # type: ignore[arg-type]
-                        attributes=dict(row.attributes)))
+                    out[key][1].append(new_activity(
+                        connector, source_id, record_id, types[kind],
+                        occurred_at if occurred_at.tzinfo is not None
+                        else occurred_at.replace(tzinfo=timezone.utc), attributes))
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         for records, acts in out.values():
             records.sort(key=lambda p: (p.updated_at or epoch, p.source, p.record_id),
