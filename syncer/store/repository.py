@@ -271,8 +271,7 @@ class Store(RunQueries):
                         continue
                     out[key][1].append(new_activity(
                         connector, source_id, record_id, types[kind],
-                        occurred_at if occurred_at.tzinfo is not None
-                        else occurred_at.replace(tzinfo=timezone.utc), attributes))
+                        utc_or_none(occurred_at), attributes))  # type: ignore[arg-type]
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         for records, acts in out.values():
             records.sort(key=lambda p: (p.updated_at or epoch, p.source, p.record_id),
